@@ -1,0 +1,136 @@
+package settle
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Code is a stable, machine-readable error code. The same code is used in Go
+// errors, in the CLI's JSON output and in the HTTP API.
+type Code string
+
+// The error codes of docs/contracts.md §3.
+const (
+	// ENOTFOUND: a scene, manifest, body or record does not exist.
+	ENOTFOUND Code = "NOT_FOUND"
+	// ESCHEMA: a file's schema_version is missing or not the supported one.
+	ESCHEMA Code = "SCHEMA_MISMATCH"
+	// ECORRUPT: a file is not valid JSON or not of the expected shape.
+	ECORRUPT Code = "CORRUPT"
+	// EINVALIDEPISODE: an episode token is not an int or ep_NNN.
+	EINVALIDEPISODE Code = "INVALID_EPISODE"
+	// EUNSAFEARTIFACT: a manifest artifact is not a bare basename.
+	EUNSAFEARTIFACT Code = "UNSAFE_ARTIFACT"
+	// EMANIFESTIDENTITY: a manifest or body names another batch.
+	EMANIFESTIDENTITY Code = "MANIFEST_IDENTITY"
+	// ESCENELOCKED: a locked scene blocks a replacement.
+	ESCENELOCKED Code = "SCENE_LOCKED"
+	// ESTRUCTURE: a status save would change the scene's structure.
+	ESTRUCTURE Code = "STRUCTURE_IMMUTABLE"
+	// EVERSIONCONFLICT: the active version moved since it was read.
+	EVERSIONCONFLICT Code = "VERSION_CONFLICT"
+	// EIDENTITY: a candidate scene's scene_id is not the requested batch.
+	EIDENTITY Code = "IDENTITY_MISMATCH"
+	// EPATHREFUSED: a write outside the allowlisted ledger was attempted.
+	EPATHREFUSED Code = "PATH_REFUSED"
+	// EINVALID: a malformed request, patch, record or verdict file.
+	EINVALID Code = "INVALID_INPUT"
+	// EUNAUTHORIZED: no or unknown credentials (server).
+	EUNAUTHORIZED Code = "UNAUTHORIZED"
+	// EFORBIDDEN: credentials without the authority for the operation.
+	EFORBIDDEN Code = "FORBIDDEN"
+	// EUNAVAILABLE: the store refuses writes after a failed write or fsync
+	// until it is reopened (not in contracts §3: an internal failure).
+	EUNAVAILABLE Code = "UNAVAILABLE"
+	// EINTERNAL: an unexpected failure (I/O error, bug).
+	EINTERNAL Code = "INTERNAL"
+)
+
+// Error is an error with a Code. Wrap it with fmt.Errorf("...: %w", err) to
+// add context; ErrorCode still finds the code.
+type Error struct {
+	Code    Code
+	Message string
+	Err     error // optional cause
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil && e.Message == "" {
+		return string(e.Code) + ": " + e.Err.Error()
+	}
+	if e.Err != nil {
+		return string(e.Code) + ": " + e.Message + ": " + e.Err.Error()
+	}
+	return string(e.Code) + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code Code, format string, args ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap returns an *Error with the code, a message and a cause.
+func Wrap(code Code, err error, format string, args ...any) error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
+// for any other non-nil error and "" for nil.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the message of err without the code prefix of the
+// outermost *Error, for display beside the code.
+func ErrorMessage(err error) string {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) && e == err {
+		if e.Err != nil && e.Message != "" {
+			return e.Message + ": " + e.Err.Error()
+		}
+		if e.Err != nil {
+			return e.Err.Error()
+		}
+		return e.Message
+	}
+	return err.Error()
+}
+
+// HTTPStatus maps a code to its HTTP status (contracts §3).
+func HTTPStatus(code Code) int {
+	switch code {
+	case ENOTFOUND:
+		return http.StatusNotFound
+	case ESCHEMA, ECORRUPT, EUNSAFEARTIFACT, EMANIFESTIDENTITY:
+		return http.StatusUnprocessableEntity
+	case EINVALIDEPISODE, EINVALID:
+		return http.StatusBadRequest
+	case ESCENELOCKED:
+		return http.StatusLocked
+	case ESTRUCTURE, EIDENTITY:
+		return http.StatusConflict
+	case EVERSIONCONFLICT:
+		return http.StatusPreconditionFailed
+	case EPATHREFUSED, EFORBIDDEN:
+		return http.StatusForbidden
+	case EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
