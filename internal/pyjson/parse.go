@@ -1,0 +1,471 @@
+package pyjson
+
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// MaxDepth is the deepest array/object nesting Parse accepts and Encode
+// writes. CPython raises RecursionError near depth 1000; settle accepts
+// more, but refuses absurd depths instead of exhausting the stack.
+const MaxDepth = 10000
+
+// MaxIntDigits is CPython 3.11's limit on the digits of an integer literal
+// (sys.get_int_max_str_digits()): json.loads raises ValueError beyond it.
+const MaxIntDigits = 4300
+
+// SyntaxError describes a document that json.loads would refuse. Msg is
+// Python's message ("Expecting value", "Extra data", ...); Line, Col and Char
+// locate it as JSONDecodeError does (Char counts code points from 0, Line and
+// Col from 1); Offset is the byte offset in the input.
+type SyntaxError struct {
+	Msg    string
+	Offset int
+	Line   int
+	Col    int
+	Char   int
+}
+
+func (e *SyntaxError) Error() string {
+	return "json: " + e.Msg + ": line " + strconv.Itoa(e.Line) + " column " +
+		strconv.Itoa(e.Col) + " (char " + strconv.Itoa(e.Char) + ")"
+}
+
+// Parse decodes one JSON document as json.loads does (leading and trailing
+// whitespace allowed, nothing else after the value).
+//
+// The input must be UTF-8 (Python's read_text would refuse anything else)
+// and must not start with a byte order mark. Errors are *SyntaxError.
+func Parse(data []byte) (any, error) {
+	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
+		return nil, newSyntaxError(data, 0, "Unexpected UTF-8 BOM (decode using utf-8-sig)")
+	}
+	if !utf8.Valid(data) {
+		off := invalidUTF8Offset(data)
+		return nil, &SyntaxError{Msg: "invalid UTF-8 byte " + strconv.Quote(string(data[off:off+1])), Offset: off, Line: 1 + countNL(data[:off]), Col: 0, Char: -1}
+	}
+	p := parser{data: data}
+	p.skipWS()
+	v, err := p.value(0)
+	if err != nil {
+		return nil, err
+	}
+	p.skipWS()
+	if p.pos != len(data) {
+		return nil, p.errAt(p.pos, "Extra data")
+	}
+	return v, nil
+}
+
+func invalidUTF8Offset(b []byte) int {
+	for i := 0; i < len(b); {
+		if b[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+func countNL(b []byte) int {
+	n := 0
+	for _, c := range b {
+		if c == '\n' {
+			n++
+		}
+	}
+	return n
+}
+
+// newSyntaxError computes Python's line/column/char position of byte off.
+func newSyntaxError(data []byte, off int, msg string) *SyntaxError {
+	if off > len(data) {
+		off = len(data)
+	}
+	char := utf8.RuneCount(data[:off])
+	line := 1
+	lastNL := -1 // char index of the last '\n' before off
+	ci := 0
+	for i := 0; i < off; {
+		c := data[i]
+		if c == '\n' {
+			line++
+			lastNL = ci
+		}
+		if c < utf8.RuneSelf {
+			i++
+		} else {
+			_, n := utf8.DecodeRune(data[i:off])
+			i += n
+		}
+		ci++
+	}
+	return &SyntaxError{Msg: msg, Offset: off, Line: line, Col: char - lastNL, Char: char}
+}
+
+type parser struct {
+	data []byte
+	pos  int
+	buf  []byte // scratch for strings with escapes
+}
+
+func (p *parser) errAt(off int, msg string) error {
+	return newSyntaxError(p.data, off, msg)
+}
+
+func (p *parser) skipWS() {
+	d := p.data
+	i := p.pos
+	for i < len(d) {
+		switch d[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+			continue
+		}
+		break
+	}
+	p.pos = i
+}
+
+func (p *parser) hasLit(lit string) bool {
+	d := p.data[p.pos:]
+	return len(d) >= len(lit) && string(d[:len(lit)]) == lit
+}
+
+// value parses the value at p.pos (whitespace already skipped).
+func (p *parser) value(depth int) (any, error) {
+	d := p.data
+	if p.pos >= len(d) {
+		return nil, p.errAt(p.pos, "Expecting value")
+	}
+	switch c := d[p.pos]; c {
+	case '"':
+		return p.str()
+	case '{':
+		if depth >= MaxDepth {
+			return nil, p.errAt(p.pos, "maximum nesting depth exceeded while decoding a JSON object")
+		}
+		return p.object(depth + 1)
+	case '[':
+		if depth >= MaxDepth {
+			return nil, p.errAt(p.pos, "maximum nesting depth exceeded while decoding a JSON array")
+		}
+		return p.array(depth + 1)
+	case 'n':
+		if p.hasLit("null") {
+			p.pos += 4
+			return nil, nil
+		}
+	case 't':
+		if p.hasLit("true") {
+			p.pos += 4
+			return true, nil
+		}
+	case 'f':
+		if p.hasLit("false") {
+			p.pos += 5
+			return false, nil
+		}
+	case 'N':
+		if p.hasLit("NaN") {
+			p.pos += 3
+			return math.NaN(), nil
+		}
+	case 'I':
+		if p.hasLit("Infinity") {
+			p.pos += 8
+			return math.Inf(1), nil
+		}
+	case '-':
+		if p.hasLit("-Infinity") {
+			p.pos += 9
+			return math.Inf(-1), nil
+		}
+		return p.number()
+	default:
+		if c >= '0' && c <= '9' {
+			return p.number()
+		}
+	}
+	return nil, p.errAt(p.pos, "Expecting value")
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// number follows CPython's _match_number_unicode.
+func (p *parser) number() (any, error) {
+	d := p.data
+	start := p.pos
+	i := start
+	if d[i] == '-' {
+		i++
+		if i >= len(d) {
+			return nil, p.errAt(start, "Expecting value")
+		}
+	}
+	switch {
+	case d[i] >= '1' && d[i] <= '9':
+		i++
+		for i < len(d) && isDigit(d[i]) {
+			i++
+		}
+	case d[i] == '0':
+		i++
+	default:
+		return nil, p.errAt(start, "Expecting value")
+	}
+	intEnd := i
+	isFloat := false
+	if i+1 < len(d) && d[i] == '.' && isDigit(d[i+1]) {
+		isFloat = true
+		i += 2
+		for i < len(d) && isDigit(d[i]) {
+			i++
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		e := i
+		i++
+		if i < len(d) && (d[i] == '-' || d[i] == '+') {
+			i++
+		}
+		ds := i
+		for i < len(d) && isDigit(d[i]) {
+			i++
+		}
+		if i > ds {
+			isFloat = true
+		} else {
+			i = e
+		}
+	}
+	p.pos = i
+	if isFloat {
+		f, err := strconv.ParseFloat(string(d[start:i]), 64)
+		if err != nil {
+			// ErrRange: f is ±Inf on overflow, ±0 on underflow, as float().
+			if ne, ok := err.(*strconv.NumError); !ok || ne.Err != strconv.ErrRange {
+				return nil, p.errAt(start, "invalid number: "+err.Error())
+			}
+		}
+		return f, nil
+	}
+	digits := intEnd - start
+	if d[start] == '-' {
+		digits--
+		if digits == 1 && d[start+1] == '0' {
+			return Int("0"), nil
+		}
+	}
+	if digits > MaxIntDigits {
+		return nil, p.errAt(start, "Exceeds the limit (4300 digits) for integer string conversion: value has "+
+			strconv.Itoa(digits)+" digits")
+	}
+	return Int(d[start:intEnd]), nil
+}
+
+// str parses a string starting at the opening quote (CPython scanstring,
+// strict mode).
+func (p *parser) str() (string, error) {
+	d := p.data
+	begin := p.pos
+	i := begin + 1
+	// Fast path: no escapes.
+	for i < len(d) {
+		c := d[i]
+		if c == '"' {
+			s := string(d[begin+1 : i])
+			p.pos = i + 1
+			return s, nil
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			return "", p.errAt(i, "Invalid control character at")
+		}
+		i++
+	}
+	if i >= len(d) {
+		return "", p.errAt(begin, "Unterminated string starting at")
+	}
+	b := append(p.buf[:0], d[begin+1:i]...)
+	for {
+		if i >= len(d) {
+			return "", p.errAt(begin, "Unterminated string starting at")
+		}
+		c := d[i]
+		if c == '"' {
+			p.pos = i + 1
+			p.buf = b
+			return string(b), nil
+		}
+		if c < 0x20 {
+			return "", p.errAt(i, "Invalid control character at")
+		}
+		if c != '\\' {
+			j := i + 1
+			for j < len(d) && d[j] != '"' && d[j] != '\\' && d[j] >= 0x20 {
+				j++
+			}
+			b = append(b, d[i:j]...)
+			i = j
+			continue
+		}
+		// escape
+		i++
+		if i >= len(d) {
+			return "", p.errAt(begin, "Unterminated string starting at")
+		}
+		switch d[i] {
+		case '"':
+			b = append(b, '"')
+		case '\\':
+			b = append(b, '\\')
+		case '/':
+			b = append(b, '/')
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r, ok := hex4(d, i+1)
+			if !ok {
+				return "", p.errAt(i, "Invalid \\uXXXX escape")
+			}
+			i += 4
+			if r >= 0xD800 && r <= 0xDBFF && i+7 < len(d) && d[i+1] == '\\' && d[i+2] == 'u' {
+				r2, ok := hex4(d, i+3)
+				if !ok {
+					return "", p.errAt(i+1, "Invalid \\uXXXX escape")
+				}
+				if r2 >= 0xDC00 && r2 <= 0xDFFF {
+					r = 0x10000 + (r-0xD800)<<10 + (r2 - 0xDC00)
+					i += 6
+				}
+			}
+			b = appendWTF8(b, r)
+		default:
+			return "", p.errAt(i-1, "Invalid \\escape")
+		}
+		i++
+	}
+}
+
+func hex4(d []byte, i int) (rune, bool) {
+	if i+4 > len(d) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range d[i : i+4] {
+		var v byte
+		switch {
+		case c >= '0' && c <= '9':
+			v = c - '0'
+		case c >= 'a' && c <= 'f':
+			v = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			v = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(v)
+	}
+	return r, true
+}
+
+// appendWTF8 appends r as UTF-8, encoding a surrogate code point as its
+// three-byte generalized UTF-8 form (WTF-8), as Python keeps it in a str.
+func appendWTF8(b []byte, r rune) []byte {
+	if r >= 0xD800 && r <= 0xDFFF {
+		return append(b, 0xED, byte(0x80|(r>>6)&0x3F), byte(0x80|r&0x3F))
+	}
+	return utf8.AppendRune(b, r)
+}
+
+func (p *parser) array(depth int) (any, error) {
+	p.pos++ // '['
+	p.skipWS()
+	d := p.data
+	if p.pos < len(d) && d[p.pos] == ']' {
+		p.pos++
+		return []any{}, nil
+	}
+	var arr []any
+	for {
+		v, err := p.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		arr = append(arr, v)
+		p.skipWS()
+		if p.pos < len(d) {
+			if d[p.pos] == ']' {
+				p.pos++
+				return arr, nil
+			}
+			if d[p.pos] == ',' {
+				p.pos++
+				p.skipWS()
+				continue
+			}
+		}
+		return nil, p.errAt(p.pos, "Expecting ',' delimiter")
+	}
+}
+
+func (p *parser) object(depth int) (any, error) {
+	p.pos++ // '{'
+	p.skipWS()
+	d := p.data
+	o := &Object{}
+	if p.pos < len(d) && d[p.pos] == '}' {
+		p.pos++
+		return o, nil
+	}
+	for {
+		if p.pos >= len(d) || d[p.pos] != '"' {
+			return nil, p.errAt(p.pos, "Expecting property name enclosed in double quotes")
+		}
+		k, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		p.skipWS()
+		if p.pos >= len(d) || d[p.pos] != ':' {
+			return nil, p.errAt(p.pos, "Expecting ':' delimiter")
+		}
+		p.pos++
+		p.skipWS()
+		v, err := p.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		o.Set(k, v)
+		p.skipWS()
+		if p.pos < len(d) {
+			if d[p.pos] == '}' {
+				p.pos++
+				return o, nil
+			}
+			if d[p.pos] == ',' {
+				p.pos++
+				p.skipWS()
+				continue
+			}
+		}
+		return nil, p.errAt(p.pos, "Expecting ',' delimiter")
+	}
+}
