@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/writeback"
+)
+
+const batchAbout = `Subcommands:
+  status   evaluate a batch's settlement on its durable write-back records
+           (never on a clock). Tracks come from --track TRACK=TASK flags or,
+           without them, from the batch's declaration. The first time the
+           batch reaches ALL_SETTLED_CONSOLIDATE its consolidated summary is
+           written once. RECORD_AND_DEFER is not a failure (exit 0).
+  declare  store a batch's expected tracks (--track TRACK=TASK...).
+  summary  print a batch's consolidated summary.`
+
+// trackList is a repeatable --track TRACK=TASK flag.
+type trackList []writeback.TrackTask
+
+func (t *trackList) String() string {
+	var s []string
+	for _, x := range *t {
+		s = append(s, x.TrackID+"="+x.TaskID)
+	}
+	return strings.Join(s, ",")
+}
+
+func (t *trackList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		track, task, ok := strings.Cut(part, "=")
+		if !ok || track == "" || task == "" {
+			return fmt.Errorf("want TRACK=TASK, got %q", part)
+		}
+		*t = append(*t, writeback.TrackTask{TrackID: track, TaskID: task})
+	}
+	return nil
+}
+
+func runBatch(ctx context.Context, m *Main, args []string) error {
+	if len(args) == 0 || (args[0] != "status" && args[0] != "declare" && args[0] != "summary") {
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+			fmt.Fprintf(m.Stdout, "Usage: settle batch status|declare|summary --batch B [--track TRACK=TASK...] [--this-track T]\n\n%s\n", batchAbout)
+			return errHelp
+		}
+		return usageErr("batch: want a subcommand: status, declare or summary")
+	}
+	sub := args[0]
+	var g globalFlags
+	fs := m.newFlagSet("batch "+sub, "batch "+sub+" --batch B [--track TRACK=TASK...] [--this-track T]", batchAbout, &g)
+	batch := fs.String("batch", "", "batch id (required)")
+	var tracks trackList
+	fs.Var(&tracks, "track", "an expected track and its task, TRACK=TASK (repeatable)")
+	this := fs.String("this-track", "", "the track of the collector asking (status)")
+	if err := m.parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if *batch == "" {
+		return usageErr("batch %s: --batch is required", sub)
+	}
+	cfg, err := m.resolve(fs, &g)
+	if err != nil {
+		return m.refuse(&Config{JSON: g.json}, err)
+	}
+	store, err := openLedger(cfg)
+	if err != nil {
+		return m.refuse(cfg, err)
+	}
+	defer store.Close()
+
+	switch sub {
+	case "declare":
+		if len(tracks) == 0 {
+			return usageErr("batch declare: at least one --track TRACK=TASK is required")
+		}
+		b := writeback.Batch{BatchID: *batch, Tracks: tracks}
+		if err := store.DeclareBatch(ctx, b); err != nil {
+			return m.refuse(cfg, err)
+		}
+		if cfg.JSON {
+			return m.printJSON(b)
+		}
+		fmt.Fprintf(m.Stdout, "batch %s declared with %d tracks: %s\n", b.BatchID, len(tracks), tracks.String())
+		return nil
+	case "summary":
+		s, err := store.Summary(ctx, *batch)
+		if err != nil {
+			return m.refuse(cfg, err)
+		}
+		if cfg.JSON {
+			return m.printJSON(s)
+		}
+		fmt.Fprintf(m.Stdout, "batch %s consolidated at %s: %s, %d track records\n", s.BatchID, s.WrittenAt, s.Result.Decision, len(s.Records))
+		return nil
+	}
+	if len(tracks) == 0 {
+		b, err := store.GetBatch(ctx, *batch)
+		if err != nil {
+			if settle.ErrorCode(err) == settle.ENOTFOUND {
+				return m.refuse(cfg, settle.Errorf(settle.EINVALID, "batch %s: no --track given and no declaration (settle batch declare)", *batch))
+			}
+			return m.refuse(cfg, err)
+		}
+		tracks = b.Tracks
+	}
+	out, err := store.Settle(ctx, *batch, tracks, *this)
+	if err != nil {
+		return m.refuse(cfg, err)
+	}
+	r := out.Result
+	if cfg.JSON {
+		if err := m.printJSON(r); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(m.Stdout, "batch %s: %s (%d/%d tracks settled, all authoritative pass: %v)\n",
+			r.BatchID, r.Decision, len(r.TracksSettled), len(r.TracksExpected), r.AllAuthoritativePass)
+		for _, ts := range r.TrackStates {
+			v := "-"
+			if ts.AuthoritativeVerdict != nil {
+				v = *ts.AuthoritativeVerdict
+			}
+			fmt.Fprintf(m.Stdout, "  %-12s task=%-20s %-10s verdict=%s\n", ts.TrackID, ts.TaskID, ts.TerminalStatus, v)
+		}
+		if r.ConsolidatedSummaryCandidatePath != nil {
+			what := "already written"
+			if out.FirstConsolidation {
+				what = "written now"
+			}
+			fmt.Fprintf(m.Stdout, "  consolidated summary (%s): %s\n", what, *r.ConsolidatedSummaryCandidatePath)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+// Command settle is the command-line tool of settle: the durable-success
+// write-back ledger, batch settlement and the versioned scene store.
+//
+// Usage: settle [global flags] <command> [flags] [args]
+//
+// Run "settle help" for the commands and "settle <command> --help" for a
+// command's flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	m := NewMain()
+	err := m.Run(ctx, os.Args[1:])
+	stop()
+	os.Exit(ExitCode(err))
+}
+
+// Main is the program: its streams and environment, so tests and the demo
+// can run it in-process.
+type Main struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// NewMain returns a Main on the process's streams and environment.
+func NewMain() *Main {
+	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, m *Main, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"writeback", "evaluate verdict files and write back durable successes", runWriteback},
+		{"batch", "declare a batch, evaluate its settlement (batch status|declare|summary)", runBatch},
+		{"registry", "the callback 4-tuple registry (registry append|history|classify)", runRegistry},
+		{"records", "list ledger records in append order", runRecords},
+		{"scene", "the versioned scene store (scene init|show|versions|list|patch|save-runner|candidate|activate|recover-stale)", runScene},
+		{"fsck", "check the ledger and the scene files of a workspace", runFsck},
+		{"demo", "run a demonstration in a temporary workspace", runDemo},
+	}
+}
+
+// Run runs the program with the arguments after the program name. Usage
+// errors and refusals are printed before it returns; ExitCode maps the
+// returned error to the exit status.
+func (m *Main) Run(ctx context.Context, args []string) error {
+	err := m.run(ctx, args)
+	var ee *exitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		if ee.err != nil && !ee.printed {
+			fmt.Fprintln(m.Stderr, "settle:", ee.err)
+			ee.printed = true
+		}
+	default:
+		m.printErr(err, false)
+		err = &exitError{code: 1, err: err, printed: true}
+	}
+	return err
+}
+
+func (m *Main) run(ctx context.Context, args []string) error {
+	// Global flags may come before the command: collect them.
+	var pre []string
+	for len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' {
+		if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+			m.usage(m.Stdout)
+			return nil
+		}
+		pre = append(pre, args[0])
+		if takesValue(args[0]) && len(args) > 1 {
+			pre = append(pre, args[1])
+			args = args[1:]
+		}
+		args = args[1:]
+	}
+	if len(args) == 0 {
+		m.usage(m.Stderr)
+		return usageErr("no command")
+	}
+	name, rest := args[0], args[1:]
+	if name == "help" {
+		if len(rest) > 0 {
+			return m.run(ctx, append([]string{rest[0], "--help"}, rest[1:]...))
+		}
+		m.usage(m.Stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == name {
+			return c.run(ctx, m, append(pre, rest...))
+		}
+	}
+	m.usage(m.Stderr)
+	return usageErr("unknown command %q", name)
+}
+
+func (m *Main) usage(w io.Writer) {
+	fmt.Fprintln(w, `settle keeps the record of what a pipeline did and who vouched for it.
+
+Usage: settle [global flags] <command> [flags] [args]
+
+Commands:`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, `
+Global flags (each also read from the environment and the config file;
+a flag wins over the environment, the environment over the file):`)
+	fmt.Fprint(w, globalFlagsHelp)
+	fmt.Fprintln(w, `
+Exit status: 0 success or a PASS decision, 1 a FAIL decision or a refused
+operation, 2 a usage error. Run "settle <command> --help" for details.`)
+}
+
+// exitError carries an exit status.
+type exitError struct {
+	code    int
+	err     error
+	printed bool
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// errFail: the command printed a FAIL decision or its refusal (exit 1).
+func errFail() error { return &exitError{code: 1, printed: true} }
+
+// ExitCode maps Run's error to the exit status.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/writeback"
+)
+
+const writebackAbout = `Evaluates each verdict FILE written by an independent collector and, unless
+--dry-run, writes the decision back to the ledger: a durable success is
+appended with its registry COMPLETED mirror (one locked write, one fsync); an
+identical replay is an idempotent skip that writes nothing; a refusal is
+recorded once as writeback_conflict.v1 and never read as a success.
+One decision is printed per file. Exit 0 when every decision is PASS, 1 when
+any is FAIL or a file is refused.`
+
+func runWriteback(ctx context.Context, m *Main, args []string) error {
+	var g globalFlags
+	fs := m.newFlagSet("writeback", "writeback --batch B [--track T] [--executor-key K] [--expect JSON] [--dry-run] FILE...", writebackAbout, &g)
+	batch := fs.String("batch", "", "batch id (required)")
+	track := fs.String("track", "", "track id (default: from the verdict file)")
+	execKey := fs.String("executor-key", "", "the executor's key (default: from the verdict file)")
+	expect := fs.String("expect", "", `expected binding as a JSON object, or @FILE (e.g. {"task_id":"t1","track_id":"T1"})`)
+	dryRun := fs.Bool("dry-run", false, "evaluate without writing anything")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if *batch == "" {
+		return usageErr("writeback: --batch is required")
+	}
+	if fs.NArg() == 0 {
+		return usageErr("writeback: at least one verdict FILE is required")
+	}
+	cfg, err := m.resolve(fs, &g)
+	if err != nil {
+		return m.refuse(&Config{JSON: g.json}, err)
+	}
+	expected, err := parseExpect(*expect)
+	if err != nil {
+		return m.refuse(cfg, err)
+	}
+	store, err := openLedger(cfg)
+	if err != nil {
+		return m.refuse(cfg, err)
+	}
+	defer store.Close()
+
+	failed := false
+	for _, path := range fs.Args() {
+		b, err := extractFile(cfg, path, *batch, *track, *execKey)
+		if err != nil {
+			m.printErr(fmt.Errorf("%s: %w", path, err), cfg.JSON)
+			failed = true
+			continue
+		}
+		out, err := store.Writeback(ctx, writeback.WritebackRequest{Binding: b, Expected: expected, DryRun: *dryRun})
+		if err != nil {
+			m.printErr(fmt.Errorf("%s: %w", path, err), cfg.JSON)
+			failed = true
+			continue
+		}
+		d := out.Decision
+		if cfg.JSON {
+			if err := m.printJSON(d); err != nil {
+				return err
+			}
+		} else {
+			printDecision(m, path, &d, *dryRun, out.ConflictRecorded)
+		}
+		if !d.OK() {
+			failed = true
+		}
+	}
+	if failed {
+		return errFail()
+	}
+	return nil
+}
+
+func printDecision(m *Main, path string, d *writeback.Decision, dry, conflict bool) {
+	mode := ""
+	if dry {
+		mode = " (dry run)"
+	}
+	fmt.Fprintf(m.Stdout, "%s: %s %s task=%s track=%s batch=%s appended=%v%s\n",
+		path, d.Verdict, d.Classification, d.TaskID, d.TrackID, d.BatchID, d.Appended, mode)
+	if conflict {
+		fmt.Fprintf(m.Stdout, "  refusal recorded as %s\n", writeback.ConflictSchema)
+	}
+	for _, r := range d.Reasons {
+		fmt.Fprintf(m.Stdout, "  - %s\n", r)
+	}
+}
+
+// extractFile reads a verdict file and extracts its binding.
+func extractFile(cfg *Config, path, batch, track, execKey string) (writeback.Binding, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return writeback.Binding{}, settle.Wrap(settle.ENOTFOUND, err, "read verdict file")
+		}
+		return writeback.Binding{}, settle.Wrap(settle.EINVALID, err, "read verdict file")
+	}
+	resolved, err := filepath.Abs(path)
+	if err == nil {
+		if r, err := filepath.EvalSymlinks(resolved); err == nil {
+			resolved = r
+		}
+	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		root = cfg.Root
+	}
+	return writeback.Extract(data, writeback.ExtractOptions{
+		BatchID:           batch,
+		TrackID:           track,
+		ExecutorKey:       execKey,
+		Root:              root,
+		SourcePath:        resolved,
+		SourcePathAsGiven: path,
+		Config:            cfg.WritebackConfig(),
+	})
+}
+
+// parseExpect parses --expect: a JSON object or @FILE.
+func parseExpect(s string) (map[string]any, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if strings.HasPrefix(s, "@") {
+		data, err := os.ReadFile(s[1:])
+		if err != nil {
+			return nil, settle.Wrap(settle.EINVALID, err, "read --expect file")
+		}
+		s = string(data)
+	}
+	v, err := pyjson.Parse([]byte(s))
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "--expect must be a JSON object")
+	}
+	obj, ok := v.(*pyjson.Object)
+	if !ok {
+		return nil, settle.Errorf(settle.EINVALID, "--expect must be a JSON object")
+	}
+	m := make(map[string]any, obj.Len())
+	for _, k := range obj.Keys() {
+		m[k], _ = obj.Get(k)
+	}
+	return m, nil
+}
