@@ -341,15 +341,16 @@ func (p *parser) str() (string, error) {
 		case 't':
 			b = append(b, '\t')
 		case 'u':
+			// CPython wants a character after the four digits (end >= len).
 			r, ok := hex4(d, i+1)
-			if !ok {
+			if !ok || i+5 >= len(d) {
 				return "", p.errAt(i, "Invalid \\uXXXX escape")
 			}
 			i += 4
 			if r >= 0xD800 && r <= 0xDBFF && i+7 < len(d) && d[i+1] == '\\' && d[i+2] == 'u' {
 				r2, ok := hex4(d, i+3)
 				if !ok {
-					return "", p.errAt(i+1, "Invalid \\uXXXX escape")
+					return "", p.errAt(i+2, "Invalid \\uXXXX escape")
 				}
 				if r2 >= 0xDC00 && r2 <= 0xDFFF {
 					r = 0x10000 + (r-0xD800)<<10 + (r2 - 0xDC00)

@@ -13,9 +13,11 @@ import (
 // by value across Int, float64 and bool (True == 1 == 1.0), NaN equals
 // nothing, objects compare as unordered dicts, arrays element-wise.
 //
-// (CPython compares container elements by identity first, so the NaN
-// singleton json.loads returns for "NaN" equals itself inside a list; Equal
-// does not reproduce that.)
+// One CPython detail is reproduced: containers compare their elements by
+// identity first, and json.loads returns one shared float object for every
+// "NaN" literal, so a NaN inside an array or object equals a NaN at the same
+// place in the other (json.loads("[NaN]") == json.loads("[NaN]") is True)
+// while Equal(NaN, NaN) at the top is false, as NaN == NaN is in Python.
 func Equal(a, b any) bool {
 	switch x := a.(type) {
 	case nil:
@@ -31,7 +33,7 @@ func Equal(a, b any) bool {
 			return false
 		}
 		for i := range x {
-			if !Equal(x[i], y[i]) {
+			if !elemEqual(x[i], y[i]) {
 				return false
 			}
 		}
@@ -43,13 +45,23 @@ func Equal(a, b any) bool {
 		}
 		for _, k := range x.Keys() {
 			yv, ok := y.Get(k)
-			if !ok || !Equal(x.vals[k], yv) {
+			if !ok || !elemEqual(x.vals[k], yv) {
 				return false
 			}
 		}
 		return true
 	}
 	return false
+}
+
+// elemEqual is PyObject_RichCompareBool for container elements: identity
+// first, which makes the json.loads NaN singleton equal to itself.
+func elemEqual(a, b any) bool {
+	if x, ok := a.(float64); ok && x != x {
+		y, ok := b.(float64)
+		return ok && y != y
+	}
+	return Equal(a, b)
 }
 
 func numEqual(a, b any) bool {
