@@ -1,0 +1,333 @@
+package file
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/writeback"
+)
+
+// LedgerFileName is the file name every accepted ledger path has unless it
+// is the default path under the root (the seed's allowlist).
+const LedgerFileName = "callback_4tuple_index.jsonl"
+
+// Relative paths under the root of the files the ledger store writes
+// besides the ledger.
+const (
+	BatchesRelDir = "memory/events/batches"
+)
+
+// LedgerOptions configures OpenLedger.
+type LedgerOptions struct {
+	// Root is the workspace root ("" = the current directory).
+	Root string
+	// LedgerPath is the ledger file ("" = <Root>/memory/events/callback_4tuple_index.jsonl).
+	// A relative path is taken relative to the current directory.
+	LedgerPath string
+	// Config is the domain configuration (collector keys, default chat id).
+	Config writeback.Config
+	// Logger receives repairs, rebuilds and write failures (nil = slog.Default()).
+	Logger *slog.Logger
+}
+
+// Ledger is the file-backed writeback.Store. It is safe for concurrent use
+// by many goroutines, and by many processes sharing the ledger file.
+type Ledger struct {
+	root string
+	path string
+	cfg  writeback.Config
+	log  *slog.Logger
+	now  func() time.Time
+
+	// mu guards everything below and the ledger file's flock.
+	mu     sync.Mutex
+	closed bool
+	poison error // non-nil: a write failed; refuse until reopened
+	f      *os.File
+	fid    fileID // identity of f
+	off    int64  // end of the last complete line consumed
+	lines  int64  // complete lines consumed (records + skipped)
+	view   *writeback.MemView
+	idx    recIndex
+
+	// group commit queue
+	qmu     sync.Mutex
+	queue   []*call
+	leading bool
+
+	st counters
+}
+
+var _ writeback.Store = (*Ledger)(nil)
+
+type fileID struct{ dev, ino uint64 }
+
+func idOf(fi os.FileInfo) fileID {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}
+	}
+	return fileID{}
+}
+
+// OpenLedger opens the ledger store: it checks the ledger path against the
+// allowlist (PATH_REFUSED) and reads the ledger once into the index. A
+// missing ledger is an empty one; the file and its directories are created
+// by the first append.
+func OpenLedger(opts LedgerOptions) (*Ledger, error) {
+	root := opts.Root
+	if root == "" {
+		root = "."
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "ledger root")
+	}
+	path := opts.LedgerPath
+	if path == "" {
+		path = filepath.Join(root, filepath.FromSlash(writeback.DefaultLedgerRelPath))
+	}
+	path, err = filepath.Abs(path)
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "ledger path")
+	}
+	if err := checkAllowlisted(root, path); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	l := &Ledger{
+		root: root,
+		path: path,
+		cfg:  opts.Config,
+		log:  log.With("ledger", path),
+		now:  time.Now,
+		view: writeback.NewMemView(),
+	}
+	l.idx.init()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	start := time.Now()
+	if err := l.refresh(false); err != nil {
+		if l.f != nil {
+			l.f.Close()
+		}
+		return nil, err
+	}
+	l.st.openNanos.Store(int64(time.Since(start)))
+	return l, nil
+}
+
+// checkAllowlisted is the seed's _assert_ledger_allowlisted.
+func checkAllowlisted(root, path string) error {
+	rel, err := filepath.Rel(root, path)
+	if err == nil && filepath.ToSlash(rel) == writeback.DefaultLedgerRelPath {
+		return nil
+	}
+	if filepath.Base(path) == LedgerFileName {
+		return nil
+	}
+	shown := path
+	if err == nil {
+		shown = filepath.ToSlash(rel)
+	}
+	return settle.Errorf(settle.EPATHREFUSED,
+		"ledger %q is not the allowlisted ledger %q nor a file named %q",
+		shown, writeback.DefaultLedgerRelPath, LedgerFileName)
+}
+
+// Path returns the ledger file's absolute path.
+func (l *Ledger) Path() string { return l.path }
+
+// Root returns the workspace root's absolute path.
+func (l *Ledger) Root() string { return l.root }
+
+// Close releases the file. Operations after Close fail with UNAVAILABLE.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	l.view.Reset()
+	l.idx.reset()
+	if l.f != nil {
+		err := l.f.Close()
+		l.f = nil
+		if err != nil {
+			return settle.Wrap(settle.EINTERNAL, err, "close ledger")
+		}
+	}
+	return nil
+}
+
+// usable reports why the store cannot serve ledger operations. mu held.
+func (l *Ledger) usable() error {
+	if l.closed {
+		return settle.Errorf(settle.EUNAVAILABLE, "ledger store is closed")
+	}
+	if l.poison != nil {
+		return settle.Wrap(settle.EUNAVAILABLE, l.poison, "ledger store refuses operations after a failed write; reopen it")
+	}
+	return nil
+}
+
+// resetIndex forgets everything read. mu held.
+func (l *Ledger) resetIndex() {
+	l.view.Reset()
+	l.idx.reset()
+	l.off = 0
+	l.lines = 0
+	l.st.resetRecordCounts()
+}
+
+// refresh brings the index up to date with the file: new complete lines are
+// read, a replaced or shrunk file is re-read from scratch. locked says the
+// caller holds the exclusive flock; otherwise a shared flock is taken while
+// new bytes are read, so that a concurrent torn-tail repair cannot be seen
+// half done. mu held.
+func (l *Ledger) refresh(locked bool) error {
+	fi, err := os.Stat(l.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if l.f != nil || l.off > 0 || l.lines > 0 {
+			l.log.Warn("ledger file disappeared; index reset")
+			l.st.rebuilds.Add(1)
+			if l.f != nil {
+				l.f.Close()
+				l.f = nil
+			}
+			l.fid = fileID{}
+			l.resetIndex()
+		}
+		return nil
+	}
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+	}
+	if !fi.Mode().IsRegular() {
+		return settle.Errorf(settle.EINVALID, "ledger %s is not a regular file", l.path)
+	}
+	if l.f == nil || idOf(fi) != l.fid {
+		if err := l.reopen(); err != nil {
+			return err
+		}
+	} else if fi.Size() == l.off {
+		if reset, err := l.checkBoundary(); err != nil || !reset {
+			return err
+		}
+	}
+	if !locked {
+		if err := flock(l.f, unix.LOCK_SH); err != nil {
+			return settle.Wrap(settle.EINTERNAL, err, "lock ledger for reading")
+		}
+		defer flock(l.f, unix.LOCK_UN)
+	}
+	return l.catchUp()
+}
+
+// reopen opens the file at path, replacing f, and resets the index. mu held.
+func (l *Ledger) reopen() error {
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_APPEND, 0)
+	if errors.Is(err, fs.ErrPermission) {
+		f, err = os.OpenFile(l.path, os.O_RDONLY, 0)
+	}
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "open ledger")
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+	}
+	if l.f != nil {
+		l.log.Warn("ledger file replaced; re-reading it")
+		l.st.rebuilds.Add(1)
+		l.f.Close()
+	}
+	l.f = f
+	l.fid = idOf(fi)
+	l.resetIndex()
+	return nil
+}
+
+// checkBoundary verifies that the byte before the remembered offset is
+// still a newline (cheap detection of a file rewritten in place). mu held.
+func (l *Ledger) checkBoundary() (reset bool, err error) {
+	if l.off == 0 {
+		return false, nil
+	}
+	var b [1]byte
+	if _, err := l.f.ReadAt(b[:], l.off-1); err != nil && err != io.EOF {
+		return false, settle.Wrap(settle.EINTERNAL, err, "read ledger")
+	}
+	if b[0] != '\n' {
+		l.log.Warn("ledger rewritten in place; re-reading it", "offset", l.off)
+		l.st.rebuilds.Add(1)
+		l.resetIndex()
+		return true, nil
+	}
+	return false, nil
+}
+
+// catchUp reads the complete lines after off. mu held; the caller holds a
+// shared or exclusive flock on f.
+func (l *Ledger) catchUp() error {
+	fi, err := l.f.Stat()
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+	}
+	size := fi.Size()
+	if size < l.off {
+		l.log.Warn("ledger shrank; re-reading it", "offset", l.off, "size", size)
+		l.st.rebuilds.Add(1)
+		l.resetIndex()
+	} else if _, err := l.checkBoundary(); err != nil {
+		return err
+	}
+	if size == l.off {
+		return nil
+	}
+	end, err := scanRegion(l.f, l.off, size, l.consume)
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "read ledger")
+	}
+	l.off = end
+	return nil
+}
+
+// consume adds one decoded chunk to the index, in file order. mu held.
+func (l *Ledger) consume(c *chunk) {
+	l.lines += int64(c.lines)
+	l.st.skipped.Add(int64(c.skipped))
+	for i := range c.recs {
+		d := &c.recs[i]
+		d.rec.Seq = int64(l.idx.len())
+		l.view.Add(d.rec) // the view reads Raw (rarely) but does not keep it
+		d.rec.Raw = nil
+		l.idx.add(d.off, d.n, &d.rec)
+		l.st.countKind(d.rec.Kind)
+	}
+}
+
+// flock applies a flock operation, retrying on EINTR.
+func flock(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how)
+		if err == unix.EINTR {
+			continue
+		}
+		return err
+	}
+}

@@ -1,0 +1,429 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/writeback"
+)
+
+// call is one request waiting for a group commit.
+type call struct {
+	// input: exactly one of req (a write-back) or reg (a registry append)
+	req *writeback.WritebackRequest
+	reg *writeback.RegistryRecord
+
+	out writeback.WritebackOutcome
+	err error
+
+	// wake is signalled once when the call is finished, and once before
+	// that if the call is promoted to leader of the next group.
+	wake     chan struct{}
+	taken    bool // guarded by qmu: in a group being committed
+	finished bool // guarded by qmu
+}
+
+// submit queues c for the next group commit and returns when it is
+// finished (its answer is in c). The first caller to find no leader leads:
+// it commits the whole queue as one group, then hands leadership to the
+// oldest waiting call, if any.
+func (l *Ledger) submit(ctx context.Context, c *call) error {
+	c.wake = make(chan struct{}, 1)
+	l.qmu.Lock()
+	l.queue = append(l.queue, c)
+	lead := !l.leading
+	if lead {
+		l.leading = true
+	}
+	l.qmu.Unlock()
+	if lead {
+		l.lead()
+	}
+	for {
+		l.qmu.Lock()
+		fin := c.finished
+		l.qmu.Unlock()
+		if fin {
+			return nil
+		}
+		select {
+		case <-c.wake:
+		case <-ctx.Done():
+			l.qmu.Lock()
+			if c.taken || c.finished {
+				// Being committed: the answer comes after the fsync.
+				l.qmu.Unlock()
+				continue
+			}
+			l.queue = slices.DeleteFunc(l.queue, func(o *call) bool { return o == c })
+			select {
+			case <-c.wake: // promoted while giving up: pass it on
+				l.handOff()
+			default:
+			}
+			l.qmu.Unlock()
+			return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "ledger append not started")
+		}
+		l.qmu.Lock()
+		fin = c.finished
+		l.qmu.Unlock()
+		if !fin {
+			l.lead() // promoted
+		}
+	}
+}
+
+// handOff promotes the oldest queued call to leader, or clears leading.
+// qmu held.
+func (l *Ledger) handOff() {
+	if len(l.queue) > 0 {
+		l.queue[0].wake <- struct{}{}
+		return
+	}
+	l.leading = false
+}
+
+// lead commits everything queued as one group.
+func (l *Ledger) lead() {
+	l.qmu.Lock()
+	group := l.queue
+	l.queue = nil
+	for _, c := range group {
+		c.taken = true
+	}
+	l.qmu.Unlock()
+	if len(group) > 0 {
+		l.commit(group)
+	}
+	l.qmu.Lock()
+	for _, c := range group {
+		c.finished = true
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	l.handOff()
+	l.qmu.Unlock()
+}
+
+// staged is a record evaluated in the current group, not yet written.
+type staged struct {
+	rec writeback.LedgerRecord
+	off int64 // offset in the group's data
+	n   uint32
+}
+
+// stage is the View a group evaluates against: the index plus the records
+// staged earlier in the same group. The index itself is only changed after
+// the group's fsync succeeded.
+type stage struct {
+	base      *writeback.MemView
+	next      int64 // Seq of the first staged record
+	recs      []staged
+	data      []byte
+	conflicts map[string]bool
+}
+
+var _ writeback.View = (*stage)(nil)
+
+func (s *stage) seq(i int) int64 { return s.next + int64(i) }
+
+func (s *stage) DurableByWritebackID(id string) []writeback.Indexed {
+	out := s.base.DurableByWritebackID(id)
+	for i := range s.recs {
+		if d := s.recs[i].rec.Durable; d != nil && d.WritebackID == id {
+			out = append(slices.Clip(out), writeback.Indexed{Seq: s.seq(i), Rec: d})
+		}
+	}
+	return out
+}
+
+func (s *stage) DurableByIdentity(k writeback.IdentityKey) []writeback.Indexed {
+	out := s.base.DurableByIdentity(k)
+	for i := range s.recs {
+		d := s.recs[i].rec.Durable
+		if d != nil && d.TaskID == k.TaskID && d.TrackID == k.TrackID && d.DispatchID == k.DispatchID &&
+			d.CollectorKey == k.CollectorKey && d.BatchID == k.BatchID {
+			out = append(slices.Clip(out), writeback.Indexed{Seq: s.seq(i), Rec: d})
+		}
+	}
+	return out
+}
+
+func (s *stage) RegistryHistory(task string) []writeback.RegistryRecord {
+	out := s.base.RegistryHistory(task)
+	for i := range s.recs {
+		if r := s.recs[i].rec.Registry; r != nil && r.TaskID == task {
+			out = append(slices.Clip(out), *r)
+		}
+	}
+	return out
+}
+
+func (s *stage) conflictSeen(id string) bool {
+	return s.conflicts[id] || s.base.HasConflict(id)
+}
+
+// add stages one record and its line (without the newline).
+func (s *stage) add(rec writeback.LedgerRecord, line []byte) {
+	rec.Seq = s.seq(len(s.recs))
+	s.recs = append(s.recs, staged{rec: rec, off: int64(len(s.data)), n: uint32(len(line))})
+	s.data = append(s.data, line...)
+	s.data = append(s.data, '\n')
+	if rec.Conflict != nil {
+		s.conflicts[rec.Conflict.ConflictID] = true
+	}
+}
+
+// mark and rollback undo the records staged by a request that failed.
+func (s *stage) mark() (int, int) { return len(s.recs), len(s.data) }
+
+func (s *stage) rollback(nrec, ndata int) {
+	for _, r := range s.recs[nrec:] {
+		if r.rec.Conflict != nil {
+			delete(s.conflicts, r.rec.Conflict.ConflictID)
+		}
+	}
+	s.recs = s.recs[:nrec]
+	s.data = s.data[:ndata]
+}
+
+// commit evaluates and writes one group: one flock, one catch-up, one
+// write, one fsync. Every call gets its answer in c.out / c.err.
+func (l *Ledger) commit(group []*call) {
+	l.st.group(len(group))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fail := func(err error) {
+		for _, c := range group {
+			if c.err == nil {
+				c.err = err
+			}
+		}
+	}
+	if err := l.usable(); err != nil {
+		fail(err)
+		return
+	}
+	unlock, err := l.lockForAppend()
+	if err != nil {
+		fail(err)
+		return
+	}
+	defer unlock()
+
+	s := &stage{base: l.view, next: int64(l.idx.len()), conflicts: map[string]bool{}}
+	for _, c := range group {
+		nrec, ndata := s.mark()
+		var err error
+		if c.req != nil {
+			c.out, err = l.apply(*c.req, s)
+		} else {
+			err = l.stageRegistry(*c.reg, s)
+		}
+		if err != nil {
+			s.rollback(nrec, ndata)
+			c.err = err
+		}
+	}
+	if len(s.data) == 0 {
+		return
+	}
+
+	pre := l.off
+	start := time.Now()
+	err = durable.Append(l.f, s.data)
+	l.st.lastFsync.Store(int64(time.Since(start)))
+	l.st.fsyncs.Add(1)
+	if err != nil {
+		l.st.fsyncErrors.Add(1)
+		l.poisonAfter(err, pre)
+		werr := settle.Wrap(settle.EUNAVAILABLE, err, "append to ledger")
+		for _, c := range group {
+			if c.err == nil {
+				c.err = werr
+				c.out = writeback.WritebackOutcome{}
+			}
+		}
+		return
+	}
+
+	// Success: index the group's records. If no one else wrote (an
+	// unlocked seed writer could), they are exactly at pre.
+	fi, err := l.f.Stat()
+	if err == nil && fi.Size() == pre+int64(len(s.data)) {
+		for i := range s.recs {
+			r := &s.recs[i]
+			r.rec.Raw = s.data[r.off : r.off+int64(r.n)]
+			l.view.Add(r.rec)
+			r.rec.Raw = nil
+			l.idx.add(pre+r.off, r.n, &r.rec)
+			l.st.countKind(r.rec.Kind)
+		}
+		l.lines += int64(len(s.recs))
+		l.off = pre + int64(len(s.data))
+	} else if err := l.catchUp(); err != nil {
+		// The records are durable and acknowledged; only the index is
+		// behind. The next operation re-reads the file from scratch.
+		l.log.Error("index catch-up after append failed; re-reading on next use", "err", err)
+		l.resetIndex()
+		l.fid = fileID{}
+	}
+	l.publish()
+}
+
+// poisonAfter records a failed append: the bytes written after pre, if
+// any, are truncated away (best effort: the group was not acknowledged) and
+// the store refuses further operations until reopened. mu and the flock held.
+func (l *Ledger) poisonAfter(err error, pre int64) {
+	l.poison = err
+	l.st.poisoned.Store(true)
+	var rollback error
+	if fi, serr := l.f.Stat(); serr != nil {
+		rollback = serr
+	} else if fi.Size() > pre {
+		if terr := l.f.Truncate(pre); terr != nil {
+			rollback = terr
+		} else {
+			rollback = l.f.Sync()
+		}
+	}
+	l.log.Error("ledger append failed; store refuses operations until reopened",
+		"err", err, "offset", pre, "rollback_err", rollback)
+}
+
+// lockForAppend makes sure the ledger file exists, takes its exclusive
+// flock (re-opening if the file was replaced while waiting), catches up and
+// repairs a torn last line. mu held. The returned function releases the
+// flock.
+func (l *Ledger) lockForAppend() (func(), error) {
+	for attempt := 0; ; attempt++ {
+		if attempt == 100 {
+			return nil, settle.Errorf(settle.EINTERNAL, "ledger keeps being replaced while locking it")
+		}
+		if l.f == nil {
+			if err := l.create(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := flock(l.f, unix.LOCK_EX); err != nil {
+			return nil, settle.Wrap(settle.EINTERNAL, err, "lock ledger")
+		}
+		fi, err := os.Stat(l.path)
+		if err == nil && idOf(fi) == l.fid {
+			break
+		}
+		flock(l.f, unix.LOCK_UN)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+		}
+		if err := l.refresh(false); err != nil {
+			return nil, err
+		}
+	}
+	unlock := func() { flock(l.f, unix.LOCK_UN) }
+	if err := l.catchUp(); err != nil {
+		unlock()
+		return nil, err
+	}
+	fi, err := l.f.Stat()
+	if err != nil {
+		unlock()
+		return nil, settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+	}
+	if fi.Size() > l.off {
+		if err := l.repairTorn(fi.Size()); err != nil {
+			unlock()
+			return nil, err
+		}
+	}
+	return unlock, nil
+}
+
+// create creates the ledger file (and its directories), fsyncing the
+// directory. If another writer created it first, it is opened. mu held.
+func (l *Ledger) create() error {
+	dir := filepath.Dir(l.path)
+	if err := durable.MkdirAll(dir, 0o755); err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "create ledger directory")
+	}
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return l.refresh(false)
+	}
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "create ledger")
+	}
+	if err := durable.SyncDir(dir); err != nil {
+		f.Close()
+		return settle.Wrap(settle.EINTERNAL, err, "create ledger")
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+	}
+	l.f = f
+	l.fid = idOf(fi)
+	l.resetIndex()
+	return nil
+}
+
+// repairTorn saves the bytes after the last complete line to a sidecar
+// <ledger>.torn-<offset>, truncates the ledger to the last '\n' and fsyncs
+// it. mu and the exclusive flock held; off is at the last '\n'.
+func (l *Ledger) repairTorn(size int64) error {
+	torn := make([]byte, size-l.off)
+	if _, err := l.f.ReadAt(torn, l.off); err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "read torn ledger tail")
+	}
+	sidecar, err := l.saveTorn(torn)
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "save torn ledger tail")
+	}
+	if err := l.f.Truncate(l.off); err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "truncate torn ledger tail")
+	}
+	if err := l.f.Sync(); err != nil {
+		l.poison = err
+		l.st.poisoned.Store(true)
+		return settle.Wrap(settle.EUNAVAILABLE, err, "fsync ledger after torn tail repair")
+	}
+	l.st.fsyncs.Add(1)
+	l.st.tornRepairs.Add(1)
+	l.st.tornBytes.Add(int64(len(torn)))
+	l.log.Warn("ledger torn last line repaired",
+		"offset", l.off, "bytes", len(torn), "sidecar", sidecar)
+	return nil
+}
+
+// saveTorn writes the torn bytes to a sidecar that did not exist before.
+func (l *Ledger) saveTorn(torn []byte) (string, error) {
+	base := fmt.Sprintf("%s.torn-%d", l.path, l.off)
+	for i := 0; i < 1000; i++ {
+		name := base
+		if i > 0 {
+			name = fmt.Sprintf("%s.%d", base, i)
+		}
+		created, err := durable.CreateFile(name, torn, 0o644)
+		if err != nil {
+			return "", err
+		}
+		if created {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("too many sidecars named %s", base)
+}

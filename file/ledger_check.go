@@ -1,0 +1,239 @@
+package file
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+
+	"golang.org/x/sys/unix"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/writeback"
+)
+
+// maxCheckItems caps the lists of a CheckReport.
+const maxCheckItems = 1000
+
+// CheckReport is the result of Check (settle fsck).
+type CheckReport struct {
+	Path string `json:"path"`
+	// Size is the file size read; Lines the complete lines in it.
+	Size  int64 `json:"size"`
+	Lines int64 `json:"lines"`
+	// Records counts the valid records by kind.
+	Records map[writeback.RecordKind]int64 `json:"records"`
+	// Skipped counts lines that are not records; SkippedLines lists the
+	// first of them.
+	Skipped      int64         `json:"skipped"`
+	SkippedLines []SkippedLine `json:"skipped_lines"`
+	// TornTail is set when the file ends with bytes after the last '\n'.
+	TornTail *TornTail `json:"torn_tail"`
+	// DuplicateWritebackIDs lists writeback ids held by more than one
+	// durable record (the store never appends such a duplicate).
+	DuplicateWritebackIDs []DuplicateID `json:"duplicate_writeback_ids"`
+	// IndexAgrees is true when the in-memory index matches the file;
+	// IndexProblems says where it does not.
+	IndexAgrees   bool     `json:"index_agrees"`
+	IndexProblems []string `json:"index_problems"`
+	// Truncated is true when a list was cut at 1000 entries.
+	Truncated bool `json:"truncated"`
+}
+
+// OK reports a ledger without torn tail, skipped lines, duplicates or
+// index disagreement.
+func (r *CheckReport) OK() bool {
+	return r.TornTail == nil && r.Skipped == 0 && len(r.DuplicateWritebackIDs) == 0 && r.IndexAgrees
+}
+
+// SkippedLine is a line that is not a ledger record.
+type SkippedLine struct {
+	Line   int64  `json:"line"` // 1-based
+	Offset int64  `json:"offset"`
+	Reason string `json:"reason"`
+	// Excerpt is the line's first bytes.
+	Excerpt string `json:"excerpt"`
+}
+
+// TornTail is a last line without its '\n'.
+type TornTail struct {
+	Offset int64 `json:"offset"`
+	Bytes  int64 `json:"bytes"`
+}
+
+// DuplicateID is a writeback id shared by several durable records.
+type DuplicateID struct {
+	WritebackID string  `json:"writeback_id"`
+	Seqs        []int64 `json:"seqs"`
+}
+
+// Check re-reads the whole ledger and reports torn tail, skipped lines,
+// duplicate writeback ids, and whether the in-memory index agrees with the
+// file. It holds a shared flock while reading, so appenders wait.
+func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
+	r := CheckReport{Path: l.path, Records: map[writeback.RecordKind]int64{}, IndexAgrees: true}
+	for _, k := range kindNames {
+		r.Records[k] = 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return r, err
+	}
+	if err := l.refresh(false); err != nil {
+		return r, err
+	}
+	l.publish()
+	if l.f == nil {
+		if l.idx.len() != 0 {
+			r.IndexAgrees = false
+			r.IndexProblems = append(r.IndexProblems, fmt.Sprintf("no ledger file but %d indexed records", l.idx.len()))
+		}
+		return r, nil
+	}
+	if err := flock(l.f, unix.LOCK_SH); err != nil {
+		return r, settle.Wrap(settle.EINTERNAL, err, "lock ledger for checking")
+	}
+	defer flock(l.f, unix.LOCK_UN)
+	if err := l.catchUp(); err != nil {
+		return r, err
+	}
+	l.publish()
+	fi, err := l.f.Stat()
+	if err != nil {
+		return r, settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+	}
+	r.Size = fi.Size()
+
+	problem := func(format string, args ...any) {
+		r.IndexAgrees = false
+		if len(r.IndexProblems) < maxCheckItems {
+			r.IndexProblems = append(r.IndexProblems, fmt.Sprintf(format, args...))
+		} else {
+			r.Truncated = true
+		}
+	}
+	firstSeq := map[string]int64{}
+	dups := map[string][]int64{}
+	var seq, off int64
+	br := bufio.NewReaderSize(io.NewSectionReader(l.f, 0, r.Size), 1<<20)
+	for {
+		if seq&0xfff == 0 {
+			if err := ctx.Err(); err != nil {
+				return r, settle.Wrap(settle.EUNAVAILABLE, err, "check")
+			}
+		}
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line longer than the buffer: gather it whole.
+			long := append([]byte(nil), line...)
+			for err == bufio.ErrBufferFull {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if err == io.EOF {
+			if len(line) > 0 {
+				r.TornTail = &TornTail{Offset: off, Bytes: int64(len(line))}
+			}
+			break
+		}
+		if err != nil {
+			return r, settle.Wrap(settle.EINTERNAL, err, "read ledger")
+		}
+		r.Lines++
+		body := line[:len(line)-1]
+		rec, ok := writeback.DecodeLine(body)
+		if !ok {
+			r.Skipped++
+			if len(r.SkippedLines) < maxCheckItems {
+				ex := body
+				if len(ex) > 80 {
+					ex = ex[:80]
+				}
+				r.SkippedLines = append(r.SkippedLines, SkippedLine{
+					Line: r.Lines, Offset: off, Reason: skipReason(body), Excerpt: string(ex),
+				})
+			} else {
+				r.Truncated = true
+			}
+			off += int64(len(line))
+			continue
+		}
+		r.Records[rec.Kind]++
+		if seq >= int64(l.idx.len()) {
+			if off < l.off {
+				problem("record %d at offset %d is not indexed", seq, off)
+			}
+		} else {
+			if l.idx.off[seq] != off || l.idx.n[seq] != uint32(len(body)) || l.idx.kind[seq] != kindCode(rec.Kind) {
+				problem("record %d: index has offset %d length %d kind %s, file has offset %d length %d kind %s",
+					seq, l.idx.off[seq], l.idx.n[seq], kindNames[l.idx.kind[seq]], off, len(body), rec.Kind)
+			}
+			if rec.Durable != nil && !slices.ContainsFunc(l.view.DurableByWritebackID(rec.Durable.WritebackID),
+				func(x writeback.Indexed) bool { return x.Seq == seq }) {
+				problem("durable record %d (writeback_id %s) missing from the view", seq, rec.Durable.WritebackID)
+			}
+		}
+		if rec.Durable != nil {
+			id := rec.Durable.WritebackID
+			if first, seen := firstSeq[id]; seen {
+				if dups[id] == nil {
+					dups[id] = []int64{first}
+				}
+				dups[id] = append(dups[id], seq)
+			} else {
+				firstSeq[id] = seq
+			}
+		}
+		seq++
+		off += int64(len(line))
+	}
+	if off != l.off {
+		problem("index ends at offset %d, file's last complete line ends at %d", l.off, off)
+	}
+	if int64(l.idx.len()) != seq {
+		problem("index holds %d records, file %d", l.idx.len(), seq)
+	}
+	ids := make([]string, 0, len(dups))
+	for id := range dups {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b string) int { return int(dups[a][0] - dups[b][0]) })
+	for _, id := range ids {
+		if len(r.DuplicateWritebackIDs) == maxCheckItems {
+			r.Truncated = true
+			break
+		}
+		r.DuplicateWritebackIDs = append(r.DuplicateWritebackIDs, DuplicateID{WritebackID: id, Seqs: dups[id]})
+	}
+	return r, nil
+}
+
+// skipReason says why a line is not a record.
+func skipReason(line []byte) string {
+	if len(bytes.TrimSpace(line)) == 0 {
+		return "blank line"
+	}
+	v, err := pyjson.Parse(line)
+	if err != nil {
+		return "not JSON"
+	}
+	obj, ok := v.(*pyjson.Object)
+	if !ok {
+		return "not a JSON object"
+	}
+	schema, ok := obj.GetString("schema")
+	if !ok {
+		return "no schema"
+	}
+	switch schema {
+	case writeback.DurableSchema, writeback.RegistrySchema, writeback.ConflictSchema:
+		return fmt.Sprintf("malformed %s record", schema)
+	}
+	return fmt.Sprintf("unknown schema %q", schema)
+}

@@ -1,0 +1,396 @@
+package file
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/writeback"
+)
+
+// Records paging limits.
+const (
+	DefaultRecordsLimit = 100
+	MaxRecordsLimit     = 1000
+)
+
+// readable brings the index up to date for a read. mu held.
+func (l *Ledger) readable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return settle.Wrap(settle.EUNAVAILABLE, err, "ledger")
+	}
+	if err := l.usable(); err != nil {
+		return err
+	}
+	err := l.refresh(false)
+	l.publish()
+	return err
+}
+
+// Writeback implements writeback.Store. Concurrent calls are committed in
+// groups: one flock, one write and one fsync per group; no call returns
+// before its group's fsync. A DryRun evaluates against the index and writes
+// nothing.
+func (l *Ledger) Writeback(ctx context.Context, req writeback.WritebackRequest) (writeback.WritebackOutcome, error) {
+	if req.DryRun {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if err := l.readable(ctx); err != nil {
+			return writeback.WritebackOutcome{}, err
+		}
+		return writeback.WritebackOutcome{Decision: writeback.Evaluate(req, l.cfg, l.view)}, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return writeback.WritebackOutcome{}, settle.Wrap(settle.EUNAVAILABLE, err, "writeback")
+	}
+	c := &call{req: &req}
+	if err := l.submit(ctx, c); err != nil {
+		return writeback.WritebackOutcome{}, err
+	}
+	return c.out, c.err
+}
+
+// apply evaluates one write-back against the group's view and stages what
+// the seed's apply_durable_success_writeback appends, plus a conflict
+// record for a refusal seen for the first time.
+func (l *Ledger) apply(req writeback.WritebackRequest, s *stage) (writeback.WritebackOutcome, error) {
+	d := writeback.Evaluate(req, l.cfg, s)
+	out := writeback.WritebackOutcome{}
+	if !writeback.ShouldApply(&d) {
+		writeback.MarkNotApplied(&d)
+		if d.Verdict != "PASS" {
+			cr := writeback.NewConflict(d, req.Binding, d.Reasons, l.now())
+			if !s.conflictSeen(cr.ConflictID) {
+				if err := s.addRecord(writeback.LedgerRecord{Kind: writeback.KindConflict, Conflict: &cr}, &cr); err != nil {
+					return out, err
+				}
+				out.ConflictRecorded = true
+			}
+		}
+		out.Decision = d
+		return out, nil
+	}
+	rec := *d.DurableRecord
+	if err := s.addRecord(writeback.LedgerRecord{Kind: writeback.KindDurable, Durable: &rec}, &rec); err != nil {
+		return out, err
+	}
+	mirror, problems := writeback.MirrorRecord(&rec, l.cfg)
+	if len(problems) == 0 {
+		if err := s.addRecord(writeback.LedgerRecord{Kind: writeback.KindRegistry, Registry: &mirror}, &mirror); err != nil {
+			return out, err
+		}
+	}
+	writeback.MarkApplied(&d, problems)
+	out.Decision = d
+	return out, nil
+}
+
+// addRecord encodes v as the ledger line of rec and stages it.
+func (s *stage) addRecord(rec writeback.LedgerRecord, v any) error {
+	line, err := writeback.EncodeLine(v)
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "encode ledger record")
+	}
+	s.add(rec, line[:len(line)-1])
+	return nil
+}
+
+// stageRegistry stages a registry append (already validated).
+func (l *Ledger) stageRegistry(rec writeback.RegistryRecord, s *stage) error {
+	return s.addRecord(writeback.LedgerRecord{Kind: writeback.KindRegistry, Registry: &rec}, &rec)
+}
+
+// AppendRegistry implements writeback.Store: the record is validated
+// (INVALID_INPUT with the reasons; nothing is written) and appended in the
+// next group commit.
+func (l *Ledger) AppendRegistry(ctx context.Context, rec writeback.RegistryRecord) error {
+	if problems := writeback.ValidateRegistry(rec); len(problems) > 0 {
+		return settle.Errorf(settle.EINVALID, "invalid registry record: %s", strings.Join(problems, "; "))
+	}
+	if err := ctx.Err(); err != nil {
+		return settle.Wrap(settle.EUNAVAILABLE, err, "registry append")
+	}
+	c := &call{reg: &rec}
+	if err := l.submit(ctx, c); err != nil {
+		return err
+	}
+	return c.err
+}
+
+// RegistryHistory implements writeback.Store.
+func (l *Ledger) RegistryHistory(ctx context.Context, taskID string) ([]writeback.RegistryRecord, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.readable(ctx); err != nil {
+		return nil, err
+	}
+	h := l.view.RegistryHistory(taskID)
+	return append([]writeback.RegistryRecord{}, h...), nil
+}
+
+// Classify implements writeback.Store.
+func (l *Ledger) Classify(ctx context.Context, taskID string) (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.readable(ctx); err != nil {
+		return "", err
+	}
+	return writeback.Classify(l.view.RegistryHistory(taskID)), nil
+}
+
+// Settle implements writeback.Store. When the batch is
+// ALL_SETTLED_CONSOLIDATE the consolidated summary is created at
+// memory/events/batch_summaries/<batch>.json unless it exists; the call
+// that created it (in any process) gets FirstConsolidation.
+func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.TrackTask, thisTrack string) (writeback.SettleOutcome, error) {
+	if err := checkBatchName(batchID); err != nil {
+		return writeback.SettleOutcome{}, err
+	}
+	l.mu.Lock()
+	if err := l.readable(ctx); err != nil {
+		l.mu.Unlock()
+		return writeback.SettleOutcome{}, err
+	}
+	latest := func(track string) *writeback.DurableRecord { return l.view.Latest(batchID, track) }
+	res := writeback.Settle(batchID, tracks, thisTrack, latest)
+	var recs []writeback.DurableRecord
+	if res.Decision == writeback.AllSettledConsolidate {
+		for _, t := range tracks {
+			if r := latest(t.TrackID); r != nil {
+				recs = append(recs, *r)
+			}
+		}
+	}
+	l.mu.Unlock()
+	if res.Decision != writeback.AllSettledConsolidate {
+		return writeback.SettleOutcome{Result: res}, nil
+	}
+	rel := writeback.SummariesRelDir + "/" + batchID + ".json"
+	res.ConsolidatedSummaryCandidatePath = &rel
+	sum := writeback.Summary{
+		Schema:    writeback.SummarySchema,
+		BatchID:   batchID,
+		Result:    res,
+		Records:   recs,
+		WrittenAt: l.now().UTC().Format(time.RFC3339Nano),
+	}
+	data, err := writeback.EncodeLine(sum)
+	if err != nil {
+		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "encode summary")
+	}
+	path := filepath.Join(l.root, filepath.FromSlash(rel))
+	if err := durable.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "create summaries directory")
+	}
+	created, err := durable.CreateFile(path, data, 0o644)
+	if err != nil {
+		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "write summary")
+	}
+	return writeback.SettleOutcome{Result: res, FirstConsolidation: created}, nil
+}
+
+// Summary implements writeback.Store.
+func (l *Ledger) Summary(ctx context.Context, batchID string) (writeback.Summary, error) {
+	var s writeback.Summary
+	if err := checkBatchName(batchID); err != nil {
+		return s, err
+	}
+	path := filepath.Join(l.root, filepath.FromSlash(writeback.SummariesRelDir), batchID+".json")
+	if err := readJSON(path, &s, "summary"); err != nil {
+		return s, err
+	}
+	if s.BatchID != batchID {
+		return writeback.Summary{}, settle.Errorf(settle.ECORRUPT, "summary %s names batch %q", path, s.BatchID)
+	}
+	return s, nil
+}
+
+// DeclareBatch implements writeback.Store.
+func (l *Ledger) DeclareBatch(ctx context.Context, b writeback.Batch) error {
+	if err := checkBatchName(b.BatchID); err != nil {
+		return err
+	}
+	if len(b.Tracks) == 0 {
+		return settle.Errorf(settle.EINVALID, "batch %q declares no tracks", b.BatchID)
+	}
+	seen := map[string]bool{}
+	for _, t := range b.Tracks {
+		if strings.TrimSpace(t.TrackID) == "" || strings.TrimSpace(t.TaskID) == "" {
+			return settle.Errorf(settle.EINVALID, "batch %q: track and task ids must not be empty", b.BatchID)
+		}
+		if seen[t.TrackID] {
+			return settle.Errorf(settle.EINVALID, "batch %q: track %q declared twice", b.BatchID, t.TrackID)
+		}
+		seen[t.TrackID] = true
+	}
+	data, err := writeback.EncodeLine(b)
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "encode batch")
+	}
+	dir := filepath.Join(l.root, filepath.FromSlash(BatchesRelDir))
+	if err := durable.MkdirAll(dir, 0o755); err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "create batches directory")
+	}
+	if err := durable.WriteFile(filepath.Join(dir, b.BatchID+".json"), data, 0o644); err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "write batch")
+	}
+	return nil
+}
+
+// GetBatch implements writeback.Store.
+func (l *Ledger) GetBatch(ctx context.Context, batchID string) (writeback.Batch, error) {
+	var b writeback.Batch
+	if err := checkBatchName(batchID); err != nil {
+		return b, err
+	}
+	path := filepath.Join(l.root, filepath.FromSlash(BatchesRelDir), batchID+".json")
+	if err := readJSON(path, &b, "batch"); err != nil {
+		return b, err
+	}
+	if b.BatchID != batchID {
+		return writeback.Batch{}, settle.Errorf(settle.ECORRUPT, "batch file %s names batch %q", path, b.BatchID)
+	}
+	return b, nil
+}
+
+func readJSON(path string, v any, what string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return settle.Errorf(settle.ENOTFOUND, "%s %s not found", what, filepath.Base(path))
+	}
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "read %s", what)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return settle.Wrap(settle.ECORRUPT, err, "decode %s %s", what, path)
+	}
+	return nil
+}
+
+// checkBatchName refuses a batch id that cannot be a file name.
+func checkBatchName(id string) error {
+	switch {
+	case id == "", id == ".", id == "..":
+		return settle.Errorf(settle.EINVALID, "batch id %q is not a usable file name", id)
+	case strings.ContainsAny(id, "/\x00"):
+		return settle.Errorf(settle.EINVALID, "batch id %q contains '/' or NUL", id)
+	}
+	return nil
+}
+
+// Records implements writeback.Store: records with Seq > q.After in ledger
+// order, filtered by kind, batch and task, at most q.Limit (default 100,
+// at most 1000). Only the matching records are read from the file.
+func (l *Ledger) Records(ctx context.Context, q writeback.RecordQuery) (writeback.RecordPage, error) {
+	page := writeback.RecordPage{Records: []writeback.LedgerRecord{}, Next: -1}
+	limit := q.Limit
+	switch {
+	case limit < 0:
+		return page, settle.Errorf(settle.EINVALID, "negative limit %d", limit)
+	case limit == 0:
+		limit = DefaultRecordsLimit
+	case limit > MaxRecordsLimit:
+		limit = MaxRecordsLimit
+	}
+	wantKind := -1
+	switch q.Kind {
+	case "":
+	case writeback.KindDurable, writeback.KindRegistry, writeback.KindConflict:
+		wantKind = int(kindCode(q.Kind))
+	default:
+		return page, settle.Errorf(settle.EINVALID, "unknown record kind %q", q.Kind)
+	}
+	if q.After < -1 {
+		q.After = -1
+	}
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.readable(ctx); err != nil {
+		return page, err
+	}
+	x := &l.idx
+	// Candidates: a posting list when filtering by task or batch (the
+	// shorter one), else every Seq.
+	var list []int32
+	useList := false
+	if q.TaskID != "" {
+		list, useList = x.byTask[q.TaskID], true
+	}
+	if q.BatchID != "" {
+		if bl := x.byBatch[q.BatchID]; !useList || len(bl) < len(list) {
+			list, useList = bl, true
+		}
+	}
+	n := x.len()
+	pos := 0
+	if useList {
+		pos = searchInt32(list, int32(min(q.After+1, int64(n))))
+	} else {
+		pos = int(q.After + 1)
+	}
+	var buf []byte
+	for {
+		var seq int
+		if useList {
+			if pos >= len(list) {
+				break
+			}
+			seq = int(list[pos])
+		} else {
+			if pos >= n {
+				break
+			}
+			seq = pos
+		}
+		pos++
+		if wantKind >= 0 && int(x.kind[seq]) != wantKind {
+			continue
+		}
+		if cap(buf) < int(x.n[seq]) {
+			buf = make([]byte, x.n[seq])
+		}
+		line := buf[:x.n[seq]]
+		if _, err := l.f.ReadAt(line, x.off[seq]); err != nil {
+			return writeback.RecordPage{Records: []writeback.LedgerRecord{}, Next: -1}, settle.Wrap(settle.EINTERNAL, err, "read ledger record")
+		}
+		rec, ok := writeback.DecodeLine(line)
+		if !ok {
+			return writeback.RecordPage{Records: []writeback.LedgerRecord{}, Next: -1}, settle.Errorf(settle.ECORRUPT, "ledger record %d at offset %d changed under the index", seq, x.off[seq])
+		}
+		task, batch := recordKeys(&rec)
+		if (q.TaskID != "" && task != q.TaskID) || (q.BatchID != "" && batch != q.BatchID) {
+			continue
+		}
+		if len(page.Records) == limit {
+			// One more match exists: there is a next page.
+			page.Next = page.Records[len(page.Records)-1].Seq
+			break
+		}
+		rec.Seq = int64(seq)
+		rec.Raw = append([]byte(nil), line...)
+		page.Records = append(page.Records, rec)
+	}
+	return page, nil
+}
+
+// searchInt32 returns the first index of sorted list whose value is >= v.
+func searchInt32(list []int32, v int32) int {
+	lo, hi := 0, len(list)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if list[m] < v {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
