@@ -1,0 +1,322 @@
+//go:build settle_scene_wip
+
+package file
+
+// # Scene store
+//
+// Scenes implements scene.Store on the seed's directory layout (persistence.py
+// and its SceneVersionStore), so the seed and settle read and write the same
+// files. Everything of one project lives in one directory:
+//
+//	<root>/projects/<project>/orchestration/scenes/
+//	  ep_NNN_<batch>.json           flat body: the implicit version 1 of a batch
+//	                                without a manifest, or a materialized v1
+//	  ep_NNN_<batch>.vNNN.json      versioned body (NNN zero-padded to 3, any width)
+//	  ep_NNN_<batch>.versions.json  manifest: {schema_version, batch_id,
+//	                                active_version, versions: [{version, artifact,
+//	                                structure_fingerprint, created_at, reason}]}
+//	  ep_NNN_<batch>.versions.lock  the batch lock (flock); never renamed or deleted
+//	  *.tmp-<pid>-<hex>             a temporary file of an interrupted write; never
+//	                                read as a scene and never listed
+//
+// A body is json.dumps({"schema_version": 1, **scene.to_dict()}, indent=2)
+// (ASCII, Python's separators); a manifest is json.dumps(m, indent=2,
+// sort_keys=True). A manifest entry's artifact is a bare basename in the same
+// directory (UNSAFE_ARTIFACT otherwise).
+//
+// Every mutation of a batch (WriteCandidate, Activate, PatchStatus,
+// UpdateStatus, SaveRunner, SaveGuarded, InitFromPlan's create and re-stamp)
+// holds the batch's exclusive flock, the same lock the seed takes, so Python
+// and Go writers exclude each other. Reads take no lock: every file is
+// replaced atomically, so a reader sees a whole old or a whole new file.
+//
+// Every file is written through internal/durable: a tmp name no other process
+// can pick, write, fsync, rename, fsync of the directory. Bodies are written
+// before the manifest that registers them, so after a crash at any point the
+// manifest's active pointer names a registered version whose body exists;
+// a body written without its manifest entry (a crash in between) is an
+// unregistered orphan that the next candidate of the batch overwrites.
+//
+// If a write or fsync fails, the operation returns UNAVAILABLE and the store
+// refuses every further mutation with UNAVAILABLE until it is reopened (the
+// state of the failed file on disk is unknown); reads keep working.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/scene"
+)
+
+// ScenesRelDir is the scenes directory of a project, relative to the root,
+// with the project name as %s.
+const ScenesRelDir = "projects/%s/orchestration/scenes"
+
+const (
+	sceneFilePerm = 0o644
+	sceneDirPerm  = 0o755
+)
+
+// SceneOptions configures OpenScenes.
+type SceneOptions struct {
+	// Root is the workspace root ("" = the current directory). It must
+	// exist; project directories under it are created on first write.
+	Root string
+	// Logger receives version, activation and failure events
+	// (nil = slog.Default()).
+	Logger *slog.Logger
+}
+
+// Scenes is the filesystem scene.Store. It is safe for concurrent use by
+// many goroutines and by many processes (Go or the Python seed) sharing the
+// root.
+type Scenes struct {
+	root string
+	log  *slog.Logger
+	now  func() time.Time
+
+	mu     sync.Mutex
+	closed bool
+	poison error // non-nil: a write failed; mutations refused until reopened
+}
+
+var _ scene.Store = (*Scenes)(nil)
+
+// OpenScenes opens the scene store rooted at opts.Root. Errors: EINVALID
+// (the root is not an existing directory).
+func OpenScenes(opts SceneOptions) (*Scenes, error) {
+	root := opts.Root
+	if root == "" {
+		root = "."
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "scene root")
+	}
+	fi, err := os.Stat(root)
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "scene root %s", root)
+	}
+	if !fi.IsDir() {
+		return nil, settle.Errorf(settle.EINVALID, "scene root %s is not a directory", root)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Scenes{root: root, log: log.With("store", "scenes"), now: time.Now}, nil
+}
+
+// Close marks the store closed; every later operation returns UNAVAILABLE.
+// It holds no open files between operations.
+func (s *Scenes) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
+
+// Root returns the absolute workspace root.
+func (s *Scenes) Root() string { return s.root }
+
+// Dir returns a project's scenes directory. Errors: EINVALID (an unsafe
+// project name).
+func (s *Scenes) Dir(project string) (string, error) {
+	if err := scene.ValidateProject(project); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.root, filepath.FromSlash(fmt.Sprintf(ScenesRelDir, project))), nil
+}
+
+// usable refuses every operation on a closed store.
+func (s *Scenes) usable(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("scene store: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return settle.Errorf(settle.EUNAVAILABLE, "scene store is closed")
+	}
+	return nil
+}
+
+// writable refuses mutations on a closed store or after a failed write.
+func (s *Scenes) writable(ctx context.Context) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.poison != nil {
+		return settle.Wrap(settle.EUNAVAILABLE, s.poison, "scene store refuses writes after a failed write (reopen it)")
+	}
+	return nil
+}
+
+// failed records a write failure: the store refuses further mutations.
+func (s *Scenes) failed(err error, what string) error {
+	s.mu.Lock()
+	if s.poison == nil {
+		s.poison = err
+	}
+	s.mu.Unlock()
+	s.log.Error("scene write failed; refusing writes until reopened", "op", what, "err", err)
+	return settle.Wrap(settle.EUNAVAILABLE, err, "%s", what)
+}
+
+// sceneBatch are the resolved file names of one batch.
+type sceneBatch struct {
+	ref   scene.Ref
+	token string // canonical episode token ep_NNN
+	dir   string
+}
+
+func (b sceneBatch) flat() string { return filepath.Join(b.dir, scene.FlatName(b.token, b.ref.Batch)) }
+func (b sceneBatch) manifest() string {
+	return filepath.Join(b.dir, scene.ManifestName(b.token, b.ref.Batch))
+}
+func (b sceneBatch) lock() string { return filepath.Join(b.dir, scene.LockName(b.token, b.ref.Batch)) }
+func (b sceneBatch) version(v int) string {
+	return filepath.Join(b.dir, scene.VersionName(b.token, b.ref.Batch, v))
+}
+
+// resolve validates a Ref and computes its paths. Errors: EINVALID (project
+// or batch), EINVALIDEPISODE.
+func (s *Scenes) resolve(ref scene.Ref) (sceneBatch, error) {
+	dir, err := s.Dir(ref.Project)
+	if err != nil {
+		return sceneBatch{}, err
+	}
+	token, err := scene.CanonicalEpisode(ref.Episode)
+	if err != nil {
+		return sceneBatch{}, err
+	}
+	if err := scene.ValidateBatchID(ref.Batch); err != nil {
+		return sceneBatch{}, err
+	}
+	return sceneBatch{ref: ref, token: token, dir: dir}, nil
+}
+
+// ScenePath is the seed's scene_path: the flat body of a batch.
+func (s *Scenes) ScenePath(ref scene.Ref) (string, error) {
+	b, err := s.resolve(ref)
+	if err != nil {
+		return "", err
+	}
+	return b.flat(), nil
+}
+
+// ManifestPath is the seed's scene_manifest_path.
+func (s *Scenes) ManifestPath(ref scene.Ref) (string, error) {
+	b, err := s.resolve(ref)
+	if err != nil {
+		return "", err
+	}
+	return b.manifest(), nil
+}
+
+// VersionPath is the seed's scene_version_path: the body name of version v.
+func (s *Scenes) VersionPath(ref scene.Ref, v int) (string, error) {
+	b, err := s.resolve(ref)
+	if err != nil {
+		return "", err
+	}
+	return b.version(v), nil
+}
+
+// lockBatch creates the scenes directory and takes the batch's exclusive
+// flock, giving up when ctx is done.
+func (s *Scenes) lockBatch(ctx context.Context, b sceneBatch) (*durable.Lock, error) {
+	if err := durable.MkdirAll(b.dir, sceneDirPerm); err != nil {
+		return nil, s.failed(err, "create scenes directory")
+	}
+	if ctx.Done() == nil {
+		l, err := durable.LockFile(b.lock())
+		if err != nil {
+			return nil, settle.Wrap(settle.EINTERNAL, err, "lock batch %s", b.ref.Batch)
+		}
+		return l, nil
+	}
+	type res struct {
+		l   *durable.Lock
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		l, err := durable.LockFile(b.lock())
+		ch <- res{l, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, settle.Wrap(settle.EINTERNAL, r.err, "lock batch %s", b.ref.Batch)
+		}
+		return r.l, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.l != nil {
+				_ = r.l.Unlock()
+			}
+		}()
+		return nil, fmt.Errorf("lock batch %s: %w", b.ref.Batch, ctx.Err())
+	}
+}
+
+func (s *Scenes) unlock(l *durable.Lock, b sceneBatch) {
+	if err := l.Unlock(); err != nil {
+		s.log.Warn("unlock batch", "batch", b.ref.Batch, "err", err)
+	}
+}
+
+// sceneReadFile reads a file; exists is false (and err nil) when it is absent.
+func sceneReadFile(path string) (data []byte, exists bool, err error) {
+	data, err = os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, settle.Wrap(settle.EINTERNAL, err, "read %s", filepath.Base(path))
+	}
+	return data, true, nil
+}
+
+// sceneFileExists is Python's Path.exists(): true for anything that stats.
+func sceneFileExists(path string) (bool, error) {
+	_, err := os.Stat(path)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return false, settle.Wrap(settle.EINTERNAL, err, "stat %s", filepath.Base(path))
+}
+
+// writeFile writes path durably; a failure poisons the store.
+func (s *Scenes) writeFile(path string, data []byte) error {
+	if err := durable.WriteFile(path, data, sceneFilePerm); err != nil {
+		return s.failed(err, "write "+filepath.Base(path))
+	}
+	return nil
+}
+
+// removeFile removes path durably (the rollback of a cold start).
+func (s *Scenes) removeFile(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return s.failed(err, "remove "+filepath.Base(path))
+	}
+	if err := durable.SyncDir(filepath.Dir(path)); err != nil {
+		return s.failed(err, "remove "+filepath.Base(path))
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+//go:build settle_scene_wip
+
+package file_test
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+
+	"github.com/settlehq/settle/scene"
+)
+
+var scBenchSizes = []int{10, 100, 1000}
+
+// BenchmarkStatusSave times the seed's save_active_scene_status port: a
+// closure status write (one take status flipped) under the batch lock,
+// with the fresh load, structure guard and durable write of the body.
+// testdata/seed_bench_scene.py times the seed on the same shape of scene.
+func BenchmarkStatusSave(b *testing.B) {
+	for _, n := range scBenchSizes {
+		b.Run(fmt.Sprintf("beats=%d", n), func(b *testing.B) {
+			root := b.TempDir()
+			s := scOpen(b, root)
+			sc := scGen(b, rand.New(rand.NewSource(int64(n))), "BENCH", n)
+			sc.Beats[0].Takes = append(sc.Beats[0].Takes, &scene.Take{TakeID: "bench", Status: scene.TakeRunning})
+			scOK(b, s.SaveGuarded(scCtx, scRef("BENCH"), sc))
+			body, _ := scene.EncodeBody(sc)
+			b.SetBytes(int64(len(body)))
+			statuses := []string{scene.TakeRunning, scene.TakeSucceeded}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				st := statuses[i%2]
+				_, err := s.UpdateStatus(scCtx, scRef("BENCH"), 1, func(sc *scene.Scene) error {
+					t := sc.Beats[0].Takes[len(sc.Beats[0].Takes)-1]
+					t.Status = st
+					return nil
+				}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkStatusPatch is BenchmarkStatusSave through PatchStatus (an RFC
+// 6902 patch instead of a closure).
+func BenchmarkStatusPatch(b *testing.B) {
+	for _, n := range scBenchSizes {
+		b.Run(fmt.Sprintf("beats=%d", n), func(b *testing.B) {
+			root := b.TempDir()
+			s := scOpen(b, root)
+			sc := scGen(b, rand.New(rand.NewSource(int64(n))), "BENCH", n)
+			scOK(b, s.SaveGuarded(scCtx, scRef("BENCH"), sc))
+			patches := [][]byte{
+				[]byte(`[{"op": "replace", "path": "/beats/0/approved", "value": true}]`),
+				[]byte(`[{"op": "replace", "path": "/beats/0/approved", "value": false}]`),
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.PatchStatus(scCtx, scRef("BENCH"), 1, patches[i%2]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCandidateWrite times write_scene_candidate: each iteration
+// stores a new structure (body, then manifest) and activates it. A new
+// batch is started every 50 versions so the manifest stays realistic.
+func BenchmarkCandidateWrite(b *testing.B) {
+	for _, n := range scBenchSizes {
+		b.Run(fmt.Sprintf("beats=%d", n), func(b *testing.B) {
+			root := b.TempDir()
+			s := scOpen(b, root)
+			rng := rand.New(rand.NewSource(int64(n)))
+			tree := scGenTree(rng, "X", n)
+			body, _ := scene.EncodeBodyTree(tree)
+			b.SetBytes(int64(len(body)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				batch := fmt.Sprintf("BENCH_%d", i/50)
+				b.StopTimer()
+				sc := scScene(b, tree)
+				sc.SceneID = batch
+				sc.Beats[0].BeatMetadata.Set("prompt_directive", fmt.Sprintf("take %d", i))
+				b.StartTimer()
+				if _, err := s.WriteCandidate(scCtx, scRef(batch), sc, "bench", true); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

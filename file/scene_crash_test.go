@@ -1,0 +1,182 @@
+//go:build settle_scene_wip
+
+package file_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/scene"
+)
+
+// scCheckCrashInvariants checks the scenes directory after a writer died:
+// every body and manifest is whole, valid JSON with schema_version 1 (the
+// decoders check both), every registered version's body exists and carries
+// the batch's identity, the active pointer names a registered version, the
+// store opens and loads, and List never shows a temporary file. It returns
+// the number of leftover temporary files.
+func scCheckCrashInvariants(t *testing.T, root, batch string) int {
+	t.Helper()
+	entries, err := os.ReadDir(scDir(root))
+	scOK(t, err)
+	tmps := 0
+	var manifest *scene.Manifest
+	for _, e := range entries {
+		name := e.Name()
+		data, err := os.ReadFile(filepath.Join(scDir(root), name))
+		scOK(t, err)
+		switch {
+		case strings.Contains(name, durable.TmpMarker):
+			tmps++
+		case strings.HasSuffix(name, ".versions.lock"):
+			if len(data) != 0 {
+				t.Errorf("lock file has content")
+			}
+		case strings.HasSuffix(name, ".versions.json"):
+			if manifest, err = scene.DecodeManifest(data, batch); err != nil {
+				t.Fatalf("manifest %s after a crash: %v\n%s", name, err, data)
+			}
+		case strings.HasSuffix(name, ".json"):
+			sc, err := scene.DecodeBody(data)
+			if err != nil {
+				t.Fatalf("body %s after a crash: %v\n%s", name, err, data)
+			}
+			if sc.SceneID != batch {
+				t.Fatalf("body %s carries scene_id %q", name, sc.SceneID)
+			}
+		default:
+			t.Errorf("unexpected file %s", name)
+		}
+	}
+	if manifest != nil {
+		if _, err := manifest.Entry(manifest.ActiveVersion); err != nil {
+			t.Fatalf("active pointer: %v", err)
+		}
+		for _, e := range manifest.Versions {
+			if _, err := os.Stat(filepath.Join(scDir(root), e.Artifact)); err != nil {
+				t.Fatalf("registered v%d body %s missing: %v", e.Version, e.Artifact, err)
+			}
+		}
+	}
+	s := scOpen(t, root)
+	if _, err := s.Load(scCtx, scRef(batch)); err != nil {
+		t.Fatalf("load after a crash: %v", err)
+	}
+	if _, err := s.Versions(scCtx, scRef(batch)); err != nil {
+		t.Fatalf("versions after a crash: %v", err)
+	}
+	names, err := s.List(scCtx, scProject, scEpisode)
+	scOK(t, err)
+	for _, n := range names {
+		if strings.Contains(n, ".tmp") || n != scToken+"_"+batch+".json" {
+			t.Fatalf("List shows %s", n)
+		}
+	}
+	return tmps
+}
+
+func scCrashRounds() int {
+	if n, err := strconv.Atoi(os.Getenv("SETTLE_CRASH_ROUNDS")); err == nil && n > 0 {
+		return n
+	}
+	if testing.Short() {
+		return 40
+	}
+	return 200
+}
+
+// TestScenesCrashRandomKill SIGKILLs a child doing candidate writes,
+// activations and status saves at random moments, and checks the
+// invariants after each kill. SETTLE_CRASH_ROUNDS raises the round count.
+func TestScenesCrashRandomKill(t *testing.T) {
+	root := t.TempDir()
+	s := scOpen(t, root)
+	scOK(t, s.SaveGuarded(scCtx, scRef("CR"), scGen(t, rand.New(rand.NewSource(40)), "CR", 3)))
+	rng := rand.New(rand.NewSource(41))
+	rounds := scCrashRounds()
+	tmps := 0
+	for r := 0; r < rounds; r++ {
+		cmd := scChild(t, "crash", "SETTLE_SCENE_ROOT="+root, "SETTLE_SCENE_BATCH=CR", fmt.Sprintf("SETTLE_SCENE_SEED=%d", r))
+		stdout, err := cmd.StdoutPipe()
+		scOK(t, err)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		scOK(t, cmd.Start())
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil || line != "ready\n" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("round %d: child not ready (%q, %v): %s", r, line, err, stderr.String())
+		}
+		time.Sleep(time.Duration(rng.Intn(25000)) * time.Microsecond)
+		scOK(t, cmd.Process.Signal(syscall.SIGKILL))
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("round %d: child ended on its own (%v): %s", r, err, stderr.String())
+		}
+		tmps = scCheckCrashInvariants(t, root, "CR")
+		if t.Failed() {
+			t.Fatalf("round %d broke an invariant", r)
+		}
+	}
+	vs, err := s.Versions(scCtx, scRef("CR"))
+	scOK(t, err)
+	t.Logf("%d kills, %d versions, %d leftover tmp files", rounds, len(vs), tmps)
+	scSeedReadsAfterCrash(t, root, "CR")
+}
+
+// TestScenesCrashAtFailpoints kills a child at each durable failpoint
+// (SETTLE_FAILPOINT makes durable exit 137 there) during its first write,
+// for each kind of write, and checks the invariants after each.
+func TestScenesCrashAtFailpoints(t *testing.T) {
+	root := t.TempDir()
+	s := scOpen(t, root)
+	scOK(t, s.SaveGuarded(scCtx, scRef("FP"), scGen(t, rand.New(rand.NewSource(42)), "FP", 3)))
+	seed := 0
+	for _, step := range []string{"tmp-created", "before-fsync", "before-rename", "before-dir-fsync"} {
+		for _, op := range []string{"candidate", "activate", "patch", "runner", "update"} {
+			seed++
+			cmd := scChild(t, "crash", "SETTLE_SCENE_ROOT="+root, "SETTLE_SCENE_BATCH=FP",
+				fmt.Sprintf("SETTLE_SCENE_SEED=%d", seed), "SETTLE_SCENE_FIRST_OP="+op, "SETTLE_FAILPOINT="+step)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 137 {
+				t.Fatalf("%s at %s: child did not stop at the failpoint (%v): %s", op, step, err, out)
+			}
+			scCheckCrashInvariants(t, root, "FP")
+			if t.Failed() {
+				t.Fatalf("%s at %s broke an invariant", op, step)
+			}
+		}
+	}
+	scSeedReadsAfterCrash(t, root, "FP")
+}
+
+// scSeedReadsAfterCrash: the seed loads and lists what the crashes left.
+func scSeedReadsAfterCrash(t *testing.T, root, batch string) {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil && os.Getenv("CI") != "true" {
+		t.Log("python3 missing: the seed's read-back after the crashes is skipped")
+		return
+	}
+	s := scOpen(t, root)
+	ld, err := s.Load(scCtx, scRef(batch))
+	scOK(t, err)
+	res := scRunSeed(t, root, []map[string]any{scOp("load", batch), {"op": "list", "project": scProject, "episode": scEpisode}})
+	scCheckSeedLoad(t, res[0], ld, "seed load after crashes")
+	if got := string(res[1]["names"]); got != `["`+scToken+`_`+batch+`.json"]` {
+		t.Errorf("seed lists %s", got)
+	}
+}

@@ -1,0 +1,80 @@
+//go:build settle_scene_wip
+
+package file_test
+
+import (
+	"math/rand"
+	"testing"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/scene"
+)
+
+// FuzzScenesLoad: whatever bytes the manifest and the flat body hold, Load
+// neither panics nor fails without one of the load codes.
+func FuzzScenesLoad(f *testing.F) {
+	body := scBodyTextOf(scGenTree(rand.New(rand.NewSource(50)), "B", 2))
+	f.Add([]byte(nil), []byte(body))
+	f.Add([]byte(`{"schema_version": 1, "batch_id": "B", "active_version": 1, "versions": [{"version": 1, "artifact": "ep_001_B.json", "structure_fingerprint": "", "created_at": null, "reason": ""}]}`), []byte(body))
+	f.Add([]byte(`{"schema_version": 1, "batch_id": "B", "active_version": 1, "versions": [{"version": 1, "artifact": "../x"}]}`), []byte(body))
+	f.Add([]byte(`{"schema_version": true, "batch_id": "B", "active_version": 1.0, "versions": {}}`), []byte(`[]`))
+	f.Add([]byte(nil), []byte(`{"schema_version": 1, "scene_id": "B", "beats": [{"beat_id": 1}]}`))
+	f.Add([]byte(nil), []byte(`{"schema_version": 1, "scene_id": "B", "beats": [{"beat_id": "a", "takes": [{}]}]}`))
+	f.Add([]byte(nil), []byte("\xff\xfe{}"))
+	f.Fuzz(func(t *testing.T, manifest, flat []byte) {
+		root := t.TempDir()
+		scWriteRaw(t, root, scToken+"_B.json", string(flat))
+		if len(manifest) > 0 {
+			scWriteRaw(t, root, scToken+"_B.versions.json", string(manifest))
+		}
+		s := scOpen(t, root)
+		ld, err := s.Load(scCtx, scRef("B"))
+		switch settle.ErrorCode(err) {
+		case "":
+			if ld.Scene == nil || ld.Fingerprint == "" {
+				t.Fatalf("load without scene or fingerprint")
+			}
+		case settle.ENOTFOUND, settle.ESCHEMA, settle.ECORRUPT, settle.EUNSAFEARTIFACT, settle.EMANIFESTIDENTITY:
+		default:
+			t.Fatalf("load error without a load code: %v", err)
+		}
+	})
+}
+
+// FuzzScenesPatchStatus: any patch is applied whole or refused with
+// INVALID_INPUT or STRUCTURE_IMMUTABLE, writing nothing; an accepted patch
+// never changes the structure fingerprint.
+func FuzzScenesPatchStatus(f *testing.F) {
+	tree := scGenTree(rand.New(rand.NewSource(51)), "B", 3)
+	for _, p := range []string{
+		`[]`, `[{"op": "replace", "path": "/beats/0/approved", "value": true}]`,
+		`[{"op": "move", "from": "/beats/0", "path": "/beats/1"}]`,
+		`[{"op": "add", "path": "/beats/1/takes/-", "value": {"take_id": "x"}}]`,
+		`[{"op": "remove", "path": "/beats/0/beat_metadata/plan_shot"}]`,
+		`[{"op": "test", "path": "/locked", "value": 0}, {"op": "copy", "from": "/beats/0/board", "path": "/beats/1/board"}]`,
+		`[{"op": "replace", "path": "", "value": {"scene_id": "B"}}]`,
+		`{"op": "remove"}`, `[1]`, `nul`,
+	} {
+		f.Add([]byte(p))
+	}
+	f.Fuzz(func(t *testing.T, patch []byte) {
+		root := t.TempDir()
+		s := scOpen(t, root)
+		sc := scScene(t, tree)
+		scOK(t, s.SaveGuarded(scCtx, scRef("B"), sc))
+		before := scSnapshot(t, root)
+		ld, err := s.PatchStatus(scCtx, scRef("B"), 1, patch)
+		switch settle.ErrorCode(err) {
+		case "":
+			back, err := s.Load(scCtx, scRef("B"))
+			scOK(t, err)
+			if back.Fingerprint != ld.Fingerprint || ld.Fingerprint != scene.Fingerprint(sc) {
+				t.Fatalf("accepted patch changed the structure")
+			}
+		case settle.EINVALID, settle.ESTRUCTURE:
+			scSameSnapshot(t, before, scSnapshot(t, root))
+		default:
+			t.Fatalf("patch refused without a patch code: %v", err)
+		}
+	})
+}

@@ -1,0 +1,286 @@
+//go:build settle_scene_wip
+
+package file_test
+
+import (
+	"encoding/json"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/scene"
+)
+
+// scLoadedCanon is a Go load as the seed's driver reports it.
+func scLoadedCanon(t *testing.T, ld scene.Loaded) string {
+	t.Helper()
+	return scEncode(t, ld.Scene.ToTree())
+}
+
+// scCheckSeedLoad compares a seed "load" result with the Go store's Load.
+func scCheckSeedLoad(t *testing.T, res map[string]json.RawMessage, ld scene.Loaded, what string) {
+	t.Helper()
+	scSeedOK(t, res, what)
+	if v := scSeedInt(t, res, "version"); v != ld.Version {
+		t.Errorf("%s: seed loads v%d, settle v%d", what, v, ld.Version)
+	}
+	if fp := scSeedString(t, res, "fingerprint"); fp != ld.Fingerprint {
+		t.Errorf("%s: seed fingerprint %s, settle %s", what, fp, ld.Fingerprint)
+	}
+	if got, want := scCanonical(t, res["scene"]), scLoadedCanon(t, ld); got != want {
+		t.Errorf("%s: seed reads another scene:\nseed   %s\nsettle %s", what, got, want)
+	}
+}
+
+// scCheckBytesCompatible checks that every body and manifest in the scenes
+// directory re-encodes to the same bytes with settle's encoders (so the
+// seed and settle write identical files for the same content).
+func scCheckBytesCompatible(t *testing.T, root string) {
+	t.Helper()
+	entries, err := os.ReadDir(scDir(root))
+	scOK(t, err)
+	for _, e := range entries {
+		name := e.Name()
+		data, err := os.ReadFile(filepath.Join(scDir(root), name))
+		scOK(t, err)
+		switch {
+		case strings.HasSuffix(name, ".versions.json"):
+			batch := strings.TrimSuffix(strings.TrimPrefix(name, scToken+"_"), ".versions.json")
+			m, err := scene.DecodeManifest(data, batch)
+			scOK(t, err)
+			out, err := scene.EncodeManifest(m)
+			scOK(t, err)
+			if string(out) != string(data) {
+				t.Errorf("%s: manifest bytes differ from settle's encoding:\n%s\n%s", name, data, out)
+			}
+		case strings.HasSuffix(name, ".json"):
+			sc, err := scene.DecodeBody(data)
+			scOK(t, err)
+			out, err := scene.EncodeBody(sc)
+			scOK(t, err)
+			if string(out) != string(data) {
+				t.Errorf("%s: body bytes differ from settle's encoding", name)
+			}
+		}
+	}
+}
+
+// TestScenesInteropGoWritesSeedReads: files written by settle are read by
+// the seed (load_scene_active_with_version, list_scenes), then the seed
+// writes (write_scene_candidate, activate, save_active_scene_status,
+// save_active_scene, save_scene_guarded) on them, and settle reads and
+// writes what the seed wrote.
+func TestScenesInteropGoWritesSeedReads(t *testing.T) {
+	root := t.TempDir()
+	scReferenceDir(t)
+	s := scOpen(t, root)
+	rng := rand.New(rand.NewSource(11))
+
+	plan := scene.Plan{Root: scTree(t, `{"sequences": {
+		"B1": {"shots": [{"shot_id": "S1", "prompt": "the café ✓ opens", "is_env_only": true}, {"shot_id": "S2", "duration_s": 2.5}]},
+		"B2": {"shots": [{"id": "X1"}]}}}`)}
+	_, err := s.InitFromPlan(scCtx, scProject, scEpisode, plan, 4, false)
+	scOK(t, err)
+	_, err = s.PatchStatus(scCtx, scRef("B1"), 1, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": true},
+		{"op": "add", "path": "/beats/1/takes/-", "value": {"take_id": "t1", "status": "running", "started_at": "2026-06-03T10:00:00+00:00"}}]`))
+	scOK(t, err)
+	ld, err := s.Load(scCtx, scRef("B1"))
+	scOK(t, err)
+	_, err = s.WriteCandidate(scCtx, scRef("B1"), scRestructure(t, ld.Scene, "v2"), "rederive 2", false)
+	scOK(t, err)
+	_, err = s.WriteCandidate(scCtx, scRef("B1"), scRestructure(t, ld.Scene, "v3"), "rederive 3", true)
+	scOK(t, err)
+	_, err = s.PatchStatus(scCtx, scRef("B1"), 3, []byte(`[{"op": "replace", "path": "/beats/1/takes/0/status", "value": "succeeded"}]`))
+	scOK(t, err)
+	l2, err := s.Load(scCtx, scRef("B2"))
+	scOK(t, err)
+	runner := l2.Scene.Clone()
+	runner.Beats[0].Takes = []*scene.Take{{TakeID: "r1", Status: scene.TakeRunning}}
+	_, err = s.SaveRunner(scCtx, scRef("B2"), 1, runner)
+	scOK(t, err)
+	b3 := scGen(t, rng, "B3", 5)
+	_, err = s.WriteCandidate(scCtx, scRef("B3"), b3, "first", false)
+	scOK(t, err)
+	scCheckBytesCompatible(t, root)
+
+	b1v4 := scRestructure(t, ld.Scene, "seed v4")
+	b4 := scGen(t, rng, "B4", 2)
+	ops := []map[string]any{
+		scOp("load", "B1"), scOp("load", "B2"), scOp("load", "B3"),
+		{"op": "list", "project": scProject, "episode": scEpisode},
+		scOp("active_path", "B1"),
+		scOp("candidate", "B1", "scene", b1v4.ToTree(), "reason", "seed", "activate", true),
+		scOp("status", "B1", "expected_version", 4, "patch", json.RawMessage(`[{"op": "replace", "path": "/beats/0/board", "value": {"status": "approved"}}]`)),
+		scOp("activate", "B1", "version", 2),
+		scOp("candidate", "B3", "scene", b3.ToTree(), "activate", false),
+		scOp("status", "B2", "expected_version", 1, "patch", json.RawMessage(`[{"op": "add", "path": "/scene_metadata/seed", "value": true}]`)),
+		scOp("save_guarded", "B4", "scene", b4.ToTree()),
+		scOp("candidate", "B4", "scene", scRestructure(t, b4, "b4 v2").ToTree(), "reason", "r", "activate", true),
+		scOp("status", "B1", "expected_version", 1, "patch", json.RawMessage(`[]`)),
+		scOp("load", "B1"),
+	}
+	pre := []scene.Loaded{scMustLoad(t, s, "B1"), scMustLoad(t, s, "B2"), scMustLoad(t, s, "B3")}
+	res := scRunSeed(t, root, ops)
+
+	// The seed reads what settle wrote.
+	scCheckSeedLoad(t, res[0], pre[0], "seed load B1")
+	scCheckSeedLoad(t, res[1], pre[1], "seed load B2")
+	scCheckSeedLoad(t, res[2], pre[2], "seed load B3")
+	var names []string
+	scOK(t, json.Unmarshal(res[3]["names"], &names))
+	goNames, err := s.List(scCtx, scProject, scEpisode)
+	scOK(t, err)
+	if !reflect.DeepEqual(names, goNames) {
+		t.Errorf("seed lists %v, settle %v", names, goNames)
+	}
+	if p := scSeedString(t, res[4], "path"); p != scPath(root, scToken+"_B1.v003.json") {
+		t.Errorf("seed active path %s", p)
+	}
+	if v := scSeedInt(t, res[5], "version"); v != 4 {
+		t.Errorf("seed candidate on settle's manifest = v%d, want 4", v)
+	}
+	scSeedOK(t, res[6], "status v4")
+	scSeedOK(t, res[7], "activate v2")
+	if v := scSeedInt(t, res[8], "version"); v != 1 {
+		t.Errorf("seed dedupe = v%d, want 1", v)
+	}
+	scSeedOK(t, res[9], "status B2")
+	scSeedOK(t, res[10], "save_guarded B4")
+	if v := scSeedInt(t, res[11], "version"); v != 2 {
+		t.Errorf("seed candidate over flat = v%d, want 2", v)
+	}
+	if c := scSeedCode(res[12]); c != settle.EVERSIONCONFLICT {
+		t.Errorf("seed status with a stale version: %q", c)
+	}
+	// Settle reads what the seed wrote.
+	ld1 := scMustLoad(t, s, "B1")
+	scCheckSeedLoad(t, res[13], ld1, "seed load B1 after its writes")
+	if ld1.Version != 2 {
+		t.Errorf("settle loads B1 v%d, want 2", ld1.Version)
+	}
+	l4, err := s.LoadVersion(scCtx, scRef("B1"), 4)
+	scOK(t, err)
+	if l4.Fingerprint != scene.Fingerprint(b1v4) {
+		t.Errorf("seed's v4 fingerprint differs")
+	}
+	if board, ok := l4.Scene.Beats[0].Board.(*pyjson.Object); !ok || pyjson.Str(scGet(board, "status")) != "approved" {
+		t.Errorf("seed's status write on v4 not seen")
+	}
+	l2b := scMustLoad(t, s, "B2")
+	if v, _ := l2b.Scene.SceneMetadata.Get("seed"); v != true || l2b.Scene.Beats[0].Takes[0].TakeID != "r1" {
+		t.Errorf("seed's B2 status write not seen or runner takes lost")
+	}
+	vs, err := s.Versions(scCtx, scRef("B4"))
+	scOK(t, err)
+	if len(vs) != 2 || vs[0].Reason != "materialized-legacy" || vs[0].CreatedAt != nil || !vs[1].Active {
+		t.Errorf("B4 versions after the seed's materialization: %+v", vs)
+	}
+	scCheckBytesCompatible(t, root)
+
+	// Settle keeps writing on the seed's files.
+	_, err = s.PatchStatus(scCtx, scRef("B1"), 2, []byte(`[{"op": "replace", "path": "/locked", "value": true}]`))
+	scOK(t, err)
+	v, err := s.WriteCandidate(scCtx, scRef("B4"), scRestructure(t, b4, "b4 v3"), "", false)
+	scOK(t, err)
+	if v != 3 {
+		t.Errorf("settle candidate after the seed's = v%d, want 3", v)
+	}
+	scOK(t, s.Activate(scCtx, scRef("B4"), 1))
+	scCheckBytesCompatible(t, root)
+}
+
+func scMustLoad(t *testing.T, s *file.Scenes, batch string) scene.Loaded {
+	t.Helper()
+	ld, err := s.Load(scCtx, scRef(batch))
+	scOK(t, err)
+	return ld
+}
+
+// TestScenesInteropErrorCodes: the seed and settle refuse the same broken
+// states with the same code (contracts §3's mapping of the seed's errors).
+func TestScenesInteropErrorCodes(t *testing.T) {
+	root := t.TempDir()
+	scReferenceDir(t)
+	s := scOpen(t, root)
+	rng := rand.New(rand.NewSource(12))
+	good := func(batch string) string { return scBodyText(t, scGenTree(rng, batch, 2)) }
+	manifest := func(batch, body string) string {
+		return `{"schema_version": 1, "batch_id": "` + batch + `", "active_version": 1, "versions": [` + body + `]}`
+	}
+	files := map[string]string{
+		scToken + "_SCHEMA.json":            `{"schema_version": 2, "scene_id": "SCHEMA", "beats": []}`,
+		scToken + "_NOSCHEMA.json":          `{"scene_id": "NOSCHEMA", "beats": []}`,
+		scToken + "_CORRUPT.json":           `{"schema_version": 1, "scene_id": "CORR`,
+		scToken + "_MCORRUPT.json":          good("MCORRUPT"),
+		scToken + "_MCORRUPT.versions.json": `{"schema_version": 1,`,
+		scToken + "_MSCHEMA.versions.json":  `{"schema_version": 3, "batch_id": "MSCHEMA", "active_version": 1, "versions": []}`,
+		scToken + "_MIDENT.versions.json":   `{"schema_version": 1, "batch_id": "OTHER", "active_version": 1, "versions": []}`,
+		scToken + "_BIDENT.versions.json":   manifest("BIDENT", scEntry(1, scToken+"_OTHERBODY.json")),
+		scToken + "_OTHERBODY.json":         good("OTHERBODY"),
+		scToken + "_UNSAFE.versions.json":   manifest("UNSAFE", scEntry(1, "../x.json")),
+		scToken + "_UNSAFE2.versions.json":  manifest("UNSAFE2", scEntry(1, "a/b.json")),
+		scToken + "_MISSING.versions.json":  manifest("MISSING", scEntry(1, scToken+"_MISSING.v001.json")),
+		scToken + "_UNREG.versions.json":    manifest("UNREG", scEntry(2, scToken+"_UNREG.json")),
+		scToken + "_UNREG.json":             good("UNREG"),
+	}
+	for name, text := range files {
+		scWriteRaw(t, root, name, text)
+	}
+	batches := []string{"SCHEMA", "NOSCHEMA", "CORRUPT", "MCORRUPT", "MSCHEMA", "MIDENT", "BIDENT", "UNSAFE", "UNSAFE2", "MISSING", "UNREG", "NOTHING"}
+	var ops []map[string]any
+	for _, b := range batches {
+		ops = append(ops, scOp("load", b))
+	}
+	for _, ep := range []string{"ep_1", "abc", "-1", "1_BATCH"} {
+		ops = append(ops, map[string]any{"op": "load", "project": scProject, "episode": ep, "batch": "SCHEMA"})
+	}
+	ops = append(ops,
+		scOp("activate", "UNREG", "version", 5),
+		scOp("activate", "BIDENT", "version", 1),
+		scOp("activate", "MISSING", "version", 1),
+		scOp("candidate", "NEWB", "scene", scGenTree(rng, "NEWB", 1), "requested", "NEWB", "activate", true),
+		scOp("candidate", "RENUM", "scene", scGenTree(rng, "RENUMBERED", 1), "requested", "RENUM"),
+	)
+	before := scSnapshot(t, root)
+	res := scRunSeed(t, root, ops)
+	after := scSnapshot(t, root)
+	// Only the successful NEWB candidate may have written.
+	for k := range after {
+		if _, ok := before[k]; !ok && !strings.Contains(k, "_NEWB.") {
+			t.Errorf("seed wrote %s", k)
+		}
+	}
+	for i, op := range ops {
+		ref := scene.Ref{Project: op["project"].(string), Episode: op["episode"].(string), Batch: op["batch"].(string)}
+		var err error
+		switch op["op"] {
+		case "load":
+			_, err = s.Load(scCtx, ref)
+		case "activate":
+			err = s.Activate(scCtx, ref, op["version"].(int))
+		case "candidate":
+			if ref.Batch == "NEWB" {
+				ref.Batch = "NEWB_GO" // the seed created NEWB; settle's own new batch
+				tree := op["scene"].(*pyjson.Object).Clone()
+				tree.Set("scene_id", "NEWB_GO")
+				op["scene"] = tree
+			}
+			_, err = s.WriteCandidate(scCtx, ref, scScene(t, op["scene"].(*pyjson.Object)), "", false)
+		}
+		got, want := settle.ErrorCode(err), scSeedCode(res[i])
+		if got != want {
+			t.Errorf("%s %s (episode %q): settle %q, seed %q (%s)", op["op"], ref.Batch, ref.Episode, got, want, res[i]["message"])
+		}
+	}
+}
+
+func scGet(o *pyjson.Object, key string) any {
+	v, _ := o.Get(key)
+	return v
+}

@@ -1,0 +1,252 @@
+//go:build settle_scene_wip
+
+package file
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/scene"
+)
+
+// loadManifest is the seed's load_manifest: nil when the manifest file is
+// absent. Errors: ECORRUPT, ESCHEMA, EMANIFESTIDENTITY.
+func (s *Scenes) loadManifest(b sceneBatch) (*scene.Manifest, error) {
+	data, ok, err := sceneReadFile(b.manifest())
+	if err != nil || !ok {
+		return nil, err
+	}
+	m, err := scene.DecodeManifest(data, b.ref.Batch)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", filepath.Base(b.manifest()), err)
+	}
+	return m, nil
+}
+
+// artifactPath is the seed's manifest_artifact_path: the body a registered
+// version's artifact names. Errors: ENOTFOUND (not registered),
+// EUNSAFEARTIFACT.
+func (s *Scenes) artifactPath(b sceneBatch, m *scene.Manifest, v int) (string, error) {
+	e, err := m.Entry(v)
+	if err != nil {
+		return "", err
+	}
+	if err := scene.CheckArtifact(e.Artifact); err != nil {
+		return "", fmt.Errorf("batch %s v%d: %w", b.ref.Batch, v, err)
+	}
+	return filepath.Join(b.dir, e.Artifact), nil
+}
+
+// sceneLoadBody is the seed's load_scene; it also returns the bytes read.
+// Errors: ENOTFOUND, ECORRUPT, ESCHEMA.
+func sceneLoadBody(path string) (*scene.Scene, []byte, error) {
+	data, ok, err := sceneReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok {
+		return nil, nil, settle.Errorf(settle.ENOTFOUND, "scene body not found: %s", filepath.Base(path))
+	}
+	sc, err := scene.DecodeBody(data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scene body %s: %w", filepath.Base(path), err)
+	}
+	return sc, data, nil
+}
+
+// loadRegistered loads version v's body through the manifest and checks
+// that it carries the batch's identity.
+func (s *Scenes) loadRegistered(b sceneBatch, m *scene.Manifest, v int) (scene.Loaded, error) {
+	path, err := s.artifactPath(b, m, v)
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	sc, _, err := sceneLoadBody(path)
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	if sc.SceneID != b.ref.Batch {
+		return scene.Loaded{}, settle.Errorf(settle.EMANIFESTIDENTITY,
+			"scene body identity mismatch for batch %s v%d: loaded scene_id %q", b.ref.Batch, v, sc.SceneID)
+	}
+	return scene.Loaded{Scene: sc, Version: v, Fingerprint: scene.Fingerprint(sc)}, nil
+}
+
+// Load is the seed's load_scene_active_with_version: with a manifest, the
+// active version's recorded artifact (whose scene_id must be the batch);
+// else the flat body as version 1; else ENOTFOUND. Errors: ENOTFOUND,
+// ESCHEMA, ECORRUPT, EINVALIDEPISODE, EUNSAFEARTIFACT, EMANIFESTIDENTITY,
+// EINVALID (project or batch name).
+func (s *Scenes) Load(ctx context.Context, ref scene.Ref) (scene.Loaded, error) {
+	if err := s.usable(ctx); err != nil {
+		return scene.Loaded{}, err
+	}
+	b, err := s.resolve(ref)
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	m, err := s.loadManifest(b)
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	if m != nil {
+		return s.loadRegistered(b, m, m.ActiveVersion)
+	}
+	sc, _, err := sceneLoadBody(b.flat())
+	if settle.ErrorCode(err) == settle.ENOTFOUND {
+		return scene.Loaded{}, settle.Errorf(settle.ENOTFOUND,
+			"no scene for batch %s (episode %s): no manifest and no flat %s", ref.Batch, ref.Episode, filepath.Base(b.flat()))
+	}
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	return scene.Loaded{Scene: sc, Version: 1, Fingerprint: scene.Fingerprint(sc)}, nil
+}
+
+// LoadVersion returns a registered version's body; without a manifest only
+// version 1, the flat body, exists. Errors: as Load.
+func (s *Scenes) LoadVersion(ctx context.Context, ref scene.Ref, version int) (scene.Loaded, error) {
+	if err := s.usable(ctx); err != nil {
+		return scene.Loaded{}, err
+	}
+	b, err := s.resolve(ref)
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	m, err := s.loadManifest(b)
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	if m != nil {
+		return s.loadRegistered(b, m, version)
+	}
+	if version != 1 {
+		return scene.Loaded{}, settle.Errorf(settle.ENOTFOUND,
+			"version %d of batch %s not registered (no manifest: only the flat v1 exists)", version, ref.Batch)
+	}
+	sc, _, err := sceneLoadBody(b.flat())
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	return scene.Loaded{Scene: sc, Version: 1, Fingerprint: scene.Fingerprint(sc)}, nil
+}
+
+// Versions lists a batch's registered versions in manifest order. A batch
+// with only a flat body lists the version 1 a materialization would record
+// (artifact the flat name, reason "materialized-legacy", created_at null).
+// Errors: ENOTFOUND, as Load.
+func (s *Scenes) Versions(ctx context.Context, ref scene.Ref) ([]scene.VersionInfo, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, err
+	}
+	b, err := s.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.loadManifest(b)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		sc, _, err := sceneLoadBody(b.flat())
+		if settle.ErrorCode(err) == settle.ENOTFOUND {
+			return nil, settle.Errorf(settle.ENOTFOUND, "no scene for batch %s: no manifest and no flat body", ref.Batch)
+		}
+		if err != nil {
+			return nil, err
+		}
+		m = sceneLegacyManifest(b, sc)
+	}
+	out := make([]scene.VersionInfo, 0, len(m.Versions))
+	for _, e := range m.Versions {
+		out = append(out, scene.VersionInfo{ManifestEntry: e, Active: e.Version == m.ActiveVersion})
+	}
+	return out, nil
+}
+
+// sceneLegacyManifest is the manifest that materializes a flat body as v1.
+func sceneLegacyManifest(b sceneBatch, flat *scene.Scene) *scene.Manifest {
+	return &scene.Manifest{
+		SchemaVersion: scene.ManifestSchemaVersion,
+		BatchID:       b.ref.Batch,
+		ActiveVersion: 1,
+		Versions: []scene.ManifestEntry{{
+			Version:              1,
+			Artifact:             filepath.Base(b.flat()),
+			StructureFingerprint: scene.Fingerprint(flat),
+			CreatedAt:            nil,
+			Reason:               sceneReasonMaterialized,
+		}},
+	}
+}
+
+// sceneReasonMaterialized is the manifest reason of a flat body
+// materialized as version 1.
+const sceneReasonMaterialized = "materialized-legacy"
+
+// ActiveBodyPath is the seed's active_scene_body_path: the active version's
+// artifact when a manifest exists, else the flat body path (which may not
+// exist). Errors: as Load, without ENOTFOUND for a missing body.
+func (s *Scenes) ActiveBodyPath(ctx context.Context, ref scene.Ref) (string, error) {
+	if err := s.usable(ctx); err != nil {
+		return "", err
+	}
+	b, err := s.resolve(ref)
+	if err != nil {
+		return "", err
+	}
+	m, err := s.loadManifest(b)
+	if err != nil {
+		return "", err
+	}
+	if m != nil {
+		return s.artifactPath(b, m, m.ActiveVersion)
+	}
+	return b.flat(), nil
+}
+
+// List is the seed's list_scenes: the sorted names of the episode's flat
+// scene files, without manifests, versioned bodies, locks and temporary
+// files. A missing directory lists nothing. Errors: EINVALIDEPISODE,
+// EINVALID (project).
+func (s *Scenes) List(ctx context.Context, project, episode string) ([]string, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, err
+	}
+	dir, err := s.Dir(project)
+	if err != nil {
+		return nil, err
+	}
+	token, err := scene.CanonicalEpisode(episode)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return []string{}, nil
+		}
+		if fi, serr := os.Stat(dir); serr == nil && !fi.IsDir() {
+			return []string{}, nil // the seed: base.is_dir() is false
+		}
+		return nil, settle.Wrap(settle.EINTERNAL, err, "list %s", dir)
+	}
+	names := []string{}
+	for _, e := range entries {
+		name := e.Name()
+		if !scene.IsListedScene(name, token) {
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(dir, name)) // is_file() follows symlinks
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, nil
+}

@@ -1,0 +1,412 @@
+//go:build settle_scene_wip
+
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/scene"
+)
+
+// sceneTarget is the body a status writer may write, found under the lock
+// by the seed's active-version recheck.
+type sceneTarget struct {
+	path     string
+	manifest *scene.Manifest // nil: an un-versioned batch (flat body)
+}
+
+// recheck is steps (1) and (2) of save_active_scene_status: the active
+// version must still be expectedVersion (1 for a batch without manifest),
+// and the body to write is that version's artifact or the flat body.
+func (s *Scenes) recheck(b sceneBatch, expectedVersion int) (sceneTarget, error) {
+	m, err := s.loadManifest(b)
+	if err != nil {
+		return sceneTarget{}, err
+	}
+	if m == nil {
+		if expectedVersion != 1 {
+			return sceneTarget{}, sceneVersionConflict(b, expectedVersion, 1)
+		}
+		return sceneTarget{path: b.flat()}, nil
+	}
+	if m.ActiveVersion != expectedVersion {
+		return sceneTarget{}, sceneVersionConflict(b, expectedVersion, m.ActiveVersion)
+	}
+	path, err := s.artifactPath(b, m, expectedVersion)
+	if err != nil {
+		return sceneTarget{}, err
+	}
+	return sceneTarget{path: path, manifest: m}, nil
+}
+
+func sceneVersionConflict(b sceneBatch, expected, actual int) error {
+	return settle.Errorf(settle.EVERSIONCONFLICT,
+		"active version for batch %s moved from expected v%d to v%d between load and save", b.ref.Batch, expected, actual)
+}
+
+// UpdateStatus is the seed's save_active_scene_status with its closures:
+// under the batch lock, (1) the active version must still be
+// expectedVersion (no manifest: it must be 1), else EVERSIONCONFLICT and
+// nothing is written; (2) an existing active body is loaded fresh, mutate
+// changes it, and a change of its structure fingerprint is refused with
+// ESTRUCTURE, nothing written; a registered body that is missing is
+// ENOTFOUND; a batch with neither manifest nor flat body is cold-started
+// from {scene_id: batch, beats: [], scene_metadata: {}} without the
+// structure guard; (3) the body is written, then postWrite (if not nil)
+// runs before the lock is released: if it fails, the previous body bytes
+// are restored (a cold-started body is removed) and its error returned.
+// An error from mutate is returned as is, nothing written.
+func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion int,
+	mutate func(*scene.Scene) error, postWrite func(*scene.Scene) error) (scene.Loaded, error) {
+	if mutate == nil {
+		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no status mutation")
+	}
+	if err := s.writable(ctx); err != nil {
+		return scene.Loaded{}, err
+	}
+	b, err := s.resolve(ref)
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	l, err := s.lockBatch(ctx, b)
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	defer s.unlock(l, b)
+
+	t, err := s.recheck(b, expectedVersion)
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	sc, prev, err := sceneLoadBody(t.path)
+	switch {
+	case err == nil:
+		before := sc.Clone()
+		if err := mutate(sc); err != nil {
+			return scene.Loaded{}, err
+		}
+		if err := scene.StatusGuard(before, sc); err != nil {
+			return scene.Loaded{}, fmt.Errorf("status save for batch %s v%d: %w", ref.Batch, expectedVersion, err)
+		}
+	case settle.ErrorCode(err) != settle.ENOTFOUND:
+		return scene.Loaded{}, err
+	case t.manifest != nil:
+		return scene.Loaded{}, settle.Errorf(settle.ENOTFOUND,
+			"registered scene body missing for batch %s v%d: %s", ref.Batch, expectedVersion, t.path)
+	default:
+		// Cold start: no prior structure to guard.
+		prev = nil
+		sc = &scene.Scene{SceneID: ref.Batch, Beats: []*scene.Beat{}, SceneMetadata: pyjson.NewObject()}
+		if err := mutate(sc); err != nil {
+			return scene.Loaded{}, err
+		}
+	}
+	data, err := scene.EncodeBody(sc)
+	if err != nil {
+		return scene.Loaded{}, settle.Wrap(settle.EINVALID, err, "encode scene of batch %s", ref.Batch)
+	}
+	if err := s.writeFile(t.path, data); err != nil {
+		return scene.Loaded{}, err
+	}
+	if postWrite != nil {
+		if herr := postWrite(sc); herr != nil {
+			var rerr error
+			if prev == nil {
+				rerr = s.removeFile(t.path)
+			} else {
+				rerr = s.writeFile(t.path, prev)
+			}
+			if rerr != nil {
+				return scene.Loaded{}, errors.Join(herr, fmt.Errorf("roll back batch %s: %w", ref.Batch, rerr))
+			}
+			s.log.Info("scene status write rolled back", "batch", ref.Batch, "version", expectedVersion, "err", herr)
+			return scene.Loaded{}, herr
+		}
+	}
+	s.log.Debug("scene status written", "batch", ref.Batch, "version", expectedVersion, "cold_start", prev == nil)
+	return scene.Loaded{Scene: sc, Version: expectedVersion, Fingerprint: scene.Fingerprint(sc)}, nil
+}
+
+// PatchStatus applies an RFC 6902 JSON Patch to the active body's scene
+// JSON inside UpdateStatus (the seed's mutate closure). Errors:
+// EVERSIONCONFLICT, ESTRUCTURE, EINVALID (a malformed or failing patch, or
+// a result that is not a scene), ENOTFOUND, as Load, EUNAVAILABLE.
+func (s *Scenes) PatchStatus(ctx context.Context, ref scene.Ref, expectedVersion int, patch []byte) (scene.Loaded, error) {
+	return s.UpdateStatus(ctx, ref, expectedVersion, func(sc *scene.Scene) error {
+		out, err := scene.ApplyPatch(sc, patch)
+		if err != nil {
+			return err
+		}
+		*sc = *out
+		return nil
+	}, nil)
+}
+
+// SaveRunner is the seed's writer-1 save_active_scene, at the raw JSON
+// level: under the batch lock, after the active-version recheck, a batch
+// with neither manifest nor flat body gets the runner's whole scene as its
+// flat body; a registered body that is missing is ENOTFOUND; otherwise a
+// structural difference between the disk body and the runner's scene (see
+// scene.StructuralMutations) is refused with ESTRUCTURE, and the runner's
+// takes, primary take, phantom recovery count and selected beat metadata
+// are overlaid on the disk body (absent structural metadata is enriched
+// only for a batch without manifest). The returned Loaded.Scene is nil if
+// the merged body does not hydrate as a Scene. Errors: EVERSIONCONFLICT,
+// ESTRUCTURE, ENOTFOUND, as Load, EUNAVAILABLE.
+func (s *Scenes) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion int, runner *scene.Scene) (scene.Loaded, error) {
+	if runner == nil {
+		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no runner scene")
+	}
+	if err := s.writable(ctx); err != nil {
+		return scene.Loaded{}, err
+	}
+	b, err := s.resolve(ref)
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	runnerRaw := runner.ToTree()
+	l, err := s.lockBatch(ctx, b)
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	defer s.unlock(l, b)
+
+	t, err := s.recheck(b, expectedVersion)
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	data, ok, err := sceneReadFile(t.path)
+	if err != nil {
+		return scene.Loaded{}, err
+	}
+	var merged *pyjson.Object
+	switch {
+	case !ok && t.manifest != nil:
+		return scene.Loaded{}, settle.Errorf(settle.ENOTFOUND,
+			"registered scene body missing for batch %s v%d: %s", ref.Batch, expectedVersion, t.path)
+	case !ok:
+		merged = runnerRaw
+	default:
+		disk, err := scene.DecodeBodyTree(data)
+		if err != nil {
+			return scene.Loaded{}, fmt.Errorf("scene body of batch %s v%d: %w", ref.Batch, expectedVersion, err)
+		}
+		if muts := scene.StructuralMutations(disk, runnerRaw); len(muts) > 0 {
+			return scene.Loaded{}, settle.Errorf(settle.ESTRUCTURE,
+				"runner save for batch %s v%d would change the shot structure: %v", ref.Batch, expectedVersion, muts)
+		}
+		merged, err = scene.Writer1Overlay(disk, runnerRaw, t.manifest == nil)
+		if err != nil {
+			return scene.Loaded{}, fmt.Errorf("runner save for batch %s v%d: %w", ref.Batch, expectedVersion, err)
+		}
+	}
+	out, err := scene.EncodeBodyTree(merged)
+	if err != nil {
+		return scene.Loaded{}, settle.Wrap(settle.EINVALID, err, "encode scene of batch %s", ref.Batch)
+	}
+	if err := s.writeFile(t.path, out); err != nil {
+		return scene.Loaded{}, err
+	}
+	s.log.Debug("scene runner status written", "batch", ref.Batch, "version", expectedVersion, "cold_start", !ok)
+	ld := scene.Loaded{Version: expectedVersion, Fingerprint: scene.FingerprintTree(merged)}
+	if sc, err := scene.FromTree(merged); err == nil {
+		ld.Scene = sc
+	}
+	return ld, nil
+}
+
+// SaveGuarded is the seed's save_scene_guarded on the batch's flat body,
+// under the batch lock: the scene is written unless an existing flat body
+// is locked (ESCENELOCKED, nothing written). Errors: ESCENELOCKED,
+// ECORRUPT, ESCHEMA (an unreadable existing body), EUNAVAILABLE.
+func (s *Scenes) SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene) error {
+	if sc == nil {
+		return settle.Errorf(settle.EINVALID, "no scene")
+	}
+	if err := s.writable(ctx); err != nil {
+		return err
+	}
+	b, err := s.resolve(ref)
+	if err != nil {
+		return err
+	}
+	data, err := scene.EncodeBody(sc)
+	if err != nil {
+		return settle.Wrap(settle.EINVALID, err, "encode scene")
+	}
+	l, err := s.lockBatch(ctx, b)
+	if err != nil {
+		return err
+	}
+	defer s.unlock(l, b)
+	existing, _, err := sceneLoadBody(b.flat())
+	switch {
+	case settle.ErrorCode(err) == settle.ENOTFOUND:
+	case err != nil:
+		return err
+	case existing.Locked:
+		reason := "None"
+		if existing.LockReason != nil {
+			reason = fmt.Sprintf("%q", *existing.LockReason)
+		}
+		return settle.Errorf(settle.ESCENELOCKED, "scene %s is locked; lock_reason=%s", existing.SceneID, reason)
+	}
+	return s.writeFile(b.flat(), data)
+}
+
+// errSceneNoStale aborts RecoverStale's status write when nothing changed.
+var errSceneNoStale = errors.New("no stale takes")
+
+// RecoverStale marks the active body's takes that have been running since
+// before now-olderThan (olderThan <= 0: scene.DefaultStaleAge) as stale,
+// through UpdateStatus at the version it loaded (retried a few times if the
+// active version moves meanwhile), and returns how many it changed; with
+// none, nothing is written. Errors: as Load, ESTRUCTURE, EVERSIONCONFLICT
+// (the version kept moving), EUNAVAILABLE.
+func (s *Scenes) RecoverStale(ctx context.Context, ref scene.Ref, olderThan time.Duration, now time.Time) (int, error) {
+	if olderThan <= 0 {
+		olderThan = scene.DefaultStaleAge
+	}
+	const attempts = 5
+	var err error
+	for i := 0; i < attempts; i++ {
+		var ld scene.Loaded
+		ld, err = s.Load(ctx, ref)
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		_, err = s.UpdateStatus(ctx, ref, ld.Version, func(sc *scene.Scene) error {
+			n = scene.MarkStale(sc, olderThan, now)
+			if n == 0 {
+				return errSceneNoStale
+			}
+			return nil
+		}, nil)
+		switch {
+		case errors.Is(err, errSceneNoStale):
+			return 0, nil
+		case err == nil:
+			if n > 0 {
+				s.log.Info("stale takes recovered", "batch", ref.Batch, "version", ld.Version, "count", n)
+			}
+			return n, nil
+		case settle.ErrorCode(err) != settle.EVERSIONCONFLICT:
+			return 0, err
+		}
+	}
+	return 0, err
+}
+
+// InitFromPlan is the seed's init_scenes_from_plan: for every plan
+// sequence, in plan order, a batch whose flat body exists is re-stamped
+// with maxTakes on its active body (Load, then UpdateStatus at the loaded
+// version); any other gets a new flat scene whose beats are the sequence's
+// shots. The create is made under the batch lock and only if the flat body
+// is still absent. dryRun builds the same result and writes nothing.
+// Errors: EINVALID (plan, sequence id, negative maxTakes), EINVALIDEPISODE,
+// as Load, ESTRUCTURE, EVERSIONCONFLICT, EUNAVAILABLE.
+func (s *Scenes) InitFromPlan(ctx context.Context, project, episode string, plan scene.Plan, maxTakes int, dryRun bool) ([]scene.InitResult, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, err
+	}
+	if maxTakes < 0 {
+		return nil, settle.Errorf(settle.EINVALID, "max_takes %d is negative", maxTakes)
+	}
+	if _, err := s.Dir(project); err != nil {
+		return nil, err
+	}
+	if _, err := scene.CanonicalEpisode(episode); err != nil {
+		return nil, err
+	}
+	seqs, err := scene.PlanSequences(plan)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]scene.InitResult, 0, len(seqs))
+	for _, seq := range seqs {
+		ref := scene.Ref{Project: project, Episode: episode, Batch: seq.ID}
+		res, err := s.initSequence(ctx, ref, seq, maxTakes, dryRun)
+		if err != nil {
+			return out, fmt.Errorf("init sequence %s: %w", seq.ID, err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func (s *Scenes) initSequence(ctx context.Context, ref scene.Ref, seq scene.PlanSequence, maxTakes int, dryRun bool) (scene.InitResult, error) {
+	b, err := s.resolve(ref)
+	if err != nil {
+		return scene.InitResult{}, err
+	}
+	exists, err := sceneFileExists(b.flat())
+	if err != nil {
+		return scene.InitResult{}, err
+	}
+	if !exists {
+		sc, err := scene.NewSceneFromPlanSequence(ref.Project, ref.Episode, seq.ID, seq.Spec, maxTakes)
+		if err != nil {
+			return scene.InitResult{}, err
+		}
+		if dryRun {
+			return scene.InitResult{Batch: seq.ID, Created: true, Scene: sc}, nil
+		}
+		created, err := s.createFlat(ctx, b, sc)
+		if err != nil {
+			return scene.InitResult{}, err
+		}
+		if created {
+			s.log.Info("scene created from plan", "batch", seq.ID, "beats", len(sc.Beats))
+			return scene.InitResult{Batch: seq.ID, Created: true, Scene: sc}, nil
+		}
+		// Another writer created it meanwhile: re-stamp it instead.
+	}
+	ld, err := s.Load(ctx, ref)
+	if err != nil {
+		return scene.InitResult{}, err
+	}
+	restamp := func(sc *scene.Scene) error {
+		scene.RestampMaxTakes(sc, maxTakes)
+		return nil
+	}
+	if dryRun {
+		_ = restamp(ld.Scene)
+		return scene.InitResult{Batch: seq.ID, Created: false, Scene: ld.Scene}, nil
+	}
+	saved, err := s.UpdateStatus(ctx, ref, ld.Version, restamp, nil)
+	if err != nil {
+		return scene.InitResult{}, err
+	}
+	return scene.InitResult{Batch: seq.ID, Created: false, Scene: saved.Scene}, nil
+}
+
+// createFlat writes sc as the batch's flat body under the batch lock unless
+// the flat body exists by then.
+func (s *Scenes) createFlat(ctx context.Context, b sceneBatch, sc *scene.Scene) (bool, error) {
+	if err := s.writable(ctx); err != nil {
+		return false, err
+	}
+	data, err := scene.EncodeBody(sc)
+	if err != nil {
+		return false, settle.Wrap(settle.EINVALID, err, "encode scene")
+	}
+	l, err := s.lockBatch(ctx, b)
+	if err != nil {
+		return false, err
+	}
+	defer s.unlock(l, b)
+	exists, err := sceneFileExists(b.flat())
+	if err != nil || exists {
+		return false, err
+	}
+	if err := s.writeFile(b.flat(), data); err != nil {
+		return false, err
+	}
+	return true, nil
+}
