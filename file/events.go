@@ -1,0 +1,835 @@
+package file
+
+// # Event log
+//
+// Events implements event.Log on one JSONL file, by default
+// <root>/memory/events/settle_events.jsonl, shared by every server (and
+// process) on the root. Each line is one event:
+//
+//	{"id":7,"type":"batch.settled","time":"2025-01-02T03:04:05.123456789Z","key":"batch.settled:B1","data":{...}}
+//
+// An event's id is its 1-based line number: the n-th '\n'-terminated line
+// is event n, whatever it contains (a line that does not decode is
+// skipped by readers but keeps its id, so ids never shift). The "id"
+// member is written for the reader's convenience and checked on read.
+//
+// Appends take an exclusive flock on the file itself, catch up on lines
+// other processes appended, repair a torn last line (copied durably to
+// <file>.torn-<offset>, then truncated and fsynced, as the ledger does),
+// and write every event of one group commit in one write(2) and one fsync.
+// Concurrent Append/AppendOnce calls of a process are gathered into one
+// group; no call returns before its fsync. A keyed event (AppendOnce) is
+// appended only if no line with its key exists, checked under the
+// exclusive flock, so of concurrent callers in any process exactly one
+// appends. If a write or fsync fails, every call of the group fails with
+// UNAVAILABLE and the log refuses appends until it is reopened.
+//
+// Readers never see an event before it is durable: events appended by this
+// process enter the index after their fsync, and lines appended by other
+// processes are read under a shared flock, which waits for the writer's
+// write and fsync. Wait is notified within the process at once and polls
+// the file's size at a short interval for other processes.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/internal/durable"
+)
+
+// EventsRelPath is the event log's default path relative to the root.
+const EventsRelPath = "memory/events/settle_events.jsonl"
+
+// DefaultEventPoll is how often Wait polls the file for events appended
+// by other processes.
+const DefaultEventPoll = 100 * time.Millisecond
+
+// maxEventLine bounds one event line (a longer line is refused on append
+// and skipped on read).
+const maxEventLine = 1 << 20
+
+// EventsOptions configures OpenEvents.
+type EventsOptions struct {
+	// Root is the workspace root ("" = the current directory).
+	Root string
+	// Path is the event log file ("" = <Root>/memory/events/settle_events.jsonl).
+	Path string
+	// Logger receives repairs, skipped lines and write failures
+	// (nil = slog.Default()).
+	Logger *slog.Logger
+	// PollInterval is how often Wait checks the file for events appended
+	// by other processes (0 = DefaultEventPoll).
+	PollInterval time.Duration
+	// OnCommit, if set, is called after each group commit's write+fsync
+	// with its latency and the number of events written (for metrics).
+	OnCommit func(fsync time.Duration, events int)
+}
+
+// EventStats are the event log's counters.
+type EventStats struct {
+	Events      int64         `json:"events"`
+	Keys        int64         `json:"keys"`
+	Skipped     int64         `json:"skipped"`
+	Fsyncs      int64         `json:"fsyncs"`
+	FsyncErrors int64         `json:"fsync_errors"`
+	Groups      int64         `json:"groups"`
+	Grouped     int64         `json:"grouped_requests"`
+	MaxGroup    int64         `json:"max_group"`
+	TornRepairs int64         `json:"torn_repairs"`
+	LastFsync   time.Duration `json:"last_fsync_ns"`
+	Poisoned    bool          `json:"poisoned"`
+}
+
+// Events is the file event.Log. It is safe for concurrent use by many
+// goroutines and by many processes sharing the file.
+type Events struct {
+	path     string
+	log      *slog.Logger
+	poll     time.Duration
+	onCommit func(time.Duration, int)
+	now      func() time.Time
+
+	// wmu serializes everything that touches the file's flock or its
+	// tail: group commits and catch-ups. It guards f, fid, poison.
+	wmu    sync.Mutex
+	f      *os.File
+	poison error
+	// rf is the same file for readers: never reassigned after open (a
+	// read after Close fails with os.ErrClosed).
+	rf *os.File
+
+	// imu guards the index: offs[i] is the offset of event i+1's line,
+	// end the offset after the last indexed line, keys the keyed events.
+	imu  sync.RWMutex
+	offs []int64
+	end  int64
+	keys map[string]int64
+	bad  map[int64]bool // ids of lines that did not decode
+
+	// notification of new events within the process
+	nmu    sync.Mutex
+	notify chan struct{}
+	closed chan struct{}
+	isShut atomic.Bool
+
+	// group commit queue
+	qmu     sync.Mutex
+	queue   []*ecall
+	leading bool
+
+	st struct {
+		skipped, fsyncs, fsyncErrors, groups, grouped, maxGroup, torn, lastFsync atomic.Int64
+		poisoned                                                                 atomic.Bool
+	}
+}
+
+var _ event.Log = (*Events)(nil)
+
+// ecall is one Append/AppendOnce waiting for a group commit.
+type ecall struct {
+	typ  string
+	key  string
+	data json.RawMessage
+
+	ev       event.Event
+	appended bool
+	err      error
+
+	done    chan struct{}
+	promote chan struct{}
+}
+
+// OpenEvents opens (creating if needed) the event log and indexes it.
+func OpenEvents(opts EventsOptions) (*Events, error) {
+	root := opts.Root
+	if root == "" {
+		root = "."
+	}
+	path := opts.Path
+	if path == "" {
+		path = filepath.Join(root, filepath.FromSlash(EventsRelPath))
+	}
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "event log path")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	poll := opts.PollInterval
+	if poll <= 0 {
+		poll = DefaultEventPoll
+	}
+	e := &Events{
+		path:     path,
+		log:      log.With("events", path),
+		poll:     poll,
+		onCommit: opts.OnCommit,
+		now:      time.Now,
+		keys:     map[string]int64{},
+		bad:      map[int64]bool{},
+		notify:   make(chan struct{}),
+		closed:   make(chan struct{}),
+	}
+	if err := e.open(); err != nil {
+		return nil, err
+	}
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if err := e.catchUp(false); err != nil {
+		e.f.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// open opens or creates the file; a created file's directory is fsynced.
+func (e *Events) open() error {
+	dir := filepath.Dir(e.path)
+	if err := durable.MkdirAll(dir, 0o755); err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "create event log directory")
+	}
+	f, err := os.OpenFile(e.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		f, err = os.OpenFile(e.path, os.O_RDWR|os.O_APPEND, 0)
+		if err != nil {
+			return settle.Wrap(settle.EINTERNAL, err, "open event log")
+		}
+	} else if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "create event log")
+	} else if err := durable.SyncDir(dir); err != nil {
+		f.Close()
+		return settle.Wrap(settle.EINTERNAL, err, "create event log")
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return settle.Wrap(settle.EINTERNAL, err, "stat event log")
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return settle.Errorf(settle.EINVALID, "event log %s is not a regular file", e.path)
+	}
+	e.f = f
+	e.rf = f
+	return nil
+}
+
+// Path returns the event log file's absolute path.
+func (e *Events) Path() string { return e.path }
+
+// Close closes the file and wakes every Wait. Appends after Close fail
+// with UNAVAILABLE.
+func (e *Events) Close() error {
+	if !e.isShut.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(e.closed)
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if e.f == nil {
+		return nil
+	}
+	err := e.f.Close()
+	e.f = nil
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "close event log")
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the counters.
+func (e *Events) Stats() EventStats {
+	e.imu.RLock()
+	n, k := int64(len(e.offs)), int64(len(e.keys))
+	e.imu.RUnlock()
+	return EventStats{
+		Events:      n,
+		Keys:        k,
+		Skipped:     e.st.skipped.Load(),
+		Fsyncs:      e.st.fsyncs.Load(),
+		FsyncErrors: e.st.fsyncErrors.Load(),
+		Groups:      e.st.groups.Load(),
+		Grouped:     e.st.grouped.Load(),
+		MaxGroup:    e.st.maxGroup.Load(),
+		TornRepairs: e.st.torn.Load(),
+		LastFsync:   time.Duration(e.st.lastFsync.Load()),
+		Poisoned:    e.st.poisoned.Load(),
+	}
+}
+
+// Append appends an event durably and returns it with its id.
+func (e *Events) Append(ctx context.Context, typ string, data any) (event.Event, error) {
+	ev, _, err := e.append(ctx, "", typ, data)
+	return ev, err
+}
+
+// AppendOnce appends an event unless one with the same key exists (in
+// this log, written by any process); it returns the event with that key
+// and whether this call appended it.
+func (e *Events) AppendOnce(ctx context.Context, key, typ string, data any) (event.Event, bool, error) {
+	if key == "" {
+		return event.Event{}, false, settle.Errorf(settle.EINVALID, "append once: empty key")
+	}
+	// Fast path: the key is already indexed.
+	e.imu.RLock()
+	id, ok := e.keys[key]
+	e.imu.RUnlock()
+	if ok {
+		ev, err := e.get(id)
+		return ev, false, err
+	}
+	return e.append(ctx, key, typ, data)
+}
+
+func (e *Events) append(ctx context.Context, key, typ string, data any) (event.Event, bool, error) {
+	if typ == "" {
+		return event.Event{}, false, settle.Errorf(settle.EINVALID, "append event: empty type")
+	}
+	raw, err := encodeEventData(data)
+	if err != nil {
+		return event.Event{}, false, err
+	}
+	if e.isShut.Load() {
+		return event.Event{}, false, settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+	}
+	if err := ctx.Err(); err != nil {
+		return event.Event{}, false, settle.Wrap(settle.EUNAVAILABLE, err, "append event")
+	}
+	c := &ecall{typ: typ, key: key, data: raw, done: make(chan struct{}), promote: make(chan struct{}, 1)}
+	e.submit(c)
+	return c.ev, c.appended, c.err
+}
+
+// encodeEventData marshals data to compact JSON (a json.RawMessage or
+// []byte is taken as JSON and compacted).
+func encodeEventData(data any) (json.RawMessage, error) {
+	var b []byte
+	switch v := data.(type) {
+	case json.RawMessage:
+		b = v
+	case []byte:
+		b = v
+	default:
+		var err error
+		b, err = json.Marshal(data)
+		if err != nil {
+			return nil, settle.Wrap(settle.EINVALID, err, "event data")
+		}
+	}
+	if len(b) == 0 {
+		b = []byte("null")
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "event data is not JSON")
+	}
+	return buf.Bytes(), nil
+}
+
+// submit queues c and returns when it is committed. The first caller with
+// no leader commits the queue as one group and hands leadership to the
+// oldest call that arrived meanwhile. A call is never abandoned: once
+// queued it is answered after its group's fsync.
+func (e *Events) submit(c *ecall) {
+	e.qmu.Lock()
+	e.queue = append(e.queue, c)
+	lead := !e.leading
+	e.leading = true
+	e.qmu.Unlock()
+	if lead {
+		e.lead()
+	}
+	select {
+	case <-c.done:
+		return
+	case <-c.promote:
+		e.lead()
+		<-c.done
+	}
+}
+
+// lead commits everything queued, then passes leadership on.
+func (e *Events) lead() {
+	e.qmu.Lock()
+	group := e.queue
+	e.queue = nil
+	e.qmu.Unlock()
+	if len(group) > 0 {
+		e.commit(group)
+		for _, c := range group {
+			close(c.done)
+		}
+	}
+	e.qmu.Lock()
+	if len(e.queue) > 0 {
+		e.queue[0].promote <- struct{}{}
+	} else {
+		e.leading = false
+	}
+	e.qmu.Unlock()
+}
+
+// commit writes one group: one flock, one catch-up, one write, one fsync.
+func (e *Events) commit(group []*ecall) {
+	e.st.groups.Add(1)
+	e.st.grouped.Add(int64(len(group)))
+	for {
+		m := e.st.maxGroup.Load()
+		if int64(len(group)) <= m || e.st.maxGroup.CompareAndSwap(m, int64(len(group))) {
+			break
+		}
+	}
+	fail := func(err error) {
+		for _, c := range group {
+			if c.err == nil && c.ev.ID == 0 {
+				c.err = err
+			}
+		}
+	}
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if e.f == nil {
+		fail(settle.Errorf(settle.EUNAVAILABLE, "event log is closed"))
+		return
+	}
+	if e.poison != nil {
+		fail(settle.Wrap(settle.EUNAVAILABLE, e.poison, "event log refuses appends after a failed write; reopen it"))
+		return
+	}
+	if err := flock(e.f, unix.LOCK_EX); err != nil {
+		fail(settle.Wrap(settle.EINTERNAL, err, "lock event log"))
+		return
+	}
+	defer flock(e.f, unix.LOCK_UN)
+	if err := e.catchUp(true); err != nil {
+		fail(err)
+		return
+	}
+	fi, err := e.f.Stat()
+	if err != nil {
+		fail(settle.Wrap(settle.EINTERNAL, err, "stat event log"))
+		return
+	}
+	e.imu.RLock()
+	pre, next := e.end, int64(len(e.offs))+1
+	e.imu.RUnlock()
+	if fi.Size() > pre {
+		if err := e.repairTorn(pre, fi.Size()); err != nil {
+			fail(err)
+			return
+		}
+	}
+
+	now := e.now().UTC()
+	var data []byte
+	var lineOffs []int64
+	var fresh []*ecall
+	pending := map[string]*ecall{}
+	for _, c := range group {
+		if c.key != "" {
+			e.imu.RLock()
+			id, ok := e.keys[c.key]
+			e.imu.RUnlock()
+			if ok {
+				ev, err := e.get(id)
+				c.ev, c.err = ev, err
+				continue
+			}
+			if first, ok := pending[c.key]; ok {
+				// Same key earlier in this group: that call appends.
+				defer func(c, first *ecall) { c.ev, c.err = first.ev, first.err }(c, first)
+				continue
+			}
+		}
+		ev := event.Event{ID: next, Type: c.typ, Time: now, Key: c.key, Data: c.data}
+		line, err := json.Marshal(ev)
+		if err != nil {
+			c.err = settle.Wrap(settle.EINVALID, err, "encode event")
+			continue
+		}
+		if len(line) > maxEventLine {
+			c.err = settle.Errorf(settle.EINVALID, "event of %d bytes exceeds the %d byte limit", len(line), maxEventLine)
+			continue
+		}
+		c.ev = ev
+		c.appended = true
+		if c.key != "" {
+			pending[c.key] = c
+		}
+		lineOffs = append(lineOffs, pre+int64(len(data)))
+		data = append(data, line...)
+		data = append(data, '\n')
+		fresh = append(fresh, c)
+		next++
+	}
+	if len(data) == 0 {
+		return
+	}
+	start := time.Now()
+	err = durable.Append(e.f, data)
+	lat := time.Since(start)
+	e.st.lastFsync.Store(int64(lat))
+	e.st.fsyncs.Add(1)
+	if err != nil {
+		e.st.fsyncErrors.Add(1)
+		e.poisonAfter(err, pre)
+		werr := settle.Wrap(settle.EUNAVAILABLE, err, "append to event log")
+		for _, c := range fresh {
+			c.ev, c.appended, c.err = event.Event{}, false, werr
+		}
+		return
+	}
+	if e.onCommit != nil {
+		e.onCommit(lat, len(fresh))
+	}
+	e.imu.Lock()
+	e.offs = append(e.offs, lineOffs...)
+	e.end = pre + int64(len(data))
+	for _, c := range fresh {
+		if c.key != "" {
+			e.keys[c.key] = c.ev.ID
+		}
+	}
+	e.imu.Unlock()
+	e.wake()
+}
+
+// poisonAfter records a failed append: bytes written after pre are
+// truncated away when possible and appends are refused until reopened.
+// wmu and the exclusive flock held.
+func (e *Events) poisonAfter(err error, pre int64) {
+	e.poison = err
+	e.st.poisoned.Store(true)
+	var rollback error
+	if fi, serr := e.f.Stat(); serr != nil {
+		rollback = serr
+	} else if fi.Size() > pre {
+		if terr := e.f.Truncate(pre); terr != nil {
+			rollback = terr
+		} else {
+			rollback = e.f.Sync()
+		}
+	}
+	e.log.Error("event log append failed; appends refused until reopened", "err", err, "offset", pre, "rollback_err", rollback)
+}
+
+// repairTorn copies the bytes after the last complete line to a sidecar,
+// truncates them and fsyncs. wmu and the exclusive flock held; end is the
+// end of the last complete line.
+func (e *Events) repairTorn(end, size int64) error {
+	torn := make([]byte, size-end)
+	if _, err := e.f.ReadAt(torn, end); err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "read torn event log tail")
+	}
+	var sidecar string
+	base := fmt.Sprintf("%s.torn-%d", e.path, end)
+	for i := 0; sidecar == ""; i++ {
+		if i == 1000 {
+			return settle.Errorf(settle.EINTERNAL, "too many sidecars named %s", base)
+		}
+		name := base
+		if i > 0 {
+			name = fmt.Sprintf("%s.%d", base, i)
+		}
+		created, err := durable.CreateFile(name, torn, 0o644)
+		if err != nil {
+			return settle.Wrap(settle.EINTERNAL, err, "save torn event log tail")
+		}
+		if created {
+			sidecar = name
+		}
+	}
+	if err := e.f.Truncate(end); err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "truncate torn event log tail")
+	}
+	if err := e.f.Sync(); err != nil {
+		e.poison = err
+		e.st.poisoned.Store(true)
+		return settle.Wrap(settle.EUNAVAILABLE, err, "fsync event log after torn tail repair")
+	}
+	e.st.torn.Add(1)
+	e.log.Warn("event log torn last line repaired", "offset", end, "bytes", len(torn), "sidecar", sidecar)
+	return nil
+}
+
+// catchUp indexes the complete lines after end. wmu held; locked says the
+// caller holds the exclusive flock, otherwise a shared one is taken so a
+// writer's unsynced bytes are never read.
+func (e *Events) catchUp(locked bool) error {
+	if e.f == nil {
+		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+	}
+	if !locked {
+		if err := flock(e.f, unix.LOCK_SH); err != nil {
+			return settle.Wrap(settle.EINTERNAL, err, "lock event log for reading")
+		}
+		defer flock(e.f, unix.LOCK_UN)
+	}
+	fi, err := e.f.Stat()
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "stat event log")
+	}
+	e.imu.RLock()
+	end, id := e.end, int64(len(e.offs))
+	e.imu.RUnlock()
+	size := fi.Size()
+	if size < end {
+		return settle.Errorf(settle.ECORRUPT, "event log %s shrank from %d to %d bytes", e.path, end, size)
+	}
+	if size == end {
+		return nil
+	}
+	var offs []int64
+	keys := map[string]int64{}
+	bad := map[int64]bool{}
+	buf := make([]byte, 256<<10)
+	var carry []byte
+	pos := end    // file offset of buf data start (after carry)
+	lineAt := end // offset of the line being assembled
+	for pos < size {
+		n := int64(len(buf))
+		if size-pos < n {
+			n = size - pos
+		}
+		m, err := e.f.ReadAt(buf[:n], pos)
+		if err != nil && int64(m) < n {
+			return settle.Wrap(settle.EINTERNAL, err, "read event log")
+		}
+		chunk := buf[:m]
+		pos += int64(m)
+		for len(chunk) > 0 {
+			i := bytes.IndexByte(chunk, '\n')
+			if i < 0 {
+				carry = append(carry, chunk...)
+				break
+			}
+			line := chunk[:i]
+			if len(carry) > 0 {
+				carry = append(carry, line...)
+				line = carry
+			}
+			id++
+			offs = append(offs, lineAt)
+			e.indexLine(id, line, keys, bad)
+			lineAt += int64(len(line)) + 1
+			carry = carry[:0]
+			chunk = chunk[i+1:]
+		}
+	}
+	if len(offs) == 0 {
+		return nil
+	}
+	e.imu.Lock()
+	e.offs = append(e.offs, offs...)
+	e.end = lineAt
+	for k, v := range keys {
+		if _, ok := e.keys[k]; !ok {
+			e.keys[k] = v
+		}
+	}
+	for k := range bad {
+		e.bad[k] = true
+	}
+	e.imu.Unlock()
+	e.wake()
+	return nil
+}
+
+// indexLine notes a line's key, or marks it bad.
+func (e *Events) indexLine(id int64, line []byte, keys map[string]int64, bad map[int64]bool) {
+	var h event.Event
+	if len(line) > maxEventLine || json.Unmarshal(line, &h) != nil || h.Type == "" {
+		bad[id] = true
+		e.st.skipped.Add(1)
+		e.log.Warn("event log line skipped: not an event", "id", id)
+		return
+	}
+	if h.ID != id {
+		e.log.Warn("event log line id differs from its line number; the line number is its id", "id", id, "written_id", h.ID)
+	}
+	if h.Key != "" {
+		if _, ok := keys[h.Key]; !ok {
+			keys[h.Key] = id
+		}
+	}
+}
+
+// refresh catches up on lines appended by other processes when the file
+// grew.
+func (e *Events) refresh() error {
+	fi, err := e.rf.Stat()
+	if err != nil {
+		if e.isShut.Load() {
+			return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+		}
+		return settle.Wrap(settle.EINTERNAL, err, "stat event log")
+	}
+	e.imu.RLock()
+	end := e.end
+	e.imu.RUnlock()
+	if fi.Size() <= end {
+		return nil
+	}
+	// More bytes: another process's events, or this process's group
+	// being committed (waiting for wmu waits for its fsync).
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	return e.catchUp(false)
+}
+
+// count returns the last indexed id.
+func (e *Events) count() int64 {
+	e.imu.RLock()
+	defer e.imu.RUnlock()
+	return int64(len(e.offs))
+}
+
+// get reads one event by id.
+func (e *Events) get(id int64) (event.Event, error) {
+	evs, err := e.read(id-1, 1)
+	if err != nil {
+		return event.Event{}, err
+	}
+	if len(evs) != 1 || evs[0].ID != id {
+		return event.Event{}, settle.Errorf(settle.ECORRUPT, "event %d does not decode", id)
+	}
+	return evs[0], nil
+}
+
+// Since returns up to limit events with ID > after, in order. Lines that
+// do not decode are skipped (their ids are not reused).
+func (e *Events) Since(ctx context.Context, after int64, limit int) ([]event.Event, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	if after < 0 {
+		after = 0
+	}
+	if e.isShut.Load() {
+		return nil, settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+	}
+	if err := e.refresh(); err != nil {
+		return nil, err
+	}
+	return e.read(after, limit)
+}
+
+// read decodes indexed events after the id, up to limit.
+func (e *Events) read(after int64, limit int) ([]event.Event, error) {
+	e.imu.RLock()
+	n := int64(len(e.offs))
+	if after >= n {
+		e.imu.RUnlock()
+		return nil, nil
+	}
+	last := after + int64(limit)
+	if last > n {
+		last = n
+	}
+	from := e.offs[after]
+	to := e.end
+	if last < n {
+		to = e.offs[last]
+	}
+	bad := map[int64]bool{}
+	for id := after + 1; id <= last; id++ {
+		if e.bad[id] {
+			bad[id] = true
+		}
+	}
+	e.imu.RUnlock()
+
+	// Indexed bytes are immutable (the file is append-only below end), so
+	// no lock is needed to read them.
+	buf := make([]byte, to-from)
+	if _, err := e.rf.ReadAt(buf, from); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			return nil, settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+		}
+		return nil, settle.Wrap(settle.EINTERNAL, err, "read event log")
+	}
+	out := make([]event.Event, 0, last-after)
+	id := after
+	for len(buf) > 0 {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			return nil, settle.Errorf(settle.ECORRUPT, "event log changed under the index at event %d", id+1)
+		}
+		line := buf[:i]
+		buf = buf[i+1:]
+		id++
+		if bad[id] {
+			continue
+		}
+		var ev event.Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return nil, settle.Wrap(settle.ECORRUPT, err, "event log changed under the index at event %d", id)
+		}
+		ev.ID = id
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// wake tells every in-process waiter that events may have arrived.
+func (e *Events) wake() {
+	e.nmu.Lock()
+	close(e.notify)
+	e.notify = make(chan struct{})
+	e.nmu.Unlock()
+}
+
+func (e *Events) notifier() <-chan struct{} {
+	e.nmu.Lock()
+	defer e.nmu.Unlock()
+	return e.notify
+}
+
+// Wait returns a channel closed when an event with ID > after exists
+// (appended by this process: at once; by another: within the poll
+// interval), when ctx ends or when the log is closed.
+func (e *Events) Wait(ctx context.Context, after int64) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		var tick *time.Ticker
+		for {
+			n := e.notifier()
+			if e.count() > after {
+				return
+			}
+			if tick == nil {
+				tick = time.NewTicker(e.poll)
+				defer tick.Stop()
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-e.closed:
+				return
+			case <-n:
+			case <-tick.C:
+				if err := e.refresh(); err != nil && !e.isShut.Load() {
+					e.log.Warn("event log poll failed", "err", err)
+				}
+			}
+		}
+	}()
+	return ch
+}
