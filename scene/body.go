@@ -1,0 +1,97 @@
+package scene
+
+import (
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/pyjson"
+)
+
+// schemaOne is the schema_version every body and manifest carries.
+var schemaOne = pyjson.Int("1")
+
+// bodyOptions is json.dumps(..., indent=2): ensure_ascii, no sort.
+var bodyOptions = pyjson.Options{Indent: 2, EnsureASCII: true}
+
+// parseObject is path.read_text(encoding="utf-8") + json.loads for a file
+// that must hold a JSON object: invalid UTF-8, a BOM, invalid JSON or
+// another value than an object is ECORRUPT.
+func parseObject(what string, data []byte) (*pyjson.Object, error) {
+	v, err := pyjson.Parse(data)
+	if err != nil {
+		return nil, settle.Wrap(settle.ECORRUPT, err, "%s is not valid JSON", what)
+	}
+	obj, ok := v.(*pyjson.Object)
+	if !ok {
+		return nil, settle.Errorf(settle.ECORRUPT, "%s is not a JSON object (got %s)", what, typeName(v))
+	}
+	return obj, nil
+}
+
+// DecodeBodyTree is the seed's _read_scene_dict on a body's bytes: the raw
+// object with schema_version removed. Invalid UTF-8 or JSON, or a document
+// that is not an object, is ECORRUPT; a schema_version that is missing or
+// not equal to 1 under Python's != (so 1.0 and true pass, "1" does not) is
+// ESCHEMA.
+func DecodeBodyTree(data []byte) (*pyjson.Object, error) {
+	obj, err := parseObject("scene body", data)
+	if err != nil {
+		return nil, err
+	}
+	sv, ok := obj.Get("schema_version")
+	if !ok || !pyjson.Equal(sv, schemaOne) {
+		got := "None"
+		if ok {
+			got = pyjson.Repr(sv)
+		}
+		return nil, settle.Errorf(settle.ESCHEMA,
+			"scene body schema_version mismatch: expected %d, got %s", SceneSchemaVersion, got)
+	}
+	obj.Delete("schema_version")
+	return obj, nil
+}
+
+// DecodeBody is load_scene on a body's bytes: DecodeBodyTree and FromTree
+// (a wrong type in a known field is ECORRUPT, see FromTree).
+func DecodeBody(data []byte) (*Scene, error) {
+	obj, err := DecodeBodyTree(data)
+	if err != nil {
+		return nil, err
+	}
+	return FromTree(obj)
+}
+
+// EncodeBody is save_scene's serialization: json.dumps({"schema_version":
+// 1, **scene.to_dict()}, indent=2), byte-identical to the seed's for a
+// scene without unknown members (the seed drops those; settle writes them
+// after the known fields). EINVALID when the scene holds a value that is
+// not JSON.
+func EncodeBody(sc *Scene) ([]byte, error) {
+	if sc == nil {
+		return nil, settle.Errorf(settle.EINVALID, "encode scene body: nil scene")
+	}
+	return EncodeBodyTree(sc.ToTree())
+}
+
+// EncodeBodyTree is the seed's _serialize_scene_dict for a raw scene object:
+// json.dumps({"schema_version": 1, **d}, indent=2). schema_version is
+// always 1 and first: a schema_version member of obj is not written (the
+// seed's `**d` would let it replace the 1, writing a body it cannot read
+// back).
+func EncodeBodyTree(obj *pyjson.Object) ([]byte, error) {
+	if obj == nil {
+		return nil, settle.Errorf(settle.EINVALID, "encode scene body: nil object")
+	}
+	w := pyjson.NewObject()
+	w.Set("schema_version", schemaOne)
+	for _, k := range obj.Keys() {
+		if k == "schema_version" {
+			continue
+		}
+		v, _ := obj.Get(k)
+		w.Set(k, v)
+	}
+	b, err := pyjson.Encode(w, bodyOptions)
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "encode scene body")
+	}
+	return b, nil
+}

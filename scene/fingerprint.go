@@ -1,0 +1,149 @@
+package scene
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/pyjson"
+)
+
+// StructuralBeatMetadataKeys are the seed's _STRUCTURAL_BEAT_METADATA_KEYS:
+// the beat_metadata keys that determine a beat's prompt and render, in
+// canonical order. inputs_fingerprint is deliberately not one of them.
+var StructuralBeatMetadataKeys = []string{
+	"plan_shot",
+	"shot",
+	"batch_shots",
+	"batch_summary",
+	"grouping",
+	"modality",
+	"generation_config",
+	"element_config",
+	"prompt_directive",
+	"scene_id",
+}
+
+// BuilderVariantShotKeys are the seed's _BUILDER_VARIANT_SHOT_KEYS: shot
+// fields that differ between scene builders without changing the shot.
+var BuilderVariantShotKeys = map[string]bool{"is_env_only": true, "aspect_ratio": true, "raw": true}
+
+// fingerprintOptions is json.dumps(projection, sort_keys=True,
+// separators=(",", ":")) with ensure_ascii.
+var fingerprintOptions = pyjson.Options{Indent: -1, SortKeys: true, EnsureASCII: true, ItemSep: ",", KeySep: ":"}
+
+// structuralSha is the seed's _structural_sha over the scene id and the
+// (beat_id, beat_metadata) pairs. metadata is any decoded value: `metadata
+// or {}` and `key in metadata` are Python's (a list or str without a
+// structural key gives no structural keys; the seed raises for one with,
+// and for a number).
+func structuralSha(sceneID any, beatIDs []any, metadata []any) (string, error) {
+	beats := make([]any, len(beatIDs))
+	for i, id := range beatIDs {
+		md := orEmpty(metadata[i])
+		structural := pyjson.NewObject()
+		for _, key := range StructuralBeatMetadataKeys {
+			has, err := pyContains(md, key)
+			if err != nil {
+				return "", settle.Errorf(settle.ECORRUPT, "beats[%d].beat_metadata: %s is not a dict", i, typeName(md))
+			}
+			if !has {
+				continue
+			}
+			v, err := pyGetItem(md, key)
+			if err != nil {
+				return "", settle.Errorf(settle.ECORRUPT, "beats[%d].beat_metadata: %s is not a dict", i, typeName(md))
+			}
+			structural.Set(key, v)
+		}
+		b := pyjson.NewObject()
+		b.Set("beat_id", id)
+		b.Set("beat_metadata", structural)
+		beats[i] = b
+	}
+	projection := pyjson.NewObject()
+	projection.Set("beats", beats)
+	projection.Set("scene_id", sceneID)
+	projection.Set("beat_ids", beatIDs)
+	projection.Set("shot_count", pyjson.Int(strconv.Itoa(len(beatIDs))))
+	canonical, err := pyjson.Encode(projection, fingerprintOptions)
+	if err != nil {
+		return "", settle.Wrap(settle.EINVALID, err, "structure fingerprint")
+	}
+	sum := sha256.Sum256(canonical)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// FingerprintStrict is Fingerprint with the error Fingerprint hides: a
+// scene holding a value that is not a pyjson value (never one FromTree
+// built) is EINVALID.
+func FingerprintStrict(sc *Scene) (string, error) {
+	if sc == nil {
+		return "", settle.Errorf(settle.EINVALID, "structure fingerprint: nil scene")
+	}
+	ids := make([]any, len(sc.Beats))
+	mds := make([]any, len(sc.Beats))
+	for i, b := range sc.Beats {
+		ids[i] = b.BeatID
+		if b.BeatMetadata != nil {
+			mds[i] = b.BeatMetadata
+		}
+	}
+	return structuralSha(sc.SceneID, ids, mds)
+}
+
+// Fingerprint is the seed's structure_fingerprint: the sha256 (hex) of the
+// canonical JSON of the scene's structural projection (scene_id, beat
+// order and ids, shot count and the structural beat_metadata keys present),
+// byte-identical to the seed's for every scene. Takes, boards, approval,
+// max_takes, locks, inputs_fingerprint and unknown members do not count.
+// It returns "" only for a scene FingerprintStrict refuses.
+func Fingerprint(sc *Scene) string {
+	fp, err := FingerprintStrict(sc)
+	if err != nil {
+		return ""
+	}
+	return fp
+}
+
+// FingerprintTreeStrict is the seed's _disk_structure_fingerprint on a raw
+// body object (with or without schema_version): scene_id and beat_id may
+// be of any type (a missing one is null), beats and beat_metadata follow
+// Python's `or` and `in`. Where the seed raises, it returns ECORRUPT:
+// beats truthy but not a list, a beat that is not an object, a
+// beat_metadata that is a number, true, or a list or str containing a
+// structural key name.
+func FingerprintTreeStrict(obj *pyjson.Object) (string, error) {
+	if obj == nil {
+		return "", settle.Errorf(settle.ECORRUPT, "structure fingerprint: not a JSON object")
+	}
+	sceneID, _ := obj.Get("scene_id")
+	bv, _ := obj.Get("beats")
+	beats, err := pyIterList(bv)
+	if err != nil {
+		return "", settle.Errorf(settle.ECORRUPT, "structure fingerprint: beats is %s, not a list", typeName(bv))
+	}
+	ids := make([]any, len(beats))
+	mds := make([]any, len(beats))
+	for i, b := range beats {
+		id, _, err := pyGet(b, "beat_id")
+		if err != nil {
+			return "", settle.Errorf(settle.ECORRUPT, "structure fingerprint: beats[%d] is %s, not a dict", i, typeName(b))
+		}
+		ids[i] = id
+		mds[i], _, _ = pyGet(b, "beat_metadata")
+	}
+	return structuralSha(sceneID, ids, mds)
+}
+
+// FingerprintTree is FingerprintTreeStrict returning "" (never a valid
+// fingerprint) for a body the seed cannot fingerprint. Equal to the seed's
+// _disk_structure_fingerprint for every body the seed accepts.
+func FingerprintTree(obj *pyjson.Object) string {
+	fp, err := FingerprintTreeStrict(obj)
+	if err != nil {
+		return ""
+	}
+	return fp
+}

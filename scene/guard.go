@@ -1,0 +1,387 @@
+package scene
+
+import (
+	"strconv"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/pyjson"
+)
+
+// AssertBatchIdentity is the seed's assert_batch_identity: a candidate
+// whose scene_id is not the requested batch is a renumber, never a version
+// of it (EIDENTITY; nothing may be written).
+func AssertBatchIdentity(requested string, sc *Scene) error {
+	if sc == nil || sc.SceneID != requested {
+		got := "None"
+		if sc != nil {
+			got = pyjson.Repr(sc.SceneID)
+		}
+		return settle.Errorf(settle.EIDENTITY,
+			"scene identity mismatch: re-derive of requested batch %s generated scene_id %s: a renumber is a new identity, never a version",
+			pyjson.Repr(requested), got)
+	}
+	return nil
+}
+
+// StatusGuard is save_active_scene_status's structure guard: a status
+// write may change anything but the structure fingerprint (ESTRUCTURE).
+func StatusGuard(before, after *Scene) error {
+	fb, err := FingerprintStrict(before)
+	if err != nil {
+		return err
+	}
+	fa, err := FingerprintStrict(after)
+	if err != nil {
+		return err
+	}
+	if fb != fa {
+		return settle.Errorf(settle.ESTRUCTURE,
+			"status save for batch %s would change the shot STRUCTURE of an immutable version body (structure_fingerprint changed)",
+			pyjson.Repr(before.SceneID))
+	}
+	return nil
+}
+
+// RestampMaxTakes sets max_takes on every beat (the seed's
+// _restamp_beats_max_takes; not structural).
+func RestampMaxTakes(sc *Scene, n int) {
+	for _, b := range sc.Beats {
+		b.MaxTakes = pyjson.Int(strconv.Itoa(n))
+	}
+}
+
+// canonicalShot is canonical_shot_identity without copying the values.
+func canonicalShot(shot *pyjson.Object) *pyjson.Object {
+	out := pyjson.NewObject()
+	for _, k := range shot.Keys() {
+		if BuilderVariantShotKeys[k] {
+			continue
+		}
+		v, _ := shot.Get(k)
+		out.Set(k, v)
+	}
+	return out
+}
+
+// CanonicalShotIdentity is the seed's canonical_shot_identity: a copy of
+// the shot without the builder-variant keys (is_env_only, aspect_ratio,
+// raw). A nil shot gives an empty object.
+func CanonicalShotIdentity(shot *pyjson.Object) *pyjson.Object {
+	return canonicalShot(shot).Clone()
+}
+
+// projectStructural is the seed's _project_structural_metadata_value.
+func projectStructural(key string, v any) any {
+	switch key {
+	case "shot":
+		if o, ok := v.(*pyjson.Object); ok {
+			return canonicalShot(o)
+		}
+	case "batch_shots":
+		if l, ok := v.([]any); ok {
+			out := make([]any, len(l))
+			for i, item := range l {
+				if o, ok := item.(*pyjson.Object); ok {
+					out[i] = canonicalShot(o)
+				} else {
+					out[i] = item
+				}
+			}
+			return out
+		}
+	}
+	return v
+}
+
+// StructuralMutationsStrict is the seed's structural_mutations on raw
+// scene objects (disk body, runner rebuild), returning in addition the
+// inputs on which the seed raises: ECORRUPT for the disk side, EINVALID
+// for the rebuild side (beats truthy but not a list, a beat that is not an
+// object, a beat_metadata the seed cannot index). A nil object is an
+// empty one.
+//
+// The mutations are the seed's strings: "scene_id", "beat_topology" (the
+// beat id lists differ; nothing else is compared then), and for each beat
+// and structural key "<beat_id>.<key>:removed" or ":changed" (beat_id as
+// Python's str(), the index when the beat has none). A key the rebuild
+// adds is enrichment, not a mutation; shot and batch_shots are compared
+// without their builder-variant keys. Equality is Python's == on
+// json.loads values (see pyEq).
+func StructuralMutationsStrict(disk, rebuild *pyjson.Object) ([]string, error) {
+	diskErr := func(format string, args ...any) error {
+		return settle.Errorf(settle.ECORRUPT, "structural mutations: disk "+format, args...)
+	}
+	rebuildErr := func(format string, args ...any) error {
+		return settle.Errorf(settle.EINVALID, "structural mutations: rebuild "+format, args...)
+	}
+	mutations := []string{}
+	ds, _ := disk.Get("scene_id")
+	rs, _ := rebuild.Get("scene_id")
+	if !pyEq(ds, rs) {
+		mutations = append(mutations, "scene_id")
+	}
+	// In the seed's order: the disk ids, then the rebuild ids.
+	dbv, _ := disk.Get("beats")
+	diskBeats, err := pyIterList(dbv)
+	if err != nil {
+		return nil, diskErr("beats is %s, not a list", typeName(dbv))
+	}
+	diskIDs := make([]any, len(diskBeats))
+	for i, b := range diskBeats {
+		if diskIDs[i], _, err = pyGet(b, "beat_id"); err != nil {
+			return nil, diskErr("beats[%d] is %s, not a dict", i, typeName(b))
+		}
+	}
+	rbv, _ := rebuild.Get("beats")
+	rebuildBeats, err := pyIterList(rbv)
+	if err != nil {
+		return nil, rebuildErr("beats is %s, not a list", typeName(rbv))
+	}
+	rebuildIDs := make([]any, len(rebuildBeats))
+	for i, b := range rebuildBeats {
+		if rebuildIDs[i], _, err = pyGet(b, "beat_id"); err != nil {
+			return nil, rebuildErr("beats[%d] is %s, not a dict", i, typeName(b))
+		}
+	}
+	if !elemEq(diskIDs, rebuildIDs) { // list != list: elements by identity-or-==
+		return append(mutations, "beat_topology"), nil
+	}
+	for i := range diskBeats {
+		dmv, _, _ := pyGet(diskBeats[i], "beat_metadata")
+		rmv, _, _ := pyGet(rebuildBeats[i], "beat_metadata")
+		diskMD, rebuildMD := orEmpty(dmv), orEmpty(rmv)
+		label := strconv.Itoa(i)
+		if id, ok, _ := pyGet(diskBeats[i], "beat_id"); ok {
+			label = pyjson.Str(id)
+		}
+		for _, key := range StructuralBeatMetadataKeys {
+			diskHas, err := pyContains(diskMD, key)
+			if err != nil {
+				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(diskMD))
+			}
+			rebuildHas, err := pyContains(rebuildMD, key)
+			if err != nil {
+				return nil, rebuildErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(rebuildMD))
+			}
+			switch {
+			case !diskHas:
+				continue // enrichment, or absent on both
+			case !rebuildHas:
+				mutations = append(mutations, label+"."+key+":removed")
+				continue
+			}
+			dv, err := pyGetItem(diskMD, key)
+			if err != nil {
+				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(diskMD))
+			}
+			rv, err := pyGetItem(rebuildMD, key)
+			if err != nil {
+				return nil, rebuildErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(rebuildMD))
+			}
+			if !pyEq(projectStructural(key, dv), projectStructural(key, rv)) {
+				mutations = append(mutations, label+"."+key+":changed")
+			}
+		}
+	}
+	return mutations, nil
+}
+
+// StructuralMutations is the seed's structural_mutations (see
+// StructuralMutationsStrict). Where the seed raises, it fails closed: the
+// result ends with "malformed: <reason>", so a caller refusing any
+// mutation refuses the write.
+func StructuralMutations(disk, rebuild *pyjson.Object) []string {
+	m, err := StructuralMutationsStrict(disk, rebuild)
+	if err != nil {
+		return []string{"malformed: " + settle.ErrorMessage(err)}
+	}
+	return m
+}
+
+// stableEnrichment is the seed's _stable_structural_enrichment_value.
+func stableEnrichment(key string, v any) any {
+	return pyjson.DeepCopy(projectStructural(key, v))
+}
+
+// Writer1Overlay is the seed's _writer1_overlay_scene_dict: a copy of the
+// disk body with, for every disk beat, the runner beat of the same
+// beat_id's takes (`or []`), primary_take_id and phantom_recovery_count
+// (the disk's, then 0, when the runner beat has none) and its
+// beat_metadata inputs_fingerprint and reroll_cleared_stale when present;
+// with allowStructuralEnrichment, structural keys the disk beat lacks are
+// copied from the runner (shot and batch_shots without builder-variant
+// keys). Everything else on disk (boards, approval, unknown members) is
+// kept; nothing of the inputs is aliased.
+//
+// Where the seed raises: a disk beat with no runner beat of its beat_id
+// (KeyError) is ESTRUCTURE (callers run StructuralMutations first, which
+// reports it as beat_topology); malformed disk shapes are ECORRUPT and
+// malformed runner shapes EINVALID (beats not a list, a beat not an
+// object, an unhashable beat_id, a beat_metadata that is not a dict where
+// one is read or written). One deliberate difference: a disk
+// beat_metadata of null that has to receive a key is replaced by an object
+// (the seed raises TypeError there; the fingerprint is the same either
+// way).
+func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool) (*pyjson.Object, error) {
+	diskErr := func(format string, args ...any) error {
+		return settle.Errorf(settle.ECORRUPT, "writer-1 overlay: disk "+format, args...)
+	}
+	runnerErr := func(format string, args ...any) error {
+		return settle.Errorf(settle.EINVALID, "writer-1 overlay: runner "+format, args...)
+	}
+	if disk == nil {
+		return nil, diskErr("body is not an object")
+	}
+	merged := disk.Clone()
+
+	// runner_by_beat_id: later beats win; string ids through a map.
+	rbv, _ := runner.Get("beats")
+	runnerBeats, err := pyIterList(rbv)
+	if err != nil {
+		return nil, runnerErr("beats is %s, not a list", typeName(rbv))
+	}
+	byString := map[string]*pyjson.Object{}
+	type otherKey struct {
+		id   any
+		beat *pyjson.Object
+	}
+	var others []otherKey
+	for i, b := range runnerBeats {
+		bo, ok := b.(*pyjson.Object)
+		if !ok {
+			return nil, runnerErr("beats[%d] is %s, not a dict", i, typeName(b))
+		}
+		id, _ := bo.Get("beat_id")
+		if !hashable(id) {
+			return nil, runnerErr("beats[%d].beat_id is an unhashable %s", i, typeName(id))
+		}
+		if s, ok := id.(string); ok {
+			byString[s] = bo
+			continue
+		}
+		replaced := false
+		for j := range others {
+			if keyEq(others[j].id, id) {
+				others[j].beat = bo
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			others = append(others, otherKey{id, bo})
+		}
+	}
+	lookup := func(id any) *pyjson.Object {
+		if s, ok := id.(string); ok {
+			return byString[s]
+		}
+		for _, o := range others {
+			if keyEq(o.id, id) {
+				return o.beat
+			}
+		}
+		return nil
+	}
+
+	dbv, _ := merged.Get("beats")
+	diskBeats, err := pyIterList(dbv)
+	if err != nil {
+		return nil, diskErr("beats is %s, not a list", typeName(dbv))
+	}
+	for i, b := range diskBeats {
+		db, ok := b.(*pyjson.Object)
+		if !ok {
+			return nil, diskErr("beats[%d] is %s, not a dict", i, typeName(b))
+		}
+		id, _ := db.Get("beat_id")
+		if !hashable(id) {
+			return nil, diskErr("beats[%d].beat_id is an unhashable %s", i, typeName(id))
+		}
+		rb := lookup(id)
+		if rb == nil {
+			return nil, settle.Errorf(settle.ESTRUCTURE,
+				"writer-1 overlay: disk beat %s has no runner beat", pyjson.Repr(id))
+		}
+
+		takes, _ := rb.Get("takes")
+		if !pyjson.Truthy(takes) {
+			takes = []any{}
+		}
+		db.Set("takes", pyjson.DeepCopy(takes))
+		primary, _ := rb.Get("primary_take_id")
+		db.Set("primary_take_id", pyjson.DeepCopy(primary))
+		phantom, ok := rb.Get("phantom_recovery_count")
+		if !ok {
+			if phantom, ok = db.Get("phantom_recovery_count"); !ok {
+				phantom = pyjson.Int("0")
+			}
+		}
+		db.Set("phantom_recovery_count", pyjson.DeepCopy(phantom))
+
+		var diskMD any
+		if v, ok := db.Get("beat_metadata"); ok {
+			diskMD = v
+		} else {
+			diskMD = pyjson.NewObject()
+			db.Set("beat_metadata", diskMD)
+		}
+		// asObject returns the disk beat_metadata for a write or a
+		// membership test, replacing a null by an object.
+		asMD := func() any {
+			if diskMD == nil {
+				diskMD = pyjson.NewObject()
+				db.Set("beat_metadata", diskMD)
+			}
+			return diskMD
+		}
+		rmv, _ := rb.Get("beat_metadata")
+		runnerMD := orEmpty(rmv)
+		for _, key := range []string{"inputs_fingerprint", "reroll_cleared_stale"} {
+			has, err := pyContains(runnerMD, key)
+			if err != nil {
+				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(runnerMD))
+			}
+			if !has {
+				continue
+			}
+			v, err := pyGetItem(runnerMD, key)
+			if err != nil {
+				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(runnerMD))
+			}
+			md, ok := asMD().(*pyjson.Object)
+			if !ok {
+				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(diskMD))
+			}
+			md.Set(key, pyjson.DeepCopy(v))
+		}
+		if !allowStructuralEnrichment {
+			continue
+		}
+		for _, key := range StructuralBeatMetadataKeys {
+			diskHas, err := pyContains(asMD(), key)
+			if err != nil {
+				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(diskMD))
+			}
+			if diskHas {
+				continue
+			}
+			runnerHas, err := pyContains(runnerMD, key)
+			if err != nil {
+				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(runnerMD))
+			}
+			if !runnerHas {
+				continue
+			}
+			v, err := pyGetItem(runnerMD, key)
+			if err != nil {
+				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(runnerMD))
+			}
+			md, ok := diskMD.(*pyjson.Object)
+			if !ok {
+				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(diskMD))
+			}
+			md.Set(key, stableEnrichment(key, v))
+		}
+	}
+	return merged, nil
+}
