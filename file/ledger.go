@@ -125,6 +125,7 @@ func OpenLedger(opts LedgerOptions) (*Ledger, error) {
 		}
 		return nil, err
 	}
+	l.publish()
 	l.st.openNanos.Store(int64(time.Since(start)))
 	return l, nil
 }

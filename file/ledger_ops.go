@@ -12,6 +12,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -181,7 +182,7 @@ func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.
 		Records:   recs,
 		WrittenAt: l.now().UTC().Format(time.RFC3339Nano),
 	}
-	data, err := writeback.EncodeLine(sum)
+	data, err := encodeFile(sum)
 	if err != nil {
 		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "encode summary")
 	}
@@ -230,7 +231,7 @@ func (l *Ledger) DeclareBatch(ctx context.Context, b writeback.Batch) error {
 		}
 		seen[t.TrackID] = true
 	}
-	data, err := writeback.EncodeLine(b)
+	data, err := encodeFile(b)
 	if err != nil {
 		return settle.Wrap(settle.EINTERNAL, err, "encode batch")
 	}
@@ -258,6 +259,24 @@ func (l *Ledger) GetBatch(ctx context.Context, batchID string) (writeback.Batch,
 		return writeback.Batch{}, settle.Errorf(settle.ECORRUPT, "batch file %s names batch %q", path, b.BatchID)
 	}
 	return b, nil
+}
+
+// encodeFile encodes a summary or batch file as Python's
+// json.dumps(v, ensure_ascii=False, sort_keys=True, indent=2) + "\n".
+func encodeFile(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := pyjson.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pyjson.Encode(tree, pyjson.Options{Indent: 2, SortKeys: true, EscapeLineSeps: true})
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
 }
 
 func readJSON(path string, v any, what string) error {

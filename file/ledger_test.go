@@ -1,0 +1,788 @@
+package file_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/writeback"
+)
+
+func TestOpenLedgerPathAllowlist(t *testing.T) {
+	root := t.TempDir()
+	other := t.TempDir()
+	cases := []struct {
+		name   string
+		ledger string
+		code   settle.Code
+	}{
+		{"default", "", ""},
+		{"default explicit", lgLedgerPath(root), ""},
+		{"isolated ledger named like the default", filepath.Join(other, "x", file.LedgerFileName), ""},
+		{"other name under root", filepath.Join(root, "memory", "events", "other.jsonl"), settle.EPATHREFUSED},
+		{"other name elsewhere", filepath.Join(other, "ledger.jsonl"), settle.EPATHREFUSED},
+		{"default name with a suffix", filepath.Join(other, file.LedgerFileName+".bak"), settle.EPATHREFUSED},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := file.OpenLedger(file.LedgerOptions{Root: root, LedgerPath: tc.ledger, Config: lgConfig(), Logger: lgQuiet()})
+			if tc.code == "" {
+				if err != nil {
+					t.Fatalf("OpenLedger: %v", err)
+				}
+				l.Close()
+				return
+			}
+			lgWantCode(t, err, tc.code)
+		})
+	}
+}
+
+func TestWritebackDecisions(t *testing.T) {
+	root := t.TempDir()
+	l := lgOpen(t, root)
+	b := lgBinding("task-1", "T1", "batch-1")
+
+	out := lgWriteback(t, l, b)
+	lgWantClass(t, out, writeback.DurableSuccessWritten, true)
+	if out.ConflictRecorded {
+		t.Fatal("success recorded a conflict")
+	}
+	kinds, wids := lgCheckFile(t, lgLedgerPath(root))
+	if kinds[writeback.KindDurable] != 1 || kinds[writeback.KindRegistry] != 1 {
+		t.Fatalf("after a success the ledger holds %v, want 1 durable + 1 registry mirror", kinds)
+	}
+	if wids[b.WritebackID()] != 1 {
+		t.Fatalf("writeback id count %d", wids[b.WritebackID()])
+	}
+	if c, _ := l.Classify(lgCtx, "task-1"); c != writeback.ClassNormalCallbackCompleted {
+		t.Fatalf("Classify = %s after the mirror", c)
+	}
+
+	t.Run("identical request is an idempotent skip", func(t *testing.T) {
+		out := lgWriteback(t, l, b)
+		lgWantClass(t, out, writeback.WritebackIdempotentSkip, false)
+		if k, _ := lgCheckFile(t, lgLedgerPath(root)); k[writeback.KindDurable] != 1 {
+			t.Fatalf("skip appended: %v", k)
+		}
+	})
+
+	t.Run("dry run writes nothing", func(t *testing.T) {
+		before, _ := os.ReadFile(lgLedgerPath(root))
+		req := lgReq(lgBinding("task-dry", "T1", "batch-1"))
+		req.DryRun = true
+		out, err := l.Writeback(lgCtx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lgWantClass(t, out, writeback.DurableSuccessWritten, false)
+		conflict := lgBinding("task-1", "T1", "batch-1")
+		conflict.AuthoritativeVerdict = "PASS"
+		req = lgReq(conflict)
+		req.DryRun = true
+		out, err = l.Writeback(lgCtx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lgWantClass(t, out, writeback.WritebackBindingConflict, false)
+		if out.ConflictRecorded {
+			t.Fatal("dry run recorded a conflict")
+		}
+		after, _ := os.ReadFile(lgLedgerPath(root))
+		if string(before) != string(after) {
+			t.Fatal("dry run changed the ledger")
+		}
+	})
+
+	t.Run("refusal records one conflict per candidate", func(t *testing.T) {
+		c := lgBinding("task-1", "T1", "batch-1")
+		c.AuthoritativeVerdict = "PASS"
+		out := lgWriteback(t, l, c)
+		lgWantClass(t, out, writeback.WritebackBindingConflict, false)
+		if !out.ConflictRecorded {
+			t.Fatal("first refusal did not record a conflict")
+		}
+		out = lgWriteback(t, l, c)
+		if out.ConflictRecorded {
+			t.Fatal("second identical refusal recorded another conflict")
+		}
+		k, _ := lgCheckFile(t, lgLedgerPath(root))
+		if k[writeback.KindConflict] != 1 || k[writeback.KindDurable] != 1 {
+			t.Fatalf("ledger kinds %v", k)
+		}
+		// A conflict is never read as a success.
+		res, err := l.Settle(lgCtx, "batch-1", []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}, "T1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := res.Result.TrackStates[0].AuthoritativeVerdict; v == nil || *v != writeback.AuthoritativePass {
+			t.Fatalf("settle sees verdict %v", v)
+		}
+		// Another store (a reopen) knows the conflict too.
+		l2 := lgOpen(t, root)
+		if out := lgWriteback(t, l2, c); out.ConflictRecorded {
+			t.Fatal("reopened store recorded the same conflict again")
+		}
+	})
+
+	t.Run("self chain is refused and recorded", func(t *testing.T) {
+		s := lgBinding("task-self", "T1", "batch-1")
+		s.ExecutorKey = s.CollectorKey
+		out := lgWriteback(t, l, s)
+		lgWantClass(t, out, writeback.SelfChainNoWriteback, false)
+		if !out.ConflictRecorded || out.Decision.Verdict != "FAIL" {
+			t.Fatalf("self chain: %+v", out)
+		}
+	})
+}
+
+func TestWritebackReasonsMatchSeedApply(t *testing.T) {
+	l := lgOpen(t, t.TempDir())
+	out := lgWriteback(t, l, lgBinding("task-r", "T1", "b"))
+	want := writeback.AppendedReason()
+	if r := out.Decision.Reasons; len(r) == 0 || r[len(r)-1] != want {
+		t.Fatalf("success reasons %q do not end with the apply reason", r)
+	}
+	out = lgWriteback(t, l, lgBinding("task-r", "T1", "b"))
+	if r := out.Decision.Reasons; r[len(r)-1] != writeback.SkipReason() {
+		t.Fatalf("skip reasons %q", r)
+	}
+}
+
+func TestTornTailRepair(t *testing.T) {
+	root := t.TempDir()
+	path := lgLedgerPath(root)
+	l := lgOpen(t, root)
+	lgWriteback(t, l, lgBinding("task-1", "T1", "b"))
+	fi, _ := os.Stat(path)
+	tornAt := fi.Size()
+	torn := lgLine(t, lgRegistry("task-torn", writeback.StatusRegistered))
+	torn = torn[:len(torn)/2] // a writer died mid-line
+	lgAppendRaw(t, path, torn)
+
+	// Readers see the complete lines only.
+	l2 := lgOpen(t, root)
+	if st := l2.Stats(); st.Lines != 2 || st.Skipped != 0 || st.Offset != tornAt {
+		t.Fatalf("stats before repair: %+v", st)
+	}
+	rep, err := l2.Check(lgCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.TornTail == nil || rep.TornTail.Offset != tornAt || rep.TornTail.Bytes != int64(len(torn)) {
+		t.Fatalf("Check torn tail = %+v", rep.TornTail)
+	}
+	if !rep.IndexAgrees || rep.OK() {
+		t.Fatalf("Check: %+v", rep)
+	}
+
+	// The next append repairs it first.
+	lgWriteback(t, l, lgBinding("task-2", "T1", "b"))
+	st := l.Stats()
+	if st.TornRepairs != 1 || st.TornBytes != int64(len(torn)) {
+		t.Fatalf("stats after repair: %+v", st)
+	}
+	side, err := os.ReadFile(fmt.Sprintf("%s.torn-%d", path, tornAt))
+	if err != nil {
+		t.Fatalf("sidecar: %v", err)
+	}
+	if string(side) != torn {
+		t.Fatalf("sidecar holds %q, want %q", side, torn)
+	}
+	kinds, _ := lgCheckFile(t, path)
+	if kinds[writeback.KindDurable] != 2 || kinds[writeback.KindRegistry] != 2 {
+		t.Fatalf("after repair: %v", kinds)
+	}
+	data, _ := os.ReadFile(path)
+	if strings.Contains(string(data), torn) || data[len(data)-1] != '\n' {
+		t.Fatal("torn bytes are still in the ledger")
+	}
+	rep, err = l2.Check(lgCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Records[writeback.KindDurable] != 2 {
+		t.Fatalf("Check after repair: %+v", rep)
+	}
+
+	t.Run("second torn tail at the same offset keeps both sidecars", func(t *testing.T) {
+		fi, _ := os.Stat(path)
+		lgAppendRaw(t, path, "{\"schema\": \"dur")
+		lgWriteback(t, l, lgBinding("task-3", "T1", "b"))
+		// Truncate back to the same offset and tear again.
+		lgAppendRaw(t, path, "x")
+		if err := os.Truncate(path, fi.Size()); err != nil {
+			t.Fatal(err)
+		}
+		lgAppendRaw(t, path, "{\"sch")
+		lgWriteback(t, l, lgBinding("task-4", "T1", "b"))
+		a, err1 := os.ReadFile(fmt.Sprintf("%s.torn-%d", path, fi.Size()))
+		b, err2 := os.ReadFile(fmt.Sprintf("%s.torn-%d.1", path, fi.Size()))
+		if err1 != nil || err2 != nil || string(a) != "{\"schema\": \"dur" || string(b) != "{\"sch" {
+			t.Fatalf("sidecars %q %v, %q %v", a, err1, b, err2)
+		}
+		lgCheckFile(t, path)
+	})
+}
+
+func TestSkippedLines(t *testing.T) {
+	root := t.TempDir()
+	path := lgLedgerPath(root)
+	good := lgLine(t, lgRegistry("task-a", writeback.StatusRegistered))
+	lines := []string{
+		good,
+		"[1,2]\n",
+		"not json at all\n",
+		"\n",
+		"   \n",
+		"{\"schema\": \"something_else.v1\"}\n",
+		"42\n",
+		"{\"schema\": \"callback_4tuple_ledger_record.v1\", \"task_id\": \"task-b\"}\n", // malformed but a registry record for the seed
+		good,
+	}
+	lgAppendRaw(t, path, strings.Join(lines, ""))
+	l := lgOpen(t, root)
+	st := l.Stats()
+	if st.Lines != int64(len(lines)) || st.Skipped != 6 || st.Records[writeback.KindRegistry] != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	recs := lgAll(t, l, writeback.RecordQuery{})
+	for i, r := range recs {
+		if r.Seq != int64(i) {
+			t.Fatalf("record %d has Seq %d", i, r.Seq)
+		}
+	}
+	if len(recs) != 3 || string(recs[0].Raw)+"\n" != good || recs[1].Registry.TaskID != "task-b" {
+		t.Fatalf("records %+v", recs)
+	}
+	rep, err := l.Check(lgCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLines := []int64{2, 3, 4, 5, 6, 7}
+	if rep.Skipped != 6 || len(rep.SkippedLines) != 6 || !rep.IndexAgrees || rep.TornTail != nil {
+		t.Fatalf("Check %+v", rep)
+	}
+	for i, s := range rep.SkippedLines {
+		if s.Line != wantLines[i] || s.Reason == "" {
+			t.Fatalf("skipped line %d: %+v", i, s)
+		}
+	}
+	// An append after skipped lines keeps them and goes on.
+	if err := l.AppendRegistry(lgCtx, lgRegistry("task-c", writeback.StatusRegistered)); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := l.RegistryHistory(lgCtx, "task-c"); len(h) != 1 {
+		t.Fatalf("history %v", h)
+	}
+}
+
+func TestRebuildWhenFileReplacedOrShrunk(t *testing.T) {
+	root := t.TempDir()
+	path := lgLedgerPath(root)
+	l := lgOpen(t, root)
+	for i := range 3 {
+		lgWriteback(t, l, lgBinding(fmt.Sprintf("task-%d", i), "T1", "b"))
+	}
+	if n := len(lgAll(t, l, writeback.RecordQuery{})); n != 6 {
+		t.Fatalf("%d records", n)
+	}
+
+	t.Run("replaced", func(t *testing.T) {
+		content := lgLine(t, lgRegistry("task-new", writeback.StatusRegistered))
+		if err := durable.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		recs := lgAll(t, l, writeback.RecordQuery{})
+		if len(recs) != 1 || recs[0].Registry.TaskID != "task-new" {
+			t.Fatalf("after replace: %+v", recs)
+		}
+		if h, _ := l.RegistryHistory(lgCtx, "task-0"); len(h) != 0 {
+			t.Fatal("index kept records of the replaced file")
+		}
+		if l.Stats().Rebuilds == 0 {
+			t.Fatal("no rebuild counted")
+		}
+		// Appends go to the new file.
+		lgWriteback(t, l, lgBinding("task-0", "T1", "b"))
+		if k, _ := lgCheckFile(t, path); k[writeback.KindDurable] != 1 || k[writeback.KindRegistry] != 2 {
+			t.Fatalf("new file kinds %v", k)
+		}
+	})
+
+	t.Run("shrunk", func(t *testing.T) {
+		data, _ := os.ReadFile(path)
+		first := strings.Index(string(data), "\n") + 1
+		if err := os.Truncate(path, int64(first)); err != nil {
+			t.Fatal(err)
+		}
+		before := l.Stats().Rebuilds
+		recs := lgAll(t, l, writeback.RecordQuery{})
+		if len(recs) != 1 || l.Stats().Rebuilds != before+1 {
+			t.Fatalf("after shrink: %d records, rebuilds %d", len(recs), l.Stats().Rebuilds)
+		}
+		out := lgWriteback(t, l, lgBinding("task-0", "T1", "b"))
+		lgWantClass(t, out, writeback.DurableSuccessWritten, true)
+	})
+
+	t.Run("rewritten in place", func(t *testing.T) {
+		data, _ := os.ReadFile(path)
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(strings.Repeat(" ", len(data)-1) + "x" + "\n" + lgLine(t, lgRegistry("task-x", writeback.StatusRegistered)))
+		f.Close()
+		recs := lgAll(t, l, writeback.RecordQuery{})
+		if len(recs) != 1 || recs[0].Registry.TaskID != "task-x" {
+			t.Fatalf("after in-place rewrite: %+v", recs)
+		}
+	})
+
+	t.Run("removed", func(t *testing.T) {
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		if recs := lgAll(t, l, writeback.RecordQuery{}); len(recs) != 0 {
+			t.Fatalf("after remove: %d records", len(recs))
+		}
+		lgWriteback(t, l, lgBinding("task-9", "T1", "b"))
+		if k, _ := lgCheckFile(t, path); k[writeback.KindDurable] != 1 {
+			t.Fatalf("recreated ledger kinds %v", k)
+		}
+	})
+}
+
+func TestCatchUpSeesOtherWriters(t *testing.T) {
+	root := t.TempDir()
+	path := lgLedgerPath(root)
+	a := lgOpen(t, root)
+	b := lgOpen(t, root)
+	lgWriteback(t, a, lgBinding("task-1", "T1", "b"))
+	// b learns about a's record without reopening: an identical request
+	// is a skip, not a duplicate.
+	lgWantClass(t, lgWriteback(t, b, lgBinding("task-1", "T1", "b")), writeback.WritebackIdempotentSkip, false)
+
+	// A raw (Python-like) appender.
+	lgAppendRaw(t, path, lgLine(t, lgRegistry("task-py", writeback.StatusRegistered)))
+	if h, err := a.RegistryHistory(lgCtx, "task-py"); err != nil || len(h) != 1 {
+		t.Fatalf("history %v %v", h, err)
+	}
+	if c, _ := b.Classify(lgCtx, "task-py"); c != writeback.ClassRegistered {
+		t.Fatalf("classify %s", c)
+	}
+	// A line still being written is not consumed.
+	line := lgLine(t, lgRegistry("task-slow", writeback.StatusFailed))
+	lgAppendRaw(t, path, line[:10])
+	if h, _ := a.RegistryHistory(lgCtx, "task-slow"); len(h) != 0 {
+		t.Fatal("partial line consumed")
+	}
+	lgAppendRaw(t, path, line[10:])
+	if c, _ := a.Classify(lgCtx, "task-slow"); c != writeback.ClassFailed {
+		t.Fatalf("classify after completion %s", c)
+	}
+	kinds, wids := lgCheckFile(t, path)
+	if kinds[writeback.KindDurable] != 1 || wids[lgBinding("task-1", "T1", "b").WritebackID()] != 1 {
+		t.Fatalf("kinds %v", kinds)
+	}
+	for _, l := range []*file.Ledger{a, b} {
+		rep, err := l.Check(lgCtx)
+		if err != nil || !rep.OK() {
+			t.Fatalf("Check %+v %v", rep, err)
+		}
+	}
+}
+
+func lgTracks(batch string, n int) []writeback.TrackTask {
+	var tt []writeback.TrackTask
+	for i := range n {
+		tt = append(tt, writeback.TrackTask{TrackID: fmt.Sprintf("T%d", i+1), TaskID: fmt.Sprintf("%s-task-%d", batch, i+1)})
+	}
+	return tt
+}
+
+func TestSettleSummaryOnce(t *testing.T) {
+	root := t.TempDir()
+	l := lgOpen(t, root)
+	tracks := lgTracks("batch-7", 3)
+	for i, tt := range tracks[:2] {
+		lgWriteback(t, l, lgBinding(tt.TaskID, tt.TrackID, "batch-7"))
+		res, err := l.Settle(lgCtx, "batch-7", tracks, tt.TrackID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Result.Decision != writeback.RecordAndDefer || res.FirstConsolidation || res.Result.ConsolidatedSummaryCandidatePath != nil {
+			t.Fatalf("after %d tracks: %+v", i+1, res)
+		}
+	}
+	if _, err := l.Summary(lgCtx, "batch-7"); settle.ErrorCode(err) != settle.ENOTFOUND {
+		t.Fatalf("Summary before consolidation: %v", err)
+	}
+	lgWriteback(t, l, lgBinding(tracks[2].TaskID, tracks[2].TrackID, "batch-7"))
+
+	// Several stores (as several processes would) race to consolidate.
+	var wg sync.WaitGroup
+	results := make([]writeback.SettleOutcome, 6)
+	errs := make([]error, 6)
+	for i := range results {
+		s := l
+		if i%2 == 1 {
+			s = lgOpen(t, root)
+		}
+		wg.Go(func() { results[i], errs[i] = s.Settle(lgCtx, "batch-7", tracks, "T3") })
+	}
+	wg.Wait()
+	first := 0
+	for i, r := range results {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if r.Result.Decision != writeback.AllSettledConsolidate || !r.Result.ThisCollectorIsLastSettleTrack {
+			t.Fatalf("result %+v", r.Result)
+		}
+		p := r.Result.ConsolidatedSummaryCandidatePath
+		if p == nil || *p != "memory/events/batch_summaries/batch-7.json" {
+			t.Fatalf("summary path %v", p)
+		}
+		if r.FirstConsolidation {
+			first++
+		}
+	}
+	if first != 1 {
+		t.Fatalf("%d first consolidations, want exactly 1", first)
+	}
+	sum, err := l.Summary(lgCtx, "batch-7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Schema != writeback.SummarySchema || sum.BatchID != "batch-7" || len(sum.Records) != 3 ||
+		sum.Result.Decision != writeback.AllSettledConsolidate || sum.Records[2].TaskID != tracks[2].TaskID {
+		t.Fatalf("summary %+v", sum)
+	}
+	again, err := l.Settle(lgCtx, "batch-7", tracks, "T1")
+	if err != nil || again.FirstConsolidation {
+		t.Fatalf("later settle: %+v %v", again, err)
+	}
+}
+
+func TestBatchNames(t *testing.T) {
+	l := lgOpen(t, t.TempDir())
+	for _, bad := range []string{"", ".", "..", "a/b", "../x", "a\x00b"} {
+		_, err := l.Settle(lgCtx, bad, lgTracks("x", 1), "")
+		lgWantCode(t, err, settle.EINVALID)
+		_, err = l.Summary(lgCtx, bad)
+		lgWantCode(t, err, settle.EINVALID)
+		_, err = l.GetBatch(lgCtx, bad)
+		lgWantCode(t, err, settle.EINVALID)
+		lgWantCode(t, l.DeclareBatch(lgCtx, writeback.Batch{BatchID: bad, Tracks: lgTracks("x", 1)}), settle.EINVALID)
+	}
+}
+
+func TestDeclareAndGetBatch(t *testing.T) {
+	root := t.TempDir()
+	l := lgOpen(t, root)
+	_, err := l.GetBatch(lgCtx, "b1")
+	lgWantCode(t, err, settle.ENOTFOUND)
+	cases := []struct {
+		name string
+		b    writeback.Batch
+		code settle.Code
+	}{
+		{"no tracks", writeback.Batch{BatchID: "b1"}, settle.EINVALID},
+		{"empty track id", writeback.Batch{BatchID: "b1", Tracks: []writeback.TrackTask{{TaskID: "t"}}}, settle.EINVALID},
+		{"duplicate track", writeback.Batch{BatchID: "b1", Tracks: []writeback.TrackTask{{TrackID: "T", TaskID: "a"}, {TrackID: "T", TaskID: "b"}}}, settle.EINVALID},
+		{"valid", writeback.Batch{BatchID: "b1", Tracks: lgTracks("b1", 3)}, ""},
+		{"replaced", writeback.Batch{BatchID: "b1", Tracks: lgTracks("b1", 2)}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := l.DeclareBatch(lgCtx, tc.b)
+			if tc.code != "" {
+				lgWantCode(t, err, tc.code)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := l.GetBatch(lgCtx, "b1")
+			if err != nil || len(got.Tracks) != len(tc.b.Tracks) || got.Tracks[0] != tc.b.Tracks[0] {
+				t.Fatalf("GetBatch = %+v, %v", got, err)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(root, "memory", "events", "batches", "b1.json")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAppendRegistryValidation(t *testing.T) {
+	root := t.TempDir()
+	l := lgOpen(t, root)
+	bad := lgRegistry("task-1", "BOGUS")
+	bad.NoFallback = false
+	err := l.AppendRegistry(lgCtx, bad)
+	lgWantCode(t, err, settle.EINVALID)
+	if !strings.Contains(err.Error(), "status") || !strings.Contains(err.Error(), "fallback") {
+		t.Fatalf("error does not list the reasons: %v", err)
+	}
+	if _, err := os.Stat(lgLedgerPath(root)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("an invalid record created the ledger")
+	}
+	for _, st := range []string{writeback.StatusRegistered, writeback.StatusDispatched, writeback.StatusFailed} {
+		if err := l.AppendRegistry(lgCtx, lgRegistry("task-1", st)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := l.RegistryHistory(lgCtx, "task-1")
+	if err != nil || len(h) != 3 || h[2].Status != writeback.StatusFailed {
+		t.Fatalf("history %+v %v", h, err)
+	}
+	if c, _ := l.Classify(lgCtx, "task-1"); c != writeback.ClassFailed {
+		t.Fatalf("classify %s", c)
+	}
+	if c, _ := l.Classify(lgCtx, "task-none"); c != writeback.ClassUnknown {
+		t.Fatalf("classify %s", c)
+	}
+}
+
+func TestRecordsPaging(t *testing.T) {
+	root := t.TempDir()
+	l := lgOpen(t, root)
+	for i := range 25 {
+		batch := fmt.Sprintf("b%d", i%3)
+		lgWriteback(t, l, lgBinding(fmt.Sprintf("task-%d", i), "T1", batch))
+		if i%5 == 0 {
+			c := lgBinding(fmt.Sprintf("task-%d", i), "T1", batch)
+			c.AuthoritativeVerdict = "PASS"
+			lgWriteback(t, l, c) // conflict record
+		}
+	}
+	if err := l.AppendRegistry(lgCtx, lgRegistry("task-3", writeback.StatusDispatched)); err != nil {
+		t.Fatal(err)
+	}
+	all := lgAll(t, l, writeback.RecordQuery{Limit: 7})
+	if len(all) != 25*2+5+1 {
+		t.Fatalf("%d records", len(all))
+	}
+	for i, r := range all {
+		if r.Seq != int64(i) || len(r.Raw) == 0 {
+			t.Fatalf("record %d: seq %d", i, r.Seq)
+		}
+		if dec, ok := writeback.DecodeLine(r.Raw); !ok || dec.Kind != r.Kind {
+			t.Fatalf("record %d raw does not decode", i)
+		}
+	}
+	cases := []struct {
+		name string
+		q    writeback.RecordQuery
+		want func(writeback.LedgerRecord) bool
+	}{
+		{"durable", writeback.RecordQuery{Kind: writeback.KindDurable, Limit: 4}, func(r writeback.LedgerRecord) bool { return r.Kind == writeback.KindDurable }},
+		{"conflict", writeback.RecordQuery{Kind: writeback.KindConflict}, func(r writeback.LedgerRecord) bool { return r.Kind == writeback.KindConflict }},
+		{"batch", writeback.RecordQuery{BatchID: "b1", Limit: 3}, func(r writeback.LedgerRecord) bool {
+			return (r.Durable != nil && r.Durable.BatchID == "b1") || (r.Conflict != nil && r.Conflict.BatchID == "b1")
+		}},
+		{"task", writeback.RecordQuery{TaskID: "task-3", Limit: 1}, func(r writeback.LedgerRecord) bool {
+			return (r.Durable != nil && r.Durable.TaskID == "task-3") || (r.Registry != nil && r.Registry.TaskID == "task-3")
+		}},
+		{"task and batch and kind", writeback.RecordQuery{TaskID: "task-10", BatchID: "b1", Kind: writeback.KindConflict}, func(r writeback.LedgerRecord) bool {
+			return r.Conflict != nil && r.Conflict.TaskID == "task-10" && r.Conflict.BatchID == "b1"
+		}},
+		{"no match", writeback.RecordQuery{TaskID: "nope"}, func(writeback.LedgerRecord) bool { return false }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := lgAll(t, l, tc.q)
+			var want []int64
+			for _, r := range all {
+				if tc.want(r) {
+					want = append(want, r.Seq)
+				}
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d records, want %d", len(got), len(want))
+			}
+			for i := range got {
+				if got[i].Seq != want[i] {
+					t.Fatalf("record %d seq %d, want %d", i, got[i].Seq, want[i])
+				}
+			}
+		})
+	}
+	t.Run("cursor past the end", func(t *testing.T) {
+		p, err := l.Records(lgCtx, writeback.RecordQuery{After: 1000})
+		if err != nil || len(p.Records) != 0 || p.Next != -1 {
+			t.Fatalf("%+v %v", p, err)
+		}
+	})
+	t.Run("bad query", func(t *testing.T) {
+		_, err := l.Records(lgCtx, writeback.RecordQuery{Kind: "bogus", After: -1})
+		lgWantCode(t, err, settle.EINVALID)
+		_, err = l.Records(lgCtx, writeback.RecordQuery{Limit: -1, After: -1})
+		lgWantCode(t, err, settle.EINVALID)
+	})
+}
+
+func TestGroupCommit(t *testing.T) {
+	root := t.TempDir()
+	l := lgOpen(t, root)
+	const n = 64
+	var wg sync.WaitGroup
+	outs := make([]writeback.WritebackOutcome, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			// Pairs of identical requests: one success, one skip.
+			outs[i], errs[i] = l.Writeback(lgCtx, lgReq(lgBinding(fmt.Sprintf("task-%d", i/2), "T1", "b")))
+		})
+	}
+	close(start)
+	wg.Wait()
+	success := map[string]int{}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		switch outs[i].Decision.Classification {
+		case writeback.DurableSuccessWritten:
+			success[outs[i].Decision.TaskID]++
+		case writeback.WritebackIdempotentSkip:
+		default:
+			t.Fatalf("request %d: %s", i, outs[i].Decision.Classification)
+		}
+	}
+	if len(success) != n/2 {
+		t.Fatalf("%d tasks succeeded, want %d", len(success), n/2)
+	}
+	for task, c := range success {
+		if c != 1 {
+			t.Fatalf("task %s succeeded %d times", task, c)
+		}
+	}
+	_, wids := lgCheckFile(t, lgLedgerPath(root))
+	if len(wids) != n/2 {
+		t.Fatalf("%d writeback ids in the ledger", len(wids))
+	}
+	for id, c := range wids {
+		if c != 1 {
+			t.Fatalf("writeback id %s present %d times", id, c)
+		}
+	}
+	st := l.Stats()
+	if st.Fsyncs >= n/2 || st.GroupedRequests != n || st.MaxGroup < 2 {
+		t.Fatalf("no group commit: %+v", st)
+	}
+	t.Logf("%d requests in %d groups, %d fsyncs, largest group %d", n, st.Groups, st.Fsyncs, st.MaxGroup)
+}
+
+func TestFsyncFailurePoisonsStore(t *testing.T) {
+	root := t.TempDir()
+	path := lgLedgerPath(root)
+	l := lgOpen(t, root)
+	lgWriteback(t, l, lgBinding("task-ok", "T1", "b"))
+	before, _ := os.ReadFile(path)
+
+	injected := errors.New("injected fsync failure")
+	gate := make(chan struct{})
+	durable.SetFailpoint("before-fsync", func() error {
+		<-gate // hold the first group so the rest queue up
+		return injected
+	})
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	outs := make([]writeback.WritebackOutcome, n)
+	for i := range n {
+		wg.Go(func() {
+			outs[i], errs[i] = l.Writeback(lgCtx, lgReq(lgBinding(fmt.Sprintf("task-%d", i), "T1", "b")))
+		})
+	}
+	for l.Stats().GroupedRequests < 1 {
+		// wait until the first group is being committed
+	}
+	close(gate)
+	wg.Wait()
+	durable.SetFailpoint("before-fsync", nil)
+	for i := range n {
+		if code := settle.ErrorCode(errs[i]); code != settle.EUNAVAILABLE {
+			t.Fatalf("request %d: err %v outcome %+v, want UNAVAILABLE", i, errs[i], outs[i])
+		}
+		if outs[i].Decision.Appended {
+			t.Fatalf("request %d acknowledged", i)
+		}
+	}
+	st := l.Stats()
+	if !st.Poisoned || st.FsyncErrors != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	_, err := l.Writeback(lgCtx, lgReq(lgBinding("task-later", "T1", "b")))
+	lgWantCode(t, err, settle.EUNAVAILABLE)
+	lgWantCode(t, l.AppendRegistry(lgCtx, lgRegistry("task-later", writeback.StatusRegistered)), settle.EUNAVAILABLE)
+	_, err = l.RegistryHistory(lgCtx, "task-ok")
+	lgWantCode(t, err, settle.EUNAVAILABLE)
+	after, _ := os.ReadFile(path)
+	if string(after) != string(before) {
+		t.Fatal("the failed group's bytes were not rolled back")
+	}
+
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2 := lgOpen(t, root)
+	if k, _ := lgCheckFile(t, path); k[writeback.KindDurable] != 1 {
+		t.Fatalf("kinds %v", k)
+	}
+	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-0", "T1", "b")), writeback.DurableSuccessWritten, true)
+	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-ok", "T1", "b")), writeback.WritebackIdempotentSkip, false)
+}
+
+func TestAppendFailureBeforeWrite(t *testing.T) {
+	root := t.TempDir()
+	l := lgOpen(t, root)
+	durable.SetFailpoint("before-append", func() error { return errors.New("injected write failure") })
+	_, err := l.Writeback(lgCtx, lgReq(lgBinding("task-1", "T1", "b")))
+	durable.SetFailpoint("before-append", nil)
+	lgWantCode(t, err, settle.EUNAVAILABLE)
+	_, err = l.Writeback(lgCtx, lgReq(lgBinding("task-1", "T1", "b")))
+	lgWantCode(t, err, settle.EUNAVAILABLE)
+	l2 := lgOpen(t, root)
+	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-1", "T1", "b")), writeback.DurableSuccessWritten, true)
+}
+
+func TestClosedStore(t *testing.T) {
+	l := lgOpen(t, t.TempDir())
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := l.Writeback(lgCtx, lgReq(lgBinding("task-1", "T1", "b")))
+	lgWantCode(t, err, settle.EUNAVAILABLE)
+	_, err = l.Records(lgCtx, writeback.RecordQuery{After: -1})
+	lgWantCode(t, err, settle.EUNAVAILABLE)
+}
+
+func TestCheckReportsDuplicates(t *testing.T) {
+	root := t.TempDir()
+	path := lgLedgerPath(root)
+	l := lgOpen(t, root)
+	lgWriteback(t, l, lgBinding("task-1", "T1", "b"))
+	// A foreign writer (the seed's unlocked append) duplicated a record.
+	rec := lgBinding("task-1", "T1", "b").Record(writeback.DurableSuccessWritten)
+	lgAppendRaw(t, path, lgLine(t, rec))
+	rep, err := l.Check(lgCtx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.DuplicateWritebackIDs) != 1 || len(rep.DuplicateWritebackIDs[0].Seqs) != 2 ||
+		rep.DuplicateWritebackIDs[0].Seqs[1] != 2 || !rep.IndexAgrees {
+		t.Fatalf("Check %+v", rep)
+	}
+}
