@@ -1,0 +1,198 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/writeback"
+)
+
+// checkBatchName refuses a batch id the file store could not use as a file
+// name, so that a batch of one store is a batch of the other.
+func checkBatchName(id string) error {
+	switch {
+	case id == "", id == ".", id == "..":
+		return settle.Errorf(settle.EINVALID, "batch id %q is not a usable file name", id)
+	case strings.ContainsAny(id, "/\x00"):
+		return settle.Errorf(settle.EINVALID, "batch id %q contains '/' or NUL", id)
+	}
+	return nil
+}
+
+// SummaryPath is the consolidated_summary_candidate_path of a batch: the
+// path relative to the root the file store writes the summary to, which
+// is also where a migration to the file store puts it.
+func SummaryPath(batchID string) string {
+	return writeback.SummariesRelDir + "/" + batchID + ".json"
+}
+
+// Settle implements writeback.Store. The batch's durable successes are
+// read in append order into a MemView and writeback.Settle decides; when
+// the decision is ALL_SETTLED_CONSOLIDATE the summary is inserted unless
+// the batch has one (INSERT ... ON CONFLICT DO NOTHING): of any number of
+// concurrent evaluations on any number of servers exactly one gets
+// FirstConsolidation. Errors: EINVALID, EUNAVAILABLE, EINTERNAL.
+func (s *Store) Settle(ctx context.Context, batchID string, tracks []writeback.TrackTask, thisTrack string) (writeback.SettleOutcome, error) {
+	if err := checkBatchName(batchID); err != nil {
+		return writeback.SettleOutcome{}, err
+	}
+	if err := s.usable(ctx); err != nil {
+		return writeback.SettleOutcome{}, err
+	}
+	view, err := loadView(ctx, s.pool, `SELECT seq, line FROM ledger
+		WHERE batch_id = $1 AND kind = 'durable' AND classification = 'DURABLE_SUCCESS_WRITTEN' ORDER BY seq`, batchID)
+	if err != nil {
+		return writeback.SettleOutcome{}, s.fail(err, "settle batch %s", batchID)
+	}
+	latest := view.LatestFunc(batchID)
+	res := writeback.Settle(batchID, tracks, thisTrack, latest)
+	if res.Decision != writeback.AllSettledConsolidate {
+		return writeback.SettleOutcome{Result: res}, nil
+	}
+	var recs []writeback.DurableRecord
+	for _, t := range tracks {
+		if r := latest(t.TrackID); r != nil {
+			recs = append(recs, *r)
+		}
+	}
+	rel := SummaryPath(batchID)
+	res.ConsolidatedSummaryCandidatePath = &rel
+	sum := writeback.Summary{
+		Schema:    writeback.SummarySchema,
+		BatchID:   batchID,
+		Result:    res,
+		Records:   recs,
+		WrittenAt: s.now().UTC().Format(time.RFC3339Nano),
+	}
+	data, err := encodeDoc(sum)
+	if err != nil {
+		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "encode summary")
+	}
+	tag, err := s.pool.Exec(ctx,
+		"INSERT INTO summaries (batch_id, data) VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING", batchID, data)
+	if err != nil {
+		return writeback.SettleOutcome{}, s.fail(err, "write summary of batch %s", batchID)
+	}
+	return writeback.SettleOutcome{Result: res, FirstConsolidation: tag.RowsAffected() == 1}, nil
+}
+
+// Summary implements writeback.Store. Errors: ENOTFOUND, ECORRUPT.
+func (s *Store) Summary(ctx context.Context, batchID string) (writeback.Summary, error) {
+	var sum writeback.Summary
+	if err := checkBatchName(batchID); err != nil {
+		return sum, err
+	}
+	data, err := s.getDoc(ctx, "summaries", batchID, "summary")
+	if err != nil {
+		return sum, err
+	}
+	if err := json.Unmarshal(data, &sum); err != nil {
+		return writeback.Summary{}, settle.Wrap(settle.ECORRUPT, err, "decode summary of batch %s", batchID)
+	}
+	if sum.BatchID != batchID {
+		return writeback.Summary{}, settle.Errorf(settle.ECORRUPT, "summary of batch %s names batch %q", batchID, sum.BatchID)
+	}
+	return sum, nil
+}
+
+// ValidateBatch checks a batch declaration as the file store does: a
+// usable batch id, at least one track, non-empty track and task ids, no
+// track twice. Errors: EINVALID.
+func ValidateBatch(b writeback.Batch) error {
+	if err := checkBatchName(b.BatchID); err != nil {
+		return err
+	}
+	if len(b.Tracks) == 0 {
+		return settle.Errorf(settle.EINVALID, "batch %q declares no tracks", b.BatchID)
+	}
+	seen := map[string]bool{}
+	for _, t := range b.Tracks {
+		if strings.TrimSpace(t.TrackID) == "" || strings.TrimSpace(t.TaskID) == "" {
+			return settle.Errorf(settle.EINVALID, "batch %q: track and task ids must not be empty", b.BatchID)
+		}
+		if seen[t.TrackID] {
+			return settle.Errorf(settle.EINVALID, "batch %q: track %q declared twice", b.BatchID, t.TrackID)
+		}
+		seen[t.TrackID] = true
+	}
+	return nil
+}
+
+// DeclareBatch implements writeback.Store: the declaration replaces any
+// earlier one. Errors: EINVALID.
+func (s *Store) DeclareBatch(ctx context.Context, b writeback.Batch) error {
+	if err := ValidateBatch(b); err != nil {
+		return err
+	}
+	data, err := encodeDoc(b)
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "encode batch")
+	}
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO batches (batch_id, data) VALUES ($1, $2)
+		ON CONFLICT (batch_id) DO UPDATE SET data = excluded.data, updated_at = now()`, b.BatchID, data)
+	return s.fail(err, "declare batch %s", b.BatchID)
+}
+
+// GetBatch implements writeback.Store. Errors: ENOTFOUND, ECORRUPT.
+func (s *Store) GetBatch(ctx context.Context, batchID string) (writeback.Batch, error) {
+	var b writeback.Batch
+	if err := checkBatchName(batchID); err != nil {
+		return b, err
+	}
+	data, err := s.getDoc(ctx, "batches", batchID, "batch")
+	if err != nil {
+		return b, err
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		return writeback.Batch{}, settle.Wrap(settle.ECORRUPT, err, "decode batch %s", batchID)
+	}
+	if b.BatchID != batchID {
+		return writeback.Batch{}, settle.Errorf(settle.ECORRUPT, "batch %s names batch %q", batchID, b.BatchID)
+	}
+	return b, nil
+}
+
+// getDoc reads the data of a batch-keyed table's row. Errors: ENOTFOUND.
+func (s *Store) getDoc(ctx context.Context, table, batchID, what string) ([]byte, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, err
+	}
+	var data []byte
+	err := s.pool.QueryRow(ctx, "SELECT data FROM "+table+" WHERE batch_id = $1", batchID).Scan(&data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, settle.Errorf(settle.ENOTFOUND, "%s %s not found", what, batchID)
+	}
+	if err != nil {
+		return nil, s.fail(err, "read %s %s", what, batchID)
+	}
+	return data, nil
+}
+
+// encodeDoc encodes a batch declaration or a summary exactly as the file
+// store writes its file: Python's json.dumps(v, ensure_ascii=False,
+// sort_keys=True, indent=2) + "\n", so a migration moves the same bytes.
+func encodeDoc(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := pyjson.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pyjson.Encode(tree, pyjson.Options{Indent: 2, SortKeys: true, EscapeLineSeps: true})
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}

@@ -1,0 +1,87 @@
+// Package postgres is settle's PostgreSQL store: one Store implements
+// writeback.Store (the write-back ledger, batches, summaries),
+// scene.Store (the versioned scene store) and event.Log (the server's
+// event stream) on a pgx connection pool. Any number of settle servers may
+// share one database: every decision is made by the same pure functions
+// as the file store's (writeback.Evaluate, writeback.Settle, the scene
+// guards), inside a transaction that holds the locks that make it safe.
+//
+// Select it with --store postgres://user:pass@host:5432/db (or "store" in
+// the config file). A search_path parameter of the URL, or
+// Options.Schema, names the schema that holds the tables; it is created
+// if missing.
+//
+// # Tables
+//
+//	schema_migrations  version, name, checksum, applied_at of each applied migration
+//	ledger             one row per ledger record: seq (0-based append position),
+//	                   kind, task_id, track_id, batch_id, writeback_id,
+//	                   conflict_id, classification, line (bytea)
+//	ledger_head        the next seq (one row)
+//	batches            batch_id, data: the batch declaration file's bytes
+//	summaries          batch_id, data: the consolidated summary file's bytes
+//	scene_files        project, name, data: every file of a project's scenes
+//	                   directory (flat bodies, .vNNN bodies, manifests)
+//	events             id (from 1), type, time, key (unique when set), data
+//	event_head         the last event id (one row)
+//
+// A ledger row's line is the record's exact JSON line without its '\n'
+// (writeback.EncodeLine, the bytes the file store writes), and every
+// other document is kept as the exact bytes of the file the file store
+// would write, so moving data between stores (settle migrate) changes no
+// byte and no fingerprint. bytea is used rather than jsonb, which would
+// rewrite number literals and key order.
+//
+// # Concurrency
+//
+// Write-back: one read-committed transaction takes a shared advisory lock
+// on the ledger (held exclusively only by an import), then the task's
+// advisory lock (pg_advisory_xact_lock of a key derived from the schema
+// and the task id), reads the task's durable and registry records into a
+// writeback.MemView, evaluates, and appends. Every lookup the evaluator
+// makes is scoped to the task (a writeback_id hashes the task id; the
+// idempotency identity and the registry history name it), so per-task
+// serialization makes idempotency, the binding guard and the append one
+// atomic step across servers: no duplicate record, a conflict recorded
+// once. A registry append takes the same task lock.
+//
+// Append order: an appender takes its sequence numbers by updating the one
+// row of ledger_head and keeps that row locked until it commits, so seqs
+// are contiguous and commit in order: a reader that sees seq n sees every
+// seq below n, and a Records cursor never skips a record committed later.
+// The critical section is the insert and the commit only; evaluation runs
+// before it under the task lock, so different tasks evaluate in parallel.
+//
+// Settle reads the batch's durable successes on one snapshot and, on
+// ALL_SETTLED_CONSOLIDATE, inserts the summary with ON CONFLICT DO
+// NOTHING: exactly one evaluation on any server gets FirstConsolidation.
+//
+// Scenes: every mutation of a batch is one transaction holding the
+// batch's advisory lock (the key of its ep_NNN_<batch>.versions.lock
+// name), so a status save's compare-and-set of the active version, its
+// structure guard and its write are atomic, and a candidate's body and
+// manifest commit together. Reads use one repeatable-read snapshot.
+//
+// Events: an append locks event_head, takes the next id, inserts, and
+// NOTIFYs the schema's channel in the same transaction, so ids commit in
+// order without gaps and Last-Event-ID resume works from any server. Each
+// Store runs one listener connection (LISTEN) that wakes its Wait callers
+// when any server appends; it also re-reads event_head every EventPoll in
+// case a notification was lost with its connection.
+//
+// # Migrations
+//
+// The SQL files of migrations/ are embedded in the binary and applied at
+// Open, each in its own transaction, recorded in schema_migrations with
+// their checksum, while the opener holds a session advisory lock on the
+// schema: several servers starting at once apply each migration once. A
+// recorded migration whose checksum differs from the binary's (CORRUPT)
+// or a schema newer than the binary (UNAVAILABLE) stops Open.
+//
+// # Errors
+//
+// Coded as the file store's are; a lost connection, a done context or a
+// server that refuses work is UNAVAILABLE, a failed commit too (its
+// outcome is unknown: every write is idempotent or checked, so a retry is
+// safe).
+package postgres

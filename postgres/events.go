@@ -1,0 +1,371 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/event"
+)
+
+// MaxEventData bounds an event's JSON data (the file event log bounds its
+// lines alike).
+const MaxEventData = 1 << 20
+
+// Append implements event.Log: the event gets the next id (event_head is
+// locked until commit, so ids commit in order and a reader never misses
+// an event committed after one with a higher id) and a NOTIFY tells every
+// server's listener.
+func (s *Store) Append(ctx context.Context, typ string, data any) (event.Event, error) {
+	ev, _, err := s.appendEvent(ctx, "", typ, data)
+	return ev, err
+}
+
+// AppendOnce implements event.Log: the key is checked under the
+// event_head lock, so of concurrent callers on any servers exactly one
+// appends. Errors: EINVALID (empty key or type, data not JSON).
+func (s *Store) AppendOnce(ctx context.Context, key, typ string, data any) (event.Event, bool, error) {
+	if key == "" {
+		return event.Event{}, false, settle.Errorf(settle.EINVALID, "append once: empty key")
+	}
+	if err := s.usable(ctx); err != nil {
+		return event.Event{}, false, err
+	}
+	// Fast path: the key exists.
+	ev, err := scanEvent(s.pool.QueryRow(ctx, "SELECT id, type, time, key, data FROM events WHERE key = $1", key))
+	if err == nil {
+		return ev, false, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return event.Event{}, false, s.fail(err, "read event %s", key)
+	}
+	return s.appendEvent(ctx, key, typ, data)
+}
+
+func (s *Store) appendEvent(ctx context.Context, key, typ string, data any) (event.Event, bool, error) {
+	if typ == "" {
+		return event.Event{}, false, settle.Errorf(settle.EINVALID, "append event: empty type")
+	}
+	raw, err := encodeEventData(data)
+	if err != nil {
+		return event.Event{}, false, err
+	}
+	if len(raw) > MaxEventData {
+		return event.Event{}, false, settle.Errorf(settle.EINVALID, "event data of %d bytes exceeds %d", len(raw), MaxEventData)
+	}
+	var ev event.Event
+	var appended bool
+	err = s.writeTx(ctx, "append event", func(tx pgx.Tx) error {
+		appended = false
+		var last int64
+		if err := tx.QueryRow(ctx, "SELECT last_id FROM event_head WHERE id = 1 FOR UPDATE").Scan(&last); err != nil {
+			return err
+		}
+		if key != "" {
+			old, err := scanEvent(tx.QueryRow(ctx, "SELECT id, type, time, key, data FROM events WHERE key = $1", key))
+			if err == nil {
+				ev = old
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
+		ev = event.Event{
+			ID:   last + 1,
+			Type: typ,
+			Time: s.now().UTC().Truncate(time.Microsecond),
+			Key:  key,
+			Data: raw,
+		}
+		var k *string
+		if key != "" {
+			k = &key
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO events (id, type, time, key, data) VALUES ($1, $2, $3, $4, $5)",
+			ev.ID, ev.Type, ev.Time, k, []byte(ev.Data)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE event_head SET last_id = $1 WHERE id = 1", ev.ID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", s.channel(), strconv.FormatInt(ev.ID, 10)); err != nil {
+			return err
+		}
+		appended = true
+		return nil
+	})
+	if err != nil {
+		return event.Event{}, false, err
+	}
+	if appended {
+		s.lmu.Lock()
+		l := s.listener
+		s.lmu.Unlock()
+		if l != nil {
+			l.seen(ev.ID)
+		}
+	}
+	return ev, appended, nil
+}
+
+// encodeEventData marshals data to compact JSON (a json.RawMessage or
+// []byte is taken as JSON and compacted), as the file event log does.
+func encodeEventData(data any) (json.RawMessage, error) {
+	var b []byte
+	switch v := data.(type) {
+	case json.RawMessage:
+		b = v
+	case []byte:
+		b = v
+	default:
+		var err error
+		b, err = json.Marshal(data)
+		if err != nil {
+			return nil, settle.Wrap(settle.EINVALID, err, "event data")
+		}
+	}
+	if len(b) == 0 {
+		b = []byte("null")
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "event data is not JSON")
+	}
+	return buf.Bytes(), nil
+}
+
+func scanEvent(row pgx.Row) (event.Event, error) {
+	var ev event.Event
+	var key *string
+	var data []byte
+	if err := row.Scan(&ev.ID, &ev.Type, &ev.Time, &key, &data); err != nil {
+		return event.Event{}, err
+	}
+	ev.Time = ev.Time.UTC()
+	if key != nil {
+		ev.Key = *key
+	}
+	ev.Data = data
+	return ev, nil
+}
+
+// Since implements event.Log: up to limit (<= 0: 100) events with
+// ID > after, in order.
+func (s *Store) Since(ctx context.Context, after int64, limit int) ([]event.Event, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	if after < 0 {
+		after = 0
+	}
+	if err := s.usable(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, "SELECT id, type, time, key, data FROM events WHERE id > $1 ORDER BY id LIMIT $2", after, limit)
+	if err != nil {
+		return nil, s.fail(err, "read events")
+	}
+	defer rows.Close()
+	var out []event.Event
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, s.fail(err, "read events")
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(err, "read events")
+	}
+	return out, nil
+}
+
+// LastEventID returns the id of the last committed event (0 for none).
+func (s *Store) LastEventID(ctx context.Context) (int64, error) {
+	if err := s.usable(ctx); err != nil {
+		return 0, err
+	}
+	var last int64
+	if err := s.pool.QueryRow(ctx, "SELECT last_id FROM event_head WHERE id = 1").Scan(&last); err != nil {
+		return 0, s.fail(err, "read event head")
+	}
+	return last, nil
+}
+
+// Wait implements event.Log: the channel is closed when an event with
+// ID > after exists, appended by this store or by any other server (the
+// store's listener LISTENs on the schema's channel and re-reads the head
+// every EventPoll as a safety net), when ctx ends or when the store is
+// closed.
+func (s *Store) Wait(ctx context.Context, after int64) <-chan struct{} {
+	ch := make(chan struct{})
+	l := s.getListener()
+	if l == nil { // closed
+		close(ch)
+		return ch
+	}
+	go func() {
+		defer close(ch)
+		for {
+			n := l.notifier()
+			if l.latest.Load() > after {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.done:
+				return
+			case <-n:
+			}
+		}
+	}()
+	return ch
+}
+
+func (s *Store) getListener() *listener {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	if s.closed.Load() {
+		return nil
+	}
+	if s.listener == nil {
+		s.listener = newListener(s)
+	}
+	return s.listener
+}
+
+// listener follows the event head: a dedicated connection LISTENs on the
+// store's channel; every notification, and a poll of event_head every
+// EventPoll, raises latest and wakes the waiters.
+type listener struct {
+	s      *Store
+	latest atomic.Int64
+
+	mu     sync.Mutex
+	notify chan struct{}
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newListener(s *Store) *listener {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &listener{s: s, notify: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+	// Start from the head, so that Wait(after) with an old cursor returns
+	// at once.
+	if last, err := s.LastEventID(ctx); err == nil {
+		l.latest.Store(last)
+	}
+	go l.run(ctx)
+	return l
+}
+
+func (l *listener) stop() {
+	l.cancel()
+	<-l.done
+	l.wake()
+}
+
+func (l *listener) notifier() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.notify
+}
+
+func (l *listener) wake() {
+	l.mu.Lock()
+	close(l.notify)
+	l.notify = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// seen raises latest to id and wakes the waiters if it grew.
+func (l *listener) seen(id int64) {
+	for {
+		cur := l.latest.Load()
+		if id <= cur {
+			return
+		}
+		if l.latest.CompareAndSwap(cur, id) {
+			l.wake()
+			return
+		}
+	}
+}
+
+func (l *listener) poll(ctx context.Context, q querier) error {
+	var last int64
+	if err := q.QueryRow(ctx, "SELECT last_id FROM event_head WHERE id = 1").Scan(&last); err != nil {
+		return err
+	}
+	l.seen(last)
+	return nil
+}
+
+// run keeps a LISTEN connection open, reconnecting with backoff; while it
+// is down, the head is polled through the pool.
+func (l *listener) run(ctx context.Context) {
+	defer close(l.done)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := l.listen(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		l.s.log.Warn("event listener connection lost; reconnecting", "err", err, "backoff", backoff)
+		if perr := l.poll(ctx, l.s.pool); perr != nil && ctx.Err() == nil {
+			l.s.log.Warn("event head poll failed", "err", perr)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, l.s.poll)
+	}
+}
+
+// listen runs one LISTEN connection until it fails or ctx ends.
+func (l *listener) listen(ctx context.Context) error {
+	conn, err := pgx.ConnectConfig(ctx, l.s.connCf)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.s.channel()}.Sanitize()); err != nil {
+		return err
+	}
+	// Events committed before LISTEN took effect are found by this read.
+	if err := l.poll(ctx, conn); err != nil {
+		return err
+	}
+	for {
+		wctx, cancel := context.WithTimeout(ctx, l.s.poll)
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case err == nil:
+			if id, perr := strconv.ParseInt(n.Payload, 10, 64); perr == nil {
+				l.seen(id)
+			}
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded) || wctx.Err() != nil:
+			if err := l.poll(ctx, conn); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+}

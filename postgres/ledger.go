@@ -1,0 +1,390 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/writeback"
+)
+
+// Records paging limits (the file store's).
+const (
+	DefaultRecordsLimit = 100
+	MaxRecordsLimit     = 1000
+)
+
+// appendKey is the advisory lock every ledger appender holds shared and
+// an import (ImportRecords) holds exclusive, so that no write-back
+// evaluates against a view an import is changing.
+const appendKey = "ledger-append"
+
+// querier is what a pool, a connection and a transaction have in common.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// ledgerRow is one record as stored: its derived columns and its line.
+type ledgerRow struct {
+	kind           writeback.RecordKind
+	taskID         string
+	trackID        *string
+	batchID        *string
+	writebackID    *string
+	conflictID     *string
+	classification *string
+	line           []byte // without '\n'
+}
+
+func strp(s string) *string { return &s }
+
+// rowOf derives the columns of a decoded record. The task and batch are
+// those the file store indexes a record under (a registry record has no
+// batch).
+func rowOf(rec *writeback.LedgerRecord, line []byte) (ledgerRow, error) {
+	r := ledgerRow{kind: rec.Kind, line: line}
+	switch {
+	case rec.Durable != nil:
+		d := rec.Durable
+		r.kind = writeback.KindDurable
+		r.taskID = d.TaskID
+		r.trackID, r.batchID = strp(d.TrackID), strp(d.BatchID)
+		r.writebackID = strp(d.WritebackID)
+		r.classification = strp(d.WritebackClassification)
+	case rec.Registry != nil:
+		r.kind = writeback.KindRegistry
+		r.taskID = rec.Registry.TaskID
+	case rec.Conflict != nil:
+		c := rec.Conflict
+		r.kind = writeback.KindConflict
+		r.taskID = c.TaskID
+		r.trackID, r.batchID = strp(c.TrackID), strp(c.BatchID)
+		r.writebackID = strp(c.WritebackID)
+		r.conflictID = strp(c.ConflictID)
+		r.classification = strp(c.Classification)
+	default:
+		return r, settle.Errorf(settle.EINTERNAL, "ledger record without a body")
+	}
+	return r, nil
+}
+
+// encodeRow encodes a record the store appends: its line is exactly the
+// file store's (writeback.EncodeLine).
+func encodeRow(rec writeback.LedgerRecord) (ledgerRow, error) {
+	var v any
+	switch {
+	case rec.Durable != nil:
+		v = rec.Durable
+	case rec.Registry != nil:
+		v = rec.Registry
+	case rec.Conflict != nil:
+		v = rec.Conflict
+	}
+	line, err := writeback.EncodeLine(v)
+	if err != nil {
+		return ledgerRow{}, settle.Wrap(settle.EINTERNAL, err, "encode ledger record")
+	}
+	return rowOf(&rec, line[:len(line)-1])
+}
+
+// appendRows takes the next sequence numbers and inserts rows. The
+// ledger_head row stays locked until the transaction ends, so appends
+// commit in seq order without gaps. It returns the first seq.
+func appendRows(ctx context.Context, tx pgx.Tx, rows []ledgerRow) (int64, error) {
+	n := int64(len(rows))
+	var start int64
+	if err := tx.QueryRow(ctx,
+		"UPDATE ledger_head SET next_seq = next_seq + $1 WHERE id = 1 RETURNING next_seq - $1", n).Scan(&start); err != nil {
+		return 0, err
+	}
+	if err := insertRows(ctx, tx, start, rows); err != nil {
+		return 0, err
+	}
+	return start, nil
+}
+
+// insertRows inserts rows at seq start, start+1, ...
+func insertRows(ctx context.Context, tx pgx.Tx, start int64, rows []ledgerRow) error {
+	n := len(rows)
+	seqs := make([]int64, n)
+	kinds := make([]string, n)
+	tasks := make([]string, n)
+	tracks := make([]*string, n)
+	batches := make([]*string, n)
+	wids := make([]*string, n)
+	cids := make([]*string, n)
+	classes := make([]*string, n)
+	lines := make([][]byte, n)
+	for i, r := range rows {
+		seqs[i] = start + int64(i)
+		kinds[i] = string(r.kind)
+		tasks[i] = r.taskID
+		tracks[i], batches[i], wids[i], cids[i], classes[i] = r.trackID, r.batchID, r.writebackID, r.conflictID, r.classification
+		lines[i] = r.line
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO ledger
+		(seq, kind, task_id, track_id, batch_id, writeback_id, conflict_id, classification, line)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+		                     $6::text[], $7::text[], $8::text[], $9::bytea[])`,
+		seqs, kinds, tasks, tracks, batches, wids, cids, classes, lines)
+	return err
+}
+
+// decodeRows reads (seq, line) rows into records in seq order; Raw is the
+// line. A line that no longer decodes is CORRUPT.
+func decodeRows(rows pgx.Rows) ([]writeback.LedgerRecord, error) {
+	defer rows.Close()
+	var out []writeback.LedgerRecord
+	for rows.Next() {
+		var seq int64
+		var line []byte
+		if err := rows.Scan(&seq, &line); err != nil {
+			return nil, err
+		}
+		rec, ok := writeback.DecodeLine(line)
+		if !ok {
+			return nil, settle.Errorf(settle.ECORRUPT, "ledger record %d does not decode", seq)
+		}
+		rec.Seq = seq
+		rec.Raw = line
+		out = append(out, rec)
+	}
+	return out, rows.Err()
+}
+
+// loadView reads the records a query selects, in seq order, into a
+// MemView: the same index the file store evaluates against, so every
+// lookup follows the same rules.
+func loadView(ctx context.Context, q querier, sql string, args ...any) (*writeback.MemView, error) {
+	rows, err := q.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := decodeRows(rows)
+	if err != nil {
+		return nil, err
+	}
+	v := writeback.NewMemView()
+	for _, r := range recs {
+		v.Add(r)
+	}
+	return v, nil
+}
+
+// taskView is the view a write-back of task is evaluated against: the
+// task's durable and registry records. Every lookup of the evaluator is
+// scoped to the task (a writeback_id hashes the task; the identity and
+// the registry history name it), so this is the whole ledger as far as
+// the decision can tell.
+func taskView(ctx context.Context, q querier, task string) (*writeback.MemView, error) {
+	return loadView(ctx, q,
+		"SELECT seq, line FROM ledger WHERE task_id = $1 AND kind IN ('durable', 'registry') ORDER BY seq", task)
+}
+
+// lockTask takes the append lock (shared) and the task's lock: every
+// write to a task's records is serialized, across servers.
+func (s *Store) lockTask(ctx context.Context, tx pgx.Tx, task string) error {
+	if err := slock(ctx, tx, s.lockKey(appendKey)); err != nil {
+		return err
+	}
+	return xlock(ctx, tx, s.lockKey("task", task))
+}
+
+// Writeback implements writeback.Store. In one transaction, holding the
+// task's lock: the task's records are read into a view, the domain's
+// Evaluate decides, and what the file store would append is appended (a
+// success with its registry COMPLETED mirror; a refusal's conflict record
+// unless one with its conflict_id exists). A DryRun evaluates on a
+// snapshot and writes nothing. Errors: EUNAVAILABLE, EINTERNAL, ECORRUPT.
+func (s *Store) Writeback(ctx context.Context, req writeback.WritebackRequest) (writeback.WritebackOutcome, error) {
+	task := req.Binding.TaskID
+	if req.DryRun {
+		var out writeback.WritebackOutcome
+		err := s.readTx(ctx, "writeback dry run", func(tx pgx.Tx) error {
+			view, err := taskView(ctx, tx, task)
+			if err != nil {
+				return err
+			}
+			out.Decision = writeback.Evaluate(req, s.cfg, view)
+			return nil
+		})
+		return out, err
+	}
+	var out writeback.WritebackOutcome
+	err := s.writeTx(ctx, "writeback", func(tx pgx.Tx) error {
+		out = writeback.WritebackOutcome{}
+		if err := s.lockTask(ctx, tx, task); err != nil {
+			return err
+		}
+		view, err := taskView(ctx, tx, task)
+		if err != nil {
+			return err
+		}
+		d := writeback.Evaluate(req, s.cfg, view)
+		var rows []ledgerRow
+		if !writeback.ShouldApply(&d) {
+			writeback.MarkNotApplied(&d)
+			if d.Verdict != "PASS" {
+				cr := writeback.NewConflict(d, req.Binding, d.Reasons, s.now())
+				var seen bool
+				if err := tx.QueryRow(ctx,
+					"SELECT EXISTS (SELECT 1 FROM ledger WHERE conflict_id = $1 AND kind = 'conflict')",
+					cr.ConflictID).Scan(&seen); err != nil {
+					return err
+				}
+				if !seen {
+					r, err := encodeRow(writeback.LedgerRecord{Kind: writeback.KindConflict, Conflict: &cr})
+					if err != nil {
+						return err
+					}
+					rows = append(rows, r)
+					out.ConflictRecorded = true
+				}
+			}
+		} else {
+			rec := *d.DurableRecord
+			r, err := encodeRow(writeback.LedgerRecord{Kind: writeback.KindDurable, Durable: &rec})
+			if err != nil {
+				return err
+			}
+			rows = append(rows, r)
+			mirror, problems := writeback.MirrorRecord(&rec, s.cfg)
+			if len(problems) == 0 {
+				r, err := encodeRow(writeback.LedgerRecord{Kind: writeback.KindRegistry, Registry: &mirror})
+				if err != nil {
+					return err
+				}
+				rows = append(rows, r)
+			}
+			writeback.MarkApplied(&d, problems)
+		}
+		out.Decision = d
+		if len(rows) == 0 {
+			return nil
+		}
+		_, err = appendRows(ctx, tx, rows)
+		return err
+	})
+	if err != nil {
+		return writeback.WritebackOutcome{}, err
+	}
+	return out, nil
+}
+
+// AppendRegistry implements writeback.Store: the record is validated
+// (INVALID_INPUT with the reasons; nothing is written) and appended under
+// the task's lock.
+func (s *Store) AppendRegistry(ctx context.Context, rec writeback.RegistryRecord) error {
+	if problems := writeback.ValidateRegistry(rec); len(problems) > 0 {
+		return settle.Errorf(settle.EINVALID, "invalid registry record: %s", strings.Join(problems, "; "))
+	}
+	row, err := encodeRow(writeback.LedgerRecord{Kind: writeback.KindRegistry, Registry: &rec})
+	if err != nil {
+		return err
+	}
+	return s.writeTx(ctx, "registry append", func(tx pgx.Tx) error {
+		if err := s.lockTask(ctx, tx, rec.TaskID); err != nil {
+			return err
+		}
+		_, err := appendRows(ctx, tx, []ledgerRow{row})
+		return err
+	})
+}
+
+// registryView reads the task's registry records.
+func registryView(ctx context.Context, q querier, task string) (*writeback.MemView, error) {
+	return loadView(ctx, q,
+		"SELECT seq, line FROM ledger WHERE task_id = $1 AND kind = 'registry' ORDER BY seq", task)
+}
+
+// RegistryHistory implements writeback.Store.
+func (s *Store) RegistryHistory(ctx context.Context, taskID string) ([]writeback.RegistryRecord, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, err
+	}
+	v, err := registryView(ctx, s.pool, taskID)
+	if err != nil {
+		return nil, s.fail(err, "registry history")
+	}
+	return append([]writeback.RegistryRecord{}, v.RegistryHistory(taskID)...), nil
+}
+
+// Classify implements writeback.Store.
+func (s *Store) Classify(ctx context.Context, taskID string) (string, error) {
+	h, err := s.RegistryHistory(ctx, taskID)
+	if err != nil {
+		return "", err
+	}
+	return writeback.Classify(h), nil
+}
+
+// Records implements writeback.Store: records with Seq > q.After in
+// append order, filtered by kind, batch and task, at most q.Limit
+// (default 100, at most 1000); Next is the last record's Seq when more
+// match. Raw is the record's exact line.
+func (s *Store) Records(ctx context.Context, q writeback.RecordQuery) (writeback.RecordPage, error) {
+	page := writeback.RecordPage{Records: []writeback.LedgerRecord{}, Next: -1}
+	limit := q.Limit
+	switch {
+	case limit < 0:
+		return page, settle.Errorf(settle.EINVALID, "negative limit %d", limit)
+	case limit == 0:
+		limit = DefaultRecordsLimit
+	case limit > MaxRecordsLimit:
+		limit = MaxRecordsLimit
+	}
+	switch q.Kind {
+	case "", writeback.KindDurable, writeback.KindRegistry, writeback.KindConflict:
+	default:
+		return page, settle.Errorf(settle.EINVALID, "unknown record kind %q", q.Kind)
+	}
+	if q.After < -1 {
+		q.After = -1
+	}
+	if err := s.usable(ctx); err != nil {
+		return page, err
+	}
+	sql := "SELECT seq, line FROM ledger WHERE seq > $1"
+	args := []any{q.After}
+	if q.Kind != "" {
+		args = append(args, string(q.Kind))
+		sql += " AND kind = $2"
+	}
+	if q.TaskID != "" {
+		args = append(args, q.TaskID)
+		sql += " AND task_id = $" + itoa(len(args))
+	}
+	if q.BatchID != "" {
+		args = append(args, q.BatchID)
+		sql += " AND batch_id = $" + itoa(len(args))
+	}
+	args = append(args, limit+1)
+	sql += " ORDER BY seq LIMIT $" + itoa(len(args))
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return page, s.fail(err, "records")
+	}
+	recs, err := decodeRows(rows)
+	if err != nil {
+		return page, s.fail(err, "records")
+	}
+	if len(recs) > limit {
+		recs = recs[:limit]
+		page.Next = recs[limit-1].Seq
+	}
+	if recs != nil {
+		page.Records = recs
+	}
+	return page, nil
+}
+
+func itoa(n int) string {
+	const digits = "0123456789"
+	if n < 10 {
+		return digits[n : n+1]
+	}
+	return itoa(n/10) + digits[n%10:n%10+1]
+}
