@@ -73,7 +73,9 @@ func Tracks(batch string, n int) []writeback.TrackTask {
 	return tt
 }
 
-func req(b writeback.Binding) writeback.WritebackRequest { return writeback.WritebackRequest{Binding: b} }
+func req(b writeback.Binding) writeback.WritebackRequest {
+	return writeback.WritebackRequest{Binding: b}
+}
 
 // wb writes b back and fails the test on an error.
 func wb(t testing.TB, s writeback.Store, r writeback.WritebackRequest) writeback.WritebackOutcome {
