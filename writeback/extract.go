@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/internal/pyjson"
@@ -147,7 +148,7 @@ func Extract(data []byte, opt ExtractOptions) (Binding, error) {
 		asGiven = opt.SourcePath
 	}
 
-	return Binding{
+	b := Binding{
 		TaskID:                      taskID,
 		TrackID:                     track,
 		DispatchID:                  disp,
@@ -165,7 +166,34 @@ func Extract(data []byte, opt ExtractOptions) (Binding, error) {
 		ChatID:                      chatID,
 		FallbackCallbackCronID:      fb,
 		SessionIsExecutorSelf:       selfSession,
-	}, nil
+	}
+	if err := checkUTF8(&b); err != nil {
+		return Binding{}, err
+	}
+	return b, nil
+}
+
+// checkUTF8 refuses a binding with a string that is not valid UTF-8: a
+// lone surrogate from a \uD800-style escape, or invalid bytes in an
+// option. The seed cannot hash or write such a binding either (its
+// writeback_id and its ledger append raise UnicodeEncodeError); refusing it
+// here keeps every record settle writes valid UTF-8.
+func checkUTF8(b *Binding) error {
+	for _, f := range [...]struct{ name, v string }{
+		{"task_id", b.TaskID}, {"track_id", b.TrackID}, {"dispatch_id", b.DispatchID},
+		{"normal_collector_cron_id", b.NormalCollectorCronID}, {"collector_key", b.CollectorKey},
+		{"collector_role", b.CollectorRole}, {"authoritative_verdict", b.AuthoritativeVerdict},
+		{"completed_at", b.CompletedAt}, {"source_result_path", b.SourceResultPath},
+		{"batch_id", b.BatchID}, {"executor_key", b.ExecutorKey}, {"chat_id", b.ChatID},
+	} {
+		if !utf8.ValidString(f.v) {
+			return settle.Errorf(settle.EINVALID, "verdict file: %s %s is not valid UTF-8 (a lone surrogate or an invalid byte)", f.name, pyjson.Repr(f.v))
+		}
+	}
+	if fb := b.FallbackCallbackCronID; fb != nil && !utf8.ValidString(*fb) {
+		return settle.Errorf(settle.EINVALID, "verdict file: fallback_callback_cron_id %s is not valid UTF-8 (a lone surrogate or an invalid byte)", pyjson.Repr(*fb))
+	}
+	return nil
 }
 
 // subObject returns `data.get(key) or {}` and refuses a truthy value that
