@@ -1,5 +1,3 @@
-//go:build settle_scene_wip
-
 package file
 
 // # Scene store
@@ -234,9 +232,20 @@ func (s *Scenes) VersionPath(ref scene.Ref, v int) (string, error) {
 	return b.version(v), nil
 }
 
-// lockBatch creates the scenes directory and takes the batch's exclusive
-// flock, giving up when ctx is done.
-func (s *Scenes) lockBatch(ctx context.Context, b sceneBatch) (*durable.Lock, error) {
+// errSceneNoDir is lockBatch's answer, without create, for a project
+// without a scenes directory: no file of the batch exists.
+var errSceneNoDir = errors.New("no scenes directory")
+
+// lockBatch takes the batch's exclusive flock, giving up when ctx is done.
+// With create it first creates the scenes directory; without, a missing
+// directory is errSceneNoDir (so a refusal on a batch that has nothing on
+// disk creates nothing, not even the directory).
+func (s *Scenes) lockBatch(ctx context.Context, b sceneBatch, create bool) (*durable.Lock, error) {
+	if !create {
+		if _, err := os.Stat(b.dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, errSceneNoDir
+		}
+	}
 	if err := durable.MkdirAll(b.dir, sceneDirPerm); err != nil {
 		return nil, s.failed(err, "create scenes directory")
 	}

@@ -1,5 +1,3 @@
-//go:build settle_scene_wip
-
 package file_test
 
 import (

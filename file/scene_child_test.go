@@ -1,5 +1,3 @@
-//go:build settle_scene_wip
-
 package file_test
 
 import (
@@ -225,7 +223,7 @@ func scChildCrash() error {
 			_, err = s.SaveRunner(scCtx, ref, ld.Version, r)
 		case "update":
 			_, err = s.UpdateStatus(scCtx, ref, ld.Version, func(sc *scene.Scene) error {
-				sc.SceneMetadata.Set("updates", k)
+				sc.SceneMetadata.Set("updates", scPyv(k))
 				return nil
 			}, func(*scene.Scene) error {
 				if k%4 == 0 {

@@ -1,5 +1,3 @@
-//go:build settle_scene_wip
-
 package file_test
 
 import (
@@ -126,6 +124,8 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 		scOp("load", "B1"),
 	}
 	pre := []scene.Loaded{scMustLoad(t, s, "B1"), scMustLoad(t, s, "B2"), scMustLoad(t, s, "B3")}
+	goNames, err := s.List(scCtx, scProject, scEpisode)
+	scOK(t, err)
 	res := scRunSeed(t, root, ops)
 
 	// The seed reads what settle wrote.
@@ -134,8 +134,6 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 	scCheckSeedLoad(t, res[2], pre[2], "seed load B3")
 	var names []string
 	scOK(t, json.Unmarshal(res[3]["names"], &names))
-	goNames, err := s.List(scCtx, scProject, scEpisode)
-	scOK(t, err)
 	if !reflect.DeepEqual(names, goNames) {
 		t.Errorf("seed lists %v, settle %v", names, goNames)
 	}

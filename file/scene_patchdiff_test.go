@@ -1,5 +1,3 @@
-//go:build settle_scene_wip
-
 package file_test
 
 import (
@@ -110,7 +108,7 @@ func scGenOps(rng *rand.Rand, tree *pyjson.Object, batch string) (string, []any)
 		"board_field", "lock", "scene_md", "beat_md_volatile", "max_takes", "phantom", "copy_take", "move_take",
 		"takes_null", "reorder", "add_beat", "remove_beat", "beat_id", "structural_change", "structural_add",
 		"structural_remove", "shot_variant", "batch_shots_variant", "scene_id", "restore", "test_pass",
-		"test_fail", "test_numeric", "bad_pointer", "remove_beat_id", "beat_md_null", "noop_move", "unknown_op"}
+		"test_fail", "test_numeric", "test_bool_number", "bad_pointer", "remove_beat_id", "beat_md_null", "noop_move", "unknown_op"}
 	kind := kinds[rng.Intn(len(kinds))]
 	switch kind {
 	case "take_status":
@@ -202,9 +200,11 @@ func scGenOps(rng *rand.Rand, tree *pyjson.Object, batch string) (string, []any)
 	case "test_fail":
 		return kind, []any{scOp2("replace", "/locked", "value", true), scOp2("test", "/scene_id", "value", "nope")}
 	case "test_numeric":
-		// Python equality: 3 == 3.0, False == 0.
-		return kind, []any{scOp2("test", bp+"/max_takes", "value", 3.0), scOp2("test", bp+"/approved", "value", 0),
-			scOp2("replace", bp+"/approved", "value", true)}
+		// RFC 6902 4.6: numbers are equal when numerically equal (3 == 3.0).
+		return kind, []any{scOp2("test", bp+"/max_takes", "value", 3.0), scOp2("replace", bp+"/approved", "value", true)}
+	case "test_bool_number":
+		// RFC 6902 4.6: values of different types differ (false != 0).
+		return kind, []any{scOp2("test", bp+"/approved", "value", 0), scOp2("replace", bp+"/approved", "value", true)}
 	case "bad_pointer":
 		bad := []*pyjson.Object{
 			scOp2("remove", "/beats/99"), scOp2("replace", "/beats/01/approved", "value", true),
@@ -317,7 +317,7 @@ func TestScenesPatchDecisionsMatchSeed(t *testing.T) {
 		if c.versioned {
 			v2 := sc.Clone()
 			v2.Beats = v2.Beats[:len(v2.Beats)-1]
-			v2.SceneMetadata.Set("version", 2)
+			v2.SceneMetadata.Set("version", scPyv(2))
 			if _, err := s.WriteCandidate(scCtx, scRef(c.batch), v2, "diff", true); err != nil {
 				t.Fatal(err)
 			}

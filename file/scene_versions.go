@@ -1,5 +1,3 @@
-//go:build settle_scene_wip
-
 package file
 
 import (
@@ -78,7 +76,7 @@ func (s *Scenes) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sc
 		return 0, err
 	}
 
-	l, err := s.lockBatch(ctx, b)
+	l, err := s.lockBatch(ctx, b, true)
 	if err != nil {
 		return 0, err
 	}
@@ -139,7 +137,10 @@ func (s *Scenes) Activate(ctx context.Context, ref scene.Ref, version int) error
 	if err != nil {
 		return err
 	}
-	l, err := s.lockBatch(ctx, b)
+	l, err := s.lockBatch(ctx, b, false)
+	if err == errSceneNoDir {
+		return settle.Errorf(settle.ENOTFOUND, "no scene for batch %s: nothing to activate", ref.Batch)
+	}
 	if err != nil {
 		return err
 	}

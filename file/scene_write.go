@@ -1,5 +1,3 @@
-//go:build settle_scene_wip
-
 package file
 
 import (
@@ -9,6 +7,7 @@ import (
 	"time"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/scene"
 )
@@ -44,6 +43,21 @@ func (s *Scenes) recheck(b sceneBatch, expectedVersion int) (sceneTarget, error)
 	return sceneTarget{path: path, manifest: m}, nil
 }
 
+// lockStatus takes the batch lock for a status writer. A batch with no
+// scenes directory has no manifest: expecting another version than 1 is a
+// conflict refused without creating anything; expecting 1 is a cold start,
+// which needs the directory.
+func (s *Scenes) lockStatus(ctx context.Context, b sceneBatch, expectedVersion int) (*durable.Lock, error) {
+	l, err := s.lockBatch(ctx, b, false)
+	if err != errSceneNoDir {
+		return l, err
+	}
+	if expectedVersion != 1 {
+		return nil, sceneVersionConflict(b, expectedVersion, 1)
+	}
+	return s.lockBatch(ctx, b, true)
+}
+
 func sceneVersionConflict(b sceneBatch, expected, actual int) error {
 	return settle.Errorf(settle.EVERSIONCONFLICT,
 		"active version for batch %s moved from expected v%d to v%d between load and save", b.ref.Batch, expected, actual)
@@ -73,7 +87,7 @@ func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersio
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	l, err := s.lockBatch(ctx, b)
+	l, err := s.lockStatus(ctx, b, expectedVersion)
 	if err != nil {
 		return scene.Loaded{}, err
 	}
@@ -170,7 +184,7 @@ func (s *Scenes) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion 
 		return scene.Loaded{}, err
 	}
 	runnerRaw := runner.ToTree()
-	l, err := s.lockBatch(ctx, b)
+	l, err := s.lockStatus(ctx, b, expectedVersion)
 	if err != nil {
 		return scene.Loaded{}, err
 	}
@@ -196,7 +210,11 @@ func (s *Scenes) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion 
 		if err != nil {
 			return scene.Loaded{}, fmt.Errorf("scene body of batch %s v%d: %w", ref.Batch, expectedVersion, err)
 		}
-		if muts := scene.StructuralMutations(disk, runnerRaw); len(muts) > 0 {
+		muts, err := scene.StructuralMutationsStrict(disk, runnerRaw)
+		if err != nil {
+			return scene.Loaded{}, fmt.Errorf("runner save for batch %s v%d: %w", ref.Batch, expectedVersion, err)
+		}
+		if len(muts) > 0 {
 			return scene.Loaded{}, settle.Errorf(settle.ESTRUCTURE,
 				"runner save for batch %s v%d would change the shot structure: %v", ref.Batch, expectedVersion, muts)
 		}
@@ -239,7 +257,7 @@ func (s *Scenes) SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene
 	if err != nil {
 		return settle.Wrap(settle.EINVALID, err, "encode scene")
 	}
-	l, err := s.lockBatch(ctx, b)
+	l, err := s.lockBatch(ctx, b, true)
 	if err != nil {
 		return err
 	}
@@ -396,7 +414,7 @@ func (s *Scenes) createFlat(ctx context.Context, b sceneBatch, sc *scene.Scene) 
 	if err != nil {
 		return false, settle.Wrap(settle.EINVALID, err, "encode scene")
 	}
-	l, err := s.lockBatch(ctx, b)
+	l, err := s.lockBatch(ctx, b, true)
 	if err != nil {
 		return false, err
 	}

@@ -4,7 +4,9 @@ Python has no jsonpatch library here. apply_patch(doc, patch) returns a patched 
 of doc or raises PatchError; doc is never modified. JSON Pointers follow RFC 6901
 ("~1" is "/", "~0" is "~"); an array index is "0" or a digit string without leading
 zeros, "-" names the end of an array (only for "add", and as a "move"/"copy" target).
-"test" compares with Python equality (1 == 1.0 == True), as the Go port's pyjson.Equal.
+"test" compares as RFC 6902 section 4.6 says: values of different JSON types differ (true is
+not 1), numbers are equal when numerically equal (3 == 3.0), strings by code points, arrays
+element-wise, objects as unordered sets of members.
 """
 import copy
 
@@ -106,6 +108,22 @@ def _remove(doc, tokens):
     raise PatchError("remove from a scalar")
 
 
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def rfc_equal(a, b):
+    if _is_number(a) and _is_number(b):
+        return a == b
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(rfc_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(rfc_equal(a[k], b[k]) for k in a)
+    return a == b
+
+
 def _member(op, key):
     if key not in op:
         raise PatchError(f"operation lacks {key!r}")
@@ -149,7 +167,7 @@ def apply_patch(doc, patch):
             src = _tokens(_member(op, "from"))
             doc = _add(doc, path, copy.deepcopy(_get(doc, src)))
         elif kind == "test":
-            if _get(doc, path) != _member(op, "value"):
+            if not rfc_equal(_get(doc, path), _member(op, "value")):
                 raise PatchError("test failed")
         else:
             raise PatchError(f"unknown op {kind!r}")
