@@ -1,0 +1,106 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	settle "github.com/settlehq/settle"
+)
+
+// statusError is an error answered with a status other than its code's
+// (413, 428, 405).
+type statusError struct {
+	status int
+	err    error
+}
+
+func (e *statusError) Error() string { return e.err.Error() }
+func (e *statusError) Unwrap() error { return e.err }
+
+func withStatus(status int, err error) error { return &statusError{status: status, err: err} }
+
+// errorStatus returns the HTTP status and code of err (contracts §3).
+func errorStatus(err error) (int, settle.Code) {
+	code := settle.ErrorCode(err)
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.status, code
+	}
+	return settle.HTTPStatus(code), code
+}
+
+// writeJSON writes v as the JSON body with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(ErrorBody{Error: APIError{Code: string(settle.EINTERNAL), Message: "encode response: " + err.Error()}})
+	}
+	b = append(b, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// writeError answers err as {"error": {"code", "message"}}.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code := errorStatus(err)
+	if ri := info(r.Context()); ri != nil {
+		ri.err = err
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="settle"`)
+	}
+	writeJSON(w, status, ErrorBody{Error: APIError{Code: string(code), Message: settle.ErrorMessage(err)}})
+}
+
+// decodeJSON decodes the request body strictly into dst: one JSON value,
+// no unknown fields, nothing after it, within the size limit.
+func decodeJSON(r *http.Request, dst any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(body, dst)
+}
+
+func decodeStrict(body []byte, dst any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return settle.Errorf(settle.EINVALID, "empty request body: want a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return settle.Wrap(settle.EINVALID, err, "request body")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return settle.Errorf(settle.EINVALID, "request body: data after the JSON value")
+	}
+	return nil
+}
+
+// readBody reads the whole body within the server's size limit.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			return nil, withStatus(http.StatusRequestEntityTooLarge,
+				settle.Errorf(settle.EINVALID, "request body exceeds %d bytes", mb.Limit))
+		}
+		return nil, settle.Wrap(settle.EINVALID, err, "read request body")
+	}
+	return b, nil
+}
+
+// errMethod is the 405 answer.
+func errMethod(method string, allow []string) error {
+	return withStatus(http.StatusMethodNotAllowed,
+		settle.Errorf(settle.EINVALID, "method %s not allowed; allowed: %v", method, allow))
+}

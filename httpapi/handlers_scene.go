@@ -1,0 +1,374 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/scene"
+)
+
+// SceneEventData is the data of the scene.* events.
+type SceneEventData struct {
+	Project string `json:"project"`
+	Episode string `json:"episode"`
+	Batch   string `json:"batch"`
+	Version int    `json:"version"`
+	// Fingerprint is the structure fingerprint of the saved body
+	// (status_saved, version_created).
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Via says which write saved a status: patch, runner or recover_stale.
+	Via string `json:"via,omitempty"`
+	// Stale counts the takes recover_stale marked.
+	Stale     int    `json:"stale,omitempty"`
+	Activated bool   `json:"activated,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Principal string `json:"principal,omitempty"`
+}
+
+func sceneRef(r *http.Request) scene.Ref {
+	return scene.Ref{Project: r.PathValue("project"), Episode: r.PathValue("episode"), Batch: r.PathValue("batch")}
+}
+
+// ETag returns the ETag of a scene whose active version is v.
+func ETag(v int) string { return `"` + strconv.Itoa(v) + `"` }
+
+// ifMatch reads the version a status write was prepared against: 428
+// without If-Match, 400 when it names no version.
+func ifMatch(r *http.Request) (int, error) {
+	h := strings.TrimSpace(r.Header.Get("If-Match"))
+	if h == "" {
+		return 0, withStatus(http.StatusPreconditionRequired,
+			settle.Errorf(settle.EINVALID, "If-Match is required: send the ETag of the scene version the change was prepared against"))
+	}
+	if strings.HasPrefix(h, "W/") {
+		return 0, settle.Errorf(settle.EINVALID, "If-Match %s: a weak ETag never matches; send the strong ETag", h)
+	}
+	t := strings.Trim(h, `"`)
+	v, err := strconv.Atoi(t)
+	if err != nil || v <= 0 || strconv.Itoa(v) != t {
+		return 0, settle.Errorf(settle.EINVALID, "If-Match %s: want the ETag of one scene version, like \"3\"", h)
+	}
+	return v, nil
+}
+
+// sceneJSON is a scene's JSON tree (unknown members kept).
+func sceneJSON(sc *scene.Scene) (json.RawMessage, error) {
+	if sc == nil {
+		return json.RawMessage("null"), nil
+	}
+	b, err := sc.ToTree().MarshalJSON()
+	if err != nil {
+		return nil, settle.Wrap(settle.EINTERNAL, err, "encode scene")
+	}
+	return b, nil
+}
+
+// parseScene decodes a scene from a request.
+func parseScene(raw json.RawMessage) (*scene.Scene, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, settle.Errorf(settle.EINVALID, "scene is required")
+	}
+	v, err := pyjson.Parse(raw)
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "scene")
+	}
+	obj, ok := v.(*pyjson.Object)
+	if !ok {
+		return nil, settle.Errorf(settle.EINVALID, "scene must be a JSON object")
+	}
+	sc, err := scene.FromTree(obj)
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "scene")
+	}
+	return sc, nil
+}
+
+func writeLoaded(w http.ResponseWriter, l scene.Loaded, etag bool) error {
+	tree, err := sceneJSON(l.Scene)
+	if err != nil {
+		return err
+	}
+	if etag {
+		w.Header().Set("ETag", ETag(l.Version))
+	}
+	writeJSON(w, http.StatusOK, SceneBody{Version: l.Version, Fingerprint: l.Fingerprint, Scene: tree})
+	return nil
+}
+
+// sceneEvent fills the common fields of a scene event.
+func sceneEvent(r *http.Request, ref scene.Ref, version int) SceneEventData {
+	ep := ref.Episode
+	if c, err := scene.CanonicalEpisode(ep); err == nil {
+		ep = c
+	}
+	return SceneEventData{Project: ref.Project, Episode: ep, Batch: ref.Batch, Version: version, Principal: principalOf(r).Name}
+}
+
+// versionCreatedKey makes scene.version_created exactly-once per version
+// (a candidate equal to a registered version returns that version).
+func versionCreatedKey(d SceneEventData) string {
+	return "scene.version_created:" + d.Project + "/" + d.Episode + "/" + d.Batch + "/v" + strconv.Itoa(d.Version)
+}
+
+func (s *Server) emitScene(ctx context.Context, typ string, d SceneEventData) error {
+	if typ == event.SceneVersionCreated {
+		_, _, err := s.events.AppendOnce(ctx, versionCreatedKey(d), typ, d)
+		return err
+	}
+	_, err := s.events.Append(ctx, typ, d)
+	return err
+}
+
+// afterSceneWrite emits the event of a done scene write; a failure is a
+// 503 whose message says the write itself was done.
+func (s *Server) afterSceneWrite(ctx context.Context, typ string, d SceneEventData) error {
+	if err := s.emitScene(ctx, typ, d); err != nil {
+		return settle.Wrap(settle.EUNAVAILABLE, err, "the scene write was done but its %s event failed", typ)
+	}
+	return nil
+}
+
+func (s *Server) handleSceneList(w http.ResponseWriter, r *http.Request) error {
+	names, err := s.scenes.List(r.Context(), r.PathValue("project"), r.PathValue("episode"))
+	if err != nil {
+		return err
+	}
+	if names == nil {
+		names = []string{}
+	}
+	writeJSON(w, http.StatusOK, ListBody{Scenes: names})
+	return nil
+}
+
+func (s *Server) handleSceneLoad(w http.ResponseWriter, r *http.Request) error {
+	l, err := s.scenes.Load(r.Context(), sceneRef(r))
+	if err != nil {
+		return err
+	}
+	return writeLoaded(w, l, true)
+}
+
+func (s *Server) handleSceneLoadVersion(w http.ResponseWriter, r *http.Request) error {
+	v, err := strconv.Atoi(r.PathValue("version"))
+	if err != nil || v <= 0 {
+		return settle.Errorf(settle.EINVALID, "version %q: want a positive integer", r.PathValue("version"))
+	}
+	l, err := s.scenes.LoadVersion(r.Context(), sceneRef(r), v)
+	if err != nil {
+		return err
+	}
+	return writeLoaded(w, l, false)
+}
+
+func (s *Server) handleSceneVersions(w http.ResponseWriter, r *http.Request) error {
+	ref := sceneRef(r)
+	vs, err := s.scenes.Versions(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	if vs == nil {
+		vs = []scene.VersionInfo{}
+	}
+	writeJSON(w, http.StatusOK, VersionsBody{BatchID: ref.Batch, Versions: vs})
+	return nil
+}
+
+func (s *Server) handleScenePatch(w http.ResponseWriter, r *http.Request) error {
+	expected, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct != "" && !strings.HasPrefix(ct, "application/json-patch+json") && !strings.HasPrefix(ct, "application/json") {
+		return withStatus(http.StatusUnsupportedMediaType,
+			settle.Errorf(settle.EINVALID, "content type %q: send an RFC 6902 patch as application/json-patch+json", ct))
+	}
+	patch, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	ref := sceneRef(r)
+	l, err := s.scenes.PatchStatus(r.Context(), ref, expected, patch)
+	if err != nil {
+		return err
+	}
+	d := sceneEvent(r, ref, l.Version)
+	d.Fingerprint, d.Via = l.Fingerprint, "patch"
+	if err := s.afterSceneWrite(r.Context(), event.SceneStatusSaved, d); err != nil {
+		return err
+	}
+	return writeLoaded(w, l, true)
+}
+
+func (s *Server) handleSceneSaveRunner(w http.ResponseWriter, r *http.Request) error {
+	expected, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	var body ScenePut
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	sc, err := parseScene(body.Scene)
+	if err != nil {
+		return err
+	}
+	ref := sceneRef(r)
+	l, err := s.scenes.SaveRunner(r.Context(), ref, expected, sc)
+	if err != nil {
+		return err
+	}
+	d := sceneEvent(r, ref, l.Version)
+	d.Fingerprint, d.Via = l.Fingerprint, "runner"
+	if err := s.afterSceneWrite(r.Context(), event.SceneStatusSaved, d); err != nil {
+		return err
+	}
+	return writeLoaded(w, l, true)
+}
+
+func (s *Server) handleSceneRecoverStale(w http.ResponseWriter, r *http.Request) error {
+	var body RecoverStaleBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	older := scene.DefaultStaleAge
+	if body.OlderThan != "" {
+		d, err := time.ParseDuration(body.OlderThan)
+		if err != nil || d <= 0 {
+			return settle.Errorf(settle.EINVALID, "older_than %q: want a positive duration like \"5m\"", body.OlderThan)
+		}
+		older = d
+	}
+	now := time.Now()
+	if body.Now != "" {
+		t, err := time.Parse(time.RFC3339Nano, body.Now)
+		if err != nil {
+			return settle.Errorf(settle.EINVALID, "now %q: want an RFC 3339 time", body.Now)
+		}
+		now = t
+	}
+	ref := sceneRef(r)
+	n, err := s.scenes.RecoverStale(r.Context(), ref, older, now)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		l, err := s.scenes.Load(r.Context(), ref)
+		if err != nil {
+			return err
+		}
+		d := sceneEvent(r, ref, l.Version)
+		d.Fingerprint, d.Via, d.Stale = l.Fingerprint, "recover_stale", n
+		if err := s.afterSceneWrite(r.Context(), event.SceneStatusSaved, d); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, RecoverStaleResult{BatchID: ref.Batch, Stale: n})
+	return nil
+}
+
+func (s *Server) handleSceneCandidate(w http.ResponseWriter, r *http.Request) error {
+	var body CandidateBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	sc, err := parseScene(body.Scene)
+	if err != nil {
+		return err
+	}
+	ref := sceneRef(r)
+	v, err := s.scenes.WriteCandidate(r.Context(), ref, sc, body.Reason, body.Activate)
+	if err != nil {
+		return err
+	}
+	d := sceneEvent(r, ref, v)
+	d.Fingerprint, d.Activated, d.Reason = scene.Fingerprint(sc), body.Activate, body.Reason
+	_, created, err := s.events.AppendOnce(r.Context(), versionCreatedKey(d), event.SceneVersionCreated, d)
+	if err != nil {
+		return settle.Wrap(settle.EUNAVAILABLE, err, "candidate version %d was stored but its event failed", v)
+	}
+	if body.Activate {
+		if err := s.afterSceneWrite(r.Context(), event.SceneActivated, sceneEvent(r, ref, v)); err != nil {
+			return err
+		}
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, CandidateResult{BatchID: ref.Batch, Version: v, Fingerprint: d.Fingerprint, Activated: body.Activate, Created: created})
+	return nil
+}
+
+func (s *Server) handleSceneActivate(w http.ResponseWriter, r *http.Request) error {
+	var body ActivateBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	if body.Version <= 0 {
+		return settle.Errorf(settle.EINVALID, "version must be a positive integer")
+	}
+	ref := sceneRef(r)
+	if err := s.scenes.Activate(r.Context(), ref, body.Version); err != nil {
+		return err
+	}
+	if err := s.afterSceneWrite(r.Context(), event.SceneActivated, sceneEvent(r, ref, body.Version)); err != nil {
+		return err
+	}
+	w.Header().Set("ETag", ETag(body.Version))
+	writeJSON(w, http.StatusOK, ActivateResult{BatchID: ref.Batch, ActiveVersion: body.Version})
+	return nil
+}
+
+func (s *Server) handleSceneInit(w http.ResponseWriter, r *http.Request) error {
+	var body InitBody
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	v, err := pyjson.Parse(body.Plan)
+	if err != nil {
+		return settle.Wrap(settle.EINVALID, err, "plan")
+	}
+	obj, ok := v.(*pyjson.Object)
+	if !ok {
+		return settle.Errorf(settle.EINVALID, "plan must be a JSON object")
+	}
+	maxTakes := scene.DefaultMaxTakes
+	if body.MaxTakes != nil {
+		maxTakes = *body.MaxTakes
+	}
+	project, episode := r.PathValue("project"), r.PathValue("episode")
+	res, err := s.scenes.InitFromPlan(r.Context(), project, episode, scene.Plan{Root: obj}, maxTakes, body.DryRun)
+	if err != nil {
+		return err
+	}
+	out := InitResultBody{DryRun: body.DryRun, Scenes: []InitScene{}}
+	for _, ir := range res {
+		tree, err := sceneJSON(ir.Scene)
+		if err != nil {
+			return err
+		}
+		is := InitScene{Batch: ir.Batch, Created: ir.Created, Scene: tree}
+		if ir.Scene != nil {
+			is.Beats = len(ir.Scene.Beats)
+			is.Fingerprint = scene.Fingerprint(ir.Scene)
+		}
+		out.Scenes = append(out.Scenes, is)
+		if !body.DryRun && ir.Created {
+			d := sceneEvent(r, scene.Ref{Project: project, Episode: episode, Batch: ir.Batch}, 1)
+			d.Fingerprint, d.Reason = is.Fingerprint, "init from plan"
+			if err := s.afterSceneWrite(r.Context(), event.SceneVersionCreated, d); err != nil {
+				return err
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}

@@ -1,0 +1,423 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/writeback"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxBodyBytes      = 8 << 20
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultHeartbeat         = 15 * time.Second
+)
+
+// Options configures a Server.
+type Options struct {
+	// Ledger, Scenes and Events are the stores the API serves (required).
+	Ledger writeback.Store
+	Scenes scene.Store
+	Events event.Log
+	// Config is the domain configuration (collector keys, default chat id)
+	// used to extract bindings from verdict documents.
+	Config writeback.Config
+	// Root is the workspace root: a verdict's source_path under it is
+	// recorded relative to it.
+	Root string
+	// Tokens are the bearer tokens and their principals.
+	Tokens []Token
+
+	// TLSCert and TLSKey, when both set, make Serve speak HTTPS.
+	TLSCert, TLSKey string
+
+	// Logger receives one line per request and the server's events
+	// (nil = slog.Default()).
+	Logger *slog.Logger
+	// Metrics is the Prometheus registry of /metrics (nil = NewMetrics()).
+	Metrics *Metrics
+	// LedgerStats, if set, is read at each scrape of /metrics.
+	LedgerStats func() LedgerStats
+	// Health, if set, is checked by /readyz (a store refusing writes, ...).
+	Health func() error
+
+	MaxBodyBytes      int64         // request body limit (0 = DefaultMaxBodyBytes)
+	ReadHeaderTimeout time.Duration // 0 = default
+	ReadTimeout       time.Duration // 0 = default
+	WriteTimeout      time.Duration // 0 = default; event streams are exempt
+	IdleTimeout       time.Duration // 0 = default
+	ShutdownTimeout   time.Duration // graceful shutdown limit (0 = default)
+	Heartbeat         time.Duration // SSE comment interval (0 = default)
+}
+
+// Server is settle's HTTP API over a ledger store, a scene store and an
+// event log (docs/contracts.md §5, docs/server.md).
+type Server struct {
+	ledger writeback.Store
+	scenes scene.Store
+	events event.Log
+	cfg    writeback.Config
+	root   string
+	auth   *authenticator
+	log    *slog.Logger
+	met    *Metrics
+	opts   Options
+
+	handler http.Handler
+
+	reconciled   atomic.Bool
+	shutting     atomic.Bool
+	streams      context.Context
+	stopStreams  context.CancelFunc
+	reconcileMu  sync.Mutex
+	reconcileErr error
+}
+
+// New returns a server. It does not listen: see Serve and Handler.
+func New(opts Options) (*Server, error) {
+	if opts.Ledger == nil || opts.Scenes == nil || opts.Events == nil {
+		return nil, settle.Errorf(settle.EINVALID, "httpapi: Ledger, Scenes and Events are required")
+	}
+	if (opts.TLSCert == "") != (opts.TLSKey == "") {
+		return nil, settle.Errorf(settle.EINVALID, "httpapi: TLS needs both a certificate and a key")
+	}
+	auth, err := newAuthenticator(opts.Tokens)
+	if err != nil {
+		return nil, err
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opts.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	def(&opts.ReadTimeout, DefaultReadTimeout)
+	def(&opts.WriteTimeout, DefaultWriteTimeout)
+	def(&opts.IdleTimeout, DefaultIdleTimeout)
+	def(&opts.ShutdownTimeout, DefaultShutdownTimeout)
+	def(&opts.Heartbeat, DefaultHeartbeat)
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics()
+	}
+	s := &Server{
+		ledger: opts.Ledger,
+		scenes: opts.Scenes,
+		events: opts.Events,
+		cfg:    opts.Config,
+		root:   opts.Root,
+		auth:   auth,
+		log:    opts.Logger,
+		met:    opts.Metrics,
+		opts:   opts,
+	}
+	s.streams, s.stopStreams = context.WithCancel(context.Background())
+	if opts.LedgerStats != nil {
+		s.met.setLedgerStats(opts.LedgerStats)
+	}
+	s.handler = s.buildMux()
+	return s, nil
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Metrics returns the server's metrics.
+func (s *Server) Metrics() *Metrics { return s.met }
+
+// buildMux registers every route of routeTable, a JSON 405 for every
+// known path with another method, and a JSON 404 for everything else.
+func (s *Server) buildMux() http.Handler {
+	mux := http.NewServeMux()
+	methods := map[string][]string{}
+	var paths []string
+	for _, rt := range routeTable {
+		mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
+		if methods[rt.path] == nil {
+			paths = append(paths, rt.path)
+		}
+		methods[rt.path] = append(methods[rt.path], rt.method)
+	}
+	for _, p := range paths {
+		allow := methods[p]
+		sort.Strings(allow)
+		mux.Handle(p, s.wrap(route{method: "*", path: p, public: true, handle: func(_ *Server, w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			return errMethod(r.Method, allow)
+		}}))
+	}
+	mux.Handle("/", s.wrap(route{method: "*", path: "unmatched", public: true, handle: func(_ *Server, w http.ResponseWriter, r *http.Request) error {
+		return settle.Errorf(settle.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path)
+	}}))
+	return mux
+}
+
+// reqInfo is what the middleware knows of a request.
+type reqInfo struct {
+	id        string
+	principal Principal
+	authed    bool
+	log       *slog.Logger
+	err       error
+}
+
+type ctxKey struct{}
+
+func info(ctx context.Context) *reqInfo {
+	ri, _ := ctx.Value(ctxKey{}).(*reqInfo)
+	return ri
+}
+
+// principalOf returns the request's authenticated principal.
+func principalOf(r *http.Request) Principal {
+	if ri := info(r.Context()); ri != nil {
+		return ri.principal
+	}
+	return Principal{}
+}
+
+// loggerOf returns the request's logger (with its request id).
+func (s *Server) loggerOf(r *http.Request) *slog.Logger {
+	if ri := info(r.Context()); ri != nil {
+		return ri.log
+	}
+	return s.log
+}
+
+// requestID accepts a client's X-Request-ID of 1-64 safe characters, else
+// makes one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get(HeaderRequestID); len(id) > 0 && len(id) <= 64 {
+		ok := true
+		for _, c := range id {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return id
+		}
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// statusWriter records the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach Flush and the deadlines.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// wrap is the middleware of one route: request id, logging, metrics,
+// panic recovery, body limit, authentication and the role check.
+func (s *Server) wrap(rt route) http.Handler {
+	label := rt.path
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ri := &reqInfo{id: requestID(r)}
+		ri.log = s.log.With("request_id", ri.id)
+		w.Header().Set(HeaderRequestID, ri.id)
+		sw := &statusWriter{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
+		s.met.inFlight.Inc()
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				ri.log.Error("panic in handler", "panic", fmt.Sprint(p), "route", label)
+				if sw.status == 0 {
+					writeError(sw, r, settle.Errorf(settle.EINTERNAL, "internal error"))
+				}
+			}
+			s.met.inFlight.Dec()
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			d := time.Since(start)
+			s.met.observeRequest(label, r.Method, status, d)
+			attrs := []any{"method", r.Method, "route", label, "path", r.URL.Path, "status", status,
+				"duration_ms", float64(d.Microseconds()) / 1000, "bytes", sw.bytes, "remote", r.RemoteAddr}
+			if ri.authed {
+				attrs = append(attrs, "principal", ri.principal.Name, "role", string(ri.principal.Role))
+			}
+			level := slog.LevelInfo
+			if ri.err != nil {
+				attrs = append(attrs, "code", string(settle.ErrorCode(ri.err)), "err", settle.ErrorMessage(ri.err))
+				if status >= 500 {
+					level = slog.LevelError
+				}
+			}
+			ri.log.Log(r.Context(), level, "request", attrs...)
+		}()
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(sw, r.Body, s.opts.MaxBodyBytes)
+		}
+		if !rt.public {
+			p, err := s.auth.authenticate(r)
+			if err != nil {
+				writeError(sw, r, err)
+				return
+			}
+			ri.principal, ri.authed = p, true
+			if !allowed(p.Role, rt.roles) {
+				writeError(sw, r, settle.Errorf(settle.EFORBIDDEN, "principal %q (role %s) may not %s %s", p.Name, p.Role, rt.method, rt.path))
+				return
+			}
+		}
+		if err := rt.handle(s, sw, r); err != nil {
+			if sw.status != 0 {
+				// The response has begun (a stream): only log.
+				ri.err = err
+				return
+			}
+			writeError(sw, r, err)
+		}
+	})
+}
+
+// Serve accepts connections on ln until ctx ends, then shuts down
+// gracefully: it stops accepting, ends event streams, waits for in-flight
+// requests (up to ShutdownTimeout) and returns. It does not close the
+// stores. Startup reconciliation runs in the background; /readyz answers
+// 503 until it is done.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: s.opts.ReadHeaderTimeout,
+		ReadTimeout:       s.opts.ReadTimeout,
+		WriteTimeout:      s.opts.WriteTimeout,
+		IdleTimeout:       s.opts.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	hs.RegisterOnShutdown(s.stopStreams)
+	rctx, stopReconcile := context.WithCancel(ctx)
+	defer stopReconcile()
+	go s.reconcileUntilDone(rctx)
+
+	errc := make(chan error, 1)
+	go func() {
+		if s.opts.TLSCert != "" {
+			errc <- hs.ServeTLS(ln, s.opts.TLSCert, s.opts.TLSKey)
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	s.log.Info("serving", "addr", ln.Addr().String(), "tls", s.opts.TLSCert != "")
+	select {
+	case err := <-errc:
+		s.stopStreams()
+		return err
+	case <-ctx.Done():
+	}
+	s.shutting.Store(true)
+	s.log.Info("shutting down: no new connections, finishing in-flight requests", "timeout", s.opts.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	s.stopStreams()
+	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		hs.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	s.log.Info("shut down")
+	return nil
+}
+
+// reconcileUntilDone runs Reconcile, retrying on failure, until it
+// succeeds or ctx ends.
+func (s *Server) reconcileUntilDone(ctx context.Context) {
+	for {
+		err := s.Reconcile(ctx)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		s.log.Error("startup reconciliation failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, Health{Status: "ok"})
+	return nil
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
+	reason := ""
+	switch {
+	case s.shutting.Load():
+		reason = "shutting down"
+	case !s.reconciled.Load():
+		reason = "startup reconciliation not finished"
+		s.reconcileMu.Lock()
+		if s.reconcileErr != nil {
+			reason += ": " + s.reconcileErr.Error()
+		}
+		s.reconcileMu.Unlock()
+	case s.opts.Health != nil:
+		if err := s.opts.Health(); err != nil {
+			reason = err.Error()
+		}
+	}
+	if reason != "" {
+		writeJSON(w, http.StatusServiceUnavailable, Health{Status: "unavailable", Reason: reason})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, Health{Status: "ready"})
+	return nil
+}
