@@ -49,10 +49,11 @@ type encoder struct {
 	itemSep, keySep string
 	indent          int // <0: none
 	sortKeys        bool
-	ascii           bool // escape all non-ASCII
-	lineSeps        bool // escape U+0085, U+2028, U+2029
-	surrogates      bool // escape lone surrogates (MarshalJSON: valid UTF-8 out)
-	noNaN           bool // refuse NaN and infinities (allow_nan=False)
+	ascii           bool     // escape all non-ASCII
+	lineSeps        bool     // escape U+0085, U+2028, U+2029
+	surrogates      bool     // escape lone surrogates (MarshalJSON: valid UTF-8 out)
+	noNaN           bool     // refuse NaN and infinities (allow_nan=False)
+	keys            []string // stack of sorted key lists (SortKeys)
 }
 
 func newEncoder(opt Options) *encoder {
@@ -145,8 +146,13 @@ func (e *encoder) value(b []byte, v any, level int) ([]byte, error) {
 			return b, errTooDeep
 		}
 		keys := x.keys
+		base := -1
 		if e.sortKeys && !slices.IsSorted(keys) {
-			keys = slices.Clone(keys)
+			// Sort a copy on the encoder's key stack (no allocation once
+			// the stack has grown); nested objects push above it.
+			base = len(e.keys) // on error the encoder is abandoned: no cleanup
+			e.keys = append(e.keys, keys...)
+			keys = e.keys[base:]
 			slices.Sort(keys) // UTF-8 / WTF-8 byte order is code point order
 		}
 		b = append(b, '{')
@@ -168,6 +174,10 @@ func (e *encoder) value(b []byte, v any, level int) ([]byte, error) {
 			if b, err = e.value(b, x.vals[k], level+1); err != nil {
 				return b, err
 			}
+		}
+		if base >= 0 {
+			clear(e.keys[base:])
+			e.keys = e.keys[:base]
 		}
 		if e.indent >= 0 {
 			b = e.newline(b, level)

@@ -45,7 +45,9 @@ func Parse(data []byte) (any, error) {
 		off := invalidUTF8Offset(data)
 		return nil, &SyntaxError{Msg: "invalid UTF-8 byte " + strconv.Quote(string(data[off:off+1])), Offset: off, Line: 1 + countNL(data[:off]), Col: 0, Char: -1}
 	}
-	p := parser{data: data}
+	// One copy of the input: strings without escapes and integer literals
+	// are substrings of it (no allocation each).
+	p := parser{data: data, src: string(data)}
 	p.skipWS()
 	v, err := p.value(0)
 	if err != nil {
@@ -111,8 +113,16 @@ func newSyntaxError(data []byte, off int, msg string) *SyntaxError {
 
 type parser struct {
 	data []byte
+	src  string // string(data)
 	pos  int
 	buf  []byte // scratch for strings with escapes
+	vals []any  // stack of the elements of the arrays being parsed
+	kvs  []kv   // stack of the members of the objects being parsed
+}
+
+type kv struct {
+	k string
+	v any
 }
 
 func (p *parser) errAt(off int, msg string) error {
@@ -247,7 +257,7 @@ func (p *parser) number() (any, error) {
 	}
 	p.pos = i
 	if isFloat {
-		f, err := strconv.ParseFloat(string(d[start:i]), 64)
+		f, err := strconv.ParseFloat(p.src[start:i], 64)
 		if err != nil {
 			// ErrRange: f is ±Inf on overflow, ±0 on underflow, as float().
 			if ne, ok := err.(*strconv.NumError); !ok || ne.Err != strconv.ErrRange {
@@ -267,7 +277,7 @@ func (p *parser) number() (any, error) {
 		return nil, p.errAt(start, "Exceeds the limit (4300 digits) for integer string conversion: value has "+
 			strconv.Itoa(digits)+" digits")
 	}
-	return Int(d[start:intEnd]), nil
+	return Int(p.src[start:intEnd]), nil
 }
 
 // str parses a string starting at the opening quote (CPython scanstring,
@@ -280,7 +290,7 @@ func (p *parser) str() (string, error) {
 	for i < len(d) {
 		c := d[i]
 		if c == '"' {
-			s := string(d[begin+1 : i])
+			s := p.src[begin+1 : i]
 			p.pos = i + 1
 			return s, nil
 		}
@@ -404,17 +414,20 @@ func (p *parser) array(depth int) (any, error) {
 		p.pos++
 		return []any{}, nil
 	}
-	var arr []any
+	base := len(p.vals) // on error the parser is abandoned: no cleanup
 	for {
 		v, err := p.value(depth)
 		if err != nil {
 			return nil, err
 		}
-		arr = append(arr, v)
+		p.vals = append(p.vals, v)
 		p.skipWS()
 		if p.pos < len(d) {
 			if d[p.pos] == ']' {
 				p.pos++
+				arr := append([]any(nil), p.vals[base:]...)
+				clear(p.vals[base:])
+				p.vals = p.vals[:base]
 				return arr, nil
 			}
 			if d[p.pos] == ',' {
@@ -431,11 +444,11 @@ func (p *parser) object(depth int) (any, error) {
 	p.pos++ // '{'
 	p.skipWS()
 	d := p.data
-	o := &Object{}
 	if p.pos < len(d) && d[p.pos] == '}' {
 		p.pos++
-		return o, nil
+		return &Object{}, nil
 	}
+	base := len(p.kvs) // on error the parser is abandoned: no cleanup
 	for {
 		if p.pos >= len(d) || d[p.pos] != '"' {
 			return nil, p.errAt(p.pos, "Expecting property name enclosed in double quotes")
@@ -454,11 +467,14 @@ func (p *parser) object(depth int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		o.Set(k, v)
+		p.kvs = append(p.kvs, kv{k, v})
 		p.skipWS()
 		if p.pos < len(d) {
 			if d[p.pos] == '}' {
 				p.pos++
+				o := buildObject(p.kvs[base:])
+				clear(p.kvs[base:])
+				p.kvs = p.kvs[:base]
 				return o, nil
 			}
 			if d[p.pos] == ',' {
@@ -469,4 +485,17 @@ func (p *parser) object(depth int) (any, error) {
 		}
 		return nil, p.errAt(p.pos, "Expecting ',' delimiter")
 	}
+}
+
+// buildObject makes an object of the members in document order: a
+// duplicated key keeps its first position and takes its last value.
+func buildObject(m []kv) *Object {
+	o := &Object{keys: make([]string, 0, len(m)), vals: make(map[string]any, len(m))}
+	for _, e := range m {
+		if _, dup := o.vals[e.k]; !dup {
+			o.keys = append(o.keys, e.k)
+		}
+		o.vals[e.k] = e.v
+	}
+	return o
 }
