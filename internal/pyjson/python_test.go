@@ -151,11 +151,18 @@ func checkDoc(t *testing.T, doc []byte, ans [][]byte) {
 }
 
 func TestDifferentialRandomDocuments(t *testing.T) {
-	n := 4000
+	n, seed := 4000, uint64(1)
 	if testing.Short() {
 		n = 500
 	}
-	g := newDocGen(1)
+	// PYJSON_DIFF_N and PYJSON_DIFF_SEED allow longer soak runs.
+	if v, err := strconv.Atoi(os.Getenv("PYJSON_DIFF_N")); err == nil && v > 0 {
+		n = v
+	}
+	if v, err := strconv.ParseUint(os.Getenv("PYJSON_DIFF_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	g := newDocGen(seed)
 	var o oracle
 	docs := make([][]byte, 0, 2*n)
 	for i := 0; i < n; i++ {
@@ -177,12 +184,6 @@ func TestDifferentialRandomDocuments(t *testing.T) {
 			refused++
 		}
 		checkDoc(t, d, ans[i])
-		if t.Failed() && i > 0 && i%50 == 0 {
-			// Enough output to debug; keep going only while it is short.
-			if testing.Verbose() {
-				continue
-			}
-		}
 	}
 	t.Logf("%d documents: %d accepted, %d refused by Python", len(docs), accepted, refused)
 	if accepted < n/2 || refused < n/8 {
@@ -413,5 +414,43 @@ func TestPrintableTableUpToDate(t *testing.T) {
 	}
 	if !bytes.Equal(out, have) {
 		t.Error("printable_table.go is stale: python3 testdata/gen_printable.py > printable_table.go")
+	}
+}
+
+// TestDifferentialFloats compares the repr of many floats spread over every
+// binade (random bits, subnormals, integers near 2^53, powers of ten).
+func TestDifferentialFloats(t *testing.T) {
+	g := newDocGen(5)
+	var o oracle
+	var docs [][]byte
+	for i := 0; i < 100; i++ {
+		b := []byte{'['}
+		for j := 0; j < 500; j++ {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			var f float64
+			switch j % 5 {
+			case 0, 1:
+				f = math.Float64frombits(g.r.Uint64() &^ (0x7ff << 52) | uint64(g.r.IntN(0x7ff))<<52)
+			case 2:
+				f = math.Float64frombits(g.r.Uint64() >> (12 + g.r.IntN(40)))
+			case 3:
+				f = float64(int64(1)<<53 + g.r.Int64N(1<<20) - 1<<19)
+			default:
+				f = math.Pow(10, float64(g.r.IntN(640)-325)) * float64(1+g.r.IntN(9))
+			}
+			b = strconv.AppendFloat(b, f, 'g', 17, 64)
+			if !bytes.ContainsAny(b[bytes.LastIndexByte(b, ',')+1:], ".eEI") {
+				b = append(b, ".0"...)
+			}
+		}
+		b = append(b, ']')
+		docs = append(docs, b)
+		o.add('D', b)
+	}
+	ans := o.run(t)
+	for i, d := range docs {
+		checkDoc(t, d, ans[i])
 	}
 }
