@@ -432,7 +432,7 @@ func TestDifferentialFloats(t *testing.T) {
 			var f float64
 			switch j % 5 {
 			case 0, 1:
-				f = math.Float64frombits(g.r.Uint64() &^ (0x7ff << 52) | uint64(g.r.IntN(0x7ff))<<52)
+				f = math.Float64frombits(g.r.Uint64()&^(0x7ff<<52) | uint64(g.r.IntN(0x7ff))<<52)
 			case 2:
 				f = math.Float64frombits(g.r.Uint64() >> (12 + g.r.IntN(40)))
 			case 3:
