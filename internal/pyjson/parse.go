@@ -1,6 +1,7 @@
 package pyjson
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -36,14 +37,19 @@ func (e *SyntaxError) Error() string {
 // whitespace allowed, nothing else after the value).
 //
 // The input must be UTF-8 (Python's read_text would refuse anything else)
-// and must not start with a byte order mark. Errors are *SyntaxError.
+// and must not start with a byte order mark. Nesting deeper than MaxDepth
+// and integer literals longer than MaxIntDigits digits are refused (Python
+// raises RecursionError and ValueError). Errors are *SyntaxError; callers
+// attach the settle error code (ECORRUPT for a file, EINVALID for a request).
+//
+// The decoded strings share one copy of data, which is not retained.
 func Parse(data []byte) (any, error) {
 	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
 		return nil, newSyntaxError(data, 0, "Unexpected UTF-8 BOM (decode using utf-8-sig)")
 	}
 	if !utf8.Valid(data) {
 		off := invalidUTF8Offset(data)
-		return nil, &SyntaxError{Msg: "invalid UTF-8 byte " + strconv.Quote(string(data[off:off+1])), Offset: off, Line: 1 + countNL(data[:off]), Col: 0, Char: -1}
+		return nil, newSyntaxError(data, off, fmt.Sprintf("invalid UTF-8 byte %#02x", data[off]))
 	}
 	// One copy of the input: strings without escapes and integer literals
 	// are substrings of it (no allocation each).
