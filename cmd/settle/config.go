@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,8 @@ type Config struct {
 	JSON bool `json:"-"`
 	// ConfigFile is the file the configuration was read from, if any.
 	ConfigFile string `json:"-"`
+	// Logger receives the stores' warnings (repairs, rebuilds, failures).
+	Logger *slog.Logger `json:"-"`
 }
 
 // ServerConfig is the "server" section of the config file.
@@ -172,6 +175,11 @@ func (m *Main) resolve(fs *flag.FlagSet, g *globalFlags) (*Config, error) {
 		cfg.CollectorKeys = splitKeys(g.keys)
 	}
 	cfg.JSON = g.json
+	level := slog.LevelWarn
+	if m.Getenv("SETTLE_LOG_LEVEL") != "" {
+		_ = level.UnmarshalText([]byte(m.Getenv("SETTLE_LOG_LEVEL")))
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: level}))
 	if cfg.Root == "" {
 		wd, err := os.Getwd()
 		if err != nil {

@@ -121,7 +121,7 @@ func (d *demo) run() error {
 
 	d.say("\n== 2. Independent collectors write verdict files; settle writes them back")
 	v1 := d.file("verdicts/task-1.json", `{"task_id": "task-900+1 (TRACK 1 — render pass)", "track": "T1", "authoritative_verdict": "AUTHORITATIVE_PASS", "collector_role": "ANU", "collector_key": "anu0000000000001 (independent)", "executor_key": "exec00000000001", "dispatch_id": "dispatch-1", "normal_collector_cron_id": "ANU-normal-callback:anu0000000000001", "ts_kst": "2026-11-22T10:10:00+09:00"}`)
-	v2 := d.file("verdicts/task-2.json", `{"task": "task-900+2", "verdict": "AUTHORITATIVE_PASS", "four_tuple_record": {"collector_key": "anu0000000000001", "collector_role": "ANU", "executor_key": "exec00000000002", "dispatch_id": "dispatch-2", "chat_id": "chat-demo-0001", "normal_collector_cron_id": "ANU-normal-callback:anu0000000000001", "ts_kst": "2026-11-22T10:11:00+09:00"}}`)
+	v2 := d.file("verdicts/task-2.json", `{"task": "task-900+2", "track_id": "T2", "verdict": "AUTHORITATIVE_PASS", "four_tuple_record": {"collector_key": "anu0000000000001", "collector_role": "ANU", "executor_key": "exec00000000002", "dispatch_id": "dispatch-2", "chat_id": "chat-demo-0001", "normal_collector_cron_id": "ANU-normal-callback:anu0000000000001", "ts_kst": "2026-11-22T10:11:00+09:00"}}`)
 	if err := d.settle(0, "DURABLE_SUCCESS_WRITTEN", "writeback", "--batch", "BATCH-900", v1, v2); err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 func openLedger(cfg *Config) (writeback.Store, error) {
 	switch {
 	case strings.HasPrefix(cfg.Store, "file:"):
-		return file.OpenLedger(file.LedgerOptions{Root: cfg.Root, LedgerPath: cfg.LedgerPath(), Config: cfg.WritebackConfig()})
+		return file.OpenLedger(file.LedgerOptions{Root: cfg.Root, LedgerPath: cfg.LedgerPath(), Config: cfg.WritebackConfig(), Logger: cfg.Logger})
 	default:
 		return nil, settle.Errorf(settle.EINVALID, "store %q is not supported by this build", cfg.Store)
 	}
@@ -23,7 +23,7 @@ func openLedger(cfg *Config) (writeback.Store, error) {
 func openScenes(cfg *Config) (scene.Store, error) {
 	switch {
 	case strings.HasPrefix(cfg.Store, "file:"):
-		return file.OpenScenes(file.SceneOptions{Root: cfg.Root})
+		return file.OpenScenes(file.SceneOptions{Root: cfg.Root, Logger: cfg.Logger})
 	default:
 		return nil, settle.Errorf(settle.EINVALID, "store %q is not supported by this build", cfg.Store)
 	}
