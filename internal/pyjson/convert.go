@@ -184,7 +184,11 @@ func fromReflect(rv reflect.Value, depth int) (any, error) {
 // error for NaN and the infinities.
 func marshalJSON(v any) ([]byte, error) {
 	e := &encoder{itemSep: ",", keySep: ":", indent: -1, surrogates: true, noNaN: true}
-	return e.value(nil, v, 0)
+	b, err := e.value(nil, v, 0)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // MarshalJSON implements json.Marshaler: standard compact JSON in key

@@ -36,13 +36,21 @@ type Options struct {
 // string that is neither UTF-8 nor WTF-8, and for nesting deeper than
 // MaxDepth.
 func Encode(v any, opt Options) ([]byte, error) {
-	return AppendEncode(nil, v, opt)
+	b, err := AppendEncode(nil, v, opt)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
-// AppendEncode is Encode appending to dst.
+// AppendEncode is Encode appending to dst. On error it returns dst as it was.
 func AppendEncode(dst []byte, v any, opt Options) ([]byte, error) {
 	e := newEncoder(opt)
-	return e.value(dst, v, 0)
+	b, err := e.value(dst, v, 0)
+	if err != nil {
+		return dst, err
+	}
+	return b, nil
 }
 
 type encoder struct {

@@ -263,9 +263,15 @@ func TestEncodeErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := pyjson.Encode(tt.v, compact)
+			b, err := pyjson.Encode(tt.v, compact)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Encode error = %v, want %q", err, tt.want)
+			}
+			if b != nil {
+				t.Errorf("Encode returned %q with the error", b)
+			}
+			if b, _ := pyjson.AppendEncode([]byte("keep"), []any{"x", tt.v}, compact); string(b) != "keep" {
+				t.Errorf("AppendEncode returned %q with the error", b)
 			}
 		})
 	}
