@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
@@ -42,4 +43,9 @@ func TestEventsConformanceShared(t *testing.T) {
 		}
 		return out
 	})
+}
+
+func TestScenesConformance(t *testing.T) {
+	testDSN(t)
+	storetest.RunScenes(t, func(t *testing.T) scene.Store { return openStore(t, "", storetest.Config()) })
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
@@ -64,4 +65,18 @@ func TestFileEventsConformanceShared(t *testing.T) {
 		}
 		return out
 	})
+}
+
+func openFileScenes(t *testing.T, root string) *file.Scenes {
+	t.Helper()
+	s, err := file.OpenScenes(file.SceneOptions{Root: root, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestFileScenesConformance(t *testing.T) {
+	storetest.RunScenes(t, func(t *testing.T) scene.Store { return openFileScenes(t, t.TempDir()) })
 }

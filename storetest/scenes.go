@@ -1,0 +1,1302 @@
+package storetest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/scene"
+)
+
+// SceneFiles is implemented by scene stores whose files the suite can read
+// and write directly (the file store and the PostgreSQL store; a wrapper
+// around an HTTP client can delegate to the server's store). The suite
+// uses it to plant broken manifests and bodies for the error codes that
+// cannot be reached through scene.Store, and to check that a refusal
+// writes nothing, byte for byte. Cases that need it are skipped for a
+// store without it.
+type SceneFiles interface {
+	WalkSceneFiles(ctx context.Context, fn func(project, name string, data []byte) error) error
+	PutSceneFile(ctx context.Context, project, name string, data []byte) error
+}
+
+// StatusUpdater is implemented by stores that take the seed's status
+// closures directly (UpdateStatus); the suite checks its rollback.
+type StatusUpdater interface {
+	UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion int,
+		mutate func(*scene.Scene) error, postWrite func(*scene.Scene) error) (scene.Loaded, error)
+}
+
+// GuardedSaver is implemented by stores with the seed's
+// save_scene_guarded (SCENE_LOCKED).
+type GuardedSaver interface {
+	SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene) error
+}
+
+// The suite's project and episode.
+const (
+	Project = "demo"
+	Episode = "1"
+	Token   = "ep_001"
+)
+
+// Ref is the suite's ref of batch.
+func Ref(batch string) scene.Ref { return scene.Ref{Project: Project, Episode: Episode, Batch: batch} }
+
+func obj(kv ...any) *pyjson.Object {
+	o := pyjson.NewObject()
+	for i := 0; i < len(kv); i += 2 {
+		o.Set(kv[i].(string), pyv(kv[i+1]))
+	}
+	return o
+}
+
+func pyv(v any) any {
+	switch x := v.(type) {
+	case int:
+		return pyjson.Int(fmt.Sprint(x))
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = pyv(e)
+		}
+		return out
+	}
+	return v
+}
+
+// Tree parses JSON text into an object (panics on bad text).
+func Tree(text string) *pyjson.Object {
+	v, err := pyjson.Parse([]byte(text))
+	if err != nil {
+		panic(fmt.Sprintf("parse %q: %v", text, err))
+	}
+	return v.(*pyjson.Object)
+}
+
+// GenTree is a realistic scene of batch: beats with plan shots, structural
+// and volatile metadata, takes in every status, receipts, boards, float
+// and non-ASCII values.
+func GenTree(rng *rand.Rand, batch string, nBeats int) *pyjson.Object {
+	statuses := []string{scene.TakePending, scene.TakeRunning, scene.TakeSucceeded, scene.TakeFailed, scene.TakeStale}
+	beats := make([]any, 0, nBeats)
+	for i := 0; i < nBeats; i++ {
+		id := fmt.Sprintf("SH_%03d", i)
+		shot := obj(
+			"shot_id", id,
+			"description", fmt.Sprintf("Shot %d: the courier crosses the café ✓ plaza at dusk", i),
+			"camera", obj("move", []string{"dolly", "pan", "static"}[rng.Intn(3)], "lens_mm", 35),
+			"duration_s", 4.5,
+			"characters", []any{"courier", fmt.Sprintf("extra_%d", rng.Intn(9))},
+		)
+		if rng.Intn(2) == 0 {
+			shot.Set("aspect_ratio", "16:9")
+		}
+		md := obj(
+			"scene_id", batch,
+			"plan_shot", shot,
+			"modality", "t2v",
+			"generation_config", obj("model", "gen-3", "seed", rng.Intn(1_000_000), "steps", 30, "cfg", 6.5),
+			"prompt_directive", "keep the palette warm",
+			"inputs_fingerprint", fmt.Sprintf("%016x", rng.Uint64()),
+		)
+		nTakes := rng.Intn(4)
+		takes := make([]any, 0, nTakes)
+		for k := 0; k < nTakes; k++ {
+			st := statuses[rng.Intn(len(statuses))]
+			take := obj("take_id", fmt.Sprintf("%s_t%d", id, k), "status", st, "created_at", "2026-06-03T10:00:00+00:00",
+				"started_at", nil, "finished_at", nil, "artifact_path", nil, "receipt", nil, "error", nil)
+			if st != scene.TakePending {
+				take.Set("started_at", "2026-06-03T10:01:00+00:00")
+			}
+			if st == scene.TakeSucceeded {
+				take.Set("finished_at", "2026-06-03T10:05:00+00:00")
+				take.Set("artifact_path", fmt.Sprintf("renders/%s/%s_t%d.mp4", batch, id, k))
+				take.Set("receipt", obj("provider", "gen-3", "job_id", fmt.Sprintf("job-%d", rng.Int63()), "cost_usd", 0.42, "frames", 96))
+			}
+			if st == scene.TakeFailed {
+				take.Set("error", "provider timeout after 300s")
+			}
+			takes = append(takes, take)
+		}
+		var primary any
+		if nTakes > 0 && rng.Intn(2) == 0 {
+			primary = fmt.Sprintf("%s_t0", id)
+		}
+		var board any
+		if rng.Intn(2) == 0 {
+			board = obj("status", "pending", "decision", nil, "artifact_path", fmt.Sprintf("boards/%s.png", id), "notes", []any{})
+		}
+		beats = append(beats, obj("beat_id", id, "max_takes", 3, "beat_metadata", md, "takes", takes,
+			"primary_take_id", primary, "phantom_recovery_count", 0, "board", board, "approved", rng.Intn(4) == 0))
+	}
+	return obj("scene_id", batch, "beats", beats,
+		"scene_metadata", obj("episode", Episode, "project", Project, "created_by", "settle-test"),
+		"locked", false, "lock_reason", nil, "x_unknown_field", obj("kept", true))
+}
+
+func hydrate(t testing.TB, tree *pyjson.Object) *scene.Scene {
+	t.Helper()
+	sc, err := scene.FromTree(tree)
+	if err != nil {
+		t.Fatalf("FromTree: %v", err)
+	}
+	return sc
+}
+
+func ok(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("unexpected error: %v", err)
+	}
+}
+
+// bodyText is the stored bytes of a scene (the seed's format).
+func bodyText(t testing.TB, sc *scene.Scene) string {
+	t.Helper()
+	b, err := scene.EncodeBody(sc)
+	ok(t, err)
+	return string(b)
+}
+
+// restructure returns a copy of sc with another structure.
+func restructure(sc *scene.Scene, directive string) *scene.Scene {
+	c := sc.Clone()
+	c.Beats[0].BeatMetadata.Set("prompt_directive", directive)
+	return c
+}
+
+// fixture is the state a scene case starts from.
+type fixture struct {
+	t   *testing.T
+	s   scene.Store
+	rng *rand.Rand
+}
+
+func (f *fixture) scene(batch string) *scene.Scene { return hydrate(f.t, GenTree(f.rng, batch, 3)) }
+
+// flat gives batch a flat body: the runner's cold start.
+func (f *fixture) flat(batch string) *scene.Scene {
+	f.t.Helper()
+	sc := f.scene(batch)
+	_, err := f.s.SaveRunner(bg, Ref(batch), 1, sc)
+	ok(f.t, err)
+	return sc
+}
+
+// versioned gives batch a flat v1 (materialized) and an active v2 with
+// another structure (two beats).
+func (f *fixture) versioned(batch string) {
+	f.t.Helper()
+	sc := f.flat(batch)
+	sc.Beats = sc.Beats[:2]
+	v, err := f.s.WriteCandidate(bg, Ref(batch), sc, "rederive", true)
+	ok(f.t, err)
+	if v != 2 {
+		f.t.Fatalf("candidate version = %d, want 2", v)
+	}
+}
+
+func (f *fixture) files() SceneFiles {
+	f.t.Helper()
+	sf, isFiles := f.s.(SceneFiles)
+	if !isFiles {
+		f.t.Skip("the store cannot plant scene files (no SceneFiles)")
+	}
+	return sf
+}
+
+func (f *fixture) raw(name, text string) {
+	f.t.Helper()
+	ok(f.t, f.files().PutSceneFile(bg, Project, name, []byte(text)))
+}
+
+func (f *fixture) manifest(batch string, active int, entries ...string) {
+	f.t.Helper()
+	text := fmt.Sprintf(`{"active_version": %d, "batch_id": %q, "schema_version": 1, "versions": [%s]}`,
+		active, batch, strings.Join(entries, ", "))
+	f.raw(Token+"_"+batch+".versions.json", text)
+}
+
+func entry(v int, artifact string) string {
+	return fmt.Sprintf(`{"artifact": %q, "created_at": null, "reason": "", "structure_fingerprint": "x", "version": %d}`, artifact, v)
+}
+
+// snapshot is what the store holds: every file's hash when the store has
+// SceneFiles, else what the interface shows of the batches named.
+func snapshot(t testing.TB, s scene.Store, batches ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	if sf, isFiles := s.(SceneFiles); isFiles {
+		ok(t, sf.WalkSceneFiles(bg, func(project, name string, data []byte) error {
+			h := sha256.Sum256(data)
+			out[project+"/"+name] = hex.EncodeToString(h[:])
+			return nil
+		}))
+		return out
+	}
+	names, err := s.List(bg, Project, Episode)
+	ok(t, err)
+	out["list"] = strings.Join(names, ",")
+	for _, b := range batches {
+		vs, err := s.Versions(bg, Ref(b))
+		out[b+"/versions"] = fmt.Sprintf("%+v %s", vs, settle.ErrorCode(err))
+		ld, err := s.Load(bg, Ref(b))
+		if err == nil {
+			out[b+"/active"] = fmt.Sprintf("v%d %s", ld.Version, bodyText(t, ld.Scene))
+		} else {
+			out[b+"/active"] = string(settle.ErrorCode(err))
+		}
+	}
+	return out
+}
+
+func sameSnapshot(t testing.TB, before, after map[string]string) {
+	t.Helper()
+	var diffs []string
+	for k, v := range before {
+		if w, found := after[k]; !found {
+			diffs = append(diffs, "removed "+k)
+		} else if w != v {
+			diffs = append(diffs, "changed "+k)
+		}
+	}
+	for k := range after {
+		if _, found := before[k]; !found {
+			diffs = append(diffs, "added "+k)
+		}
+	}
+	sort.Strings(diffs)
+	if len(diffs) > 0 {
+		t.Fatalf("the store changed: %s", strings.Join(diffs, ", "))
+	}
+}
+
+// storedBody returns a stored file's bytes (the test skips without
+// SceneFiles).
+func (f *fixture) storedBody(name string) string {
+	f.t.Helper()
+	var out *string
+	ok(f.t, f.files().WalkSceneFiles(bg, func(project, n string, data []byte) error {
+		if project == Project && n == name {
+			s := string(data)
+			out = &s
+		}
+		return nil
+	}))
+	if out == nil {
+		f.t.Fatalf("no stored file %s", name)
+	}
+	return *out
+}
+
+func planOf(text string) scene.Plan { return scene.Plan{Root: Tree(text)} }
+
+// sceneCase is one refusal: a setup, an operation and the code it must
+// fail with, writing nothing.
+type sceneCase struct {
+	name  string
+	setup func(f *fixture)
+	op    func(f *fixture) error
+	code  settle.Code
+}
+
+func sceneRefusals() []sceneCase {
+	okPatch := `[{"op": "replace", "path": "/beats/0/approved", "value": true}]`
+	load := func(batch string) func(f *fixture) error {
+		return func(f *fixture) error { _, err := f.s.Load(bg, Ref(batch)); return err }
+	}
+	patch := func(v int, p string) func(f *fixture) error {
+		return func(f *fixture) error { _, err := f.s.PatchStatus(bg, Ref("B"), v, []byte(p)); return err }
+	}
+	flatB := func(f *fixture) { f.flat("B") }
+	versionedB := func(f *fixture) { f.versioned("B") }
+	return []sceneCase{
+		// NOT_FOUND
+		{"load/nothing", nil, load("B"), settle.ENOTFOUND},
+		{"load/registered body missing", func(f *fixture) { f.manifest("B", 1, entry(1, Token+"_B.v001.json")) }, load("B"), settle.ENOTFOUND},
+		{"load/active not registered", func(f *fixture) {
+			f.versioned("B")
+			f.manifest("B", 7, entry(1, Token+"_B.json"))
+		}, load("B"), settle.ENOTFOUND},
+		{"load version/unregistered", versionedB,
+			func(f *fixture) error { _, err := f.s.LoadVersion(bg, Ref("B"), 3); return err }, settle.ENOTFOUND},
+		{"load version/v2 of flat only", flatB,
+			func(f *fixture) error { _, err := f.s.LoadVersion(bg, Ref("B"), 2); return err }, settle.ENOTFOUND},
+		{"load version/nothing", nil,
+			func(f *fixture) error { _, err := f.s.LoadVersion(bg, Ref("B"), 1); return err }, settle.ENOTFOUND},
+		{"versions/nothing", nil, func(f *fixture) error { _, err := f.s.Versions(bg, Ref("B")); return err }, settle.ENOTFOUND},
+		{"activate/unregistered", versionedB, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 9) }, settle.ENOTFOUND},
+		{"activate/nothing at all", nil, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 1) }, settle.ENOTFOUND},
+		{"activate/registered body missing", func(f *fixture) {
+			f.versioned("B")
+			f.manifest("B", 2, entry(1, Token+"_B.json"), entry(2, Token+"_B.v002.json"), entry(3, Token+"_B.v003.json"))
+		}, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 3) }, settle.ENOTFOUND},
+		{"patch/registered body missing", func(f *fixture) { f.manifest("B", 1, entry(1, Token+"_B.v001.json")) }, patch(1, okPatch), settle.ENOTFOUND},
+		{"save runner/registered body missing", func(f *fixture) { f.manifest("B", 1, entry(1, Token+"_B.v001.json")) },
+			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 1, f.scene("B")); return err }, settle.ENOTFOUND},
+		{"recover stale/nothing", nil,
+			func(f *fixture) error { _, err := f.s.RecoverStale(bg, Ref("B"), 0, time.Now()); return err }, settle.ENOTFOUND},
+
+		// SCHEMA_MISMATCH
+		{"load/flat schema 2", func(f *fixture) { f.raw(Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`) }, load("B"), settle.ESCHEMA},
+		{"load/flat without schema", func(f *fixture) { f.raw(Token+"_B.json", `{"scene_id": "B", "beats": []}`) }, load("B"), settle.ESCHEMA},
+		{"load/manifest schema 2", func(f *fixture) {
+			f.flat("B")
+			f.raw(Token+"_B.versions.json", `{"schema_version": 2, "batch_id": "B", "active_version": 1, "versions": []}`)
+		}, load("B"), settle.ESCHEMA},
+		{"patch/flat schema 2", func(f *fixture) { f.raw(Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`) }, patch(1, okPatch), settle.ESCHEMA},
+		{"candidate/materializing a flat of schema 2", func(f *fixture) {
+			f.raw(Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`)
+		}, func(f *fixture) error {
+			_, err := f.s.WriteCandidate(bg, Ref("B"), f.scene("B"), "", false)
+			return err
+		}, settle.ESCHEMA},
+		{"save runner/flat schema 2", func(f *fixture) { f.raw(Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`) },
+			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 1, f.scene("B")); return err }, settle.ESCHEMA},
+
+		// CORRUPT
+		{"load/flat not JSON", func(f *fixture) { f.raw(Token+"_B.json", `{"schema_version": 1, "scene_id": "B", `) }, load("B"), settle.ECORRUPT},
+		{"load/flat empty file", func(f *fixture) { f.raw(Token+"_B.json", ``) }, load("B"), settle.ECORRUPT},
+		{"load/manifest not JSON", func(f *fixture) {
+			f.flat("B")
+			f.raw(Token+"_B.versions.json", `{"schema_version": 1,`)
+		}, load("B"), settle.ECORRUPT},
+		{"patch/manifest not JSON", func(f *fixture) {
+			f.flat("B")
+			f.raw(Token+"_B.versions.json", `[`)
+		}, patch(1, okPatch), settle.ECORRUPT},
+		{"activate/body not JSON", func(f *fixture) {
+			f.versioned("B")
+			f.raw(Token+"_B.v002.json", `{"schema_version": 1, "scene_id": "B", "beats": [`)
+		}, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 2) }, settle.ECORRUPT},
+
+		// INVALID_EPISODE
+		{"load/episode ep_1", nil, func(f *fixture) error {
+			_, err := f.s.Load(bg, scene.Ref{Project: Project, Episode: "ep_1", Batch: "B"})
+			return err
+		}, settle.EINVALIDEPISODE},
+		{"load/episode -1", nil, func(f *fixture) error {
+			_, err := f.s.Load(bg, scene.Ref{Project: Project, Episode: "-1", Batch: "B"})
+			return err
+		}, settle.EINVALIDEPISODE},
+		{"candidate/episode abc", nil, func(f *fixture) error {
+			_, err := f.s.WriteCandidate(bg, scene.Ref{Project: Project, Episode: "abc", Batch: "B"}, f.scene("B"), "", true)
+			return err
+		}, settle.EINVALIDEPISODE},
+		{"list/episode empty", nil, func(f *fixture) error { _, err := f.s.List(bg, Project, ""); return err }, settle.EINVALIDEPISODE},
+		{"init/episode 1_BATCH", nil, func(f *fixture) error {
+			_, err := f.s.InitFromPlan(bg, Project, "1_BATCH", planOf(`{"sequences": {"B": {"shots": []}}}`), 3, false)
+			return err
+		}, settle.EINVALIDEPISODE},
+
+		// UNSAFE_ARTIFACT
+		{"load/artifact ../", func(f *fixture) {
+			f.flat("B")
+			f.manifest("B", 1, entry(1, "../"+Token+"_B.json"))
+		}, load("B"), settle.EUNSAFEARTIFACT},
+		{"load/artifact absolute", func(f *fixture) { f.manifest("B", 1, entry(1, "/etc/passwd")) }, load("B"), settle.EUNSAFEARTIFACT},
+		{"patch/artifact with dot dot", func(f *fixture) {
+			f.flat("B")
+			f.manifest("B", 1, entry(1, "x..json"))
+		}, patch(1, okPatch), settle.EUNSAFEARTIFACT},
+		{"activate/artifact empty", func(f *fixture) {
+			f.flat("B")
+			f.manifest("B", 1, entry(1, Token+"_B.json"), entry(2, ""))
+		}, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 2) }, settle.EUNSAFEARTIFACT},
+
+		// MANIFEST_IDENTITY
+		{"load/manifest of another batch", func(f *fixture) {
+			f.flat("B")
+			f.raw(Token+"_B.versions.json", `{"schema_version": 1, "batch_id": "C", "active_version": 1, "versions": []}`)
+		}, load("B"), settle.EMANIFESTIDENTITY},
+		{"load/active body of another batch", func(f *fixture) {
+			f.flat("C")
+			f.manifest("B", 1, entry(1, Token+"_C.json"))
+		}, load("B"), settle.EMANIFESTIDENTITY},
+		{"activate/body of another batch", func(f *fixture) {
+			f.versioned("B")
+			f.flat("C")
+			f.manifest("B", 2, entry(1, Token+"_B.json"), entry(2, Token+"_B.v002.json"), entry(3, Token+"_C.json"))
+		}, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 3) }, settle.EMANIFESTIDENTITY},
+		{"candidate/manifest of another batch", func(f *fixture) {
+			f.raw(Token+"_B.versions.json", `{"schema_version": 1, "batch_id": "C", "active_version": 1, "versions": []}`)
+		}, func(f *fixture) error {
+			_, err := f.s.WriteCandidate(bg, Ref("B"), f.scene("B"), "", false)
+			return err
+		}, settle.EMANIFESTIDENTITY},
+
+		// SCENE_LOCKED
+		{"save guarded/locked flat", func(f *fixture) {
+			if _, isGuarded := f.s.(GuardedSaver); !isGuarded {
+				f.t.Skip("the store has no SaveGuarded")
+			}
+			sc := f.scene("B")
+			sc.Locked = true
+			reason := "approved cut"
+			sc.LockReason = &reason
+			_, err := f.s.SaveRunner(bg, Ref("B"), 1, sc)
+			ok(f.t, err)
+		}, func(f *fixture) error { return f.s.(GuardedSaver).SaveGuarded(bg, Ref("B"), f.scene("B")) }, settle.ESCENELOCKED},
+
+		// STRUCTURE_IMMUTABLE
+		{"patch/reorder beats", flatB, patch(1, `[{"op": "move", "from": "/beats/0", "path": "/beats/2"}]`), settle.ESTRUCTURE},
+		{"patch/beat id", versionedB, patch(2, `[{"op": "replace", "path": "/beats/1/beat_id", "value": "X"}]`), settle.ESTRUCTURE},
+		{"patch/plan shot", flatB, patch(1, `[{"op": "add", "path": "/beats/0/beat_metadata/plan_shot/duration_s", "value": 9}]`), settle.ESTRUCTURE},
+		{"patch/add beat", flatB, patch(1, `[{"op": "add", "path": "/beats/-", "value": {"beat_id": "NEW"}}]`), settle.ESTRUCTURE},
+		{"patch/scene id", flatB, patch(1, `[{"op": "replace", "path": "/scene_id", "value": "C"}]`), settle.ESTRUCTURE},
+		{"update status/remove beat", func(f *fixture) {
+			if _, isUpdater := f.s.(StatusUpdater); !isUpdater {
+				f.t.Skip("the store has no UpdateStatus")
+			}
+			f.flat("B")
+		}, func(f *fixture) error {
+			_, err := f.s.(StatusUpdater).UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error { sc.Beats = sc.Beats[1:]; return nil }, nil)
+			return err
+		}, settle.ESTRUCTURE},
+		{"save runner/beat topology", flatB, func(f *fixture) error {
+			sc := f.scene("B")
+			sc.Beats = sc.Beats[:1]
+			_, err := f.s.SaveRunner(bg, Ref("B"), 1, sc)
+			return err
+		}, settle.ESTRUCTURE},
+		{"save runner/changed prompt directive", versionedB, func(f *fixture) error {
+			ld, err := f.s.Load(bg, Ref("B"))
+			if err != nil {
+				return err
+			}
+			ld.Scene.Beats[0].BeatMetadata.Set("prompt_directive", "make it cold")
+			_, err = f.s.SaveRunner(bg, Ref("B"), 2, ld.Scene)
+			return err
+		}, settle.ESTRUCTURE},
+
+		// VERSION_CONFLICT
+		{"patch/expected 2 on a flat batch", flatB, patch(2, okPatch), settle.EVERSIONCONFLICT},
+		{"patch/expected 1 when v2 is active", versionedB, patch(1, okPatch), settle.EVERSIONCONFLICT},
+		{"patch/cold start expecting 2", nil, patch(2, okPatch), settle.EVERSIONCONFLICT},
+		{"save runner/expected 1 when v2 is active", versionedB,
+			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 1, f.scene("B")); return err }, settle.EVERSIONCONFLICT},
+		{"save runner/cold start expecting 3", nil,
+			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 3, f.scene("B")); return err }, settle.EVERSIONCONFLICT},
+
+		// IDENTITY_MISMATCH
+		{"candidate/other scene id on a new batch", nil, func(f *fixture) error {
+			_, err := f.s.WriteCandidate(bg, Ref("B"), f.scene("B_RENUMBERED"), "", true)
+			return err
+		}, settle.EIDENTITY},
+		{"candidate/other scene id on a versioned batch", versionedB, func(f *fixture) error {
+			_, err := f.s.WriteCandidate(bg, Ref("B"), f.scene("C"), "", true)
+			return err
+		}, settle.EIDENTITY},
+
+		// INVALID_INPUT
+		{"patch/not JSON", flatB, patch(1, `[{"op": `), settle.EINVALID},
+		{"patch/not an array", flatB, patch(1, `{"op": "remove", "path": "/locked"}`), settle.EINVALID},
+		{"patch/failing test op", flatB, patch(1, `[{"op": "replace", "path": "/locked", "value": true}, {"op": "test", "path": "/scene_id", "value": "C"}]`), settle.EINVALID},
+		{"patch/unknown op", flatB, patch(1, `[{"op": "merge", "path": "/locked", "value": true}]`), settle.EINVALID},
+		{"patch/missing path", flatB, patch(1, `[{"op": "remove", "path": "/beats/0/nope"}]`), settle.EINVALID},
+		{"patch/result is not a scene", flatB, patch(1, `[{"op": "remove", "path": "/beats/0/takes"}, {"op": "replace", "path": "/beats/0/approved", "value": "yes"}]`), settle.EINVALID},
+		{"patch/cold start with a failing patch", nil, patch(1, `[{"op": "remove", "path": "/beats/0"}]`), settle.EINVALID},
+		{"load/project with a slash", nil, func(f *fixture) error {
+			_, err := f.s.Load(bg, scene.Ref{Project: "../x", Episode: Episode, Batch: "B"})
+			return err
+		}, settle.EINVALID},
+		{"candidate/batch with a slash", nil, func(f *fixture) error {
+			_, err := f.s.WriteCandidate(bg, scene.Ref{Project: Project, Episode: Episode, Batch: "a/b"}, f.scene("a/b"), "", true)
+			return err
+		}, settle.EINVALID},
+		{"candidate/batch naming a sidecar", nil, func(f *fixture) error {
+			_, err := f.s.WriteCandidate(bg, Ref("B.v002"), f.scene("B.v002"), "", true)
+			return err
+		}, settle.EINVALID},
+		{"init/negative max takes", nil, func(f *fixture) error {
+			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {"B": {"shots": []}}}`), -1, false)
+			return err
+		}, settle.EINVALID},
+		{"init/plan sequence id with a slash", nil, func(f *fixture) error {
+			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {"../B": {"shots": []}}}`), 3, false)
+			return err
+		}, settle.EINVALID},
+		{"update status/mutate error", func(f *fixture) {
+			if _, isUpdater := f.s.(StatusUpdater); !isUpdater {
+				f.t.Skip("the store has no UpdateStatus")
+			}
+			f.flat("B")
+		}, func(f *fixture) error {
+			_, err := f.s.(StatusUpdater).UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error {
+				sc.Locked = true
+				return settle.Errorf(settle.EINVALID, "refused by the caller")
+			}, nil)
+			return err
+		}, settle.EINVALID},
+	}
+}
+
+// RunScenes runs the scene.Store conformance suite. open returns a new,
+// empty store.
+func RunScenes(t *testing.T, open func(t *testing.T) scene.Store) {
+	t.Run("Refusals", func(t *testing.T) {
+		for _, tc := range sceneRefusals() {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				f := &fixture{t: t, s: open(t), rng: rand.New(rand.NewSource(7))}
+				if tc.setup != nil {
+					tc.setup(f)
+				}
+				before := snapshot(t, f.s, "B", "C")
+				err := tc.op(f)
+				if got := settle.ErrorCode(err); got != tc.code {
+					t.Fatalf("error code = %q, want %q (err: %v)", got, tc.code, err)
+				}
+				sameSnapshot(t, before, snapshot(t, f.s, "B", "C"))
+			})
+		}
+	})
+	cases := []struct {
+		name string
+		run  func(f *fixture)
+	}{
+		{"LoadLadder", scLoadLadder},
+		{"WriteCandidateNewBatch", scCandidateNewBatch},
+		{"MaterializeLegacy", scMaterializeLegacy},
+		{"MaterializeLegacySameStructure", scMaterializeSame},
+		{"ActivateMaterializes", scActivateMaterializes},
+		{"PatchStatus", scPatchStatus},
+		{"PatchColdStart", scPatchColdStart},
+		{"UpdateStatusRollback", scUpdateRollback},
+		{"SaveRunnerColdStart", scRunnerColdStart},
+		{"SaveRunnerFlatEnriches", func(f *fixture) { scRunnerOverlay(f, false) }},
+		{"SaveRunnerVersionedDoesNotEnrich", func(f *fixture) { scRunnerOverlay(f, true) }},
+		{"InitFromPlan", scInitFromPlan},
+		{"RecoverStale", scRecoverStale},
+		{"List", scList},
+		{"ListPlanted", scListPlanted},
+		{"Versions", scVersions},
+		{"BytesRoundTrip", scBytesRoundTrip},
+		{"ConcurrentPatchesLoseNothing", scConcurrentPatches},
+		{"ConcurrentCandidates", scConcurrentCandidates},
+		{"PatchRacesActivation", scPatchRacesActivation},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(&fixture{t: t, s: open(t), rng: rand.New(rand.NewSource(int64(len(tc.name))))})
+		})
+	}
+}
+
+func scLoadLadder(f *fixture) {
+	t, s := f.t, f.s
+	flat := f.flat("B")
+	ld, err := s.Load(bg, Ref("B"))
+	ok(t, err)
+	if ld.Version != 1 || ld.Fingerprint != scene.Fingerprint(flat) || ld.Scene.SceneID != "B" || bodyText(t, ld.Scene) != bodyText(t, flat) {
+		t.Fatalf("flat load = v%d %s", ld.Version, ld.Fingerprint)
+	}
+	for _, ep := range []string{"1", "001", " 1 ", "ep_001"} {
+		l2, err := s.Load(bg, scene.Ref{Project: Project, Episode: ep, Batch: "B"})
+		ok(t, err)
+		if l2.Fingerprint != ld.Fingerprint {
+			t.Errorf("episode %q loads another scene", ep)
+		}
+	}
+	v2 := restructure(flat, "v2")
+	v, err := s.WriteCandidate(bg, Ref("B"), v2, "rederive", true)
+	ok(t, err)
+	if v != 2 {
+		t.Fatalf("candidate = v%d, want v2", v)
+	}
+	ld, err = s.Load(bg, Ref("B"))
+	ok(t, err)
+	if ld.Version != 2 || ld.Fingerprint != scene.Fingerprint(v2) {
+		t.Fatalf("versioned load = v%d, want v2", ld.Version)
+	}
+	ok(t, s.Activate(bg, Ref("B"), 1))
+	ld, err = s.Load(bg, Ref("B"))
+	ok(t, err)
+	if ld.Version != 1 || ld.Fingerprint != scene.Fingerprint(flat) {
+		t.Fatalf("after revert load = v%d, want the flat v1", ld.Version)
+	}
+	l2, err := s.LoadVersion(bg, Ref("B"), 2)
+	ok(t, err)
+	if l2.Version != 2 || l2.Fingerprint != scene.Fingerprint(v2) {
+		t.Fatalf("LoadVersion(2) = v%d", l2.Version)
+	}
+	l1, err := s.LoadVersion(bg, Ref("B"), 1)
+	ok(t, err)
+	if l1.Version != 1 || bodyText(t, l1.Scene) != bodyText(t, flat) {
+		t.Fatalf("LoadVersion(1) = v%d", l1.Version)
+	}
+	// Activating the active version again is allowed.
+	ok(t, s.Activate(bg, Ref("B"), 1))
+}
+
+var isoRe = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$`)
+
+func scCandidateNewBatch(f *fixture) {
+	t, s := f.t, f.s
+	sc := f.scene("B")
+	v, err := s.WriteCandidate(bg, Ref("B"), sc, "first", false)
+	ok(t, err)
+	if v != 1 {
+		t.Fatalf("first candidate: v%d", v)
+	}
+	vs, err := s.Versions(bg, Ref("B"))
+	ok(t, err)
+	if len(vs) != 1 || !vs[0].Active || vs[0].Artifact != Token+"_B.v001.json" || vs[0].Reason != "first" ||
+		vs[0].CreatedAt == nil || !isoRe.MatchString(*vs[0].CreatedAt) || vs[0].StructureFingerprint != scene.Fingerprint(sc) {
+		t.Fatalf("versions after the first candidate: %+v", vs)
+	}
+	names, err := s.List(bg, Project, Episode)
+	ok(t, err)
+	if len(names) != 0 {
+		t.Fatalf("a versioned body is listed: %v", names)
+	}
+	ld, err := s.Load(bg, Ref("B"))
+	ok(t, err)
+	if ld.Version != 1 || bodyText(t, ld.Scene) != bodyText(t, sc) {
+		t.Fatalf("load after the first candidate: v%d", ld.Version)
+	}
+	sc2 := restructure(sc, "second")
+	v, err = s.WriteCandidate(bg, Ref("B"), sc2, "second", false)
+	ok(t, err)
+	if ld, _ := s.Load(bg, Ref("B")); v != 2 || ld.Version != 1 {
+		t.Fatalf("second candidate: v%d, active v%d", v, ld.Version)
+	}
+	// Same structure as v2 (other takes): dedupe, nothing written.
+	sc2b := sc2.Clone()
+	sc2b.Beats[0].Approved = !sc2b.Beats[0].Approved
+	sc2b.Beats[1].Takes = nil
+	before := snapshot(t, s, "B")
+	v, err = s.WriteCandidate(bg, Ref("B"), sc2b, "again", false)
+	ok(t, err)
+	if v != 2 {
+		t.Fatalf("dedupe returned v%d, want 2", v)
+	}
+	sameSnapshot(t, before, snapshot(t, s, "B"))
+	// Dedupe with activate moves the pointer only.
+	v, err = s.WriteCandidate(bg, Ref("B"), sc2b, "again", true)
+	ok(t, err)
+	vs, err = s.Versions(bg, Ref("B"))
+	ok(t, err)
+	if v != 2 || len(vs) != 2 || !vs[1].Active || vs[0].Active {
+		t.Fatalf("dedupe+activate: v%d %+v", v, vs)
+	}
+	ld, err = s.Load(bg, Ref("B"))
+	ok(t, err)
+	if ld.Version != 2 || bodyText(t, ld.Scene) != bodyText(t, sc2) {
+		t.Errorf("dedupe must keep the stored body, not the candidate's")
+	}
+	v, err = s.WriteCandidate(bg, Ref("B"), restructure(sc, "third"), "third", true)
+	ok(t, err)
+	if ld, _ := s.Load(bg, Ref("B")); v != 3 || ld.Version != 3 {
+		t.Fatalf("third: v%d active v%d", v, ld.Version)
+	}
+}
+
+func scMaterializeLegacy(f *fixture) {
+	t, s := f.t, f.s
+	flat := f.flat("B")
+	v, err := s.WriteCandidate(bg, Ref("B"), restructure(flat, "x"), "rederive", false)
+	ok(t, err)
+	vs, err := s.Versions(bg, Ref("B"))
+	ok(t, err)
+	if v != 2 || len(vs) != 2 || !vs[0].Active {
+		t.Fatalf("v%d %+v", v, vs)
+	}
+	e := vs[0]
+	if e.Version != 1 || e.Artifact != Token+"_B.json" || e.CreatedAt != nil || e.Reason != "materialized-legacy" ||
+		e.StructureFingerprint != scene.Fingerprint(flat) {
+		t.Errorf("materialized entry %+v", e)
+	}
+	if vs[1].Artifact != Token+"_B.v002.json" || vs[1].Reason != "rederive" {
+		t.Errorf("v2 entry %+v", vs[1])
+	}
+	ld, err := s.LoadVersion(bg, Ref("B"), 1)
+	ok(t, err)
+	if bodyText(t, ld.Scene) != bodyText(t, flat) {
+		t.Errorf("the flat body changed")
+	}
+	names, err := s.List(bg, Project, Episode)
+	ok(t, err)
+	if !reflect.DeepEqual(names, []string{Token + "_B.json"}) {
+		t.Errorf("List = %v", names)
+	}
+}
+
+func scMaterializeSame(f *fixture) {
+	t, s := f.t, f.s
+	for _, activate := range []bool{false, true} {
+		batch := fmt.Sprintf("B%v", activate)
+		flat := f.flat(batch)
+		before := snapshot(t, s, batch)
+		v, err := s.WriteCandidate(bg, Ref(batch), flat.Clone(), "", activate)
+		ok(t, err)
+		if v != 1 {
+			t.Fatalf("v%d, want 1", v)
+		}
+		// The seed writes no manifest: v1 is already the implicit active.
+		sameSnapshot(t, before, snapshot(t, s, batch))
+	}
+}
+
+func scActivateMaterializes(f *fixture) {
+	t, s := f.t, f.s
+	f.flat("B")
+	ok(t, s.Activate(bg, Ref("B"), 1))
+	vs, err := s.Versions(bg, Ref("B"))
+	ok(t, err)
+	if len(vs) != 1 || !vs[0].Active || vs[0].Reason != "materialized-legacy" {
+		t.Fatalf("%+v", vs)
+	}
+	if _, isFiles := s.(SceneFiles); isFiles {
+		m, err := scene.DecodeManifest([]byte(f.storedBody(Token+"_B.versions.json")), "B")
+		ok(t, err)
+		if m.ActiveVersion != 1 || len(m.Versions) != 1 {
+			t.Fatalf("stored manifest %+v", m)
+		}
+	}
+}
+
+func scPatchStatus(f *fixture) {
+	t, s := f.t, f.s
+	flat := f.flat("B")
+	ld, err := s.PatchStatus(bg, Ref("B"), 1, []byte(`[{"op": "replace", "path": "/beats/1/approved", "value": true},
+		{"op": "add", "path": "/scene_metadata/reviewed_by", "value": "ops"}]`))
+	ok(t, err)
+	want := flat.Clone()
+	want.Beats[1].Approved = true
+	want.SceneMetadata.Set("reviewed_by", "ops")
+	if ld.Version != 1 || ld.Fingerprint != scene.Fingerprint(flat) || bodyText(t, ld.Scene) != bodyText(t, want) {
+		t.Fatalf("patched = v%d %s", ld.Version, ld.Fingerprint)
+	}
+	got, err := s.Load(bg, Ref("B"))
+	ok(t, err)
+	if bodyText(t, got.Scene) != bodyText(t, want) {
+		t.Fatalf("stored body is not the patched scene")
+	}
+	if _, isFiles := s.(SceneFiles); isFiles && f.storedBody(Token+"_B.json") != bodyText(t, want) {
+		t.Fatalf("stored bytes are not EncodeBody of the patched scene")
+	}
+	// An empty patch rewrites nothing visible.
+	_, err = s.PatchStatus(bg, Ref("B"), 1, []byte(`[]`))
+	ok(t, err)
+	// A versioned batch: the patch goes to the active body only.
+	v2 := restructure(flat, "v2")
+	_, err = s.WriteCandidate(bg, Ref("B"), v2, "", true)
+	ok(t, err)
+	v1, err := s.LoadVersion(bg, Ref("B"), 1)
+	ok(t, err)
+	_, err = s.PatchStatus(bg, Ref("B"), 2, []byte(`[{"op": "replace", "path": "/locked", "value": true}, {"op": "replace", "path": "/lock_reason", "value": "cut"}]`))
+	ok(t, err)
+	v1after, err := s.LoadVersion(bg, Ref("B"), 1)
+	ok(t, err)
+	if bodyText(t, v1after.Scene) != bodyText(t, v1.Scene) {
+		t.Errorf("a v2 status write touched v1")
+	}
+	l2, err := s.Load(bg, Ref("B"))
+	ok(t, err)
+	if l2.Version != 2 || !l2.Scene.Locked || l2.Scene.LockReason == nil || *l2.Scene.LockReason != "cut" {
+		t.Errorf("v2 not patched: %+v", l2)
+	}
+	// A status write never changes the version list.
+	vs, err := s.Versions(bg, Ref("B"))
+	ok(t, err)
+	if len(vs) != 2 {
+		t.Errorf("versions %+v", vs)
+	}
+}
+
+func scPatchColdStart(f *fixture) {
+	t, s := f.t, f.s
+	ld, err := s.PatchStatus(bg, Ref("NEW"), 1, []byte(`[{"op": "add", "path": "/scene_metadata/k", "value": 1}]`))
+	ok(t, err)
+	cold := hydrate(t, Tree(`{"scene_id": "NEW", "beats": [], "scene_metadata": {"k": 1}, "locked": false, "lock_reason": null}`))
+	if ld.Version != 1 || ld.Scene.SceneID != "NEW" || bodyText(t, ld.Scene) != bodyText(t, cold) {
+		t.Errorf("cold start loaded %+v", ld)
+	}
+	got, err := s.Load(bg, Ref("NEW"))
+	ok(t, err)
+	if bodyText(t, got.Scene) != bodyText(t, cold) {
+		t.Errorf("cold start body %s", bodyText(t, got.Scene))
+	}
+	names, err := s.List(bg, Project, Episode)
+	ok(t, err)
+	if !reflect.DeepEqual(names, []string{Token + "_NEW.json"}) {
+		t.Errorf("List = %v", names)
+	}
+	// A cold start may add beats (no structure guard).
+	_, err = s.PatchStatus(bg, Ref("NEW2"), 1, []byte(`[{"op": "add", "path": "/beats/-", "value": {"beat_id": "SH_000"}}]`))
+	ok(t, err)
+	ld, err = s.Load(bg, Ref("NEW2"))
+	ok(t, err)
+	if len(ld.Scene.Beats) != 1 || ld.Scene.Beats[0].BeatID != "SH_000" {
+		t.Errorf("cold start beats %+v", ld.Scene.Beats)
+	}
+}
+
+func scUpdateRollback(f *fixture) {
+	t, s := f.t, f.s
+	u, isUpdater := s.(StatusUpdater)
+	if !isUpdater {
+		t.Skip("the store has no UpdateStatus")
+	}
+	f.flat("B")
+	before := snapshot(t, s, "B", "COLD")
+	hookErr := errors.New("ledger mirror failed")
+	_, err := u.UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error {
+		sc.Beats[0].Approved = !sc.Beats[0].Approved
+		return nil
+	}, func(sc *scene.Scene) error { return hookErr })
+	if !errors.Is(err, hookErr) {
+		t.Fatalf("err = %v, want the hook's", err)
+	}
+	// Cold start: the body does not stay.
+	_, err = u.UpdateStatus(bg, Ref("COLD"), 1, func(sc *scene.Scene) error { return nil },
+		func(sc *scene.Scene) error { return hookErr })
+	if !errors.Is(err, hookErr) {
+		t.Fatalf("err = %v", err)
+	}
+	sameSnapshot(t, before, snapshot(t, s, "B", "COLD"))
+	ld, err := u.UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error {
+		sc.SceneMetadata.Set("hooked", true)
+		return nil
+	}, func(sc *scene.Scene) error { return nil })
+	ok(t, err)
+	got, err := s.Load(bg, Ref("B"))
+	ok(t, err)
+	if v, _ := got.Scene.SceneMetadata.Get("hooked"); v != true || bodyText(t, got.Scene) != bodyText(t, ld.Scene) {
+		t.Errorf("write lost")
+	}
+}
+
+func scRunnerColdStart(f *fixture) {
+	t, s := f.t, f.s
+	runner := f.scene("B")
+	ld, err := s.SaveRunner(bg, Ref("B"), 1, runner)
+	ok(t, err)
+	if ld.Version != 1 || ld.Fingerprint != scene.Fingerprint(runner) {
+		t.Fatalf("cold start = %+v", ld)
+	}
+	got, err := s.Load(bg, Ref("B"))
+	ok(t, err)
+	if bodyText(t, got.Scene) != bodyText(t, runner) {
+		t.Errorf("cold start body is not the runner's")
+	}
+}
+
+func scRunnerOverlay(f *fixture, versioned bool) {
+	t, s := f.t, f.s
+	disk := f.scene("B")
+	disk.Beats[0].BeatMetadata.Delete("modality")
+	disk.Beats[1].Board = obj("status", "approved")
+	expected := 1
+	if versioned {
+		v, err := s.WriteCandidate(bg, Ref("B"), disk, "", true)
+		ok(t, err)
+		expected = v
+	} else {
+		_, err := s.SaveRunner(bg, Ref("B"), 1, disk)
+		ok(t, err)
+	}
+	runner := disk.Clone()
+	runner.Beats[0].BeatMetadata.Set("modality", "i2v")
+	runner.Beats[0].BeatMetadata.Set("inputs_fingerprint", "fresh")
+	runner.Beats[1].Board = nil
+	runner.Beats[2].Takes = append(runner.Beats[2].Takes, &scene.Take{TakeID: "new", Status: scene.TakeRunning})
+	runner.SceneMetadata.Set("runner_only", true)
+	saved, err := s.SaveRunner(bg, Ref("B"), expected, runner)
+	ok(t, err)
+	ld, err := s.Load(bg, Ref("B"))
+	ok(t, err)
+	if saved.Version != expected || saved.Fingerprint != ld.Fingerprint {
+		t.Errorf("SaveRunner returned %+v, stored v%d %s", saved, ld.Version, ld.Fingerprint)
+	}
+	b := ld.Scene.Beats
+	if fp, _ := b[0].BeatMetadata.Get("inputs_fingerprint"); fp != "fresh" {
+		t.Errorf("inputs_fingerprint not overlaid")
+	}
+	if len(b[2].Takes) != len(runner.Beats[2].Takes) || b[2].Takes[len(b[2].Takes)-1].TakeID != "new" {
+		t.Errorf("takes not overlaid")
+	}
+	if b[1].Board == nil {
+		t.Errorf("the disk board was clobbered")
+	}
+	if _, found := ld.Scene.SceneMetadata.Get("runner_only"); found {
+		t.Errorf("scene_metadata is disk-owned")
+	}
+	_, enriched := b[0].BeatMetadata.Get("modality")
+	if enriched == versioned {
+		t.Errorf("modality enriched = %v with versioned = %v", enriched, versioned)
+	}
+}
+
+func scInitFromPlan(f *fixture) {
+	t, s := f.t, f.s
+	plan := planOf(`{"sequences": {
+		"BATCH_001": {"shots": [{"shot_id": "S1", "prompt": "a"}, {"id": "S2"}, {"prompt": "no id"}]},
+		"BATCH_002": {"shots": []}}}`)
+	res, err := s.InitFromPlan(bg, Project, Episode, plan, 3, true)
+	ok(t, err)
+	if len(res) != 2 || !res[0].Created || res[0].Batch != "BATCH_001" || len(res[0].Scene.Beats) != 3 {
+		t.Fatalf("dry run result %+v", res)
+	}
+	if names, err := s.List(bg, Project, Episode); err != nil || len(names) != 0 {
+		t.Fatalf("dry run wrote: %v %v", names, err)
+	}
+	res, err = s.InitFromPlan(bg, Project, Episode, plan, 3, false)
+	ok(t, err)
+	if len(res) != 2 || !res[0].Created || !res[1].Created {
+		t.Fatalf("init result %+v", res)
+	}
+	var ids []string
+	for _, b := range res[0].Scene.Beats {
+		ids = append(ids, b.BeatID)
+	}
+	if !reflect.DeepEqual(ids, []string{"S1", "S2", "BEAT_02"}) {
+		t.Errorf("beat ids %v", ids)
+	}
+	names, err := s.List(bg, Project, Episode)
+	ok(t, err)
+	if !reflect.DeepEqual(names, []string{Token + "_BATCH_001.json", Token + "_BATCH_002.json"}) {
+		t.Errorf("List = %v", names)
+	}
+	ld, err := s.Load(bg, Ref("BATCH_001"))
+	ok(t, err)
+	if bodyText(t, ld.Scene) != bodyText(t, res[0].Scene) {
+		t.Errorf("stored scene differs from the result")
+	}
+	fp := scene.Fingerprint(res[0].Scene)
+	res, err = s.InitFromPlan(bg, Project, Episode, plan, 5, false)
+	ok(t, err)
+	if res[0].Created || res[1].Created {
+		t.Fatalf("second init created: %+v", res)
+	}
+	ld, err = s.Load(bg, Ref("BATCH_001"))
+	ok(t, err)
+	if ld.Fingerprint != fp || !pyjson.Equal(ld.Scene.Beats[0].MaxTakes, pyjson.Int("5")) {
+		t.Errorf("re-stamp: fp %s max_takes %v", ld.Fingerprint, ld.Scene.Beats[0].MaxTakes)
+	}
+	v2 := restructure(ld.Scene, "rederived")
+	_, err = s.WriteCandidate(bg, Ref("BATCH_001"), v2, "", true)
+	ok(t, err)
+	v1, err := s.LoadVersion(bg, Ref("BATCH_001"), 1)
+	ok(t, err)
+	_, err = s.InitFromPlan(bg, Project, Episode, plan, 7, false)
+	ok(t, err)
+	v1after, err := s.LoadVersion(bg, Ref("BATCH_001"), 1)
+	ok(t, err)
+	if bodyText(t, v1after.Scene) != bodyText(t, v1.Scene) {
+		t.Errorf("re-stamp clobbered v1")
+	}
+	ld, err = s.Load(bg, Ref("BATCH_001"))
+	ok(t, err)
+	if ld.Version != 2 || !pyjson.Equal(ld.Scene.Beats[1].MaxTakes, pyjson.Int("7")) {
+		t.Errorf("active v2 not re-stamped: v%d %v", ld.Version, ld.Scene.Beats[1].MaxTakes)
+	}
+	before := snapshot(t, s, "BATCH_001", "BATCH_002")
+	res, err = s.InitFromPlan(bg, Project, Episode, plan, 9, true)
+	ok(t, err)
+	if !pyjson.Equal(res[0].Scene.Beats[0].MaxTakes, pyjson.Int("9")) {
+		t.Errorf("dry run result not re-stamped")
+	}
+	sameSnapshot(t, before, snapshot(t, s, "BATCH_001", "BATCH_002"))
+}
+
+func scRecoverStale(f *fixture) {
+	t, s := f.t, f.s
+	tree := Tree(`{"scene_id": "B", "beats": [{"beat_id": "S1", "takes": [
+		{"take_id": "old", "status": "running", "started_at": "2026-06-03T10:01:00+00:00"},
+		{"take_id": "young", "status": "running", "started_at": "2026-06-03T10:08:00+00:00"},
+		{"take_id": "done", "status": "succeeded", "started_at": "2026-06-03T09:00:00+00:00"}]}],
+		"scene_metadata": {}}`)
+	_, err := s.SaveRunner(bg, Ref("B"), 1, hydrate(t, tree))
+	ok(t, err)
+	now := time.Date(2026, 6, 3, 10, 10, 0, 0, time.UTC)
+	n, err := s.RecoverStale(bg, Ref("B"), 0, now)
+	ok(t, err)
+	if n != 1 {
+		t.Fatalf("recovered %d, want 1", n)
+	}
+	ld, err := s.Load(bg, Ref("B"))
+	ok(t, err)
+	var got []string
+	for _, tk := range ld.Scene.Beats[0].Takes {
+		got = append(got, tk.Status)
+	}
+	if !reflect.DeepEqual(got, []string{"stale", "running", "succeeded"}) {
+		t.Errorf("statuses %v", got)
+	}
+	before := snapshot(t, s, "B")
+	n, err = s.RecoverStale(bg, Ref("B"), 0, now)
+	ok(t, err)
+	if n != 0 {
+		t.Errorf("second recovery changed %d", n)
+	}
+	sameSnapshot(t, before, snapshot(t, s, "B"))
+	n, err = s.RecoverStale(bg, Ref("B"), time.Minute, now)
+	ok(t, err)
+	if n != 1 {
+		t.Errorf("recovery with a 1m age changed %d, want 1", n)
+	}
+	// On a versioned batch the active body is recovered.
+	sc := hydrate(t, tree)
+	sc.Beats[0].BeatMetadata.Set("prompt_directive", "v2")
+	_, err = s.WriteCandidate(bg, Ref("B"), sc, "", true)
+	ok(t, err)
+	n, err = s.RecoverStale(bg, Ref("B"), 0, now)
+	ok(t, err)
+	if n != 1 {
+		t.Errorf("versioned recovery changed %d, want 1", n)
+	}
+	ld, err = s.Load(bg, Ref("B"))
+	ok(t, err)
+	if ld.Version != 2 || ld.Scene.Beats[0].Takes[0].Status != scene.TakeStale {
+		t.Errorf("active v2 not recovered: %+v", ld)
+	}
+}
+
+func scList(f *fixture) {
+	t, s := f.t, f.s
+	names, err := s.List(bg, Project, Episode)
+	ok(t, err)
+	if names == nil || len(names) != 0 {
+		t.Fatalf("an empty project lists %v", names)
+	}
+	f.flat("B")
+	f.flat("A")
+	f.versioned("C")
+	_, err = s.WriteCandidate(bg, Ref("D"), f.scene("D"), "", true)
+	ok(t, err)
+	_, err = s.SaveRunner(bg, scene.Ref{Project: Project, Episode: "2", Batch: "E"}, 1, f.scene("E"))
+	ok(t, err)
+	_, err = s.SaveRunner(bg, scene.Ref{Project: "other", Episode: Episode, Batch: "F"}, 1, f.scene("F"))
+	ok(t, err)
+	names, err = s.List(bg, Project, "ep_001")
+	ok(t, err)
+	if want := []string{Token + "_A.json", Token + "_B.json", Token + "_C.json"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("List = %v, want %v", names, want)
+	}
+	names, err = s.List(bg, Project, "2")
+	ok(t, err)
+	if want := []string{"ep_002_E.json"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("List(2) = %v, want %v", names, want)
+	}
+}
+
+func scListPlanted(f *fixture) {
+	t, s := f.t, f.s
+	for _, n := range []string{
+		Token + "_B.json", Token + "_A.json", Token + "_B.v001.json", Token + "_B.v1234.json",
+		Token + "_B.versions.json", "ep_002_B.json", "ep_0011_B.json", "notes.json", Token + "_.json",
+	} {
+		f.raw(n, "{}")
+	}
+	names, err := s.List(bg, Project, Episode)
+	ok(t, err)
+	if want := []string{Token + "_.json", Token + "_A.json", Token + "_B.json"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("List = %v, want %v", names, want)
+	}
+}
+
+func scVersions(f *fixture) {
+	t, s := f.t, f.s
+	flat := f.flat("B")
+	vs, err := s.Versions(bg, Ref("B"))
+	ok(t, err)
+	if len(vs) != 1 || !vs[0].Active || vs[0].Version != 1 || vs[0].Artifact != Token+"_B.json" ||
+		vs[0].StructureFingerprint != scene.Fingerprint(flat) || vs[0].CreatedAt != nil || vs[0].Reason != "materialized-legacy" {
+		t.Fatalf("flat versions %+v", vs)
+	}
+	_, err = s.WriteCandidate(bg, Ref("B"), restructure(flat, "2"), "r2", false)
+	ok(t, err)
+	_, err = s.WriteCandidate(bg, Ref("B"), restructure(flat, "3"), "r3", true)
+	ok(t, err)
+	vs, err = s.Versions(bg, Ref("B"))
+	ok(t, err)
+	var act []bool
+	for _, v := range vs {
+		act = append(act, v.Active)
+	}
+	if len(vs) != 3 || !reflect.DeepEqual(act, []bool{false, false, true}) || vs[2].Reason != "r3" || vs[1].Version != 2 {
+		t.Errorf("versions %+v", vs)
+	}
+}
+
+// scBytesRoundTrip: what the store holds is exactly EncodeBody's bytes, and
+// a planted body with unusual number literals keeps them (a store must not
+// reformat a body: its fingerprint and bytes are the contract).
+func scBytesRoundTrip(f *fixture) {
+	t, s := f.t, f.s
+	sc := f.scene("B")
+	_, err := s.WriteCandidate(bg, Ref("B"), sc, "", true)
+	ok(t, err)
+	if _, isFiles := s.(SceneFiles); !isFiles {
+		return
+	}
+	if got := f.storedBody(Token + "_B.v001.json"); got != bodyText(t, sc) {
+		t.Fatalf("stored body is not EncodeBody's bytes")
+	}
+	text := `{"schema_version": 1, "scene_id": "P", "beats": [{"beat_id": "S1", "beat_metadata": {"plan_shot": {"d": 1.50, "big": 12345678901234567890, "e": 1E+2}}}], "scene_metadata": {"\u00e9": "caf\u00e9"}}`
+	f.raw(Token+"_P.json", text)
+	ld, err := s.Load(bg, Ref("P"))
+	ok(t, err)
+	if got := f.storedBody(Token + "_P.json"); got != text {
+		t.Fatalf("a read changed the planted body")
+	}
+	v, err := s.WriteCandidate(bg, Ref("P"), ld.Scene, "", false)
+	ok(t, err)
+	if v != 1 {
+		t.Fatalf("the planted body's own structure is v%d, want the materialized v1", v)
+	}
+	vs, err := s.Versions(bg, Ref("P"))
+	ok(t, err)
+	if vs[0].StructureFingerprint != ld.Fingerprint {
+		t.Fatalf("fingerprint %s, loaded %s", vs[0].StructureFingerprint, ld.Fingerprint)
+	}
+}
+
+func scConcurrentPatches(f *fixture) {
+	t, s := f.t, f.s
+	sc := f.scene("B")
+	n := len(sc.Beats)
+	_, err := s.SaveRunner(bg, Ref("B"), 1, sc)
+	ok(t, err)
+	const per = 6
+	var wg sync.WaitGroup
+	for w := 0; w < n*per; w++ {
+		wg.Go(func() {
+			p := fmt.Sprintf(`[{"op": "add", "path": "/scene_metadata/w%d", "value": %d}, {"op": "replace", "path": "/beats/%d/approved", "value": true}]`, w, w, w%n)
+			if _, err := s.PatchStatus(bg, Ref("B"), 1, []byte(p)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	ld, err := s.Load(bg, Ref("B"))
+	ok(t, err)
+	for w := 0; w < n*per; w++ {
+		if v, found := ld.Scene.SceneMetadata.Get(fmt.Sprintf("w%d", w)); !found || !pyjson.Equal(v, pyjson.Int(fmt.Sprint(w))) {
+			t.Fatalf("patch %d lost", w)
+		}
+	}
+	for i, b := range ld.Scene.Beats {
+		if !b.Approved {
+			t.Fatalf("beat %d approval lost", i)
+		}
+	}
+}
+
+func scConcurrentCandidates(f *fixture) {
+	t, s := f.t, f.s
+	base := f.scene("B")
+	const n = 8
+	var wg sync.WaitGroup
+	versions := make([]int, 2*n)
+	for i := 0; i < 2*n; i++ {
+		wg.Go(func() {
+			v, err := s.WriteCandidate(bg, Ref("B"), restructure(base, fmt.Sprintf("d%d", i%n)), "race", false)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			versions[i] = v
+		})
+	}
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		if versions[i] != versions[i+n] || versions[i] == 0 {
+			t.Fatalf("one structure got versions %d and %d", versions[i], versions[i+n])
+		}
+	}
+	vs, err := s.Versions(bg, Ref("B"))
+	ok(t, err)
+	if len(vs) != n {
+		t.Fatalf("%d versions registered, want %d", len(vs), n)
+	}
+	seen := map[string]bool{}
+	for i, v := range vs {
+		if v.Version != i+1 || seen[v.StructureFingerprint] {
+			t.Fatalf("versions %+v", vs)
+		}
+		seen[v.StructureFingerprint] = true
+		ld, err := s.LoadVersion(bg, Ref("B"), v.Version)
+		ok(t, err)
+		if ld.Fingerprint != v.StructureFingerprint {
+			t.Fatalf("v%d body fingerprint %s, manifest %s", v.Version, ld.Fingerprint, v.StructureFingerprint)
+		}
+	}
+	if vs[0].Active != true {
+		t.Fatalf("the first version of a new batch is not active: %+v", vs)
+	}
+}
+
+// scPatchRacesActivation: status saves at the version they loaded race
+// with activations; every save either lands on the version it expected or
+// is a VERSION_CONFLICT, never on another version's body.
+func scPatchRacesActivation(f *fixture) {
+	t, s := f.t, f.s
+	f.versioned("B")
+	const n = 20
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	landed := map[int][]string{}
+	for i := 0; i < n; i++ {
+		wg.Go(func() {
+			if i%4 == 0 {
+				if err := s.Activate(bg, Ref("B"), 1+(i/4)%2); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			ld, err := s.Load(bg, Ref("B"))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			key := fmt.Sprintf("race_%d", i)
+			p := fmt.Sprintf(`[{"op": "add", "path": "/scene_metadata/%s", "value": %d}]`, key, ld.Version)
+			_, err = s.PatchStatus(bg, Ref("B"), ld.Version, []byte(p))
+			switch settle.ErrorCode(err) {
+			case "":
+				mu.Lock()
+				landed[ld.Version] = append(landed[ld.Version], key)
+				mu.Unlock()
+			case settle.EVERSIONCONFLICT:
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for v := 1; v <= 2; v++ {
+		ld, err := s.LoadVersion(bg, Ref("B"), v)
+		ok(t, err)
+		for _, key := range landed[v] {
+			got, found := ld.Scene.SceneMetadata.Get(key)
+			if !found || !pyjson.Equal(got, pyjson.Int(fmt.Sprint(v))) {
+				t.Fatalf("save %s expected v%d but is not in its body", key, v)
+			}
+		}
+		for _, k := range ld.Scene.SceneMetadata.Keys() {
+			if strings.HasPrefix(k, "race_") {
+				got, _ := ld.Scene.SceneMetadata.Get(k)
+				if !pyjson.Equal(got, pyjson.Int(fmt.Sprint(v))) {
+					t.Fatalf("save %s meant for v%v landed in v%d", k, got, v)
+				}
+			}
+		}
+	}
+}
