@@ -174,7 +174,7 @@ func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
 				problem("record %d: index has offset %d length %d kind %s, file has offset %d length %d kind %s",
 					seq, l.idx.off[seq], l.idx.n[seq], kindNames[l.idx.kind[seq]], off, len(body), rec.Kind)
 			}
-			if rec.Durable != nil && !slices.ContainsFunc(l.view.DurableByWritebackID(rec.Durable.WritebackID),
+			if rec.Durable != nil && rec.Durable.WritebackID != "" && !slices.ContainsFunc(l.view.DurableByWritebackID(rec.Durable.WritebackID),
 				func(x writeback.Indexed) bool { return x.Seq == seq }) {
 				problem("durable record %d (writeback_id %s) missing from the view", seq, rec.Durable.WritebackID)
 			}
