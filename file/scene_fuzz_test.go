@@ -44,6 +44,7 @@ func FuzzScenesLoad(f *testing.F) {
 // never changes the structure fingerprint.
 func FuzzScenesPatchStatus(f *testing.F) {
 	tree := scGenTree(rand.New(rand.NewSource(51)), "B", 3)
+	body := scBodyTextOf(tree)
 	for _, p := range []string{
 		`[]`, `[{"op": "replace", "path": "/beats/0/approved", "value": true}]`,
 		`[{"op": "move", "from": "/beats/0", "path": "/beats/1"}]`,
@@ -59,7 +60,7 @@ func FuzzScenesPatchStatus(f *testing.F) {
 		root := t.TempDir()
 		s := scOpen(t, root)
 		sc := scScene(t, tree)
-		scOK(t, s.SaveGuarded(scCtx, scRef("B"), sc))
+		scWriteRaw(t, root, scToken+"_B.json", body)
 		before := scSnapshot(t, root)
 		ld, err := s.PatchStatus(scCtx, scRef("B"), 1, patch)
 		switch settle.ErrorCode(err) {

@@ -248,3 +248,40 @@ func (s *Scenes) List(ctx context.Context, project, episode string) ([]string, e
 	sort.Strings(names)
 	return names, nil
 }
+
+// LoadManifest is the seed's load_manifest: the batch's versions manifest,
+// or nil (and no error) when it does not exist. Errors: ECORRUPT, ESCHEMA,
+// EMANIFESTIDENTITY, EINVALIDEPISODE, EINVALID.
+func (s *Scenes) LoadManifest(ctx context.Context, ref scene.Ref) (*scene.Manifest, error) {
+	if err := s.usable(ctx); err != nil {
+		return nil, err
+	}
+	b, err := s.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	return s.loadManifest(b)
+}
+
+// ManifestArtifactPath is the seed's manifest_artifact_path: the body file
+// a registered version's artifact names (which may not exist). Errors:
+// ENOTFOUND (no manifest, or the version is not registered),
+// EUNSAFEARTIFACT, as LoadManifest.
+func (s *Scenes) ManifestArtifactPath(ctx context.Context, ref scene.Ref, version int) (string, error) {
+	m, err := s.LoadManifest(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	if m == nil {
+		return "", settle.Errorf(settle.ENOTFOUND, "batch %s has no versions manifest", ref.Batch)
+	}
+	b, _ := s.resolve(ref)
+	return s.artifactPath(b, m, version)
+}
+
+// LoadSceneFile is the seed's load_scene on any body file. Errors:
+// ENOTFOUND, ECORRUPT, ESCHEMA.
+func LoadSceneFile(path string) (*scene.Scene, error) {
+	sc, _, err := sceneLoadBody(path)
+	return sc, err
+}

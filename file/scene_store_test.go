@@ -602,3 +602,52 @@ func TestScenesClosed(t *testing.T) {
 		t.Errorf("OpenScenes on a missing root: %v", err)
 	}
 }
+
+// TestScenesSeedPrimitives covers the seed's path and load primitives and
+// the unguarded save_scene.
+func TestScenesSeedPrimitives(t *testing.T) {
+	root := t.TempDir()
+	s := scOpen(t, root)
+	rng := rand.New(rand.NewSource(13))
+	m, err := s.LoadManifest(scCtx, scRef("B"))
+	if err != nil || m != nil {
+		t.Fatalf("LoadManifest of nothing = %v, %v", m, err)
+	}
+	_, err = s.ManifestArtifactPath(scCtx, scRef("B"), 1)
+	scWantCode(t, err, settle.ENOTFOUND)
+
+	locked := scGen(t, rng, "B", 2)
+	locked.Locked = true
+	scOK(t, s.Save(scCtx, scRef("B"), locked))
+	scWantCode(t, s.SaveGuarded(scCtx, scRef("B"), scGen(t, rng, "B", 2)), settle.ESCENELOCKED)
+	replacement := scGen(t, rng, "B", 1)
+	scOK(t, s.Save(scCtx, scRef("B"), replacement)) // save_scene has no guard
+	p, err := s.ScenePath(scRef("B"))
+	scOK(t, err)
+	got, err := file.LoadSceneFile(p)
+	scOK(t, err)
+	if scene.Fingerprint(got) != scene.Fingerprint(replacement) {
+		t.Errorf("Save did not replace the flat body")
+	}
+	_, err = file.LoadSceneFile(p + ".missing")
+	scWantCode(t, err, settle.ENOTFOUND)
+
+	_, err = s.WriteCandidate(scCtx, scRef("B"), scRestructure(t, replacement, "v2"), "", false)
+	scOK(t, err)
+	m, err = s.LoadManifest(scCtx, scRef("B"))
+	scOK(t, err)
+	if m == nil || len(m.Versions) != 2 || m.ActiveVersion != 1 {
+		t.Fatalf("manifest %+v", m)
+	}
+	ap, err := s.ManifestArtifactPath(scCtx, scRef("B"), 2)
+	scOK(t, err)
+	vp, err := s.VersionPath(scRef("B"), 2)
+	scOK(t, err)
+	mp, err := s.ManifestPath(scRef("B"))
+	scOK(t, err)
+	if ap != vp || ap != scPath(root, scToken+"_B.v002.json") || mp != scPath(root, scToken+"_B.versions.json") {
+		t.Errorf("paths: artifact %s version %s manifest %s", ap, vp, mp)
+	}
+	_, err = s.ManifestArtifactPath(scCtx, scRef("B"), 3)
+	scWantCode(t, err, settle.ENOTFOUND)
+}

@@ -98,14 +98,25 @@ func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersio
 		return scene.Loaded{}, err
 	}
 	sc, prev, err := sceneLoadBody(t.path)
+	var fp string
 	switch {
 	case err == nil:
-		before := sc.Clone()
+		// The seed's guard, inline (scene.StatusGuard compares the same two
+		// fingerprints, but needs a copy of the scene from before mutate).
+		before, err := scene.FingerprintStrict(sc)
+		if err != nil {
+			return scene.Loaded{}, err
+		}
 		if err := mutate(sc); err != nil {
 			return scene.Loaded{}, err
 		}
-		if err := scene.StatusGuard(before, sc); err != nil {
-			return scene.Loaded{}, fmt.Errorf("status save for batch %s v%d: %w", ref.Batch, expectedVersion, err)
+		if fp, err = scene.FingerprintStrict(sc); err != nil {
+			return scene.Loaded{}, err
+		}
+		if fp != before {
+			return scene.Loaded{}, settle.Errorf(settle.ESTRUCTURE,
+				"status save for batch %s v%d would change the shot STRUCTURE of an immutable version body (structure_fingerprint changed)",
+				ref.Batch, expectedVersion)
 		}
 	case settle.ErrorCode(err) != settle.ENOTFOUND:
 		return scene.Loaded{}, err
@@ -117,6 +128,9 @@ func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersio
 		prev = nil
 		sc = &scene.Scene{SceneID: ref.Batch, Beats: []*scene.Beat{}, SceneMetadata: pyjson.NewObject()}
 		if err := mutate(sc); err != nil {
+			return scene.Loaded{}, err
+		}
+		if fp, err = scene.FingerprintStrict(sc); err != nil {
 			return scene.Loaded{}, err
 		}
 	}
@@ -143,7 +157,7 @@ func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersio
 		}
 	}
 	s.log.Debug("scene status written", "batch", ref.Batch, "version", expectedVersion, "cold_start", prev == nil)
-	return scene.Loaded{Scene: sc, Version: expectedVersion, Fingerprint: scene.Fingerprint(sc)}, nil
+	return scene.Loaded{Scene: sc, Version: expectedVersion, Fingerprint: fp}, nil
 }
 
 // PatchStatus applies an RFC 6902 JSON Patch to the active body's scene
@@ -236,6 +250,33 @@ func (s *Scenes) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion 
 		ld.Scene = sc
 	}
 	return ld, nil
+}
+
+// Save is the seed's save_scene on the batch's flat body: an atomic,
+// durable replacement, under the batch lock but without any guard (it
+// replaces a locked scene too; SaveGuarded refuses that). Errors: EINVALID,
+// EINVALIDEPISODE, EUNAVAILABLE.
+func (s *Scenes) Save(ctx context.Context, ref scene.Ref, sc *scene.Scene) error {
+	if sc == nil {
+		return settle.Errorf(settle.EINVALID, "no scene")
+	}
+	if err := s.writable(ctx); err != nil {
+		return err
+	}
+	b, err := s.resolve(ref)
+	if err != nil {
+		return err
+	}
+	data, err := scene.EncodeBody(sc)
+	if err != nil {
+		return settle.Wrap(settle.EINVALID, err, "encode scene")
+	}
+	l, err := s.lockBatch(ctx, b, true)
+	if err != nil {
+		return err
+	}
+	defer s.unlock(l, b)
+	return s.writeFile(b.flat(), data)
 }
 
 // SaveGuarded is the seed's save_scene_guarded on the batch's flat body,
