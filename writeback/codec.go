@@ -355,21 +355,29 @@ func scanFlat(s string, pairs []kv) ([]kv, bool) {
 // handled (ok=false).
 func scanString(s string, i int) (string, int, bool) {
 	j := i + 1
-	for j < len(s) {
-		c := s[j]
-		if c == '"' {
-			return s[i+1 : j], j + 1, true
-		}
-		if c == '\\' {
-			return scanEscaped(s, i+1, j)
-		}
-		if c < 0x20 {
-			return "", 0, false
-		}
+	for j < len(s) && !strSpecial[s[j]] {
 		j++
 	}
-	return "", 0, false
+	if j >= len(s) {
+		return "", 0, false
+	}
+	switch s[j] {
+	case '"':
+		return s[i+1 : j], j + 1, true
+	case '\\':
+		return scanEscaped(s, i+1, j)
+	}
+	return "", 0, false // a control character: json.loads refuses it
 }
+
+// strSpecial marks the bytes that end a run of plain string bytes.
+var strSpecial = func() (t [256]bool) {
+	for c := 0; c < 0x20; c++ {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
 
 func scanEscaped(s string, start, j int) (string, int, bool) {
 	b := make([]byte, 0, j-start+16)
