@@ -23,7 +23,8 @@ package file
 // directory (UNSAFE_ARTIFACT otherwise).
 //
 // Every mutation of a batch (WriteCandidate, Activate, PatchStatus,
-// UpdateStatus, SaveRunner, SaveGuarded, InitFromPlan's create and re-stamp)
+// UpdateStatus, SaveRunner, Save, SaveGuarded, InitFromPlan's create and
+// re-stamp)
 // holds the batch's exclusive flock, the same lock the seed takes, so Python
 // and Go writers exclude each other. Reads take no lock: every file is
 // replaced atomically, so a reader sees a whole old or a whole new file.

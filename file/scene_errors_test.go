@@ -349,8 +349,8 @@ func TestScenesRefusalCodes(t *testing.T) {
 			_, err := f.s.InitFromPlan(scCtx, scProject, scEpisode, scene.Plan{Root: scPlanTree(`{"sequences": {"B": {"shots": []}}}`)}, -1, false)
 			return err
 		}, settle.EINVALID},
-		{"init/plan sequence id with a slash", nil, func(f *scFixture) error {
-			_, err := f.s.InitFromPlan(scCtx, scProject, scEpisode, scene.Plan{Root: scPlanTree(`{"sequences": {"../B": {"shots": []}}}`)}, 3, false)
+		{"init/second plan sequence id with a slash", nil, func(f *scFixture) error {
+			_, err := f.s.InitFromPlan(scCtx, scProject, scEpisode, scene.Plan{Root: scPlanTree(`{"sequences": {"GOOD": {"shots": [{"shot_id": "S"}]}, "../B": {"shots": []}}}`)}, 3, false)
 			return err
 		}, settle.EINVALID},
 		{"update status/mutate error", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {

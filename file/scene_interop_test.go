@@ -282,3 +282,39 @@ func scGet(o *pyjson.Object, key string) any {
 	v, _ := o.Get(key)
 	return v
 }
+
+// TestScenesInteropInitFromPlan: settle's InitFromPlan and the seed's
+// init_scenes_from_plan, run twice each (create, then re-stamp), leave
+// byte-identical files.
+func TestScenesInteropInitFromPlan(t *testing.T) {
+	scReferenceDir(t)
+	planText := `{"sequences": {
+		"BATCH_001": {"shots": [{"shot_id": "S1", "prompt": "naïve ✓ \u2028 line", "duration_s": 2.50, "n": 10000000000000000000001},
+			{"id": 7}, {"shot_id": "", "id": null}, {"shot_id": 0, "id": "fallback"}]},
+		"BATCH_002": {"shots": []},
+		"BATCH_003": {"title": "no shots"}}}`
+	goRoot, pyRoot := t.TempDir(), t.TempDir()
+	s := scOpen(t, goRoot)
+	plan := scTree(t, planText)
+	for _, mt := range []int{3, 5} {
+		_, err := s.InitFromPlan(scCtx, scProject, scEpisode, scene.Plan{Root: plan}, mt, false)
+		scOK(t, err)
+	}
+	res := scRunSeed(t, pyRoot, []map[string]any{
+		{"op": "init", "project": scProject, "episode": scEpisode, "plan": json.RawMessage(planText), "max_takes": 3},
+		{"op": "init", "project": scProject, "episode": scEpisode, "plan": json.RawMessage(planText), "max_takes": 5},
+	})
+	scSeedOK(t, res[0], "init")
+	scSeedOK(t, res[1], "re-init")
+	goSnap, pySnap := scSnapshot(t, goRoot), scSnapshot(t, pyRoot)
+	if !reflect.DeepEqual(goSnap, pySnap) {
+		t.Errorf("init files differ:\nsettle %v\nseed   %v", goSnap, pySnap)
+		for name := range goSnap {
+			if !strings.HasSuffix(name, "/") && goSnap[name] != pySnap[name] {
+				a, _ := os.ReadFile(filepath.Join(goRoot, name))
+				b, _ := os.ReadFile(filepath.Join(pyRoot, name))
+				t.Logf("%s\nsettle:\n%s\nseed:\n%s", name, a, b)
+			}
+		}
+	}
+}

@@ -387,6 +387,11 @@ func (s *Scenes) InitFromPlan(ctx context.Context, project, episode string, plan
 	if err != nil {
 		return nil, err
 	}
+	for _, seq := range seqs { // refuse a bad id before writing anything
+		if err := scene.ValidateBatchID(seq.ID); err != nil {
+			return nil, fmt.Errorf("plan sequence: %w", err)
+		}
+	}
 	out := make([]scene.InitResult, 0, len(seqs))
 	for _, seq := range seqs {
 		ref := scene.Ref{Project: project, Episode: episode, Batch: seq.ID}
