@@ -72,6 +72,13 @@ func scTakesOf(beat *pyjson.Object) []any {
 	return l
 }
 
+// scDiffKinds are the kinds of patch fragments the differential generates.
+var scDiffKinds = []string{"take_status", "approve", "add_take", "remove_take", "primary", "board_set", "board_null",
+	"board_field", "lock", "scene_md", "beat_md_volatile", "max_takes", "phantom", "copy_take", "move_take",
+	"takes_null", "reorder", "add_beat", "remove_beat", "beat_id", "structural_change", "structural_add",
+	"structural_remove", "shot_variant", "batch_shots_variant", "scene_id", "restore", "test_pass",
+	"test_fail", "test_numeric", "test_bool_number", "bad_pointer", "remove_beat_id", "beat_md_null", "noop_move", "unknown_op"}
+
 // scGenOps returns one patch fragment of a kind chosen at random.
 func scGenOps(rng *rand.Rand, tree *pyjson.Object, batch string) (string, []any) {
 	beats := scBeatsOf(tree)
@@ -104,12 +111,7 @@ func scGenOps(rng *rand.Rand, tree *pyjson.Object, batch string) (string, []any)
 		}
 		return "plan_shot", md.Has("plan_shot")
 	}
-	kinds := []string{"take_status", "approve", "add_take", "remove_take", "primary", "board_set", "board_null",
-		"board_field", "lock", "scene_md", "beat_md_volatile", "max_takes", "phantom", "copy_take", "move_take",
-		"takes_null", "reorder", "add_beat", "remove_beat", "beat_id", "structural_change", "structural_add",
-		"structural_remove", "shot_variant", "batch_shots_variant", "scene_id", "restore", "test_pass",
-		"test_fail", "test_numeric", "test_bool_number", "bad_pointer", "remove_beat_id", "beat_md_null", "noop_move", "unknown_op"}
-	kind := kinds[rng.Intn(len(kinds))]
+	kind := scDiffKinds[rng.Intn(len(scDiffKinds))]
 	switch kind {
 	case "take_status":
 		if k, ok := takeWith(); ok {
@@ -341,17 +343,32 @@ func TestScenesPatchDecisionsMatchSeed(t *testing.T) {
 				i, c.batch, c.kind, c.expected, got, want, c.patch, err, res[i]["message"])
 			continue
 		}
-		k := byKind[c.kind]
 		if err == nil {
 			accepted++
-			k[0]++
 			if fp := scSeedString(t, res[i], "fingerprint"); fp != ld.Fingerprint {
 				t.Errorf("case %d %s (%s): fingerprint settle %s seed %s", i, c.batch, c.kind, ld.Fingerprint, fp)
 			}
-		} else {
-			k[1]++
 		}
-		byKind[c.kind] = k
+		for _, part := range strings.FieldsFunc(c.kind, func(r rune) bool { return r == '+' || r == ':' }) {
+			k := byKind[part]
+			if err == nil {
+				k[0]++
+			} else {
+				k[1]++
+			}
+			byKind[part] = k
+		}
+	}
+	var summary []string
+	for k, v := range byKind {
+		summary = append(summary, fmt.Sprintf("%s %d/%d", k, v[0], v[1]))
+	}
+	sort.Strings(summary)
+	t.Logf("accepted/refused by operation kind: %s", strings.Join(summary, ", "))
+	for _, k := range scDiffKinds {
+		if _, ok := byKind[k]; !ok {
+			t.Errorf("operation kind %s never generated", k)
+		}
 	}
 	if accepted < n/5 || accepted > n*4/5 {
 		t.Errorf("unbalanced corpus: %d of %d accepted", accepted, n)
