@@ -71,8 +71,23 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// seg escapes one path segment.
-func seg(s string) string { return url.PathEscape(s) }
+// seg escapes one path segment. "", "." and ".." cannot be carried in a
+// URL path (dot segments are removed by every URL resolver), so they are
+// refused here with the code the stores give such names.
+func seg(what, s string) (string, error) {
+	if s == "" || s == "." || s == ".." {
+		code := settle.EINVALID
+		if what == "episode" {
+			code = settle.EINVALIDEPISODE
+		}
+		return "", settle.Errorf(code, "%s %q cannot name a resource", what, s)
+	}
+	return url.PathEscape(s), nil
+}
+
+// path joins literal parts and escaped segments: path("/v1/batches/",
+// seg("batch", b), "/summary").
+func joinPath(parts ...string) string { return strings.Join(parts, "") }
 
 // request is one API call.
 type request struct {
@@ -236,28 +251,44 @@ func (c *Client) Writeback(ctx context.Context, req writeback.WritebackRequest) 
 		return writeback.WritebackOutcome{}, err
 	}
 	b := req.Binding
-	return c.PostWriteback(ctx, WritebackBody{Binding: &b, Expected: exp, DryRun: req.DryRun})
+	res, err := c.PostWriteback(ctx, WritebackBody{Binding: &b, Expected: exp, DryRun: req.DryRun})
+	return res.WritebackOutcome, err
+}
+
+// WritebackResult is a write-back's outcome plus what the response said
+// of the record's batch.
+type WritebackResult struct {
+	writeback.WritebackOutcome
+	// Status is the HTTP status (201, 200, 409 or 403).
+	Status int
+	// BatchDecision is the declared batch's settle decision after the
+	// write-back ("" when the batch is not declared or nothing was recorded).
+	BatchDecision string
+	// FirstConsolidation is true when this write-back's evaluation wrote
+	// the batch's consolidated summary.
+	FirstConsolidation bool
 }
 
 // PostWriteback sends a write-back body as is: a verdict document (the
-// server extracts it) or a binding.
-func (c *Client) PostWriteback(ctx context.Context, body WritebackBody) (writeback.WritebackOutcome, error) {
+// server extracts it) or a binding. Decisions are results, not errors; a
+// collector writing back another collector's key gets a FORBIDDEN error.
+func (c *Client) PostWriteback(ctx context.Context, body WritebackBody) (WritebackResult, error) {
 	in, err := json.Marshal(body)
 	if err != nil {
-		return writeback.WritebackOutcome{}, settle.Wrap(settle.EINVALID, err, "encode write-back")
+		return WritebackResult{}, settle.Wrap(settle.EINVALID, err, "encode write-back")
 	}
 	res, err := c.do(ctx, request{method: "POST", path: "/v1/writebacks", body: in},
 		http.StatusOK, http.StatusCreated, http.StatusConflict, http.StatusForbidden)
 	if err != nil {
-		return writeback.WritebackOutcome{}, err
+		return WritebackResult{}, err
 	}
 	var probe struct {
 		Error *APIError `json:"error"`
 	}
 	if err := json.Unmarshal(res.body, &probe); err == nil && probe.Error != nil {
-		return writeback.WritebackOutcome{}, &settle.Error{Code: settle.Code(probe.Error.Code), Message: probe.Error.Message}
+		return WritebackResult{Status: res.status}, &settle.Error{Code: settle.Code(probe.Error.Code), Message: probe.Error.Message}
 	}
-	var out writeback.WritebackOutcome
+	out := WritebackResult{Status: res.status}
 	if err := json.Unmarshal(res.body, &out.Decision); err != nil || out.Decision.Classification == "" {
 		return out, settle.Errorf(settle.EINTERNAL, "write-back: undecodable decision (HTTP %d)", res.status)
 	}
@@ -265,21 +296,24 @@ func (c *Client) PostWriteback(ctx context.Context, body WritebackBody) (writeba
 		out.Decision.Reasons = []string{}
 	}
 	out.ConflictRecorded = res.header.Get(HeaderConflictRecorded) == "true"
+	out.BatchDecision = res.header.Get(HeaderBatchDecision)
+	out.FirstConsolidation = res.header.Get(HeaderFirstConsolidation) == "true"
 	return out, nil
 }
 
 // Settle evaluates a batch with explicit tracks (POST .../settle).
 func (c *Client) Settle(ctx context.Context, batchID string, tracks []writeback.TrackTask, thisTrack string) (writeback.SettleOutcome, error) {
-	if batchID == "" {
-		return writeback.SettleOutcome{}, settle.Errorf(settle.EINVALID, "settle: empty batch id")
-	}
 	if len(tracks) == 0 {
 		// An empty track list means "the declaration" on the wire; the
 		// Store contract evaluates an empty batch instead.
 		tracks = []writeback.TrackTask{}
 	}
 	var so writeback.SettleOutcome
-	res, err := c.doJSON(ctx, "POST", "/v1/batches/"+seg(batchID)+"/settle", settleWire{Tracks: tracks, ThisTrack: thisTrack}, &so.Result)
+	b, err := seg("batch id", batchID)
+	if err != nil {
+		return so, err
+	}
+	res, err := c.doJSON(ctx, "POST", joinPath("/v1/batches/", b, "/settle"), settleWire{Tracks: tracks, ThisTrack: thisTrack}, &so.Result)
 	if err != nil {
 		return so, err
 	}
@@ -296,7 +330,11 @@ type settleWire struct {
 // BatchStatus evaluates a declared batch (GET .../status).
 func (c *Client) BatchStatus(ctx context.Context, batchID, thisTrack string) (writeback.SettleOutcome, error) {
 	var so writeback.SettleOutcome
-	rq := request{method: "GET", path: "/v1/batches/" + seg(batchID) + "/status"}
+	b, err := seg("batch id", batchID)
+	if err != nil {
+		return so, err
+	}
+	rq := request{method: "GET", path: joinPath("/v1/batches/", b, "/status")}
 	if thisTrack != "" {
 		rq.query = url.Values{"this_track": {thisTrack}}
 	}
@@ -320,7 +358,11 @@ func (c *Client) AppendRegistry(ctx context.Context, rec writeback.RegistryRecor
 // RegistryHistory returns a task's registry records.
 func (c *Client) RegistryHistory(ctx context.Context, taskID string) ([]writeback.RegistryRecord, error) {
 	var out RegistryHistoryBody
-	if _, err := c.doJSON(ctx, "GET", "/v1/registry/"+seg(taskID), nil, &out); err != nil {
+	t, err := seg("task id", taskID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.doJSON(ctx, "GET", joinPath("/v1/registry/", t), nil, &out); err != nil {
 		return nil, err
 	}
 	return out.Records, nil
@@ -329,7 +371,11 @@ func (c *Client) RegistryHistory(ctx context.Context, taskID string) ([]writebac
 // Classify returns a task's registry classification.
 func (c *Client) Classify(ctx context.Context, taskID string) (string, error) {
 	var out ClassificationBody
-	if _, err := c.doJSON(ctx, "GET", "/v1/registry/"+seg(taskID)+"/classification", nil, &out); err != nil {
+	t, err := seg("task id", taskID)
+	if err != nil {
+		return "", err
+	}
+	if _, err := c.doJSON(ctx, "GET", joinPath("/v1/registry/", t, "/classification"), nil, &out); err != nil {
 		return "", err
 	}
 	return out.Classification, nil
@@ -348,7 +394,7 @@ func (c *Client) Records(ctx context.Context, q writeback.RecordQuery) (writebac
 		v.Set("task", q.TaskID)
 	}
 	v.Set("after", strconv.FormatInt(q.After, 10))
-	if q.Limit > 0 {
+	if q.Limit != 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
 	res, err := c.do(ctx, request{method: "GET", path: "/v1/records", query: v})
@@ -372,48 +418,66 @@ func (c *Client) Records(ctx context.Context, q writeback.RecordQuery) (writebac
 
 // DeclareBatch declares a batch (PUT /v1/batches/{batch}).
 func (c *Client) DeclareBatch(ctx context.Context, b writeback.Batch) error {
-	if b.BatchID == "" {
-		return settle.Errorf(settle.EINVALID, "declare batch: empty batch id")
+	p, err := seg("batch id", b.BatchID)
+	if err != nil {
+		return err
 	}
 	tracks := b.Tracks
 	if tracks == nil {
 		tracks = []writeback.TrackTask{}
 	}
-	_, err := c.doJSON(ctx, "PUT", "/v1/batches/"+seg(b.BatchID), DeclareBody{BatchID: b.BatchID, Tracks: tracks}, nil)
+	_, err = c.doJSON(ctx, "PUT", joinPath("/v1/batches/", p), DeclareBody{BatchID: b.BatchID, Tracks: tracks}, nil)
 	return err
 }
 
 // GetBatch returns a batch's declaration.
 func (c *Client) GetBatch(ctx context.Context, batchID string) (writeback.Batch, error) {
 	var b writeback.Batch
-	if batchID == "" {
-		return b, settle.Errorf(settle.EINVALID, "get batch: empty batch id")
+	p, err := seg("batch id", batchID)
+	if err != nil {
+		return b, err
 	}
-	_, err := c.doJSON(ctx, "GET", "/v1/batches/"+seg(batchID), nil, &b)
+	_, err = c.doJSON(ctx, "GET", joinPath("/v1/batches/", p), nil, &b)
 	return b, err
 }
 
 // Summary returns a batch's consolidated summary.
 func (c *Client) Summary(ctx context.Context, batchID string) (writeback.Summary, error) {
 	var s writeback.Summary
-	if batchID == "" {
-		return s, settle.Errorf(settle.EINVALID, "summary: empty batch id")
+	p, err := seg("batch id", batchID)
+	if err != nil {
+		return s, err
 	}
-	_, err := c.doJSON(ctx, "GET", "/v1/batches/"+seg(batchID)+"/summary", nil, &s)
+	_, err = c.doJSON(ctx, "GET", joinPath("/v1/batches/", p, "/summary"), nil, &s)
 	return s, err
 }
 
 // ---- scene.Store ----
 
-func scenePath(ref scene.Ref) string {
-	return "/v1/projects/" + seg(ref.Project) + "/episodes/" + seg(ref.Episode) + "/scenes/" + seg(ref.Batch)
+// episodePath is /v1/projects/{project}/episodes/{episode}.
+func episodePath(project, episode string) (string, error) {
+	p, err := seg("project", project)
+	if err != nil {
+		return "", err
+	}
+	e, err := seg("episode", episode)
+	if err != nil {
+		return "", err
+	}
+	return joinPath("/v1/projects/", p, "/episodes/", e), nil
 }
 
-func checkRef(ref scene.Ref) error {
-	if ref.Project == "" || ref.Episode == "" || ref.Batch == "" {
-		return settle.Errorf(settle.EINVALID, "scene ref needs a project, an episode and a batch")
+// scenePath is .../scenes/{batch} of a ref.
+func scenePath(ref scene.Ref) (string, error) {
+	ep, err := episodePath(ref.Project, ref.Episode)
+	if err != nil {
+		return "", err
 	}
-	return nil
+	b, err := seg("batch id", ref.Batch)
+	if err != nil {
+		return "", err
+	}
+	return joinPath(ep, "/scenes/", b), nil
 }
 
 // decodeScene turns a scene tree from the wire into a Scene.
@@ -446,10 +510,11 @@ func (c *Client) loaded(res response) (scene.Loaded, error) {
 
 // Load returns the active scene and its version.
 func (c *Client) Load(ctx context.Context, ref scene.Ref) (scene.Loaded, error) {
-	if err := checkRef(ref); err != nil {
+	sp, err := scenePath(ref)
+	if err != nil {
 		return scene.Loaded{}, err
 	}
-	res, err := c.do(ctx, request{method: "GET", path: scenePath(ref)})
+	res, err := c.do(ctx, request{method: "GET", path: sp})
 	if err != nil {
 		return scene.Loaded{}, err
 	}
@@ -458,13 +523,14 @@ func (c *Client) Load(ctx context.Context, ref scene.Ref) (scene.Loaded, error) 
 
 // LoadVersion returns a registered version's body.
 func (c *Client) LoadVersion(ctx context.Context, ref scene.Ref, version int) (scene.Loaded, error) {
-	if err := checkRef(ref); err != nil {
+	sp, err := scenePath(ref)
+	if err != nil {
 		return scene.Loaded{}, err
 	}
 	if version <= 0 {
 		return scene.Loaded{}, settle.Errorf(settle.ENOTFOUND, "version %d of batch %s is not registered", version, ref.Batch)
 	}
-	res, err := c.do(ctx, request{method: "GET", path: scenePath(ref) + "/versions/" + strconv.Itoa(version)})
+	res, err := c.do(ctx, request{method: "GET", path: sp + "/versions/" + strconv.Itoa(version)})
 	if err != nil {
 		return scene.Loaded{}, err
 	}
@@ -473,11 +539,12 @@ func (c *Client) LoadVersion(ctx context.Context, ref scene.Ref, version int) (s
 
 // Versions lists a batch's versions.
 func (c *Client) Versions(ctx context.Context, ref scene.Ref) ([]scene.VersionInfo, error) {
-	if err := checkRef(ref); err != nil {
+	sp, err := scenePath(ref)
+	if err != nil {
 		return nil, err
 	}
 	var out VersionsBody
-	if _, err := c.doJSON(ctx, "GET", scenePath(ref)+"/versions", nil, &out); err != nil {
+	if _, err := c.doJSON(ctx, "GET", sp+"/versions", nil, &out); err != nil {
 		return nil, err
 	}
 	return out.Versions, nil
@@ -485,11 +552,12 @@ func (c *Client) Versions(ctx context.Context, ref scene.Ref) ([]scene.VersionIn
 
 // List returns an episode's flat scene file names.
 func (c *Client) List(ctx context.Context, project, episode string) ([]string, error) {
-	if project == "" || episode == "" {
-		return nil, settle.Errorf(settle.EINVALID, "list needs a project and an episode")
+	ep, err := episodePath(project, episode)
+	if err != nil {
+		return nil, err
 	}
 	var out ListBody
-	if _, err := c.doJSON(ctx, "GET", "/v1/projects/"+seg(project)+"/episodes/"+seg(episode)+"/scenes", nil, &out); err != nil {
+	if _, err := c.doJSON(ctx, "GET", ep+"/scenes", nil, &out); err != nil {
 		return nil, err
 	}
 	return out.Scenes, nil
@@ -497,13 +565,14 @@ func (c *Client) List(ctx context.Context, project, episode string) ([]string, e
 
 // PatchStatus sends an RFC 6902 patch with If-Match: the expected version.
 func (c *Client) PatchStatus(ctx context.Context, ref scene.Ref, expectedVersion int, patch []byte) (scene.Loaded, error) {
-	if err := checkRef(ref); err != nil {
+	sp, err := scenePath(ref)
+	if err != nil {
 		return scene.Loaded{}, err
 	}
 	if patch == nil {
 		patch = []byte{}
 	}
-	res, err := c.do(ctx, request{method: "PATCH", path: scenePath(ref), body: patch, ctype: "application/json-patch+json",
+	res, err := c.do(ctx, request{method: "PATCH", path: sp, body: patch, ctype: "application/json-patch+json",
 		header: http.Header{"If-Match": {ETag(expectedVersion)}}})
 	if err != nil {
 		return scene.Loaded{}, err
@@ -513,7 +582,8 @@ func (c *Client) PatchStatus(ctx context.Context, ref scene.Ref, expectedVersion
 
 // SaveRunner overlays a runner's scene with If-Match: the expected version.
 func (c *Client) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion int, runner *scene.Scene) (scene.Loaded, error) {
-	if err := checkRef(ref); err != nil {
+	sp, err := scenePath(ref)
+	if err != nil {
 		return scene.Loaded{}, err
 	}
 	tree, err := sceneJSON(runner)
@@ -521,7 +591,7 @@ func (c *Client) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion 
 		return scene.Loaded{}, err
 	}
 	in, _ := json.Marshal(ScenePut{Scene: tree})
-	res, err := c.do(ctx, request{method: "POST", path: scenePath(ref) + "/save-runner", body: in,
+	res, err := c.do(ctx, request{method: "POST", path: sp + "/save-runner", body: in,
 		header: http.Header{"If-Match": {ETag(expectedVersion)}}})
 	if err != nil {
 		return scene.Loaded{}, err
@@ -531,7 +601,8 @@ func (c *Client) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion 
 
 // WriteCandidate stores a candidate version.
 func (c *Client) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Scene, reason string, activate bool) (int, error) {
-	if err := checkRef(ref); err != nil {
+	sp, err := scenePath(ref)
+	if err != nil {
 		return 0, err
 	}
 	tree, err := sceneJSON(sc)
@@ -539,7 +610,7 @@ func (c *Client) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sc
 		return 0, err
 	}
 	var out CandidateResult
-	if _, err := c.doJSON(ctx, "POST", scenePath(ref)+"/versions", CandidateBody{Scene: tree, Reason: reason, Activate: activate}, &out); err != nil {
+	if _, err := c.doJSON(ctx, "POST", sp+"/versions", CandidateBody{Scene: tree, Reason: reason, Activate: activate}, &out); err != nil {
 		return 0, err
 	}
 	return out.Version, nil
@@ -547,19 +618,21 @@ func (c *Client) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sc
 
 // Activate moves the active pointer.
 func (c *Client) Activate(ctx context.Context, ref scene.Ref, version int) error {
-	if err := checkRef(ref); err != nil {
+	sp, err := scenePath(ref)
+	if err != nil {
 		return err
 	}
 	if version <= 0 {
 		return settle.Errorf(settle.ENOTFOUND, "version %d of batch %s is not registered", version, ref.Batch)
 	}
-	_, err := c.doJSON(ctx, "POST", scenePath(ref)+"/activate", ActivateBody{Version: version}, nil)
+	_, err = c.doJSON(ctx, "POST", sp+"/activate", ActivateBody{Version: version}, nil)
 	return err
 }
 
 // RecoverStale marks takes running since before now-olderThan stale.
 func (c *Client) RecoverStale(ctx context.Context, ref scene.Ref, olderThan time.Duration, now time.Time) (int, error) {
-	if err := checkRef(ref); err != nil {
+	sp, err := scenePath(ref)
+	if err != nil {
 		return 0, err
 	}
 	body := RecoverStaleBody{}
@@ -570,7 +643,7 @@ func (c *Client) RecoverStale(ctx context.Context, ref scene.Ref, olderThan time
 		body.Now = now.Format(time.RFC3339Nano)
 	}
 	var out RecoverStaleResult
-	if _, err := c.doJSON(ctx, "POST", scenePath(ref)+"/recover-stale", body, &out); err != nil {
+	if _, err := c.doJSON(ctx, "POST", sp+"/recover-stale", body, &out); err != nil {
 		return 0, err
 	}
 	return out.Stale, nil
@@ -578,8 +651,9 @@ func (c *Client) RecoverStale(ctx context.Context, ref scene.Ref, olderThan time
 
 // InitFromPlan creates scenes from a plan.
 func (c *Client) InitFromPlan(ctx context.Context, project, episode string, plan scene.Plan, maxTakes int, dryRun bool) ([]scene.InitResult, error) {
-	if project == "" || episode == "" {
-		return nil, settle.Errorf(settle.EINVALID, "init needs a project and an episode")
+	ep, err := episodePath(project, episode)
+	if err != nil {
+		return nil, err
 	}
 	if plan.Root == nil {
 		return nil, settle.Errorf(settle.EINVALID, "init: no plan")
@@ -590,8 +664,7 @@ func (c *Client) InitFromPlan(ctx context.Context, project, episode string, plan
 	}
 	mt := maxTakes
 	var out InitResultBody
-	path := "/v1/projects/" + seg(project) + "/episodes/" + seg(episode) + "/init"
-	if _, err := c.doJSON(ctx, "POST", path, InitBody{Plan: pb, MaxTakes: &mt, DryRun: dryRun}, &out); err != nil {
+	if _, err := c.doJSON(ctx, "POST", ep+"/init", InitBody{Plan: pb, MaxTakes: &mt, DryRun: dryRun}, &out); err != nil {
 		return nil, err
 	}
 	res := make([]scene.InitResult, 0, len(out.Scenes))
@@ -603,6 +676,26 @@ func (c *Client) InitFromPlan(ctx context.Context, project, episode string, plan
 		res = append(res, scene.InitResult{Batch: s.Batch, Created: s.Created, Scene: sc})
 	}
 	return res, nil
+}
+
+var _ GuardedSaver = (*Client)(nil)
+
+// SaveGuarded writes a batch's flat body unless the existing one is locked
+// (the seed's save_scene_guarded; SCENE_LOCKED).
+func (c *Client) SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene) error {
+	sp, err := scenePath(ref)
+	if err != nil {
+		return err
+	}
+	if sc == nil {
+		return settle.Errorf(settle.EINVALID, "no scene")
+	}
+	tree, err := sceneJSON(sc)
+	if err != nil {
+		return err
+	}
+	_, err = c.doJSON(ctx, "PUT", sp+"/flat", ScenePut{Scene: tree}, nil)
+	return err
 }
 
 // ---- health and events ----

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
@@ -148,7 +149,9 @@ func (s *Server) handleWriteback(w http.ResponseWriter, r *http.Request) error {
 // afterWriteback emits the decision's event and, for a recorded
 // write-back, re-evaluates the record's declared batch.
 func (s *Server) afterWriteback(w http.ResponseWriter, r *http.Request, d *writeback.Decision, conflict bool, p Principal) error {
-	ctx := r.Context()
+	// The write is durable: its consequences are completed even if the
+	// client goes away meanwhile.
+	ctx := context.WithoutCancel(r.Context())
 	switch d.Classification {
 	case writeback.DurableSuccessWritten, writeback.WritebackIdempotentSkip:
 		rec := d.DurableRecord
@@ -237,7 +240,7 @@ func (s *Server) refuseForeignKey(w http.ResponseWriter, r *http.Request, req wr
 			ConflictRecorded: out.ConflictRecorded,
 			Reasons:          append([]string{msg}, d.Reasons...),
 		}
-		if _, err := s.events.Append(r.Context(), event.WritebackRefused, data); err != nil {
+		if _, err := s.events.Append(context.WithoutCancel(r.Context()), event.WritebackRefused, data); err != nil {
 			return err
 		}
 	}
@@ -267,8 +270,8 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) error {
 	}
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < -1 {
-			return settle.Errorf(settle.EINVALID, "after %q: want a record sequence number or -1", v)
+		if err != nil {
+			return settle.Errorf(settle.EINVALID, "after %q: want a record sequence number (-1: from the start)", v)
 		}
 		rq.After = n
 	}

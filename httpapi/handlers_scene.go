@@ -129,6 +129,7 @@ func (s *Server) emitScene(ctx context.Context, typ string, d SceneEventData) er
 // afterSceneWrite emits the event of a done scene write; a failure is a
 // 503 whose message says the write itself was done.
 func (s *Server) afterSceneWrite(ctx context.Context, typ string, d SceneEventData) error {
+	ctx = context.WithoutCancel(ctx)
 	if err := s.emitScene(ctx, typ, d); err != nil {
 		return settle.Wrap(settle.EUNAVAILABLE, err, "the scene write was done but its %s event failed", typ)
 	}
@@ -290,7 +291,7 @@ func (s *Server) handleSceneCandidate(w http.ResponseWriter, r *http.Request) er
 	}
 	d := sceneEvent(r, ref, v)
 	d.Fingerprint, d.Activated, d.Reason = scene.Fingerprint(sc), body.Activate, body.Reason
-	_, created, err := s.events.AppendOnce(r.Context(), versionCreatedKey(d), event.SceneVersionCreated, d)
+	_, created, err := s.events.AppendOnce(context.WithoutCancel(r.Context()), versionCreatedKey(d), event.SceneVersionCreated, d)
 	if err != nil {
 		return settle.Wrap(settle.EUNAVAILABLE, err, "candidate version %d was stored but its event failed", v)
 	}
@@ -370,5 +371,34 @@ func (s *Server) handleSceneInit(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// GuardedSaver is a scene store with the seed's save_scene_guarded (the
+// file and PostgreSQL stores): PUT .../scenes/{batch}/flat.
+type GuardedSaver interface {
+	SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene) error
+}
+
+// handleSceneSaveGuarded writes a batch's flat body unless the existing
+// one is locked (423 SCENE_LOCKED, nothing written).
+func (s *Server) handleSceneSaveGuarded(w http.ResponseWriter, r *http.Request) error {
+	gs, ok := s.scenes.(GuardedSaver)
+	if !ok {
+		return withStatus(http.StatusNotImplemented, settle.Errorf(settle.EINVALID, "this scene store has no guarded save"))
+	}
+	var body ScenePut
+	if err := decodeJSON(r, &body); err != nil {
+		return err
+	}
+	sc, err := parseScene(body.Scene)
+	if err != nil {
+		return err
+	}
+	ref := sceneRef(r)
+	if err := gs.SaveGuarded(r.Context(), ref, sc); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, SavedResult{BatchID: ref.Batch, Fingerprint: scene.Fingerprint(sc)})
 	return nil
 }

@@ -54,6 +54,7 @@ var routeTable = []route{
 	{method: "POST", path: sceneItem + "/versions", roles: []Role{RoleOperator}, handle: (*Server).handleSceneCandidate},
 	{method: "GET", path: sceneItem + "/versions/{version}", handle: (*Server).handleSceneLoadVersion},
 	{method: "POST", path: sceneItem + "/activate", roles: []Role{RoleOperator}, handle: (*Server).handleSceneActivate},
+	{method: "PUT", path: sceneItem + "/flat", roles: []Role{RoleOperator}, handle: (*Server).handleSceneSaveGuarded},
 }
 
 // RouteInfo describes one route: its method, ServeMux path pattern and

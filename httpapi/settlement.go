@@ -102,7 +102,8 @@ func (s *Server) settleAndAnnounce(ctx context.Context, batchID string, tracks [
 	if settled == nil {
 		settled = []string{}
 	}
-	_, appended, err := s.events.AppendOnce(ctx, SettledKey(batchID), event.BatchSettled, SettledData{
+	// The summary is written: announce it even if the caller goes away.
+	_, appended, err := s.events.AppendOnce(context.WithoutCancel(ctx), SettledKey(batchID), event.BatchSettled, SettledData{
 		BatchID:       batchID,
 		Decision:      so.Result.Decision,
 		TracksSettled: settled,

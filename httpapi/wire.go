@@ -127,6 +127,12 @@ type ScenePut struct {
 	Scene json.RawMessage `json:"scene"`
 }
 
+// SavedResult answers a guarded save of a flat body.
+type SavedResult struct {
+	BatchID     string `json:"batch_id"`
+	Fingerprint string `json:"fingerprint"`
+}
+
 // CandidateBody is the body of POST .../scenes/{batch}/versions.
 type CandidateBody struct {
 	Scene    json.RawMessage `json:"scene"`

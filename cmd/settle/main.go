@@ -55,6 +55,8 @@ func commands() []command {
 		{"scene", "the versioned scene store (scene init|show|versions|list|patch|save-runner|candidate|activate|recover-stale)", runScene},
 		{"fsck", "check the ledger and the scene files of a workspace", runFsck},
 		{"demo", "run a demonstration in a temporary workspace", runDemo},
+		{"serve", "serve the HTTP API (docs/server.md)", runServe},
+		{"bench", "load-test a server: throughput, latency, and the disk's fsync rate", runBench},
 	}
 }
 

@@ -1,0 +1,579 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/writeback"
+)
+
+const benchAbout = `A load generator for a settle server, like pgbench: N concurrent clients
+repeat one workload for --duration (or until --requests operations are
+done), with a progress line every --progress, then report the throughput,
+the p50/p99/p99.9 latency, and the disk's single-record fsync rate measured
+in the same run (an append+fsync loop on a file in the store's directory),
+so the group commit's gain is visible.
+
+Workloads:
+  writeback  one operation = one write-back of a distinct verdict (201)
+  settle     one operation = declare a batch of --tracks tracks, write back
+             each track; the last one must settle the batch (its summary and
+             batch.settled event are written in that request)
+  status     one operation = one scene status save (a JSON Patch with
+             If-Match) on the client's own scene
+
+Against a running server give --url and --token (writeback: a collector or
+operator token and --collector-key, a key the server accepts; settle and
+status: an operator token). With --embedded the command starts a server on a
+temporary file store of its own (on 127.0.0.1, in --dir) and runs there.`
+
+// benchResult is what a run measured.
+type benchResult struct {
+	Workload       string  `json:"workload"`
+	Clients        int     `json:"clients"`
+	Target         string  `json:"target"`
+	Seconds        float64 `json:"seconds"`
+	Ops            int64   `json:"ops"`
+	Requests       int64   `json:"requests"`
+	Errors         int64   `json:"errors"`
+	FirstError     string  `json:"first_error,omitempty"`
+	OpsPerSec      float64 `json:"ops_per_sec"`
+	RequestsPerSec float64 `json:"requests_per_sec"`
+	P50ms          float64 `json:"p50_ms"`
+	P99ms          float64 `json:"p99_ms"`
+	P999ms         float64 `json:"p999_ms"`
+	MaxMs          float64 `json:"max_ms"`
+	MeanMs         float64 `json:"mean_ms"`
+	FsyncDir       string  `json:"fsync_dir"`
+	FsyncPerSec    float64 `json:"fsync_per_sec"`
+	FsyncP50ms     float64 `json:"fsync_p50_ms"`
+	// RequestsPerFsync is the throughput in requests/s over the disk's
+	// single-record fsync rate.
+	RequestsPerFsync float64 `json:"requests_per_fsync_rate"`
+	// Embedded runs also report the stores' commit counters.
+	LedgerFsyncs    int64   `json:"ledger_fsyncs,omitempty"`
+	LedgerAvgGroup  float64 `json:"ledger_avg_group,omitempty"`
+	LedgerMaxGroup  int64   `json:"ledger_max_group,omitempty"`
+	EventFsyncs     int64   `json:"event_fsyncs,omitempty"`
+	EventAvgGroup   float64 `json:"event_avg_group,omitempty"`
+	BatchesSettled  int64   `json:"batches_settled,omitempty"`
+	BatchesExpected int64   `json:"batches_expected,omitempty"`
+}
+
+type benchConfig struct {
+	url, token, collectorKey string
+	embedded, keep           bool
+	dir                      string
+	clients, requests        int
+	duration, progress       time.Duration
+	probe                    time.Duration
+	fsyncDir                 string
+	workload                 string
+	tracks                   int
+}
+
+func runBench(ctx context.Context, m *Main, args []string) error {
+	var g globalFlags
+	fs := m.newFlagSet("bench", "bench (--url URL --token T | --embedded) [--clients N] [--duration D | --requests N] [--workload writeback|settle|status]", benchAbout, &g)
+	var bc benchConfig
+	fs.StringVar(&bc.url, "url", "", "server URL, http://host:port")
+	fs.StringVar(&bc.token, "token", os.Getenv("SETTLE_TOKEN"), "bearer token (SETTLE_TOKEN)")
+	fs.StringVar(&bc.collectorKey, "collector-key", "", "collector key of the verdicts (writeback, settle; default: the first --collector-keys)")
+	fs.BoolVar(&bc.embedded, "embedded", false, "start an in-process server on a temporary file store")
+	fs.StringVar(&bc.dir, "dir", "", "directory for the embedded store (default: the system's temporary directory)")
+	fs.BoolVar(&bc.keep, "keep", false, "keep the embedded store's directory")
+	fs.IntVar(&bc.clients, "clients", 8, "concurrent clients")
+	fs.DurationVar(&bc.duration, "duration", 10*time.Second, "how long to run (unless --requests)")
+	fs.IntVar(&bc.requests, "requests", 0, "total operations to run (instead of --duration)")
+	fs.StringVar(&bc.workload, "workload", "writeback", "writeback, settle or status")
+	fs.IntVar(&bc.tracks, "tracks", 2, "tracks per batch (settle)")
+	fs.DurationVar(&bc.progress, "progress", time.Second, "progress line interval (0: none)")
+	fs.DurationVar(&bc.probe, "fsync-probe", 1500*time.Millisecond, "how long to measure the disk's fsync rate (0: skip)")
+	fs.StringVar(&bc.fsyncDir, "fsync-dir", "", "directory whose disk's fsync rate is measured (default: the embedded store's, else --root)")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageErr("bench: unexpected arguments %v", fs.Args())
+	}
+	switch bc.workload {
+	case "writeback", "settle", "status":
+	default:
+		return usageErr("bench: --workload %q: want writeback, settle or status", bc.workload)
+	}
+	if bc.embedded == (bc.url != "") {
+		return usageErr("bench: give exactly one of --url or --embedded")
+	}
+	if bc.clients < 1 || bc.tracks < 1 || bc.requests < 0 || (bc.requests == 0 && bc.duration <= 0) {
+		return usageErr("bench: --clients and --tracks must be positive, and --duration or --requests set")
+	}
+	cfg, err := m.resolve(fs, &g)
+	if err != nil {
+		return m.refuse(&Config{JSON: g.json}, err)
+	}
+	res, err := bench(ctx, m, cfg, bc)
+	if err != nil {
+		return m.refuse(cfg, err)
+	}
+	if cfg.JSON {
+		if err := m.printJSON(res); err != nil {
+			return err
+		}
+	} else {
+		printBench(m.Stdout, res)
+	}
+	if res.Errors > 0 {
+		return errFail()
+	}
+	return nil
+}
+
+// benchTarget is the server a run talks to and the clients of each role.
+type benchTarget struct {
+	name                        string
+	collector, operator, runner *httpapi.Client
+	collectorKey                string
+	fsyncDir                    string
+	stop                        func() error
+	stats                       func(*benchResult)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func bench(ctx context.Context, m *Main, cfg *Config, bc benchConfig) (*benchResult, error) {
+	var tg *benchTarget
+	var err error
+	if bc.embedded {
+		tg, err = startEmbedded(ctx, m, bc)
+	} else {
+		tg, err = remoteTarget(cfg, bc)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer tg.stop()
+
+	res := &benchResult{Workload: bc.workload, Clients: bc.clients, Target: tg.name, FsyncDir: tg.fsyncDir}
+	if bc.probe > 0 {
+		rate, p50, err := fsyncRate(tg.fsyncDir, bc.probe)
+		if err != nil {
+			return nil, err
+		}
+		res.FsyncPerSec, res.FsyncP50ms = rate, p50
+		fmt.Fprintf(m.Stderr, "disk fsync rate in %s: %.0f fsync/s (single-record append+fsync, p50 %.2f ms)\n", tg.fsyncDir, rate, p50)
+	}
+	if err := runLoad(ctx, m, bc, tg, res); err != nil {
+		return nil, err
+	}
+	if tg.stats != nil {
+		tg.stats(res)
+	}
+	if res.FsyncPerSec > 0 {
+		res.RequestsPerFsync = res.RequestsPerSec / res.FsyncPerSec
+	}
+	return res, nil
+}
+
+func remoteTarget(cfg *Config, bc benchConfig) (*benchTarget, error) {
+	c, err := httpapi.NewClient(bc.url, bc.token, httpapi.ClientOptions{})
+	if err != nil {
+		return nil, err
+	}
+	key := bc.collectorKey
+	if key == "" && len(cfg.CollectorKeys) > 0 {
+		key = cfg.CollectorKeys[0]
+	}
+	if key == "" && bc.workload != "status" {
+		return nil, settle.Errorf(settle.EINVALID, "bench: --collector-key is required against a server (a key the server accepts)")
+	}
+	dir := bc.fsyncDir
+	if dir == "" {
+		dir = cfg.Root
+	}
+	return &benchTarget{name: bc.url, collector: c, operator: c, runner: c, collectorKey: key, fsyncDir: dir, stop: c.Close}, nil
+}
+
+// startEmbedded starts a server on a temporary file store.
+func startEmbedded(ctx context.Context, m *Main, bc benchConfig) (*benchTarget, error) {
+	dir, err := os.MkdirTemp(bc.dir, "settle-bench-")
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "bench directory")
+	}
+	cleanup := func() {
+		if !bc.keep {
+			os.RemoveAll(dir)
+		}
+	}
+	key := bc.collectorKey
+	if key == "" {
+		key = "anu-bench-0001"
+	}
+	log := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	met := httpapi.NewMetrics()
+	wcfg := writeback.Config{CollectorKeys: []string{key}, DefaultChatID: "chat-bench"}
+	st, err := openFileStores(dir, "", "", wcfg, log, met)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	tok := map[httpapi.Role]string{httpapi.RoleCollector: randomHex(16), httpapi.RoleOperator: randomHex(16), httpapi.RoleRunner: randomHex(16)}
+	tokens := []httpapi.Token{
+		{TokenSHA256: httpapi.HashToken(tok[httpapi.RoleCollector]), Principal: "bench-collector", Role: httpapi.RoleCollector, CollectorKey: key},
+		{TokenSHA256: httpapi.HashToken(tok[httpapi.RoleOperator]), Principal: "bench-operator", Role: httpapi.RoleOperator},
+		{TokenSHA256: httpapi.HashToken(tok[httpapi.RoleRunner]), Principal: "bench-runner", Role: httpapi.RoleRunner},
+	}
+	srv, err := httpapi.New(httpapi.Options{
+		Ledger: st.ledger, Scenes: st.scenes, Events: st.events,
+		Config: wcfg, Root: dir, Tokens: tokens, Logger: log, Metrics: met,
+		LedgerStats: st.stats, Health: st.health,
+	})
+	if err != nil {
+		st.close(log)
+		cleanup()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		st.close(log)
+		cleanup()
+		return nil, settle.Wrap(settle.EUNAVAILABLE, err, "listen")
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, ln) }()
+	url := "http://" + ln.Addr().String()
+	clients := map[httpapi.Role]*httpapi.Client{}
+	for role, t := range tok {
+		c, err := httpapi.NewClient(url, t, httpapi.ClientOptions{})
+		if err != nil {
+			cancel()
+			<-done
+			st.close(log)
+			cleanup()
+			return nil, err
+		}
+		clients[role] = c
+	}
+	stop := func() error {
+		for _, c := range clients {
+			c.Close()
+		}
+		cancel()
+		serr := <-done
+		cerr := st.close(log)
+		cleanup()
+		return errors.Join(serr, cerr)
+	}
+	if err := waitReady(ctx, clients[httpapi.RoleOperator], 30*time.Second); err != nil {
+		stop()
+		return nil, err
+	}
+	led := st.ledger.(*file.Ledger)
+	ev := st.events.(*file.Events)
+	return &benchTarget{
+		name:         "embedded file store in " + dir,
+		collector:    clients[httpapi.RoleCollector],
+		operator:     clients[httpapi.RoleOperator],
+		runner:       clients[httpapi.RoleRunner],
+		collectorKey: key,
+		fsyncDir:     filepath.Join(dir, "memory", "events"),
+		stop:         stop,
+		stats: func(r *benchResult) {
+			ls := led.Stats()
+			r.LedgerFsyncs = ls.Fsyncs
+			r.LedgerMaxGroup = ls.MaxGroup
+			if ls.Groups > 0 {
+				r.LedgerAvgGroup = float64(ls.GroupedRequests) / float64(ls.Groups)
+			}
+			es := ev.Stats()
+			r.EventFsyncs = es.Fsyncs
+			if es.Groups > 0 {
+				r.EventAvgGroup = float64(es.Grouped) / float64(es.Groups)
+			}
+		},
+	}, nil
+}
+
+// fsyncRate measures the disk's single-record fsync rate in dir: append
+// one ~100-byte line and fsync, in a loop, for d.
+func fsyncRate(dir string, d time.Duration) (rate, p50ms float64, err error) {
+	if err := durable.MkdirAll(dir, 0o755); err != nil {
+		return 0, 0, settle.Wrap(settle.EINVALID, err, "fsync probe directory")
+	}
+	path := filepath.Join(dir, ".settle-bench-fsync-probe-"+randomHex(6))
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, 0, settle.Wrap(settle.EINVALID, err, "fsync probe file")
+	}
+	defer os.Remove(path)
+	defer f.Close()
+	line := []byte(`{"schema":"fsync_probe","pad":"` + strings.Repeat("x", 80) + `"}` + "\n")
+	var lats []time.Duration
+	start := time.Now()
+	for time.Since(start) < d {
+		t := time.Now()
+		if err := durable.Append(f, line); err != nil {
+			return 0, 0, settle.Wrap(settle.EINTERNAL, err, "fsync probe")
+		}
+		lats = append(lats, time.Since(t))
+	}
+	el := time.Since(start)
+	slices.Sort(lats)
+	return float64(len(lats)) / el.Seconds(), ms(lats[len(lats)/2]), nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+
+// verdictDoc is a clean independent-ANU verdict document for a task.
+func verdictDoc(task, track, key string) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{
+		"task_id":                  task,
+		"track":                    track,
+		"authoritative_verdict":    writeback.AuthoritativePass,
+		"collector_role":           "ANU",
+		"collector_key":            key,
+		"executor_key":             "exec-bench-0001",
+		"dispatch_id":              "dispatch-" + task,
+		"normal_collector_cron_id": "ncc-bench",
+		"ts_kst":                   "2026-01-01T00:00:00+09:00",
+	})
+	return b
+}
+
+// benchWorker runs one client's operations; op returns the requests it
+// made.
+type benchOp func(ctx context.Context, client, i int) (requests int, err error)
+
+func runLoad(ctx context.Context, m *Main, bc benchConfig, tg *benchTarget, res *benchResult) error {
+	run := randomHex(4)
+	var settledBatches atomic.Int64
+	var op benchOp
+	switch bc.workload {
+	case "writeback":
+		op = func(ctx context.Context, c, i int) (int, error) {
+			task := fmt.Sprintf("bench-%s-c%d-%d", run, c, i)
+			r, err := tg.collector.PostWriteback(ctx, httpapi.WritebackBody{
+				Verdict: verdictDoc(task, "T1", tg.collectorKey), BatchID: "bench-" + run, TrackID: "T1",
+			})
+			if err != nil {
+				return 1, err
+			}
+			if r.Decision.Classification != writeback.DurableSuccessWritten || r.Status != 201 {
+				return 1, fmt.Errorf("write-back %s: %d %s %v", task, r.Status, r.Decision.Classification, r.Decision.Reasons)
+			}
+			return 1, nil
+		}
+	case "settle":
+		op = func(ctx context.Context, c, i int) (int, error) {
+			batch := fmt.Sprintf("bench-%s-c%d-%d", run, c, i)
+			var tracks []writeback.TrackTask
+			for t := range bc.tracks {
+				tracks = append(tracks, writeback.TrackTask{TrackID: fmt.Sprintf("T%d", t+1), TaskID: fmt.Sprintf("%s-t%d", batch, t+1)})
+			}
+			if err := tg.operator.DeclareBatch(ctx, writeback.Batch{BatchID: batch, Tracks: tracks}); err != nil {
+				return 1, err
+			}
+			for k, tt := range tracks {
+				r, err := tg.operator.PostWriteback(ctx, httpapi.WritebackBody{
+					Verdict: verdictDoc(tt.TaskID, tt.TrackID, tg.collectorKey), BatchID: batch, TrackID: tt.TrackID,
+				})
+				if err != nil {
+					return 2 + k, err
+				}
+				if r.Decision.Classification != writeback.DurableSuccessWritten {
+					return 2 + k, fmt.Errorf("write-back %s/%s: %s %v", batch, tt.TrackID, r.Decision.Classification, r.Decision.Reasons)
+				}
+				last := k == len(tracks)-1
+				if last != (r.BatchDecision == writeback.AllSettledConsolidate) {
+					return 2 + k, fmt.Errorf("batch %s after track %d/%d: decision %q", batch, k+1, len(tracks), r.BatchDecision)
+				}
+				if last && r.FirstConsolidation {
+					settledBatches.Add(1)
+				}
+			}
+			return 1 + len(tracks), nil
+		}
+	case "status":
+		refs := make([]scene.Ref, bc.clients)
+		versions := make([]int, bc.clients)
+		for c := range refs {
+			refs[c] = scene.Ref{Project: "bench", Episode: "1", Batch: fmt.Sprintf("bench-%s-s%d", run, c)}
+			sc := &scene.Scene{SceneID: refs[c].Batch, Beats: []*scene.Beat{{BeatID: "b1", Takes: []*scene.Take{{TakeID: "t1", Status: scene.TakePending}}}}}
+			v, err := tg.operator.WriteCandidate(ctx, refs[c], sc, "bench", true)
+			if err != nil {
+				return fmt.Errorf("bench: create scene %s: %w", refs[c].Batch, err)
+			}
+			versions[c] = v
+		}
+		statuses := []string{scene.TakeRunning, scene.TakeSucceeded}
+		op = func(ctx context.Context, c, i int) (int, error) {
+			patch := fmt.Sprintf(`[{"op":"replace","path":"/beats/0/takes/0/status","value":%q}]`, statuses[i%2])
+			_, err := tg.runner.PatchStatus(ctx, refs[c], versions[c], []byte(patch))
+			return 1, err
+		}
+	}
+
+	var (
+		ops, reqs, errs atomic.Int64
+		latSum          atomic.Int64
+		issued          atomic.Int64
+		firstErr        atomic.Value
+		wg              sync.WaitGroup
+	)
+	lats := make([][]time.Duration, bc.clients)
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if bc.requests == 0 {
+		var tcancel context.CancelFunc
+		lctx, tcancel = context.WithTimeout(lctx, bc.duration)
+		defer tcancel()
+	}
+	start := time.Now()
+	for c := range bc.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				if lctx.Err() != nil {
+					return
+				}
+				if bc.requests > 0 && issued.Add(1) > int64(bc.requests) {
+					return
+				}
+				t := time.Now()
+				n, err := op(lctx, c, i)
+				d := time.Since(t)
+				if err != nil && lctx.Err() != nil {
+					return // cut by the end of the run
+				}
+				reqs.Add(int64(n))
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				ops.Add(1)
+				latSum.Add(int64(d))
+				lats[c] = append(lats[c], d)
+			}
+		}()
+	}
+	stopProgress := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		if bc.progress <= 0 {
+			<-stopProgress
+			return
+		}
+		tick := time.NewTicker(bc.progress)
+		defer tick.Stop()
+		var lastOps, lastLat int64
+		last := start
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case now := <-tick.C:
+				o, l := ops.Load(), latSum.Load()
+				dOps := o - lastOps
+				mean := 0.0
+				if dOps > 0 {
+					mean = ms(time.Duration((l - lastLat) / dOps))
+				}
+				fmt.Fprintf(m.Stderr, "progress: %.1f s, %.1f ops/s, lat mean %.2f ms, %d ops, %d errors\n",
+					now.Sub(start).Seconds(), float64(dOps)/now.Sub(last).Seconds(), mean, o, errs.Load())
+				lastOps, lastLat, last = o, l, now
+			}
+		}
+	}()
+	wg.Wait()
+	el := time.Since(start)
+	close(stopProgress)
+	<-progressDone
+
+	var all []time.Duration
+	for _, l := range lats {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	res.Seconds = el.Seconds()
+	res.Ops, res.Requests, res.Errors = ops.Load(), reqs.Load(), errs.Load()
+	if v, ok := firstErr.Load().(string); ok {
+		res.FirstError = v
+	}
+	res.OpsPerSec = float64(res.Ops) / el.Seconds()
+	res.RequestsPerSec = float64(res.Requests) / el.Seconds()
+	if len(all) > 0 {
+		pct := func(p float64) float64 {
+			i := int(math.Ceil(p*float64(len(all)))) - 1
+			return ms(all[max(0, min(i, len(all)-1))])
+		}
+		res.P50ms, res.P99ms, res.P999ms = pct(0.50), pct(0.99), pct(0.999)
+		res.MaxMs = ms(all[len(all)-1])
+		res.MeanMs = ms(time.Duration(latSum.Load() / int64(len(all))))
+	}
+	if bc.workload == "settle" {
+		res.BatchesExpected = res.Ops
+		res.BatchesSettled = settledBatches.Load()
+		if res.BatchesSettled != res.BatchesExpected {
+			res.Errors++
+			if res.FirstError == "" {
+				res.FirstError = fmt.Sprintf("%d batches completed but %d first consolidations seen", res.BatchesExpected, res.BatchesSettled)
+			}
+		}
+	}
+	return nil
+}
+
+func printBench(w io.Writer, r *benchResult) {
+	unit := "write-backs"
+	switch r.Workload {
+	case "settle":
+		unit = "batches"
+	case "status":
+		unit = "status saves"
+	}
+	fmt.Fprintf(w, "settle bench: workload=%s clients=%d target=%s\n", r.Workload, r.Clients, r.Target)
+	fmt.Fprintf(w, "  %d %s (%d requests) in %.2f s, %d errors\n", r.Ops, unit, r.Requests, r.Seconds, r.Errors)
+	if r.FirstError != "" {
+		fmt.Fprintf(w, "  first error: %s\n", r.FirstError)
+	}
+	fmt.Fprintf(w, "  throughput: %.1f %s/s (%.1f requests/s)\n", r.OpsPerSec, unit, r.RequestsPerSec)
+	fmt.Fprintf(w, "  latency per operation: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms, mean %.2f ms\n", r.P50ms, r.P99ms, r.P999ms, r.MaxMs, r.MeanMs)
+	if r.FsyncPerSec > 0 {
+		fmt.Fprintf(w, "  disk fsync rate: %.0f fsync/s (single-record append+fsync in %s, p50 %.2f ms)\n", r.FsyncPerSec, r.FsyncDir, r.FsyncP50ms)
+		fmt.Fprintf(w, "  requests/s over the fsync rate: %.1fx\n", r.RequestsPerFsync)
+	}
+	if r.LedgerFsyncs > 0 || r.EventFsyncs > 0 {
+		fmt.Fprintf(w, "  group commit: ledger %d fsyncs (avg group %.1f, max %d), event log %d fsyncs (avg group %.1f)\n",
+			r.LedgerFsyncs, r.LedgerAvgGroup, r.LedgerMaxGroup, r.EventFsyncs, r.EventAvgGroup)
+	}
+	if r.Workload == "settle" {
+		fmt.Fprintf(w, "  batches settled by their last write-back: %d of %d\n", r.BatchesSettled, r.BatchesExpected)
+	}
+}

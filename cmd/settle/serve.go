@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/postgres"
+	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/writeback"
+)
+
+const serveAbout = `Serves the library over HTTP (docs/server.md): write-backs, ledger queries,
+the registry, batch declarations and settlement, every scene operation, and
+Server-Sent Events, under /v1, with /metrics, /healthz and /readyz. The
+OpenAPI document is at /v1/openapi.json.
+
+Bearer tokens come from the config file's "server" section, stored as their
+sha256 (printf %s "$TOKEN" | sha256sum), each with a principal and a role:
+collector (with its collector_key), dispatcher, runner, operator or reader.
+
+The server runs until SIGTERM or SIGINT, then stops accepting connections,
+finishes the requests in flight and closes the stores. It prints
+"listening on ADDR" on standard output once it accepts connections.`
+
+func runServe(ctx context.Context, m *Main, args []string) error {
+	var g globalFlags
+	fs := m.newFlagSet("serve", "serve [--listen ADDR] [--tls-cert FILE --tls-key FILE] [flags]", serveAbout, &g)
+	listen := fs.String("listen", "", "address to listen on (default: the config's server.listen, else 127.0.0.1:8080)")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate file (PEM); with --tls-key the server speaks HTTPS")
+	tlsKey := fs.String("tls-key", "", "TLS private key file (PEM)")
+	eventsPath := fs.String("events", "", "event log file (file store; default <root>/"+file.EventsRelPath+")")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	maxBody := fs.Int64("max-body", httpapi.DefaultMaxBodyBytes, "request body limit in bytes")
+	readTimeout := fs.Duration("read-timeout", httpapi.DefaultReadTimeout, "limit for reading a request")
+	writeTimeout := fs.Duration("write-timeout", httpapi.DefaultWriteTimeout, "limit for writing a response (event streams are exempt)")
+	idleTimeout := fs.Duration("idle-timeout", httpapi.DefaultIdleTimeout, "keep-alive idle limit")
+	shutdownTimeout := fs.Duration("shutdown-timeout", httpapi.DefaultShutdownTimeout, "limit for finishing in-flight requests on shutdown")
+	if err := m.parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageErr("serve: unexpected arguments %v", fs.Args())
+	}
+	cfg, err := m.resolve(fs, &g)
+	if err != nil {
+		return m.refuse(&Config{JSON: g.json}, err)
+	}
+	log, err := newLogger(m.Stderr, *logLevel, *logFormat)
+	if err != nil {
+		return usageErr("serve: %v", err)
+	}
+	addr := cfg.Server.Listen
+	if *listen != "" {
+		addr = *listen
+	}
+	if addr == "" {
+		addr = "127.0.0.1:8080"
+	}
+	cert, key := cfg.Server.TLSCert, cfg.Server.TLSKey
+	if *tlsCert != "" || *tlsKey != "" {
+		cert, key = *tlsCert, *tlsKey
+	}
+	if (cert == "") != (key == "") {
+		return usageErr("serve: --tls-cert and --tls-key go together")
+	}
+
+	met := httpapi.NewMetrics()
+	st, err := openServeStores(ctx, cfg, log, met, *eventsPath)
+	if err != nil {
+		return m.refuse(cfg, err)
+	}
+	tokens := make([]httpapi.Token, 0, len(cfg.Server.Tokens))
+	for _, t := range cfg.Server.Tokens {
+		tokens = append(tokens, httpapi.Token{TokenSHA256: t.TokenSHA256, Principal: t.Principal, Role: httpapi.Role(t.Role), CollectorKey: t.CollectorKey})
+	}
+	if len(tokens) == 0 {
+		log.Warn("no tokens configured (config file server.tokens): every /v1 request will be refused 401")
+	}
+	srv, err := httpapi.New(httpapi.Options{
+		Ledger:          st.ledger,
+		Scenes:          st.scenes,
+		Events:          st.events,
+		Config:          cfg.WritebackConfig(),
+		Root:            cfg.Root,
+		Tokens:          tokens,
+		TLSCert:         cert,
+		TLSKey:          key,
+		Logger:          log,
+		Metrics:         met,
+		LedgerStats:     st.stats,
+		Health:          st.health,
+		MaxBodyBytes:    *maxBody,
+		ReadTimeout:     *readTimeout,
+		WriteTimeout:    *writeTimeout,
+		IdleTimeout:     *idleTimeout,
+		ShutdownTimeout: *shutdownTimeout,
+	})
+	if err != nil {
+		st.close(log)
+		return m.refuse(cfg, err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		st.close(log)
+		return m.refuse(cfg, settle.Wrap(settle.EUNAVAILABLE, err, "listen on %s", addr))
+	}
+	scheme := "http"
+	if cert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(m.Stdout, "listening on %s (%s://%s)\n", ln.Addr(), scheme, ln.Addr())
+	serr := srv.Serve(ctx, ln)
+	cerr := st.close(log)
+	if serr != nil {
+		return m.refuse(cfg, settle.Wrap(settle.EINTERNAL, serr, "serve"))
+	}
+	if cerr != nil {
+		return m.refuse(cfg, cerr)
+	}
+	return nil
+}
+
+// newLogger returns a structured logger on w.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// serveStores are the stores a server runs on.
+type serveStores struct {
+	ledger  writeback.Store
+	scenes  scene.Store
+	events  event.Log
+	stats   func() httpapi.LedgerStats
+	health  func() error
+	closers []io.Closer
+}
+
+// close closes every store once, logging and returning the first error.
+func (s *serveStores) close(log *slog.Logger) error {
+	var first error
+	for _, c := range s.closers {
+		if err := c.Close(); err != nil {
+			log.Error("close store", "err", err)
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	s.closers = nil
+	return first
+}
+
+// openServeStores opens the configured stores: the file ledger, scenes
+// and event log under the root, or one PostgreSQL store for all three.
+func openServeStores(ctx context.Context, cfg *Config, log *slog.Logger, met *httpapi.Metrics, eventsPath string) (*serveStores, error) {
+	if strings.HasPrefix(cfg.Store, "postgres://") || strings.HasPrefix(cfg.Store, "postgresql://") {
+		if eventsPath != "" {
+			return nil, settle.Errorf(settle.EINVALID, "--events is for the file store; the PostgreSQL store keeps its events in the database")
+		}
+		pg, err := postgres.Open(ctx, postgres.Options{URL: cfg.Store, Config: cfg.WritebackConfig(), Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		return &serveStores{ledger: pg, scenes: pg, events: pg, closers: []io.Closer{pg}}, nil
+	}
+	return openFileStores(cfg.Root, cfg.LedgerPath(), eventsPath, cfg.WritebackConfig(), log, met)
+}
+
+// openFileStores opens the file ledger, scene store and event log.
+func openFileStores(root, ledgerPath, eventsPath string, wcfg writeback.Config, log *slog.Logger, met *httpapi.Metrics) (*serveStores, error) {
+	led, err := file.OpenLedger(file.LedgerOptions{Root: root, LedgerPath: ledgerPath, Config: wcfg, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	sc, err := file.OpenScenes(file.SceneOptions{Root: root, Logger: log})
+	if err != nil {
+		led.Close()
+		return nil, err
+	}
+	ev, err := file.OpenEvents(file.EventsOptions{Root: root, Path: eventsPath, Logger: log, OnCommit: met.ObserveEventCommit})
+	if err != nil {
+		led.Close()
+		sc.Close()
+		return nil, err
+	}
+	return &serveStores{
+		ledger:  led,
+		scenes:  sc,
+		events:  ev,
+		closers: []io.Closer{led, sc, ev},
+		stats:   func() httpapi.LedgerStats { return ledgerStats(led.Stats()) },
+		health: func() error {
+			var errs []error
+			if led.Stats().Poisoned {
+				errs = append(errs, errors.New("the ledger refuses writes after a failed write or fsync: restart the server"))
+			}
+			if ev.Stats().Poisoned {
+				errs = append(errs, errors.New("the event log refuses appends after a failed write or fsync: restart the server"))
+			}
+			return errors.Join(errs...)
+		},
+	}, nil
+}
+
+// ledgerStats adapts the file ledger's counters for /metrics.
+func ledgerStats(s file.Stats) httpapi.LedgerStats {
+	out := httpapi.LedgerStats{
+		Records:         map[string]int64{},
+		IndexBytes:      s.IndexBytes,
+		Fsyncs:          s.Fsyncs,
+		FsyncErrors:     s.FsyncErrors,
+		LastFsync:       s.LastFsync,
+		GroupBuckets:    file.GroupSizeBuckets[:],
+		GroupCounts:     s.GroupSizes,
+		GroupedRequests: s.GroupedRequests,
+		TornRepairs:     s.TornRepairs,
+		Poisoned:        s.Poisoned,
+	}
+	for k, n := range s.Records {
+		out.Records[string(k)] = n
+	}
+	return out
+}
+
+// waitReady polls a server's /readyz until it answers 200 or the limit passes.
+func waitReady(ctx context.Context, c *httpapi.Client, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		err := c.Ready(ctx)
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package httpapi_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
+	"github.com/settlehq/settle/writeback"
+)
+
+// The HTTP client passes the same conformance suites as the stores it
+// serves: code written against writeback.Store and scene.Store can switch
+// to a remote server.
+
+func TestClientLedgerConformance(t *testing.T) {
+	storetest.RunLedger(t, func(t *testing.T, cfg writeback.Config) writeback.Store {
+		e := startEnv(t, envOptions{cfg: &cfg})
+		return e.client("tok-operator")
+	})
+}
+
+func TestClientLedgerConformanceShared(t *testing.T) {
+	// n clients of one server, and clients of two servers on one root.
+	storetest.RunLedgerShared(t, func(t *testing.T, cfg writeback.Config, n int) []writeback.Store {
+		e := startEnv(t, envOptions{cfg: &cfg})
+		f := startEnv(t, envOptions{cfg: &cfg, root: e.root})
+		var out []writeback.Store
+		for i := range n {
+			if i%2 == 0 {
+				out = append(out, e.client("tok-operator"))
+			} else {
+				out = append(out, f.client("tok-operator"))
+			}
+		}
+		return out
+	})
+}
+
+// sceneClient is the client plus the server's store for planting files
+// (storetest.SceneFiles), as the suite allows for an HTTP client.
+type sceneClient struct {
+	*httpapi.Client
+	files storetest.SceneFiles
+}
+
+func (c sceneClient) WalkSceneFiles(ctx context.Context, fn func(project, name string, data []byte) error) error {
+	return c.files.WalkSceneFiles(ctx, fn)
+}
+
+func (c sceneClient) PutSceneFile(ctx context.Context, project, name string, data []byte) error {
+	return c.files.PutSceneFile(ctx, project, name, data)
+}
+
+func TestClientScenesConformance(t *testing.T) {
+	storetest.RunScenes(t, func(t *testing.T) scene.Store {
+		e := startEnv(t, envOptions{})
+		return sceneClient{Client: e.client("tok-operator"), files: e.scenes}
+	})
+}
