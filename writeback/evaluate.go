@@ -27,8 +27,12 @@ import (
 //  6. an empty mandatory field is a WRITEBACK_BINDING_CONFLICT;
 //  7. otherwise it is DURABLE_SUCCESS_WRITTEN with the record to append.
 //
-// Appended is always false: see ShouldApply and MarkApplied.
+// Appended is always false: see ShouldApply and MarkApplied. A nil view is
+// an empty ledger.
 func Evaluate(req WritebackRequest, cfg Config, view View) Decision {
+	if view == nil {
+		view = NewMemView() // an empty ledger
+	}
 	b := req.Binding
 	decide := func(verdict, cls string, reasons []string, rec *DurableRecord) Decision {
 		if reasons == nil {
