@@ -244,6 +244,10 @@ func (s *Store) getListener() *listener {
 	return s.listener
 }
 
+// ListenerApplicationName is the application_name of a store's LISTEN
+// connection (to find it in pg_stat_activity).
+func ListenerApplicationName(schema string) string { return "settle listener " + schema }
+
 // listener follows the event head: a dedicated connection LISTENs on the
 // store's channel; every notification, and a poll of event_head every
 // EventPoll, raises latest and wakes the waiters.
@@ -337,7 +341,9 @@ func (l *listener) run(ctx context.Context) {
 
 // listen runs one LISTEN connection until it fails or ctx ends.
 func (l *listener) listen(ctx context.Context) error {
-	conn, err := pgx.ConnectConfig(ctx, l.s.connCf)
+	cfg := l.s.connCf.Copy()
+	cfg.RuntimeParams["application_name"] = ListenerApplicationName(l.s.schema)
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}

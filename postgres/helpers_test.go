@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	mrand "math/rand"
 	"os"
 	"testing"
 
@@ -64,10 +65,12 @@ func openStore(t testing.TB, schema string, cfg writeback.Config) *postgres.Stor
 	if schema == "" {
 		schema = newSchema(t)
 	}
-	s, err := postgres.Open(ctx, postgres.Options{URL: testDSN(t), Schema: schema, Config: cfg, Logger: quiet(), MaxConns: 4})
+	s, err := postgres.Open(ctx, postgres.Options{URL: testDSN(t), Schema: schema, Config: cfg, Logger: quiet(), MaxConns: 8})
 	if err != nil {
 		t.Fatalf("open postgres store: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+func newRand(seed int64) *mrand.Rand { return mrand.New(mrand.NewSource(seed)) }

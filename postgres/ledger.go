@@ -174,124 +174,106 @@ func loadView(ctx context.Context, q querier, sql string, args ...any) (*writeba
 	return v, nil
 }
 
-// taskView is the view a write-back of task is evaluated against: the
-// task's durable and registry records. Every lookup of the evaluator is
-// scoped to the task (a writeback_id hashes the task; the identity and
-// the registry history name it), so this is the whole ledger as far as
-// the decision can tell.
-func taskView(ctx context.Context, q querier, task string) (*writeback.MemView, error) {
-	return loadView(ctx, q,
-		"SELECT seq, line FROM ledger WHERE task_id = $1 AND kind IN ('durable', 'registry') ORDER BY seq", task)
-}
+// views are the MemViews of a group's tasks.
+type views map[string]*writeback.MemView
 
-// lockTask takes the append lock (shared) and the task's lock: every
-// write to a task's records is serialized, across servers.
-func (s *Store) lockTask(ctx context.Context, tx pgx.Tx, task string) error {
-	if err := slock(ctx, tx, s.lockKey(appendKey)); err != nil {
-		return err
+// get returns the task's view (an empty one for a task without records).
+func (v views) get(task string) *writeback.MemView {
+	m := v[task]
+	if m == nil {
+		m = writeback.NewMemView()
+		v[task] = m
 	}
-	return xlock(ctx, tx, s.lockKey("task", task))
+	return m
 }
 
-// Writeback implements writeback.Store. In one transaction, holding the
-// task's lock: the task's records are read into a view, the domain's
-// Evaluate decides, and what the file store would append is appended (a
-// success with its registry COMPLETED mirror; a refusal's conflict record
-// unless one with its conflict_id exists). A DryRun evaluates on a
-// snapshot and writes nothing. Errors: EUNAVAILABLE, EINTERNAL, ECORRUPT.
+// taskViews reads the durable and registry records of the tasks, in seq
+// order, into one MemView per task: the index the file store evaluates
+// against, so every lookup follows the same rules. Every lookup of the
+// evaluator is scoped to the task (a writeback_id hashes the task id; the
+// idempotency identity and the registry history name it), so a task's
+// view is the whole ledger as far as its decisions can tell. A task with
+// a record that no longer decodes gets a CORRUPT error in errs.
+func taskViews(ctx context.Context, q querier, tasks []string) (views, map[string]error, error) {
+	rows, err := q.Query(ctx, `SELECT task_id, seq, line FROM ledger
+		WHERE task_id = ANY($1) AND kind IN ('durable', 'registry') ORDER BY seq`, tasks)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	vs := views{}
+	errs := map[string]error{}
+	for rows.Next() {
+		var task string
+		var seq int64
+		var line []byte
+		if err := rows.Scan(&task, &seq, &line); err != nil {
+			return nil, nil, err
+		}
+		rec, ok := writeback.DecodeLine(line)
+		if !ok {
+			if errs[task] == nil {
+				errs[task] = settle.Errorf(settle.ECORRUPT, "ledger record %d does not decode", seq)
+			}
+			continue
+		}
+		rec.Seq = seq
+		vs.get(task).Add(rec)
+	}
+	return vs, errs, rows.Err()
+}
+
+// Writeback implements writeback.Store. Write-backs and registry appends
+// of this store are committed in groups (see commitGroup): one
+// transaction holds the locks of the group's tasks, reads their records
+// into views, evaluates each request in arrival order with the domain's
+// Evaluate (a request sees what the earlier ones of its group staged), and
+// appends what the file store would append: a success with its registry
+// COMPLETED mirror, a refusal's conflict record unless one with its
+// conflict_id exists. No call returns before its group commits. A DryRun
+// evaluates on a snapshot and writes nothing. Errors: EUNAVAILABLE,
+// EINTERNAL, ECORRUPT.
 func (s *Store) Writeback(ctx context.Context, req writeback.WritebackRequest) (writeback.WritebackOutcome, error) {
-	task := req.Binding.TaskID
 	if req.DryRun {
 		var out writeback.WritebackOutcome
 		err := s.readTx(ctx, "writeback dry run", func(tx pgx.Tx) error {
-			view, err := taskView(ctx, tx, task)
+			views, errs, err := taskViews(ctx, tx, []string{req.Binding.TaskID})
 			if err != nil {
 				return err
 			}
-			out.Decision = writeback.Evaluate(req, s.cfg, view)
+			if e := errs[req.Binding.TaskID]; e != nil {
+				return e
+			}
+			out.Decision = writeback.Evaluate(req, s.cfg, views.get(req.Binding.TaskID))
 			return nil
 		})
 		return out, err
 	}
-	var out writeback.WritebackOutcome
-	err := s.writeTx(ctx, "writeback", func(tx pgx.Tx) error {
-		out = writeback.WritebackOutcome{}
-		if err := s.lockTask(ctx, tx, task); err != nil {
-			return err
-		}
-		view, err := taskView(ctx, tx, task)
-		if err != nil {
-			return err
-		}
-		d := writeback.Evaluate(req, s.cfg, view)
-		var rows []ledgerRow
-		if !writeback.ShouldApply(&d) {
-			writeback.MarkNotApplied(&d)
-			if d.Verdict != "PASS" {
-				cr := writeback.NewConflict(d, req.Binding, d.Reasons, s.now())
-				var seen bool
-				if err := tx.QueryRow(ctx,
-					"SELECT EXISTS (SELECT 1 FROM ledger WHERE conflict_id = $1 AND kind = 'conflict')",
-					cr.ConflictID).Scan(&seen); err != nil {
-					return err
-				}
-				if !seen {
-					r, err := encodeRow(writeback.LedgerRecord{Kind: writeback.KindConflict, Conflict: &cr})
-					if err != nil {
-						return err
-					}
-					rows = append(rows, r)
-					out.ConflictRecorded = true
-				}
-			}
-		} else {
-			rec := *d.DurableRecord
-			r, err := encodeRow(writeback.LedgerRecord{Kind: writeback.KindDurable, Durable: &rec})
-			if err != nil {
-				return err
-			}
-			rows = append(rows, r)
-			mirror, problems := writeback.MirrorRecord(&rec, s.cfg)
-			if len(problems) == 0 {
-				r, err := encodeRow(writeback.LedgerRecord{Kind: writeback.KindRegistry, Registry: &mirror})
-				if err != nil {
-					return err
-				}
-				rows = append(rows, r)
-			}
-			writeback.MarkApplied(&d, problems)
-		}
-		out.Decision = d
-		if len(rows) == 0 {
-			return nil
-		}
-		_, err = appendRows(ctx, tx, rows)
-		return err
-	})
-	if err != nil {
+	if err := s.usable(ctx); err != nil {
 		return writeback.WritebackOutcome{}, err
 	}
-	return out, nil
+	c := &lcall{req: &req}
+	if err := s.submit(ctx, c); err != nil {
+		return writeback.WritebackOutcome{}, err
+	}
+	return c.out, c.err
 }
 
 // AppendRegistry implements writeback.Store: the record is validated
-// (INVALID_INPUT with the reasons; nothing is written) and appended under
-// the task's lock.
+// (INVALID_INPUT with the reasons; nothing is written) and appended in the
+// next group commit, under the task's lock.
 func (s *Store) AppendRegistry(ctx context.Context, rec writeback.RegistryRecord) error {
 	if problems := writeback.ValidateRegistry(rec); len(problems) > 0 {
 		return settle.Errorf(settle.EINVALID, "invalid registry record: %s", strings.Join(problems, "; "))
 	}
-	row, err := encodeRow(writeback.LedgerRecord{Kind: writeback.KindRegistry, Registry: &rec})
-	if err != nil {
+	if err := s.usable(ctx); err != nil {
 		return err
 	}
-	return s.writeTx(ctx, "registry append", func(tx pgx.Tx) error {
-		if err := s.lockTask(ctx, tx, rec.TaskID); err != nil {
-			return err
-		}
-		_, err := appendRows(ctx, tx, []ledgerRow{row})
+	c := &lcall{reg: &rec}
+	if err := s.submit(ctx, c); err != nil {
 		return err
-	})
+	}
+	return c.err
 }
 
 // registryView reads the task's registry records.

@@ -71,6 +71,12 @@ type Store struct {
 	closeMu  sync.Mutex
 	lmu      sync.Mutex
 	listener *listener
+
+	// ledger group commit queue (ledger_group.go)
+	qmu     sync.Mutex
+	queue   []*lcall
+	leading bool
+	gst     groupCounters
 }
 
 var (
