@@ -70,6 +70,7 @@ type env struct {
 
 type envOptions struct {
 	root    string
+	addr    string // listen address (default 127.0.0.1:0)
 	cfg     *writeback.Config
 	tweak   func(*httpapi.Options)
 	noReady bool
@@ -130,9 +131,20 @@ func startEnv(t testing.TB, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addr := o.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var ln net.Listener
+	for i := 0; ; i++ {
+		ln, err = net.Listen("tcp", addr)
+		if err == nil {
+			break
+		}
+		if i == 100 {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // the port of a stopped server
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{t: t, root: root, url: "http://" + ln.Addr().String(), srv: srv, ledger: led, scenes: sc, events: ev,
