@@ -86,7 +86,7 @@ func sampleCall(rt httpapi.RouteInfo, uniq string) call {
 	case "POST /v1/projects/{project}/episodes/{episode}/scenes/{batch}/activate":
 		c.body = `{"version": 1}`
 	case "PUT /v1/projects/{project}/episodes/{episode}/scenes/{batch}/flat":
-		c.path = scenePath("F" + uniq) + "/flat"
+		c.path = scenePath("F"+uniq) + "/flat"
 		c.body = `{"scene": ` + sceneJSON("F"+uniq) + `}`
 	}
 	c.path = strings.Replace(c.path, "{batch}", "S", 1)
