@@ -6,7 +6,7 @@ shape (scGenTree: beats with plan shots, structural and volatile metadata,
     cd <reference>/py && python3 <this file> [--seconds 2] [--sizes 10,100,1000]
 
 REFERENCE_ROOT is set to a fresh temporary directory. Prints one line per
-measurement: name, beats, iterations, ms/op, body bytes.
+measurement: name, beats, iterations, wall ms/op, CPU ms/op, body bytes.
 """
 import argparse
 import atexit
@@ -80,13 +80,14 @@ def gen_scene_dict(rng, batch, n_beats):
 
 
 def timed(fn, seconds, min_iters=5):
-    n, start = 0, time.perf_counter()
+    """Run fn(i) until seconds have passed; return (n, wall seconds, CPU seconds)."""
+    n, start, cpu = 0, time.perf_counter(), time.process_time()
     while True:
         fn(n)
         n += 1
         el = time.perf_counter() - start
         if n >= min_iters and el >= seconds:
-            return n, el
+            return n, el, time.process_time() - cpu
 
 
 def bench_status(n_beats, seconds):
@@ -103,14 +104,14 @@ def bench_status(n_beats, seconds):
             s.beats[0].takes[-1].status = statuses[i % 2]
         P.save_active_scene_status(PROJECT, EPISODE, "BENCH_S", expected_version=1, mutate=mutate)
 
-    n, el = timed(one, seconds)
-    return n, el, size
+    n, el, cpu = timed(one, seconds)
+    return n, el, cpu, size
 
 
 def bench_candidate(n_beats, seconds):
     base = gen_scene_dict(random.Random(n_beats), "X", n_beats)
     size = len(P._serialize_scene_dict(base).encode())
-    state = {"t": 0.0}
+    state = {"t": 0.0, "cpu": 0.0}
 
     def one(i):
         batch = f"BENCH_C{n_beats}_{i // 50}"
@@ -118,13 +119,14 @@ def bench_candidate(n_beats, seconds):
         d["scene_id"] = batch
         d["beats"][0]["beat_metadata"]["prompt_directive"] = f"take {i}"
         scene = Scene.from_dict(d)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         SceneVersionStore(PROJECT, EPISODE, batch).write_scene_candidate(
             scene, requested_batch_id=batch, reason="bench", activate=True)
         state["t"] += time.perf_counter() - t0
+        state["cpu"] += time.process_time() - c0
 
-    n, _ = timed(one, seconds)
-    return n, state["t"], size
+    n, _, _ = timed(one, seconds)
+    return n, state["t"], state["cpu"], size
 
 
 def main():
@@ -135,8 +137,9 @@ def main():
     print(f"python {sys.version.split()[0]}, root {ROOT}")
     for size in [int(s) for s in args.sizes.split(",")]:
         for name, fn in (("StatusSave", bench_status), ("CandidateWrite", bench_candidate)):
-            n, el, body = fn(size, args.seconds)
-            print(f"seed {name:15s} beats={size:<5d} {n:6d} iters {el / n * 1e3:9.3f} ms/op  body {body} B")
+            n, el, cpu, body = fn(size, args.seconds)
+            print(f"seed {name:15s} beats={size:<5d} {n:6d} iters {el / n * 1e3:9.3f} ms/op "
+                  f"{cpu / n * 1e3:9.3f} cpu-ms/op  body {body} B")
 
 
 if __name__ == "__main__":
