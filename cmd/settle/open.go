@@ -1,19 +1,40 @@
 package main
 
 import (
+	"context"
 	"strings"
+	"time"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/postgres"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/writeback"
 )
+
+// pgOpenTimeout bounds connecting to PostgreSQL and migrating its schema.
+const pgOpenTimeout = 30 * time.Second
+
+// isPostgres reports whether a store URL names a PostgreSQL database.
+func isPostgres(store string) bool {
+	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
+}
+
+// openPostgres opens the PostgreSQL store of cfg.Store (applying the
+// embedded schema migrations if needed).
+func openPostgres(cfg *Config) (*postgres.Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), pgOpenTimeout)
+	defer cancel()
+	return postgres.Open(ctx, postgres.Options{URL: cfg.Store, Config: cfg.WritebackConfig(), Logger: cfg.Logger})
+}
 
 // openLedger opens the configured ledger store.
 func openLedger(cfg *Config) (writeback.Store, error) {
 	switch {
 	case strings.HasPrefix(cfg.Store, "file:"):
 		return file.OpenLedger(file.LedgerOptions{Root: cfg.Root, LedgerPath: cfg.LedgerPath(), Config: cfg.WritebackConfig(), Logger: cfg.Logger})
+	case isPostgres(cfg.Store):
+		return openPostgres(cfg)
 	default:
 		return nil, settle.Errorf(settle.EINVALID, "store %q is not supported by this build", cfg.Store)
 	}
@@ -24,6 +45,8 @@ func openScenes(cfg *Config) (scene.Store, error) {
 	switch {
 	case strings.HasPrefix(cfg.Store, "file:"):
 		return file.OpenScenes(file.SceneOptions{Root: cfg.Root, Logger: cfg.Logger})
+	case isPostgres(cfg.Store):
+		return openPostgres(cfg)
 	default:
 		return nil, settle.Errorf(settle.EINVALID, "store %q is not supported by this build", cfg.Store)
 	}
