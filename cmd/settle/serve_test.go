@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/writeback"
+)
+
+const crashKey = "anu0000000000001"
+
+// buildSettle builds the settle binary once per test run.
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+func settleBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "settle-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "settle")
+		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// serverConfig writes a config file for root with a collector and an
+// operator token.
+func serverConfig(t *testing.T, root string) string {
+	t.Helper()
+	cfg := map[string]any{
+		"root":            root,
+		"collector_keys":  []string{crashKey},
+		"default_chat_id": "chat-0001",
+		"server": map[string]any{"tokens": []map[string]string{
+			{"token_sha256": httpapi.HashToken("tok-collector"), "principal": "collector-1", "role": "collector", "collector_key": crashKey},
+			{"token_sha256": httpapi.HashToken("tok-operator"), "principal": "operator", "role": "operator"},
+		}},
+	}
+	b, _ := json.Marshal(cfg)
+	path := filepath.Join(t.TempDir(), "settle.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// serverProc is a "settle serve" child process.
+type serverProc struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan error
+}
+
+func startServe(t *testing.T, config string) *serverProc {
+	t.Helper()
+	cmd := exec.Command(settleBinary(t), "serve", "--config", config, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "SETTLE_ROOT=", "SETTLE_CONFIG=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &serverProc{cmd: cmd, done: make(chan error, 1)}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("serve printed no address: %v", err)
+	}
+	go func() {
+		io.Copy(io.Discard, stdout)
+		p.done <- cmd.Wait()
+	}()
+	addr, _, ok := strings.Cut(strings.TrimPrefix(line, "listening on "), " ")
+	if !ok {
+		t.Fatalf("unexpected first line %q", line)
+	}
+	p.url = "http://" + addr
+	c := p.client(t, "tok-operator")
+	if err := waitReady(context.Background(), c, 30*time.Second); err != nil {
+		t.Fatalf("server not ready: %v", err)
+	}
+	return p
+}
+
+func (p *serverProc) client(t *testing.T, token string) *httpapi.Client {
+	t.Helper()
+	c, err := httpapi.NewClient(p.url, token, httpapi.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func crashVerdict(task string) json.RawMessage {
+	b, _ := json.Marshal(map[string]any{
+		"task_id": task, "track": "T1", "authoritative_verdict": "AUTHORITATIVE_PASS", "collector_role": "ANU",
+		"collector_key": crashKey, "executor_key": "exec000000000001", "dispatch_id": "dispatch-" + task,
+		"normal_collector_cron_id": "ncc", "ts_kst": "2026-01-01T00:00:00+09:00",
+	})
+	return b
+}
+
+// durableTasks counts the durable records of each task in the ledger.
+func durableTasks(t *testing.T, c *httpapi.Client) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	after := int64(-1)
+	for {
+		page, err := c.Records(context.Background(), writeback.RecordQuery{Kind: writeback.KindDurable, After: after, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Records {
+			out[r.Durable.TaskID]++
+		}
+		if page.Next < 0 {
+			return out
+		}
+		after = page.Next
+	}
+}
+
+// TestCrashUnderLoad: the server is killed with SIGKILL while 64 clients
+// write back; after a restart every write-back that got a 201 is in the
+// ledger, and none twice.
+func TestCrashUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the settle binary")
+	}
+	root := t.TempDir()
+	config := serverConfig(t, root)
+	srv := startServe(t, config)
+	c := srv.client(t, "tok-collector")
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for g := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				task := fmt.Sprintf("crash-%02d-%05d", g, i)
+				r, err := c.PostWriteback(ctx, httpapi.WritebackBody{Verdict: crashVerdict(task), BatchID: "CRASH", TrackID: "T1"})
+				if err != nil {
+					if ctx.Err() == nil {
+						time.Sleep(5 * time.Millisecond) // the server is gone
+					}
+					continue
+				}
+				if r.Status == 201 {
+					mu.Lock()
+					acked[task] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 300 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.done
+	time.Sleep(100 * time.Millisecond) // requests in flight fail
+	cancel()
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(acked) == 0 {
+		t.Fatal("no write-back acknowledged before the kill")
+	}
+
+	again := startServe(t, config)
+	have := durableTasks(t, again.client(t, "tok-operator"))
+	for task := range acked {
+		if have[task] != 1 {
+			t.Errorf("acknowledged write-back %s is in the ledger %d times", task, have[task])
+		}
+	}
+	for task, n := range have {
+		if n != 1 {
+			t.Errorf("write-back %s is in the ledger %d times", task, n)
+		}
+	}
+	t.Logf("%d write-backs acknowledged before SIGKILL, %d in the ledger after restart", len(acked), len(have))
+
+	// SIGTERM: a graceful shutdown, exit status 0.
+	if err := again.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-again.done:
+		if err != nil {
+			t.Fatalf("serve after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after SIGTERM")
+	}
+}
+
+func TestBenchEmbedded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a load")
+	}
+	for _, wl := range []string{"writeback", "settle", "status"} {
+		t.Run(wl, func(t *testing.T) {
+			out, errOut, code := run(t, nil, "bench", "--embedded", "--dir", t.TempDir(), "--clients", "4", "--requests", "40",
+				"--workload", wl, "--fsync-probe", "100ms", "--progress", "0", "--json")
+			if code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+			}
+			var r benchResult
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if r.Ops != 40 || r.Errors != 0 || r.OpsPerSec <= 0 || r.P50ms <= 0 || r.P99ms < r.P50ms || r.P999ms < r.P99ms || r.FsyncPerSec <= 0 {
+				t.Fatalf("result %+v", r)
+			}
+			if wl == "settle" && (r.BatchesSettled != 40 || r.Requests != 40*3) {
+				t.Fatalf("settle result %+v", r)
+			}
+			if wl == "writeback" && (r.LedgerFsyncs == 0 || r.EventFsyncs == 0) {
+				t.Fatalf("no commit counters: %+v", r)
+			}
+		})
+	}
+}
+
+func TestServeAndBenchUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "extra"},
+		{"serve", "--tls-cert", "x"},
+		{"serve", "--log-level", "loud"},
+		{"bench"},
+		{"bench", "--embedded", "--url", "http://x"},
+		{"bench", "--embedded", "--workload", "nope"},
+		{"bench", "--embedded", "--clients", "0"},
+	} {
+		if _, _, code := run(t, nil, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+}
