@@ -3,6 +3,7 @@ package scene
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"sort"
 	"strconv"
 
 	settle "github.com/settlehq/settle"
@@ -33,17 +34,33 @@ var BuilderVariantShotKeys = map[string]bool{"is_env_only": true, "aspect_ratio"
 // separators=(",", ":")) with ensure_ascii.
 var fingerprintOptions = pyjson.Options{Indent: -1, SortKeys: true, EnsureASCII: true, ItemSep: ",", KeySep: ":"}
 
+// sortedStructuralKeys are the structural keys in code point order, the
+// order sort_keys=True writes them in.
+var sortedStructuralKeys = func() []string {
+	ks := append([]string(nil), StructuralBeatMetadataKeys...)
+	sort.Strings(ks)
+	return ks
+}()
+
 // structuralSha is the seed's _structural_sha over the scene id and the
 // (beat_id, beat_metadata) pairs. metadata is any decoded value: `metadata
 // or {}` and `key in metadata` are Python's (a list or str without a
 // structural key gives no structural keys; the seed raises for one with,
 // and for a number).
+//
+// The projection {"beats": [{"beat_id", "beat_metadata": {structural}}],
+// "scene_id", "beat_ids", "shot_count"} is written directly in the order
+// json.dumps(sort_keys=True, separators=(",", ":")) writes it, each value
+// through pyjson.
 func structuralSha(sceneID any, beatIDs []any, metadata []any) (string, error) {
-	beats := make([]any, len(beatIDs))
-	for i, id := range beatIDs {
+	type kv struct {
+		key string
+		val any
+	}
+	structural := make([][]kv, len(beatIDs))
+	for i := range beatIDs {
 		md := orEmpty(metadata[i])
-		structural := pyjson.NewObject()
-		for _, key := range StructuralBeatMetadataKeys {
+		for _, key := range sortedStructuralKeys {
 			has, err := pyContains(md, key)
 			if err != nil {
 				return "", settle.Errorf(settle.ECORRUPT, "beats[%d].beat_metadata: %s is not a dict", i, typeName(md))
@@ -55,24 +72,62 @@ func structuralSha(sceneID any, beatIDs []any, metadata []any) (string, error) {
 			if err != nil {
 				return "", settle.Errorf(settle.ECORRUPT, "beats[%d].beat_metadata: %s is not a dict", i, typeName(md))
 			}
-			structural.Set(key, v)
+			structural[i] = append(structural[i], kv{key, v})
 		}
-		b := pyjson.NewObject()
-		b.Set("beat_id", id)
-		b.Set("beat_metadata", structural)
-		beats[i] = b
 	}
-	projection := pyjson.NewObject()
-	projection.Set("beats", beats)
-	projection.Set("scene_id", sceneID)
-	projection.Set("beat_ids", beatIDs)
-	projection.Set("shot_count", pyjson.Int(strconv.Itoa(len(beatIDs))))
-	canonical, err := pyjson.Encode(projection, fingerprintOptions)
+	// The canonical JSON is hashed in chunks as it is written.
+	h := sha256.New()
+	b := make([]byte, 0, 64<<10)
+	flush := func() {
+		if len(b) >= 32<<10 {
+			h.Write(b)
+			b = b[:0]
+		}
+	}
+	var err error
+	enc := func(v any) {
+		if err == nil {
+			b, err = pyjson.AppendEncode(b, v, fingerprintOptions)
+		}
+	}
+	b = append(b, `{"beat_ids":[`...)
+	for i, id := range beatIDs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		enc(id)
+		flush()
+	}
+	b = append(b, `],"beats":[`...)
+	for i, id := range beatIDs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"beat_id":`...)
+		enc(id)
+		b = append(b, `,"beat_metadata":{`...)
+		for j, m := range structural[i] {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, m.key...)
+			b = append(b, '"', ':')
+			enc(m.val)
+		}
+		b = append(b, '}', '}')
+		flush()
+	}
+	b = append(b, `],"scene_id":`...)
+	enc(sceneID)
+	b = append(b, `,"shot_count":`...)
+	b = strconv.AppendInt(b, int64(len(beatIDs)), 10)
+	b = append(b, '}')
 	if err != nil {
 		return "", settle.Wrap(settle.EINVALID, err, "structure fingerprint")
 	}
-	sum := sha256.Sum256(canonical)
-	return hex.EncodeToString(sum[:]), nil
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // FingerprintStrict is Fingerprint with the error Fingerprint hides: a
