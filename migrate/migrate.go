@@ -218,7 +218,9 @@ func (p *progress) printf(force bool, format string, args ...any) {
 // conflicts collects the items the target holds differently.
 type conflicts struct{ items []string }
 
-func (c *conflicts) add(format string, args ...any) { c.items = append(c.items, fmt.Sprintf(format, args...)) }
+func (c *conflicts) add(format string, args ...any) {
+	c.items = append(c.items, fmt.Sprintf(format, args...))
+}
 
 func (c *conflicts) err() error {
 	if len(c.items) == 0 {
