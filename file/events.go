@@ -40,6 +40,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -326,11 +327,12 @@ func encodeEventData(data any) (json.RawMessage, error) {
 	case []byte:
 		b = v
 	default:
-		var err error
-		b, err = json.Marshal(data)
+		// json.Marshal's output is compact and valid already.
+		b, err := json.Marshal(data)
 		if err != nil {
 			return nil, settle.Wrap(settle.EINVALID, err, "event data")
 		}
+		return b, nil
 	}
 	if len(b) == 0 {
 		b = []byte("null")
@@ -458,11 +460,7 @@ func (e *Events) commit(group []*ecall) {
 			}
 		}
 		ev := event.Event{ID: next, Type: c.typ, Time: now, Key: c.key, Data: c.data}
-		line, err := json.Marshal(ev)
-		if err != nil {
-			c.err = settle.Wrap(settle.EINVALID, err, "encode event")
-			continue
-		}
+		line := encodeEventLine(ev)
 		if len(line) > maxEventLine {
 			c.err = settle.Errorf(settle.EINVALID, "event of %d bytes exceeds the %d byte limit", len(line), maxEventLine)
 			continue
@@ -508,6 +506,30 @@ func (e *Events) commit(group []*ecall) {
 	}
 	e.imu.Unlock()
 	e.wake()
+}
+
+// encodeEventLine is json.Marshal(ev) without re-validating the data
+// (encodeEventData made it compact, valid JSON).
+func encodeEventLine(ev event.Event) []byte {
+	quote := func(s string) []byte {
+		b, _ := json.Marshal(s) // a string always marshals
+		return b
+	}
+	b := make([]byte, 0, 96+len(ev.Type)+len(ev.Key)+len(ev.Data))
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, ev.ID, 10)
+	b = append(b, `,"type":`...)
+	b = append(b, quote(ev.Type)...)
+	b = append(b, `,"time":"`...)
+	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if ev.Key != "" {
+		b = append(b, `,"key":`...)
+		b = append(b, quote(ev.Key)...)
+	}
+	b = append(b, `,"data":`...)
+	b = append(b, ev.Data...)
+	return append(b, '}')
 }
 
 // poisonAfter records a failed append: bytes written after pre are

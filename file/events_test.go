@@ -459,3 +459,35 @@ func FuzzEventsOpen(f *testing.F) {
 		}
 	})
 }
+
+// The event line is what encoding/json makes of the event.
+func TestEventsLineIsJSONOfTheEvent(t *testing.T) {
+	dir := t.TempDir()
+	ev := openEvents(t, dir)
+	ctx := context.Background()
+	data := map[string]any{"s": "quote \" and \\ and <html> and \u2028", "n": 1.5, "nested": map[string]any{"x": []int{1, 2}}}
+	if _, _, err := ev.AppendOnce(ctx, "key \"with\" quotes\u00e9", "type.x", data); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ev.Append(ctx, "type.y", json.RawMessage(" [1, 2,\n 3] ")); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(eventsPath(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := ev.Since(ctx, 0, 10)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("%v %v", all, err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+	for i, e := range all {
+		want, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lines[i] != string(want) {
+			t.Fatalf("line %d:\n got %s\nwant %s", i+1, lines[i], want)
+		}
+	}
+}

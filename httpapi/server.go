@@ -181,8 +181,17 @@ type reqInfo struct {
 	id        string
 	principal Principal
 	authed    bool
-	log       *slog.Logger
+	base      *slog.Logger
+	log       *slog.Logger // base with the request id, made on first use
 	err       error
+}
+
+// logger returns the request's logger (with its request id).
+func (ri *reqInfo) logger() *slog.Logger {
+	if ri.log == nil {
+		ri.log = ri.base.With("request_id", ri.id)
+	}
+	return ri.log
 }
 
 type ctxKey struct{}
@@ -203,7 +212,7 @@ func principalOf(r *http.Request) Principal {
 // loggerOf returns the request's logger (with its request id).
 func (s *Server) loggerOf(r *http.Request) *slog.Logger {
 	if ri := info(r.Context()); ri != nil {
-		return ri.log
+		return ri.logger()
 	}
 	return s.log
 }
@@ -260,8 +269,7 @@ func (s *Server) wrap(rt route) http.Handler {
 	label := rt.path
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ri := &reqInfo{id: requestID(r)}
-		ri.log = s.log.With("request_id", ri.id)
+		ri := &reqInfo{id: requestID(r), base: s.log}
 		w.Header().Set(HeaderRequestID, ri.id)
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
@@ -271,7 +279,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				ri.log.Error("panic in handler", "panic", fmt.Sprint(p), "route", label)
+				ri.logger().Error("panic in handler", "panic", fmt.Sprint(p), "route", label)
 				if sw.status == 0 {
 					writeError(sw, r, settle.Errorf(settle.EINTERNAL, "internal error"))
 				}
@@ -295,7 +303,14 @@ func (s *Server) wrap(rt route) http.Handler {
 					level = slog.LevelError
 				}
 			}
-			ri.log.Log(r.Context(), level, "request", attrs...)
+			if r.Context().Err() != nil {
+				// The client went away: its answer is not read.
+				attrs = append(attrs, "client_gone", true)
+				level = slog.LevelInfo
+			}
+			if s.log.Enabled(r.Context(), level) {
+				ri.logger().Log(r.Context(), level, "request", attrs...)
+			}
 		}()
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(sw, r.Body, s.opts.MaxBodyBytes)

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -90,6 +91,7 @@ type benchConfig struct {
 	fsyncDir                 string
 	workload                 string
 	tracks                   int
+	cpuProfile               string
 }
 
 func runBench(ctx context.Context, m *Main, args []string) error {
@@ -109,6 +111,7 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.IntVar(&bc.tracks, "tracks", 2, "tracks per batch (settle)")
 	fs.DurationVar(&bc.progress, "progress", time.Second, "progress line interval (0: none)")
 	fs.DurationVar(&bc.probe, "fsync-probe", 1500*time.Millisecond, "how long to measure the disk's fsync rate (0: skip)")
+	fs.StringVar(&bc.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --embedded: client and server) to FILE")
 	fs.StringVar(&bc.fsyncDir, "fsync-dir", "", "directory whose disk's fsync rate is measured (default: the embedded store's, else --root)")
 	if err := m.parse(fs, args); err != nil {
 		return err
@@ -185,6 +188,17 @@ func bench(ctx context.Context, m *Main, cfg *Config, bc benchConfig) (*benchRes
 		}
 		res.FsyncPerSec, res.FsyncP50ms = rate, p50
 		fmt.Fprintf(m.Stderr, "disk fsync rate in %s: %.0f fsync/s (single-record append+fsync, p50 %.2f ms)\n", tg.fsyncDir, rate, p50)
+	}
+	if bc.cpuProfile != "" {
+		f, err := os.Create(bc.cpuProfile)
+		if err != nil {
+			return nil, settle.Wrap(settle.EINVALID, err, "cpu profile")
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, settle.Wrap(settle.EINTERNAL, err, "cpu profile")
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if err := runLoad(ctx, m, bc, tg, res); err != nil {
 		return nil, err
