@@ -340,6 +340,11 @@ func (l *Ledger) Records(ctx context.Context, q writeback.RecordQuery) (writebac
 	// shorter one), else every Seq.
 	var list []int32
 	useList := false
+	if q.TaskID != "" || q.BatchID != "" {
+		if err := x.buildPostings(l.f, l.off); err != nil {
+			return page, settle.Wrap(settle.EINTERNAL, err, "index ledger records")
+		}
+	}
 	if q.TaskID != "" {
 		list, useList = x.byTask[q.TaskID], true
 	}

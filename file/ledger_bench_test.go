@@ -1,0 +1,206 @@
+package file_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/writeback"
+)
+
+// Benchmark ledgers: records/2 write-backs as the store writes them (a
+// durable success followed by its registry mirror), three tracks per
+// batch. testdata/seed_bench.py builds the same ledgers for the seed.
+
+var lgBenchSizes = []struct {
+	name    string
+	records int
+}{{"1k", 1_000}, {"100k", 100_000}, {"1M", 1_000_000}}
+
+var (
+	lgBenchMu    sync.Mutex
+	lgBenchBases = map[int][]byte{}
+)
+
+func lgBenchTask(i int) (task, track, batch string) {
+	return fmt.Sprintf("bench-task-%07d", i), fmt.Sprintf("T%d", i%3+1), fmt.Sprintf("bench-batch-%06d", i/3)
+}
+
+// lgBenchBase returns the ledger bytes of a size, generated once per
+// process.
+func lgBenchBase(b *testing.B, records int) []byte {
+	b.Helper()
+	lgBenchMu.Lock()
+	defer lgBenchMu.Unlock()
+	if data, ok := lgBenchBases[records]; ok {
+		return data
+	}
+	buf := make([]byte, 0, records*560)
+	cfg := lgConfig()
+	for i := 0; i < records/2; i++ {
+		task, track, batch := lgBenchTask(i)
+		rec := lgBinding(task, track, batch).Record(writeback.DurableSuccessWritten)
+		line, err := writeback.EncodeLine(rec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf = append(buf, line...)
+		mirror, problems := writeback.MirrorRecord(rec, cfg)
+		if len(problems) > 0 {
+			b.Fatal(problems)
+		}
+		if line, err = writeback.EncodeLine(mirror); err != nil {
+			b.Fatal(err)
+		}
+		buf = append(buf, line...)
+	}
+	lgBenchBases[records] = buf
+	return buf
+}
+
+// lgBenchRoot writes a fresh copy of the ledger of a size under a new root.
+func lgBenchRoot(b *testing.B, records int) string {
+	b.Helper()
+	data := lgBenchBase(b, records)
+	root := b.TempDir()
+	path := lgLedgerPath(root)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return root
+}
+
+func lgBenchOpen(b *testing.B, root string) *file.Ledger {
+	b.Helper()
+	l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	return l
+}
+
+// BenchmarkWriteback: evaluate and apply one new write-back (one group of
+// one: flock, catch-up, evaluation against the index, one write + fsync) on
+// a ledger of 1k, 100k and 1M records.
+func BenchmarkWriteback(b *testing.B) {
+	for _, size := range lgBenchSizes {
+		b.Run("records="+size.name, func(b *testing.B) {
+			l := lgBenchOpen(b, lgBenchRoot(b, size.records))
+			i := 0
+			for b.Loop() {
+				out, err := l.Writeback(lgCtx, lgReq(lgBinding(fmt.Sprintf("new-task-%d", i), "T1", "new-batch")))
+				if err != nil || !out.Decision.Appended {
+					b.Fatalf("%+v %v", out.Decision, err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(l.Stats().Fsyncs)/float64(b.N), "fsyncs/op")
+		})
+	}
+}
+
+// BenchmarkWritebackParallel: 16 writers per CPU in one process, on 100k
+// records: group commit shares fsyncs.
+func BenchmarkWritebackParallel(b *testing.B) {
+	l := lgBenchOpen(b, lgBenchRoot(b, 100_000))
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := n.Add(1)
+			out, err := l.Writeback(lgCtx, lgReq(lgBinding(fmt.Sprintf("par-task-%d", i), "T1", "par-batch")))
+			if err != nil || !out.Decision.Appended {
+				b.Errorf("%+v %v", out.Decision, err)
+				return
+			}
+		}
+	})
+	st := l.Stats()
+	b.ReportMetric(float64(st.Fsyncs)/float64(b.N), "fsyncs/op")
+	b.ReportMetric(float64(st.GroupedRequests)/float64(st.Groups), "reqs/group")
+}
+
+// BenchmarkEvaluate: a dry-run write-back (evaluation only, no write).
+func BenchmarkEvaluate(b *testing.B) {
+	for _, size := range lgBenchSizes {
+		b.Run("records="+size.name, func(b *testing.B) {
+			l := lgBenchOpen(b, lgBenchRoot(b, size.records))
+			req := lgReq(lgBinding("dry-task", "T1", "dry-batch"))
+			req.DryRun = true
+			for b.Loop() {
+				out, err := l.Writeback(lgCtx, req)
+				if err != nil || out.Decision.Classification != writeback.DurableSuccessWritten {
+					b.Fatalf("%+v %v", out.Decision, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSettle: evaluate the settle of a batch of three tracks (all
+// settled: the summary is created on the first call, found on the next).
+func BenchmarkSettle(b *testing.B) {
+	for _, size := range lgBenchSizes {
+		b.Run("records="+size.name, func(b *testing.B) {
+			l := lgBenchOpen(b, lgBenchRoot(b, size.records))
+			batches := size.records / 2 / 3
+			i := 0
+			for b.Loop() {
+				k := (i * 7919) % batches
+				i++
+				batch := fmt.Sprintf("bench-batch-%06d", k)
+				var tracks []writeback.TrackTask
+				for t := range 3 {
+					task, track, _ := lgBenchTask(3*k + t)
+					tracks = append(tracks, writeback.TrackTask{TrackID: track, TaskID: task})
+				}
+				res, err := l.Settle(lgCtx, batch, tracks, "T3")
+				if err != nil || res.Result.Decision != writeback.AllSettledConsolidate {
+					b.Fatalf("%+v %v", res.Result, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkOpen: open (one parallel scan into the index) and close.
+func BenchmarkOpen(b *testing.B) {
+	for _, size := range lgBenchSizes[1:] {
+		b.Run("records="+size.name, func(b *testing.B) {
+			root := lgBenchRoot(b, size.records)
+			cpu0 := lgCPUTime()
+			for b.Loop() {
+				l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got := l.Stats().Records[writeback.KindDurable]; got != int64(size.records/2) {
+					b.Fatalf("%d durable records", got)
+				}
+				b.ReportMetric(float64(l.Stats().IndexBytes)/float64(size.records), "index-B/record")
+				l.Close()
+			}
+			b.ReportMetric(float64(lgCPUTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// lgCPUTime is the process's user + system CPU time in ns (the machine
+// may be shared: CPU time shows the work, ns/op the wall time).
+func lgCPUTime() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}

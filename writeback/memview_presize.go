@@ -1,0 +1,25 @@
+package writeback
+
+// Presize makes an empty view's maps ready for about records ledger
+// records, so that a store reading a large ledger into it does not rehash
+// its maps again and again (a hint: a wrong guess costs memory or time,
+// never correctness). It does nothing to a view that holds records.
+// (Added for the file store's initial scan.)
+func (m *MemView) Presize(records int) {
+	if m.byWID != nil && (len(m.byWID) > 0 || len(m.byIdentity) > 0 || len(m.registry) > 0 ||
+		len(m.latest) > 0 || len(m.conflicts) > 0) {
+		return
+	}
+	if records <= 0 {
+		m.Reset()
+		return
+	}
+	// A ledger written by settle holds a durable record and its registry
+	// mirror per write-back.
+	n := records/2 + 1
+	m.Reset()
+	m.byWID = make(map[string][]Indexed, n)
+	m.byIdentity = make(map[IdentityKey][]Indexed, n)
+	m.registry = make(map[string][]RegistryRecord, n)
+	m.latest = make(map[batchTrack]*DurableRecord, n)
+}
