@@ -57,6 +57,7 @@ func commands() []command {
 		{"demo", "run a demonstration in a temporary workspace", runDemo},
 		{"serve", "serve the HTTP API (docs/server.md)", runServe},
 		{"bench", "load-test a server: throughput, latency, and the disk's fsync rate", runBench},
+		{"migrate", "copy a store's data to another store (file: and postgres://), verified", runMigrate},
 	}
 }
 
