@@ -140,7 +140,7 @@ func TestMigrateCommandPostgres(t *testing.T) {
 	if code != 0 || !strings.Contains(out, writeback.ClassNormalCallbackCompleted) {
 		t.Fatalf("classify on pg: exit %d %s", code, out)
 	}
-	out, errOut, code = run(t, env, "--json", "scene", "show", "--project", storetest.Project, "--episode", "1", "--batch", "B")
+	out, errOut, code = run(t, env, "scene", "show", "--json", "--project", storetest.Project, "--episode", "1", "--batch", "B")
 	if code != 0 || !strings.Contains(out, `"version":1`) || !strings.Contains(out, "SH_000") {
 		t.Fatalf("scene show on pg: exit %d\n%s\n%s", code, out, errOut)
 	}
