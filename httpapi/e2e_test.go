@@ -300,6 +300,11 @@ func TestErrorCodes(t *testing.T) {
 			if a.header.Get(httpapi.HeaderRequestID) == "" {
 				t.Errorf("no %s header", httpapi.HeaderRequestID)
 			}
+			var eb httpapi.ErrorBody
+			a.json(t, &eb)
+			if eb.Error.Message == "" || strings.HasPrefix(eb.Error.Message, string(tt.code)) {
+				t.Errorf("message %q: want a message without the code prefix", eb.Error.Message)
+			}
 		})
 	}
 	// The 405 names the allowed methods.

@@ -32,6 +32,15 @@ func errorStatus(err error) (int, settle.Code) {
 	return settle.HTTPStatus(code), code
 }
 
+// errorMessage is the message of err without its code prefix.
+func errorMessage(err error) string {
+	var se *statusError
+	if errors.As(err, &se) && se == err {
+		err = se.err
+	}
+	return settle.ErrorMessage(err)
+}
+
 // writeJSON writes v as the JSON body with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
@@ -54,7 +63,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="settle"`)
 	}
-	writeJSON(w, status, ErrorBody{Error: APIError{Code: string(code), Message: settle.ErrorMessage(err)}})
+	writeJSON(w, status, ErrorBody{Error: APIError{Code: string(code), Message: errorMessage(err)}})
 }
 
 // decodeJSON decodes the request body strictly into dst: one JSON value,
