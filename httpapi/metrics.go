@@ -109,6 +109,11 @@ func (m *Metrics) ObserveEventCommit(d time.Duration, events int) {
 }
 
 func (m *Metrics) observeRequest(route, method string, status int, d time.Duration) {
+	switch method {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS":
+	default:
+		method = "OTHER" // a client's method must not mint label values
+	}
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
 }

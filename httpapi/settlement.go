@@ -70,7 +70,10 @@ func (s *Server) settleDeclared(ctx context.Context, batchID, thisTrack string) 
 		return nil, nil
 	}
 	b, err := s.ledger.GetBatch(ctx, batchID)
-	if settle.ErrorCode(err) == settle.ENOTFOUND {
+	switch settle.ErrorCode(err) {
+	case settle.ENOTFOUND, settle.EINVALID:
+		// Not declared, or a batch id that cannot be declared (the
+		// ledger takes any batch id; declarations need a file name).
 		return nil, nil
 	}
 	if err != nil {
