@@ -249,6 +249,13 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 }
 
 func (m *Main) printLoaded(cfg *Config, l scene.Loaded, what string) error {
+	if l.Scene == nil {
+		if cfg.JSON {
+			return m.printJSON(map[string]any{"version": l.Version, "fingerprint": l.Fingerprint})
+		}
+		fmt.Fprintf(m.Stdout, "%s: version %d fingerprint %s\n", what, l.Version, l.Fingerprint)
+		return nil
+	}
 	if cfg.JSON {
 		return m.printJSON(map[string]any{"version": l.Version, "fingerprint": l.Fingerprint, "scene": l.Scene.ToTree()})
 	}
