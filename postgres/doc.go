@@ -34,23 +34,29 @@
 //
 // # Concurrency
 //
-// Write-back: one read-committed transaction takes a shared advisory lock
-// on the ledger (held exclusively only by an import), then the task's
-// advisory lock (pg_advisory_xact_lock of a key derived from the schema
-// and the task id), reads the task's durable and registry records into a
-// writeback.MemView, evaluates, and appends. Every lookup the evaluator
-// makes is scoped to the task (a writeback_id hashes the task id; the
-// idempotency identity and the registry history name it), so per-task
-// serialization makes idempotency, the binding guard and the append one
-// atomic step across servers: no duplicate record, a conflict recorded
-// once. A registry append takes the same task lock.
+// Write-back: a store gathers concurrent write-backs and registry appends
+// into groups (one leader at a time commits the queue, up to MaxGroup
+// requests, while the next group gathers). One read-committed transaction
+// per group takes a shared advisory lock on the ledger (held exclusively
+// only by an import), then the advisory lock of every task of the group
+// in task order (pg_advisory_xact_lock of a key derived from the schema
+// and the task id; the fixed order rules out deadlocks between servers),
+// reads the tasks' durable and registry records into writeback.MemViews,
+// evaluates each request in arrival order (a request sees what the
+// earlier ones staged), and appends. Every lookup the evaluator makes is
+// scoped to the task (a writeback_id hashes the task id; the idempotency
+// identity and the registry history name it), so per-task serialization
+// makes idempotency, the binding guard and the append one atomic step
+// across servers: no duplicate record, a conflict recorded once. No call
+// returns before its group commits.
 //
 // Append order: an appender takes its sequence numbers by updating the one
 // row of ledger_head and keeps that row locked until it commits, so seqs
 // are contiguous and commit in order: a reader that sees seq n sees every
 // seq below n, and a Records cursor never skips a record committed later.
 // The critical section is the insert and the commit only; evaluation runs
-// before it under the task lock, so different tasks evaluate in parallel.
+// before it under the task locks, so different servers evaluate in
+// parallel, and each commit carries a whole group.
 //
 // Settle reads the batch's durable successes on one snapshot and, on
 // ALL_SETTLED_CONSOLIDATE, inserts the summary with ON CONFLICT DO

@@ -154,6 +154,14 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// Ping checks that the database answers (for /readyz).
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	return s.fail(s.pool.Ping(ctx), "ping postgres")
+}
+
 // Schema returns the schema the store's tables live in.
 func (s *Store) Schema() string { return s.schema }
 
