@@ -588,6 +588,8 @@ func RunScenes(t *testing.T, open func(t *testing.T) scene.Store) {
 		{"ConcurrentPatchesLoseNothing", scConcurrentPatches},
 		{"ConcurrentCandidates", scConcurrentCandidates},
 		{"PatchRacesActivation", scPatchRacesActivation},
+		{"UpdateStatusCountersLoseNothing", scUpdateCounters},
+		{"LockWaitHonoursContext", scLockWaitContext},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1299,4 +1301,119 @@ func scPatchRacesActivation(f *fixture) {
 			}
 		}
 	}
+}
+
+// scUpdateCounters: read-modify-write closures from many goroutines, while
+// versions are activated back and forth: every increment lands exactly
+// once, in the version it was made against.
+func scUpdateCounters(f *fixture) {
+	t, s := f.t, f.s
+	u, isUpdater := s.(StatusUpdater)
+	if !isUpdater {
+		t.Skip("the store has no UpdateStatus")
+	}
+	f.versioned("B")
+	const workers, n = 4, 10
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var activations sync.WaitGroup
+	activations.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := s.Activate(bg, Ref("B"), 1+i%2); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	for w := 0; w < workers; w++ {
+		wg.Go(func() {
+			key := fmt.Sprintf("counter_%d", w)
+			for done := 0; done < n; {
+				ld, err := s.Load(bg, Ref("B"))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, err = u.UpdateStatus(bg, Ref("B"), ld.Version, func(sc *scene.Scene) error {
+					cur := 0
+					if v, found := sc.SceneMetadata.Get(key); found {
+						fmt.Sscan(fmt.Sprint(v), &cur)
+					}
+					sc.SceneMetadata.Set(key, pyjson.Int(fmt.Sprint(cur+1)))
+					return nil
+				}, nil)
+				switch settle.ErrorCode(err) {
+				case "":
+					done++
+				case settle.EVERSIONCONFLICT:
+				default:
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	activations.Wait()
+	for w := 0; w < workers; w++ {
+		total := 0
+		for v := 1; v <= 2; v++ {
+			ld, err := s.LoadVersion(bg, Ref("B"), v)
+			ok(t, err)
+			if x, found := ld.Scene.SceneMetadata.Get(fmt.Sprintf("counter_%d", w)); found {
+				c := 0
+				fmt.Sscan(fmt.Sprint(x), &c)
+				total += c
+			}
+		}
+		if total != n {
+			t.Fatalf("worker %d: %d increments stored, want %d", w, total, n)
+		}
+	}
+}
+
+// scLockWaitContext: a mutation waiting for the batch's lock gives up
+// when its context ends, and the batch is usable afterwards.
+func scLockWaitContext(f *fixture) {
+	t, s := f.t, f.s
+	u, isUpdater := s.(StatusUpdater)
+	if !isUpdater {
+		t.Skip("the store has no UpdateStatus")
+	}
+	f.flat("B")
+	holding, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		_, err := u.UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error {
+			close(holding)
+			<-release
+			return nil
+		}, nil)
+		held <- err
+	}()
+	<-holding
+	cctx, cancel := context.WithTimeout(bg, 150*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := s.PatchStatus(cctx, Ref("B"), 1, []byte(`[]`))
+	if err == nil {
+		t.Fatal("a patch went through while another mutation held the batch")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) && settle.ErrorCode(err) != settle.EUNAVAILABLE {
+		t.Fatalf("err = %v, want the context's deadline or UNAVAILABLE", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("the lock wait ignored the context")
+	}
+	close(release)
+	ok(t, <-held)
+	_, err = s.PatchStatus(bg, Ref("B"), 1, []byte(`[]`))
+	ok(t, err)
 }
