@@ -2,8 +2,9 @@ package scene
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
-	"math"
+	"strings"
 
 	jsonpatch "github.com/evanphx/json-patch/v5"
 
@@ -11,27 +12,27 @@ import (
 	"github.com/settlehq/settle/internal/pyjson"
 )
 
-// PatchCopyLimit bounds how many bytes "copy" operations may add to a
-// document in one patch, so a short patch cannot blow a scene up
-// exponentially.
+// PatchCopyLimit bounds how many bytes of JSON (roughly: compact
+// encoding) the "copy" operations of one patch may add to a document, so
+// that a short patch cannot blow a scene up exponentially.
 const PatchCopyLimit = 16 << 20
 
-// patchOptions: RFC 6902 strictly (no negative array indices, no implicit
-// parents, a remove of a missing path fails), no HTML escaping.
-func patchOptions() *jsonpatch.ApplyOptions {
-	o := jsonpatch.NewApplyOptions()
-	o.SupportNegativeIndices = false
-	o.EnsurePathExistsOnAdd = false
-	o.AllowMissingPathOnRemove = false
-	o.AccumulatedCopySizeLimit = PatchCopyLimit
-	o.EscapeHTML = false
-	return o
+// patchOp is one decoded operation. Paths and values are read with pyjson
+// from the operation's raw JSON, so escapes and number literals are kept.
+type patchOp struct {
+	kind     string
+	path     []string
+	from     []string
+	value    any
+	hasValue bool
 }
 
-// decodePatch decodes an RFC 6902 patch: a JSON array of operations, each
-// with a known op, a string path, a value for add, replace and test and a
-// string from for move and copy (EINVALID otherwise).
-func decodePatch(patch []byte) (jsonpatch.Patch, error) {
+// decodePatch decodes an RFC 6902 patch: github.com/evanphx/json-patch
+// checks that it is standard JSON, an array of operation objects each with
+// a known op, a string path, a value for add and replace and a string from
+// for move and copy; settle adds that test needs a value and that the
+// pointers are RFC 6901 pointers. EINVALID with the reason otherwise.
+func decodePatch(patch []byte) ([]patchOp, error) {
 	trimmed := bytes.TrimLeft(patch, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '[' {
 		return nil, settle.Errorf(settle.EINVALID, "json patch: not a JSON array of operations")
@@ -40,14 +41,84 @@ func decodePatch(patch []byte) (jsonpatch.Patch, error) {
 	if err != nil {
 		return nil, settle.Wrap(settle.EINVALID, err, "json patch")
 	}
-	for i, op := range p {
-		if op.Kind() == "test" {
-			if _, ok := op["value"]; !ok {
-				return nil, settle.Errorf(settle.EINVALID, "json patch: operation %d: test without a value", i)
+	ops := make([]patchOp, len(p))
+	for i, raw := range p {
+		op := &ops[i]
+		op.kind = raw.Kind()
+		var err error
+		if op.path, err = rawPointer(raw, "path"); err != nil {
+			return nil, settle.Wrap(settle.EINVALID, err, "json patch: operation %d", i)
+		}
+		switch op.kind {
+		case "move", "copy":
+			if op.from, err = rawPointer(raw, "from"); err != nil {
+				return nil, settle.Wrap(settle.EINVALID, err, "json patch: operation %d", i)
+			}
+		case "add", "replace", "test":
+			rv, ok := raw["value"]
+			if !ok {
+				return nil, settle.Errorf(settle.EINVALID, "json patch: operation %d (%s) has no value", i, op.kind)
+			}
+			op.hasValue = true
+			if rv != nil { // the library decodes null as a nil message
+				if op.value, err = pyjson.Parse(*rv); err != nil {
+					return nil, settle.Wrap(settle.EINVALID, err, "json patch: operation %d value", i)
+				}
 			}
 		}
 	}
-	return p, nil
+	return ops, nil
+}
+
+// rawPointer reads and splits the JSON Pointer member key of an operation.
+func rawPointer(op jsonpatch.Operation, key string) ([]string, error) {
+	raw, ok := op[key]
+	if !ok || raw == nil {
+		return nil, fmt.Errorf("missing %s", key)
+	}
+	v, err := pyjson.Parse(*raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
+	}
+	s, ok := v.(string)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a string", key)
+	}
+	return splitPointer(s)
+}
+
+// splitPointer splits an RFC 6901 JSON Pointer into its unescaped tokens.
+func splitPointer(p string) ([]string, error) {
+	if p == "" {
+		return []string{}, nil
+	}
+	if p[0] != '/' {
+		return nil, fmt.Errorf("pointer %q does not start with '/'", p)
+	}
+	parts := strings.Split(p[1:], "/")
+	for i, part := range parts {
+		if !strings.Contains(part, "~") {
+			continue
+		}
+		var b strings.Builder
+		for j := 0; j < len(part); j++ {
+			if part[j] != '~' {
+				b.WriteByte(part[j])
+				continue
+			}
+			if j+1 >= len(part) || (part[j+1] != '0' && part[j+1] != '1') {
+				return nil, fmt.Errorf("bad escape in pointer %q", p)
+			}
+			if part[j+1] == '0' {
+				b.WriteByte('~')
+			} else {
+				b.WriteByte('/')
+			}
+			j++
+		}
+		parts[i] = b.String()
+	}
+	return parts, nil
 }
 
 // ValidatePatch checks that patch is a well-formed RFC 6902 patch without
@@ -57,68 +128,41 @@ func ValidatePatch(patch []byte) error {
 	return err
 }
 
-// hasNonFinite reports whether a decoded value holds NaN or an infinity.
-func hasNonFinite(v any) bool {
-	switch x := v.(type) {
-	case float64:
-		return math.IsNaN(x) || math.IsInf(x, 0)
-	case []any:
-		for _, e := range x {
-			if hasNonFinite(e) {
-				return true
-			}
-		}
-	case *pyjson.Object:
-		for _, k := range x.Keys() {
-			e, _ := x.Get(k)
-			if hasNonFinite(e) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // ApplyPatch applies an RFC 6902 JSON Patch to the scene's JSON (ToTree,
 // without schema_version) and decodes the result as a scene; sc is not
 // changed. A malformed patch, a failing operation (a test that fails, a
-// missing path) or a result that is not a valid scene (FromTree's rules,
-// or a top-level schema_version, which is not a scene field) is EINVALID
-// with the reason.
+// missing path, an array index out of range or not in RFC 6901 form) or a
+// result that is not a valid scene (FromTree's rules, or a top-level
+// schema_version, which is not a scene field) is EINVALID with the reason.
 //
-// Values the patch does not touch keep their exact JSON text (number
-// literals of any size or precision, escaped lone surrogates); values
-// written by the patch are taken as the patch spells them. JSON Patch works
-// on standard JSON, so a scene holding NaN or an infinity cannot be patched
-// (EINVALID).
+// The patch itself is decoded and checked by github.com/evanphx/json-patch
+// (it must be standard JSON). Its operations are applied by settle on the
+// decoded tree, strictly as RFC 6902 says, because the library's own
+// application departs from the RFC where status writes notice: its test
+// compares number spellings (3 is not 3.0 to it) and it reads "01" or "-0"
+// as array indices. Applying on the tree also keeps every value the patch
+// does not touch exactly as it was (number literals of any size or
+// precision, lone surrogates, NaN and Infinity), and the values the patch
+// writes exactly as it spells them. test compares as RFC 6902 §4.6: types
+// must match (true is not 1), numbers by value, objects as unordered sets.
 func ApplyPatch(sc *Scene, patch []byte) (*Scene, error) {
 	if sc == nil {
 		return nil, settle.Errorf(settle.EINVALID, "json patch: nil scene")
 	}
-	p, err := decodePatch(patch)
+	ops, err := decodePatch(patch)
 	if err != nil {
 		return nil, err
 	}
-	tree := sc.ToTree()
-	if hasNonFinite(tree) {
-		return nil, settle.Errorf(settle.EINVALID,
-			"json patch: the scene holds NaN or Infinity, which standard JSON (and so JSON Patch) cannot carry")
+	var doc any = sc.ToTree()
+	copied := 0
+	for i, op := range ops {
+		if doc, err = applyOp(doc, op, &copied); err != nil {
+			return nil, settle.Wrap(settle.EINVALID, err, "json patch: operation %d (%s)", i, op.kind)
+		}
 	}
-	doc, err := tree.MarshalJSON()
-	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "json patch: encode scene")
-	}
-	out, err := applySafely(p, doc)
-	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "json patch")
-	}
-	v, err := pyjson.Parse(out)
-	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "json patch: result")
-	}
-	obj, ok := v.(*pyjson.Object)
+	obj, ok := doc.(*pyjson.Object)
 	if !ok {
-		return nil, settle.Errorf(settle.EINVALID, "json patch: result is %s, not a scene object", typeName(v))
+		return nil, settle.Errorf(settle.EINVALID, "json patch: result is %s, not a scene object", typeName(doc))
 	}
 	if obj.Has("schema_version") {
 		return nil, settle.Errorf(settle.EINVALID, "json patch: schema_version is not a scene field")
@@ -130,13 +174,306 @@ func ApplyPatch(sc *Scene, patch []byte) (*Scene, error) {
 	return res, nil
 }
 
-// applySafely runs the library, turning a panic on a hostile patch into an
-// error.
-func applySafely(p jsonpatch.Patch, doc []byte) (out []byte, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = nil, fmt.Errorf("patch could not be applied: %v", r)
+var errTestFailed = errors.New("test failed")
+
+func applyOp(doc any, op patchOp, copied *int) (any, error) {
+	switch op.kind {
+	case "add":
+		return pointerAdd(doc, op.path, pyjson.DeepCopy(op.value))
+	case "remove":
+		doc, _, err := pointerRemove(doc, op.path)
+		return doc, err
+	case "replace":
+		return pointerReplace(doc, op.path, pyjson.DeepCopy(op.value))
+	case "move":
+		if !tokensEqual(op.from, op.path) && isPrefix(op.from, op.path) {
+			return nil, fmt.Errorf("cannot move a value into one of its children")
 		}
-	}()
-	return p.ApplyWithOptions(doc, patchOptions())
+		if _, err := pointerGet(doc, op.from); err != nil {
+			return nil, err
+		}
+		if tokensEqual(op.from, op.path) {
+			return doc, nil
+		}
+		doc, v, err := pointerRemove(doc, op.from)
+		if err != nil {
+			return nil, err
+		}
+		return pointerAdd(doc, op.path, v)
+	case "copy":
+		v, err := pointerGet(doc, op.from)
+		if err != nil {
+			return nil, err
+		}
+		if *copied += jsonSize(v); *copied > PatchCopyLimit {
+			return nil, fmt.Errorf("copy operations would add more than %d bytes", PatchCopyLimit)
+		}
+		return pointerAdd(doc, op.path, pyjson.DeepCopy(v))
+	case "test":
+		v, err := pointerGet(doc, op.path)
+		if err != nil {
+			return nil, err
+		}
+		if !rfcEqual(v, op.value) {
+			return nil, errTestFailed
+		}
+		return doc, nil
+	}
+	return nil, fmt.Errorf("unknown op %q", op.kind)
+}
+
+func tokensEqual(a, b []string) bool {
+	return len(a) == len(b) && isPrefix(a, b)
+}
+
+// isPrefix reports whether p is a prefix of path.
+func isPrefix(p, path []string) bool {
+	if len(p) > len(path) {
+		return false
+	}
+	for i := range p {
+		if p[i] != path[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// arrayIndex reads an RFC 6901 array index of an array of length n: "0"
+// or digits without a leading zero, below n (at most n, or "-" for n, when
+// end is allowed).
+func arrayIndex(tok string, n int, end bool) (int, error) {
+	if end && tok == "-" {
+		return n, nil
+	}
+	if tok == "" || len(tok) > 18 || (len(tok) > 1 && tok[0] == '0') {
+		return 0, fmt.Errorf("bad array index %q", tok)
+	}
+	i := 0
+	for _, c := range []byte(tok) {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("bad array index %q", tok)
+		}
+		i = i*10 + int(c-'0')
+	}
+	limit := n - 1
+	if end {
+		limit = n
+	}
+	if i > limit {
+		return 0, fmt.Errorf("array index %d out of range", i)
+	}
+	return i, nil
+}
+
+// pointerGet returns the value at tokens.
+func pointerGet(doc any, tokens []string) (any, error) {
+	cur := doc
+	for _, tok := range tokens {
+		switch n := cur.(type) {
+		case *pyjson.Object:
+			v, ok := n.Get(tok)
+			if !ok {
+				return nil, fmt.Errorf("member %q missing", tok)
+			}
+			cur = v
+		case []any:
+			i, err := arrayIndex(tok, len(n), false)
+			if err != nil {
+				return nil, err
+			}
+			cur = n[i]
+		default:
+			return nil, fmt.Errorf("path goes through a %s at %q", typeName(cur), tok)
+		}
+	}
+	return cur, nil
+}
+
+// withParent runs fn on the container that holds the last token and
+// stores the (possibly new) container back into the document; it returns
+// the new document.
+func withParent(doc any, tokens []string, fn func(parent any, last string) (any, error)) (any, error) {
+	if len(tokens) == 1 {
+		return fn(doc, tokens[0])
+	}
+	tok := tokens[0]
+	switch n := doc.(type) {
+	case *pyjson.Object:
+		child, ok := n.Get(tok)
+		if !ok {
+			return nil, fmt.Errorf("path member %q missing", tok)
+		}
+		nc, err := withParent(child, tokens[1:], fn)
+		if err != nil {
+			return nil, err
+		}
+		n.Set(tok, nc)
+		return n, nil
+	case []any:
+		i, err := arrayIndex(tok, len(n), false)
+		if err != nil {
+			return nil, err
+		}
+		nc, err := withParent(n[i], tokens[1:], fn)
+		if err != nil {
+			return nil, err
+		}
+		n[i] = nc
+		return n, nil
+	}
+	return nil, fmt.Errorf("path goes through a %s at %q", typeName(doc), tok)
+}
+
+func pointerAdd(doc any, tokens []string, v any) (any, error) {
+	if len(tokens) == 0 {
+		return v, nil
+	}
+	return withParent(doc, tokens, func(parent any, last string) (any, error) {
+		switch n := parent.(type) {
+		case *pyjson.Object:
+			n.Set(last, v)
+			return n, nil
+		case []any:
+			i, err := arrayIndex(last, len(n), true)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]any, 0, len(n)+1)
+			out = append(out, n[:i]...)
+			out = append(out, v)
+			return append(out, n[i:]...), nil
+		}
+		return nil, fmt.Errorf("cannot add into a %s", typeName(parent))
+	})
+}
+
+func pointerRemove(doc any, tokens []string) (any, any, error) {
+	if len(tokens) == 0 {
+		return nil, nil, fmt.Errorf("cannot remove the document root")
+	}
+	var removed any
+	doc, err := withParent(doc, tokens, func(parent any, last string) (any, error) {
+		switch n := parent.(type) {
+		case *pyjson.Object:
+			v, ok := n.Get(last)
+			if !ok {
+				return nil, fmt.Errorf("member %q missing", last)
+			}
+			removed = v
+			n.Delete(last)
+			return n, nil
+		case []any:
+			i, err := arrayIndex(last, len(n), false)
+			if err != nil {
+				return nil, err
+			}
+			removed = n[i]
+			out := make([]any, 0, len(n)-1)
+			out = append(out, n[:i]...)
+			return append(out, n[i+1:]...), nil
+		}
+		return nil, fmt.Errorf("cannot remove from a %s", typeName(parent))
+	})
+	return doc, removed, err
+}
+
+func pointerReplace(doc any, tokens []string, v any) (any, error) {
+	if _, err := pointerGet(doc, tokens); err != nil {
+		return nil, err
+	}
+	if len(tokens) == 0 {
+		return v, nil
+	}
+	return withParent(doc, tokens, func(parent any, last string) (any, error) {
+		switch n := parent.(type) {
+		case *pyjson.Object:
+			n.Set(last, v) // the member keeps its position
+			return n, nil
+		case []any:
+			i, err := arrayIndex(last, len(n), false)
+			if err != nil {
+				return nil, err
+			}
+			n[i] = v
+			return n, nil
+		}
+		return nil, fmt.Errorf("cannot replace in a %s", typeName(parent))
+	})
+}
+
+// rfcEqual is RFC 6902 §4.6 equality: numbers by value (an int and a float
+// of the same value are equal, NaN equals nothing), everything else only
+// within its own type (true is not 1), arrays element-wise, objects as
+// unordered sets of members.
+func rfcEqual(a, b any) bool {
+	isNum := func(v any) bool {
+		switch v.(type) {
+		case pyjson.Int, float64:
+			return true
+		}
+		return false
+	}
+	if isNum(a) && isNum(b) {
+		return pyjson.Equal(a, b)
+	}
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !rfcEqual(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case *pyjson.Object:
+		y, ok := b.(*pyjson.Object)
+		if !ok || x.Len() != y.Len() {
+			return false
+		}
+		for _, k := range x.Keys() {
+			xv, _ := x.Get(k)
+			yv, ok := y.Get(k)
+			if !ok || !rfcEqual(xv, yv) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// jsonSize is about the length of v's compact JSON.
+func jsonSize(v any) int {
+	switch x := v.(type) {
+	case string:
+		return len(x) + 2
+	case pyjson.Int:
+		return len(x)
+	case []any:
+		n := 2
+		for _, e := range x {
+			n += jsonSize(e) + 1
+		}
+		return n
+	case *pyjson.Object:
+		n := 2
+		for _, k := range x.Keys() {
+			e, _ := x.Get(k)
+			n += len(k) + 4 + jsonSize(e)
+		}
+		return n
+	}
+	return 5
 }
