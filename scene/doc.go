@@ -4,4 +4,44 @@
 // structure fingerprint (byte-identical to the seed's), the structure guard,
 // the writer-1 overlay and JSON Patch status writes. Nothing here does I/O;
 // package file and package postgres implement Store.
+//
+// # Files
+//
+// Under <root>/projects/<project>/orchestration/scenes/, for episode token
+// ep_NNN (CanonicalEpisode) and batch B (ValidateBatchID):
+//
+//	ep_NNN_B.json            flat body (FlatName): implicit version 1
+//	ep_NNN_B.vNNN.json       versioned body (VersionName)
+//	ep_NNN_B.versions.json   manifest (ManifestName)
+//	ep_NNN_B.versions.lock   batch lock (LockName), never renamed or deleted
+//
+// A body is json.dumps({"schema_version": 1, **scene.to_dict()}, indent=2)
+// (EncodeBody), a manifest json.dumps(m, indent=2, sort_keys=True)
+// (EncodeManifest), both ASCII with \u escapes, byte-identical to the seed.
+//
+// # Python semantics
+//
+// Decisions follow the seed on json.loads values: Python's == (1 == 1.0 ==
+// true; the NaN json.loads returns is one object, so it equals itself
+// inside a list or dict but not compared directly), truthiness (`or {}`),
+// `in` on lists and strings, str() of any value, whitespace and decimal
+// digits as Python 3.11's Unicode 14 database defines them.
+//
+// # Deliberate differences from the seed
+//
+//   - A wrong JSON type in a known model field is ECORRUPT (FromTree); the
+//     seed hydrates it and crashes or writes it back later. Unknown members
+//     are kept (after the known ones), where the seed drops them.
+//   - Project and batch names are validated (ValidateProject,
+//     ValidateBatchID), including batch ids whose flat body would read as
+//     another batch's manifest or version body.
+//   - Where the seed raises on a malformed shape (a beat that is not an
+//     object, beat_metadata that is a number, ...), the *Strict functions
+//     return ECORRUPT (disk) or EINVALID (runner) and StructuralMutations
+//     fails closed. Writer1Overlay replaces a null disk beat_metadata that
+//     must receive a key by an object instead of raising TypeError.
+//   - A manifest's schema_version of 1.0 or true is read as 1 and written
+//     back as 1; unknown manifest members are not kept.
+//   - Status writes take an RFC 6902 JSON Patch (ApplyPatch) instead of a
+//     Python closure.
 package scene
