@@ -175,6 +175,10 @@ func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.
 	}
 	rel := writeback.SummariesRelDir + "/" + batchID + ".json"
 	res.ConsolidatedSummaryCandidatePath = &rel
+	path := filepath.Join(l.root, filepath.FromSlash(rel))
+	if _, err := os.Lstat(path); err == nil {
+		return writeback.SettleOutcome{Result: res}, nil // consolidated before
+	}
 	sum := writeback.Summary{
 		Schema:    writeback.SummarySchema,
 		BatchID:   batchID,
@@ -186,7 +190,6 @@ func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.
 	if err != nil {
 		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "encode summary")
 	}
-	path := filepath.Join(l.root, filepath.FromSlash(rel))
 	if err := durable.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "create summaries directory")
 	}
