@@ -33,7 +33,7 @@ func BenchmarkWriteback(b *testing.B) {
 		}
 	})
 	b.StopTimer()
-	st := e.ledger.Stats()
+	st := e.fileLedger.Stats()
 	if st.Groups > 0 {
 		b.ReportMetric(float64(st.GroupedRequests)/float64(st.Groups), "req/group")
 	}

@@ -648,7 +648,5 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Errorf("acknowledged %s is in the ledger %d times", task, have[task])
 		}
 	}
-	e.ledger.Close()
-	e.scenes.Close()
-	e.events.Close()
+	e.closeStores()
 }

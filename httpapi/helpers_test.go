@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,9 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/postgres"
+	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -54,21 +61,34 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// env is a real server on 127.0.0.1:0 over file stores in a directory.
+// sceneStore is a scene store that can plant files (the file and
+// PostgreSQL stores).
+type sceneStore interface {
+	scene.Store
+	storetest.SceneFiles
+}
+
+// env is a real server on 127.0.0.1:0 over file stores in a directory
+// (or a PostgreSQL schema).
 type env struct {
-	t      testing.TB
-	root   string
-	url    string
-	srv    *httpapi.Server
-	ledger *file.Ledger
-	scenes *file.Scenes
-	events *file.Events
-	cancel context.CancelFunc
-	done   chan error
-	hc     *http.Client
+	t          testing.TB
+	root       string
+	url        string
+	srv        *httpapi.Server
+	ledger     writeback.Store
+	scenes     sceneStore
+	events     event.Log
+	fileLedger *file.Ledger // nil on PostgreSQL
+	closers    []func() error
+	cancel     context.CancelFunc
+	done       chan error
+	hc         *http.Client
 }
 
 type envOptions struct {
+	// pg, when set, is the PostgreSQL schema the stores use instead of
+	// files under root.
+	pg      string
 	root    string
 	addr    string // listen address (default 127.0.0.1:0)
 	cfg     *writeback.Config
@@ -87,28 +107,33 @@ func startEnv(t testing.TB, o envOptions) *env {
 	if o.cfg != nil {
 		cfg = *o.cfg
 	}
-	led, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: cfg, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := file.OpenScenes(file.SceneOptions{Root: root, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
 	met := httpapi.NewMetrics()
-	ev, err := file.OpenEvents(file.EventsOptions{Root: root, Logger: log, PollInterval: 10 * time.Millisecond, OnCommit: met.ObserveEventCommit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tokens []httpapi.Token
-	for tok, p := range testTokens {
-		p.TokenSHA256 = httpapi.HashToken(tok)
-		tokens = append(tokens, p)
-	}
-	opts := httpapi.Options{
-		Ledger: led, Scenes: sc, Events: ev, Config: cfg, Root: root, Tokens: tokens,
-		Logger: log, Metrics: met, Heartbeat: 200 * time.Millisecond,
-		LedgerStats: func() httpapi.LedgerStats {
+	e := &env{t: t, root: root, hc: &http.Client{Timeout: 30 * time.Second}}
+	var stats func() httpapi.LedgerStats
+	health := func() error { return nil }
+	if o.pg != "" {
+		st, err := postgres.Open(context.Background(), postgres.Options{URL: testDSN(t), Schema: o.pg, Config: cfg, Logger: log, MaxConns: 16, EventPoll: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.ledger, e.scenes, e.events = st, st, st
+		e.closers = []func() error{st.Close}
+	} else {
+		led, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: cfg, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := file.OpenScenes(file.SceneOptions{Root: root, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := file.OpenEvents(file.EventsOptions{Root: root, Logger: log, PollInterval: 10 * time.Millisecond, OnCommit: met.ObserveEventCommit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.ledger, e.scenes, e.events, e.fileLedger = led, sc, ev, led
+		e.closers = []func() error{led.Close, sc.Close, ev.Close}
+		stats = func() httpapi.LedgerStats {
 			s := led.Stats()
 			out := httpapi.LedgerStats{Records: map[string]int64{}, IndexBytes: s.IndexBytes, Fsyncs: s.Fsyncs,
 				GroupBuckets: file.GroupSizeBuckets[:], GroupCounts: s.GroupSizes, GroupedRequests: s.GroupedRequests, Poisoned: s.Poisoned}
@@ -116,13 +141,22 @@ func startEnv(t testing.TB, o envOptions) *env {
 				out.Records[string(k)] = n
 			}
 			return out
-		},
-		Health: func() error {
+		}
+		health = func() error {
 			if led.Stats().Poisoned {
 				return fmt.Errorf("ledger poisoned")
 			}
 			return nil
-		},
+		}
+	}
+	var tokens []httpapi.Token
+	for tok, p := range testTokens {
+		p.TokenSHA256 = httpapi.HashToken(tok)
+		tokens = append(tokens, p)
+	}
+	opts := httpapi.Options{
+		Ledger: e.ledger, Scenes: e.scenes, Events: e.events, Config: cfg, Root: root, Tokens: tokens,
+		Logger: log, Metrics: met, Heartbeat: 200 * time.Millisecond, LedgerStats: stats, Health: health,
 	}
 	if o.tweak != nil {
 		o.tweak(&opts)
@@ -147,8 +181,7 @@ func startEnv(t testing.TB, o envOptions) *env {
 		time.Sleep(20 * time.Millisecond) // the port of a stopped server
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &env{t: t, root: root, url: "http://" + ln.Addr().String(), srv: srv, ledger: led, scenes: sc, events: ev,
-		cancel: cancel, done: make(chan error, 1), hc: &http.Client{Timeout: 30 * time.Second}}
+	e.url, e.srv, e.cancel, e.done = "http://"+ln.Addr().String(), srv, cancel, make(chan error, 1)
 	go func() { e.done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(e.stop)
 	if !o.noReady {
@@ -167,9 +200,52 @@ func (e *env) stop() {
 		e.t.Errorf("serve: %v", err)
 	}
 	e.cancel = nil
-	e.ledger.Close()
-	e.scenes.Close()
-	e.events.Close()
+	e.closeStores()
+}
+
+func (e *env) closeStores() {
+	for _, c := range e.closers {
+		c()
+	}
+	e.closers = nil
+}
+
+// testDSN returns the PostgreSQL test database, or skips LOUDLY (fails
+// under CI=true) when SETTLE_TEST_POSTGRES is not set.
+func testDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("SETTLE_TEST_POSTGRES")
+	if dsn == "" {
+		msg := "!!! SKIPPING POSTGRESQL SERVER TEST: SETTLE_TEST_POSTGRES is not set (run scripts/pg-test-db.sh and export SETTLE_TEST_POSTGRES=postgres://settle:settle@127.0.0.1:5432/settle_test?sslmode=disable) !!!"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return dsn
+}
+
+// newSchema returns a fresh PostgreSQL schema name, dropped at cleanup.
+func newSchema(t testing.TB) string {
+	t.Helper()
+	dsn := testDSN(t)
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	schema := "h_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		conn, err := pgx.Connect(context.Background(), dsn)
+		if err != nil {
+			t.Logf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
+			t.Logf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
 }
 
 func (e *env) waitReady() {

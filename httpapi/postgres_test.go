@@ -1,0 +1,94 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
+	"github.com/settlehq/settle/writeback"
+)
+
+// The server on the PostgreSQL store (SETTLE_TEST_POSTGRES): the client's
+// conformance, and several servers on one database.
+
+func TestPostgresClientLedgerConformance(t *testing.T) {
+	testDSN(t)
+	storetest.RunLedger(t, func(t *testing.T, cfg writeback.Config) writeback.Store {
+		return startEnv(t, envOptions{pg: newSchema(t), cfg: &cfg}).client("tok-operator")
+	})
+}
+
+func TestPostgresClientScenesConformance(t *testing.T) {
+	testDSN(t)
+	storetest.RunScenes(t, func(t *testing.T) scene.Store {
+		e := startEnv(t, envOptions{pg: newSchema(t)})
+		return sceneClient{Client: e.client("tok-operator"), files: e.scenes}
+	})
+}
+
+// TestPostgresServersSettleExactlyOnce: the last two tracks of 30 batches
+// land concurrently on two servers sharing one database; each batch gets
+// one batch.settled event and one first consolidation, and a client of
+// one server resumes the stream of the other's events.
+func TestPostgresServersSettleExactlyOnce(t *testing.T) {
+	schema := newSchema(t)
+	a := startEnv(t, envOptions{pg: schema})
+	b := startEnv(t, envOptions{pg: schema})
+	ctx := context.Background()
+	const batches = 30
+	for i := range batches {
+		id := fmt.Sprintf("PG%02d", i)
+		if err := a.client("tok-dispatcher").DeclareBatch(ctx, writeback.Batch{BatchID: id, Tracks: []writeback.TrackTask{
+			{TrackID: "T1", TaskID: id + "-t1"}, {TrackID: "T2", TaskID: id + "-t2"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clients := []*httpapi.Client{a.client("tok-collector-a"), b.client("tok-collector-b")}
+	keys := []string{keyA, keyB}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	first := map[string]int{}
+	start := make(chan struct{})
+	for i := range batches {
+		id := fmt.Sprintf("PG%02d", i)
+		for k := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				track := fmt.Sprintf("T%d", k+1)
+				r, err := clients[k].PostWriteback(ctx, writebackBody(id+"-"+strings.ToLower(track), track, id, keys[k]))
+				if err != nil || r.Status != 201 {
+					t.Errorf("%s %s: %+v %v", id, track, r, err)
+					return
+				}
+				if r.FirstConsolidation {
+					mu.Lock()
+					first[id]++
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	close(start)
+	wg.Wait()
+	evs := allEvents(t, a.events)
+	settled := settledBatches(t, evs)
+	if len(settled) != batches || countTypes(evs)[event.WritebackRecorded] != 2*batches {
+		t.Fatalf("%d batch.settled, %v", len(settled), countTypes(evs))
+	}
+	for i := range batches {
+		if id := fmt.Sprintf("PG%02d", i); first[id] != 1 {
+			t.Fatalf("batch %s: %d first consolidations", id, first[id])
+		}
+	}
+	// A stream from server B, resumed from server A's ids.
+	got := collect(t, b.client("tok-reader"), 10, len(evs)-10)
+	wantSequence(t, got, 11)
+}
