@@ -97,7 +97,7 @@ func (l *Ledger) apply(req writeback.WritebackRequest, s *stage) (writeback.Writ
 func (s *stage) addRecord(rec writeback.LedgerRecord, v any) error {
 	line, err := writeback.EncodeLine(v)
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "encode ledger record")
+		return settle.Wrap(settle.ErrorCode(err), err, "encode ledger record")
 	}
 	s.add(rec, line[:len(line)-1])
 	return nil

@@ -616,6 +616,17 @@ func TestRecordsPaging(t *testing.T) {
 			}
 		})
 	}
+	t.Run("posting lists follow appends", func(t *testing.T) {
+		before := len(lgAll(t, l, writeback.RecordQuery{TaskID: "task-3"}))
+		if err := l.AppendRegistry(lgCtx, lgRegistry("task-3", writeback.StatusFailed)); err != nil {
+			t.Fatal(err)
+		}
+		lgAppendRaw(t, lgLedgerPath(root), lgLine(t, lgRegistry("task-3", writeback.StatusCancelled)))
+		got := lgAll(t, l, writeback.RecordQuery{TaskID: "task-3"})
+		if len(got) != before+2 || got[len(got)-1].Registry.Status != writeback.StatusCancelled {
+			t.Fatalf("%d records for task-3, want %d", len(got), before+2)
+		}
+	})
 	t.Run("cursor past the end", func(t *testing.T) {
 		p, err := l.Records(lgCtx, writeback.RecordQuery{After: 1000})
 		if err != nil || len(p.Records) != 0 || p.Next != -1 {
@@ -784,5 +795,21 @@ func TestCheckReportsDuplicates(t *testing.T) {
 	if len(rep.DuplicateWritebackIDs) != 1 || len(rep.DuplicateWritebackIDs[0].Seqs) != 2 ||
 		rep.DuplicateWritebackIDs[0].Seqs[1] != 2 || !rep.IndexAgrees {
 		t.Fatalf("Check %+v", rep)
+	}
+}
+
+func TestWritebackUnencodableIsInvalid(t *testing.T) {
+	root := t.TempDir()
+	l := lgOpen(t, root)
+	b := lgBinding("task-\xff", "T1", "b")
+	_, err := l.Writeback(lgCtx, lgReq(b))
+	lgWantCode(t, err, settle.EINVALID)
+	if st := l.Stats(); st.Poisoned {
+		t.Fatal("an invalid request poisoned the store")
+	}
+	// The store goes on.
+	lgWantClass(t, lgWriteback(t, l, lgBinding("task-ok", "T1", "b")), writeback.DurableSuccessWritten, true)
+	if k, _ := lgCheckFile(t, lgLedgerPath(root)); k[writeback.KindDurable] != 1 {
+		t.Fatalf("kinds %v", k)
 	}
 }
