@@ -81,8 +81,12 @@ func CanonicalEpisode(ep string) (string, error) {
 		}
 		return "ep_" + string(digits), nil
 	}
+	shown := pyjson.Repr(ep)
+	if r := []rune(shown); len(r) > 80 {
+		shown = string(r[:80]) + "..."
+	}
 	return "", settle.Errorf(settle.EINVALIDEPISODE,
-		"non-canonical episode token %s: expected an int or 'ep_NNN'", pyjson.Repr(ep))
+		"non-canonical episode token %s: expected an int or 'ep_NNN'", shown)
 }
 
 // CanonicalEpisodeInt is _canonical_episode_token for an int: "ep_%03d";
