@@ -51,6 +51,8 @@ type Metrics struct {
 
 	mu          sync.Mutex
 	ledgerStats func() LedgerStats
+
+	scrape http.Handler
 }
 
 // NewMetrics returns a registry with the server's metrics and the Go and
@@ -95,6 +97,7 @@ func NewMetrics() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&ledgerCollector{m: m})
+	m.scrape = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
 }
 
@@ -124,9 +127,6 @@ func (m *Metrics) setLedgerStats(f func() LedgerStats) {
 	m.ledgerStats = f
 }
 
-func (m *Metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
-}
 
 var (
 	descRecords     = prometheus.NewDesc("settle_ledger_records", "Ledger records in the index by kind.", []string{"kind"}, nil)
@@ -182,6 +182,6 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
-	s.met.handler().ServeHTTP(w, r)
+	s.met.scrape.ServeHTTP(w, r)
 	return nil
 }

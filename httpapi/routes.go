@@ -14,7 +14,6 @@ type route struct {
 	// may call every route.
 	roles  []Role
 	public bool // no authentication (health, metrics, the OpenAPI document)
-	stream bool // a long-lived response (SSE): no write timeout
 	handle handlerFunc
 }
 
@@ -42,7 +41,7 @@ var routeTable = []route{
 	{method: "POST", path: "/v1/batches/{batch}/settle", roles: []Role{RoleDispatcher}, handle: (*Server).handleSettle},
 	{method: "GET", path: "/v1/batches/{batch}/summary", handle: (*Server).handleSummary},
 
-	{method: "GET", path: "/v1/events", stream: true, handle: (*Server).handleEvents},
+	{method: "GET", path: "/v1/events", handle: (*Server).handleEvents},
 
 	{method: "GET", path: sceneBase + "/scenes", handle: (*Server).handleSceneList},
 	{method: "POST", path: sceneBase + "/init", roles: []Role{RoleOperator}, handle: (*Server).handleSceneInit},
