@@ -127,7 +127,6 @@ func (m *Metrics) setLedgerStats(f func() LedgerStats) {
 	m.ledgerStats = f
 }
 
-
 var (
 	descRecords     = prometheus.NewDesc("settle_ledger_records", "Ledger records in the index by kind.", []string{"kind"}, nil)
 	descIndexBytes  = prometheus.NewDesc("settle_ledger_index_bytes", "Estimated memory held by the ledger index.", nil, nil)

@@ -274,6 +274,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
 		s.met.inFlight.Inc()
+		defer s.met.inFlight.Dec()
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -284,33 +285,13 @@ func (s *Server) wrap(rt route) http.Handler {
 					writeError(sw, r, settle.Errorf(settle.EINTERNAL, "internal error"))
 				}
 			}
-			s.met.inFlight.Dec()
 			status := sw.status
 			if status == 0 {
 				status = http.StatusOK
 			}
 			d := time.Since(start)
 			s.met.observeRequest(label, r.Method, status, d)
-			attrs := []any{"method", r.Method, "route", label, "path", r.URL.Path, "status", status,
-				"duration_ms", float64(d.Microseconds()) / 1000, "bytes", sw.bytes, "remote", r.RemoteAddr}
-			if ri.authed {
-				attrs = append(attrs, "principal", ri.principal.Name, "role", string(ri.principal.Role))
-			}
-			level := slog.LevelInfo
-			if ri.err != nil {
-				attrs = append(attrs, "code", string(settle.ErrorCode(ri.err)), "err", settle.ErrorMessage(ri.err))
-				if status >= 500 {
-					level = slog.LevelError
-				}
-			}
-			if r.Context().Err() != nil {
-				// The client went away: its answer is not read.
-				attrs = append(attrs, "client_gone", true)
-				level = slog.LevelInfo
-			}
-			if s.log.Enabled(r.Context(), level) {
-				ri.logger().Log(r.Context(), level, "request", attrs...)
-			}
+			s.logRequest(r, ri, label, status, sw.bytes, d)
 		}()
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(sw, r.Body, s.opts.MaxBodyBytes)
@@ -336,6 +317,31 @@ func (s *Server) wrap(rt route) http.Handler {
 			writeError(sw, r, err)
 		}
 	})
+}
+
+// logRequest writes the request's log line: info, error for a 5xx
+// refusal, info again when the client went away before the answer.
+func (s *Server) logRequest(r *http.Request, ri *reqInfo, route string, status int, bytes int64, d time.Duration) {
+	ctx := r.Context()
+	level := slog.LevelInfo
+	if ri.err != nil && status >= 500 && ctx.Err() == nil {
+		level = slog.LevelError
+	}
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := []any{"method", r.Method, "route", route, "path", r.URL.Path, "status", status,
+		"duration_ms", float64(d.Microseconds()) / 1000, "bytes", bytes, "remote", r.RemoteAddr}
+	if ri.authed {
+		attrs = append(attrs, "principal", ri.principal.Name, "role", string(ri.principal.Role))
+	}
+	if ri.err != nil {
+		attrs = append(attrs, "code", string(settle.ErrorCode(ri.err)), "err", settle.ErrorMessage(ri.err))
+	}
+	if ctx.Err() != nil {
+		attrs = append(attrs, "client_gone", true) // its answer is not read
+	}
+	ri.logger().Log(ctx, level, "request", attrs...)
 }
 
 // Serve accepts connections on ln until ctx ends, then shuts down
