@@ -1,15 +1,18 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -649,4 +652,47 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 	}
 	e.closeStores()
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestRequestLog(t *testing.T) {
+	var buf syncBuffer
+	e := startEnv(t, envOptions{tweak: func(o *httpapi.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+	}})
+	e.do(call{method: "GET", path: "/v1/batches/nope", token: "tok-reader", header: map[string]string{httpapi.HeaderRequestID: "req-log-1"}})
+	var line map[string]any
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.Contains(l, `"request_id":"req-log-1"`) {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if line == nil {
+		t.Fatalf("no log line for the request:\n%s", buf.String())
+	}
+	for k, want := range map[string]any{"msg": "request", "method": "GET", "route": "/v1/batches/{batch}", "path": "/v1/batches/nope",
+		"status": float64(404), "principal": "reader", "role": "reader", "code": "NOT_FOUND", "level": "INFO"} {
+		if line[k] != want {
+			t.Errorf("log %s = %v, want %v (%v)", k, line[k], want, line)
+		}
+	}
 }
