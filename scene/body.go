@@ -56,7 +56,7 @@ func DecodeBody(data []byte) (*Scene, error) {
 	if err != nil {
 		return nil, err
 	}
-	return FromTree(obj)
+	return fromTree(obj, true)
 }
 
 // EncodeBody is save_scene's serialization: json.dumps({"schema_version":

@@ -66,6 +66,15 @@ type reader struct {
 	obj  *pyjson.Object
 	path string
 	err  error
+	own  bool // the tree is the reader's: take values without copying
+}
+
+// take returns v, copied unless the tree is owned.
+func (r *reader) take(v any) any {
+	if r.own {
+		return v
+	}
+	return pyjson.DeepCopy(v)
 }
 
 func (r *reader) fail(err error) {
@@ -158,7 +167,7 @@ func (r *reader) objectOrEmpty(key string) *pyjson.Object {
 		r.fail(shapeError(r.at(key), "dict", v, ok))
 		return pyjson.NewObject()
 	}
-	return o.Clone()
+	return r.take(o).(*pyjson.Object)
 }
 
 // optObject is copy.deepcopy(d.get(key)) that must be a dict or None.
@@ -172,7 +181,7 @@ func (r *reader) optObject(key string) any {
 		r.fail(shapeError(r.at(key), "dict or None", v, true))
 		return nil
 	}
-	return o.Clone()
+	return r.take(o)
 }
 
 // listOrEmpty is d.get(key) or []: a falsy value gives no elements; any
@@ -198,7 +207,7 @@ func (r *reader) extra(known map[string]bool) []Member {
 			continue
 		}
 		v, _ := r.obj.Get(k)
-		out = append(out, Member{Key: k, Value: pyjson.DeepCopy(v)})
+		out = append(out, Member{Key: k, Value: r.take(v)})
 	}
 	return out
 }
@@ -222,11 +231,15 @@ func (r *reader) extra(known map[string]bool) []Member {
 // a list (of objects), beat_metadata and scene_metadata an object. (The
 // seed crashes on most of these later; the rest it would write back as
 // garbage.)
-func FromTree(obj *pyjson.Object) (*Scene, error) {
+func FromTree(obj *pyjson.Object) (*Scene, error) { return fromTree(obj, false) }
+
+// fromTree is FromTree; with own the scene takes the tree's values instead
+// of copies (for a tree nothing else holds).
+func fromTree(obj *pyjson.Object, own bool) (*Scene, error) {
 	if obj == nil {
 		return nil, settle.Errorf(settle.ECORRUPT, "scene: not a JSON object")
 	}
-	r := &reader{obj: obj}
+	r := &reader{obj: obj, own: own}
 	sc := &Scene{
 		SceneID:       r.requiredString("scene_id"),
 		SceneMetadata: r.objectOrEmpty("scene_metadata"),
@@ -240,7 +253,7 @@ func FromTree(obj *pyjson.Object) (*Scene, error) {
 			r.fail(shapeError(path, "dict", bv, true))
 			break
 		}
-		b, err := beatFromTree(bo, path)
+		b, err := beatFromTree(bo, path, own)
 		if err != nil {
 			r.fail(err)
 			break
@@ -254,8 +267,8 @@ func FromTree(obj *pyjson.Object) (*Scene, error) {
 	return sc, nil
 }
 
-func beatFromTree(obj *pyjson.Object, path string) (*Beat, error) {
-	r := &reader{obj: obj, path: path}
+func beatFromTree(obj *pyjson.Object, path string, own bool) (*Beat, error) {
+	r := &reader{obj: obj, path: path, own: own}
 	b := &Beat{
 		BeatID:               r.requiredString("beat_id"),
 		MaxTakes:             r.numberDefault("max_takes", pyjson.Int("3")),
@@ -272,7 +285,7 @@ func beatFromTree(obj *pyjson.Object, path string) (*Beat, error) {
 			r.fail(shapeError(tpath, "dict", tv, true))
 			break
 		}
-		t, err := takeFromTree(to, tpath)
+		t, err := takeFromTree(to, tpath, own)
 		if err != nil {
 			r.fail(err)
 			break
@@ -283,8 +296,8 @@ func beatFromTree(obj *pyjson.Object, path string) (*Beat, error) {
 	return b, r.err
 }
 
-func takeFromTree(obj *pyjson.Object, path string) (*Take, error) {
-	r := &reader{obj: obj, path: path}
+func takeFromTree(obj *pyjson.Object, path string, own bool) (*Take, error) {
+	r := &reader{obj: obj, path: path, own: own}
 	t := &Take{
 		TakeID:       r.requiredString("take_id"),
 		Status:       r.stringDefault("status", TakePending),

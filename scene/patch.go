@@ -167,7 +167,7 @@ func ApplyPatch(sc *Scene, patch []byte) (*Scene, error) {
 	if obj.Has("schema_version") {
 		return nil, settle.Errorf(settle.EINVALID, "json patch: schema_version is not a scene field")
 	}
-	res, err := FromTree(obj)
+	res, err := fromTree(obj, true)
 	if err != nil {
 		return nil, settle.Wrap(settle.EINVALID, err, "json patch: result is not a valid scene")
 	}
