@@ -25,9 +25,10 @@ func fieldSet(names []string) map[string]bool {
 }
 
 var (
-	sceneKnown = fieldSet(sceneFields)
-	beatKnown  = fieldSet(beatFields)
-	takeKnown  = fieldSet(takeFields)
+	sceneKnown        = fieldSet(sceneFields)
+	sceneWrapperKnown = fieldSet(append([]string{"schema_version"}, sceneFields...))
+	beatKnown         = fieldSet(beatFields)
+	takeKnown         = fieldSet(takeFields)
 )
 
 // shapeError is a wrong JSON type (or a missing required member) in a known
@@ -212,8 +213,9 @@ func (r *reader) extra(known map[string]bool) []Member {
 	return out
 }
 
-// FromTree is the reference Scene.from_dict for a decoded body without its
-// schema_version, keeping unknown members (in order) in the Extra fields.
+// FromTree is the reference Scene.from_dict for a decoded body (a
+// top-level schema_version, the body wrapper's, is ignored), keeping
+// unknown members (in order) in the Extra fields.
 // The tree is copied, never aliased.
 //
 // Defaults are from_dict's: beats [], scene_metadata {}, locked false,
@@ -260,7 +262,9 @@ func fromTree(obj *pyjson.Object, own bool) (*Scene, error) {
 		}
 		sc.Beats = append(sc.Beats, b)
 	}
-	sc.Extra = r.extra(sceneKnown)
+	// schema_version belongs to the body wrapper, not to the scene: a tree
+	// read with it (a whole body) does not carry it along.
+	sc.Extra = r.extra(sceneWrapperKnown)
 	if r.err != nil {
 		return nil, r.err
 	}

@@ -330,3 +330,19 @@ func TestPyISOFormat(t *testing.T) {
 		}
 	}
 }
+
+func TestFromTreeIgnoresWrapperSchemaVersion(t *testing.T) {
+	sc, err := scene.FromTree(obj(t, `{"schema_version":1,"scene_id":"B","beats":[{"beat_id":"b","schema_version":2}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sc.Extra) != 0 {
+		t.Fatalf("scene extra = %+v", sc.Extra)
+	}
+	if len(sc.Beats[0].Extra) != 1 || sc.Beats[0].Extra[0].Key != "schema_version" {
+		t.Fatalf("a beat's schema_version is an ordinary unknown member: %+v", sc.Beats[0].Extra)
+	}
+	if _, err := scene.ApplyPatch(sc, []byte(`[]`)); err != nil {
+		t.Fatal(err)
+	}
+}
