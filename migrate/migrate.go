@@ -252,6 +252,7 @@ func hashes(walk func(fn func(key string, data []byte) error) error) (map[string
 // docKind is one kind of keyed document.
 type docKind struct {
 	name      string
+	plural    string
 	counts    *Counts
 	writeOnce bool
 	walk      func(e *Endpoint, fn func(key string, data []byte) error) error
@@ -261,12 +262,12 @@ type docKind struct {
 func docKinds(r *Report, ctx context.Context) []docKind {
 	return []docKind{
 		{
-			name: "batch", counts: &r.Batches,
+			name: "batch", plural: "batches", counts: &r.Batches,
 			walk: func(e *Endpoint, fn func(string, []byte) error) error { return e.Ledger.WalkBatchFiles(ctx, fn) },
 			put:  func(e *Endpoint, k string, d []byte) error { return e.Ledger.PutBatchFile(ctx, k, d) },
 		},
 		{
-			name: "summary", counts: &r.Summaries, writeOnce: true,
+			name: "summary", plural: "summaries", counts: &r.Summaries, writeOnce: true,
 			walk: func(e *Endpoint, fn func(string, []byte) error) error { return e.Ledger.WalkSummaryFiles(ctx, fn) },
 			put: func(e *Endpoint, k string, d []byte) error {
 				created, err := e.Ledger.PutSummaryFile(ctx, k, d)
@@ -277,7 +278,7 @@ func docKinds(r *Report, ctx context.Context) []docKind {
 			},
 		},
 		{
-			name: "scene file", counts: &r.SceneFiles,
+			name: "scene file", plural: "scene files", counts: &r.SceneFiles,
 			walk: func(e *Endpoint, fn func(string, []byte) error) error {
 				return e.Scenes.WalkSceneFiles(ctx, func(project, name string, data []byte) error {
 					return fn(project+"/"+name, data)
@@ -312,11 +313,11 @@ func Run(ctx context.Context, from, to *Endpoint, opts Options) (*Report, error)
 	var cf conflicts
 	targetSums := make([]map[string]sum, len(kinds))
 	for i, k := range kinds {
-		p.printf(true, "checking %ss on %s", k.name, to.Name)
+		p.printf(true, "checking %s on %s", k.plural, to.Name)
 		var err error
 		targetSums[i], err = hashes(func(fn func(string, []byte) error) error { return k.walk(to, fn) })
 		if err != nil {
-			return r, fmt.Errorf("read the target's %ss: %w", k.name, err)
+			return r, fmt.Errorf("read the target's %s: %w", k.plural, err)
 		}
 		err = k.walk(from, func(key string, data []byte) error {
 			if t, has := targetSums[i][key]; has && t != hashOf(data) && (k.writeOnce || !opts.Overwrite) {
@@ -325,7 +326,7 @@ func Run(ctx context.Context, from, to *Endpoint, opts Options) (*Report, error)
 			return nil
 		})
 		if err != nil {
-			return r, fmt.Errorf("read the source's %ss: %w", k.name, err)
+			return r, fmt.Errorf("read the source's %s: %w", k.plural, err)
 		}
 	}
 	if err := cf.err(); err != nil {
@@ -358,13 +359,13 @@ func Run(ctx context.Context, from, to *Endpoint, opts Options) (*Report, error)
 				return fmt.Errorf("copy %s %s: %w", k.name, key, err)
 			}
 			n++
-			p.printf(false, "%ss: %d copied", k.name, n)
+			p.printf(false, "%s: %d copied", k.plural, n)
 			return nil
 		})
 		if err != nil {
 			return r, err
 		}
-		p.printf(true, "%ss: %d on the source, %d copied, %d replaced, %d already there", k.name,
+		p.printf(true, "%s: %d on the source, %d copied, %d replaced, %d already there", k.plural,
 			k.counts.Source, k.counts.Copied, k.counts.Replaced, k.counts.Same)
 	}
 
@@ -535,7 +536,7 @@ func verify(ctx context.Context, from, to *Endpoint, r *Report, kinds []docKind,
 	for _, k := range kinds {
 		got, err := hashes(func(fn func(string, []byte) error) error { return k.walk(to, fn) })
 		if err != nil {
-			return fmt.Errorf("verify: read the target's %ss: %w", k.name, err)
+			return fmt.Errorf("verify: read the target's %s: %w", k.plural, err)
 		}
 		k.counts.Target = int64(len(got))
 		var missing []string
@@ -546,12 +547,12 @@ func verify(ctx context.Context, from, to *Endpoint, r *Report, kinds []docKind,
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("verify: read the source's %ss: %w", k.name, err)
+			return fmt.Errorf("verify: read the source's %s: %w", k.plural, err)
 		}
 		if len(missing) > 0 {
 			sort.Strings(missing)
-			return settle.Errorf(settle.ECORRUPT, "verify: %d %s(s) differ between source and target: %s",
-				len(missing), k.name, strings.Join(missing[:min(len(missing), 10)], ", "))
+			return settle.Errorf(settle.ECORRUPT, "verify: %d %s differ between source and target: %s",
+				len(missing), k.plural, strings.Join(missing[:min(len(missing), 10)], ", "))
 		}
 	}
 	p.printf(true, "verified: %d records, ledger sha256 %s", r.Records.Source, r.SourceLedgerSHA256)
