@@ -127,6 +127,11 @@ type Events struct {
 	closed chan struct{}
 	isShut atomic.Bool
 
+	// the poller of other processes' appends, running while waiters > 0
+	pmu     sync.Mutex
+	waiters int
+	polling bool
+
 	// group commit queue
 	qmu     sync.Mutex
 	queue   []*ecall
@@ -825,20 +830,18 @@ func (e *Events) notifier() <-chan struct{} {
 
 // Wait returns a channel closed when an event with ID > after exists
 // (appended by this process: at once; by another: within the poll
-// interval), when ctx ends or when the log is closed.
+// interval), when ctx ends or when the log is closed. One poller per log
+// watches the file while anyone waits.
 func (e *Events) Wait(ctx context.Context, after int64) <-chan struct{} {
 	ch := make(chan struct{})
 	go func() {
 		defer close(ch)
-		var tick *time.Ticker
+		e.addWaiter()
+		defer e.removeWaiter()
 		for {
 			n := e.notifier()
 			if e.count() > after {
 				return
-			}
-			if tick == nil {
-				tick = time.NewTicker(e.poll)
-				defer tick.Stop()
 			}
 			select {
 			case <-ctx.Done():
@@ -846,12 +849,51 @@ func (e *Events) Wait(ctx context.Context, after int64) <-chan struct{} {
 			case <-e.closed:
 				return
 			case <-n:
-			case <-tick.C:
-				if err := e.refresh(); err != nil && !e.isShut.Load() {
-					e.log.Warn("event log poll failed", "err", err)
-				}
 			}
 		}
 	}()
 	return ch
+}
+
+func (e *Events) addWaiter() {
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	e.waiters++
+	if !e.polling {
+		e.polling = true
+		go e.pollFile()
+	}
+}
+
+func (e *Events) removeWaiter() {
+	e.pmu.Lock()
+	defer e.pmu.Unlock()
+	e.waiters--
+}
+
+// pollFile catches up on other processes' appends every poll interval
+// while there are waiters; a catch-up that finds events wakes them.
+func (e *Events) pollFile() {
+	tick := time.NewTicker(e.poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.closed:
+			e.pmu.Lock()
+			e.polling = false
+			e.pmu.Unlock()
+			return
+		case <-tick.C:
+		}
+		e.pmu.Lock()
+		if e.waiters == 0 {
+			e.polling = false
+			e.pmu.Unlock()
+			return
+		}
+		e.pmu.Unlock()
+		if err := e.refresh(); err != nil && !e.isShut.Load() {
+			e.log.Warn("event log poll failed", "err", err)
+		}
+	}
 }
