@@ -50,6 +50,16 @@ func (s *Store) AppendOnce(ctx context.Context, key, typ string, data any) (even
 	return s.appendEvent(ctx, key, typ, data)
 }
 
+// ecall is one event append waiting for a group commit.
+type ecall struct {
+	key, typ string
+	data     json.RawMessage
+
+	ev       event.Event
+	appended bool
+	err      error
+}
+
 func (s *Store) appendEvent(ctx context.Context, key, typ string, data any) (event.Event, bool, error) {
 	if typ == "" {
 		return event.Event{}, false, settle.Errorf(settle.EINVALID, "append event: empty type")
@@ -61,60 +71,116 @@ func (s *Store) appendEvent(ctx context.Context, key, typ string, data any) (eve
 	if len(raw) > MaxEventData {
 		return event.Event{}, false, settle.Errorf(settle.EINVALID, "event data of %d bytes exceeds %d", len(raw), MaxEventData)
 	}
-	var ev event.Event
-	var appended bool
-	err = s.writeTx(ctx, "append event", func(tx pgx.Tx) error {
+	if err := s.usable(ctx); err != nil {
+		return event.Event{}, false, err
+	}
+	c := &ecall{key: key, typ: typ, data: raw}
+	if err := s.eq.submit(ctx, c); err != nil {
+		return event.Event{}, false, err
+	}
+	return c.ev, c.appended, c.err
+}
+
+// EventGroupStats returns a snapshot of the event log's group commit
+// counters.
+func (s *Store) EventGroupStats() GroupStats { return s.eq.st.stats() }
+
+// commitEvents appends a group of events in one transaction: event_head
+// is locked (so ids commit in order, without gaps), keys already in the
+// log or earlier in the group are answered with their event, the others
+// get the next ids, and one NOTIFY carries the last id.
+func (s *Store) commitEvents(group []*ecall) {
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	defer cancel()
+	var last int64
+	appended := false
+	err := s.writeTx(ctx, "append events", func(tx pgx.Tx) error {
 		appended = false
-		var last int64
+		for _, c := range group {
+			c.ev, c.appended, c.err = event.Event{}, false, nil
+		}
 		if err := tx.QueryRow(ctx, "SELECT last_id FROM event_head WHERE id = 1 FOR UPDATE").Scan(&last); err != nil {
 			return err
 		}
-		if key != "" {
-			old, err := scanEvent(tx.QueryRow(ctx, "SELECT id, type, time, key, data FROM events WHERE key = $1", key))
-			if err == nil {
-				ev = old
-				return nil
+		var keys []string
+		for _, c := range group {
+			if c.key != "" {
+				keys = append(keys, c.key)
 			}
-			if !errors.Is(err, pgx.ErrNoRows) {
+		}
+		byKey := map[string]event.Event{}
+		if len(keys) > 0 {
+			rows, err := tx.Query(ctx, "SELECT id, type, time, key, data FROM events WHERE key = ANY($1)", keys)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				ev, err := scanEvent(rows)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				byKey[ev.Key] = ev
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
 				return err
 			}
 		}
-		ev = event.Event{
-			ID:   last + 1,
-			Type: typ,
-			Time: s.now().UTC().Truncate(time.Microsecond),
-			Key:  key,
-			Data: raw,
+		now := s.now().UTC().Truncate(time.Microsecond)
+		var ids []int64
+		var types, dkeys []*string
+		var times []time.Time
+		var datas [][]byte
+		for _, c := range group {
+			if c.key != "" {
+				if ev, ok := byKey[c.key]; ok {
+					c.ev = ev
+					continue
+				}
+			}
+			last++
+			c.ev = event.Event{ID: last, Type: c.typ, Time: now, Key: c.key, Data: c.data}
+			c.appended = true
+			var k *string
+			if c.key != "" {
+				k = &c.key
+				byKey[c.key] = c.ev
+			}
+			typ := c.typ
+			ids, types, dkeys, times, datas = append(ids, last), append(types, &typ), append(dkeys, k), append(times, now), append(datas, []byte(c.data))
 		}
-		var k *string
-		if key != "" {
-			k = &key
+		if len(ids) == 0 {
+			return nil
 		}
-		if _, err := tx.Exec(ctx, "INSERT INTO events (id, type, time, key, data) VALUES ($1, $2, $3, $4, $5)",
-			ev.ID, ev.Type, ev.Time, k, []byte(ev.Data)); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO events (id, type, time, key, data)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::bytea[])`,
+			ids, types, times, dkeys, datas); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "UPDATE event_head SET last_id = $1 WHERE id = 1", ev.ID); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE event_head SET last_id = $1 WHERE id = 1", last); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", s.channel(), strconv.FormatInt(ev.ID, 10)); err != nil {
+		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", s.channel(), strconv.FormatInt(last, 10)); err != nil {
 			return err
 		}
 		appended = true
 		return nil
 	})
 	if err != nil {
-		return event.Event{}, false, err
+		for _, c := range group {
+			c.ev, c.appended, c.err = event.Event{}, false, err
+		}
+		return
 	}
 	if appended {
 		s.lmu.Lock()
 		l := s.listener
 		s.lmu.Unlock()
 		if l != nil {
-			l.seen(ev.ID)
+			l.seen(last)
 		}
 	}
-	return ev, appended, nil
 }
 
 // encodeEventData marshals data to compact JSON (a json.RawMessage or

@@ -253,7 +253,7 @@ func (s *Store) Writeback(ctx context.Context, req writeback.WritebackRequest) (
 		return writeback.WritebackOutcome{}, err
 	}
 	c := &lcall{req: &req}
-	if err := s.submit(ctx, c); err != nil {
+	if err := s.lq.submit(ctx, c); err != nil {
 		return writeback.WritebackOutcome{}, err
 	}
 	return c.out, c.err
@@ -270,7 +270,7 @@ func (s *Store) AppendRegistry(ctx context.Context, rec writeback.RegistryRecord
 		return err
 	}
 	c := &lcall{reg: &rec}
-	if err := s.submit(ctx, c); err != nil {
+	if err := s.lq.submit(ctx, c); err != nil {
 		return err
 	}
 	return c.err

@@ -4,8 +4,6 @@ import (
 	"context"
 	"slices"
 	"sort"
-	"sync/atomic"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,46 +11,13 @@ import (
 	"github.com/settlehq/settle/writeback"
 )
 
-// Group commit limits.
-const (
-	// MaxGroup is the most requests one ledger transaction carries.
-	MaxGroup = 256
-	// groupTimeout bounds one group's transaction: it runs on behalf of
-	// many callers, so no single caller's context may cancel it.
-	groupTimeout = time.Minute
-)
-
 // provisionalSeq numbers the records a group stages in its views before
 // it knows their seqs: above every real seq, in staging order, which is
 // all the evaluator compares.
 const provisionalSeq = int64(1) << 62
 
-// GroupStats are the ledger group commit's counters.
-type GroupStats struct {
-	// Groups counts committed (or failed) group transactions; Grouped
-	// the requests they carried; MaxGroup the largest.
-	Groups   int64 `json:"groups"`
-	Grouped  int64 `json:"grouped_requests"`
-	MaxGroup int64 `json:"max_group"`
-}
-
-// GroupStats returns a snapshot of the group commit counters.
-func (s *Store) GroupStats() GroupStats {
-	return GroupStats{Groups: s.gst.groups.Load(), Grouped: s.gst.grouped.Load(), MaxGroup: s.gst.maxGroup.Load()}
-}
-
-type groupCounters struct{ groups, grouped, maxGroup atomic.Int64 }
-
-func (c *groupCounters) add(n int) {
-	c.groups.Add(1)
-	c.grouped.Add(int64(n))
-	for {
-		m := c.maxGroup.Load()
-		if int64(n) <= m || c.maxGroup.CompareAndSwap(m, int64(n)) {
-			return
-		}
-	}
-}
+// GroupStats returns a snapshot of the ledger's group commit counters.
+func (s *Store) GroupStats() GroupStats { return s.lq.st.stats() }
 
 // lcall is one write-back or registry append waiting for a group commit.
 type lcall struct {
@@ -61,89 +26,6 @@ type lcall struct {
 
 	out writeback.WritebackOutcome
 	err error
-
-	done    chan struct{} // closed when answered
-	promote chan struct{} // the call is to lead the next group
-	taken   bool          // guarded by qmu: in a group being committed
-}
-
-// submit queues c and returns when it is answered. The first caller that
-// finds no leader commits the queue as one group, then hands leadership to
-// the oldest call that arrived meanwhile, which commits the next group:
-// while one transaction waits for its commit, the next group gathers.
-// A call whose context ends before a group takes it gives up with
-// EUNAVAILABLE; once taken, it is answered after its group commits.
-func (s *Store) submit(ctx context.Context, c *lcall) error {
-	c.done = make(chan struct{})
-	c.promote = make(chan struct{}, 1)
-	s.qmu.Lock()
-	s.queue = append(s.queue, c)
-	lead := !s.leading
-	if lead {
-		s.leading = true
-	}
-	s.qmu.Unlock()
-	if lead {
-		s.lead()
-	}
-	for {
-		select {
-		case <-c.done:
-			return nil
-		case <-c.promote:
-			s.lead()
-		case <-ctx.Done():
-			s.qmu.Lock()
-			if c.taken {
-				s.qmu.Unlock()
-				<-c.done
-				return nil
-			}
-			s.queue = slices.DeleteFunc(s.queue, func(o *lcall) bool { return o == c })
-			select {
-			case <-c.promote: // promoted while giving up: pass it on
-				s.handOff()
-			default:
-			}
-			s.qmu.Unlock()
-			return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "ledger append not started")
-		}
-	}
-}
-
-// handOff promotes the oldest queued call to leader, or clears leading.
-// qmu held.
-func (s *Store) handOff() {
-	if len(s.queue) == 0 {
-		s.leading = false
-		return
-	}
-	select {
-	case s.queue[0].promote <- struct{}{}:
-	default:
-	}
-}
-
-// lead commits up to MaxGroup queued calls as one group, answers them and
-// hands leadership on.
-func (s *Store) lead() {
-	s.qmu.Lock()
-	n := min(len(s.queue), MaxGroup)
-	group := slices.Clone(s.queue[:n])
-	s.queue = slices.Delete(s.queue, 0, n)
-	for _, c := range group {
-		c.taken = true
-	}
-	s.qmu.Unlock()
-	if len(group) > 0 {
-		s.commitGroup(group)
-		for _, c := range group {
-			close(c.done)
-		}
-	}
-	s.qmu.Lock()
-	s.handOff()
-	s.qmu.Unlock()
 }
 
 func (c *lcall) task() string {
@@ -160,7 +42,6 @@ func (c *lcall) task() string {
 // until the commit) and the inserts. A database failure fails every call
 // of the group; a task whose records do not decode fails its calls only.
 func (s *Store) commitGroup(group []*lcall) {
-	s.gst.add(len(group))
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
 	tasks := make([]string, 0, len(group))

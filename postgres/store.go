@@ -72,11 +72,8 @@ type Store struct {
 	lmu      sync.Mutex
 	listener *listener
 
-	// ledger group commit queue (ledger_group.go)
-	qmu     sync.Mutex
-	queue   []*lcall
-	leading bool
-	gst     groupCounters
+	lq groupQueue[*lcall] // ledger appends (ledger_group.go)
+	eq groupQueue[*ecall] // event appends (events.go)
 }
 
 var (
@@ -137,6 +134,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		poll:   poll,
 		done:   make(chan struct{}),
 	}
+	s.lq.commit = s.commitGroup
+	s.eq.commit = s.commitEvents
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -559,6 +559,42 @@ func TestGroupCommit(t *testing.T) {
 		t.Fatalf("no group commit: %+v", st)
 	}
 	t.Logf("%d requests in %d transactions, largest %d", st.Grouped, st.Groups, st.MaxGroup)
+
+	// Events too: concurrent appends share transactions, ids stay 1..n.
+	ids := make([]int64, n)
+	for i := range n {
+		wg.Go(func() {
+			var ev event.Event
+			var err error
+			if i%2 == 0 {
+				ev, err = s.Append(ctx, event.WritebackRecorded, map[string]int{"i": i})
+			} else {
+				ev, _, err = s.AppendOnce(ctx, fmt.Sprintf("k%d", i%8), event.BatchSettled, nil)
+			}
+			if err != nil {
+				t.Error(err)
+			}
+			ids[i] = ev.ID
+		})
+	}
+	wg.Wait()
+	evs, err := s.Since(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != n/2+4 {
+		t.Fatalf("%d events, want %d", len(evs), n/2+4)
+	}
+	for i, ev := range evs {
+		if ev.ID != int64(i+1) {
+			t.Fatalf("event %d has id %d", i, ev.ID)
+		}
+	}
+	if est := s.EventGroupStats(); est.Grouped != n || est.MaxGroup < 2 {
+		t.Fatalf("no event group commit: %+v", est)
+	} else {
+		t.Logf("%d event appends in %d transactions, largest %d", est.Grouped, est.Groups, est.MaxGroup)
+	}
 }
 
 func BenchmarkPostgresWriteback(b *testing.B) {
@@ -577,6 +613,21 @@ func BenchmarkPostgresWriteback(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writebacks/s")
+}
+
+func BenchmarkPostgresEventAppend(b *testing.B) {
+	s := openStore(b, "", storetest.Config())
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Append(ctx, event.WritebackRecorded, map[string]string{"writeback_id": "x"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
 func BenchmarkPostgresStatusSave(b *testing.B) {
