@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,13 +13,18 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	settle "github.com/settlehq/settle"
@@ -79,6 +86,12 @@ type benchResult struct {
 	EventAvgGroup   float64 `json:"event_avg_group,omitempty"`
 	BatchesSettled  int64   `json:"batches_settled,omitempty"`
 	BatchesExpected int64   `json:"batches_expected,omitempty"`
+	// CPUPerOpUs is this process's CPU time (user + system) per operation
+	// during the load, in microseconds: with --embedded it covers the
+	// clients and the server, and bounds the throughput at
+	// cores / CPU per operation whatever the disk does.
+	CPUPerOpUs float64 `json:"cpu_per_op_us"`
+	CPUs       int     `json:"cpus"`
 }
 
 type benchConfig struct {
@@ -151,10 +164,13 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	return nil
 }
 
-// benchTarget is the server a run talks to and the clients of each role.
+// benchTarget is the server a run talks to, the token of each role, and
+// a Go client for the set-up.
 type benchTarget struct {
 	name                        string
-	collector, operator, runner *httpapi.Client
+	url                         string
+	tokCollector, tokOp, tokRun string
+	setup                       *httpapi.Client // operator: creates the status workload's scenes
 	collectorKey                string
 	fsyncDir                    string
 	stop                        func() error
@@ -228,7 +244,8 @@ func remoteTarget(cfg *Config, bc benchConfig) (*benchTarget, error) {
 	if dir == "" {
 		dir = cfg.Root
 	}
-	return &benchTarget{name: bc.url, collector: c, operator: c, runner: c, collectorKey: key, fsyncDir: dir, stop: c.Close}, nil
+	return &benchTarget{name: bc.url, url: bc.url, tokCollector: bc.token, tokOp: bc.token, tokRun: bc.token,
+		setup: c, collectorKey: key, fsyncDir: dir, stop: c.Close}, nil
 }
 
 // startEmbedded starts a server on a temporary file store.
@@ -310,9 +327,11 @@ func startEmbedded(ctx context.Context, m *Main, bc benchConfig) (*benchTarget, 
 	ev := st.events.(*file.Events)
 	return &benchTarget{
 		name:         "embedded file store in " + dir,
-		collector:    clients[httpapi.RoleCollector],
-		operator:     clients[httpapi.RoleOperator],
-		runner:       clients[httpapi.RoleRunner],
+		url:          url,
+		tokCollector: tok[httpapi.RoleCollector],
+		tokOp:        tok[httpapi.RoleOperator],
+		tokRun:       tok[httpapi.RoleRunner],
+		setup:        clients[httpapi.RoleOperator],
 		collectorKey: key,
 		fsyncDir:     filepath.Join(dir, "memory", "events"),
 		stop:         stop,
@@ -360,6 +379,15 @@ func fsyncRate(dir string, d time.Duration) (rate, p50ms float64, err error) {
 	return float64(len(lats)) / el.Seconds(), ms(lats[len(lats)/2]), nil
 }
 
+// cpuTime is this process's user + system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
 // verdictDoc is a clean independent-ANU verdict document for a task.
@@ -378,28 +406,44 @@ func verdictDoc(task, track, key string) json.RawMessage {
 	return b
 }
 
-// benchWorker runs one client's operations; op returns the requests it
-// made.
-type benchOp func(ctx context.Context, client, i int) (requests int, err error)
+// benchOp is one operation of client c; it returns the requests it made.
+type benchOp func(ctx context.Context, c, i int) (requests int, err error)
+
+func wantStatus(what string, status int, body []byte, want int) error {
+	if status == want {
+		return nil
+	}
+	if len(body) > 300 {
+		body = body[:300]
+	}
+	return fmt.Errorf("%s: HTTP %d (want %d): %s", what, status, want, body)
+}
 
 func runLoad(ctx context.Context, m *Main, bc benchConfig, tg *benchTarget, res *benchResult) error {
 	run := randomHex(4)
 	var settledBatches atomic.Int64
+	conns := make([]*benchConn, bc.clients)
+	token := map[string]string{"writeback": tg.tokCollector, "settle": tg.tokOp, "status": tg.tokRun}[bc.workload]
+	for c := range conns {
+		bcn, err := newBenchConn(tg.url, token)
+		if err != nil {
+			return err
+		}
+		defer bcn.close()
+		conns[c] = bcn
+	}
 	var op benchOp
 	switch bc.workload {
 	case "writeback":
 		op = func(ctx context.Context, c, i int) (int, error) {
 			task := fmt.Sprintf("bench-%s-c%d-%d", run, c, i)
-			r, err := tg.collector.PostWriteback(ctx, httpapi.WritebackBody{
-				Verdict: verdictDoc(task, "T1", tg.collectorKey), BatchID: "bench-" + run, TrackID: "T1",
-			})
+			body, _ := json.Marshal(httpapi.WritebackBody{Verdict: verdictDoc(task, "T1", tg.collectorKey), BatchID: "bench-" + run, TrackID: "T1"})
+			st, _, rb, err := conns[c].do("POST", "/v1/writebacks", nil, body)
 			if err != nil {
 				return 1, err
 			}
-			if r.Decision.Classification != writeback.DurableSuccessWritten || r.Status != 201 {
-				return 1, fmt.Errorf("write-back %s: %d %s %v", task, r.Status, r.Decision.Classification, r.Decision.Reasons)
-			}
-			return 1, nil
+			// 201 is DURABLE_SUCCESS_WRITTEN and nothing else.
+			return 1, wantStatus("write-back "+task, st, rb, 201)
 		}
 	case "settle":
 		op = func(ctx context.Context, c, i int) (int, error) {
@@ -408,46 +452,54 @@ func runLoad(ctx context.Context, m *Main, bc benchConfig, tg *benchTarget, res 
 			for t := range bc.tracks {
 				tracks = append(tracks, writeback.TrackTask{TrackID: fmt.Sprintf("T%d", t+1), TaskID: fmt.Sprintf("%s-t%d", batch, t+1)})
 			}
-			if err := tg.operator.DeclareBatch(ctx, writeback.Batch{BatchID: batch, Tracks: tracks}); err != nil {
+			decl, _ := json.Marshal(httpapi.DeclareBody{Tracks: tracks})
+			st, _, rb, err := conns[c].do("PUT", "/v1/batches/"+batch, nil, decl)
+			if err == nil {
+				err = wantStatus("declare "+batch, st, rb, 200)
+			}
+			if err != nil {
 				return 1, err
 			}
 			for k, tt := range tracks {
-				r, err := tg.operator.PostWriteback(ctx, httpapi.WritebackBody{
-					Verdict: verdictDoc(tt.TaskID, tt.TrackID, tg.collectorKey), BatchID: batch, TrackID: tt.TrackID,
-				})
+				body, _ := json.Marshal(httpapi.WritebackBody{Verdict: verdictDoc(tt.TaskID, tt.TrackID, tg.collectorKey), BatchID: batch, TrackID: tt.TrackID})
+				st, h, rb, err := conns[c].do("POST", "/v1/writebacks", nil, body)
+				if err == nil {
+					err = wantStatus("write-back "+batch+"/"+tt.TrackID, st, rb, 201)
+				}
 				if err != nil {
 					return 2 + k, err
 				}
-				if r.Decision.Classification != writeback.DurableSuccessWritten {
-					return 2 + k, fmt.Errorf("write-back %s/%s: %s %v", batch, tt.TrackID, r.Decision.Classification, r.Decision.Reasons)
-				}
 				last := k == len(tracks)-1
-				if last != (r.BatchDecision == writeback.AllSettledConsolidate) {
-					return 2 + k, fmt.Errorf("batch %s after track %d/%d: decision %q", batch, k+1, len(tracks), r.BatchDecision)
+				if d := h.Get(httpapi.HeaderBatchDecision); last != (d == writeback.AllSettledConsolidate) {
+					return 2 + k, fmt.Errorf("batch %s after track %d/%d: decision %q", batch, k+1, len(tracks), d)
 				}
-				if last && r.FirstConsolidation {
+				if last && h.Get(httpapi.HeaderFirstConsolidation) == "true" {
 					settledBatches.Add(1)
 				}
 			}
 			return 1 + len(tracks), nil
 		}
 	case "status":
-		refs := make([]scene.Ref, bc.clients)
-		versions := make([]int, bc.clients)
-		for c := range refs {
-			refs[c] = scene.Ref{Project: "bench", Episode: "1", Batch: fmt.Sprintf("bench-%s-s%d", run, c)}
-			sc := &scene.Scene{SceneID: refs[c].Batch, Beats: []*scene.Beat{{BeatID: "b1", Takes: []*scene.Take{{TakeID: "t1", Status: scene.TakePending}}}}}
-			v, err := tg.operator.WriteCandidate(ctx, refs[c], sc, "bench", true)
+		paths := make([]string, bc.clients)
+		etags := make([]string, bc.clients)
+		for c := range paths {
+			ref := scene.Ref{Project: "bench", Episode: "1", Batch: fmt.Sprintf("bench-%s-s%d", run, c)}
+			sc := &scene.Scene{SceneID: ref.Batch, Beats: []*scene.Beat{{BeatID: "b1", Takes: []*scene.Take{{TakeID: "t1", Status: scene.TakePending}}}}}
+			v, err := tg.setup.WriteCandidate(ctx, ref, sc, "bench", true)
 			if err != nil {
-				return fmt.Errorf("bench: create scene %s: %w", refs[c].Batch, err)
+				return fmt.Errorf("bench: create scene %s: %w", ref.Batch, err)
 			}
-			versions[c] = v
+			paths[c] = "/v1/projects/bench/episodes/1/scenes/" + ref.Batch
+			etags[c] = httpapi.ETag(v)
 		}
 		statuses := []string{scene.TakeRunning, scene.TakeSucceeded}
 		op = func(ctx context.Context, c, i int) (int, error) {
 			patch := fmt.Sprintf(`[{"op":"replace","path":"/beats/0/takes/0/status","value":%q}]`, statuses[i%2])
-			_, err := tg.runner.PatchStatus(ctx, refs[c], versions[c], []byte(patch))
-			return 1, err
+			st, _, rb, err := conns[c].do("PATCH", paths[c], []string{"If-Match", etags[c]}, []byte(patch))
+			if err != nil {
+				return 1, err
+			}
+			return 1, wantStatus("status save", st, rb, 200)
 		}
 	}
 
@@ -466,6 +518,7 @@ func runLoad(ctx context.Context, m *Main, bc benchConfig, tg *benchTarget, res 
 		lctx, tcancel = context.WithTimeout(lctx, bc.duration)
 		defer tcancel()
 	}
+	cpu0 := cpuTime()
 	start := time.Now()
 	for c := range bc.clients {
 		wg.Add(1)
@@ -527,6 +580,7 @@ func runLoad(ctx context.Context, m *Main, bc benchConfig, tg *benchTarget, res 
 	}()
 	wg.Wait()
 	el := time.Since(start)
+	cpu := cpuTime() - cpu0
 	close(stopProgress)
 	<-progressDone
 
@@ -541,6 +595,10 @@ func runLoad(ctx context.Context, m *Main, bc benchConfig, tg *benchTarget, res 
 		res.FirstError = v
 	}
 	res.OpsPerSec = float64(res.Ops) / el.Seconds()
+	res.CPUs = runtime.GOMAXPROCS(0)
+	if res.Ops > 0 {
+		res.CPUPerOpUs = float64(cpu.Microseconds()) / float64(res.Ops)
+	}
 	res.RequestsPerSec = float64(res.Requests) / el.Seconds()
 	if len(all) > 0 {
 		pct := func(p float64) float64 {
@@ -564,6 +622,93 @@ func runLoad(ctx context.Context, m *Main, bc benchConfig, tg *benchTarget, res 
 	return nil
 }
 
+// benchConn is a minimal HTTP/1.1 keep-alive client on one connection,
+// one per bench client: the load generator shares the machine with an
+// embedded server and must cost far less than what it measures (Go's
+// http.Transport spends as much CPU per request as the server).
+type benchConn struct {
+	host, addr, token string
+	tls               bool
+	c                 net.Conn
+	br                *bufio.Reader
+	buf               []byte
+}
+
+func newBenchConn(rawURL, token string) (*benchConn, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, settle.Errorf(settle.EINVALID, "bench: server URL %q: want http://host:port", rawURL)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+	}
+	return &benchConn{host: u.Host, addr: addr, token: token, tls: u.Scheme == "https"}, nil
+}
+
+func (b *benchConn) close() {
+	if b.c != nil {
+		b.c.Close()
+		b.c = nil
+	}
+}
+
+// do sends one request (extra headers as name, value pairs) and reads
+// the whole answer. A failed connection is dropped and redialed by the
+// next request.
+func (b *benchConn) do(method, path string, header []string, body []byte) (int, http.Header, []byte, error) {
+	if b.c == nil {
+		var c net.Conn
+		var err error
+		if b.tls {
+			c, err = tls.Dial("tcp", b.addr, &tls.Config{ServerName: strings.Split(b.host, ":")[0]})
+		} else {
+			c, err = net.Dial("tcp", b.addr)
+		}
+		if err != nil {
+			return 0, nil, nil, err
+		}
+		b.c, b.br = c, bufio.NewReaderSize(c, 16<<10)
+	}
+	_ = b.c.SetDeadline(time.Now().Add(2 * time.Minute))
+	w := append(b.buf[:0], method...)
+	w = append(w, ' ')
+	w = append(w, path...)
+	w = append(w, " HTTP/1.1\r\nHost: "...)
+	w = append(w, b.host...)
+	w = append(w, "\r\nAuthorization: Bearer "...)
+	w = append(w, b.token...)
+	w = append(w, "\r\nContent-Type: application/json\r\nContent-Length: "...)
+	w = strconv.AppendInt(w, int64(len(body)), 10)
+	for i := 0; i+1 < len(header); i += 2 {
+		w = append(w, "\r\n"...)
+		w = append(w, header[i]...)
+		w = append(w, ": "...)
+		w = append(w, header[i+1]...)
+	}
+	w = append(w, "\r\n\r\n"...)
+	w = append(w, body...)
+	b.buf = w
+	if _, err := b.c.Write(w); err != nil {
+		b.close()
+		return 0, nil, nil, err
+	}
+	res, err := http.ReadResponse(b.br, nil)
+	if err != nil {
+		b.close()
+		return 0, nil, nil, err
+	}
+	rb, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil || res.Close {
+		b.close()
+	}
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return res.StatusCode, res.Header, rb, nil
+}
+
 func printBench(w io.Writer, r *benchResult) {
 	unit := "write-backs"
 	switch r.Workload {
@@ -579,6 +724,10 @@ func printBench(w io.Writer, r *benchResult) {
 	}
 	fmt.Fprintf(w, "  throughput: %.1f %s/s (%.1f requests/s)\n", r.OpsPerSec, unit, r.RequestsPerSec)
 	fmt.Fprintf(w, "  latency per operation: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms, mean %.2f ms\n", r.P50ms, r.P99ms, r.P999ms, r.MaxMs, r.MeanMs)
+	if r.CPUPerOpUs > 0 {
+		fmt.Fprintf(w, "  CPU per operation (this process): %.0f µs, so at most ~%.0f %s/s on %d CPUs\n",
+			r.CPUPerOpUs, float64(r.CPUs)*1e6/r.CPUPerOpUs, unit, r.CPUs)
+	}
 	if r.FsyncPerSec > 0 {
 		fmt.Fprintf(w, "  disk fsync rate: %.0f fsync/s (single-record append+fsync in %s, p50 %.2f ms)\n", r.FsyncPerSec, r.FsyncDir, r.FsyncP50ms)
 		fmt.Fprintf(w, "  requests/s over the fsync rate: %.1fx\n", r.RequestsPerFsync)
