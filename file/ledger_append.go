@@ -404,6 +404,7 @@ func (l *Ledger) repairTorn(size int64) error {
 	l.st.fsyncs.Add(1)
 	l.st.tornRepairs.Add(1)
 	l.st.tornBytes.Add(int64(len(torn)))
+	l.st.lastTorn.Store(&TornRepair{Offset: l.off, Bytes: int64(len(torn)), Sidecar: sidecar, At: l.now()})
 	l.log.Warn("ledger torn last line repaired",
 		"offset", l.off, "bytes", len(torn), "sidecar", sidecar)
 	return nil

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"slices"
 
 	"golang.org/x/sys/unix"
@@ -32,6 +33,9 @@ type CheckReport struct {
 	SkippedLines []SkippedLine `json:"skipped_lines"`
 	// TornTail is set when the file ends with bytes after the last '\n'.
 	TornTail *TornTail `json:"torn_tail"`
+	// TornSidecars lists the <ledger>.torn-* files earlier repairs left
+	// (informational: each holds the bytes of one repaired torn line).
+	TornSidecars []string `json:"torn_sidecars"`
 	// DuplicateWritebackIDs lists writeback ids held by more than one
 	// durable record (the store never appends such a duplicate).
 	DuplicateWritebackIDs []DuplicateID `json:"duplicate_writeback_ids"`
@@ -77,6 +81,9 @@ func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
 	r := CheckReport{Path: l.path, Records: map[writeback.RecordKind]int64{}, IndexAgrees: true}
 	for _, k := range kindNames {
 		r.Records[k] = 0
+	}
+	if side, err := filepath.Glob(l.path + ".torn-*"); err == nil {
+		r.TornSidecars = side
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -25,6 +25,8 @@ type Stats struct {
 	// sidecar) before an append; TornBytes their total size.
 	TornRepairs int64 `json:"torn_repairs"`
 	TornBytes   int64 `json:"torn_bytes"`
+	// LastTorn describes the last repair by this store (nil: none).
+	LastTorn *TornRepair `json:"last_torn,omitempty"`
 	// Rebuilds counts full re-reads after the file was replaced or shrank.
 	Rebuilds int64 `json:"rebuilds"`
 	// IndexBytes estimates the memory held by the index.
@@ -49,7 +51,16 @@ type Stats struct {
 	Poisoned bool `json:"poisoned"`
 }
 
+// TornRepair is one repair of a torn last line.
+type TornRepair struct {
+	Offset  int64     `json:"offset"`  // where the torn line started (the new end of the ledger)
+	Bytes   int64     `json:"bytes"`   // torn bytes moved to the sidecar
+	Sidecar string    `json:"sidecar"` // the sidecar file holding them
+	At      time.Time `json:"at"`
+}
+
 type counters struct {
+	lastTorn    atomic.Pointer[TornRepair]
 	records     [3]atomic.Int64
 	skipped     atomic.Int64
 	lines       atomic.Int64
@@ -108,6 +119,7 @@ func (l *Ledger) Stats() Stats {
 		Offset:          c.offset.Load(),
 		TornRepairs:     c.tornRepairs.Load(),
 		TornBytes:       c.tornBytes.Load(),
+		LastTorn:        c.lastTorn.Load(),
 		Rebuilds:        c.rebuilds.Load(),
 		IndexBytes:      c.indexBytes.Load(),
 		OpenDuration:    time.Duration(c.openNanos.Load()),

@@ -189,6 +189,9 @@ func TestTornTailRepair(t *testing.T) {
 	if st.TornRepairs != 1 || st.TornBytes != int64(len(torn)) {
 		t.Fatalf("stats after repair: %+v", st)
 	}
+	if lt := st.LastTorn; lt == nil || lt.Offset != tornAt || lt.Bytes != int64(len(torn)) || lt.Sidecar != fmt.Sprintf("%s.torn-%d", path, tornAt) {
+		t.Fatalf("LastTorn %+v", st.LastTorn)
+	}
 	side, err := os.ReadFile(fmt.Sprintf("%s.torn-%d", path, tornAt))
 	if err != nil {
 		t.Fatalf("sidecar: %v", err)
@@ -208,7 +211,7 @@ func TestTornTailRepair(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rep.OK() || rep.Records[writeback.KindDurable] != 2 {
+	if !rep.OK() || rep.Records[writeback.KindDurable] != 2 || len(rep.TornSidecars) != 1 {
 		t.Fatalf("Check after repair: %+v", rep)
 	}
 
