@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -87,12 +88,17 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if len(tokens) == 0 {
 		log.Warn("no tokens configured (config file server.tokens): every /v1 request will be refused 401")
 	}
+	root, err := filepath.Abs(cfg.Root)
+	if err != nil {
+		st.close(log)
+		return m.refuse(cfg, settle.Wrap(settle.EINVALID, err, "root"))
+	}
 	srv, err := httpapi.New(httpapi.Options{
 		Ledger:          st.ledger,
 		Scenes:          st.scenes,
 		Events:          st.events,
 		Config:          cfg.WritebackConfig(),
-		Root:            cfg.Root,
+		Root:            root,
 		Tokens:          tokens,
 		TLSCert:         cert,
 		TLSKey:          key,
