@@ -36,8 +36,11 @@
 // mid-write) is never glued to: before the next append, under the lock, the
 // torn bytes are copied durably to <ledger>.torn-<offset>, the ledger is
 // truncated to the last '\n' and fsynced, and the repair is logged and
-// counted (Stats.TornRepairs). Readers that do not hold the lock only ever
-// consume '\n'-terminated lines.
+// counted (Stats.TornRepairs, Stats.LastTorn; Check lists the sidecars).
+// Readers only ever consume '\n'-terminated lines, and read new bytes under
+// a shared flock, so that a repair in progress is never seen half done.
+// (The seed's own apply_durable_success_writeback writes its durable line
+// without any lock; such a writer is not excluded.)
 //
 // If a write or an fsync fails, every request of that group gets an
 // UNAVAILABLE error, the bytes are truncated away when possible, nothing of
@@ -51,7 +54,10 @@
 // the store stats the file: new bytes (from this process or another) are
 // read incrementally; a replaced file (another inode), a shrunk file, or a
 // file whose byte before the remembered offset is not '\n' is re-read from
-// scratch. Evaluation never re-reads the whole ledger.
+// scratch. Evaluation never re-reads the whole ledger. Records pages by
+// Seq through the offset table; its task and batch filters use posting
+// lists built by one re-read on the first filtered query and kept current
+// afterwards.
 //
 // # Other files
 //
