@@ -1,0 +1,199 @@
+package durable_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/settlehq/settle/internal/durable"
+)
+
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestWriteFileReplacesAtomically(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.json")
+	for _, body := range []string{"first", "second, longer body", "3"} {
+		if err := durable.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(p)
+		if err != nil || string(got) != body {
+			t.Fatalf("read %q, %v; want %q", got, err, body)
+		}
+	}
+	if names := listDir(t, dir); len(names) != 1 {
+		t.Fatalf("leftover files: %v", names)
+	}
+}
+
+func TestFailpointsAbortAndRemoveTmp(t *testing.T) {
+	for _, step := range []string{"tmp-created", "before-fsync", "before-rename"} {
+		t.Run(step, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "a.json")
+			if err := durable.WriteFile(p, []byte("old"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			boom := errors.New("boom")
+			durable.SetFailpoint(step, func() error { return boom })
+			err := durable.WriteFile(p, []byte("new"), 0o644)
+			durable.SetFailpoint(step, nil)
+			if !errors.Is(err, boom) {
+				t.Fatalf("err = %v, want the failpoint's error", err)
+			}
+			got, _ := os.ReadFile(p)
+			if string(got) != "old" {
+				t.Fatalf("file = %q after an aborted write, want the old content", got)
+			}
+			if names := listDir(t, dir); len(names) != 1 {
+				t.Fatalf("tmp not removed on error: %v", names)
+			}
+		})
+	}
+}
+
+func TestWriteFileErrorIsReturned(t *testing.T) {
+	dir := t.TempDir()
+	// The directory does not exist: the error must be returned, not swallowed.
+	if err := durable.WriteFile(filepath.Join(dir, "missing", "a"), []byte("x"), 0o644); err == nil {
+		t.Fatal("write into a missing directory succeeded")
+	}
+	// A target that is a non-empty directory cannot be replaced.
+	target := filepath.Join(dir, "d")
+	os.MkdirAll(filepath.Join(target, "x"), 0o755)
+	if err := durable.WriteFile(target, []byte("x"), 0o644); err == nil {
+		t.Fatal("rename over a non-empty directory succeeded")
+	}
+	if names := listDir(t, dir); len(names) != 1 {
+		t.Fatalf("tmp not removed after a failed rename: %v", names)
+	}
+}
+
+func TestCreateFileExactlyOnce(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "summary.json")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created := 0
+	var winner string
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			body := strings.Repeat(string(rune('a'+i%26)), 100+i)
+			ok, err := durable.CreateFile(p, []byte(body), 0o644)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok {
+				mu.Lock()
+				created++
+				winner = body
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	if created != 1 {
+		t.Fatalf("%d writers created the file, want exactly 1", created)
+	}
+	got, _ := os.ReadFile(p)
+	if string(got) != winner {
+		t.Fatal("file content is not the creator's")
+	}
+	if names := listDir(t, dir); len(names) != 1 {
+		t.Fatalf("leftover tmp files: %v", names)
+	}
+	ok, err := durable.CreateFile(p, []byte("late"), 0o644)
+	if ok || err != nil {
+		t.Fatalf("CreateFile over an existing file: created=%v err=%v", ok, err)
+	}
+}
+
+func TestAppendAndLock(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "ledger.jsonl")
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 20; j++ {
+				l, err := durable.LockFile(p + ".lock")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := durable.Append(f, []byte("{\"k\": 1}\n{\"k\": 2}\n")); err != nil {
+					t.Error(err)
+				}
+				f.Close()
+				l.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	data, _ := os.ReadFile(p)
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) != 8*20*2 {
+		t.Fatalf("%d lines, want %d", len(lines), 8*20*2)
+	}
+	for i, l := range lines {
+		want := `{"k": 1}`
+		if i%2 == 1 {
+			want = `{"k": 2}`
+		}
+		if l != want {
+			t.Fatalf("line %d = %q: appends interleaved", i, l)
+		}
+	}
+	boom := errors.New("boom")
+	durable.SetFailpoint("before-append", func() error { return boom })
+	f, _ := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0o644)
+	err := durable.Append(f, []byte("x\n"))
+	f.Close()
+	durable.SetFailpoint("before-append", nil)
+	if !errors.Is(err, boom) {
+		t.Fatalf("append failpoint: %v", err)
+	}
+}
+
+func TestMkdirAll(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a", "b", "c")
+	if err := durable.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+		t.Fatalf("not created: %v", err)
+	}
+	if err := durable.MkdirAll(p, 0o755); err != nil {
+		t.Fatalf("second MkdirAll: %v", err)
+	}
+	f := filepath.Join(dir, "file")
+	os.WriteFile(f, nil, 0o644)
+	if err := durable.MkdirAll(f, 0o755); err == nil {
+		t.Fatal("MkdirAll over a file succeeded")
+	}
+}
