@@ -99,37 +99,54 @@ func (s *Store) commitEvents(group []*ecall) {
 		for _, c := range group {
 			c.ev, c.appended, c.err = event.Event{}, false, nil
 		}
-		if err := tx.QueryRow(ctx, "SELECT last_id FROM event_head WHERE id = 1 FOR UPDATE").Scan(&last); err != nil {
-			return err
-		}
 		var keys []string
 		for _, c := range group {
 			if c.key != "" {
 				keys = append(keys, c.key)
 			}
 		}
+		// One round trip: lock the head, then read the keyed events the
+		// group names (under the lock, so no other server appends one
+		// meanwhile).
+		b := &pgx.Batch{}
+		b.Queue("SELECT last_id FROM event_head WHERE id = 1 FOR UPDATE")
+		if len(keys) > 0 {
+			b.Queue("SELECT id, type, time, key, data FROM events WHERE key = ANY($1)", keys)
+		}
+		br := tx.SendBatch(ctx, b)
+		if err := br.QueryRow().Scan(&last); err != nil {
+			br.Close()
+			return err
+		}
 		byKey := map[string]event.Event{}
 		if len(keys) > 0 {
-			rows, err := tx.Query(ctx, "SELECT id, type, time, key, data FROM events WHERE key = ANY($1)", keys)
+			rows, err := br.Query()
 			if err != nil {
+				br.Close()
 				return err
 			}
 			for rows.Next() {
 				ev, err := scanEvent(rows)
 				if err != nil {
 					rows.Close()
+					br.Close()
 					return err
 				}
 				byKey[ev.Key] = ev
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
+				br.Close()
 				return err
 			}
 		}
+		if err := br.Close(); err != nil {
+			return err
+		}
 		now := s.now().UTC().Truncate(time.Microsecond)
 		var ids []int64
-		var types, dkeys []*string
+		var types []string
+		var dkeys []*string
 		var times []time.Time
 		var datas [][]byte
 		for _, c := range group {
@@ -147,21 +164,20 @@ func (s *Store) commitEvents(group []*ecall) {
 				k = &c.key
 				byKey[c.key] = c.ev
 			}
-			typ := c.typ
-			ids, types, dkeys, times, datas = append(ids, last), append(types, &typ), append(dkeys, k), append(times, now), append(datas, []byte(c.data))
+			ids, types, dkeys, times, datas = append(ids, last), append(types, c.typ), append(dkeys, k), append(times, now), append(datas, []byte(c.data))
 		}
 		if len(ids) == 0 {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO events (id, type, time, key, data)
+		// One round trip: insert, move the head, notify (delivered at
+		// commit).
+		b = &pgx.Batch{}
+		b.Queue(`INSERT INTO events (id, type, time, key, data)
 			SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::bytea[])`,
-			ids, types, times, dkeys, datas); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "UPDATE event_head SET last_id = $1 WHERE id = 1", last); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", s.channel(), strconv.FormatInt(last, 10)); err != nil {
+			ids, types, times, dkeys, datas)
+		b.Queue("UPDATE event_head SET last_id = $1 WHERE id = 1", last)
+		b.Queue("SELECT pg_notify($1, $2)", s.channel(), strconv.FormatInt(last, 10))
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
 		appended = true

@@ -90,46 +90,53 @@ func encodeRow(rec writeback.LedgerRecord) (ledgerRow, error) {
 	return rowOf(&rec, line[:len(line)-1])
 }
 
-// appendRows takes the next sequence numbers and inserts rows. The
-// ledger_head row stays locked until the transaction ends, so appends
-// commit in seq order without gaps. It returns the first seq.
-func appendRows(ctx context.Context, tx pgx.Tx, rows []ledgerRow) (int64, error) {
-	n := int64(len(rows))
-	var start int64
-	if err := tx.QueryRow(ctx,
-		"UPDATE ledger_head SET next_seq = next_seq + $1 WHERE id = 1 RETURNING next_seq - $1", n).Scan(&start); err != nil {
-		return 0, err
-	}
-	if err := insertRows(ctx, tx, start, rows); err != nil {
-		return 0, err
-	}
-	return start, nil
+// appendRows takes the next sequence numbers and inserts rows, in one
+// statement. The ledger_head row stays locked until the transaction ends,
+// so appends commit in seq order without gaps.
+func appendRows(ctx context.Context, tx pgx.Tx, rows []ledgerRow) error {
+	c := columnsOf(rows)
+	_, err := tx.Exec(ctx, `WITH h AS (
+			UPDATE ledger_head SET next_seq = next_seq + $1 WHERE id = 1 RETURNING next_seq - $1 AS start)
+		INSERT INTO ledger (seq, kind, task_id, track_id, batch_id, writeback_id, conflict_id, classification, line)
+		SELECT h.start + u.ord - 1, u.kind, u.task, u.track, u.batch, u.wid, u.cid, u.class, u.line
+		FROM h, unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])
+			WITH ORDINALITY AS u(kind, task, track, batch, wid, cid, class, line, ord)`,
+		int64(len(rows)), c.kinds, c.tasks, c.tracks, c.batches, c.wids, c.cids, c.classes, c.lines)
+	return err
 }
 
-// insertRows inserts rows at seq start, start+1, ...
-func insertRows(ctx context.Context, tx pgx.Tx, start int64, rows []ledgerRow) error {
+// columns are rows as column arrays.
+type columns struct {
+	kinds, tasks                         []string
+	tracks, batches, wids, cids, classes []*string
+	lines                                [][]byte
+}
+
+func columnsOf(rows []ledgerRow) columns {
 	n := len(rows)
-	seqs := make([]int64, n)
-	kinds := make([]string, n)
-	tasks := make([]string, n)
-	tracks := make([]*string, n)
-	batches := make([]*string, n)
-	wids := make([]*string, n)
-	cids := make([]*string, n)
-	classes := make([]*string, n)
-	lines := make([][]byte, n)
-	for i, r := range rows {
-		seqs[i] = start + int64(i)
-		kinds[i] = string(r.kind)
-		tasks[i] = r.taskID
-		tracks[i], batches[i], wids[i], cids[i], classes[i] = r.trackID, r.batchID, r.writebackID, r.conflictID, r.classification
-		lines[i] = r.line
+	c := columns{
+		kinds: make([]string, n), tasks: make([]string, n),
+		tracks: make([]*string, n), batches: make([]*string, n), wids: make([]*string, n),
+		cids: make([]*string, n), classes: make([]*string, n), lines: make([][]byte, n),
 	}
+	for i, r := range rows {
+		c.kinds[i], c.tasks[i] = string(r.kind), r.taskID
+		c.tracks[i], c.batches[i], c.wids[i], c.cids[i], c.classes[i] = r.trackID, r.batchID, r.writebackID, r.conflictID, r.classification
+		c.lines[i] = r.line
+	}
+	return c
+}
+
+// insertRows inserts rows at seq start, start+1, ... (an import; the
+// caller holds ledger_head).
+func insertRows(ctx context.Context, tx pgx.Tx, start int64, rows []ledgerRow) error {
+	c := columnsOf(rows)
 	_, err := tx.Exec(ctx, `INSERT INTO ledger
 		(seq, kind, task_id, track_id, batch_id, writeback_id, conflict_id, classification, line)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-		                     $6::text[], $7::text[], $8::text[], $9::bytea[])`,
-		seqs, kinds, tasks, tracks, batches, wids, cids, classes, lines)
+		SELECT $1 + u.ord - 1, u.kind, u.task, u.track, u.batch, u.wid, u.cid, u.class, u.line
+		FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[])
+			WITH ORDINALITY AS u(kind, task, track, batch, wid, cid, class, line, ord)`,
+		start, c.kinds, c.tasks, c.tracks, c.batches, c.wids, c.cids, c.classes, c.lines)
 	return err
 }
 
@@ -195,11 +202,19 @@ func (v views) get(task string) *writeback.MemView {
 // view is the whole ledger as far as its decisions can tell. A task with
 // a record that no longer decodes gets a CORRUPT error in errs.
 func taskViews(ctx context.Context, q querier, tasks []string) (views, map[string]error, error) {
-	rows, err := q.Query(ctx, `SELECT task_id, seq, line FROM ledger
-		WHERE task_id = ANY($1) AND kind IN ('durable', 'registry') ORDER BY seq`, tasks)
+	rows, err := q.Query(ctx, taskViewsSQL, tasks)
 	if err != nil {
 		return nil, nil, err
 	}
+	return readTaskViews(rows)
+}
+
+// taskViewsSQL selects the records of the tasks $1 a view holds.
+const taskViewsSQL = `SELECT task_id, seq, line FROM ledger
+	WHERE task_id = ANY($1) AND kind IN ('durable', 'registry') ORDER BY seq`
+
+// readTaskViews reads taskViewsSQL's rows into views.
+func readTaskViews(rows pgx.Rows) (views, map[string]error, error) {
 	defer rows.Close()
 	vs := views{}
 	errs := map[string]error{}

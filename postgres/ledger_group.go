@@ -36,11 +36,12 @@ func (c *lcall) task() string {
 }
 
 // commitGroup runs one group in one transaction: the ledger's append lock
-// (shared), then every task lock of the group in task order (so groups of
+// (shared), then every task lock of the group in key order (so groups of
 // different servers never deadlock), one read of the tasks' records, the
-// evaluations in arrival order, then the seqs (ledger_head stays locked
-// until the commit) and the inserts. A database failure fails every call
-// of the group; a task whose records do not decode fails its calls only.
+// evaluations in arrival order, then the seqs and the inserts in one
+// statement (ledger_head stays locked until the commit). A database
+// failure fails every call of the group; a task whose records do not
+// decode fails its calls only.
 func (s *Store) commitGroup(group []*lcall) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
@@ -50,20 +51,42 @@ func (s *Store) commitGroup(group []*lcall) {
 	}
 	sort.Strings(tasks)
 	tasks = slices.Compact(tasks)
+	keys := make([]int64, len(tasks))
+	for i, task := range tasks {
+		keys[i] = s.lockKey("task", task)
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
 
 	err := s.writeTx(ctx, "ledger append", func(tx pgx.Tx) error {
 		for _, c := range group {
 			c.out, c.err = writeback.WritebackOutcome{}, nil
 		}
-		if err := slock(ctx, tx, s.lockKey(appendKey)); err != nil {
-			return err
+		// One round trip: the append lock (shared), the task locks in key
+		// order (every server takes them in the same order: no deadlock),
+		// then the tasks' records. A batch's statements run in order.
+		b := &pgx.Batch{}
+		b.Queue("SELECT pg_advisory_xact_lock_shared($1)", s.lockKey(appendKey))
+		for _, k := range keys {
+			b.Queue("SELECT pg_advisory_xact_lock($1)", k)
 		}
-		for _, task := range tasks {
-			if err := xlock(ctx, tx, s.lockKey("task", task)); err != nil {
+		b.Queue(taskViewsSQL, tasks)
+		br := tx.SendBatch(ctx, b)
+		for range 1 + len(keys) {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
 				return err
 			}
 		}
-		vs, taskErrs, err := taskViews(ctx, tx, tasks)
+		rows, err := br.Query()
+		if err != nil {
+			br.Close()
+			return err
+		}
+		vs, taskErrs, err := readTaskViews(rows)
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return err
 		}
@@ -91,8 +114,7 @@ func (s *Store) commitGroup(group []*lcall) {
 		if len(g.rows) == 0 {
 			return nil
 		}
-		_, err = appendRows(ctx, tx, g.rows)
-		return err
+		return appendRows(ctx, tx, g.rows)
 	})
 	if err != nil {
 		for _, c := range group {

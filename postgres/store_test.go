@@ -614,6 +614,9 @@ func BenchmarkPostgresWriteback(b *testing.B) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "writebacks/s")
+	if st := s.GroupStats(); st.Groups > 0 {
+		b.ReportMetric(float64(st.Grouped)/float64(st.Groups), "requests/group")
+	}
 }
 
 func BenchmarkPostgresEventAppend(b *testing.B) {
