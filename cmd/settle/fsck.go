@@ -6,7 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"syscall"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
@@ -20,7 +22,9 @@ every scene directory under <root>/projects/*/orchestration/scenes (each
 body and manifest decodes with schema_version 1, each manifest's active
 pointer names a registered version whose body exists and carries the batch's
 scene_id, each registered body's structure matches its recorded
-fingerprint, leftover temporary files). Exit 0 when clean, 1 otherwise.`
+fingerprint, leftover temporary files). Exit 0 when clean, 1 otherwise.
+Leftover temporary files (from a writer killed mid-write) are never read as
+scenes; --remove-tmp deletes those whose writer process is gone.`
 
 // SceneProblem is one finding of the scene check.
 type SceneProblem struct {
@@ -36,12 +40,14 @@ type FsckReport struct {
 	ManifestsRead int               `json:"manifests_checked"`
 	SceneProblems []SceneProblem    `json:"scene_problems"`
 	LeftoverTmp   []string          `json:"leftover_tmp_files"`
+	RemovedTmp    []string          `json:"removed_tmp_files,omitempty"`
 	OK            bool              `json:"ok"`
 }
 
 func runFsck(ctx context.Context, m *Main, args []string) error {
 	var g globalFlags
 	fs := m.newFlagSet("fsck", "fsck", fsckAbout, &g)
+	removeTmp := fs.Bool("remove-tmp", false, "delete leftover temporary files whose writer process is gone")
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
@@ -71,6 +77,26 @@ func runFsck(ctx context.Context, m *Main, args []string) error {
 	if err := checkScenes(cfg.Root, &rep); err != nil {
 		return m.refuse(cfg, err)
 	}
+	if *removeTmp {
+		kept := []string{}
+		for _, p := range rep.RemovedTmp {
+			fmt.Fprintf(m.Stdout, "  removed leftover temporary file: %s\n", p)
+		}
+		for _, p := range rep.LeftoverTmp {
+			if !tmpWriterGone(p) {
+				kept = append(kept, p)
+				continue
+			}
+			if err := os.Remove(p); err != nil {
+				return m.refuse(cfg, settle.Wrap(settle.EINTERNAL, err, "remove %s", p))
+			}
+			if err := durable.SyncDir(filepath.Dir(p)); err != nil {
+				return m.refuse(cfg, settle.Wrap(settle.EINTERNAL, err, "fsync dir"))
+			}
+			rep.RemovedTmp = append(rep.RemovedTmp, p)
+		}
+		rep.LeftoverTmp = kept
+	}
 	rep.OK = (rep.Ledger == nil || rep.Ledger.OK()) && len(rep.SceneProblems) == 0
 	if cfg.JSON {
 		if err := m.printJSON(rep); err != nil {
@@ -99,6 +125,9 @@ func runFsck(ctx context.Context, m *Main, args []string) error {
 		fmt.Fprintf(m.Stdout, "scenes: %d bodies, %d manifests checked, %d problems\n", rep.ScenesChecked, rep.ManifestsRead, len(rep.SceneProblems))
 		for _, p := range rep.SceneProblems {
 			fmt.Fprintf(m.Stdout, "  %s: %s: %s\n", p.Path, p.Code, p.Problem)
+		}
+		for _, p := range rep.RemovedTmp {
+			fmt.Fprintf(m.Stdout, "  removed leftover temporary file: %s\n", p)
 		}
 		for _, p := range rep.LeftoverTmp {
 			fmt.Fprintf(m.Stdout, "  leftover temporary file (never read as a scene): %s\n", p)
@@ -199,4 +228,24 @@ func checkManifest(dir, path, batch string) error {
 		}
 	}
 	return nil
+}
+
+// tmpWriterGone reports whether the process that wrote a durable tmp file
+// ("<name>.tmp-<pid>-<rand>") no longer exists. A name without a pid (the
+// seed's "<name>.tmp") counts as gone.
+func tmpWriterGone(p string) bool {
+	i := strings.LastIndex(p, durable.TmpMarker)
+	if i < 0 {
+		return true
+	}
+	rest := p[i+len(durable.TmpMarker):]
+	pidText, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return true
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 {
+		return true
+	}
+	return syscall.Kill(pid, 0) == syscall.ESRCH
 }

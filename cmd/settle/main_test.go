@@ -152,3 +152,44 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+func TestFsck(t *testing.T) {
+	dir := t.TempDir()
+	if _, stderr, code := run(t, nil, "demo", "--dir", dir); code != 0 {
+		t.Fatalf("demo: %s", stderr)
+	}
+	env := map[string]string{"SETTLE_ROOT": dir}
+	out, _, code := run(t, env, "fsck")
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("fsck of the demo workspace: exit %d\n%s", code, out)
+	}
+	scenes := filepath.Join(dir, "projects/demo-film/orchestration/scenes")
+	// A leftover tmp of a dead writer is reported, then removed.
+	tmp := filepath.Join(scenes, "ep_001_BATCH_001.json.tmp-999999999-abcdef")
+	os.WriteFile(tmp, []byte("{half"), 0o644)
+	out, _, code = run(t, env, "fsck", "--remove-tmp")
+	if code != 0 || !strings.Contains(out, "removed leftover temporary file") {
+		t.Fatalf("fsck --remove-tmp: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Fatal("tmp file not removed")
+	}
+	// A corrupt body and a manifest naming a missing body are problems.
+	os.WriteFile(filepath.Join(scenes, "ep_001_BATCH_002.json"), []byte("{not json"), 0o644)
+	os.Remove(filepath.Join(scenes, "ep_001_BATCH_001.v002.json"))
+	out, _, code = run(t, env, "fsck", "--json")
+	if code != 1 {
+		t.Fatalf("fsck of a damaged workspace: exit %d\n%s", code, out)
+	}
+	var rep FsckReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	codes := map[string]bool{}
+	for _, p := range rep.SceneProblems {
+		codes[p.Code] = true
+	}
+	if !codes["CORRUPT"] || !codes["NOT_FOUND"] || rep.OK {
+		t.Fatalf("problems = %+v", rep.SceneProblems)
+	}
+}
