@@ -20,10 +20,11 @@ import (
 // lines alike).
 const MaxEventData = 1 << 20
 
-// Append implements event.Log: the event gets the next id (event_head is
-// locked until commit, so ids commit in order and a reader never misses
-// an event committed after one with a higher id) and a NOTIFY tells every
-// server's listener.
+// Append implements event.Log: the event gets the next id in its group's
+// transaction (event_head is locked until commit, so ids commit in order
+// and a reader never misses an event committed after one with a higher
+// id) and a NOTIFY tells every server's listener. Errors: EINVALID (empty
+// type, data not JSON or over MaxEventData), EUNAVAILABLE.
 func (s *Store) Append(ctx context.Context, typ string, data any) (event.Event, error) {
 	ev, _, err := s.appendEvent(ctx, "", typ, data)
 	return ev, err
