@@ -358,7 +358,10 @@ func (s *Store) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sce
 	if err != nil {
 		return 0, settle.Wrap(settle.EINVALID, err, "encode candidate scene")
 	}
-	fp := scene.Fingerprint(sc)
+	fp, err := scene.FingerprintStrict(sc)
+	if err != nil {
+		return 0, err
+	}
 	var version int
 	var created, activated bool
 	err = s.writeTx(ctx, "write scene candidate", func(tx pgx.Tx) error {

@@ -83,15 +83,26 @@ func (s *Store) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion
 			return err
 		}
 		sc, _, err := s.loadBody(ctx, tx, b.ref.Project, t.name)
+		var fp string
 		switch {
 		case err == nil:
 			cold = false
-			before := sc.Clone()
+			// The seed's guard (as the file store's: the fingerprints
+			// before and after mutate, computed strictly).
+			before, err := scene.FingerprintStrict(sc)
+			if err != nil {
+				return err
+			}
 			if err := mutate(sc); err != nil {
 				return userError{err}
 			}
-			if err := scene.StatusGuard(before, sc); err != nil {
-				return fmt.Errorf("status save for batch %s v%d: %w", ref.Batch, expectedVersion, err)
+			if fp, err = scene.FingerprintStrict(sc); err != nil {
+				return err
+			}
+			if fp != before {
+				return settle.Errorf(settle.ESTRUCTURE,
+					"status save for batch %s v%d would change the shot STRUCTURE of an immutable version body (structure_fingerprint changed)",
+					ref.Batch, expectedVersion)
 			}
 		case settle.ErrorCode(err) != settle.ENOTFOUND:
 			return err
@@ -104,6 +115,9 @@ func (s *Store) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion
 			sc = &scene.Scene{SceneID: ref.Batch, Beats: []*scene.Beat{}, SceneMetadata: pyjson.NewObject()}
 			if err := mutate(sc); err != nil {
 				return userError{err}
+			}
+			if fp, err = scene.FingerprintStrict(sc); err != nil {
+				return err
 			}
 		}
 		data, err := scene.EncodeBody(sc)
@@ -118,7 +132,7 @@ func (s *Store) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion
 				return userError{err}
 			}
 		}
-		out = scene.Loaded{Scene: sc, Version: expectedVersion, Fingerprint: scene.Fingerprint(sc)}
+		out = scene.Loaded{Scene: sc, Version: expectedVersion, Fingerprint: fp}
 		return nil
 	})
 	var ue userError
@@ -197,7 +211,11 @@ func (s *Store) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion i
 			if err != nil {
 				return fmt.Errorf("scene body of batch %s v%d: %w", ref.Batch, expectedVersion, err)
 			}
-			if muts := scene.StructuralMutations(disk, runnerRaw); len(muts) > 0 {
+			muts, err := scene.StructuralMutationsStrict(disk, runnerRaw)
+			if err != nil {
+				return fmt.Errorf("runner save for batch %s v%d: %w", ref.Batch, expectedVersion, err)
+			}
+			if len(muts) > 0 {
 				return settle.Errorf(settle.ESTRUCTURE,
 					"runner save for batch %s v%d would change the shot structure: %v", ref.Batch, expectedVersion, muts)
 			}
@@ -221,6 +239,32 @@ func (s *Store) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion i
 		ld.Scene = sc
 	}
 	return ld, nil
+}
+
+// Save is the seed's save_scene on the batch's flat body: a replacement
+// under the batch lock without any guard (it replaces a locked scene too;
+// SaveGuarded refuses that).
+func (s *Store) Save(ctx context.Context, ref scene.Ref, sc *scene.Scene) error {
+	if sc == nil {
+		return settle.Errorf(settle.EINVALID, "no scene")
+	}
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	b, err := resolveRef(ref)
+	if err != nil {
+		return err
+	}
+	data, err := scene.EncodeBody(sc)
+	if err != nil {
+		return settle.Wrap(settle.EINVALID, err, "encode scene")
+	}
+	return s.writeTx(ctx, "save scene", func(tx pgx.Tx) error {
+		if err := s.lockBatch(ctx, tx, b); err != nil {
+			return err
+		}
+		return s.writeFile(ctx, tx, b.ref.Project, b.flat(), data)
+	})
 }
 
 // SaveGuarded is the seed's save_scene_guarded on the batch's flat body,
