@@ -60,6 +60,7 @@ type benchResult struct {
 	Workload       string  `json:"workload"`
 	Clients        int     `json:"clients"`
 	Target         string  `json:"target"`
+	Embedded       bool    `json:"embedded"`
 	Seconds        float64 `json:"seconds"`
 	Ops            int64   `json:"ops"`
 	Requests       int64   `json:"requests"`
@@ -196,7 +197,7 @@ func bench(ctx context.Context, m *Main, cfg *Config, bc benchConfig) (*benchRes
 	}
 	defer tg.stop()
 
-	res := &benchResult{Workload: bc.workload, Clients: bc.clients, Target: tg.name, FsyncDir: tg.fsyncDir}
+	res := &benchResult{Workload: bc.workload, Clients: bc.clients, Target: tg.name, Embedded: bc.embedded, FsyncDir: tg.fsyncDir}
 	if bc.probe > 0 {
 		rate, p50, err := fsyncRate(tg.fsyncDir, bc.probe)
 		if err != nil {
@@ -724,9 +725,12 @@ func printBench(w io.Writer, r *benchResult) {
 	}
 	fmt.Fprintf(w, "  throughput: %.1f %s/s (%.1f requests/s)\n", r.OpsPerSec, unit, r.RequestsPerSec)
 	fmt.Fprintf(w, "  latency per operation: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms, mean %.2f ms\n", r.P50ms, r.P99ms, r.P999ms, r.MaxMs, r.MeanMs)
-	if r.CPUPerOpUs > 0 {
-		fmt.Fprintf(w, "  CPU per operation (this process): %.0f µs, so at most ~%.0f %s/s on %d CPUs\n",
+	switch {
+	case r.CPUPerOpUs > 0 && r.Embedded:
+		fmt.Fprintf(w, "  CPU per operation (clients and server): %.0f µs, so at most ~%.0f %s/s on %d CPUs\n",
 			r.CPUPerOpUs, float64(r.CPUs)*1e6/r.CPUPerOpUs, unit, r.CPUs)
+	case r.CPUPerOpUs > 0:
+		fmt.Fprintf(w, "  CPU per operation of the load generator: %.0f µs\n", r.CPUPerOpUs)
 	}
 	if r.FsyncPerSec > 0 {
 		fmt.Fprintf(w, "  disk fsync rate: %.0f fsync/s (single-record append+fsync in %s, p50 %.2f ms)\n", r.FsyncPerSec, r.FsyncDir, r.FsyncP50ms)
