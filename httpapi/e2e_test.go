@@ -536,6 +536,7 @@ func TestHealthMetricsAndRequestIDs(t *testing.T) {
 		`settle_writeback_decisions_total{classification="DURABLE_SUCCESS_WRITTEN"} 1`,
 		`settle_batch_settled_total 1`,
 		`settle_http_requests_in_flight `,
+		`settle_store_writeback_seconds_count 1`,
 		`go_goroutines `,
 	} {
 		if !strings.Contains(text, want) {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
@@ -126,7 +127,11 @@ func (s *Server) handleWriteback(w http.ResponseWriter, r *http.Request) error {
 	if p.Role == RoleCollector && b.CollectorKey != p.CollectorKey {
 		return s.refuseForeignKey(w, r, req, p)
 	}
+	start := time.Now()
 	out, err := s.ledger.Writeback(ctx, req)
+	if !req.DryRun {
+		s.met.storeWriteback.Observe(time.Since(start).Seconds())
+	}
 	if err != nil {
 		return err
 	}

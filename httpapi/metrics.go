@@ -48,6 +48,7 @@ type Metrics struct {
 	eventGroup      prometheus.Histogram
 	sseClients      prometheus.Gauge
 	postProcessFail prometheus.Counter
+	storeWriteback  prometheus.Histogram
 
 	mu          sync.Mutex
 	ledgerStats func() LedgerStats
@@ -92,7 +93,11 @@ func NewMetrics() *Metrics {
 	m.postProcessFail = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "settle_writeback_followup_failures_total", Help: "Recorded write-backs whose event or batch settlement failed (answered 503; a retry completes them).",
 	})
-	m.reg.MustRegister(m.requests, m.latency, m.inFlight, m.decisions, m.forged, m.settled,
+	m.storeWriteback = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "settle_store_writeback_seconds", Help: "Ledger store write-back latency: the wait for its group commit, the write and the fsync (dry runs excluded).",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+	m.reg.MustRegister(m.requests, m.storeWriteback, m.latency, m.inFlight, m.decisions, m.forged, m.settled,
 		m.eventFsync, m.eventGroup, m.sseClients, m.postProcessFail,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
