@@ -21,31 +21,14 @@ import (
 
 const crashKey = "anu0000000000001"
 
-// buildSettle builds the settle binary once per test run.
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
-
+// settleBinary builds the settle binary into the test's directory.
 func settleBinary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "settle-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "settle")
-		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	bin := filepath.Join(t.TempDir(), "settle")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return builtBin
+	return bin
 }
 
 // serverConfig writes a config file for root with a collector and an
@@ -76,9 +59,9 @@ type serverProc struct {
 	done chan error
 }
 
-func startServe(t *testing.T, config string) *serverProc {
+func startServe(t *testing.T, bin, config string) *serverProc {
 	t.Helper()
-	cmd := exec.Command(settleBinary(t), "serve", "--config", config, "--listen", "127.0.0.1:0", "--log-level", "warn")
+	cmd := exec.Command(bin, "serve", "--config", config, "--listen", "127.0.0.1:0", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "SETTLE_ROOT=", "SETTLE_CONFIG=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -163,7 +146,8 @@ func TestCrashUnderLoad(t *testing.T) {
 	}
 	root := t.TempDir()
 	config := serverConfig(t, root)
-	srv := startServe(t, config)
+	bin := settleBinary(t)
+	srv := startServe(t, bin, config)
 	c := srv.client(t, "tok-collector")
 
 	var mu sync.Mutex
@@ -215,7 +199,7 @@ func TestCrashUnderLoad(t *testing.T) {
 		t.Fatal("no write-back acknowledged before the kill")
 	}
 
-	again := startServe(t, config)
+	again := startServe(t, bin, config)
 	have := durableTasks(t, again.client(t, "tok-operator"))
 	for task := range acked {
 		if have[task] != 1 {
