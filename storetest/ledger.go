@@ -211,6 +211,7 @@ func RunLedger(t *testing.T, open func(t *testing.T, cfg writeback.Config) write
 		t.Parallel()
 		ledgerMirrorInvalid(t, open(t, writeback.Config{CollectorKeys: Keys}))
 	})
+	t.Run("MirrorWithFallbackAndExpectations", func(t *testing.T) { t.Parallel(); ledgerMirrorFallback(t, open(t, Config())) })
 	t.Run("Settle", func(t *testing.T) { t.Parallel(); ledgerSettle(t, open(t, Config())) })
 	t.Run("SettleLastWriteWins", func(t *testing.T) { t.Parallel(); ledgerLastWriteWins(t, open(t, Config())) })
 	t.Run("SettleSummaryOnce", func(t *testing.T) { t.Parallel(); ledgerSummaryOnce(t, []writeback.Store{open(t, Config())}) })
@@ -634,6 +635,32 @@ func ledgerMirrorInvalid(t *testing.T, s writeback.Store) {
 		t.Fatalf("classify %s %v", c, err)
 	}
 	wantClass(t, wb(t, s, req(Binding("task-m", "T1", "b"))), "PASS", writeback.WritebackIdempotentSkip, false)
+}
+
+func ledgerMirrorFallback(t *testing.T, s writeback.Store) {
+	b := Binding("task-fb", "T1", "b")
+	fb := "fallback-cron-1"
+	b.FallbackCallbackCronID = &fb
+	b.ChatID = "chat-9"
+	r := req(b)
+	r.Expected = map[string]any{"task_id": "task-fb", "track_id": "T1", "collector_key": Keys[0], "authoritative_verdict": writeback.AuthoritativePass}
+	out := wb(t, s, r)
+	wantClass(t, out, "PASS", writeback.DurableSuccessWritten, true)
+	recs := AllRecords(t, s, writeback.RecordQuery{})
+	if len(recs) != 2 || recs[1].Registry == nil {
+		t.Fatalf("records %v", kinds(recs))
+	}
+	m := recs[1].Registry
+	if m.FallbackCallbackCronID == nil || *m.FallbackCallbackCronID != fb || m.NoFallback || m.ChatID != "chat-9" ||
+		m.Status != writeback.StatusCompleted || m.Role != writeback.MirrorRole || m.TsKST != b.CompletedAt {
+		t.Fatalf("mirror %+v", m)
+	}
+	if d := recs[0].Durable; d.FallbackCallbackCronID == nil || *d.FallbackCallbackCronID != fb || d.ChatID != "chat-9" {
+		t.Fatalf("durable %+v", d)
+	}
+	for _, r := range recs {
+		checkRecord(t, r)
+	}
 }
 
 func settleOK(t *testing.T, s writeback.Store, batch string, tracks []writeback.TrackTask, this string) writeback.SettleOutcome {
