@@ -49,16 +49,26 @@ type Ledger struct {
 	log  *slog.Logger
 	now  func() time.Time
 
+	// commitMu serializes group commits with Close and Check; it is taken
+	// before mu. A commit holds it (and the ledger's flock) from staging to
+	// indexing, but releases mu during its write and fsync, so readers are
+	// not held up by an fsync in progress.
+	commitMu sync.Mutex
+
 	// mu guards everything below and the ledger file's flock.
 	mu     sync.Mutex
 	closed bool
-	poison error // non-nil: a write failed; refuse until reopened
-	f      *os.File
-	fid    fileID // identity of f
-	off    int64  // end of the last complete line consumed
-	lines  int64  // complete lines consumed (records + skipped)
-	view   *writeback.MemView
-	idx    recIndex
+	// appending is true while a commit writes and fsyncs without mu: readers
+	// then answer from the index (which holds only durable records) without
+	// touching the file.
+	appending bool
+	poison    error // non-nil: a write failed; refuse until reopened
+	f         *os.File
+	fid       fileID // identity of f
+	off       int64  // end of the last complete line consumed
+	lines     int64  // complete lines consumed (records + skipped)
+	view      *writeback.MemView
+	idx       recIndex
 
 	// group commit queue
 	qmu     sync.Mutex
@@ -156,6 +166,8 @@ func (l *Ledger) Root() string { return l.root }
 
 // Close releases the file. Operations after Close fail with UNAVAILABLE.
 func (l *Ledger) Close() error {
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {

@@ -203,8 +203,9 @@ func (s *stage) rollback(nrec, ndata int) {
 // write, one fsync. Every call gets its answer in c.out / c.err.
 func (l *Ledger) commit(group []*call) {
 	l.st.group(len(group))
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	fail := func(err error) {
 		for _, c := range group {
 			if c.err == nil {
@@ -213,15 +214,17 @@ func (l *Ledger) commit(group []*call) {
 		}
 	}
 	if err := l.usable(); err != nil {
+		l.mu.Unlock()
 		fail(err)
 		return
 	}
 	unlock, err := l.lockForAppend()
 	if err != nil {
+		l.mu.Unlock()
 		fail(err)
 		return
 	}
-	defer unlock()
+	defer unlock() // after mu is released below: the flock outlives the commit
 
 	s := &stage{base: l.view, next: int64(l.idx.len()), conflicts: map[string]bool{}}
 	for _, c := range group {
@@ -238,14 +241,24 @@ func (l *Ledger) commit(group []*call) {
 		}
 	}
 	if len(s.data) == 0 {
+		l.mu.Unlock()
 		return
 	}
 
+	// Write and fsync without mu: readers answer from the index meanwhile.
+	// l.f cannot change: readers do not refresh while appending, and
+	// Close and Check wait for commitMu.
 	pre := l.off
+	f := l.f
+	l.appending = true
+	l.mu.Unlock()
 	start := time.Now()
-	err = durable.Append(l.f, s.data)
+	err = durable.Append(f, s.data)
 	l.st.lastFsync.Store(int64(time.Since(start)))
 	l.st.fsyncs.Add(1)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.appending = false
 	if err != nil {
 		l.st.fsyncErrors.Add(1)
 		l.poisonAfter(err, pre)

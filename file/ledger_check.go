@@ -85,6 +85,8 @@ func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
 	if side, err := filepath.Glob(l.path + ".torn-*"); err == nil {
 		r.TornSidecars = side
 	}
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {

@@ -30,6 +30,11 @@ func (l *Ledger) readable(ctx context.Context) error {
 	if err := l.usable(); err != nil {
 		return err
 	}
+	if l.appending {
+		// A commit is writing and fsyncing without mu and holds the
+		// flock: answer from the index, which holds only durable records.
+		return nil
+	}
 	err := l.refresh(false)
 	l.publish()
 	return err
