@@ -35,8 +35,9 @@
 // # Concurrency
 //
 // Write-back: a store gathers concurrent write-backs and registry appends
-// into groups (one leader at a time commits the queue, up to MaxGroup
-// requests, while the next group gathers). One read-committed transaction
+// into groups of up to MaxGroup requests; two group transactions run at
+// once, so one is evaluated while the other waits for its commit, and
+// requests arriving meanwhile gather into the next. One read-committed transaction
 // per group takes a shared advisory lock on the ledger (held exclusively
 // only by an import), then the advisory lock of every task of the group
 // in task order (pg_advisory_xact_lock of a key derived from the schema
@@ -68,7 +69,8 @@
 // structure guard and its write are atomic, and a candidate's body and
 // manifest commit together. Reads use one repeatable-read snapshot.
 //
-// Events: appends are gathered into groups like ledger appends; a group's
+// Events: appends are gathered into groups like ledger appends (one group
+// transaction at a time: it starts by locking event_head); a group's
 // transaction locks event_head, answers keys already in the log (or
 // earlier in the group) with their event, gives the others the next ids,
 // inserts, and NOTIFYs the schema's channel, so ids commit in order

@@ -47,91 +47,75 @@ func (c *groupCounters) stats() GroupStats {
 
 // qitem is one request waiting in a groupQueue.
 type qitem[C any] struct {
-	c       C
-	done    chan struct{} // closed when answered
-	promote chan struct{} // the request is to lead the next group
-	taken   bool          // guarded by the queue's mu: in a group being committed
+	c     C
+	done  chan struct{} // closed when answered
+	taken bool          // guarded by the queue's mu: in a group being committed
 }
 
 // groupQueue gathers concurrent requests into groups, each committed by
-// one transaction (commit answers every request of its group). The first
-// caller that finds no leader commits the queue, then hands leadership to
-// the oldest request that arrived meanwhile, which commits the next
-// group: while one transaction waits for its commit, the next gathers.
+// one transaction (commit answers every request of its group). Up to
+// depth committers run at once, each taking everything queued (up to
+// MaxGroup) as its next group: while one group's transaction waits for
+// its commit, the next group is already being evaluated, and requests
+// arriving meanwhile gather into the group after it. A committer exits
+// when the queue is empty.
 type groupQueue[C any] struct {
 	commit func(group []C)
+	depth  int
 
 	mu      sync.Mutex
 	items   []*qitem[C]
-	leading bool
+	workers int
 	st      groupCounters
 }
+
+// groupDepth is how many group transactions of one queue run at once.
+const groupDepth = 2
 
 // submit queues c and returns when it is answered. A request whose
 // context ends before a group takes it gives up with EUNAVAILABLE; once
 // taken, it is answered after its group commits.
 func (q *groupQueue[C]) submit(ctx context.Context, c C) error {
-	it := &qitem[C]{c: c, done: make(chan struct{}), promote: make(chan struct{}, 1)}
+	it := &qitem[C]{c: c, done: make(chan struct{})}
 	q.mu.Lock()
 	q.items = append(q.items, it)
-	lead := !q.leading
-	if lead {
-		q.leading = true
+	if q.workers < max(q.depth, 1) {
+		q.workers++
+		go q.work()
 	}
 	q.mu.Unlock()
-	if lead {
-		q.lead()
-	}
-	for {
-		select {
-		case <-it.done:
-			return nil
-		case <-it.promote:
-			q.lead()
-		case <-ctx.Done():
-			q.mu.Lock()
-			if it.taken {
-				q.mu.Unlock()
-				<-it.done
-				return nil
-			}
-			q.items = slices.DeleteFunc(q.items, func(o *qitem[C]) bool { return o == it })
-			select {
-			case <-it.promote: // promoted while giving up: pass it on
-				q.handOff()
-			default:
-			}
-			q.mu.Unlock()
-			return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "request not started")
-		}
-	}
-}
-
-// handOff promotes the oldest queued request to leader, or clears
-// leading. mu held.
-func (q *groupQueue[C]) handOff() {
-	if len(q.items) == 0 {
-		q.leading = false
-		return
-	}
 	select {
-	case q.items[0].promote <- struct{}{}:
-	default:
+	case <-it.done:
+		return nil
+	case <-ctx.Done():
+		q.mu.Lock()
+		if it.taken {
+			q.mu.Unlock()
+			<-it.done
+			return nil
+		}
+		q.items = slices.DeleteFunc(q.items, func(o *qitem[C]) bool { return o == it })
+		q.mu.Unlock()
+		return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "request not started")
 	}
 }
 
-// lead commits up to MaxGroup queued requests as one group, answers them
-// and hands leadership on.
-func (q *groupQueue[C]) lead() {
-	q.mu.Lock()
-	n := min(len(q.items), MaxGroup)
-	group := slices.Clone(q.items[:n])
-	q.items = slices.Delete(q.items, 0, n)
-	for _, it := range group {
-		it.taken = true
-	}
-	q.mu.Unlock()
-	if len(group) > 0 {
+// work commits groups until the queue is empty.
+func (q *groupQueue[C]) work() {
+	for {
+		q.mu.Lock()
+		if len(q.items) == 0 {
+			q.workers--
+			q.mu.Unlock()
+			return
+		}
+		n := min(len(q.items), MaxGroup)
+		group := slices.Clone(q.items[:n])
+		q.items = slices.Delete(q.items, 0, n)
+		for _, it := range group {
+			it.taken = true
+		}
+		q.mu.Unlock()
 		cs := make([]C, len(group))
 		for i, it := range group {
 			cs[i] = it.c
@@ -142,7 +126,4 @@ func (q *groupQueue[C]) lead() {
 			close(it.done)
 		}
 	}
-	q.mu.Lock()
-	q.handOff()
-	q.mu.Unlock()
 }

@@ -134,8 +134,8 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		poll:   poll,
 		done:   make(chan struct{}),
 	}
-	s.lq.commit = s.commitGroup
-	s.eq.commit = s.commitEvents
+	s.lq.commit, s.lq.depth = s.commitGroup, groupDepth
+	s.eq.commit, s.eq.depth = s.commitEvents, 1 // the head lock comes first: a second group would only wait
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
