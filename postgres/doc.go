@@ -69,16 +69,15 @@
 // structure guard and its write are atomic, and a candidate's body and
 // manifest commit together. Reads use one repeatable-read snapshot.
 //
-// Events: appends are gathered into groups like ledger appends (one group
-// transaction at a time: it starts by locking event_head); a group's
-// transaction locks event_head, answers keys already in the log (or
-// earlier in the group) with their event, gives the others the next ids,
-// inserts, and NOTIFYs the schema's channel, so ids commit in order
-// without gaps, AppendOnce appends once across servers, and Last-Event-ID
-// resume works from any server. Each
-// Store runs one listener connection (LISTEN) that wakes its Wait callers
-// when any server appends; it also re-reads event_head every EventPoll in
-// case a notification was lost with its connection.
+// Events: appends are gathered into groups like ledger appends, one group
+// transaction at a time. It locks event_head, answers keys already in the
+// log (or earlier in the group) with their event, gives the others the
+// next ids, inserts, and NOTIFYs the schema's channel, so ids commit in
+// order without gaps, AppendOnce appends once across servers, and
+// Last-Event-ID resume works from any server. Each Store runs one
+// listener connection (LISTEN) that wakes its Wait callers when any
+// server appends; it also re-reads event_head every EventPoll in case a
+// notification was lost with its connection.
 //
 // # Migrations
 //
