@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -38,6 +39,9 @@ type Main struct {
 func NewMain() *Main {
 	return &Main{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
 }
+
+// subcommands are the commands whose first argument is a subcommand.
+var subcommands = map[string]bool{"batch": true, "registry": true, "scene": true}
 
 // command is one subcommand.
 type command struct {
@@ -110,6 +114,10 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	}
 	for _, c := range commands() {
 		if c.name == name {
+			if subcommands[name] && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+				// "settle --json scene show ...": the subcommand stays first.
+				return c.run(ctx, m, append(append([]string{rest[0]}, pre...), rest[1:]...))
+			}
 			return c.run(ctx, m, append(pre, rest...))
 		}
 	}

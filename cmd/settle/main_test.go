@@ -193,3 +193,15 @@ func TestFsck(t *testing.T) {
 		t.Fatalf("problems = %+v", rep.SceneProblems)
 	}
 }
+
+func TestGlobalFlagsBeforeSubcommand(t *testing.T) {
+	dir := t.TempDir()
+	out, stderr, code := run(t, nil, "--root", dir, "--json", "registry", "classify", "task-1")
+	if code != 0 || !strings.Contains(out, `"classification":"UNKNOWN"`) {
+		t.Fatalf("exit %d out %q stderr %q", code, out, stderr)
+	}
+	out, _, code = run(t, nil, "--json", "--root", dir, "scene", "list", "--project", "p", "--episode", "1")
+	if code != 0 || !strings.Contains(out, `"scenes":[]`) {
+		t.Fatalf("exit %d out %q", code, out)
+	}
+}
