@@ -189,7 +189,16 @@ func openServeStores(ctx context.Context, cfg *Config, log *slog.Logger, met *ht
 		if err != nil {
 			return nil, err
 		}
-		return &serveStores{ledger: pg, scenes: pg, events: pg, closers: []io.Closer{pg}}, nil
+		return &serveStores{ledger: pg, scenes: pg, events: pg, closers: []io.Closer{pg},
+			health: func() error {
+				// /readyz: the database must answer.
+				pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				if err := pg.Ping(pctx); err != nil {
+					return fmt.Errorf("postgres: %w", err)
+				}
+				return nil
+			}}, nil
 	}
 	return openFileStores(cfg.Root, cfg.LedgerPath(), eventsPath, cfg.WritebackConfig(), log, met)
 }
