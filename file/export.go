@@ -120,7 +120,7 @@ func (l *Ledger) summariesDir() string {
 // exact bytes, in batch id order.
 func (l *Ledger) WalkBatchFiles(ctx context.Context, fn func(batchID string, data []byte) error) error {
 	return walkJSONDir(ctx, l.batchesDir(), func(key string, data []byte) error {
-		if checkBatchName(key) != nil {
+		if writeback.CheckBatchID(key) != nil {
 			return nil
 		}
 		return fn(key, data)
@@ -130,7 +130,7 @@ func (l *Ledger) WalkBatchFiles(ctx context.Context, fn func(batchID string, dat
 // PutBatchFile creates or replaces a batch declaration file with data.
 // Errors: EINVALID (batch id), EINTERNAL.
 func (l *Ledger) PutBatchFile(ctx context.Context, batchID string, data []byte) error {
-	if err := checkBatchName(batchID); err != nil {
+	if err := writeback.CheckBatchID(batchID); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -149,7 +149,7 @@ func (l *Ledger) PutBatchFile(ctx context.Context, batchID string, data []byte) 
 // id and exact bytes, in batch id order.
 func (l *Ledger) WalkSummaryFiles(ctx context.Context, fn func(batchID string, data []byte) error) error {
 	return walkJSONDir(ctx, l.summariesDir(), func(key string, data []byte) error {
-		if checkBatchName(key) != nil {
+		if writeback.CheckBatchID(key) != nil {
 			return nil
 		}
 		return fn(key, data)
@@ -159,7 +159,7 @@ func (l *Ledger) WalkSummaryFiles(ctx context.Context, fn func(batchID string, d
 // PutSummaryFile creates a batch's summary file with data unless one
 // exists (a summary is written once); created says whether it did.
 func (l *Ledger) PutSummaryFile(ctx context.Context, batchID string, data []byte) (bool, error) {
-	if err := checkBatchName(batchID); err != nil {
+	if err := writeback.CheckBatchID(batchID); err != nil {
 		return false, err
 	}
 	if err := ctx.Err(); err != nil {

@@ -12,7 +12,6 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/internal/durable"
-	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -156,7 +155,7 @@ func (l *Ledger) Classify(ctx context.Context, taskID string) (string, error) {
 // memory/events/batch_summaries/<batch>.json unless it exists; the call
 // that created it (in any process) gets FirstConsolidation.
 func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.TrackTask, thisTrack string) (writeback.SettleOutcome, error) {
-	if err := checkBatchName(batchID); err != nil {
+	if err := writeback.CheckBatchID(batchID); err != nil {
 		return writeback.SettleOutcome{}, err
 	}
 	l.mu.Lock()
@@ -178,7 +177,7 @@ func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.
 	if res.Decision != writeback.AllSettledConsolidate {
 		return writeback.SettleOutcome{Result: res}, nil
 	}
-	rel := writeback.SummariesRelDir + "/" + batchID + ".json"
+	rel := writeback.SummaryRelPath(batchID)
 	res.ConsolidatedSummaryCandidatePath = &rel
 	path := filepath.Join(l.root, filepath.FromSlash(rel))
 	if _, err := os.Lstat(path); err == nil {
@@ -191,7 +190,7 @@ func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.
 		Records:   recs,
 		WrittenAt: l.now().UTC().Format(time.RFC3339Nano),
 	}
-	data, err := encodeFile(sum)
+	data, err := writeback.EncodeDocument(sum)
 	if err != nil {
 		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "encode summary")
 	}
@@ -208,7 +207,7 @@ func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.
 // Summary implements writeback.Store.
 func (l *Ledger) Summary(ctx context.Context, batchID string) (writeback.Summary, error) {
 	var s writeback.Summary
-	if err := checkBatchName(batchID); err != nil {
+	if err := writeback.CheckBatchID(batchID); err != nil {
 		return s, err
 	}
 	path := filepath.Join(l.root, filepath.FromSlash(writeback.SummariesRelDir), batchID+".json")
@@ -223,23 +222,10 @@ func (l *Ledger) Summary(ctx context.Context, batchID string) (writeback.Summary
 
 // DeclareBatch implements writeback.Store.
 func (l *Ledger) DeclareBatch(ctx context.Context, b writeback.Batch) error {
-	if err := checkBatchName(b.BatchID); err != nil {
+	if err := writeback.ValidateBatch(b); err != nil {
 		return err
 	}
-	if len(b.Tracks) == 0 {
-		return settle.Errorf(settle.EINVALID, "batch %q declares no tracks", b.BatchID)
-	}
-	seen := map[string]bool{}
-	for _, t := range b.Tracks {
-		if strings.TrimSpace(t.TrackID) == "" || strings.TrimSpace(t.TaskID) == "" {
-			return settle.Errorf(settle.EINVALID, "batch %q: track and task ids must not be empty", b.BatchID)
-		}
-		if seen[t.TrackID] {
-			return settle.Errorf(settle.EINVALID, "batch %q: track %q declared twice", b.BatchID, t.TrackID)
-		}
-		seen[t.TrackID] = true
-	}
-	data, err := encodeFile(b)
+	data, err := writeback.EncodeDocument(b)
 	if err != nil {
 		return settle.Wrap(settle.EINTERNAL, err, "encode batch")
 	}
@@ -256,7 +242,7 @@ func (l *Ledger) DeclareBatch(ctx context.Context, b writeback.Batch) error {
 // GetBatch implements writeback.Store.
 func (l *Ledger) GetBatch(ctx context.Context, batchID string) (writeback.Batch, error) {
 	var b writeback.Batch
-	if err := checkBatchName(batchID); err != nil {
+	if err := writeback.CheckBatchID(batchID); err != nil {
 		return b, err
 	}
 	path := filepath.Join(l.root, filepath.FromSlash(BatchesRelDir), batchID+".json")
@@ -269,24 +255,6 @@ func (l *Ledger) GetBatch(ctx context.Context, batchID string) (writeback.Batch,
 	return b, nil
 }
 
-// encodeFile encodes a summary or batch file as Python's
-// json.dumps(v, ensure_ascii=False, sort_keys=True, indent=2) + "\n".
-func encodeFile(v any) ([]byte, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	tree, err := pyjson.Parse(raw)
-	if err != nil {
-		return nil, err
-	}
-	out, err := pyjson.Encode(tree, pyjson.Options{Indent: 2, SortKeys: true, EscapeLineSeps: true})
-	if err != nil {
-		return nil, err
-	}
-	return append(out, '\n'), nil
-}
-
 func readJSON(path string, v any, what string) error {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -297,17 +265,6 @@ func readJSON(path string, v any, what string) error {
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return settle.Wrap(settle.ECORRUPT, err, "decode %s %s", what, path)
-	}
-	return nil
-}
-
-// checkBatchName refuses a batch id that cannot be a file name.
-func checkBatchName(id string) error {
-	switch {
-	case id == "", id == ".", id == "..":
-		return settle.Errorf(settle.EINVALID, "batch id %q is not a usable file name", id)
-	case strings.ContainsAny(id, "/\x00"):
-		return settle.Errorf(settle.EINVALID, "batch id %q contains '/' or NUL", id)
 	}
 	return nil
 }

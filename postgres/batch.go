@@ -4,34 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/writeback"
 )
-
-// checkBatchName refuses a batch id the file store could not use as a file
-// name, so that a batch of one store is a batch of the other.
-func checkBatchName(id string) error {
-	switch {
-	case id == "", id == ".", id == "..":
-		return settle.Errorf(settle.EINVALID, "batch id %q is not a usable file name", id)
-	case strings.ContainsAny(id, "/\x00"):
-		return settle.Errorf(settle.EINVALID, "batch id %q contains '/' or NUL", id)
-	}
-	return nil
-}
-
-// SummaryPath is the consolidated_summary_candidate_path of a batch: the
-// path relative to the root the file store writes the summary to, which
-// is also where a migration to the file store puts it.
-func SummaryPath(batchID string) string {
-	return writeback.SummariesRelDir + "/" + batchID + ".json"
-}
 
 // Settle implements writeback.Store. The batch's durable successes are
 // read in append order into a MemView and writeback.Settle decides; when
@@ -40,7 +19,7 @@ func SummaryPath(batchID string) string {
 // concurrent evaluations on any number of servers exactly one gets
 // FirstConsolidation. Errors: EINVALID, EUNAVAILABLE, EINTERNAL.
 func (s *Store) Settle(ctx context.Context, batchID string, tracks []writeback.TrackTask, thisTrack string) (writeback.SettleOutcome, error) {
-	if err := checkBatchName(batchID); err != nil {
+	if err := writeback.CheckBatchID(batchID); err != nil {
 		return writeback.SettleOutcome{}, err
 	}
 	if err := s.usable(ctx); err != nil {
@@ -62,7 +41,7 @@ func (s *Store) Settle(ctx context.Context, batchID string, tracks []writeback.T
 			recs = append(recs, *r)
 		}
 	}
-	rel := SummaryPath(batchID)
+	rel := writeback.SummaryRelPath(batchID)
 	res.ConsolidatedSummaryCandidatePath = &rel
 	sum := writeback.Summary{
 		Schema:    writeback.SummarySchema,
@@ -71,7 +50,7 @@ func (s *Store) Settle(ctx context.Context, batchID string, tracks []writeback.T
 		Records:   recs,
 		WrittenAt: s.now().UTC().Format(time.RFC3339Nano),
 	}
-	data, err := encodeDoc(sum)
+	data, err := writeback.EncodeDocument(sum)
 	if err != nil {
 		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "encode summary")
 	}
@@ -86,7 +65,7 @@ func (s *Store) Settle(ctx context.Context, batchID string, tracks []writeback.T
 // Summary implements writeback.Store. Errors: ENOTFOUND, ECORRUPT.
 func (s *Store) Summary(ctx context.Context, batchID string) (writeback.Summary, error) {
 	var sum writeback.Summary
-	if err := checkBatchName(batchID); err != nil {
+	if err := writeback.CheckBatchID(batchID); err != nil {
 		return sum, err
 	}
 	data, err := s.getDoc(ctx, "summaries", batchID, "summary")
@@ -102,36 +81,13 @@ func (s *Store) Summary(ctx context.Context, batchID string) (writeback.Summary,
 	return sum, nil
 }
 
-// ValidateBatch checks a batch declaration as the file store does: a
-// usable batch id, at least one track, non-empty track and task ids, no
-// track twice. Errors: EINVALID.
-func ValidateBatch(b writeback.Batch) error {
-	if err := checkBatchName(b.BatchID); err != nil {
-		return err
-	}
-	if len(b.Tracks) == 0 {
-		return settle.Errorf(settle.EINVALID, "batch %q declares no tracks", b.BatchID)
-	}
-	seen := map[string]bool{}
-	for _, t := range b.Tracks {
-		if strings.TrimSpace(t.TrackID) == "" || strings.TrimSpace(t.TaskID) == "" {
-			return settle.Errorf(settle.EINVALID, "batch %q: track and task ids must not be empty", b.BatchID)
-		}
-		if seen[t.TrackID] {
-			return settle.Errorf(settle.EINVALID, "batch %q: track %q declared twice", b.BatchID, t.TrackID)
-		}
-		seen[t.TrackID] = true
-	}
-	return nil
-}
-
 // DeclareBatch implements writeback.Store: the declaration replaces any
 // earlier one. Errors: EINVALID.
 func (s *Store) DeclareBatch(ctx context.Context, b writeback.Batch) error {
-	if err := ValidateBatch(b); err != nil {
+	if err := writeback.ValidateBatch(b); err != nil {
 		return err
 	}
-	data, err := encodeDoc(b)
+	data, err := writeback.EncodeDocument(b)
 	if err != nil {
 		return settle.Wrap(settle.EINTERNAL, err, "encode batch")
 	}
@@ -146,7 +102,7 @@ func (s *Store) DeclareBatch(ctx context.Context, b writeback.Batch) error {
 // GetBatch implements writeback.Store. Errors: ENOTFOUND, ECORRUPT.
 func (s *Store) GetBatch(ctx context.Context, batchID string) (writeback.Batch, error) {
 	var b writeback.Batch
-	if err := checkBatchName(batchID); err != nil {
+	if err := writeback.CheckBatchID(batchID); err != nil {
 		return b, err
 	}
 	data, err := s.getDoc(ctx, "batches", batchID, "batch")
@@ -176,23 +132,4 @@ func (s *Store) getDoc(ctx context.Context, table, batchID, what string) ([]byte
 		return nil, s.fail(err, "read %s %s", what, batchID)
 	}
 	return data, nil
-}
-
-// encodeDoc encodes a batch declaration or a summary exactly as the file
-// store writes its file: Python's json.dumps(v, ensure_ascii=False,
-// sort_keys=True, indent=2) + "\n", so a migration moves the same bytes.
-func encodeDoc(v any) ([]byte, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	tree, err := pyjson.Parse(raw)
-	if err != nil {
-		return nil, err
-	}
-	out, err := pyjson.Encode(tree, pyjson.Options{Indent: 2, SortKeys: true, EscapeLineSeps: true})
-	if err != nil {
-		return nil, err
-	}
-	return append(out, '\n'), nil
 }

@@ -92,7 +92,7 @@ func (s *Store) WalkBatchFiles(ctx context.Context, fn func(batchID string, data
 
 // PutBatchFile creates or replaces a batch declaration with data.
 func (s *Store) PutBatchFile(ctx context.Context, batchID string, data []byte) error {
-	if err := checkBatchName(batchID); err != nil {
+	if err := writeback.CheckBatchID(batchID); err != nil {
 		return err
 	}
 	if err := s.usable(ctx); err != nil {
@@ -112,7 +112,7 @@ func (s *Store) WalkSummaryFiles(ctx context.Context, fn func(batchID string, da
 // PutSummaryFile stores a batch's summary unless it has one (a summary is
 // written once); created says whether it did.
 func (s *Store) PutSummaryFile(ctx context.Context, batchID string, data []byte) (bool, error) {
-	if err := checkBatchName(batchID); err != nil {
+	if err := writeback.CheckBatchID(batchID); err != nil {
 		return false, err
 	}
 	if err := s.usable(ctx); err != nil {

@@ -1,0 +1,69 @@
+package writeback
+
+import (
+	"encoding/json"
+	"strings"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/pyjson"
+)
+
+// CheckBatchID refuses a batch id that cannot name the batch's files
+// (memory/events/batches/<id>.json, batch_summaries/<id>.json), so that a
+// batch of one store is a batch of every store. Errors: EINVALID.
+func CheckBatchID(id string) error {
+	switch {
+	case id == "", id == ".", id == "..":
+		return settle.Errorf(settle.EINVALID, "batch id %q is not a usable file name", id)
+	case strings.ContainsAny(id, "/\x00"):
+		return settle.Errorf(settle.EINVALID, "batch id %q contains '/' or NUL", id)
+	}
+	return nil
+}
+
+// ValidateBatch checks a batch declaration: a usable batch id, at least one
+// track, non-empty track and task ids, no track twice. Errors: EINVALID.
+func ValidateBatch(b Batch) error {
+	if err := CheckBatchID(b.BatchID); err != nil {
+		return err
+	}
+	if len(b.Tracks) == 0 {
+		return settle.Errorf(settle.EINVALID, "batch %q declares no tracks", b.BatchID)
+	}
+	seen := map[string]bool{}
+	for _, t := range b.Tracks {
+		if strings.TrimSpace(t.TrackID) == "" || strings.TrimSpace(t.TaskID) == "" {
+			return settle.Errorf(settle.EINVALID, "batch %q: track and task ids must not be empty", b.BatchID)
+		}
+		if seen[t.TrackID] {
+			return settle.Errorf(settle.EINVALID, "batch %q: track %q declared twice", b.BatchID, t.TrackID)
+		}
+		seen[t.TrackID] = true
+	}
+	return nil
+}
+
+// SummaryRelPath is a batch's consolidated_summary_candidate_path: the
+// summary file's path under the workspace root.
+func SummaryRelPath(batchID string) string {
+	return SummariesRelDir + "/" + batchID + ".json"
+}
+
+// EncodeDocument encodes a batch declaration or a consolidated summary as
+// every store keeps it: Python's json.dumps(v, ensure_ascii=False,
+// sort_keys=True, indent=2) + "\n", so a migration moves the same bytes.
+func EncodeDocument(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := pyjson.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pyjson.Encode(tree, pyjson.Options{Indent: 2, SortKeys: true, EscapeLineSeps: true})
+	if err != nil {
+		return nil, err
+	}
+	return append(out, '\n'), nil
+}
