@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Code is a stable, machine-readable error code. The same code is used in Go
@@ -90,23 +91,32 @@ func ErrorCode(err error) Code {
 	return EINTERNAL
 }
 
-// ErrorMessage returns the message of err without the code prefix of the
-// outermost *Error, for display beside the code.
+// ErrorMessage returns err's text for display beside its code: the text of
+// every *Error in the chain without its code prefix, so context added with
+// fmt.Errorf("%s: %w", ...) around a coded error does not repeat the code.
 func ErrorMessage(err error) string {
 	if err == nil {
 		return ""
 	}
 	var e *Error
-	if errors.As(err, &e) && e == err {
-		if e.Err != nil && e.Message != "" {
-			return e.Message + ": " + e.Err.Error()
-		}
-		if e.Err != nil {
-			return e.Err.Error()
-		}
+	if !errors.As(err, &e) {
+		return err.Error()
+	}
+	// Replace the *Error's own text (code included) inside the full text.
+	return strings.Replace(err.Error(), e.Error(), e.message(), 1)
+}
+
+// message is the error's text without its code prefix (recursively for a
+// coded cause).
+func (e *Error) message() string {
+	switch {
+	case e.Err != nil && e.Message != "":
+		return e.Message + ": " + ErrorMessage(e.Err)
+	case e.Err != nil:
+		return ErrorMessage(e.Err)
+	default:
 		return e.Message
 	}
-	return err.Error()
 }
 
 // HTTPStatus maps a code to its HTTP status (contracts §3).
