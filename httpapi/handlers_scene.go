@@ -75,19 +75,7 @@ func parseScene(raw json.RawMessage) (*scene.Scene, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil, settle.Errorf(settle.EINVALID, "scene is required")
 	}
-	v, err := pyjson.Parse(raw)
-	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "scene")
-	}
-	obj, ok := v.(*pyjson.Object)
-	if !ok {
-		return nil, settle.Errorf(settle.EINVALID, "scene must be a JSON object")
-	}
-	sc, err := scene.FromTree(obj)
-	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "scene")
-	}
-	return sc, nil
+	return scene.DecodeInput(raw)
 }
 
 func writeLoaded(w http.ResponseWriter, l scene.Loaded, etag bool) error {

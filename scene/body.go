@@ -95,3 +95,26 @@ func EncodeBodyTree(obj *pyjson.Object) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// DecodeInput decodes a scene a caller supplies (a CLI file, a request
+// body): a JSON object with or without the body wrapper's
+// "schema_version" (which must then be 1). Unlike DecodeBody, which reads
+// stored files (ECORRUPT), a malformed input is EINVALID.
+func DecodeInput(data []byte) (*Scene, error) {
+	v, err := pyjson.Parse(data)
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "scene is not JSON")
+	}
+	obj, ok := v.(*pyjson.Object)
+	if !ok {
+		return nil, settle.Errorf(settle.EINVALID, "scene must be a JSON object")
+	}
+	if sv, ok := obj.Get("schema_version"); ok && !pyjson.Equal(sv, pyjson.Int("1")) {
+		return nil, settle.Errorf(settle.ESCHEMA, "scene schema_version %s, want 1", pyjson.Repr(sv))
+	}
+	sc, err := FromTree(obj)
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "scene")
+	}
+	return sc, nil
+}

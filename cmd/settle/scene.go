@@ -297,24 +297,5 @@ func (m *Main) readScene(path string) (*scene.Scene, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := pyjson.Parse(data)
-	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "scene file is not JSON")
-	}
-	obj, ok := v.(*pyjson.Object)
-	if !ok {
-		return nil, settle.Errorf(settle.EINVALID, "scene file is not a JSON object")
-	}
-	if sv, ok := obj.Get("schema_version"); ok {
-		if !pyjson.Equal(sv, pyjson.Int("1")) {
-			return nil, settle.Errorf(settle.ESCHEMA, "scene file schema_version %s, want 1", pyjson.Str(sv))
-		}
-		obj = obj.Clone()
-		obj.Delete("schema_version")
-	}
-	sc, err := scene.FromTree(obj)
-	if err != nil {
-		return nil, err
-	}
-	return sc, nil
+	return scene.DecodeInput(data)
 }
