@@ -257,26 +257,7 @@ func (s *Scenes) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion 
 // replaces a locked scene too; SaveGuarded refuses that). Errors: EINVALID,
 // EINVALIDEPISODE, EUNAVAILABLE.
 func (s *Scenes) Save(ctx context.Context, ref scene.Ref, sc *scene.Scene) error {
-	if sc == nil {
-		return settle.Errorf(settle.EINVALID, "no scene")
-	}
-	if err := s.writable(ctx); err != nil {
-		return err
-	}
-	b, err := s.resolve(ref)
-	if err != nil {
-		return err
-	}
-	data, err := scene.EncodeBody(sc)
-	if err != nil {
-		return settle.Wrap(settle.EINVALID, err, "encode scene")
-	}
-	l, err := s.lockBatch(ctx, b, true)
-	if err != nil {
-		return err
-	}
-	defer s.unlock(l, b)
-	return s.writeFile(b.flat(), data)
+	return s.saveFlat(ctx, ref, sc, false)
 }
 
 // SaveGuarded is the seed's save_scene_guarded on the batch's flat body,
@@ -284,6 +265,12 @@ func (s *Scenes) Save(ctx context.Context, ref scene.Ref, sc *scene.Scene) error
 // is locked (ESCENELOCKED, nothing written). Errors: ESCENELOCKED,
 // ECORRUPT, ESCHEMA (an unreadable existing body), EUNAVAILABLE.
 func (s *Scenes) SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene) error {
+	return s.saveFlat(ctx, ref, sc, true)
+}
+
+// saveFlat replaces the flat body under the batch lock; guard applies
+// scene.CheckNotLocked to the existing body first.
+func (s *Scenes) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, guard bool) error {
 	if sc == nil {
 		return settle.Errorf(settle.EINVALID, "no scene")
 	}
@@ -303,17 +290,14 @@ func (s *Scenes) SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene
 		return err
 	}
 	defer s.unlock(l, b)
-	existing, _, err := sceneLoadBody(b.flat())
-	switch {
-	case settle.ErrorCode(err) == settle.ENOTFOUND:
-	case err != nil:
-		return err
-	case existing.Locked:
-		reason := "None"
-		if existing.LockReason != nil {
-			reason = fmt.Sprintf("%q", *existing.LockReason)
+	if guard {
+		existing, _, err := sceneLoadBody(b.flat())
+		if err != nil && settle.ErrorCode(err) != settle.ENOTFOUND {
+			return err
 		}
-		return settle.Errorf(settle.ESCENELOCKED, "scene %s is locked; lock_reason=%s", existing.SceneID, reason)
+		if err := scene.CheckNotLocked(existing); err != nil {
+			return err
+		}
 	}
 	return s.writeFile(b.flat(), data)
 }

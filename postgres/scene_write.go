@@ -245,6 +245,19 @@ func (s *Store) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion i
 // under the batch lock without any guard (it replaces a locked scene too;
 // SaveGuarded refuses that).
 func (s *Store) Save(ctx context.Context, ref scene.Ref, sc *scene.Scene) error {
+	return s.saveFlat(ctx, ref, sc, false)
+}
+
+// SaveGuarded is the seed's save_scene_guarded on the batch's flat body,
+// under the batch lock: the scene is written unless an existing flat body
+// is locked (ESCENELOCKED, nothing written).
+func (s *Store) SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene) error {
+	return s.saveFlat(ctx, ref, sc, true)
+}
+
+// saveFlat replaces the flat body under the batch lock; guard applies
+// scene.CheckNotLocked to the existing body first.
+func (s *Store) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, guard bool) error {
 	if sc == nil {
 		return settle.Errorf(settle.EINVALID, "no scene")
 	}
@@ -263,43 +276,14 @@ func (s *Store) Save(ctx context.Context, ref scene.Ref, sc *scene.Scene) error 
 		if err := s.lockBatch(ctx, tx, b); err != nil {
 			return err
 		}
-		return s.writeFile(ctx, tx, b.ref.Project, b.flat(), data)
-	})
-}
-
-// SaveGuarded is the seed's save_scene_guarded on the batch's flat body,
-// under the batch lock: the scene is written unless an existing flat body
-// is locked (ESCENELOCKED, nothing written).
-func (s *Store) SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene) error {
-	if sc == nil {
-		return settle.Errorf(settle.EINVALID, "no scene")
-	}
-	if err := s.usable(ctx); err != nil {
-		return err
-	}
-	b, err := resolveRef(ref)
-	if err != nil {
-		return err
-	}
-	data, err := scene.EncodeBody(sc)
-	if err != nil {
-		return settle.Wrap(settle.EINVALID, err, "encode scene")
-	}
-	return s.writeTx(ctx, "save guarded scene", func(tx pgx.Tx) error {
-		if err := s.lockBatch(ctx, tx, b); err != nil {
-			return err
-		}
-		existing, _, err := s.loadBody(ctx, tx, b.ref.Project, b.flat())
-		switch {
-		case settle.ErrorCode(err) == settle.ENOTFOUND:
-		case err != nil:
-			return err
-		case existing.Locked:
-			reason := "None"
-			if existing.LockReason != nil {
-				reason = fmt.Sprintf("%q", *existing.LockReason)
+		if guard {
+			existing, _, err := s.loadBody(ctx, tx, b.ref.Project, b.flat())
+			if err != nil && settle.ErrorCode(err) != settle.ENOTFOUND {
+				return err
 			}
-			return settle.Errorf(settle.ESCENELOCKED, "scene %s is locked; lock_reason=%s", existing.SceneID, reason)
+			if err := scene.CheckNotLocked(existing); err != nil {
+				return err
+			}
 		}
 		return s.writeFile(ctx, tx, b.ref.Project, b.flat(), data)
 	})

@@ -1,6 +1,7 @@
 package scene
 
 import (
+	"fmt"
 	"strconv"
 
 	settle "github.com/settlehq/settle"
@@ -384,4 +385,18 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 		}
 	}
 	return merged, nil
+}
+
+// CheckNotLocked is save_scene_guarded's rule: an existing scene that is
+// locked may not be replaced. existing nil (no body yet) passes.
+// Errors: ESCENELOCKED.
+func CheckNotLocked(existing *Scene) error {
+	if existing == nil || !existing.Locked {
+		return nil
+	}
+	reason := "None"
+	if existing.LockReason != nil {
+		reason = fmt.Sprintf("%q", *existing.LockReason)
+	}
+	return settle.Errorf(settle.ESCENELOCKED, "scene %s is locked; lock_reason=%s", existing.SceneID, reason)
 }
