@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
+	"github.com/settlehq/settle/internal/testenv"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -201,43 +200,12 @@ func lgCheckFile(t testing.TB, path string) (kinds map[writeback.RecordKind]int,
 // lgRepoRoot walks up from the working directory to go.mod.
 func lgRepoRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
+	return testenv.RepoRoot(t)
 }
 
 // lgReference returns the Python reference directory and python3, or skips
 // loudly (fails under CI=true) when either is missing.
 func lgReference(t testing.TB) (dir, python string) {
 	t.Helper()
-	dir = os.Getenv("SETTLE_REFERENCE_DIR")
-	if dir == "" {
-		dir = filepath.Join(lgRepoRoot(t), "..", "shared", "reference", "py")
-	}
-	missing := func(what string) {
-		msg := fmt.Sprintf("!!! SKIPPING PYTHON REFERENCE CHECK: %s (set SETTLE_REFERENCE_DIR / install python3) !!!", what)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "anu_v3", "batch_settle_writeback.py")); err != nil {
-		missing("reference not found at " + dir)
-	}
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		missing("python3 not found")
-	}
-	return dir, python
+	return testenv.ReferenceDir(t, "anu_v3/batch_settle_writeback.py"), testenv.Python(t)
 }

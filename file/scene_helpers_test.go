@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/settlehq/settle/internal/testenv"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -303,43 +304,14 @@ func scOK(t testing.TB, err error) {
 
 func scRepoRoot(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
+	return testenv.RepoRoot(t)
 }
 
 // scReferenceDir locates the runnable seed modules, skipping loudly (or
 // failing under CI=true) when python3 or the reference is missing.
 func scReferenceDir(t testing.TB) string {
 	t.Helper()
-	dir := os.Getenv("SETTLE_REFERENCE_DIR")
-	if dir == "" {
-		dir = filepath.Join(scRepoRoot(t), "..", "shared", "reference", "py")
-	}
-	missing := ""
-	if _, err := exec.LookPath("python3"); err != nil {
-		missing = "python3 not found in PATH"
-	} else if _, err := os.Stat(filepath.Join(dir, "recoil", "pipeline", "core", "persistence.py")); err != nil {
-		missing = "seed reference not found at " + dir + " (set SETTLE_REFERENCE_DIR)"
-	}
-	if missing != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("SEED DIFFERENTIAL TEST CANNOT RUN: %s", missing)
-		}
-		t.Skipf("!!!!!!!! SKIPPING SEED DIFFERENTIAL TEST: %s !!!!!!!!", missing)
-	}
-	return dir
+	return testenv.ReferenceDir(t, "recoil/pipeline/core/persistence.py")
 }
 
 // scRunSeed runs testdata/scene_ref.py once over ops with REFERENCE_ROOT=root

@@ -2,10 +2,9 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/settlehq/settle/internal/testenv"
 	"io"
 	"log/slog"
 	"net"
@@ -14,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/file"
@@ -214,38 +211,13 @@ func (e *env) closeStores() {
 // under CI=true) when SETTLE_TEST_POSTGRES is not set.
 func testDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("SETTLE_TEST_POSTGRES")
-	if dsn == "" {
-		msg := "!!! SKIPPING POSTGRESQL SERVER TEST: SETTLE_TEST_POSTGRES is not set (run scripts/pg-test-db.sh and export SETTLE_TEST_POSTGRES=postgres://settle:settle@127.0.0.1:5432/settle_test?sslmode=disable) !!!"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return dsn
+	return testenv.PostgresDSN(t)
 }
 
 // newSchema returns a fresh PostgreSQL schema name, dropped at cleanup.
 func newSchema(t testing.TB) string {
 	t.Helper()
-	dsn := testDSN(t)
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "h_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
+	return testenv.PostgresSchema(t, "h_")
 }
 
 func (e *env) waitReady() {

@@ -3,20 +3,16 @@ package migrate_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/settlehq/settle/internal/testenv"
 	"io"
 	"log/slog"
 	mrand "math/rand"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
@@ -35,35 +31,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // cleanup), or skips LOUDLY (fails under CI=true) without one.
 func pgURL(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("SETTLE_TEST_POSTGRES")
-	if dsn == "" {
-		msg := "!!! SKIPPING POSTGRESQL MIGRATION TEST: SETTLE_TEST_POSTGRES is not set (run scripts/pg-test-db.sh) !!!"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "m_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			return
-		}
-		defer conn.Close(context.Background())
-		_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return testenv.PostgresURL(t, "m_")
 }
 
 func open(t *testing.T, raw string, create bool) *migrate.Endpoint {

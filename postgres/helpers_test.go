@@ -2,15 +2,11 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"github.com/settlehq/settle/internal/testenv"
 	"io"
 	"log/slog"
 	mrand "math/rand"
-	"os"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/settlehq/settle/postgres"
 	"github.com/settlehq/settle/writeback"
@@ -24,38 +20,13 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // CI=true) when SETTLE_TEST_POSTGRES is not set.
 func testDSN(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("SETTLE_TEST_POSTGRES")
-	if dsn == "" {
-		msg := "!!! SKIPPING POSTGRESQL TEST: SETTLE_TEST_POSTGRES is not set (run scripts/pg-test-db.sh and export SETTLE_TEST_POSTGRES=postgres://settle:settle@127.0.0.1:5432/settle_test?sslmode=disable) !!!"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return dsn
+	return testenv.PostgresDSN(t)
 }
 
 // newSchema returns a fresh schema name, dropped at cleanup.
 func newSchema(t testing.TB) string {
 	t.Helper()
-	dsn := testDSN(t)
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "t_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
-			t.Logf("drop schema %s: %v", schema, err)
-		}
-	})
-	return schema
+	return testenv.PostgresSchema(t, "t_")
 }
 
 // openStore opens a store on schema (a new schema when ""), closed at

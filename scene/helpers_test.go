@@ -3,11 +3,9 @@ package scene_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/settlehq/settle/internal/testenv"
 
 	"github.com/settlehq/settle/scene"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	settle "github.com/settlehq/settle"
@@ -61,40 +59,7 @@ func wantCode(t testing.TB, err error, code settle.Code) {
 // either is missing (failing under CI=true).
 func referenceDir(t testing.TB) (python, dir string) {
 	t.Helper()
-	missing := func(why string) {
-		t.Helper()
-		msg := "!!! PYTHON REFERENCE UNAVAILABLE, DIFFERENTIAL TEST NOT RUN: " + why + " !!!"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	python, err := exec.LookPath("python3")
-	if err != nil {
-		missing("python3 not found")
-	}
-	dir = os.Getenv("SETTLE_REFERENCE_DIR")
-	if dir == "" {
-		root, err := os.Getwd()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-				break
-			}
-			parent := filepath.Dir(root)
-			if parent == root {
-				missing("no go.mod above the test directory")
-			}
-			root = parent
-		}
-		dir = filepath.Join(root, "..", "shared", "reference", "py")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "recoil", "pipeline", "core", "persistence.py")); err != nil {
-		missing("no reference at " + dir + " (set SETTLE_REFERENCE_DIR)")
-	}
-	return python, dir
+	return testenv.Python(t), testenv.ReferenceDir(t, "recoil/pipeline/core/persistence.py")
 }
 
 // mustEncode is EncodeBody or a fatal error.

@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/settlehq/settle/internal/testenv"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -822,37 +823,7 @@ func diffSeed(t *testing.T) (uint64, int) {
 // referenceDir finds the Python reference, or skips (fails under CI=true).
 func referenceDir(t *testing.T) string {
 	t.Helper()
-	dir := os.Getenv("SETTLE_REFERENCE_DIR")
-	if dir == "" {
-		wd, _ := os.Getwd()
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = filepath.Join(d, "..", "shared", "reference", "py")
-				break
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
-	problem := ""
-	if _, err := exec.LookPath("python3"); err != nil {
-		problem = "python3 not found"
-	} else if _, err := os.Stat(filepath.Join(dir, "anu_v3", "batch_settle_writeback.py")); err != nil {
-		problem = "seed reference not found at " + dir
-	}
-	if problem != "" {
-		msg := "!!! SKIPPING THE SEED DIFFERENTIAL TEST: " + problem + " (set SETTLE_REFERENCE_DIR / install python3) !!!"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return abs
+	return testenv.ReferenceDir(t, "anu_v3/batch_settle_writeback.py")
 }
 
 func obj(kv ...any) *pyjson.Object {

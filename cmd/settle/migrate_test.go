@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"net/url"
+	"github.com/settlehq/settle/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/storetest"
@@ -22,34 +18,7 @@ import (
 // skips LOUDLY (fails under CI=true).
 func pgTestURL(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("SETTLE_TEST_POSTGRES")
-	if dsn == "" {
-		msg := "!!! SKIPPING POSTGRESQL CLI TEST: SETTLE_TEST_POSTGRES is not set (run scripts/pg-test-db.sh) !!!"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	schema := "cli_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err == nil {
-			_, _ = conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
-			conn.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return testenv.PostgresURL(t, "cli_")
 }
 
 func populateWorkspace(t *testing.T, root string) {
