@@ -48,3 +48,14 @@ type Log interface {
 	Wait(ctx context.Context, after int64) <-chan struct{}
 	Close() error
 }
+
+// Poster is implemented by a Log that can queue a keyed event without
+// waiting for it to be durable, to take the event's fsync off a request's
+// path. PostOnce queues the event (nothing if the key exists) and returns;
+// the event becomes visible to Since and Wait once durable, ordered before
+// every event appended after PostOnce returned. If the log then fails to
+// append it, it is lost: post only events derived from a record that is
+// already durable elsewhere, which a reconciliation re-creates.
+type Poster interface {
+	PostOnce(ctx context.Context, key, typ string, data any) error
+}

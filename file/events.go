@@ -17,8 +17,9 @@ package file
 // other processes appended, repair a torn last line (copied durably to
 // <file>.torn-<offset>, then truncated and fsynced, as the ledger does),
 // and write every event of one group commit in one write(2) and one fsync.
-// Concurrent Append/AppendOnce calls of a process are gathered into one
-// group; no call returns before its fsync. A keyed event (AppendOnce) is
+// Concurrent Append/AppendOnce/PostOnce calls of a process are gathered
+// into one group, committed by one committer goroutine; no Append or
+// AppendOnce returns before its fsync (PostOnce does not wait). A keyed event (AppendOnce) is
 // appended only if no line with its key exists, checked under the
 // exclusive flock, so of concurrent callers in any process exactly one
 // appends. If a write or fsync fails, every call of the group fails with
@@ -93,6 +94,8 @@ type EventStats struct {
 	TornRepairs int64         `json:"torn_repairs"`
 	LastFsync   time.Duration `json:"last_fsync_ns"`
 	Poisoned    bool          `json:"poisoned"`
+	// PostLost counts posted events whose group commit failed.
+	PostLost int64 `json:"post_lost"`
 }
 
 // Events is the file event.Log. It is safe for concurrent use by many
@@ -132,18 +135,23 @@ type Events struct {
 	waiters int
 	polling bool
 
-	// group commit queue
+	// group commit queue; leading: a committer (run) is running; idle is
+	// signalled (on qmu) when it stops.
 	qmu     sync.Mutex
 	queue   []*ecall
 	leading bool
+	idle    *sync.Cond
 
 	st struct {
-		skipped, fsyncs, fsyncErrors, groups, grouped, maxGroup, torn, lastFsync atomic.Int64
-		poisoned                                                                 atomic.Bool
+		skipped, fsyncs, fsyncErrors, groups, grouped, maxGroup, torn, lastFsync, postLost atomic.Int64
+		poisoned                                                                           atomic.Bool
 	}
 }
 
-var _ event.Log = (*Events)(nil)
+var (
+	_ event.Log    = (*Events)(nil)
+	_ event.Poster = (*Events)(nil)
+)
 
 // ecall is one Append/AppendOnce waiting for a group commit.
 type ecall struct {
@@ -155,8 +163,10 @@ type ecall struct {
 	appended bool
 	err      error
 
-	done    chan struct{}
-	promote chan struct{}
+	// posted: no caller waits for the answer (PostOnce); barrier: nothing
+	// to append (Flush).
+	posted, barrier bool
+	done            chan struct{}
 }
 
 // OpenEvents opens (creating if needed) the event log and indexes it.
@@ -192,6 +202,7 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 		notify:   make(chan struct{}),
 		closed:   make(chan struct{}),
 	}
+	e.idle = sync.NewCond(&e.qmu)
 	if err := e.open(); err != nil {
 		return nil, err
 	}
@@ -239,12 +250,17 @@ func (e *Events) open() error {
 // Path returns the event log file's absolute path.
 func (e *Events) Path() string { return e.path }
 
-// Close closes the file and wakes every Wait. Appends after Close fail
-// with UNAVAILABLE.
+// Close commits what is queued (posted events included), then closes the
+// file and wakes every Wait. Appends after Close fail with UNAVAILABLE.
 func (e *Events) Close() error {
 	if !e.isShut.CompareAndSwap(false, true) {
 		return nil
 	}
+	e.qmu.Lock()
+	for e.leading {
+		e.idle.Wait()
+	}
+	e.qmu.Unlock()
 	close(e.closed)
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
@@ -276,6 +292,7 @@ func (e *Events) Stats() EventStats {
 		TornRepairs: e.st.torn.Load(),
 		LastFsync:   time.Duration(e.st.lastFsync.Load()),
 		Poisoned:    e.st.poisoned.Load(),
+		PostLost:    e.st.postLost.Load(),
 	}
 }
 
@@ -317,9 +334,58 @@ func (e *Events) append(ctx context.Context, key, typ string, data any) (event.E
 	if err := ctx.Err(); err != nil {
 		return event.Event{}, false, settle.Wrap(settle.EUNAVAILABLE, err, "append event")
 	}
-	c := &ecall{typ: typ, key: key, data: raw, done: make(chan struct{}), promote: make(chan struct{}, 1)}
+	c := &ecall{typ: typ, key: key, data: raw, done: make(chan struct{})}
 	e.submit(c)
 	return c.ev, c.appended, c.err
+}
+
+// Flush returns when every event queued before the call (posted ones
+// included) is committed or has failed.
+func (e *Events) Flush(ctx context.Context) error {
+	c := &ecall{barrier: true, done: make(chan struct{})}
+	if err := e.enqueue(c); err != nil {
+		return err
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "flush event log")
+	}
+}
+
+// PostOnce implements event.Poster: the keyed event is queued for the next
+// group commit and PostOnce returns without waiting for its fsync. Readers
+// see it only once it is durable, in queue order with every other event (an
+// event appended after PostOnce returns gets a greater id). If that commit
+// fails the event is lost, the failure is logged and counted
+// (EventStats.PostLost), and the log refuses appends until reopened. Use it
+// only for events derived from a record that is already durable elsewhere,
+// which a reconciliation can re-create.
+func (e *Events) PostOnce(ctx context.Context, key, typ string, data any) error {
+	if key == "" {
+		return settle.Errorf(settle.EINVALID, "post event: empty key")
+	}
+	if typ == "" {
+		return settle.Errorf(settle.EINVALID, "post event: empty type")
+	}
+	e.imu.RLock()
+	_, ok := e.keys[key]
+	e.imu.RUnlock()
+	if ok {
+		return nil
+	}
+	if e.st.poisoned.Load() {
+		return settle.Errorf(settle.EUNAVAILABLE, "event log refuses appends after a failed write; reopen it")
+	}
+	if err := ctx.Err(); err != nil {
+		return settle.Wrap(settle.EUNAVAILABLE, err, "post event")
+	}
+	raw, err := encodeEventData(data)
+	if err != nil {
+		return err
+	}
+	return e.enqueue(&ecall{typ: typ, key: key, data: raw, posted: true, done: make(chan struct{})})
 }
 
 // encodeEventData marshals data to compact JSON (a json.RawMessage or
@@ -349,47 +415,65 @@ func encodeEventData(data any) (json.RawMessage, error) {
 	return buf.Bytes(), nil
 }
 
-// submit queues c and returns when it is committed. The first caller with
-// no leader commits the queue as one group and hands leadership to the
-// oldest call that arrived meanwhile. A call is never abandoned: once
-// queued it is answered after its group's fsync.
+// submit queues c and returns when it is committed (its answer is in c).
 func (e *Events) submit(c *ecall) {
-	e.qmu.Lock()
-	e.queue = append(e.queue, c)
-	lead := !e.leading
-	e.leading = true
-	e.qmu.Unlock()
-	if lead {
-		e.lead()
-	}
-	select {
-	case <-c.done:
+	if err := e.enqueue(c); err != nil {
+		c.err = err
 		return
-	case <-c.promote:
-		e.lead()
-		<-c.done
 	}
+	<-c.done
 }
 
-// lead commits everything queued, then passes leadership on.
-func (e *Events) lead() {
+// enqueue adds c to the queue of the next group commit, starting the
+// committer if it is idle. A posted call is refused once the log is
+// closing (Close waits for the queue to drain, so a posted call that was
+// queued is committed before the file is closed).
+func (e *Events) enqueue(c *ecall) error {
 	e.qmu.Lock()
-	group := e.queue
-	e.queue = nil
-	e.qmu.Unlock()
-	if len(group) > 0 {
+	defer e.qmu.Unlock()
+	if c.posted && e.isShut.Load() {
+		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+	}
+	e.queue = append(e.queue, c)
+	if !e.leading {
+		e.leading = true
+		go e.run()
+	}
+	return nil
+}
+
+// run is the committer: it commits everything queued as one group, again
+// and again, until the queue is empty. One runs at a time.
+func (e *Events) run() {
+	for {
+		e.qmu.Lock()
+		group := e.queue
+		e.queue = nil
+		if len(group) == 0 {
+			e.leading = false
+			e.idle.Broadcast()
+			e.qmu.Unlock()
+			return
+		}
+		e.qmu.Unlock()
 		e.commit(group)
+		var lost int
+		var lostErr error
+		for _, c := range group {
+			if c.posted && c.err != nil {
+				lost++
+				lostErr = c.err
+			}
+		}
+		if lost > 0 {
+			e.st.postLost.Add(int64(lost))
+			e.log.Error("posted events not appended; the startup reconciliation re-creates events derived from durable records",
+				"events", lost, "err", lostErr)
+		}
 		for _, c := range group {
 			close(c.done)
 		}
 	}
-	e.qmu.Lock()
-	if len(e.queue) > 0 {
-		e.queue[0].promote <- struct{}{}
-	} else {
-		e.leading = false
-	}
-	e.qmu.Unlock()
 }
 
 // commit writes one group: one flock, one catch-up, one write, one fsync.
@@ -449,6 +533,9 @@ func (e *Events) commit(group []*ecall) {
 	var fresh []*ecall
 	pending := map[string]*ecall{}
 	for _, c := range group {
+		if c.barrier {
+			continue
+		}
 		if c.key != "" {
 			e.imu.RLock()
 			id, ok := e.keys[c.key]

@@ -75,6 +75,8 @@ type Ledger struct {
 	queue   []*call
 	leading bool
 
+	batches batchCache // decoded batch declarations (GetBatch)
+
 	st counters
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -246,12 +247,39 @@ func (l *Ledger) GetBatch(ctx context.Context, batchID string) (writeback.Batch,
 		return b, err
 	}
 	path := filepath.Join(l.root, filepath.FromSlash(BatchesRelDir), batchID+".json")
-	if err := readJSON(path, &b, "batch"); err != nil {
-		return b, err
+	// The declaration is re-read only when its file changed (the server
+	// looks a record's batch up on every write-back).
+	if k, err := statOf(path); err == nil {
+		if b, ok := l.batches.get(path, k); ok {
+			return b, nil
+		}
+	} else if errors.Is(err, fs.ErrNotExist) {
+		return b, settle.Errorf(settle.ENOTFOUND, "batch %s not found", filepath.Base(path))
+	}
+	readAt := time.Now()
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return b, settle.Errorf(settle.ENOTFOUND, "batch %s not found", filepath.Base(path))
+	}
+	if err != nil {
+		return b, settle.Wrap(settle.EINTERNAL, err, "read batch")
+	}
+	defer f.Close()
+	k, err := fstatOf(f)
+	if err != nil {
+		return b, settle.Wrap(settle.EINTERNAL, err, "read batch")
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return b, settle.Wrap(settle.EINTERNAL, err, "read batch")
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		return writeback.Batch{}, settle.Wrap(settle.ECORRUPT, err, "decode batch %s", path)
 	}
 	if b.BatchID != batchID {
 		return writeback.Batch{}, settle.Errorf(settle.ECORRUPT, "batch file %s names batch %q", path, b.BatchID)
 	}
+	l.batches.put(path, k, b, readAt)
 	return b, nil
 }
 

@@ -163,7 +163,10 @@ func (s *Server) afterWriteback(w http.ResponseWriter, r *http.Request, d *write
 		if rec == nil {
 			return settle.Errorf(settle.EINTERNAL, "%s decision without its durable record", d.Classification)
 		}
-		if _, err := s.emitRecorded(ctx, rec, p.Name); err != nil {
+		// A fresh record's event is posted (see emitRecorded); an
+		// idempotent skip appends it durably if it is missing (the
+		// retry of a write-back whose event failed completes it).
+		if err := s.emitRecorded(ctx, rec, p.Name, d.Classification == writeback.DurableSuccessWritten); err != nil {
 			return err
 		}
 		so, err := s.settleDeclared(ctx, rec.BatchID, rec.TrackID)

@@ -329,6 +329,13 @@ func writebackBody(task, track, batch, key string) httpapi.WritebackBody {
 // allEvents reads the whole event log.
 func allEvents(t testing.TB, l event.Log) []event.Event {
 	t.Helper()
+	// Posted events (writeback.recorded) may still be in their group
+	// commit when the request that posted them has answered.
+	if f, ok := l.(interface{ Flush(context.Context) error }); ok {
+		if err := f.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var out []event.Event
 	var after int64
 	for {

@@ -48,8 +48,12 @@ type SettledData struct {
 }
 
 // emitRecorded appends a durable record's writeback.recorded event once.
-func (s *Server) emitRecorded(ctx context.Context, rec *writeback.DurableRecord, principal string) (bool, error) {
-	_, appended, err := s.events.AppendOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, RecordedData{
+// With post set and a log that can (event.Poster), the event is queued
+// without waiting for its fsync: the record it announces is durable in the
+// ledger already, and Reconcile re-creates the event if a crash or a failed
+// append loses it.
+func (s *Server) emitRecorded(ctx context.Context, rec *writeback.DurableRecord, principal string, post bool) error {
+	data := RecordedData{
 		WritebackID:          rec.WritebackID,
 		TaskID:               rec.TaskID,
 		TrackID:              rec.TrackID,
@@ -59,8 +63,12 @@ func (s *Server) emitRecorded(ctx context.Context, rec *writeback.DurableRecord,
 		AuthoritativeVerdict: rec.AuthoritativeVerdict,
 		CompletedAt:          rec.CompletedAt,
 		Principal:            principal,
-	})
-	return appended, err
+	}
+	if p, ok := s.events.(event.Poster); ok && post {
+		return p.PostOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, data)
+	}
+	_, _, err := s.events.AppendOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, data)
+	return err
 }
 
 // settleDeclared re-evaluates a declared batch (nil, nil when the batch
@@ -202,7 +210,7 @@ func (s *Server) reconcile(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if _, err := s.emitRecorded(ctx, d, ""); err != nil {
+			if err := s.emitRecorded(ctx, d, "", false); err != nil {
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = err

@@ -1,0 +1,102 @@
+package file
+
+import (
+	"io/fs"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/settlehq/settle/writeback"
+)
+
+// batchCache remembers decoded batch declarations by the identity of the
+// file they were read from. Declarations are written by tmp + rename, so
+// a new declaration is a new inode; the key also holds the size and the
+// change and modification times, so an in-place rewrite by another tool is
+// seen too. File times are coarse (a clock tick, or a second on some file
+// systems), so, as git does for its index, a file is cached only once its
+// times are safely older than the read (racyMargin): a rewrite after the
+// read then always changes them. A lookup costs one stat(2) instead of
+// open + read + decode.
+type batchCache struct {
+	mu sync.Mutex
+	m  map[string]cachedBatch
+}
+
+type cachedBatch struct {
+	key statKey
+	b   writeback.Batch
+}
+
+type statKey struct {
+	dev, ino       uint64
+	size           int64
+	ctimeS, ctimeN int64
+	mtimeS, mtimeN int64
+}
+
+// maxCachedBatches bounds the cache; when full it is emptied (declarations
+// are cheap to re-read, and a server touches few batches at a time).
+const maxCachedBatches = 4096
+
+// racyMargin: a file changed less than this before it was read is not
+// cached (its next change could keep the same coarse timestamps).
+const racyMargin = 2 * time.Second
+
+func statOf(path string) (statKey, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return statKey{}, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return keyOf(&st), nil
+}
+
+func fstatOf(f *os.File) (statKey, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return statKey{}, &fs.PathError{Op: "fstat", Path: f.Name(), Err: err}
+	}
+	return keyOf(&st), nil
+}
+
+func keyOf(st *unix.Stat_t) statKey {
+	return statKey{
+		dev: uint64(st.Dev), ino: st.Ino, size: st.Size,
+		ctimeS: st.Ctim.Sec, ctimeN: st.Ctim.Nsec,
+		mtimeS: st.Mtim.Sec, mtimeN: st.Mtim.Nsec,
+	}
+}
+
+func (c *batchCache) get(path string, k statKey) (writeback.Batch, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[path]
+	if !ok || e.key != k {
+		return writeback.Batch{}, false
+	}
+	return cloneBatch(e.b), true
+}
+
+// put caches b, read from a file of key k whose read started at readAt,
+// unless the file changed too shortly before readAt.
+func (c *batchCache) put(path string, k statKey, b writeback.Batch, readAt time.Time) {
+	latest := max(time.Unix(k.ctimeS, k.ctimeN).UnixNano(), time.Unix(k.mtimeS, k.mtimeN).UnixNano())
+	if readAt.UnixNano()-latest < int64(racyMargin) {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedBatches {
+		c.m = map[string]cachedBatch{}
+	}
+	c.m[path] = cachedBatch{key: k, b: cloneBatch(b)}
+}
+
+// cloneBatch copies the slices so callers cannot change the cached value.
+func cloneBatch(b writeback.Batch) writeback.Batch {
+	b.Tracks = slices.Clone(b.Tracks)
+	return b
+}
