@@ -528,8 +528,8 @@ func (e *Events) commit(group []*ecall) {
 	}
 
 	now := e.now().UTC()
-	var data []byte
-	var lineOffs []int64
+	data := make([]byte, 0, 512*len(group))
+	lineOffs := make([]int64, 0, len(group))
 	var fresh []*ecall
 	pending := map[string]*ecall{}
 	for _, c := range group {

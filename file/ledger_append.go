@@ -226,7 +226,10 @@ func (l *Ledger) commit(group []*call) {
 	}
 	defer unlock() // after mu is released below: the flock outlives the commit
 
-	s := &stage{base: l.view, next: int64(l.idx.len()), conflicts: map[string]bool{}}
+	// A write-back stages two records (its durable record and the mirror
+	// registry record) of about 700 bytes each.
+	s := &stage{base: l.view, next: int64(l.idx.len()), conflicts: map[string]bool{},
+		recs: make([]staged, 0, 2*len(group)), data: make([]byte, 0, 1536*len(group))}
 	for _, c := range group {
 		nrec, ndata := s.mark()
 		var err error

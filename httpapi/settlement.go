@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"sort"
 	"strings"
 	"sync"
@@ -64,10 +65,11 @@ func (s *Server) emitRecorded(ctx context.Context, rec *writeback.DurableRecord,
 		CompletedAt:          rec.CompletedAt,
 		Principal:            principal,
 	}
+	raw := json.RawMessage(appendRecorded(make([]byte, 0, 512), &data))
 	if p, ok := s.events.(event.Poster); ok && post {
-		return p.PostOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, data)
+		return p.PostOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, raw)
 	}
-	_, _, err := s.events.AppendOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, data)
+	_, _, err := s.events.AppendOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, raw)
 	return err
 }
 
