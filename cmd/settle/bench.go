@@ -1,20 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -391,116 +386,125 @@ func cpuTime() time.Duration {
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
-// verdictDoc is a clean independent-ANU verdict document for a task.
-func verdictDoc(task, track, key string) json.RawMessage {
-	b, _ := json.Marshal(map[string]any{
-		"task_id":                  task,
-		"track":                    track,
-		"authoritative_verdict":    writeback.AuthoritativePass,
-		"collector_role":           "ANU",
-		"collector_key":            key,
-		"executor_key":             "exec-bench-0001",
-		"dispatch_id":              "dispatch-" + task,
-		"normal_collector_cron_id": "ncc-bench",
-		"ts_kst":                   "2026-01-01T00:00:00+09:00",
-	})
-	return b
-}
-
 // benchOp is one operation of client c; it returns the requests it made.
 type benchOp func(ctx context.Context, c, i int) (requests int, err error)
 
-func wantStatus(what string, status int, body []byte, want int) error {
-	if status == want {
+// wantStatus checks a response's status; what names the request in the
+// error and is only called on a mismatch.
+func wantStatus(r *benchResponse, want int, what func() string) error {
+	if r.status == want {
 		return nil
 	}
+	body := r.body
 	if len(body) > 300 {
 		body = body[:300]
 	}
-	return fmt.Errorf("%s: HTTP %d (want %d): %s", what, status, want, body)
+	return fmt.Errorf("%s: HTTP %d (want %d): %s", what(), r.status, want, body)
+}
+
+// benchScratch is one client's reused buffers.
+type benchScratch struct {
+	prefix         []byte // bench-<run>-c<client>-
+	id, path, body []byte
 }
 
 func runLoad(ctx context.Context, m *Main, bc benchConfig, tg *benchTarget, res *benchResult) error {
 	run := randomHex(4)
 	var settledBatches atomic.Int64
 	conns := make([]*benchConn, bc.clients)
+	scratch := make([]benchScratch, bc.clients)
 	token := map[string]string{"writeback": tg.tokCollector, "settle": tg.tokOp, "status": tg.tokRun}[bc.workload]
+	// The settle workload reads these response headers.
+	const hdrDecision, hdrFirst = 0, 1
 	for c := range conns {
-		bcn, err := newBenchConn(tg.url, token)
+		bcn, err := newBenchConn(tg.url, token, httpapi.HeaderBatchDecision, httpapi.HeaderFirstConsolidation)
 		if err != nil {
 			return err
 		}
 		defer bcn.close()
 		conns[c] = bcn
+		scratch[c].prefix = fmt.Appendf(nil, "bench-%s-c%d-", run, c)
 	}
+	wb := newWritebackTemplate(tg.collectorKey)
 	var op benchOp
 	switch bc.workload {
 	case "writeback":
+		batch, track, path := []byte("bench-"+run), []byte("T1"), []byte("/v1/writebacks")
 		op = func(ctx context.Context, c, i int) (int, error) {
-			task := fmt.Sprintf("bench-%s-c%d-%d", run, c, i)
-			body, _ := json.Marshal(httpapi.WritebackBody{Verdict: verdictDoc(task, "T1", tg.collectorKey), BatchID: "bench-" + run, TrackID: "T1"})
-			st, _, rb, err := conns[c].do("POST", "/v1/writebacks", nil, body)
+			s := &scratch[c]
+			s.id = strconv.AppendInt(append(s.id[:0], s.prefix...), int64(i), 10)
+			s.body = wb.append(s.body[:0], s.id, track, batch)
+			r, err := conns[c].do("POST", path, nil, s.body)
 			if err != nil {
 				return 1, err
 			}
 			// 201 is DURABLE_SUCCESS_WRITTEN and nothing else.
-			return 1, wantStatus("write-back "+task, st, rb, 201)
+			return 1, wantStatus(r, 201, func() string { return "write-back " + string(s.id) })
 		}
 	case "settle":
+		tracks := make([][]byte, bc.tracks)
+		for t := range tracks {
+			tracks[t] = []byte("T" + strconv.Itoa(t+1))
+		}
+		wbPath := []byte("/v1/writebacks")
 		op = func(ctx context.Context, c, i int) (int, error) {
-			batch := fmt.Sprintf("bench-%s-c%d-%d", run, c, i)
-			var tracks []writeback.TrackTask
-			for t := range bc.tracks {
-				tracks = append(tracks, writeback.TrackTask{TrackID: fmt.Sprintf("T%d", t+1), TaskID: fmt.Sprintf("%s-t%d", batch, t+1)})
-			}
-			decl, _ := json.Marshal(httpapi.DeclareBody{Tracks: tracks})
-			st, _, rb, err := conns[c].do("PUT", "/v1/batches/"+batch, nil, decl)
+			s := &scratch[c]
+			// s.id holds the batch id, then <batch>-t<k> after it.
+			s.id = strconv.AppendInt(append(s.id[:0], s.prefix...), int64(i), 10)
+			batch := s.id
+			s.path = append(append(s.path[:0], "/v1/batches/"...), batch...)
+			s.body = appendDeclareBody(s.body[:0], batch, tracks)
+			r, err := conns[c].do("PUT", s.path, nil, s.body)
 			if err == nil {
-				err = wantStatus("declare "+batch, st, rb, 200)
+				err = wantStatus(r, 200, func() string { return "declare " + string(batch) })
 			}
 			if err != nil {
 				return 1, err
 			}
-			for k, tt := range tracks {
-				body, _ := json.Marshal(httpapi.WritebackBody{Verdict: verdictDoc(tt.TaskID, tt.TrackID, tg.collectorKey), BatchID: batch, TrackID: tt.TrackID})
-				st, h, rb, err := conns[c].do("POST", "/v1/writebacks", nil, body)
+			for k, track := range tracks {
+				// batch keeps its bytes if the append moves s.id.
+				task := strconv.AppendInt(append(s.id[:len(batch)], "-t"...), int64(k+1), 10)
+				s.id = task
+				s.body = wb.append(s.body[:0], task, track, batch)
+				r, err := conns[c].do("POST", wbPath, nil, s.body)
 				if err == nil {
-					err = wantStatus("write-back "+batch+"/"+tt.TrackID, st, rb, 201)
+					err = wantStatus(r, 201, func() string { return "write-back " + string(batch) + "/" + string(track) })
 				}
 				if err != nil {
 					return 2 + k, err
 				}
 				last := k == len(tracks)-1
-				if d := h.Get(httpapi.HeaderBatchDecision); last != (d == writeback.AllSettledConsolidate) {
+				if d := r.header(hdrDecision); last != (string(d) == writeback.AllSettledConsolidate) {
 					return 2 + k, fmt.Errorf("batch %s after track %d/%d: decision %q", batch, k+1, len(tracks), d)
 				}
-				if last && h.Get(httpapi.HeaderFirstConsolidation) == "true" {
+				if last && string(r.header(hdrFirst)) == "true" {
 					settledBatches.Add(1)
 				}
 			}
 			return 1 + len(tracks), nil
 		}
 	case "status":
-		paths := make([]string, bc.clients)
-		etags := make([]string, bc.clients)
-		for c := range paths {
+		ifMatch := make([][]string, bc.clients)
+		for c := range scratch {
 			ref := scene.Ref{Project: "bench", Episode: "1", Batch: fmt.Sprintf("bench-%s-s%d", run, c)}
 			sc := &scene.Scene{SceneID: ref.Batch, Beats: []*scene.Beat{{BeatID: "b1", Takes: []*scene.Take{{TakeID: "t1", Status: scene.TakePending}}}}}
 			v, err := tg.setup.WriteCandidate(ctx, ref, sc, "bench", true)
 			if err != nil {
 				return fmt.Errorf("bench: create scene %s: %w", ref.Batch, err)
 			}
-			paths[c] = "/v1/projects/bench/episodes/1/scenes/" + ref.Batch
-			etags[c] = httpapi.ETag(v)
+			scratch[c].path = []byte("/v1/projects/bench/episodes/1/scenes/" + ref.Batch)
+			ifMatch[c] = []string{"If-Match", httpapi.ETag(v)}
 		}
-		statuses := []string{scene.TakeRunning, scene.TakeSucceeded}
+		var patches [2][]byte
+		for k, st := range []string{scene.TakeRunning, scene.TakeSucceeded} {
+			patches[k] = []byte(`[{"op":"replace","path":"/beats/0/takes/0/status","value":` + jsonString(st) + `}]`)
+		}
 		op = func(ctx context.Context, c, i int) (int, error) {
-			patch := fmt.Sprintf(`[{"op":"replace","path":"/beats/0/takes/0/status","value":%q}]`, statuses[i%2])
-			st, _, rb, err := conns[c].do("PATCH", paths[c], []string{"If-Match", etags[c]}, []byte(patch))
+			r, err := conns[c].do("PATCH", scratch[c].path, ifMatch[c], patches[i%2])
 			if err != nil {
 				return 1, err
 			}
-			return 1, wantStatus("status save", st, rb, 200)
+			return 1, wantStatus(r, 200, func() string { return "status save" })
 		}
 	}
 
@@ -621,93 +625,6 @@ func runLoad(ctx context.Context, m *Main, bc benchConfig, tg *benchTarget, res 
 		}
 	}
 	return nil
-}
-
-// benchConn is a minimal HTTP/1.1 keep-alive client on one connection,
-// one per bench client: the load generator shares the machine with an
-// embedded server and must cost far less than what it measures (Go's
-// http.Transport spends as much CPU per request as the server).
-type benchConn struct {
-	host, addr, token string
-	tls               bool
-	c                 net.Conn
-	br                *bufio.Reader
-	buf               []byte
-}
-
-func newBenchConn(rawURL, token string) (*benchConn, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, settle.Errorf(settle.EINVALID, "bench: server URL %q: want http://host:port", rawURL)
-	}
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
-	}
-	return &benchConn{host: u.Host, addr: addr, token: token, tls: u.Scheme == "https"}, nil
-}
-
-func (b *benchConn) close() {
-	if b.c != nil {
-		b.c.Close()
-		b.c = nil
-	}
-}
-
-// do sends one request (extra headers as name, value pairs) and reads
-// the whole answer. A failed connection is dropped and redialed by the
-// next request.
-func (b *benchConn) do(method, path string, header []string, body []byte) (int, http.Header, []byte, error) {
-	if b.c == nil {
-		var c net.Conn
-		var err error
-		if b.tls {
-			c, err = tls.Dial("tcp", b.addr, &tls.Config{ServerName: strings.Split(b.host, ":")[0]})
-		} else {
-			c, err = net.Dial("tcp", b.addr)
-		}
-		if err != nil {
-			return 0, nil, nil, err
-		}
-		b.c, b.br = c, bufio.NewReaderSize(c, 16<<10)
-	}
-	_ = b.c.SetDeadline(time.Now().Add(2 * time.Minute))
-	w := append(b.buf[:0], method...)
-	w = append(w, ' ')
-	w = append(w, path...)
-	w = append(w, " HTTP/1.1\r\nHost: "...)
-	w = append(w, b.host...)
-	w = append(w, "\r\nAuthorization: Bearer "...)
-	w = append(w, b.token...)
-	w = append(w, "\r\nContent-Type: application/json\r\nContent-Length: "...)
-	w = strconv.AppendInt(w, int64(len(body)), 10)
-	for i := 0; i+1 < len(header); i += 2 {
-		w = append(w, "\r\n"...)
-		w = append(w, header[i]...)
-		w = append(w, ": "...)
-		w = append(w, header[i+1]...)
-	}
-	w = append(w, "\r\n\r\n"...)
-	w = append(w, body...)
-	b.buf = w
-	if _, err := b.c.Write(w); err != nil {
-		b.close()
-		return 0, nil, nil, err
-	}
-	res, err := http.ReadResponse(b.br, nil)
-	if err != nil {
-		b.close()
-		return 0, nil, nil, err
-	}
-	rb, err := io.ReadAll(res.Body)
-	res.Body.Close()
-	if err != nil || res.Close {
-		b.close()
-	}
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	return res.StatusCode, res.Header, rb, nil
 }
 
 func printBench(w io.Writer, r *benchResult) {
