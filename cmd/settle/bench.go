@@ -44,6 +44,9 @@ Workloads:
              batch.settled event are written in that request)
   status     one operation = one scene status save (a JSON Patch with
              If-Match) on the client's own scene
+  ping       one operation = one GET /healthz: no store work, no fsync; the
+             HTTP round trip alone, the ceiling any workload can reach on
+             this machine with this many clients
 
 Against a running server give --url and --token (writeback: a collector or
 operator token and --collector-key, a key the server accepts; settle and
@@ -105,7 +108,7 @@ type benchConfig struct {
 
 func runBench(ctx context.Context, m *Main, args []string) error {
 	var g globalFlags
-	fs := m.newFlagSet("bench", "bench (--url URL --token T | --embedded) [--clients N] [--duration D | --requests N] [--workload writeback|settle|status]", benchAbout, &g)
+	fs := m.newFlagSet("bench", "bench (--url URL --token T | --embedded) [--clients N] [--duration D | --requests N] [--workload writeback|settle|status|ping]", benchAbout, &g)
 	var bc benchConfig
 	fs.StringVar(&bc.url, "url", "", "server URL, http://host:port")
 	fs.StringVar(&bc.token, "token", os.Getenv("SETTLE_TOKEN"), "bearer token (SETTLE_TOKEN)")
@@ -116,7 +119,7 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.IntVar(&bc.clients, "clients", 8, "concurrent clients")
 	fs.DurationVar(&bc.duration, "duration", 10*time.Second, "how long to run (unless --requests)")
 	fs.IntVar(&bc.requests, "requests", 0, "total operations to run (instead of --duration)")
-	fs.StringVar(&bc.workload, "workload", "writeback", "writeback, settle or status")
+	fs.StringVar(&bc.workload, "workload", "writeback", "writeback, settle, status or ping")
 	fs.IntVar(&bc.tracks, "tracks", 2, "tracks per batch (settle)")
 	fs.DurationVar(&bc.progress, "progress", time.Second, "progress line interval (0: none)")
 	fs.DurationVar(&bc.probe, "fsync-probe", 1500*time.Millisecond, "how long to measure the disk's fsync rate (0: skip)")
@@ -129,9 +132,9 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 		return usageErr("bench: unexpected arguments %v", fs.Args())
 	}
 	switch bc.workload {
-	case "writeback", "settle", "status":
+	case "writeback", "settle", "status", "ping":
 	default:
-		return usageErr("bench: --workload %q: want writeback, settle or status", bc.workload)
+		return usageErr("bench: --workload %q: want writeback, settle, status or ping", bc.workload)
 	}
 	if bc.embedded == (bc.url != "") {
 		return usageErr("bench: give exactly one of --url or --embedded")
@@ -413,7 +416,7 @@ func runLoad(ctx context.Context, m *Main, bc benchConfig, tg *benchTarget, res 
 	var settledBatches atomic.Int64
 	conns := make([]*benchConn, bc.clients)
 	scratch := make([]benchScratch, bc.clients)
-	token := map[string]string{"writeback": tg.tokCollector, "settle": tg.tokOp, "status": tg.tokRun}[bc.workload]
+	token := map[string]string{"writeback": tg.tokCollector, "settle": tg.tokOp, "status": tg.tokRun, "ping": tg.tokCollector}[bc.workload]
 	// The settle workload reads these response headers.
 	const hdrDecision, hdrFirst = 0, 1
 	for c := range conns {
@@ -428,6 +431,15 @@ func runLoad(ctx context.Context, m *Main, bc benchConfig, tg *benchTarget, res 
 	wb := newWritebackTemplate(tg.collectorKey)
 	var op benchOp
 	switch bc.workload {
+	case "ping":
+		path := []byte("/healthz")
+		op = func(ctx context.Context, c, i int) (int, error) {
+			r, err := conns[c].do("GET", path, nil, nil)
+			if err != nil {
+				return 1, err
+			}
+			return 1, wantStatus(r, 200, func() string { return "GET /healthz" })
+		}
 	case "writeback":
 		batch, track, path := []byte("bench-"+run), []byte("T1"), []byte("/v1/writebacks")
 		op = func(ctx context.Context, c, i int) (int, error) {
@@ -634,6 +646,8 @@ func printBench(w io.Writer, r *benchResult) {
 		unit = "batches"
 	case "status":
 		unit = "status saves"
+	case "ping":
+		unit = "pings"
 	}
 	fmt.Fprintf(w, "settle bench: workload=%s clients=%d target=%s\n", r.Workload, r.Clients, r.Target)
 	fmt.Fprintf(w, "  %d %s (%d requests) in %.2f s, %d errors\n", r.Ops, unit, r.Requests, r.Seconds, r.Errors)

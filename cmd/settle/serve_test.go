@@ -231,7 +231,7 @@ func TestBenchEmbedded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a load")
 	}
-	for _, wl := range []string{"writeback", "settle", "status"} {
+	for _, wl := range []string{"writeback", "settle", "status", "ping"} {
 		t.Run(wl, func(t *testing.T) {
 			out, errOut, code := run(t, nil, "bench", "--embedded", "--dir", t.TempDir(), "--clients", "4", "--requests", "40",
 				"--workload", wl, "--fsync-probe", "100ms", "--progress", "0", "--json")
@@ -250,6 +250,9 @@ func TestBenchEmbedded(t *testing.T) {
 			}
 			if wl == "writeback" && (r.LedgerFsyncs == 0 || r.EventFsyncs == 0) {
 				t.Fatalf("no commit counters: %+v", r)
+			}
+			if wl == "ping" && (r.LedgerFsyncs != 0 || r.Requests != 40) {
+				t.Fatalf("ping touched the store: %+v", r)
 			}
 		})
 	}
