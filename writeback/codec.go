@@ -1,17 +1,10 @@
 package writeback
 
 import (
-	"bytes"
 	"unicode/utf8"
 
-	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/internal/pyjson"
 )
-
-// lineOptions is json.dumps(rec, ensure_ascii=False, sort_keys=True), plus
-// escaping of U+0085, U+2028 and U+2029 so that Python's str.splitlines()
-// (which the seed's readers use) never splits a record.
-var lineOptions = pyjson.Options{Indent: -1, SortKeys: true, EscapeLineSeps: true}
 
 // EncodeLine returns the ledger line of a record (*DurableRecord,
 // *RegistryRecord or *ConflictRecord, or the same by value): the bytes of
@@ -19,142 +12,13 @@ var lineOptions = pyjson.Options{Indent: -1, SortKeys: true, EscapeLineSeps: tru
 // "\n", except that U+0085, U+2028, U+2029 and lone surrogates are written
 // as \uXXXX escapes (Python reads them back as the same string) so that
 // every line is valid UTF-8 and no Python reader splits it. A string that
-// is neither UTF-8 nor WTF-8 is an EINVALID error.
+// is neither UTF-8 nor WTF-8 is an EINVALID error. See AppendLine.
 func EncodeLine(v any) ([]byte, error) {
-	var obj *pyjson.Object
-	switch r := v.(type) {
-	case *DurableRecord:
-		obj = durableObject(r)
-	case DurableRecord:
-		obj = durableObject(&r)
-	case *RegistryRecord:
-		obj = registryObject(r)
-	case RegistryRecord:
-		obj = registryObject(&r)
-	case *ConflictRecord:
-		obj = conflictObject(r)
-	case ConflictRecord:
-		obj = conflictObject(&r)
-	default:
-		return nil, settle.Errorf(settle.EINTERNAL, "encode ledger line: unsupported record type %T", v)
-	}
-	if obj == nil {
-		return nil, settle.Errorf(settle.EINTERNAL, "encode ledger line: nil record")
-	}
-	b, err := pyjson.AppendEncode(make([]byte, 0, 768), obj, lineOptions)
+	b, err := AppendLine(make([]byte, 0, lineSize), v)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "encode ledger line")
+		return nil, err
 	}
-	b = escapeSurrogates(b)
-	return append(b, '\n'), nil
-}
-
-// escapeSurrogates replaces the WTF-8 encoding of a lone surrogate (which
-// pyjson writes as is, as Python's json.dumps does) by its \uXXXX escape.
-// In encoded JSON such bytes can only be inside a string literal, and no
-// valid UTF-8 sequence starts with 0xED 0xA0..0xBF.
-func escapeSurrogates(b []byte) []byte {
-	i := bytes.IndexByte(b, 0xED)
-	if i < 0 {
-		return b
-	}
-	var out []byte
-	start := 0
-	for ; i < len(b); i++ {
-		if b[i] != 0xED || i+2 >= len(b) || b[i+1] < 0xA0 || b[i+1] > 0xBF {
-			continue
-		}
-		r := 0xD000 | rune(b[i+1]&0x3F)<<6 | rune(b[i+2]&0x3F)
-		out = append(out, b[start:i]...)
-		const hexd = "0123456789abcdef"
-		out = append(out, '\\', 'u', hexd[r>>12&0xF], hexd[r>>8&0xF], hexd[r>>4&0xF], hexd[r&0xF])
-		i += 2
-		start = i + 1
-	}
-	if out == nil {
-		return b
-	}
-	return append(out, b[start:]...)
-}
-
-func optString(p *string) any {
-	if p == nil {
-		return nil
-	}
-	return *p
-}
-
-func durableObject(r *DurableRecord) *pyjson.Object {
-	if r == nil {
-		return nil
-	}
-	o := pyjson.NewObject()
-	o.Set("schema", r.Schema)
-	o.Set("task_id", r.TaskID)
-	o.Set("track_id", r.TrackID)
-	o.Set("dispatch_id", r.DispatchID)
-	o.Set("dispatch_id_source", r.DispatchIDSource)
-	o.Set("normal_collector_cron_id", r.NormalCollectorCronID)
-	o.Set("normal_collector_cron_id_source", r.NormalCollectorCronIDSource)
-	o.Set("collector_key", r.CollectorKey)
-	o.Set("collector_role", r.CollectorRole)
-	o.Set("authoritative_verdict", r.AuthoritativeVerdict)
-	o.Set("terminal_status", r.TerminalStatus)
-	o.Set("completed_at", r.CompletedAt)
-	o.Set("source_result_path", r.SourceResultPath)
-	o.Set("batch_id", r.BatchID)
-	o.Set("executor_key", r.ExecutorKey)
-	o.Set("chat_id", r.ChatID)
-	o.Set("fallback_callback_cron_id", optString(r.FallbackCallbackCronID))
-	o.Set("writeback_classification", r.WritebackClassification)
-	o.Set("writeback_id", r.WritebackID)
-	return o
-}
-
-func registryObject(r *RegistryRecord) *pyjson.Object {
-	if r == nil {
-		return nil
-	}
-	o := pyjson.NewObject()
-	o.Set("schema", r.Schema)
-	o.Set("task_id", r.TaskID)
-	o.Set("dispatch_id", r.DispatchID)
-	o.Set("dispatch_cron_id", r.DispatchCronID)
-	o.Set("executor", r.Executor)
-	o.Set("chat_id", r.ChatID)
-	o.Set("normal_collector_cron_id", r.NormalCollectorCronID)
-	o.Set("fallback_callback_cron_id", optString(r.FallbackCallbackCronID))
-	o.Set("role", r.Role)
-	o.Set("status", r.Status)
-	o.Set("no_fallback", r.NoFallback)
-	o.Set("ts_kst", r.TsKST)
-	return o
-}
-
-func conflictObject(r *ConflictRecord) *pyjson.Object {
-	if r == nil {
-		return nil
-	}
-	o := pyjson.NewObject()
-	o.Set("schema", r.Schema)
-	o.Set("conflict_id", r.ConflictID)
-	o.Set("classification", r.Classification)
-	o.Set("task_id", r.TaskID)
-	o.Set("track_id", r.TrackID)
-	o.Set("batch_id", r.BatchID)
-	o.Set("writeback_id", r.WritebackID)
-	if r.Candidate != nil {
-		o.Set("candidate", durableObject(r.Candidate))
-	} else {
-		o.Set("candidate", nil)
-	}
-	reasons := make([]any, len(r.Reasons))
-	for i, s := range r.Reasons {
-		reasons[i] = s
-	}
-	o.Set("reasons", reasons)
-	o.Set("recorded_at", r.RecordedAt)
-	return o
+	return b, nil
 }
 
 // DecodeLine reads one ledger line (without or with its "\n") leniently,
