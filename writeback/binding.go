@@ -12,14 +12,26 @@ func (b Binding) WritebackID() string {
 }
 
 func writebackID(task, track, dispatch, collector, verdict, batch string) string {
-	h := sha256.New()
-	for i, s := range []string{task, track, dispatch, collector, verdict, batch} {
-		if i > 0 {
-			h.Write([]byte{'|'})
-		}
-		h.Write([]byte(s))
+	var buf [256]byte
+	b := buf[:0]
+	if n := len(task) + len(track) + len(dispatch) + len(collector) + len(verdict) + len(batch) + 5; n > len(buf) {
+		b = make([]byte, 0, n)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	b = append(b, task...)
+	b = append(b, '|')
+	b = append(b, track...)
+	b = append(b, '|')
+	b = append(b, dispatch...)
+	b = append(b, '|')
+	b = append(b, collector...)
+	b = append(b, '|')
+	b = append(b, verdict...)
+	b = append(b, '|')
+	b = append(b, batch...)
+	sum := sha256.Sum256(b)
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // Identity returns the binding's idempotency identity.
@@ -30,6 +42,11 @@ func (b Binding) Identity() IdentityKey {
 // Record is the seed's to_record: the durable_success_writeback.v1 record
 // of the binding with the given classification.
 func (b Binding) Record(classification string) *DurableRecord {
+	return b.record(classification, b.WritebackID())
+}
+
+// record is Record with the binding's writeback_id already computed.
+func (b *Binding) record(classification, writebackID string) *DurableRecord {
 	var fb *string
 	if b.FallbackCallbackCronID != nil {
 		s := *b.FallbackCallbackCronID
@@ -54,7 +71,7 @@ func (b Binding) Record(classification string) *DurableRecord {
 		ChatID:                      b.ChatID,
 		FallbackCallbackCronID:      fb,
 		WritebackClassification:     classification,
-		WritebackID:                 b.WritebackID(),
+		WritebackID:                 writebackID,
 	}
 }
 

@@ -35,9 +35,11 @@ func Evaluate(req WritebackRequest, cfg Config, view View) Decision {
 	}
 	b := req.Binding
 	decide := func(verdict, cls string, reasons []string, rec *DurableRecord) Decision {
-		if reasons == nil {
-			reasons = []string{}
-		}
+		// A copy with room for the apply reason MarkApplied or
+		// MarkNotApplied adds (reasons itself stays on the stack).
+		rs := make([]string, len(reasons), len(reasons)+1)
+		copy(rs, reasons)
+		reasons = rs
 		return Decision{
 			Schema:         ModuleSchema,
 			Verdict:        verdict,
@@ -106,30 +108,29 @@ func Evaluate(req WritebackRequest, cfg Config, view View) Decision {
 
 	// 4. Idempotency over the durable records, first in ledger order wins.
 	wid := b.WritebackID()
-	var skip, conflict *Indexed
+	var skip, conflict Indexed // Rec nil: none
 	for _, ix := range view.DurableByWritebackID(wid) {
 		if ix.Rec != nil && ix.Rec.WritebackID == wid && sameIdentity(ix.Rec, &b) {
-			ix := ix
-			skip = &ix
+			skip = ix
 			break
 		}
 	}
-	for _, ix := range view.DurableByIdentity(b.Identity()) {
-		if ix.Rec != nil && ix.Rec.Identity() == b.Identity() && ix.Rec.AuthoritativeVerdict != b.AuthoritativeVerdict {
-			if skip == nil || ix.Seq < skip.Seq {
-				ix := ix
-				conflict = &ix
+	id := b.Identity()
+	for _, ix := range view.DurableByIdentity(id) {
+		if ix.Rec != nil && ix.Rec.Identity() == id && ix.Rec.AuthoritativeVerdict != b.AuthoritativeVerdict {
+			if skip.Rec == nil || ix.Seq < skip.Seq {
+				conflict = ix
 			}
 			break
 		}
 	}
-	if conflict != nil {
+	if conflict.Rec != nil {
 		return decide("FAIL", WritebackBindingConflict, []string{fmt.Sprintf(
 			"same binding identity but a different authoritative_verdict (ledger=%s vs candidate=%s) — recorded as WRITEBACK_BINDING_CONFLICT; a silent skip is forbidden (§3.9).",
 			pyjson.Repr(conflict.Rec.AuthoritativeVerdict), pyjson.Repr(b.AuthoritativeVerdict))},
-			b.Record(WritebackBindingConflict))
+			b.record(WritebackBindingConflict, wid))
 	}
-	if skip != nil {
+	if skip.Rec != nil {
 		return decide("PASS", WritebackIdempotentSkip, []string{
 			"an identical durable-success write-back is already present (same writeback_id and identical binding) — idempotent skip, not a duplicate append (§3.8)."},
 			skip.Rec.Clone())
@@ -153,11 +154,11 @@ func Evaluate(req WritebackRequest, cfg Config, view View) Decision {
 	}, cfg.CollectorKeys)
 	if !wb.OK {
 		return decide("FAIL", WritebackBindingConflict, []string{"write-back binding guard FAIL: " + strings.Join(wb.Reasons, "; ")},
-			b.Record(WritebackBindingConflict))
+			b.record(WritebackBindingConflict, wid))
 	}
 
 	// 6. The mandatory fields, then 7. the clean candidate.
-	rec := b.Record(DurableSuccessWritten)
+	rec := b.record(DurableSuccessWritten, wid)
 	if missing := MissingFields(rec); len(missing) > 0 {
 		return decide("FAIL", WritebackBindingConflict, []string{
 			"§3.2 mandatory write-back fields missing or empty: " + reprList(missing) +
@@ -171,6 +172,11 @@ func Evaluate(req WritebackRequest, cfg Config, view View) Decision {
 // MissingFields returns the mandatory (Fields11) fields of rec that are
 // empty, in Fields11 order.
 func MissingFields(rec *DurableRecord) []string {
+	if rec.TaskID != "" && rec.TrackID != "" && rec.DispatchID != "" && rec.NormalCollectorCronID != "" &&
+		rec.CollectorKey != "" && rec.CollectorRole != "" && rec.AuthoritativeVerdict != "" &&
+		rec.TerminalStatus != "" && rec.CompletedAt != "" && rec.SourceResultPath != "" && rec.BatchID != "" {
+		return nil // the common case, without a lookup per field
+	}
 	var missing []string
 	for _, f := range Fields11 {
 		if rec.field(f) == "" {

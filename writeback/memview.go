@@ -16,13 +16,51 @@ import (
 // match, and Latest keys a durable record by Python's str() of its
 // track_id. The evaluator's remaining comparisons read such fields as "".
 type MemView struct {
-	byWID      map[string][]Indexed
-	byIdentity map[IdentityKey][]Indexed
-	registry   map[string][]RegistryRecord
+	byWID      map[string]ixList
+	byIdentity map[IdentityKey]ixList
+	registry   map[string]regList
 	latest     map[batchTrack]*DurableRecord
 	conflicts  map[string]struct{}
 
-	stats MemStats
+	stats MemStats // Tasks and Tracks are the lengths of registry and latest
+}
+
+// ixList is the records of one index key in ledger order: nearly every key
+// has one, which is kept in the map slot itself (no allocation per key).
+type ixList struct {
+	one  Indexed
+	more *[]Indexed // the second and later ones, nil if none
+}
+
+func (l ixList) add(ix Indexed) ixList {
+	if l.one.Rec == nil {
+		l.one = ix
+	} else if l.more == nil {
+		l.more = &[]Indexed{ix}
+	} else {
+		*l.more = append(*l.more, ix)
+	}
+	return l
+}
+
+// list returns a fresh slice of the records (nil for none).
+func (l ixList) list() []Indexed {
+	if l.one.Rec == nil {
+		return nil
+	}
+	if l.more == nil {
+		return []Indexed{l.one}
+	}
+	out := make([]Indexed, 0, 1+len(*l.more))
+	out = append(out, l.one)
+	return append(out, *l.more...)
+}
+
+// regList is a task's registry records in ledger order, the first in the
+// map slot itself.
+type regList struct {
+	one  *RegistryRecord
+	more *[]*RegistryRecord // the second and later ones, nil if none
 }
 
 // MemStats are MemView's counts, for metrics.
@@ -46,9 +84,9 @@ func NewMemView() *MemView {
 
 // Reset empties the view.
 func (m *MemView) Reset() {
-	m.byWID = make(map[string][]Indexed)
-	m.byIdentity = make(map[IdentityKey][]Indexed)
-	m.registry = make(map[string][]RegistryRecord)
+	m.byWID = make(map[string]ixList)
+	m.byIdentity = make(map[IdentityKey]ixList)
+	m.registry = make(map[string]regList)
 	m.latest = make(map[batchTrack]*DurableRecord)
 	m.conflicts = make(map[string]struct{})
 	m.stats = MemStats{}
@@ -70,8 +108,8 @@ const (
 
 // Add indexes one record; rec.Seq is its position in the ledger and must
 // grow from one Add to the next. Records of an unknown kind are ignored.
-// The view keeps the record's pointers (it does not copy them) but not
-// rec.Raw.
+// The view keeps the record's pointers (it does not copy them, and the
+// caller must not modify the records afterwards) but not rec.Raw.
 func (m *MemView) Add(rec LedgerRecord) {
 	m.init()
 	switch {
@@ -101,7 +139,7 @@ func (m *MemView) addDurable(seq int64, d *DurableRecord, raw []byte) {
 	m.stats.Bytes += int64(durableStrings(d)) + durableOverhead
 	ix := Indexed{Seq: seq, Rec: d}
 	if d.WritebackID != "" {
-		m.byWID[d.WritebackID] = append(m.byWID[d.WritebackID], ix)
+		m.byWID[d.WritebackID] = m.byWID[d.WritebackID].add(ix)
 	}
 	key := d.Identity()
 	identityOK := true
@@ -124,14 +162,10 @@ func (m *MemView) addDurable(seq int64, d *DurableRecord, raw []byte) {
 		}
 	}
 	if identityOK {
-		m.byIdentity[key] = append(m.byIdentity[key], ix)
+		m.byIdentity[key] = m.byIdentity[key].add(ix)
 	}
 	if batchOK && d.WritebackClassification == DurableSuccessWritten {
-		k := batchTrack{d.BatchID, track}
-		if _, ok := m.latest[k]; !ok {
-			m.stats.Tracks++
-		}
-		m.latest[k] = d
+		m.latest[batchTrack{d.BatchID, track}] = d
 	}
 }
 
@@ -146,10 +180,16 @@ func (m *MemView) addRegistry(r *RegistryRecord, raw []byte) {
 			}
 		}
 	}
-	if _, ok := m.registry[r.TaskID]; !ok {
-		m.stats.Tasks++
+	l := m.registry[r.TaskID]
+	switch {
+	case l.one == nil:
+		l.one = r
+	case l.more == nil:
+		l.more = &[]*RegistryRecord{r}
+	default:
+		*l.more = append(*l.more, r)
 	}
-	m.registry[r.TaskID] = append(m.registry[r.TaskID], *r)
+	m.registry[r.TaskID] = l
 }
 
 // rawObject parses a record's raw line again (rare: only for records with
@@ -168,24 +208,39 @@ func rawObject(raw []byte) *pyjson.Object {
 
 // DurableByWritebackID implements View.
 func (m *MemView) DurableByWritebackID(id string) []Indexed {
-	return append([]Indexed(nil), m.byWID[id]...)
+	return m.byWID[id].list()
 }
 
 // DurableByIdentity implements View.
 func (m *MemView) DurableByIdentity(k IdentityKey) []Indexed {
-	return append([]Indexed(nil), m.byIdentity[k]...)
+	return m.byIdentity[k].list()
 }
 
 // RegistryHistory implements View. The records are copies.
 func (m *MemView) RegistryHistory(task string) []RegistryRecord {
-	h := m.registry[task]
-	out := make([]RegistryRecord, len(h))
-	for i := range h {
-		out[i] = h[i]
-		if p := h[i].FallbackCallbackCronID; p != nil {
-			s := *p
-			out[i].FallbackCallbackCronID = &s
+	l, ok := m.registry[task]
+	if !ok {
+		return []RegistryRecord{}
+	}
+	n := 1
+	if l.more != nil {
+		n += len(*l.more)
+	}
+	out := make([]RegistryRecord, 0, n)
+	out = appendRegistryCopy(out, l.one)
+	if l.more != nil {
+		for _, r := range *l.more {
+			out = appendRegistryCopy(out, r)
 		}
+	}
+	return out
+}
+
+func appendRegistryCopy(out []RegistryRecord, r *RegistryRecord) []RegistryRecord {
+	out = append(out, *r)
+	if p := r.FallbackCallbackCronID; p != nil {
+		s := *p
+		out[len(out)-1].FallbackCallbackCronID = &s
 	}
 	return out
 }
@@ -211,6 +266,7 @@ func (m *MemView) HasConflict(conflictID string) bool {
 // Stats returns the view's counts.
 func (m *MemView) Stats() MemStats {
 	s := m.stats
+	s.Tasks, s.Tracks = len(m.registry), len(m.latest)
 	return s
 }
 

@@ -18,8 +18,8 @@ func (m *MemView) Presize(records int) {
 	// mirror per write-back.
 	n := records/2 + 1
 	m.Reset()
-	m.byWID = make(map[string][]Indexed, n)
-	m.byIdentity = make(map[IdentityKey][]Indexed, n)
-	m.registry = make(map[string][]RegistryRecord, n)
+	m.byWID = make(map[string]ixList, n)
+	m.byIdentity = make(map[IdentityKey]ixList, n)
+	m.registry = make(map[string]regList, n)
 	m.latest = make(map[batchTrack]*DurableRecord, n)
 }
