@@ -39,7 +39,6 @@ func Evaluate(req WritebackRequest, cfg Config, view View) Decision {
 		// MarkNotApplied adds (reasons itself stays on the stack).
 		rs := make([]string, len(reasons), len(reasons)+1)
 		copy(rs, reasons)
-		reasons = rs
 		return Decision{
 			Schema:         ModuleSchema,
 			Verdict:        verdict,
@@ -48,7 +47,7 @@ func Evaluate(req WritebackRequest, cfg Config, view View) Decision {
 			TrackID:        b.TrackID,
 			BatchID:        b.BatchID,
 			DurableRecord:  rec,
-			Reasons:        reasons,
+			Reasons:        rs,
 		}
 	}
 

@@ -1,6 +1,8 @@
 package writeback
 
 import (
+	"hash/maphash"
+
 	"github.com/settlehq/settle/internal/pyjson"
 )
 
@@ -15,52 +17,105 @@ import (
 // might): such a record is not found by a lookup on "" the seed would not
 // match, and Latest keys a durable record by Python's str() of its
 // track_id. The evaluator's remaining comparisons read such fields as "".
+//
+// The maps are keyed by a 64-bit hash of the key (hash/maphash, seeded per
+// view) rather than by the key's strings: a map of small fixed-size keys
+// grows (rehashes) several times faster, and a ledger's index grows with
+// every write-back. Every lookup compares the records' own fields with the
+// key, so two keys with the same hash only share a slot.
 type MemView struct {
-	byWID      map[string]ixList
-	byIdentity map[IdentityKey]ixList
-	registry   map[string]regList
-	latest     map[batchTrack]*DurableRecord
+	seed       maphash.Seed
+	byWID      map[uint64]ixList  // hash of writeback_id
+	byIdentity map[uint64]ixList  // hash of the IdentityKey
+	registry   map[uint64]regList // hash of task_id
+	latest     map[uint64]latest  // hash of (batch_id, track)
 	conflicts  map[string]struct{}
 
-	stats MemStats // Tasks and Tracks are the lengths of registry and latest
+	stats MemStats
+
+	collide bool // tests: every key hashes alike
 }
 
-// ixList is the records of one index key in ledger order: nearly every key
-// has one, which is kept in the map slot itself (no allocation per key).
+// ixList is the durable records of one hash in ledger order: nearly every
+// hash has one, kept in the map slot itself (no allocation per key).
 type ixList struct {
 	one  Indexed
 	more *[]Indexed // the second and later ones, nil if none
 }
 
 func (l ixList) add(ix Indexed) ixList {
-	if l.one.Rec == nil {
+	switch {
+	case l.one.Rec == nil:
 		l.one = ix
-	} else if l.more == nil {
+	case l.more == nil:
 		l.more = &[]Indexed{ix}
-	} else {
+	default:
 		*l.more = append(*l.more, ix)
 	}
 	return l
 }
 
-// list returns a fresh slice of the records (nil for none).
-func (l ixList) list() []Indexed {
+// filter returns a fresh slice of the records keep accepts, in order (nil
+// for none).
+func (l ixList) filter(keep func(*DurableRecord) bool) []Indexed {
 	if l.one.Rec == nil {
 		return nil
 	}
 	if l.more == nil {
-		return []Indexed{l.one}
+		if keep(l.one.Rec) {
+			return []Indexed{l.one}
+		}
+		return nil
 	}
-	out := make([]Indexed, 0, 1+len(*l.more))
-	out = append(out, l.one)
-	return append(out, *l.more...)
+	var out []Indexed
+	if keep(l.one.Rec) {
+		out = append(out, l.one)
+	}
+	for _, ix := range *l.more {
+		if keep(ix.Rec) {
+			out = append(out, ix)
+		}
+	}
+	return out
 }
 
-// regList is a task's registry records in ledger order, the first in the
-// map slot itself.
+// regList is the registry records of one task_id hash in ledger order,
+// the first in the map slot itself.
 type regList struct {
 	one  *RegistryRecord
 	more *[]*RegistryRecord // the second and later ones, nil if none
+}
+
+// has reports whether the list holds a record of the task.
+func (l regList) has(task string) bool {
+	if l.one == nil {
+		return false
+	}
+	if l.one.TaskID == task {
+		return true
+	}
+	if l.more != nil {
+		for _, r := range *l.more {
+			if r.TaskID == task {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// latest is the last durable success of one (batch_id, track) hash, plus
+// those of other pairs with the same hash (nil if none). The batch is
+// rec.BatchID; the track is kept, as it may be Python's str() of a
+// track_id that is not a string.
+type latest struct {
+	rec   *DurableRecord
+	track string
+	more  *[]latest
+}
+
+func (l *latest) is(batch, track string) bool {
+	return l.rec != nil && l.rec.BatchID == batch && l.track == track
 }
 
 // MemStats are MemView's counts, for metrics.
@@ -73,8 +128,6 @@ type MemStats struct {
 	Bytes     int64 // estimate of the memory held, see MemBytes
 }
 
-type batchTrack struct{ batch, track string }
-
 // NewMemView returns an empty MemView.
 func NewMemView() *MemView {
 	m := &MemView{}
@@ -84,12 +137,46 @@ func NewMemView() *MemView {
 
 // Reset empties the view.
 func (m *MemView) Reset() {
-	m.byWID = make(map[string]ixList)
-	m.byIdentity = make(map[IdentityKey]ixList)
-	m.registry = make(map[string]regList)
-	m.latest = make(map[batchTrack]*DurableRecord)
+	m.reset(0)
+}
+
+// reset empties the view, its maps sized for n keys.
+func (m *MemView) reset(n int) {
+	m.seed = maphash.MakeSeed()
+	m.byWID = make(map[uint64]ixList, n)
+	m.byIdentity = make(map[uint64]ixList, n)
+	m.registry = make(map[uint64]regList, n)
+	m.latest = make(map[uint64]latest, n)
 	m.conflicts = make(map[string]struct{})
 	m.stats = MemStats{}
+}
+
+// The key hashes. Combining the fields' hashes (rather than hashing their
+// concatenation) needs no buffer; a collision only makes two keys share
+// a slot.
+
+func (m *MemView) hash(s string) uint64 {
+	if m.collide {
+		return 0
+	}
+	return maphash.String(m.seed, s)
+}
+
+func mix(h, x uint64) uint64 {
+	h ^= x + 0x9e3779b97f4a7c15 + h<<6 + h>>2
+	return h * 0xff51afd7ed558ccd
+}
+
+func (m *MemView) identityHash(k *IdentityKey) uint64 {
+	h := m.hash(k.TaskID)
+	h = mix(h, m.hash(k.TrackID))
+	h = mix(h, m.hash(k.DispatchID))
+	h = mix(h, m.hash(k.CollectorKey))
+	return mix(h, m.hash(k.BatchID))
+}
+
+func (m *MemView) latestHash(batch, track string) uint64 {
+	return mix(m.hash(batch), m.hash(track))
 }
 
 func (m *MemView) init() {
@@ -139,7 +226,8 @@ func (m *MemView) addDurable(seq int64, d *DurableRecord, raw []byte) {
 	m.stats.Bytes += int64(durableStrings(d)) + durableOverhead
 	ix := Indexed{Seq: seq, Rec: d}
 	if d.WritebackID != "" {
-		m.byWID[d.WritebackID] = m.byWID[d.WritebackID].add(ix)
+		h := m.hash(d.WritebackID)
+		m.byWID[h] = m.byWID[h].add(ix)
 	}
 	key := d.Identity()
 	identityOK := true
@@ -162,11 +250,41 @@ func (m *MemView) addDurable(seq int64, d *DurableRecord, raw []byte) {
 		}
 	}
 	if identityOK {
-		m.byIdentity[key] = m.byIdentity[key].add(ix)
+		h := m.identityHash(&key)
+		m.byIdentity[h] = m.byIdentity[h].add(ix)
 	}
 	if batchOK && d.WritebackClassification == DurableSuccessWritten {
-		m.latest[batchTrack{d.BatchID, track}] = d
+		m.setLatest(d, track)
 	}
+}
+
+// setLatest makes d the latest durable success of (d.BatchID, track).
+func (m *MemView) setLatest(d *DurableRecord, track string) {
+	h := m.latestHash(d.BatchID, track)
+	l := m.latest[h]
+	switch {
+	case l.rec == nil:
+		l = latest{rec: d, track: track}
+		m.stats.Tracks++
+	case l.is(d.BatchID, track):
+		l.rec = d
+	default:
+		if l.more == nil {
+			l.more = new([]latest)
+		}
+		found := false
+		for i := range *l.more {
+			if x := &(*l.more)[i]; x.is(d.BatchID, track) {
+				x.rec, found = d, true
+				break
+			}
+		}
+		if !found {
+			*l.more = append(*l.more, latest{rec: d, track: track})
+			m.stats.Tracks++
+		}
+	}
+	m.latest[h] = l
 }
 
 func (m *MemView) addRegistry(r *RegistryRecord, raw []byte) {
@@ -180,7 +298,11 @@ func (m *MemView) addRegistry(r *RegistryRecord, raw []byte) {
 			}
 		}
 	}
-	l := m.registry[r.TaskID]
+	h := m.hash(r.TaskID)
+	l := m.registry[h]
+	if !l.has(r.TaskID) {
+		m.stats.Tasks++
+	}
 	switch {
 	case l.one == nil:
 		l.one = r
@@ -189,7 +311,7 @@ func (m *MemView) addRegistry(r *RegistryRecord, raw []byte) {
 	default:
 		*l.more = append(*l.more, r)
 	}
-	m.registry[r.TaskID] = l
+	m.registry[h] = l
 }
 
 // rawObject parses a record's raw line again (rare: only for records with
@@ -208,18 +330,27 @@ func rawObject(raw []byte) *pyjson.Object {
 
 // DurableByWritebackID implements View.
 func (m *MemView) DurableByWritebackID(id string) []Indexed {
-	return m.byWID[id].list()
+	if m.byWID == nil {
+		return nil
+	}
+	return m.byWID[m.hash(id)].filter(func(r *DurableRecord) bool { return r.WritebackID == id })
 }
 
 // DurableByIdentity implements View.
 func (m *MemView) DurableByIdentity(k IdentityKey) []Indexed {
-	return m.byIdentity[k].list()
+	if m.byIdentity == nil {
+		return nil
+	}
+	return m.byIdentity[m.identityHash(&k)].filter(func(r *DurableRecord) bool { return r.Identity() == k })
 }
 
 // RegistryHistory implements View. The records are copies.
 func (m *MemView) RegistryHistory(task string) []RegistryRecord {
-	l, ok := m.registry[task]
-	if !ok {
+	if m.registry == nil {
+		return []RegistryRecord{}
+	}
+	l := m.registry[m.hash(task)]
+	if l.one == nil {
 		return []RegistryRecord{}
 	}
 	n := 1
@@ -227,16 +358,20 @@ func (m *MemView) RegistryHistory(task string) []RegistryRecord {
 		n += len(*l.more)
 	}
 	out := make([]RegistryRecord, 0, n)
-	out = appendRegistryCopy(out, l.one)
+	out = appendRegistryCopy(out, l.one, task)
 	if l.more != nil {
 		for _, r := range *l.more {
-			out = appendRegistryCopy(out, r)
+			out = appendRegistryCopy(out, r, task)
 		}
 	}
 	return out
 }
 
-func appendRegistryCopy(out []RegistryRecord, r *RegistryRecord) []RegistryRecord {
+// appendRegistryCopy appends a copy of r if it is a record of the task.
+func appendRegistryCopy(out []RegistryRecord, r *RegistryRecord, task string) []RegistryRecord {
+	if r.TaskID != task {
+		return out // another task with the same hash
+	}
 	out = append(out, *r)
 	if p := r.FallbackCallbackCronID; p != nil {
 		s := *p
@@ -248,7 +383,21 @@ func appendRegistryCopy(out []RegistryRecord, r *RegistryRecord) []RegistryRecor
 // Latest returns the last DURABLE_SUCCESS_WRITTEN record of (batch,
 // track) in ledger order, or nil. The record is shared: do not modify it.
 func (m *MemView) Latest(batch, track string) *DurableRecord {
-	return m.latest[batchTrack{batch, track}]
+	if m.latest == nil {
+		return nil
+	}
+	l := m.latest[m.latestHash(batch, track)]
+	if l.is(batch, track) {
+		return l.rec
+	}
+	if l.more != nil {
+		for i := range *l.more {
+			if x := &(*l.more)[i]; x.is(batch, track) {
+				return x.rec
+			}
+		}
+	}
+	return nil
 }
 
 // LatestFunc returns Latest bound to a batch, for Settle.
@@ -266,7 +415,6 @@ func (m *MemView) HasConflict(conflictID string) bool {
 // Stats returns the view's counts.
 func (m *MemView) Stats() MemStats {
 	s := m.stats
-	s.Tasks, s.Tracks = len(m.registry), len(m.latest)
 	return s
 }
 

@@ -16,10 +16,5 @@ func (m *MemView) Presize(records int) {
 	}
 	// A ledger written by settle holds a durable record and its registry
 	// mirror per write-back.
-	n := records/2 + 1
-	m.Reset()
-	m.byWID = make(map[string]ixList, n)
-	m.byIdentity = make(map[IdentityKey]ixList, n)
-	m.registry = make(map[string]regList, n)
-	m.latest = make(map[batchTrack]*DurableRecord, n)
+	m.reset(records/2 + 1)
 }
