@@ -14,7 +14,7 @@ import (
 // every line is valid UTF-8 and no Python reader splits it. A string that
 // is neither UTF-8 nor WTF-8 is an EINVALID error. See AppendLine.
 func EncodeLine(v any) ([]byte, error) {
-	b, err := AppendLine(make([]byte, 0, lineSize), v)
+	b, err := AppendLine(make([]byte, 0, lineCap(v)), v)
 	if err != nil {
 		return nil, err
 	}
