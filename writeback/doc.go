@@ -36,10 +36,12 @@
 // as \uXXXX escapes: the seed's readers split lines with str.splitlines()
 // and cannot write a lone surrogate, so such a record written raw would be
 // split or unreadable; the escaped line reads back as the same string in
-// Python. DecodeLine reads a line as the seed's readers do (Python strip,
-// then json.loads), skipping lines that are not objects of one of the
-// three ledger schemas (the seed crashes on a valid non-object line such as
-// [1,2]).
+// Python. AppendLine writes the same bytes into a caller's buffer (a group
+// commit can encode its records straight into the data it writes, without
+// an allocation per line). DecodeLine reads a line as the seed's readers
+// do (Python strip, then json.loads), skipping lines that are not objects
+// of one of the three ledger schemas (the seed crashes on a valid
+// non-object line such as [1,2]).
 //
 // # Differences from the seed
 //
