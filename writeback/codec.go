@@ -14,7 +14,9 @@ import (
 // every line is valid UTF-8 and no Python reader splits it. A string that
 // is neither UTF-8 nor WTF-8 is an EINVALID error. See AppendLine.
 func EncodeLine(v any) ([]byte, error) {
-	b, err := AppendLine(make([]byte, 0, lineCap(v)), v)
+	// A constant capacity: when the caller only copies the line (and
+	// EncodeLine is inlined), the buffer can live on the stack.
+	b, err := AppendLine(make([]byte, 0, lineSize), v)
 	if err != nil {
 		return nil, err
 	}

@@ -255,14 +255,6 @@ func checkSameLine(t *testing.T, v any) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%#v:\n got %q\nwant %q", v, got, want)
 	}
-	switch v.(type) {
-	case *DurableRecord, *RegistryRecord:
-		// lineCap is exact without escapes (a backslash in the line is
-		// one) and an underestimate with them.
-		if n := lineCap(v); wantErr == nil && (n > len(want) || (n != len(want) && !bytes.Contains(want, []byte{'\\'}))) {
-			t.Fatalf("%#v: lineCap %d, line of %d bytes %q", v, n, len(want), want)
-		}
-	}
 	prefix := []byte("prefix")
 	app, err := AppendLine(prefix, v)
 	if wantErr != nil {

@@ -62,45 +62,6 @@ func errNilRecord() error {
 // lineSize is a capacity that holds a typical line.
 const lineSize = 768
 
-// durableFixed and registryFixed are the lengths of the lines of records
-// whose strings are empty and whose fallback is null (no_fallback false).
-var durableFixed, registryFixed = func() (int, int) {
-	var err error
-	return len(appendDurable(nil, &DurableRecord{}, &err)) + 1, len(appendRegistry(nil, &RegistryRecord{}, &err)) + 1
-}()
-
-// lineCap is the length of v's line when no string needs an escape (a
-// capacity that usually fits exactly).
-func lineCap(v any) int {
-	switch r := v.(type) {
-	case *DurableRecord:
-		if r != nil {
-			return durableCap(r)
-		}
-	case *RegistryRecord:
-		if r != nil {
-			n := registryFixed + len(r.ChatID) + len(r.DispatchCronID) + len(r.DispatchID) + len(r.Executor) +
-				len(r.NormalCollectorCronID) + len(r.Role) + len(r.Schema) + len(r.Status) + len(r.TaskID) + len(r.TsKST)
-			if r.FallbackCallbackCronID != nil {
-				n += len(*r.FallbackCallbackCronID) + 2 - len("null")
-			}
-			if r.NoFallback {
-				n += len("true") - len("false")
-			}
-			return n
-		}
-	}
-	return lineSize
-}
-
-func durableCap(r *DurableRecord) int {
-	n := durableFixed + durableStrings(r)
-	if r.FallbackCallbackCronID != nil {
-		n += len(*r.FallbackCallbackCronID) + 2 - len("null")
-	}
-	return n
-}
-
 // The appenders below take the first encoding error in *err: once it is
 // set they write nothing more (the caller drops the partial line), so the
 // error is that of the first bad string in key order, as with the generic
