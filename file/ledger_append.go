@@ -175,12 +175,11 @@ func (s *stage) conflictSeen(id string) bool {
 	return s.conflicts[id] || s.base.HasConflict(id)
 }
 
-// add stages one record and its line (without the newline).
-func (s *stage) add(rec writeback.LedgerRecord, line []byte) {
+// staged stages one record whose line ("\n"-terminated) was appended to
+// s.data at off.
+func (s *stage) staged(rec writeback.LedgerRecord, off int) {
 	rec.Seq = s.seq(len(s.recs))
-	s.recs = append(s.recs, staged{rec: rec, off: int64(len(s.data)), n: uint32(len(line))})
-	s.data = append(s.data, line...)
-	s.data = append(s.data, '\n')
+	s.recs = append(s.recs, staged{rec: rec, off: int64(off), n: uint32(len(s.data) - off - 1)})
 	if rec.Conflict != nil {
 		s.conflicts[rec.Conflict.ConflictID] = true
 	}

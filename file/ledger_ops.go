@@ -83,6 +83,7 @@ func (l *Ledger) apply(req writeback.WritebackRequest, s *stage) (writeback.Writ
 		out.Decision = d
 		return out, nil
 	}
+	// A copy: the index must not share the record the caller gets back.
 	rec := *d.DurableRecord
 	if err := s.addRecord(writeback.LedgerRecord{Kind: writeback.KindDurable, Durable: &rec}, &rec); err != nil {
 		return out, err
@@ -98,13 +99,16 @@ func (l *Ledger) apply(req writeback.WritebackRequest, s *stage) (writeback.Writ
 	return out, nil
 }
 
-// addRecord encodes v as the ledger line of rec and stages it.
+// addRecord encodes v as the ledger line of rec straight into the group's
+// data and stages it.
 func (s *stage) addRecord(rec writeback.LedgerRecord, v any) error {
-	line, err := writeback.EncodeLine(v)
+	off := len(s.data)
+	data, err := writeback.AppendLine(s.data, v)
 	if err != nil {
 		return settle.Wrap(settle.ErrorCode(err), err, "encode ledger record")
 	}
-	s.add(rec, line[:len(line)-1])
+	s.data = data
+	s.staged(rec, off)
 	return nil
 }
 
