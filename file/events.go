@@ -19,10 +19,10 @@ package file
 // and write every event of one group commit in one write(2) and one fsync.
 // Concurrent Append/AppendOnce/PostOnce calls of a process are gathered
 // into one group, committed by one committer goroutine; no Append or
-// AppendOnce returns before its fsync (PostOnce does not wait). A keyed event (AppendOnce) is
-// appended only if no line with its key exists, checked under the
-// exclusive flock, so of concurrent callers in any process exactly one
-// appends. If a write or fsync fails, every call of the group fails with
+// AppendOnce returns before its fsync (PostOnce does not wait). A keyed
+// event (AppendOnce, PostOnce) is appended only if no line with its key
+// exists, checked under the exclusive flock, so of concurrent callers in
+// any process exactly one appends. If a write or fsync fails, every call of the group fails with
 // UNAVAILABLE and the log refuses appends until it is reopened.
 //
 // Readers never see an event before it is durable: events appended by this
@@ -153,7 +153,8 @@ var (
 	_ event.Poster = (*Events)(nil)
 )
 
-// ecall is one Append/AppendOnce waiting for a group commit.
+// ecall is one Append, AppendOnce, PostOnce or Flush in the group commit
+// queue.
 type ecall struct {
 	typ  string
 	key  string
