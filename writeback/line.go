@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/pyjson"
 )
 
 // This file writes ledger lines directly, without building a generic JSON
@@ -99,12 +100,6 @@ func needsEscape8(x uint64) bool {
 	return (less20|quote|backslash|x)&highs != 0
 }
 
-const lowerHex = "0123456789abcdef"
-
-func appendU4(b []byte, r rune) []byte {
-	return append(b, '\\', 'u', lowerHex[r>>12&0xF], lowerHex[r>>8&0xF], lowerHex[r>>4&0xF], lowerHex[r&0xF])
-}
-
 // field appends lit (the literal text before a value, with its quotes)
 // and the escaped contents of the string s.
 func field(b []byte, lit, s string, err *error) []byte {
@@ -157,24 +152,7 @@ func appendEscaped(b []byte, s string, i int, err *error) []byte {
 		}
 		if c < utf8.RuneSelf {
 			b = append(b, s[start:i]...)
-			switch c {
-			case '"':
-				b = append(b, '\\', '"')
-			case '\\':
-				b = append(b, '\\', '\\')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = appendU4(b, rune(c))
-			}
+			b = pyjson.AppendEscapedASCII(b, c)
 			i++
 			start = i
 			continue
@@ -193,7 +171,7 @@ func appendEscaped(b []byte, s string, i int, err *error) []byte {
 			return b
 		}
 		b = append(b, s[start:i]...)
-		b = appendU4(b, r)
+		b = pyjson.AppendU4(b, r)
 		i += n
 		start = i
 	}

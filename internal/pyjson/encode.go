@@ -240,8 +240,36 @@ func init() {
 
 const hexDigits = "0123456789abcdef"
 
-func appendU4(b []byte, r rune) []byte {
+func appendU4(b []byte, r rune) []byte { return AppendU4(b, r) }
+
+// AppendU4 appends r (< 0x10000) as Python writes an escape: \\uXXXX with
+// lowercase hex digits.
+func AppendU4(b []byte, r rune) []byte {
 	return append(b, '\\', 'u', hexDigits[r>>12&0xF], hexDigits[r>>8&0xF], hexDigits[r>>4&0xF], hexDigits[r&0xF])
+}
+
+// AppendEscapedASCII appends the escape Python's json.dumps writes for the
+// ASCII byte c inside a string: \\" \\\\ \\n \\r \\t \\b \\f, or \\u00XX for
+// any other byte it escapes (control characters, and DEL or non-ASCII
+// bytes when the caller escapes those).
+func AppendEscapedASCII(b []byte, c byte) []byte {
+	switch c {
+	case '"':
+		return append(b, '\\', '"')
+	case '\\':
+		return append(b, '\\', '\\')
+	case '\n':
+		return append(b, '\\', 'n')
+	case '\r':
+		return append(b, '\\', 'r')
+	case '\t':
+		return append(b, '\\', 't')
+	case '\b':
+		return append(b, '\\', 'b')
+	case '\f':
+		return append(b, '\\', 'f')
+	}
+	return AppendU4(b, rune(c))
 }
 
 // decodeWTF8 decodes the code point at s[i:], accepting the three-byte
@@ -274,24 +302,7 @@ func (e *encoder) str(b []byte, s string) ([]byte, error) {
 				continue
 			}
 			b = append(b, s[start:i]...)
-			switch c {
-			case '"':
-				b = append(b, '\\', '"')
-			case '\\':
-				b = append(b, '\\', '\\')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = appendU4(b, rune(c))
-			}
+			b = AppendEscapedASCII(b, c)
 			i++
 			start = i
 			continue
