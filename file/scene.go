@@ -173,21 +173,39 @@ func (s *Scenes) failed(err error, what string) error {
 	return settle.Wrap(settle.EUNAVAILABLE, err, "%s", what)
 }
 
-// sceneBatch are the resolved file names of one batch.
+// sceneBatch is a resolved batch with its scenes directory.
 type sceneBatch struct {
-	ref   scene.Ref
-	token string // canonical episode token ep_NNN
-	dir   string
+	scene.Batch
+	dir string
 }
 
-func (b sceneBatch) flat() string { return filepath.Join(b.dir, scene.FlatName(b.token, b.ref.Batch)) }
-func (b sceneBatch) manifest() string {
-	return filepath.Join(b.dir, scene.ManifestName(b.token, b.ref.Batch))
+func (b sceneBatch) path(name string) string { return filepath.Join(b.dir, name) }
+func (b sceneBatch) flat() string            { return b.path(b.Flat()) }
+func (b sceneBatch) manifest() string        { return b.path(b.Manifest()) }
+func (b sceneBatch) lock() string            { return b.path(b.Lock()) }
+func (b sceneBatch) version(v int) string    { return b.path(b.Version(v)) }
+
+// files is the batch in the engine of package scene, over its directory.
+func (s *Scenes) files(b sceneBatch) scene.BatchFiles {
+	return scene.BatchFiles{Batch: b.Batch, Files: sceneDir{s: s, dir: b.dir}}
 }
-func (b sceneBatch) lock() string { return filepath.Join(b.dir, scene.LockName(b.token, b.ref.Batch)) }
-func (b sceneBatch) version(v int) string {
-	return filepath.Join(b.dir, scene.VersionName(b.token, b.ref.Batch, v))
+
+// sceneDir is a project's scenes directory as scene.Files: a name is a
+// file in it, written through internal/durable.
+type sceneDir struct {
+	s   *Scenes // nil: read only
+	dir string
 }
+
+func (d sceneDir) ReadFile(name string) ([]byte, bool, error) {
+	return sceneReadFile(filepath.Join(d.dir, name))
+}
+
+func (d sceneDir) WriteFile(name string, data []byte) error {
+	return d.s.writeFile(filepath.Join(d.dir, name), data)
+}
+
+func (d sceneDir) Path(name string) string { return filepath.Join(d.dir, name) }
 
 // resolve validates a Ref and computes its paths. Errors: EINVALID (project
 // or batch), EINVALIDEPISODE.
@@ -196,14 +214,11 @@ func (s *Scenes) resolve(ref scene.Ref) (sceneBatch, error) {
 	if err != nil {
 		return sceneBatch{}, err
 	}
-	token, err := scene.CanonicalEpisode(ref.Episode)
+	b, err := scene.ResolveBatch(ref)
 	if err != nil {
 		return sceneBatch{}, err
 	}
-	if err := scene.ValidateBatchID(ref.Batch); err != nil {
-		return sceneBatch{}, err
-	}
-	return sceneBatch{ref: ref, token: token, dir: dir}, nil
+	return sceneBatch{Batch: b, dir: dir}, nil
 }
 
 // ScenePath is the seed's scene_path: the flat body of a batch.
@@ -253,7 +268,7 @@ func (s *Scenes) lockBatch(ctx context.Context, b sceneBatch, create bool) (*dur
 	if ctx.Done() == nil {
 		l, err := durable.LockFile(b.lock())
 		if err != nil {
-			return nil, settle.Wrap(settle.EINTERNAL, err, "lock batch %s", b.ref.Batch)
+			return nil, settle.Wrap(settle.EINTERNAL, err, "lock batch %s", b.Ref.Batch)
 		}
 		return l, nil
 	}
@@ -269,7 +284,7 @@ func (s *Scenes) lockBatch(ctx context.Context, b sceneBatch, create bool) (*dur
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			return nil, settle.Wrap(settle.EINTERNAL, r.err, "lock batch %s", b.ref.Batch)
+			return nil, settle.Wrap(settle.EINTERNAL, r.err, "lock batch %s", b.Ref.Batch)
 		}
 		return r.l, nil
 	case <-ctx.Done():
@@ -278,13 +293,13 @@ func (s *Scenes) lockBatch(ctx context.Context, b sceneBatch, create bool) (*dur
 				_ = r.l.Unlock()
 			}
 		}()
-		return nil, fmt.Errorf("lock batch %s: %w", b.ref.Batch, ctx.Err())
+		return nil, fmt.Errorf("lock batch %s: %w", b.Ref.Batch, ctx.Err())
 	}
 }
 
 func (s *Scenes) unlock(l *durable.Lock, b sceneBatch) {
 	if err := l.Unlock(); err != nil {
-		s.log.Warn("unlock batch", "batch", b.ref.Batch, "err", err)
+		s.log.Warn("unlock batch", "batch", b.Ref.Batch, "err", err)
 	}
 }
 

@@ -2,7 +2,6 @@ package file
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,64 +13,24 @@ import (
 // loadManifest is the seed's load_manifest: nil when the manifest file is
 // absent. Errors: ECORRUPT, ESCHEMA, EMANIFESTIDENTITY.
 func (s *Scenes) loadManifest(b sceneBatch) (*scene.Manifest, error) {
-	data, ok, err := sceneReadFile(b.manifest())
-	if err != nil || !ok {
-		return nil, err
-	}
-	m, err := scene.DecodeManifest(data, b.ref.Batch)
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", filepath.Base(b.manifest()), err)
-	}
-	return m, nil
+	return s.files(b).LoadManifest()
 }
 
 // artifactPath is the seed's manifest_artifact_path: the body a registered
 // version's artifact names. Errors: ENOTFOUND (not registered),
 // EUNSAFEARTIFACT.
 func (s *Scenes) artifactPath(b sceneBatch, m *scene.Manifest, v int) (string, error) {
-	e, err := m.Entry(v)
+	name, err := b.ArtifactName(m, v)
 	if err != nil {
 		return "", err
 	}
-	if err := scene.CheckArtifact(e.Artifact); err != nil {
-		return "", fmt.Errorf("batch %s v%d: %w", b.ref.Batch, v, err)
-	}
-	return filepath.Join(b.dir, e.Artifact), nil
+	return b.path(name), nil
 }
 
 // sceneLoadBody is the seed's load_scene; it also returns the bytes read.
 // Errors: ENOTFOUND, ECORRUPT, ESCHEMA.
 func sceneLoadBody(path string) (*scene.Scene, []byte, error) {
-	data, ok, err := sceneReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !ok {
-		return nil, nil, settle.Errorf(settle.ENOTFOUND, "scene body not found: %s", filepath.Base(path))
-	}
-	sc, err := scene.DecodeBody(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("scene body %s: %w", filepath.Base(path), err)
-	}
-	return sc, data, nil
-}
-
-// loadRegistered loads version v's body through the manifest and checks
-// that it carries the batch's identity.
-func (s *Scenes) loadRegistered(b sceneBatch, m *scene.Manifest, v int) (scene.Loaded, error) {
-	path, err := s.artifactPath(b, m, v)
-	if err != nil {
-		return scene.Loaded{}, err
-	}
-	sc, _, err := sceneLoadBody(path)
-	if err != nil {
-		return scene.Loaded{}, err
-	}
-	if sc.SceneID != b.ref.Batch {
-		return scene.Loaded{}, settle.Errorf(settle.EMANIFESTIDENTITY,
-			"scene body identity mismatch for batch %s v%d: loaded scene_id %q", b.ref.Batch, v, sc.SceneID)
-	}
-	return scene.Loaded{Scene: sc, Version: v, Fingerprint: scene.Fingerprint(sc)}, nil
+	return scene.LoadBody(sceneDir{dir: filepath.Dir(path)}, filepath.Base(path))
 }
 
 // Load is the seed's load_scene_active_with_version: with a manifest, the
@@ -87,22 +46,7 @@ func (s *Scenes) Load(ctx context.Context, ref scene.Ref) (scene.Loaded, error) 
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	m, err := s.loadManifest(b)
-	if err != nil {
-		return scene.Loaded{}, err
-	}
-	if m != nil {
-		return s.loadRegistered(b, m, m.ActiveVersion)
-	}
-	sc, _, err := sceneLoadBody(b.flat())
-	if settle.ErrorCode(err) == settle.ENOTFOUND {
-		return scene.Loaded{}, settle.Errorf(settle.ENOTFOUND,
-			"no scene for batch %s (episode %s): no manifest and no flat %s", ref.Batch, ref.Episode, filepath.Base(b.flat()))
-	}
-	if err != nil {
-		return scene.Loaded{}, err
-	}
-	return scene.Loaded{Scene: sc, Version: 1, Fingerprint: scene.Fingerprint(sc)}, nil
+	return s.files(b).LoadActive()
 }
 
 // LoadVersion returns a registered version's body; without a manifest only
@@ -115,22 +59,7 @@ func (s *Scenes) LoadVersion(ctx context.Context, ref scene.Ref, version int) (s
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	m, err := s.loadManifest(b)
-	if err != nil {
-		return scene.Loaded{}, err
-	}
-	if m != nil {
-		return s.loadRegistered(b, m, version)
-	}
-	if version != 1 {
-		return scene.Loaded{}, settle.Errorf(settle.ENOTFOUND,
-			"version %d of batch %s not registered (no manifest: only the flat v1 exists)", version, ref.Batch)
-	}
-	sc, _, err := sceneLoadBody(b.flat())
-	if err != nil {
-		return scene.Loaded{}, err
-	}
-	return scene.Loaded{Scene: sc, Version: 1, Fingerprint: scene.Fingerprint(sc)}, nil
+	return s.files(b).LoadVersion(version)
 }
 
 // Versions lists a batch's registered versions in manifest order. A batch
@@ -145,46 +74,8 @@ func (s *Scenes) Versions(ctx context.Context, ref scene.Ref) ([]scene.VersionIn
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.loadManifest(b)
-	if err != nil {
-		return nil, err
-	}
-	if m == nil {
-		sc, _, err := sceneLoadBody(b.flat())
-		if settle.ErrorCode(err) == settle.ENOTFOUND {
-			return nil, settle.Errorf(settle.ENOTFOUND, "no scene for batch %s: no manifest and no flat body", ref.Batch)
-		}
-		if err != nil {
-			return nil, err
-		}
-		m = sceneLegacyManifest(b, sc)
-	}
-	out := make([]scene.VersionInfo, 0, len(m.Versions))
-	for _, e := range m.Versions {
-		out = append(out, scene.VersionInfo{ManifestEntry: e, Active: e.Version == m.ActiveVersion})
-	}
-	return out, nil
+	return s.files(b).Versions()
 }
-
-// sceneLegacyManifest is the manifest that materializes a flat body as v1.
-func sceneLegacyManifest(b sceneBatch, flat *scene.Scene) *scene.Manifest {
-	return &scene.Manifest{
-		SchemaVersion: scene.ManifestSchemaVersion,
-		BatchID:       b.ref.Batch,
-		ActiveVersion: 1,
-		Versions: []scene.ManifestEntry{{
-			Version:              1,
-			Artifact:             filepath.Base(b.flat()),
-			StructureFingerprint: scene.Fingerprint(flat),
-			CreatedAt:            nil,
-			Reason:               sceneReasonMaterialized,
-		}},
-	}
-}
-
-// sceneReasonMaterialized is the manifest reason of a flat body
-// materialized as version 1.
-const sceneReasonMaterialized = "materialized-legacy"
 
 // ActiveBodyPath is the seed's active_scene_body_path: the active version's
 // artifact when a manifest exists, else the flat body path (which may not

@@ -9,36 +9,10 @@ import (
 	"github.com/settlehq/settle/scene"
 )
 
-// manifestOrMaterialize is the seed's _manifest_or_materialize, called under
-// the batch lock: the manifest on disk, else one that registers an existing
-// flat body as v1 (active), else an empty one. hasActive is false only for
-// the empty one (the seed's active_version None).
-func (s *Scenes) manifestOrMaterialize(b sceneBatch) (m *scene.Manifest, hasActive bool, err error) {
-	m, err = s.loadManifest(b)
-	if err != nil {
-		return nil, false, err
-	}
-	if m != nil {
-		return m, true, nil
-	}
-	flat, _, err := sceneLoadBody(b.flat())
-	if settle.ErrorCode(err) == settle.ENOTFOUND {
-		return &scene.Manifest{
-			SchemaVersion: scene.ManifestSchemaVersion,
-			BatchID:       b.ref.Batch,
-			Versions:      []scene.ManifestEntry{},
-		}, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return sceneLegacyManifest(b, flat), true, nil
-}
-
 func (s *Scenes) writeManifest(b sceneBatch, m *scene.Manifest) error {
 	data, err := scene.EncodeManifest(m)
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "encode manifest of batch %s", b.ref.Batch)
+		return settle.Wrap(settle.EINTERNAL, err, "encode manifest of batch %s", b.Ref.Batch)
 	}
 	return s.writeFile(b.manifest(), data)
 }
@@ -82,7 +56,7 @@ func (s *Scenes) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sc
 	}
 	defer s.unlock(l, b)
 
-	m, hasActive, err := s.manifestOrMaterialize(b)
+	m, hasActive, err := s.files(b).ManifestOrMaterialize()
 	if err != nil {
 		return 0, err
 	}
@@ -146,7 +120,7 @@ func (s *Scenes) Activate(ctx context.Context, ref scene.Ref, version int) error
 	}
 	defer s.unlock(l, b)
 
-	m, _, err := s.manifestOrMaterialize(b)
+	m, _, err := s.files(b).ManifestOrMaterialize()
 	if err != nil {
 		return err
 	}

@@ -22,39 +22,38 @@ import (
 // reads and writes are one transaction, so a crash leaves the old or the
 // new state, never a body without its manifest.
 
-// batchFiles are the file names of one batch.
-type batchFiles struct {
-	ref   scene.Ref
-	token string // canonical episode token ep_NNN
-}
-
-func (b batchFiles) flat() string     { return scene.FlatName(b.token, b.ref.Batch) }
-func (b batchFiles) manifest() string { return scene.ManifestName(b.token, b.ref.Batch) }
-func (b batchFiles) lock() string     { return scene.LockName(b.token, b.ref.Batch) }
-func (b batchFiles) version(v int) string {
-	return scene.VersionName(b.token, b.ref.Batch, v)
-}
-
-// resolve validates a Ref. Errors: EINVALID (project or batch),
+// resolveRef validates a Ref. Errors: EINVALID (project or batch),
 // EINVALIDEPISODE.
-func resolveRef(ref scene.Ref) (batchFiles, error) {
-	if err := scene.ValidateProject(ref.Project); err != nil {
-		return batchFiles{}, err
-	}
-	token, err := scene.CanonicalEpisode(ref.Episode)
-	if err != nil {
-		return batchFiles{}, err
-	}
-	if err := scene.ValidateBatchID(ref.Batch); err != nil {
-		return batchFiles{}, err
-	}
-	return batchFiles{ref: ref, token: token}, nil
+func resolveRef(ref scene.Ref) (scene.Batch, error) { return scene.ResolveBatch(ref) }
+
+// sceneFiles is a project's scene_files rows as scene.Files, read and
+// written in one transaction.
+type sceneFiles struct {
+	s       *Store
+	ctx     context.Context
+	tx      pgx.Tx
+	project string
+}
+
+func (f sceneFiles) ReadFile(name string) ([]byte, bool, error) {
+	return f.s.readFile(f.ctx, f.tx, f.project, name)
+}
+
+func (f sceneFiles) WriteFile(name string, data []byte) error {
+	return f.s.writeFile(f.ctx, f.tx, f.project, name, data)
+}
+
+func (f sceneFiles) Path(name string) string { return name }
+
+// files is the batch in the engine of package scene, in transaction tx.
+func (s *Store) files(ctx context.Context, tx pgx.Tx, b scene.Batch) scene.BatchFiles {
+	return scene.BatchFiles{Batch: b, Files: sceneFiles{s: s, ctx: ctx, tx: tx, project: b.Ref.Project}}
 }
 
 // lockBatch takes the batch's lock until the transaction ends.
-func (s *Store) lockBatch(ctx context.Context, tx pgx.Tx, b batchFiles) error {
-	if err := xlock(ctx, tx, s.lockKey("scene", b.ref.Project, b.lock())); err != nil {
-		return s.fail(err, "lock batch %s", b.ref.Batch)
+func (s *Store) lockBatch(ctx context.Context, tx pgx.Tx, b scene.Batch) error {
+	if err := xlock(ctx, tx, s.lockKey("scene", b.Ref.Project, b.Lock())); err != nil {
+		return s.fail(err, "lock batch %s", b.Ref.Batch)
 	}
 	return nil
 }
@@ -85,66 +84,10 @@ func (s *Store) fileExists(ctx context.Context, q querier, project, name string)
 	return ok, s.fail(err, "stat %s", name)
 }
 
-// loadManifest is the seed's load_manifest: nil when absent. Errors:
-// ECORRUPT, ESCHEMA, EMANIFESTIDENTITY.
-func (s *Store) loadManifest(ctx context.Context, q querier, b batchFiles) (*scene.Manifest, error) {
-	data, ok, err := s.readFile(ctx, q, b.ref.Project, b.manifest())
-	if err != nil || !ok {
-		return nil, err
-	}
-	m, err := scene.DecodeManifest(data, b.ref.Batch)
-	if err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", b.manifest(), err)
-	}
-	return m, nil
-}
-
-// artifactName is the seed's manifest_artifact_path: the body a
-// registered version's artifact names. Errors: ENOTFOUND, EUNSAFEARTIFACT.
-func artifactName(b batchFiles, m *scene.Manifest, v int) (string, error) {
-	e, err := m.Entry(v)
-	if err != nil {
-		return "", err
-	}
-	if err := scene.CheckArtifact(e.Artifact); err != nil {
-		return "", fmt.Errorf("batch %s v%d: %w", b.ref.Batch, v, err)
-	}
-	return e.Artifact, nil
-}
-
 // loadBody is the seed's load_scene; it also returns the bytes read.
 // Errors: ENOTFOUND, ECORRUPT, ESCHEMA.
-func (s *Store) loadBody(ctx context.Context, q querier, project, name string) (*scene.Scene, []byte, error) {
-	data, ok, err := s.readFile(ctx, q, project, name)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !ok {
-		return nil, nil, settle.Errorf(settle.ENOTFOUND, "scene body not found: %s", name)
-	}
-	sc, err := scene.DecodeBody(data)
-	if err != nil {
-		return nil, nil, fmt.Errorf("scene body %s: %w", name, err)
-	}
-	return sc, data, nil
-}
-
-// loadRegistered loads version v's body through the manifest and checks
-// that it carries the batch's identity.
-func (s *Store) loadRegistered(ctx context.Context, q querier, b batchFiles, m *scene.Manifest, v int) (scene.Loaded, error) {
-	name, err := artifactName(b, m, v)
-	if err != nil {
-		return scene.Loaded{}, err
-	}
-	sc, _, err := s.loadBody(ctx, q, b.ref.Project, name)
-	if err != nil {
-		return scene.Loaded{}, err
-	}
-	if sc.SceneID != b.ref.Batch {
-		return scene.Loaded{}, settle.Errorf(settle.EMANIFESTIDENTITY,
-			"scene body identity mismatch for batch %s v%d: loaded scene_id %q", b.ref.Batch, v, sc.SceneID)
-	}
-	return scene.Loaded{Scene: sc, Version: v, Fingerprint: scene.Fingerprint(sc)}, nil
+func (s *Store) loadBody(ctx context.Context, tx pgx.Tx, project, name string) (*scene.Scene, []byte, error) {
+	return scene.LoadBody(sceneFiles{s: s, ctx: ctx, tx: tx, project: project}, name)
 }
 
 // Load implements scene.Store (load_scene_active_with_version), on one
@@ -158,29 +101,10 @@ func (s *Store) Load(ctx context.Context, ref scene.Ref) (scene.Loaded, error) {
 	var ld scene.Loaded
 	err = s.readTx(ctx, "load scene", func(tx pgx.Tx) error {
 		var err error
-		ld, err = s.loadActive(ctx, tx, b)
+		ld, err = s.files(ctx, tx, b).LoadActive()
 		return err
 	})
 	return ld, err
-}
-
-func (s *Store) loadActive(ctx context.Context, q querier, b batchFiles) (scene.Loaded, error) {
-	m, err := s.loadManifest(ctx, q, b)
-	if err != nil {
-		return scene.Loaded{}, err
-	}
-	if m != nil {
-		return s.loadRegistered(ctx, q, b, m, m.ActiveVersion)
-	}
-	sc, _, err := s.loadBody(ctx, q, b.ref.Project, b.flat())
-	if settle.ErrorCode(err) == settle.ENOTFOUND {
-		return scene.Loaded{}, settle.Errorf(settle.ENOTFOUND,
-			"no scene for batch %s (episode %s): no manifest and no flat %s", b.ref.Batch, b.ref.Episode, b.flat())
-	}
-	if err != nil {
-		return scene.Loaded{}, err
-	}
-	return scene.Loaded{Scene: sc, Version: 1, Fingerprint: scene.Fingerprint(sc)}, nil
 }
 
 // LoadVersion implements scene.Store: a registered version's body;
@@ -192,46 +116,11 @@ func (s *Store) LoadVersion(ctx context.Context, ref scene.Ref, version int) (sc
 	}
 	var ld scene.Loaded
 	err = s.readTx(ctx, "load scene version", func(tx pgx.Tx) error {
-		m, err := s.loadManifest(ctx, tx, b)
-		if err != nil {
-			return err
-		}
-		if m != nil {
-			ld, err = s.loadRegistered(ctx, tx, b, m, version)
-			return err
-		}
-		if version != 1 {
-			return settle.Errorf(settle.ENOTFOUND,
-				"version %d of batch %s not registered (no manifest: only the flat v1 exists)", version, ref.Batch)
-		}
-		sc, _, err := s.loadBody(ctx, tx, b.ref.Project, b.flat())
-		if err != nil {
-			return err
-		}
-		ld = scene.Loaded{Scene: sc, Version: 1, Fingerprint: scene.Fingerprint(sc)}
-		return nil
+		var err error
+		ld, err = s.files(ctx, tx, b).LoadVersion(version)
+		return err
 	})
 	return ld, err
-}
-
-// reasonMaterializedLegacy is the manifest reason of a flat body
-// materialized as version 1.
-const reasonMaterializedLegacy = "materialized-legacy"
-
-// legacyManifest is the manifest that materializes a flat body as v1.
-func legacyManifest(b batchFiles, flat *scene.Scene) *scene.Manifest {
-	return &scene.Manifest{
-		SchemaVersion: scene.ManifestSchemaVersion,
-		BatchID:       b.ref.Batch,
-		ActiveVersion: 1,
-		Versions: []scene.ManifestEntry{{
-			Version:              1,
-			Artifact:             b.flat(),
-			StructureFingerprint: scene.Fingerprint(flat),
-			CreatedAt:            nil,
-			Reason:               reasonMaterializedLegacy,
-		}},
-	}
 }
 
 // Versions implements scene.Store: the registered versions in manifest
@@ -244,25 +133,9 @@ func (s *Store) Versions(ctx context.Context, ref scene.Ref) ([]scene.VersionInf
 	}
 	var out []scene.VersionInfo
 	err = s.readTx(ctx, "scene versions", func(tx pgx.Tx) error {
-		m, err := s.loadManifest(ctx, tx, b)
-		if err != nil {
-			return err
-		}
-		if m == nil {
-			sc, _, err := s.loadBody(ctx, tx, b.ref.Project, b.flat())
-			if settle.ErrorCode(err) == settle.ENOTFOUND {
-				return settle.Errorf(settle.ENOTFOUND, "no scene for batch %s: no manifest and no flat body", ref.Batch)
-			}
-			if err != nil {
-				return err
-			}
-			m = legacyManifest(b, sc)
-		}
-		out = make([]scene.VersionInfo, 0, len(m.Versions))
-		for _, e := range m.Versions {
-			out = append(out, scene.VersionInfo{ManifestEntry: e, Active: e.Version == m.ActiveVersion})
-		}
-		return nil
+		var err error
+		out, err = s.files(ctx, tx, b).Versions()
+		return err
 	})
 	return out, err
 }
@@ -300,37 +173,12 @@ func (s *Store) List(ctx context.Context, project, episode string) ([]string, er
 	return out, nil
 }
 
-// manifestOrMaterialize is the seed's _manifest_or_materialize, under the
-// batch lock: the stored manifest, else one registering an existing flat
-// body as v1 (active), else an empty one (hasActive false).
-func (s *Store) manifestOrMaterialize(ctx context.Context, tx pgx.Tx, b batchFiles) (m *scene.Manifest, hasActive bool, err error) {
-	m, err = s.loadManifest(ctx, tx, b)
-	if err != nil {
-		return nil, false, err
-	}
-	if m != nil {
-		return m, true, nil
-	}
-	flat, _, err := s.loadBody(ctx, tx, b.ref.Project, b.flat())
-	if settle.ErrorCode(err) == settle.ENOTFOUND {
-		return &scene.Manifest{
-			SchemaVersion: scene.ManifestSchemaVersion,
-			BatchID:       b.ref.Batch,
-			Versions:      []scene.ManifestEntry{},
-		}, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return legacyManifest(b, flat), true, nil
-}
-
-func (s *Store) writeManifest(ctx context.Context, tx pgx.Tx, b batchFiles, m *scene.Manifest) error {
+func (s *Store) writeManifest(ctx context.Context, tx pgx.Tx, b scene.Batch, m *scene.Manifest) error {
 	data, err := scene.EncodeManifest(m)
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "encode manifest of batch %s", b.ref.Batch)
+		return settle.Wrap(settle.EINTERNAL, err, "encode manifest of batch %s", b.Ref.Batch)
 	}
-	return s.writeFile(ctx, tx, b.ref.Project, b.manifest(), data)
+	return s.writeFile(ctx, tx, b.Ref.Project, b.Manifest(), data)
 }
 
 // WriteCandidate implements scene.Store (write_scene_candidate): the
@@ -369,7 +217,7 @@ func (s *Store) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sce
 		if err := s.lockBatch(ctx, tx, b); err != nil {
 			return err
 		}
-		m, hasActive, err := s.manifestOrMaterialize(ctx, tx, b)
+		m, hasActive, err := s.files(ctx, tx, b).ManifestOrMaterialize()
 		if err != nil {
 			return err
 		}
@@ -386,8 +234,8 @@ func (s *Store) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sce
 			return nil
 		}
 		v := m.MaxVersion() + 1
-		name := b.version(v)
-		if err := s.writeFile(ctx, tx, b.ref.Project, name, body); err != nil {
+		name := b.Version(v)
+		if err := s.writeFile(ctx, tx, b.Ref.Project, name, body); err != nil {
 			return err
 		}
 		createdAt := scene.PyISOFormat(s.now().UTC())
@@ -434,15 +282,15 @@ func (s *Store) Activate(ctx context.Context, ref scene.Ref, version int) error 
 		if err := s.lockBatch(ctx, tx, b); err != nil {
 			return err
 		}
-		m, _, err := s.manifestOrMaterialize(ctx, tx, b)
+		m, _, err := s.files(ctx, tx, b).ManifestOrMaterialize()
 		if err != nil {
 			return err
 		}
-		name, err := artifactName(b, m, version)
+		name, err := b.ArtifactName(m, version)
 		if err != nil {
 			return err
 		}
-		sc, _, err := s.loadBody(ctx, tx, b.ref.Project, name)
+		sc, _, err := s.loadBody(ctx, tx, b.Ref.Project, name)
 		if err != nil {
 			return err
 		}

@@ -24,8 +24,8 @@ type statusTarget struct {
 // version must still be expectedVersion (1 for a batch without manifest)
 // — the compare-and-set of a status save — and the body to write is that
 // version's artifact or the flat body.
-func (s *Store) recheck(ctx context.Context, tx pgx.Tx, b batchFiles, expectedVersion int) (statusTarget, error) {
-	m, err := s.loadManifest(ctx, tx, b)
+func (s *Store) recheck(ctx context.Context, tx pgx.Tx, b scene.Batch, expectedVersion int) (statusTarget, error) {
+	m, err := s.files(ctx, tx, b).LoadManifest()
 	if err != nil {
 		return statusTarget{}, err
 	}
@@ -33,21 +33,21 @@ func (s *Store) recheck(ctx context.Context, tx pgx.Tx, b batchFiles, expectedVe
 		if expectedVersion != 1 {
 			return statusTarget{}, versionConflict(b, expectedVersion, 1)
 		}
-		return statusTarget{name: b.flat()}, nil
+		return statusTarget{name: b.Flat()}, nil
 	}
 	if m.ActiveVersion != expectedVersion {
 		return statusTarget{}, versionConflict(b, expectedVersion, m.ActiveVersion)
 	}
-	name, err := artifactName(b, m, expectedVersion)
+	name, err := b.ArtifactName(m, expectedVersion)
 	if err != nil {
 		return statusTarget{}, err
 	}
 	return statusTarget{name: name, manifest: m}, nil
 }
 
-func versionConflict(b batchFiles, expected, actual int) error {
+func versionConflict(b scene.Batch, expected, actual int) error {
 	return settle.Errorf(settle.EVERSIONCONFLICT,
-		"active version for batch %s moved from expected v%d to v%d between load and save", b.ref.Batch, expected, actual)
+		"active version for batch %s moved from expected v%d to v%d between load and save", b.Ref.Batch, expected, actual)
 }
 
 // UpdateStatus is the seed's save_active_scene_status with its closures,
@@ -82,7 +82,7 @@ func (s *Store) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion
 		if err != nil {
 			return err
 		}
-		sc, _, err := s.loadBody(ctx, tx, b.ref.Project, t.name)
+		sc, _, err := s.loadBody(ctx, tx, b.Ref.Project, t.name)
 		var fp string
 		switch {
 		case err == nil:
@@ -124,7 +124,7 @@ func (s *Store) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion
 		if err != nil {
 			return settle.Wrap(settle.EINVALID, err, "encode scene of batch %s", ref.Batch)
 		}
-		if err := s.writeFile(ctx, tx, b.ref.Project, t.name, data); err != nil {
+		if err := s.writeFile(ctx, tx, b.Ref.Project, t.name, data); err != nil {
 			return err
 		}
 		if postWrite != nil {
@@ -195,7 +195,7 @@ func (s *Store) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion i
 		if err != nil {
 			return err
 		}
-		data, ok, err := s.readFile(ctx, tx, b.ref.Project, t.name)
+		data, ok, err := s.readFile(ctx, tx, b.Ref.Project, t.name)
 		if err != nil {
 			return err
 		}
@@ -228,7 +228,7 @@ func (s *Store) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion i
 		if err != nil {
 			return settle.Wrap(settle.EINVALID, err, "encode scene of batch %s", ref.Batch)
 		}
-		return s.writeFile(ctx, tx, b.ref.Project, t.name, out)
+		return s.writeFile(ctx, tx, b.Ref.Project, t.name, out)
 	})
 	if err != nil {
 		return scene.Loaded{}, err
@@ -277,7 +277,7 @@ func (s *Store) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, gu
 			return err
 		}
 		if guard {
-			existing, _, err := s.loadBody(ctx, tx, b.ref.Project, b.flat())
+			existing, _, err := s.loadBody(ctx, tx, b.Ref.Project, b.Flat())
 			if err != nil && settle.ErrorCode(err) != settle.ENOTFOUND {
 				return err
 			}
@@ -285,7 +285,7 @@ func (s *Store) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, gu
 				return err
 			}
 		}
-		return s.writeFile(ctx, tx, b.ref.Project, b.flat(), data)
+		return s.writeFile(ctx, tx, b.Ref.Project, b.Flat(), data)
 	})
 }
 
@@ -368,7 +368,7 @@ func (s *Store) initSequence(ctx context.Context, ref scene.Ref, seq scene.PlanS
 	if err != nil {
 		return scene.InitResult{}, err
 	}
-	exists, err := s.fileExists(ctx, s.pool, b.ref.Project, b.flat())
+	exists, err := s.fileExists(ctx, s.pool, b.Ref.Project, b.Flat())
 	if err != nil {
 		return scene.InitResult{}, err
 	}
@@ -411,7 +411,7 @@ func (s *Store) initSequence(ctx context.Context, ref scene.Ref, seq scene.PlanS
 
 // createFlat writes sc as the batch's flat body under the batch lock
 // unless the flat body exists by then.
-func (s *Store) createFlat(ctx context.Context, b batchFiles, sc *scene.Scene) (bool, error) {
+func (s *Store) createFlat(ctx context.Context, b scene.Batch, sc *scene.Scene) (bool, error) {
 	data, err := scene.EncodeBody(sc)
 	if err != nil {
 		return false, settle.Wrap(settle.EINVALID, err, "encode scene")
@@ -422,12 +422,12 @@ func (s *Store) createFlat(ctx context.Context, b batchFiles, sc *scene.Scene) (
 		if err := s.lockBatch(ctx, tx, b); err != nil {
 			return err
 		}
-		exists, err := s.fileExists(ctx, tx, b.ref.Project, b.flat())
+		exists, err := s.fileExists(ctx, tx, b.Ref.Project, b.Flat())
 		if err != nil || exists {
 			return err
 		}
 		created = true
-		return s.writeFile(ctx, tx, b.ref.Project, b.flat(), data)
+		return s.writeFile(ctx, tx, b.Ref.Project, b.Flat(), data)
 	})
 	return created && err == nil, err
 }
