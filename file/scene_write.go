@@ -60,7 +60,7 @@ func (s *Scenes) lockStatus(ctx context.Context, b sceneBatch, expectedVersion i
 
 func sceneVersionConflict(b sceneBatch, expected, actual int) error {
 	return settle.Errorf(settle.EVERSIONCONFLICT,
-		"active version for batch %s moved from expected v%d to v%d between load and save", b.ref.Batch, expected, actual)
+		"active version for batch %s moved from expected v%d to v%d between load and save", b.Ref.Batch, expected, actual)
 }
 
 // UpdateStatus is the seed's save_active_scene_status with its closures:
