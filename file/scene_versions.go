@@ -2,20 +2,10 @@ package file
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/scene"
 )
-
-func (s *Scenes) writeManifest(b sceneBatch, m *scene.Manifest) error {
-	data, err := scene.EncodeManifest(m)
-	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "encode manifest of batch %s", b.Ref.Batch)
-	}
-	return s.writeFile(b.manifest(), data)
-}
 
 // WriteCandidate is SceneVersionStore.write_scene_candidate. The identity
 // guard runs first: a scene whose scene_id is not ref.Batch is refused with
@@ -56,45 +46,17 @@ func (s *Scenes) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sc
 	}
 	defer s.unlock(l, b)
 
-	m, hasActive, err := s.files(b).ManifestOrMaterialize()
+	c, err := s.files(b).WriteCandidate(body, fp, reason, activate, s.now())
 	if err != nil {
 		return 0, err
 	}
-	for _, e := range m.Versions {
-		if e.StructureFingerprint != fp {
-			continue
-		}
-		if activate && m.ActiveVersion != e.Version {
-			m.ActiveVersion = e.Version
-			if err := s.writeManifest(b, m); err != nil {
-				return 0, err
-			}
-			s.log.Info("scene version activated", "batch", ref.Batch, "version", e.Version, "dedupe", true)
-		}
-		return e.Version, nil
+	switch {
+	case c.Created:
+		s.log.Info("scene version created", "batch", ref.Batch, "version", c.Version, "active", c.Activated, "reason", reason)
+	case c.Activated:
+		s.log.Info("scene version activated", "batch", ref.Batch, "version", c.Version, "dedupe", true)
 	}
-	v := m.MaxVersion() + 1
-	path := b.version(v)
-	if err := s.writeFile(path, body); err != nil {
-		return 0, err
-	}
-	created := scene.PyISOFormat(s.now().UTC())
-	m.Versions = append(m.Versions, scene.ManifestEntry{
-		Version:              v,
-		Artifact:             filepath.Base(path),
-		StructureFingerprint: fp,
-		CreatedAt:            &created,
-		Reason:               reason,
-	})
-	if activate || !hasActive {
-		m.ActiveVersion = v
-	}
-	if err := s.writeManifest(b, m); err != nil {
-		return 0, err
-	}
-	s.log.Info("scene version created", "batch", ref.Batch, "version", v,
-		"active", m.ActiveVersion == v, "reason", reason)
-	return v, nil
+	return c.Version, nil
 }
 
 // Activate is SceneVersionStore.activate: under the batch lock the version
@@ -120,25 +82,9 @@ func (s *Scenes) Activate(ctx context.Context, ref scene.Ref, version int) error
 	}
 	defer s.unlock(l, b)
 
-	m, _, err := s.files(b).ManifestOrMaterialize()
+	prev, err := s.files(b).Activate(version)
 	if err != nil {
 		return err
-	}
-	path, err := s.artifactPath(b, m, version)
-	if err != nil {
-		return err
-	}
-	sc, _, err := sceneLoadBody(path)
-	if err != nil {
-		return err
-	}
-	if sc.SceneID != ref.Batch {
-		return settle.Errorf(settle.EMANIFESTIDENTITY, "body of v%d carries scene_id %q, not batch %s", version, sc.SceneID, ref.Batch)
-	}
-	prev := m.ActiveVersion
-	m.ActiveVersion = version
-	if err := s.writeManifest(b, m); err != nil {
-		return fmt.Errorf("activate v%d: %w", version, err)
 	}
 	s.log.Info("scene version activated", "batch", ref.Batch, "version", version, "previous", prev)
 	return nil

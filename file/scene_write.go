@@ -8,40 +8,8 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/internal/durable"
-	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/scene"
 )
-
-// sceneTarget is the body a status writer may write, found under the lock
-// by the seed's active-version recheck.
-type sceneTarget struct {
-	path     string
-	manifest *scene.Manifest // nil: an un-versioned batch (flat body)
-}
-
-// recheck is steps (1) and (2) of save_active_scene_status: the active
-// version must still be expectedVersion (1 for a batch without manifest),
-// and the body to write is that version's artifact or the flat body.
-func (s *Scenes) recheck(b sceneBatch, expectedVersion int) (sceneTarget, error) {
-	m, err := s.loadManifest(b)
-	if err != nil {
-		return sceneTarget{}, err
-	}
-	if m == nil {
-		if expectedVersion != 1 {
-			return sceneTarget{}, sceneVersionConflict(b, expectedVersion, 1)
-		}
-		return sceneTarget{path: b.flat()}, nil
-	}
-	if m.ActiveVersion != expectedVersion {
-		return sceneTarget{}, sceneVersionConflict(b, expectedVersion, m.ActiveVersion)
-	}
-	path, err := s.artifactPath(b, m, expectedVersion)
-	if err != nil {
-		return sceneTarget{}, err
-	}
-	return sceneTarget{path: path, manifest: m}, nil
-}
 
 // lockStatus takes the batch lock for a status writer. A batch with no
 // scenes directory has no manifest: expecting another version than 1 is a
@@ -53,14 +21,9 @@ func (s *Scenes) lockStatus(ctx context.Context, b sceneBatch, expectedVersion i
 		return l, err
 	}
 	if expectedVersion != 1 {
-		return nil, sceneVersionConflict(b, expectedVersion, 1)
+		return nil, scene.VersionConflict(b.Ref.Batch, expectedVersion, 1)
 	}
 	return s.lockBatch(ctx, b, true)
-}
-
-func sceneVersionConflict(b sceneBatch, expected, actual int) error {
-	return settle.Errorf(settle.EVERSIONCONFLICT,
-		"active version for batch %s moved from expected v%d to v%d between load and save", b.Ref.Batch, expected, actual)
 }
 
 // UpdateStatus is the seed's save_active_scene_status with its closures:
@@ -93,61 +56,17 @@ func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersio
 	}
 	defer s.unlock(l, b)
 
-	t, err := s.recheck(b, expectedVersion)
+	w, err := s.files(b).UpdateStatus(expectedVersion, mutate)
 	if err != nil {
-		return scene.Loaded{}, err
-	}
-	sc, prev, err := sceneLoadBody(t.path)
-	var fp string
-	switch {
-	case err == nil:
-		// The seed's guard, inline (scene.StatusGuard compares the same two
-		// fingerprints, but needs a copy of the scene from before mutate).
-		before, err := scene.FingerprintStrict(sc)
-		if err != nil {
-			return scene.Loaded{}, err
-		}
-		if err := mutate(sc); err != nil {
-			return scene.Loaded{}, err
-		}
-		if fp, err = scene.FingerprintStrict(sc); err != nil {
-			return scene.Loaded{}, err
-		}
-		if fp != before {
-			return scene.Loaded{}, settle.Errorf(settle.ESTRUCTURE,
-				"status save for batch %s v%d would change the shot STRUCTURE of an immutable version body (structure_fingerprint changed)",
-				ref.Batch, expectedVersion)
-		}
-	case settle.ErrorCode(err) != settle.ENOTFOUND:
-		return scene.Loaded{}, err
-	case t.manifest != nil:
-		return scene.Loaded{}, settle.Errorf(settle.ENOTFOUND,
-			"registered scene body missing for batch %s v%d: %s", ref.Batch, expectedVersion, t.path)
-	default:
-		// Cold start: no prior structure to guard.
-		prev = nil
-		sc = &scene.Scene{SceneID: ref.Batch, Beats: []*scene.Beat{}, SceneMetadata: pyjson.NewObject()}
-		if err := mutate(sc); err != nil {
-			return scene.Loaded{}, err
-		}
-		if fp, err = scene.FingerprintStrict(sc); err != nil {
-			return scene.Loaded{}, err
-		}
-	}
-	data, err := scene.EncodeBody(sc)
-	if err != nil {
-		return scene.Loaded{}, settle.Wrap(settle.EINVALID, err, "encode scene of batch %s", ref.Batch)
-	}
-	if err := s.writeFile(t.path, data); err != nil {
 		return scene.Loaded{}, err
 	}
 	if postWrite != nil {
-		if herr := postWrite(sc); herr != nil {
+		if herr := postWrite(w.Loaded.Scene); herr != nil {
 			var rerr error
-			if prev == nil {
-				rerr = s.removeFile(t.path)
+			if w.Cold {
+				rerr = s.removeFile(b.path(w.Name))
 			} else {
-				rerr = s.writeFile(t.path, prev)
+				rerr = s.writeFile(b.path(w.Name), w.Prev)
 			}
 			if rerr != nil {
 				return scene.Loaded{}, errors.Join(herr, fmt.Errorf("roll back batch %s: %w", ref.Batch, rerr))
@@ -156,8 +75,8 @@ func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersio
 			return scene.Loaded{}, herr
 		}
 	}
-	s.log.Debug("scene status written", "batch", ref.Batch, "version", expectedVersion, "cold_start", prev == nil)
-	return scene.Loaded{Scene: sc, Version: expectedVersion, Fingerprint: fp}, nil
+	s.log.Debug("scene status written", "batch", ref.Batch, "version", expectedVersion, "cold_start", w.Cold)
+	return w.Loaded, nil
 }
 
 // PatchStatus applies an RFC 6902 JSON Patch to the active body's scene
@@ -165,14 +84,7 @@ func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersio
 // EVERSIONCONFLICT, ESTRUCTURE, EINVALID (a malformed or failing patch, or
 // a result that is not a scene), ENOTFOUND, as Load, EUNAVAILABLE.
 func (s *Scenes) PatchStatus(ctx context.Context, ref scene.Ref, expectedVersion int, patch []byte) (scene.Loaded, error) {
-	return s.UpdateStatus(ctx, ref, expectedVersion, func(sc *scene.Scene) error {
-		out, err := scene.ApplyPatch(sc, patch)
-		if err != nil {
-			return err
-		}
-		*sc = *out
-		return nil
-	}, nil)
+	return s.UpdateStatus(ctx, ref, expectedVersion, scene.PatchMutation(patch), nil)
 }
 
 // SaveRunner is the seed's writer-1 save_active_scene, at the raw JSON
@@ -197,58 +109,17 @@ func (s *Scenes) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion 
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	runnerRaw := runner.ToTree()
 	l, err := s.lockStatus(ctx, b, expectedVersion)
 	if err != nil {
 		return scene.Loaded{}, err
 	}
 	defer s.unlock(l, b)
 
-	t, err := s.recheck(b, expectedVersion)
+	ld, cold, err := s.files(b).SaveRunner(expectedVersion, runner)
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	data, ok, err := sceneReadFile(t.path)
-	if err != nil {
-		return scene.Loaded{}, err
-	}
-	var merged *pyjson.Object
-	switch {
-	case !ok && t.manifest != nil:
-		return scene.Loaded{}, settle.Errorf(settle.ENOTFOUND,
-			"registered scene body missing for batch %s v%d: %s", ref.Batch, expectedVersion, t.path)
-	case !ok:
-		merged = runnerRaw
-	default:
-		disk, err := scene.DecodeBodyTree(data)
-		if err != nil {
-			return scene.Loaded{}, fmt.Errorf("scene body of batch %s v%d: %w", ref.Batch, expectedVersion, err)
-		}
-		muts, err := scene.StructuralMutationsStrict(disk, runnerRaw)
-		if err != nil {
-			return scene.Loaded{}, fmt.Errorf("runner save for batch %s v%d: %w", ref.Batch, expectedVersion, err)
-		}
-		if len(muts) > 0 {
-			return scene.Loaded{}, settle.Errorf(settle.ESTRUCTURE,
-				"runner save for batch %s v%d would change the shot structure: %v", ref.Batch, expectedVersion, muts)
-		}
-		merged, err = scene.Writer1Overlay(disk, runnerRaw, t.manifest == nil)
-		if err != nil {
-			return scene.Loaded{}, fmt.Errorf("runner save for batch %s v%d: %w", ref.Batch, expectedVersion, err)
-		}
-	}
-	out, err := scene.EncodeBodyTree(merged)
-	if err != nil {
-		return scene.Loaded{}, settle.Wrap(settle.EINVALID, err, "encode scene of batch %s", ref.Batch)
-	}
-	if err := s.writeFile(t.path, out); err != nil {
-		return scene.Loaded{}, err
-	}
-	s.log.Debug("scene runner status written", "batch", ref.Batch, "version", expectedVersion, "cold_start", !ok)
-	ld := scene.Loaded{Version: expectedVersion, Fingerprint: scene.FingerprintTree(merged)}
-	if sc, err := scene.FromTree(merged); err == nil {
-		ld.Scene = sc
-	}
+	s.log.Debug("scene runner status written", "batch", ref.Batch, "version", expectedVersion, "cold_start", cold)
 	return ld, nil
 }
 
@@ -290,16 +161,7 @@ func (s *Scenes) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, g
 		return err
 	}
 	defer s.unlock(l, b)
-	if guard {
-		existing, _, err := sceneLoadBody(b.flat())
-		if err != nil && settle.ErrorCode(err) != settle.ENOTFOUND {
-			return err
-		}
-		if err := scene.CheckNotLocked(existing); err != nil {
-			return err
-		}
-	}
-	return s.writeFile(b.flat(), data)
+	return s.files(b).SaveFlat(data, guard)
 }
 
 // errSceneNoStale aborts RecoverStale's status write when nothing changed.

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -82,12 +81,6 @@ func (s *Store) fileExists(ctx context.Context, q querier, project, name string)
 	var ok bool
 	err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM scene_files WHERE project = $1 AND name = $2)", project, name).Scan(&ok)
 	return ok, s.fail(err, "stat %s", name)
-}
-
-// loadBody is the seed's load_scene; it also returns the bytes read.
-// Errors: ENOTFOUND, ECORRUPT, ESCHEMA.
-func (s *Store) loadBody(ctx context.Context, tx pgx.Tx, project, name string) (*scene.Scene, []byte, error) {
-	return scene.LoadBody(sceneFiles{s: s, ctx: ctx, tx: tx, project: project}, name)
 }
 
 // Load implements scene.Store (load_scene_active_with_version), on one
@@ -173,14 +166,6 @@ func (s *Store) List(ctx context.Context, project, episode string) ([]string, er
 	return out, nil
 }
 
-func (s *Store) writeManifest(ctx context.Context, tx pgx.Tx, b scene.Batch, m *scene.Manifest) error {
-	data, err := scene.EncodeManifest(m)
-	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "encode manifest of batch %s", b.Ref.Batch)
-	}
-	return s.writeFile(ctx, tx, b.Ref.Project, b.Manifest(), data)
-}
-
 // WriteCandidate implements scene.Store (write_scene_candidate): the
 // identity guard first (EIDENTITY, nothing written); under the batch lock
 // a flat-only batch is materialized as v1; a candidate whose structure
@@ -210,59 +195,25 @@ func (s *Store) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sce
 	if err != nil {
 		return 0, err
 	}
-	var version int
-	var created, activated bool
+	var c scene.Candidate
 	err = s.writeTx(ctx, "write scene candidate", func(tx pgx.Tx) error {
-		created, activated = false, false
 		if err := s.lockBatch(ctx, tx, b); err != nil {
 			return err
 		}
-		m, hasActive, err := s.files(ctx, tx, b).ManifestOrMaterialize()
-		if err != nil {
-			return err
-		}
-		for _, e := range m.Versions {
-			if e.StructureFingerprint != fp {
-				continue
-			}
-			version = e.Version
-			if activate && m.ActiveVersion != e.Version {
-				m.ActiveVersion = e.Version
-				activated = true
-				return s.writeManifest(ctx, tx, b, m)
-			}
-			return nil
-		}
-		v := m.MaxVersion() + 1
-		name := b.Version(v)
-		if err := s.writeFile(ctx, tx, b.Ref.Project, name, body); err != nil {
-			return err
-		}
-		createdAt := scene.PyISOFormat(s.now().UTC())
-		m.Versions = append(m.Versions, scene.ManifestEntry{
-			Version:              v,
-			Artifact:             name,
-			StructureFingerprint: fp,
-			CreatedAt:            &createdAt,
-			Reason:               reason,
-		})
-		if activate || !hasActive {
-			m.ActiveVersion = v
-			activated = true
-		}
-		version, created = v, true
-		return s.writeManifest(ctx, tx, b, m)
+		var err error
+		c, err = s.files(ctx, tx, b).WriteCandidate(body, fp, reason, activate, s.now())
+		return err
 	})
 	if err != nil {
 		return 0, err
 	}
 	switch {
-	case created:
-		s.log.Info("scene version created", "batch", ref.Batch, "version", version, "active", activated, "reason", reason)
-	case activated:
-		s.log.Info("scene version activated", "batch", ref.Batch, "version", version, "dedupe", true)
+	case c.Created:
+		s.log.Info("scene version created", "batch", ref.Batch, "version", c.Version, "active", c.Activated, "reason", reason)
+	case c.Activated:
+		s.log.Info("scene version activated", "batch", ref.Batch, "version", c.Version, "dedupe", true)
 	}
-	return version, nil
+	return c.Version, nil
 }
 
 // Activate implements scene.Store: under the batch lock the version must
@@ -282,27 +233,9 @@ func (s *Store) Activate(ctx context.Context, ref scene.Ref, version int) error 
 		if err := s.lockBatch(ctx, tx, b); err != nil {
 			return err
 		}
-		m, _, err := s.files(ctx, tx, b).ManifestOrMaterialize()
-		if err != nil {
-			return err
-		}
-		name, err := b.ArtifactName(m, version)
-		if err != nil {
-			return err
-		}
-		sc, _, err := s.loadBody(ctx, tx, b.Ref.Project, name)
-		if err != nil {
-			return err
-		}
-		if sc.SceneID != ref.Batch {
-			return settle.Errorf(settle.EMANIFESTIDENTITY, "body of v%d carries scene_id %q, not batch %s", version, sc.SceneID, ref.Batch)
-		}
-		prev = m.ActiveVersion
-		m.ActiveVersion = version
-		if err := s.writeManifest(ctx, tx, b, m); err != nil {
-			return fmt.Errorf("activate v%d: %w", version, err)
-		}
-		return nil
+		var err error
+		prev, err = s.files(ctx, tx, b).Activate(version)
+		return err
 	})
 	if err == nil {
 		s.log.Info("scene version activated", "batch", ref.Batch, "version", version, "previous", prev)

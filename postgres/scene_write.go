@@ -9,46 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/scene"
 )
-
-// statusTarget is the body a status writer may write, found under the
-// lock by the seed's active-version recheck.
-type statusTarget struct {
-	name     string
-	manifest *scene.Manifest // nil: an un-versioned batch (flat body)
-}
-
-// recheck is steps (1) and (2) of save_active_scene_status: the active
-// version must still be expectedVersion (1 for a batch without manifest)
-// — the compare-and-set of a status save — and the body to write is that
-// version's artifact or the flat body.
-func (s *Store) recheck(ctx context.Context, tx pgx.Tx, b scene.Batch, expectedVersion int) (statusTarget, error) {
-	m, err := s.files(ctx, tx, b).LoadManifest()
-	if err != nil {
-		return statusTarget{}, err
-	}
-	if m == nil {
-		if expectedVersion != 1 {
-			return statusTarget{}, versionConflict(b, expectedVersion, 1)
-		}
-		return statusTarget{name: b.Flat()}, nil
-	}
-	if m.ActiveVersion != expectedVersion {
-		return statusTarget{}, versionConflict(b, expectedVersion, m.ActiveVersion)
-	}
-	name, err := b.ArtifactName(m, expectedVersion)
-	if err != nil {
-		return statusTarget{}, err
-	}
-	return statusTarget{name: name, manifest: m}, nil
-}
-
-func versionConflict(b scene.Batch, expected, actual int) error {
-	return settle.Errorf(settle.EVERSIONCONFLICT,
-		"active version for batch %s moved from expected v%d to v%d between load and save", b.Ref.Batch, expected, actual)
-}
 
 // UpdateStatus is the seed's save_active_scene_status with its closures,
 // in one transaction under the batch lock: (1) the active version must
@@ -78,61 +40,21 @@ func (s *Store) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion
 		if err := s.lockBatch(ctx, tx, b); err != nil {
 			return err
 		}
-		t, err := s.recheck(ctx, tx, b, expectedVersion)
-		if err != nil {
-			return err
-		}
-		sc, _, err := s.loadBody(ctx, tx, b.Ref.Project, t.name)
-		var fp string
-		switch {
-		case err == nil:
-			cold = false
-			// The seed's guard (as the file store's: the fingerprints
-			// before and after mutate, computed strictly).
-			before, err := scene.FingerprintStrict(sc)
-			if err != nil {
-				return err
-			}
+		w, err := s.files(ctx, tx, b).UpdateStatus(expectedVersion, func(sc *scene.Scene) error {
 			if err := mutate(sc); err != nil {
 				return userError{err}
 			}
-			if fp, err = scene.FingerprintStrict(sc); err != nil {
-				return err
-			}
-			if fp != before {
-				return settle.Errorf(settle.ESTRUCTURE,
-					"status save for batch %s v%d would change the shot STRUCTURE of an immutable version body (structure_fingerprint changed)",
-					ref.Batch, expectedVersion)
-			}
-		case settle.ErrorCode(err) != settle.ENOTFOUND:
-			return err
-		case t.manifest != nil:
-			return settle.Errorf(settle.ENOTFOUND,
-				"registered scene body missing for batch %s v%d: %s", ref.Batch, expectedVersion, t.name)
-		default:
-			// Cold start: no prior structure to guard.
-			cold = true
-			sc = &scene.Scene{SceneID: ref.Batch, Beats: []*scene.Beat{}, SceneMetadata: pyjson.NewObject()}
-			if err := mutate(sc); err != nil {
-				return userError{err}
-			}
-			if fp, err = scene.FingerprintStrict(sc); err != nil {
-				return err
-			}
-		}
-		data, err := scene.EncodeBody(sc)
+			return nil
+		})
 		if err != nil {
-			return settle.Wrap(settle.EINVALID, err, "encode scene of batch %s", ref.Batch)
-		}
-		if err := s.writeFile(ctx, tx, b.Ref.Project, t.name, data); err != nil {
 			return err
 		}
 		if postWrite != nil {
-			if err := postWrite(sc); err != nil {
+			if err := postWrite(w.Loaded.Scene); err != nil {
 				return userError{err}
 			}
 		}
-		out = scene.Loaded{Scene: sc, Version: expectedVersion, Fingerprint: fp}
+		out, cold = w.Loaded, w.Cold
 		return nil
 	})
 	var ue userError
@@ -156,14 +78,7 @@ func (u userError) Error() string { return u.err.Error() }
 // active body inside UpdateStatus. Errors: EVERSIONCONFLICT, ESTRUCTURE,
 // EINVALID, ENOTFOUND, as Load.
 func (s *Store) PatchStatus(ctx context.Context, ref scene.Ref, expectedVersion int, patch []byte) (scene.Loaded, error) {
-	return s.UpdateStatus(ctx, ref, expectedVersion, func(sc *scene.Scene) error {
-		out, err := scene.ApplyPatch(sc, patch)
-		if err != nil {
-			return err
-		}
-		*sc = *out
-		return nil
-	}, nil)
+	return s.UpdateStatus(ctx, ref, expectedVersion, scene.PatchMutation(patch), nil)
 }
 
 // SaveRunner implements scene.Store (writer-1 save_active_scene) at the
@@ -184,60 +99,20 @@ func (s *Store) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion i
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	runnerRaw := runner.ToTree()
-	var merged *pyjson.Object
+	var ld scene.Loaded
 	cold := false
 	err = s.writeTx(ctx, "save runner scene", func(tx pgx.Tx) error {
 		if err := s.lockBatch(ctx, tx, b); err != nil {
 			return err
 		}
-		t, err := s.recheck(ctx, tx, b, expectedVersion)
-		if err != nil {
-			return err
-		}
-		data, ok, err := s.readFile(ctx, tx, b.Ref.Project, t.name)
-		if err != nil {
-			return err
-		}
-		cold = !ok
-		switch {
-		case !ok && t.manifest != nil:
-			return settle.Errorf(settle.ENOTFOUND,
-				"registered scene body missing for batch %s v%d: %s", ref.Batch, expectedVersion, t.name)
-		case !ok:
-			merged = runnerRaw
-		default:
-			disk, err := scene.DecodeBodyTree(data)
-			if err != nil {
-				return fmt.Errorf("scene body of batch %s v%d: %w", ref.Batch, expectedVersion, err)
-			}
-			muts, err := scene.StructuralMutationsStrict(disk, runnerRaw)
-			if err != nil {
-				return fmt.Errorf("runner save for batch %s v%d: %w", ref.Batch, expectedVersion, err)
-			}
-			if len(muts) > 0 {
-				return settle.Errorf(settle.ESTRUCTURE,
-					"runner save for batch %s v%d would change the shot structure: %v", ref.Batch, expectedVersion, muts)
-			}
-			merged, err = scene.Writer1Overlay(disk, runnerRaw, t.manifest == nil)
-			if err != nil {
-				return fmt.Errorf("runner save for batch %s v%d: %w", ref.Batch, expectedVersion, err)
-			}
-		}
-		out, err := scene.EncodeBodyTree(merged)
-		if err != nil {
-			return settle.Wrap(settle.EINVALID, err, "encode scene of batch %s", ref.Batch)
-		}
-		return s.writeFile(ctx, tx, b.Ref.Project, t.name, out)
+		var err error
+		ld, cold, err = s.files(ctx, tx, b).SaveRunner(expectedVersion, runner)
+		return err
 	})
 	if err != nil {
 		return scene.Loaded{}, err
 	}
 	s.log.Debug("scene runner status written", "batch", ref.Batch, "version", expectedVersion, "cold_start", cold)
-	ld := scene.Loaded{Version: expectedVersion, Fingerprint: scene.FingerprintTree(merged)}
-	if sc, err := scene.FromTree(merged); err == nil {
-		ld.Scene = sc
-	}
 	return ld, nil
 }
 
@@ -276,16 +151,7 @@ func (s *Store) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, gu
 		if err := s.lockBatch(ctx, tx, b); err != nil {
 			return err
 		}
-		if guard {
-			existing, _, err := s.loadBody(ctx, tx, b.Ref.Project, b.Flat())
-			if err != nil && settle.ErrorCode(err) != settle.ENOTFOUND {
-				return err
-			}
-			if err := scene.CheckNotLocked(existing); err != nil {
-				return err
-			}
-		}
-		return s.writeFile(ctx, tx, b.Ref.Project, b.Flat(), data)
+		return s.files(ctx, tx, b).SaveFlat(data, guard)
 	})
 }
 

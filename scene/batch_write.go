@@ -1,0 +1,320 @@
+package scene
+
+import (
+	"fmt"
+	"time"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/pyjson"
+)
+
+// The mutations of a batch, each called with the batch's lock held over
+// BatchFiles.Files for the whole call. What happens when a write fails
+// half-way (a poisoned file store, a rolled-back transaction) is the
+// backend's: the engine writes bodies before the manifest that registers
+// them, as the seed does.
+
+// VersionConflict is the EVERSIONCONFLICT of a status write whose batch's
+// active version moved from expected to actual.
+func VersionConflict(batch string, expected, actual int) error {
+	return settle.Errorf(settle.EVERSIONCONFLICT,
+		"active version for batch %s moved from expected v%d to v%d between load and save", batch, expected, actual)
+}
+
+// StatusTarget is the body a status writer may write, found under the lock
+// by the seed's active-version recheck.
+type StatusTarget struct {
+	Name     string
+	Manifest *Manifest // nil: an un-versioned batch (flat body)
+}
+
+// Recheck is steps (1) and (2) of save_active_scene_status: the active
+// version must still be expectedVersion (1 for a batch without manifest),
+// the compare-and-set of a status write (EVERSIONCONFLICT), and the body
+// to write is that version's artifact or the flat body.
+func (bf BatchFiles) Recheck(expectedVersion int) (StatusTarget, error) {
+	m, err := bf.LoadManifest()
+	if err != nil {
+		return StatusTarget{}, err
+	}
+	if m == nil {
+		if expectedVersion != 1 {
+			return StatusTarget{}, VersionConflict(bf.Batch.Ref.Batch, expectedVersion, 1)
+		}
+		return StatusTarget{Name: bf.Batch.Flat()}, nil
+	}
+	if m.ActiveVersion != expectedVersion {
+		return StatusTarget{}, VersionConflict(bf.Batch.Ref.Batch, expectedVersion, m.ActiveVersion)
+	}
+	name, err := bf.Batch.ArtifactName(m, expectedVersion)
+	if err != nil {
+		return StatusTarget{}, err
+	}
+	return StatusTarget{Name: name, Manifest: m}, nil
+}
+
+// registeredMissing is the ENOTFOUND of a registered body that is absent.
+func (bf BatchFiles) registeredMissing(v int, name string) error {
+	return settle.Errorf(settle.ENOTFOUND,
+		"registered scene body missing for batch %s v%d: %s", bf.Batch.Ref.Batch, v, bf.Files.Path(name))
+}
+
+// StatusWrite is what UpdateStatus wrote.
+type StatusWrite struct {
+	Name   string // the body written
+	Cold   bool   // a cold start: the body did not exist before
+	Prev   []byte // the body's bytes before the write (nil on a cold start)
+	Loaded Loaded // the scene written, at expectedVersion
+}
+
+// UpdateStatus is the seed's save_active_scene_status with its mutate
+// closure: (1) the active version must still be expectedVersion (Recheck,
+// EVERSIONCONFLICT, nothing written); (2) an existing active body is
+// loaded fresh, mutate changes it, and a change of its structure
+// fingerprint is refused with ESTRUCTURE, nothing written; a registered
+// body that is missing is ENOTFOUND; a batch with neither manifest nor
+// flat body is cold-started from {scene_id: batch, beats: [],
+// scene_metadata: {}} without the structure guard; (3) the body is
+// written. An error from mutate is returned as is, nothing written.
+func (bf BatchFiles) UpdateStatus(expectedVersion int, mutate func(*Scene) error) (StatusWrite, error) {
+	ref := bf.Batch.Ref
+	t, err := bf.Recheck(expectedVersion)
+	if err != nil {
+		return StatusWrite{}, err
+	}
+	sc, prev, err := LoadBody(bf.Files, t.Name)
+	var fp string
+	cold := false
+	switch {
+	case err == nil:
+		// The seed's guard, inline (StatusGuard compares the same two
+		// fingerprints, but needs a copy of the scene from before mutate).
+		before, err := FingerprintStrict(sc)
+		if err != nil {
+			return StatusWrite{}, err
+		}
+		if err := mutate(sc); err != nil {
+			return StatusWrite{}, err
+		}
+		if fp, err = FingerprintStrict(sc); err != nil {
+			return StatusWrite{}, err
+		}
+		if fp != before {
+			return StatusWrite{}, settle.Errorf(settle.ESTRUCTURE,
+				"status save for batch %s v%d would change the shot STRUCTURE of an immutable version body (structure_fingerprint changed)",
+				ref.Batch, expectedVersion)
+		}
+	case settle.ErrorCode(err) != settle.ENOTFOUND:
+		return StatusWrite{}, err
+	case t.Manifest != nil:
+		return StatusWrite{}, bf.registeredMissing(expectedVersion, t.Name)
+	default:
+		// Cold start: no prior structure to guard.
+		cold, prev = true, nil
+		sc = &Scene{SceneID: ref.Batch, Beats: []*Beat{}, SceneMetadata: pyjson.NewObject()}
+		if err := mutate(sc); err != nil {
+			return StatusWrite{}, err
+		}
+		if fp, err = FingerprintStrict(sc); err != nil {
+			return StatusWrite{}, err
+		}
+	}
+	data, err := EncodeBody(sc)
+	if err != nil {
+		return StatusWrite{}, settle.Wrap(settle.EINVALID, err, "encode scene of batch %s", ref.Batch)
+	}
+	if err := bf.Files.WriteFile(t.Name, data); err != nil {
+		return StatusWrite{}, err
+	}
+	return StatusWrite{
+		Name:   t.Name,
+		Cold:   cold,
+		Prev:   prev,
+		Loaded: Loaded{Scene: sc, Version: expectedVersion, Fingerprint: fp},
+	}, nil
+}
+
+// PatchMutation is the mutate closure of a status write that applies an
+// RFC 6902 JSON Patch to the body (ApplyPatch).
+func PatchMutation(patch []byte) func(*Scene) error {
+	return func(sc *Scene) error {
+		out, err := ApplyPatch(sc, patch)
+		if err != nil {
+			return err
+		}
+		*sc = *out
+		return nil
+	}
+}
+
+// SaveRunner is the seed's writer-1 save_active_scene, at the raw JSON
+// level: after the active-version recheck, a batch with neither manifest
+// nor flat body gets the runner's whole scene as its flat body (cold); a
+// registered body that is missing is ENOTFOUND; otherwise a structural
+// difference between the stored body and the runner's scene
+// (StructuralMutationsStrict) is refused with ESTRUCTURE, and the
+// runner's status is overlaid on the stored body (Writer1Overlay; absent
+// structural metadata is enriched only for a batch without manifest). The
+// returned Loaded.Scene is nil if the merged body does not hydrate as a
+// Scene. Errors: EVERSIONCONFLICT, ESTRUCTURE, ENOTFOUND, as LoadActive.
+func (bf BatchFiles) SaveRunner(expectedVersion int, runner *Scene) (ld Loaded, cold bool, err error) {
+	ref := bf.Batch.Ref
+	runnerRaw := runner.ToTree()
+	t, err := bf.Recheck(expectedVersion)
+	if err != nil {
+		return Loaded{}, false, err
+	}
+	data, ok, err := bf.Files.ReadFile(t.Name)
+	if err != nil {
+		return Loaded{}, false, err
+	}
+	var merged *pyjson.Object
+	switch {
+	case !ok && t.Manifest != nil:
+		return Loaded{}, false, bf.registeredMissing(expectedVersion, t.Name)
+	case !ok:
+		merged = runnerRaw
+	default:
+		disk, err := DecodeBodyTree(data)
+		if err != nil {
+			return Loaded{}, false, fmt.Errorf("scene body of batch %s v%d: %w", ref.Batch, expectedVersion, err)
+		}
+		muts, err := StructuralMutationsStrict(disk, runnerRaw)
+		if err != nil {
+			return Loaded{}, false, fmt.Errorf("runner save for batch %s v%d: %w", ref.Batch, expectedVersion, err)
+		}
+		if len(muts) > 0 {
+			return Loaded{}, false, settle.Errorf(settle.ESTRUCTURE,
+				"runner save for batch %s v%d would change the shot structure: %v", ref.Batch, expectedVersion, muts)
+		}
+		merged, err = Writer1Overlay(disk, runnerRaw, t.Manifest == nil)
+		if err != nil {
+			return Loaded{}, false, fmt.Errorf("runner save for batch %s v%d: %w", ref.Batch, expectedVersion, err)
+		}
+	}
+	out, err := EncodeBodyTree(merged)
+	if err != nil {
+		return Loaded{}, false, settle.Wrap(settle.EINVALID, err, "encode scene of batch %s", ref.Batch)
+	}
+	if err := bf.Files.WriteFile(t.Name, out); err != nil {
+		return Loaded{}, false, err
+	}
+	ld = Loaded{Version: expectedVersion, Fingerprint: FingerprintTree(merged)}
+	if sc, err := FromTree(merged); err == nil {
+		ld.Scene = sc
+	}
+	return ld, !ok, nil
+}
+
+// SaveFlat is the seed's save_scene (guard false) or save_scene_guarded
+// (guard true) on the batch's flat body: data replaces it, unless guard
+// and an existing flat body is locked (CheckNotLocked: ESCENELOCKED,
+// nothing written). Errors: ESCENELOCKED, ECORRUPT, ESCHEMA (an unreadable
+// existing body, with guard).
+func (bf BatchFiles) SaveFlat(data []byte, guard bool) error {
+	if guard {
+		existing, _, err := LoadBody(bf.Files, bf.Batch.Flat())
+		if err != nil && settle.ErrorCode(err) != settle.ENOTFOUND {
+			return err
+		}
+		if err := CheckNotLocked(existing); err != nil {
+			return err
+		}
+	}
+	return bf.Files.WriteFile(bf.Batch.Flat(), data)
+}
+
+// WriteManifest writes the batch's manifest (EncodeManifest).
+func (bf BatchFiles) WriteManifest(m *Manifest) error {
+	data, err := EncodeManifest(m)
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "encode manifest of batch %s", bf.Batch.Ref.Batch)
+	}
+	return bf.Files.WriteFile(bf.Batch.Manifest(), data)
+}
+
+// Candidate is what WriteCandidate did.
+type Candidate struct {
+	Version   int  // the version written, or the registered one of equal structure
+	Created   bool // a new version's body and manifest entry were written
+	Activated bool // the version is active now and was not before
+}
+
+// WriteCandidate is SceneVersionStore.write_scene_candidate after the
+// identity guard, for the candidate's encoded body and strict structure
+// fingerprint fp: a missing manifest over a flat body is materialized as
+// v1 (active); a candidate whose fingerprint equals a registered
+// version's returns that version (activating it if asked; the
+// materialized manifest is written only then); otherwise the body is
+// written as VersionName(highest registered + 1), created_at now, then
+// the manifest. A new batch's first version is active. Errors: as
+// LoadActive, as Files.WriteFile.
+func (bf BatchFiles) WriteCandidate(body []byte, fp, reason string, activate bool, now time.Time) (Candidate, error) {
+	m, hasActive, err := bf.ManifestOrMaterialize()
+	if err != nil {
+		return Candidate{}, err
+	}
+	for _, e := range m.Versions {
+		if e.StructureFingerprint != fp {
+			continue
+		}
+		if activate && m.ActiveVersion != e.Version {
+			m.ActiveVersion = e.Version
+			if err := bf.WriteManifest(m); err != nil {
+				return Candidate{}, err
+			}
+			return Candidate{Version: e.Version, Activated: true}, nil
+		}
+		return Candidate{Version: e.Version}, nil
+	}
+	v := m.MaxVersion() + 1
+	name := bf.Batch.Version(v)
+	if err := bf.Files.WriteFile(name, body); err != nil {
+		return Candidate{}, err
+	}
+	created := PyISOFormat(now.UTC())
+	m.Versions = append(m.Versions, ManifestEntry{
+		Version:              v,
+		Artifact:             name,
+		StructureFingerprint: fp,
+		CreatedAt:            &created,
+		Reason:               reason,
+	})
+	if activate || !hasActive {
+		m.ActiveVersion = v
+	}
+	if err := bf.WriteManifest(m); err != nil {
+		return Candidate{}, err
+	}
+	return Candidate{Version: v, Created: true, Activated: m.ActiveVersion == v}, nil
+}
+
+// Activate is SceneVersionStore.activate: the version must be registered
+// (a flat-only batch is materialized first), its body present and its
+// scene_id the batch; then the manifest's active pointer moves (the
+// manifest is written even when it already pointed there). It returns the
+// previously active version. Errors: ENOTFOUND (not registered, body
+// missing), EMANIFESTIDENTITY, EUNSAFEARTIFACT, as LoadActive.
+func (bf BatchFiles) Activate(version int) (prev int, err error) {
+	m, _, err := bf.ManifestOrMaterialize()
+	if err != nil {
+		return 0, err
+	}
+	name, err := bf.Batch.ArtifactName(m, version)
+	if err != nil {
+		return 0, err
+	}
+	sc, _, err := LoadBody(bf.Files, name)
+	if err != nil {
+		return 0, err
+	}
+	if sc.SceneID != bf.Batch.Ref.Batch {
+		return 0, settle.Errorf(settle.EMANIFESTIDENTITY, "body of v%d carries scene_id %q, not batch %s", version, sc.SceneID, bf.Batch.Ref.Batch)
+	}
+	prev = m.ActiveVersion
+	m.ActiveVersion = version
+	if err := bf.WriteManifest(m); err != nil {
+		return 0, fmt.Errorf("activate v%d: %w", version, err)
+	}
+	return prev, nil
+}
