@@ -201,6 +201,10 @@ func (d sceneDir) ReadFile(name string) ([]byte, bool, error) {
 	return sceneReadFile(filepath.Join(d.dir, name))
 }
 
+func (d sceneDir) Exists(name string) (bool, error) {
+	return sceneFileExists(filepath.Join(d.dir, name))
+}
+
 func (d sceneDir) WriteFile(name string, data []byte) error {
 	return d.s.writeFile(filepath.Join(d.dir, name), data)
 }

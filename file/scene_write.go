@@ -164,9 +164,6 @@ func (s *Scenes) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, g
 	return s.files(b).SaveFlat(data, guard)
 }
 
-// errSceneNoStale aborts RecoverStale's status write when nothing changed.
-var errSceneNoStale = errors.New("no stale takes")
-
 // RecoverStale marks the active body's takes that have been running since
 // before now-olderThan (olderThan <= 0: scene.DefaultStaleAge) as stale,
 // through UpdateStatus at the version it loaded (retried a few times if the
@@ -174,131 +171,47 @@ var errSceneNoStale = errors.New("no stale takes")
 // none, nothing is written. Errors: as Load, ESTRUCTURE, EVERSIONCONFLICT
 // (the version kept moving), EUNAVAILABLE.
 func (s *Scenes) RecoverStale(ctx context.Context, ref scene.Ref, olderThan time.Duration, now time.Time) (int, error) {
-	if olderThan <= 0 {
-		olderThan = scene.DefaultStaleAge
+	n, version, err := scene.RecoverStale(ctx, s, ref, olderThan, now)
+	if err == nil && n > 0 {
+		s.log.Info("stale takes recovered", "batch", ref.Batch, "version", version, "count", n)
 	}
-	const attempts = 5
-	var err error
-	for i := 0; i < attempts; i++ {
-		var ld scene.Loaded
-		ld, err = s.Load(ctx, ref)
-		if err != nil {
-			return 0, err
-		}
-		n := 0
-		_, err = s.UpdateStatus(ctx, ref, ld.Version, func(sc *scene.Scene) error {
-			n = scene.MarkStale(sc, olderThan, now)
-			if n == 0 {
-				return errSceneNoStale
-			}
-			return nil
-		}, nil)
-		switch {
-		case errors.Is(err, errSceneNoStale):
-			return 0, nil
-		case err == nil:
-			if n > 0 {
-				s.log.Info("stale takes recovered", "batch", ref.Batch, "version", ld.Version, "count", n)
-			}
-			return n, nil
-		case settle.ErrorCode(err) != settle.EVERSIONCONFLICT:
-			return 0, err
-		}
-	}
-	return 0, err
+	return n, err
 }
 
-// InitFromPlan is the seed's init_scenes_from_plan: for every plan
-// sequence, in plan order, a batch whose flat body exists is re-stamped
-// with maxTakes on its active body (Load, then UpdateStatus at the loaded
-// version); any other gets a new flat scene whose beats are the sequence's
-// shots. The create is made under the batch lock and only if the flat body
-// is still absent. dryRun builds the same result and writes nothing.
-// Errors: EINVALID (plan, sequence id, negative maxTakes), EINVALIDEPISODE,
-// as Load, ESTRUCTURE, EVERSIONCONFLICT, EUNAVAILABLE.
+// InitFromPlan is the seed's init_scenes_from_plan (scene.InitFromPlan):
+// for every plan sequence, in plan order, a batch whose flat body exists is
+// re-stamped with maxTakes on its active body (Load, then UpdateStatus at
+// the loaded version); any other gets a new flat scene whose beats are the
+// sequence's shots. The create is made under the batch lock and only if the
+// flat body is still absent. dryRun builds the same result and writes
+// nothing. Errors: EINVALID (plan, sequence id, negative maxTakes),
+// EINVALIDEPISODE, as Load, ESTRUCTURE, EVERSIONCONFLICT, EUNAVAILABLE.
 func (s *Scenes) InitFromPlan(ctx context.Context, project, episode string, plan scene.Plan, maxTakes int, dryRun bool) ([]scene.InitResult, error) {
 	if err := s.usable(ctx); err != nil {
 		return nil, err
 	}
-	if maxTakes < 0 {
-		return nil, settle.Errorf(settle.EINVALID, "max_takes %d is negative", maxTakes)
-	}
-	if _, err := s.Dir(project); err != nil {
-		return nil, err
-	}
-	if _, err := scene.CanonicalEpisode(episode); err != nil {
-		return nil, err
-	}
-	seqs, err := scene.PlanSequences(plan)
-	if err != nil {
-		return nil, err
-	}
-	for _, seq := range seqs { // refuse a bad id before writing anything
-		if err := scene.ValidateBatchID(seq.ID); err != nil {
-			return nil, fmt.Errorf("plan sequence: %w", err)
-		}
-	}
-	out := make([]scene.InitResult, 0, len(seqs))
-	for _, seq := range seqs {
-		ref := scene.Ref{Project: project, Episode: episode, Batch: seq.ID}
-		res, err := s.initSequence(ctx, ref, seq, maxTakes, dryRun)
-		if err != nil {
-			return out, fmt.Errorf("init sequence %s: %w", seq.ID, err)
-		}
-		out = append(out, res)
-	}
-	return out, nil
+	return scene.InitFromPlan(ctx, planScenes{s}, project, episode, plan, maxTakes, dryRun)
 }
 
-func (s *Scenes) initSequence(ctx context.Context, ref scene.Ref, seq scene.PlanSequence, maxTakes int, dryRun bool) (scene.InitResult, error) {
+// planScenes is the store as scene.PlanStore.
+type planScenes struct{ *Scenes }
+
+func (p planScenes) FlatExists(_ context.Context, ref scene.Ref) (bool, error) {
+	b, err := p.resolve(ref)
+	if err != nil {
+		return false, err
+	}
+	return sceneFileExists(b.flat())
+}
+
+// CreateFlat writes sc as the batch's flat body under the batch lock unless
+// the flat body exists by then.
+func (p planScenes) CreateFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene) (bool, error) {
+	s := p.Scenes
 	b, err := s.resolve(ref)
 	if err != nil {
-		return scene.InitResult{}, err
+		return false, err
 	}
-	exists, err := sceneFileExists(b.flat())
-	if err != nil {
-		return scene.InitResult{}, err
-	}
-	if !exists {
-		sc, err := scene.NewSceneFromPlanSequence(ref.Project, ref.Episode, seq.ID, seq.Spec, maxTakes)
-		if err != nil {
-			return scene.InitResult{}, err
-		}
-		if dryRun {
-			return scene.InitResult{Batch: seq.ID, Created: true, Scene: sc}, nil
-		}
-		created, err := s.createFlat(ctx, b, sc)
-		if err != nil {
-			return scene.InitResult{}, err
-		}
-		if created {
-			s.log.Info("scene created from plan", "batch", seq.ID, "beats", len(sc.Beats))
-			return scene.InitResult{Batch: seq.ID, Created: true, Scene: sc}, nil
-		}
-		// Another writer created it meanwhile: re-stamp it instead.
-	}
-	ld, err := s.Load(ctx, ref)
-	if err != nil {
-		return scene.InitResult{}, err
-	}
-	restamp := func(sc *scene.Scene) error {
-		scene.RestampMaxTakes(sc, maxTakes)
-		return nil
-	}
-	if dryRun {
-		_ = restamp(ld.Scene)
-		return scene.InitResult{Batch: seq.ID, Created: false, Scene: ld.Scene}, nil
-	}
-	saved, err := s.UpdateStatus(ctx, ref, ld.Version, restamp, nil)
-	if err != nil {
-		return scene.InitResult{}, err
-	}
-	return scene.InitResult{Batch: seq.ID, Created: false, Scene: saved.Scene}, nil
-}
-
-// createFlat writes sc as the batch's flat body under the batch lock unless
-// the flat body exists by then.
-func (s *Scenes) createFlat(ctx context.Context, b sceneBatch, sc *scene.Scene) (bool, error) {
 	if err := s.writable(ctx); err != nil {
 		return false, err
 	}
@@ -311,12 +224,9 @@ func (s *Scenes) createFlat(ctx context.Context, b sceneBatch, sc *scene.Scene) 
 		return false, err
 	}
 	defer s.unlock(l, b)
-	exists, err := sceneFileExists(b.flat())
-	if err != nil || exists {
-		return false, err
+	created, err := s.files(b).CreateFlat(data)
+	if created {
+		s.log.Info("scene created from plan", "batch", ref.Batch, "beats", len(sc.Beats))
 	}
-	if err := s.writeFile(b.flat(), data); err != nil {
-		return false, err
-	}
-	return true, nil
+	return created, err
 }

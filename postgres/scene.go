@@ -38,6 +38,10 @@ func (f sceneFiles) ReadFile(name string) ([]byte, bool, error) {
 	return f.s.readFile(f.ctx, f.tx, f.project, name)
 }
 
+func (f sceneFiles) Exists(name string) (bool, error) {
+	return f.s.fileExists(f.ctx, f.tx, f.project, name)
+}
+
 func (f sceneFiles) WriteFile(name string, data []byte) error {
 	return f.s.writeFile(f.ctx, f.tx, f.project, name, data)
 }

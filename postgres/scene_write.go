@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -155,47 +154,20 @@ func (s *Store) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, gu
 	})
 }
 
-// errNoStaleTakes aborts RecoverStale's status write when nothing changed.
-var errNoStaleTakes = errors.New("no stale takes")
-
-// RecoverStale implements scene.Store: takes running since before
-// now-olderThan (olderThan <= 0: scene.DefaultStaleAge) become stale
-// through UpdateStatus at the loaded version (retried a few times if the
-// active version moves meanwhile); with none, nothing is written.
+// RecoverStale implements scene.Store (scene.RecoverStale): takes running
+// since before now-olderThan (olderThan <= 0: scene.DefaultStaleAge)
+// become stale through UpdateStatus at the loaded version (retried a few
+// times if the active version moves meanwhile); with none, nothing is
+// written.
 func (s *Store) RecoverStale(ctx context.Context, ref scene.Ref, olderThan time.Duration, now time.Time) (int, error) {
-	if olderThan <= 0 {
-		olderThan = scene.DefaultStaleAge
+	n, version, err := scene.RecoverStale(ctx, s, ref, olderThan, now)
+	if err == nil && n > 0 {
+		s.log.Info("stale takes recovered", "batch", ref.Batch, "version", version, "count", n)
 	}
-	const attempts = 5
-	var err error
-	for i := 0; i < attempts; i++ {
-		var ld scene.Loaded
-		ld, err = s.Load(ctx, ref)
-		if err != nil {
-			return 0, err
-		}
-		n := 0
-		_, err = s.UpdateStatus(ctx, ref, ld.Version, func(sc *scene.Scene) error {
-			n = scene.MarkStale(sc, olderThan, now)
-			if n == 0 {
-				return errNoStaleTakes
-			}
-			return nil
-		}, nil)
-		switch {
-		case errors.Is(err, errNoStaleTakes):
-			return 0, nil
-		case err == nil:
-			s.log.Info("stale takes recovered", "batch", ref.Batch, "version", ld.Version, "count", n)
-			return n, nil
-		case settle.ErrorCode(err) != settle.EVERSIONCONFLICT:
-			return 0, err
-		}
-	}
-	return 0, err
+	return n, err
 }
 
-// InitFromPlan implements scene.Store (init_scenes_from_plan): for every
+// InitFromPlan implements scene.Store (scene.InitFromPlan): for every
 // plan sequence, in plan order, a batch whose flat body exists is
 // re-stamped with maxTakes on its active body; any other gets a new flat
 // scene (created under the batch lock only if still absent). dryRun
@@ -204,96 +176,44 @@ func (s *Store) InitFromPlan(ctx context.Context, project, episode string, plan 
 	if err := s.usable(ctx); err != nil {
 		return nil, err
 	}
-	if maxTakes < 0 {
-		return nil, settle.Errorf(settle.EINVALID, "max_takes %d is negative", maxTakes)
-	}
-	if err := scene.ValidateProject(project); err != nil {
-		return nil, err
-	}
-	if _, err := scene.CanonicalEpisode(episode); err != nil {
-		return nil, err
-	}
-	seqs, err := scene.PlanSequences(plan)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]scene.InitResult, 0, len(seqs))
-	for _, seq := range seqs {
-		ref := scene.Ref{Project: project, Episode: episode, Batch: seq.ID}
-		res, err := s.initSequence(ctx, ref, seq, maxTakes, dryRun)
-		if err != nil {
-			return out, fmt.Errorf("init sequence %s: %w", seq.ID, err)
-		}
-		out = append(out, res)
-	}
-	return out, nil
+	return scene.InitFromPlan(ctx, planStore{s}, project, episode, plan, maxTakes, dryRun)
 }
 
-func (s *Store) initSequence(ctx context.Context, ref scene.Ref, seq scene.PlanSequence, maxTakes int, dryRun bool) (scene.InitResult, error) {
+// planStore is the store as scene.PlanStore.
+type planStore struct{ *Store }
+
+func (p planStore) FlatExists(ctx context.Context, ref scene.Ref) (bool, error) {
 	b, err := resolveRef(ref)
 	if err != nil {
-		return scene.InitResult{}, err
+		return false, err
 	}
-	exists, err := s.fileExists(ctx, s.pool, b.Ref.Project, b.Flat())
-	if err != nil {
-		return scene.InitResult{}, err
-	}
-	if !exists {
-		sc, err := scene.NewSceneFromPlanSequence(ref.Project, ref.Episode, seq.ID, seq.Spec, maxTakes)
-		if err != nil {
-			return scene.InitResult{}, err
-		}
-		if dryRun {
-			return scene.InitResult{Batch: seq.ID, Created: true, Scene: sc}, nil
-		}
-		created, err := s.createFlat(ctx, b, sc)
-		if err != nil {
-			return scene.InitResult{}, err
-		}
-		if created {
-			s.log.Info("scene created from plan", "batch", seq.ID, "beats", len(sc.Beats))
-			return scene.InitResult{Batch: seq.ID, Created: true, Scene: sc}, nil
-		}
-		// Another writer created it meanwhile: re-stamp it instead.
-	}
-	ld, err := s.Load(ctx, ref)
-	if err != nil {
-		return scene.InitResult{}, err
-	}
-	restamp := func(sc *scene.Scene) error {
-		scene.RestampMaxTakes(sc, maxTakes)
-		return nil
-	}
-	if dryRun {
-		_ = restamp(ld.Scene)
-		return scene.InitResult{Batch: seq.ID, Created: false, Scene: ld.Scene}, nil
-	}
-	saved, err := s.UpdateStatus(ctx, ref, ld.Version, restamp, nil)
-	if err != nil {
-		return scene.InitResult{}, err
-	}
-	return scene.InitResult{Batch: seq.ID, Created: false, Scene: saved.Scene}, nil
+	return p.fileExists(ctx, p.pool, b.Ref.Project, b.Flat())
 }
 
-// createFlat writes sc as the batch's flat body under the batch lock
+// CreateFlat writes sc as the batch's flat body under the batch lock
 // unless the flat body exists by then.
-func (s *Store) createFlat(ctx context.Context, b scene.Batch, sc *scene.Scene) (bool, error) {
+func (p planStore) CreateFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene) (bool, error) {
+	s := p.Store
+	b, err := resolveRef(ref)
+	if err != nil {
+		return false, err
+	}
 	data, err := scene.EncodeBody(sc)
 	if err != nil {
 		return false, settle.Wrap(settle.EINVALID, err, "encode scene")
 	}
 	created := false
 	err = s.writeTx(ctx, "create scene", func(tx pgx.Tx) error {
-		created = false
-		if err := s.lockBatch(ctx, tx, b); err != nil {
+		var err error
+		if err = s.lockBatch(ctx, tx, b); err != nil {
 			return err
 		}
-		exists, err := s.fileExists(ctx, tx, b.Ref.Project, b.Flat())
-		if err != nil || exists {
-			return err
-		}
-		created = true
-		return s.writeFile(ctx, tx, b.Ref.Project, b.Flat(), data)
+		created, err = s.files(ctx, tx, b).CreateFlat(data)
+		return err
 	})
-	return created && err == nil, err
+	created = created && err == nil
+	if created {
+		s.log.Info("scene created from plan", "batch", ref.Batch, "beats", len(sc.Beats))
+	}
+	return created, err
 }

@@ -17,6 +17,9 @@ type Files interface {
 	// ReadFile returns a file's bytes; ok is false (and err nil) when it
 	// does not exist.
 	ReadFile(name string) (data []byte, ok bool, err error)
+	// Exists reports whether a file exists (Python's Path.exists: a
+	// backend may count anything under the name).
+	Exists(name string) (bool, error)
 	// WriteFile creates or replaces a file atomically.
 	WriteFile(name string, data []byte) error
 	// Path is how an error message names a file: its path, or the bare

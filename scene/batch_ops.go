@@ -1,0 +1,172 @@
+package scene
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	settle "github.com/settlehq/settle"
+)
+
+// The orchestrations over a whole store, each a sequence of a backend's
+// own locked operations (Load, then UpdateStatus at the loaded version),
+// shared by the file and PostgreSQL stores.
+
+// StatusStore is the part of a backend that the status orchestrations
+// drive: Load and the closure form of a status write (Store.PatchStatus
+// is UpdateStatus with PatchMutation).
+type StatusStore interface {
+	Load(ctx context.Context, ref Ref) (Loaded, error)
+	// UpdateStatus is the seed's save_active_scene_status with its
+	// closures (BatchFiles.UpdateStatus under the batch lock; postWrite,
+	// if not nil, runs before the lock is released, and its failure
+	// undoes the write). Errors: EVERSIONCONFLICT, ESTRUCTURE, ENOTFOUND,
+	// mutate's or postWrite's error as is.
+	UpdateStatus(ctx context.Context, ref Ref, expectedVersion int,
+		mutate func(*Scene) error, postWrite func(*Scene) error) (Loaded, error)
+}
+
+// errNoStaleTakes aborts RecoverStale's status write when nothing changed.
+var errNoStaleTakes = errors.New("no stale takes")
+
+// staleAttempts is how often RecoverStale loads and writes again when the
+// active version moves in between.
+const staleAttempts = 5
+
+// RecoverStale marks the active body's takes that have been running since
+// before now-olderThan (olderThan <= 0: DefaultStaleAge) as stale (
+// MarkStale), through st.UpdateStatus at the version it loaded (retried a
+// few times if the active version moves meanwhile), and returns how many
+// it changed and at which version; with none, nothing is written. Errors:
+// as Load, ESTRUCTURE, EVERSIONCONFLICT (the version kept moving).
+func RecoverStale(ctx context.Context, st StatusStore, ref Ref, olderThan time.Duration, now time.Time) (n, version int, err error) {
+	if olderThan <= 0 {
+		olderThan = DefaultStaleAge
+	}
+	for i := 0; i < staleAttempts; i++ {
+		var ld Loaded
+		ld, err = st.Load(ctx, ref)
+		if err != nil {
+			return 0, 0, err
+		}
+		n = 0
+		_, err = st.UpdateStatus(ctx, ref, ld.Version, func(sc *Scene) error {
+			n = MarkStale(sc, olderThan, now)
+			if n == 0 {
+				return errNoStaleTakes
+			}
+			return nil
+		}, nil)
+		switch {
+		case errors.Is(err, errNoStaleTakes):
+			return 0, ld.Version, nil
+		case err == nil:
+			return n, ld.Version, nil
+		case settle.ErrorCode(err) != settle.EVERSIONCONFLICT:
+			return 0, 0, err
+		}
+	}
+	return 0, 0, err
+}
+
+// PlanStore is the part of a backend that InitFromPlan drives.
+type PlanStore interface {
+	StatusStore
+	// FlatExists reports, without the batch lock, whether the batch's
+	// flat body exists. Errors: as ResolveBatch.
+	FlatExists(ctx context.Context, ref Ref) (bool, error)
+	// CreateFlat writes sc as the batch's flat body under the batch lock
+	// (BatchFiles.CreateFlat) and reports whether it did: false when the
+	// flat body exists by then.
+	CreateFlat(ctx context.Context, ref Ref, sc *Scene) (bool, error)
+}
+
+// InitFromPlan is the seed's init_scenes_from_plan: for every plan
+// sequence, in plan order, a batch whose flat body exists is re-stamped
+// with maxTakes on its active body (Load, then UpdateStatus at the loaded
+// version); any other gets a new flat scene whose beats are the
+// sequence's shots (NewSceneFromPlanSequence), created only if the flat
+// body is still absent under the lock (else it is re-stamped). dryRun
+// builds the same result and writes nothing. Errors: EINVALID (plan,
+// sequence id, project, negative maxTakes), EINVALIDEPISODE, as Load,
+// ESTRUCTURE, EVERSIONCONFLICT.
+func InitFromPlan(ctx context.Context, st PlanStore, project, episode string, plan Plan, maxTakes int, dryRun bool) ([]InitResult, error) {
+	if maxTakes < 0 {
+		return nil, settle.Errorf(settle.EINVALID, "max_takes %d is negative", maxTakes)
+	}
+	if err := ValidateProject(project); err != nil {
+		return nil, err
+	}
+	if _, err := CanonicalEpisode(episode); err != nil {
+		return nil, err
+	}
+	seqs, err := PlanSequences(plan) // refuses a bad id before anything is written
+	if err != nil {
+		return nil, err
+	}
+	out := make([]InitResult, 0, len(seqs))
+	for _, seq := range seqs {
+		ref := Ref{Project: project, Episode: episode, Batch: seq.ID}
+		res, err := initSequence(ctx, st, ref, seq, maxTakes, dryRun)
+		if err != nil {
+			return out, fmt.Errorf("init sequence %s: %w", seq.ID, err)
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func initSequence(ctx context.Context, st PlanStore, ref Ref, seq PlanSequence, maxTakes int, dryRun bool) (InitResult, error) {
+	exists, err := st.FlatExists(ctx, ref)
+	if err != nil {
+		return InitResult{}, err
+	}
+	if !exists {
+		sc, err := NewSceneFromPlanSequence(ref.Project, ref.Episode, seq.ID, seq.Spec, maxTakes)
+		if err != nil {
+			return InitResult{}, err
+		}
+		if dryRun {
+			return InitResult{Batch: seq.ID, Created: true, Scene: sc}, nil
+		}
+		created, err := st.CreateFlat(ctx, ref, sc)
+		if err != nil {
+			return InitResult{}, err
+		}
+		if created {
+			return InitResult{Batch: seq.ID, Created: true, Scene: sc}, nil
+		}
+		// Another writer created it meanwhile: re-stamp it instead.
+	}
+	ld, err := st.Load(ctx, ref)
+	if err != nil {
+		return InitResult{}, err
+	}
+	restamp := func(sc *Scene) error {
+		RestampMaxTakes(sc, maxTakes)
+		return nil
+	}
+	if dryRun {
+		_ = restamp(ld.Scene)
+		return InitResult{Batch: seq.ID, Created: false, Scene: ld.Scene}, nil
+	}
+	saved, err := st.UpdateStatus(ctx, ref, ld.Version, restamp, nil)
+	if err != nil {
+		return InitResult{}, err
+	}
+	return InitResult{Batch: seq.ID, Created: false, Scene: saved.Scene}, nil
+}
+
+// CreateFlat writes data as the batch's flat body unless one exists (as
+// Files.Exists) and reports whether it did.
+func (bf BatchFiles) CreateFlat(data []byte) (bool, error) {
+	exists, err := bf.Files.Exists(bf.Batch.Flat())
+	if err != nil || exists {
+		return false, err
+	}
+	if err := bf.Files.WriteFile(bf.Batch.Flat(), data); err != nil {
+		return false, err
+	}
+	return true, nil
+}
