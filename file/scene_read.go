@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sort"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/scene"
@@ -124,20 +123,14 @@ func (s *Scenes) List(ctx context.Context, project, episode string) ([]string, e
 		}
 		return nil, settle.Wrap(settle.EINTERNAL, err, "list %s", dir)
 	}
-	names := []string{}
+	names := make([]string, 0, len(entries))
 	for _, e := range entries {
-		name := e.Name()
-		if !scene.IsListedScene(name, token) {
-			continue
-		}
-		fi, err := os.Stat(filepath.Join(dir, name)) // is_file() follows symlinks
-		if err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		names = append(names, name)
+		names = append(names, e.Name())
 	}
-	sort.Strings(names)
-	return names, nil
+	return scene.ListedScenes(names, token, func(name string) bool {
+		fi, err := os.Stat(filepath.Join(dir, name)) // is_file() follows symlinks
+		return err == nil && fi.Mode().IsRegular()
+	}), nil
 }
 
 // LoadManifest is the seed's load_manifest: the batch's versions manifest,

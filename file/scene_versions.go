@@ -18,10 +18,7 @@ import (
 // version is active. Errors: EIDENTITY, EINVALID (no scene), as Load,
 // EUNAVAILABLE.
 func (s *Scenes) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Scene, reason string, activate bool) (int, error) {
-	if sc == nil {
-		return 0, settle.Errorf(settle.EINVALID, "no candidate scene")
-	}
-	if err := scene.AssertBatchIdentity(ref.Batch, sc); err != nil {
+	if err := scene.CheckCandidate(ref.Batch, sc); err != nil {
 		return 0, err
 	}
 	if err := s.writable(ctx); err != nil {
@@ -31,11 +28,7 @@ func (s *Scenes) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sc
 	if err != nil {
 		return 0, err
 	}
-	body, err := scene.EncodeBody(sc)
-	if err != nil {
-		return 0, settle.Wrap(settle.EINVALID, err, "encode candidate scene")
-	}
-	fp, err := scene.FingerprintStrict(sc)
+	body, fp, err := scene.EncodeCandidate(sc)
 	if err != nil {
 		return 0, err
 	}

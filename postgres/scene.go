@@ -3,12 +3,9 @@ package postgres
 import (
 	"context"
 	"errors"
-	"sort"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
-	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/scene"
 )
 
@@ -160,14 +157,7 @@ func (s *Store) List(ctx context.Context, project, episode string) ([]string, er
 	if err != nil {
 		return nil, s.fail(err, "list scenes")
 	}
-	out := []string{}
-	for _, n := range names {
-		if strings.HasPrefix(n, prefix) && scene.IsListedScene(n, token) {
-			out = append(out, n)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
+	return scene.ListedScenes(names, token, nil), nil
 }
 
 // WriteCandidate implements scene.Store (write_scene_candidate): the
@@ -178,10 +168,7 @@ func (s *Store) List(ctx context.Context, project, episode string) ([]string, er
 // with its manifest entry, in one transaction. A new batch's first
 // version is active.
 func (s *Store) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Scene, reason string, activate bool) (int, error) {
-	if sc == nil {
-		return 0, settle.Errorf(settle.EINVALID, "no candidate scene")
-	}
-	if err := scene.AssertBatchIdentity(ref.Batch, sc); err != nil {
+	if err := scene.CheckCandidate(ref.Batch, sc); err != nil {
 		return 0, err
 	}
 	if err := s.usable(ctx); err != nil {
@@ -191,11 +178,7 @@ func (s *Store) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sce
 	if err != nil {
 		return 0, err
 	}
-	body, err := scene.EncodeBody(sc)
-	if err != nil {
-		return 0, settle.Wrap(settle.EINVALID, err, "encode candidate scene")
-	}
-	fp, err := scene.FingerprintStrict(sc)
+	body, fp, err := scene.EncodeCandidate(sc)
 	if err != nil {
 		return 0, err
 	}

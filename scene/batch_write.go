@@ -240,6 +240,30 @@ type Candidate struct {
 	Activated bool // the version is active now and was not before
 }
 
+// CheckCandidate is write_scene_candidate's first guard, before anything
+// else: a candidate (EINVALID when nil) whose scene_id is not batch is
+// refused (AssertBatchIdentity, EIDENTITY).
+func CheckCandidate(batch string, sc *Scene) error {
+	if sc == nil {
+		return settle.Errorf(settle.EINVALID, "no candidate scene")
+	}
+	return AssertBatchIdentity(batch, sc)
+}
+
+// EncodeCandidate is a candidate's body (EncodeBody; EINVALID) and strict
+// structure fingerprint (FingerprintStrict), the inputs of WriteCandidate.
+func EncodeCandidate(sc *Scene) (body []byte, fp string, err error) {
+	body, err = EncodeBody(sc)
+	if err != nil {
+		return nil, "", settle.Wrap(settle.EINVALID, err, "encode candidate scene")
+	}
+	fp, err = FingerprintStrict(sc)
+	if err != nil {
+		return nil, "", err
+	}
+	return body, fp, nil
+}
+
 // WriteCandidate is SceneVersionStore.write_scene_candidate after the
 // identity guard, for the candidate's encoded body and strict structure
 // fingerprint fp: a missing manifest over a flat body is materialized as

@@ -2,6 +2,7 @@ package scene
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -197,6 +198,20 @@ func CheckArtifact(artifact string) error {
 			"unsafe manifest artifact %s: must be a bare basename (no path separator or '..')", pyjson.Repr(artifact))
 	}
 	return nil
+}
+
+// ListedScenes is list_scenes on a scenes directory's names: those
+// IsListedScene keeps for token and, if isFile is not nil, isFile accepts
+// (the seed's is_file()), sorted; never nil.
+func ListedScenes(names []string, token string, isFile func(name string) bool) []string {
+	out := []string{}
+	for _, name := range names {
+		if IsListedScene(name, token) && (isFile == nil || isFile(name)) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // itoa formats an int for messages.
