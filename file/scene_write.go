@@ -11,19 +11,30 @@ import (
 	"github.com/settlehq/settle/scene"
 )
 
-// lockStatus takes the batch lock for a status writer. A batch with no
-// scenes directory has no manifest: expecting another version than 1 is a
-// conflict refused without creating anything; expecting 1 is a cold start,
-// which needs the directory.
-func (s *Scenes) lockStatus(ctx context.Context, b sceneBatch, expectedVersion int) (*durable.Lock, error) {
+// lockStatus resolves ref and takes the batch lock for a status writer. A
+// batch with no scenes directory has no manifest: expecting another
+// version than 1 is a conflict refused without creating anything;
+// expecting 1 is a cold start, which needs the directory. Errors:
+// EUNAVAILABLE, as resolve, EVERSIONCONFLICT.
+func (s *Scenes) lockStatus(ctx context.Context, ref scene.Ref, expectedVersion int) (sceneBatch, *durable.Lock, error) {
+	if err := s.writable(ctx); err != nil {
+		return sceneBatch{}, nil, err
+	}
+	b, err := s.resolve(ref)
+	if err != nil {
+		return sceneBatch{}, nil, err
+	}
 	l, err := s.lockBatch(ctx, b, false)
-	if err != errSceneNoDir {
-		return l, err
+	if err == errSceneNoDir {
+		if expectedVersion != 1 {
+			return sceneBatch{}, nil, scene.VersionConflict(b.Ref.Batch, expectedVersion, 1)
+		}
+		l, err = s.lockBatch(ctx, b, true)
 	}
-	if expectedVersion != 1 {
-		return nil, scene.VersionConflict(b.Ref.Batch, expectedVersion, 1)
+	if err != nil {
+		return sceneBatch{}, nil, err
 	}
-	return s.lockBatch(ctx, b, true)
+	return b, l, nil
 }
 
 // UpdateStatus is the seed's save_active_scene_status with its closures:
@@ -43,14 +54,7 @@ func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersio
 	if mutate == nil {
 		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no status mutation")
 	}
-	if err := s.writable(ctx); err != nil {
-		return scene.Loaded{}, err
-	}
-	b, err := s.resolve(ref)
-	if err != nil {
-		return scene.Loaded{}, err
-	}
-	l, err := s.lockStatus(ctx, b, expectedVersion)
+	b, l, err := s.lockStatus(ctx, ref, expectedVersion)
 	if err != nil {
 		return scene.Loaded{}, err
 	}
@@ -102,14 +106,7 @@ func (s *Scenes) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion 
 	if runner == nil {
 		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no runner scene")
 	}
-	if err := s.writable(ctx); err != nil {
-		return scene.Loaded{}, err
-	}
-	b, err := s.resolve(ref)
-	if err != nil {
-		return scene.Loaded{}, err
-	}
-	l, err := s.lockStatus(ctx, b, expectedVersion)
+	b, l, err := s.lockStatus(ctx, ref, expectedVersion)
 	if err != nil {
 		return scene.Loaded{}, err
 	}

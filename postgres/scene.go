@@ -58,6 +58,24 @@ func (s *Store) lockBatch(ctx context.Context, tx pgx.Tx, b scene.Batch) error {
 	return nil
 }
 
+// batchTx runs fn over the batch's files in one read-write transaction
+// under the batch's lock: fn's writes are committed together or not at
+// all. Errors: fn's, as writeTx.
+func (s *Store) batchTx(ctx context.Context, b scene.Batch, what string, fn func(scene.BatchFiles) error) error {
+	return s.writeTx(ctx, what, func(tx pgx.Tx) error {
+		if err := s.lockBatch(ctx, tx, b); err != nil {
+			return err
+		}
+		return fn(s.files(ctx, tx, b))
+	})
+}
+
+// batchRead runs fn over the batch's files on one snapshot, without the
+// lock. Errors: fn's, as readTx.
+func (s *Store) batchRead(ctx context.Context, b scene.Batch, what string, fn func(scene.BatchFiles) error) error {
+	return s.readTx(ctx, what, func(tx pgx.Tx) error { return fn(s.files(ctx, tx, b)) })
+}
+
 // readFile reads a scene file; ok is false when it does not exist.
 func (s *Store) readFile(ctx context.Context, q querier, project, name string) (data []byte, ok bool, err error) {
 	err = q.QueryRow(ctx, "SELECT data FROM scene_files WHERE project = $1 AND name = $2", project, name).Scan(&data)
@@ -93,9 +111,9 @@ func (s *Store) Load(ctx context.Context, ref scene.Ref) (scene.Loaded, error) {
 		return scene.Loaded{}, err
 	}
 	var ld scene.Loaded
-	err = s.readTx(ctx, "load scene", func(tx pgx.Tx) error {
+	err = s.batchRead(ctx, b, "load scene", func(bf scene.BatchFiles) error {
 		var err error
-		ld, err = s.files(ctx, tx, b).LoadActive()
+		ld, err = bf.LoadActive()
 		return err
 	})
 	return ld, err
@@ -109,9 +127,9 @@ func (s *Store) LoadVersion(ctx context.Context, ref scene.Ref, version int) (sc
 		return scene.Loaded{}, err
 	}
 	var ld scene.Loaded
-	err = s.readTx(ctx, "load scene version", func(tx pgx.Tx) error {
+	err = s.batchRead(ctx, b, "load scene version", func(bf scene.BatchFiles) error {
 		var err error
-		ld, err = s.files(ctx, tx, b).LoadVersion(version)
+		ld, err = bf.LoadVersion(version)
 		return err
 	})
 	return ld, err
@@ -126,9 +144,9 @@ func (s *Store) Versions(ctx context.Context, ref scene.Ref) ([]scene.VersionInf
 		return nil, err
 	}
 	var out []scene.VersionInfo
-	err = s.readTx(ctx, "scene versions", func(tx pgx.Tx) error {
+	err = s.batchRead(ctx, b, "scene versions", func(bf scene.BatchFiles) error {
 		var err error
-		out, err = s.files(ctx, tx, b).Versions()
+		out, err = bf.Versions()
 		return err
 	})
 	return out, err
@@ -183,12 +201,9 @@ func (s *Store) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sce
 		return 0, err
 	}
 	var c scene.Candidate
-	err = s.writeTx(ctx, "write scene candidate", func(tx pgx.Tx) error {
-		if err := s.lockBatch(ctx, tx, b); err != nil {
-			return err
-		}
+	err = s.batchTx(ctx, b, "write scene candidate", func(bf scene.BatchFiles) error {
 		var err error
-		c, err = s.files(ctx, tx, b).WriteCandidate(body, fp, reason, activate, s.now())
+		c, err = bf.WriteCandidate(body, fp, reason, activate, s.now())
 		return err
 	})
 	if err != nil {
@@ -216,12 +231,9 @@ func (s *Store) Activate(ctx context.Context, ref scene.Ref, version int) error 
 		return err
 	}
 	prev := 0
-	err = s.writeTx(ctx, "activate scene version", func(tx pgx.Tx) error {
-		if err := s.lockBatch(ctx, tx, b); err != nil {
-			return err
-		}
+	err = s.batchTx(ctx, b, "activate scene version", func(bf scene.BatchFiles) error {
 		var err error
-		prev, err = s.files(ctx, tx, b).Activate(version)
+		prev, err = bf.Activate(version)
 		return err
 	})
 	if err == nil {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/scene"
 )
@@ -35,11 +33,8 @@ func (s *Store) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion
 	}
 	var out scene.Loaded
 	cold := false
-	err = s.writeTx(ctx, "save scene status", func(tx pgx.Tx) error {
-		if err := s.lockBatch(ctx, tx, b); err != nil {
-			return err
-		}
-		w, err := s.files(ctx, tx, b).UpdateStatus(expectedVersion, func(sc *scene.Scene) error {
+	err = s.batchTx(ctx, b, "save scene status", func(bf scene.BatchFiles) error {
+		w, err := bf.UpdateStatus(expectedVersion, func(sc *scene.Scene) error {
 			if err := mutate(sc); err != nil {
 				return userError{err}
 			}
@@ -100,12 +95,9 @@ func (s *Store) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion i
 	}
 	var ld scene.Loaded
 	cold := false
-	err = s.writeTx(ctx, "save runner scene", func(tx pgx.Tx) error {
-		if err := s.lockBatch(ctx, tx, b); err != nil {
-			return err
-		}
+	err = s.batchTx(ctx, b, "save runner scene", func(bf scene.BatchFiles) error {
 		var err error
-		ld, cold, err = s.files(ctx, tx, b).SaveRunner(expectedVersion, runner)
+		ld, cold, err = bf.SaveRunner(expectedVersion, runner)
 		return err
 	})
 	if err != nil {
@@ -146,11 +138,8 @@ func (s *Store) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, gu
 	if err != nil {
 		return settle.Wrap(settle.EINVALID, err, "encode scene")
 	}
-	return s.writeTx(ctx, "save scene", func(tx pgx.Tx) error {
-		if err := s.lockBatch(ctx, tx, b); err != nil {
-			return err
-		}
-		return s.files(ctx, tx, b).SaveFlat(data, guard)
+	return s.batchTx(ctx, b, "save scene", func(bf scene.BatchFiles) error {
+		return bf.SaveFlat(data, guard)
 	})
 }
 
@@ -203,12 +192,9 @@ func (p planStore) CreateFlat(ctx context.Context, ref scene.Ref, sc *scene.Scen
 		return false, settle.Wrap(settle.EINVALID, err, "encode scene")
 	}
 	created := false
-	err = s.writeTx(ctx, "create scene", func(tx pgx.Tx) error {
+	err = s.batchTx(ctx, b, "create scene", func(bf scene.BatchFiles) error {
 		var err error
-		if err = s.lockBatch(ctx, tx, b); err != nil {
-			return err
-		}
-		created, err = s.files(ctx, tx, b).CreateFlat(data)
+		created, err = bf.CreateFlat(data)
 		return err
 	})
 	created = created && err == nil
