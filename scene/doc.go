@@ -5,6 +5,21 @@
 // the writer-1 overlay and JSON Patch status writes. Nothing here does I/O;
 // package file and package postgres implement Store.
 //
+// # The engine
+//
+// The seed's orchestration is here once, for both backends. BatchFiles is
+// one batch (Batch, from ResolveBatch) over a backend's Files, a project's
+// scenes directory by bare file name: the load ladder (LoadActive: manifest,
+// then the active version's body, then the flat body), Versions, and, with
+// the backend holding the batch lock over the call, the mutations
+// (UpdateStatus, SaveRunner, SaveFlat, CreateFlat, WriteCandidate,
+// Activate), which write bodies before the manifest that registers them.
+// RecoverStale and InitFromPlan drive a backend's own Load and UpdateStatus
+// (StatusStore, PlanStore). A backend keeps only its storage: package file
+// maps names to files written through internal/durable under a flock;
+// package postgres maps them to rows of one transaction under an advisory
+// lock.
+//
 // # Files
 //
 // Under <root>/projects/<project>/orchestration/scenes/, for episode token
