@@ -43,11 +43,8 @@ func (s *Scenes) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sc
 	if err != nil {
 		return 0, err
 	}
-	switch {
-	case c.Created:
-		s.log.Info("scene version created", "batch", ref.Batch, "version", c.Version, "active", c.Activated, "reason", reason)
-	case c.Activated:
-		s.log.Info("scene version activated", "batch", ref.Batch, "version", c.Version, "dedupe", true)
+	if msg, args := c.LogEvent(ref.Batch, reason); msg != "" {
+		s.log.Info(msg, args...)
 	}
 	return c.Version, nil
 }

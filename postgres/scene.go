@@ -209,11 +209,8 @@ func (s *Store) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sce
 	if err != nil {
 		return 0, err
 	}
-	switch {
-	case c.Created:
-		s.log.Info("scene version created", "batch", ref.Batch, "version", c.Version, "active", c.Activated, "reason", reason)
-	case c.Activated:
-		s.log.Info("scene version activated", "batch", ref.Batch, "version", c.Version, "dedupe", true)
+	if msg, args := c.LogEvent(ref.Batch, reason); msg != "" {
+		s.log.Info(msg, args...)
 	}
 	return c.Version, nil
 }

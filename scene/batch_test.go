@@ -234,6 +234,30 @@ func TestBatchFilesWriteCandidate(t *testing.T) {
 	}
 }
 
+func TestCandidateLogEvent(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    scene.Candidate
+		msg  string
+		args []any
+	}{
+		{"created", scene.Candidate{Version: 2, Created: true}, "scene version created",
+			[]any{"batch", "B1", "version", 2, "active", false, "reason", "r"}},
+		{"created active", scene.Candidate{Version: 1, Created: true, Activated: true}, "scene version created",
+			[]any{"batch", "B1", "version", 1, "active", true, "reason", "r"}},
+		{"dedupe activated", scene.Candidate{Version: 3, Activated: true}, "scene version activated",
+			[]any{"batch", "B1", "version", 3, "dedupe", true}},
+		{"unchanged", scene.Candidate{Version: 3}, "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg, args := tc.c.LogEvent("B1", "r")
+			if msg != tc.msg || !reflect.DeepEqual(args, tc.args) {
+				t.Fatalf("LogEvent = %q %v, want %q %v", msg, args, tc.msg, tc.args)
+			}
+		})
+	}
+}
+
 func TestBatchFilesWriteCandidateMaterializes(t *testing.T) {
 	f := newMemFiles()
 	flat := batchScene(t, "B1", "s1")

@@ -264,6 +264,19 @@ func EncodeCandidate(sc *Scene) (body []byte, fp string, err error) {
 	return body, fp, nil
 }
 
+// LogEvent is what a store logs (at info level) for what WriteCandidate
+// did to batch: a created version, or a registered one activated by
+// dedupe; msg is "" when nothing changed.
+func (c Candidate) LogEvent(batch, reason string) (msg string, args []any) {
+	switch {
+	case c.Created:
+		return "scene version created", []any{"batch", batch, "version", c.Version, "active", c.Activated, "reason", reason}
+	case c.Activated:
+		return "scene version activated", []any{"batch", batch, "version", c.Version, "dedupe", true}
+	}
+	return "", nil
+}
+
 // WriteCandidate is SceneVersionStore.write_scene_candidate after the
 // identity guard, for the candidate's encoded body and strict structure
 // fingerprint fp: a missing manifest over a flat body is materialized as
