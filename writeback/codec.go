@@ -257,22 +257,11 @@ func scanEscaped(s string, start, j int) (string, int, bool) {
 			if j+1 >= len(s) {
 				return "", 0, false
 			}
-			switch s[j+1] {
-			case '"', '\\', '/':
-				b = append(b, s[j+1])
-			case 'b':
-				b = append(b, '\b')
-			case 'f':
-				b = append(b, '\f')
-			case 'n':
-				b = append(b, '\n')
-			case 'r':
-				b = append(b, '\r')
-			case 't':
-				b = append(b, '\t')
-			default:
+			e, ok := pyjson.SimpleEscape(s[j+1])
+			if !ok {
 				return "", 0, false
 			}
+			b = append(b, e)
 			j += 2
 		case c < 0x20:
 			return "", 0, false

@@ -339,23 +339,12 @@ func (p *parser) str() (string, error) {
 		if i >= len(d) {
 			return "", p.errAt(begin, "Unterminated string starting at")
 		}
+		if c, ok := SimpleEscape(d[i]); ok {
+			b = append(b, c)
+			i++
+			continue
+		}
 		switch d[i] {
-		case '"':
-			b = append(b, '"')
-		case '\\':
-			b = append(b, '\\')
-		case '/':
-			b = append(b, '/')
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
 		case 'u':
 			// CPython wants a character after the four digits (end >= len).
 			r, ok := hex4(d, i+1)
@@ -379,6 +368,27 @@ func (p *parser) str() (string, error) {
 		}
 		i++
 	}
+}
+
+// SimpleEscape returns the byte a one-letter JSON escape \\c stands for
+// (\\" \\\\ \\/ \\b \\f \\n \\r \\t), and false for any other c (\\u is not
+// one-letter).
+func SimpleEscape(c byte) (byte, bool) {
+	switch c {
+	case '"', '\\', '/':
+		return c, true
+	case 'b':
+		return '\b', true
+	case 'f':
+		return '\f', true
+	case 'n':
+		return '\n', true
+	case 'r':
+		return '\r', true
+	case 't':
+		return '\t', true
+	}
+	return 0, false
 }
 
 func hex4(d []byte, i int) (rune, bool) {
