@@ -203,9 +203,12 @@ func lgRepoRoot(t testing.TB) string {
 	return testenv.RepoRoot(t)
 }
 
+// lgReferenceMarker is the seed module the ledger tests run.
+const lgReferenceMarker = "anu_v3/batch_settle_writeback.py"
+
 // lgReference returns the Python reference directory and python3, or skips
-// loudly (fails under CI=true) when either is missing.
+// (see testenv.Reference for when it fails instead).
 func lgReference(t testing.TB) (dir, python string) {
 	t.Helper()
-	return testenv.ReferenceDir(t, "anu_v3/batch_settle_writeback.py"), testenv.Python(t)
+	return testenv.ReferenceDir(t, lgReferenceMarker), testenv.Python(t)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
 )
 
@@ -98,6 +99,7 @@ func scCrashRounds() int {
 // activations and status saves at random moments, and checks the
 // invariants after each kill. SETTLE_CRASH_ROUNDS raises the round count.
 func TestScenesCrashRandomKill(t *testing.T) {
+	scReferenceUpFront(t)
 	root := t.TempDir()
 	s := scOpen(t, root)
 	scOK(t, s.SaveGuarded(scCtx, scRef("CR"), scGen(t, rand.New(rand.NewSource(40)), "CR", 3)))
@@ -139,6 +141,7 @@ func TestScenesCrashRandomKill(t *testing.T) {
 // (SETTLE_FAILPOINT makes durable exit 137 there) during its first write,
 // for each kind of write, and checks the invariants after each.
 func TestScenesCrashAtFailpoints(t *testing.T) {
+	scReferenceUpFront(t)
 	root := t.TempDir()
 	s := scOpen(t, root)
 	scOK(t, s.SaveGuarded(scCtx, scRef("FP"), scGen(t, rand.New(rand.NewSource(42)), "FP", 3)))
@@ -162,11 +165,18 @@ func TestScenesCrashAtFailpoints(t *testing.T) {
 	scSeedReadsAfterCrash(t, root, "FP")
 }
 
+// scReferenceUpFront fails a crash test at once when its final read-back
+// needs a required reference that is missing.
+func scReferenceUpFront(t *testing.T) {
+	t.Helper()
+	testenv.Reference(t, scReferenceMarker)
+}
+
 // scSeedReadsAfterCrash: the seed loads and lists what the crashes left.
 func scSeedReadsAfterCrash(t *testing.T, root, batch string) {
 	t.Helper()
-	if _, err := exec.LookPath("python3"); err != nil && os.Getenv("CI") != "true" {
-		t.Log("python3 missing: the seed's read-back after the crashes is skipped")
+	if _, ok := testenv.Reference(t, scReferenceMarker); !ok {
+		t.Run("seed reads what the crashes left", func(t *testing.T) { scReferenceDir(t) })
 		return
 	}
 	s := scOpen(t, root)

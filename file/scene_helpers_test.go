@@ -307,11 +307,14 @@ func scRepoRoot(t testing.TB) string {
 	return testenv.RepoRoot(t)
 }
 
-// scReferenceDir locates the runnable seed modules, skipping loudly (or
-// failing under CI=true) when python3 or the reference is missing.
+// scReferenceMarker is the seed module the scene tests run.
+const scReferenceMarker = "recoil/pipeline/core/persistence.py"
+
+// scReferenceDir locates the runnable seed modules, or skips (see
+// testenv.Reference for when it fails instead).
 func scReferenceDir(t testing.TB) string {
 	t.Helper()
-	return testenv.ReferenceDir(t, "recoil/pipeline/core/persistence.py")
+	return testenv.ReferenceDir(t, scReferenceMarker)
 }
 
 // scRunSeed runs testdata/scene_ref.py once over ops with REFERENCE_ROOT=root
