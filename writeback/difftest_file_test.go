@@ -57,5 +57,9 @@ func (f *fileBackend) AppendRaw(line string) error {
 	return fh.Close()
 }
 
+func (f *fileBackend) Classify(task string) (string, error) {
+	return f.l.Classify(context.Background(), task)
+}
+
 func (f *fileBackend) LedgerPath() string { return f.l.Path() }
 func (f *fileBackend) Close() error       { return f.l.Close() }

@@ -51,6 +51,7 @@ type diffBackend interface {
 	Writeback(req writeback.WritebackRequest) (writeback.Decision, error)
 	AppendRegistry(rec writeback.RegistryRecord) error
 	Settle(batch string, tracks []writeback.TrackTask, thisTrack string) (writeback.SettleResult, error)
+	Classify(task string) (string, error)
 	// AppendRaw writes a line into the ledger file behind the store's back.
 	AppendRaw(line string) error
 	LedgerPath() string
@@ -147,6 +148,10 @@ func (m *memBackend) AppendRegistry(rec writeback.RegistryRecord) error {
 
 func (m *memBackend) Settle(batch string, tracks []writeback.TrackTask, thisTrack string) (writeback.SettleResult, error) {
 	return writeback.Settle(batch, tracks, thisTrack, m.view.LatestFunc(batch)), nil
+}
+
+func (m *memBackend) Classify(task string) (string, error) {
+	return writeback.Classify(m.view.RegistryHistory(task)), nil
 }
 
 // diffBackends are the settle implementations the differential test runs;
@@ -606,6 +611,12 @@ func (g *gen) copyReplay(op *writebackOp) *writebackOp {
 func (g *gen) registryRecord() writeback.RegistryRecord {
 	task := pick(g, tasks...)
 	ti := strings.TrimPrefix(task, "task-")
+	if g.chance(0.3) {
+		// A task with a history of its own, so that a classify of it
+		// reaches every class (FAILED needs a last FAILED and no
+		// COMPLETED before it).
+		task = fmt.Sprintf("%s-r%d", task, g.r.IntN(1000))
+	}
 	rec := writeback.RegistryRecord{
 		Schema:                writeback.RegistrySchema,
 		TaskID:                task,
@@ -758,9 +769,9 @@ func (g *gen) settle() settleOp {
 
 // op is one generated operation.
 type op struct {
-	kind     string // writeback | raw | goraw | registry | settle
+	kind     string // writeback | raw | goraw | registry | settle | classify
 	wb       *writebackOp
-	line     string
+	line     string // raw and goraw: the line; classify: the task
 	registry writeback.RegistryRecord
 	settle   settleOp
 }
@@ -768,6 +779,7 @@ type op struct {
 func generate(g *gen, n int) []op {
 	var ops []op
 	var wbs []*writebackOp
+	lastRegistered := "task-1"
 	for len(ops) < n {
 		x := g.r.Float64()
 		switch {
@@ -790,7 +802,15 @@ func generate(g *gen, n int) []op {
 		case x < 0.84:
 			ops = append(ops, op{kind: "goraw", line: pick(g, "[1,2]", "3", `"s"`, "null", "true", "[]")})
 		case x < 0.89:
-			ops = append(ops, op{kind: "registry", registry: g.registryRecord()})
+			rec := g.registryRecord()
+			lastRegistered = rec.TaskID
+			ops = append(ops, op{kind: "registry", registry: rec})
+		case x < 0.92:
+			task := lastRegistered
+			if g.chance(0.5) {
+				task = pick(g, append([]string{"task-9", " task-1", ""}, tasks...)...)
+			}
+			ops = append(ops, op{kind: "classify", line: task})
 		default:
 			ops = append(ops, op{kind: "settle", settle: g.settle()})
 		}
@@ -866,6 +886,8 @@ func pyOps(ops []op, ledger, cwd string) []byte {
 				tr[i] = []any{t.TrackID, t.TaskID}
 			}
 			list = append(list, obj("op", "settle", "batch", o.settle.batch, "tracks", tr, "this_track", strOrNil(o.settle.this)))
+		case "classify":
+			list = append(list, obj("op", "classify", "task", o.line))
 		}
 	}
 	b, err := pyjson.Encode(obj("ledger", ledger, "cwd", cwd, "ops", list), pyjson.Options{Indent: -1, EnsureASCII: true})
@@ -1008,18 +1030,28 @@ func TestDifferentialAgainstSeed(t *testing.T) {
 	refdir := referenceDir(t)
 	seed, n := diffSeed(t)
 	t.Logf("SETTLE_DIFF_SEED=%d SETTLE_DIFF_OPS=%d", seed, n)
+	run := liveDiffRun(t, refdir, seed, n)
+	checkDiffRun(t, run, n >= 500)
+}
+
+// diffRun is one differential run: the operations (their verdict files
+// written under env), the seed's answer to each and the durable and
+// registry lines of the seed's ledger.
+type diffRun struct {
+	env        diffEnv
+	ops        []op
+	results    []*pyjson.Object
+	seedLedger []string
+}
+
+// liveDiffRun generates n operations from seed and runs them through the
+// seed.
+func liveDiffRun(t *testing.T, refdir string, seed uint64, n int) diffRun {
+	t.Helper()
 	env := newDiffEnv(t)
 	g := &gen{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), env: env}
 	ops := generate(g, n)
-
-	// Verdict files, written once (replays reuse them).
-	for _, o := range ops {
-		if o.kind == "writeback" {
-			if err := os.WriteFile(o.wb.place.file, o.wb.content, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	writeVerdictFiles(t, ops)
 	pyLedger := filepath.Join(env.base, "py", "callback_4tuple_index.jsonl")
 	if err := os.MkdirAll(filepath.Dir(pyLedger), 0o755); err != nil {
 		t.Fatal(err)
@@ -1032,6 +1064,29 @@ func TestDifferentialAgainstSeed(t *testing.T) {
 	if len(results) != len(ops) {
 		t.Fatalf("seed returned %d results for %d ops", len(results), len(ops))
 	}
+	return diffRun{env: env, ops: ops, results: results, seedLedger: ledgerLines(t, pyLedger)}
+}
+
+// writeVerdictFiles writes every write-back's verdict file, once (replays
+// reuse them).
+func writeVerdictFiles(t *testing.T, ops []op) {
+	t.Helper()
+	for _, o := range ops {
+		if o.kind == "writeback" {
+			if err := os.MkdirAll(filepath.Dir(o.wb.place.file), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(o.wb.place.file, o.wb.content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// diffOutcomes counts the seed's answers by classification (with
+// " appended" when the record was appended), "extract error", "settle
+// <decision>" and the other operation kinds.
+func diffOutcomes(ops []op, results []*pyjson.Object) map[string]int {
 	counts := map[string]int{}
 	for i, o := range ops {
 		r := results[i]
@@ -1048,18 +1103,39 @@ func TestDifferentialAgainstSeed(t *testing.T) {
 			s, _ := r.Get("settle")
 			d, _ := s.(*pyjson.Object).GetString("decision")
 			counts["settle "+d]++
+		case "classify":
+			c, _ := r.GetString("classify")
+			counts["classify "+c]++
+		case "registry":
+			if a, _ := r.Get("appended"); a == true {
+				counts["registry appended"]++
+			} else {
+				counts["registry refused"]++
+			}
 		default:
 			counts[o.kind]++
 		}
 	}
+	return counts
+}
+
+// diffRequiredOutcomes are the outcomes a run of a few hundred operations
+// must reach, or the comparison proves little.
+var diffRequiredOutcomes = []string{
+	writeback.DurableSuccessWritten + " appended", writeback.WritebackIdempotentSkip, writeback.WritebackBindingConflict,
+	writeback.TrackMismatch, writeback.SelfChainNoWriteback, "extract error",
+	"settle " + writeback.AllSettledConsolidate, "settle " + writeback.RecordAndDefer,
+}
+
+// checkDiffRun runs the operations through every settle backend and
+// compares decisions, settle results and ledger lines with the seed's.
+func checkDiffRun(t *testing.T, run diffRun, requireOutcomes bool) {
+	t.Helper()
+	env, ops, results := run.env, run.ops, run.results
+	counts := diffOutcomes(ops, results)
 	t.Logf("seed outcomes: %v", counts)
-	// The generator must reach every outcome, or the comparison proves little.
-	for _, want := range []string{
-		writeback.DurableSuccessWritten + " appended", writeback.WritebackIdempotentSkip, writeback.WritebackBindingConflict,
-		writeback.TrackMismatch, writeback.SelfChainNoWriteback, "extract error",
-		"settle " + writeback.AllSettledConsolidate, "settle " + writeback.RecordAndDefer,
-	} {
-		if counts[want] == 0 && n >= 500 {
+	for _, want := range diffRequiredOutcomes {
+		if counts[want] == 0 && requireOutcomes {
 			t.Errorf("the generated operations never reached %q", want)
 		}
 	}
@@ -1147,12 +1223,18 @@ func TestDifferentialAgainstSeed(t *testing.T) {
 					if got != want {
 						fail(i, "settle differs\n seed:   %s\n settle: %s", want, got)
 					}
+				case "classify":
+					got, err := be.Classify(o.line)
+					want, _ := r.GetString("classify")
+					if err != nil || got != want {
+						fail(i, "classify(%q): settle %q %v, seed %q", o.line, got, err, want)
+					}
 				}
 			}
 			if failures > 10 {
 				t.Errorf("... and %d more differences", failures-10)
 			}
-			want, got := ledgerLines(t, pyLedger), ledgerLines(t, be.LedgerPath())
+			want, got := run.seedLedger, ledgerLines(t, be.LedgerPath())
 			if len(want) != len(got) {
 				t.Errorf("ledger: seed has %d durable/registry lines, settle %d", len(want), len(got))
 			}

@@ -17,10 +17,13 @@
 package testenv
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -172,4 +175,77 @@ func PostgresURL(t testing.TB, prefix string) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// RegenCorpusEnv, set to 1, makes the corpus generators (TestCorpusGenerate
+// in each package that has a corpus) record the seed's answers again; they
+// need the reference.
+const RegenCorpusEnv = "SETTLE_REGEN_CORPUS"
+
+// RegenCorpus reports whether the corpus generators should run; when they
+// should not, it skips t.
+func RegenCorpus(t testing.TB) {
+	t.Helper()
+	if os.Getenv(RegenCorpusEnv) != "1" {
+		t.Skip("corpus generator: runs only with " + RegenCorpusEnv + "=1")
+	}
+}
+
+// WriteCorpus writes lines (JSON documents without their newline) as a
+// gzipped JSON Lines file. The gzip header carries no name or time, so the
+// same lines give the same bytes.
+func WriteCorpus(t testing.TB, path string, lines [][]byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lines {
+		if bytes.IndexByte(l, '\n') >= 0 {
+			t.Fatalf("corpus line holds a newline: %.80q", l)
+		}
+		zw.Write(l)
+		zw.Write([]byte{'\n'})
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s: %d lines, %d bytes", path, len(lines), buf.Len())
+}
+
+// ReadCorpus returns the lines of a gzipped JSON Lines corpus file. A
+// missing or unreadable corpus fails t: the corpus is part of the
+// repository.
+func ReadCorpus(t testing.TB, path string) [][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("corpus: %v (regenerate with %s=1 go test -run TestCorpusGenerate, which needs the seed reference)", err, RegenCorpusEnv)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("corpus %s: %v", path, err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("corpus %s: %v", path, err)
+	}
+	var lines [][]byte
+	for l := range bytes.SplitSeq(data, []byte{'\n'}) {
+		if len(l) > 0 {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		t.Fatalf("corpus %s is empty", path)
+	}
+	return lines
 }

@@ -63,6 +63,8 @@ for op in spec["ops"]:
             this_track_id=op.get("this_track"),
         )
         results.append({"settle": r.to_json()})
+    elif kind == "classify":
+        results.append({"classify": Callback4TupleRegistry(ledger).classify(op["task"])})
     else:
         raise SystemExit("unknown op " + kind)
 
