@@ -265,6 +265,57 @@ func scSnapshot(t testing.TB, root string) map[string]string {
 	return out
 }
 
+// scFiles maps every file under root (relative path) to its content, and
+// every directory (relative path and "/") to nil, leaving out lock files
+// as scSnapshot does.
+func scFiles(t testing.TB, root string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		if d.IsDir() {
+			out[rel+"/"] = nil
+			return nil
+		}
+		if strings.HasSuffix(p, ".versions.lock") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out[rel] = b
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("scFiles: %v", err)
+	}
+	return out
+}
+
+// scWriteFiles writes what scFiles returned under root.
+func scWriteFiles(t testing.TB, root string, files map[string][]byte) {
+	t.Helper()
+	for rel, b := range files {
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		if strings.HasSuffix(rel, "/") {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func scSameSnapshot(t testing.TB, before, after map[string]string) {
 	t.Helper()
 	var diffs []string

@@ -205,7 +205,26 @@ func scMustLoad(t *testing.T, s *file.Scenes, batch string) scene.Loaded {
 func TestScenesInteropErrorCodes(t *testing.T) {
 	root := t.TempDir()
 	scReferenceDir(t)
-	s := scOpen(t, root)
+	files, ops := scErrorCodeCases(t)
+	for name, text := range files {
+		scWriteRaw(t, root, name, text)
+	}
+	before := scSnapshot(t, root)
+	res := scRunSeed(t, root, ops)
+	after := scSnapshot(t, root)
+	// Only the successful NEWB candidate may have written.
+	for k := range after {
+		if _, ok := before[k]; !ok && !strings.Contains(k, "_NEWB.") {
+			t.Errorf("seed wrote %s", k)
+		}
+	}
+	scCheckErrorCodes(t, scOpen(t, root), ops, res)
+}
+
+// scErrorCodeCases are the broken scene files (name to text) and the seed
+// operations on them of the error-code differential.
+func scErrorCodeCases(t *testing.T) (map[string]string, []map[string]any) {
+	t.Helper()
 	rng := rand.New(rand.NewSource(12))
 	good := func(batch string) string { return scBodyText(t, scGenTree(rng, batch, 2)) }
 	manifest := func(batch, body string) string {
@@ -227,9 +246,6 @@ func TestScenesInteropErrorCodes(t *testing.T) {
 		scToken + "_UNREG.versions.json":    manifest("UNREG", scEntry(2, scToken+"_UNREG.json")),
 		scToken + "_UNREG.json":             good("UNREG"),
 	}
-	for name, text := range files {
-		scWriteRaw(t, root, name, text)
-	}
 	batches := []string{"SCHEMA", "NOSCHEMA", "CORRUPT", "MCORRUPT", "MSCHEMA", "MIDENT", "BIDENT", "UNSAFE", "UNSAFE2", "MISSING", "UNREG", "NOTHING"}
 	var ops []map[string]any
 	for _, b := range batches {
@@ -245,15 +261,13 @@ func TestScenesInteropErrorCodes(t *testing.T) {
 		scOp("candidate", "NEWB", "scene", scGenTree(rng, "NEWB", 1), "requested", "NEWB", "activate", true),
 		scOp("candidate", "RENUM", "scene", scGenTree(rng, "RENUMBERED", 1), "requested", "RENUM"),
 	)
-	before := scSnapshot(t, root)
-	res := scRunSeed(t, root, ops)
-	after := scSnapshot(t, root)
-	// Only the successful NEWB candidate may have written.
-	for k := range after {
-		if _, ok := before[k]; !ok && !strings.Contains(k, "_NEWB.") {
-			t.Errorf("seed wrote %s", k)
-		}
-	}
+	return files, ops
+}
+
+// scCheckErrorCodes runs ops through s and compares each error code with
+// the seed's.
+func scCheckErrorCodes(t *testing.T, s *file.Scenes, ops []map[string]any, res []map[string]json.RawMessage) {
+	t.Helper()
 	for i, op := range ops {
 		ref := scene.Ref{Project: op["project"].(string), Episode: op["episode"].(string), Batch: op["batch"].(string)}
 		var err error
@@ -263,13 +277,13 @@ func TestScenesInteropErrorCodes(t *testing.T) {
 		case "activate":
 			err = s.Activate(scCtx, ref, op["version"].(int))
 		case "candidate":
+			tree := op["scene"].(*pyjson.Object)
 			if ref.Batch == "NEWB" {
 				ref.Batch = "NEWB_GO" // the seed created NEWB; settle's own new batch
-				tree := op["scene"].(*pyjson.Object).Clone()
+				tree = tree.Clone()
 				tree.Set("scene_id", "NEWB_GO")
-				op["scene"] = tree
 			}
-			_, err = s.WriteCandidate(scCtx, ref, scScene(t, op["scene"].(*pyjson.Object)), "", false)
+			_, err = s.WriteCandidate(scCtx, ref, scScene(t, tree), "", false)
 		}
 		got, want := settle.ErrorCode(err), scSeedCode(res[i])
 		if got != want {

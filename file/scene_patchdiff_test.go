@@ -304,6 +304,26 @@ func TestScenesPatchDecisionsMatchSeed(t *testing.T) {
 	if testing.Short() {
 		n = 120
 	}
+	scCheckPatchRun(t, scLivePatchRun(t, n))
+}
+
+// scPatchRun is one patch-decision differential: the cases, settle's
+// store on goRoot (each batch's files as the seed found them), the seed's
+// answers and the seed's files afterwards.
+type scPatchRun struct {
+	goRoot  string
+	cases   []scDiffCase
+	res     []map[string]json.RawMessage
+	seedAft map[string]string // scSnapshot of the seed's root
+	// For the corpus: the files before and the seed's files after.
+	before, after map[string][]byte
+	pyRoot        string
+}
+
+// scLivePatchRun generates n cases, saves their scenes through settle and
+// runs the patches through the seed on a copy.
+func scLivePatchRun(t *testing.T, n int) scPatchRun {
+	t.Helper()
 	rng := rand.New(rand.NewSource(20260603))
 	goRoot, pyRoot := t.TempDir(), t.TempDir()
 	s := scOpen(t, goRoot)
@@ -326,13 +346,24 @@ func TestScenesPatchDecisionsMatchSeed(t *testing.T) {
 		}
 	}
 	scCopyTree(t, goRoot, pyRoot)
+	before := scFiles(t, goRoot)
 
 	ops := make([]map[string]any, n)
 	for i, c := range cases {
 		ops[i] = scOp("status", c.batch, "expected_version", c.expected, "patch", json.RawMessage(c.patch))
 	}
 	res := scRunSeed(t, pyRoot, ops)
+	return scPatchRun{goRoot: goRoot, cases: cases, res: res, seedAft: scSnapshot(t, pyRoot),
+		before: before, after: scFiles(t, pyRoot), pyRoot: pyRoot}
+}
 
+// scCheckPatchRun applies the cases' patches with PatchStatus on goRoot and
+// compares decisions, error codes, fingerprints and every file with the
+// seed's.
+func scCheckPatchRun(t *testing.T, run scPatchRun) {
+	t.Helper()
+	s := scOpen(t, run.goRoot)
+	cases, res, n := run.cases, run.res, len(run.cases)
 	byKind := map[string][2]int{}
 	accepted := 0
 	for i, c := range cases {
@@ -376,7 +407,7 @@ func TestScenesPatchDecisionsMatchSeed(t *testing.T) {
 	t.Logf("%d cases, %d accepted, %d refused", n, accepted, n-accepted)
 
 	// Every file the two left behind is byte-identical.
-	goSnap, pySnap := scSnapshot(t, goRoot), scSnapshot(t, pyRoot)
+	goSnap, pySnap := scSnapshot(t, run.goRoot), run.seedAft
 	var diffs []string
 	for k, v := range goSnap {
 		if pySnap[k] != v {
