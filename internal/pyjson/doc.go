@@ -47,5 +47,6 @@
 // json.Unmarshaler for use inside encoding/json structs.
 //
 // The differential tests run testdata/pyjson_driver.py under python3 (3.11)
-// and skip loudly without it (they fail under CI=true).
+// and skip loudly without it (they fail under CI=true). TestCorpusDocuments
+// replays CPython's recorded answers (testdata/corpus) with no Python.
 package pyjson
