@@ -122,7 +122,7 @@ func ReferenceDir(t testing.TB, marker string) string {
 	t.Helper()
 	dir, ok := Reference(t, marker)
 	if !ok {
-		t.Skip("seed reference absent: live comparison skipped (see the line above; the TestCorpus tests check fidelity)")
+		t.Skip("the Python seed reference is absent (SETTLE_REFERENCE_DIR): skipped; the TestCorpus tests check seed fidelity")
 	}
 	return dir
 }

@@ -1,0 +1,99 @@
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+)
+
+// fakeTB records how a helper ended: it skipped, it failed, or it returned.
+type fakeTB struct {
+	testing.TB
+	ended string
+}
+
+func (f *fakeTB) Helper() {}
+func (f *fakeTB) Skip(args ...any) {
+	f.ended = "skip"
+	runtime.Goexit()
+}
+func (f *fakeTB) Fatal(args ...any) {
+	f.ended = "fatal"
+	runtime.Goexit()
+}
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.ended = "fatal"
+	runtime.Goexit()
+}
+
+// run calls fn with a fake TB in its own goroutine (Skip and Fatal end
+// it) and returns how it ended.
+func run(t *testing.T, fn func(tb testing.TB)) string {
+	f := &fakeTB{TB: t, ended: "returned"}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(f)
+	}()
+	<-done
+	return f.ended
+}
+
+func TestReferenceAbsentSkipsEvenUnderCI(t *testing.T) {
+	t.Setenv("CI", "true")
+	t.Setenv(RequireReferenceEnv, "")
+	t.Setenv("SETTLE_REFERENCE_DIR", filepath.Join(t.TempDir(), "none"))
+	if got := run(t, func(tb testing.TB) { ReferenceDir(tb, "m.py") }); got != "skip" {
+		t.Fatalf("ReferenceDir with the reference absent under CI=true: %s, want skip", got)
+	}
+	var ok bool
+	if got := run(t, func(tb testing.TB) { _, ok = Reference(tb, "m.py") }); got != "returned" || ok {
+		t.Fatalf("Reference with the reference absent: %s ok=%v, want returned ok=false", got, ok)
+	}
+}
+
+func TestReferenceAbsentFailsWhenRequired(t *testing.T) {
+	t.Setenv(RequireReferenceEnv, "1")
+	t.Setenv("SETTLE_REFERENCE_DIR", filepath.Join(t.TempDir(), "none"))
+	if got := run(t, func(tb testing.TB) { Reference(tb, "m.py") }); got != "fatal" {
+		t.Fatalf("Reference with a required reference absent: %s, want fatal", got)
+	}
+}
+
+func TestReferencePresentRuns(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 not in PATH")
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "m.py"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CI", "true")
+	t.Setenv(RequireReferenceEnv, "1")
+	t.Setenv("SETTLE_REFERENCE_DIR", dir)
+	var got string
+	if how := run(t, func(tb testing.TB) { got = ReferenceDir(tb, "m.py") }); how != "returned" || got != dir {
+		t.Fatalf("ReferenceDir with the reference present: %s %q, want returned %q", how, got, dir)
+	}
+}
+
+func TestCorpusRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c", "x.jsonl.gz")
+	lines := [][]byte{[]byte(`{"a": 1}`), []byte(`{"b": "\u00e9"}`)}
+	WriteCorpus(t, path, lines)
+	first, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ReadCorpus(t, path)
+	if len(got) != 2 || string(got[0]) != string(lines[0]) || string(got[1]) != string(lines[1]) {
+		t.Fatalf("ReadCorpus = %q", got)
+	}
+	WriteCorpus(t, path, lines)
+	second, _ := os.ReadFile(path)
+	if string(first) != string(second) {
+		t.Fatal("the same lines gave different corpus bytes")
+	}
+}
