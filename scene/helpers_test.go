@@ -54,12 +54,12 @@ func wantCode(t testing.TB, err error, code settle.Code) {
 	}
 }
 
-// referenceDir locates the Python reference (SETTLE_REFERENCE_DIR, default
-// <repo root>/../shared/reference/py) and python3, skipping loudly when
-// either is missing (failing under CI=true).
+// referenceDir locates the Python reference and python3, or skips (see
+// testenv.Reference for when it fails instead).
 func referenceDir(t testing.TB) (python, dir string) {
 	t.Helper()
-	return testenv.Python(t), testenv.ReferenceDir(t, "recoil/pipeline/core/persistence.py")
+	dir = testenv.ReferenceDir(t, "recoil/pipeline/core/persistence.py")
+	return testenv.Python(t), dir
 }
 
 // mustEncode is EncodeBody or a fatal error.

@@ -9,7 +9,10 @@ package writeback_test
 //
 //	SETTLE_DIFF_SEED   random seed (default 20250101)
 //	SETTLE_DIFF_OPS    number of operations (default 600)
-//	SETTLE_REFERENCE_DIR  the reference modules (default <repo>/../shared/reference/py)
+//	SETTLE_REFERENCE_DIR  the reference modules (default: see internal/testenv)
+//
+// Without the reference this test skips; TestCorpusLedger replays the runs
+// recorded in testdata/corpus (see corpus_test.go).
 //
 // Generated strings avoid U+0085, U+2028 and U+2029: the seed's readers
 // split ledger lines on them (str.splitlines), a seed defect settle fixes by
@@ -840,7 +843,8 @@ func diffSeed(t *testing.T) (uint64, int) {
 	return seed, n
 }
 
-// referenceDir finds the Python reference, or skips (fails under CI=true).
+// referenceDir finds the Python reference, or skips (see testenv.Reference
+// for when it fails instead).
 func referenceDir(t *testing.T) string {
 	t.Helper()
 	return testenv.ReferenceDir(t, "anu_v3/batch_settle_writeback.py")
