@@ -8,7 +8,9 @@ package file_test
 //     fingerprints, and the bytes it leaves on disk;
 //   - testdata/corpus/scene_errors.jsonl.gz: the error-code differential,
 //     broken scene files and the code of each load, activation and
-//     candidate write on them.
+//     candidate write on them;
+//   - testdata/corpus/scene_init.jsonl.gz: the files the seed's
+//     init_scenes_from_plan leaves for scInitPlanText, run twice.
 //
 // Regenerate it (needs the seed reference) with
 //
@@ -19,13 +21,17 @@ package file_test
 // in the order they are applied; {"files_after": ...}, what the seed left.
 // File contents are stored as JSON strings (every file is UTF-8 JSON
 // text). Error-code corpus lines: {"files": {name: text}}, then one
-// {"op", "answer"} per operation.
+// {"op", "answer"} per operation. Init corpus: {"plan", "max_takes"}, then
+// {"files_after": ...}.
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -39,6 +45,7 @@ import (
 var (
 	scPatchCorpusPath  = filepath.Join("testdata", "corpus", "scene_patch.jsonl.gz")
 	scErrorsCorpusPath = filepath.Join("testdata", "corpus", "scene_errors.jsonl.gz")
+	scInitCorpusPath   = filepath.Join("testdata", "corpus", "scene_init.jsonl.gz")
 )
 
 const scPatchCorpusCases = 400
@@ -141,6 +148,62 @@ func TestCorpusGenerate(t *testing.T) {
 		lines = append(lines, []byte(strings.ReplaceAll(string(b), root, "$ROOT")))
 	}
 	testenv.WriteCorpus(t, scErrorsCorpusPath, lines)
+
+	initRoot := t.TempDir()
+	scSeedInitFromPlanTwice(t, initRoot)
+	lines = nil
+	for _, l := range []any{
+		map[string]any{"plan": scInitPlanText, "max_takes": scInitMaxTakes},
+		scCorpusLine{FilesAfter: scFilesData(t, scFiles(t, initRoot))},
+	} {
+		b, err := json.Marshal(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, b)
+	}
+	testenv.WriteCorpus(t, scInitCorpusPath, lines)
+}
+
+// TestCorpusSceneInitFromPlan: settle's InitFromPlan, run twice (create,
+// then re-stamp), leaves the files the seed's init_scenes_from_plan left,
+// byte for byte.
+func TestCorpusSceneInitFromPlan(t *testing.T) {
+	lines := testenv.ReadCorpus(t, scInitCorpusPath)
+	if len(lines) != 2 {
+		t.Fatalf("corpus %s: %d lines, want 2", scInitCorpusPath, len(lines))
+	}
+	var head struct {
+		Plan     string `json:"plan"`
+		MaxTakes []int  `json:"max_takes"`
+	}
+	var tail scCorpusLine
+	if err := json.Unmarshal(lines[0], &head); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(lines[1], &tail); err != nil || tail.FilesAfter == nil {
+		t.Fatalf("corpus %s: files_after: %v", scInitCorpusPath, err)
+	}
+	if head.Plan != scInitPlanText || fmt.Sprint(head.MaxTakes) != fmt.Sprint(scInitMaxTakes) {
+		t.Fatalf("corpus %s records another plan or max_takes than scInitPlanText %v: regenerate it", scInitCorpusPath, scInitMaxTakes)
+	}
+	root := t.TempDir()
+	scInitFromPlanTwice(t, root)
+	got, want := scSnapshot(t, root), scSnapshotOf(scFilesFromData(tail.FilesAfter))
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("init files differ:\nsettle %v\nseed   %v", got, want)
+		for name, h := range got {
+			if h != want[name] && !strings.HasSuffix(name, "/") {
+				b, _ := os.ReadFile(filepath.Join(root, name))
+				seed := tail.FilesAfter[name]
+				if seed == nil {
+					seed = new(string)
+				}
+				t.Logf("%s\nsettle:\n%s\nseed:\n%s", name, b, *seed)
+			}
+		}
+	}
+	t.Logf("%d files and directories equal", len(got))
 }
 
 // scReadErrorsCorpus returns the recorded files, operations and answers.

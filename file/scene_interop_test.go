@@ -2,6 +2,7 @@ package file_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -292,6 +293,43 @@ func scCheckErrorCodes(t *testing.T, s *file.Scenes, ops []map[string]any, res [
 	}
 }
 
+// scInitPlanText is the plan of the init-from-plan differential: non-ASCII
+// text, U+2028, a float, a big integer, fallback shot ids, empty and
+// shot-less sequences.
+const scInitPlanText = `{"sequences": {
+	"BATCH_001": {"shots": [{"shot_id": "S1", "prompt": "naïve ✓ \u2028 line", "duration_s": 2.50, "n": 10000000000000000000001},
+		{"id": 7}, {"shot_id": "", "id": null}, {"shot_id": 0, "id": "fallback"}]},
+	"BATCH_002": {"shots": []},
+	"BATCH_003": {"title": "no shots"}}}`
+
+// scInitMaxTakes are the max_takes of the two inits (create, re-stamp).
+var scInitMaxTakes = []int{3, 5}
+
+// scInitFromPlanTwice runs settle's InitFromPlan of scInitPlanText on root,
+// once per scInitMaxTakes.
+func scInitFromPlanTwice(t *testing.T, root string) {
+	t.Helper()
+	s := scOpen(t, root)
+	plan := scTree(t, scInitPlanText)
+	for _, mt := range scInitMaxTakes {
+		_, err := s.InitFromPlan(scCtx, scProject, scEpisode, scene.Plan{Root: plan}, mt, false)
+		scOK(t, err)
+	}
+}
+
+// scSeedInitFromPlanTwice is scInitFromPlanTwice through the seed's
+// init_scenes_from_plan.
+func scSeedInitFromPlanTwice(t *testing.T, root string) {
+	t.Helper()
+	var ops []map[string]any
+	for _, mt := range scInitMaxTakes {
+		ops = append(ops, map[string]any{"op": "init", "project": scProject, "episode": scEpisode, "plan": json.RawMessage(scInitPlanText), "max_takes": mt})
+	}
+	for i, r := range scRunSeed(t, root, ops) {
+		scSeedOK(t, r, fmt.Sprintf("init %d", i+1))
+	}
+}
+
 func scGet(o *pyjson.Object, key string) any {
 	v, _ := o.Get(key)
 	return v
@@ -302,24 +340,9 @@ func scGet(o *pyjson.Object, key string) any {
 // byte-identical files.
 func TestScenesInteropInitFromPlan(t *testing.T) {
 	scReferenceDir(t)
-	planText := `{"sequences": {
-		"BATCH_001": {"shots": [{"shot_id": "S1", "prompt": "naïve ✓ \u2028 line", "duration_s": 2.50, "n": 10000000000000000000001},
-			{"id": 7}, {"shot_id": "", "id": null}, {"shot_id": 0, "id": "fallback"}]},
-		"BATCH_002": {"shots": []},
-		"BATCH_003": {"title": "no shots"}}}`
 	goRoot, pyRoot := t.TempDir(), t.TempDir()
-	s := scOpen(t, goRoot)
-	plan := scTree(t, planText)
-	for _, mt := range []int{3, 5} {
-		_, err := s.InitFromPlan(scCtx, scProject, scEpisode, scene.Plan{Root: plan}, mt, false)
-		scOK(t, err)
-	}
-	res := scRunSeed(t, pyRoot, []map[string]any{
-		{"op": "init", "project": scProject, "episode": scEpisode, "plan": json.RawMessage(planText), "max_takes": 3},
-		{"op": "init", "project": scProject, "episode": scEpisode, "plan": json.RawMessage(planText), "max_takes": 5},
-	})
-	scSeedOK(t, res[0], "init")
-	scSeedOK(t, res[1], "re-init")
+	scInitFromPlanTwice(t, goRoot)
+	scSeedInitFromPlanTwice(t, pyRoot)
 	goSnap, pySnap := scSnapshot(t, goRoot), scSnapshot(t, pyRoot)
 	if !reflect.DeepEqual(goSnap, pySnap) {
 		t.Errorf("init files differ:\nsettle %v\nseed   %v", goSnap, pySnap)
