@@ -88,7 +88,10 @@ type Scenes struct {
 	poison error // non-nil: a write failed; mutations refused until reopened
 }
 
-var _ scene.Store = (*Scenes)(nil)
+var (
+	_ scene.Store      = (*Scenes)(nil)
+	_ scene.CondWriter = (*Scenes)(nil)
+)
 
 // OpenScenes opens the scene store rooted at opts.Root. Errors: EINVALID
 // (the root is not an existing directory).
@@ -252,20 +255,11 @@ func (s *Scenes) VersionPath(ref scene.Ref, v int) (string, error) {
 	return b.version(v), nil
 }
 
-// errSceneNoDir is lockBatch's answer, without create, for a project
-// without a scenes directory: no file of the batch exists.
-var errSceneNoDir = errors.New("no scenes directory")
-
-// lockBatch takes the batch's exclusive flock, giving up when ctx is done.
-// With create it first creates the scenes directory; without, a missing
-// directory is errSceneNoDir (so a refusal on a batch that has nothing on
-// disk creates nothing, not even the directory).
-func (s *Scenes) lockBatch(ctx context.Context, b sceneBatch, create bool) (*durable.Lock, error) {
-	if !create {
-		if _, err := os.Stat(b.dir); errors.Is(err, fs.ErrNotExist) {
-			return nil, errSceneNoDir
-		}
-	}
+// lockBatch creates the scenes directory if needed and takes the batch's
+// exclusive flock (creating the lock file), giving up when ctx is done.
+// A caller that may refuse a batch without a scene checks that first, so
+// the refusal creates nothing.
+func (s *Scenes) lockBatch(ctx context.Context, b sceneBatch) (*durable.Lock, error) {
 	if err := durable.MkdirAll(b.dir, sceneDirPerm); err != nil {
 		return nil, s.failed(err, "create scenes directory")
 	}

@@ -220,7 +220,7 @@ func scChildCrash() error {
 			r := ld.Scene.Clone()
 			b := r.Beats[rng.Intn(len(r.Beats))]
 			b.Takes = append(b.Takes, &scene.Take{TakeID: fmt.Sprintf("t%d", k), Status: scene.TakeRunning})
-			_, err = s.SaveRunner(scCtx, ref, ld.Version, r)
+			_, err = s.SaveRunner(scCtx, ref, ld.Version, ld.Revision, r)
 		case "update":
 			_, err = s.UpdateStatus(scCtx, ref, ld.Version, func(sc *scene.Scene) error {
 				sc.SceneMetadata.Set("updates", scPyv(k))

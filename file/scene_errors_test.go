@@ -119,7 +119,7 @@ func TestScenesRefusalCodes(t *testing.T) {
 		{"save runner/registered body missing", func(t *testing.T, f *scFixture) {
 			f.manifest(t, "B", 1, scEntry(1, scToken+"_B.v001.json"))
 		}, func(f *scFixture) error {
-			_, err := f.s.SaveRunner(scCtx, scRef("B"), 1, f.scene("B"))
+			_, err := f.s.SaveRunner(scCtx, scRef("B"), 1, "", f.scene("B"))
 			return err
 		}, settle.ENOTFOUND},
 		{"recover stale/nothing", nil, func(f *scFixture) error {
@@ -150,7 +150,8 @@ func TestScenesRefusalCodes(t *testing.T) {
 		{"save runner/flat schema 2", func(t *testing.T, f *scFixture) {
 			f.raw(t, scToken+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`)
 		}, func(f *scFixture) error {
-			_, err := f.s.SaveRunner(scCtx, scRef("B"), 1, f.scene("B"))
+			rev := scene.Revision([]byte(`{"schema_version": 2, "scene_id": "B", "beats": []}`))
+			_, err := f.s.SaveRunner(scCtx, scRef("B"), 1, rev, f.scene("B"))
 			return err
 		}, settle.ESCHEMA},
 
@@ -263,7 +264,11 @@ func TestScenesRefusalCodes(t *testing.T) {
 		{"save runner/beat topology", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
 			sc := f.scene("B")
 			sc.Beats = sc.Beats[:1]
-			_, err := f.s.SaveRunner(scCtx, scRef("B"), 1, sc)
+			ld, err := f.s.Load(scCtx, scRef("B"))
+			if err != nil {
+				return err
+			}
+			_, err = f.s.SaveRunner(scCtx, scRef("B"), 1, ld.Revision, sc)
 			return err
 		}, settle.ESTRUCTURE},
 		{"save runner/changed prompt directive", func(t *testing.T, f *scFixture) { f.versioned(t, "B") }, func(f *scFixture) error {
@@ -272,7 +277,7 @@ func TestScenesRefusalCodes(t *testing.T) {
 				return err
 			}
 			ld.Scene.Beats[0].BeatMetadata.Set("prompt_directive", "make it cold")
-			_, err = f.s.SaveRunner(scCtx, scRef("B"), 2, ld.Scene)
+			_, err = f.s.SaveRunner(scCtx, scRef("B"), 2, ld.Revision, ld.Scene)
 			return err
 		}, settle.ESTRUCTURE},
 
@@ -290,7 +295,7 @@ func TestScenesRefusalCodes(t *testing.T) {
 			return err
 		}, settle.EVERSIONCONFLICT},
 		{"save runner/expected 1 when v2 is active", func(t *testing.T, f *scFixture) { f.versioned(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.SaveRunner(scCtx, scRef("B"), 1, f.scene("B"))
+			_, err := f.s.SaveRunner(scCtx, scRef("B"), 1, "", f.scene("B"))
 			return err
 		}, settle.EVERSIONCONFLICT},
 

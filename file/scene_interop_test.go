@@ -101,7 +101,7 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 	scOK(t, err)
 	runner := l2.Scene.Clone()
 	runner.Beats[0].Takes = []*scene.Take{{TakeID: "r1", Status: scene.TakeRunning}}
-	_, err = s.SaveRunner(scCtx, scRef("B2"), 1, runner)
+	_, err = s.SaveRunner(scCtx, scRef("B2"), 1, l2.Revision, runner)
 	scOK(t, err)
 	b3 := scGen(t, rng, "B3", 5)
 	_, err = s.WriteCandidate(scCtx, scRef("B3"), b3, "first", false)

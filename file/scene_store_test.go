@@ -317,7 +317,7 @@ func TestScenesSaveRunner(t *testing.T) {
 		root := t.TempDir()
 		s := scOpen(t, root)
 		runner := scGen(t, rng, "B", 3)
-		_, err := s.SaveRunner(scCtx, scRef("B"), 1, runner)
+		_, err := s.SaveRunner(scCtx, scRef("B"), 1, "", runner)
 		scOK(t, err)
 		if got := scReadRaw(t, root, scToken+"_B.json"); got != scBodyText(t, runner.ToTree()) {
 			t.Errorf("cold start body is not the runner's")
@@ -345,7 +345,9 @@ func TestScenesSaveRunner(t *testing.T) {
 			runner.Beats[1].Board = nil
 			runner.Beats[2].Takes = append(runner.Beats[2].Takes, &scene.Take{TakeID: "new", Status: scene.TakeRunning})
 			runner.SceneMetadata.Set("runner_only", true)
-			_, err := s.SaveRunner(scCtx, scRef("B"), expected, runner)
+			base, err := s.Load(scCtx, scRef("B"))
+			scOK(t, err)
+			_, err = s.SaveRunner(scCtx, scRef("B"), expected, base.Revision, runner)
 			scOK(t, err)
 			ld, err := s.Load(scCtx, scRef("B"))
 			scOK(t, err)

@@ -33,7 +33,7 @@ func (s *Scenes) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sc
 		return 0, err
 	}
 
-	l, err := s.lockBatch(ctx, b, true)
+	l, err := s.lockBatch(ctx, b)
 	if err != nil {
 		return 0, err
 	}
@@ -63,10 +63,16 @@ func (s *Scenes) Activate(ctx context.Context, ref scene.Ref, version int) error
 	if err != nil {
 		return err
 	}
-	l, err := s.lockBatch(ctx, b, false)
-	if err == errSceneNoDir {
+	// A scene is never deleted: one absent now is refused without
+	// creating its lock file.
+	exists, err := s.files(b).Exists()
+	if err != nil {
+		return err
+	}
+	if !exists {
 		return settle.Errorf(settle.ENOTFOUND, "no scene for batch %s: nothing to activate", ref.Batch)
 	}
+	l, err := s.lockBatch(ctx, b)
 	if err != nil {
 		return err
 	}

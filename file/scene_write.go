@@ -11,12 +11,13 @@ import (
 	"github.com/settlehq/settle/scene"
 )
 
-// lockStatus resolves ref and takes the batch lock for a status writer. A
-// batch with no scenes directory has no manifest: expecting another
-// version than 1 is a conflict refused without creating anything;
-// expecting 1 is a cold start, which needs the directory. Errors:
-// EUNAVAILABLE, as resolve, EVERSIONCONFLICT.
-func (s *Scenes) lockStatus(ctx context.Context, ref scene.Ref, expectedVersion int) (sceneBatch, *durable.Lock, error) {
+// lockStatus resolves ref and takes the batch lock for a status writer
+// under c. A refusal of a batch that has no scene (no manifest, no flat
+// body) creates nothing, not even the scenes directory or the lock file:
+// such a batch is first tried with dry, the write over no files, without
+// the lock, and only a write that would create the batch takes (and so
+// creates) the lock. Errors: EUNAVAILABLE, as resolve, dry's.
+func (s *Scenes) lockStatus(ctx context.Context, ref scene.Ref, dry func(scene.BatchFiles) error) (sceneBatch, *durable.Lock, error) {
 	if err := s.writable(ctx); err != nil {
 		return sceneBatch{}, nil, err
 	}
@@ -24,18 +25,32 @@ func (s *Scenes) lockStatus(ctx context.Context, ref scene.Ref, expectedVersion 
 	if err != nil {
 		return sceneBatch{}, nil, err
 	}
-	l, err := s.lockBatch(ctx, b, false)
-	if err == errSceneNoDir {
-		if expectedVersion != 1 {
-			return sceneBatch{}, nil, scene.VersionConflict(b.Ref.Batch, expectedVersion, 1)
-		}
-		l, err = s.lockBatch(ctx, b, true)
+	exists, err := s.files(b).Exists()
+	if err != nil {
+		return sceneBatch{}, nil, err
 	}
+	if !exists {
+		// A scene is never deleted, so one seen absent here was absent
+		// when the dry run's answer is given.
+		if err := dry(scene.BatchFiles{Batch: b.Batch, Files: noFiles{}}); err != nil {
+			return sceneBatch{}, nil, err
+		}
+	}
+	l, err := s.lockBatch(ctx, b)
 	if err != nil {
 		return sceneBatch{}, nil, err
 	}
 	return b, l, nil
 }
+
+// noFiles is an empty scenes directory whose writes go nowhere: the dry
+// run of a write to a batch without a scene.
+type noFiles struct{}
+
+func (noFiles) ReadFile(string) ([]byte, bool, error) { return nil, false, nil }
+func (noFiles) Exists(string) (bool, error)           { return false, nil }
+func (noFiles) WriteFile(string, []byte) error        { return nil }
+func (noFiles) Path(name string) string               { return name }
 
 // UpdateStatus is the seed's save_active_scene_status with its closures:
 // under the batch lock, (1) the active version must still be
@@ -51,16 +66,28 @@ func (s *Scenes) lockStatus(ctx context.Context, ref scene.Ref, expectedVersion 
 // An error from mutate is returned as is, nothing written.
 func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion int,
 	mutate func(*scene.Scene) error, postWrite func(*scene.Scene) error) (scene.Loaded, error) {
+	// mutate is the caller's and may not be pure: the dry run of a batch
+	// without a scene checks the conditions with a mutation that does
+	// nothing.
+	noop := func(*scene.Scene) error { return nil }
+	return s.updateStatus(ctx, ref, scene.Cond{Version: expectedVersion, AnyRevision: true}, mutate, noop, postWrite)
+}
+
+func (s *Scenes) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
+	mutate, dryMutate func(*scene.Scene) error, postWrite func(*scene.Scene) error) (scene.Loaded, error) {
 	if mutate == nil {
 		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no status mutation")
 	}
-	b, l, err := s.lockStatus(ctx, ref, expectedVersion)
+	b, l, err := s.lockStatus(ctx, ref, func(bf scene.BatchFiles) error {
+		_, err := bf.UpdateStatusIf(c, dryMutate)
+		return err
+	})
 	if err != nil {
 		return scene.Loaded{}, err
 	}
 	defer s.unlock(l, b)
 
-	w, err := s.files(b).UpdateStatus(expectedVersion, mutate)
+	w, err := s.files(b).UpdateStatusIf(c, mutate)
 	if err != nil {
 		return scene.Loaded{}, err
 	}
@@ -75,11 +102,11 @@ func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersio
 			if rerr != nil {
 				return scene.Loaded{}, errors.Join(herr, fmt.Errorf("roll back batch %s: %w", ref.Batch, rerr))
 			}
-			s.log.Info("scene status write rolled back", "batch", ref.Batch, "version", expectedVersion, "err", herr)
+			s.log.Info("scene status write rolled back", "batch", ref.Batch, "version", c.Version, "err", herr)
 			return scene.Loaded{}, herr
 		}
 	}
-	s.log.Debug("scene status written", "batch", ref.Batch, "version", expectedVersion, "cold_start", w.Cold)
+	s.log.Debug("scene status written", "batch", ref.Batch, "version", c.Version, "cold_start", w.Cold)
 	return w.Loaded, nil
 }
 
@@ -88,13 +115,23 @@ func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersio
 // EVERSIONCONFLICT, ESTRUCTURE, EINVALID (a malformed or failing patch, or
 // a result that is not a scene), ENOTFOUND, as Load, EUNAVAILABLE.
 func (s *Scenes) PatchStatus(ctx context.Context, ref scene.Ref, expectedVersion int, patch []byte) (scene.Loaded, error) {
-	return s.UpdateStatus(ctx, ref, expectedVersion, scene.PatchMutation(patch), nil)
+	return s.PatchStatusIf(ctx, ref, scene.Cond{Version: expectedVersion, AnyRevision: true}, patch)
+}
+
+// PatchStatusIf is PatchStatus under c (scene.CondWriter). A patch
+// refused on a batch without a scene (c.NoCreate, or a patch that does not
+// apply to the empty scene of a cold start) leaves no file behind.
+func (s *Scenes) PatchStatusIf(ctx context.Context, ref scene.Ref, c scene.Cond, patch []byte) (scene.Loaded, error) {
+	m := scene.PatchMutation(patch)
+	return s.updateStatus(ctx, ref, c, m, m, nil)
 }
 
 // SaveRunner is the seed's writer-1 save_active_scene, at the raw JSON
-// level: under the batch lock, after the active-version recheck, a batch
-// with neither manifest nor flat body gets the runner's whole scene as its
-// flat body; a registered body that is missing is ENOTFOUND; otherwise a
+// level: under the batch lock, the active version must still be
+// expectedVersion and the body still expectedRevision (its
+// Loaded.Revision; "": no body), else EVERSIONCONFLICT; a batch with
+// neither manifest nor flat body gets the runner's whole scene as its flat
+// body; a registered body that is missing is ENOTFOUND; otherwise a
 // structural difference between the disk body and the runner's scene (see
 // scene.StructuralMutations) is refused with ESTRUCTURE, and the runner's
 // takes, primary take, phantom recovery count and selected beat metadata
@@ -102,21 +139,29 @@ func (s *Scenes) PatchStatus(ctx context.Context, ref scene.Ref, expectedVersion
 // only for a batch without manifest). The returned Loaded.Scene is nil if
 // the merged body does not hydrate as a Scene. Errors: EVERSIONCONFLICT,
 // ESTRUCTURE, ENOTFOUND, as Load, EUNAVAILABLE.
-func (s *Scenes) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion int, runner *scene.Scene) (scene.Loaded, error) {
+func (s *Scenes) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion int, expectedRevision string, runner *scene.Scene) (scene.Loaded, error) {
+	return s.SaveRunnerIf(ctx, ref, scene.Cond{Version: expectedVersion, Revision: expectedRevision}, runner)
+}
+
+// SaveRunnerIf is SaveRunner under c (scene.CondWriter).
+func (s *Scenes) SaveRunnerIf(ctx context.Context, ref scene.Ref, c scene.Cond, runner *scene.Scene) (scene.Loaded, error) {
 	if runner == nil {
 		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no runner scene")
 	}
-	b, l, err := s.lockStatus(ctx, ref, expectedVersion)
+	b, l, err := s.lockStatus(ctx, ref, func(bf scene.BatchFiles) error {
+		_, _, err := bf.SaveRunner(c, runner)
+		return err
+	})
 	if err != nil {
 		return scene.Loaded{}, err
 	}
 	defer s.unlock(l, b)
 
-	ld, cold, err := s.files(b).SaveRunner(expectedVersion, runner)
+	ld, cold, err := s.files(b).SaveRunner(c, runner)
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	s.log.Debug("scene runner status written", "batch", ref.Batch, "version", expectedVersion, "cold_start", cold)
+	s.log.Debug("scene runner status written", "batch", ref.Batch, "version", c.Version, "cold_start", cold)
 	return ld, nil
 }
 
@@ -153,7 +198,7 @@ func (s *Scenes) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, g
 	if err != nil {
 		return settle.Wrap(settle.EINVALID, err, "encode scene")
 	}
-	l, err := s.lockBatch(ctx, b, true)
+	l, err := s.lockBatch(ctx, b)
 	if err != nil {
 		return err
 	}
@@ -216,7 +261,7 @@ func (p planScenes) CreateFlat(ctx context.Context, ref scene.Ref, sc *scene.Sce
 	if err != nil {
 		return false, settle.Wrap(settle.EINVALID, err, "encode scene")
 	}
-	l, err := s.lockBatch(ctx, b, true)
+	l, err := s.lockBatch(ctx, b)
 	if err != nil {
 		return false, err
 	}

@@ -505,7 +505,7 @@ func (c *Client) loaded(res response) (scene.Loaded, error) {
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	return scene.Loaded{Scene: sc, Version: sb.Version, Fingerprint: sb.Fingerprint}, nil
+	return scene.Loaded{Scene: sc, Version: sb.Version, Fingerprint: sb.Fingerprint, Revision: sb.Revision}, nil
 }
 
 // Load returns the active scene and its version.
@@ -580,8 +580,10 @@ func (c *Client) PatchStatus(ctx context.Context, ref scene.Ref, expectedVersion
 	return c.loaded(res)
 }
 
-// SaveRunner overlays a runner's scene with If-Match: the expected version.
-func (c *Client) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion int, runner *scene.Scene) (scene.Loaded, error) {
+// SaveRunner overlays a runner's scene with If-Match: the body ETag of
+// the expected version and revision (the version tag alone for "", a
+// batch with no body yet).
+func (c *Client) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion int, expectedRevision string, runner *scene.Scene) (scene.Loaded, error) {
 	sp, err := scenePath(ref)
 	if err != nil {
 		return scene.Loaded{}, err
@@ -592,7 +594,7 @@ func (c *Client) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion 
 	}
 	in, _ := json.Marshal(ScenePut{Scene: tree})
 	res, err := c.do(ctx, request{method: "POST", path: sp + "/save-runner", body: in,
-		header: http.Header{"If-Match": {ETag(expectedVersion)}}})
+		header: http.Header{"If-Match": {BodyETag(expectedVersion, expectedRevision)}}})
 	if err != nil {
 		return scene.Loaded{}, err
 	}

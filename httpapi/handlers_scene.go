@@ -36,27 +36,77 @@ func sceneRef(r *http.Request) scene.Ref {
 	return scene.Ref{Project: r.PathValue("project"), Episode: r.PathValue("episode"), Batch: r.PathValue("batch")}
 }
 
-// ETag returns the ETag of a scene whose active version is v.
+// ETag returns the version tag of a scene whose active version is v,
+// "v": as If-Match, a status patch's precondition on the version alone
+// (the patch merges onto whatever body v has by then), or a runner save's
+// of a batch with no body yet.
 func ETag(v int) string { return `"` + strconv.Itoa(v) + `"` }
 
-// ifMatch reads the version a status write was prepared against: 428
-// without If-Match, 400 when it names no version.
-func ifMatch(r *http.Request) (int, error) {
+// BodyETag returns the ETag of a scene body: "v-revision", its active
+// version and its revision (scene.Revision, the sha256 of its bytes), so
+// it changes with every save, a status save included.
+func BodyETag(v int, revision string) string {
+	if revision == "" {
+		return ETag(v)
+	}
+	return `"` + strconv.Itoa(v) + "-" + revision + `"`
+}
+
+// ifMatch reads what a status write was prepared against: the version,
+// and the body revision when If-Match is a body ETag (full). 428 without
+// If-Match, 400 when it is neither form.
+func ifMatch(r *http.Request) (v int, revision string, full bool, err error) {
 	h := strings.TrimSpace(r.Header.Get("If-Match"))
 	if h == "" {
-		return 0, withStatus(http.StatusPreconditionRequired,
-			settle.Errorf(settle.EINVALID, "If-Match is required: send the ETag of the scene version the change was prepared against"))
+		return 0, "", false, withStatus(http.StatusPreconditionRequired,
+			settle.Errorf(settle.EINVALID, "If-Match is required: send the ETag of the scene the change was prepared against"))
 	}
 	if strings.HasPrefix(h, "W/") {
-		return 0, settle.Errorf(settle.EINVALID, "If-Match %s: a weak ETag never matches; send the strong ETag", h)
+		return 0, "", false, settle.Errorf(settle.EINVALID, "If-Match %s: a weak ETag never matches; send the strong ETag", h)
 	}
-	t := strings.Trim(h, `"`)
-	v, err := strconv.Atoi(t)
-	if err != nil || v <= 0 || strconv.Itoa(v) != t {
-		return 0, settle.Errorf(settle.EINVALID, "If-Match %s: want the ETag of one scene version, like \"3\"", h)
+	bad := settle.Errorf(settle.EINVALID, "If-Match %s: want the ETag of a scene body, like \"3-<revision>\", or of its version, like \"3\"", h)
+	if len(h) < 2 || h[0] != '"' || h[len(h)-1] != '"' {
+		return 0, "", false, bad
 	}
-	return v, nil
+	t := h[1 : len(h)-1]
+	vt, rev, full := strings.Cut(t, "-")
+	v, err = strconv.Atoi(vt)
+	if err != nil || v <= 0 || strconv.Itoa(v) != vt {
+		return 0, "", false, bad
+	}
+	if full && !isRevision(rev) {
+		return 0, "", false, bad
+	}
+	return v, rev, full, nil
 }
+
+// isRevision reports whether s is a revision: 64 lower-case hex digits.
+func isRevision(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// condWriter is the store's scene.CondWriter (the file and PostgreSQL
+// stores); without it status writes are 501.
+func (s *Server) condWriter() (scene.CondWriter, error) {
+	cw, ok := s.scenes.(scene.CondWriter)
+	if !ok {
+		return nil, withStatus(http.StatusNotImplemented, settle.Errorf(settle.EINVALID, "this scene store has no conditional status writes"))
+	}
+	return cw, nil
+}
+
+// mayCreate reports whether the caller's status writes may create a
+// scene (the seed's cold start): only an operator's. A runner writes the
+// status of scenes that exist; a write to a missing one is 404.
+func mayCreate(r *http.Request) bool { return principalOf(r).Role == RoleOperator }
 
 // sceneJSON is a scene's JSON tree (unknown members kept).
 func sceneJSON(sc *scene.Scene) (json.RawMessage, error) {
@@ -84,9 +134,9 @@ func writeLoaded(w http.ResponseWriter, l scene.Loaded, etag bool) error {
 		return err
 	}
 	if etag {
-		w.Header().Set("ETag", ETag(l.Version))
+		w.Header().Set("ETag", BodyETag(l.Version, l.Revision))
 	}
-	writeJSON(w, http.StatusOK, SceneBody{Version: l.Version, Fingerprint: l.Fingerprint, Scene: tree})
+	writeJSON(w, http.StatusOK, SceneBody{Version: l.Version, Fingerprint: l.Fingerprint, Revision: l.Revision, Scene: tree})
 	return nil
 }
 
@@ -170,10 +220,17 @@ func (s *Server) handleSceneVersions(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *Server) handleScenePatch(w http.ResponseWriter, r *http.Request) error {
-	expected, err := ifMatch(r)
+	v, rev, full, err := ifMatch(r)
 	if err != nil {
 		return err
 	}
+	cw, err := s.condWriter()
+	if err != nil {
+		return err
+	}
+	// A version tag lets the patch merge onto the latest body; a body
+	// ETag holds it to that body.
+	c := scene.Cond{Version: v, Revision: rev, AnyRevision: !full, NoCreate: !mayCreate(r)}
 	ct := r.Header.Get("Content-Type")
 	if ct != "" && !strings.HasPrefix(ct, "application/json-patch+json") && !strings.HasPrefix(ct, "application/json") {
 		return withStatus(http.StatusUnsupportedMediaType,
@@ -184,7 +241,7 @@ func (s *Server) handleScenePatch(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	ref := sceneRef(r)
-	l, err := s.scenes.PatchStatus(r.Context(), ref, expected, patch)
+	l, err := cw.PatchStatusIf(r.Context(), ref, c, patch)
 	if err != nil {
 		return err
 	}
@@ -197,10 +254,17 @@ func (s *Server) handleScenePatch(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) handleSceneSaveRunner(w http.ResponseWriter, r *http.Request) error {
-	expected, err := ifMatch(r)
+	// A runner save replaces a beat's takes: it is held to the body it was
+	// based on, and a version tag alone names no body (a cold start).
+	v, rev, _, err := ifMatch(r)
 	if err != nil {
 		return err
 	}
+	cw, err := s.condWriter()
+	if err != nil {
+		return err
+	}
+	c := scene.Cond{Version: v, Revision: rev, NoCreate: !mayCreate(r)}
 	var body ScenePut
 	if err := decodeJSON(r, &body); err != nil {
 		return err
@@ -210,7 +274,7 @@ func (s *Server) handleSceneSaveRunner(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	ref := sceneRef(r)
-	l, err := s.scenes.SaveRunner(r.Context(), ref, expected, sc)
+	l, err := cw.SaveRunnerIf(r.Context(), ref, c, sc)
 	if err != nil {
 		return err
 	}
@@ -311,7 +375,6 @@ func (s *Server) handleSceneActivate(w http.ResponseWriter, r *http.Request) err
 	if err := s.afterSceneWrite(r.Context(), event.SceneActivated, sceneEvent(r, ref, body.Version)); err != nil {
 		return err
 	}
-	w.Header().Set("ETag", ETag(body.Version))
 	writeJSON(w, http.StatusOK, ActivateResult{BatchID: ref.Batch, ActiveVersion: body.Version})
 	return nil
 }

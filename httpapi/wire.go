@@ -115,10 +115,12 @@ type SettleBody struct {
 }
 
 // SceneBody is a scene as GET returns it: {"version", "fingerprint",
-// "scene"} (the CLI's scene show --json). The ETag is the version.
+// "revision", "scene"} (the CLI's scene show --json). The ETag is
+// "version-revision" (BodyETag).
 type SceneBody struct {
 	Version     int             `json:"version"`
 	Fingerprint string          `json:"fingerprint"`
+	Revision    string          `json:"revision,omitempty"`
 	Scene       json.RawMessage `json:"scene"`
 }
 

@@ -126,7 +126,7 @@ func populate(t *testing.T, root string, round int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := sc.SaveRunner(ctx, storetest.Ref(b), 1, s1); err != nil {
+		if _, err := sc.SaveRunner(ctx, storetest.Ref(b), 1, "", s1); err != nil {
 			t.Fatal(err)
 		}
 		s2 := s1.Clone()

@@ -21,6 +21,11 @@ import (
 // as is, nothing written.
 func (s *Store) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion int,
 	mutate func(*scene.Scene) error, postWrite func(*scene.Scene) error) (scene.Loaded, error) {
+	return s.updateStatus(ctx, ref, scene.Cond{Version: expectedVersion, AnyRevision: true}, mutate, postWrite)
+}
+
+func (s *Store) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
+	mutate func(*scene.Scene) error, postWrite func(*scene.Scene) error) (scene.Loaded, error) {
 	if mutate == nil {
 		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no status mutation")
 	}
@@ -34,7 +39,7 @@ func (s *Store) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion
 	var out scene.Loaded
 	cold := false
 	err = s.batchTx(ctx, b, "save scene status", func(bf scene.BatchFiles) error {
-		w, err := bf.UpdateStatus(expectedVersion, func(sc *scene.Scene) error {
+		w, err := bf.UpdateStatusIf(c, func(sc *scene.Scene) error {
 			if err := mutate(sc); err != nil {
 				return userError{err}
 			}
@@ -58,7 +63,7 @@ func (s *Store) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	s.log.Debug("scene status written", "batch", ref.Batch, "version", expectedVersion, "cold_start", cold)
+	s.log.Debug("scene status written", "batch", ref.Batch, "version", c.Version, "cold_start", cold)
 	return out, nil
 }
 
@@ -72,17 +77,28 @@ func (u userError) Error() string { return u.err.Error() }
 // active body inside UpdateStatus. Errors: EVERSIONCONFLICT, ESTRUCTURE,
 // EINVALID, ENOTFOUND, as Load.
 func (s *Store) PatchStatus(ctx context.Context, ref scene.Ref, expectedVersion int, patch []byte) (scene.Loaded, error) {
-	return s.UpdateStatus(ctx, ref, expectedVersion, scene.PatchMutation(patch), nil)
+	return s.PatchStatusIf(ctx, ref, scene.Cond{Version: expectedVersion, AnyRevision: true}, patch)
+}
+
+// PatchStatusIf implements scene.CondWriter: PatchStatus under c.
+func (s *Store) PatchStatusIf(ctx context.Context, ref scene.Ref, c scene.Cond, patch []byte) (scene.Loaded, error) {
+	return s.updateStatus(ctx, ref, c, scene.PatchMutation(patch), nil)
 }
 
 // SaveRunner implements scene.Store (writer-1 save_active_scene) at the
-// raw JSON level, under the batch lock: after the active-version recheck,
-// a batch with neither manifest nor flat body gets the runner's whole
-// scene as its flat body; a registered body that is missing is
-// ENOTFOUND; otherwise a structural difference is refused (ESTRUCTURE)
-// and the runner's status is overlaid on the stored body. Loaded.Scene is
-// nil if the merged body does not hydrate as a Scene.
-func (s *Store) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion int, runner *scene.Scene) (scene.Loaded, error) {
+// raw JSON level, under the batch lock: the active version must still be
+// expectedVersion and the body still expectedRevision ("": no body), else
+// EVERSIONCONFLICT; a batch with neither manifest nor flat body gets the
+// runner's whole scene as its flat body; a registered body that is
+// missing is ENOTFOUND; otherwise a structural difference is refused
+// (ESTRUCTURE) and the runner's status is overlaid on the stored body.
+// Loaded.Scene is nil if the merged body does not hydrate as a Scene.
+func (s *Store) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion int, expectedRevision string, runner *scene.Scene) (scene.Loaded, error) {
+	return s.SaveRunnerIf(ctx, ref, scene.Cond{Version: expectedVersion, Revision: expectedRevision}, runner)
+}
+
+// SaveRunnerIf implements scene.CondWriter: SaveRunner under c.
+func (s *Store) SaveRunnerIf(ctx context.Context, ref scene.Ref, c scene.Cond, runner *scene.Scene) (scene.Loaded, error) {
 	if runner == nil {
 		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no runner scene")
 	}
@@ -97,13 +113,13 @@ func (s *Store) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion i
 	cold := false
 	err = s.batchTx(ctx, b, "save runner scene", func(bf scene.BatchFiles) error {
 		var err error
-		ld, cold, err = bf.SaveRunner(expectedVersion, runner)
+		ld, cold, err = bf.SaveRunner(c, runner)
 		return err
 	})
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	s.log.Debug("scene runner status written", "batch", ref.Batch, "version", expectedVersion, "cold_start", cold)
+	s.log.Debug("scene runner status written", "batch", ref.Batch, "version", c.Version, "cold_start", cold)
 	return ld, nil
 }
 

@@ -77,9 +77,10 @@ type Store struct {
 }
 
 var (
-	_ writeback.Store = (*Store)(nil)
-	_ scene.Store     = (*Store)(nil)
-	_ event.Log       = (*Store)(nil)
+	_ writeback.Store  = (*Store)(nil)
+	_ scene.Store      = (*Store)(nil)
+	_ scene.CondWriter = (*Store)(nil)
+	_ event.Log        = (*Store)(nil)
 )
 
 var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)

@@ -324,7 +324,7 @@ func TestManyServers(t *testing.T) {
 	}
 
 	// Status saves from every server on one scene: none lost.
-	if _, err := ss[0].SaveRunner(ctx, storetest.Ref("S"), 1, hydrateScene(t)); err != nil {
+	if _, err := ss[0].SaveRunner(ctx, storetest.Ref("S"), 1, "", hydrateScene(t)); err != nil {
 		t.Fatal(err)
 	}
 	const saves = 40
@@ -642,7 +642,7 @@ func BenchmarkPostgresStatusSave(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.SaveRunner(ctx, storetest.Ref(fmt.Sprintf("B%d", i)), 1, sc); err != nil {
+		if _, err := s.SaveRunner(ctx, storetest.Ref(fmt.Sprintf("B%d", i)), 1, "", sc); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -126,7 +126,7 @@ func (bf BatchFiles) LoadRegistered(m *Manifest, v int) (Loaded, error) {
 	if err != nil {
 		return Loaded{}, err
 	}
-	sc, _, err := LoadBody(bf.Files, name)
+	sc, data, err := LoadBody(bf.Files, name)
 	if err != nil {
 		return Loaded{}, err
 	}
@@ -134,7 +134,7 @@ func (bf BatchFiles) LoadRegistered(m *Manifest, v int) (Loaded, error) {
 		return Loaded{}, settle.Errorf(settle.EMANIFESTIDENTITY,
 			"scene body identity mismatch for batch %s v%d: loaded scene_id %q", bf.Batch.Ref.Batch, v, sc.SceneID)
 	}
-	return Loaded{Scene: sc, Version: v, Fingerprint: Fingerprint(sc)}, nil
+	return Loaded{Scene: sc, Version: v, Fingerprint: Fingerprint(sc), Revision: Revision(data)}, nil
 }
 
 // LoadActive is the seed's load_scene_active_with_version: with a
@@ -150,7 +150,7 @@ func (bf BatchFiles) LoadActive() (Loaded, error) {
 		return bf.LoadRegistered(m, m.ActiveVersion)
 	}
 	ref := bf.Batch.Ref
-	sc, _, err := LoadBody(bf.Files, bf.Batch.Flat())
+	sc, data, err := LoadBody(bf.Files, bf.Batch.Flat())
 	if settle.ErrorCode(err) == settle.ENOTFOUND {
 		return Loaded{}, settle.Errorf(settle.ENOTFOUND,
 			"no scene for batch %s (episode %s): no manifest and no flat %s", ref.Batch, ref.Episode, bf.Batch.Flat())
@@ -158,7 +158,7 @@ func (bf BatchFiles) LoadActive() (Loaded, error) {
 	if err != nil {
 		return Loaded{}, err
 	}
-	return Loaded{Scene: sc, Version: 1, Fingerprint: Fingerprint(sc)}, nil
+	return Loaded{Scene: sc, Version: 1, Fingerprint: Fingerprint(sc), Revision: Revision(data)}, nil
 }
 
 // LoadVersion returns a registered version's body; without a manifest
@@ -175,11 +175,11 @@ func (bf BatchFiles) LoadVersion(version int) (Loaded, error) {
 		return Loaded{}, settle.Errorf(settle.ENOTFOUND,
 			"version %d of batch %s not registered (no manifest: only the flat v1 exists)", version, bf.Batch.Ref.Batch)
 	}
-	sc, _, err := LoadBody(bf.Files, bf.Batch.Flat())
+	sc, data, err := LoadBody(bf.Files, bf.Batch.Flat())
 	if err != nil {
 		return Loaded{}, err
 	}
-	return Loaded{Scene: sc, Version: 1, Fingerprint: Fingerprint(sc)}, nil
+	return Loaded{Scene: sc, Version: 1, Fingerprint: Fingerprint(sc), Revision: Revision(data)}, nil
 }
 
 // LegacyManifest is the manifest that materializes the flat body flat as

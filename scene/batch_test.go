@@ -416,7 +416,7 @@ func TestBatchFilesSaveRunner(t *testing.T) {
 	runner := batchScene(t, "B1", "s1")
 	t.Run("cold start writes the runner's scene", func(t *testing.T) {
 		f := newMemFiles()
-		ld, cold, err := scene.BatchFiles{Batch: b, Files: f}.SaveRunner(1, runner)
+		ld, cold, err := scene.BatchFiles{Batch: b, Files: f}.SaveRunner(scene.Cond{Version: 1, Revision: rev(f, b.Flat())}, runner)
 		if err != nil || !cold || ld.Scene == nil || !reflect.DeepEqual(f.writes, []string{b.Flat()}) {
 			t.Fatalf("SaveRunner = %+v %v %v, writes %v", ld, cold, err, f.writes)
 		}
@@ -424,7 +424,7 @@ func TestBatchFilesSaveRunner(t *testing.T) {
 	t.Run("structure change refused", func(t *testing.T) {
 		f := newMemFiles()
 		f.files[b.Flat()] = mustEncode(t, batchScene(t, "B1", "s1", "s2"))
-		_, _, err := scene.BatchFiles{Batch: b, Files: f}.SaveRunner(1, runner)
+		_, _, err := scene.BatchFiles{Batch: b, Files: f}.SaveRunner(scene.Cond{Version: 1, Revision: rev(f, b.Flat())}, runner)
 		wantCode(t, err, settle.ESTRUCTURE)
 		if len(f.writes) != 0 {
 			t.Fatalf("wrote %v", f.writes)
@@ -434,11 +434,52 @@ func TestBatchFilesSaveRunner(t *testing.T) {
 		f := newMemFiles()
 		f.files[b.Manifest()] = manifestJSON(t, 1, b.Version(1))
 		f.files[b.Version(1)] = mustEncode(t, batchScene(t, "B1", "s1"))
-		ld, cold, err := scene.BatchFiles{Batch: b, Files: f}.SaveRunner(1, runner)
+		ld, cold, err := scene.BatchFiles{Batch: b, Files: f}.SaveRunner(scene.Cond{Version: 1, Revision: rev(f, b.Version(1))}, runner)
 		if err != nil || cold || ld.Version != 1 || !reflect.DeepEqual(f.writes, []string{b.Version(1)}) {
 			t.Fatalf("SaveRunner = %+v %v %v, writes %v", ld, cold, err, f.writes)
 		}
+		if ld.Revision != rev(f, b.Version(1)) {
+			t.Fatalf("returned revision %s is not the written body's", ld.Revision)
+		}
 	})
+	t.Run("a body that moved since the base is refused", func(t *testing.T) {
+		f := newMemFiles()
+		f.files[b.Flat()] = mustEncode(t, batchScene(t, "B1", "s1"))
+		for _, c := range []scene.Cond{
+			{Version: 1, Revision: scene.Revision([]byte("an older body"))},
+			{Version: 1},                    // based on no body
+			{Version: 1, AnyRevision: true}, // a runner save always names its base
+		} {
+			_, _, err := scene.BatchFiles{Batch: b, Files: f}.SaveRunner(c, runner)
+			want := settle.EVERSIONCONFLICT
+			if c.AnyRevision {
+				want = settle.EINVALID
+			}
+			wantCode(t, err, want)
+		}
+		if len(f.writes) != 0 {
+			t.Fatalf("wrote %v", f.writes)
+		}
+	})
+	t.Run("NoCreate refuses a missing batch", func(t *testing.T) {
+		f := newMemFiles()
+		_, _, err := scene.BatchFiles{Batch: b, Files: f}.SaveRunner(scene.Cond{Version: 1, NoCreate: true}, runner)
+		wantCode(t, err, settle.ENOTFOUND)
+		_, err = scene.BatchFiles{Batch: b, Files: f}.UpdateStatusIf(scene.Cond{Version: 2, AnyRevision: true, NoCreate: true}, func(*scene.Scene) error { return nil })
+		wantCode(t, err, settle.ENOTFOUND)
+		if len(f.writes) != 0 {
+			t.Fatalf("wrote %v", f.writes)
+		}
+	})
+}
+
+// rev is the revision of a stored file, "" when it is absent.
+func rev(f *memFiles, name string) string {
+	data, ok := f.files[name]
+	if !ok {
+		return ""
+	}
+	return scene.Revision(data)
 }
 
 func TestBatchFilesSaveFlatAndCreateFlat(t *testing.T) {

@@ -1,6 +1,8 @@
 package scene
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -59,6 +61,88 @@ func (bf BatchFiles) registeredMissing(v int, name string) error {
 		"registered scene body missing for batch %s v%d: %s", bf.Batch.Ref.Batch, v, bf.Files.Path(name))
 }
 
+// Revision is the revision of a stored body: the hex sha256 of its bytes.
+// A status save keeps a body's version but changes its revision, so the
+// revision is what tells a whole-body writer that the body moved.
+func Revision(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}
+
+// Cond is what a status write or runner save was prepared against, and
+// whether it may create the batch.
+type Cond struct {
+	// Version is the active version the change was prepared against (the
+	// seed's expected_version; 1 for a batch without manifest).
+	Version int
+	// Revision is the revision (Loaded.Revision) of the body the change
+	// was prepared against; "" is a batch with no body yet. The write is
+	// refused with EVERSIONCONFLICT when the body is another.
+	Revision string
+	// AnyRevision skips the revision check: the write merges onto the
+	// latest body of Version, as the seed's save_active_scene_status does.
+	// Only status writes may; a runner save always names its revision.
+	AnyRevision bool
+	// NoCreate refuses a write to a batch with neither manifest nor flat
+	// body (ENOTFOUND) instead of the seed's cold start.
+	NoCreate bool
+}
+
+// Exists reports whether the batch has a scene: a manifest or a flat
+// body.
+func (bf BatchFiles) Exists() (bool, error) {
+	for _, name := range []string{bf.Batch.Manifest(), bf.Batch.Flat()} {
+		ok, err := bf.Files.Exists(name)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// checkExists is the NoCreate refusal of a batch without a scene.
+func (bf BatchFiles) checkExists(c Cond) error {
+	if !c.NoCreate {
+		return nil
+	}
+	ok, err := bf.Exists()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		ref := bf.Batch.Ref
+		return settle.Errorf(settle.ENOTFOUND,
+			"no scene for batch %s (episode %s): this write does not create one", ref.Batch, ref.Episode)
+	}
+	return nil
+}
+
+// checkRevision refuses, with EVERSIONCONFLICT, a write prepared against
+// another body than the one stored (body nil: none is).
+func (bf BatchFiles) checkRevision(c Cond, body []byte, exists bool) error {
+	if c.AnyRevision {
+		return nil
+	}
+	cur := ""
+	if exists {
+		cur = Revision(body)
+	}
+	if cur == c.Revision {
+		return nil
+	}
+	batch := bf.Batch.Ref.Batch
+	switch {
+	case c.Revision == "":
+		return settle.Errorf(settle.EVERSIONCONFLICT,
+			"batch %s v%d has a body (revision %s) but the change was prepared against none: load it and send its revision", batch, c.Version, cur)
+	case cur == "":
+		return settle.Errorf(settle.EVERSIONCONFLICT,
+			"batch %s v%d has no body but the change was prepared against revision %s", batch, c.Version, c.Revision)
+	}
+	return settle.Errorf(settle.EVERSIONCONFLICT,
+		"body of batch %s v%d moved from revision %s to %s since it was read", batch, c.Version, c.Revision, cur)
+}
+
 // StatusWrite is what UpdateStatus wrote.
 type StatusWrite struct {
 	Name   string // the body written
@@ -68,16 +152,29 @@ type StatusWrite struct {
 }
 
 // UpdateStatus is the seed's save_active_scene_status with its mutate
-// closure: (1) the active version must still be expectedVersion (Recheck,
-// EVERSIONCONFLICT, nothing written); (2) an existing active body is
-// loaded fresh, mutate changes it, and a change of its structure
-// fingerprint is refused with ESTRUCTURE, nothing written; a registered
-// body that is missing is ENOTFOUND; a batch with neither manifest nor
-// flat body is cold-started from {scene_id: batch, beats: [],
-// scene_metadata: {}} without the structure guard; (3) the body is
-// written. An error from mutate is returned as is, nothing written.
+// closure: UpdateStatusIf with Cond{Version: expectedVersion,
+// AnyRevision: true}.
 func (bf BatchFiles) UpdateStatus(expectedVersion int, mutate func(*Scene) error) (StatusWrite, error) {
+	return bf.UpdateStatusIf(Cond{Version: expectedVersion, AnyRevision: true}, mutate)
+}
+
+// UpdateStatusIf is the seed's save_active_scene_status under c: (0) with
+// c.NoCreate, a batch without a scene is ENOTFOUND; (1) the active version
+// must still be c.Version (Recheck, EVERSIONCONFLICT, nothing written),
+// and unless c.AnyRevision the body must still be c.Revision
+// (EVERSIONCONFLICT); (2) an existing active body is loaded fresh, mutate
+// changes it, and a change of its structure fingerprint is refused with
+// ESTRUCTURE, nothing written; a registered body that is missing is
+// ENOTFOUND; a batch with neither manifest nor flat body is cold-started
+// from {scene_id: batch, beats: [], scene_metadata: {}} without the
+// structure guard; (3) the body is written. An error from mutate is
+// returned as is, nothing written.
+func (bf BatchFiles) UpdateStatusIf(c Cond, mutate func(*Scene) error) (StatusWrite, error) {
 	ref := bf.Batch.Ref
+	expectedVersion := c.Version
+	if err := bf.checkExists(c); err != nil {
+		return StatusWrite{}, err
+	}
 	t, err := bf.Recheck(expectedVersion)
 	if err != nil {
 		return StatusWrite{}, err
@@ -87,6 +184,9 @@ func (bf BatchFiles) UpdateStatus(expectedVersion int, mutate func(*Scene) error
 	cold := false
 	switch {
 	case err == nil:
+		if err := bf.checkRevision(c, prev, true); err != nil {
+			return StatusWrite{}, err
+		}
 		// The seed's guard, inline (StatusGuard compares the same two
 		// fingerprints, but needs a copy of the scene from before mutate).
 		before, err := FingerprintStrict(sc)
@@ -109,6 +209,9 @@ func (bf BatchFiles) UpdateStatus(expectedVersion int, mutate func(*Scene) error
 	case t.Manifest != nil:
 		return StatusWrite{}, bf.registeredMissing(expectedVersion, t.Name)
 	default:
+		if err := bf.checkRevision(c, nil, false); err != nil {
+			return StatusWrite{}, err
+		}
 		// Cold start: no prior structure to guard.
 		cold, prev = true, nil
 		sc = &Scene{SceneID: ref.Batch, Beats: []*Beat{}, SceneMetadata: pyjson.NewObject()}
@@ -130,7 +233,7 @@ func (bf BatchFiles) UpdateStatus(expectedVersion int, mutate func(*Scene) error
 		Name:   t.Name,
 		Cold:   cold,
 		Prev:   prev,
-		Loaded: Loaded{Scene: sc, Version: expectedVersion, Fingerprint: fp},
+		Loaded: Loaded{Scene: sc, Version: expectedVersion, Fingerprint: fp, Revision: Revision(data)},
 	}, nil
 }
 
@@ -148,17 +251,30 @@ func PatchMutation(patch []byte) func(*Scene) error {
 }
 
 // SaveRunner is the seed's writer-1 save_active_scene, at the raw JSON
-// level: after the active-version recheck, a batch with neither manifest
-// nor flat body gets the runner's whole scene as its flat body (cold); a
-// registered body that is missing is ENOTFOUND; otherwise a structural
-// difference between the stored body and the runner's scene
-// (StructuralMutationsStrict) is refused with ESTRUCTURE, and the
-// runner's status is overlaid on the stored body (Writer1Overlay; absent
-// structural metadata is enriched only for a batch without manifest). The
-// returned Loaded.Scene is nil if the merged body does not hydrate as a
-// Scene. Errors: EVERSIONCONFLICT, ESTRUCTURE, ENOTFOUND, as LoadActive.
-func (bf BatchFiles) SaveRunner(expectedVersion int, runner *Scene) (ld Loaded, cold bool, err error) {
+// level, under c: with c.NoCreate a batch without a scene is ENOTFOUND;
+// the active version must still be c.Version and the body still
+// c.Revision ("": no body), else EVERSIONCONFLICT, nothing written. The
+// seed checks only the version, which a status save does not move, so two
+// runners saving from one body both succeed and the second replaces the
+// first's takes; the revision refuses the second instead. Then a batch
+// with neither manifest nor flat body gets the runner's whole scene as its
+// flat body (cold); a registered body that is missing is ENOTFOUND;
+// otherwise a structural difference between the stored body and the
+// runner's scene (StructuralMutationsStrict) is refused with ESTRUCTURE,
+// and the runner's status is overlaid on the stored body (Writer1Overlay;
+// absent structural metadata is enriched only for a batch without
+// manifest). The returned Loaded.Scene is nil if the merged body does not
+// hydrate as a Scene. Errors: EINVALID (c.AnyRevision), EVERSIONCONFLICT,
+// ESTRUCTURE, ENOTFOUND, as LoadActive.
+func (bf BatchFiles) SaveRunner(c Cond, runner *Scene) (ld Loaded, cold bool, err error) {
 	ref := bf.Batch.Ref
+	expectedVersion := c.Version
+	if c.AnyRevision {
+		return Loaded{}, false, settle.Errorf(settle.EINVALID, "runner save for batch %s: a runner save names the revision of the body it was based on", ref.Batch)
+	}
+	if err := bf.checkExists(c); err != nil {
+		return Loaded{}, false, err
+	}
 	runnerRaw := runner.ToTree()
 	t, err := bf.Recheck(expectedVersion)
 	if err != nil {
@@ -168,13 +284,16 @@ func (bf BatchFiles) SaveRunner(expectedVersion int, runner *Scene) (ld Loaded, 
 	if err != nil {
 		return Loaded{}, false, err
 	}
-	var merged *pyjson.Object
-	switch {
-	case !ok && t.Manifest != nil:
+	if !ok && t.Manifest != nil {
 		return Loaded{}, false, bf.registeredMissing(expectedVersion, t.Name)
-	case !ok:
+	}
+	if err := bf.checkRevision(c, data, ok); err != nil {
+		return Loaded{}, false, err
+	}
+	var merged *pyjson.Object
+	if !ok {
 		merged = runnerRaw
-	default:
+	} else {
 		disk, err := DecodeBodyTree(data)
 		if err != nil {
 			return Loaded{}, false, fmt.Errorf("scene body of batch %s v%d: %w", ref.Batch, expectedVersion, err)
@@ -199,7 +318,7 @@ func (bf BatchFiles) SaveRunner(expectedVersion int, runner *Scene) (ld Loaded, 
 	if err := bf.Files.WriteFile(t.Name, out); err != nil {
 		return Loaded{}, false, err
 	}
-	ld = Loaded{Version: expectedVersion, Fingerprint: FingerprintTree(merged)}
+	ld = Loaded{Version: expectedVersion, Fingerprint: FingerprintTree(merged), Revision: Revision(out)}
 	if sc, err := FromTree(merged); err == nil {
 		ld.Scene = sc
 	}

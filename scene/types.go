@@ -100,12 +100,14 @@ type Plan struct {
 	Root *pyjson.Object
 }
 
-// Loaded is a scene with the version it was loaded from and the body's
-// structure fingerprint.
+// Loaded is a scene with the version it was loaded from, the body's
+// structure fingerprint and its revision (Revision: what a runner save
+// names as the body it was based on).
 type Loaded struct {
 	Scene       *Scene
 	Version     int
 	Fingerprint string
+	Revision    string
 }
 
 // VersionInfo is a version of a batch as listed by Versions.
@@ -138,15 +140,22 @@ type Store interface {
 	// without the versioning sidecars (the seed's list_scenes).
 	List(ctx context.Context, project, episode string) ([]string, error)
 
-	// PatchStatus applies an RFC 6902 patch to the active body if the
-	// active version is expectedVersion, then holds it to the structure
-	// guard (the seed's save_active_scene_status). A batch with no body is
-	// cold-started from an empty scene. Errors: EVERSIONCONFLICT,
+	// PatchStatus applies an RFC 6902 patch to the latest active body if
+	// the active version is expectedVersion, then holds it to the
+	// structure guard (the seed's save_active_scene_status). Patches merge:
+	// concurrent patches to different takes all land. A batch with no
+	// body is cold-started from an empty scene. Errors: EVERSIONCONFLICT,
 	// ESTRUCTURE, EINVALID (malformed or failing patch), ENOTFOUND.
 	PatchStatus(ctx context.Context, ref Ref, expectedVersion int, patch []byte) (Loaded, error)
 	// SaveRunner overlays a runner's scene on the active body (the seed's
-	// writer-1 save_active_scene). Errors: EVERSIONCONFLICT, ESTRUCTURE.
-	SaveRunner(ctx context.Context, ref Ref, expectedVersion int, runner *Scene) (Loaded, error)
+	// writer-1 save_active_scene) if the active version is
+	// expectedVersion and the body is still the one the runner's scene
+	// was based on: expectedRevision is its Loaded.Revision, "" for a
+	// batch with no body (a cold start creates it). A runner save
+	// replaces a beat's takes, so one based on an older body would erase
+	// takes saved since; it is refused instead. Errors: EVERSIONCONFLICT
+	// (version or revision moved), ESTRUCTURE, ENOTFOUND.
+	SaveRunner(ctx context.Context, ref Ref, expectedVersion int, expectedRevision string, runner *Scene) (Loaded, error)
 	// WriteCandidate stores a candidate version (write_scene_candidate)
 	// and returns its version (an existing one when the structure is
 	// equal). Errors: EIDENTITY (nothing written).
@@ -163,4 +172,15 @@ type Store interface {
 	InitFromPlan(ctx context.Context, project, episode string, plan Plan, maxTakes int, dryRun bool) ([]InitResult, error)
 
 	Close() error
+}
+
+// CondWriter is a Store whose status writes and runner saves take a Cond:
+// a revision check for a patch, and NoCreate, a refusal instead of the
+// seed's cold start (the file and PostgreSQL stores; the HTTP server
+// needs it for runners, who may not create scenes). A refusal of a batch
+// without a scene creates nothing, not even its lock file. Errors: as
+// PatchStatus and SaveRunner.
+type CondWriter interface {
+	PatchStatusIf(ctx context.Context, ref Ref, c Cond, patch []byte) (Loaded, error)
+	SaveRunnerIf(ctx context.Context, ref Ref, c Cond, runner *Scene) (Loaded, error)
 }

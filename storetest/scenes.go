@@ -191,9 +191,17 @@ func (f *fixture) scene(batch string) *scene.Scene { return hydrate(f.t, GenTree
 func (f *fixture) flat(batch string) *scene.Scene {
 	f.t.Helper()
 	sc := f.scene(batch)
-	_, err := f.s.SaveRunner(bg, Ref(batch), 1, sc)
+	_, err := f.s.SaveRunner(bg, Ref(batch), 1, "", sc)
 	ok(f.t, err)
 	return sc
+}
+
+// revision is the revision of batch's active body (Load).
+func (f *fixture) revision(batch string) string {
+	f.t.Helper()
+	ld, err := f.s.Load(bg, Ref(batch))
+	ok(f.t, err)
+	return ld.Revision
 }
 
 // versioned gives batch a flat v1 (materialized) and an active v2 with
@@ -346,7 +354,7 @@ func sceneRefusals() []sceneCase {
 		}, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 3) }, settle.ENOTFOUND},
 		{"patch/registered body missing", func(f *fixture) { f.manifest("B", 1, entry(1, Token+"_B.v001.json")) }, patch(1, okPatch), settle.ENOTFOUND},
 		{"save runner/registered body missing", func(f *fixture) { f.manifest("B", 1, entry(1, Token+"_B.v001.json")) },
-			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 1, f.scene("B")); return err }, settle.ENOTFOUND},
+			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 1, "", f.scene("B")); return err }, settle.ENOTFOUND},
 		{"recover stale/nothing", nil,
 			func(f *fixture) error { _, err := f.s.RecoverStale(bg, Ref("B"), 0, time.Now()); return err }, settle.ENOTFOUND},
 
@@ -365,7 +373,11 @@ func sceneRefusals() []sceneCase {
 			return err
 		}, settle.ESCHEMA},
 		{"save runner/flat schema 2", func(f *fixture) { f.raw(Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`) },
-			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 1, f.scene("B")); return err }, settle.ESCHEMA},
+			func(f *fixture) error {
+				rev := scene.Revision([]byte(`{"schema_version": 2, "scene_id": "B", "beats": []}`))
+				_, err := f.s.SaveRunner(bg, Ref("B"), 1, rev, f.scene("B"))
+				return err
+			}, settle.ESCHEMA},
 
 		// CORRUPT
 		{"load/flat not JSON", func(f *fixture) { f.raw(Token+"_B.json", `{"schema_version": 1, "scene_id": "B", `) }, load("B"), settle.ECORRUPT},
@@ -447,7 +459,7 @@ func sceneRefusals() []sceneCase {
 			sc.Locked = true
 			reason := "approved cut"
 			sc.LockReason = &reason
-			_, err := f.s.SaveRunner(bg, Ref("B"), 1, sc)
+			_, err := f.s.SaveRunner(bg, Ref("B"), 1, "", sc)
 			ok(f.t, err)
 		}, func(f *fixture) error { return f.s.(GuardedSaver).SaveGuarded(bg, Ref("B"), f.scene("B")) }, settle.ESCENELOCKED},
 
@@ -469,7 +481,7 @@ func sceneRefusals() []sceneCase {
 		{"save runner/beat topology", flatB, func(f *fixture) error {
 			sc := f.scene("B")
 			sc.Beats = sc.Beats[:1]
-			_, err := f.s.SaveRunner(bg, Ref("B"), 1, sc)
+			_, err := f.s.SaveRunner(bg, Ref("B"), 1, f.revision("B"), sc)
 			return err
 		}, settle.ESTRUCTURE},
 		{"save runner/changed prompt directive", versionedB, func(f *fixture) error {
@@ -478,7 +490,7 @@ func sceneRefusals() []sceneCase {
 				return err
 			}
 			ld.Scene.Beats[0].BeatMetadata.Set("prompt_directive", "make it cold")
-			_, err = f.s.SaveRunner(bg, Ref("B"), 2, ld.Scene)
+			_, err = f.s.SaveRunner(bg, Ref("B"), 2, ld.Revision, ld.Scene)
 			return err
 		}, settle.ESTRUCTURE},
 
@@ -487,9 +499,9 @@ func sceneRefusals() []sceneCase {
 		{"patch/expected 1 when v2 is active", versionedB, patch(1, okPatch), settle.EVERSIONCONFLICT},
 		{"patch/cold start expecting 2", nil, patch(2, okPatch), settle.EVERSIONCONFLICT},
 		{"save runner/expected 1 when v2 is active", versionedB,
-			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 1, f.scene("B")); return err }, settle.EVERSIONCONFLICT},
+			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 1, f.revision("B"), f.scene("B")); return err }, settle.EVERSIONCONFLICT},
 		{"save runner/cold start expecting 3", nil,
-			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 3, f.scene("B")); return err }, settle.EVERSIONCONFLICT},
+			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 3, "", f.scene("B")); return err }, settle.EVERSIONCONFLICT},
 
 		// IDENTITY_MISMATCH
 		{"candidate/other scene id on a new batch", nil, func(f *fixture) error {
@@ -887,7 +899,7 @@ func scUpdateRollback(f *fixture) {
 func scRunnerColdStart(f *fixture) {
 	t, s := f.t, f.s
 	runner := f.scene("B")
-	ld, err := s.SaveRunner(bg, Ref("B"), 1, runner)
+	ld, err := s.SaveRunner(bg, Ref("B"), 1, "", runner)
 	ok(t, err)
 	if ld.Version != 1 || ld.Fingerprint != scene.Fingerprint(runner) {
 		t.Fatalf("cold start = %+v", ld)
@@ -910,7 +922,7 @@ func scRunnerOverlay(f *fixture, versioned bool) {
 		ok(t, err)
 		expected = v
 	} else {
-		_, err := s.SaveRunner(bg, Ref("B"), 1, disk)
+		_, err := s.SaveRunner(bg, Ref("B"), 1, "", disk)
 		ok(t, err)
 	}
 	runner := disk.Clone()
@@ -919,7 +931,7 @@ func scRunnerOverlay(f *fixture, versioned bool) {
 	runner.Beats[1].Board = nil
 	runner.Beats[2].Takes = append(runner.Beats[2].Takes, &scene.Take{TakeID: "new", Status: scene.TakeRunning})
 	runner.SceneMetadata.Set("runner_only", true)
-	saved, err := s.SaveRunner(bg, Ref("B"), expected, runner)
+	saved, err := s.SaveRunner(bg, Ref("B"), expected, f.revision("B"), runner)
 	ok(t, err)
 	ld, err := s.Load(bg, Ref("B"))
 	ok(t, err)
@@ -1024,7 +1036,7 @@ func scRecoverStale(f *fixture) {
 		{"take_id": "young", "status": "running", "started_at": "2026-06-03T10:08:00+00:00"},
 		{"take_id": "done", "status": "succeeded", "started_at": "2026-06-03T09:00:00+00:00"}]}],
 		"scene_metadata": {}}`)
-	_, err := s.SaveRunner(bg, Ref("B"), 1, hydrate(t, tree))
+	_, err := s.SaveRunner(bg, Ref("B"), 1, "", hydrate(t, tree))
 	ok(t, err)
 	now := time.Date(2026, 6, 3, 10, 10, 0, 0, time.UTC)
 	n, err := s.RecoverStale(bg, Ref("B"), 0, now)
@@ -1082,9 +1094,9 @@ func scList(f *fixture) {
 	f.versioned("C")
 	_, err = s.WriteCandidate(bg, Ref("D"), f.scene("D"), "", true)
 	ok(t, err)
-	_, err = s.SaveRunner(bg, scene.Ref{Project: Project, Episode: "2", Batch: "E"}, 1, f.scene("E"))
+	_, err = s.SaveRunner(bg, scene.Ref{Project: Project, Episode: "2", Batch: "E"}, 1, "", f.scene("E"))
 	ok(t, err)
-	_, err = s.SaveRunner(bg, scene.Ref{Project: "other", Episode: Episode, Batch: "F"}, 1, f.scene("F"))
+	_, err = s.SaveRunner(bg, scene.Ref{Project: "other", Episode: Episode, Batch: "F"}, 1, "", f.scene("F"))
 	ok(t, err)
 	names, err = s.List(bg, Project, "ep_001")
 	ok(t, err)
@@ -1174,7 +1186,7 @@ func scConcurrentPatches(f *fixture) {
 	t, s := f.t, f.s
 	sc := f.scene("B")
 	n := len(sc.Beats)
-	_, err := s.SaveRunner(bg, Ref("B"), 1, sc)
+	_, err := s.SaveRunner(bg, Ref("B"), 1, "", sc)
 	ok(t, err)
 	const per = 6
 	var wg sync.WaitGroup

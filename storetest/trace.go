@@ -150,7 +150,7 @@ func loadedLine(t testing.TB, ld scene.Loaded, err error) string {
 	if err != nil || ld.Scene == nil {
 		return errLine(err)
 	}
-	return fmt.Sprintf("v%d %s %s", ld.Version, ld.Fingerprint, bodyText(t, ld.Scene))
+	return fmt.Sprintf("v%d %s rev %s %s", ld.Version, ld.Fingerprint, ld.Revision, bodyText(t, ld.Scene))
 }
 
 // SceneTrace runs one fixed script of scene operations on an empty store
@@ -219,9 +219,13 @@ func SceneTrace(t testing.TB, s scene.Store) []string {
 	add("load B v2: %s", loadedLine(t, ld, err))
 	runner := b.Clone()
 	runner.Beats[0].Takes = append(runner.Beats[0].Takes, &scene.Take{TakeID: "r1", Status: scene.TakeRunning})
-	sr, err := s.SaveRunner(bg, Ref("B"), 1, runner)
+	base, err := s.Load(bg, Ref("B"))
+	add("load B for the runner: %s", errLine(err))
+	sr, err := s.SaveRunner(bg, Ref("B"), 1, base.Revision, runner)
 	add("save runner B: %s", loadedLine(t, sr, err))
-	sr, err = s.SaveRunner(bg, Ref("C"), 1, gen("C", 2))
+	sr, err = s.SaveRunner(bg, Ref("B"), 1, base.Revision, runner)
+	add("save runner B again from the same base: %s", errLine(err))
+	sr, err = s.SaveRunner(bg, Ref("C"), 1, "", gen("C", 2))
 	add("save runner C cold: %s", loadedLine(t, sr, err))
 	v, err = s.WriteCandidate(bg, Ref("C"), restructure(gen("C", 2), "c2"), "c2", false)
 	add("candidate C: %d %s", v, errLine(err))
@@ -229,7 +233,7 @@ func SceneTrace(t testing.TB, s scene.Store) []string {
 	running := Tree(`{"scene_id": "R", "beats": [{"beat_id": "S1", "takes": [
 		{"take_id": "old", "status": "running", "started_at": "2026-06-03T10:01:00+00:00"},
 		{"take_id": "young", "status": "running", "started_at": "2026-06-03T10:08:00+00:00"}]}], "scene_metadata": {}}`)
-	_, err = s.SaveRunner(bg, Ref("R"), 1, hydrate(t, running))
+	_, err = s.SaveRunner(bg, Ref("R"), 1, "", hydrate(t, running))
 	add("save runner R: %s", errLine(err))
 	n, err := s.RecoverStale(bg, Ref("R"), 0, time.Date(2026, 6, 3, 10, 10, 0, 0, time.UTC))
 	add("recover R: %d %s", n, errLine(err))

@@ -26,7 +26,13 @@ Subcommands:
   patch          apply an RFC 6902 JSON Patch to the active body as a status
                  write (refused with STRUCTURE_IMMUTABLE if it touches structure,
                  VERSION_CONFLICT if the active version is not --expected-version)
-  save-runner    overlay a runner's scene (takes, primary take) on the active body
+  save-runner    overlay a runner's scene (takes, primary take) on the active body,
+                 if it is still the body the scene was based on: --expected-revision
+                 is the revision settle scene show printed (omit it only for a batch
+                 with no body yet; VERSION_CONFLICT when the body moved)
+
+A status write (patch, save-runner) to a batch with no scene yet creates it,
+as the seed's cold start does (over HTTP only an operator's does).
   candidate      store a candidate version (an equal structure returns the
                  existing version); --activate makes it active
   activate       move the active pointer to --version
@@ -57,6 +63,7 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 	batch := fs.String("batch", "", "batch (scene) id")
 	version := fs.Int("version", 0, "version (show: a registered version instead of the active one; activate: required)")
 	expected := fs.Int("expected-version", 0, "the active version the change was prepared against (patch, save-runner)")
+	expectedRev := fs.String("expected-revision", "", "the revision of the body the runner's scene was based on (save-runner; omit for a batch with no body)")
 	patchFile := fs.String("patch", "", "RFC 6902 JSON Patch file, - for standard input (patch)")
 	sceneFile := fs.String("scene", "", "scene JSON file, - for standard input (save-runner, candidate)")
 	planFile := fs.String("plan", "", "plan JSON file with a \"sequences\" object (init)")
@@ -170,7 +177,7 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		if err != nil {
 			return m.refuse(cfg, err)
 		}
-		l, err := store.SaveRunner(ctx, ref, *expected, sc)
+		l, err := store.SaveRunner(ctx, ref, *expected, *expectedRev, sc)
 		if err != nil {
 			return m.refuse(cfg, err)
 		}
@@ -251,18 +258,18 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 func (m *Main) printLoaded(cfg *Config, l scene.Loaded, what string) error {
 	if l.Scene == nil {
 		if cfg.JSON {
-			return m.printJSON(map[string]any{"version": l.Version, "fingerprint": l.Fingerprint})
+			return m.printJSON(map[string]any{"version": l.Version, "fingerprint": l.Fingerprint, "revision": l.Revision})
 		}
-		fmt.Fprintf(m.Stdout, "%s: version %d fingerprint %s\n", what, l.Version, l.Fingerprint)
+		fmt.Fprintf(m.Stdout, "%s: version %d fingerprint %s revision %s\n", what, l.Version, l.Fingerprint, l.Revision)
 		return nil
 	}
 	if cfg.JSON {
-		return m.printJSON(map[string]any{"version": l.Version, "fingerprint": l.Fingerprint, "scene": l.Scene.ToTree()})
+		return m.printJSON(map[string]any{"version": l.Version, "fingerprint": l.Fingerprint, "revision": l.Revision, "scene": l.Scene.ToTree()})
 	}
 	if what != "" {
 		fmt.Fprintf(m.Stdout, "%s: ", what)
 	}
-	fmt.Fprintf(m.Stdout, "batch %s version %d fingerprint %s\n", l.Scene.SceneID, l.Version, l.Fingerprint)
+	fmt.Fprintf(m.Stdout, "batch %s version %d fingerprint %s revision %s\n", l.Scene.SceneID, l.Version, l.Fingerprint, l.Revision)
 	if what != "" {
 		return nil
 	}
