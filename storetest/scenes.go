@@ -602,6 +602,8 @@ func RunScenes(t *testing.T, open func(t *testing.T) scene.Store) {
 		{"PatchRacesActivation", scPatchRacesActivation},
 		{"UpdateStatusCountersLoseNothing", scUpdateCounters},
 		{"LockWaitHonoursContext", scLockWaitContext},
+		{"HardeningC_NoCreate", scNoCreate},
+		{"HardeningD_RunnerSavesFromOneBase", scRunnerRace},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
