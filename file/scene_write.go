@@ -63,7 +63,10 @@ func (noFiles) Path(name string) string               { return name }
 // structure guard; (3) the body is written, then postWrite (if not nil)
 // runs before the lock is released: if it fails, the previous body bytes
 // are restored (a cold-started body is removed) and its error returned.
-// An error from mutate is returned as is, nothing written.
+// An error from mutate is returned as is, nothing written. mutate runs
+// once: a refusal that a batch without a scene meets before mutate
+// creates nothing, but a mutate or postWrite failing on a cold start
+// leaves the batch's lock file (lock files are never deleted).
 func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion int,
 	mutate func(*scene.Scene) error, postWrite func(*scene.Scene) error) (scene.Loaded, error) {
 	// mutate is the caller's and may not be pure: the dry run of a batch

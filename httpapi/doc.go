@@ -5,9 +5,12 @@
 // the callback 4-tuple registry, batch declarations and settlement, every
 // scene operation, and the event log as Server-Sent Events. Errors are
 // {"error": {"code", "message"}} with the codes and statuses of
-// contracts §3. A scene's active version is its ETag; status writes and
-// runner saves require If-Match (428 without it, 412 when the version
-// moved).
+// contracts §3. A scene's ETag is its active body, "version-revision"
+// (BodyETag); status writes and runner saves require If-Match (428
+// without it, 412 when what it names moved). A status patch may name the
+// version alone and merges onto the latest body; a runner save, which
+// replaces takes, names the body it was based on. Only an operator's
+// status write creates a missing scene; a runner's is 404.
 //
 // Authority comes from authentication: bearer tokens, configured as their
 // sha256 and compared in constant time, map to principals with a role

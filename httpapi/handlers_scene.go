@@ -375,6 +375,11 @@ func (s *Server) handleSceneActivate(w http.ResponseWriter, r *http.Request) err
 	if err := s.afterSceneWrite(r.Context(), event.SceneActivated, sceneEvent(r, ref, body.Version)); err != nil {
 		return err
 	}
+	// The ETag of the body now active, unless another activation came
+	// in between.
+	if l, err := s.scenes.Load(r.Context(), ref); err == nil && l.Version == body.Version {
+		w.Header().Set("ETag", BodyETag(l.Version, l.Revision))
+	}
 	writeJSON(w, http.StatusOK, ActivateResult{BatchID: ref.Batch, ActiveVersion: body.Version})
 	return nil
 }

@@ -12,8 +12,9 @@
 // scenes directory by bare file name: the load ladder (LoadActive: manifest,
 // then the active version's body, then the flat body), Versions, and, with
 // the backend holding the batch lock over the call, the mutations
-// (UpdateStatus, SaveRunner, SaveFlat, CreateFlat, WriteCandidate,
-// Activate), which write bodies before the manifest that registers them.
+// (UpdateStatus, UpdateStatusIf, SaveRunner, SaveFlat, CreateFlat,
+// WriteCandidate, Activate), which write bodies before the manifest that
+// registers them.
 // RecoverStale and InitFromPlan drive a backend's own Load and UpdateStatus
 // (StatusStore, PlanStore). A backend keeps only its storage: package file
 // maps names to files written through internal/durable under a flock;
@@ -59,4 +60,22 @@
 //     back as 1; unknown manifest members are not kept.
 //   - Status writes take an RFC 6902 JSON Patch (ApplyPatch) instead of a
 //     Python closure.
+//   - A runner save (SaveRunner, the seed's save_active_scene) names the
+//     body its scene was based on: Cond.Revision, the Revision (sha256 of
+//     the stored bytes) that Loaded carries, "" for a batch with no body.
+//     The seed checks only the active version, which a status save does
+//     not move, so two runners saving from one body both succeed and the
+//     second replaces the takes the first saved. Here the second is
+//     refused with EVERSIONCONFLICT and writes nothing; it loads the body
+//     again and retries. Status patches keep the seed's merge onto the
+//     latest body of the expected version (concurrent patches to
+//     different takes all land), unless a Cond names a revision.
+//   - Cond.NoCreate refuses a status write or runner save to a batch
+//     without a scene (ENOTFOUND) instead of the seed's cold start: the
+//     HTTP server's runners may not create scenes. The library's
+//     PatchStatus and SaveRunner and the command line keep the cold
+//     start (Case A).
+//   - A refusal of a batch without a scene writes nothing at all: the file
+//     store takes (and so creates) a batch's lock file only for a write
+//     that will find a scene or create one.
 package scene
