@@ -63,8 +63,8 @@ func (s *Scenes) Activate(ctx context.Context, ref scene.Ref, version int) error
 	if err != nil {
 		return err
 	}
-	// A scene is never deleted: one absent now is refused without
-	// creating its lock file.
+	// A batch without a scene now is refused as of now, without creating
+	// its lock file.
 	exists, err := s.files(b).Exists()
 	if err != nil {
 		return err

@@ -30,8 +30,8 @@ func (s *Scenes) lockStatus(ctx context.Context, ref scene.Ref, dry func(scene.B
 		return sceneBatch{}, nil, err
 	}
 	if !exists {
-		// A scene is never deleted, so one seen absent here was absent
-		// when the dry run's answer is given.
+		// The dry run's refusal is the answer as of this check, when
+		// the batch had no scene.
 		if err := dry(scene.BatchFiles{Batch: b.Batch, Files: noFiles{}}); err != nil {
 			return sceneBatch{}, nil, err
 		}
