@@ -499,7 +499,10 @@ func sceneRefusals() []sceneCase {
 		{"patch/expected 1 when v2 is active", versionedB, patch(1, okPatch), settle.EVERSIONCONFLICT},
 		{"patch/cold start expecting 2", nil, patch(2, okPatch), settle.EVERSIONCONFLICT},
 		{"save runner/expected 1 when v2 is active", versionedB,
-			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 1, f.revision("B"), f.scene("B")); return err }, settle.EVERSIONCONFLICT},
+			func(f *fixture) error {
+				_, err := f.s.SaveRunner(bg, Ref("B"), 1, f.revision("B"), f.scene("B"))
+				return err
+			}, settle.EVERSIONCONFLICT},
 		{"save runner/cold start expecting 3", nil,
 			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 3, "", f.scene("B")); return err }, settle.EVERSIONCONFLICT},
 
