@@ -264,8 +264,8 @@ type WritebackResult struct {
 	// BatchDecision is the declared batch's settle decision after the
 	// write-back ("" when the batch is not declared or nothing was recorded).
 	BatchDecision string
-	// FirstConsolidation is true when this write-back's evaluation wrote
-	// the batch's consolidated summary.
+	// FirstConsolidation is true when this write-back's record is the one
+	// that first consolidated the batch (HeaderFirstConsolidation).
 	FirstConsolidation bool
 }
 

@@ -72,30 +72,7 @@ func appendDecision(dst []byte, d *writeback.Decision) []byte {
 	return append(dst, '}')
 }
 
-func appendRecorded(dst []byte, r *RecordedData) []byte {
-	dst = append(dst, '{')
-	for _, f := range [...]struct {
-		name string
-		v    *string
-	}{
-		{"writeback_id", &r.WritebackID},
-		{"task_id", &r.TaskID},
-		{"track_id", &r.TrackID},
-		{"batch_id", &r.BatchID},
-		{"dispatch_id", &r.DispatchID},
-		{"collector_key", &r.CollectorKey},
-		{"authoritative_verdict", &r.AuthoritativeVerdict},
-		{"completed_at", &r.CompletedAt},
-	} {
-		dst = jsonw.Field(dst, f.name)
-		dst = jsonw.String(dst, *f.v)
-	}
-	if r.Principal != "" {
-		dst = jsonw.Field(dst, "principal")
-		dst = jsonw.String(dst, r.Principal)
-	}
-	return append(dst, '}')
-}
+func appendRecorded(dst []byte, r *RecordedData) []byte { return r.AppendJSON(dst) }
 
 // writeDecision answers a write-back decision (as writeJSON would).
 func writeDecision(w http.ResponseWriter, status int, d *writeback.Decision) {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/writeback"
 )
@@ -98,20 +96,6 @@ func (s *Server) writebackRequest(body *WritebackBody) (writeback.WritebackReque
 	return req, nil
 }
 
-// refusedData is the data of a writeback.refused event.
-type refusedData struct {
-	Classification   string   `json:"classification"`
-	Code             string   `json:"code,omitempty"` // FORBIDDEN for a forged collector key
-	TaskID           string   `json:"task_id"`
-	TrackID          string   `json:"track_id"`
-	BatchID          string   `json:"batch_id"`
-	WritebackID      string   `json:"writeback_id"`
-	CollectorKey     string   `json:"collector_key"`
-	Principal        string   `json:"principal"`
-	ConflictRecorded bool     `json:"conflict_recorded"`
-	Reasons          []string `json:"reasons"`
-}
-
 func (s *Server) handleWriteback(w http.ResponseWriter, r *http.Request) error {
 	var body WritebackBody
 	if err := decodeJSON(r, &body); err != nil {
@@ -151,52 +135,21 @@ func (s *Server) handleWriteback(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// afterWriteback emits the decision's event and, for a recorded
-// write-back, re-evaluates the record's declared batch.
+// afterWriteback derives the decision's consequences (its event and, for
+// a recorded write-back, its declared batch's settlement) and reports the
+// batch's decision in the answer's headers.
 func (s *Server) afterWriteback(w http.ResponseWriter, r *http.Request, d *writeback.Decision, conflict bool, p Principal) error {
-	// The write is durable: its consequences are completed even if the
-	// client goes away meanwhile.
-	ctx := context.WithoutCancel(r.Context())
-	switch d.Classification {
-	case writeback.DurableSuccessWritten, writeback.WritebackIdempotentSkip:
-		rec := d.DurableRecord
-		if rec == nil {
-			return settle.Errorf(settle.EINTERNAL, "%s decision without its durable record", d.Classification)
-		}
-		// A fresh record's event is posted (see emitRecorded); an
-		// idempotent skip appends it durably if it is missing (the
-		// retry of a write-back whose event failed completes it).
-		if err := s.emitRecorded(ctx, rec, p.Name, d.Classification == writeback.DurableSuccessWritten); err != nil {
-			return err
-		}
-		so, err := s.settleDeclared(ctx, rec.BatchID, rec.TrackID)
-		if err != nil {
-			return err
-		}
-		if so != nil {
-			w.Header().Set(HeaderBatchDecision, so.Result.Decision)
-			if so.FirstConsolidation {
-				w.Header().Set(HeaderFirstConsolidation, "true")
-			}
-		}
-		return nil
-	default:
-		data := refusedData{
-			Classification:   d.Classification,
-			TaskID:           d.TaskID,
-			TrackID:          d.TrackID,
-			BatchID:          d.BatchID,
-			Principal:        p.Name,
-			ConflictRecorded: conflict,
-			Reasons:          d.Reasons,
-		}
-		if d.DurableRecord != nil {
-			data.WritebackID = d.DurableRecord.WritebackID
-			data.CollectorKey = d.DurableRecord.CollectorKey
-		}
-		_, err := s.events.Append(ctx, event.WritebackRefused, data)
+	so, err := s.derive.AfterWriteback(r.Context(), d, conflict, p.Name)
+	if err != nil {
 		return err
 	}
+	if so != nil {
+		w.Header().Set(HeaderBatchDecision, so.Result.Decision)
+		if so.FirstConsolidation {
+			w.Header().Set(HeaderFirstConsolidation, "true")
+		}
+	}
+	return nil
 }
 
 // refuseForeignKey answers a collector whose verdict names another
@@ -248,7 +201,7 @@ func (s *Server) refuseForeignKey(w http.ResponseWriter, r *http.Request, req wr
 			ConflictRecorded: out.ConflictRecorded,
 			Reasons:          append([]string{msg}, d.Reasons...),
 		}
-		if _, err := s.events.Append(context.WithoutCancel(r.Context()), event.WritebackRefused, data); err != nil {
+		if err := s.derive.Refused(r.Context(), data); err != nil {
 			return err
 		}
 	}

@@ -9,28 +9,11 @@ import (
 	"time"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/derive"
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/scene"
 )
-
-// SceneEventData is the data of the scene.* events.
-type SceneEventData struct {
-	Project string `json:"project"`
-	Episode string `json:"episode"`
-	Batch   string `json:"batch"`
-	Version int    `json:"version"`
-	// Fingerprint is the structure fingerprint of the saved body
-	// (status_saved, version_created).
-	Fingerprint string `json:"fingerprint,omitempty"`
-	// Via says which write saved a status: patch, runner or recover_stale.
-	Via string `json:"via,omitempty"`
-	// Stale counts the takes recover_stale marked.
-	Stale     int    `json:"stale,omitempty"`
-	Activated bool   `json:"activated,omitempty"`
-	Reason    string `json:"reason,omitempty"`
-	Principal string `json:"principal,omitempty"`
-}
 
 func sceneRef(r *http.Request) scene.Ref {
 	return scene.Ref{Project: r.PathValue("project"), Episode: r.PathValue("episode"), Batch: r.PathValue("batch")}
@@ -142,25 +125,11 @@ func writeLoaded(w http.ResponseWriter, l scene.Loaded, etag bool) error {
 
 // sceneEvent fills the common fields of a scene event.
 func sceneEvent(r *http.Request, ref scene.Ref, version int) SceneEventData {
-	ep := ref.Episode
-	if c, err := scene.CanonicalEpisode(ep); err == nil {
-		ep = c
-	}
-	return SceneEventData{Project: ref.Project, Episode: ep, Batch: ref.Batch, Version: version, Principal: principalOf(r).Name}
-}
-
-// versionCreatedKey makes scene.version_created exactly-once per version
-// (a candidate equal to a registered version returns that version).
-func versionCreatedKey(d SceneEventData) string {
-	return "scene.version_created:" + d.Project + "/" + d.Episode + "/" + d.Batch + "/v" + strconv.Itoa(d.Version)
+	return derive.SceneEvent(ref, version, principalOf(r).Name)
 }
 
 func (s *Server) emitScene(ctx context.Context, typ string, d SceneEventData) error {
-	if typ == event.SceneVersionCreated {
-		_, _, err := s.events.AppendOnce(ctx, versionCreatedKey(d), typ, d)
-		return err
-	}
-	_, err := s.events.Append(ctx, typ, d)
+	_, err := s.derive.Scene(ctx, typ, d)
 	return err
 }
 
@@ -343,7 +312,7 @@ func (s *Server) handleSceneCandidate(w http.ResponseWriter, r *http.Request) er
 	}
 	d := sceneEvent(r, ref, v)
 	d.Fingerprint, d.Activated, d.Reason = scene.Fingerprint(sc), body.Activate, body.Reason
-	_, created, err := s.events.AppendOnce(context.WithoutCancel(r.Context()), versionCreatedKey(d), event.SceneVersionCreated, d)
+	created, err := s.derive.Scene(r.Context(), event.SceneVersionCreated, d)
 	if err != nil {
 		return settle.Wrap(settle.EUNAVAILABLE, err, "candidate version %d was stored but its event failed", v)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/settlehq/settle/derive"
 	"log/slog"
 	"net"
 	"net/http"
@@ -67,6 +68,15 @@ type Options struct {
 	IdleTimeout       time.Duration // 0 = default
 	ShutdownTimeout   time.Duration // graceful shutdown limit (0 = default)
 	Heartbeat         time.Duration // SSE comment interval (0 = default)
+
+	// After its startup reconciliation the server follows the ledger and
+	// derives the events and settlements of what other writers appended
+	// (derive.Deriver.Follow): every FollowInterval (0 =
+	// derive.DefaultFollowInterval) and whenever FollowPoke delivers (a
+	// file-change notification). NoFollow turns it off.
+	FollowInterval time.Duration
+	FollowPoke     <-chan struct{}
+	NoFollow       bool
 }
 
 // Server is settle's HTTP API over a ledger store, a scene store and an
@@ -90,6 +100,11 @@ type Server struct {
 	stopStreams  context.CancelFunc
 	reconcileMu  sync.Mutex
 	reconcileErr error
+
+	// derive computes every write's consequences; followFrom is where the
+	// ledger follower starts (set by Reconcile).
+	derive     *derive.Deriver
+	followFrom int64
 }
 
 // New returns a server. It does not listen: see Serve and Handler.
@@ -134,6 +149,13 @@ func New(opts Options) (*Server, error) {
 		log:    opts.Logger,
 		met:    opts.Metrics,
 		opts:   opts,
+	}
+	s.derive, err = derive.New(derive.Options{
+		Ledger: opts.Ledger, Events: opts.Events, Logger: opts.Logger,
+		OnSettled: func(string) { s.met.settled.Inc() },
+	})
+	if err != nil {
+		return nil, err
 	}
 	s.streams, s.stopStreams = context.WithCancel(context.Background())
 	if opts.LedgerStats != nil {
@@ -397,11 +419,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // reconcileUntilDone runs Reconcile, retrying on failure, until it
-// succeeds or ctx ends.
+// succeeds or ctx ends; then it follows the ledger (derive.Deriver.Follow)
+// until ctx ends, unless Options.NoFollow.
 func (s *Server) reconcileUntilDone(ctx context.Context) {
 	for {
 		err := s.Reconcile(ctx)
-		if err == nil || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			if !s.opts.NoFollow {
+				s.reconcileMu.Lock()
+				from := s.followFrom
+				s.reconcileMu.Unlock()
+				s.derive.Follow(ctx, from, s.opts.FollowInterval, s.opts.FollowPoke)
+			}
 			return
 		}
 		s.log.Error("startup reconciliation failed; retrying", "err", err)

@@ -18,8 +18,12 @@ const (
 	// HeaderBatchDecision is the settle decision of the record's declared
 	// batch, re-evaluated after a recorded write-back or a declaration.
 	HeaderBatchDecision = "Settle-Batch-Decision"
-	// HeaderFirstConsolidation is "true" when the evaluation wrote the
-	// batch's consolidated summary (its first consolidation).
+	// HeaderFirstConsolidation is "true" on a batch settle answer when
+	// that evaluation wrote the batch's consolidated summary, and on a
+	// write-back answer when its record is the one that first
+	// consolidated the batch (whoever wrote the summary: the write-back's
+	// own evaluation, another writer's or the ledger follower's); an
+	// idempotent retry of that write-back gets it again.
 	HeaderFirstConsolidation = "Settle-First-Consolidation"
 )
 

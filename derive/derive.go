@@ -1,0 +1,380 @@
+package derive
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/internal/jsonw"
+	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/writeback"
+)
+
+// Event key prefixes: a keyed event is appended at most once per log.
+const (
+	recordedKeyPrefix       = "writeback.recorded:"
+	settledKeyPrefix        = "batch.settled:"
+	versionCreatedKeyPrefix = "scene.version_created:"
+)
+
+// RecordedKey is the key of a durable record's writeback.recorded event.
+func RecordedKey(writebackID string) string { return recordedKeyPrefix + writebackID }
+
+// SettledKey is the key of a batch's batch.settled event.
+func SettledKey(batchID string) string { return settledKeyPrefix + batchID }
+
+// VersionCreatedKey makes scene.version_created exactly-once per version
+// (a candidate equal to a registered version returns that version).
+func VersionCreatedKey(d SceneEventData) string {
+	return versionCreatedKeyPrefix + d.Project + "/" + d.Episode + "/" + d.Batch + "/v" + strconv.Itoa(d.Version)
+}
+
+// RecordedData is the data of a writeback.recorded event.
+type RecordedData struct {
+	WritebackID          string `json:"writeback_id"`
+	TaskID               string `json:"task_id"`
+	TrackID              string `json:"track_id"`
+	BatchID              string `json:"batch_id"`
+	DispatchID           string `json:"dispatch_id"`
+	CollectorKey         string `json:"collector_key"`
+	AuthoritativeVerdict string `json:"authoritative_verdict"`
+	CompletedAt          string `json:"completed_at"`
+	// Principal is who wrote it back ("" when derived from the ledger
+	// alone: written by another tool, or found after a crash).
+	Principal string `json:"principal,omitempty"`
+}
+
+// AppendJSON appends the data as json.Marshal writes it, without
+// reflection: it is written on every write-back.
+func (r *RecordedData) AppendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	for _, f := range [...]struct {
+		name string
+		v    *string
+	}{
+		{"writeback_id", &r.WritebackID},
+		{"task_id", &r.TaskID},
+		{"track_id", &r.TrackID},
+		{"batch_id", &r.BatchID},
+		{"dispatch_id", &r.DispatchID},
+		{"collector_key", &r.CollectorKey},
+		{"authoritative_verdict", &r.AuthoritativeVerdict},
+		{"completed_at", &r.CompletedAt},
+	} {
+		dst = jsonw.Field(dst, f.name)
+		dst = jsonw.String(dst, *f.v)
+	}
+	if r.Principal != "" {
+		dst = jsonw.Field(dst, "principal")
+		dst = jsonw.String(dst, r.Principal)
+	}
+	return append(dst, '}')
+}
+
+// SettledData is the data of a batch.settled event.
+type SettledData struct {
+	BatchID       string   `json:"batch_id"`
+	Decision      string   `json:"decision"`
+	TracksSettled []string `json:"tracks_settled"`
+	SummaryPath   *string  `json:"summary_path"`
+}
+
+// RefusedData is the data of a writeback.refused event.
+type RefusedData struct {
+	Classification   string   `json:"classification"`
+	Code             string   `json:"code,omitempty"` // FORBIDDEN for a forged collector key
+	TaskID           string   `json:"task_id"`
+	TrackID          string   `json:"track_id"`
+	BatchID          string   `json:"batch_id"`
+	WritebackID      string   `json:"writeback_id"`
+	CollectorKey     string   `json:"collector_key"`
+	Principal        string   `json:"principal"`
+	ConflictRecorded bool     `json:"conflict_recorded"`
+	Reasons          []string `json:"reasons"`
+}
+
+// SceneEventData is the data of the scene.* events.
+type SceneEventData struct {
+	Project string `json:"project"`
+	Episode string `json:"episode"`
+	Batch   string `json:"batch"`
+	Version int    `json:"version"`
+	// Fingerprint is the structure fingerprint of the saved body
+	// (status_saved, version_created).
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Via says which write saved a status: patch, runner or recover_stale.
+	Via string `json:"via,omitempty"`
+	// Stale counts the takes recover_stale marked.
+	Stale     int    `json:"stale,omitempty"`
+	Activated bool   `json:"activated,omitempty"`
+	Reason    string `json:"reason,omitempty"`
+	Principal string `json:"principal,omitempty"`
+}
+
+// SceneEvent fills the common fields of a scene event (the episode in its
+// canonical ep_NNN form when it has one).
+func SceneEvent(ref scene.Ref, version int, principal string) SceneEventData {
+	ep := ref.Episode
+	if c, err := scene.CanonicalEpisode(ep); err == nil {
+		ep = c
+	}
+	return SceneEventData{Project: ref.Project, Episode: ep, Batch: ref.Batch, Version: version, Principal: principal}
+}
+
+// Options configures a Deriver.
+type Options struct {
+	Ledger writeback.Store
+	Events event.Log
+	// Logger receives settlements and follower progress (nil =
+	// slog.Default()).
+	Logger *slog.Logger
+	// OnSettled, if set, is called once for each batch.settled event this
+	// Deriver appended (for metrics).
+	OnSettled func(batchID string)
+}
+
+// Deriver computes the consequences of writes; safe for concurrent use.
+type Deriver struct {
+	ledger    writeback.Store
+	events    event.Log
+	log       *slog.Logger
+	onSettled func(string)
+
+	// handled holds the writeback ids whose consequences this process has
+	// derived already, so the follower does not evaluate their batch
+	// again; the follower removes each id as it passes it.
+	hmu     sync.Mutex
+	handled map[string]struct{}
+}
+
+// New returns a Deriver over a ledger and an event log.
+func New(opts Options) (*Deriver, error) {
+	if opts.Ledger == nil || opts.Events == nil {
+		return nil, settle.Errorf(settle.EINVALID, "derive: Ledger and Events are required")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Deriver{ledger: opts.Ledger, events: opts.Events, log: log, onSettled: opts.OnSettled, handled: map[string]struct{}{}}, nil
+}
+
+// maxHandled bounds the handled set when no follower drains it.
+const maxHandled = 1 << 16
+
+func (d *Deriver) markHandled(wid string) {
+	d.hmu.Lock()
+	if len(d.handled) >= maxHandled {
+		clear(d.handled)
+	}
+	d.handled[wid] = struct{}{}
+	d.hmu.Unlock()
+}
+
+// takeHandled reports whether wid was handled by this process, and forgets it.
+func (d *Deriver) takeHandled(wid string) bool {
+	d.hmu.Lock()
+	_, ok := d.handled[wid]
+	if ok {
+		delete(d.handled, wid)
+	}
+	d.hmu.Unlock()
+	return ok
+}
+
+// Recorded appends a durable record's writeback.recorded event once. With
+// post set and a log that can (event.Poster), the event is queued without
+// waiting for its fsync: the record it announces is durable in the ledger
+// already, and Reconcile or Follow re-create the event if it is lost.
+func (d *Deriver) Recorded(ctx context.Context, rec *writeback.DurableRecord, principal string, post bool) error {
+	data := RecordedData{
+		WritebackID:          rec.WritebackID,
+		TaskID:               rec.TaskID,
+		TrackID:              rec.TrackID,
+		BatchID:              rec.BatchID,
+		DispatchID:           rec.DispatchID,
+		CollectorKey:         rec.CollectorKey,
+		AuthoritativeVerdict: rec.AuthoritativeVerdict,
+		CompletedAt:          rec.CompletedAt,
+		Principal:            principal,
+	}
+	raw := json.RawMessage(data.AppendJSON(make([]byte, 0, 512)))
+	if p, ok := d.events.(event.Poster); ok && post {
+		return p.PostOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, raw)
+	}
+	_, _, err := d.events.AppendOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, raw)
+	return err
+}
+
+// AfterWriteback derives the consequences of an applied (not dry-run)
+// write-back decision: for a durable success or an idempotent skip, its
+// writeback.recorded event and its declared batch's settlement (the
+// returned outcome, nil when the batch is not declared); for a refusal, a
+// writeback.refused event. A fresh record's event is posted; an idempotent
+// skip appends it durably if it is missing, so the retry of a write-back
+// whose consequences failed completes them.
+func (d *Deriver) AfterWriteback(ctx context.Context, dec *writeback.Decision, conflictRecorded bool, principal string) (*writeback.SettleOutcome, error) {
+	// The write is durable: its consequences are completed even if the
+	// caller goes away meanwhile.
+	ctx = context.WithoutCancel(ctx)
+	switch dec.Classification {
+	case writeback.DurableSuccessWritten, writeback.WritebackIdempotentSkip:
+		rec := dec.DurableRecord
+		if rec == nil {
+			return nil, settle.Errorf(settle.EINTERNAL, "%s decision without its durable record", dec.Classification)
+		}
+		if err := d.Recorded(ctx, rec, principal, dec.Classification == writeback.DurableSuccessWritten); err != nil {
+			return nil, err
+		}
+		b, so, err := d.settleDeclared(ctx, rec.BatchID, rec.TrackID)
+		if err != nil || so == nil {
+			return so, err
+		}
+		// Whoever wrote the summary (this call, another writer, or a
+		// follower), the write-back that completed the batch is told so,
+		// and only that one (also on its idempotent retries).
+		so.FirstConsolidation = false
+		if so.Result.Decision == writeback.AllSettledConsolidate {
+			if so.FirstConsolidation, err = d.completes(ctx, b, rec.WritebackID); err != nil {
+				return nil, err
+			}
+		}
+		d.markHandled(rec.WritebackID)
+		return so, nil
+	default:
+		data := RefusedData{
+			Classification:   dec.Classification,
+			TaskID:           dec.TaskID,
+			TrackID:          dec.TrackID,
+			BatchID:          dec.BatchID,
+			Principal:        principal,
+			ConflictRecorded: conflictRecorded,
+			Reasons:          dec.Reasons,
+		}
+		if dec.DurableRecord != nil {
+			data.WritebackID = dec.DurableRecord.WritebackID
+			data.CollectorKey = dec.DurableRecord.CollectorKey
+		}
+		return nil, d.Refused(ctx, data)
+	}
+}
+
+// Refused appends a writeback.refused event.
+func (d *Deriver) Refused(ctx context.Context, data RefusedData) error {
+	_, err := d.events.Append(context.WithoutCancel(ctx), event.WritebackRefused, data)
+	return err
+}
+
+// SettleDeclared re-evaluates a declared batch (nil, nil when the batch is
+// not declared) and announces its settlement.
+func (d *Deriver) SettleDeclared(ctx context.Context, batchID, thisTrack string) (*writeback.SettleOutcome, error) {
+	_, so, err := d.settleDeclared(ctx, batchID, thisTrack)
+	return so, err
+}
+
+func (d *Deriver) settleDeclared(ctx context.Context, batchID, thisTrack string) (writeback.Batch, *writeback.SettleOutcome, error) {
+	if batchID == "" {
+		return writeback.Batch{}, nil, nil
+	}
+	b, err := d.ledger.GetBatch(ctx, batchID)
+	switch settle.ErrorCode(err) {
+	case settle.ENOTFOUND, settle.EINVALID:
+		// Not declared, or a batch id that cannot be declared.
+		return b, nil, nil
+	}
+	if err != nil {
+		return b, nil, err
+	}
+	so, err := d.SettleAndAnnounce(ctx, batchID, b.Tracks, thisTrack)
+	if err != nil {
+		return b, nil, err
+	}
+	return b, &so, nil
+}
+
+// completes reports whether the durable record wid is the one that first
+// consolidated the batch: the batch evaluated on the records before it is
+// not ALL_SETTLED_CONSOLIDATE, and on the records up to it is.
+func (d *Deriver) completes(ctx context.Context, b writeback.Batch, wid string) (bool, error) {
+	latest := map[string]*writeback.DurableRecord{}
+	lookup := func(track string) *writeback.DurableRecord { return latest[track] }
+	cursor := int64(-1)
+	for {
+		page, err := d.ledger.Records(ctx, writeback.RecordQuery{Kind: writeback.KindDurable, BatchID: b.BatchID, After: cursor, Limit: 1000})
+		if err != nil {
+			return false, err
+		}
+		for _, lr := range page.Records {
+			r := lr.Durable
+			if r == nil || r.WritebackClassification != writeback.DurableSuccessWritten || r.BatchID != b.BatchID {
+				continue
+			}
+			if r.WritebackID == wid {
+				before := writeback.Settle(b.BatchID, b.Tracks, "", lookup).Decision
+				latest[r.TrackID] = r
+				after := writeback.Settle(b.BatchID, b.Tracks, "", lookup).Decision
+				return before != writeback.AllSettledConsolidate && after == writeback.AllSettledConsolidate, nil
+			}
+			latest[r.TrackID] = r
+		}
+		if page.Next < 0 || len(page.Records) == 0 {
+			return false, nil
+		}
+		cursor = page.Next
+	}
+}
+
+// SettleAndAnnounce evaluates a batch (the store writes the consolidated
+// summary on its first consolidation) and, when it is
+// ALL_SETTLED_CONSOLIDATE, appends its batch.settled event unless the log
+// already has it. Settlement is judged on the event of a write-back or a
+// declaration, never on a clock; the keyed append makes the event
+// exactly-once across concurrent writers and restarts (a crash between the
+// summary and the event is repaired by the next evaluation).
+func (d *Deriver) SettleAndAnnounce(ctx context.Context, batchID string, tracks []writeback.TrackTask, thisTrack string) (writeback.SettleOutcome, error) {
+	so, err := d.ledger.Settle(ctx, batchID, tracks, thisTrack)
+	if err != nil {
+		return so, err
+	}
+	if so.Result.Decision != writeback.AllSettledConsolidate {
+		return so, nil
+	}
+	settled := so.Result.TracksSettled
+	if settled == nil {
+		settled = []string{}
+	}
+	// The summary is written: announce it even if the caller goes away.
+	_, appended, err := d.events.AppendOnce(context.WithoutCancel(ctx), SettledKey(batchID), event.BatchSettled, SettledData{
+		BatchID:       batchID,
+		Decision:      so.Result.Decision,
+		TracksSettled: settled,
+		SummaryPath:   so.Result.ConsolidatedSummaryCandidatePath,
+	})
+	if err != nil {
+		return so, err
+	}
+	if appended {
+		if d.onSettled != nil {
+			d.onSettled(batchID)
+		}
+		d.log.Info("batch settled", "batch_id", batchID, "tracks", len(settled))
+	}
+	return so, nil
+}
+
+// Scene appends the event of a done scene write: scene.version_created
+// once per version (the returned bool says whether this call appended
+// it), the others each time.
+func (d *Deriver) Scene(ctx context.Context, typ string, data SceneEventData) (bool, error) {
+	ctx = context.WithoutCancel(ctx)
+	if typ == event.SceneVersionCreated {
+		_, appended, err := d.events.AppendOnce(ctx, VersionCreatedKey(data), typ, data)
+		return appended, err
+	}
+	_, err := d.events.Append(ctx, typ, data)
+	return err == nil, err
+}
