@@ -127,6 +127,8 @@ func SceneEvent(ref scene.Ref, version int, principal string) SceneEventData {
 
 // Options configures a Deriver.
 type Options struct {
+	// Ledger is needed by everything but Scene (nil for a Deriver of
+	// scene events only).
 	Ledger writeback.Store
 	Events event.Log
 	// Logger receives settlements and follower progress (nil =
@@ -135,6 +137,9 @@ type Options struct {
 	// OnSettled, if set, is called once for each batch.settled event this
 	// Deriver appended (for metrics).
 	OnSettled func(batchID string)
+	// Sync appends every event durably before returning, never posting
+	// one (event.Poster): for a process that exits after its write.
+	Sync bool
 }
 
 // Deriver computes the consequences of writes; safe for concurrent use.
@@ -143,6 +148,7 @@ type Deriver struct {
 	events    event.Log
 	log       *slog.Logger
 	onSettled func(string)
+	sync      bool
 
 	// handled holds the writeback ids whose consequences this process has
 	// derived already, so the follower does not evaluate their batch
@@ -153,14 +159,14 @@ type Deriver struct {
 
 // New returns a Deriver over a ledger and an event log.
 func New(opts Options) (*Deriver, error) {
-	if opts.Ledger == nil || opts.Events == nil {
-		return nil, settle.Errorf(settle.EINVALID, "derive: Ledger and Events are required")
+	if opts.Events == nil {
+		return nil, settle.Errorf(settle.EINVALID, "derive: Events is required")
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Deriver{ledger: opts.Ledger, events: opts.Events, log: log, onSettled: opts.OnSettled, handled: map[string]struct{}{}}, nil
+	return &Deriver{ledger: opts.Ledger, events: opts.Events, log: log, onSettled: opts.OnSettled, sync: opts.Sync, handled: map[string]struct{}{}}, nil
 }
 
 // maxHandled bounds the handled set when no follower drains it.
@@ -203,7 +209,7 @@ func (d *Deriver) Recorded(ctx context.Context, rec *writeback.DurableRecord, pr
 		Principal:            principal,
 	}
 	raw := json.RawMessage(data.AppendJSON(make([]byte, 0, 512)))
-	if p, ok := d.events.(event.Poster); ok && post {
+	if p, ok := d.events.(event.Poster); ok && post && !d.sync {
 		return p.PostOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, raw)
 	}
 	_, _, err := d.events.AppendOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, raw)

@@ -70,6 +70,8 @@ func runBatch(ctx context.Context, m *Main, args []string) error {
 		return m.refuse(cfg, err)
 	}
 	defer store.Close()
+	dv := newDeriver(cfg, store)
+	defer dv.Close()
 
 	switch sub {
 	case "declare":
@@ -79,6 +81,15 @@ func runBatch(ctx context.Context, m *Main, args []string) error {
 		b := writeback.Batch{BatchID: *batch, Tracks: tracks}
 		if err := store.DeclareBatch(ctx, b); err != nil {
 			return m.refuse(cfg, err)
+		}
+		// A declaration can complete a batch whose tracks are all
+		// written back already.
+		d, err := dv.get()
+		if err == nil {
+			_, err = d.SettleDeclared(ctx, b.BatchID, "")
+		}
+		if err != nil {
+			return m.refuse(cfg, settle.Wrap(settle.EUNAVAILABLE, err, "batch %s was declared but its settlement failed; run batch status to complete it", b.BatchID))
 		}
 		if cfg.JSON {
 			return m.printJSON(b)
@@ -106,7 +117,11 @@ func runBatch(ctx context.Context, m *Main, args []string) error {
 		}
 		tracks = b.Tracks
 	}
-	out, err := store.Settle(ctx, *batch, tracks, *this)
+	d, err := dv.get()
+	if err != nil {
+		return m.refuse(cfg, err)
+	}
+	out, err := d.SettleAndAnnounce(ctx, *batch, tracks, *this)
 	if err != nil {
 		return m.refuse(cfg, err)
 	}

@@ -28,6 +28,10 @@ type Config struct {
 	DefaultChatID string `json:"default_chat_id"`
 	// Store is "file:" (default) or a postgres:// URL.
 	Store string `json:"store"`
+	// Events is the event log file of the file store (default
+	// <root>/memory/events/settle_events.jsonl); every settle writer
+	// appends its writes' events to it.
+	Events string `json:"events"`
 	// Server is the configuration of "settle serve".
 	Server ServerConfig `json:"server"`
 
@@ -141,7 +145,7 @@ func (m *Main) resolve(fs *flag.FlagSet, g *globalFlags) (*Config, error) {
 		cfg.ConfigFile = path
 		// Relative paths in the file are relative to the file.
 		base := filepath.Dir(path)
-		for _, p := range []*string{&cfg.Root, &cfg.Ledger, &cfg.Server.TLSCert, &cfg.Server.TLSKey} {
+		for _, p := range []*string{&cfg.Root, &cfg.Ledger, &cfg.Events, &cfg.Server.TLSCert, &cfg.Server.TLSKey} {
 			if *p != "" && !filepath.IsAbs(*p) {
 				*p = filepath.Join(base, *p)
 			}
@@ -156,6 +160,7 @@ func (m *Main) resolve(fs *flag.FlagSet, g *globalFlags) (*Config, error) {
 	env("SETTLE_LEDGER", &cfg.Ledger)
 	env("SETTLE_DEFAULT_CHAT_ID", &cfg.DefaultChatID)
 	env("SETTLE_STORE", &cfg.Store)
+	env("SETTLE_EVENTS", &cfg.Events)
 	if v := m.Getenv("SETTLE_COLLECTOR_KEYS"); v != "" {
 		cfg.CollectorKeys = splitKeys(v)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/settlehq/settle/derive"
+	"github.com/settlehq/settle/event"
 	"io"
 	"os"
 	"time"
@@ -113,6 +115,8 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		return m.refuse(cfg, err)
 	}
 	defer store.Close()
+	dv := newSceneDeriver(cfg, store)
+	defer dv.Close()
 	ref := scene.Ref{Project: *project, Episode: *episode, Batch: *batch}
 
 	switch sub {
@@ -171,6 +175,9 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		if err != nil {
 			return m.refuse(cfg, err)
 		}
+		if err := dv.statusSaved(ctx, ref, l, "patch", 0); err != nil {
+			return m.refuse(cfg, err)
+		}
 		return m.printLoaded(cfg, l, "status saved")
 	case "save-runner":
 		sc, err := m.readScene(*sceneFile)
@@ -179,6 +186,9 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		}
 		l, err := store.SaveRunner(ctx, ref, *expected, *expectedRev, sc)
 		if err != nil {
+			return m.refuse(cfg, err)
+		}
+		if err := dv.statusSaved(ctx, ref, l, "runner", 0); err != nil {
 			return m.refuse(cfg, err)
 		}
 		return m.printLoaded(cfg, l, "runner status saved")
@@ -192,6 +202,16 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 			return m.refuse(cfg, err)
 		}
 		fp := scene.Fingerprint(sc)
+		d := derive.SceneEvent(ref, v, cliPrincipal)
+		d.Fingerprint, d.Activated, d.Reason = fp, *activate, *reason
+		if err := dv.scene(ctx, event.SceneVersionCreated, d); err != nil {
+			return m.refuse(cfg, err)
+		}
+		if *activate {
+			if err := dv.scene(ctx, event.SceneActivated, derive.SceneEvent(ref, v, cliPrincipal)); err != nil {
+				return m.refuse(cfg, err)
+			}
+		}
 		if cfg.JSON {
 			return m.printJSON(map[string]any{"batch_id": ref.Batch, "version": v, "fingerprint": fp, "activated": *activate})
 		}
@@ -199,6 +219,9 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		return nil
 	case "activate":
 		if err := store.Activate(ctx, ref, *version); err != nil {
+			return m.refuse(cfg, err)
+		}
+		if err := dv.scene(ctx, event.SceneActivated, derive.SceneEvent(ref, *version, cliPrincipal)); err != nil {
 			return m.refuse(cfg, err)
 		}
 		if cfg.JSON {
@@ -210,6 +233,15 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		n, err := store.RecoverStale(ctx, ref, *olderThan, time.Now())
 		if err != nil {
 			return m.refuse(cfg, err)
+		}
+		if n > 0 {
+			l, err := store.Load(ctx, ref)
+			if err == nil {
+				err = dv.statusSaved(ctx, ref, l, "recover_stale", n)
+			}
+			if err != nil {
+				return m.refuse(cfg, err)
+			}
 		}
 		if cfg.JSON {
 			return m.printJSON(map[string]any{"batch_id": ref.Batch, "stale": n})
@@ -232,6 +264,16 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		res, err := store.InitFromPlan(ctx, *project, *episode, scene.Plan{Root: obj}, *maxTakes, *dryRun)
 		if err != nil {
 			return m.refuse(cfg, err)
+		}
+		for _, r := range res {
+			if *dryRun || !r.Created {
+				continue
+			}
+			d := derive.SceneEvent(scene.Ref{Project: *project, Episode: *episode, Batch: r.Batch}, 1, cliPrincipal)
+			d.Fingerprint, d.Reason = scene.Fingerprint(r.Scene), "init from plan"
+			if err := dv.scene(ctx, event.SceneVersionCreated, d); err != nil {
+				return m.refuse(cfg, err)
+			}
 		}
 		if cfg.JSON {
 			out := []map[string]any{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fsnotify/fsnotify"
 	"io"
 	"log/slog"
 	"net"
@@ -77,6 +78,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 
 	met := httpapi.NewMetrics()
+	if *eventsPath == "" {
+		*eventsPath = cfg.Events
+	}
 	st, err := openServeStores(ctx, cfg, log, met, *eventsPath)
 	if err != nil {
 		return m.refuse(cfg, err)
@@ -111,6 +115,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		WriteTimeout:    *writeTimeout,
 		IdleTimeout:     *idleTimeout,
 		ShutdownTimeout: *shutdownTimeout,
+		FollowPoke:      st.poke,
 	})
 	if err != nil {
 		st.close(log)
@@ -155,9 +160,11 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 // serveStores are the stores a server runs on.
 type serveStores struct {
-	ledger  writeback.Store
-	scenes  scene.Store
-	events  event.Log
+	ledger writeback.Store
+	scenes scene.Store
+	events event.Log
+	// poke delivers when the ledger file changes (nil: polling alone).
+	poke    <-chan struct{}
 	stats   func() httpapi.LedgerStats
 	health  func() error
 	closers []io.Closer
@@ -220,11 +227,19 @@ func openFileStores(root, ledgerPath, eventsPath string, wcfg writeback.Config, 
 		sc.Close()
 		return nil, err
 	}
+	closers := []io.Closer{led, sc, ev}
+	poke, w, err := watchFile(led.Path(), log)
+	if err != nil {
+		log.Warn("no file-change notification for the ledger; other writers' records are picked up by polling", "err", err)
+	} else {
+		closers = append(closers, w)
+	}
 	return &serveStores{
 		ledger:  led,
 		scenes:  sc,
 		events:  ev,
-		closers: []io.Closer{led, sc, ev},
+		poke:    poke,
+		closers: closers,
 		stats:   func() httpapi.LedgerStats { return ledgerStats(led.Stats()) },
 		health: func() error {
 			var errs []error
@@ -276,4 +291,43 @@ func waitReady(ctx context.Context, c *httpapi.Client, limit time.Duration) erro
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// watchFile returns a channel that delivers (coalesced) when path is
+// written, created or replaced, from a file-change notification on its
+// directory, and the watcher to close.
+func watchFile(path string, log *slog.Logger) (<-chan struct{}, io.Closer, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := w.Add(filepath.Dir(path)); err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	poke := make(chan struct{}, 1)
+	name := filepath.Clean(path)
+	go func() {
+		for {
+			select {
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if filepath.Clean(ev.Name) != name || !ev.Has(fsnotify.Write|fsnotify.Create|fsnotify.Rename) {
+					continue
+				}
+				select {
+				case poke <- struct{}{}:
+				default:
+				}
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				log.Warn("ledger file-change notification", "err", err)
+			}
+		}
+	}()
+	return poke, w, nil
 }

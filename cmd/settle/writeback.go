@@ -50,6 +50,8 @@ func runWriteback(ctx context.Context, m *Main, args []string) error {
 		return m.refuse(cfg, err)
 	}
 	defer store.Close()
+	dv := newDeriver(cfg, store)
+	defer dv.Close()
 
 	failed := false
 	for _, path := range fs.Args() {
@@ -66,12 +68,26 @@ func runWriteback(ctx context.Context, m *Main, args []string) error {
 			continue
 		}
 		d := out.Decision
+		var so *writeback.SettleOutcome
+		var derr error
+		if !*dryRun {
+			// The write-back's event and its declared batch's
+			// settlement, as the server derives them.
+			so, derr = dv.afterWriteback(ctx, out)
+		}
 		if cfg.JSON {
 			if err := m.printJSON(d); err != nil {
 				return err
 			}
 		} else {
 			printDecision(m, path, &d, *dryRun, out.ConflictRecorded)
+			if so != nil {
+				fmt.Fprintf(m.Stdout, "  batch %s: %s\n", d.BatchID, so.Result.Decision)
+			}
+		}
+		if derr != nil {
+			m.printErr(settle.Wrap(settle.EUNAVAILABLE, derr, "%s: the write-back was applied (%s) but its event or batch settlement failed; run it again: an identical write-back is an idempotent skip that completes them", path, d.Classification), cfg.JSON)
+			failed = true
 		}
 		if !d.OK() {
 			failed = true
