@@ -46,6 +46,9 @@ const (
 	EUNAVAILABLE Code = "UNAVAILABLE"
 	// EINTERNAL: an unexpected failure (I/O error, bug).
 	EINTERNAL Code = "INTERNAL"
+	// ECOMPACTED: a resume point older than what the event log retains;
+	// the client re-syncs from the ledger and the batch statuses.
+	ECOMPACTED Code = "COMPACTED"
 )
 
 // Error is an error with a Code. Wrap it with fmt.Errorf("...: %w", err) to
@@ -140,6 +143,8 @@ func HTTPStatus(code Code) int {
 		return http.StatusUnauthorized
 	case EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case ECOMPACTED:
+		return http.StatusGone
 	default:
 		return http.StatusInternalServerError
 	}

@@ -43,7 +43,7 @@ func TestHTTPStatus(t *testing.T) {
 		settle.EUNSAFEARTIFACT: 422, settle.EMANIFESTIDENTITY: 422, settle.ESCENELOCKED: 423,
 		settle.ESTRUCTURE: 409, settle.EVERSIONCONFLICT: 412, settle.EIDENTITY: 409,
 		settle.EPATHREFUSED: 403, settle.EINVALID: 400, settle.EUNAUTHORIZED: 401,
-		settle.EFORBIDDEN: 403, settle.EUNAVAILABLE: http.StatusServiceUnavailable, settle.EINTERNAL: 500,
+		settle.EFORBIDDEN: 403, settle.EUNAVAILABLE: http.StatusServiceUnavailable, settle.EINTERNAL: 500, settle.ECOMPACTED: http.StatusGone,
 	} {
 		if got := settle.HTTPStatus(code); got != want {
 			t.Errorf("%s -> %d, want %d", code, got, want)

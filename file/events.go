@@ -112,17 +112,27 @@ type Events struct {
 	wmu    sync.Mutex
 	f      *os.File
 	poison error
-	// rf is the same file for readers: never reassigned after open (a
-	// read after Close fails with os.ErrClosed).
-	rf *os.File
+	// ino is the inode of f: a compaction replaces the file, which every
+	// process notices by the path's inode and reopens.
+	ino atomic.Uint64
+	// retired are the files replaced by a compaction, closed at Close
+	// (a reader may still be reading an old one).
+	retired []*os.File
 
-	// imu guards the index: offs[i] is the offset of event i+1's line,
-	// end the offset after the last indexed line, keys the keyed events.
-	imu  sync.RWMutex
-	offs []int64
-	end  int64
-	keys map[string]int64
-	bad  map[int64]bool // ids of lines that did not decode
+	// imu guards the index: rf, the file readers read (f, or the file f
+	// was when it was indexed); base, the id of the last event a
+	// compaction removed (0: none), so offs[i] is the offset of event
+	// base+i+1's line; end the offset after the last indexed line; keys
+	// the keyed events of the file; ckeys the sorted hashes of the keys of
+	// removed events (an AppendOnce of one appends nothing).
+	imu   sync.RWMutex
+	rf    *os.File
+	base  int64
+	offs  []int64
+	end   int64
+	keys  map[string]int64
+	bad   map[int64]bool // ids of lines that did not decode
+	ckeys []keyHash
 
 	// notification of new events within the process
 	nmu    sync.Mutex
@@ -217,35 +227,54 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 }
 
 // open opens or creates the file; a created file's directory is fsynced.
+// For the first open only: a reopen after a compaction uses openFile.
 func (e *Events) open() error {
+	f, fi, ck, err := e.openFile()
+	if err != nil {
+		return err
+	}
+	e.f = f
+	e.ino.Store(inodeOf(fi))
+	e.imu.Lock()
+	e.rf = f
+	e.ckeys = ck
+	e.imu.Unlock()
+	return nil
+}
+
+// openFile opens or creates the file and reads the removed keys.
+func (e *Events) openFile() (*os.File, os.FileInfo, []keyHash, error) {
 	dir := filepath.Dir(e.path)
 	if err := durable.MkdirAll(dir, 0o755); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "create event log directory")
+		return nil, nil, nil, settle.Wrap(settle.EINTERNAL, err, "create event log directory")
 	}
 	f, err := os.OpenFile(e.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
 		f, err = os.OpenFile(e.path, os.O_RDWR|os.O_APPEND, 0)
 		if err != nil {
-			return settle.Wrap(settle.EINTERNAL, err, "open event log")
+			return nil, nil, nil, settle.Wrap(settle.EINTERNAL, err, "open event log")
 		}
 	} else if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "create event log")
+		return nil, nil, nil, settle.Wrap(settle.EINTERNAL, err, "create event log")
 	} else if err := durable.SyncDir(dir); err != nil {
 		f.Close()
-		return settle.Wrap(settle.EINTERNAL, err, "create event log")
+		return nil, nil, nil, settle.Wrap(settle.EINTERNAL, err, "create event log")
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return settle.Wrap(settle.EINTERNAL, err, "stat event log")
+		return nil, nil, nil, settle.Wrap(settle.EINTERNAL, err, "stat event log")
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return settle.Errorf(settle.EINVALID, "event log %s is not a regular file", e.path)
+		return nil, nil, nil, settle.Errorf(settle.EINVALID, "event log %s is not a regular file", e.path)
 	}
-	e.f = f
-	e.rf = f
-	return nil
+	ck, err := readKeyHashes(e.keysPath())
+	if err != nil {
+		f.Close()
+		return nil, nil, nil, err
+	}
+	return f, fi, ck, nil
 }
 
 // Path returns the event log file's absolute path.
@@ -270,6 +299,10 @@ func (e *Events) Close() error {
 	}
 	err := e.f.Close()
 	e.f = nil
+	for _, r := range e.retired {
+		r.Close()
+	}
+	e.retired = nil
 	if err != nil {
 		return settle.Wrap(settle.EINTERNAL, err, "close event log")
 	}
@@ -279,7 +312,7 @@ func (e *Events) Close() error {
 // Stats returns a snapshot of the counters.
 func (e *Events) Stats() EventStats {
 	e.imu.RLock()
-	n, k := int64(len(e.offs)), int64(len(e.keys))
+	n, k := int64(len(e.offs)), int64(len(e.keys))+int64(len(e.ckeys))
 	e.imu.RUnlock()
 	return EventStats{
 		Events:      n,
@@ -313,10 +346,14 @@ func (e *Events) AppendOnce(ctx context.Context, key, typ string, data any) (eve
 	// Fast path: the key is already indexed.
 	e.imu.RLock()
 	id, ok := e.keys[key]
+	removed := !ok && e.removedKey(key)
 	e.imu.RUnlock()
 	if ok {
 		ev, err := e.get(id)
 		return ev, false, err
+	}
+	if removed {
+		return event.Event{Type: typ, Key: key}, false, nil
 	}
 	return e.append(ctx, key, typ, data)
 }
@@ -504,8 +541,8 @@ func (e *Events) commit(group []*ecall) {
 		fail(settle.Wrap(settle.EUNAVAILABLE, e.poison, "event log refuses appends after a failed write; reopen it"))
 		return
 	}
-	if err := flock(e.f, unix.LOCK_EX); err != nil {
-		fail(settle.Wrap(settle.EINTERNAL, err, "lock event log"))
+	if err := e.lockCurrent(); err != nil {
+		fail(err)
 		return
 	}
 	defer flock(e.f, unix.LOCK_UN)
@@ -519,7 +556,7 @@ func (e *Events) commit(group []*ecall) {
 		return
 	}
 	e.imu.RLock()
-	pre, next := e.end, int64(len(e.offs))+1
+	pre, next := e.end, e.base+int64(len(e.offs))+1
 	e.imu.RUnlock()
 	if fi.Size() > pre {
 		if err := e.repairTorn(pre, fi.Size()); err != nil {
@@ -540,10 +577,15 @@ func (e *Events) commit(group []*ecall) {
 		if c.key != "" {
 			e.imu.RLock()
 			id, ok := e.keys[c.key]
+			removed := !ok && e.removedKey(c.key)
 			e.imu.RUnlock()
 			if ok {
 				ev, err := e.get(id)
 				c.ev, c.err = ev, err
+				continue
+			}
+			if removed {
+				c.ev = event.Event{Type: c.typ, Key: c.key}
 				continue
 			}
 			if first, ok := pending[c.key]; ok {
@@ -691,6 +733,9 @@ func (e *Events) catchUp(locked bool) error {
 		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
 	}
 	if !locked {
+		if err := e.reopenIfReplaced(); err != nil {
+			return err
+		}
 		if err := flock(e.f, unix.LOCK_SH); err != nil {
 			return settle.Wrap(settle.EINTERNAL, err, "lock event log for reading")
 		}
@@ -701,7 +746,7 @@ func (e *Events) catchUp(locked bool) error {
 		return settle.Wrap(settle.EINTERNAL, err, "stat event log")
 	}
 	e.imu.RLock()
-	end, id := e.end, int64(len(e.offs))
+	end, id := e.end, e.base+int64(len(e.offs))
 	e.imu.RUnlock()
 	size := fi.Size()
 	if size < end {
@@ -711,6 +756,7 @@ func (e *Events) catchUp(locked bool) error {
 		return nil
 	}
 	var offs []int64
+	newBase := int64(-1)
 	keys := map[string]int64{}
 	bad := map[int64]bool{}
 	buf := make([]byte, 256<<10)
@@ -739,6 +785,16 @@ func (e *Events) catchUp(locked bool) error {
 				carry = append(carry, line...)
 				line = carry
 			}
+			if lineAt == 0 {
+				if b, ok := parseFloorHeader(line); ok {
+					// A compacted file: its events follow the floor.
+					id, newBase = b, b
+					lineAt = int64(len(line)) + 1
+					carry = carry[:0]
+					chunk = chunk[i+1:]
+					continue
+				}
+			}
 			id++
 			offs = append(offs, lineAt)
 			e.indexLine(id, line, keys, bad)
@@ -747,10 +803,13 @@ func (e *Events) catchUp(locked bool) error {
 			chunk = chunk[i+1:]
 		}
 	}
-	if len(offs) == 0 {
+	if len(offs) == 0 && newBase < 0 {
 		return nil
 	}
 	e.imu.Lock()
+	if newBase >= 0 {
+		e.base = newBase
+	}
 	e.offs = append(e.offs, offs...)
 	e.end = lineAt
 	for k, v := range keys {
@@ -788,17 +847,18 @@ func (e *Events) indexLine(id int64, line []byte, keys map[string]int64, bad map
 // refresh catches up on lines appended by other processes when the file
 // grew.
 func (e *Events) refresh() error {
-	fi, err := e.rf.Stat()
+	if e.isShut.Load() {
+		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+	}
+	fi, err := os.Stat(e.path)
 	if err != nil {
-		if e.isShut.Load() {
-			return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
-		}
 		return settle.Wrap(settle.EINTERNAL, err, "stat event log")
 	}
 	e.imu.RLock()
 	end := e.end
 	e.imu.RUnlock()
-	if fi.Size() <= end {
+	replaced := inodeOf(fi) != e.ino.Load()
+	if fi.Size() <= end && !replaced {
 		return nil
 	}
 	// More bytes: another process's events, or this process's group
@@ -812,7 +872,7 @@ func (e *Events) refresh() error {
 func (e *Events) count() int64 {
 	e.imu.RLock()
 	defer e.imu.RUnlock()
-	return int64(len(e.offs))
+	return e.base + int64(len(e.offs))
 }
 
 // get reads one event by id.
@@ -842,25 +902,36 @@ func (e *Events) Since(ctx context.Context, after int64, limit int) ([]event.Eve
 	if err := e.refresh(); err != nil {
 		return nil, err
 	}
+	e.imu.RLock()
+	floor := e.base
+	e.imu.RUnlock()
+	if after < floor {
+		return nil, compactedErr(after, floor)
+	}
 	return e.read(after, limit)
 }
 
 // read decodes indexed events after the id, up to limit.
 func (e *Events) read(after int64, limit int) ([]event.Event, error) {
 	e.imu.RLock()
-	n := int64(len(e.offs))
+	base, rf := e.base, e.rf
+	n := base + int64(len(e.offs))
 	if after >= n {
 		e.imu.RUnlock()
 		return nil, nil
+	}
+	if after < base {
+		e.imu.RUnlock()
+		return nil, compactedErr(after, base)
 	}
 	last := after + int64(limit)
 	if last > n {
 		last = n
 	}
-	from := e.offs[after]
+	from := e.offs[after-base]
 	to := e.end
 	if last < n {
-		to = e.offs[last]
+		to = e.offs[last-base]
 	}
 	bad := map[int64]bool{}
 	for id := after + 1; id <= last; id++ {
@@ -873,7 +944,7 @@ func (e *Events) read(after int64, limit int) ([]event.Event, error) {
 	// Indexed bytes are immutable (the file is append-only below end), so
 	// no lock is needed to read them.
 	buf := make([]byte, to-from)
-	if _, err := e.rf.ReadAt(buf, from); err != nil {
+	if _, err := rf.ReadAt(buf, from); err != nil {
 		if errors.Is(err, os.ErrClosed) {
 			return nil, settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
 		}

@@ -1,0 +1,360 @@
+package file
+
+// # Retention
+//
+// Compact removes the oldest events by a retention policy (an age, a
+// count, or both). Under the exclusive flock it first adds the hashes of
+// the removed events' keys to <file>.removed-keys (sorted 16-byte prefixes
+// of sha256(key), replaced atomically), so an AppendOnce of a removed key
+// still appends nothing; then it replaces the file atomically with a file
+// that begins with a floor line and holds the retained lines byte for byte:
+//
+//	{"events_floor":1200}
+//	{"id":1201,"type":"writeback.recorded",...}
+//
+// The floor line is not an event: the line after it is event floor+1, and
+// ids keep counting from there. Every process notices the replaced file by
+// its inode (under the flock, and when it looks for new events) and
+// reopens it; a reader that was reading the old file keeps reading it.
+// Since below the floor fails with COMPACTED. A crash between the two
+// steps leaves the old file whole and a few more removed-key hashes than
+// needed, which only makes AppendOnce of a key that is still present
+// find it present.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/durable"
+)
+
+// keyHash identifies a removed event's key.
+type keyHash [16]byte
+
+func hashKey(key string) keyHash {
+	sum := sha256.Sum256([]byte(key))
+	return keyHash(sum[:16])
+}
+
+func (e *Events) keysPath() string { return e.path + ".removed-keys" }
+
+// readKeyHashes reads a removed-keys file (none: nil).
+func readKeyHashes(path string) ([]keyHash, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, settle.Wrap(settle.EINTERNAL, err, "read removed event keys")
+	}
+	if len(data)%16 != 0 {
+		return nil, settle.Errorf(settle.ECORRUPT, "removed event keys %s: %d bytes is not a whole number of 16-byte hashes", path, len(data))
+	}
+	out := make([]keyHash, len(data)/16)
+	for i := range out {
+		copy(out[i][:], data[i*16:])
+	}
+	return out, nil
+}
+
+// removedKey reports whether key belonged to a removed event. imu held.
+func (e *Events) removedKey(key string) bool {
+	if len(e.ckeys) == 0 {
+		return false
+	}
+	_, ok := slices.BinarySearchFunc(e.ckeys, hashKey(key), func(a, b keyHash) int { return bytes.Compare(a[:], b[:]) })
+	return ok
+}
+
+func inodeOf(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
+// reopenIfReplaced reopens the file when a compaction replaced it. wmu
+// held.
+func (e *Events) reopenIfReplaced() error {
+	fi, err := os.Stat(e.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return e.reopen()
+	}
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "stat event log")
+	}
+	if inodeOf(fi) == e.ino.Load() {
+		return nil
+	}
+	return e.reopen()
+}
+
+// reopen opens the file now at the path and drops the index, which the
+// caller's catch-up rebuilds. wmu held.
+func (e *Events) reopen() error {
+	f, fi, ck, err := e.openFile()
+	if err != nil {
+		return err
+	}
+	e.retired = append(e.retired, e.f)
+	e.f = f
+	e.ino.Store(inodeOf(fi))
+	e.imu.Lock()
+	e.rf, e.ckeys = f, ck
+	e.base, e.offs, e.end = 0, nil, 0
+	e.keys, e.bad = map[string]int64{}, map[int64]bool{}
+	e.imu.Unlock()
+	return nil
+}
+
+// lockCurrent takes the exclusive flock on the file at the path,
+// reopening it first if a compaction replaced it. wmu held.
+func (e *Events) lockCurrent() error {
+	for range 100 {
+		if err := e.reopenIfReplaced(); err != nil {
+			return err
+		}
+		if err := flock(e.f, unix.LOCK_EX); err != nil {
+			return settle.Wrap(settle.EINTERNAL, err, "lock event log")
+		}
+		fi, err := os.Stat(e.path)
+		if err == nil && inodeOf(fi) == e.ino.Load() {
+			return nil
+		}
+		// Replaced while this process waited for the lock.
+		flock(e.f, unix.LOCK_UN)
+	}
+	return settle.Errorf(settle.EUNAVAILABLE, "event log %s keeps being replaced", e.path)
+}
+
+// floorPrefix starts the first line of a compacted file.
+const floorPrefix = `{"events_floor":`
+
+func parseFloorHeader(line []byte) (int64, bool) {
+	rest, ok := bytes.CutPrefix(line, []byte(floorPrefix))
+	if !ok {
+		return 0, false
+	}
+	rest, ok = bytes.CutSuffix(rest, []byte("}"))
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(rest), 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+func compactedErr(after, floor int64) error {
+	return settle.Errorf(settle.ECOMPACTED,
+		"events up to id %d were removed by the retention policy (resume point %d): re-sync from the ledger (records, registry) and the batch statuses, then follow the events from id %d", floor, after, floor)
+}
+
+// Floor returns the id of the last event a compaction removed (0: none):
+// Since accepts any after >= Floor.
+func (e *Events) Floor(ctx context.Context) (int64, error) {
+	if err := e.refresh(); err != nil {
+		return 0, err
+	}
+	e.imu.RLock()
+	defer e.imu.RUnlock()
+	return e.base, nil
+}
+
+// Retention is how much of the event log Compact keeps: events younger
+// than MaxAge (0: any age) and at most the newest MaxEvents (0: any
+// number). An event goes when either says so.
+type Retention struct {
+	MaxAge    time.Duration
+	MaxEvents int64
+}
+
+// CompactResult says what Compact did.
+type CompactResult struct {
+	// Floor is the id of the last removed event (0: none ever).
+	Floor int64 `json:"floor"`
+	// Removed counts the events this call removed.
+	Removed int64 `json:"removed"`
+	// Retained counts the events the log holds now.
+	Retained int64 `json:"retained"`
+}
+
+// Compact removes the events the retention policy no longer keeps (see
+// the Retention section of this file). Other processes may append, read
+// and compact concurrently.
+func (e *Events) Compact(ctx context.Context, r Retention) (CompactResult, error) {
+	if r.MaxAge < 0 || r.MaxEvents < 0 {
+		return CompactResult{}, settle.Errorf(settle.EINVALID, "retention: negative age or count")
+	}
+	if e.isShut.Load() {
+		return CompactResult{}, settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+	}
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if e.f == nil {
+		return CompactResult{}, settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+	}
+	if e.poison != nil {
+		return CompactResult{}, settle.Wrap(settle.EUNAVAILABLE, e.poison, "event log refuses writes after a failed write; reopen it")
+	}
+	if err := e.lockCurrent(); err != nil {
+		return CompactResult{}, err
+	}
+	locked := e.f
+	defer flock(locked, unix.LOCK_UN)
+	if err := e.catchUp(true); err != nil {
+		return CompactResult{}, err
+	}
+	fi, err := e.f.Stat()
+	if err != nil {
+		return CompactResult{}, settle.Wrap(settle.EINTERNAL, err, "stat event log")
+	}
+	e.imu.RLock()
+	base, end, n := e.base, e.end, e.base+int64(len(e.offs))
+	e.imu.RUnlock()
+	if fi.Size() > end {
+		if err := e.repairTorn(end, fi.Size()); err != nil {
+			return CompactResult{}, err
+		}
+	}
+
+	floor := base
+	if r.MaxEvents > 0 && n-r.MaxEvents > floor {
+		floor = n - r.MaxEvents
+	}
+	if r.MaxAge > 0 {
+		cutoff := e.now().Add(-r.MaxAge)
+		for after := floor; after < n; {
+			evs, err := e.readRaw(after, 1000)
+			if err != nil {
+				return CompactResult{}, err
+			}
+			old, young := 0, false
+			for _, ev := range evs {
+				// A line that does not decode goes with the old events
+				// before it.
+				if ev.ok && !ev.time.Before(cutoff) {
+					young = true
+					break
+				}
+				old++
+			}
+			floor = after + int64(old)
+			if young || len(evs) == 0 {
+				break
+			}
+			after = floor
+		}
+	}
+	if floor <= base {
+		return CompactResult{Floor: base, Retained: n - base}, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return CompactResult{}, settle.Wrap(settle.EUNAVAILABLE, err, "compact event log")
+	}
+
+	// The removed events' keys, then the file.
+	removed, err := e.readRaw(base, int(floor-base))
+	if err != nil {
+		return CompactResult{}, err
+	}
+	e.imu.RLock()
+	ck := slices.Clone(e.ckeys)
+	cut := end
+	if floor < n {
+		cut = e.offs[floor-base]
+	}
+	e.imu.RUnlock()
+	for _, ev := range removed {
+		if ev.key != "" {
+			ck = append(ck, hashKey(ev.key))
+		}
+	}
+	slices.SortFunc(ck, func(a, b keyHash) int { return bytes.Compare(a[:], b[:]) })
+	ck = slices.Compact(ck)
+	kb := make([]byte, 0, 16*len(ck))
+	for _, h := range ck {
+		kb = append(kb, h[:]...)
+	}
+	if err := durable.WriteFile(e.keysPath(), kb, 0o644); err != nil {
+		return CompactResult{}, settle.Wrap(settle.EINTERNAL, err, "write removed event keys")
+	}
+	kept := make([]byte, end-cut)
+	if _, err := e.f.ReadAt(kept, cut); err != nil {
+		return CompactResult{}, settle.Wrap(settle.EINTERNAL, err, "read retained events")
+	}
+	data := make([]byte, 0, len(floorPrefix)+24+len(kept))
+	data = append(data, floorPrefix...)
+	data = strconv.AppendInt(data, floor, 10)
+	data = append(data, "}\n"...)
+	data = append(data, kept...)
+	if err := durable.WriteFile(e.path, data, 0o644); err != nil {
+		return CompactResult{}, settle.Wrap(settle.EINTERNAL, err, "replace event log")
+	}
+	if err := e.reopen(); err != nil {
+		return CompactResult{}, err
+	}
+	if err := e.catchUp(false); err != nil {
+		return CompactResult{}, err
+	}
+	e.log.Info("event log compacted", "floor", floor, "removed", floor-base, "retained", n-floor)
+	return CompactResult{Floor: floor, Removed: floor - base, Retained: n - floor}, nil
+}
+
+// rawEvent is what Compact needs of one line.
+type rawEvent struct {
+	ok   bool
+	time time.Time
+	key  string
+}
+
+// readRaw reads up to limit lines after the id (bad lines included, as
+// not ok). wmu held.
+func (e *Events) readRaw(after int64, limit int) ([]rawEvent, error) {
+	e.imu.RLock()
+	base, rf := e.base, e.rf
+	n := base + int64(len(e.offs))
+	if after >= n || limit <= 0 {
+		e.imu.RUnlock()
+		return nil, nil
+	}
+	last := min(after+int64(limit), n)
+	from, to := e.offs[after-base], e.end
+	if last < n {
+		to = e.offs[last-base]
+	}
+	e.imu.RUnlock()
+	buf := make([]byte, to-from)
+	if _, err := rf.ReadAt(buf, from); err != nil {
+		return nil, settle.Wrap(settle.EINTERNAL, err, "read event log")
+	}
+	out := make([]rawEvent, 0, last-after)
+	for len(buf) > 0 {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			break
+		}
+		var h struct {
+			Type string    `json:"type"`
+			Time time.Time `json:"time"`
+			Key  string    `json:"key"`
+		}
+		ok := json.Unmarshal(buf[:i], &h) == nil && h.Type != ""
+		out = append(out, rawEvent{ok: ok, time: h.Time, key: h.Key})
+		buf = buf[i+1:]
+	}
+	return out, nil
+}
