@@ -34,6 +34,16 @@ func (d *Deriver) Reconcile(ctx context.Context) (ReconcileStats, error) {
 	haveRecorded := map[string]bool{}
 	haveSettled := map[string]bool{}
 	var after int64
+	// Below a retention floor there is nothing to read; the keys of the
+	// removed events are still known to AppendOnce, so deriving them again
+	// appends nothing.
+	if f, ok := d.events.(event.Floorer); ok {
+		floor, err := f.Floor(ctx)
+		if err != nil {
+			return st, err
+		}
+		after = floor
+	}
 	for {
 		evs, err := d.events.Since(ctx, after, 5000)
 		if err != nil {

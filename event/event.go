@@ -41,7 +41,8 @@ type Log interface {
 	// returns the event and whether this call appended it. Of concurrent
 	// callers (in any process or server) exactly one appends.
 	AppendOnce(ctx context.Context, key, typ string, data any) (Event, bool, error)
-	// Since returns up to limit events with ID > after, in order.
+	// Since returns up to limit events with ID > after, in order; below a
+	// retention floor (Floorer) it fails with COMPACTED.
 	Since(ctx context.Context, after int64, limit int) ([]Event, error)
 	// Wait returns a channel closed when an event with ID > after exists
 	// (possibly appended by another process or server), or when ctx ends.
@@ -58,4 +59,39 @@ type Log interface {
 // already durable elsewhere, which a reconciliation re-creates.
 type Poster interface {
 	PostOnce(ctx context.Context, key, typ string, data any) error
+}
+
+// Floorer is implemented by a Log with a retention policy: Floor is the id
+// of the last event it removed (0: none). Since with after < Floor fails
+// with COMPACTED: the client re-syncs from the ledger and the batch
+// statuses instead of silently missing the removed events.
+type Floorer interface {
+	Floor(ctx context.Context) (int64, error)
+}
+
+// Retention is how much of a log Compact keeps: events younger than MaxAge
+// (0: any age) and at most the newest MaxEvents (0: any number). An event
+// goes when either says so.
+type Retention struct {
+	MaxAge    time.Duration `json:"max_age"`
+	MaxEvents int64         `json:"max_events"`
+}
+
+// CompactResult says what a Compact did.
+type CompactResult struct {
+	// Floor is the id of the last removed event (0: none ever).
+	Floor int64 `json:"floor"`
+	// Removed counts the events this call removed.
+	Removed int64 `json:"removed"`
+	// Retained counts the events the log holds now.
+	Retained int64 `json:"retained"`
+}
+
+// Compactor is implemented by a Log that can remove its oldest events. The
+// keys of removed events stay known: an AppendOnce of one appends nothing,
+// so a keyed event is still appended at most once. Ids go on from where
+// they were; Since below the new floor fails with COMPACTED.
+type Compactor interface {
+	Floorer
+	Compact(ctx context.Context, r Retention) (CompactResult, error)
 }

@@ -37,6 +37,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/internal/durable"
 )
 
@@ -174,23 +175,11 @@ func (e *Events) Floor(ctx context.Context) (int64, error) {
 	return e.base, nil
 }
 
-// Retention is how much of the event log Compact keeps: events younger
-// than MaxAge (0: any age) and at most the newest MaxEvents (0: any
-// number). An event goes when either says so.
-type Retention struct {
-	MaxAge    time.Duration
-	MaxEvents int64
-}
-
-// CompactResult says what Compact did.
-type CompactResult struct {
-	// Floor is the id of the last removed event (0: none ever).
-	Floor int64 `json:"floor"`
-	// Removed counts the events this call removed.
-	Removed int64 `json:"removed"`
-	// Retained counts the events the log holds now.
-	Retained int64 `json:"retained"`
-}
+// Retention and CompactResult are event's.
+type (
+	Retention     = event.Retention
+	CompactResult = event.CompactResult
+)
 
 // Compact removes the events the retention policy no longer keeps (see
 // the Retention section of this file). Other processes may append, read
@@ -358,3 +347,5 @@ func (e *Events) readRaw(after int64, limit int) ([]rawEvent, error) {
 	}
 	return out, nil
 }
+
+var _ event.Compactor = (*Events)(nil)

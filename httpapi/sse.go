@@ -28,7 +28,11 @@ const sseBatch = 500
 // Heartbeat. Each message is "id: N", "event: TYPE" and "data: " the event
 // as one JSON line. ?types=a,b keeps only those types. A client that
 // reconnects with the last id it saw misses nothing, also across server
-// restarts (the ids are the durable log's).
+// restarts (the ids are the durable log's). Where the log has a retention
+// floor (event.Floorer), a stream without a resume point starts at it, and
+// a resume point below it is refused 410 COMPACTED before the stream
+// starts: the client re-syncs from the ledger and the batch statuses, never
+// silently skipping the removed events.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	for k := range q {
@@ -47,6 +51,22 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 			return settle.Errorf(settle.EINVALID, "Last-Event-ID/after %q: want an event id", idText)
 		}
 		after = n
+	}
+	if f, ok := s.events.(event.Floorer); ok {
+		floor, err := f.Floor(r.Context())
+		if err != nil {
+			return err
+		}
+		switch {
+		case idText == "":
+			after = floor
+		case after < floor:
+			_, err := s.events.Since(r.Context(), after, 1)
+			if err == nil {
+				err = settle.Errorf(settle.ECOMPACTED, "events up to id %d were removed by the retention policy; re-sync from the ledger and the batch statuses, then resume from id %d", floor, floor)
+			}
+			return err
+		}
 	}
 	var only map[string]bool
 	if t := q.Get("types"); t != "" {

@@ -253,7 +253,21 @@ func (s *Store) Since(ctx context.Context, after int64, limit int) ([]event.Even
 	if err := s.usable(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, "SELECT id, type, time, key, data FROM events WHERE id > $1 ORDER BY id LIMIT $2", after, limit)
+	// One round trip: the retention floor, then the events.
+	b := &pgx.Batch{}
+	b.Queue("SELECT floor FROM event_head WHERE id = 1")
+	b.Queue("SELECT id, type, time, key, data FROM events WHERE id > $1 ORDER BY id LIMIT $2", after, limit)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	var floor int64
+	if err := br.QueryRow().Scan(&floor); err != nil {
+		return nil, s.fail(err, "read event floor")
+	}
+	if after < floor {
+		return nil, settle.Errorf(settle.ECOMPACTED,
+			"events up to id %d were removed by the retention policy (resume point %d): re-sync from the ledger (records, registry) and the batch statuses, then follow the events from id %d", floor, after, floor)
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return nil, s.fail(err, "read events")
 	}
@@ -458,3 +472,71 @@ func (l *listener) listen(ctx context.Context) error {
 		}
 	}
 }
+
+// Floor implements event.Floorer: the id of the last event a compaction
+// removed (0: none).
+func (s *Store) Floor(ctx context.Context) (int64, error) {
+	if err := s.usable(ctx); err != nil {
+		return 0, err
+	}
+	var floor int64
+	if err := s.pool.QueryRow(ctx, "SELECT floor FROM event_head WHERE id = 1").Scan(&floor); err != nil {
+		return 0, s.fail(err, "read event floor")
+	}
+	return floor, nil
+}
+
+// Compact implements event.Compactor, in one transaction under the event
+// head's lock (appends wait): events the retention no longer keeps are
+// deleted, except that a keyed event keeps its row with empty data, so its
+// key stays taken.
+func (s *Store) Compact(ctx context.Context, r event.Retention) (event.CompactResult, error) {
+	if r.MaxAge < 0 || r.MaxEvents < 0 {
+		return event.CompactResult{}, settle.Errorf(settle.EINVALID, "retention: negative age or count")
+	}
+	if err := s.usable(ctx); err != nil {
+		return event.CompactResult{}, err
+	}
+	var res event.CompactResult
+	err := s.writeTx(ctx, "compact events", func(tx pgx.Tx) error {
+		var last, floor int64
+		if err := tx.QueryRow(ctx, "SELECT last_id, floor FROM event_head WHERE id = 1 FOR UPDATE").Scan(&last, &floor); err != nil {
+			return err
+		}
+		next := floor
+		if r.MaxEvents > 0 && last-r.MaxEvents > next {
+			next = last - r.MaxEvents
+		}
+		if r.MaxAge > 0 {
+			cutoff := s.now().Add(-r.MaxAge)
+			var young *int64
+			if err := tx.QueryRow(ctx, "SELECT min(id) FROM events WHERE id > $1 AND time >= $2", floor, cutoff).Scan(&young); err != nil {
+				return err
+			}
+			byAge := last
+			if young != nil {
+				byAge = *young - 1
+			}
+			next = max(next, byAge)
+		}
+		res = event.CompactResult{Floor: floor, Retained: last - floor}
+		if next <= floor {
+			return nil
+		}
+		b := &pgx.Batch{}
+		b.Queue("DELETE FROM events WHERE id > $1 AND id <= $2 AND key IS NULL", floor, next)
+		b.Queue("UPDATE events SET data = ''::bytea WHERE id > $1 AND id <= $2 AND key IS NOT NULL", floor, next)
+		b.Queue("UPDATE event_head SET floor = $1 WHERE id = 1", next)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		res = event.CompactResult{Floor: next, Removed: next - floor, Retained: last - next}
+		return nil
+	})
+	if err != nil {
+		return event.CompactResult{}, err
+	}
+	return res, nil
+}
+
+var _ event.Compactor = (*Store)(nil)

@@ -155,6 +155,63 @@ func RunEventsShared(t *testing.T, open func(t *testing.T, n int) []event.Log) {
 			}
 		}
 	})
+	t.Run("CompactRetention", func(t *testing.T) {
+		t.Parallel()
+		ls := open(t, 2)
+		c, ok := ls[0].(event.Compactor)
+		if !ok {
+			t.Skip("this log has no retention")
+		}
+		for i := 1; i <= 20; i++ {
+			var err error
+			if i%2 == 0 {
+				_, _, err = ls[i%2].AppendOnce(bg, fmt.Sprintf("k%d", i), event.BatchSettled, map[string]int{"i": i})
+			} else {
+				_, err = ls[i%2].Append(bg, event.WritebackRecorded, map[string]int{"i": i})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		before, err := ls[1].Since(bg, 12, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Compact(bg, event.Retention{MaxEvents: 8})
+		if err != nil || res.Floor != 12 || res.Removed != 12 || res.Retained != 8 {
+			t.Fatalf("compact: %+v %v", res, err)
+		}
+		for _, l := range ls {
+			if _, err := l.Since(bg, 11, 10); settle.ErrorCode(err) != settle.ECOMPACTED {
+				t.Fatalf("resume below the floor: %v", err)
+			}
+			if f, err := l.(event.Floorer).Floor(bg); err != nil || f != 12 {
+				t.Fatalf("floor %d %v", f, err)
+			}
+			after, err := l.Since(bg, 12, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkIDs(t, after, 13, 14, 15, 16, 17, 18, 19, 20)
+			for i := range after {
+				if string(after[i].Data) != string(before[i].Data) || after[i].Key != before[i].Key || !after[i].Time.Equal(before[i].Time) {
+					t.Fatalf("retained event %d changed", after[i].ID)
+				}
+			}
+			// A removed key and a retained key stay taken.
+			for _, key := range []string{"k4", "k18"} {
+				if _, appended, err := l.AppendOnce(bg, key, event.BatchSettled, nil); err != nil || appended {
+					t.Fatalf("AppendOnce %s after compaction: %v %v", key, appended, err)
+				}
+			}
+		}
+		if e, err := ls[1].Append(bg, event.WritebackRecorded, nil); err != nil || e.ID != 21 {
+			t.Fatalf("next id %d %v", e.ID, err)
+		}
+		if res, err := c.Compact(bg, event.Retention{MaxAge: time.Hour}); err != nil || res.Removed != 0 || res.Floor != 12 {
+			t.Fatalf("nothing older than an hour: %+v %v", res, err)
+		}
+	})
 	t.Run("ConcurrentAppendsGetDistinctIDs", func(t *testing.T) {
 		t.Parallel()
 		ls := open(t, 3)
