@@ -6,6 +6,7 @@ package event
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"time"
 )
@@ -94,4 +95,12 @@ type CompactResult struct {
 type Compactor interface {
 	Floorer
 	Compact(ctx context.Context, r Retention) (CompactResult, error)
+}
+
+// KeyHash identifies the key of an event a compaction removed: the first
+// 16 bytes of the key's sha256. Every store keeps these, so a migration
+// copies them whatever the stores.
+func KeyHash(key string) [16]byte {
+	sum := sha256.Sum256([]byte(key))
+	return [16]byte(sum[:16])
 }

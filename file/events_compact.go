@@ -24,7 +24,6 @@ package file
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -44,10 +43,7 @@ import (
 // keyHash identifies a removed event's key.
 type keyHash [16]byte
 
-func hashKey(key string) keyHash {
-	sum := sha256.Sum256([]byte(key))
-	return keyHash(sum[:16])
-}
+func hashKey(key string) keyHash { return event.KeyHash(key) }
 
 func (e *Events) keysPath() string { return e.path + ".removed-keys" }
 

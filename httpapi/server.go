@@ -77,7 +77,16 @@ type Options struct {
 	FollowInterval time.Duration
 	FollowPoke     <-chan struct{}
 	NoFollow       bool
+
+	// Retention, when set and the event log can (event.Compactor), is
+	// applied every CompactEvery (0 = DefaultCompactEvery) while the
+	// server runs.
+	Retention    event.Retention
+	CompactEvery time.Duration
 }
+
+// DefaultCompactEvery is how often a server applies its event retention.
+const DefaultCompactEvery = 10 * time.Minute
 
 // Server is settle's HTTP API over a ledger store, a scene store and an
 // event log (docs/contracts.md §5, docs/server.md).
@@ -385,6 +394,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	rctx, stopReconcile := context.WithCancel(ctx)
 	defer stopReconcile()
 	go s.reconcileUntilDone(rctx)
+	if c, ok := s.events.(event.Compactor); ok && (s.opts.Retention.MaxAge > 0 || s.opts.Retention.MaxEvents > 0) {
+		go s.compactEvery(rctx, c)
+	}
 
 	errc := make(chan error, 1)
 	go func() {
@@ -473,4 +485,28 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, Health{Status: "ready"})
 	return nil
+}
+
+// compactEvery applies the event retention until ctx ends.
+func (s *Server) compactEvery(ctx context.Context, c event.Compactor) {
+	every := s.opts.CompactEvery
+	if every <= 0 {
+		every = DefaultCompactEvery
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		res, err := c.Compact(ctx, s.opts.Retention)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Error("event log compaction failed", "err", err)
+		case err == nil && res.Removed > 0:
+			s.log.Info("event log compacted", "floor", res.Floor, "removed", res.Removed, "retained", res.Retained)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -48,6 +48,15 @@ func (s *Store) AppendOnce(ctx context.Context, key, typ string, data any) (even
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return event.Event{}, false, s.fail(err, "read event %s", key)
 	}
+	h := event.KeyHash(key)
+	var one int
+	switch err := s.pool.QueryRow(ctx, "SELECT 1 FROM event_removed_keys WHERE hash = $1", h[:]).Scan(&one); {
+	case err == nil:
+		// The event was removed by the retention.
+		return event.Event{Type: typ, Key: key}, false, nil
+	case !errors.Is(err, pgx.ErrNoRows):
+		return event.Event{}, false, s.fail(err, "read removed event keys")
+	}
 	return s.appendEvent(ctx, key, typ, data)
 }
 
@@ -111,8 +120,14 @@ func (s *Store) commitEvents(group []*ecall) {
 		// meanwhile).
 		b := &pgx.Batch{}
 		b.Queue("SELECT last_id FROM event_head WHERE id = 1 FOR UPDATE")
+		var hashes [][]byte
 		if len(keys) > 0 {
 			b.Queue("SELECT id, type, time, key, data FROM events WHERE key = ANY($1)", keys)
+			for _, k := range keys {
+				h := event.KeyHash(k)
+				hashes = append(hashes, h[:])
+			}
+			b.Queue("SELECT hash FROM event_removed_keys WHERE hash = ANY($1)", hashes)
 		}
 		br := tx.SendBatch(ctx, b)
 		if err := br.QueryRow().Scan(&last); err != nil {
@@ -140,6 +155,31 @@ func (s *Store) commitEvents(group []*ecall) {
 				br.Close()
 				return err
 			}
+			removed, err := br.Query()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			gone := map[string]bool{}
+			for removed.Next() {
+				var h []byte
+				if err := removed.Scan(&h); err != nil {
+					removed.Close()
+					br.Close()
+					return err
+				}
+				gone[string(h)] = true
+			}
+			removed.Close()
+			if err := removed.Err(); err != nil {
+				br.Close()
+				return err
+			}
+			for i, k := range keys {
+				if _, ok := byKey[k]; !ok && gone[string(hashes[i])] {
+					byKey[k] = event.Event{Key: k}
+				}
+			}
 		}
 		if err := br.Close(); err != nil {
 			return err
@@ -154,6 +194,9 @@ func (s *Store) commitEvents(group []*ecall) {
 			if c.key != "" {
 				if ev, ok := byKey[c.key]; ok {
 					c.ev = ev
+					if ev.ID == 0 {
+						c.ev.Type = c.typ // removed by the retention
+					}
 					continue
 				}
 			}
@@ -488,8 +531,8 @@ func (s *Store) Floor(ctx context.Context) (int64, error) {
 
 // Compact implements event.Compactor, in one transaction under the event
 // head's lock (appends wait): events the retention no longer keeps are
-// deleted, except that a keyed event keeps its row with empty data, so its
-// key stays taken.
+// deleted, and the hashes of their keys kept (event_removed_keys), so
+// their keys stay taken.
 func (s *Store) Compact(ctx context.Context, r event.Retention) (event.CompactResult, error) {
 	if r.MaxAge < 0 || r.MaxEvents < 0 {
 		return event.CompactResult{}, settle.Errorf(settle.EINVALID, "retention: negative age or count")
@@ -524,8 +567,10 @@ func (s *Store) Compact(ctx context.Context, r event.Retention) (event.CompactRe
 			return nil
 		}
 		b := &pgx.Batch{}
-		b.Queue("DELETE FROM events WHERE id > $1 AND id <= $2 AND key IS NULL", floor, next)
-		b.Queue("UPDATE events SET data = ''::bytea WHERE id > $1 AND id <= $2 AND key IS NOT NULL", floor, next)
+		b.Queue(`INSERT INTO event_removed_keys (hash)
+			SELECT substring(sha256(convert_to(key, 'UTF8')) from 1 for 16) FROM events
+			WHERE id > $1 AND id <= $2 AND key IS NOT NULL ON CONFLICT DO NOTHING`, floor, next)
+		b.Queue("DELETE FROM events WHERE id > $1 AND id <= $2", floor, next)
 		b.Queue("UPDATE event_head SET floor = $1 WHERE id = 1", next)
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err

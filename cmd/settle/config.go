@@ -45,7 +45,13 @@ type Config struct {
 
 // ServerConfig is the "server" section of the config file.
 type ServerConfig struct {
-	Listen  string           `json:"listen"`
+	Listen string `json:"listen"`
+	// EventsMaxAge and EventsMaxCount are the event log's retention (see
+	// the README): events older than the age ("720h") or beyond the
+	// newest count are removed every EventsCompactEvery ("10m").
+	EventsMaxAge       string `json:"events_max_age,omitempty"`
+	EventsMaxCount     int64  `json:"events_max_count,omitempty"`
+	EventsCompactEvery string `json:"events_compact_every,omitempty"`
 	TLSCert string           `json:"tls_cert"`
 	TLSKey  string           `json:"tls_key"`
 	Tokens  []TokenPrincipal `json:"tokens"`

@@ -41,7 +41,7 @@ func NewMain() *Main {
 }
 
 // subcommands are the commands whose first argument is a subcommand.
-var subcommands = map[string]bool{"batch": true, "registry": true, "scene": true}
+var subcommands = map[string]bool{"batch": true, "registry": true, "scene": true, "events": true}
 
 // command is one subcommand.
 type command struct {
@@ -57,6 +57,7 @@ func commands() []command {
 		{"registry", "the callback 4-tuple registry (registry append|history|classify)", runRegistry},
 		{"records", "list ledger records in append order", runRecords},
 		{"scene", "the versioned scene store (scene init|show|versions|list|patch|save-runner|candidate|activate|recover-stale)", runScene},
+		{"events", "the event log's retention (events compact)", runEvents},
 		{"fsck", "check the ledger and the scene files of a workspace", runFsck},
 		{"demo", "run a demonstration in a temporary workspace", runDemo},
 		{"serve", "serve the HTTP API (docs/server.md)", runServe},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"github.com/fsnotify/fsnotify"
 	"io"
@@ -48,6 +49,9 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	writeTimeout := fs.Duration("write-timeout", httpapi.DefaultWriteTimeout, "limit for writing a response (event streams are exempt)")
 	idleTimeout := fs.Duration("idle-timeout", httpapi.DefaultIdleTimeout, "keep-alive idle limit")
 	shutdownTimeout := fs.Duration("shutdown-timeout", httpapi.DefaultShutdownTimeout, "limit for finishing in-flight requests on shutdown")
+	eventsMaxAge := fs.Duration("events-max-age", 0, "remove events older than this (config server.events_max_age; 0: keep any age)")
+	eventsMaxCount := fs.Int64("events-max-count", 0, "keep at most this many newest events (config server.events_max_count; 0: any number)")
+	compactEvery := fs.Duration("events-compact-every", 0, "how often the retention is applied (config server.events_compact_every; default 10m)")
 	if err := m.parse(fs, args); err != nil {
 		return err
 	}
@@ -68,6 +72,10 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	}
 	if addr == "" {
 		addr = "127.0.0.1:8080"
+	}
+	ret, every, err := eventRetention(cfg.Server, fs, *eventsMaxAge, *eventsMaxCount, *compactEvery)
+	if err != nil {
+		return m.refuse(cfg, err)
 	}
 	cert, key := cfg.Server.TLSCert, cfg.Server.TLSKey
 	if *tlsCert != "" || *tlsKey != "" {
@@ -116,6 +124,8 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		IdleTimeout:     *idleTimeout,
 		ShutdownTimeout: *shutdownTimeout,
 		FollowPoke:      st.poke,
+		Retention:       ret,
+		CompactEvery:    every,
 	})
 	if err != nil {
 		st.close(log)
@@ -330,4 +340,44 @@ func watchFile(path string, log *slog.Logger) (<-chan struct{}, io.Closer, error
 		}
 	}()
 	return poke, w, nil
+}
+
+// eventRetention resolves the event retention: a flag over the config.
+func eventRetention(sc ServerConfig, fs *flag.FlagSet, maxAge time.Duration, maxCount int64, every time.Duration) (event.Retention, time.Duration, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	dur := func(name, text string) (time.Duration, error) {
+		if text == "" {
+			return 0, nil
+		}
+		d, err := time.ParseDuration(text)
+		if err != nil || d < 0 {
+			return 0, settle.Errorf(settle.EINVALID, "config server.%s %q: want a duration like \"720h\"", name, text)
+		}
+		return d, nil
+	}
+	var r event.Retention
+	var err error
+	if r.MaxAge, err = dur("events_max_age", sc.EventsMaxAge); err != nil {
+		return r, 0, err
+	}
+	if every, err = func() (time.Duration, error) {
+		if set["events-compact-every"] {
+			return every, nil
+		}
+		return dur("events_compact_every", sc.EventsCompactEvery)
+	}(); err != nil {
+		return r, 0, err
+	}
+	r.MaxEvents = sc.EventsMaxCount
+	if set["events-max-age"] {
+		r.MaxAge = maxAge
+	}
+	if set["events-max-count"] {
+		r.MaxEvents = maxCount
+	}
+	if r.MaxAge < 0 || r.MaxEvents < 0 || every < 0 {
+		return r, 0, settle.Errorf(settle.EINVALID, "event retention: negative age, count or interval")
+	}
+	return r, every, nil
 }
