@@ -104,3 +104,23 @@ func KeyHash(key string) [16]byte {
 	sum := sha256.Sum256([]byte(key))
 	return [16]byte(sum[:16])
 }
+
+// LogState is what a migration copies of a log besides its events.
+type LogState struct {
+	// Floor is the id of the last event a compaction removed (0: none).
+	Floor int64 `json:"floor"`
+	// Last is the last id given to an event (some ids after Floor may
+	// hold no readable event).
+	Last int64 `json:"last"`
+	// RemovedKeys are the KeyHash of the removed events' keys, sorted.
+	RemovedKeys [][16]byte `json:"-"`
+}
+
+// Porter is implemented by a Log that a migration copies from and into.
+// Import writes a log's state and its events (ids in (st.Floor, st.Last],
+// in order) into an empty log, keeping every id; of concurrent imports
+// and appends the first wins and the others fail.
+type Porter interface {
+	State(ctx context.Context) (LogState, error)
+	Import(ctx context.Context, st LogState, evs []Event) error
+}

@@ -345,3 +345,125 @@ func (e *Events) readRaw(after int64, limit int) ([]rawEvent, error) {
 }
 
 var _ event.Compactor = (*Events)(nil)
+
+// State implements event.Porter.
+func (e *Events) State(ctx context.Context) (event.LogState, error) {
+	if err := e.refresh(); err != nil {
+		return event.LogState{}, err
+	}
+	e.imu.RLock()
+	defer e.imu.RUnlock()
+	ks := make([][16]byte, len(e.ckeys))
+	for i, k := range e.ckeys {
+		ks[i] = k
+	}
+	return event.LogState{Floor: e.base, Last: e.base + int64(len(e.offs)), RemovedKeys: ks}, nil
+}
+
+// Import implements event.Porter: into an empty log only. An id with no
+// event (a line of the source that did not decode) is written as a line
+// that is no event, so every later id is kept.
+func (e *Events) Import(ctx context.Context, st event.LogState, evs []event.Event) error {
+	if st.Floor < 0 || st.Last < st.Floor {
+		return settle.Errorf(settle.EINVALID, "import events: floor %d, last %d", st.Floor, st.Last)
+	}
+	e.wmu.Lock()
+	defer e.wmu.Unlock()
+	if e.f == nil {
+		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+	}
+	if err := e.lockCurrent(); err != nil {
+		return err
+	}
+	locked := e.f
+	defer flock(locked, unix.LOCK_UN)
+	if err := e.catchUp(true); err != nil {
+		return err
+	}
+	fi, err := e.f.Stat()
+	if err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "stat event log")
+	}
+	e.imu.RLock()
+	empty := fi.Size() == 0 && e.base == 0 && len(e.ckeys) == 0
+	base, last, end := e.base, e.base+int64(len(e.offs)), e.end
+	sameKeys := slices.EqualFunc(e.ckeys, st.RemovedKeys, func(a keyHash, b [16]byte) bool { return a == b })
+	e.imu.RUnlock()
+	if !empty {
+		// A catch-up: the log holds a prefix of the imported one.
+		if base != st.Floor || !sameKeys || last > st.Last || (len(evs) > 0 && evs[0].ID <= last) {
+			return settle.Errorf(settle.EINVALID, "import events: the event log %s is not empty and not a prefix of the imported one", e.path)
+		}
+		if fi.Size() > end {
+			if err := e.repairTorn(end, fi.Size()); err != nil {
+				return err
+			}
+		}
+		data, err := importLines(last, st, evs)
+		if err != nil || len(data) == 0 {
+			return err
+		}
+		if err := durable.Append(e.f, data); err != nil {
+			e.poisonAfter(err, end)
+			return settle.Wrap(settle.EUNAVAILABLE, err, "append imported events")
+		}
+		return e.catchUp(true)
+	}
+	var data []byte
+	if st.Floor > 0 {
+		data = append(data, floorPrefix...)
+		data = strconv.AppendInt(data, st.Floor, 10)
+		data = append(data, "}\n"...)
+	}
+	lines, err := importLines(st.Floor, st, evs)
+	if err != nil {
+		return err
+	}
+	data = append(data, lines...)
+	if len(st.RemovedKeys) > 0 {
+		ks := slices.Clone(st.RemovedKeys)
+		slices.SortFunc(ks, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+		kb := make([]byte, 0, 16*len(ks))
+		for _, h := range slices.Compact(ks) {
+			kb = append(kb, h[:]...)
+		}
+		if err := durable.WriteFile(e.keysPath(), kb, 0o644); err != nil {
+			return settle.Wrap(settle.EINTERNAL, err, "write removed event keys")
+		}
+	}
+	if err := durable.WriteFile(e.path, data, 0o644); err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "write imported event log")
+	}
+	if err := e.reopen(); err != nil {
+		return err
+	}
+	return e.catchUp(false)
+}
+
+var _ event.Porter = (*Events)(nil)
+
+// importLines encodes the events after id last up to st.Last, an id with
+// no event as a line that is no event.
+func importLines(last int64, st event.LogState, evs []event.Event) ([]byte, error) {
+	var data []byte
+	id := last
+	for _, ev := range evs {
+		if ev.ID <= id || ev.ID > st.Last {
+			return nil, settle.Errorf(settle.EINVALID, "import events: event %d out of order or beyond %d", ev.ID, st.Last)
+		}
+		for id++; id < ev.ID; id++ {
+			data = append(data, "{}\n"...)
+		}
+		raw, err := encodeEventData(ev.Data)
+		if err != nil {
+			return nil, err
+		}
+		ev.Data = raw
+		data = append(data, encodeEventLine(ev)...)
+		data = append(data, '\n')
+	}
+	for ; id < st.Last; id++ {
+		data = append(data, "{}\n"...)
+	}
+	return data, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	settle "github.com/settlehq/settle"
 	"os"
 	"path/filepath"
 	"strings"
@@ -339,4 +340,33 @@ func TestSSEFollowAcrossRestart(t *testing.T) {
 		t.Fatalf("%d events, want 10", len(got))
 	}
 	wantSequence(t, got, 1)
+}
+
+// TestSSEResumeBelowRetentionFloor: after the event log's retention removed
+// events, a client resuming below the floor is refused 410 COMPACTED
+// before the stream starts (never a silent gap); one resuming at or above
+// it, or starting without a resume point, gets the retained events.
+func TestSSEResumeBelowRetentionFloor(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	ctx := context.Background()
+	op := e.client("tok-operator")
+	for i := range 10 {
+		if _, err := op.PostWriteback(ctx, writebackBody(fmt.Sprintf("ret-%d", i), "T1", "RET", keyA)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.events.(interface{ Flush(context.Context) error }).Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.events.(event.Compactor).Compact(ctx, event.Retention{MaxEvents: 4})
+	if err != nil || res.Floor != 6 {
+		t.Fatalf("compact: %+v %v", res, err)
+	}
+	reader := e.client("tok-reader")
+	err = reader.StreamEvents(ctx, 3, nil, func(event.Event) error { return errEnough })
+	if settle.ErrorCode(err) != settle.ECOMPACTED || !strings.Contains(err.Error(), "re-sync") {
+		t.Fatalf("resume below the floor: %v", err)
+	}
+	wantSequence(t, collect(t, reader, 6, 4), 7)
+	wantSequence(t, collect(t, reader, 0, 4), 7)
 }

@@ -29,8 +29,8 @@ const sseBatch = 500
 // as one JSON line. ?types=a,b keeps only those types. A client that
 // reconnects with the last id it saw misses nothing, also across server
 // restarts (the ids are the durable log's). Where the log has a retention
-// floor (event.Floorer), a stream without a resume point starts at it, and
-// a resume point below it is refused 410 COMPACTED before the stream
+// floor (event.Floorer), a stream without a resume point (or from 0) starts at it,
+// and a resume point below it is refused 410 COMPACTED before the stream
 // starts: the client re-syncs from the ledger and the batch statuses, never
 // silently skipping the removed events.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
@@ -58,7 +58,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		switch {
-		case idText == "":
+		case after == 0:
+			// No resume point: the client starts from what is retained.
 			after = floor
 		case after < floor:
 			_, err := s.events.Since(r.Context(), after, 1)

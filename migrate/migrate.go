@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/settlehq/settle/event"
 	"hash"
 	"io"
 	"log/slog"
@@ -46,12 +47,24 @@ var (
 	_ SceneSide  = (*postgres.Store)(nil)
 )
 
+// EventSide is what a migration reads and writes of an event log.
+type EventSide interface {
+	event.Log
+	event.Porter
+}
+
+var (
+	_ EventSide = (*file.Events)(nil)
+	_ EventSide = (*postgres.Store)(nil)
+)
+
 // Endpoint is one side of a migration.
 type Endpoint struct {
 	// Name is the endpoint's URL without a password.
 	Name    string
 	Ledger  LedgerSide
 	Scenes  SceneSide
+	Events  EventSide
 	closers []io.Closer
 }
 
@@ -75,6 +88,9 @@ type OpenOptions struct {
 	// Create makes a file: endpoint's root directory if it is missing
 	// (for a target).
 	Create bool
+	// EventsPath is the event log file of a file: endpoint ("" = the
+	// default path under its root).
+	EventsPath string
 }
 
 // Open opens an endpoint: "file:" (the current directory), "file:DIR",
@@ -108,13 +124,19 @@ func Open(ctx context.Context, raw string, opts OpenOptions) (*Endpoint, error) 
 			led.Close()
 			return nil, err
 		}
-		return &Endpoint{Name: "file:" + led.Root(), Ledger: led, Scenes: sc, closers: []io.Closer{led, sc}}, nil
+		ev, err := file.OpenEvents(file.EventsOptions{Root: root, Path: opts.EventsPath, Logger: opts.Logger})
+		if err != nil {
+			led.Close()
+			sc.Close()
+			return nil, err
+		}
+		return &Endpoint{Name: "file:" + led.Root(), Ledger: led, Scenes: sc, Events: ev, closers: []io.Closer{led, sc, ev}}, nil
 	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
 		pg, err := postgres.Open(ctx, postgres.Options{URL: raw, Logger: opts.Logger})
 		if err != nil {
 			return nil, err
 		}
-		return &Endpoint{Name: redact(raw), Ledger: pg, Scenes: pg, closers: []io.Closer{pg}}, nil
+		return &Endpoint{Name: redact(raw), Ledger: pg, Scenes: pg, Events: pg, closers: []io.Closer{pg}}, nil
 	default:
 		return nil, settle.Errorf(settle.EINVALID, "store URL %q: want file:DIR or postgres://...", redact(raw))
 	}
@@ -188,6 +210,9 @@ type Report struct {
 	Batches     Counts                         `json:"batches"`
 	Summaries   Counts                         `json:"summaries"`
 	SceneFiles  Counts                         `json:"scene_files"`
+	// Events are the event log's events, copied with their ids (and its
+	// retention floor and removed keys) into an empty log.
+	Events Counts `json:"events"`
 	// SourceLedgerSHA256 and TargetLedgerSHA256 are the sha256 of the
 	// records' sha256s in order, over the source's records (equal after a
 	// verified run).
@@ -369,7 +394,13 @@ func Run(ctx context.Context, from, to *Endpoint, opts Options) (*Report, error)
 			k.counts.Source, k.counts.Copied, k.counts.Replaced, k.counts.Same)
 	}
 
-	// 4. Verify.
+	// 4. The event log, with its ids, so a client's Last-Event-ID stays
+	// valid on the target.
+	if err := copyEvents(ctx, from, to, r, p); err != nil {
+		return r, err
+	}
+
+	// 5. Verify.
 	if err := verify(ctx, from, to, r, kinds, p); err != nil {
 		return r, err
 	}
@@ -556,5 +587,90 @@ func verify(ctx context.Context, from, to *Endpoint, r *Report, kinds []docKind,
 		}
 	}
 	p.printf(true, "verified: %d records, ledger sha256 %s", r.Records.Source, r.SourceLedgerSHA256)
+	return nil
+}
+
+// readEvents reads a log's state and every event it retains.
+func readEvents(ctx context.Context, l EventSide) (event.LogState, []event.Event, error) {
+	st, err := l.State(ctx)
+	if err != nil {
+		return st, nil, err
+	}
+	var evs []event.Event
+	after := st.Floor
+	for {
+		page, err := l.Since(ctx, after, 5000)
+		if err != nil {
+			return st, nil, err
+		}
+		if len(page) == 0 {
+			return st, evs, nil
+		}
+		evs = append(evs, page...)
+		after = page[len(page)-1].ID
+	}
+}
+
+// sameEvents reports whether two logs hold the same events (times to the
+// microsecond, which PostgreSQL keeps).
+func sameEvents(sa, sb event.LogState, a, b []event.Event) bool {
+	if sa.Floor != sb.Floor || sa.Last != sb.Last || len(a) != len(b) || len(sa.RemovedKeys) != len(sb.RemovedKeys) {
+		return false
+	}
+	for i := range sa.RemovedKeys {
+		if sa.RemovedKeys[i] != sb.RemovedKeys[i] {
+			return false
+		}
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if x.ID != y.ID || x.Type != y.Type || x.Key != y.Key || string(x.Data) != string(y.Data) ||
+			!x.Time.Truncate(time.Microsecond).Equal(y.Time.Truncate(time.Microsecond)) {
+			return false
+		}
+	}
+	return true
+}
+
+// copyEvents copies the source's event log into the target's, which must
+// be empty or already the same.
+func copyEvents(ctx context.Context, from, to *Endpoint, r *Report, p *progress) error {
+	p.printf(true, "events: reading %s", from.Name)
+	sst, sevs, err := readEvents(ctx, from.Events)
+	if err != nil {
+		return fmt.Errorf("read the source's events: %w", err)
+	}
+	tst, tevs, err := readEvents(ctx, to.Events)
+	if err != nil {
+		return fmt.Errorf("read the target's events: %w", err)
+	}
+	r.Events.Source = int64(len(sevs))
+	switch {
+	case sameEvents(sst, tst, sevs, tevs):
+		r.Events.Same = int64(len(sevs))
+	case tst.Last == 0 && tst.Floor == 0 && len(tst.RemovedKeys) == 0:
+		if err := to.Events.Import(ctx, sst, sevs); err != nil {
+			return fmt.Errorf("copy the events: %w", err)
+		}
+		r.Events.Copied = int64(len(sevs))
+	case len(tevs) <= len(sevs) && tst.Last <= sst.Last && sameEvents(sst, event.LogState{Floor: tst.Floor, Last: sst.Last, RemovedKeys: tst.RemovedKeys}, sevs[:len(tevs)], tevs) &&
+		(len(tevs) == len(sevs) || sevs[len(tevs)].ID > tst.Last):
+		// A catch-up: the target holds a prefix of the source's events.
+		if err := to.Events.Import(ctx, sst, sevs[len(tevs):]); err != nil {
+			return fmt.Errorf("copy the events: %w", err)
+		}
+		r.Events.Same, r.Events.Copied = int64(len(tevs)), int64(len(sevs)-len(tevs))
+	default:
+		return settle.Errorf(settle.EINVALID, "the target's event log (%d events up to id %d) is not a prefix of the source's (%d up to id %d): events are copied into an empty log, or a log holding a prefix of the source's, so that every id keeps its meaning", len(tevs), tst.Last, len(sevs), sst.Last)
+	}
+	tst, tevs, err = readEvents(ctx, to.Events)
+	if err != nil {
+		return fmt.Errorf("read the target's events: %w", err)
+	}
+	if !sameEvents(sst, tst, sevs, tevs) {
+		return settle.Errorf(settle.EINTERNAL, "the copied event log differs from the source's")
+	}
+	r.Events.Target = int64(len(tevs))
+	p.printf(true, "events: %d on the source (ids %d..%d), %d copied, %d already there", r.Events.Source, sst.Floor+1, sst.Last, r.Events.Copied, r.Events.Same)
 	return nil
 }

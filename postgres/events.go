@@ -585,3 +585,95 @@ func (s *Store) Compact(ctx context.Context, r event.Retention) (event.CompactRe
 }
 
 var _ event.Compactor = (*Store)(nil)
+
+// State implements event.Porter.
+func (s *Store) State(ctx context.Context) (event.LogState, error) {
+	if err := s.usable(ctx); err != nil {
+		return event.LogState{}, err
+	}
+	var st event.LogState
+	if err := s.pool.QueryRow(ctx, "SELECT floor, last_id FROM event_head WHERE id = 1").Scan(&st.Floor, &st.Last); err != nil {
+		return st, s.fail(err, "read event head")
+	}
+	rows, err := s.pool.Query(ctx, "SELECT hash FROM event_removed_keys ORDER BY hash")
+	if err != nil {
+		return st, s.fail(err, "read removed event keys")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			return st, s.fail(err, "read removed event keys")
+		}
+		st.RemovedKeys = append(st.RemovedKeys, [16]byte(h))
+	}
+	if err := rows.Err(); err != nil {
+		return st, s.fail(err, "read removed event keys")
+	}
+	return st, nil
+}
+
+// Import implements event.Porter, in one transaction, into an empty log.
+func (s *Store) Import(ctx context.Context, st event.LogState, evs []event.Event) error {
+	if st.Floor < 0 || st.Last < st.Floor {
+		return settle.Errorf(settle.EINVALID, "import events: floor %d, last %d", st.Floor, st.Last)
+	}
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	return s.writeTx(ctx, "import events", func(tx pgx.Tx) error {
+		var last, floor, removed int64
+		if err := tx.QueryRow(ctx, "SELECT last_id, floor, (SELECT count(*) FROM event_removed_keys) FROM event_head WHERE id = 1 FOR UPDATE").Scan(&last, &floor, &removed); err != nil {
+			return err
+		}
+		prev := st.Floor
+		if last != 0 || floor != 0 || removed != 0 {
+			// A catch-up: the log holds a prefix of the imported one.
+			if floor != st.Floor || removed != int64(len(st.RemovedKeys)) || last > st.Last || (len(evs) > 0 && evs[0].ID <= last) {
+				return settle.Errorf(settle.EINVALID, "import events: the event log is not empty and not a prefix of the imported one")
+			}
+			prev = last
+		}
+		for start := 0; start < len(evs); start += 1000 {
+			chunk := evs[start:min(start+1000, len(evs))]
+			var ids []int64
+			var types []string
+			var keys []*string
+			var times []time.Time
+			var datas [][]byte
+			for _, ev := range chunk {
+				if ev.ID <= prev || ev.ID > st.Last {
+					return settle.Errorf(settle.EINVALID, "import events: event %d out of order or beyond %d", ev.ID, st.Last)
+				}
+				prev = ev.ID
+				raw, err := encodeEventData(ev.Data)
+				if err != nil {
+					return err
+				}
+				var k *string
+				if ev.Key != "" {
+					k = &ev.Key
+				}
+				ids, types, keys, times, datas = append(ids, ev.ID), append(types, ev.Type), append(keys, k), append(times, ev.Time.UTC().Truncate(time.Microsecond)), append(datas, []byte(raw))
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO events (id, type, time, key, data)
+				SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::bytea[])`,
+				ids, types, times, keys, datas); err != nil {
+				return err
+			}
+		}
+		if len(st.RemovedKeys) > 0 {
+			hs := make([][]byte, len(st.RemovedKeys))
+			for i := range st.RemovedKeys {
+				hs[i] = st.RemovedKeys[i][:]
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO event_removed_keys (hash) SELECT unnest($1::bytea[]) ON CONFLICT DO NOTHING", hs); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, "UPDATE event_head SET last_id = $1, floor = $2 WHERE id = 1", st.Last, st.Floor)
+		return err
+	})
+}
+
+var _ event.Porter = (*Store)(nil)

@@ -1,0 +1,115 @@
+package migrate_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/migrate"
+	"github.com/settlehq/settle/postgres"
+	"github.com/settlehq/settle/storetest"
+)
+
+// TestEventsKeepTheirIDs: the event log goes file -> PostgreSQL -> file
+// with every id, its retention floor and its removed keys, so a client's
+// Last-Event-ID means the same event on the new store, a resume below the
+// floor is still refused, and a removed key is still never appended; a
+// re-run after the source grew copies only the new events.
+func TestEventsKeepTheirIDs(t *testing.T) {
+	pg := pgURL(t)
+	src, back := t.TempDir(), t.TempDir()
+	ev, err := file.OpenEvents(file.EventsOptions{Root: src, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN := func(from, to int) {
+		t.Helper()
+		for i := from; i <= to; i++ {
+			if i%3 == 0 {
+				_, _, err = ev.AppendOnce(ctx, fmt.Sprintf("key%d", i), event.BatchSettled, map[string]int{"i": i})
+			} else {
+				_, err = ev.Append(ctx, event.WritebackRecorded, map[string]any{"i": i, "s": "é\u2028<"})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendN(1, 30)
+	// A line another tool left that is no event keeps its id.
+	f, err := os.OpenFile(filepath.Join(src, filepath.FromSlash(file.EventsRelPath)), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("not an event\n")
+	f.Close()
+	appendN(32, 40)
+	if res, err := ev.Compact(ctx, file.Retention{MaxEvents: 25}); err != nil || res.Floor != 15 {
+		t.Fatalf("compact: %+v %v", res, err)
+	}
+
+	r := mustRun(t, "file:"+src, pg, migrate.Options{})
+	if r.Events.Copied != 24 || r.Events.Source != 24 {
+		t.Fatalf("file -> pg events: %s", counts(r.Events))
+	}
+	appendN(41, 45)
+	r = mustRun(t, "file:"+src, pg, migrate.Options{})
+	if r.Events.Copied != 5 || r.Events.Same != 24 {
+		t.Fatalf("catch-up: %s", counts(r.Events))
+	}
+	ev.Close()
+	if r := mustRun(t, pg, "file:"+back, migrate.Options{}); r.Events.Copied != 29 {
+		t.Fatalf("pg -> file events: %s", counts(r.Events))
+	}
+
+	s, err := postgres.Open(ctx, postgres.Options{URL: pg, Config: storetest.Config(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	orig, err := file.OpenEvents(file.EventsOptions{Root: src, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	dst, err := file.OpenEvents(file.EventsOptions{Root: back, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	want, err := orig.Since(ctx, 15, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, l := range map[string]event.Log{"postgres": s, "file copy": dst} {
+		got, err := l.Since(ctx, 15, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d events, want %d", name, len(got), len(want))
+		}
+		for i := range got {
+			g, w := got[i], want[i]
+			if g.ID != w.ID || g.Type != w.Type || g.Key != w.Key || string(g.Data) != string(w.Data) || !g.Time.Truncate(time.Microsecond).Equal(w.Time.Truncate(time.Microsecond)) {
+				t.Fatalf("%s: event %+v, want %+v", name, g, w)
+			}
+		}
+		if _, err := l.Since(ctx, 14, 10); settle.ErrorCode(err) != settle.ECOMPACTED {
+			t.Fatalf("%s: resume below the floor: %v", name, err)
+		}
+		for _, key := range []string{"key3", "key30"} { // removed, retained
+			if _, appended, err := l.AppendOnce(ctx, key, event.BatchSettled, nil); err != nil || appended {
+				t.Fatalf("%s: AppendOnce %s: %v %v", name, key, appended, err)
+			}
+		}
+		if e, err := l.Append(ctx, event.WritebackRecorded, nil); err != nil || e.ID != 46 {
+			t.Fatalf("%s: next id %d %v", name, e.ID, err)
+		}
+	}
+}
