@@ -1,0 +1,119 @@
+package derive_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/settlehq/settle/derive"
+	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/storetest"
+	"github.com/settlehq/settle/writeback"
+)
+
+func open(t *testing.T) (*file.Ledger, *file.Events, *derive.Deriver) {
+	t.Helper()
+	root := t.TempDir()
+	led, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := file.OpenEvents(file.EventsOptions{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ev.Close(); led.Close() })
+	d, err := derive.New(derive.Options{Ledger: led, Events: ev, Sync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return led, ev, d
+}
+
+func types(t *testing.T, ev event.Log) map[string]int {
+	t.Helper()
+	evs, err := ev.Since(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[string]int{}
+	for _, e := range evs {
+		n[e.Type]++
+	}
+	return n
+}
+
+// TestFirstConsolidationNamesTheCompletingWriteback: whoever wrote the
+// summary, the write-back whose record completed the batch is told so,
+// also on its idempotent retry, and no other is.
+func TestFirstConsolidationNamesTheCompletingWriteback(t *testing.T) {
+	led, ev, d := open(t)
+	ctx := context.Background()
+	tracks := storetest.Tracks("B", 2)
+	if err := led.DeclareBatch(ctx, writeback.Batch{BatchID: "B", Tracks: tracks}); err != nil {
+		t.Fatal(err)
+	}
+	wb := func(i int) *writeback.SettleOutcome {
+		t.Helper()
+		out, err := led.Writeback(ctx, writeback.WritebackRequest{Binding: storetest.Binding(tracks[i].TaskID, tracks[i].TrackID, "B")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		so, err := d.AfterWriteback(ctx, &out.Decision, out.ConflictRecorded, "test")
+		if err != nil || so == nil {
+			t.Fatalf("after write-back: %v %v", so, err)
+		}
+		return so
+	}
+	if so := wb(0); so.FirstConsolidation || so.Result.Decision != writeback.RecordAndDefer {
+		t.Fatalf("first track: %+v", so)
+	}
+	if so := wb(1); !so.FirstConsolidation || so.Result.Decision != writeback.AllSettledConsolidate {
+		t.Fatalf("last track: %+v", so)
+	}
+	if so := wb(1); !so.FirstConsolidation {
+		t.Fatal("the completing write-back's retry is not told it completed the batch")
+	}
+	if so := wb(0); so.FirstConsolidation {
+		t.Fatal("an earlier track's retry is told it completed the batch")
+	}
+	if n := types(t, ev); n[event.WritebackRecorded] != 2 || n[event.BatchSettled] != 1 {
+		t.Fatalf("events %v", n)
+	}
+}
+
+// TestFollowStepDerivesForeignRecords: records appended without their
+// consequences (as a tool writing the ledger alone leaves them) get their
+// events and their batch's settlement once; a second pass appends nothing.
+func TestFollowStepDerivesForeignRecords(t *testing.T) {
+	led, ev, d := open(t)
+	ctx := context.Background()
+	tracks := storetest.Tracks("F", 3)
+	if err := led.DeclareBatch(ctx, writeback.Batch{BatchID: "F", Tracks: tracks}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tracks {
+		if _, err := led.Writeback(ctx, writeback.WritebackRequest{Binding: storetest.Binding(tt.TaskID, tt.TrackID, "F")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cursor, err := d.FollowStep(ctx, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := types(t, ev); n[event.WritebackRecorded] != 3 || n[event.BatchSettled] != 1 {
+		t.Fatalf("events %v", n)
+	}
+	if _, err := led.Summary(ctx, "F"); err != nil {
+		t.Fatalf("summary: %v", err)
+	}
+	if again, err := d.FollowStep(ctx, -1); err != nil || again != cursor {
+		t.Fatalf("second pass: %d %v (cursor %d)", again, err, cursor)
+	}
+	if st, err := d.Reconcile(ctx); err != nil || st.RecordedAdded != 0 {
+		t.Fatalf("reconcile after follow: %+v %v", st, err)
+	}
+	if n := types(t, ev); n[event.WritebackRecorded] != 3 || n[event.BatchSettled] != 1 {
+		t.Fatalf("events after a second pass %v", n)
+	}
+}
