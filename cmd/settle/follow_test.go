@@ -22,7 +22,7 @@ import (
 )
 
 // eventStream follows a server's SSE stream into a channel.
-func eventStream(t *testing.T, c *httpapi.Client, after int64) <-chan event.Event {
+func eventStream(t testing.TB, c *httpapi.Client, after int64) <-chan event.Event {
 	t.Helper()
 	ch := make(chan event.Event, 64)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -279,4 +279,66 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// BenchmarkSeedAppendToSSE measures, per durable success the seed's Python
+// code appends to the ledger of a running server (settle serve as a child
+// process), the time from the seed's append returning to its
+// writeback.recorded event arriving on the server's SSE stream.
+func BenchmarkSeedAppendToSSE(b *testing.B) {
+	ref := testenv.ReferenceDir(b, "anu_v3/batch_settle_writeback.py")
+	py := testenv.Python(b)
+	bin := filepath.Join(b.TempDir(), "settle")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	root := b.TempDir()
+	cfg := map[string]any{
+		"root": root, "collector_keys": []string{crashKey}, "default_chat_id": "chat-0001",
+		"server": map[string]any{"tokens": []map[string]string{
+			{"token_sha256": httpapi.HashToken("tok-operator"), "principal": "operator", "role": "operator"},
+		}},
+	}
+	raw, _ := json.Marshal(cfg)
+	config := filepath.Join(b.TempDir(), "settle.json")
+	if err := os.WriteFile(config, raw, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	srv := startServe(b, bin, config)
+	ch := eventStream(b, srv.client(b, "tok-operator"), 0)
+
+	cmd := exec.Command(py, filepath.Join("testdata", "seed_writeback.py"), ref, root, filepath.Join(root, filepath.FromSlash(writeback.DefaultLedgerRelPath)), crashKey)
+	cmd.Env = append(os.Environ(), "REFERENCE_ANU_KEYS="+crashKey)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "READY" {
+		b.Fatalf("seed writer did not start: %q", lines.Text())
+	}
+	var total time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		fmt.Fprintf(stdin, "bench-%d T1 BENCH%d\n", i, i)
+		if !lines.Scan() || !strings.HasPrefix(lines.Text(), "ACK DURABLE_SUCCESS_WRITTEN") {
+			b.Fatalf("seed write-back: %q", lines.Text())
+		}
+		start := time.Now()
+		timer := time.NewTimer(10 * time.Second)
+		for got := false; !got; {
+			select {
+			case ev := <-ch:
+				got = ev.Type == event.WritebackRecorded && strings.Contains(string(ev.Data), fmt.Sprintf(`"bench-%d"`, i))
+			case <-timer.C:
+				b.Fatalf("no event for bench-%d", i)
+			}
+		}
+		timer.Stop()
+		total += time.Since(start)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs-to-sse/op")
 }

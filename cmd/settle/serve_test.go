@@ -59,7 +59,7 @@ type serverProc struct {
 	done chan error
 }
 
-func startServe(t *testing.T, bin, config string) *serverProc {
+func startServe(t testing.TB, bin, config string) *serverProc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--config", config, "--listen", "127.0.0.1:0", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "SETTLE_ROOT=", "SETTLE_CONFIG=")
@@ -98,7 +98,7 @@ func startServe(t *testing.T, bin, config string) *serverProc {
 	return p
 }
 
-func (p *serverProc) client(t *testing.T, token string) *httpapi.Client {
+func (p *serverProc) client(t testing.TB, token string) *httpapi.Client {
 	t.Helper()
 	c, err := httpapi.NewClient(p.url, token, httpapi.ClientOptions{})
 	if err != nil {
