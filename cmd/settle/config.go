@@ -49,12 +49,12 @@ type ServerConfig struct {
 	// EventsMaxAge and EventsMaxCount are the event log's retention (see
 	// the README): events older than the age ("720h") or beyond the
 	// newest count are removed every EventsCompactEvery ("10m").
-	EventsMaxAge       string `json:"events_max_age,omitempty"`
-	EventsMaxCount     int64  `json:"events_max_count,omitempty"`
-	EventsCompactEvery string `json:"events_compact_every,omitempty"`
-	TLSCert string           `json:"tls_cert"`
-	TLSKey  string           `json:"tls_key"`
-	Tokens  []TokenPrincipal `json:"tokens"`
+	EventsMaxAge       string           `json:"events_max_age,omitempty"`
+	EventsMaxCount     int64            `json:"events_max_count,omitempty"`
+	EventsCompactEvery string           `json:"events_compact_every,omitempty"`
+	TLSCert            string           `json:"tls_cert"`
+	TLSKey             string           `json:"tls_key"`
+	Tokens             []TokenPrincipal `json:"tokens"`
 }
 
 // TokenPrincipal maps a bearer token (stored as its sha256 hex) to a
