@@ -79,6 +79,10 @@ type EventsOptions struct {
 	// OnCommit, if set, is called after each group commit's write+fsync
 	// with its latency and the number of events written (for metrics).
 	OnCommit func(fsync time.Duration, events int)
+	// LockTimeout bounds each wait for the log's flock while another
+	// process holds it (0 = durable.DefaultLockTimeout, negative = no
+	// limit); giving up is UNAVAILABLE.
+	LockTimeout time.Duration
 }
 
 // EventStats are the event log's counters.
@@ -104,6 +108,7 @@ type Events struct {
 	path     string
 	log      *slog.Logger
 	poll     time.Duration
+	lockWait time.Duration // the lock timeout
 	onCommit func(time.Duration, int)
 	now      func() time.Time
 
@@ -196,6 +201,7 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 		path:     path,
 		log:      log.With("events", path),
 		poll:     poll,
+		lockWait: opts.LockTimeout,
 		onCommit: opts.OnCommit,
 		now:      time.Now,
 		keys:     map[string]int64{},
@@ -504,11 +510,11 @@ func (e *Events) commit(group []*ecall) {
 		fail(settle.Wrap(settle.EUNAVAILABLE, e.poison, "event log refuses appends after a failed write; reopen it"))
 		return
 	}
-	if err := flock(e.f, unix.LOCK_EX); err != nil {
-		fail(settle.Wrap(settle.EINTERNAL, err, "lock event log"))
+	if err := durable.FlockContext(context.Background(), e.f, unix.LOCK_EX, e.lockWait); err != nil {
+		fail(settle.Wrap(settle.ErrorCode(err), err, "lock event log"))
 		return
 	}
-	defer flock(e.f, unix.LOCK_UN)
+	defer funlock(e.f)
 	if err := e.catchUp(true); err != nil {
 		fail(err)
 		return
@@ -691,10 +697,10 @@ func (e *Events) catchUp(locked bool) error {
 		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
 	}
 	if !locked {
-		if err := flock(e.f, unix.LOCK_SH); err != nil {
-			return settle.Wrap(settle.EINTERNAL, err, "lock event log for reading")
+		if err := durable.FlockContext(context.Background(), e.f, unix.LOCK_SH, e.lockWait); err != nil {
+			return settle.Wrap(settle.ErrorCode(err), err, "lock event log for reading")
 		}
-		defer flock(e.f, unix.LOCK_UN)
+		defer funlock(e.f)
 	}
 	fi, err := e.f.Stat()
 	if err != nil {

@@ -1,6 +1,7 @@
 package durable_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -135,7 +136,7 @@ func TestAppendAndLock(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < 20; j++ {
-				l, err := durable.LockFile(p + ".lock")
+				l, err := durable.LockFile(context.Background(), p+".lock", 0)
 				if err != nil {
 					t.Error(err)
 					return
