@@ -65,7 +65,11 @@ func runBatch(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return m.refuse(&Config{JSON: g.json}, err)
 	}
-	store, err := openLedger(cfg)
+	open := openLedger
+	if sub == "summary" {
+		open = openReadLedger
+	}
+	store, err := open(cfg)
 	if err != nil {
 		return m.refuse(cfg, err)
 	}
