@@ -148,6 +148,9 @@ func OpenLedger(opts LedgerOptions) (*Ledger, error) {
 		readOnly:    opts.ReadOnly,
 		lockTimeout: opts.LockTimeout,
 	}
+	if l.lockTimeout == 0 {
+		l.lockTimeout = durable.DefaultLockTimeout
+	}
 	l.stopped, l.stop = context.WithCancel(context.Background())
 	l.idx.init()
 	l.mu.Lock()
@@ -376,6 +379,10 @@ func (l *Ledger) consume(c *chunk) {
 // (UNAVAILABLE) after the lock timeout, when ctx is done or when Close
 // starts. mu held.
 func (l *Ledger) flock(ctx context.Context, how int) error {
+	if ok, err := durable.TryFlock(l.f, how); ok || err != nil {
+		return err
+	}
+	l.log.Info("ledger locked by another process; waiting", "timeout", l.lockTimeout)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(l.stopped, cancel)()

@@ -272,6 +272,19 @@ func FlockContext(ctx context.Context, f *os.File, how int, timeout time.Duratio
 	}
 }
 
+// TryFlock takes a flock on f without waiting: false (and nil) when another
+// process holds a conflicting one.
+func TryFlock(f *os.File, how int) (bool, error) {
+	switch err := flockNB(f, how); err {
+	case nil:
+		return true, nil
+	case unix.EWOULDBLOCK:
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
 // flockNB tries a flock without blocking, retrying on EINTR: nil, EWOULDBLOCK
 // (held by another) or an INTERNAL error.
 func flockNB(f *os.File, how int) error {
