@@ -114,6 +114,12 @@ func idOf(fi os.FileInfo) fileID {
 // missing ledger is an empty one; the file and its directories are created
 // by the first append.
 func OpenLedger(opts LedgerOptions) (*Ledger, error) {
+	return OpenLedgerContext(context.Background(), opts)
+}
+
+// OpenLedgerContext is OpenLedger giving up (UNAVAILABLE) when ctx is done
+// while it waits for the ledger's lock to read it.
+func OpenLedgerContext(ctx context.Context, opts LedgerOptions) (*Ledger, error) {
 	root := opts.Root
 	if root == "" {
 		root = "."
@@ -156,7 +162,7 @@ func OpenLedger(opts LedgerOptions) (*Ledger, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := time.Now()
-	if err := l.refresh(context.Background(), false); err != nil {
+	if err := l.refresh(ctx, false); err != nil {
 		l.stop()
 		if l.f != nil {
 			l.f.Close()

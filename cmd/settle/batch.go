@@ -69,7 +69,7 @@ func runBatch(ctx context.Context, m *Main, args []string) error {
 	if sub == "summary" {
 		open = openReadLedger
 	}
-	store, err := open(cfg)
+	store, err := open(ctx, cfg)
 	if err != nil {
 		return m.refuse(cfg, err)
 	}

@@ -29,17 +29,21 @@ func openPostgres(cfg *Config) (*postgres.Store, error) {
 }
 
 // openLedger opens the configured ledger store.
-func openLedger(cfg *Config) (writeback.Store, error) { return openLedgerMode(cfg, false) }
+func openLedger(ctx context.Context, cfg *Config) (writeback.Store, error) {
+	return openLedgerMode(ctx, cfg, false)
+}
 
 // openReadLedger opens the configured ledger store for a command that only
 // reads: a file ledger is opened read-only (nothing created or repaired),
 // so the command works on a read-only filesystem.
-func openReadLedger(cfg *Config) (writeback.Store, error) { return openLedgerMode(cfg, true) }
+func openReadLedger(ctx context.Context, cfg *Config) (writeback.Store, error) {
+	return openLedgerMode(ctx, cfg, true)
+}
 
-func openLedgerMode(cfg *Config, readOnly bool) (writeback.Store, error) {
+func openLedgerMode(ctx context.Context, cfg *Config, readOnly bool) (writeback.Store, error) {
 	switch {
 	case strings.HasPrefix(cfg.Store, "file:"):
-		return file.OpenLedger(file.LedgerOptions{Root: cfg.Root, LedgerPath: cfg.LedgerPath(), Config: cfg.WritebackConfig(), Logger: cfg.Logger,
+		return file.OpenLedgerContext(ctx, file.LedgerOptions{Root: cfg.Root, LedgerPath: cfg.LedgerPath(), Config: cfg.WritebackConfig(), Logger: cfg.Logger,
 			ReadOnly: readOnly, LockTimeout: cfg.LockWait()})
 	case isPostgres(cfg.Store):
 		return openPostgres(cfg)

@@ -62,7 +62,7 @@ func runRegistry(ctx context.Context, m *Main, args []string) error {
 	if sub == "append" {
 		open = openLedger
 	}
-	store, err := open(cfg)
+	store, err := open(ctx, cfg)
 	if err != nil {
 		return m.refuse(cfg, err)
 	}

@@ -48,7 +48,7 @@ func runWriteback(ctx context.Context, m *Main, args []string) error {
 	if *dryRun {
 		open = openReadLedger
 	}
-	store, err := open(cfg)
+	store, err := open(ctx, cfg)
 	if err != nil {
 		return m.refuse(cfg, err)
 	}
