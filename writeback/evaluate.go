@@ -16,9 +16,9 @@ import (
 //     str()) is TRACK_MISMATCH (task or track) or WRITEBACK_BINDING_CONFLICT;
 //  2. a verdict that is not terminal, or a binding the authoritative
 //     selector does not find independent, is SELF_CHAIN_NO_WRITEBACK;
-//  3. so is a binding the self-collector guard refuses;
-//  3b. a terminal_status other than COMPLETED is a recorded
-//     WRITEBACK_BINDING_CONFLICT (not in the seed, see doc.go);
+//  3. so is a binding the self-collector guard refuses; then a
+//     terminal_status other than COMPLETED is a recorded
+//     WRITEBACK_BINDING_CONFLICT (not in the seed: see doc.go);
 //  4. over the durable records in ledger order, the first one with the
 //     same writeback_id and the same identity fields makes the write-back
 //     a WRITEBACK_IDEMPOTENT_SKIP (with that record), the first one with
@@ -107,7 +107,7 @@ func Evaluate(req WritebackRequest, cfg Config, view View) Decision {
 		return decide("FAIL", SelfChainNoWriteback, []string{"self-collector guard FAIL: " + strings.Join(g.Reasons, "; ")}, nil)
 	}
 
-	// 3b. Only a completed task has a durable success. The seed's verdict
+	// 3, continued. Only a completed task has a durable success. The seed's verdict
 	// files always give COMPLETED; a binding given directly may not, and
 	// writeback_id does not cover terminal_status, so this comes before
 	// the idempotency check: a FAILED replay of a success is no skip.
