@@ -208,6 +208,7 @@ func RunLedger(t *testing.T, open func(t *testing.T, cfg writeback.Config) write
 	t.Run("ConflictRecordedOnce", func(t *testing.T) { t.Parallel(); ledgerConflictOnce(t, open(t, Config())) })
 	t.Run("BindingGuard", func(t *testing.T) { t.Parallel(); ledgerBindingGuard(t, open(t, Config())) })
 	t.Run("HardeningE_NonCompletedBinding", func(t *testing.T) { t.Parallel(); ledgerNonCompleted(t, open(t, Config())) })
+	t.Run("HardeningI_ControlCharacterIDs", func(t *testing.T) { t.Parallel(); ledgerControlIDs(t, open(t, Config())) })
 	t.Run("MirrorInvalid", func(t *testing.T) {
 		t.Parallel()
 		ledgerMirrorInvalid(t, open(t, writeback.Config{CollectorKeys: Keys}))
@@ -583,6 +584,53 @@ func ledgerNonCompleted(t *testing.T, s writeback.Store) {
 	}
 	if res := settleOK(t, s, "bE", tracks, "T1"); res.Result.Decision != writeback.AllSettledConsolidate {
 		t.Fatalf("settle after the success: %+v", res.Result)
+	}
+}
+
+// ledgerControlIDs: ids holding U+0000 (which PostgreSQL's text cannot
+// hold) and U+0001 are accepted, found and kept apart like any other: a
+// task "a\x00b" is not the task "a\x01" + "0b", nor "a".
+func ledgerControlIDs(t *testing.T, s writeback.Store) {
+	const task, look, batch = "a\x00b", "a\x010b", "B\x01x"
+	b := Binding(task, "T\x00", batch)
+	wantClass(t, wb(t, s, req(b)), "PASS", writeback.DurableSuccessWritten, true)
+	wantClass(t, wb(t, s, req(b)), "PASS", writeback.WritebackIdempotentSkip, false)
+	o := Binding(look, "T\x00", batch) // the escaped spelling of task
+	wantClass(t, wb(t, s, req(o)), "PASS", writeback.DurableSuccessWritten, true)
+	c := b
+	c.AuthoritativeVerdict = "PASS"
+	out := wb(t, s, req(c))
+	wantClass(t, out, "FAIL", writeback.WritebackBindingConflict, false)
+	if !out.ConflictRecorded || wb(t, s, req(c)).ConflictRecorded {
+		t.Fatal("a refusal of a task with U+0000 is not recorded exactly once")
+	}
+	for _, tc := range []struct {
+		task string
+		n    int
+	}{{task, 1}, {look, 1}, {"a", 0}, {"a\x00", 0}} {
+		h, err := s.RegistryHistory(bg, tc.task)
+		if err != nil || len(h) != tc.n || (tc.n == 1 && h[0].TaskID != tc.task) {
+			t.Fatalf("RegistryHistory(%q) = %+v, %v; want %d records", tc.task, h, err, tc.n)
+		}
+	}
+	if cl, err := s.Classify(bg, task); err != nil || cl != writeback.ClassNormalCallbackCompleted {
+		t.Fatalf("Classify(%q) = %q, %v", task, cl, err)
+	}
+	if recs := AllRecords(t, s, writeback.RecordQuery{TaskID: task}); len(recs) != 3 || kinds(recs)[writeback.KindConflict] != 1 {
+		t.Fatalf("records of %q: %v", task, kinds(recs))
+	}
+	if recs := AllRecords(t, s, writeback.RecordQuery{BatchID: batch, Kind: writeback.KindDurable}); len(recs) != 2 {
+		t.Fatalf("durable records of batch %q: %d", batch, len(recs))
+	}
+	if recs := AllRecords(t, s, writeback.RecordQuery{BatchID: "B\x01\x01x"}); len(recs) != 0 {
+		t.Fatalf("the escaped batch id found %d records", len(recs))
+	}
+	res := settleOK(t, s, batch, []writeback.TrackTask{{TrackID: "T\x00", TaskID: task}}, "T\x00")
+	if res.Result.Decision != writeback.AllSettledConsolidate || !res.FirstConsolidation {
+		t.Fatalf("settle of %q: %+v", batch, res.Result)
+	}
+	if r := res.Result.TrackStates[0]; !r.DurableSuccessPresent || r.TaskID != task {
+		t.Fatalf("track state %+v", r)
 	}
 }
 
