@@ -449,6 +449,22 @@ func TestHardeningI_MigrateControlCharacterIDs(t *testing.T) {
 	if out, err := fl.Writeback(ctx, writeback.WritebackRequest{Binding: c}); err != nil || !out.ConflictRecorded {
 		t.Fatalf("conflict: %+v %v", out, err)
 	}
+	// A registry line another tool wrote, its task id a lone surrogate
+	// (not UTF-8 once decoded; text cannot hold it either).
+	lf, err := os.OpenFile(fl.Path(), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := `{"schema": "callback_4tuple_ledger_record.v1", "task_id": "sur\ud800", "dispatch_id": "d", "status": "REGISTERED"}` + "\n"
+	if _, err := lf.WriteString(foreign); err != nil {
+		t.Fatal(err)
+	}
+	lf.Close()
+	page, err := fl.Records(ctx, writeback.RecordQuery{Kind: writeback.KindRegistry, After: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	surrogate := page.Records[len(page.Records)-1].Registry.TaskID
 	mustRun(t, "file:"+src, pg, migrate.Options{})
 	mustRun(t, pg, "file:"+back, migrate.Options{})
 	if got, want := ledgerLines(t, back), ledgerLines(t, src); strings.Join(got, "") != strings.Join(want, "") {
@@ -459,6 +475,11 @@ func TestHardeningI_MigrateControlCharacterIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	for _, st := range []writeback.Store{fl, s} {
+		if h, err := st.RegistryHistory(ctx, surrogate); err != nil || len(h) != 1 || h[0].TaskID != surrogate {
+			t.Fatalf("%T history of %q: %+v %v", st, surrogate, h, err)
+		}
+	}
 	for _, st := range []writeback.Store{fl, s} {
 		h, err := st.RegistryHistory(ctx, task)
 		if err != nil || len(h) != 1 || h[0].TaskID != task {
