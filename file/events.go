@@ -109,6 +109,10 @@ type Events struct {
 	log      *slog.Logger
 	poll     time.Duration
 	lockWait time.Duration // the lock timeout
+	// stopped is done once Close starts: a lock wait in progress gives up
+	// instead of holding Close (and a server's shutdown) up.
+	stopped context.Context
+	stop    context.CancelFunc
 	onCommit func(time.Duration, int)
 	now      func() time.Time
 
@@ -210,12 +214,15 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 		closed:   make(chan struct{}),
 	}
 	e.idle = sync.NewCond(&e.qmu)
+	e.stopped, e.stop = context.WithCancel(context.Background())
 	if err := e.open(); err != nil {
+		e.stop()
 		return nil, err
 	}
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	if err := e.catchUp(false); err != nil {
+		e.stop()
 		e.f.Close()
 		return nil, err
 	}
@@ -263,6 +270,7 @@ func (e *Events) Close() error {
 	if !e.isShut.CompareAndSwap(false, true) {
 		return nil
 	}
+	e.stop()
 	e.qmu.Lock()
 	for e.leading {
 		e.idle.Wait()
@@ -510,7 +518,7 @@ func (e *Events) commit(group []*ecall) {
 		fail(settle.Wrap(settle.EUNAVAILABLE, e.poison, "event log refuses appends after a failed write; reopen it"))
 		return
 	}
-	if err := durable.FlockContext(context.Background(), e.f, unix.LOCK_EX, e.lockWait); err != nil {
+	if err := durable.FlockContext(e.stopped, e.f, unix.LOCK_EX, e.lockWait); err != nil {
 		fail(settle.Wrap(settle.ErrorCode(err), err, "lock event log"))
 		return
 	}
@@ -697,7 +705,7 @@ func (e *Events) catchUp(locked bool) error {
 		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
 	}
 	if !locked {
-		if err := durable.FlockContext(context.Background(), e.f, unix.LOCK_SH, e.lockWait); err != nil {
+		if err := durable.FlockContext(e.stopped, e.f, unix.LOCK_SH, e.lockWait); err != nil {
 			return settle.Wrap(settle.ErrorCode(err), err, "lock event log for reading")
 		}
 		defer funlock(e.f)

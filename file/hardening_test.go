@@ -249,3 +249,23 @@ func TestHardeningG_ReadOnlyLedger(t *testing.T) {
 		t.Fatalf("a read-only store created the summaries directory: %v", err)
 	}
 }
+
+// TestHardeningH_EventLogLockTimeout: an event log whose flock another
+// process holds makes an append wait at most the lock timeout
+// (UNAVAILABLE), and the log works again once the lock is released.
+func TestHardeningH_EventLogLockTimeout(t *testing.T) {
+	root := t.TempDir()
+	e, err := file.OpenEvents(file.EventsOptions{Root: root, Logger: lgQuiet(), LockTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	release := holdFlock(t, filepath.Join(root, "memory", "events", "settle_events.jsonl"))
+	if _, err := e.Append(lgCtx, "test.event", map[string]any{"n": 1}); settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
+		t.Fatalf("append under a held lock: %v", err)
+	}
+	release()
+	if ev, err := e.Append(lgCtx, "test.event", map[string]any{"n": 2}); err != nil || ev.ID != 1 {
+		t.Fatalf("append after release: %+v %v", ev, err)
+	}
+}
