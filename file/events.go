@@ -111,8 +111,8 @@ type Events struct {
 	lockWait time.Duration // the lock timeout
 	// stopped is done once Close starts: a lock wait in progress gives up
 	// instead of holding Close (and a server's shutdown) up.
-	stopped context.Context
-	stop    context.CancelFunc
+	stopped  context.Context
+	stop     context.CancelFunc
 	onCommit func(time.Duration, int)
 	now      func() time.Time
 
