@@ -41,8 +41,11 @@ const (
 	EUNAUTHORIZED Code = "UNAUTHORIZED"
 	// EFORBIDDEN: credentials without the authority for the operation.
 	EFORBIDDEN Code = "FORBIDDEN"
-	// EUNAVAILABLE: the store refuses writes after a failed write or fsync
-	// until it is reopened (not in contracts §3: an internal failure).
+	// EUNAVAILABLE: the store cannot serve the operation now (not in
+	// contracts §3): it refuses writes after a failed write or fsync until
+	// it is reopened, it is closed or opened read-only, a lock another
+	// process holds was not released within the lock timeout, or the
+	// caller gave up (a cancelled context, SIGTERM) while waiting.
 	EUNAVAILABLE Code = "UNAVAILABLE"
 	// EINTERNAL: an unexpected failure (I/O error, bug).
 	EINTERNAL Code = "INTERNAL"

@@ -42,6 +42,21 @@
 // (The seed's own apply_durable_success_writeback writes its durable line
 // without any lock; such a writer is not excluded.)
 //
+// Every wait for a flock (the ledger's, a scene batch's, the event log's)
+// goes through durable.FlockContext: it polls, so it ends with UNAVAILABLE
+// after LockTimeout (default 30s) while another process keeps the lock,
+// when the caller's context is done (a SIGTERM'd command, a client gone),
+// and, for the ledger, when Close starts; it is logged at info level when
+// the lock is found held. A group commit's wait ends early only when every
+// caller of the group has given up, so one cancelled request does not fail
+// the others.
+//
+// LedgerOptions.ReadOnly opens the file read-only and never creates or
+// repairs anything: reads (and a dry-run write-back) work on a read-only
+// filesystem, every write is refused with UNAVAILABLE. A writable store
+// whose file cannot be opened for writing (permission, read-only
+// filesystem) opens it read-only too, and its appends fail.
+//
 // If a write or an fsync fails, every request of that group gets an
 // UNAVAILABLE error, the bytes are truncated away when possible, nothing of
 // the group enters the index, and the store refuses every further ledger

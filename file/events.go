@@ -79,6 +79,10 @@ type EventsOptions struct {
 	// OnCommit, if set, is called after each group commit's write+fsync
 	// with its latency and the number of events written (for metrics).
 	OnCommit func(fsync time.Duration, events int)
+	// LockTimeout bounds each wait for the log's flock while another
+	// process holds it (0 = durable.DefaultLockTimeout, negative = no
+	// limit); giving up is UNAVAILABLE.
+	LockTimeout time.Duration
 }
 
 // EventStats are the event log's counters.
@@ -104,6 +108,11 @@ type Events struct {
 	path     string
 	log      *slog.Logger
 	poll     time.Duration
+	lockWait time.Duration // the lock timeout
+	// stopped is done once Close starts: a lock wait in progress gives up
+	// instead of holding Close (and a server's shutdown) up.
+	stopped  context.Context
+	stop     context.CancelFunc
 	onCommit func(time.Duration, int)
 	now      func() time.Time
 
@@ -206,6 +215,7 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 		path:     path,
 		log:      log.With("events", path),
 		poll:     poll,
+		lockWait: opts.LockTimeout,
 		onCommit: opts.OnCommit,
 		now:      time.Now,
 		keys:     map[string]int64{},
@@ -214,12 +224,15 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 		closed:   make(chan struct{}),
 	}
 	e.idle = sync.NewCond(&e.qmu)
+	e.stopped, e.stop = context.WithCancel(context.Background())
 	if err := e.open(); err != nil {
+		e.stop()
 		return nil, err
 	}
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	if err := e.catchUp(false); err != nil {
+		e.stop()
 		e.f.Close()
 		return nil, err
 	}
@@ -286,6 +299,7 @@ func (e *Events) Close() error {
 	if !e.isShut.CompareAndSwap(false, true) {
 		return nil
 	}
+	e.stop()
 	e.qmu.Lock()
 	for e.leading {
 		e.idle.Wait()
@@ -545,7 +559,7 @@ func (e *Events) commit(group []*ecall) {
 		fail(err)
 		return
 	}
-	defer flock(e.f, unix.LOCK_UN)
+	defer funlock(e.f)
 	if err := e.catchUp(true); err != nil {
 		fail(err)
 		return
@@ -736,10 +750,10 @@ func (e *Events) catchUp(locked bool) error {
 		if err := e.reopenIfReplaced(); err != nil {
 			return err
 		}
-		if err := flock(e.f, unix.LOCK_SH); err != nil {
-			return settle.Wrap(settle.EINTERNAL, err, "lock event log for reading")
+		if err := durable.FlockContext(e.stopped, e.f, unix.LOCK_SH, e.lockWait); err != nil {
+			return settle.Wrap(settle.ErrorCode(err), err, "lock event log for reading")
 		}
-		defer flock(e.f, unix.LOCK_UN)
+		defer funlock(e.f)
 	}
 	fi, err := e.f.Stat()
 	if err != nil {

@@ -123,15 +123,15 @@ func (e *Events) lockCurrent() error {
 		if err := e.reopenIfReplaced(); err != nil {
 			return err
 		}
-		if err := flock(e.f, unix.LOCK_EX); err != nil {
-			return settle.Wrap(settle.EINTERNAL, err, "lock event log")
+		if err := durable.FlockContext(e.stopped, e.f, unix.LOCK_EX, e.lockWait); err != nil {
+			return settle.Wrap(settle.ErrorCode(err), err, "lock event log")
 		}
 		fi, err := os.Stat(e.path)
 		if err == nil && inodeOf(fi) == e.ino.Load() {
 			return nil
 		}
 		// Replaced while this process waited for the lock.
-		flock(e.f, unix.LOCK_UN)
+		funlock(e.f)
 	}
 	return settle.Errorf(settle.EUNAVAILABLE, "event log %s keeps being replaced", e.path)
 }
@@ -199,7 +199,7 @@ func (e *Events) Compact(ctx context.Context, r Retention) (CompactResult, error
 		return CompactResult{}, err
 	}
 	locked := e.f
-	defer flock(locked, unix.LOCK_UN)
+	defer funlock(locked)
 	if err := e.catchUp(true); err != nil {
 		return CompactResult{}, err
 	}
@@ -376,7 +376,7 @@ func (e *Events) Import(ctx context.Context, st event.LogState, evs []event.Even
 		return err
 	}
 	locked := e.f
-	defer flock(locked, unix.LOCK_UN)
+	defer funlock(locked)
 	if err := e.catchUp(true); err != nil {
 		return err
 	}

@@ -53,7 +53,10 @@ func (l *Ledger) ImportRecords(ctx context.Context, start int64, lines [][]byte)
 	if err := l.usable(); err != nil {
 		return err
 	}
-	unlock, err := l.lockForAppend()
+	if err := l.writable(); err != nil {
+		return err
+	}
+	unlock, err := l.lockForAppend(ctx)
 	if err != nil {
 		return err
 	}

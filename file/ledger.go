@@ -1,6 +1,7 @@
 package file
 
 import (
+	"context"
 	"errors"
 	"io"
 	"io/fs"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -38,6 +40,15 @@ type LedgerOptions struct {
 	Config writeback.Config
 	// Logger receives repairs, rebuilds and write failures (nil = slog.Default()).
 	Logger *slog.Logger
+	// ReadOnly opens the ledger for reading only: nothing is created or
+	// repaired, and every write (write-back, registry append, batch
+	// declaration, summary) is refused with UNAVAILABLE. Read-only commands
+	// use it so they work on a read-only filesystem.
+	ReadOnly bool
+	// LockTimeout bounds each wait for the ledger's flock while another
+	// process holds it (0 = durable.DefaultLockTimeout, negative = no
+	// limit); giving up is UNAVAILABLE.
+	LockTimeout time.Duration
 }
 
 // Ledger is the file-backed writeback.Store. It is safe for concurrent use
@@ -48,6 +59,13 @@ type Ledger struct {
 	cfg  writeback.Config
 	log  *slog.Logger
 	now  func() time.Time
+
+	readOnly    bool
+	lockTimeout time.Duration
+	// stopped is done once Close starts, so that a lock wait in progress
+	// gives up instead of holding Close (and a server's shutdown) up.
+	stopped context.Context
+	stop    context.CancelFunc
 
 	// commitMu serializes group commits with Close and Check; it is taken
 	// before mu. A commit holds it (and the ledger's flock) from staging to
@@ -96,6 +114,12 @@ func idOf(fi os.FileInfo) fileID {
 // missing ledger is an empty one; the file and its directories are created
 // by the first append.
 func OpenLedger(opts LedgerOptions) (*Ledger, error) {
+	return OpenLedgerContext(context.Background(), opts)
+}
+
+// OpenLedgerContext is OpenLedger giving up (UNAVAILABLE) when ctx is done
+// while it waits for the ledger's lock to read it.
+func OpenLedgerContext(ctx context.Context, opts LedgerOptions) (*Ledger, error) {
 	root := opts.Root
 	if root == "" {
 		root = "."
@@ -126,12 +150,20 @@ func OpenLedger(opts LedgerOptions) (*Ledger, error) {
 		log:  log.With("ledger", path),
 		now:  time.Now,
 		view: writeback.NewMemView(),
+
+		readOnly:    opts.ReadOnly,
+		lockTimeout: opts.LockTimeout,
 	}
+	if l.lockTimeout == 0 {
+		l.lockTimeout = durable.DefaultLockTimeout
+	}
+	l.stopped, l.stop = context.WithCancel(context.Background())
 	l.idx.init()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := time.Now()
-	if err := l.refresh(false); err != nil {
+	if err := l.refresh(ctx, false); err != nil {
+		l.stop()
 		if l.f != nil {
 			l.f.Close()
 		}
@@ -168,6 +200,7 @@ func (l *Ledger) Root() string { return l.root }
 
 // Close releases the file. Operations after Close fail with UNAVAILABLE.
 func (l *Ledger) Close() error {
+	l.stop()
 	l.commitMu.Lock()
 	defer l.commitMu.Unlock()
 	l.mu.Lock()
@@ -213,7 +246,7 @@ func (l *Ledger) resetIndex() {
 // caller holds the exclusive flock; otherwise a shared flock is taken while
 // new bytes are read, so that a concurrent torn-tail repair cannot be seen
 // half done. mu held.
-func (l *Ledger) refresh(locked bool) error {
+func (l *Ledger) refresh(ctx context.Context, locked bool) error {
 	fi, err := os.Stat(l.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if l.f != nil || l.off > 0 || l.lines > 0 {
@@ -244,18 +277,23 @@ func (l *Ledger) refresh(locked bool) error {
 		}
 	}
 	if !locked {
-		if err := flock(l.f, unix.LOCK_SH); err != nil {
-			return settle.Wrap(settle.EINTERNAL, err, "lock ledger for reading")
+		if err := l.flock(ctx, unix.LOCK_SH); err != nil {
+			return settle.Wrap(settle.ErrorCode(err), err, "lock ledger for reading")
 		}
-		defer flock(l.f, unix.LOCK_UN)
+		defer funlock(l.f)
 	}
 	return l.catchUp()
 }
 
 // reopen opens the file at path, replacing f, and resets the index. mu held.
 func (l *Ledger) reopen() error {
-	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_APPEND, 0)
-	if errors.Is(err, fs.ErrPermission) {
+	var f *os.File
+	var err error = syscall.EROFS
+	if !l.readOnly {
+		f, err = os.OpenFile(l.path, os.O_RDWR|os.O_APPEND, 0)
+	}
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		// Readable but not writable: reads work, an append fails.
 		f, err = os.OpenFile(l.path, os.O_RDONLY, 0)
 	}
 	if err != nil {
@@ -343,13 +381,28 @@ func (l *Ledger) consume(c *chunk) {
 	}
 }
 
-// flock applies a flock operation, retrying on EINTR.
-func flock(f *os.File, how int) error {
-	for {
-		err := unix.Flock(int(f.Fd()), how)
-		if err == unix.EINTR {
-			continue
-		}
+// flock takes a flock on l.f (unix.LOCK_SH or unix.LOCK_EX), giving up
+// (UNAVAILABLE) after the lock timeout, when ctx is done or when Close
+// starts. mu held.
+func (l *Ledger) flock(ctx context.Context, how int) error {
+	if ok, err := durable.TryFlock(l.f, how); ok || err != nil {
 		return err
 	}
+	l.log.Info("ledger locked by another process; waiting", "timeout", l.lockTimeout)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(l.stopped, cancel)()
+	return durable.FlockContext(ctx, l.f, how, l.lockTimeout)
+}
+
+// funlock releases a flock. Its error is ignored: closing the file
+// releases the lock anyway, and the data was already written or read.
+func funlock(f *os.File) { _ = durable.Funlock(f) }
+
+// writable refuses a write on a read-only store.
+func (l *Ledger) writable() error {
+	if l.readOnly {
+		return settle.Errorf(settle.EUNAVAILABLE, "ledger store %s is opened read-only", l.path)
+	}
+	return nil
 }

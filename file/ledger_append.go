@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,7 @@ type call struct {
 	// input: exactly one of req (a write-back) or reg (a registry append)
 	req *writeback.WritebackRequest
 	reg *writeback.RegistryRecord
+	ctx context.Context // the caller's: the group's lock wait ends when every call's is done
 
 	out writeback.WritebackOutcome
 	err error
@@ -39,6 +41,7 @@ type call struct {
 // oldest waiting call, if any.
 func (l *Ledger) submit(ctx context.Context, c *call) error {
 	c.wake = make(chan struct{}, 1)
+	c.ctx = ctx
 	l.qmu.Lock()
 	l.queue = append(l.queue, c)
 	lead := !l.leading
@@ -80,6 +83,28 @@ func (l *Ledger) submit(ctx context.Context, c *call) error {
 		if !fin {
 			l.lead() // promoted
 		}
+	}
+}
+
+// groupContext is done when every call of the group has given up (a lone
+// cancelled caller must not fail the others' write-backs).
+func groupContext(group []*call) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var left atomic.Int64
+	left.Store(int64(len(group)))
+	stops := make([]func() bool, 0, len(group))
+	for _, c := range group {
+		stops = append(stops, context.AfterFunc(c.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		}))
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
 	}
 }
 
@@ -212,12 +237,18 @@ func (l *Ledger) commit(group []*call) {
 			}
 		}
 	}
-	if err := l.usable(); err != nil {
+	err := l.usable()
+	if err == nil {
+		err = l.writable()
+	}
+	if err != nil {
 		l.mu.Unlock()
 		fail(err)
 		return
 	}
-	unlock, err := l.lockForAppend()
+	ctx, cancel := groupContext(group)
+	defer cancel()
+	unlock, err := l.lockForAppend(ctx)
 	if err != nil {
 		l.mu.Unlock()
 		fail(err)
@@ -322,33 +353,33 @@ func (l *Ledger) poisonAfter(err error, pre int64) {
 // flock (re-opening if the file was replaced while waiting), catches up and
 // repairs a torn last line. mu held. The returned function releases the
 // flock.
-func (l *Ledger) lockForAppend() (func(), error) {
+func (l *Ledger) lockForAppend(ctx context.Context) (func(), error) {
 	for attempt := 0; ; attempt++ {
 		if attempt == 100 {
 			return nil, settle.Errorf(settle.EINTERNAL, "ledger keeps being replaced while locking it")
 		}
 		if l.f == nil {
-			if err := l.create(); err != nil {
+			if err := l.create(ctx); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		if err := flock(l.f, unix.LOCK_EX); err != nil {
-			return nil, settle.Wrap(settle.EINTERNAL, err, "lock ledger")
+		if err := l.flock(ctx, unix.LOCK_EX); err != nil {
+			return nil, settle.Wrap(settle.ErrorCode(err), err, "lock ledger")
 		}
 		fi, err := os.Stat(l.path)
 		if err == nil && idOf(fi) == l.fid {
 			break
 		}
-		flock(l.f, unix.LOCK_UN)
+		funlock(l.f)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, settle.Wrap(settle.EINTERNAL, err, "stat ledger")
 		}
-		if err := l.refresh(false); err != nil {
+		if err := l.refresh(ctx, false); err != nil {
 			return nil, err
 		}
 	}
-	unlock := func() { flock(l.f, unix.LOCK_UN) }
+	unlock := func() { funlock(l.f) }
 	if err := l.catchUp(); err != nil {
 		unlock()
 		return nil, err
@@ -369,14 +400,14 @@ func (l *Ledger) lockForAppend() (func(), error) {
 
 // create creates the ledger file (and its directories), fsyncing the
 // directory. If another writer created it first, it is opened. mu held.
-func (l *Ledger) create() error {
+func (l *Ledger) create(ctx context.Context) error {
 	dir := filepath.Dir(l.path)
 	if err := durable.MkdirAll(dir, 0o755); err != nil {
 		return settle.Wrap(settle.EINTERNAL, err, "create ledger directory")
 	}
 	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
-		return l.refresh(false)
+		return l.refresh(ctx, false)
 	}
 	if err != nil {
 		return settle.Wrap(settle.EINTERNAL, err, "create ledger")

@@ -92,7 +92,7 @@ func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
 	if err := l.usable(); err != nil {
 		return r, err
 	}
-	if err := l.refresh(false); err != nil {
+	if err := l.refresh(ctx, false); err != nil {
 		return r, err
 	}
 	l.publish()
@@ -103,10 +103,10 @@ func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
 		}
 		return r, nil
 	}
-	if err := flock(l.f, unix.LOCK_SH); err != nil {
-		return r, settle.Wrap(settle.EINTERNAL, err, "lock ledger for checking")
+	if err := l.flock(ctx, unix.LOCK_SH); err != nil {
+		return r, settle.Wrap(settle.ErrorCode(err), err, "lock ledger for checking")
 	}
-	defer flock(l.f, unix.LOCK_UN)
+	defer funlock(l.f)
 	if err := l.catchUp(); err != nil {
 		return r, err
 	}

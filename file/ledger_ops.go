@@ -35,7 +35,7 @@ func (l *Ledger) readable(ctx context.Context) error {
 		// flock: answer from the index, which holds only durable records.
 		return nil
 	}
-	err := l.refresh(false)
+	err := l.refresh(ctx, false)
 	l.publish()
 	return err
 }
@@ -188,6 +188,9 @@ func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.
 	if _, err := os.Lstat(path); err == nil {
 		return writeback.SettleOutcome{Result: res}, nil // consolidated before
 	}
+	if err := l.writable(); err != nil {
+		return writeback.SettleOutcome{}, settle.Wrap(settle.ErrorCode(err), err, "write the consolidated summary of %s", batchID)
+	}
 	sum := writeback.Summary{
 		Schema:    writeback.SummarySchema,
 		BatchID:   batchID,
@@ -228,6 +231,9 @@ func (l *Ledger) Summary(ctx context.Context, batchID string) (writeback.Summary
 // DeclareBatch implements writeback.Store.
 func (l *Ledger) DeclareBatch(ctx context.Context, b writeback.Batch) error {
 	if err := writeback.ValidateBatch(b); err != nil {
+		return err
+	}
+	if err := l.writable(); err != nil {
 		return err
 	}
 	data, err := writeback.EncodeDocument(b)

@@ -73,15 +73,20 @@ type SceneOptions struct {
 	// Logger receives version, activation and failure events
 	// (nil = slog.Default()).
 	Logger *slog.Logger
+	// LockTimeout bounds the wait for a batch lock another process holds
+	// (0 = durable.DefaultLockTimeout, negative = no limit); giving up is
+	// UNAVAILABLE.
+	LockTimeout time.Duration
 }
 
 // Scenes is the filesystem scene.Store. It is safe for concurrent use by
 // many goroutines and by many processes (Go or the Python seed) sharing the
 // root.
 type Scenes struct {
-	root string
-	log  *slog.Logger
-	now  func() time.Time
+	root        string
+	log         *slog.Logger
+	now         func() time.Time
+	lockTimeout time.Duration
 
 	mu     sync.Mutex
 	closed bool
@@ -115,7 +120,7 @@ func OpenScenes(opts SceneOptions) (*Scenes, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Scenes{root: root, log: log.With("store", "scenes"), now: time.Now}, nil
+	return &Scenes{root: root, log: log.With("store", "scenes"), now: time.Now, lockTimeout: opts.LockTimeout}, nil
 }
 
 // Close marks the store closed; every later operation returns UNAVAILABLE.
@@ -256,43 +261,18 @@ func (s *Scenes) VersionPath(ref scene.Ref, v int) (string, error) {
 }
 
 // lockBatch creates the scenes directory if needed and takes the batch's
-// exclusive flock (creating the lock file), giving up when ctx is done.
-// A caller that may refuse a batch without a scene checks that first, so
-// the refusal creates nothing.
+// exclusive flock (creating the lock file), giving up when ctx is done or
+// after the store's lock timeout (UNAVAILABLE). A caller that may refuse a
+// batch without a scene checks that first, so the refusal creates nothing.
 func (s *Scenes) lockBatch(ctx context.Context, b sceneBatch) (*durable.Lock, error) {
 	if err := durable.MkdirAll(b.dir, sceneDirPerm); err != nil {
 		return nil, s.failed(err, "create scenes directory")
 	}
-	if ctx.Done() == nil {
-		l, err := durable.LockFile(b.lock())
-		if err != nil {
-			return nil, settle.Wrap(settle.EINTERNAL, err, "lock batch %s", b.Ref.Batch)
-		}
-		return l, nil
+	l, err := durable.LockFile(ctx, b.lock(), s.lockTimeout)
+	if err != nil {
+		return nil, settle.Wrap(settle.ErrorCode(err), err, "lock batch %s", b.Ref.Batch)
 	}
-	type res struct {
-		l   *durable.Lock
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		l, err := durable.LockFile(b.lock())
-		ch <- res{l, err}
-	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return nil, settle.Wrap(settle.EINTERNAL, r.err, "lock batch %s", b.Ref.Batch)
-		}
-		return r.l, nil
-	case <-ctx.Done():
-		go func() {
-			if r := <-ch; r.l != nil {
-				_ = r.l.Unlock()
-			}
-		}()
-		return nil, fmt.Errorf("lock batch %s: %w", b.Ref.Batch, ctx.Err())
-	}
+	return l, nil
 }
 
 func (s *Scenes) unlock(l *durable.Lock, b sceneBatch) {

@@ -575,7 +575,7 @@ func TestScenesLockWaitHonoursContext(t *testing.T) {
 	s := scOpen(t, root)
 	rng := rand.New(rand.NewSource(10))
 	scOK(t, s.SaveGuarded(scCtx, scRef("B"), scGen(t, rng, "B", 1)))
-	l, err := durable.LockFile(scPath(root, scToken+"_B.versions.lock"))
+	l, err := durable.LockFile(context.Background(), scPath(root, scToken+"_B.versions.lock"), 0)
 	scOK(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()

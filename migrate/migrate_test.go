@@ -426,3 +426,72 @@ func TestFileToPostgresAndBack(t *testing.T) {
 	_, err = run(t, "file:"+src, pg, migrate.Options{})
 	storetest.WantCode(t, err, settle.EVERSIONCONFLICT)
 }
+
+// TestHardeningI_MigrateControlCharacterIDs: a file workspace whose ledger
+// holds ids with U+0000 and U+0001 moves to PostgreSQL and back byte for
+// byte, and the PostgreSQL store answers for those ids as the file store.
+func TestHardeningI_MigrateControlCharacterIDs(t *testing.T) {
+	pg := pgURL(t)
+	src, back := t.TempDir(), t.TempDir()
+	const task, batch = "nul\x00task", "B\x01nul"
+	fl, err := file.OpenLedger(file.LedgerOptions{Root: src, Config: storetest.Config(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	for _, b := range []writeback.Binding{storetest.Binding(task, "T\x00", batch), storetest.Binding("plain", "T1", batch)} {
+		if _, err := fl.Writeback(ctx, writeback.WritebackRequest{Binding: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := storetest.Binding(task, "T\x00", batch)
+	c.AuthoritativeVerdict = "PASS"
+	if out, err := fl.Writeback(ctx, writeback.WritebackRequest{Binding: c}); err != nil || !out.ConflictRecorded {
+		t.Fatalf("conflict: %+v %v", out, err)
+	}
+	// A registry line another tool wrote, its task id a lone surrogate
+	// (not UTF-8 once decoded; text cannot hold it either).
+	lf, err := os.OpenFile(fl.Path(), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := `{"schema": "callback_4tuple_ledger_record.v1", "task_id": "sur\ud800", "dispatch_id": "d", "status": "REGISTERED"}` + "\n"
+	if _, err := lf.WriteString(foreign); err != nil {
+		t.Fatal(err)
+	}
+	lf.Close()
+	page, err := fl.Records(ctx, writeback.RecordQuery{Kind: writeback.KindRegistry, After: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	surrogate := page.Records[len(page.Records)-1].Registry.TaskID
+	mustRun(t, "file:"+src, pg, migrate.Options{})
+	mustRun(t, pg, "file:"+back, migrate.Options{})
+	if got, want := ledgerLines(t, back), ledgerLines(t, src); strings.Join(got, "") != strings.Join(want, "") {
+		t.Fatal("the round-tripped ledger differs")
+	}
+	s, err := postgres.Open(ctx, postgres.Options{URL: pg, Config: storetest.Config(), Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, st := range []writeback.Store{fl, s} {
+		if h, err := st.RegistryHistory(ctx, surrogate); err != nil || len(h) != 1 || h[0].TaskID != surrogate {
+			t.Fatalf("%T history of %q: %+v %v", st, surrogate, h, err)
+		}
+	}
+	for _, st := range []writeback.Store{fl, s} {
+		h, err := st.RegistryHistory(ctx, task)
+		if err != nil || len(h) != 1 || h[0].TaskID != task {
+			t.Fatalf("%T history: %+v %v", st, h, err)
+		}
+		page, err := st.Records(ctx, writeback.RecordQuery{TaskID: task, After: -1})
+		if err != nil || len(page.Records) != 3 {
+			t.Fatalf("%T records of the task: %d %v", st, len(page.Records), err)
+		}
+		out, err := st.Writeback(ctx, writeback.WritebackRequest{Binding: storetest.Binding(task, "T\x00", batch), DryRun: true})
+		if err != nil || out.Decision.Classification != writeback.WritebackIdempotentSkip {
+			t.Fatalf("%T: a migrated write-back is not a skip: %s %v", st, out.Decision.Classification, err)
+		}
+	}
+}

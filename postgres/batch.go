@@ -26,7 +26,7 @@ func (s *Store) Settle(ctx context.Context, batchID string, tracks []writeback.T
 		return writeback.SettleOutcome{}, err
 	}
 	view, err := loadView(ctx, s.pool, `SELECT seq, line FROM ledger
-		WHERE batch_id = $1 AND kind = 'durable' AND classification = 'DURABLE_SUCCESS_WRITTEN' ORDER BY seq`, batchID)
+		WHERE batch_id = $1 AND kind = 'durable' AND classification = 'DURABLE_SUCCESS_WRITTEN' ORDER BY seq`, dbText(batchID))
 	if err != nil {
 		return writeback.SettleOutcome{}, s.fail(err, "settle batch %s", batchID)
 	}

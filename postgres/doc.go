@@ -32,6 +32,17 @@
 // byte and no fingerprint. bytea is used rather than jsonb, which would
 // rewrite number literals and key order.
 //
+// The ledger's other columns are derived from the line for the indexes.
+// text cannot hold U+0000, which JSON and the file store allow in a task,
+// track or batch id, nor a byte that is not UTF-8 (a lone surrogate of a
+// foreign ledger line), so these columns hold their strings escaped
+// (U+0001 is the escape character: U+0001 U+0001 for U+0001, U+0001 '0'
+// for U+0000, U+0001 'x' and two hex digits for such a byte; other
+// strings unchanged; see text.go). The escape is injective, so a query
+// on an escaped column finds exactly the records of the string; every
+// query parameter is escaped the same way. Both stores therefore accept
+// the same strings, and settle migrate moves any valid workspace.
+//
 // # Concurrency
 //
 // Write-back: a store gathers concurrent write-backs and registry appends

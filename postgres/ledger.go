@@ -120,8 +120,8 @@ func columnsOf(rows []ledgerRow) columns {
 		cids: make([]*string, n), classes: make([]*string, n), lines: make([][]byte, n),
 	}
 	for i, r := range rows {
-		c.kinds[i], c.tasks[i] = string(r.kind), r.taskID
-		c.tracks[i], c.batches[i], c.wids[i], c.cids[i], c.classes[i] = r.trackID, r.batchID, r.writebackID, r.conflictID, r.classification
+		c.kinds[i], c.tasks[i] = string(r.kind), dbText(r.taskID)
+		c.tracks[i], c.batches[i], c.wids[i], c.cids[i], c.classes[i] = dbTextp(r.trackID), dbTextp(r.batchID), dbTextp(r.writebackID), dbTextp(r.conflictID), dbTextp(r.classification)
 		c.lines[i] = r.line
 	}
 	return c
@@ -202,7 +202,7 @@ func (v views) get(task string) *writeback.MemView {
 // view is the whole ledger as far as its decisions can tell. A task with
 // a record that no longer decodes gets a CORRUPT error in errs.
 func taskViews(ctx context.Context, q querier, tasks []string) (views, map[string]error, error) {
-	rows, err := q.Query(ctx, taskViewsSQL, tasks)
+	rows, err := q.Query(ctx, taskViewsSQL, dbTexts(tasks))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -212,6 +212,15 @@ func taskViews(ctx context.Context, q querier, tasks []string) (views, map[strin
 // taskViewsSQL selects the records of the tasks $1 a view holds.
 const taskViewsSQL = `SELECT task_id, seq, line FROM ledger
 	WHERE task_id = ANY($1) AND kind IN ('durable', 'registry') ORDER BY seq`
+
+// dbTexts is dbText of each task of a taskViewsSQL parameter.
+func dbTexts(tasks []string) []string {
+	out := make([]string, len(tasks))
+	for i, t := range tasks {
+		out[i] = dbText(t)
+	}
+	return out
+}
 
 // readTaskViews reads taskViewsSQL's rows into views.
 func readTaskViews(rows pgx.Rows) (views, map[string]error, error) {
@@ -225,6 +234,7 @@ func readTaskViews(rows pgx.Rows) (views, map[string]error, error) {
 		if err := rows.Scan(&task, &seq, &line); err != nil {
 			return nil, nil, err
 		}
+		task = fromDBText(task)
 		rec, ok := writeback.DecodeLine(line)
 		if !ok {
 			if errs[task] == nil {
@@ -294,7 +304,7 @@ func (s *Store) AppendRegistry(ctx context.Context, rec writeback.RegistryRecord
 // registryView reads the task's registry records.
 func registryView(ctx context.Context, q querier, task string) (*writeback.MemView, error) {
 	return loadView(ctx, q,
-		"SELECT seq, line FROM ledger WHERE task_id = $1 AND kind = 'registry' ORDER BY seq", task)
+		"SELECT seq, line FROM ledger WHERE task_id = $1 AND kind = 'registry' ORDER BY seq", dbText(task))
 }
 
 // RegistryHistory implements writeback.Store.
@@ -351,11 +361,11 @@ func (s *Store) Records(ctx context.Context, q writeback.RecordQuery) (writeback
 		sql += " AND kind = $2"
 	}
 	if q.TaskID != "" {
-		args = append(args, q.TaskID)
+		args = append(args, dbText(q.TaskID))
 		sql += " AND task_id = $" + itoa(len(args))
 	}
 	if q.BatchID != "" {
-		args = append(args, q.BatchID)
+		args = append(args, dbText(q.BatchID))
 		sql += " AND batch_id = $" + itoa(len(args))
 	}
 	args = append(args, limit+1)

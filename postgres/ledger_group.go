@@ -70,7 +70,7 @@ func (s *Store) commitGroup(group []*lcall) {
 		for _, k := range keys {
 			b.Queue("SELECT pg_advisory_xact_lock($1)", k)
 		}
-		b.Queue(taskViewsSQL, tasks)
+		b.Queue(taskViewsSQL, dbTexts(tasks))
 		br := tx.SendBatch(ctx, b)
 		for range 1 + len(keys) {
 			if _, err := br.Exec(); err != nil {
@@ -167,7 +167,7 @@ func (g *groupStage) conflictSeen(id string) (bool, error) {
 		return true, nil
 	}
 	var seen bool
-	err := g.tx.QueryRow(g.ctx, "SELECT EXISTS (SELECT 1 FROM ledger WHERE conflict_id = $1 AND kind = 'conflict')", id).Scan(&seen)
+	err := g.tx.QueryRow(g.ctx, "SELECT EXISTS (SELECT 1 FROM ledger WHERE conflict_id = $1 AND kind = 'conflict')", dbText(id)).Scan(&seen)
 	return seen, err
 }
 

@@ -207,6 +207,8 @@ func RunLedger(t *testing.T, open func(t *testing.T, cfg writeback.Config) write
 	t.Run("Refusals", func(t *testing.T) { t.Parallel(); ledgerRefusals(t, open) })
 	t.Run("ConflictRecordedOnce", func(t *testing.T) { t.Parallel(); ledgerConflictOnce(t, open(t, Config())) })
 	t.Run("BindingGuard", func(t *testing.T) { t.Parallel(); ledgerBindingGuard(t, open(t, Config())) })
+	t.Run("HardeningE_NonCompletedBinding", func(t *testing.T) { t.Parallel(); ledgerNonCompleted(t, open(t, Config())) })
+	t.Run("HardeningI_ControlCharacterIDs", func(t *testing.T) { t.Parallel(); ledgerControlIDs(t, open(t, Config())) })
 	t.Run("MirrorInvalid", func(t *testing.T) {
 		t.Parallel()
 		ledgerMirrorInvalid(t, open(t, writeback.Config{CollectorKeys: Keys}))
@@ -551,6 +553,87 @@ func ledgerConflictOnce(t *testing.T, s writeback.Store) {
 	wantClass(t, wb(t, s, req(b)), "PASS", writeback.WritebackIdempotentSkip, false)
 }
 
+// ledgerNonCompleted: a binding whose terminal_status is not COMPLETED is a
+// recorded conflict; it neither completes the task in the registry nor
+// blocks the task's later COMPLETED write-back, which settles the batch.
+func ledgerNonCompleted(t *testing.T, s writeback.Store) {
+	tracks := Tracks("bE", 1)
+	task := tracks[0].TaskID
+	f := Binding(task, "T1", "bE")
+	f.TerminalStatus = writeback.StatusFailed
+	out := wb(t, s, req(f))
+	wantClass(t, out, "FAIL", writeback.WritebackBindingConflict, false)
+	if !out.ConflictRecorded {
+		t.Fatal("refused FAILED binding recorded no conflict")
+	}
+	k := kinds(AllRecords(t, s, writeback.RecordQuery{}))
+	if k[writeback.KindConflict] != 1 || k[writeback.KindDurable] != 0 || k[writeback.KindRegistry] != 0 {
+		t.Fatalf("ledger kinds after a FAILED binding: %v", k)
+	}
+	if c, err := s.Classify(bg, task); err != nil || c == writeback.ClassNormalCallbackCompleted {
+		t.Fatalf("Classify after a FAILED binding = %q, %v", c, err)
+	}
+	if res := settleOK(t, s, "bE", tracks, "T1"); res.Result.Decision != writeback.RecordAndDefer {
+		t.Fatalf("settle after a FAILED binding: %+v", res.Result)
+	}
+	wantClass(t, wb(t, s, req(Binding(task, "T1", "bE"))), "PASS", writeback.DurableSuccessWritten, true)
+	// A FAILED replay of the success is refused, not an idempotent skip.
+	wantClass(t, wb(t, s, req(f)), "FAIL", writeback.WritebackBindingConflict, false)
+	if c, err := s.Classify(bg, task); err != nil || c != writeback.ClassNormalCallbackCompleted {
+		t.Fatalf("Classify after the success = %q, %v", c, err)
+	}
+	if res := settleOK(t, s, "bE", tracks, "T1"); res.Result.Decision != writeback.AllSettledConsolidate {
+		t.Fatalf("settle after the success: %+v", res.Result)
+	}
+}
+
+// ledgerControlIDs: ids holding U+0000 (which PostgreSQL's text cannot
+// hold) and U+0001 are accepted, found and kept apart like any other: a
+// task "a\x00b" is not the task "a\x01" + "0b", nor "a".
+func ledgerControlIDs(t *testing.T, s writeback.Store) {
+	const task, look, batch = "a\x00b", "a\x010b", "B\x01x"
+	b := Binding(task, "T\x00", batch)
+	wantClass(t, wb(t, s, req(b)), "PASS", writeback.DurableSuccessWritten, true)
+	wantClass(t, wb(t, s, req(b)), "PASS", writeback.WritebackIdempotentSkip, false)
+	o := Binding(look, "T\x00", batch) // the escaped spelling of task
+	wantClass(t, wb(t, s, req(o)), "PASS", writeback.DurableSuccessWritten, true)
+	c := b
+	c.AuthoritativeVerdict = "PASS"
+	out := wb(t, s, req(c))
+	wantClass(t, out, "FAIL", writeback.WritebackBindingConflict, false)
+	if !out.ConflictRecorded || wb(t, s, req(c)).ConflictRecorded {
+		t.Fatal("a refusal of a task with U+0000 is not recorded exactly once")
+	}
+	for _, tc := range []struct {
+		task string
+		n    int
+	}{{task, 1}, {look, 1}, {"a", 0}, {"a\x00", 0}} {
+		h, err := s.RegistryHistory(bg, tc.task)
+		if err != nil || len(h) != tc.n || (tc.n == 1 && h[0].TaskID != tc.task) {
+			t.Fatalf("RegistryHistory(%q) = %+v, %v; want %d records", tc.task, h, err, tc.n)
+		}
+	}
+	if cl, err := s.Classify(bg, task); err != nil || cl != writeback.ClassNormalCallbackCompleted {
+		t.Fatalf("Classify(%q) = %q, %v", task, cl, err)
+	}
+	if recs := AllRecords(t, s, writeback.RecordQuery{TaskID: task}); len(recs) != 3 || kinds(recs)[writeback.KindConflict] != 1 {
+		t.Fatalf("records of %q: %v", task, kinds(recs))
+	}
+	if recs := AllRecords(t, s, writeback.RecordQuery{BatchID: batch, Kind: writeback.KindDurable}); len(recs) != 2 {
+		t.Fatalf("durable records of batch %q: %d", batch, len(recs))
+	}
+	if recs := AllRecords(t, s, writeback.RecordQuery{BatchID: "B\x01\x01x"}); len(recs) != 0 {
+		t.Fatalf("the escaped batch id found %d records", len(recs))
+	}
+	res := settleOK(t, s, batch, []writeback.TrackTask{{TrackID: "T\x00", TaskID: task}}, "T\x00")
+	if res.Result.Decision != writeback.AllSettledConsolidate || !res.FirstConsolidation {
+		t.Fatalf("settle of %q: %+v", batch, res.Result)
+	}
+	if r := res.Result.TrackStates[0]; !r.DurableSuccessPresent || r.TaskID != task {
+		t.Fatalf("track state %+v", r)
+	}
+}
+
 func ledgerConflictRace(t *testing.T, ss []writeback.Store) {
 	b := Binding("task-1", "T1", "batch-1")
 	wb(t, ss[0], req(b))
@@ -694,14 +777,14 @@ func ledgerSettle(t *testing.T, s writeback.Store) {
 	if _, err := s.Summary(bg, "b7"); settle.ErrorCode(err) != settle.ENOTFOUND {
 		t.Fatalf("Summary before consolidation: %v", err)
 	}
-	// A durable success of another batch or a non-COMPLETED status does
-	// not settle the track.
+	// A durable success of another batch does not settle the track, and a
+	// non-COMPLETED status is refused (a recorded conflict).
 	wb(t, s, req(Binding(tracks[2].TaskID, tracks[2].TrackID, "other-batch")))
 	f := Binding(tracks[2].TaskID+"-f", tracks[2].TrackID, "b7")
 	f.TerminalStatus = writeback.StatusFailed
-	wantClass(t, wb(t, s, req(f)), "PASS", writeback.DurableSuccessWritten, true)
+	wantClass(t, wb(t, s, req(f)), "FAIL", writeback.WritebackBindingConflict, false)
 	res = settleOK(t, s, "b7", tracks, "T3")
-	if res.Result.Decision != writeback.RecordAndDefer || res.Result.TrackStates[2].TerminalStatus != writeback.StatusFailed ||
+	if res.Result.Decision != writeback.RecordAndDefer || res.Result.TrackStates[2].TerminalStatus != "PENDING" ||
 		res.Result.TrackStates[2].DurableSuccessPresent || res.FirstConsolidation {
 		t.Fatalf("failed track: %+v", res.Result)
 	}

@@ -52,6 +52,18 @@
 // (a lone surrogate escape) is refused by Extract too, since the seed can
 // neither hash (writeback_id) nor write it.
 //
+// A binding given directly (the library, the HTTP API, the Go client), not
+// extracted from a verdict file, is held to what Extract guarantees: its
+// terminal_status must be COMPLETED. The seed writes any status as a
+// durable success with a COMPLETED registry mirror, so a FAILED task
+// classifies as NORMAL_CALLBACK_COMPLETED, never settles its track, and
+// every later verdict for it is an idempotent skip (writeback_id does not
+// cover terminal_status). Evaluate instead refuses such a binding as a
+// FAIL WRITEBACK_BINDING_CONFLICT with its candidate, after the self-chain
+// checks and before the idempotency check, so the refusal is recorded once
+// as a writeback_conflict.v1 record and a later COMPLETED write-back of
+// the same task is still written.
+//
 // A record field that is missing or not a string reads as "". Where the
 // seed compares raw values, MemView keeps its answers exact: a durable
 // record whose identity field is missing or not a string is not found by

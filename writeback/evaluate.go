@@ -16,7 +16,9 @@ import (
 //     str()) is TRACK_MISMATCH (task or track) or WRITEBACK_BINDING_CONFLICT;
 //  2. a verdict that is not terminal, or a binding the authoritative
 //     selector does not find independent, is SELF_CHAIN_NO_WRITEBACK;
-//  3. so is a binding the self-collector guard refuses;
+//  3. so is a binding the self-collector guard refuses; then a
+//     terminal_status other than COMPLETED is a recorded
+//     WRITEBACK_BINDING_CONFLICT (not in the seed: see doc.go);
 //  4. over the durable records in ledger order, the first one with the
 //     same writeback_id and the same identity fields makes the write-back
 //     a WRITEBACK_IDEMPOTENT_SKIP (with that record), the first one with
@@ -105,8 +107,19 @@ func Evaluate(req WritebackRequest, cfg Config, view View) Decision {
 		return decide("FAIL", SelfChainNoWriteback, []string{"self-collector guard FAIL: " + strings.Join(g.Reasons, "; ")}, nil)
 	}
 
-	// 4. Idempotency over the durable records, first in ledger order wins.
+	// 3, continued. Only a completed task has a durable success. The seed's verdict
+	// files always give COMPLETED; a binding given directly may not, and
+	// writeback_id does not cover terminal_status, so this comes before
+	// the idempotency check: a FAILED replay of a success is no skip.
 	wid := b.WritebackID()
+	if b.TerminalStatus != StatusCompleted {
+		return decide("FAIL", WritebackBindingConflict, []string{
+			"terminal_status " + pyjson.Repr(b.TerminalStatus) + " is not " + pyjson.Repr(StatusCompleted) +
+				" — a task that did not complete has no durable success; recorded as WRITEBACK_BINDING_CONFLICT (fail-closed)."},
+			b.record(WritebackBindingConflict, wid))
+	}
+
+	// 4. Idempotency over the durable records, first in ledger order wins.
 	var skip, conflict Indexed // Rec nil: none
 	for _, ix := range view.DurableByWritebackID(wid) {
 		if ix.Rec != nil && ix.Rec.WritebackID == wid && sameIdentity(ix.Rec, &b) {

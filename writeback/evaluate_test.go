@@ -257,3 +257,34 @@ func TestGuardBindingOwner(t *testing.T) {
 		t.Errorf("got %+v", g)
 	}
 }
+
+// TestHardeningE_NonCompletedBindingIsAConflict: a binding given directly
+// with a terminal_status other than COMPLETED is a recorded conflict, never
+// a durable success, and a FAILED replay of a written success is no
+// idempotent skip.
+func TestHardeningE_NonCompletedBindingIsAConflict(t *testing.T) {
+	for _, status := range []string{writeback.StatusFailed, writeback.StatusCancelled, "PENDING", ""} {
+		b := cleanBinding()
+		b.TerminalStatus = status
+		for name, v := range map[string]*writeback.MemView{
+			"empty ledger":     viewOf(t),
+			"success recorded": viewOf(t, cleanBinding().Record(writeback.DurableSuccessWritten)),
+		} {
+			d := writeback.Evaluate(writeback.WritebackRequest{Binding: b}, testConfig, v)
+			if d.Verdict != "FAIL" || d.Classification != writeback.WritebackBindingConflict || writeback.ShouldApply(&d) {
+				t.Fatalf("%q, %s: got %s %s %v", status, name, d.Verdict, d.Classification, d.Reasons)
+			}
+			if d.DurableRecord == nil || d.DurableRecord.WritebackClassification != writeback.WritebackBindingConflict ||
+				d.DurableRecord.TerminalStatus != status || !strings.Contains(d.Reasons[0], "terminal_status") {
+				t.Fatalf("%q, %s: candidate %+v reasons %v", status, name, d.DurableRecord, d.Reasons)
+			}
+		}
+	}
+	// The self-chain checks still come first.
+	b := cleanBinding()
+	b.TerminalStatus = writeback.StatusFailed
+	b.ExecutorKey = b.CollectorKey
+	if d := writeback.Evaluate(writeback.WritebackRequest{Binding: b}, testConfig, nil); d.Classification != writeback.SelfChainNoWriteback {
+		t.Fatalf("self-chain FAILED binding: %s", d.Classification)
+	}
+}

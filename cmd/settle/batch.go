@@ -65,7 +65,11 @@ func runBatch(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return m.refuse(&Config{JSON: g.json}, err)
 	}
-	store, err := openLedger(cfg)
+	open := openLedger
+	if sub == "summary" {
+		open = openReadLedger
+	}
+	store, err := open(ctx, cfg)
 	if err != nil {
 		return m.refuse(cfg, err)
 	}
@@ -117,13 +121,21 @@ func runBatch(ctx context.Context, m *Main, args []string) error {
 		}
 		tracks = b.Tracks
 	}
-	d, err := dv.get()
+	out, err := store.Settle(ctx, *batch, tracks, *this)
 	if err != nil {
 		return m.refuse(cfg, err)
 	}
-	out, err := d.SettleAndAnnounce(ctx, *batch, tracks, *this)
-	if err != nil {
-		return m.refuse(cfg, err)
+	if out.FirstConsolidation {
+		// This evaluation wrote the summary: it announces the
+		// settlement (batch.settled, once), as a server would. A summary
+		// written earlier was announced by its writer.
+		d, err := dv.get()
+		if err == nil {
+			_, err = d.SettleAndAnnounce(ctx, *batch, tracks, *this)
+		}
+		if err != nil {
+			return m.refuse(cfg, settle.Wrap(settle.EUNAVAILABLE, err, "batch %s consolidated (summary written) but its batch.settled event failed; a server's startup reconciliation or ledger follower appends it", *batch))
+		}
 	}
 	r := out.Result
 	if cfg.JSON {

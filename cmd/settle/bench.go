@@ -265,7 +265,7 @@ func startEmbedded(ctx context.Context, m *Main, bc benchConfig) (*benchTarget, 
 	log := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	met := httpapi.NewMetrics()
 	wcfg := writeback.Config{CollectorKeys: []string{key}, DefaultChatID: "chat-bench"}
-	st, err := openFileStores(dir, "", "", wcfg, log, met)
+	st, err := openFileStores(dir, "", "", wcfg, 0, log, met)
 	if err != nil {
 		cleanup()
 		return nil, err

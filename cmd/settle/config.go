@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/writeback"
@@ -32,6 +33,9 @@ type Config struct {
 	// <root>/memory/events/settle_events.jsonl); every settle writer
 	// appends its writes' events to it.
 	Events string `json:"events"`
+	// LockTimeout bounds a wait for a file lock another process holds
+	// (a Go duration such as "30s"; "" = 30s, negative = no limit).
+	LockTimeout string `json:"lock_timeout"`
 	// Server is the configuration of "settle serve".
 	Server ServerConfig `json:"server"`
 
@@ -74,6 +78,12 @@ func (c *Config) WritebackConfig() writeback.Config {
 	return writeback.Config{CollectorKeys: c.CollectorKeys, DefaultChatID: c.DefaultChatID}
 }
 
+// LockWait returns the parsed LockTimeout (checked by Validate).
+func (c *Config) LockWait() time.Duration {
+	d, _ := time.ParseDuration(c.LockTimeout)
+	return d
+}
+
 // LedgerPath returns the ledger file path.
 func (c *Config) LedgerPath() string {
 	if c.Ledger != "" {
@@ -84,9 +94,9 @@ func (c *Config) LedgerPath() string {
 
 // globalFlags are the flags every command accepts.
 type globalFlags struct {
-	root, ledger, keys, chat, store, config string
-	json                                    bool
-	set                                     map[string]bool
+	root, ledger, keys, chat, store, config, lockTimeout string
+	json                                                 bool
+	set                                                  map[string]bool
 }
 
 const globalFlagsHelp = `  --root DIR             workspace root (SETTLE_ROOT; default: current directory)
@@ -95,10 +105,11 @@ const globalFlagsHelp = `  --root DIR             workspace root (SETTLE_ROOT; d
   --default-chat-id ID   chat id for a mirror record whose verdict names none (SETTLE_DEFAULT_CHAT_ID)
   --store URL            "file:" (default) or postgres://... (SETTLE_STORE)
   --config FILE          JSON config file (SETTLE_CONFIG)
+  --lock-timeout D       give up waiting for a lock another process holds after D (SETTLE_LOCK_TIMEOUT; default 30s)
   --json                 machine-readable output: one JSON document per line
 `
 
-var valueFlags = map[string]bool{"root": true, "ledger": true, "collector-keys": true, "default-chat-id": true, "store": true, "config": true}
+var valueFlags = map[string]bool{"root": true, "ledger": true, "collector-keys": true, "default-chat-id": true, "store": true, "config": true, "lock-timeout": true}
 
 // takesValue reports whether a global flag argument consumes the next one.
 func takesValue(arg string) bool {
@@ -116,6 +127,7 @@ func (g *globalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.chat, "default-chat-id", "", "default chat id (SETTLE_DEFAULT_CHAT_ID)")
 	fs.StringVar(&g.store, "store", "", `"file:" or postgres://... (SETTLE_STORE)`)
 	fs.StringVar(&g.config, "config", "", "JSON config file (SETTLE_CONFIG)")
+	fs.StringVar(&g.lockTimeout, "lock-timeout", "", "lock wait limit, e.g. 30s (SETTLE_LOCK_TIMEOUT)")
 	fs.BoolVar(&g.json, "json", false, "machine-readable JSON output")
 }
 
@@ -167,6 +179,7 @@ func (m *Main) resolve(fs *flag.FlagSet, g *globalFlags) (*Config, error) {
 	env("SETTLE_DEFAULT_CHAT_ID", &cfg.DefaultChatID)
 	env("SETTLE_STORE", &cfg.Store)
 	env("SETTLE_EVENTS", &cfg.Events)
+	env("SETTLE_LOCK_TIMEOUT", &cfg.LockTimeout)
 	if v := m.Getenv("SETTLE_COLLECTOR_KEYS"); v != "" {
 		cfg.CollectorKeys = splitKeys(v)
 	}
@@ -181,6 +194,9 @@ func (m *Main) resolve(fs *flag.FlagSet, g *globalFlags) (*Config, error) {
 	}
 	if set["store"] {
 		cfg.Store = g.store
+	}
+	if set["lock-timeout"] {
+		cfg.LockTimeout = g.lockTimeout
 	}
 	if set["collector-keys"] {
 		cfg.CollectorKeys = splitKeys(g.keys)
@@ -211,6 +227,11 @@ func (m *Main) resolve(fs *flag.FlagSet, g *globalFlags) (*Config, error) {
 func (c *Config) Validate() error {
 	if !strings.HasPrefix(c.Store, "file:") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
 		return settle.Errorf(settle.EINVALID, "store %q: want file: or postgres://...", c.Store)
+	}
+	if c.LockTimeout != "" {
+		if _, err := time.ParseDuration(c.LockTimeout); err != nil {
+			return settle.Errorf(settle.EINVALID, "lock timeout %q: want a duration such as 30s", c.LockTimeout)
+		}
 	}
 	for _, t := range c.Server.Tokens {
 		switch t.Role {

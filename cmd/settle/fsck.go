@@ -63,7 +63,7 @@ func runFsck(ctx context.Context, m *Main, args []string) error {
 	}
 	rep := FsckReport{SceneProblems: []SceneProblem{}, LeftoverTmp: []string{}}
 	if _, err := os.Stat(cfg.LedgerPath()); err == nil {
-		l, err := file.OpenLedger(file.LedgerOptions{Root: cfg.Root, LedgerPath: cfg.LedgerPath(), Config: cfg.WritebackConfig()})
+		l, err := file.OpenLedgerContext(ctx, file.LedgerOptions{Root: cfg.Root, LedgerPath: cfg.LedgerPath(), Config: cfg.WritebackConfig(), ReadOnly: true, LockTimeout: cfg.LockWait()})
 		if err != nil {
 			return m.refuse(cfg, err)
 		}

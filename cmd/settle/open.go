@@ -29,10 +29,22 @@ func openPostgres(cfg *Config) (*postgres.Store, error) {
 }
 
 // openLedger opens the configured ledger store.
-func openLedger(cfg *Config) (writeback.Store, error) {
+func openLedger(ctx context.Context, cfg *Config) (writeback.Store, error) {
+	return openLedgerMode(ctx, cfg, false)
+}
+
+// openReadLedger opens the configured ledger store for a command that only
+// reads: a file ledger is opened read-only (nothing created or repaired),
+// so the command works on a read-only filesystem.
+func openReadLedger(ctx context.Context, cfg *Config) (writeback.Store, error) {
+	return openLedgerMode(ctx, cfg, true)
+}
+
+func openLedgerMode(ctx context.Context, cfg *Config, readOnly bool) (writeback.Store, error) {
 	switch {
 	case strings.HasPrefix(cfg.Store, "file:"):
-		return file.OpenLedger(file.LedgerOptions{Root: cfg.Root, LedgerPath: cfg.LedgerPath(), Config: cfg.WritebackConfig(), Logger: cfg.Logger})
+		return file.OpenLedgerContext(ctx, file.LedgerOptions{Root: cfg.Root, LedgerPath: cfg.LedgerPath(), Config: cfg.WritebackConfig(), Logger: cfg.Logger,
+			ReadOnly: readOnly, LockTimeout: cfg.LockWait()})
 	case isPostgres(cfg.Store):
 		return openPostgres(cfg)
 	default:
@@ -44,7 +56,7 @@ func openLedger(cfg *Config) (writeback.Store, error) {
 func openScenes(cfg *Config) (scene.Store, error) {
 	switch {
 	case strings.HasPrefix(cfg.Store, "file:"):
-		return file.OpenScenes(file.SceneOptions{Root: cfg.Root, Logger: cfg.Logger})
+		return file.OpenScenes(file.SceneOptions{Root: cfg.Root, Logger: cfg.Logger, LockTimeout: cfg.LockWait()})
 	case isPostgres(cfg.Store):
 		return openPostgres(cfg)
 	default:

@@ -30,7 +30,7 @@ func runRecords(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return m.refuse(&Config{JSON: g.json}, err)
 	}
-	store, err := openLedger(cfg)
+	store, err := openReadLedger(ctx, cfg)
 	if err != nil {
 		return m.refuse(cfg, err)
 	}

@@ -58,7 +58,11 @@ func runRegistry(ctx context.Context, m *Main, args []string) error {
 			return m.refuse(cfg, err)
 		}
 	}
-	store, err := openLedger(cfg)
+	open := openReadLedger
+	if sub == "append" {
+		open = openLedger
+	}
+	store, err := open(ctx, cfg)
 	if err != nil {
 		return m.refuse(cfg, err)
 	}

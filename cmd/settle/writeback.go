@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -45,7 +44,11 @@ func runWriteback(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return m.refuse(cfg, err)
 	}
-	store, err := openLedger(cfg)
+	open := openLedger
+	if *dryRun {
+		open = openReadLedger
+	}
+	store, err := open(ctx, cfg)
 	if err != nil {
 		return m.refuse(cfg, err)
 	}
@@ -116,12 +119,9 @@ func printDecision(m *Main, path string, d *writeback.Decision, dry, conflict bo
 
 // extractFile reads a verdict file and extracts its binding.
 func extractFile(cfg *Config, path, batch, track, execKey string) (writeback.Binding, error) {
-	data, err := os.ReadFile(path)
+	data, err := readInputFile(path, "verdict file")
 	if err != nil {
-		if os.IsNotExist(err) {
-			return writeback.Binding{}, settle.Wrap(settle.ENOTFOUND, err, "read verdict file")
-		}
-		return writeback.Binding{}, settle.Wrap(settle.EINVALID, err, "read verdict file")
+		return writeback.Binding{}, err
 	}
 	resolved, err := filepath.Abs(path)
 	if err == nil {
@@ -150,9 +150,9 @@ func parseExpect(s string) (map[string]any, error) {
 		return nil, nil
 	}
 	if strings.HasPrefix(s, "@") {
-		data, err := os.ReadFile(s[1:])
+		data, err := readInputFile(s[1:], "--expect file")
 		if err != nil {
-			return nil, settle.Wrap(settle.EINVALID, err, "read --expect file")
+			return nil, settle.Wrap(settle.EINVALID, err, "--expect")
 		}
 		s = string(data)
 	}

@@ -7,7 +7,8 @@
 //     so exactly one of several racing writers creates the file.
 //   - Append: one write of whole lines + fsync, for a file whose exclusive
 //     lock the caller holds.
-//   - Lock: an exclusive flock on a file that is never renamed or deleted.
+//   - Lock: an exclusive flock on a file that is never renamed or deleted,
+//     and FlockContext, the one bounded, cancellable lock wait.
 //
 // Every error from write, fsync, close or rename is returned, never
 // swallowed. Failpoints (see failpoint.go) let crash tests stop a writer
@@ -15,6 +16,7 @@
 package durable
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -23,6 +25,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
+
+	settle "github.com/settlehq/settle"
 
 	"golang.org/x/sys/unix"
 )
@@ -188,15 +193,19 @@ func writeAll(w io.Writer, data []byte) (int, error) {
 // Lock is an exclusive flock held on an open file.
 type Lock struct{ f *os.File }
 
+// DefaultLockTimeout bounds a lock wait whose timeout is 0: another
+// process holding a lock for longer is taken to be stuck.
+const DefaultLockTimeout = 30 * time.Second
+
 // LockFile opens (creating if needed) path and takes an exclusive flock on
-// it, waiting as long as another process holds it. The file is never
-// renamed or deleted by settle.
-func LockFile(path string) (*Lock, error) {
+// it, waiting as FlockContext does. The file is never renamed or deleted
+// by settle.
+func LockFile(ctx context.Context, path string, timeout time.Duration) (*Lock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open lock: %w", err)
 	}
-	if err := Flock(f); err != nil {
+	if err := FlockContext(ctx, f, unix.LOCK_EX, timeout); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -216,21 +225,82 @@ func (l *Lock) Unlock() error {
 	return err
 }
 
-// Flock takes an exclusive flock on an open file, retrying on EINTR.
-func Flock(f *os.File) error {
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err == unix.EINTR {
-			continue
+// Lock-wait polling: a blocking flock cannot be interrupted by a context,
+// so the wait polls with LOCK_NB, backing off up to lockPollMax (the
+// latency of noticing a release or a cancellation).
+const (
+	lockPollMin = 100 * time.Microsecond
+	lockPollMax = 10 * time.Millisecond
+)
+
+// FlockContext takes a flock on f (how is unix.LOCK_EX or unix.LOCK_SH),
+// waiting while another process holds a conflicting one, but at most
+// timeout (0: DefaultLockTimeout; negative: no limit) and only while ctx is
+// not done. Giving up is an UNAVAILABLE error: on timeout it says how long
+// it waited, on cancellation it wraps ctx's error.
+func FlockContext(ctx context.Context, f *os.File, how int, timeout time.Duration) error {
+	err := flockNB(f, how)
+	if err != unix.EWOULDBLOCK {
+		return err
+	}
+	if timeout == 0 {
+		timeout = DefaultLockTimeout
+	}
+	var deadline <-chan time.Time
+	if timeout > 0 {
+		dt := time.NewTimer(timeout)
+		defer dt.Stop()
+		deadline = dt.C
+	}
+	poll := time.NewTimer(lockPollMin)
+	defer poll.Stop()
+	for wait := lockPollMin; ; {
+		select {
+		case <-ctx.Done():
+			return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "waiting for the lock on %s", f.Name())
+		case <-deadline:
+			return settle.Errorf(settle.EUNAVAILABLE, "lock on %s still held by another process after %s", f.Name(), timeout)
+		case <-poll.C:
 		}
-		if err != nil {
-			return fmt.Errorf("flock: %w", err)
+		if err := flockNB(f, how); err != unix.EWOULDBLOCK {
+			return err
 		}
-		return nil
+		if wait *= 2; wait > lockPollMax {
+			wait = lockPollMax
+		}
+		poll.Reset(wait)
 	}
 }
 
-// Funlock releases a flock taken with Flock.
+// TryFlock takes a flock on f without waiting: false (and nil) when another
+// process holds a conflicting one.
+func TryFlock(f *os.File, how int) (bool, error) {
+	switch err := flockNB(f, how); err {
+	case nil:
+		return true, nil
+	case unix.EWOULDBLOCK:
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// flockNB tries a flock without blocking, retrying on EINTR: nil, EWOULDBLOCK
+// (held by another) or an INTERNAL error.
+func flockNB(f *os.File, how int) error {
+	for {
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		switch err {
+		case nil, unix.EWOULDBLOCK:
+			return err
+		case unix.EINTR:
+			continue
+		}
+		return settle.Wrap(settle.EINTERNAL, err, "flock %s", f.Name())
+	}
+}
+
+// Funlock releases a flock taken with FlockContext.
 func Funlock(f *os.File) error {
 	return unix.Flock(int(f.Fd()), unix.LOCK_UN)
 }

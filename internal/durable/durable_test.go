@@ -1,13 +1,18 @@
 package durable_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"golang.org/x/sys/unix"
+
+	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/internal/durable"
 )
 
@@ -135,7 +140,7 @@ func TestAppendAndLock(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < 20; j++ {
-				l, err := durable.LockFile(p + ".lock")
+				l, err := durable.LockFile(context.Background(), p+".lock", 0)
 				if err != nil {
 					t.Error(err)
 					return
@@ -195,5 +200,52 @@ func TestMkdirAll(t *testing.T) {
 	os.WriteFile(f, nil, 0o644)
 	if err := durable.MkdirAll(f, 0o755); err == nil {
 		t.Fatal("MkdirAll over a file succeeded")
+	}
+}
+
+// TestHardeningH_FlockContext: a lock wait ends with UNAVAILABLE on its
+// timeout or when its context is cancelled, and succeeds once the holder
+// releases the lock. flock locks belong to open file descriptions, so two
+// opens of one file conflict within this process.
+func TestHardeningH_FlockContext(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "lock")
+	holder, err := durable.LockFile(context.Background(), p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	if ok, err := durable.TryFlock(f, unix.LOCK_SH); ok || err != nil {
+		t.Fatalf("TryFlock on a held lock = %v, %v", ok, err)
+	}
+	err = durable.FlockContext(context.Background(), f, unix.LOCK_EX, 20*time.Millisecond)
+	if settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
+		t.Fatalf("timeout: %v", err)
+	}
+	if _, err := durable.LockFile(context.Background(), p, 20*time.Millisecond); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+		t.Fatalf("LockFile timeout: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- durable.FlockContext(ctx, f, unix.LOCK_SH, -1) }()
+	cancel()
+	if err := <-done; settle.ErrorCode(err) != settle.EUNAVAILABLE || !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled wait: %v", err)
+	}
+
+	go func() { done <- durable.FlockContext(context.Background(), f, unix.LOCK_SH, -1) }()
+	if err := holder.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("wait after release: %v", err)
+	}
+	if err := durable.Funlock(f); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,271 @@
+package file_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/writeback"
+)
+
+// lockWaitLog is a logger whose every "locked by another process" line
+// signals waiting: the readiness signal of a lock wait in progress.
+type lockWaitLog struct {
+	waiting chan struct{}
+}
+
+func (w *lockWaitLog) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("locked by another process")) {
+		select {
+		case w.waiting <- struct{}{}:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+func newLockWaitLog() (*lockWaitLog, *slog.Logger) {
+	w := &lockWaitLog{waiting: make(chan struct{}, 1)}
+	return w, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// holdFlock takes an exclusive flock on path through its own open file
+// description (flock locks conflict between descriptions even within one
+// process), released at cleanup.
+func holdFlock(t *testing.T, path string) func() {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { f.Close() }) }
+	t.Cleanup(release)
+	return release
+}
+
+// within fails the test unless ch yields within d (a bound on a wait that
+// must end, not a synchronisation).
+func within[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		t.Fatalf("%s did not end within %s", what, d)
+		panic("unreachable")
+	}
+}
+
+// TestHardeningH_LedgerLockWait: a ledger whose flock another process holds
+// makes a write-back wait at most the lock timeout, end when its context
+// is cancelled, and end when the store is closed; each is UNAVAILABLE.
+// Reads and Check are bounded the same way.
+func TestHardeningH_LedgerLockWait(t *testing.T) {
+	root := t.TempDir()
+	path := lgLedgerPath(root)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lgAppendRaw(t, path, lgLine(t, lgRegistry("task-0", writeback.StatusRegistered)))
+
+	t.Run("timeout", func(t *testing.T) {
+		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet(), LockTimeout: 50 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		release := holdFlock(t, path)
+		_, err = l.Writeback(lgCtx, lgReq(lgBinding("task-1", "T1", "B1")))
+		if settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
+			t.Fatalf("write-back under a held lock: %v", err)
+		}
+		lgAppendRaw(t, path, lgLine(t, lgRegistry("task-2", writeback.StatusRegistered))) // new bytes: a read must lock
+		if _, err := l.RegistryHistory(lgCtx, "task-2"); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+			t.Fatalf("read under a held lock: %v", err)
+		}
+		if _, err := l.Check(lgCtx); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+			t.Fatalf("Check under a held lock: %v", err)
+		}
+		release()
+		// The store is not poisoned: once the lock is free it works.
+		lgWantClass(t, lgWriteback(t, l, lgBinding("task-1", "T1", "B1")), writeback.DurableSuccessWritten, true)
+		if h, err := l.RegistryHistory(lgCtx, "task-2"); err != nil || len(h) != 1 {
+			t.Fatalf("history after release: %v %v", h, err)
+		}
+	})
+
+	t.Run("cancel", func(t *testing.T) {
+		w, log := newLockWaitLog()
+		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: log, LockTimeout: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		holdFlock(t, path)
+		ctx, cancel := context.WithCancel(lgCtx)
+		done := make(chan error, 1)
+		go func() {
+			_, err := l.Writeback(ctx, lgReq(lgBinding("task-3", "T1", "B1")))
+			done <- err
+		}()
+		within(t, w.waiting, 10*time.Second, "reaching the lock wait")
+		cancel()
+		err = within(t, done, 10*time.Second, "a cancelled lock wait")
+		if settle.ErrorCode(err) != settle.EUNAVAILABLE || !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled write-back: %v", err)
+		}
+	})
+
+	t.Run("close", func(t *testing.T) {
+		w, log := newLockWaitLog()
+		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: log, LockTimeout: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		holdFlock(t, path)
+		done := make(chan error, 1)
+		go func() {
+			_, err := l.Writeback(lgCtx, lgReq(lgBinding("task-4", "T1", "B1")))
+			done <- err
+		}()
+		within(t, w.waiting, 10*time.Second, "reaching the lock wait")
+		closed := make(chan error, 1)
+		go func() { closed <- l.Close() }()
+		if err := within(t, closed, 10*time.Second, "Close during a lock wait"); err != nil {
+			t.Fatal(err)
+		}
+		if err := within(t, done, 10*time.Second, "the write-back"); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+			t.Fatalf("write-back interrupted by Close: %v", err)
+		}
+	})
+}
+
+// TestHardeningH_SceneLockTimeout: a batch lock another process holds makes
+// a scene write wait at most the lock timeout (UNAVAILABLE), writing
+// nothing.
+func TestHardeningH_SceneLockTimeout(t *testing.T) {
+	root := t.TempDir()
+	s, err := file.OpenScenes(file.SceneOptions{Root: root, Logger: lgQuiet(), LockTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sc := scGen(t, rand.New(rand.NewSource(1)), "B", 2)
+	if _, err := s.WriteCandidate(lgCtx, scRef("B"), sc, "first", true); err != nil {
+		t.Fatal(err)
+	}
+	before := scSnapshot(t, root)
+	release := holdFlock(t, scPath(root, scToken+"_B.versions.lock"))
+	_, err = s.WriteCandidate(lgCtx, scRef("B"), sc, "second", true)
+	if settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
+		t.Fatalf("candidate under a held batch lock: %v", err)
+	}
+	scSameSnapshot(t, before, scSnapshot(t, root))
+	release()
+	if _, err := s.WriteCandidate(lgCtx, scRef("B"), sc, "second", true); err != nil {
+		t.Fatalf("candidate after release: %v", err)
+	}
+}
+
+// TestHardeningG_ReadOnlyLedger: a ledger opened ReadOnly answers reads,
+// creates and repairs nothing (a torn tail stays as it is, a missing
+// ledger stays missing) and refuses every write with UNAVAILABLE.
+func TestHardeningG_ReadOnlyLedger(t *testing.T) {
+	root := t.TempDir()
+	path := lgLedgerPath(root)
+	// A missing ledger: an empty one, nothing created.
+	l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet(), ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := l.Records(lgCtx, writeback.RecordQuery{}); err != nil || len(p.Records) != 0 {
+		t.Fatalf("records of a missing ledger: %v %v", p, err)
+	}
+	_, err = l.Writeback(lgCtx, lgReq(lgBinding("task-1", "T1", "B1")))
+	lgWantCode(t, err, settle.EUNAVAILABLE)
+	lgWantCode(t, l.AppendRegistry(lgCtx, lgRegistry("task-1", writeback.StatusRegistered)), settle.EUNAVAILABLE)
+	lgWantCode(t, l.DeclareBatch(lgCtx, writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}}), settle.EUNAVAILABLE)
+	l.Close()
+	if ents, err := os.ReadDir(root); err != nil || len(ents) != 0 {
+		t.Fatalf("a read-only store created %v (%v)", ents, err)
+	}
+
+	// A ledger with a success and a torn tail.
+	w := lgOpen(t, root)
+	lgWriteback(t, w, lgBinding("task-1", "T1", "B1"))
+	w.Close()
+	lgAppendRaw(t, path, `{"schema": "callback_4tuple`)
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err = file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet(), ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if c, err := l.Classify(lgCtx, "task-1"); err != nil || c != writeback.ClassNormalCallbackCompleted {
+		t.Fatalf("classify: %q %v", c, err)
+	}
+	d, err := l.Writeback(lgCtx, writeback.WritebackRequest{Binding: lgBinding("task-1", "T1", "B1"), DryRun: true})
+	if err != nil || d.Decision.Classification != writeback.WritebackIdempotentSkip {
+		t.Fatalf("dry run: %+v %v", d.Decision, err)
+	}
+	if _, err := l.Check(lgCtx); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	// Settling would write the summary: refused, nothing written.
+	_, err = l.Settle(lgCtx, "B1", []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}, "T1")
+	lgWantCode(t, err, settle.EUNAVAILABLE)
+	_, err = l.Writeback(lgCtx, lgReq(lgBinding("task-2", "T1", "B1")))
+	lgWantCode(t, err, settle.EUNAVAILABLE)
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("a read-only store changed the ledger")
+	}
+	if side, _ := filepath.Glob(path + ".torn-*"); len(side) != 0 {
+		t.Fatalf("a read-only store wrote %v", side)
+	}
+	if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(writeback.SummariesRelDir))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a read-only store created the summaries directory: %v", err)
+	}
+}
+
+// TestHardeningH_EventLogLockTimeout: an event log whose flock another
+// process holds makes an append wait at most the lock timeout
+// (UNAVAILABLE), and the log works again once the lock is released.
+func TestHardeningH_EventLogLockTimeout(t *testing.T) {
+	root := t.TempDir()
+	e, err := file.OpenEvents(file.EventsOptions{Root: root, Logger: lgQuiet(), LockTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	release := holdFlock(t, filepath.Join(root, "memory", "events", "settle_events.jsonl"))
+	if _, err := e.Append(lgCtx, "test.event", map[string]any{"n": 1}); settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
+		t.Fatalf("append under a held lock: %v", err)
+	}
+	release()
+	if ev, err := e.Append(lgCtx, "test.event", map[string]any{"n": 2}); err != nil || ev.ID != 1 {
+		t.Fatalf("append after release: %+v %v", ev, err)
+	}
+}
