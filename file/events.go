@@ -842,7 +842,9 @@ func (e *Events) catchUp(locked bool) error {
 // indexLine notes a line's key, or marks it bad.
 func (e *Events) indexLine(id int64, line []byte, keys map[string]int64, bad map[int64]bool) {
 	var h event.Event
-	if len(line) > maxEventLine || json.Unmarshal(line, &h) != nil || h.Type == "" {
+	if wid, key, ok := scanEventLine(line); ok {
+		h.ID, h.Type, h.Key = wid, "-", key
+	} else if len(line) > maxEventLine || json.Unmarshal(line, &h) != nil || h.Type == "" {
 		bad[id] = true
 		e.st.skipped.Add(1)
 		e.log.Warn("event log line skipped: not an event", "id", id)
@@ -1069,4 +1071,56 @@ func (e *Events) pollFile() {
 			e.log.Warn("event log poll failed", "err", err)
 		}
 	}
+}
+
+// scanEventLine reads the id and key of a line as encodeEventLine writes
+// it, without decoding the whole line (opening a large log indexes every
+// line): the members in their order, a type and key without escapes, and
+// data that is valid JSON. Any other line is left to json.Unmarshal.
+func scanEventLine(line []byte) (id int64, key string, ok bool) {
+	rest, ok := bytes.CutPrefix(line, []byte(`{"id":`))
+	if !ok || len(line) > maxEventLine {
+		return 0, "", false
+	}
+	i := 0
+	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+		id = id*10 + int64(rest[i]-'0')
+		i++
+		if i > 18 {
+			return 0, "", false
+		}
+	}
+	if i == 0 {
+		return 0, "", false
+	}
+	str := func(prefix string) (string, bool) {
+		r, ok := bytes.CutPrefix(rest, []byte(prefix))
+		if !ok {
+			return "", false
+		}
+		j := bytes.IndexByte(r, '"')
+		if j < 0 || bytes.IndexByte(r[:j], '\\') >= 0 {
+			return "", false
+		}
+		rest = r[j+1:]
+		return string(r[:j]), true
+	}
+	rest = rest[i:]
+	typ, ok := str(`,"type":"`)
+	if !ok || typ == "" {
+		return 0, "", false
+	}
+	if _, ok := str(`,"time":"`); !ok {
+		return 0, "", false
+	}
+	if bytes.HasPrefix(rest, []byte(`,"key":"`)) {
+		if key, ok = str(`,"key":"`); !ok {
+			return 0, "", false
+		}
+	}
+	data, ok := bytes.CutPrefix(rest, []byte(`,"data":`))
+	if !ok || len(data) < 2 || data[len(data)-1] != '}' || !json.Valid(data[:len(data)-1]) {
+		return 0, "", false
+	}
+	return id, key, true
 }
