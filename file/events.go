@@ -1110,7 +1110,12 @@ func scanEventLine(line []byte) (id int64, key string, ok bool) {
 	if !ok || typ == "" {
 		return 0, "", false
 	}
-	if _, ok := str(`,"time":"`); !ok {
+	ts, ok := str(`,"time":"`)
+	if !ok {
+		return 0, "", false
+	}
+	var t time.Time
+	if t.UnmarshalText([]byte(ts)) != nil {
 		return 0, "", false
 	}
 	if bytes.HasPrefix(rest, []byte(`,"key":"`)) {
