@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/internal/pyjson"
@@ -111,15 +109,9 @@ func runRegistry(ctx context.Context, m *Main, args []string) error {
 // readRegistryRecord reads a registry record strictly: a JSON object whose
 // fields have the record's types.
 func (m *Main) readRegistryRecord(path string) (writeback.RegistryRecord, error) {
-	var data []byte
-	var err error
-	if path == "-" {
-		data, err = io.ReadAll(m.Stdin)
-	} else {
-		data, err = os.ReadFile(path)
-	}
+	data, err := m.readInput(path, "MaxRecordBytes", settle.MaxRecordBytes)
 	if err != nil {
-		return writeback.RegistryRecord{}, settle.Wrap(settle.EINVALID, err, "read record")
+		return writeback.RegistryRecord{}, err
 	}
 	return decodeRegistryRecord(data)
 }
