@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 
 	"github.com/settlehq/settle/internal/pyjson"
 )
@@ -90,7 +91,9 @@ func LimitError(limit string, max int, format string, args ...any) error {
 // reads at most limit+1 bytes, so an oversized input costs no more memory
 // than the limit. A missing file is ENOTFOUND, every other failure EINVALID.
 func ReadInputFile(path, limitName string, limit int) ([]byte, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO must not wait for a writer; the mode
+	// check below then refuses it. It changes nothing for a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, Wrap(ENOTFOUND, err, "read %s", path)
