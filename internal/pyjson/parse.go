@@ -186,12 +186,12 @@ func (p *parser) value(depth int) (any, error) {
 		return p.str()
 	case '{':
 		if depth >= p.maxDepth {
-			return nil, p.errAt(p.pos, depthMsgPrefix + " while decoding a JSON object")
+			return nil, p.errAt(p.pos, depthMsgPrefix+" while decoding a JSON object")
 		}
 		return p.object(depth + 1)
 	case '[':
 		if depth >= p.maxDepth {
-			return nil, p.errAt(p.pos, depthMsgPrefix + " while decoding a JSON array")
+			return nil, p.errAt(p.pos, depthMsgPrefix+" while decoding a JSON array")
 		}
 		return p.array(depth + 1)
 	case 'n':
