@@ -106,7 +106,7 @@ func ReadInputFile(path, limitName string, limit int) ([]byte, error) {
 		return nil, Wrap(EINVALID, err, "read %s", path)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, Errorf(EINVALID, "read %s: not a regular file (%s)", path, fi.Mode().Type())
+		return nil, Errorf(EINVALID, "read %s: not a regular file (%s)", path, fileKind(fi.Mode()))
 	}
 	if fi.Size() > int64(limit) {
 		return nil, LimitError(limitName, limit, "%s: %d bytes", path, fi.Size())
@@ -143,4 +143,19 @@ func ParseInput(data []byte, limitName string, limit int) (any, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// fileKind names the type of a file that is not a regular file.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.Type().String()
 }
