@@ -1,6 +1,7 @@
 package settle_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,5 +71,39 @@ func TestHardeningB_ParseInputDepth(t *testing.T) {
 	// A syntax error is returned uncoded, for the caller to code.
 	if _, err := settle.ParseInput([]byte("{"), "MaxTest", 10); err == nil || settle.ErrorCode(err) != settle.EINTERNAL {
 		t.Fatalf("syntax error: %v", err)
+	}
+}
+
+// TestLimitsDocTable: docs/limits.md lists every limit of settle.Limits
+// with its value, and nothing else.
+func TestLimitsDocTable(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("docs", "limits.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`Max") {
+			continue
+		}
+		rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.TrimSpace(cells[2])
+	}
+	if len(rows) != len(settle.Limits) {
+		t.Errorf("docs/limits.md has %d rows, settle.Limits %d", len(rows), len(settle.Limits))
+	}
+	for _, l := range settle.Limits {
+		want := fmt.Sprintf("%d %s", l.Value, l.Unit)
+		if l.Unit == "bytes" {
+			switch {
+			case l.Value%(1<<20) == 0:
+				want = fmt.Sprintf("%d MiB", l.Value>>20)
+			case l.Value%(1<<10) == 0:
+				want = fmt.Sprintf("%d KiB", l.Value>>10)
+			}
+		}
+		if got, ok := rows[l.Name]; !ok || got != want {
+			t.Errorf("docs/limits.md: %s is %q, want %q", l.Name, got, want)
+		}
 	}
 }
