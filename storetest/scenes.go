@@ -593,6 +593,12 @@ func sceneRefusals() []sceneCase {
 			return err
 		}, settle.EINVALID},
 
+		{"init/second sequence past MaxJSONDepth", nil, func(f *fixture) error {
+			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {"B": {"shots": [{"shot_id": "S1"}]}, `+
+				`"C": {"shots": [{"shot_id": "S1", "x": `+nested(settle.MaxJSONDepth)+`}]}}}`), 3, false)
+			return err
+		}, settle.EINVALID},
+
 		// A registered body edited behind the manifest: show and status
 		// writes decide with scene.CheckRegisteredBody, as fsck does.
 		{"load/registered body scene_id edited", editedV2(`"scene_id": "B"`, `"scene_id": "C"`), load("B"), settle.EMANIFESTIDENTITY},

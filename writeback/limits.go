@@ -37,7 +37,8 @@ func CheckBindingLimits(b *Binding) error {
 }
 
 // registryLimitProblems lists the fields of a registry record over
-// settle.MaxIDBytes (ts_kst: settle.MaxTextBytes).
+// settle.MaxIDBytes (executor, a description that embeds a collector key,
+// and ts_kst: settle.MaxTextBytes).
 func registryLimitProblems(rec *RegistryRecord) []string {
 	fb := ""
 	if rec.FallbackCallbackCronID != nil {
@@ -49,7 +50,7 @@ func registryLimitProblems(rec *RegistryRecord) []string {
 		id      bool
 	}{
 		{"task_id", rec.TaskID, true}, {"dispatch_id", rec.DispatchID, true},
-		{"dispatch_cron_id", rec.DispatchCronID, true}, {"executor", rec.Executor, true},
+		{"dispatch_cron_id", rec.DispatchCronID, true}, {"executor", rec.Executor, false},
 		{"chat_id", rec.ChatID, true}, {"normal_collector_cron_id", rec.NormalCollectorCronID, true},
 		{"fallback_callback_cron_id", fb, true}, {"role", rec.Role, true}, {"status", rec.Status, true},
 		{"ts_kst", rec.TsKST, false},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/writeback"
 )
 
 // hdDemo makes the demo workspace and returns its root and environment.
@@ -295,4 +297,41 @@ func TestHardeningL_FsckRecordsAndManifests(t *testing.T) {
 	if !strings.Contains(text, "invalid durable record") || !strings.Contains(text, "registered twice") {
 		t.Fatalf("fsck text:\n%s", text)
 	}
+}
+
+// FuzzHardeningRegistryRecord: any registry record file is appended within
+// the limits or refused with INVALID_INPUT, writing nothing.
+func FuzzHardeningRegistryRecord(f *testing.F) {
+	ok := `{"schema": "callback_4tuple_ledger_record.v1", "task_id": "t1", "dispatch_id": "d1", "dispatch_cron_id": "d1", "executor": "e", "chat_id": "c", "normal_collector_cron_id": "n", "fallback_callback_cron_id": null, "role": "executor", "status": "DISPATCHED", "no_fallback": true, "ts_kst": "2026-11-22T10:01:00+09:00"}`
+	for _, s := range []string{ok, strings.Replace(ok, `"t1"`, `"`+strings.Repeat("t", settle.MaxIDBytes+1)+`"`, 1),
+		strings.Replace(ok, `"c"`, hdNest(settle.MaxJSONDepth), 1), `[`, `{}`, `{"no_fallback": "yes"}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		root := t.TempDir()
+		env := map[string]string{"SETTLE_ROOT": root}
+		rec := filepath.Join(t.TempDir(), "rec.json")
+		if err := os.WriteFile(rec, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, _, exit := run(t, env, "registry", "append", "--json", "--json-record", rec)
+		ledger := filepath.Join(root, "memory/events/callback_4tuple_index.jsonl")
+		raw, err := os.ReadFile(ledger)
+		switch exit {
+		case 0:
+			if err != nil {
+				t.Fatalf("accepted record not written: %v", err)
+			}
+			if p := writeback.CheckLine(bytes.TrimSuffix(raw, []byte("\n"))); len(p) > 0 {
+				t.Fatalf("appended a record that breaks its schema: %v\n%s", p, raw)
+			}
+		default:
+			if !strings.Contains(out, `"INVALID_INPUT"`) {
+				t.Fatalf("refused without INVALID_INPUT: %s", out)
+			}
+			if err == nil && len(raw) > 0 {
+				t.Fatalf("a refused record was written")
+			}
+		}
+	})
 }

@@ -120,7 +120,7 @@ func (m *Main) readRegistryRecord(path string) (writeback.RegistryRecord, error)
 // is an error (the store then validates the values).
 func decodeRegistryRecord(data []byte) (writeback.RegistryRecord, error) {
 	var r writeback.RegistryRecord
-	v, err := pyjson.Parse(data)
+	v, err := settle.ParseInput(data, "MaxRecordBytes", settle.MaxRecordBytes)
 	if err != nil {
 		return r, settle.Wrap(settle.EINVALID, err, "record is not JSON")
 	}
