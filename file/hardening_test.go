@@ -301,3 +301,47 @@ func TestHardeningL_CheckRecordSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestHardeningL_PythonRecordsAreValid: the records the Python seed and the
+// reference registry write pass Check's schema checks, including a
+// registry record without fallback_callback_cron_id (the registry validates
+// with rec.get()).
+func TestHardeningL_PythonRecordsAreValid(t *testing.T) {
+	root := t.TempDir()
+	path := lgLedgerPath(root)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ref, python := lgReference(t)
+	script := `
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from anu_v3 import batch_settle_writeback as W
+from anu_v3.callback_4tuple_registry import Callback4TupleRegistry, make_record
+reg = Callback4TupleRegistry(sys.argv[2])
+reg.append(make_record(task_id="t-1", dispatch_id="d-1", dispatch_cron_id="d-1", executor="py",
+    chat_id="c", normal_collector_cron_id="n-1", fallback_callback_cron_id=None, role="dispatcher",
+    status="DISPATCHED", no_fallback=True, ts_kst="2025-11-22T08:00:00+09:00"))
+reg.append({"schema": "callback_4tuple_ledger_record.v1", "task_id": "t-1", "dispatch_id": "d-1",
+    "dispatch_cron_id": "d-1", "executor": "py", "chat_id": "c", "normal_collector_cron_id": "n-1",
+    "role": "dispatcher", "status": "REGISTERED", "no_fallback": True, "ts_kst": "2025-11-22T08:00:00+09:00"})
+b = W.WritebackBinding(task_id="t-1", track_id="T1", dispatch_id="d-1", dispatch_id_source="source_recorded",
+    normal_collector_cron_id="n-1", normal_collector_cron_id_source="source_recorded", collector_key="k",
+    collector_role="ANU", authoritative_verdict="AUTHORITATIVE_PASS", terminal_status="COMPLETED",
+    completed_at="2025-11-22T09:00:00+09:00", source_result_path="r.json", batch_id="B1")
+with open(sys.argv[2], "a", encoding="utf-8") as fh:
+    fh.write(json.dumps(b.to_record(W.DURABLE_SUCCESS_WRITTEN), ensure_ascii=False, sort_keys=True) + "\n")
+`
+	if out, err := exec.Command(python, "-c", script, ref, path).CombinedOutput(); err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	l := lgOpen(t, root)
+	rep, err := l.Check(lgCtx)
+	scOK(t, err)
+	if rep.Records[writeback.KindDurable] != 1 || rep.Records[writeback.KindRegistry] != 2 {
+		t.Fatalf("records %v, want 1 durable and 2 registry", rep.Records)
+	}
+	if !rep.OK() || len(rep.InvalidRecords) != 0 {
+		t.Fatalf("records the Python tools wrote are flagged: %+v", rep.InvalidRecords)
+	}
+}

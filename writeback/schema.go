@@ -18,7 +18,7 @@ var durableFields = []string{
 
 // registryFields are the members of a callback_4tuple_ledger_record.v1
 // record: strings, but fallback_callback_cron_id (a string or null) and
-// no_fallback (a boolean).
+// no_fallback (a boolean), which may be missing.
 var registryFields = []string{
 	"schema", "task_id", "dispatch_id", "dispatch_cron_id", "executor", "chat_id",
 	"normal_collector_cron_id", "fallback_callback_cron_id", "role", "status",
@@ -111,7 +111,17 @@ func checkDurable(obj *pyjson.Object, prefix string) []string {
 }
 
 func checkRegistry(obj *pyjson.Object) []string {
-	out := fieldTypes(nil, obj, "", registryFields, fallbackNullable, map[string]bool{"no_fallback": true})
+	// The reference registry validates with rec.get(): a record without
+	// fallback_callback_cron_id or no_fallback is one it appends (and
+	// ValidateRegistry below still requires one of the two).
+	names := make([]string, 0, len(registryFields))
+	for _, f := range registryFields {
+		if (f == "fallback_callback_cron_id" || f == "no_fallback") && !obj.Has(f) {
+			continue
+		}
+		names = append(names, f)
+	}
+	out := fieldTypes(nil, obj, "", names, fallbackNullable, map[string]bool{"no_fallback": true})
 	if len(out) > 0 {
 		return out
 	}
