@@ -120,7 +120,7 @@ func (b Batch) ArtifactName(m *Manifest, v int) (string, error) {
 }
 
 // LoadRegistered loads version v's body through the manifest and checks
-// that it carries the batch's identity (EMANIFESTIDENTITY).
+// it against its entry (CheckRegisteredBody: EMANIFESTIDENTITY, ECORRUPT).
 func (bf BatchFiles) LoadRegistered(m *Manifest, v int) (Loaded, error) {
 	name, err := bf.Batch.ArtifactName(m, v)
 	if err != nil {

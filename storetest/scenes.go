@@ -606,7 +606,13 @@ func sceneRefusals() []sceneCase {
 		{"load/registered body structure edited", editedV2(`"beat_id": "SH_000"`, `"beat_id": "SH_900"`), load("B"), settle.ECORRUPT},
 		{"patch/registered body structure edited", editedV2(`"beat_id": "SH_000"`, `"beat_id": "SH_900"`), patch(2, okPatch), settle.ECORRUPT},
 		{"save runner/registered body structure edited", editedV2(`"beat_id": "SH_000"`, `"beat_id": "SH_900"`),
-			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 2, f.scene("B")); return err }, settle.ECORRUPT},
+			func(f *fixture) error {
+				// The runner holds the edited body's revision: the save is
+				// refused for the edit, not for a moved revision.
+				rev := scene.Revision([]byte(f.storedBody(Token + "_B.v002.json")))
+				_, err := f.s.SaveRunner(bg, Ref("B"), 2, rev, f.scene("B"))
+				return err
+			}, settle.ECORRUPT},
 		{"update status/mutate error", func(f *fixture) {
 			if _, isUpdater := f.s.(StatusUpdater); !isUpdater {
 				f.t.Skip("the store has no UpdateStatus")
