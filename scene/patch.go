@@ -39,8 +39,9 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 		return nil, settle.LimitError("MaxPatchBytes", settle.MaxPatchBytes, "json patch of %d bytes", len(patch))
 	}
 	// The library decodes with encoding/json, which allows 10000 levels:
-	// the depth is checked first.
-	if _, err := settle.ParseInput(patch, "MaxPatchBytes", settle.MaxPatchBytes); err != nil {
+	// the depth is checked first. Other syntax errors are left to the
+	// library, whose messages the refusals carry.
+	if _, err := settle.ParseInput(patch, "MaxPatchBytes", settle.MaxPatchBytes); settle.ErrorCode(err) == settle.EINVALID {
 		return nil, settle.Wrap(settle.EINVALID, err, "json patch")
 	}
 	trimmed := bytes.TrimLeft(patch, " \t\r\n")
