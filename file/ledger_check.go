@@ -36,6 +36,11 @@ type CheckReport struct {
 	// TornSidecars lists the <ledger>.torn-* files earlier repairs left
 	// (informational: each holds the bytes of one repaired torn line).
 	TornSidecars []string `json:"torn_sidecars"`
+	// InvalidRecords lists records that DecodeLine reads but that break
+	// their schema (writeback.CheckLine): a wrong type, a missing or empty
+	// mandatory field, a writeback_id or conflict_id that does not match
+	// the record's content.
+	InvalidRecords []InvalidRecord `json:"invalid_records"`
 	// DuplicateWritebackIDs lists writeback ids held by more than one
 	// durable record (the store never appends such a duplicate).
 	DuplicateWritebackIDs []DuplicateID `json:"duplicate_writeback_ids"`
@@ -47,10 +52,18 @@ type CheckReport struct {
 	Truncated bool `json:"truncated"`
 }
 
-// OK reports a ledger without torn tail, skipped lines, duplicates or
-// index disagreement.
+// OK reports a ledger without torn tail, skipped lines, invalid records,
+// duplicates or index disagreement.
 func (r *CheckReport) OK() bool {
-	return r.TornTail == nil && r.Skipped == 0 && len(r.DuplicateWritebackIDs) == 0 && r.IndexAgrees
+	return r.TornTail == nil && r.Skipped == 0 && len(r.InvalidRecords) == 0 && len(r.DuplicateWritebackIDs) == 0 && r.IndexAgrees
+}
+
+// InvalidRecord is a record that breaks its schema.
+type InvalidRecord struct {
+	Line     int64                `json:"line"` // 1-based
+	Offset   int64                `json:"offset"`
+	Kind     writeback.RecordKind `json:"kind"`
+	Problems []string             `json:"problems"`
 }
 
 // SkippedLine is a line that is not a ledger record.
@@ -75,7 +88,7 @@ type DuplicateID struct {
 }
 
 // Check re-reads the whole ledger and reports torn tail, skipped lines,
-// duplicate writeback ids, and whether the in-memory index agrees with the
+// records that break their schema, duplicate writeback ids, and whether the in-memory index agrees with the
 // file. It holds a shared flock while reading, so appenders wait.
 func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
 	r := CheckReport{Path: l.path, Records: map[writeback.RecordKind]int64{}, IndexAgrees: true}
@@ -174,6 +187,13 @@ func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
 			continue
 		}
 		r.Records[rec.Kind]++
+		if problems := writeback.CheckLine(body); len(problems) > 0 {
+			if len(r.InvalidRecords) < maxCheckItems {
+				r.InvalidRecords = append(r.InvalidRecords, InvalidRecord{Line: r.Lines, Offset: off, Kind: rec.Kind, Problems: problems})
+			} else {
+				r.Truncated = true
+			}
+		}
 		if seq >= int64(l.idx.len()) {
 			if off < l.off {
 				problem("record %d at offset %d is not indexed", seq, off)

@@ -45,6 +45,9 @@ func (l *Ledger) readable(ctx context.Context) error {
 // before its group's fsync. A DryRun evaluates against the index and writes
 // nothing.
 func (l *Ledger) Writeback(ctx context.Context, req writeback.WritebackRequest) (writeback.WritebackOutcome, error) {
+	if err := writeback.CheckBindingLimits(&req.Binding); err != nil {
+		return writeback.WritebackOutcome{}, err
+	}
 	if req.DryRun {
 		l.mu.Lock()
 		defer l.mu.Unlock()

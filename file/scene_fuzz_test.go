@@ -41,7 +41,7 @@ func FuzzScenesLoad(f *testing.F) {
 
 // FuzzScenesPatchStatus: any patch is applied whole or refused with
 // INVALID_INPUT or STRUCTURE_IMMUTABLE, writing nothing; an accepted patch
-// never changes the structure fingerprint.
+// never changes the structure fingerprint nor writes a body past the limits.
 func FuzzScenesPatchStatus(f *testing.F) {
 	tree := scGenTree(rand.New(rand.NewSource(51)), "B", 3)
 	body := scBodyTextOf(tree)
@@ -53,6 +53,9 @@ func FuzzScenesPatchStatus(f *testing.F) {
 		`[{"op": "test", "path": "/locked", "value": 0}, {"op": "copy", "from": "/beats/0/board", "path": "/beats/1/board"}]`,
 		`[{"op": "replace", "path": "", "value": {"scene_id": "B"}}]`,
 		`{"op": "remove"}`, `[1]`, `nul`,
+		`[{"op": "add", "path": "/scene_metadata/x", "value": ` + hdNest(9990) + `}]`,
+		`[{"op": "add", "path": "/beats/0/takes/0/receipt", "value": {"r": ` + hdNest(settle.MaxJSONDepth-4) + `}}]`,
+		`[{"op": "add", "path": "/scene_metadata/x", "value": ` + hdNest(settle.MaxJSONDepth-3) + `}]`,
 	} {
 		f.Add([]byte(p))
 	}
@@ -70,6 +73,7 @@ func FuzzScenesPatchStatus(f *testing.F) {
 			if back.Fingerprint != ld.Fingerprint || ld.Fingerprint != scene.Fingerprint(sc) {
 				t.Fatalf("accepted patch changed the structure")
 			}
+			hdBodiesWithinLimits(t, root)
 		case settle.EINVALID, settle.ESTRUCTURE:
 			scSameSnapshot(t, before, scSnapshot(t, root))
 		default:

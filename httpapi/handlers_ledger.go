@@ -41,7 +41,7 @@ func (s *Server) writebackRequest(body *WritebackBody) (writeback.WritebackReque
 	var req writeback.WritebackRequest
 	req.DryRun = body.DryRun
 	if len(body.Expected) > 0 {
-		v, err := pyjson.Parse(body.Expected)
+		v, err := settle.ParseInput(body.Expected, "MaxRecordBytes", settle.MaxRecordBytes)
 		if err != nil {
 			return req, settle.Wrap(settle.EINVALID, err, "expected")
 		}

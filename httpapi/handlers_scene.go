@@ -11,7 +11,6 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/derive"
 	"github.com/settlehq/settle/event"
-	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/scene"
 )
 
@@ -358,20 +357,16 @@ func (s *Server) handleSceneInit(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	v, err := pyjson.Parse(body.Plan)
+	plan, err := scene.DecodePlan(body.Plan)
 	if err != nil {
-		return settle.Wrap(settle.EINVALID, err, "plan")
-	}
-	obj, ok := v.(*pyjson.Object)
-	if !ok {
-		return settle.Errorf(settle.EINVALID, "plan must be a JSON object")
+		return err
 	}
 	maxTakes := scene.DefaultMaxTakes
 	if body.MaxTakes != nil {
 		maxTakes = *body.MaxTakes
 	}
 	project, episode := r.PathValue("project"), r.PathValue("episode")
-	res, err := s.scenes.InitFromPlan(r.Context(), project, episode, scene.Plan{Root: obj}, maxTakes, body.DryRun)
+	res, err := s.scenes.InitFromPlan(r.Context(), project, episode, plan, maxTakes, body.DryRun)
 	if err != nil {
 		return err
 	}

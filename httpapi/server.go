@@ -24,7 +24,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultMaxBodyBytes      = 8 << 20
+	DefaultMaxBodyBytes      = settle.MaxHTTPBodyBytes
 	DefaultReadHeaderTimeout = 10 * time.Second
 	DefaultReadTimeout       = 60 * time.Second
 	DefaultWriteTimeout      = 60 * time.Second

@@ -259,6 +259,9 @@ func readTaskViews(rows pgx.Rows) (views, map[string]error, error) {
 // evaluates on a snapshot and writes nothing. Errors: EUNAVAILABLE,
 // EINTERNAL, ECORRUPT.
 func (s *Store) Writeback(ctx context.Context, req writeback.WritebackRequest) (writeback.WritebackOutcome, error) {
+	if err := writeback.CheckBindingLimits(&req.Binding); err != nil {
+		return writeback.WritebackOutcome{}, err
+	}
 	if req.DryRun {
 		var out writeback.WritebackOutcome
 		err := s.readTx(ctx, "writeback dry run", func(tx pgx.Tx) error {

@@ -120,7 +120,7 @@ func (b Batch) ArtifactName(m *Manifest, v int) (string, error) {
 }
 
 // LoadRegistered loads version v's body through the manifest and checks
-// that it carries the batch's identity (EMANIFESTIDENTITY).
+// it against its entry (CheckRegisteredBody: EMANIFESTIDENTITY, ECORRUPT).
 func (bf BatchFiles) LoadRegistered(m *Manifest, v int) (Loaded, error) {
 	name, err := bf.Batch.ArtifactName(m, v)
 	if err != nil {
@@ -130,12 +130,41 @@ func (bf BatchFiles) LoadRegistered(m *Manifest, v int) (Loaded, error) {
 	if err != nil {
 		return Loaded{}, err
 	}
-	if sc.SceneID != bf.Batch.Ref.Batch {
-		return Loaded{}, settle.Errorf(settle.EMANIFESTIDENTITY,
-			"scene body identity mismatch for batch %s v%d: loaded scene_id %q", bf.Batch.Ref.Batch, v, sc.SceneID)
+	fp := Fingerprint(sc)
+	if err := CheckRegisteredBody(bf.Batch.Ref.Batch, m, v, sc.SceneID, fp); err != nil {
+		return Loaded{}, err
 	}
-	return Loaded{Scene: sc, Version: v, Fingerprint: Fingerprint(sc), Revision: Revision(data)}, nil
+	return Loaded{Scene: sc, Version: v, Fingerprint: fp, Revision: Revision(data)}, nil
 }
+
+// CheckRegisteredBody decides whether version v's body, of scene_id
+// sceneID and structure fingerprint fp, is the body manifest m registers
+// for batch: its scene_id must be the batch (EMANIFESTIDENTITY) and its
+// structure the one the manifest recorded (ECORRUPT; an entry without a
+// fingerprint records none). Reading (show), status writes (patch, runner
+// saves) and fsck all decide with it, so they agree on what is corrupt. The
+// seed checks only the identity, on reads only; a body whose structure was
+// edited behind the manifest's back is refused here because status writes
+// would otherwise carry the edit forward under the old fingerprint.
+func CheckRegisteredBody(batch string, m *Manifest, v int, sceneID, fp string) error {
+	if sceneID != batch {
+		return settle.Errorf(settle.EMANIFESTIDENTITY,
+			"scene body identity mismatch for batch %s v%d: loaded scene_id %q", batch, v, sceneID)
+	}
+	e, err := m.Entry(v)
+	if err != nil {
+		return err
+	}
+	if e.StructureFingerprint != "" && fp != e.StructureFingerprint {
+		return settle.Errorf(settle.ECORRUPT,
+			"scene body of batch %s v%d: structure fingerprint %s differs from the manifest's %s (the body was edited)",
+			batch, v, short(fp), short(e.StructureFingerprint))
+	}
+	return nil
+}
+
+// short is a fingerprint's first 12 characters, for messages.
+func short(fp string) string { return fp[:min(12, len(fp))] }
 
 // LoadActive is the seed's load_scene_active_with_version: with a
 // manifest, the active version's registered body (whose scene_id must be

@@ -105,6 +105,18 @@ func InitFromPlan(ctx context.Context, st PlanStore, project, episode string, pl
 	if err != nil {
 		return nil, err
 	}
+	// A scene over the body limits is refused before any sequence is
+	// written; other errors of a sequence surface in plan order, as the
+	// seed raises them.
+	for _, seq := range seqs {
+		sc, err := NewSceneFromPlanSequence(project, episode, seq.ID, seq.Spec, maxTakes)
+		if err != nil {
+			continue
+		}
+		if _, err := EncodeBody(sc); err != nil {
+			return nil, fmt.Errorf("init sequence %s: %w", seq.ID, err)
+		}
+	}
 	out := make([]InitResult, 0, len(seqs))
 	for _, seq := range seqs {
 		ref := Ref{Project: project, Episode: episode, Batch: seq.ID}

@@ -193,6 +193,11 @@ func (bf BatchFiles) UpdateStatusIf(c Cond, mutate func(*Scene) error) (StatusWr
 		if err != nil {
 			return StatusWrite{}, err
 		}
+		if t.Manifest != nil {
+			if err := CheckRegisteredBody(ref.Batch, t.Manifest, expectedVersion, sc.SceneID, before); err != nil {
+				return StatusWrite{}, err
+			}
+		}
 		if err := mutate(sc); err != nil {
 			return StatusWrite{}, err
 		}
@@ -297,6 +302,16 @@ func (bf BatchFiles) SaveRunner(c Cond, runner *Scene) (ld Loaded, cold bool, er
 		disk, err := DecodeBodyTree(data)
 		if err != nil {
 			return Loaded{}, false, fmt.Errorf("scene body of batch %s v%d: %w", ref.Batch, expectedVersion, err)
+		}
+		if t.Manifest != nil {
+			id, _ := disk.GetString("scene_id")
+			fp, err := FingerprintTreeStrict(disk)
+			if err != nil {
+				return Loaded{}, false, fmt.Errorf("scene body of batch %s v%d: %w", ref.Batch, expectedVersion, err)
+			}
+			if err := CheckRegisteredBody(ref.Batch, t.Manifest, expectedVersion, id, fp); err != nil {
+				return Loaded{}, false, err
+			}
 		}
 		muts, err := StructuralMutationsStrict(disk, runnerRaw)
 		if err != nil {

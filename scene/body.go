@@ -75,10 +75,16 @@ func EncodeBody(sc *Scene) ([]byte, error) {
 // json.dumps({"schema_version": 1, **d}, indent=2). schema_version is
 // always 1 and first: a schema_version member of obj is not written (the
 // seed's `**d` would let it replace the 1, writing a body it cannot read
-// back).
+// back). A body over settle.MaxJSONDepth, MaxBeats, MaxTakesPerBeat or
+// MaxSceneBytes is EINVALID naming the limit: the seed writes any depth,
+// and a body deeper than json.load's recursion limit is one no Python tool
+// can read back.
 func EncodeBodyTree(obj *pyjson.Object) ([]byte, error) {
 	if obj == nil {
 		return nil, settle.Errorf(settle.EINVALID, "encode scene body: nil object")
+	}
+	if err := checkBodyLimits(obj); err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "encode scene body")
 	}
 	w := pyjson.NewObject()
 	w.Set("schema_version", schemaOne)
@@ -93,15 +99,19 @@ func EncodeBodyTree(obj *pyjson.Object) ([]byte, error) {
 	if err != nil {
 		return nil, settle.Wrap(settle.EINVALID, err, "encode scene body")
 	}
+	if len(b) > settle.MaxSceneBytes {
+		return nil, settle.Wrap(settle.EINVALID, settle.LimitError("MaxSceneBytes", settle.MaxSceneBytes, "scene body of %d bytes", len(b)), "encode scene body")
+	}
 	return b, nil
 }
 
 // DecodeInput decodes a scene a caller supplies (a CLI file, a request
 // body): a JSON object with or without the body wrapper's
-// "schema_version" (which must then be 1). Unlike DecodeBody, which reads
+// "schema_version" (which must then be 1), within settle.MaxSceneBytes
+// and settle.MaxJSONDepth. Unlike DecodeBody, which reads
 // stored files (ECORRUPT), a malformed input is EINVALID.
 func DecodeInput(data []byte) (*Scene, error) {
-	v, err := pyjson.Parse(data)
+	v, err := settle.ParseInput(data, "MaxSceneBytes", settle.MaxSceneBytes)
 	if err != nil {
 		return nil, settle.Wrap(settle.EINVALID, err, "scene is not JSON")
 	}

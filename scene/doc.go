@@ -78,4 +78,14 @@
 //   - A refusal of a batch without a scene writes nothing at all: the file
 //     store takes (and so creates) a batch's lock file only for a write
 //     that will find a scene or create one.
+//   - Every body written is held to the limits of docs/limits.md
+//     (EncodeBodyTree: nesting, beats, takes, size), so that Python's
+//     json.load can read it back; the seed writes any depth, and a body it
+//     wrote past json.load's recursion limit is one no Python tool reads.
+//   - A registered body is checked against its manifest entry by
+//     CheckRegisteredBody on reads and on status writes alike (the seed
+//     checks the identity on reads only): an edited scene_id is
+//     EMANIFESTIDENTITY, an edited structure (the entry's
+//     structure_fingerprint no longer matches) ECORRUPT. settle fsck
+//     applies the same check.
 package scene

@@ -31,8 +31,19 @@ type patchOp struct {
 // checks that it is standard JSON, an array of operation objects each with
 // a known op, a string path, a value for add and replace and a string from
 // for move and copy; settle adds that test needs a value and that the
-// pointers are RFC 6901 pointers. EINVALID with the reason otherwise.
+// pointers are RFC 6901 pointers, and that the patch is within
+// settle.MaxPatchBytes, MaxJSONDepth and MaxPatchOps. EINVALID with the
+// reason otherwise.
 func decodePatch(patch []byte) ([]patchOp, error) {
+	if len(patch) > settle.MaxPatchBytes {
+		return nil, settle.LimitError("MaxPatchBytes", settle.MaxPatchBytes, "json patch of %d bytes", len(patch))
+	}
+	// The library decodes with encoding/json, which allows 10000 levels:
+	// the depth is checked first. Other syntax errors are left to the
+	// library, whose messages the refusals carry.
+	if _, err := settle.ParseInput(patch, "MaxPatchBytes", settle.MaxPatchBytes); settle.ErrorCode(err) == settle.EINVALID {
+		return nil, settle.Wrap(settle.EINVALID, err, "json patch")
+	}
 	trimmed := bytes.TrimLeft(patch, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '[' {
 		return nil, settle.Errorf(settle.EINVALID, "json patch: not a JSON array of operations")
@@ -40,6 +51,9 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 	p, err := jsonpatch.DecodePatch(patch)
 	if err != nil {
 		return nil, settle.Wrap(settle.EINVALID, err, "json patch")
+	}
+	if len(p) > settle.MaxPatchOps {
+		return nil, settle.LimitError("MaxPatchOps", settle.MaxPatchOps, "json patch of %d operations", len(p))
 	}
 	ops := make([]patchOp, len(p))
 	for i, raw := range p {
@@ -133,7 +147,8 @@ func ValidatePatch(patch []byte) error {
 // changed. A malformed patch, a failing operation (a test that fails, a
 // missing path, an array index out of range or not in RFC 6901 form) or a
 // result that is not a valid scene (FromTree's rules, or a top-level
-// schema_version, which is not a scene field) is EINVALID with the reason.
+// schema_version, which is not a scene field) is EINVALID with the reason,
+// and so is a result over the limits of a scene body (checkBodyLimits).
 //
 // The patch itself is decoded and checked by github.com/evanphx/json-patch
 // (it must be standard JSON). Its operations are applied by settle on the
@@ -166,6 +181,9 @@ func ApplyPatch(sc *Scene, patch []byte) (*Scene, error) {
 	}
 	if obj.Has("schema_version") {
 		return nil, settle.Errorf(settle.EINVALID, "json patch: schema_version is not a scene field")
+	}
+	if err := checkBodyLimits(obj); err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "json patch: result")
 	}
 	res, err := fromTree(obj, true)
 	if err != nil {

@@ -20,7 +20,7 @@ type PlanSequence struct {
 // position and its last value, as a Python dict). A missing or falsy
 // sequences member gives none; any other non-object is EINVALID, and so is
 // a sequence id ValidateBatchID refuses (the seed would build a path from
-// it).
+// it) and a plan of more than settle.MaxPlanSequences sequences.
 func PlanSequences(plan Plan) ([]PlanSequence, error) {
 	sv, _ := plan.Root.Get("sequences")
 	if !pyjson.Truthy(sv) {
@@ -29,6 +29,9 @@ func PlanSequences(plan Plan) ([]PlanSequence, error) {
 	seqs, ok := sv.(*pyjson.Object)
 	if !ok {
 		return nil, settle.Errorf(settle.EINVALID, "plan sequences: expected dict, got %s", typeName(sv))
+	}
+	if seqs.Len() > settle.MaxPlanSequences {
+		return nil, settle.LimitError("MaxPlanSequences", settle.MaxPlanSequences, "plan of %d sequences", seqs.Len())
 	}
 	out := make([]PlanSequence, 0, seqs.Len())
 	for _, id := range seqs.Keys() {

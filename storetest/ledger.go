@@ -205,6 +205,7 @@ func RunLedger(t *testing.T, open func(t *testing.T, cfg writeback.Config) write
 	t.Run("IdempotentSkip", func(t *testing.T) { t.Parallel(); ledgerSkip(t, open(t, Config())) })
 	t.Run("DryRun", func(t *testing.T) { t.Parallel(); ledgerDryRun(t, open(t, Config())) })
 	t.Run("Refusals", func(t *testing.T) { t.Parallel(); ledgerRefusals(t, open) })
+	t.Run("InputLimits", func(t *testing.T) { t.Parallel(); ledgerInputLimits(t, open(t, Config())) })
 	t.Run("ConflictRecordedOnce", func(t *testing.T) { t.Parallel(); ledgerConflictOnce(t, open(t, Config())) })
 	t.Run("BindingGuard", func(t *testing.T) { t.Parallel(); ledgerBindingGuard(t, open(t, Config())) })
 	t.Run("HardeningE_NonCompletedBinding", func(t *testing.T) { t.Parallel(); ledgerNonCompleted(t, open(t, Config())) })
@@ -459,6 +460,38 @@ func refusals() []refusal {
 			},
 			request: mod("t-chat", func(*writeback.Binding) {}), class: writeback.WritebackBindingConflict, recorded: true},
 	}
+}
+
+// ledgerInputLimits: a binding or registry record with an id over
+// settle.MaxIDBytes or another string over settle.MaxTextBytes is refused
+// with INVALID_INPUT naming the limit, dry run or not, and nothing is
+// written; a binding with every id at the limit is written.
+func ledgerInputLimits(t *testing.T, s writeback.Store) {
+	long := Binding(strings.Repeat("t", settle.MaxIDBytes+1), "T1", "batch-l")
+	path := Binding("t-path", "T1", "batch-l")
+	path.SourceResultPath = strings.Repeat("p", settle.MaxTextBytes+1)
+	for _, c := range []struct {
+		b     writeback.Binding
+		limit string
+	}{{long, "MaxIDBytes"}, {path, "MaxTextBytes"}} {
+		for _, dry := range []bool{false, true} {
+			_, err := s.Writeback(bg, writeback.WritebackRequest{Binding: c.b, DryRun: dry})
+			WantCode(t, err, settle.EINVALID)
+			if !strings.Contains(err.Error(), c.limit) {
+				t.Fatalf("refusal does not name %s: %v", c.limit, err)
+			}
+		}
+	}
+	err := s.AppendRegistry(bg, Registry(strings.Repeat("r", settle.MaxIDBytes+1), writeback.StatusDispatched))
+	WantCode(t, err, settle.EINVALID)
+	if recs := AllRecords(t, s, writeback.RecordQuery{}); len(recs) != 0 {
+		t.Fatalf("refusals wrote %d records", len(recs))
+	}
+	// "dispatch-" + task and "ncc-" + task must fit too.
+	atLimit := Binding(strings.Repeat("t", settle.MaxIDBytes-len("dispatch-")), "T1", "batch-l")
+	atLimit.TrackID = strings.Repeat("k", settle.MaxIDBytes)
+	out := wb(t, s, req(atLimit))
+	wantClass(t, out, "PASS", writeback.DurableSuccessWritten, true)
 }
 
 func ledgerRefusals(t *testing.T, open func(t *testing.T, cfg writeback.Config) writeback.Store) {

@@ -312,6 +312,23 @@ func (f *fixture) storedBody(name string) string {
 
 func planOf(text string) scene.Plan { return scene.Plan{Root: Tree(text)} }
 
+// nested is a JSON text of n nested arrays: depth n.
+func nested(n int) string { return strings.Repeat("[", n) + "1" + strings.Repeat("]", n) }
+
+// editedV2 makes B versioned and edits its active v2 body's text, as a
+// hand edit would (the store must have SceneFiles).
+func editedV2(old, new string) func(f *fixture) {
+	return func(f *fixture) {
+		f.versioned("B")
+		name := Token + "_B.v002.json"
+		body := f.storedBody(name)
+		if !strings.Contains(body, old) {
+			f.t.Fatalf("v2 body has no %s", old)
+		}
+		f.raw(name, strings.Replace(body, old, new, 1))
+	}
+}
+
 // sceneCase is one refusal: a setup, an operation and the code it must
 // fail with, writing nothing.
 type sceneCase struct {
@@ -544,6 +561,58 @@ func sceneRefusals() []sceneCase {
 			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {"../B": {"shots": []}}}`), 3, false)
 			return err
 		}, settle.EINVALID},
+
+		// INVALID_INPUT: the limits of docs/limits.md, checked before
+		// anything is written.
+		{"patch/value past MaxJSONDepth", flatB, patch(1, `[{"op": "add", "path": "/scene_metadata/x", "value": `+nested(9990)+`}]`), settle.EINVALID},
+		{"patch/result past MaxJSONDepth", flatB, patch(1, `[{"op": "add", "path": "/scene_metadata/a", "value": {"b": {"c": {"d": {}}}}}, `+
+			`{"op": "add", "path": "/scene_metadata/a/b/c/d/e", "value": `+nested(settle.MaxJSONDepth-4)+`}]`), settle.EINVALID},
+		{"patch/more than MaxPatchOps", flatB, patch(1, "["+strings.TrimSuffix(strings.Repeat(`{"op": "test", "path": "/scene_id", "value": "B"}, `, settle.MaxPatchOps+1), ", ")+"]"), settle.EINVALID},
+		{"candidate/scene past MaxJSONDepth", nil, func(f *fixture) error {
+			sc := f.scene("B")
+			sc.SceneMetadata.Set("deep", Tree(`{"x": `+nested(settle.MaxJSONDepth)+`}`))
+			_, err := f.s.WriteCandidate(bg, Ref("B"), sc, "", true)
+			return err
+		}, settle.EINVALID},
+		{"candidate/more than MaxBeats beats", nil, func(f *fixture) error {
+			sc := f.scene("B")
+			for len(sc.Beats) <= settle.MaxBeats {
+				b := sc.Beats[0].Clone()
+				b.BeatID = fmt.Sprintf("X_%05d", len(sc.Beats))
+				sc.Beats = append(sc.Beats, b)
+			}
+			_, err := f.s.WriteCandidate(bg, Ref("B"), sc, "", true)
+			return err
+		}, settle.EINVALID},
+		{"init/more than MaxPlanSequences", nil, func(f *fixture) error {
+			var seqs []string
+			for i := 0; i <= settle.MaxPlanSequences; i++ {
+				seqs = append(seqs, fmt.Sprintf(`"S%04d": {"shots": []}`, i))
+			}
+			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {`+strings.Join(seqs, ", ")+`}}`), 3, false)
+			return err
+		}, settle.EINVALID},
+
+		{"init/second sequence past MaxJSONDepth", nil, func(f *fixture) error {
+			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {"B": {"shots": [{"shot_id": "S1"}]}, `+
+				`"C": {"shots": [{"shot_id": "S1", "x": `+nested(settle.MaxJSONDepth)+`}]}}}`), 3, false)
+			return err
+		}, settle.EINVALID},
+
+		// A registered body edited behind the manifest: show and status
+		// writes decide with scene.CheckRegisteredBody, as fsck does.
+		{"load/registered body scene_id edited", editedV2(`"scene_id": "B"`, `"scene_id": "C"`), load("B"), settle.EMANIFESTIDENTITY},
+		{"patch/registered body scene_id edited", editedV2(`"scene_id": "B"`, `"scene_id": "C"`), patch(2, okPatch), settle.EMANIFESTIDENTITY},
+		{"load/registered body structure edited", editedV2(`"beat_id": "SH_000"`, `"beat_id": "SH_900"`), load("B"), settle.ECORRUPT},
+		{"patch/registered body structure edited", editedV2(`"beat_id": "SH_000"`, `"beat_id": "SH_900"`), patch(2, okPatch), settle.ECORRUPT},
+		{"save runner/registered body structure edited", editedV2(`"beat_id": "SH_000"`, `"beat_id": "SH_900"`),
+			func(f *fixture) error {
+				// The runner holds the edited body's revision: the save is
+				// refused for the edit, not for a moved revision.
+				rev := scene.Revision([]byte(f.storedBody(Token + "_B.v002.json")))
+				_, err := f.s.SaveRunner(bg, Ref("B"), 2, rev, f.scene("B"))
+				return err
+			}, settle.ECORRUPT},
 		{"update status/mutate error", func(f *fixture) {
 			if _, isUpdater := f.s.(StatusUpdater); !isUpdater {
 				f.t.Skip("the store has no UpdateStatus")

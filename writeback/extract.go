@@ -46,12 +46,13 @@ type ExtractOptions struct {
 // Where the seed would raise (invalid UTF-8 or JSON, a top level that is
 // not an object, a truthy four_tuple_record or batch_coordinator_integration
 // that is not an object, a key that starts with "("), Extract returns an
-// EINVALID error. It does no I/O.
+// EINVALID error, and so does a verdict over settle.MaxVerdictBytes or
+// MaxJSONDepth or a binding over CheckBindingLimits. It does no I/O.
 func Extract(data []byte, opt ExtractOptions) (Binding, error) {
 	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
 		return Binding{}, settle.Errorf(settle.EINVALID, "verdict file: unexpected UTF-8 byte order mark")
 	}
-	doc, err := pyjson.Parse(data)
+	doc, err := settle.ParseInput(data, "MaxVerdictBytes", settle.MaxVerdictBytes)
 	if err != nil {
 		return Binding{}, settle.Wrap(settle.EINVALID, err, "verdict file")
 	}
@@ -169,6 +170,9 @@ func Extract(data []byte, opt ExtractOptions) (Binding, error) {
 	}
 	if err := checkUTF8(&b); err != nil {
 		return Binding{}, err
+	}
+	if err := CheckBindingLimits(&b); err != nil {
+		return Binding{}, settle.Wrap(settle.EINVALID, err, "verdict file")
 	}
 	return b, nil
 }

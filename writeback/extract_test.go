@@ -324,6 +324,7 @@ func FuzzExtract(f *testing.F) {
 		`{"collector_key": "(x)"}`, `{"task_id": "\ud800"}`, `{"batch_coordinator_integration": {"chat_id": 1}}`,
 		`{"task_id": "\u3000t\u00a0(", "track": " ", "verdict": "PASS", "fallback_callback_cron_id": "f"}`,
 		"\xef\xbb\xbf{}", `{"a": NaN, "executor_self_collector": -0.0}`,
+		`{"task_id": "` + strings.Repeat("t", settle.MaxIDBytes+1) + `"}`, `{"x": ` + strings.Repeat("[", 9990) + strings.Repeat("]", 9990) + `}`,
 	} {
 		f.Add([]byte(s), "B1", "", "")
 	}
@@ -336,6 +337,9 @@ func FuzzExtract(f *testing.F) {
 				t.Fatalf("error code %s: %v", settle.ErrorCode(err), err)
 			}
 			return
+		}
+		if err := writeback.CheckBindingLimits(&b); err != nil {
+			t.Fatalf("extracted a binding past the limits: %v", err)
 		}
 		if b.TrackID == "" || b.DispatchID == "" || b.NormalCollectorCronID == "" || b.CollectorRole == "" {
 			t.Fatalf("empty derived field: %+v", b)

@@ -14,8 +14,9 @@ var RegistryStatuses = []string{StatusRegistered, StatusDispatched, StatusComple
 // callback_4tuple_ledger_record.v1 record (nil when it is): the schema
 // must match, the nine string fields other than the fallback must be
 // non-empty (after Python's strip), the status must be one of
-// RegistryStatuses, and no_fallback must be true exactly when the fallback
-// cron id is empty.
+// RegistryStatuses, no_fallback must be true exactly when the fallback
+// cron id is empty, and no field may exceed settle.MaxIDBytes (ts_kst:
+// MaxTextBytes; the seed has no limit).
 func ValidateRegistry(rec RegistryRecord) []string {
 	var errs []string
 	if rec.Schema != RegistrySchema {
@@ -46,7 +47,7 @@ func ValidateRegistry(rec RegistryRecord) []string {
 	if !rec.NoFallback && !hasFB {
 		errs = append(errs, "no_fallback is false but fallback_callback_cron_id is empty")
 	}
-	return errs
+	return append(errs, registryLimitProblems(&rec)...)
 }
 
 // Classify is the registry's classify() over a task's history in ledger

@@ -21,8 +21,10 @@ lines that are not records, duplicate writeback ids, index agreement) and
 every scene directory under <root>/projects/*/orchestration/scenes (each
 body and manifest decodes with schema_version 1, each manifest's active
 pointer names a registered version whose body exists and carries the batch's
-scene_id, each registered body's structure matches its recorded
-fingerprint, leftover temporary files). Exit 0 when clean, 1 otherwise.
+scene_id, each version is registered once, each registered body's
+structure matches its recorded fingerprint, leftover temporary files).
+Every ledger record is checked against its schema: field types, mandatory
+fields, and a writeback_id (conflict_id) that matches the record's content. Exit 0 when clean, 1 otherwise.
 Leftover temporary files (from a writer killed mid-write) are never read as
 scenes; --remove-tmp deletes those whose writer process is gone.`
 
@@ -115,6 +117,9 @@ func runFsck(ctx context.Context, m *Main, args []string) error {
 			for _, s := range lr.SkippedLines {
 				fmt.Fprintf(m.Stdout, "  line %d skipped: %s\n", s.Line, s.Reason)
 			}
+			for _, x := range lr.InvalidRecords {
+				fmt.Fprintf(m.Stdout, "  line %d: invalid %s record: %s\n", x.Line, x.Kind, strings.Join(x.Problems, "; "))
+			}
 			for _, d := range lr.DuplicateWritebackIDs {
 				fmt.Fprintf(m.Stdout, "  writeback id %s held by records %v\n", d.WritebackID, d.Seqs)
 			}
@@ -196,6 +201,10 @@ func manifestBatch(name string) string {
 	return s
 }
 
+// checkManifest checks a manifest against its bodies: every version
+// registered once, the active one registered, each artifact a safe name
+// whose body exists, decodes and passes scene.CheckRegisteredBody (the
+// check show and patch apply).
 func checkManifest(dir, path, batch string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -204,6 +213,13 @@ func checkManifest(dir, path, batch string) error {
 	man, err := scene.DecodeManifest(data, batch)
 	if err != nil {
 		return err
+	}
+	seen := map[int]bool{}
+	for _, e := range man.Versions {
+		if seen[e.Version] {
+			return settle.Errorf(settle.ECORRUPT, "version %d is registered twice", e.Version)
+		}
+		seen[e.Version] = true
 	}
 	if _, err := man.Entry(man.ActiveVersion); err != nil {
 		return settle.Errorf(settle.ENOTFOUND, "active version %d is not registered", man.ActiveVersion)
@@ -220,11 +236,8 @@ func checkManifest(dir, path, batch string) error {
 		if err != nil {
 			return fmt.Errorf("version %d body %s: %w", e.Version, e.Artifact, err)
 		}
-		if sc.SceneID != batch {
-			return settle.Errorf(settle.EMANIFESTIDENTITY, "version %d body carries scene_id %q", e.Version, sc.SceneID)
-		}
-		if fp := scene.Fingerprint(sc); e.StructureFingerprint != "" && fp != e.StructureFingerprint {
-			return settle.Errorf(settle.ESTRUCTURE, "version %d body structure %s differs from its recorded fingerprint %s", e.Version, fp[:12], e.StructureFingerprint[:min(12, len(e.StructureFingerprint))])
+		if err := scene.CheckRegisteredBody(batch, man, e.Version, sc.SceneID, scene.Fingerprint(sc)); err != nil {
+			return fmt.Errorf("version %d body %s: %w", e.Version, e.Artifact, err)
 		}
 	}
 	return nil

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/internal/pyjson"
@@ -115,15 +113,9 @@ func runRegistry(ctx context.Context, m *Main, args []string) error {
 // readRegistryRecord reads a registry record strictly: a JSON object whose
 // fields have the record's types.
 func (m *Main) readRegistryRecord(path string) (writeback.RegistryRecord, error) {
-	var data []byte
-	var err error
-	if path == "-" {
-		data, err = io.ReadAll(m.Stdin)
-	} else {
-		data, err = os.ReadFile(path)
-	}
+	data, err := m.readInput(path, "MaxRecordBytes", settle.MaxRecordBytes)
 	if err != nil {
-		return writeback.RegistryRecord{}, settle.Wrap(settle.EINVALID, err, "read record")
+		return writeback.RegistryRecord{}, err
 	}
 	return decodeRegistryRecord(data)
 }
@@ -132,7 +124,7 @@ func (m *Main) readRegistryRecord(path string) (writeback.RegistryRecord, error)
 // is an error (the store then validates the values).
 func decodeRegistryRecord(data []byte) (writeback.RegistryRecord, error) {
 	var r writeback.RegistryRecord
-	v, err := pyjson.Parse(data)
+	v, err := settle.ParseInput(data, "MaxRecordBytes", settle.MaxRecordBytes)
 	if err != nil {
 		return r, settle.Wrap(settle.EINVALID, err, "record is not JSON")
 	}

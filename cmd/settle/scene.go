@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"github.com/settlehq/settle/derive"
 	"github.com/settlehq/settle/event"
-	"io"
-	"os"
 	"time"
 
 	settle "github.com/settlehq/settle"
@@ -167,7 +165,7 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		}
 		return nil
 	case "patch":
-		data, err := m.readInput(*patchFile)
+		data, err := m.readInput(*patchFile, "MaxPatchBytes", settle.MaxPatchBytes)
 		if err != nil {
 			return m.refuse(cfg, err)
 		}
@@ -249,19 +247,15 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		fmt.Fprintf(m.Stdout, "batch %s: %d running take(s) older than %s marked stale\n", ref.Batch, n, *olderThan)
 		return nil
 	case "init":
-		data, err := m.readInput(*planFile)
+		data, err := m.readInput(*planFile, "MaxPlanBytes", settle.MaxPlanBytes)
 		if err != nil {
 			return m.refuse(cfg, err)
 		}
-		v, err := pyjson.Parse(data)
+		plan, err := scene.DecodePlan(data)
 		if err != nil {
-			return m.refuse(cfg, settle.Wrap(settle.EINVALID, err, "plan is not JSON"))
+			return m.refuse(cfg, err)
 		}
-		obj, ok := v.(*pyjson.Object)
-		if !ok {
-			return m.refuse(cfg, settle.Errorf(settle.EINVALID, "plan is not a JSON object"))
-		}
-		res, err := store.InitFromPlan(ctx, *project, *episode, scene.Plan{Root: obj}, *maxTakes, *dryRun)
+		res, err := store.InitFromPlan(ctx, *project, *episode, plan, *maxTakes, *dryRun)
 		if err != nil {
 			return m.refuse(cfg, err)
 		}
@@ -323,26 +317,18 @@ func (m *Main) printLoaded(cfg *Config, l scene.Loaded, what string) error {
 	return err
 }
 
-func (m *Main) readInput(path string) ([]byte, error) {
-	var data []byte
-	var err error
+// readInput reads an input file, or standard input for "-", of at most
+// limit bytes (settle.ReadInputFile: regular files only).
+func (m *Main) readInput(path, limitName string, limit int) ([]byte, error) {
 	if path == "-" {
-		data, err = io.ReadAll(m.Stdin)
-	} else {
-		data, err = os.ReadFile(path)
+		return settle.ReadInput(m.Stdin, "standard input", limitName, limit)
 	}
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, settle.Wrap(settle.ENOTFOUND, err, "read %s", path)
-		}
-		return nil, settle.Wrap(settle.EINVALID, err, "read %s", path)
-	}
-	return data, nil
+	return settle.ReadInputFile(path, limitName, limit)
 }
 
 // readScene reads a scene JSON file, with or without "schema_version".
 func (m *Main) readScene(path string) (*scene.Scene, error) {
-	data, err := m.readInput(path)
+	data, err := m.readInput(path, "MaxSceneBytes", settle.MaxSceneBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -119,9 +119,9 @@ func printDecision(m *Main, path string, d *writeback.Decision, dry, conflict bo
 
 // extractFile reads a verdict file and extracts its binding.
 func extractFile(cfg *Config, path, batch, track, execKey string) (writeback.Binding, error) {
-	data, err := readInputFile(path, "verdict file")
+	data, err := settle.ReadInputFile(path, "MaxVerdictBytes", settle.MaxVerdictBytes)
 	if err != nil {
-		return writeback.Binding{}, err
+		return writeback.Binding{}, fmt.Errorf("read verdict file: %w", err)
 	}
 	resolved, err := filepath.Abs(path)
 	if err == nil {
@@ -150,13 +150,13 @@ func parseExpect(s string) (map[string]any, error) {
 		return nil, nil
 	}
 	if strings.HasPrefix(s, "@") {
-		data, err := readInputFile(s[1:], "--expect file")
+		data, err := settle.ReadInputFile(s[1:], "MaxRecordBytes", settle.MaxRecordBytes)
 		if err != nil {
-			return nil, settle.Wrap(settle.EINVALID, err, "--expect")
+			return nil, fmt.Errorf("read --expect file: %w", err)
 		}
 		s = string(data)
 	}
-	v, err := pyjson.Parse([]byte(s))
+	v, err := settle.ParseInput([]byte(s), "MaxRecordBytes", settle.MaxRecordBytes)
 	if err != nil {
 		return nil, settle.Wrap(settle.EINVALID, err, "--expect must be a JSON object")
 	}

@@ -1,9 +1,11 @@
 package pyjson
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -28,6 +30,16 @@ type SyntaxError struct {
 	Char   int
 }
 
+// depthMsgPrefix starts the message of a document nested too deep.
+const depthMsgPrefix = "maximum nesting depth exceeded"
+
+// IsDepthError reports whether err is Parse's refusal of a document nested
+// deeper than the allowed depth.
+func IsDepthError(err error) bool {
+	var se *SyntaxError
+	return errors.As(err, &se) && strings.HasPrefix(se.Msg, depthMsgPrefix)
+}
+
 func (e *SyntaxError) Error() string {
 	return "json: " + e.Msg + ": line " + strconv.Itoa(e.Line) + " column " +
 		strconv.Itoa(e.Col) + " (char " + strconv.Itoa(e.Char) + ")"
@@ -43,7 +55,14 @@ func (e *SyntaxError) Error() string {
 // attach the settle error code (ECORRUPT for a file, EINVALID for a request).
 //
 // The decoded strings share one copy of data, which is not retained.
-func Parse(data []byte) (any, error) {
+func Parse(data []byte) (any, error) { return ParseDepth(data, MaxDepth) }
+
+// ParseDepth is Parse with nesting refused beyond maxDepth levels (at most
+// MaxDepth): a document of scalars is depth 0, [] and {} are depth 1.
+func ParseDepth(data []byte, maxDepth int) (any, error) {
+	if maxDepth > MaxDepth || maxDepth < 0 {
+		maxDepth = MaxDepth
+	}
 	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
 		return nil, newSyntaxError(data, 0, "Unexpected UTF-8 BOM (decode using utf-8-sig)")
 	}
@@ -53,7 +72,7 @@ func Parse(data []byte) (any, error) {
 	}
 	// One copy of the input: strings without escapes and integer literals
 	// are substrings of it (no allocation each).
-	p := parser{data: data, src: string(data)}
+	p := parser{data: data, src: string(data), maxDepth: maxDepth}
 	p.skipWS()
 	v, err := p.value(0)
 	if err != nil {
@@ -124,6 +143,8 @@ type parser struct {
 	buf  []byte // scratch for strings with escapes
 	vals []any  // stack of the elements of the arrays being parsed
 	kvs  []kv   // stack of the members of the objects being parsed
+	// maxDepth is the deepest nesting accepted.
+	maxDepth int
 }
 
 type kv struct {
@@ -164,13 +185,13 @@ func (p *parser) value(depth int) (any, error) {
 	case '"':
 		return p.str()
 	case '{':
-		if depth >= MaxDepth {
-			return nil, p.errAt(p.pos, "maximum nesting depth exceeded while decoding a JSON object")
+		if depth >= p.maxDepth {
+			return nil, p.errAt(p.pos, depthMsgPrefix+" while decoding a JSON object")
 		}
 		return p.object(depth + 1)
 	case '[':
-		if depth >= MaxDepth {
-			return nil, p.errAt(p.pos, "maximum nesting depth exceeded while decoding a JSON array")
+		if depth >= p.maxDepth {
+			return nil, p.errAt(p.pos, depthMsgPrefix+" while decoding a JSON array")
 		}
 		return p.array(depth + 1)
 	case 'n':
