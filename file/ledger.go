@@ -67,8 +67,10 @@ type Ledger struct {
 	fid       fileID // identity of f
 	off       int64  // end of the last complete line consumed
 	lines     int64  // complete lines consumed (records + skipped)
-	view      *writeback.MemView
-	idx       recIndex
+	// ix is the persistent index; ixDistrust says its files on disk
+	// disagreed with the ledger and are not to be loaded again.
+	ix         *Index
+	ixDistrust bool
 
 	// group commit queue
 	qmu     sync.Mutex
@@ -125,9 +127,8 @@ func OpenLedger(opts LedgerOptions) (*Ledger, error) {
 		cfg:  opts.Config,
 		log:  log.With("ledger", path),
 		now:  time.Now,
-		view: writeback.NewMemView(),
+		ix:   newIndex(path),
 	}
-	l.idx.init()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := time.Now()
@@ -176,8 +177,7 @@ func (l *Ledger) Close() error {
 		return nil
 	}
 	l.closed = true
-	l.view.Reset()
-	l.idx.reset()
+	l.ix.reset()
 	if l.f != nil {
 		err := l.f.Close()
 		l.f = nil
@@ -201,8 +201,7 @@ func (l *Ledger) usable() error {
 
 // resetIndex forgets everything read. mu held.
 func (l *Ledger) resetIndex() {
-	l.view.Reset()
-	l.idx.reset()
+	l.ix.reset()
 	l.off = 0
 	l.lines = 0
 	l.st.resetRecordCounts()
@@ -247,7 +246,12 @@ func (l *Ledger) refresh(locked bool) error {
 		if err := flock(l.f, unix.LOCK_SH); err != nil {
 			return settle.Wrap(settle.EINTERNAL, err, "lock ledger for reading")
 		}
-		defer flock(l.f, unix.LOCK_UN)
+		err := l.catchUp()
+		flock(l.f, unix.LOCK_UN)
+		if err == nil {
+			l.maybeSaveIndex()
+		}
+		return err
 	}
 	return l.catchUp()
 }
@@ -274,6 +278,7 @@ func (l *Ledger) reopen() error {
 	l.f = f
 	l.fid = idOf(fi)
 	l.resetIndex()
+	l.ixDistrust = false
 	return nil
 }
 
@@ -314,12 +319,21 @@ func (l *Ledger) catchUp() error {
 	if size == l.off {
 		return nil
 	}
-	if l.off == 0 && l.idx.len() == 0 && size > parallelMin {
+	if l.off == 0 && l.ix.len() == 0 {
+		// The persistent index, if current, covers all but the last
+		// appended bytes.
+		l.loadIndex(size)
+		if size == l.off {
+			return nil
+		}
+		if _, err := l.checkBoundary(); err != nil {
+			return err
+		}
+	}
+	if l.off == 0 && l.ix.len() == 0 && size > parallelMin {
 		// A full read: size the index for the file (settle's lines are
 		// 400 to 700 bytes) instead of growing it record by record.
-		hint := int(size / 500)
-		l.view.Presize(hint)
-		l.idx.grow(hint)
+		l.ix.grow(int(size / 500))
 	}
 	end, err := scanRegion(l.f, l.off, size, l.consume)
 	if err != nil {
@@ -335,10 +349,7 @@ func (l *Ledger) consume(c *chunk) {
 	l.st.skipped.Add(int64(c.skipped))
 	for i := range c.recs {
 		d := &c.recs[i]
-		d.rec.Seq = int64(l.idx.len())
-		l.view.Add(d.rec) // the view reads Raw (rarely) but does not keep it
-		d.rec.Raw = nil
-		l.idx.add(d.off, d.n, &d.rec)
+		l.ix.add(d.off, d.n, &d.rec, d.rec.Raw)
 		l.st.countKind(d.rec.Kind)
 	}
 }
