@@ -50,11 +50,12 @@ const (
 	entrySize     = 12
 	fanBuckets    = 1 << 16
 	sumWindow     = 4096
-
-	// mergeRows is how many records the log may hold before the base is
-	// rewritten; it bounds what a new process reads and decodes at open.
-	mergeRows = 8192
 )
+
+// mergeRows is how many records the log may hold before the base is
+// rewritten; it bounds what a new process reads and decodes at open.
+// (A variable: tests merge often.)
+var mergeRows = 8192
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -422,7 +423,7 @@ func (x *Index) needsSave() bool {
 	if x.b == nil || x.b.f == nil {
 		return true
 	}
-	return int64(x.len())-x.savedRecs > mergeRows/4
+	return int64(x.len())-x.savedRecs > int64(mergeRows/4)
 }
 
 // bytes estimates the memory the index holds.

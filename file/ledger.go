@@ -71,6 +71,10 @@ type Ledger struct {
 	// disagreed with the ledger and are not to be loaded again.
 	ix         *Index
 	ixDistrust bool
+	// bnd holds the ledger's bytes just before off, as read: a file
+	// rewritten behind the store's back is noticed when they change.
+	bnd    []byte
+	bndOff int64
 
 	// group commit queue
 	qmu     sync.Mutex
@@ -202,6 +206,7 @@ func (l *Ledger) usable() error {
 // resetIndex forgets everything read. mu held.
 func (l *Ledger) resetIndex() {
 	l.ix.reset()
+	l.bnd, l.bndOff = nil, 0
 	l.off = 0
 	l.lines = 0
 	l.st.resetRecordCounts()
@@ -282,17 +287,38 @@ func (l *Ledger) reopen() error {
 	return nil
 }
 
-// checkBoundary verifies that the byte before the remembered offset is
-// still a newline (cheap detection of a file rewritten in place). mu held.
+// boundaryBytes is how many bytes before off the store remembers.
+const boundaryBytes = 64
+
+// noteBoundary remembers the bytes before off. mu held.
+func (l *Ledger) noteBoundary() error {
+	if l.off == l.bndOff || l.f == nil {
+		return nil
+	}
+	b := make([]byte, min(l.off, boundaryBytes))
+	if _, err := l.f.ReadAt(b, l.off-int64(len(b))); err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "read ledger")
+	}
+	l.bnd, l.bndOff = b, l.off
+	return nil
+}
+
+// checkBoundary verifies that the bytes before the remembered offset are
+// still those read, ending with a newline (cheap detection of a file
+// rewritten in place). mu held.
 func (l *Ledger) checkBoundary() (reset bool, err error) {
 	if l.off == 0 {
 		return false, nil
 	}
-	var b [1]byte
-	if _, err := l.f.ReadAt(b[:], l.off-1); err != nil && err != io.EOF {
+	want := l.bnd
+	if l.bndOff != l.off {
+		want = []byte{'\n'}
+	}
+	b := make([]byte, len(want))
+	if _, err := l.f.ReadAt(b, l.off-int64(len(b))); err != nil && err != io.EOF {
 		return false, settle.Wrap(settle.EINTERNAL, err, "read ledger")
 	}
-	if b[0] != '\n' {
+	if string(b) != string(want) || want[len(want)-1] != '\n' {
 		l.log.Warn("ledger rewritten in place; re-reading it", "offset", l.off)
 		l.st.rebuilds.Add(1)
 		l.resetIndex()
@@ -323,6 +349,9 @@ func (l *Ledger) catchUp() error {
 		// The persistent index, if current, covers all but the last
 		// appended bytes.
 		l.loadIndex(size)
+		if err := l.noteBoundary(); err != nil {
+			return err
+		}
 		if size == l.off {
 			return nil
 		}
@@ -340,7 +369,7 @@ func (l *Ledger) catchUp() error {
 		return settle.Wrap(settle.EINTERNAL, err, "read ledger")
 	}
 	l.off = end
-	return nil
+	return l.noteBoundary()
 }
 
 // consume adds one decoded chunk to the index, in file order. mu held.

@@ -297,6 +297,13 @@ func (l *Ledger) commit(group []*call) {
 		}
 		l.lines += int64(len(s.recs))
 		l.off = pre + int64(len(s.data))
+		if err := l.noteBoundary(); err != nil {
+			l.log.Error("ledger unreadable after append; re-reading on next use", "err", err)
+			l.resetIndex()
+			l.fid = fileID{}
+			l.publish()
+			return
+		}
 	} else if err := l.catchUp(); err != nil {
 		// The records are durable and acknowledged; only the index is
 		// behind. The next operation re-reads the file from scratch.
