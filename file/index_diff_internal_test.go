@@ -194,36 +194,44 @@ func ixCompare(t *testing.T, who string, l *Ledger, s *ixScan) {
 			conflicts[r.Conflict.ConflictID] = true
 		}
 	}
+	// A run that finds the index inconsistent is repeated after the
+	// rebuild: only the last run's mismatches count.
+	var mismatches []string
+	errf := func(format string, args ...any) { mismatches = append(mismatches, fmt.Sprintf(format, args...)) }
 	err := l.withView(func(v *ixView) {
+		mismatches = nil
 		for id := range wids {
 			if got, want := ixSeqs(v.DurableByWritebackID(id)), ixSeqs(s.view.DurableByWritebackID(id)); !reflect.DeepEqual(got, want) {
-				t.Errorf("%s: DurableByWritebackID(%q) = %v, scan %v", who, id, got, want)
+				errf("%s: DurableByWritebackID(%q) = %v, scan %v", who, id, got, want)
 			}
 		}
 		for k := range idents {
 			if got, want := ixSeqs(v.DurableByIdentity(k)), ixSeqs(s.view.DurableByIdentity(k)); !reflect.DeepEqual(got, want) {
-				t.Errorf("%s: DurableByIdentity(%v) = %v, scan %v", who, k, got, want)
+				errf("%s: DurableByIdentity(%v) = %v, scan %v", who, k, got, want)
 			}
 		}
 		for task := range tasks {
 			if got, want := v.RegistryHistory(task), s.view.RegistryHistory(task); !reflect.DeepEqual(got, want) {
-				t.Errorf("%s: RegistryHistory(%q) = %d records, scan %d", who, task, len(got), len(want))
+				errf("%s: RegistryHistory(%q) = %d records, scan %d", who, task, len(got), len(want))
 			}
 		}
 		for k := range latests {
 			got, want := v.Latest(k[0], k[1]), s.view.Latest(k[0], k[1])
 			if (got == nil) != (want == nil) || (got != nil && !reflect.DeepEqual(*got, *want)) {
-				t.Errorf("%s: Latest(%q, %q) = %v, scan %v", who, k[0], k[1], got, want)
+				errf("%s: Latest(%q, %q) = %v, scan %v", who, k[0], k[1], got, want)
 			}
 		}
 		for id := range conflicts {
 			if got, want := v.HasConflict(id), s.view.HasConflict(id); got != want {
-				t.Errorf("%s: HasConflict(%q) = %v, scan %v", who, id, got, want)
+				errf("%s: HasConflict(%q) = %v, scan %v", who, id, got, want)
 			}
 		}
 	}, l.rescan)
 	if err != nil {
 		t.Fatalf("%s: %v", who, err)
+	}
+	for _, m := range mismatches {
+		t.Error(m)
 	}
 	if l.lines != s.lines {
 		t.Errorf("%s: %d lines read, the scan %d", who, l.lines, s.lines)
@@ -480,4 +488,137 @@ func TestIndexDifferential(t *testing.T) {
 		t.Errorf("no fresh store loaded the persistent index in %d steps", steps)
 	}
 	t.Logf("%d of %d fresh stores loaded the persistent index", loaded, steps)
+}
+
+// ixFill writes n distinct write-backs through a store and closes it.
+func ixFill(t *testing.T, root string, from, n int) {
+	t.Helper()
+	l := ixOpen(t, root)
+	defer l.Close()
+	for i := from; i < from+n; i++ {
+		b := ixBinding(fmt.Sprintf("fill-%d", i), fmt.Sprintf("T%d", 1+i%3), fmt.Sprintf("b%d", i%5))
+		if out, err := l.Writeback(context.Background(), writeback.WritebackRequest{Binding: b}); err != nil || !out.Decision.Appended {
+			t.Fatalf("write-back %d: %v %+v", i, err, out.Decision)
+		}
+	}
+}
+
+// TestIndexOpenValidation checks what a new store takes from the index
+// files after each kind of change behind their back.
+func TestIndexOpenValidation(t *testing.T) {
+	defer func(m int) { mergeRows = m }(mergeRows)
+	mergeRows = 16
+	setup := func(t *testing.T) (root, path string) {
+		root = t.TempDir()
+		path = filepath.Join(root, filepath.FromSlash(writeback.DefaultLedgerRelPath))
+		ixFill(t, root, 0, 20) // 40 records: a base and a log frame or two
+		return root, path
+	}
+	check := func(t *testing.T, root, path string, wantLoaded int64) {
+		t.Helper()
+		l := ixOpen(t, root)
+		defer l.Close()
+		if got := l.Stats().IndexLoaded; got != wantLoaded {
+			t.Errorf("IndexLoaded = %d, want %d", got, wantLoaded)
+		}
+		ixCompare(t, "fresh store", l, ixFullScan(t, path))
+	}
+	t.Run("current", func(t *testing.T) {
+		root, path := setup(t)
+		check(t, root, path, 40)
+	})
+	t.Run("foreign append and torn tail", func(t *testing.T) {
+		root, path := setup(t)
+		ixAppendRaw(t, path, ixForeignLine(rand.New(rand.NewSource(5)), 1)+"\nnot json\n{\"schema\": \"dura")
+		check(t, root, path, 40)
+	})
+	t.Run("rewritten in place, longer", func(t *testing.T) {
+		root, path := setup(t)
+		ends := ixLineEnds(t, path)
+		if err := os.Truncate(path, ends[10]); err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewSource(7))
+		for i := 0; ; i++ {
+			ixAppendRaw(t, path, ixForeignLine(rng, i)+"\n")
+			if fi, _ := os.Stat(path); fi.Size() > ends[len(ends)-1]+100 {
+				break
+			}
+		}
+		check(t, root, path, 0)
+	})
+	t.Run("truncated", func(t *testing.T) {
+		root, path := setup(t)
+		ends := ixLineEnds(t, path)
+		if err := os.Truncate(path, ends[len(ends)-3]); err != nil {
+			t.Fatal(err)
+		}
+		// The base (written at 17 or 34 records) may still be valid.
+		l := ixOpen(t, root)
+		defer l.Close()
+		if got := l.Stats().IndexLoaded; got > int64(len(ends)-2) {
+			t.Errorf("IndexLoaded = %d of a ledger cut to %d records", got, len(ends)-3)
+		}
+		ixCompare(t, "fresh store", l, ixFullScan(t, path))
+	})
+	t.Run("replaced", func(t *testing.T) {
+		root, path := setup(t)
+		data, _ := os.ReadFile(path)
+		if err := os.WriteFile(path+".new", data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".new", path); err != nil {
+			t.Fatal(err)
+		}
+		check(t, root, path, 0)
+	})
+	t.Run("corrupt bucket", func(t *testing.T) {
+		root, path := setup(t)
+		// Only the log is current; fold it into the base.
+		l := ixOpen(t, root)
+		l.mu.Lock()
+		cp := l.checkpoint()
+		cp.Head, cp.Tail, _ = ledgerSums(l.f, cp.Off)
+		if err := l.ix.writeBase(&cp); err != nil {
+			t.Fatal(err)
+		}
+		l.mu.Unlock()
+		l.Close()
+		data, err := os.ReadFile(path + idxSuffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Flip a byte of every entry: every bucket's CRC fails.
+		b, err := parseBase(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := b.entAt(); i < b.fanAt(); i += entrySize {
+			data[i+9] ^= 0x40
+		}
+		if err := os.WriteFile(path+idxSuffix, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l = ixOpen(t, root)
+		defer l.Close()
+		ixCompare(t, "fresh store", l, ixFullScan(t, path))
+		if l.Stats().Rebuilds == 0 {
+			t.Errorf("a corrupt bucket did not make the store rebuild the index")
+		}
+		// The rebuilt index was saved: the next store loads it whole.
+		check(t, root, path, 40)
+	})
+	t.Run("merge bounds the log", func(t *testing.T) {
+		root, path := setup(t)
+		ixFill(t, root, 100, 30)
+		fi, err := os.Stat(path + logSuffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// At most mergeRows records in the log: about 60 bytes each.
+		if fi.Size() > int64(logHeaderSize+(mergeRows+2)*200) {
+			t.Errorf("log holds %d bytes after merges at %d records", fi.Size(), mergeRows)
+		}
+		check(t, root, path, 100)
+	})
 }

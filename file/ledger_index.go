@@ -234,6 +234,8 @@ func (l *Ledger) saveIndex() {
 	if l.f == nil {
 		return
 	}
+	// The index is reset whenever fid changes: what it holds is of this file.
+	l.ix.lid = l.fid
 	if err := l.ix.save(l.f, l.checkpoint()); err != nil {
 		l.st.indexSaveErrors.Add(1)
 		l.log.Warn("ledger index not saved; it is rebuilt from the ledger later", "err", err)
