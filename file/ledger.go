@@ -71,6 +71,7 @@ type Ledger struct {
 	// disagreed with the ledger and are not to be loaded again.
 	ix         *Index
 	ixDistrust bool
+	ixFailedAt int // records indexed when a save last failed (0: none)
 	// bnd holds the ledger's bytes just before off, as read: a file
 	// rewritten behind the store's back is noticed when they change.
 	bnd    []byte

@@ -237,6 +237,7 @@ func (l *Ledger) saveIndex() {
 	// The index is reset whenever fid changes: what it holds is of this file.
 	l.ix.lid = l.fid
 	if err := l.ix.save(l.f, l.checkpoint()); err != nil {
+		l.ixFailedAt = l.ix.len()
 		l.st.indexSaveErrors.Add(1)
 		l.log.Warn("ledger index not saved; it is rebuilt from the ledger later", "err", err)
 		return
@@ -249,8 +250,8 @@ func (l *Ledger) saveIndex() {
 // (a rebuild, or a large foreign append) if the exclusive flock is free
 // right now; otherwise a later writer does. mu held, no flock.
 func (l *Ledger) maybeSaveIndex() {
-	if l.f == nil || !l.ix.needsSave() {
-		return
+	if l.f == nil || !l.ix.needsSave() || (l.ixFailedAt > 0 && l.ix.len() < l.ixFailedAt+mergeRows) {
+		return // a reader retries a failed save only after many more records
 	}
 	if err := flock(l.f, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		return
