@@ -41,6 +41,8 @@ const (
 	idxSuffix = ".idx"
 	logSuffix = ".idxlog"
 
+	// The magics name the format, key encoding and hash included: a
+	// change to any of them needs new magics (old files are then rebuilt).
 	idxMagic = "SETLIDX1"
 	logMagic = "SETLLOG1"
 

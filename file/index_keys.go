@@ -2,8 +2,7 @@ package file
 
 import (
 	"encoding/binary"
-
-	"github.com/cespare/xxhash/v2"
+	"hash/fnv"
 
 	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/writeback"
@@ -40,7 +39,20 @@ func newKey(kind byte, fields ...string) ikey {
 	return k
 }
 
-func (k ikey) hash() uint64 { return xxhash.Sum64(k) }
+// hash is FNV-1a (stable across processes, unlike hash/maphash) with a
+// final avalanche, so that the top 16 bits that pick a bucket depend on
+// every byte.
+func (k ikey) hash() uint64 {
+	h := fnv.New64a()
+	h.Write(k)
+	x := h.Sum64()
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}
 
 // recordIndexKeys returns the keys of a record, following writeback.MemView's
 // semantics for fields that are missing or not strings (raw is the record's
