@@ -64,15 +64,44 @@
 //
 // # Index
 //
-// OpenLedger reads the file once (in parallel chunks) into an in-memory
-// writeback.MemView plus a per-record offset table. Before each operation
-// the store stats the file: new bytes (from this process or another) are
-// read incrementally; a replaced file (another inode), a shrunk file, or a
-// file whose byte before the remembered offset is not '\n' is re-read from
-// scratch. Evaluation never re-reads the whole ledger. Records pages by
-// Seq through the offset table; its task and batch filters use posting
-// lists built by one re-read on the first filtered query and kept current
-// afterwards.
+// The index is persistent (Index, index.go) and lives beside the ledger:
+//
+//	<ledger>.idx     base: header, one row per record (offset, length,
+//	                 kind), key entries (64-bit hash, record number)
+//	                 sorted by hash behind a 65536-bucket fan-out with a
+//	                 CRC per bucket; written by tmp + fsync + rename
+//	<ledger>.idxlog  frames appended after the base (rows and entries of
+//	                 the records since the last checkpoint, CRC each)
+//
+// The keys are those writeback.View needs (writeback_id, binding
+// identity, registry task, conflict id, latest success of a batch and
+// track) and Records' task and batch filters. A lookup reads one bucket
+// and then the records it names from the ledger, and keeps only those
+// that really have the key: memory does not grow with the ledger and a
+// hash collision costs one read. A record not where the index says (a
+// corrupt bucket or row, a ledger changed behind its back) makes the
+// store drop the index, re-read the ledger and answer again.
+//
+// At open the base and log are checked against the ledger: its identity
+// (device, inode), the checkpoint offset within its size, and SHA-256 of
+// the ledger's first and last 4 KiB before the checkpoint. A missing,
+// stale or corrupt index is rebuilt from the ledger, never trusted;
+// whatever was appended after the checkpoint (by settle or another tool,
+// torn tail included) is read from the ledger as before. Every settle
+// writer adds its group's records to the log under the ledger's exclusive
+// flock after the group's fsync, and folds the log into a new base past
+// 8192 records. A crash while the index is updated leaves a torn frame
+// (ignored by its CRC) or an old base (the log names the base it follows):
+// it costs a re-read of ledger bytes, never an answer. Frames are not
+// fsynced, for that reason.
+//
+// Before each operation the store stats the file: new bytes (from this
+// process or another) are read incrementally; a replaced file (another
+// inode), a shrunk file, or a file whose last 64 bytes before the
+// remembered offset changed is re-read from scratch. Evaluation never
+// re-reads the whole ledger. A rewrite in the middle of the ledger that
+// keeps its size, its inode and the bytes at the checkpoint is not
+// detected at open; a lookup that reads a changed record is.
 //
 // # Other files
 //

@@ -61,7 +61,7 @@ func (l *Ledger) ImportRecords(ctx context.Context, start int64, lines [][]byte)
 		return err
 	}
 	defer unlock()
-	if n := int64(l.idx.len()); n != start {
+	if n := int64(l.ix.len()); n != start {
 		return settle.Errorf(settle.EVERSIONCONFLICT, "ledger holds %d records, the import starts at %d", n, start)
 	}
 	pre := l.off
@@ -75,6 +75,8 @@ func (l *Ledger) ImportRecords(ctx context.Context, start int64, lines [][]byte)
 		l.log.Error("index catch-up after import failed; re-reading on next use", "err", err)
 		l.resetIndex()
 		l.fid = fileID{}
+	} else {
+		l.saveIndex()
 	}
 	l.publish()
 	return nil

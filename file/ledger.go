@@ -85,8 +85,15 @@ type Ledger struct {
 	fid       fileID // identity of f
 	off       int64  // end of the last complete line consumed
 	lines     int64  // complete lines consumed (records + skipped)
-	view      *writeback.MemView
-	idx       recIndex
+	// ix is the persistent index; ixDistrust says its files on disk
+	// disagreed with the ledger and are not to be loaded again.
+	ix         *Index
+	ixDistrust bool
+	ixFailedAt int // records indexed when a save last failed (0: none)
+	// bnd holds the ledger's bytes just before off, as read: a file
+	// rewritten behind the store's back is noticed when they change.
+	bnd    []byte
+	bndOff int64
 
 	// group commit queue
 	qmu     sync.Mutex
@@ -149,7 +156,7 @@ func OpenLedgerContext(ctx context.Context, opts LedgerOptions) (*Ledger, error)
 		cfg:  opts.Config,
 		log:  log.With("ledger", path),
 		now:  time.Now,
-		view: writeback.NewMemView(),
+		ix:   newIndex(path),
 
 		readOnly:    opts.ReadOnly,
 		lockTimeout: opts.LockTimeout,
@@ -158,7 +165,6 @@ func OpenLedgerContext(ctx context.Context, opts LedgerOptions) (*Ledger, error)
 		l.lockTimeout = durable.DefaultLockTimeout
 	}
 	l.stopped, l.stop = context.WithCancel(context.Background())
-	l.idx.init()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := time.Now()
@@ -209,8 +215,7 @@ func (l *Ledger) Close() error {
 		return nil
 	}
 	l.closed = true
-	l.view.Reset()
-	l.idx.reset()
+	l.ix.reset()
 	if l.f != nil {
 		err := l.f.Close()
 		l.f = nil
@@ -234,8 +239,8 @@ func (l *Ledger) usable() error {
 
 // resetIndex forgets everything read. mu held.
 func (l *Ledger) resetIndex() {
-	l.view.Reset()
-	l.idx.reset()
+	l.ix.reset()
+	l.bnd, l.bndOff = nil, 0
 	l.off = 0
 	l.lines = 0
 	l.st.resetRecordCounts()
@@ -280,7 +285,12 @@ func (l *Ledger) refresh(ctx context.Context, locked bool) error {
 		if err := l.flock(ctx, unix.LOCK_SH); err != nil {
 			return settle.Wrap(settle.ErrorCode(err), err, "lock ledger for reading")
 		}
-		defer funlock(l.f)
+		err := l.catchUp()
+		funlock(l.f)
+		if err == nil && !l.readOnly {
+			l.maybeSaveIndex()
+		}
+		return err
 	}
 	return l.catchUp()
 }
@@ -312,20 +322,42 @@ func (l *Ledger) reopen() error {
 	l.f = f
 	l.fid = idOf(fi)
 	l.resetIndex()
+	l.ixDistrust = false
 	return nil
 }
 
-// checkBoundary verifies that the byte before the remembered offset is
-// still a newline (cheap detection of a file rewritten in place). mu held.
+// boundaryBytes is how many bytes before off the store remembers.
+const boundaryBytes = 64
+
+// noteBoundary remembers the bytes before off. mu held.
+func (l *Ledger) noteBoundary() error {
+	if l.off == l.bndOff || l.f == nil {
+		return nil
+	}
+	b := make([]byte, min(l.off, boundaryBytes))
+	if _, err := l.f.ReadAt(b, l.off-int64(len(b))); err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "read ledger")
+	}
+	l.bnd, l.bndOff = b, l.off
+	return nil
+}
+
+// checkBoundary verifies that the bytes before the remembered offset are
+// still those read, ending with a newline (cheap detection of a file
+// rewritten in place). mu held.
 func (l *Ledger) checkBoundary() (reset bool, err error) {
 	if l.off == 0 {
 		return false, nil
 	}
-	var b [1]byte
-	if _, err := l.f.ReadAt(b[:], l.off-1); err != nil && err != io.EOF {
+	want := l.bnd
+	if l.bndOff != l.off {
+		want = []byte{'\n'}
+	}
+	b := make([]byte, len(want))
+	if _, err := l.f.ReadAt(b, l.off-int64(len(b))); err != nil && err != io.EOF {
 		return false, settle.Wrap(settle.EINTERNAL, err, "read ledger")
 	}
-	if b[0] != '\n' {
+	if string(b) != string(want) || want[len(want)-1] != '\n' {
 		l.log.Warn("ledger rewritten in place; re-reading it", "offset", l.off)
 		l.st.rebuilds.Add(1)
 		l.resetIndex()
@@ -352,19 +384,31 @@ func (l *Ledger) catchUp() error {
 	if size == l.off {
 		return nil
 	}
-	if l.off == 0 && l.idx.len() == 0 && size > parallelMin {
+	if l.off == 0 && l.ix.len() == 0 {
+		// The persistent index, if current, covers all but the last
+		// appended bytes.
+		l.loadIndex(size)
+		if err := l.noteBoundary(); err != nil {
+			return err
+		}
+		if size == l.off {
+			return nil
+		}
+		if _, err := l.checkBoundary(); err != nil {
+			return err
+		}
+	}
+	if l.off == 0 && l.ix.len() == 0 && size > parallelMin {
 		// A full read: size the index for the file (settle's lines are
 		// 400 to 700 bytes) instead of growing it record by record.
-		hint := int(size / 500)
-		l.view.Presize(hint)
-		l.idx.grow(hint)
+		l.ix.grow(int(size / 500))
 	}
 	end, err := scanRegion(l.f, l.off, size, l.consume)
 	if err != nil {
 		return settle.Wrap(settle.EINTERNAL, err, "read ledger")
 	}
 	l.off = end
-	return nil
+	return l.noteBoundary()
 }
 
 // consume adds one decoded chunk to the index, in file order. mu held.
@@ -373,10 +417,7 @@ func (l *Ledger) consume(c *chunk) {
 	l.st.skipped.Add(int64(c.skipped))
 	for i := range c.recs {
 		d := &c.recs[i]
-		d.rec.Seq = int64(l.idx.len())
-		l.view.Add(d.rec) // the view reads Raw (rarely) but does not keep it
-		d.rec.Raw = nil
-		l.idx.add(d.off, d.n, &d.rec)
+		l.ix.add(d.off, d.n, &d.rec, d.rec.Raw)
 		l.st.countKind(d.rec.Kind)
 	}
 }

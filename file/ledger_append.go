@@ -153,7 +153,7 @@ type staged struct {
 // staged earlier in the same group. The index itself is only changed after
 // the group's fsync succeeded.
 type stage struct {
-	base      *writeback.MemView
+	base      *ixView
 	next      int64 // Seq of the first staged record
 	recs      []staged
 	data      []byte
@@ -258,20 +258,32 @@ func (l *Ledger) commit(group []*call) {
 
 	// A write-back stages two records (its durable record and the mirror
 	// registry record) of about 700 bytes each.
-	s := &stage{base: l.view, next: int64(l.idx.len()), conflicts: map[string]bool{},
-		recs: make([]staged, 0, 2*len(group)), data: make([]byte, 0, 1536*len(group))}
-	for _, c := range group {
-		nrec, ndata := s.mark()
-		var err error
-		if c.req != nil {
-			c.out, err = l.apply(*c.req, s)
-		} else {
-			err = l.stageRegistry(*c.reg, s)
+	var s *stage
+	err = l.withView(func(v *ixView) {
+		s = &stage{base: v, next: int64(l.ix.len()), conflicts: map[string]bool{},
+			recs: make([]staged, 0, 2*len(group)), data: make([]byte, 0, 1536*len(group))}
+		for _, c := range group {
+			c.err, c.out = nil, writeback.WritebackOutcome{}
+			nrec, ndata := s.mark()
+			var err error
+			if c.req != nil {
+				c.out, err = l.apply(*c.req, s)
+			} else {
+				err = l.stageRegistry(*c.reg, s)
+			}
+			if err != nil {
+				s.rollback(nrec, ndata)
+				c.err = err
+			}
+			if v.err != nil {
+				return
+			}
 		}
-		if err != nil {
-			s.rollback(nrec, ndata)
-			c.err = err
-		}
+	}, l.catchUp)
+	if err != nil {
+		l.mu.Unlock()
+		fail(err)
+		return
 	}
 	if len(s.data) == 0 {
 		l.mu.Unlock()
@@ -311,21 +323,28 @@ func (l *Ledger) commit(group []*call) {
 	if err == nil && fi.Size() == pre+int64(len(s.data)) {
 		for i := range s.recs {
 			r := &s.recs[i]
-			r.rec.Raw = s.data[r.off : r.off+int64(r.n)]
-			l.view.Add(r.rec)
-			r.rec.Raw = nil
-			l.idx.add(pre+r.off, r.n, &r.rec)
+			l.ix.add(pre+r.off, r.n, &r.rec, s.data[r.off:r.off+int64(r.n)])
 			l.st.countKind(r.rec.Kind)
 		}
 		l.lines += int64(len(s.recs))
 		l.off = pre + int64(len(s.data))
+		if err := l.noteBoundary(); err != nil {
+			l.log.Error("ledger unreadable after append; re-reading on next use", "err", err)
+			l.resetIndex()
+			l.fid = fileID{}
+			l.publish()
+			return
+		}
 	} else if err := l.catchUp(); err != nil {
 		// The records are durable and acknowledged; only the index is
 		// behind. The next operation re-reads the file from scratch.
 		l.log.Error("index catch-up after append failed; re-reading on next use", "err", err)
 		l.resetIndex()
 		l.fid = fileID{}
+		l.publish()
+		return
 	}
+	l.saveIndex()
 	l.publish()
 }
 
@@ -380,6 +399,9 @@ func (l *Ledger) lockForAppend(ctx context.Context) (func(), error) {
 		}
 	}
 	unlock := func() { funlock(l.f) }
+	if fi, err := l.f.Stat(); err == nil {
+		l.syncIndexFiles(fi.Size())
+	}
 	if err := l.catchUp(); err != nil {
 		unlock()
 		return nil, err

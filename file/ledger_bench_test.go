@@ -221,25 +221,51 @@ func lgBenchBatch(k int) (string, []writeback.TrackTask) {
 	return fmt.Sprintf("bench-batch-%06d", k), tracks
 }
 
-// BenchmarkOpen: open (one parallel scan into the index) and close.
+// BenchmarkOpen: open and close, with the persistent index current
+// (indexed: the index is checked and its log read; no ledger byte is
+// decoded) and without it (scan: one parallel scan of the whole ledger,
+// building the index).
 func BenchmarkOpen(b *testing.B) {
-	for _, size := range lgBenchSizes[1:] {
-		b.Run("records="+size.name, func(b *testing.B) {
-			root := lgBenchRoot(b, size.records)
-			cpu0 := lgCPUTime()
-			for b.Loop() {
-				l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet()})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if got := l.Stats().Records[writeback.KindDurable]; got != int64(size.records/2) {
-					b.Fatalf("%d durable records", got)
-				}
-				b.ReportMetric(float64(l.Stats().IndexBytes)/float64(size.records), "index-B/record")
-				l.Close()
+	for _, size := range lgBenchSizes {
+		for _, indexed := range []bool{true, false} {
+			mode := "scan"
+			if indexed {
+				mode = "indexed"
+			} else if size.records < 100_000 {
+				continue
 			}
-			b.ReportMetric(float64(lgCPUTime()-cpu0)/float64(b.N), "cpu-ns/op")
-		})
+			b.Run("records="+size.name+"/"+mode, func(b *testing.B) {
+				root := lgBenchRoot(b, size.records)
+				path := lgLedgerPath(root)
+				if indexed {
+					// The first store builds and saves the index.
+					lgBenchOpen(b, root)
+				}
+				cpu0 := lgCPUTime()
+				for b.Loop() {
+					if !indexed {
+						b.StopTimer()
+						os.Remove(path + ".idx")
+						os.Remove(path + ".idxlog")
+						b.StartTimer()
+					}
+					l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet()})
+					if err != nil {
+						b.Fatal(err)
+					}
+					st := l.Stats()
+					if got := st.Records[writeback.KindDurable]; got != int64(size.records/2) {
+						b.Fatalf("%d durable records", got)
+					}
+					if indexed && st.IndexLoaded != int64(size.records) {
+						b.Fatalf("the index covered %d of %d records", st.IndexLoaded, size.records)
+					}
+					b.ReportMetric(float64(st.IndexBytes), "heap-index-B")
+					l.Close()
+				}
+				b.ReportMetric(float64(lgCPUTime()-cpu0)/float64(b.N), "cpu-ns/op")
+			})
+		}
 	}
 }
 

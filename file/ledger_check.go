@@ -110,9 +110,9 @@ func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
 	}
 	l.publish()
 	if l.f == nil {
-		if l.idx.len() != 0 {
+		if l.ix.len() != 0 {
 			r.IndexAgrees = false
-			r.IndexProblems = append(r.IndexProblems, fmt.Sprintf("no ledger file but %d indexed records", l.idx.len()))
+			r.IndexProblems = append(r.IndexProblems, fmt.Sprintf("no ledger file but %d indexed records", l.ix.len()))
 		}
 		return r, nil
 	}
@@ -194,18 +194,28 @@ func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
 				r.Truncated = true
 			}
 		}
-		if seq >= int64(l.idx.len()) {
+		if seq >= int64(l.ix.len()) {
 			if off < l.off {
 				problem("record %d at offset %d is not indexed", seq, off)
 			}
 		} else {
-			if l.idx.off[seq] != off || l.idx.n[seq] != uint32(len(body)) || l.idx.kind[seq] != kindCode(rec.Kind) {
+			if row, err := l.ix.row(seq); err != nil {
+				problem("record %d: %v", seq, err)
+			} else if row.off != off || row.n != uint32(len(body)) || row.kind != kindCode(rec.Kind) {
 				problem("record %d: index has offset %d length %d kind %s, file has offset %d length %d kind %s",
-					seq, l.idx.off[seq], l.idx.n[seq], kindNames[l.idx.kind[seq]], off, len(body), rec.Kind)
+					seq, row.off, row.n, kindNames[row.kind%3], off, len(body), rec.Kind)
 			}
-			if rec.Durable != nil && rec.Durable.WritebackID != "" && !slices.ContainsFunc(l.view.DurableByWritebackID(rec.Durable.WritebackID),
-				func(x writeback.Indexed) bool { return x.Seq == seq }) {
-				problem("durable record %d (writeback_id %s) missing from the view", seq, rec.Durable.WritebackID)
+			// Every key of the record finds it.
+			for _, k := range recordIndexKeys(&rec, body) {
+				seqs, err := l.ix.lookup(k.hash())
+				if err != nil {
+					problem("record %d: %v", seq, err)
+					break
+				}
+				if !slices.Contains(seqs, uint32(seq)) {
+					problem("record %d missing from the index under one of its keys (kind %d)", seq, k[0])
+					break
+				}
 			}
 		}
 		if rec.Durable != nil {
@@ -225,8 +235,8 @@ func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
 	if off != l.off {
 		problem("index ends at offset %d, file's last complete line ends at %d", l.off, off)
 	}
-	if int64(l.idx.len()) != seq {
-		problem("index holds %d records, file %d", l.idx.len(), seq)
+	if int64(l.ix.len()) != seq {
+		problem("index holds %d records, file %d", l.ix.len(), seq)
 	}
 	ids := make([]string, 0, len(dups))
 	for id := range dups {

@@ -1,6 +1,7 @@
 package file
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,7 +56,12 @@ func (l *Ledger) Writeback(ctx context.Context, req writeback.WritebackRequest) 
 		if err := l.readable(ctx); err != nil {
 			return writeback.WritebackOutcome{}, err
 		}
-		return writeback.WritebackOutcome{Decision: writeback.Evaluate(req, l.cfg, l.view)}, nil
+		var d writeback.Decision
+		err := l.withView(func(v *ixView) { d = writeback.Evaluate(req, l.cfg, v) }, l.rescan)
+		if err != nil {
+			return writeback.WritebackOutcome{}, err
+		}
+		return writeback.WritebackOutcome{Decision: d}, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return writeback.WritebackOutcome{}, settle.Wrap(settle.EUNAVAILABLE, err, "writeback")
@@ -144,8 +151,9 @@ func (l *Ledger) RegistryHistory(ctx context.Context, taskID string) ([]writebac
 	if err := l.readable(ctx); err != nil {
 		return nil, err
 	}
-	h := l.view.RegistryHistory(taskID)
-	return append([]writeback.RegistryRecord{}, h...), nil
+	var h []writeback.RegistryRecord
+	err := l.withView(func(v *ixView) { h = v.RegistryHistory(taskID) }, l.rescan)
+	return h, err
 }
 
 // Classify implements writeback.Store.
@@ -155,7 +163,11 @@ func (l *Ledger) Classify(ctx context.Context, taskID string) (string, error) {
 	if err := l.readable(ctx); err != nil {
 		return "", err
 	}
-	return writeback.Classify(l.view.RegistryHistory(taskID)), nil
+	var h []writeback.RegistryRecord
+	if err := l.withView(func(v *ixView) { h = v.RegistryHistory(taskID) }, l.rescan); err != nil {
+		return "", err
+	}
+	return writeback.Classify(h), nil
 }
 
 // Settle implements writeback.Store. When the batch is
@@ -171,17 +183,35 @@ func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.
 		l.mu.Unlock()
 		return writeback.SettleOutcome{}, err
 	}
-	latest := func(track string) *writeback.DurableRecord { return l.view.Latest(batchID, track) }
-	res := writeback.Settle(batchID, tracks, thisTrack, latest)
-	var recs []writeback.DurableRecord
-	if res.Decision == writeback.AllSettledConsolidate {
-		for _, t := range tracks {
-			if r := latest(t.TrackID); r != nil {
-				recs = append(recs, *r)
+	var (
+		res  writeback.SettleResult
+		recs []writeback.DurableRecord
+	)
+	err := l.withView(func(v *ixView) {
+		// Each track's latest record is read once.
+		cache := map[string]*writeback.DurableRecord{}
+		latest := func(track string) *writeback.DurableRecord {
+			r, ok := cache[track]
+			if !ok {
+				r = v.Latest(batchID, track)
+				cache[track] = r
+			}
+			return r
+		}
+		res = writeback.Settle(batchID, tracks, thisTrack, latest)
+		recs = nil
+		if res.Decision == writeback.AllSettledConsolidate {
+			for _, t := range tracks {
+				if r := latest(t.TrackID); r != nil {
+					recs = append(recs, *r)
+				}
 			}
 		}
-	}
+	}, l.rescan)
 	l.mu.Unlock()
+	if err != nil {
+		return writeback.SettleOutcome{}, err
+	}
 	if res.Decision != writeback.AllSettledConsolidate {
 		return writeback.SettleOutcome{Result: res}, nil
 	}
@@ -341,86 +371,81 @@ func (l *Ledger) Records(ctx context.Context, q writeback.RecordQuery) (writebac
 	if err := l.readable(ctx); err != nil {
 		return page, err
 	}
-	x := &l.idx
-	// Candidates: a posting list when filtering by task or batch (the
-	// shorter one), else every Seq.
-	var list []int32
-	useList := false
-	if q.TaskID != "" || q.BatchID != "" {
-		if err := x.buildPostings(l.f, l.off); err != nil {
-			return page, settle.Wrap(settle.EINTERNAL, err, "index ledger records")
+	err := l.withView(func(v *ixView) {
+		page.Records, page.Next = []writeback.LedgerRecord{}, -1
+		// Candidates: the records of a key when filtering by task or
+		// batch (the shorter list), else every Seq.
+		var list []uint32
+		useList := false
+		if q.TaskID != "" {
+			if list, v.err = l.ix.lookup(newKey(keyTask, q.TaskID).hash()); v.err != nil {
+				return
+			}
+			useList = true
 		}
-	}
-	if q.TaskID != "" {
-		list, useList = x.byTask[q.TaskID], true
-	}
-	if q.BatchID != "" {
-		if bl := x.byBatch[q.BatchID]; !useList || len(bl) < len(list) {
-			list, useList = bl, true
+		if q.BatchID != "" {
+			bl, err := l.ix.lookup(newKey(keyBatch, q.BatchID).hash())
+			if v.err = err; err != nil {
+				return
+			}
+			if !useList || len(bl) < len(list) {
+				list, useList = bl, true
+			}
 		}
-	}
-	n := x.len()
-	pos := 0
-	if useList {
-		pos = searchInt32(list, int32(min(q.After+1, int64(n))))
-	} else {
-		pos = int(q.After + 1)
-	}
-	var buf []byte
-	for {
-		var seq int
+		n := l.ix.len()
+		pos := 0
 		if useList {
-			if pos >= len(list) {
-				break
-			}
-			seq = int(list[pos])
+			after := q.After
+			pos, _ = slices.BinarySearchFunc(list, after, func(s uint32, a int64) int { return cmp.Compare(int64(s), a+1) })
 		} else {
-			if pos >= n {
+			pos = int(q.After + 1)
+		}
+		for {
+			var seq int
+			if useList {
+				if pos >= len(list) {
+					break
+				}
+				seq = int(list[pos])
+			} else {
+				if pos >= n {
+					break
+				}
+				seq = pos
+			}
+			pos++
+			if wantKind >= 0 {
+				r, err := l.ix.row(int64(seq))
+				if v.err = err; err != nil {
+					return
+				}
+				if int(r.kind) != wantKind {
+					continue
+				}
+			}
+			rec, line, err := l.readRecord(int64(seq), &v.buf)
+			if v.err = err; err != nil {
+				return
+			}
+			task, batch := recordKeys(&rec)
+			if (q.TaskID != "" && task != q.TaskID) || (q.BatchID != "" && batch != q.BatchID) {
+				continue
+			}
+			if len(page.Records) == limit {
+				// One more match exists: there is a next page.
+				page.Next = page.Records[len(page.Records)-1].Seq
 				break
 			}
-			seq = pos
+			rec.Seq = int64(seq)
+			rec.Raw = append([]byte(nil), line...)
+			page.Records = append(page.Records, rec)
 		}
-		pos++
-		if wantKind >= 0 && int(x.kind[seq]) != wantKind {
-			continue
-		}
-		if cap(buf) < int(x.n[seq]) {
-			buf = make([]byte, x.n[seq])
-		}
-		line := buf[:x.n[seq]]
-		if _, err := l.f.ReadAt(line, x.off[seq]); err != nil {
-			return writeback.RecordPage{Records: []writeback.LedgerRecord{}, Next: -1}, settle.Wrap(settle.EINTERNAL, err, "read ledger record")
-		}
-		rec, ok := writeback.DecodeLine(line)
-		if !ok {
-			return writeback.RecordPage{Records: []writeback.LedgerRecord{}, Next: -1}, settle.Errorf(settle.ECORRUPT, "ledger record %d at offset %d changed under the index", seq, x.off[seq])
-		}
-		task, batch := recordKeys(&rec)
-		if (q.TaskID != "" && task != q.TaskID) || (q.BatchID != "" && batch != q.BatchID) {
-			continue
-		}
-		if len(page.Records) == limit {
-			// One more match exists: there is a next page.
-			page.Next = page.Records[len(page.Records)-1].Seq
-			break
-		}
-		rec.Seq = int64(seq)
-		rec.Raw = append([]byte(nil), line...)
-		page.Records = append(page.Records, rec)
+	}, l.rescan)
+	if err != nil {
+		return writeback.RecordPage{Records: []writeback.LedgerRecord{}, Next: -1}, err
 	}
 	return page, nil
 }
 
-// searchInt32 returns the first index of sorted list whose value is >= v.
-func searchInt32(list []int32, v int32) int {
-	lo, hi := 0, len(list)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if list[m] < v {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
-}
+// rescan re-reads the ledger into an emptied index. mu held, no flock.
+func (l *Ledger) rescan() error { return l.refresh(context.Background(), false) }

@@ -2,10 +2,8 @@ package file
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"runtime"
-	"slices"
 	"sync"
 
 	"github.com/settlehq/settle/writeback"
@@ -159,77 +157,6 @@ func kindCode(k writeback.RecordKind) uint8 {
 
 var kindNames = [...]writeback.RecordKind{writeback.KindDurable, writeback.KindRegistry, writeback.KindConflict}
 
-// recIndex locates every record in the file by Seq. The per-task and
-// per-batch posting lists Records filters with are built on the first
-// filtered query (one re-read of the file) and kept current from then on,
-// so that opening a large ledger does not pay for them.
-type recIndex struct {
-	off      []int64
-	n        []uint32
-	kind     []uint8
-	byTask   map[string][]int32 // nil until built
-	byBatch  map[string][]int32
-	postings int64
-}
-
-func (x *recIndex) init() {}
-
-func (x *recIndex) reset() { *x = recIndex{} }
-
-func (x *recIndex) len() int { return len(x.off) }
-
-// grow makes room for about n more records.
-func (x *recIndex) grow(n int) {
-	x.off = slices.Grow(x.off, n)
-	x.n = slices.Grow(x.n, n)
-	x.kind = slices.Grow(x.kind, n)
-}
-
-func (x *recIndex) add(off int64, n uint32, rec *writeback.LedgerRecord) {
-	x.off = append(x.off, off)
-	x.n = append(x.n, n)
-	x.kind = append(x.kind, kindCode(rec.Kind))
-	if x.byTask != nil {
-		x.post(int32(len(x.off)-1), rec)
-	}
-}
-
-func (x *recIndex) post(seq int32, rec *writeback.LedgerRecord) {
-	task, batch := recordKeys(rec)
-	x.byTask[task] = append(x.byTask[task], seq)
-	x.postings++
-	if rec.Kind != writeback.KindRegistry {
-		x.byBatch[batch] = append(x.byBatch[batch], seq)
-		x.postings++
-	}
-}
-
-// buildPostings reads the indexed records again to build the posting
-// lists. The file's bytes before end are the ones indexed.
-func (x *recIndex) buildPostings(r io.ReaderAt, end int64) error {
-	if x.byTask != nil {
-		return nil
-	}
-	x.byTask = make(map[string][]int32)
-	x.byBatch = make(map[string][]int32)
-	seq := int32(0)
-	_, err := scanRegion(r, 0, end, func(c *chunk) {
-		for i := range c.recs {
-			if int(seq) < len(x.off) && x.off[seq] == c.recs[i].off {
-				x.post(seq, &c.recs[i].rec)
-			}
-			seq++
-		}
-	})
-	if err == nil && int(seq) != len(x.off) {
-		err = fmt.Errorf("ledger index holds %d records, the file %d", len(x.off), seq)
-	}
-	if err != nil {
-		x.byTask, x.byBatch, x.postings = nil, nil, 0
-	}
-	return err
-}
-
 // recordKeys returns the task and batch of a record (registry records have
 // no batch).
 func recordKeys(rec *writeback.LedgerRecord) (task, batch string) {
@@ -242,11 +169,4 @@ func recordKeys(rec *writeback.LedgerRecord) (task, batch string) {
 		return rec.Conflict.TaskID, rec.Conflict.BatchID
 	}
 	return "", ""
-}
-
-// bytes estimates the memory held by the offset table and posting lists
-// (the decoded records are counted by the MemView).
-func (x *recIndex) bytes() int64 {
-	n := int64(len(x.off))
-	return n*(8+4+1) + x.postings*4 + int64(len(x.byTask)+len(x.byBatch))*64
 }

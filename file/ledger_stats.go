@@ -31,6 +31,13 @@ type Stats struct {
 	Rebuilds int64 `json:"rebuilds"`
 	// IndexBytes estimates the memory held by the index.
 	IndexBytes int64 `json:"index_bytes"`
+	// IndexLoaded is the number of records the last full read took from
+	// the persistent index (<ledger>.idx) instead of the ledger;
+	// IndexSaves counts index updates written, IndexSaveErrors the
+	// failed ones (the index is then rebuilt later, from the ledger).
+	IndexLoaded     int64 `json:"index_loaded"`
+	IndexSaves      int64 `json:"index_saves"`
+	IndexSaveErrors int64 `json:"index_save_errors"`
 	// OpenDuration is how long the initial read took.
 	OpenDuration time.Duration `json:"open_duration_ns"`
 	// Fsyncs counts appends (one write + one fsync each); FsyncErrors the
@@ -60,24 +67,27 @@ type TornRepair struct {
 }
 
 type counters struct {
-	lastTorn    atomic.Pointer[TornRepair]
-	records     [3]atomic.Int64
-	skipped     atomic.Int64
-	lines       atomic.Int64
-	offset      atomic.Int64
-	tornRepairs atomic.Int64
-	tornBytes   atomic.Int64
-	rebuilds    atomic.Int64
-	indexBytes  atomic.Int64
-	openNanos   atomic.Int64
-	fsyncs      atomic.Int64
-	fsyncErrors atomic.Int64
-	lastFsync   atomic.Int64
-	groups      atomic.Int64
-	grouped     atomic.Int64
-	maxGroup    atomic.Int64
-	groupSizes  [len(GroupSizeBuckets) + 1]atomic.Int64
-	poisoned    atomic.Bool
+	lastTorn        atomic.Pointer[TornRepair]
+	records         [3]atomic.Int64
+	skipped         atomic.Int64
+	lines           atomic.Int64
+	offset          atomic.Int64
+	tornRepairs     atomic.Int64
+	tornBytes       atomic.Int64
+	rebuilds        atomic.Int64
+	indexBytes      atomic.Int64
+	indexLoaded     atomic.Int64
+	indexSaves      atomic.Int64
+	indexSaveErrors atomic.Int64
+	openNanos       atomic.Int64
+	fsyncs          atomic.Int64
+	fsyncErrors     atomic.Int64
+	lastFsync       atomic.Int64
+	groups          atomic.Int64
+	grouped         atomic.Int64
+	maxGroup        atomic.Int64
+	groupSizes      [len(GroupSizeBuckets) + 1]atomic.Int64
+	poisoned        atomic.Bool
 }
 
 func (c *counters) countKind(k writeback.RecordKind) { c.records[kindCode(k)].Add(1) }
@@ -90,6 +100,7 @@ func (c *counters) resetRecordCounts() {
 	c.lines.Store(0)
 	c.offset.Store(0)
 	c.indexBytes.Store(0)
+	c.indexLoaded.Store(0)
 }
 
 func (c *counters) group(n int) {
@@ -122,6 +133,9 @@ func (l *Ledger) Stats() Stats {
 		LastTorn:        c.lastTorn.Load(),
 		Rebuilds:        c.rebuilds.Load(),
 		IndexBytes:      c.indexBytes.Load(),
+		IndexLoaded:     c.indexLoaded.Load(),
+		IndexSaves:      c.indexSaves.Load(),
+		IndexSaveErrors: c.indexSaveErrors.Load(),
 		OpenDuration:    time.Duration(c.openNanos.Load()),
 		Fsyncs:          c.fsyncs.Load(),
 		FsyncErrors:     c.fsyncErrors.Load(),
@@ -145,5 +159,5 @@ func (l *Ledger) Stats() Stats {
 func (l *Ledger) publish() {
 	l.st.lines.Store(l.lines)
 	l.st.offset.Store(l.off)
-	l.st.indexBytes.Store(l.idx.bytes() + l.view.MemBytes())
+	l.st.indexBytes.Store(l.ix.bytes())
 }

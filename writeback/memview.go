@@ -314,6 +314,11 @@ func (m *MemView) addRegistry(r *RegistryRecord, raw []byte) {
 	m.registry[h] = l
 }
 
+// RawObject parses a record's raw line as the view does when a field read
+// as "" may be missing or not a string (nil if it is not a JSON object).
+// Indexes that derive the same keys as the view use it.
+func RawObject(raw []byte) *pyjson.Object { return rawObject(raw) }
+
 // rawObject parses a record's raw line again (rare: only for records with
 // an empty identity field).
 func rawObject(raw []byte) *pyjson.Object {

@@ -1,0 +1,775 @@
+package file
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+
+	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/writeback"
+)
+
+// The persistent ledger index lives beside the ledger in two files:
+//
+//	<ledger>.idx     the base: an immutable table written by tmp+fsync+rename
+//	<ledger>.idxlog  the log: frames appended (and fsynced) after the base
+//
+// The base holds a header (the ledger's identity and the checkpoint it
+// covers, with checksums of the ledger bytes at the checkpoint), one row per
+// record (offset, length, kind, checksum) and the key entries (64-bit key
+// hash, record number) sorted by hash, with a fan-out table of 65536
+// buckets each carrying a CRC of its entries. Lookups read one bucket and
+// the records it names; nothing is loaded whole, so memory does not grow
+// with the ledger. Each log frame carries the rows and entries of the
+// records appended since the previous checkpoint and the new checkpoint.
+// When the log holds more than mergeRows records the base is rewritten
+// with them (and the log restarted).
+//
+// Every change is made under the ledger's exclusive flock. The index is a
+// cache of the ledger: whatever it holds is checked against the ledger
+// (identity, size, checksums at open; every record read back and compared
+// with its key at lookup) and a missing, stale or corrupt index costs a
+// rebuild, never a wrong answer.
+const (
+	idxSuffix = ".idx"
+	logSuffix = ".idxlog"
+
+	// The magics name the format, key encoding and hash included: a
+	// change to any of them needs new magics (old files are then rebuilt).
+	idxMagic = "SETLIDX1"
+	logMagic = "SETLLOG1"
+
+	idxHeaderSize = 256
+	logHeaderSize = 32
+	rowSize       = 16
+	entrySize     = 12
+	fanBuckets    = 1 << 16
+	sumWindow     = 4096
+)
+
+// mergeRows is how many records the log may hold before the base is
+// rewritten; it bounds what a new process reads and decodes at open.
+// (A variable: tests merge often.)
+var mergeRows = 8192
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// indexCrashHook is called at the steps of an index update (tests: a child
+// process exits there to simulate a crash).
+var indexCrashHook func(step string)
+
+func crashPoint(step string) {
+	if indexCrashHook != nil {
+		indexCrashHook(step)
+	}
+}
+
+// ledgerCheckpoint is how far the index has read the ledger.
+type ledgerCheckpoint struct {
+	Off, Lines, Skipped, Recs int64
+	Kinds                     [3]int64
+	Head, Tail                [32]byte // sha256 of the ledger's first and last sumWindow bytes before Off
+}
+
+const cpSize = 7*8 + 64
+
+func (c *ledgerCheckpoint) put(b []byte) {
+	le := binary.LittleEndian
+	for i, v := range [...]int64{c.Off, c.Lines, c.Skipped, c.Recs, c.Kinds[0], c.Kinds[1], c.Kinds[2]} {
+		le.PutUint64(b[8*i:], uint64(v))
+	}
+	copy(b[56:], c.Head[:])
+	copy(b[88:], c.Tail[:])
+}
+
+func (c *ledgerCheckpoint) get(b []byte) {
+	le := binary.LittleEndian
+	v := func(i int) int64 { return int64(le.Uint64(b[8*i:])) }
+	c.Off, c.Lines, c.Skipped, c.Recs = v(0), v(1), v(2), v(3)
+	c.Kinds = [3]int64{v(4), v(5), v(6)}
+	copy(c.Head[:], b[56:88])
+	copy(c.Tail[:], b[88:120])
+}
+
+// ledgerSums computes the checkpoint checksums of the ledger at off.
+func ledgerSums(r io.ReaderAt, off int64) (head, tail [32]byte, err error) {
+	read := func(from, to int64) ([32]byte, error) {
+		buf := make([]byte, to-from)
+		if _, err := r.ReadAt(buf, from); err != nil && !(err == io.EOF && len(buf) == 0) {
+			return [32]byte{}, err
+		}
+		return sha256.Sum256(buf), nil
+	}
+	if head, err = read(0, min(off, sumWindow)); err != nil {
+		return
+	}
+	tail, err = read(max(0, off-sumWindow), off)
+	return
+}
+
+// irow locates one record in the ledger.
+type irow struct {
+	off  int64
+	n    uint32
+	kind uint8
+}
+
+func (r irow) put(b []byte, seq int64) {
+	le := binary.LittleEndian
+	le.PutUint64(b, uint64(r.off))
+	le.PutUint32(b[8:], r.n)
+	b[12] = r.kind
+	c := rowCRC(b[:13], seq)
+	b[13], b[14], b[15] = byte(c), byte(c>>8), byte(c>>16)
+}
+
+func rowCRC(b []byte, seq int64) uint32 {
+	var s [8]byte
+	binary.LittleEndian.PutUint64(s[:], uint64(seq))
+	return crc32.Update(crc32.Checksum(s[:], castagnoli), castagnoli, b)
+}
+
+func getRow(b []byte, seq int64) (irow, bool) {
+	c := rowCRC(b[:13], seq)
+	if b[13] != byte(c) || b[14] != byte(c>>8) || b[15] != byte(c>>16) {
+		return irow{}, false
+	}
+	le := binary.LittleEndian
+	return irow{off: int64(le.Uint64(b)), n: le.Uint32(b[8:]), kind: b[12]}, true
+}
+
+// ientry is one key of one record.
+type ientry struct {
+	h   uint64
+	seq uint32
+}
+
+func cmpEntry(a, b ientry) int {
+	if a.h != b.h {
+		if a.h < b.h {
+			return -1
+		}
+		return 1
+	}
+	return int(int64(a.seq) - int64(b.seq))
+}
+
+// errIndexCorrupt says the index disagrees with itself or the ledger.
+var errIndexCorrupt = errors.New("ledger index corrupt")
+
+// idxBase is an immutable base table, in a file or in memory.
+type idxBase struct {
+	r    io.ReaderAt
+	f    *os.File // nil: in memory (not written)
+	fid  fileID   // of the base file
+	gen  uint64
+	lid  fileID // the ledger it indexes
+	cp   ledgerCheckpoint
+	nent int64
+}
+
+func (b *idxBase) rowsAt() int64 { return idxHeaderSize }
+func (b *idxBase) entAt() int64  { return idxHeaderSize + b.cp.Recs*rowSize }
+func (b *idxBase) fanAt() int64  { return b.entAt() + b.nent*entrySize }
+func (b *idxBase) size() int64   { return b.fanAt() + (fanBuckets+1)*4 + fanBuckets*4 }
+
+func (b *idxBase) close() {
+	if b != nil && b.f != nil {
+		b.f.Close()
+	}
+}
+
+// encodeBaseHeader returns the header of a base.
+func encodeBaseHeader(gen uint64, lid fileID, cp *ledgerCheckpoint, nent int64) []byte {
+	h := make([]byte, idxHeaderSize)
+	le := binary.LittleEndian
+	copy(h, idxMagic)
+	le.PutUint64(h[8:], gen)
+	le.PutUint64(h[16:], lid.dev)
+	le.PutUint64(h[24:], lid.ino)
+	le.PutUint64(h[32:], uint64(nent))
+	cp.put(h[40:])
+	le.PutUint32(h[idxHeaderSize-4:], crc32.Checksum(h[:idxHeaderSize-4], castagnoli))
+	return h
+}
+
+// parseBase reads and checks a base's header.
+func parseBase(r io.ReaderAt, size int64) (*idxBase, error) {
+	h := make([]byte, idxHeaderSize)
+	if _, err := r.ReadAt(h, 0); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", errIndexCorrupt, err)
+	}
+	le := binary.LittleEndian
+	if string(h[:8]) != idxMagic || le.Uint32(h[idxHeaderSize-4:]) != crc32.Checksum(h[:idxHeaderSize-4], castagnoli) {
+		return nil, fmt.Errorf("%w: bad header", errIndexCorrupt)
+	}
+	b := &idxBase{r: r, gen: le.Uint64(h[8:]), lid: fileID{dev: le.Uint64(h[16:]), ino: le.Uint64(h[24:])}, nent: int64(le.Uint64(h[32:]))}
+	b.cp.get(h[40:])
+	if b.cp.Recs < 0 || b.nent < 0 || b.cp.Recs > 1<<32 || b.nent > 1<<36 || b.size() != size {
+		return nil, fmt.Errorf("%w: size %d does not match its header", errIndexCorrupt, size)
+	}
+	return b, nil
+}
+
+// row reads record seq's row.
+func (b *idxBase) row(seq int64) (irow, error) {
+	var buf [rowSize]byte
+	if _, err := b.r.ReadAt(buf[:], b.rowsAt()+seq*rowSize); err != nil {
+		return irow{}, fmt.Errorf("%w: row %d: %v", errIndexCorrupt, seq, err)
+	}
+	r, ok := getRow(buf[:], seq)
+	if !ok {
+		return irow{}, fmt.Errorf("%w: row %d checksum", errIndexCorrupt, seq)
+	}
+	return r, nil
+}
+
+// find appends the record numbers of hash h, ascending.
+func (b *idxBase) find(h uint64, out []uint32) ([]uint32, error) {
+	bucket := int64(h >> 48)
+	var fan [8]byte
+	if _, err := b.r.ReadAt(fan[:], b.fanAt()+bucket*4); err != nil {
+		return out, fmt.Errorf("%w: fan-out: %v", errIndexCorrupt, err)
+	}
+	var crcb [4]byte
+	if _, err := b.r.ReadAt(crcb[:], b.fanAt()+(fanBuckets+1)*4+bucket*4); err != nil {
+		return out, fmt.Errorf("%w: fan-out: %v", errIndexCorrupt, err)
+	}
+	le := binary.LittleEndian
+	from, to := int64(le.Uint32(fan[:])), int64(le.Uint32(fan[4:]))
+	if from > to || to > b.nent {
+		return out, fmt.Errorf("%w: fan-out bucket %d", errIndexCorrupt, bucket)
+	}
+	buf := make([]byte, (to-from)*entrySize)
+	if _, err := b.r.ReadAt(buf, b.entAt()+from*entrySize); err != nil {
+		return out, fmt.Errorf("%w: entries: %v", errIndexCorrupt, err)
+	}
+	if crc32.Checksum(buf, castagnoli) != le.Uint32(crcb[:]) {
+		return out, fmt.Errorf("%w: bucket %d checksum", errIndexCorrupt, bucket)
+	}
+	// A bucket holds a few dozen entries: a linear scan is as fast as a
+	// binary search.
+	n := len(buf) / entrySize
+	for j := 0; j < n; j++ {
+		e := buf[j*entrySize:]
+		if le.Uint64(e) == h {
+			out = append(out, le.Uint32(e[8:]))
+		}
+	}
+	return out, nil
+}
+
+// readAll reads the base's rows and entries (merge, rebuild).
+func (b *idxBase) readAll() ([]byte, []ientry, error) {
+	rows := make([]byte, b.cp.Recs*rowSize)
+	if _, err := b.r.ReadAt(rows, b.rowsAt()); err != nil {
+		return nil, nil, fmt.Errorf("%w: rows: %v", errIndexCorrupt, err)
+	}
+	raw := make([]byte, b.nent*entrySize)
+	if _, err := b.r.ReadAt(raw, b.entAt()); err != nil {
+		return nil, nil, fmt.Errorf("%w: entries: %v", errIndexCorrupt, err)
+	}
+	ents := make([]ientry, b.nent)
+	le := binary.LittleEndian
+	for i := range ents {
+		e := raw[i*entrySize:]
+		ents[i] = ientry{h: le.Uint64(e), seq: le.Uint32(e[8:])}
+	}
+	return rows, ents, nil
+}
+
+// buildBase encodes a base of rows (encoded) and entries (sorted).
+func buildBase(gen uint64, lid fileID, cp *ledgerCheckpoint, rows []byte, ents []ientry) []byte {
+	nent := int64(len(ents))
+	out := make([]byte, 0, idxHeaderSize+len(rows)+len(ents)*entrySize+(2*fanBuckets+1)*4)
+	out = append(out, encodeBaseHeader(gen, lid, cp, nent)...)
+	out = append(out, rows...)
+	entAt := len(out)
+	le := binary.LittleEndian
+	for _, e := range ents {
+		out = le.AppendUint64(out, e.h)
+		out = le.AppendUint32(out, e.seq)
+	}
+	starts := make([]uint32, fanBuckets+1)
+	j := 0
+	for bucket := 0; bucket < fanBuckets; bucket++ {
+		starts[bucket] = uint32(j)
+		for j < len(ents) && int(ents[j].h>>48) == bucket {
+			j++
+		}
+	}
+	starts[fanBuckets] = uint32(j)
+	for _, s := range starts {
+		out = le.AppendUint32(out, s)
+	}
+	for bucket := 0; bucket < fanBuckets; bucket++ {
+		seg := out[entAt+int(starts[bucket])*entrySize : entAt+int(starts[bucket+1])*entrySize]
+		out = le.AppendUint32(out, crc32.Checksum(seg, castagnoli))
+	}
+	return out
+}
+
+// Index is the persistent, incremental index of one ledger file: a base
+// table on disk plus the records appended since (from the index log or
+// read from the ledger), in memory. It answers which records have a key;
+// the ledger store reads and checks them. It is not safe for concurrent
+// use (the store serializes access).
+type Index struct {
+	path, logPath string
+
+	lid fileID // ledger the index describes
+	b   *idxBase
+
+	// Records after the base, in ledger order.
+	rows  []irow
+	ents  []ientry            // their keys, in record order
+	delta map[uint64][]uint32 // hash → record numbers, built on the first lookup
+
+	// What the files on disk hold, as this index last read or wrote them.
+	logGen    uint64
+	logLen    int64 // 0: no usable log
+	logFID    fileID
+	savedRecs int64 // records covered by base + log on disk
+	savedEnts int   // entries of ents covered by the log on disk
+	savedOff  int64
+}
+
+// NewIndex returns an empty index for the ledger at path.
+func newIndex(ledgerPath string) *Index {
+	return &Index{path: ledgerPath + idxSuffix, logPath: ledgerPath + logSuffix}
+}
+
+// reset forgets everything (the ledger was replaced or rewritten).
+func (x *Index) reset() {
+	x.b.close()
+	*x = Index{path: x.path, logPath: x.logPath}
+}
+
+// len is the number of records indexed.
+func (x *Index) len() int {
+	n := len(x.rows)
+	if x.b != nil {
+		n += int(x.b.cp.Recs)
+	}
+	return n
+}
+
+// add indexes the next record, at off with length n; raw is its line.
+func (x *Index) add(off int64, n uint32, rec *writeback.LedgerRecord, raw []byte) {
+	seq := uint32(x.len())
+	x.rows = append(x.rows, irow{off: off, n: n, kind: kindCode(rec.Kind)})
+	for _, k := range recordIndexKeys(rec, raw) {
+		e := ientry{h: k.hash(), seq: seq}
+		x.ents = append(x.ents, e)
+		if x.delta != nil {
+			x.delta[e.h] = append(x.delta[e.h], seq)
+		}
+	}
+}
+
+// grow makes room for about n more records.
+func (x *Index) grow(n int) {
+	x.rows = slices.Grow(x.rows, n)
+	x.ents = slices.Grow(x.ents, 4*n)
+}
+
+// row returns record seq's place in the ledger.
+func (x *Index) row(seq int64) (irow, error) {
+	if x.b != nil && seq < x.b.cp.Recs {
+		return x.b.row(seq)
+	}
+	i := seq
+	if x.b != nil {
+		i -= x.b.cp.Recs
+	}
+	if i < 0 || i >= int64(len(x.rows)) {
+		return irow{}, fmt.Errorf("%w: no record %d", errIndexCorrupt, seq)
+	}
+	return x.rows[i], nil
+}
+
+// lookup returns the record numbers indexed under hash h, ascending.
+func (x *Index) lookup(h uint64) ([]uint32, error) {
+	var out []uint32
+	if x.b != nil {
+		var err error
+		if out, err = x.b.find(h, out); err != nil {
+			return nil, err
+		}
+	}
+	if len(x.ents) > 0 {
+		if x.delta == nil {
+			x.delta = make(map[uint64][]uint32, len(x.ents))
+			for _, e := range x.ents {
+				x.delta[e.h] = append(x.delta[e.h], e.seq)
+			}
+		}
+		out = append(out, x.delta[h]...)
+	}
+	return out, nil
+}
+
+// needsSave reports whether the files on disk lack enough of what the
+// index holds that a reader should write them.
+func (x *Index) needsSave() bool {
+	if x.len() == 0 {
+		return false
+	}
+	if x.b == nil || x.b.f == nil {
+		return true
+	}
+	return int64(x.len())-x.savedRecs > int64(mergeRows/4)
+}
+
+// bytes estimates the memory the index holds.
+func (x *Index) bytes() int64 {
+	n := int64(len(x.rows))*16 + int64(len(x.ents))*16
+	if x.delta != nil {
+		n += int64(len(x.ents)) * 24
+	}
+	if x.b != nil && x.b.f == nil {
+		n += x.b.size()
+	}
+	return n
+}
+
+// load reads the index files and checks them against the ledger f (identity
+// lid, size). It returns the checkpoint the index covers; ok is false when
+// there is no usable index (x is then empty). Bytes of the ledger after the
+// checkpoint are for the caller to read. The caller holds a flock on f.
+func (x *Index) load(f *os.File, lid fileID, size int64) (cp ledgerCheckpoint, ok bool, err error) {
+	x.reset()
+	x.lid = lid
+	bf, err := os.Open(x.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return cp, false, nil
+	}
+	if err != nil {
+		return cp, false, err
+	}
+	fi, err := bf.Stat()
+	if err != nil {
+		bf.Close()
+		return cp, false, err
+	}
+	b, err := parseBase(bf, fi.Size())
+	if err != nil {
+		bf.Close()
+		return cp, false, nil
+	}
+	b.f, b.fid = bf, idOf(fi)
+	if b.lid != lid || !checkpointValid(f, &b.cp, size) {
+		bf.Close()
+		return cp, false, nil
+	}
+	x.b = b
+	x.savedRecs, x.savedOff = b.cp.Recs, b.cp.Off
+	cp = b.cp
+	if lcp, good := x.loadLog(); good && checkpointValid(f, &lcp, size) {
+		cp = lcp
+	} else {
+		x.rows, x.ents, x.delta = nil, nil, nil
+		x.savedRecs, x.savedEnts, x.savedOff = b.cp.Recs, 0, b.cp.Off
+		x.logLen = 0
+	}
+	return cp, true, nil
+}
+
+// checkpointValid checks a checkpoint against the ledger.
+func checkpointValid(f *os.File, cp *ledgerCheckpoint, size int64) bool {
+	if cp.Off > size || cp.Off < 0 {
+		return false
+	}
+	head, tail, err := ledgerSums(f, cp.Off)
+	return err == nil && head == cp.Head && tail == cp.Tail
+}
+
+// loadLog applies the log's frames after the base. It returns the last
+// frame's checkpoint; good is false when there is none (or no log).
+func (x *Index) loadLog() (cp ledgerCheckpoint, good bool) {
+	data, err := os.ReadFile(x.logPath)
+	if err != nil || len(data) < logHeaderSize {
+		return cp, false
+	}
+	le := binary.LittleEndian
+	if string(data[:8]) != logMagic || le.Uint32(data[16:]) != crc32.Checksum(data[:16], castagnoli) ||
+		le.Uint64(data[8:]) != x.b.gen {
+		return cp, false
+	}
+	if fi, err := os.Stat(x.logPath); err == nil {
+		x.logFID = idOf(fi)
+	}
+	x.logGen = x.b.gen
+	pos := logHeaderSize
+	x.logLen = int64(pos)
+	for pos+8 <= len(data) {
+		n := int(le.Uint32(data[pos:]))
+		if n < cpSize+16 || pos+8+n > len(data) {
+			break // a torn frame: the ledger's bytes after the last good one are read instead
+		}
+		p := data[pos+8 : pos+8+n]
+		if crc32.Checksum(p, castagnoli) != le.Uint32(data[pos+4:]) {
+			break
+		}
+		var fcp ledgerCheckpoint
+		fcp.get(p)
+		from := int64(le.Uint64(p[cpSize:]))
+		nrows, nent := int(le.Uint32(p[cpSize+8:])), int(le.Uint32(p[cpSize+12:]))
+		body := p[cpSize+16:]
+		if from != int64(x.len()) || fcp.Recs != from+int64(nrows) || len(body) != nrows*rowSize+nent*entrySize {
+			break
+		}
+		rows := make([]irow, nrows)
+		bad := false
+		for i := range rows {
+			r, ok := getRow(body[i*rowSize:], from+int64(i))
+			if !ok {
+				bad = true
+				break
+			}
+			rows[i] = r
+		}
+		if bad {
+			break
+		}
+		body = body[nrows*rowSize:]
+		for i := 0; i < nent; i++ {
+			e := ientry{h: le.Uint64(body[i*entrySize:]), seq: le.Uint32(body[i*entrySize+8:])}
+			if int64(e.seq) < from || int64(e.seq) >= fcp.Recs {
+				bad = true
+				break
+			}
+			x.ents = append(x.ents, e)
+		}
+		if bad {
+			x.ents = x.ents[:x.savedEnts]
+			break
+		}
+		x.rows = append(x.rows, rows...)
+		pos += 8 + n
+		x.logLen = int64(pos)
+		x.savedRecs, x.savedEnts, x.savedOff = fcp.Recs, len(x.ents), fcp.Off
+		cp, good = fcp, true
+	}
+	return cp, good
+}
+
+// stale reports whether the files on disk changed since this index read or
+// wrote them (another writer updated them). The caller holds the ledger's
+// exclusive flock.
+func (x *Index) stale() bool {
+	if x.b == nil || x.b.f == nil {
+		_, err := os.Stat(x.path)
+		return err == nil // someone wrote an index we have not read
+	}
+	fi, err := os.Stat(x.path)
+	if err != nil || idOf(fi) != x.b.fid {
+		return true
+	}
+	li, err := os.Stat(x.logPath)
+	if x.logLen == 0 {
+		return err == nil && li.Size() > logHeaderSize && idOf(li) != x.logFID
+	}
+	return err != nil || idOf(li) != x.logFID || li.Size() != x.logLen
+}
+
+// save writes what the index holds beyond the files on disk: a log frame,
+// or a new base when the log would grow past mergeRows records or the base
+// on disk is not this index's. cp is the checkpoint of everything indexed.
+// The caller holds the ledger's exclusive flock.
+func (x *Index) save(f *os.File, cp ledgerCheckpoint) error {
+	if int64(x.len()) != cp.Recs {
+		return fmt.Errorf("index holds %d records, checkpoint %d", x.len(), cp.Recs)
+	}
+	if x.b != nil && x.b.f != nil && cp.Recs == x.savedRecs && cp.Off == x.savedOff {
+		return nil
+	}
+	var err error
+	if cp.Head, cp.Tail, err = ledgerSums(f, cp.Off); err != nil {
+		return err
+	}
+	if x.b == nil || x.b.f == nil || x.b.lid != x.lid || len(x.rows) > mergeRows {
+		return x.writeBase(&cp)
+	}
+	return x.appendFrame(&cp)
+}
+
+// appendFrame appends the records after savedRecs to the log.
+func (x *Index) appendFrame(cp *ledgerCheckpoint) error {
+	lf, err := x.openLog()
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	first := x.savedRecs - x.b.cp.Recs
+	rows := x.rows[first:]
+	ents := x.ents[x.savedEnts:]
+	n := cpSize + 16 + len(rows)*rowSize + len(ents)*entrySize
+	frame := make([]byte, 8+n)
+	le := binary.LittleEndian
+	le.PutUint32(frame, uint32(n))
+	p := frame[8:]
+	cp.put(p)
+	le.PutUint64(p[cpSize:], uint64(x.savedRecs))
+	le.PutUint32(p[cpSize+8:], uint32(len(rows)))
+	le.PutUint32(p[cpSize+12:], uint32(len(ents)))
+	body := p[cpSize+16:]
+	for i, r := range rows {
+		r.put(body[i*rowSize:], x.savedRecs+int64(i))
+	}
+	body = body[len(rows)*rowSize:]
+	for i, e := range ents {
+		le.PutUint64(body[i*entrySize:], e.h)
+		le.PutUint32(body[i*entrySize+8:], e.seq)
+	}
+	le.PutUint32(frame[4:], crc32.Checksum(p, castagnoli))
+	// A frame cut short by a crash fails its CRC and is ignored: the
+	// next process reads those records from the ledger. The frame is not
+	// fsynced: it names only ledger bytes already fsynced, and losing it
+	// costs a read of those bytes, not an answer; an fsync would double
+	// the cost of every group commit.
+	crashPoint("index-frame")
+	if _, err := lf.Write(frame); err != nil {
+		x.logLen = 0
+		return err
+	}
+	x.logLen += int64(len(frame))
+	x.savedRecs, x.savedEnts, x.savedOff = cp.Recs, len(x.ents), cp.Off
+	return nil
+}
+
+// openLog opens the log for appending, cut to the frames this index
+// knows (a torn frame or frames it superseded are dropped), or starts a
+// new one.
+func (x *Index) openLog() (*os.File, error) {
+	if x.logLen > 0 && x.logGen == x.b.gen {
+		lf, err := os.OpenFile(x.logPath, os.O_RDWR|os.O_APPEND, 0)
+		if err == nil {
+			fi, err := lf.Stat()
+			if err == nil && idOf(fi) == x.logFID {
+				if fi.Size() != x.logLen {
+					err = lf.Truncate(x.logLen)
+				}
+				if err == nil {
+					return lf, nil
+				}
+			}
+			lf.Close()
+		}
+	}
+	// A new log: its header names the base generation, so a log left
+	// from another base is never applied to this one.
+	h := make([]byte, logHeaderSize)
+	le := binary.LittleEndian
+	copy(h, logMagic)
+	le.PutUint64(h[8:], x.b.gen)
+	le.PutUint32(h[16:], crc32.Checksum(h[:16], castagnoli))
+	if err := durable.WriteFile(x.logPath, h, 0o644); err != nil {
+		return nil, err
+	}
+	lf, err := os.OpenFile(x.logPath, os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := lf.Stat()
+	if err != nil {
+		lf.Close()
+		return nil, err
+	}
+	x.logGen, x.logLen, x.logFID = x.b.gen, logHeaderSize, idOf(fi)
+	x.savedEnts = 0
+	x.savedRecs = x.b.cp.Recs
+	return lf, nil
+}
+
+// compact merges the base and the records after it into one base in memory
+// (cp: the checkpoint of everything indexed).
+func (x *Index) compact(cp *ledgerCheckpoint) ([]byte, error) {
+	var rows []byte
+	var ents []ientry
+	if x.b != nil {
+		var err error
+		if rows, ents, err = x.b.readAll(); err != nil {
+			return nil, err
+		}
+	}
+	first := int64(0)
+	if x.b != nil {
+		first = x.b.cp.Recs
+	}
+	rows = slices.Grow(rows, len(x.rows)*rowSize)
+	var rb [rowSize]byte
+	for i, r := range x.rows {
+		r.put(rb[:], first+int64(i))
+		rows = append(rows, rb[:]...)
+	}
+	delta := slices.Clone(x.ents)
+	slices.SortFunc(delta, cmpEntry)
+	if len(ents) == 0 {
+		ents = delta
+	} else {
+		// Both are sorted: merge.
+		merged := make([]ientry, 0, len(ents)+len(delta))
+		i, j := 0, 0
+		for i < len(ents) && j < len(delta) {
+			if cmpEntry(ents[i], delta[j]) <= 0 {
+				merged = append(merged, ents[i])
+				i++
+			} else {
+				merged = append(merged, delta[j])
+				j++
+			}
+		}
+		merged = append(append(merged, ents[i:]...), delta[j:]...)
+		ents = merged
+	}
+	var g [8]byte
+	rand.Read(g[:])
+	gen := binary.LittleEndian.Uint64(g[:])
+	return buildBase(gen, x.lid, cp, rows, ents), nil
+}
+
+// writeBase replaces the base with everything indexed and starts an empty
+// log.
+func (x *Index) writeBase(cp *ledgerCheckpoint) error {
+	data, err := x.compact(cp)
+	if err != nil {
+		return err
+	}
+	crashPoint("index-base")
+	if err := durable.WriteFile(x.path, data, 0o644); err != nil {
+		return err
+	}
+	bf, err := os.Open(x.path)
+	if err != nil {
+		return err
+	}
+	fi, err := bf.Stat()
+	var b *idxBase
+	if err == nil {
+		b, err = parseBase(bf, fi.Size())
+	}
+	if err != nil {
+		bf.Close()
+		return err
+	}
+	b.r, b.f, b.fid = bf, bf, idOf(fi)
+	x.b.close()
+	x.b = b
+	x.rows, x.ents, x.delta = nil, nil, nil
+	x.savedRecs, x.savedEnts, x.savedOff = cp.Recs, 0, cp.Off
+	x.logLen = 0
+	crashPoint("index-log")
+	lf, err := x.openLog()
+	if err != nil {
+		return err
+	}
+	return lf.Close()
+}

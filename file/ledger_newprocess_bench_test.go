@@ -1,0 +1,205 @@
+package file_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The new-process benchmarks run the settle binary as the seed's pipelines
+// do: one process per verdict. Each reports its wall time (ns/op) and the
+// child's peak resident memory (maxrss-KB), from getrusage.
+
+var (
+	lgBinOnce sync.Once
+	lgBinPath string
+	lgBinErr  error
+)
+
+// lgSettleBinary builds cmd/settle once per test process.
+func lgSettleBinary(b *testing.B) string {
+	b.Helper()
+	lgBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "settle-bench-bin-")
+		if err != nil {
+			lgBinErr = err
+			return
+		}
+		lgBinPath = filepath.Join(dir, "settle")
+		out, err := exec.Command("go", "build", "-o", lgBinPath, "github.com/settlehq/settle/cmd/settle").CombinedOutput()
+		if err != nil {
+			lgBinErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if lgBinErr != nil {
+		b.Fatal(lgBinErr)
+	}
+	return lgBinPath
+}
+
+// lgVerdictFile writes a verdict file of a new task (the workload of
+// testdata/seed_bench.py).
+func lgVerdictFile(b *testing.B, root, task string) string {
+	b.Helper()
+	p := filepath.Join(root, "memory", "results", task+".json")
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	data, _ := json.Marshal(map[string]any{
+		"task_id": task, "track": "T1", "authoritative_verdict": "AUTHORITATIVE_PASS", "ts_kst": "2025-11-22T09:00:00+09:00",
+		"four_tuple_record": map[string]any{
+			"collector_key": lgKeys[0], "collector_role": "ANU", "executor_key": "exec000000000001",
+			"dispatch_id": "dispatch-" + task, "normal_collector_cron_id": "ncc-" + task,
+		},
+	})
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// lgRunSettle runs the binary and returns its wall time, peak RSS (KiB)
+// and CPU time (user + system: on a loaded machine the wall time mostly
+// measures the wait for a core). The child runs under /usr/bin/time: the
+// rusage of a direct child would count this (large) process's memory, as
+// the child shares it until exec.
+func lgRunSettle(b *testing.B, bin, root string, args ...string) (time.Duration, int64, time.Duration) {
+	b.Helper()
+	timeBin, err := exec.LookPath("time")
+	if _, serr := os.Stat("/usr/bin/time"); serr == nil {
+		timeBin, err = "/usr/bin/time", nil
+	}
+	if err != nil {
+		b.Skip("no /usr/bin/time to measure the child's peak memory")
+	}
+	stats := filepath.Join(b.TempDir(), "time")
+	cmd := exec.Command(timeBin, append([]string{"-o", stats, "-f", "%M %U %S", bin}, args...)...)
+	cmd.Env = append(os.Environ(), "SETTLE_ROOT="+root, "SETTLE_COLLECTOR_KEYS="+strings.Join(lgKeys, ","))
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	wall := time.Since(start)
+	if err != nil {
+		b.Fatalf("settle %v: %v\n%s", args, err, out)
+	}
+	data, err := os.ReadFile(stats)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rss int64
+	var user, sys float64
+	if _, err := fmt.Sscanf(string(data), "%d %f %f", &rss, &user, &sys); err != nil {
+		b.Fatalf("time output %q: %v", data, err)
+	}
+	return wall, rss, time.Duration((user + sys) * float64(time.Second))
+}
+
+// BenchmarkNewProcessWriteback: `settle writeback` of one new verdict as a
+// new process on a ledger of 1k, 100k and 1M records whose index is
+// current (the first, untimed, process builds it).
+func BenchmarkNewProcessWriteback(b *testing.B) {
+	bin := lgSettleBinary(b)
+	for _, size := range lgBenchSizes {
+		for _, dry := range []bool{false, true} {
+			name := "records=" + size.name
+			if dry {
+				name += "/dry-run"
+			}
+			b.Run(name, func(b *testing.B) {
+				root := lgBenchRoot(b, size.records)
+				warm := lgVerdictFile(b, root, "np-warm")
+				lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", warm)
+				var maxRSS, sumRSS int64
+				var cpu time.Duration
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					b.StopTimer()
+					v := lgVerdictFile(b, root, fmt.Sprintf("np-%d", i))
+					args := []string{"writeback", "--batch", "np-batch", v}
+					if dry {
+						args = []string{"writeback", "--dry-run", "--batch", "np-batch", v}
+					}
+					b.StartTimer()
+					_, rss, c := lgRunSettle(b, bin, root, args...)
+					cpu += c
+					sumRSS += rss
+					maxRSS = max(maxRSS, rss)
+				}
+				b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(sumRSS)/float64(b.N), "maxrss-KB/op")
+				b.ReportMetric(float64(maxRSS), "maxrss-KB-max")
+			})
+		}
+	}
+}
+
+// BenchmarkNewProcessFloor: `settle --help`, the cost of starting the
+// binary at all, for comparison.
+func BenchmarkNewProcessFloor(b *testing.B) {
+	bin := lgSettleBinary(b)
+	root := b.TempDir()
+	var cpu time.Duration
+	var rss int64
+	for b.Loop() {
+		_, r, c := lgRunSettle(b, bin, root, "--help")
+		cpu += c
+		rss = max(rss, r)
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(rss), "maxrss-KB-max")
+}
+
+// BenchmarkServeRSS: the resident memory of `settle serve` on a 1M-record
+// ledger once it listens (after a first start built the index), and after
+// one write-back through it. One op is one start; ns/op is the time to
+// listen.
+func BenchmarkServeRSS(b *testing.B) {
+	bin := lgSettleBinary(b)
+	root := lgBenchRoot(b, 1_000_000)
+	warm := lgVerdictFile(b, root, "serve-warm")
+	lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", warm)
+	var rss int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
+		cmd.Env = append(os.Environ(), "SETTLE_ROOT="+root, "SETTLE_COLLECTOR_KEYS="+strings.Join(lgKeys, ","))
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() && !strings.HasPrefix(sc.Text(), "listening on") {
+		}
+		b.StopTimer()
+		rss = max(rss, lgVmRSS(b, cmd.Process.Pid))
+		cmd.Process.Kill()
+		cmd.Wait()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(rss), "rss-KB")
+}
+
+// lgVmRSS reads a process's resident memory in KiB.
+func lgVmRSS(b *testing.B, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
