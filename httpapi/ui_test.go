@@ -114,6 +114,9 @@ func testSceneJSON(batch string, beats []string, statuses ...string) []byte {
 
 // seedUIScene writes v1 (two beats, active) and v2 (a third beat) of a
 // scene and returns its ref.
+// sceneRefB1 is the scene seedUIScene writes for batch "B1".
+var sceneRefB1 = scene.Ref{Project: "proj", Episode: "ep_001", Batch: "B1"}
+
 func seedUIScene(t testing.TB, s scene.Store, batch string) scene.Ref {
 	t.Helper()
 	ref := scene.Ref{Project: "proj", Episode: "ep_001", Batch: batch}
