@@ -43,9 +43,9 @@ type uiSession struct {
 // uiState is the dashboard's server-side state: the sessions, the page
 // templates, the event index and the health sampler.
 type uiState struct {
-	s     *Server
-	pages map[string]*template.Template
-	index *uiIndex
+	s      *Server
+	pages  map[string]*template.Template
+	index  *uiIndex
 	health *uiHealth
 
 	mu       sync.Mutex

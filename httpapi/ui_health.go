@@ -8,8 +8,8 @@ import (
 	"sync"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Health sampling: a sample of the server's own counters every
@@ -170,7 +170,7 @@ func (u *uiState) healthPage(w http.ResponseWriter, r *http.Request, ss *uiSessi
 		}
 	}
 	if len(samples) > 1 {
-		d.Window = uiAgo(time.Since(samples[0].at))
+		d.Window = time.Since(samples[0].at).Round(time.Second).String()
 	}
 	d.Charts = []uiSeries{
 		series("Write-back rate", "per s", rate),

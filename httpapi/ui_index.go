@@ -14,12 +14,12 @@ import (
 // evaluating every declared batch per request and the batch page from
 // scanning the log.
 type uiIndex struct {
-	mu       sync.Mutex
-	after    int64
-	settled  map[string]bool
-	byBatch  map[string][]event.Event
-	refused  []event.Event
-	loading  sync.Mutex // one reader of the log at a time
+	mu      sync.Mutex
+	after   int64
+	settled map[string]bool
+	byBatch map[string][]event.Event
+	refused []event.Event
+	loading sync.Mutex // one reader of the log at a time
 }
 
 // uiBatchEvents caps the events kept per batch (the newest are kept).

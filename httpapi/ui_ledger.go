@@ -36,15 +36,15 @@ type uiRow struct {
 
 // uiBoard is the board page's data.
 type uiBoard struct {
-	Rows                     []uiRow
-	Total, Matched           int
-	Page, Pages              int
-	Deferred                 bool
-	Age, Q                   string
-	PrevURL, NextURL         string
-	After                    int64
-	Ages                     []string
-	Unsupported              string
+	Rows             []uiRow
+	Total, Matched   int
+	Page, Pages      int
+	Deferred         bool
+	Age, Q           string
+	PrevURL, NextURL string
+	After            int64
+	Ages             []string
+	Unsupported      string
 }
 
 var uiAges = []string{"10m", "1h", "24h", "7d"}
@@ -338,12 +338,12 @@ func (u *uiState) batchPage(w http.ResponseWriter, r *http.Request, ss *uiSessio
 // or a writeback_conflict.v1 record no such event announced (written by
 // the CLI or another tool).
 type uiRefusal struct {
-	Time                           time.Time
-	Source                         string
+	Time                            time.Time
+	Source                          string
 	Principal, Classification, Code string
-	TaskID, TrackID, BatchID       string
-	CollectorKey, WritebackID      string
-	Reasons                        []string
+	TaskID, TrackID, BatchID        string
+	CollectorKey, WritebackID       string
+	Reasons                         []string
 }
 
 type uiRefusals struct {

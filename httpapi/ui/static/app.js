@@ -2,6 +2,7 @@
 // follows the event stream and refreshes what an event changed.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
   var board = document.getElementById("board");
   var tracks = document.getElementById("batch-tracks");
   var table = board || tracks;
