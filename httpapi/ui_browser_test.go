@@ -154,6 +154,9 @@ func seedBoard(t testing.TB, e *env) {
 		if err := disp.DeclareBatch(ctx, writeback.Batch{BatchID: id, Tracks: tracks}); err != nil {
 			t.Fatal(err)
 		}
+		// Declared at different times, for the board's age column.
+		at := time.Now().Add(-time.Duration(i*i) * 23 * time.Minute)
+		_ = os.Chtimes(filepath.Join(e.root, filepath.FromSlash(file.BatchesRelDir), id+".json"), at, at)
 		for j := 1; j <= (i*5)%4+(i%2)*2 && j <= 3; j++ {
 			a := e.do(call{method: "POST", path: "/v1/writebacks", token: "tok-collector-a", body: mustJSON(writebackBody(tracks[j-1].TaskID, tracks[j-1].TrackID, id, keyA))})
 			if a.status != http.StatusCreated {
