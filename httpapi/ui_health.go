@@ -140,7 +140,14 @@ func series(title, unit string, vals []float64) uiSeries {
 
 func (u *uiState) healthPage(w http.ResponseWriter, r *http.Request, ss *uiSession) error {
 	h := u.health
-	h.add(h.read())
+	// A view adds a fresh sample unless the last one is recent, so the
+	// charts reach the present without views crowding out the history.
+	h.mu.Lock()
+	fresh := len(h.samples) == 0 || time.Since(h.samples[len(h.samples)-1].at) >= time.Second
+	h.mu.Unlock()
+	if fresh {
+		h.add(h.read())
+	}
 	h.mu.Lock()
 	samples := append([]uiSample(nil), h.samples...)
 	h.mu.Unlock()

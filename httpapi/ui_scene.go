@@ -39,9 +39,7 @@ func (u *uiState) scenesPage(w http.ResponseWriter, r *http.Request, ss *uiSessi
 		if err != nil {
 			d.Err = settle.ErrorMessage(err)
 		}
-		tok, _ := scene.CanonicalEpisode(d.Episode)
 		d.Listed = scene.RefsOfNames(d.Project, names)
-		_ = tok
 	}
 	lister, ok := u.s.scenes.(scene.Lister)
 	if !ok {
