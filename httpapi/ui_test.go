@@ -369,3 +369,36 @@ func TestPostgresUISceneActivate(t *testing.T) {
 }
 
 var _ = httpapi.RoleReader
+
+func TestUIBoardFiltersAndPages(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	ctx := context.Background()
+	for i := 0; i < 60; i++ {
+		id := "batch-" + string(rune('a'+i/26)) + string(rune('a'+i%26))
+		if err := e.ledger.DeclareBatch(ctx, writeback.Batch{BatchID: id, Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: id + "-1"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := newUIClient(t, e.url)
+	c.login("tok-reader")
+	rows := regexp.MustCompile(`<tr id="batch-[^"]*" data-batch=`)
+	_, body := c.page("/ui/")
+	if n := len(rows.FindAllString(body, -1)); n != 50 || !strings.Contains(body, "page 1 of 2") || !strings.Contains(body, `href="/ui/?page=2"`) {
+		t.Fatalf("page 1: %d rows\n%s", n, body)
+	}
+	_, body = c.page("/ui/?page=2")
+	if n := len(rows.FindAllString(body, -1)); n != 10 {
+		t.Fatalf("page 2: %d rows", n)
+	}
+	_, body = c.page("/ui/?q=batch-b")
+	if n := len(rows.FindAllString(body, -1)); n != 26 || strings.Contains(body, `data-batch="batch-aa"`) {
+		t.Fatalf("id filter: %d rows", n)
+	}
+	_, body = c.page("/ui/?age=1h")
+	if n := len(rows.FindAllString(body, -1)); n != 0 || !strings.Contains(body, "No batch matches") {
+		t.Fatalf("older than 1h: %d rows", n)
+	}
+	if st, _ := c.page("/ui/?age=soon"); st != http.StatusBadRequest {
+		t.Fatalf("bad age: %d, want 400", st)
+	}
+}
