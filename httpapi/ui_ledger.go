@@ -208,7 +208,11 @@ func (u *uiState) boardRow(w http.ResponseWriter, r *http.Request, ss *uiSession
 		return u.errorPage(w, r, ss, err)
 	}
 	e := writeback.BatchEntry{BatchID: id}
-	if lister, ok := u.s.ledger.(writeback.BatchLister); ok {
+	// The page passes the row's declaration time (only shown as its age),
+	// so a live update does not list every declared batch.
+	if ns, err := strconv.ParseInt(r.URL.Query().Get("at"), 10, 64); err == nil && ns > 0 {
+		e.DeclaredAt = time.Unix(0, ns)
+	} else if lister, ok := u.s.ledger.(writeback.BatchLister); ok {
 		all, err := lister.ListBatches(ctx)
 		if err != nil {
 			return u.errorPage(w, r, ss, err)

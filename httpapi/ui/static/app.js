@@ -28,7 +28,9 @@
   function refreshRow(id) {
     if (pending[id]) { pending[id]++; return; }
     pending[id] = 1;
-    fetch("/ui/batches/" + encodeURIComponent(id) + "/row", { credentials: "same-origin" })
+    var row = findRow(id);
+    var at = row ? row.getAttribute("data-at") || "" : "";
+    fetch("/ui/batches/" + encodeURIComponent(id) + "/row?at=" + encodeURIComponent(at), { credentials: "same-origin" })
       .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); })
       .then(function (html) {
         var row = findRow(id);
