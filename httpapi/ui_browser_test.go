@@ -454,3 +454,23 @@ func TestUIBrowserWithoutJavaScript(t *testing.T) {
 	}
 	b.shot("nojs-scene")
 }
+
+// TestPostgresUIBrowserLiveSettle: on the PostgreSQL store, the board
+// turns a batch settled live when its last track is written back.
+func TestPostgresUIBrowserLiveSettle(t *testing.T) {
+	chromiumPath(t)
+	e := startEnv(t, envOptions{pg: newSchema(t)})
+	seedLedgerActivity(t, e)
+	b := &browser{t: t, ctx: newBrowser(t), base: e.url, dir: screenshotDir(t)}
+	b.signIn("tok-reader")
+	b.do("board live", chromedp.WaitVisible(chromedp.CSS(`#live`)), chromedp.WaitVisible(chromedp.CSS(`#batch-B.deferred`)))
+	if a := e.do(call{method: "POST", path: "/v1/writebacks", token: "tok-collector-b", body: mustJSON(writebackBody("task-2", "T2", "B", keyB))}); a.status != http.StatusCreated {
+		t.Fatalf("write-back: %d %s", a.status, a.body)
+	}
+	b.do("batch B turns settled without a reload", chromedp.WaitVisible(chromedp.CSS(`#batch-B.settled`)))
+	b.open("/ui/refusals")
+	if txt := b.text("#refusals tbody tr:first-child"); !strings.Contains(txt, "FORBIDDEN") {
+		t.Fatalf("newest refusal: %s", txt)
+	}
+	b.shot("postgres-refusals")
+}
