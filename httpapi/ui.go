@@ -263,6 +263,9 @@ func (u *uiState) login(w http.ResponseWriter, r *http.Request) error {
 		}
 		return u.loginPage(w, r, "That token is not valid.", http.StatusUnauthorized)
 	}
+	if ri := info(r.Context()); ri != nil {
+		ri.principal, ri.authed = p, true
+	}
 	id := randomHex(32)
 	now := time.Now()
 	u.mu.Lock()
