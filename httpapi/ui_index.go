@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 
+	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
 )
 
@@ -38,6 +39,25 @@ func (x *uiIndex) refresh(ctx context.Context, log event.Log) error {
 	x.mu.Unlock()
 	for {
 		evs, err := log.Since(ctx, after, 2000)
+		if settle.ErrorCode(err) == settle.ECOMPACTED {
+			// The log removed events the index has not read: go on
+			// from its retention floor. A batch settled before it is
+			// then not known settled here; its row is evaluated
+			// instead (and shown settled).
+			f, ok := log.(event.Floorer)
+			if !ok {
+				return err
+			}
+			floor, ferr := f.Floor(ctx)
+			if ferr != nil {
+				return ferr
+			}
+			if floor <= after {
+				return err
+			}
+			after = floor
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/httpapi"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/writeback"
@@ -400,5 +401,27 @@ func TestUIBoardFiltersAndPages(t *testing.T) {
 	}
 	if st, _ := c.page("/ui/?age=soon"); st != http.StatusBadRequest {
 		t.Fatalf("bad age: %d, want 400", st)
+	}
+}
+
+// TestUICompactedEventLog: after the event log removed its oldest events,
+// the pages read from its retention floor instead of failing.
+func TestUICompactedEventLog(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	seedLedgerActivity(t, e)
+	allEvents(t, e.events) // flush posted events
+	res, err := e.events.(event.Compactor).Compact(context.Background(), event.Retention{MaxEvents: 1})
+	if err != nil || res.Floor == 0 {
+		t.Fatalf("compact: %+v %v", res, err)
+	}
+	c := newUIClient(t, e.url)
+	c.login("tok-reader")
+	for _, path := range []string{"/ui/", "/ui/batches/B", "/ui/refusals", "/ui/batches/B/row"} {
+		if st, body := c.page(path); st != http.StatusOK {
+			t.Fatalf("%s after compaction: %d\n%s", path, st, body)
+		}
+	}
+	if _, body := c.page("/ui/"); !strings.Contains(body, `data-batch="B"`) || !strings.Contains(body, "RECORD_AND_DEFER") {
+		t.Fatalf("board after compaction:\n%s", body)
 	}
 }
