@@ -100,7 +100,8 @@ type Ledger struct {
 	queue   []*call
 	leading bool
 
-	batches batchCache // decoded batch declarations (GetBatch)
+	batches   batchCache    // decoded batch declarations (GetBatch)
+	batchList batchListMemo // the batches directory's listing (ListBatches)
 
 	st counters
 }

@@ -28,6 +28,11 @@
 // Reconcile repairs what a crash between a durable write and its event
 // leaves behind.
 //
+// The server also serves a web dashboard under /ui/ (docs/dashboard.md):
+// server-rendered pages over the same stores, signed in with the same
+// tokens into a cookie session, CSRF-checked forms, and live updates from
+// the event stream.
+//
 // Client implements writeback.Store and scene.Store over the API, so code
 // written against the library can switch to a remote server by
 // configuration.

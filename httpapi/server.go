@@ -102,6 +102,7 @@ type Server struct {
 	opts   Options
 
 	handler http.Handler
+	ui      *uiState
 
 	reconciled   atomic.Bool
 	shutting     atomic.Bool
@@ -201,6 +202,7 @@ func (s *Server) buildMux() http.Handler {
 			return errMethod(r.Method, allow)
 		}}))
 	}
+	s.mountUI(mux)
 	mux.Handle("/", s.wrap(route{method: "*", path: "unmatched", public: true, handle: func(_ *Server, w http.ResponseWriter, r *http.Request) error {
 		return settle.Errorf(settle.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path)
 	}}))
@@ -463,6 +465,16 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
+	if reason := s.notReadyReason(); reason != "" {
+		writeJSON(w, http.StatusServiceUnavailable, Health{Status: "unavailable", Reason: reason})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, Health{Status: "ready"})
+	return nil
+}
+
+// notReadyReason says why the server is not ready ("" when it is).
+func (s *Server) notReadyReason() string {
 	reason := ""
 	switch {
 	case s.shutting.Load():
@@ -479,12 +491,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 			reason = err.Error()
 		}
 	}
-	if reason != "" {
-		writeJSON(w, http.StatusServiceUnavailable, Health{Status: "unavailable", Reason: reason})
-		return nil
-	}
-	writeJSON(w, http.StatusOK, Health{Status: "ready"})
-	return nil
+	return reason
 }
 
 // compactEvery applies the event retention until ctx ends.

@@ -25,7 +25,8 @@ import (
 const serveAbout = `Serves the library over HTTP (docs/server.md): write-backs, ledger queries,
 the registry, batch declarations and settlement, every scene operation, and
 Server-Sent Events, under /v1, with /metrics, /healthz and /readyz. The
-OpenAPI document is at /v1/openapi.json.
+OpenAPI document is at /v1/openapi.json. The web dashboard is at /ui/
+(sign in with a token; docs/dashboard.md).
 
 Bearer tokens come from the config file's "server" section, stored as their
 sha256 (printf %s "$TOKEN" | sha256sum), each with a principal and a role:
