@@ -50,6 +50,9 @@ func (l *Ledger) Writeback(ctx context.Context, req writeback.WritebackRequest) 
 	if err := writeback.CheckBindingLimits(&req.Binding); err != nil {
 		return writeback.WritebackOutcome{}, err
 	}
+	if err := writeback.CheckRequest(req); err != nil {
+		return writeback.WritebackOutcome{}, err
+	}
 	if req.DryRun {
 		l.mu.Lock()
 		defer l.mu.Unlock()
