@@ -39,9 +39,13 @@ const staleAttempts = 5
 // MarkStale), through st.UpdateStatus at the version it loaded (retried a
 // few times if the active version moves meanwhile), and returns how many
 // it changed and at which version; with none, nothing is written. Errors:
+// EINVALID (a negative olderThan: every running take would be "older"),
 // as Load, ESTRUCTURE, EVERSIONCONFLICT (the version kept moving).
 func RecoverStale(ctx context.Context, st StatusStore, ref Ref, olderThan time.Duration, now time.Time) (n, version int, err error) {
-	if olderThan <= 0 {
+	if olderThan < 0 {
+		return 0, 0, settle.Errorf(settle.EINVALID, "older_than %s: want a positive duration", olderThan)
+	}
+	if olderThan == 0 {
 		olderThan = DefaultStaleAge
 	}
 	for i := 0; i < staleAttempts; i++ {

@@ -25,6 +25,16 @@ func CheckRequest(req WritebackRequest) error {
 	return CheckBatchID(req.Binding.BatchID)
 }
 
+// CheckLimit refuses a records page size a caller gave explicitly (CLI
+// --limit, HTTP ?limit=) that is not positive: 0 would read as the
+// store's default page, not as "none" or "all". Errors: EINVALID.
+func CheckLimit(n int) error {
+	if n < 1 {
+		return settle.Errorf(settle.EINVALID, "limit %d: want a positive number of records", n)
+	}
+	return nil
+}
+
 // ValidateBatch checks a batch declaration: a usable batch id, at least one
 // track, non-empty track and task ids, no track twice. Errors: EINVALID.
 func ValidateBatch(b Batch) error {

@@ -408,6 +408,10 @@ func MkdirUnder(root, dir string, perm os.FileMode) error {
 	if !ok {
 		return MkdirAll(dir, perm)
 	}
+	// The root (which may be a link) is created like any directory.
+	if err := MkdirAll(root, perm); err != nil {
+		return err
+	}
 	p := filepath.Clean(root)
 	for _, c := range parts {
 		parent := p
