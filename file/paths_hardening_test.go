@@ -15,10 +15,10 @@ import (
 	"github.com/settlehq/settle/writeback"
 )
 
-// hdTree lists every path below dir (directories with a trailing '/',
+// phTree lists every path below dir (directories with a trailing '/',
 // symbolic links with " -> target"), so a test can tell that nothing was
 // created, written or removed.
-func hdTree(t testing.TB, dir string) map[string]string {
+func phTree(t testing.TB, dir string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -50,7 +50,7 @@ func hdTree(t testing.TB, dir string) map[string]string {
 	return out
 }
 
-func hdSameTree(t testing.TB, what string, before, after map[string]string) {
+func phSameTree(t testing.TB, what string, before, after map[string]string) {
 	t.Helper()
 	for k, v := range after {
 		if w, ok := before[k]; !ok {
@@ -66,8 +66,8 @@ func hdSameTree(t testing.TB, what string, before, after map[string]string) {
 	}
 }
 
-// hdWorkspace is base/root (the workspace) beside base/out (outside it).
-func hdWorkspace(t *testing.T) (root, out string) {
+// phWorkspace is base/root (the workspace) beside base/out (outside it).
+func phWorkspace(t *testing.T) (root, out string) {
 	t.Helper()
 	base := t.TempDir()
 	root, out = filepath.Join(base, "root"), filepath.Join(base, "out")
@@ -82,7 +82,7 @@ func hdWorkspace(t *testing.T) (root, out string) {
 	return root, out
 }
 
-func hdSymlink(t *testing.T, to, at string) {
+func phSymlink(t *testing.T, to, at string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(at), 0o755); err != nil {
 		t.Fatal(err)
@@ -92,7 +92,7 @@ func hdSymlink(t *testing.T, to, at string) {
 	}
 }
 
-var hdPlan = `{"sequences": {"A": {"shots": [{"shot_id": "S1"}]}}}`
+var phPlan = `{"sequences": {"A": {"shots": [{"shot_id": "S1"}]}}}`
 
 // A symlinked project or scenes directory is refused: nothing is written
 // through it.
@@ -105,20 +105,20 @@ func TestHardeningA_SymlinkedSceneDirectories(t *testing.T) {
 		"orchestras": "projects/evil/orchestration",
 	} {
 		t.Run(name, func(t *testing.T) {
-			root, out := hdWorkspace(t)
-			hdSymlink(t, out, filepath.Join(root, filepath.FromSlash(link)))
-			before := hdTree(t, filepath.Dir(root))
+			root, out := phWorkspace(t)
+			phSymlink(t, out, filepath.Join(root, filepath.FromSlash(link)))
+			before := phTree(t, filepath.Dir(root))
 			s := scOpen(t, root)
 			ref := scene.Ref{Project: "evil", Episode: "1", Batch: "A"}
-			_, err := s.InitFromPlan(ctx, "evil", "1", scene.Plan{Root: scTree(t, hdPlan)}, 3, false)
+			_, err := s.InitFromPlan(ctx, "evil", "1", scene.Plan{Root: scTree(t, phPlan)}, 3, false)
 			scWantCode(t, err, settle.EPATHREFUSED)
-			_, err = s.WriteCandidate(ctx, ref, scGen(t, hdRng(), "A", 2), "", true)
+			_, err = s.WriteCandidate(ctx, ref, scGen(t, phRng(), "A", 2), "", true)
 			scWantCode(t, err, settle.EPATHREFUSED)
 			_, err = s.Load(ctx, ref)
 			scWantCode(t, err, settle.EPATHREFUSED)
 			_, err = s.List(ctx, "evil", "1")
 			scWantCode(t, err, settle.EPATHREFUSED)
-			hdSameTree(t, "workspace and outside", before, hdTree(t, filepath.Dir(root)))
+			phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 		})
 	}
 }
@@ -127,10 +127,10 @@ func TestHardeningA_SymlinkedSceneDirectories(t *testing.T) {
 // symbolic link is never read, written or locked through.
 func TestHardeningA_SymlinkedSceneFiles(t *testing.T) {
 	ctx := context.Background()
-	root, out := hdWorkspace(t)
+	root, out := phWorkspace(t)
 	s := scOpen(t, root)
 	ref := scRef("A")
-	sc := scGen(t, hdRng(), "A", 3)
+	sc := scGen(t, phRng(), "A", 3)
 	_, err := s.SaveRunner(ctx, ref, 1, "", sc)
 	scOK(t, err)
 	sc.Beats = sc.Beats[:2]
@@ -145,22 +145,22 @@ func TestHardeningA_SymlinkedSceneFiles(t *testing.T) {
 	if err := os.Remove(v2); err != nil {
 		t.Fatal(err)
 	}
-	hdSymlink(t, filepath.Join(scDir(out), "body.json"), v2)
-	before := hdTree(t, filepath.Dir(root))
+	phSymlink(t, filepath.Join(scDir(out), "body.json"), v2)
+	before := phTree(t, filepath.Dir(root))
 	_, err = s.Load(ctx, ref)
 	scWantCode(t, err, settle.EPATHREFUSED)
 	_, err = s.LoadVersion(ctx, ref, 2)
 	scWantCode(t, err, settle.EPATHREFUSED)
-	hdSameTree(t, "after reads", before, hdTree(t, filepath.Dir(root)))
+	phSameTree(t, "after reads", before, phTree(t, filepath.Dir(root)))
 
 	// A flat body that is a link is neither listed nor loaded; a linked
 	// lock is not opened.
-	root2, out2 := hdWorkspace(t)
+	root2, out2 := phWorkspace(t)
 	s2 := scOpen(t, root2)
-	hdSymlink(t, filepath.Join(out2, "passwd"), scPath(root2, scToken+"_B.json"))
-	hdSymlink(t, filepath.Join(out2, "passwd"), scPath(root2, scToken+"_C.versions.lock"))
+	phSymlink(t, filepath.Join(out2, "passwd"), scPath(root2, scToken+"_B.json"))
+	phSymlink(t, filepath.Join(out2, "passwd"), scPath(root2, scToken+"_C.versions.lock"))
 	// The store may create B's own lock file; nothing outside changes.
-	before = hdTree(t, out2)
+	before = phTree(t, out2)
 	names, err := s2.List(ctx, scProject, scEpisode)
 	scOK(t, err)
 	if len(names) != 0 {
@@ -168,11 +168,11 @@ func TestHardeningA_SymlinkedSceneFiles(t *testing.T) {
 	}
 	_, err = s2.Load(ctx, scRef("B"))
 	scWantCode(t, err, settle.EPATHREFUSED)
-	_, err = s2.SaveRunner(ctx, scRef("B"), 1, "", scGen(t, hdRng(), "B", 2))
+	_, err = s2.SaveRunner(ctx, scRef("B"), 1, "", scGen(t, phRng(), "B", 2))
 	scWantCode(t, err, settle.EPATHREFUSED)
-	_, err = s2.SaveRunner(ctx, scRef("C"), 1, "", scGen(t, hdRng(), "C", 2))
+	_, err = s2.SaveRunner(ctx, scRef("C"), 1, "", scGen(t, phRng(), "C", 2))
 	scWantCode(t, err, settle.EPATHREFUSED)
-	hdSameTree(t, "outside", before, hdTree(t, out2))
+	phSameTree(t, "outside", before, phTree(t, out2))
 	if fi, err := os.Lstat(scPath(root2, scToken+"_B.json")); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 		t.Fatalf("the linked flat body was replaced: %v", err)
 	}
@@ -181,11 +181,11 @@ func TestHardeningA_SymlinkedSceneFiles(t *testing.T) {
 // The workspace root itself may be a symbolic link (an operator's choice).
 func TestHardeningA_RootMayBeSymlink(t *testing.T) {
 	ctx := context.Background()
-	real, _ := hdWorkspace(t)
+	real, _ := phWorkspace(t)
 	root := filepath.Join(t.TempDir(), "link")
-	hdSymlink(t, real, root)
+	phSymlink(t, real, root)
 	s := scOpen(t, root)
-	res, err := s.InitFromPlan(ctx, scProject, scEpisode, scene.Plan{Root: scTree(t, hdPlan)}, 3, false)
+	res, err := s.InitFromPlan(ctx, scProject, scEpisode, scene.Plan{Root: scTree(t, phPlan)}, 3, false)
 	scOK(t, err)
 	if len(res) != 1 || !res[0].Created {
 		t.Fatalf("init through a linked root: %+v", res)
@@ -212,26 +212,26 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 		return err
 	}
 	t.Run("default ledger file", func(t *testing.T) {
-		root, out := hdWorkspace(t)
-		hdSymlink(t, filepath.Join(out, "passwd"), lgLedgerPath(root))
-		before := hdTree(t, filepath.Dir(root))
+		root, out := phWorkspace(t)
+		phSymlink(t, filepath.Join(out, "passwd"), lgLedgerPath(root))
+		before := phTree(t, filepath.Dir(root))
 		lgWantCode(t, open(root, ""), settle.EPATHREFUSED)
-		hdSameTree(t, "workspace and outside", before, hdTree(t, filepath.Dir(root)))
+		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 	})
 	t.Run("events directory", func(t *testing.T) {
-		root, out := hdWorkspace(t)
-		hdSymlink(t, out, filepath.Join(root, "memory", "events"))
-		before := hdTree(t, filepath.Dir(root))
+		root, out := phWorkspace(t)
+		phSymlink(t, out, filepath.Join(root, "memory", "events"))
+		before := phTree(t, filepath.Dir(root))
 		lgWantCode(t, open(root, ""), settle.EPATHREFUSED)
-		hdSameTree(t, "workspace and outside", before, hdTree(t, filepath.Dir(root)))
+		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 	})
 	t.Run("configured ledger outside the root", func(t *testing.T) {
-		root, out := hdWorkspace(t)
+		root, out := phWorkspace(t)
 		path := filepath.Join(out, "callback_4tuple_index.jsonl")
-		hdSymlink(t, filepath.Join(out, "passwd"), path)
-		before := hdTree(t, filepath.Dir(root))
+		phSymlink(t, filepath.Join(out, "passwd"), path)
+		before := phTree(t, filepath.Dir(root))
 		lgWantCode(t, open(root, path), settle.EPATHREFUSED)
-		hdSameTree(t, "workspace and outside", before, hdTree(t, filepath.Dir(root)))
+		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 		// A real file there is the operator's choice and is used.
 		if err := os.Remove(path); err != nil {
 			t.Fatal(err)
@@ -242,28 +242,28 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 		}
 	})
 	t.Run("replaced by a link while open", func(t *testing.T) {
-		root, out := hdWorkspace(t)
+		root, out := phWorkspace(t)
 		l := lgOpen(t, root)
 		lgWriteback(t, l, lgBinding("task-1", "T1", "B1"))
 		if err := os.Remove(lgLedgerPath(root)); err != nil {
 			t.Fatal(err)
 		}
-		hdSymlink(t, filepath.Join(out, "passwd"), lgLedgerPath(root))
-		before := hdTree(t, filepath.Dir(root))
+		phSymlink(t, filepath.Join(out, "passwd"), lgLedgerPath(root))
+		before := phTree(t, filepath.Dir(root))
 		_, err := l.Writeback(ctx, lgReq(lgBinding("task-2", "T2", "B1")))
 		lgWantCode(t, err, settle.EPATHREFUSED)
-		hdSameTree(t, "workspace and outside", before, hdTree(t, filepath.Dir(root)))
+		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 	})
 	t.Run("batches and summaries", func(t *testing.T) {
-		root, out := hdWorkspace(t)
+		root, out := phWorkspace(t)
 		l := lgOpen(t, root)
 		lgWriteback(t, l, lgBinding("task-1", "T1", "B1"))
-		hdSymlink(t, out, filepath.Join(root, filepath.FromSlash(file.BatchesRelDir)))
-		hdSymlink(t, out, filepath.Join(root, filepath.FromSlash(writeback.SummariesRelDir)))
+		phSymlink(t, out, filepath.Join(root, filepath.FromSlash(file.BatchesRelDir)))
+		phSymlink(t, out, filepath.Join(root, filepath.FromSlash(writeback.SummariesRelDir)))
 		if err := os.WriteFile(filepath.Join(out, "B1.json"), []byte(`{"batch_id": "B1", "tracks": [{"track_id": "T1", "task_id": "task-1"}]}`), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		before := hdTree(t, filepath.Dir(root))
+		before := phTree(t, filepath.Dir(root))
 		lgWantCode(t, l.DeclareBatch(ctx, writeback.Batch{BatchID: "B2", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}}), settle.EPATHREFUSED)
 		_, err := l.GetBatch(ctx, "B1")
 		lgWantCode(t, err, settle.EPATHREFUSED)
@@ -271,15 +271,15 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 		lgWantCode(t, err, settle.EPATHREFUSED)
 		_, err = l.Summary(ctx, "B1")
 		lgWantCode(t, err, settle.EPATHREFUSED)
-		hdSameTree(t, "workspace and outside", before, hdTree(t, filepath.Dir(root)))
+		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 	})
 	t.Run("batch declaration file", func(t *testing.T) {
-		root, out := hdWorkspace(t)
+		root, out := phWorkspace(t)
 		l := lgOpen(t, root)
 		if err := os.WriteFile(filepath.Join(out, "B1.json"), []byte(`{"batch_id": "B1", "tracks": [{"track_id": "T1", "task_id": "task-1"}]}`), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		hdSymlink(t, filepath.Join(out, "B1.json"), filepath.Join(root, filepath.FromSlash(file.BatchesRelDir), "B1.json"))
+		phSymlink(t, filepath.Join(out, "B1.json"), filepath.Join(root, filepath.FromSlash(file.BatchesRelDir), "B1.json"))
 		_, err := l.GetBatch(ctx, "B1")
 		lgWantCode(t, err, settle.EPATHREFUSED)
 	})
@@ -289,21 +289,21 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 // a refused scene init creates no directory.
 func TestHardeningF_LongNames(t *testing.T) {
 	ctx := context.Background()
-	root, _ := hdWorkspace(t)
+	root, _ := phWorkspace(t)
 	s := scOpen(t, root)
 	l := lgOpen(t, root)
 	long := strings.Repeat("x", 300)
-	before := hdTree(t, root)
+	before := phTree(t, root)
 	for _, c := range []struct {
 		field string
 		err   error
 	}{
 		{"project", func() error {
-			_, err := s.InitFromPlan(ctx, long, "1", scene.Plan{Root: scTree(t, hdPlan)}, 3, false)
+			_, err := s.InitFromPlan(ctx, long, "1", scene.Plan{Root: scTree(t, phPlan)}, 3, false)
 			return err
 		}()},
 		{"episode", func() error {
-			_, err := s.InitFromPlan(ctx, "p", strings.Repeat("1", 300), scene.Plan{Root: scTree(t, hdPlan)}, 3, false)
+			_, err := s.InitFromPlan(ctx, "p", strings.Repeat("1", 300), scene.Plan{Root: scTree(t, phPlan)}, 3, false)
 			return err
 		}()},
 		{"batch_id", func() error {
@@ -320,15 +320,15 @@ func TestHardeningF_LongNames(t *testing.T) {
 			t.Errorf("error does not name %s: %v", c.field, c.err)
 		}
 	}
-	hdSameTree(t, "workspace", before, hdTree(t, root))
+	phSameTree(t, "workspace", before, phTree(t, root))
 
 	// The longest accepted names make files whose names fit.
 	maxName := strings.Repeat("n", settle.MaxNameBytes)
 	maxEp := "ep_" + strings.Repeat("9", settle.MaxEpisodeBytes-3)
 	ref := scene.Ref{Project: maxName, Episode: maxEp, Batch: maxName}
-	_, err := s.SaveRunner(ctx, ref, 1, "", scGen(t, hdRng(), maxName, 2))
+	_, err := s.SaveRunner(ctx, ref, 1, "", scGen(t, phRng(), maxName, 2))
 	scOK(t, err)
-	_, err = s.WriteCandidate(ctx, ref, scGen(t, hdRng(), maxName, 2), "", true)
+	_, err = s.WriteCandidate(ctx, ref, scGen(t, phRng(), maxName, 2), "", true)
 	scOK(t, err)
 	if _, err := s.Load(ctx, ref); err != nil {
 		t.Fatal(err)
@@ -336,5 +336,5 @@ func TestHardeningF_LongNames(t *testing.T) {
 	scOK(t, l.DeclareBatch(ctx, writeback.Batch{BatchID: maxName, Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "t"}}}))
 }
 
-// hdRng is a fixed-seed source: the scenes' content does not matter here.
-func hdRng() *rand.Rand { return rand.New(rand.NewSource(1)) }
+// phRng is a fixed-seed source: the scenes' content does not matter here.
+func phRng() *rand.Rand { return rand.New(rand.NewSource(1)) }
