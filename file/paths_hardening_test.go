@@ -338,3 +338,72 @@ func TestHardeningF_LongNames(t *testing.T) {
 
 // phRng is a fixed-seed source: the scenes' content does not matter here.
 func phRng() *rand.Rand { return rand.New(rand.NewSource(1)) }
+
+// FuzzHardeningNames: for any name used as a batch id, project, plan
+// sequence or episode, the stores neither panic nor fail with INTERNAL; a
+// refusal is INVALID_INPUT (or INVALID_EPISODE) and leaves the workspace
+// exactly as it was; an accepted name creates files only below the root.
+func FuzzHardeningNames(f *testing.F) {
+	for _, s := range []string{"B1", " B1", "../x", "/abs", ".", "..", "a/b", "a\\b", "a\x00b", "x.tmp-1",
+		"é", "\xff", "ep_001", "7", ".hidden", "x.versions", "x.v001", strings.Repeat("n", 128), strings.Repeat("n", 129), strings.Repeat("7", 300)} {
+		f.Add(s)
+	}
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, name string) {
+		base := t.TempDir()
+		root := filepath.Join(base, "root")
+		if err := os.Mkdir(root, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s := scOpen(t, root)
+		l := lgOpen(t, root)
+		check := func(what string, err error, codes ...settle.Code) {
+			t.Helper()
+			if err == nil {
+				return
+			}
+			got := settle.ErrorCode(err)
+			for _, c := range codes {
+				if got == c {
+					return
+				}
+			}
+			t.Fatalf("%s(%q): %v, want one of %v", what, name, err, codes)
+		}
+		step := func(what string, op func() error, codes ...settle.Code) {
+			t.Helper()
+			before := phTree(t, base)
+			err := op()
+			check(what, err, codes...)
+			if err != nil {
+				phSameTree(t, what+" refused", before, phTree(t, base))
+			}
+		}
+		plan := scene.Plan{Root: scObj("sequences", scObj(name, scObj("shots", []any{})))}
+		step("declare", func() error {
+			return l.DeclareBatch(ctx, writeback.Batch{BatchID: name, Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "t"}}})
+		}, settle.EINVALID)
+		step("writeback", func() error { _, err := l.Writeback(ctx, lgReq(lgBinding("t", "T1", name))); return err }, settle.EINVALID)
+		step("settle", func() error {
+			_, err := l.Settle(ctx, name, []writeback.TrackTask{{TrackID: "T1", TaskID: "t"}}, "")
+			return err
+		}, settle.EINVALID)
+		step("init project", func() error {
+			_, err := s.InitFromPlan(ctx, name, "1", scene.Plan{Root: scTree(t, phPlan)}, 3, false)
+			return err
+		}, settle.EINVALID)
+		step("init sequence", func() error { _, err := s.InitFromPlan(ctx, "p", "1", plan, 3, false); return err }, settle.EINVALID)
+		step("init episode", func() error {
+			_, err := s.InitFromPlan(ctx, "p", name, scene.Plan{Root: scTree(t, phPlan)}, 3, false)
+			return err
+		}, settle.EINVALID, settle.EINVALIDEPISODE)
+		// Whatever was accepted stayed below the root.
+		if got := phTree(t, base); len(got) > 0 {
+			for p := range got {
+				if p != "./" && p != "root/" && !strings.HasPrefix(p, "root"+string(filepath.Separator)) {
+					t.Fatalf("%q created %s outside the root", name, p)
+				}
+			}
+		}
+	})
+}
