@@ -386,7 +386,9 @@ func CheckUnder(root, path string) error {
 	for _, c := range parts {
 		p = filepath.Join(p, c)
 		fi, err := os.Lstat(p)
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+			// Nothing further exists: the operation reports it as it
+			// reports any missing file.
 			return nil
 		}
 		if err != nil {

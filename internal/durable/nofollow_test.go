@@ -66,4 +66,11 @@ func TestHardeningA_NoFollowUnderRoot(t *testing.T) {
 	if err := durable.CheckUnder(root, filepath.Join(root, "a", "flink2")); err != nil {
 		t.Fatalf("a missing file: %v", err)
 	}
+	// Below a regular file nothing exists: not a refusal.
+	if err := os.WriteFile(filepath.Join(root, "file"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := durable.CheckUnder(root, filepath.Join(root, "file", "x", "y")); err != nil {
+		t.Fatalf("a path below a file: %v", err)
+	}
 }
