@@ -179,25 +179,3 @@ func TestHardeningM_MissingSceneIs404(t *testing.T) {
 		})
 	}
 }
-
-// A scene body that is a symbolic link to a file outside the root is not
-// served: 403 PATH_REFUSED.
-func TestHardeningA_HTTPSymlinkedBody(t *testing.T) {
-	e := startEnv(t, envOptions{})
-	out := t.TempDir()
-	secret := filepath.Join(out, "secret.json")
-	if err := os.WriteFile(secret, []byte(sceneJSON("L")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(e.root, "projects", project, "orchestration", "scenes")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(secret, filepath.Join(dir, token+"_L.json")); err != nil {
-		t.Fatal(err)
-	}
-	a := e.do(call{method: "GET", path: scenePath("L"), token: "tok-operator"})
-	if a.status != 403 || a.code() != string(settle.EPATHREFUSED) || strings.Contains(string(a.body), "SH_001") {
-		t.Fatalf("linked body: %d %s", a.status, a.body)
-	}
-}
