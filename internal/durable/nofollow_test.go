@@ -1,6 +1,7 @@
 package durable_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -33,7 +34,10 @@ func TestHardeningA_NoFollowUnderRoot(t *testing.T) {
 		durable.CheckUnder(root, filepath.Join(root, "a", "link", "x", "y")),
 		durable.CheckUnder(root, filepath.Join(root, "a", "flink")),
 		func() error { _, err := durable.ReadFile(filepath.Join(root, "a", "flink")); return err }(),
-		func() error { _, err := durable.LockFile(filepath.Join(root, "a", "flink")); return err }(),
+		func() error {
+			_, err := durable.LockFile(context.Background(), filepath.Join(root, "a", "flink"), 0)
+			return err
+		}(),
 		func() error {
 			_, err := durable.Open(filepath.Join(root, "a", "flink"), os.O_RDWR|os.O_APPEND, 0)
 			return err
