@@ -48,7 +48,8 @@ const racyMargin = 2 * time.Second
 
 func statOf(path string) (statKey, error) {
 	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
+	// Lstat: a symbolic link is refused by the open that follows.
+	if err := unix.Lstat(path, &st); err != nil {
 		return statKey{}, &fs.PathError{Op: "stat", Path: path, Err: err}
 	}
 	return keyOf(&st), nil

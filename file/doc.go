@@ -109,6 +109,18 @@
 //	<root>/memory/events/batches/<batch>.json          batch declaration
 //
 // Both are written through internal/durable (tmp + fsync + rename or link +
-// fsync of the directory). A batch id used as a file name must not be
-// empty, ".", "..", or contain '/' or NUL (INVALID_INPUT).
+// fsync of the directory). A batch id used as a file name follows
+// settle.CheckName (INVALID_INPUT naming batch_id; docs/names.md).
+//
+// # Symbolic links
+//
+// The workspace root may be a symbolic link; below it, the store never
+// follows one. Every directory it walks or creates (MkdirUnder,
+// CheckUnder) and every file it opens (durable.Open, O_NOFOLLOW) is
+// refused with PATH_REFUSED when it is a link: scene directories and
+// files, locks, the ledger, batch declarations, summaries and the event
+// log. A link in a scenes directory is not listed. A ledger or event log
+// path configured outside the root is used as given, but its final
+// component must not be a link. Verdict files given to the CLI are inputs
+// the operator names and are read wherever they are.
 package file

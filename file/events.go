@@ -105,6 +105,7 @@ type EventStats struct {
 // Events is the file event.Log. It is safe for concurrent use by many
 // goroutines and by many processes sharing the file.
 type Events struct {
+	root     string // absolute workspace root: no symbolic link is followed below it
 	path     string
 	log      *slog.Logger
 	poll     time.Duration
@@ -203,6 +204,10 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 	if err != nil {
 		return nil, settle.Wrap(settle.EINVALID, err, "event log path")
 	}
+	absRoot, err := filepath.Abs(root)
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "event log root")
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -212,6 +217,7 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 		poll = DefaultEventPoll
 	}
 	e := &Events{
+		root:     absRoot,
 		path:     path,
 		log:      log.With("events", path),
 		poll:     poll,
@@ -258,14 +264,14 @@ func (e *Events) open() error {
 // openFile opens or creates the file and reads the removed keys.
 func (e *Events) openFile() (*os.File, os.FileInfo, []keyHash, error) {
 	dir := filepath.Dir(e.path)
-	if err := durable.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, nil, settle.Wrap(settle.EINTERNAL, err, "create event log directory")
+	if err := durable.MkdirUnder(e.root, dir, 0o755); err != nil {
+		return nil, nil, nil, pathErr(settle.EINTERNAL, err, "create event log directory")
 	}
-	f, err := os.OpenFile(e.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := durable.Open(e.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
-		f, err = os.OpenFile(e.path, os.O_RDWR|os.O_APPEND, 0)
+		f, err = durable.Open(e.path, os.O_RDWR|os.O_APPEND, 0)
 		if err != nil {
-			return nil, nil, nil, settle.Wrap(settle.EINTERNAL, err, "open event log")
+			return nil, nil, nil, pathErr(settle.EINTERNAL, err, "open event log")
 		}
 	} else if err != nil {
 		return nil, nil, nil, settle.Wrap(settle.EINTERNAL, err, "create event log")

@@ -49,12 +49,12 @@ func (e *Events) keysPath() string { return e.path + ".removed-keys" }
 
 // readKeyHashes reads a removed-keys file (none: nil).
 func readKeyHashes(path string) ([]keyHash, error) {
-	data, err := os.ReadFile(path)
+	data, err := durable.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, settle.Wrap(settle.EINTERNAL, err, "read removed event keys")
+		return nil, pathErr(settle.EINTERNAL, err, "read removed event keys")
 	}
 	if len(data)%16 != 0 {
 		return nil, settle.Errorf(settle.ECORRUPT, "removed event keys %s: %d bytes is not a whole number of 16-byte hashes", path, len(data))

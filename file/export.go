@@ -102,9 +102,9 @@ func walkJSONDir(ctx context.Context, dir string, fn func(key string, data []byt
 		if err := ctx.Err(); err != nil {
 			return settle.Wrap(settle.EUNAVAILABLE, err, "walk %s", dir)
 		}
-		data, err := os.ReadFile(filepath.Join(dir, name))
+		data, err := durable.ReadFile(filepath.Join(dir, name))
 		if err != nil {
-			return settle.Wrap(settle.EINTERNAL, err, "read %s", name)
+			return pathErr(settle.EINTERNAL, err, "read %s", name)
 		}
 		if err := fn(strings.TrimSuffix(name, ".json"), data); err != nil {
 			return err
@@ -124,6 +124,9 @@ func (l *Ledger) summariesDir() string {
 // WalkBatchFiles calls fn with every batch declaration file's batch id and
 // exact bytes, in batch id order.
 func (l *Ledger) WalkBatchFiles(ctx context.Context, fn func(batchID string, data []byte) error) error {
+	if _, err := l.underRoot(BatchesRelDir); err != nil {
+		return err
+	}
 	return walkJSONDir(ctx, l.batchesDir(), func(key string, data []byte) error {
 		if writeback.CheckBatchID(key) != nil {
 			return nil
@@ -141,8 +144,8 @@ func (l *Ledger) PutBatchFile(ctx context.Context, batchID string, data []byte) 
 	if err := ctx.Err(); err != nil {
 		return settle.Wrap(settle.EUNAVAILABLE, err, "put batch")
 	}
-	if err := durable.MkdirAll(l.batchesDir(), 0o755); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "create batches directory")
+	if err := durable.MkdirUnder(l.root, l.batchesDir(), 0o755); err != nil {
+		return pathErr(settle.EINTERNAL, err, "create batches directory")
 	}
 	if err := durable.WriteFile(filepath.Join(l.batchesDir(), batchID+".json"), data, 0o644); err != nil {
 		return settle.Wrap(settle.EINTERNAL, err, "write batch %s", batchID)
@@ -153,6 +156,9 @@ func (l *Ledger) PutBatchFile(ctx context.Context, batchID string, data []byte) 
 // WalkSummaryFiles calls fn with every consolidated summary file's batch
 // id and exact bytes, in batch id order.
 func (l *Ledger) WalkSummaryFiles(ctx context.Context, fn func(batchID string, data []byte) error) error {
+	if _, err := l.underRoot(writeback.SummariesRelDir); err != nil {
+		return err
+	}
 	return walkJSONDir(ctx, l.summariesDir(), func(key string, data []byte) error {
 		if writeback.CheckBatchID(key) != nil {
 			return nil
@@ -170,8 +176,8 @@ func (l *Ledger) PutSummaryFile(ctx context.Context, batchID string, data []byte
 	if err := ctx.Err(); err != nil {
 		return false, settle.Wrap(settle.EUNAVAILABLE, err, "put summary")
 	}
-	if err := durable.MkdirAll(l.summariesDir(), 0o755); err != nil {
-		return false, settle.Wrap(settle.EINTERNAL, err, "create summaries directory")
+	if err := durable.MkdirUnder(l.root, l.summariesDir(), 0o755); err != nil {
+		return false, pathErr(settle.EINTERNAL, err, "create summaries directory")
 	}
 	created, err := durable.CreateFile(filepath.Join(l.summariesDir(), batchID+".json"), data, 0o644)
 	if err != nil {
@@ -241,12 +247,12 @@ func (s *Scenes) ReadSceneFile(ctx context.Context, project, name string) ([]byt
 	if err != nil {
 		return nil, false, err
 	}
-	data, err := os.ReadFile(filepath.Join(dir, name))
+	data, err := durable.ReadFile(filepath.Join(dir, name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, settle.Wrap(settle.EINTERNAL, err, "read %s", name)
+		return nil, false, pathErr(settle.EINTERNAL, err, "read %s", name)
 	}
 	return data, true, nil
 }
@@ -265,8 +271,8 @@ func (s *Scenes) PutSceneFile(ctx context.Context, project, name string, data []
 	if err != nil {
 		return err
 	}
-	if err := durable.MkdirAll(dir, 0o755); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "create scenes directory")
+	if err := durable.MkdirUnder(s.root, dir, 0o755); err != nil {
+		return pathErr(settle.EUNAVAILABLE, err, "create scenes directory")
 	}
 	if err := durable.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 		return settle.Wrap(settle.EUNAVAILABLE, err, "write %s", name)

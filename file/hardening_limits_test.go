@@ -159,7 +159,7 @@ func TestHardeningB_PythonReadsBackAtLimits(t *testing.T) {
 // strings are MaxTextBytes long (the verdict stays a valid pass).
 func hdMaxBinding() writeback.Binding {
 	pad := func(s string, n int) string { return s + strings.Repeat("i", n-len(s)) }
-	b := lgBinding(pad("task-", settle.MaxIDBytes), pad("T", settle.MaxIDBytes), pad("B-", settle.MaxIDBytes))
+	b := lgBinding(pad("task-", settle.MaxIDBytes), pad("T", settle.MaxIDBytes), pad("B-", settle.MaxNameBytes)) // a batch id is a file name: docs/names.md
 	b.DispatchID = pad("d-", settle.MaxIDBytes)
 	b.NormalCollectorCronID = pad("ncc-", settle.MaxIDBytes)
 	b.ExecutorKey = pad("exec", settle.MaxIDBytes)

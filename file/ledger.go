@@ -147,6 +147,9 @@ func OpenLedgerContext(ctx context.Context, opts LedgerOptions) (*Ledger, error)
 	if err := checkAllowlisted(root, path); err != nil {
 		return nil, err
 	}
+	if err := durable.CheckUnder(root, path); err != nil {
+		return nil, pathErr(settle.EINVALID, err, "ledger path")
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -253,7 +256,7 @@ func (l *Ledger) resetIndex() {
 // new bytes are read, so that a concurrent torn-tail repair cannot be seen
 // half done. mu held.
 func (l *Ledger) refresh(ctx context.Context, locked bool) error {
-	fi, err := os.Stat(l.path)
+	fi, err := os.Lstat(l.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if l.f != nil || l.off > 0 || l.lines > 0 {
 			l.log.Warn("ledger file disappeared; index reset")
@@ -269,6 +272,9 @@ func (l *Ledger) refresh(ctx context.Context, locked bool) error {
 	}
 	if err != nil {
 		return settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return settle.Errorf(settle.EPATHREFUSED, "ledger %s is a symbolic link: settle does not append through one", l.path)
 	}
 	if !fi.Mode().IsRegular() {
 		return settle.Errorf(settle.EINVALID, "ledger %s is not a regular file", l.path)
@@ -301,14 +307,14 @@ func (l *Ledger) reopen() error {
 	var f *os.File
 	var err error = syscall.EROFS
 	if !l.readOnly {
-		f, err = os.OpenFile(l.path, os.O_RDWR|os.O_APPEND, 0)
+		f, err = durable.Open(l.path, os.O_RDWR|os.O_APPEND, 0)
 	}
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
 		// Readable but not writable: reads work, an append fails.
-		f, err = os.OpenFile(l.path, os.O_RDONLY, 0)
+		f, err = durable.Open(l.path, os.O_RDONLY, 0)
 	}
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "open ledger")
+		return pathErr(settle.EINTERNAL, err, "open ledger")
 	}
 	fi, err := f.Stat()
 	if err != nil {

@@ -386,7 +386,7 @@ func (l *Ledger) lockForAppend(ctx context.Context) (func(), error) {
 		if err := l.flock(ctx, unix.LOCK_EX); err != nil {
 			return nil, settle.Wrap(settle.ErrorCode(err), err, "lock ledger")
 		}
-		fi, err := os.Stat(l.path)
+		fi, err := os.Lstat(l.path)
 		if err == nil && idOf(fi) == l.fid {
 			break
 		}
@@ -424,10 +424,10 @@ func (l *Ledger) lockForAppend(ctx context.Context) (func(), error) {
 // directory. If another writer created it first, it is opened. mu held.
 func (l *Ledger) create(ctx context.Context) error {
 	dir := filepath.Dir(l.path)
-	if err := durable.MkdirAll(dir, 0o755); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "create ledger directory")
+	if err := durable.MkdirUnder(l.root, dir, 0o755); err != nil {
+		return pathErr(settle.EINTERNAL, err, "create ledger directory")
 	}
-	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := durable.Open(l.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
 		return l.refresh(ctx, false)
 	}

@@ -50,6 +50,9 @@ func (l *Ledger) Writeback(ctx context.Context, req writeback.WritebackRequest) 
 	if err := writeback.CheckBindingLimits(&req.Binding); err != nil {
 		return writeback.WritebackOutcome{}, err
 	}
+	if err := writeback.CheckRequest(req); err != nil {
+		return writeback.WritebackOutcome{}, err
+	}
 	if req.DryRun {
 		l.mu.Lock()
 		defer l.mu.Unlock()
@@ -217,7 +220,10 @@ func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.
 	}
 	rel := writeback.SummaryRelPath(batchID)
 	res.ConsolidatedSummaryCandidatePath = &rel
-	path := filepath.Join(l.root, filepath.FromSlash(rel))
+	path, err := l.underRoot(rel)
+	if err != nil {
+		return writeback.SettleOutcome{}, err
+	}
 	if _, err := os.Lstat(path); err == nil {
 		return writeback.SettleOutcome{Result: res}, nil // consolidated before
 	}
@@ -235,8 +241,8 @@ func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.
 	if err != nil {
 		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "encode summary")
 	}
-	if err := durable.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "create summaries directory")
+	if err := durable.MkdirUnder(l.root, filepath.Dir(path), 0o755); err != nil {
+		return writeback.SettleOutcome{}, pathErr(settle.EINTERNAL, err, "create summaries directory")
 	}
 	created, err := durable.CreateFile(path, data, 0o644)
 	if err != nil {
@@ -251,7 +257,10 @@ func (l *Ledger) Summary(ctx context.Context, batchID string) (writeback.Summary
 	if err := writeback.CheckBatchID(batchID); err != nil {
 		return s, err
 	}
-	path := filepath.Join(l.root, filepath.FromSlash(writeback.SummariesRelDir), batchID+".json")
+	path, err := l.underRoot(writeback.SummariesRelDir + "/" + batchID + ".json")
+	if err != nil {
+		return s, err
+	}
 	if err := readJSON(path, &s, "summary"); err != nil {
 		return s, err
 	}
@@ -274,8 +283,8 @@ func (l *Ledger) DeclareBatch(ctx context.Context, b writeback.Batch) error {
 		return settle.Wrap(settle.EINTERNAL, err, "encode batch")
 	}
 	dir := filepath.Join(l.root, filepath.FromSlash(BatchesRelDir))
-	if err := durable.MkdirAll(dir, 0o755); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "create batches directory")
+	if err := durable.MkdirUnder(l.root, dir, 0o755); err != nil {
+		return pathErr(settle.EINTERNAL, err, "create batches directory")
 	}
 	if err := durable.WriteFile(filepath.Join(dir, b.BatchID+".json"), data, 0o644); err != nil {
 		return settle.Wrap(settle.EINTERNAL, err, "write batch")
@@ -289,7 +298,10 @@ func (l *Ledger) GetBatch(ctx context.Context, batchID string) (writeback.Batch,
 	if err := writeback.CheckBatchID(batchID); err != nil {
 		return b, err
 	}
-	path := filepath.Join(l.root, filepath.FromSlash(BatchesRelDir), batchID+".json")
+	path, err := l.underRoot(BatchesRelDir + "/" + batchID + ".json")
+	if err != nil {
+		return b, err
+	}
 	// The declaration is re-read only when its file changed (the server
 	// looks a record's batch up on every write-back).
 	if k, err := statOf(path); err == nil {
@@ -300,12 +312,12 @@ func (l *Ledger) GetBatch(ctx context.Context, batchID string) (writeback.Batch,
 		return b, settle.Errorf(settle.ENOTFOUND, "batch %s not found", filepath.Base(path))
 	}
 	readAt := time.Now()
-	f, err := os.Open(path)
+	f, err := durable.Open(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return b, settle.Errorf(settle.ENOTFOUND, "batch %s not found", filepath.Base(path))
 	}
 	if err != nil {
-		return b, settle.Wrap(settle.EINTERNAL, err, "read batch")
+		return b, pathErr(settle.EINTERNAL, err, "read batch")
 	}
 	defer f.Close()
 	k, err := fstatOf(f)
@@ -326,13 +338,24 @@ func (l *Ledger) GetBatch(ctx context.Context, batchID string) (writeback.Batch,
 	return b, nil
 }
 
+// underRoot is the path of rel (slash-separated) below the root, refused
+// (EPATHREFUSED) when any existing component of it below the root is a
+// symbolic link.
+func (l *Ledger) underRoot(rel string) (string, error) {
+	path := filepath.Join(l.root, filepath.FromSlash(rel))
+	if err := durable.CheckUnder(l.root, path); err != nil {
+		return "", pathErr(settle.EINTERNAL, err, "%s", rel)
+	}
+	return path, nil
+}
+
 func readJSON(path string, v any, what string) error {
-	data, err := os.ReadFile(path)
+	data, err := durable.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return settle.Errorf(settle.ENOTFOUND, "%s %s not found", what, filepath.Base(path))
 	}
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "read %s", what)
+		return pathErr(settle.EINTERNAL, err, "read %s", what)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return settle.Wrap(settle.ECORRUPT, err, "decode %s %s", what, path)

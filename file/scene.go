@@ -136,12 +136,26 @@ func (s *Scenes) Close() error {
 func (s *Scenes) Root() string { return s.root }
 
 // Dir returns a project's scenes directory. Errors: EINVALID (an unsafe
-// project name).
+// project name), EPATHREFUSED (a directory of the path below the root is
+// a symbolic link).
 func (s *Scenes) Dir(project string) (string, error) {
 	if err := scene.ValidateProject(project); err != nil {
 		return "", err
 	}
-	return filepath.Join(s.root, filepath.FromSlash(fmt.Sprintf(ScenesRelDir, project))), nil
+	dir := filepath.Join(s.root, filepath.FromSlash(fmt.Sprintf(ScenesRelDir, project)))
+	if err := durable.CheckUnder(s.root, dir); err != nil {
+		return "", pathErr(settle.EINTERNAL, err, "scenes directory of %s", project)
+	}
+	return dir, nil
+}
+
+// pathErr wraps an I/O error with code, or with EPATHREFUSED when
+// internal/durable refused a symbolic link.
+func pathErr(code settle.Code, err error, format string, args ...any) error {
+	if errors.Is(err, durable.ErrSymlink) {
+		code = settle.EPATHREFUSED
+	}
+	return settle.Wrap(code, err, format, args...)
 }
 
 // usable refuses every operation on a closed store.
@@ -265,10 +279,16 @@ func (s *Scenes) VersionPath(ref scene.Ref, v int) (string, error) {
 // after the store's lock timeout (UNAVAILABLE). A caller that may refuse a
 // batch without a scene checks that first, so the refusal creates nothing.
 func (s *Scenes) lockBatch(ctx context.Context, b sceneBatch) (*durable.Lock, error) {
-	if err := durable.MkdirAll(b.dir, sceneDirPerm); err != nil {
+	if err := durable.MkdirUnder(s.root, b.dir, sceneDirPerm); err != nil {
+		if errors.Is(err, durable.ErrSymlink) {
+			return nil, pathErr(settle.EINTERNAL, err, "create scenes directory")
+		}
 		return nil, s.failed(err, "create scenes directory")
 	}
 	l, err := durable.LockFile(ctx, b.lock(), s.lockTimeout)
+	if errors.Is(err, durable.ErrSymlink) {
+		return nil, pathErr(settle.EINTERNAL, err, "lock batch %s", b.Ref.Batch)
+	}
 	if err != nil {
 		return nil, settle.Wrap(settle.ErrorCode(err), err, "lock batch %s", b.Ref.Batch)
 	}
@@ -281,22 +301,28 @@ func (s *Scenes) unlock(l *durable.Lock, b sceneBatch) {
 	}
 }
 
-// sceneReadFile reads a file; exists is false (and err nil) when it is absent.
+// sceneReadFile reads a file; exists is false (and err nil) when it is
+// absent. A symbolic link is EPATHREFUSED, never followed.
 func sceneReadFile(path string) (data []byte, exists bool, err error) {
-	data, err = os.ReadFile(path)
+	data, err = durable.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, settle.Wrap(settle.EINTERNAL, err, "read %s", filepath.Base(path))
+		return nil, false, pathErr(settle.EINTERNAL, err, "read %s", filepath.Base(path))
 	}
 	return data, true, nil
 }
 
-// sceneFileExists is Python's Path.exists(): true for anything that stats.
+// sceneFileExists is Python's Path.exists(): true for anything that
+// stats, except that a symbolic link is EPATHREFUSED (the seed follows
+// it).
 func sceneFileExists(path string) (bool, error) {
-	_, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err == nil {
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return false, settle.Errorf(settle.EPATHREFUSED, "%s is a symbolic link", filepath.Base(path))
+		}
 		return true, nil
 	}
 	if errors.Is(err, fs.ErrNotExist) {

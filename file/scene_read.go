@@ -128,7 +128,9 @@ func (s *Scenes) List(ctx context.Context, project, episode string) ([]string, e
 		names = append(names, e.Name())
 	}
 	return scene.ListedScenes(names, token, func(name string) bool {
-		fi, err := os.Stat(filepath.Join(dir, name)) // is_file() follows symlinks
+		// The seed's is_file() follows a symbolic link; settle never
+		// does, so a link is not listed.
+		fi, err := os.Lstat(filepath.Join(dir, name))
 		return err == nil && fi.Mode().IsRegular()
 	}), nil
 }

@@ -638,7 +638,8 @@ func (c *Client) RecoverStale(ctx context.Context, ref scene.Ref, olderThan time
 		return 0, err
 	}
 	body := RecoverStaleBody{}
-	if olderThan > 0 {
+	if olderThan != 0 {
+		// A negative duration is sent so the server refuses it.
 		body.OlderThan = olderThan.String()
 	}
 	if !now.IsZero() {

@@ -376,8 +376,8 @@ func TestWritebackDecisionStatuses(t *testing.T) {
 	if d := decision(a); a.status != 201 || !strings.HasPrefix(d.DurableRecord.SourceResultPath, "api:verdict-sha256:") {
 		t.Fatalf("default source path: %d %s", a.status, a.body)
 	}
-	// A batch id the ledger takes but no declaration can have.
-	if a := post(writebackBody("task-6", "T1", "a/b", keyA)); a.status != 201 || a.header.Get(httpapi.HeaderBatchDecision) != "" {
+	// A batch id no declaration can have is refused, not recorded.
+	if a := post(writebackBody("task-6", "T1", "a/b", keyA)); a.status != 400 || a.code() != string(settle.EINVALID) {
 		t.Fatalf("undeclarable batch id: %d %s", a.status, a.body)
 	}
 	// A binding and a verdict together are refused.

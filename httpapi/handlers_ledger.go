@@ -238,8 +238,11 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) error {
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return settle.Errorf(settle.EINVALID, "limit %q: want a non-negative integer", v)
+		if err != nil {
+			return settle.Errorf(settle.EINVALID, "limit %q: want a positive integer", v)
+		}
+		if err := writeback.CheckLimit(n); err != nil {
+			return err
 		}
 		rq.Limit = n
 	}

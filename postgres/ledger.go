@@ -256,10 +256,13 @@ func readTaskViews(rows pgx.Rows) (views, map[string]error, error) {
 // appends what the file store would append: a success with its registry
 // COMPLETED mirror, a refusal's conflict record unless one with its
 // conflict_id exists. No call returns before its group commits. A DryRun
-// evaluates on a snapshot and writes nothing. Errors: EUNAVAILABLE,
-// EINTERNAL, ECORRUPT.
+// evaluates on a snapshot and writes nothing. Errors: EINVALID (a batch id
+// writeback.CheckRequest refuses), EUNAVAILABLE, EINTERNAL, ECORRUPT.
 func (s *Store) Writeback(ctx context.Context, req writeback.WritebackRequest) (writeback.WritebackOutcome, error) {
 	if err := writeback.CheckBindingLimits(&req.Binding); err != nil {
+		return writeback.WritebackOutcome{}, err
+	}
+	if err := writeback.CheckRequest(req); err != nil {
 		return writeback.WritebackOutcome{}, err
 	}
 	if req.DryRun {

@@ -35,13 +35,17 @@ type Batch struct {
 
 // ResolveBatch validates a Ref, in this order: the project
 // (ValidateProject, EINVALID), the episode (CanonicalEpisode,
-// EINVALIDEPISODE), the batch id (ValidateBatchID, EINVALID).
+// EINVALIDEPISODE; CheckEpisodeToken, EINVALID), the batch id
+// (ValidateBatchID, EINVALID).
 func ResolveBatch(ref Ref) (Batch, error) {
 	if err := ValidateProject(ref.Project); err != nil {
 		return Batch{}, err
 	}
 	token, err := CanonicalEpisode(ref.Episode)
 	if err != nil {
+		return Batch{}, err
+	}
+	if err := CheckEpisodeToken(token); err != nil {
 		return Batch{}, err
 	}
 	if err := ValidateBatchID(ref.Batch); err != nil {

@@ -39,9 +39,13 @@ const staleAttempts = 5
 // MarkStale), through st.UpdateStatus at the version it loaded (retried a
 // few times if the active version moves meanwhile), and returns how many
 // it changed and at which version; with none, nothing is written. Errors:
+// EINVALID (a negative olderThan: every running take would be "older"),
 // as Load, ESTRUCTURE, EVERSIONCONFLICT (the version kept moving).
 func RecoverStale(ctx context.Context, st StatusStore, ref Ref, olderThan time.Duration, now time.Time) (n, version int, err error) {
-	if olderThan <= 0 {
+	if olderThan < 0 {
+		return 0, 0, settle.Errorf(settle.EINVALID, "older_than %s: want a positive duration", olderThan)
+	}
+	if olderThan == 0 {
 		olderThan = DefaultStaleAge
 	}
 	for i := 0; i < staleAttempts; i++ {
@@ -89,8 +93,8 @@ type PlanStore interface {
 // sequence's shots (NewSceneFromPlanSequence), created only if the flat
 // body is still absent under the lock (else it is re-stamped). dryRun
 // builds the same result and writes nothing. Errors: EINVALID (plan,
-// sequence id, project, negative maxTakes), EINVALIDEPISODE, as Load,
-// ESTRUCTURE, EVERSIONCONFLICT.
+// sequence id, project, negative maxTakes, a plan without sequences),
+// EINVALIDEPISODE, as Load, ESTRUCTURE, EVERSIONCONFLICT.
 func InitFromPlan(ctx context.Context, st PlanStore, project, episode string, plan Plan, maxTakes int, dryRun bool) ([]InitResult, error) {
 	if maxTakes < 0 {
 		return nil, settle.Errorf(settle.EINVALID, "max_takes %d is negative", maxTakes)
@@ -98,12 +102,21 @@ func InitFromPlan(ctx context.Context, st PlanStore, project, episode string, pl
 	if err := ValidateProject(project); err != nil {
 		return nil, err
 	}
-	if _, err := CanonicalEpisode(episode); err != nil {
+	token, err := CanonicalEpisode(episode)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckEpisodeToken(token); err != nil {
 		return nil, err
 	}
 	seqs, err := PlanSequences(plan) // refuses a bad id before anything is written
 	if err != nil {
 		return nil, err
+	}
+	if len(seqs) == 0 {
+		// The seed returns an empty result; a plan that inits nothing is
+		// almost always a mistake the caller wants to hear about.
+		return nil, settle.Errorf(settle.EINVALID, "sequences: the plan has no sequences to init")
 	}
 	// A scene over the body limits is refused before any sequence is
 	// written; other errors of a sequence surface in plan order, as the

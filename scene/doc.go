@@ -49,8 +49,12 @@
 //     seed hydrates it and crashes or writes it back later. Unknown members
 //     are kept (after the known ones), where the seed drops them.
 //   - Project and batch names are validated (ValidateProject,
-//     ValidateBatchID), including batch ids whose flat body would read as
-//     another batch's manifest or version body.
+//     ValidateBatchID: settle.CheckName, see docs/names.md), including
+//     batch ids whose flat body would read as another batch's manifest or
+//     version body; an episode token longer than settle.MaxEpisodeBytes is
+//     EINVALID (CheckEpisodeToken), where the seed fails on the file name.
+//   - InitFromPlan refuses a plan without sequences (EINVALID); the seed
+//     returns an empty result. RecoverStale refuses a negative age.
 //   - Where the seed raises on a malformed shape (a beat that is not an
 //     object, beat_metadata that is a number, ...), the *Strict functions
 //     return ECORRUPT (disk) or EINVALID (runner) and StructuralMutations

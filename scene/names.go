@@ -100,39 +100,34 @@ func CanonicalEpisodeInt(n int) (string, error) {
 	return fmt.Sprintf("ep_%03d", n), nil
 }
 
-// validComponent refuses what would not be one safe path component.
-func validComponent(what, s string) error {
-	switch {
-	case s == "":
-		return settle.Errorf(settle.EINVALID, "empty %s", what)
-	case s == "." || s == "..":
-		return settle.Errorf(settle.EINVALID, "%s %q is not a name", what, s)
-	case strings.ContainsAny(s, "/\\\x00"):
-		return settle.Errorf(settle.EINVALID, "%s %q contains a path separator or NUL", what, s)
-	case !utf8.ValidString(s):
-		return settle.Errorf(settle.EINVALID, "%s %q is not valid UTF-8", what, s)
-	}
-	return nil
-}
-
 // ValidateProject refuses a project name that is not one safe directory
-// name: empty, ".", "..", a '/' or '\\', a NUL or invalid UTF-8 (EINVALID).
-// The seed builds paths from the name blindly.
-func ValidateProject(p string) error { return validComponent("project", p) }
+// name under settle.CheckName (EINVALID naming project). The seed builds
+// paths from the name blindly.
+func ValidateProject(p string) error { return settle.CheckName("project", p) }
 
 // ValidateBatchID refuses a batch id that cannot name a batch's files
-// safely (EINVALID): what ValidateProject refuses, and ids whose flat body
-// name would read as another batch's sidecar: ending in ".versions" (the
-// flat body would be batch X's manifest) or in ".v" and decimal digits (a
-// version body of batch X). The seed builds such names blindly and then
-// never lists them.
+// safely (EINVALID naming batch_id): what settle.CheckName refuses, and ids
+// whose flat body name would read as another batch's sidecar: ending in
+// ".versions" (the flat body would be batch X's manifest) or in ".v" and
+// decimal digits (a version body of batch X). The seed builds such names
+// blindly and then never lists them.
 func ValidateBatchID(b string) error {
-	if err := validComponent("batch id", b); err != nil {
+	if err := settle.CheckName("batch_id", b); err != nil {
 		return err
 	}
 	if strings.HasSuffix(b, ".versions") || hasVersionSuffix(b) {
 		return settle.Errorf(settle.EINVALID,
-			"batch id %q would name another batch's versioning sidecar", b)
+			"batch_id %q: would name another batch's versioning sidecar", b)
+	}
+	return nil
+}
+
+// CheckEpisodeToken refuses a canonical episode token longer than
+// settle.MaxEpisodeBytes: the seed accepts any number of digits, but the
+// token is part of every file name of the batch (EINVALID naming episode).
+func CheckEpisodeToken(token string) error {
+	if len(token) > settle.MaxEpisodeBytes {
+		return settle.Errorf(settle.EINVALID, "episode: token of %d bytes, longer than %d", len(token), settle.MaxEpisodeBytes)
 	}
 	return nil
 }

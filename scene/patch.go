@@ -48,7 +48,31 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 	if len(trimmed) == 0 || trimmed[0] != '[' {
 		return nil, settle.Errorf(settle.EINVALID, "json patch: not a JSON array of operations")
 	}
+	// The library answers every syntax error with "invalid state
+	// detected": settle's own parser says what and where.
+	doc, err := pyjson.Parse(patch)
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "json patch: not valid JSON")
+	}
+	list, ok := doc.([]any)
+	if !ok {
+		return nil, settle.Errorf(settle.EINVALID, "json patch: not a JSON array of operations")
+	}
+	for i, v := range list {
+		o, ok := v.(*pyjson.Object)
+		if !ok {
+			return nil, settle.Errorf(settle.EINVALID, "json patch: operation %d is %s, not an object", i, typeName(v))
+		}
+		op, _ := o.Get("op")
+		if _, ok := op.(string); !ok {
+			return nil, settle.Errorf(settle.EINVALID, "json patch: operation %d has no \"op\" string", i)
+		}
+	}
 	p, err := jsonpatch.DecodePatch(patch)
+	if errors.Is(err, jsonpatch.ErrInvalid) {
+		// pyjson took it; only Python's extensions remain (NaN, Infinity).
+		return nil, settle.Errorf(settle.EINVALID, "json patch: not standard JSON (NaN or Infinity)")
+	}
 	if err != nil {
 		return nil, settle.Wrap(settle.EINVALID, err, "json patch")
 	}

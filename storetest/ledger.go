@@ -219,6 +219,7 @@ func RunLedger(t *testing.T, open func(t *testing.T, cfg writeback.Config) write
 	t.Run("SettleLastWriteWins", func(t *testing.T) { t.Parallel(); ledgerLastWriteWins(t, open(t, Config())) })
 	t.Run("SettleSummaryOnce", func(t *testing.T) { t.Parallel(); ledgerSummaryOnce(t, []writeback.Store{open(t, Config())}) })
 	t.Run("BatchNames", func(t *testing.T) { t.Parallel(); ledgerBatchNames(t, open(t, Config())) })
+	t.Run("HardeningK_WritebackBatchNames", func(t *testing.T) { t.Parallel(); ledgerWritebackBatchNames(t, open(t, Config())) })
 	t.Run("DeclareAndGetBatch", func(t *testing.T) { t.Parallel(); ledgerBatches(t, open(t, Config())) })
 	t.Run("Registry", func(t *testing.T) { t.Parallel(); ledgerRegistry(t, open(t, Config())) })
 	t.Run("RecordsPaging", func(t *testing.T) { t.Parallel(); ledgerRecords(t, open(t, Config())) })
@@ -923,8 +924,11 @@ func ledgerSummaryOnce(t *testing.T, ss []writeback.Store) {
 	}
 }
 
+// BadBatchIDs are batch ids every command and route refuses (EINVALID).
+var BadBatchIDs = []string{"", ".", "..", "a/b", "../x", "/abs", "a\\b", "a\x00b", "x.tmp-1", strings.Repeat("b", 300), strings.Repeat("b", settle.MaxNameBytes+1)}
+
 func ledgerBatchNames(t *testing.T, s writeback.Store) {
-	for _, bad := range []string{"", ".", "..", "a/b", "../x", "a\x00b"} {
+	for _, bad := range BadBatchIDs {
 		_, err := s.Settle(bg, bad, Tracks("x", 1), "")
 		WantCode(t, err, settle.EINVALID)
 		_, err = s.Summary(bg, bad)
@@ -932,6 +936,38 @@ func ledgerBatchNames(t *testing.T, s writeback.Store) {
 		_, err = s.GetBatch(bg, bad)
 		WantCode(t, err, settle.EINVALID)
 		WantCode(t, s.DeclareBatch(bg, writeback.Batch{BatchID: bad, Tracks: Tracks("x", 1)}), settle.EINVALID)
+	}
+}
+
+// ledgerWritebackBatchNames: a write-back of a batch id no batch can have
+// is refused and appends nothing, dry run or not; the longest id is taken.
+func ledgerWritebackBatchNames(t *testing.T, s writeback.Store) {
+	for i, bad := range BadBatchIDs {
+		if bad == "" {
+			continue // the seed's FAIL verdict (a missing field), covered by Refusals
+		}
+		for _, dry := range []bool{true, false} {
+			r := req(Binding(fmt.Sprintf("task-k%d", i), "T1", bad))
+			r.DryRun = dry
+			_, err := s.Writeback(bg, r)
+			WantCode(t, err, settle.EINVALID)
+			if err != nil && !strings.Contains(err.Error(), "batch_id") {
+				t.Fatalf("refusal of %q does not name batch_id: %v", bad, err)
+			}
+		}
+	}
+	if n := len(AllRecords(t, s, writeback.RecordQuery{After: -1})); n != 0 {
+		t.Fatalf("%d records appended by refused write-backs", n)
+	}
+	long := strings.Repeat("b", settle.MaxNameBytes)
+	out := wb(t, s, req(Binding("task-long", "T1", long)))
+	if !out.Decision.Appended {
+		t.Fatalf("write-back of a %d-byte batch id not appended: %+v", len(long), out.Decision)
+	}
+	res, err := s.Settle(bg, long, []writeback.TrackTask{{TrackID: "T1", TaskID: "task-long"}}, "")
+	ok(t, err)
+	if res.Result.Decision != writeback.AllSettledConsolidate {
+		t.Fatalf("settle of the longest batch id: %+v", res.Result)
 	}
 }
 

@@ -431,6 +431,42 @@ func sceneRefusals() []sceneCase {
 			return err
 		}, settle.EINVALIDEPISODE},
 
+		// Names too long for a file name are refused before any I/O.
+		{"HardeningF/init project of 300 bytes", nil, func(f *fixture) error {
+			_, err := f.s.InitFromPlan(bg, strings.Repeat("p", 300), Episode, planOf(`{"sequences": {"B": {"shots": []}}}`), 3, false)
+			return err
+		}, settle.EINVALID},
+		{"HardeningF/init episode of 300 digits", nil, func(f *fixture) error {
+			_, err := f.s.InitFromPlan(bg, Project, strings.Repeat("7", 300), planOf(`{"sequences": {"B": {"shots": []}}}`), 3, false)
+			return err
+		}, settle.EINVALID},
+		{"HardeningF/init sequence of 300 bytes", nil, func(f *fixture) error {
+			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {"B": {"shots": []}, "`+strings.Repeat("s", 300)+`": {"shots": []}}}`), 3, false)
+			return err
+		}, settle.EINVALID},
+		{"HardeningF/candidate batch of 300 bytes", nil, func(f *fixture) error {
+			b := strings.Repeat("b", 300)
+			_, err := f.s.WriteCandidate(bg, Ref(b), f.scene(b), "", true)
+			return err
+		}, settle.EINVALID},
+		{"HardeningF/load batch of 129 bytes", nil, func(f *fixture) error {
+			_, err := f.s.Load(bg, Ref(strings.Repeat("b", settle.MaxNameBytes+1)))
+			return err
+		}, settle.EINVALID},
+		{"HardeningF/versions episode of 300 digits", nil, func(f *fixture) error {
+			_, err := f.s.Versions(bg, scene.Ref{Project: Project, Episode: strings.Repeat("1", 300), Batch: "B"})
+			return err
+		}, settle.EINVALID},
+		// A plan that inits nothing is refused (the seed returns []).
+		{"HardeningN/init empty sequences list", nil, func(f *fixture) error {
+			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": []}`), 3, false)
+			return err
+		}, settle.EINVALID},
+		{"HardeningN/init empty sequences object", nil, func(f *fixture) error {
+			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {}}`), 3, false)
+			return err
+		}, settle.EINVALID},
+
 		// UNSAFE_ARTIFACT
 		{"load/artifact ../", func(f *fixture) {
 			f.flat("B")

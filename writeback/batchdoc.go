@@ -9,14 +9,28 @@ import (
 )
 
 // CheckBatchID refuses a batch id that cannot name the batch's files
-// (memory/events/batches/<id>.json, batch_summaries/<id>.json), so that a
-// batch of one store is a batch of every store. Errors: EINVALID.
-func CheckBatchID(id string) error {
-	switch {
-	case id == "", id == ".", id == "..":
-		return settle.Errorf(settle.EINVALID, "batch id %q is not a usable file name", id)
-	case strings.ContainsAny(id, "/\x00"):
-		return settle.Errorf(settle.EINVALID, "batch id %q contains '/' or NUL", id)
+// (memory/events/batches/<id>.json, batch_summaries/<id>.json): the name
+// rule of settle.CheckName, so that a batch of one store is a batch of
+// every store. Errors: EINVALID naming batch_id.
+func CheckBatchID(id string) error { return settle.CheckName("batch_id", id) }
+
+// CheckRequest refuses a write-back whose batch id CheckBatchID refuses:
+// its record could never be settled, since no batch of that id can be
+// declared or summarised. An empty batch id is left to Evaluate, which
+// fails it as the seed does (a missing mandatory field). Errors: EINVALID.
+func CheckRequest(req WritebackRequest) error {
+	if req.Binding.BatchID == "" {
+		return nil
+	}
+	return CheckBatchID(req.Binding.BatchID)
+}
+
+// CheckLimit refuses a records page size a caller gave explicitly (CLI
+// --limit, HTTP ?limit=) that is not positive: 0 would read as the
+// store's default page, not as "none" or "all". Errors: EINVALID.
+func CheckLimit(n int) error {
+	if n < 1 {
+		return settle.Errorf(settle.EINVALID, "limit %d: want a positive number of records", n)
 	}
 	return nil
 }

@@ -26,6 +26,9 @@ func runRecords(ctx context.Context, m *Main, args []string) error {
 	default:
 		return usageErr("records: --kind must be durable, registry or conflict")
 	}
+	if err := writeback.CheckLimit(*limit); err != nil {
+		return m.refuse(&Config{JSON: g.json}, err)
+	}
 	cfg, err := m.resolve(fs, &g)
 	if err != nil {
 		return m.refuse(&Config{JSON: g.json}, err)

@@ -9,6 +9,9 @@
 //     lock the caller holds.
 //   - Lock: an exclusive flock on a file that is never renamed or deleted,
 //     and FlockContext, the one bounded, cancellable lock wait.
+//   - Open, ReadFile, CheckUnder, MkdirUnder: opens that never follow a
+//     symbolic link as the final component, and a walk below the
+//     workspace root that refuses one anywhere (ErrSymlink).
 //
 // Every error from write, fsync, close or rename is returned, never
 // swallowed. Failpoints (see failpoint.go) let crash tests stop a writer
@@ -201,7 +204,7 @@ const DefaultLockTimeout = 30 * time.Second
 // it, waiting as FlockContext does. The file is never renamed or deleted
 // by settle.
 func LockFile(ctx context.Context, path string, timeout time.Duration) (*Lock, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := Open(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open lock: %w", err)
 	}
@@ -303,4 +306,146 @@ func flockNB(f *os.File, how int) error {
 // Funlock releases a flock taken with FlockContext.
 func Funlock(f *os.File) error {
 	return unix.Flock(int(f.Fd()), unix.LOCK_UN)
+}
+
+// ErrSymlink is returned (wrapped) when a path settle would read, write or
+// create goes through a symbolic link: below the workspace root settle
+// never follows one.
+var ErrSymlink = errors.New("symbolic link refused")
+
+// symlinkErr turns O_NOFOLLOW's ELOOP on path into ErrSymlink.
+func symlinkErr(path string, err error) error {
+	if errors.Is(err, unix.ELOOP) {
+		return fmt.Errorf("%s: %w", path, ErrSymlink)
+	}
+	return err
+}
+
+// Open opens path like os.OpenFile but never through a symbolic link as
+// its final component (O_NOFOLLOW): such a path is ErrSymlink.
+func Open(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|unix.O_NOFOLLOW, perm)
+	if err != nil {
+		return nil, symlinkErr(path, err)
+	}
+	return f, nil
+}
+
+// ReadFile is os.ReadFile without following a symbolic link as the final
+// component (ErrSymlink).
+func ReadFile(path string) ([]byte, error) {
+	f, err := Open(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// under returns the components of path below root, or ok=false when path
+// is not lexically below (or equal to) root.
+func under(root, path string) (parts []string, ok bool) {
+	rel, err := filepath.Rel(filepath.Clean(root), filepath.Clean(path))
+	if err != nil || rel == ".." || filepath.IsAbs(rel) || len(rel) >= 3 && rel[:3] == ".."+string(filepath.Separator) {
+		return nil, false
+	}
+	if rel == "." {
+		return nil, true
+	}
+	return splitPath(rel), true
+}
+
+func splitPath(rel string) []string {
+	var parts []string
+	for rel != "" {
+		dir, base := filepath.Split(rel)
+		parts = append([]string{base}, parts...)
+		rel = filepath.Clean(dir)
+		if rel == "." || rel == string(filepath.Separator) {
+			break
+		}
+	}
+	return parts
+}
+
+// CheckUnder refuses (ErrSymlink) a path below root any existing component
+// of which, after root, is a symbolic link: root itself may be one (an
+// operator's choice), nothing below it may. Components from the first
+// missing one on are not checked (they are created by MkdirUnder). A path
+// not below root is checked only for its final component.
+func CheckUnder(root, path string) error {
+	parts, ok := under(root, path)
+	if !ok {
+		fi, err := os.Lstat(path)
+		if err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("%s: %w", path, ErrSymlink)
+		}
+		return nil
+	}
+	p := filepath.Clean(root)
+	for _, c := range parts {
+		p = filepath.Join(p, c)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENOTDIR) {
+			// Nothing further exists: the operation reports it as it
+			// reports any missing file.
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("%s: %w", p, ErrSymlink)
+		}
+	}
+	return nil
+}
+
+// MkdirUnder is MkdirAll for a directory below root that never goes
+// through a symbolic link: each component below root is created if missing
+// (fsyncing it and its parent) and refused (ErrSymlink) if it is a link. A
+// dir not below root is created with MkdirAll.
+func MkdirUnder(root, dir string, perm os.FileMode) error {
+	parts, ok := under(root, dir)
+	if !ok {
+		return MkdirAll(dir, perm)
+	}
+	// The root (which may be a link) is created like any directory.
+	if err := MkdirAll(root, perm); err != nil {
+		return err
+	}
+	p := filepath.Clean(root)
+	for _, c := range parts {
+		parent := p
+		p = filepath.Join(p, c)
+		fi, err := os.Lstat(p)
+		switch {
+		case err == nil && fi.Mode()&os.ModeSymlink != 0:
+			return fmt.Errorf("%s: %w", p, ErrSymlink)
+		case err == nil && !fi.IsDir():
+			return fmt.Errorf("mkdir %s: not a directory", p)
+		case err == nil:
+			continue
+		case !errors.Is(err, os.ErrNotExist):
+			return err
+		}
+		if err := os.Mkdir(p, perm); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				// Created meanwhile: check what it is.
+				fi, err := os.Lstat(p)
+				if err != nil {
+					return err
+				}
+				if fi.Mode()&os.ModeSymlink != 0 {
+					return fmt.Errorf("%s: %w", p, ErrSymlink)
+				}
+				continue
+			}
+			return err
+		}
+		if err := SyncDir(parent); err != nil {
+			return err
+		}
+	}
+	return nil
 }
