@@ -176,7 +176,7 @@ func checkScenes(root string, rep *FsckReport) error {
 				}
 			case strings.HasSuffix(name, ".json"):
 				rep.ScenesChecked++
-				data, err := os.ReadFile(p)
+				data, err := durable.ReadFile(p)
 				if err != nil {
 					add(settle.Wrap(settle.EINTERNAL, err, "read"))
 					continue
@@ -206,7 +206,7 @@ func manifestBatch(name string) string {
 // whose body exists, decodes and passes scene.CheckRegisteredBody (the
 // check show and patch apply).
 func checkManifest(dir, path, batch string) error {
-	data, err := os.ReadFile(path)
+	data, err := durable.ReadFile(path)
 	if err != nil {
 		return settle.Wrap(settle.EINTERNAL, err, "read")
 	}
@@ -228,7 +228,7 @@ func checkManifest(dir, path, batch string) error {
 		if err := scene.CheckArtifact(e.Artifact); err != nil {
 			return err
 		}
-		body, err := os.ReadFile(filepath.Join(dir, e.Artifact))
+		body, err := durable.ReadFile(filepath.Join(dir, e.Artifact))
 		if err != nil {
 			return settle.Wrap(settle.ENOTFOUND, err, "version %d body %s", e.Version, e.Artifact)
 		}
