@@ -56,6 +56,13 @@ func (s *Scenes) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sc
 // Errors: ENOTFOUND (not registered, body missing), EMANIFESTIDENTITY,
 // EUNSAFEARTIFACT, as Load, EUNAVAILABLE.
 func (s *Scenes) Activate(ctx context.Context, ref scene.Ref, version int) error {
+	return s.ActivateIf(ctx, ref, version, 0)
+}
+
+// ActivateIf implements scene.CondActivator: Activate, refused with
+// VERSION_CONFLICT under the batch lock when expected > 0 and the active
+// version is not expected.
+func (s *Scenes) ActivateIf(ctx context.Context, ref scene.Ref, version, expected int) error {
 	if err := s.writable(ctx); err != nil {
 		return err
 	}
@@ -78,10 +85,12 @@ func (s *Scenes) Activate(ctx context.Context, ref scene.Ref, version int) error
 	}
 	defer s.unlock(l, b)
 
-	prev, err := s.files(b).Activate(version)
+	prev, err := s.files(b).ActivateIf(version, expected)
 	if err != nil {
 		return err
 	}
 	s.log.Info("scene version activated", "batch", ref.Batch, "version", version, "previous", prev)
 	return nil
 }
+
+var _ scene.CondActivator = (*Scenes)(nil)

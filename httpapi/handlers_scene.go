@@ -337,7 +337,25 @@ func (s *Server) handleSceneActivate(w http.ResponseWriter, r *http.Request) err
 		return settle.Errorf(settle.EINVALID, "version must be a positive integer")
 	}
 	ref := sceneRef(r)
-	if err := s.scenes.Activate(r.Context(), ref, body.Version); err != nil {
+	// An optional If-Match (the scene's ETag, or its version's) makes the
+	// move conditional on the active version, checked with the move.
+	expected := 0
+	if r.Header.Get("If-Match") != "" {
+		v, _, _, err := ifMatch(r)
+		if err != nil {
+			return err
+		}
+		expected = v
+	}
+	var err error
+	if ca, ok := s.scenes.(scene.CondActivator); ok {
+		err = ca.ActivateIf(r.Context(), ref, body.Version, expected)
+	} else if expected > 0 {
+		err = settle.Errorf(settle.EINVALID, "this store cannot activate conditionally: send no If-Match")
+	} else {
+		err = s.scenes.Activate(r.Context(), ref, body.Version)
+	}
+	if err != nil {
 		return err
 	}
 	if err := s.afterSceneWrite(r.Context(), event.SceneActivated, sceneEvent(r, ref, body.Version)); err != nil {

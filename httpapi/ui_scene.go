@@ -306,7 +306,21 @@ func (u *uiState) activate(w http.ResponseWriter, r *http.Request, ss *uiSession
 		}
 		return u.renderScene(w, r, ss, uiScenePage{Ref: ref, Refusal: errorMessage(err), RefusalStatus: http.StatusPreconditionFailed}, http.StatusPreconditionFailed)
 	}
-	if err := u.s.scenes.Activate(ctx, ref, version); err != nil {
+	// The check above answers a stale page at once; a store that can
+	// also checks it atomically with the move, so of two operators racing
+	// from the same page one gets the 412.
+	if ca, ok := u.s.scenes.(scene.CondActivator); ok {
+		err = ca.ActivateIf(ctx, ref, version, expected)
+	} else {
+		err = u.s.scenes.Activate(ctx, ref, version)
+	}
+	if settle.ErrorCode(err) == settle.EVERSIONCONFLICT {
+		if ri := info(r.Context()); ri != nil {
+			ri.err = err
+		}
+		return u.renderScene(w, r, ss, uiScenePage{Ref: ref, Refusal: errorMessage(err), RefusalStatus: http.StatusPreconditionFailed}, http.StatusPreconditionFailed)
+	}
+	if err != nil {
 		return u.errorPage(w, r, ss, err)
 	}
 	ev := sceneEvent(r, ref, version)

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -423,5 +424,38 @@ func TestUICompactedEventLog(t *testing.T) {
 	}
 	if _, body := c.page("/ui/"); !strings.Contains(body, `data-batch="B"`) || !strings.Contains(body, "RECORD_AND_DEFER") {
 		t.Fatalf("board after compaction:\n%s", body)
+	}
+}
+
+// TestActivateIfMatch: the API's activation takes an optional If-Match and
+// refuses it 412 VERSION_CONFLICT, activating nothing, when the active
+// version moved; without If-Match it moves the pointer as before.
+func TestActivateIfMatch(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	ref := seedUIScene(t, e.scenes, "B1")
+	path := "/v1/projects/" + ref.Project + "/episodes/" + ref.Episode + "/scenes/" + ref.Batch + "/activate"
+	ld, err := e.scenes.Load(context.Background(), ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := 2
+	if ld.Version == 2 {
+		other = 1
+	}
+	stale := httpapi.ETag(ld.Version + 10)
+	a := e.do(call{method: "POST", path: path, token: "tok-operator", body: fmt.Sprintf(`{"version": %d}`, other), header: map[string]string{"If-Match": stale}})
+	if a.status != http.StatusPreconditionFailed || a.code() != "VERSION_CONFLICT" {
+		t.Fatalf("stale If-Match: %d %s", a.status, a.body)
+	}
+	if now, _ := e.scenes.Load(context.Background(), ref); now.Version != ld.Version {
+		t.Fatalf("a refused activation moved the pointer to v%d", now.Version)
+	}
+	a = e.do(call{method: "POST", path: path, token: "tok-operator", body: fmt.Sprintf(`{"version": %d}`, other), header: map[string]string{"If-Match": httpapi.BodyETag(ld.Version, ld.Revision)}})
+	if a.status != http.StatusOK {
+		t.Fatalf("current If-Match: %d %s", a.status, a.body)
+	}
+	a = e.do(call{method: "POST", path: path, token: "tok-operator", body: fmt.Sprintf(`{"version": %d}`, ld.Version)})
+	if a.status != http.StatusOK {
+		t.Fatalf("no If-Match: %d %s", a.status, a.body)
 	}
 }

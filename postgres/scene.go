@@ -220,6 +220,13 @@ func (s *Store) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sce
 // present and its scene_id the batch; then the manifest's pointer moves.
 // Errors: ENOTFOUND, EMANIFESTIDENTITY, EUNSAFEARTIFACT, as Load.
 func (s *Store) Activate(ctx context.Context, ref scene.Ref, version int) error {
+	return s.ActivateIf(ctx, ref, version, 0)
+}
+
+// ActivateIf implements scene.CondActivator: Activate, refused with
+// VERSION_CONFLICT in the batch's transaction when expected > 0 and the
+// active version is not expected.
+func (s *Store) ActivateIf(ctx context.Context, ref scene.Ref, version, expected int) error {
 	if err := s.usable(ctx); err != nil {
 		return err
 	}
@@ -230,7 +237,7 @@ func (s *Store) Activate(ctx context.Context, ref scene.Ref, version int) error 
 	prev := 0
 	err = s.batchTx(ctx, b, "activate scene version", func(bf scene.BatchFiles) error {
 		var err error
-		prev, err = bf.Activate(version)
+		prev, err = bf.ActivateIf(version, expected)
 		return err
 	})
 	if err == nil {
@@ -238,3 +245,5 @@ func (s *Store) Activate(ctx context.Context, ref scene.Ref, version int) error 
 	}
 	return err
 }
+
+var _ scene.CondActivator = (*Store)(nil)

@@ -467,9 +467,19 @@ func (bf BatchFiles) WriteCandidate(body []byte, fp, reason string, activate boo
 // previously active version. Errors: ENOTFOUND (not registered, body
 // missing), EMANIFESTIDENTITY, EUNSAFEARTIFACT, as LoadActive.
 func (bf BatchFiles) Activate(version int) (prev int, err error) {
+	return bf.ActivateIf(version, 0)
+}
+
+// ActivateIf is Activate refused with VERSION_CONFLICT, writing nothing,
+// when expected > 0 and the active version is not expected (checked with
+// the move, under the caller's batch lock).
+func (bf BatchFiles) ActivateIf(version, expected int) (prev int, err error) {
 	m, _, err := bf.ManifestOrMaterialize()
 	if err != nil {
 		return 0, err
+	}
+	if expected > 0 && m.ActiveVersion != expected {
+		return 0, settle.Errorf(settle.EVERSIONCONFLICT, "active version for batch %s moved from expected v%d to v%d; nothing was activated", bf.Batch.Ref.Batch, expected, m.ActiveVersion)
 	}
 	name, err := bf.Batch.ArtifactName(m, version)
 	if err != nil {

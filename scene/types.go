@@ -180,6 +180,14 @@ type Store interface {
 // needs it for runners, who may not create scenes). A refusal of a batch
 // without a scene creates nothing, not even its lock file. Errors: as
 // PatchStatus and SaveRunner.
+type CondActivator interface {
+	// ActivateIf is Activate refused with VERSION_CONFLICT, writing
+	// nothing, when the active version is not expected (checked under
+	// the batch lock, with the move).
+	ActivateIf(ctx context.Context, ref Ref, version, expected int) error
+}
+
+// CondWriter is implemented by stores whose status writes take a Cond.
 type CondWriter interface {
 	PatchStatusIf(ctx context.Context, ref Ref, c Cond, patch []byte) (Loaded, error)
 	SaveRunnerIf(ctx context.Context, ref Ref, c Cond, runner *Scene) (Loaded, error)

@@ -693,6 +693,7 @@ func RunScenes(t *testing.T, open func(t *testing.T) scene.Store) {
 		{"MaterializeLegacy", scMaterializeLegacy},
 		{"MaterializeLegacySameStructure", scMaterializeSame},
 		{"ActivateMaterializes", scActivateMaterializes},
+		{"ActivateIfRace", scActivateIfRace},
 		{"PatchStatus", scPatchStatus},
 		{"PatchColdStart", scPatchColdStart},
 		{"UpdateStatusRollback", scUpdateRollback},
@@ -1538,4 +1539,47 @@ func scLockWaitContext(f *fixture) {
 	ok(t, <-held)
 	_, err = s.PatchStatus(bg, Ref("B"), 1, []byte(`[]`))
 	ok(t, err)
+}
+
+// scActivateIfRace: a conditional activation from a stale active version
+// is refused and writes nothing; of operators racing from the same page,
+// exactly one moves the pointer.
+func scActivateIfRace(f *fixture) {
+	ca, isCond := f.s.(scene.CondActivator)
+	if !isCond {
+		f.t.Skip("the store has no conditional activation")
+	}
+	f.versioned("B") // v1 and an active v2
+	err := ca.ActivateIf(bg, Ref("B"), 1, 1)
+	if settle.ErrorCode(err) != settle.EVERSIONCONFLICT {
+		f.t.Fatalf("activation from a stale version: %v", err)
+	}
+	if ld, err := f.s.Load(bg, Ref("B")); err != nil || ld.Version != 2 {
+		f.t.Fatalf("active version after a refused activation: %d %v", ld.Version, err)
+	}
+	const racers = 6
+	errs := make(chan error, racers)
+	start := make(chan struct{})
+	for range racers {
+		go func() {
+			<-start
+			errs <- ca.ActivateIf(bg, Ref("B"), 1, 2) // all decided on v2
+		}()
+	}
+	close(start)
+	won := 0
+	for range racers {
+		switch err := <-errs; settle.ErrorCode(err) {
+		case "":
+			won++
+		case settle.EVERSIONCONFLICT:
+		default:
+			f.t.Fatalf("racing activation: %v", err)
+		}
+	}
+	ld, err := f.s.Load(bg, Ref("B"))
+	ok(f.t, err)
+	if won != 1 || ld.Version != 1 {
+		f.t.Fatalf("%d racers won, active v%d", won, ld.Version)
+	}
 }

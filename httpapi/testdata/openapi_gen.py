@@ -147,8 +147,9 @@ add(SI + "/versions/{version}", "get", op("sceneLoadVersion", "A registered vers
     params=[project, episode, batch, P("version", "Version number.", {"type": "integer"})],
     responses={"200": resp("The scene.", ref("SceneDocument")), **errs(*AUTH, *SCENE_ERRS)}))
 add(SI + "/activate", "post", op("sceneActivate", "Move the active-version pointer.",
-    roles_=["operator"], params=[project, episode, batch], req=body(ref("ActivateRequest")),
-    responses={"200": resp("Activated.", ref("ActivateResult"), ETAG), **errs("400", "401", "403", "404", "413", "422", "500", "503")}))
+    roles_=["operator"], params=[project, episode, batch, H("If-Match", "Optional: the ETag of the scene (\"3-<revision>\") or of its active version (\"3\") the activation was decided on; the move is refused 412 when the active version moved (checked with the move).")], req=body(ref("ActivateRequest")),
+    responses={"200": resp("Activated.", ref("ActivateResult"), ETAG), **errs("400", "401", "403", "404", "413", "422", "500", "503"),
+               "412": ERR("VERSION_CONFLICT: the active version moved since the If-Match version was read; nothing was activated.")}))
 
 add(SI + "/flat", "put", op("sceneSaveGuarded", "Guarded save of the batch's flat body (the seed's save_scene_guarded): refused 423 SCENE_LOCKED when the existing body is locked.",
     roles_=["operator"], params=[project, episode, batch], req=body(ref("SceneCarrier")),
