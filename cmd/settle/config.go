@@ -265,6 +265,9 @@ func (m *Main) newFlagSet(name, synopsis, about string, g *globalFlags) *flag.Fl
 			printFlag(w, f)
 		})
 		fmt.Fprintf(w, "\nGlobal flags:\n%s", globalFlagsHelp)
+		if ex := examples[name]; ex != "" {
+			fmt.Fprintf(w, "\nExample:\n  %s\n", ex)
+		}
 	}
 	return fs
 }
