@@ -7,7 +7,7 @@ import (
 )
 
 // examples holds one example per command and subcommand, printed at the end
-// of its --help. TestHelpOnEveryCommand requires one for each.
+// of its --help. TestSubcommandHelpIsItsOwn requires one for each.
 var examples = map[string]string{
 	"writeback":           "settle writeback --batch B1 verdicts/task-1.json verdicts/task-2.json\n  settle writeback --batch B1 --dry-run --expect '{\"task_id\":\"task-3\"}' verdicts/task-3.json",
 	"batch status":        "settle batch status --batch B1 --this-track T2",
