@@ -8,9 +8,10 @@ import (
 )
 
 const versionAbout = `Prints settle's version, the commit it was built from and the Go version,
-as recorded in the binary's build information. A binary built outside a git
-checkout (or by "go run") has no commit; one built from a tree with
-uncommitted changes says so.`
+as recorded in the binary's build information. A binary built without VCS
+stamping (go run, -buildvcs=false, outside a git checkout or in a linked git
+worktree) has no commit; one built from a tree with uncommitted changes says
+so.`
 
 // BuildVersion is what "settle version" prints.
 type BuildVersion struct {
