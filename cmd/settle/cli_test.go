@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -131,5 +133,44 @@ func TestVersion(t *testing.T) {
 	}
 	if _, _, code := run(t, nil, "version", "extra"); code != 2 {
 		t.Fatalf("version extra: exit %d, want 2", code)
+	}
+}
+
+// TestVersionStampsCommit builds settle from a git clone of this
+// repository's HEAD and checks that "settle version" names that commit.
+func TestVersionStampsCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("clones the repository and builds the binary")
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git is not installed")
+	}
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skipf("not in a git checkout: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "clone")
+	if out, err := exec.Command("git", "clone", "-q", "--no-hardlinks", "../..", dir).CombinedOutput(); err != nil {
+		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	if out, err := exec.Command("git", "-C", dir, "checkout", "-q", strings.TrimSpace(string(head))).CombinedOutput(); err != nil {
+		t.Fatalf("git checkout: %v\n%s", err, out)
+	}
+	bin := filepath.Join(t.TempDir(), "settle")
+	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, "./cmd/settle")
+	build.Dir = dir
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "version", "--json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v BuildVersion
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("%q: %v", out, err)
+	}
+	if v.Commit != strings.TrimSpace(string(head)) || v.CommitTime == "" || v.Modified || v.Go != runtime.Version() {
+		t.Fatalf("version of a clean build at %s: %+v", head, v)
 	}
 }
