@@ -39,15 +39,16 @@ func TestSubcommandHelpIsItsOwn(t *testing.T) {
 	// Flags that belong to one subcommand only: no other subcommand of the
 	// same command may offer them.
 	owner := map[string]string{
-		"--this-track":  "batch status",
-		"--plan":        "scene init",
-		"--max-takes":   "scene init",
-		"--dry-run":     "scene init",
-		"--patch":       "scene patch",
-		"--reason":      "scene candidate",
-		"--activate":    "scene candidate",
-		"--older-than":  "scene recover-stale",
-		"--json-record": "registry append",
+		"--this-track":        "batch status",
+		"--plan":              "scene init",
+		"--max-takes":         "scene init",
+		"--dry-run":           "scene init",
+		"--patch":             "scene patch",
+		"--reason":            "scene candidate",
+		"--activate":          "scene candidate",
+		"--older-than":        "scene recover-stale",
+		"--json-record":       "registry append",
+		"--expected-revision": "scene save-runner",
 	}
 	for _, name := range subcommandNames() {
 		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
