@@ -26,6 +26,8 @@ func subcommandNames() []string {
 			for _, s := range sceneSubs {
 				names = append(names, "scene "+s)
 			}
+		case "events":
+			names = append(names, "events compact")
 		default:
 			names = append(names, c.name)
 		}
@@ -59,11 +61,14 @@ func TestSubcommandHelpIsItsOwn(t *testing.T) {
 			if !strings.HasPrefix(out, "Usage: settle "+name) {
 				t.Fatalf("help does not start with its own synopsis:\n%s", out)
 			}
-			i := strings.Index(out, "\nExample:\n  settle "+name)
-			if i < 0 {
+			if !strings.Contains(out, "\nExample:\n  settle "+name) {
 				t.Fatalf("help has no example of %q:\n%s", name, out)
 			}
-			flags := out[:strings.Index(out, "\nGlobal flags:")]
+			g := strings.Index(out, "\nGlobal flags:")
+			if g < 0 {
+				t.Fatalf("help does not list the global flags:\n%s", out)
+			}
+			flags := out[:g]
 			for flag, own := range owner {
 				if own != name && strings.Fields(own)[0] == strings.Fields(name)[0] && strings.Contains(flags, "  "+flag+" ") {
 					t.Errorf("help offers %s, a flag of %s", flag, own)
