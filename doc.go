@@ -13,5 +13,6 @@
 //   - cmd/settle is the command-line tool.
 //
 // Every refusal carries exactly one Code (see errors.go and
-// docs/contracts.md §3).
+// docs/errors.md). The contract, file formats included, is in docs/:
+// docs/contracts.md is its index.
 package settle

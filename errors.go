@@ -11,7 +11,7 @@ import (
 // errors, in the CLI's JSON output and in the HTTP API.
 type Code string
 
-// The error codes of docs/contracts.md §3.
+// The error codes of docs/errors.md (docs/contracts.md §3).
 const (
 	// ENOTFOUND: a scene, manifest, body or record does not exist.
 	ENOTFOUND Code = "NOT_FOUND"

@@ -262,6 +262,9 @@ func (l *Ledger) Summary(ctx context.Context, batchID string) (writeback.Summary
 		return s, err
 	}
 	if err := readJSON(path, &s, "summary"); err != nil {
+		if settle.ErrorCode(err) == settle.ENOTFOUND {
+			return s, writeback.ErrSummaryNotFound(batchID)
+		}
 		return s, err
 	}
 	if s.BatchID != batchID {
@@ -309,12 +312,12 @@ func (l *Ledger) GetBatch(ctx context.Context, batchID string) (writeback.Batch,
 			return b, nil
 		}
 	} else if errors.Is(err, fs.ErrNotExist) {
-		return b, settle.Errorf(settle.ENOTFOUND, "batch %s not found", filepath.Base(path))
+		return b, writeback.ErrBatchNotFound(batchID)
 	}
 	readAt := time.Now()
 	f, err := durable.Open(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return b, settle.Errorf(settle.ENOTFOUND, "batch %s not found", filepath.Base(path))
+		return b, writeback.ErrBatchNotFound(batchID)
 	}
 	if err != nil {
 		return b, pathErr(settle.EINTERNAL, err, "read batch")

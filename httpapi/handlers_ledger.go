@@ -96,6 +96,15 @@ func (s *Server) writebackRequest(body *WritebackBody) (writeback.WritebackReque
 	return req, nil
 }
 
+// missingCollectorKey is the INVALID_INPUT answer to a write-back whose
+// verdict (or binding) names no collector key.
+func missingCollectorKey(body *WritebackBody) error {
+	if body.Binding != nil {
+		return settle.Errorf(settle.EINVALID, "binding.collector_key is empty: a write-back needs the independent collector's key")
+	}
+	return settle.Errorf(settle.EINVALID, "the verdict names no collector key: set collector_key (or four_tuple_record.collector_key or collector_owner_key) to the independent collector's key")
+}
+
 func (s *Server) handleWriteback(w http.ResponseWriter, r *http.Request) error {
 	var body WritebackBody
 	if err := decodeJSON(r, &body); err != nil {
@@ -108,6 +117,12 @@ func (s *Server) handleWriteback(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	p := principalOf(r)
 	b := req.Binding
+	if b.CollectorKey == "" {
+		// Without a collector key nobody vouches for the verdict: that is
+		// an input to fix, answered before the caller's authority over the
+		// key is checked (a 403 about key "" would not say what is missing).
+		return missingCollectorKey(&body)
+	}
 	if p.Role == RoleCollector && b.CollectorKey != p.CollectorKey {
 		return s.refuseForeignKey(w, r, req, p)
 	}

@@ -409,6 +409,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	s.log.Info("serving", "addr", ln.Addr().String(), "tls", s.opts.TLSCert != "")
+	for _, w := range s.warnings() {
+		s.log.Warn(w)
+	}
 	select {
 	case err := <-errc:
 		s.stopStreams()
@@ -466,10 +469,10 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) error {
 	if reason := s.notReadyReason(); reason != "" {
-		writeJSON(w, http.StatusServiceUnavailable, Health{Status: "unavailable", Reason: reason})
+		writeJSON(w, http.StatusServiceUnavailable, Health{Status: "unavailable", Reason: reason, Warnings: s.warnings()})
 		return nil
 	}
-	writeJSON(w, http.StatusOK, Health{Status: "ready"})
+	writeJSON(w, http.StatusOK, Health{Status: "ready", Warnings: s.warnings()})
 	return nil
 }
 
@@ -492,6 +495,19 @@ func (s *Server) notReadyReason() string {
 		}
 	}
 	return reason
+}
+
+// NoCollectorKeysWarning is logged at start and shown by /readyz when no
+// collector keys are configured.
+const NoCollectorKeysWarning = "no collector keys are configured (collector_keys, --collector-keys or SETTLE_COLLECTOR_KEYS): every write-back will be refused as SELF_CHAIN_NO_WRITEBACK"
+
+// warnings are the configuration problems that leave the server ready but
+// refusing some requests.
+func (s *Server) warnings() []string {
+	if len(s.cfg.CollectorKeys) == 0 {
+		return []string{NoCollectorKeysWarning}
+	}
+	return nil
 }
 
 // compactEvery applies the event retention until ctx ends.

@@ -218,4 +218,7 @@ type InitResultBody struct {
 type Health struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
+	// Warnings name what the server will refuse although it is ready (no
+	// collector keys configured: every write-back is refused).
+	Warnings []string `json:"warnings,omitempty"`
 }

@@ -126,7 +126,10 @@ func (s *Store) getDoc(ctx context.Context, table, batchID, what string) ([]byte
 	var data []byte
 	err := s.pool.QueryRow(ctx, "SELECT data FROM "+table+" WHERE batch_id = $1", batchID).Scan(&data)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, settle.Errorf(settle.ENOTFOUND, "%s %s not found", what, batchID)
+		if table == "summaries" {
+			return nil, writeback.ErrSummaryNotFound(batchID)
+		}
+		return nil, writeback.ErrBatchNotFound(batchID)
 	}
 	if err != nil {
 		return nil, s.fail(err, "read %s %s", what, batchID)

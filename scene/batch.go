@@ -186,7 +186,7 @@ func (bf BatchFiles) LoadActive() (Loaded, error) {
 	sc, data, err := LoadBody(bf.Files, bf.Batch.Flat())
 	if settle.ErrorCode(err) == settle.ENOTFOUND {
 		return Loaded{}, settle.Errorf(settle.ENOTFOUND,
-			"no scene for batch %s (episode %s): no manifest and no flat %s", ref.Batch, ref.Episode, bf.Batch.Flat())
+			"no scene for batch %s (episode %s): neither a versions manifest nor a flat body", ref.Batch, ref.Episode)
 	}
 	if err != nil {
 		return Loaded{}, err

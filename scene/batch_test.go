@@ -400,8 +400,11 @@ func TestBatchFilesUpdateStatusNamesMissingBody(t *testing.T) {
 	f := newMemFiles()
 	f.files[testBatch.Manifest()] = manifestJSON(t, 1, testBatch.Version(1))
 	_, err := scene.BatchFiles{Batch: testBatch, Files: f}.UpdateStatus(1, func(*scene.Scene) error { return nil })
-	if !strings.Contains(fmtErr(err), f.Path(testBatch.Version(1))) {
-		t.Fatalf("error %v does not name %s", err, f.Path(testBatch.Version(1)))
+	// It names the batch, the version and the manifest's artifact, never
+	// the store's path.
+	msg := fmtErr(err)
+	if !strings.Contains(msg, "batch B1 v1") || !strings.Contains(msg, testBatch.Version(1)) || strings.Contains(msg, f.Path(testBatch.Version(1))) {
+		t.Fatalf("error %v: want the batch, version and artifact %s, not the path %s", err, testBatch.Version(1), f.Path(testBatch.Version(1)))
 	}
 }
 

@@ -56,9 +56,11 @@ func (bf BatchFiles) Recheck(expectedVersion int) (StatusTarget, error) {
 }
 
 // registeredMissing is the ENOTFOUND of a registered body that is absent.
+// It names the manifest's artifact, never the store's path (a server would
+// show its directories to the client).
 func (bf BatchFiles) registeredMissing(v int, name string) error {
 	return settle.Errorf(settle.ENOTFOUND,
-		"registered scene body missing for batch %s v%d: %s", bf.Batch.Ref.Batch, v, bf.Files.Path(name))
+		"registered scene body missing for batch %s v%d: artifact %s", bf.Batch.Ref.Batch, v, name)
 }
 
 // Revision is the revision of a stored body: the hex sha256 of its bytes.

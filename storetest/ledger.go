@@ -221,6 +221,7 @@ func RunLedger(t *testing.T, open func(t *testing.T, cfg writeback.Config) write
 	t.Run("BatchNames", func(t *testing.T) { t.Parallel(); ledgerBatchNames(t, open(t, Config())) })
 	t.Run("HardeningK_WritebackBatchNames", func(t *testing.T) { t.Parallel(); ledgerWritebackBatchNames(t, open(t, Config())) })
 	t.Run("DeclareAndGetBatch", func(t *testing.T) { t.Parallel(); ledgerBatches(t, open(t, Config())) })
+	t.Run("NotFoundNamesIDs", func(t *testing.T) { t.Parallel(); ledgerNotFoundNamesIDs(t, open(t, Config())) })
 	t.Run("Registry", func(t *testing.T) { t.Parallel(); ledgerRegistry(t, open(t, Config())) })
 	t.Run("RecordsPaging", func(t *testing.T) { t.Parallel(); ledgerRecords(t, open(t, Config())) })
 	t.Run("ConcurrentWritebacks", func(t *testing.T) {

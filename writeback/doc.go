@@ -4,7 +4,7 @@
 // 4-tuple registry's validation and classification, the authoritative
 // verdict selector and the guards. It is a port of the seed module
 // batch_settle_writeback.py and the modules it imports (see
-// docs/contracts.md §1).
+// docs/ledger.md: the verdict file, the records, the decisions).
 //
 // Nothing here does I/O: stores (package file, package postgres, the HTTP
 // client) implement Store and give the evaluator a View of their index.

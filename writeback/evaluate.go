@@ -29,8 +29,9 @@ import (
 //  6. an empty mandatory field is a WRITEBACK_BINDING_CONFLICT;
 //  7. otherwise it is DURABLE_SUCCESS_WRITTEN with the record to append.
 //
-// Appended is always false: see ShouldApply and MarkApplied. A nil view is
-// an empty ledger.
+// A refusal at steps 2, 3 or 6 ends its reasons with VerdictGaps: the
+// verdict fields that are missing or unusable. Appended is always false:
+// see ShouldApply and MarkApplied. A nil view is an empty ledger.
 func Evaluate(req WritebackRequest, cfg Config, view View) Decision {
 	if view == nil {
 		view = NewMemView() // an empty ledger
@@ -81,9 +82,9 @@ func Evaluate(req WritebackRequest, cfg Config, view View) Decision {
 
 	// 2. Terminal verdict gate and the authoritative selector.
 	if !contains(TerminalVerdicts, b.AuthoritativeVerdict) {
-		return decide("FAIL", SelfChainNoWriteback, []string{
+		return decide("FAIL", SelfChainNoWriteback, withGaps([]string{
 			"verdict " + pyjson.Repr(b.AuthoritativeVerdict) + " is not a terminal write-back verdict " +
-				reprTuple(TerminalVerdicts) + " — no durable-success write-back (§3.1)."}, nil)
+				reprTuple(TerminalVerdicts) + " — no durable-success write-back (§3.1)."}, b, cfg), nil)
 	}
 	sel := SelectAuthoritative([]VerdictRecord{{
 		Kind:                  "collector_result",
@@ -97,14 +98,14 @@ func Evaluate(req WritebackRequest, cfg Config, view View) Decision {
 		Detail:                b.AuthoritativeVerdict,
 	}}, b.TaskID, cfg.CollectorKeys)
 	if sel.Classification != AuthoritativePass || sel.IndependentANUCount < 1 {
-		return decide("FAIL", SelfChainNoWriteback, append([]string{fmt.Sprintf(
+		return decide("FAIL", SelfChainNoWriteback, withGaps(append([]string{fmt.Sprintf(
 			"the authoritative verdict selector did not classify this as AUTHORITATIVE_PASS (got %s, independent_anu_count=%d) — a self-chain verdict is permanently non-authoritative and is never written back as a durable success (§3.3).",
-			pyjson.Repr(sel.Classification), sel.IndependentANUCount)}, sel.Reasons...), nil)
+			pyjson.Repr(sel.Classification), sel.IndependentANUCount)}, sel.Reasons...), b, cfg), nil)
 	}
 
 	// 3. Self-collector guard.
 	if g := GuardSelfCollector(b.ExecutorKey, b.CollectorKey, b.CollectorRole, b.SessionIsExecutorSelf); !g.OK {
-		return decide("FAIL", SelfChainNoWriteback, []string{"self-collector guard FAIL: " + strings.Join(g.Reasons, "; ")}, nil)
+		return decide("FAIL", SelfChainNoWriteback, withGaps([]string{"self-collector guard FAIL: " + strings.Join(g.Reasons, "; ")}, b, cfg), nil)
 	}
 
 	// 3, continued. Only a completed task has a durable success. The seed's verdict
@@ -172,9 +173,9 @@ func Evaluate(req WritebackRequest, cfg Config, view View) Decision {
 	// 6. The mandatory fields, then 7. the clean candidate.
 	rec := b.record(DurableSuccessWritten, wid)
 	if missing := MissingFields(rec); len(missing) > 0 {
-		return decide("FAIL", WritebackBindingConflict, []string{
+		return decide("FAIL", WritebackBindingConflict, withGaps([]string{
 			"§3.2 mandatory write-back fields missing or empty: " + reprList(missing) +
-				" — refused (fail-closed, never a silent partial record)."}, rec)
+				" — refused (fail-closed, never a silent partial record)."}, b, cfg), rec)
 	}
 	return decide("PASS", DurableSuccessWritten, []string{
 		"independent-ANU AUTHORITATIVE_PASS confirmed by the authoritative verdict selector; self-collector and write-back binding guards PASS; the §3.2 11-field durable-success record is ready for its append-only write-back."},

@@ -11,12 +11,25 @@ import (
 
 const batchAbout = `Subcommands:
   status   evaluate a batch's settlement on its durable write-back records
-           (never on a clock). Tracks come from --track TRACK=TASK flags or,
-           without them, from the batch's declaration. The first time the
-           batch reaches ALL_SETTLED_CONSOLIDATE its consolidated summary is
-           written once. RECORD_AND_DEFER is not a failure (exit 0).
-  declare  store a batch's expected tracks (--track TRACK=TASK...).
-  summary  print a batch's consolidated summary.`
+  declare  store a batch's expected tracks
+  summary  print a batch's consolidated summary
+
+Run "settle batch <subcommand> --help" for a subcommand's flags.`
+
+// batchSubs are the batch subcommands: synopsis and description.
+var batchSubs = map[string][2]string{
+	"status": {"batch status --batch B [--track TRACK=TASK...] [--this-track T]",
+		`Evaluates a batch's settlement on its durable write-back records (never on
+a clock). Tracks come from --track TRACK=TASK flags or, without them, from
+the batch's declaration. The first time the batch reaches
+ALL_SETTLED_CONSOLIDATE its consolidated summary is written once.
+RECORD_AND_DEFER is not a failure (exit 0).`},
+	"declare": {"batch declare --batch B --track TRACK=TASK [--track TRACK=TASK...]",
+		`Stores a batch's expected tracks, each with the task that fills it.`},
+	"summary": {"batch summary --batch B",
+		`Prints a batch's consolidated summary (written once, when the batch first
+settled).`},
+}
 
 // trackList is a repeatable --track TRACK=TASK flag.
 type trackList []writeback.TrackTask
@@ -41,25 +54,29 @@ func (t *trackList) Set(v string) error {
 }
 
 func runBatch(ctx context.Context, m *Main, args []string) error {
-	if len(args) == 0 || (args[0] != "status" && args[0] != "declare" && args[0] != "summary") {
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			fmt.Fprintf(m.Stdout, "Usage: settle batch status|declare|summary --batch B [--track TRACK=TASK...] [--this-track T]\n\n%s\n", batchAbout)
+	if len(args) == 0 || batchSubs[args[0]][0] == "" {
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h" || args[0] == "-help") {
+			fmt.Fprintf(m.Stdout, "Usage: settle batch <subcommand> --batch B [flags]\n\n%s\n", batchAbout)
 			return errHelp
 		}
 		return usageErr("batch: want a subcommand: status, declare or summary")
 	}
 	sub := args[0]
 	var g globalFlags
-	fs := m.newFlagSet("batch "+sub, "batch "+sub+" --batch B [--track TRACK=TASK...] [--this-track T]", batchAbout, &g)
+	fs := m.newFlagSet("batch "+sub, batchSubs[sub][0], batchSubs[sub][1], &g)
+	sf := subFlags{fs, sub}
 	batch := fs.String("batch", "", "batch id (required)")
 	var tracks trackList
-	fs.Var(&tracks, "track", "an expected track and its task, TRACK=TASK (repeatable)")
-	this := fs.String("this-track", "", "the track of the collector asking (status)")
+	sf.Var([]string{"status", "declare"}, &tracks, "track", "an expected track and its task, TRACK=TASK (repeatable)")
+	this := sf.String([]string{"status"}, "this-track", "", "the track of the collector asking")
 	if err := m.parse(fs, args[1:]); err != nil {
 		return err
 	}
 	if *batch == "" {
 		return usageErr("batch %s: --batch is required", sub)
+	}
+	if fs.NArg() != 0 {
+		return usageErr("batch %s: unexpected arguments %v", sub, fs.Args())
 	}
 	cfg, err := m.resolve(fs, &g)
 	if err != nil {

@@ -257,14 +257,20 @@ func (m *Main) newFlagSet(name, synopsis, about string, g *globalFlags) *flag.Fl
 	g.register(fs)
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintf(w, "Usage: settle %s\n\n%s\n\nFlags:\n", synopsis, about)
+		fmt.Fprintf(w, "Usage: settle %s\n\n%s\n", synopsis, about)
+		header := "\nFlags:\n"
 		fs.VisitAll(func(f *flag.Flag) {
 			if valueFlags[f.Name] || f.Name == "json" {
 				return
 			}
+			fmt.Fprint(w, header)
+			header = ""
 			printFlag(w, f)
 		})
 		fmt.Fprintf(w, "\nGlobal flags:\n%s", globalFlagsHelp)
+		if ex := examples[name]; ex != "" {
+			fmt.Fprintf(w, "\nExample:\n  %s\n", ex)
+		}
 	}
 	return fs
 }

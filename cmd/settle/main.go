@@ -63,6 +63,7 @@ func commands() []command {
 		{"serve", "serve the HTTP API (docs/server.md)", runServe},
 		{"bench", "load-test a server: throughput, latency, and the disk's fsync rate", runBench},
 		{"migrate", "copy a store's data to another store (file: and postgres://), verified", runMigrate},
+		{"version", "print the version, the commit and the Go version of this binary", runVersion},
 	}
 }
 
@@ -94,6 +95,10 @@ func (m *Main) run(ctx context.Context, args []string) error {
 			m.usage(m.Stdout)
 			return nil
 		}
+		if args[0] == "--version" || args[0] == "-version" {
+			_, err := fmt.Fprintln(m.Stdout, buildVersion().String())
+			return err
+		}
 		pre = append(pre, args[0])
 		if takesValue(args[0]) && len(args) > 1 {
 			pre = append(pre, args[1])
@@ -108,7 +113,8 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	name, rest := args[0], args[1:]
 	if name == "help" {
 		if len(rest) > 0 {
-			return m.run(ctx, append([]string{rest[0], "--help"}, rest[1:]...))
+			// "settle help scene init" is "settle scene init --help".
+			return m.run(ctx, append(rest, "--help"))
 		}
 		m.usage(m.Stdout)
 		return nil
@@ -141,7 +147,8 @@ a flag wins over the environment, the environment over the file):`)
 	fmt.Fprint(w, globalFlagsHelp)
 	fmt.Fprintln(w, `
 Exit status: 0 success or a PASS decision, 1 a FAIL decision or a refused
-operation, 2 a usage error. Run "settle <command> --help" for details.`)
+operation, 2 a usage error. Run "settle <command> --help" for details.
+"settle --version" prints the version.`)
 }
 
 // exitError carries an exit status.

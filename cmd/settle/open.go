@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"strings"
 	"time"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/postgres"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/writeback"
@@ -28,6 +32,31 @@ func openPostgres(cfg *Config) (*postgres.Store, error) {
 	return postgres.Open(ctx, postgres.Options{URL: cfg.Store, Config: cfg.WritebackConfig(), Logger: cfg.Logger})
 }
 
+// ensureRoot creates the file store's workspace root when it is missing,
+// so that every command and the server start on a new workspace alike. A
+// root that exists but is not a directory is refused.
+func ensureRoot(cfg *Config) error {
+	if !strings.HasPrefix(cfg.Store, "file:") {
+		return nil
+	}
+	fi, err := os.Stat(cfg.Root)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return settle.Errorf(settle.EINVALID, "workspace root %s is not a directory", cfg.Root)
+	case !errors.Is(err, fs.ErrNotExist):
+		return settle.Wrap(settle.EINVALID, err, "workspace root")
+	}
+	if err := durable.MkdirAll(cfg.Root, 0o755); err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "create workspace root %s", cfg.Root)
+	}
+	if cfg.Logger != nil {
+		cfg.Logger.Info("created the missing workspace root", "root", cfg.Root)
+	}
+	return nil
+}
+
 // openLedger opens the configured ledger store.
 func openLedger(ctx context.Context, cfg *Config) (writeback.Store, error) {
 	return openLedgerMode(ctx, cfg, false)
@@ -43,6 +72,12 @@ func openReadLedger(ctx context.Context, cfg *Config) (writeback.Store, error) {
 func openLedgerMode(ctx context.Context, cfg *Config, readOnly bool) (writeback.Store, error) {
 	switch {
 	case strings.HasPrefix(cfg.Store, "file:"):
+		if !readOnly {
+			// A command that only reads creates nothing, not even the root.
+			if err := ensureRoot(cfg); err != nil {
+				return nil, err
+			}
+		}
 		return file.OpenLedgerContext(ctx, file.LedgerOptions{Root: cfg.Root, LedgerPath: cfg.LedgerPath(), Config: cfg.WritebackConfig(), Logger: cfg.Logger,
 			ReadOnly: readOnly, LockTimeout: cfg.LockWait()})
 	case isPostgres(cfg.Store):
@@ -56,6 +91,9 @@ func openLedgerMode(ctx context.Context, cfg *Config, readOnly bool) (writeback.
 func openScenes(cfg *Config) (scene.Store, error) {
 	switch {
 	case strings.HasPrefix(cfg.Store, "file:"):
+		if err := ensureRoot(cfg); err != nil {
+			return nil, err
+		}
 		return file.OpenScenes(file.SceneOptions{Root: cfg.Root, Logger: cfg.Logger, LockTimeout: cfg.LockWait()})
 	case isPostgres(cfg.Store):
 		return openPostgres(cfg)

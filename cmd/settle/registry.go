@@ -13,25 +13,37 @@ const registryAbout = `The callback 4-tuple registry shares the ledger file. Dis
 tasks with it; a durable success adds a COMPLETED mirror record.
 
 Subcommands:
-  append --json-record FILE   validate and append a callback_4tuple_ledger_record.v1
-                              record (FILE "-" reads standard input); an invalid
-                              record is refused with its reasons, never written
-  history TASK                the task's registry records in ledger order
-  classify TASK               NORMAL_CALLBACK_COMPLETED | FAILED | REGISTERED | UNKNOWN`
+  append    validate and append a registry record
+  history   the task's registry records in ledger order
+  classify  the task's registry state
+
+Run "settle registry <subcommand> --help" for a subcommand's flags.`
+
+// registrySubs are the registry subcommands: synopsis and description.
+var registrySubs = map[string][2]string{
+	"append": {"registry append --json-record FILE",
+		`Validates a callback_4tuple_ledger_record.v1 record and appends it to the
+ledger (FILE "-" reads standard input). An invalid record is refused with
+its reasons and never written.`},
+	"history": {"registry history TASK",
+		`Prints the task's registry records in ledger order.`},
+	"classify": {"registry classify TASK",
+		`Prints the task's registry state: NORMAL_CALLBACK_COMPLETED, FAILED,
+REGISTERED or UNKNOWN.`},
+}
 
 func runRegistry(ctx context.Context, m *Main, args []string) error {
-	if len(args) == 0 || (args[0] != "append" && args[0] != "history" && args[0] != "classify") {
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			fmt.Fprintf(m.Stdout, "Usage: settle registry append|history|classify ...\n\n%s\n", registryAbout)
+	if len(args) == 0 || registrySubs[args[0]][0] == "" {
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h" || args[0] == "-help") {
+			fmt.Fprintf(m.Stdout, "Usage: settle registry <subcommand> [flags] [TASK]\n\n%s\n", registryAbout)
 			return errHelp
 		}
 		return usageErr("registry: want a subcommand: append, history or classify")
 	}
 	sub := args[0]
-	syn := map[string]string{"append": "registry append --json-record FILE", "history": "registry history TASK", "classify": "registry classify TASK"}[sub]
 	var g globalFlags
-	fs := m.newFlagSet("registry "+sub, syn, registryAbout, &g)
-	recFile := fs.String("json-record", "", "the record as a JSON file, - for standard input (append)")
+	fs := m.newFlagSet("registry "+sub, registrySubs[sub][0], registrySubs[sub][1], &g)
+	recFile := subFlags{fs, sub}.String([]string{"append"}, "json-record", "", "the record as a JSON file, - for standard input")
 	if err := m.parse(fs, args[1:]); err != nil {
 		return err
 	}

@@ -18,27 +18,55 @@ behind a manifest's active-version pointer, a structure fingerprint that
 refuses structural change on a status write, and optimistic concurrency.
 
 Subcommands:
-  init           create a scene for each plan sequence without one; re-stamp
-                 max_takes on existing ones (--dry-run writes nothing)
-  show           print the active (or --version N) scene, its version and fingerprint
-  versions       list a batch's versions
+  init           create an episode's scenes from a plan
+  show           print the active (or a registered) version of a scene
+  versions       list a scene's versions
   list           list an episode's flat scene files
-  patch          apply an RFC 6902 JSON Patch to the active body as a status
-                 write (refused with STRUCTURE_IMMUTABLE if it touches structure,
-                 VERSION_CONFLICT if the active version is not --expected-version)
-  save-runner    overlay a runner's scene (takes, primary take) on the active body,
-                 if it is still the body the scene was based on: --expected-revision
-                 is the revision settle scene show printed (omit it only for a batch
-                 with no body yet; VERSION_CONFLICT when the body moved)
+  patch          apply a JSON Patch to the active body as a status write
+  save-runner    overlay a runner's scene on the active body
+  candidate      store a candidate version
+  activate       move the active pointer to a version
+  recover-stale  mark long-running takes as stale
 
 A status write (patch, save-runner) to a batch with no scene yet creates it,
 as the seed's cold start does (over HTTP only an operator's does).
-  candidate      store a candidate version (an equal structure returns the
-                 existing version); --activate makes it active
-  activate       move the active pointer to --version
-  recover-stale  mark takes running longer than --older-than as stale`
+
+Run "settle scene <subcommand> --help" for a subcommand's flags.`
 
 var sceneSubs = []string{"init", "show", "versions", "list", "patch", "save-runner", "candidate", "activate", "recover-stale"}
+
+// sceneHelp is each scene subcommand's synopsis and description.
+var sceneHelp = map[string][2]string{
+	"init": {"scene init --project P --episode E --plan FILE [--max-takes N] [--dry-run]",
+		`Creates a scene for each plan sequence that has none and re-stamps
+max_takes on the existing ones. --dry-run builds the scenes and writes
+nothing.`},
+	"show": {"scene show --project P --episode E --batch B [--version N]",
+		`Prints the active version of a scene (or --version N), its version number,
+structure fingerprint and body revision.`},
+	"versions": {"scene versions --project P --episode E --batch B",
+		`Lists a scene's registered versions; * marks the active one.`},
+	"list": {"scene list --project P --episode E",
+		`Lists an episode's flat scene files.`},
+	"patch": {"scene patch --project P --episode E --batch B --expected-version N --patch FILE",
+		`Applies an RFC 6902 JSON Patch to the active body as a status write. A
+patch that touches the shot structure is refused with STRUCTURE_IMMUTABLE;
+one prepared against a version that is no longer active with
+VERSION_CONFLICT. Nothing is written on a refusal.`},
+	"save-runner": {"scene save-runner --project P --episode E --batch B --expected-version N --expected-revision R --scene FILE",
+		`Overlays a runner's scene (take statuses, outputs, primary take) on the
+active body, as a status write held to the same structure guard, if that
+body is still the one the runner's scene was based on: --expected-revision
+is the revision settle scene show printed (omit it only for a batch with no
+body yet; VERSION_CONFLICT when the body moved).`},
+	"candidate": {"scene candidate --project P --episode E --batch B --scene FILE [--reason TEXT] [--activate]",
+		`Stores a scene as a new immutable version. A scene whose structure equals
+a registered version returns that version. --activate makes it active.`},
+	"activate": {"scene activate --project P --episode E --batch B --version N",
+		`Moves the manifest's active pointer to a registered version.`},
+	"recover-stale": {"scene recover-stale --project P --episode E --batch B [--older-than D]",
+		`Marks the takes that have been running longer than --older-than as stale.`},
+}
 
 func runScene(ctx context.Context, m *Main, args []string) error {
 	sub := ""
@@ -50,28 +78,29 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		known = known || s == sub
 	}
 	if !known {
-		if sub == "--help" || sub == "-h" {
+		if sub == "--help" || sub == "-h" || sub == "-help" {
 			fmt.Fprintf(m.Stdout, "Usage: settle scene <subcommand> --project P --episode E [--batch B] ...\n\n%s\n", sceneAbout)
 			return errHelp
 		}
 		return usageErr("scene: want a subcommand: init, show, versions, list, patch, save-runner, candidate, activate or recover-stale")
 	}
 	var g globalFlags
-	fs := m.newFlagSet("scene "+sub, "scene "+sub+" --project P --episode E ...", sceneAbout, &g)
+	fs := m.newFlagSet("scene "+sub, sceneHelp[sub][0], sceneHelp[sub][1], &g)
+	sf := subFlags{fs, sub}
 	project := fs.String("project", "", "project (required)")
 	episode := fs.String("episode", "", `episode: a number ("1") or ep_NNN (required)`)
-	batch := fs.String("batch", "", "batch (scene) id")
-	version := fs.Int("version", 0, "version (show: a registered version instead of the active one; activate: required)")
-	expected := fs.Int("expected-version", 0, "the active version the change was prepared against (patch, save-runner)")
-	expectedRev := fs.String("expected-revision", "", "the revision of the body the runner's scene was based on (save-runner; omit for a batch with no body)")
-	patchFile := fs.String("patch", "", "RFC 6902 JSON Patch file, - for standard input (patch)")
-	sceneFile := fs.String("scene", "", "scene JSON file, - for standard input (save-runner, candidate)")
-	planFile := fs.String("plan", "", "plan JSON file with a \"sequences\" object (init)")
-	maxTakes := fs.Int("max-takes", scene.DefaultMaxTakes, "max_takes stamped on every beat (init)")
-	dryRun := fs.Bool("dry-run", false, "build the scenes without writing anything (init)")
-	reason := fs.String("reason", "", "why this candidate exists (candidate)")
-	activate := fs.Bool("activate", false, "make the candidate the active version (candidate)")
-	olderThan := fs.Duration("older-than", scene.DefaultStaleAge, "age after which a running take is stale (recover-stale)")
+	batch := sf.String([]string{"show", "versions", "patch", "save-runner", "candidate", "activate", "recover-stale"}, "batch", "", "batch (scene) id (required)")
+	version := sf.Int([]string{"show", "activate"}, "version", 0, map[string]string{"show": "a registered version to show instead of the active one", "activate": "the version to activate (required)"}[sub])
+	expected := sf.Int([]string{"patch", "save-runner"}, "expected-version", 0, "the active version the change was prepared against (required)")
+	expectedRev := sf.String([]string{"save-runner"}, "expected-revision", "", "the revision of the body the runner's scene was based on, as settle scene show prints it (omit only for a batch with no body)")
+	patchFile := sf.String([]string{"patch"}, "patch", "", "RFC 6902 JSON Patch file, - for standard input (required)")
+	sceneFile := sf.String([]string{"save-runner", "candidate"}, "scene", "", "scene JSON file, - for standard input (required)")
+	planFile := sf.String([]string{"init"}, "plan", "", "plan JSON file with a \"sequences\" object (required)")
+	maxTakes := sf.Int([]string{"init"}, "max-takes", scene.DefaultMaxTakes, "max_takes stamped on every beat")
+	dryRun := sf.Bool([]string{"init"}, "dry-run", "build the scenes without writing anything")
+	reason := sf.String([]string{"candidate"}, "reason", "", "why this candidate exists")
+	activate := sf.Bool([]string{"candidate"}, "activate", "make the candidate the active version")
+	olderThan := sf.Duration([]string{"recover-stale"}, "older-than", scene.DefaultStaleAge, "age after which a running take is stale")
 	if err := m.parse(fs, args[1:]); err != nil {
 		return err
 	}

@@ -86,6 +86,10 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		return usageErr("serve: --tls-cert and --tls-key go together")
 	}
 
+	cfg.Logger = log
+	if err := ensureRoot(cfg); err != nil {
+		return m.refuse(cfg, err)
+	}
 	met := httpapi.NewMetrics()
 	if *eventsPath == "" {
 		*eventsPath = cfg.Events

@@ -17,7 +17,8 @@ appended with its registry COMPLETED mirror (one locked write, one fsync); an
 identical replay is an idempotent skip that writes nothing; a refusal is
 recorded once as writeback_conflict.v1 and never read as a success.
 One decision is printed per file. Exit 0 when every decision is PASS, 1 when
-any is FAIL or a file is refused.`
+any is FAIL or a file is refused. The verdict file's fields, a complete
+example and the meaning of each refusal: docs/ledger.md.`
 
 func runWriteback(ctx context.Context, m *Main, args []string) error {
 	var g globalFlags

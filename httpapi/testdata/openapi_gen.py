@@ -166,7 +166,7 @@ binding_fields = [f for f in durable_fields if f != "schema"]
 schemas = {
     "Error": S({"error": S({"code": {"type": "string", "enum": ["NOT_FOUND", "SCHEMA_MISMATCH", "CORRUPT", "INVALID_EPISODE", "UNSAFE_ARTIFACT", "MANIFEST_IDENTITY", "SCENE_LOCKED", "STRUCTURE_IMMUTABLE", "VERSION_CONFLICT", "IDENTITY_MISMATCH", "PATH_REFUSED", "INVALID_INPUT", "UNAUTHORIZED", "FORBIDDEN", "UNAVAILABLE", "INTERNAL"]}, "message": str_}, ["code", "message"])}, ["error"]),
     "Forbidden": S({"error": ref("Error"), "decision": ref("Decision"), "conflict_recorded": bool_}, ["error", "conflict_recorded"]),
-    "Health": S({"status": str_, "reason": str_}, ["status"]),
+    "Health": S({"status": str_, "reason": str_, "warnings": strs}, ["status"]),
     "Binding": S(dict({f: str_ for f in binding_fields}, fallback_callback_cron_id=nstr, session_is_executor_self=bool_), extra=False),
     "WritebackRequest": S({
         "verdict": {"type": "object", "description": "A collector's verdict document (as the CLI's verdict file)."},
