@@ -4,16 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/settlehq/settle/internal/testenv"
 	"log/slog"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
@@ -41,37 +39,6 @@ func newLockWaitLog() (*lockWaitLog, *slog.Logger) {
 	return w, slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-// holdFlock takes an exclusive flock on path through its own open file
-// description (flock locks conflict between descriptions even within one
-// process), released at cleanup.
-func holdFlock(t *testing.T, path string) func() {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	release := func() { once.Do(func() { f.Close() }) }
-	t.Cleanup(release)
-	return release
-}
-
-// within fails the test unless ch yields within d (a bound on a wait that
-// must end, not a synchronisation).
-func within[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(d):
-		t.Fatalf("%s did not end within %s", what, d)
-		panic("unreachable")
-	}
-}
-
 // TestHardeningH_LedgerLockWait: a ledger whose flock another process holds
 // makes a write-back wait at most the lock timeout, end when its context
 // is cancelled, and end when the store is closed; each is UNAVAILABLE.
@@ -90,7 +57,7 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		release := holdFlock(t, path)
+		release := testenv.HoldFlock(t, path)
 		_, err = l.Writeback(lgCtx, lgReq(lgBinding("task-1", "T1", "B1")))
 		if settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
 			t.Fatalf("write-back under a held lock: %v", err)
@@ -117,16 +84,16 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		holdFlock(t, path)
+		testenv.HoldFlock(t, path)
 		ctx, cancel := context.WithCancel(lgCtx)
 		done := make(chan error, 1)
 		go func() {
 			_, err := l.Writeback(ctx, lgReq(lgBinding("task-3", "T1", "B1")))
 			done <- err
 		}()
-		within(t, w.waiting, 10*time.Second, "reaching the lock wait")
+		testenv.Within(t, w.waiting, 10*time.Second, "reaching the lock wait")
 		cancel()
-		err = within(t, done, 10*time.Second, "a cancelled lock wait")
+		err = testenv.Within(t, done, 10*time.Second, "a cancelled lock wait")
 		if settle.ErrorCode(err) != settle.EUNAVAILABLE || !errors.Is(err, context.Canceled) {
 			t.Fatalf("cancelled write-back: %v", err)
 		}
@@ -138,19 +105,19 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		holdFlock(t, path)
+		testenv.HoldFlock(t, path)
 		done := make(chan error, 1)
 		go func() {
 			_, err := l.Writeback(lgCtx, lgReq(lgBinding("task-4", "T1", "B1")))
 			done <- err
 		}()
-		within(t, w.waiting, 10*time.Second, "reaching the lock wait")
+		testenv.Within(t, w.waiting, 10*time.Second, "reaching the lock wait")
 		closed := make(chan error, 1)
 		go func() { closed <- l.Close() }()
-		if err := within(t, closed, 10*time.Second, "Close during a lock wait"); err != nil {
+		if err := testenv.Within(t, closed, 10*time.Second, "Close during a lock wait"); err != nil {
 			t.Fatal(err)
 		}
-		if err := within(t, done, 10*time.Second, "the write-back"); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+		if err := testenv.Within(t, done, 10*time.Second, "the write-back"); settle.ErrorCode(err) != settle.EUNAVAILABLE {
 			t.Fatalf("write-back interrupted by Close: %v", err)
 		}
 	})
@@ -171,7 +138,7 @@ func TestHardeningH_SceneLockTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := scSnapshot(t, root)
-	release := holdFlock(t, scPath(root, scToken+"_B.versions.lock"))
+	release := testenv.HoldFlock(t, scPath(root, scToken+"_B.versions.lock"))
 	_, err = s.WriteCandidate(lgCtx, scRef("B"), sc, "second", true)
 	if settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
 		t.Fatalf("candidate under a held batch lock: %v", err)
@@ -260,7 +227,7 @@ func TestHardeningH_EventLogLockTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	release := holdFlock(t, filepath.Join(root, "memory", "events", "settle_events.jsonl"))
+	release := testenv.HoldFlock(t, filepath.Join(root, "memory", "events", "settle_events.jsonl"))
 	if _, err := e.Append(lgCtx, "test.event", map[string]any{"n": 1}); settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
 		t.Fatalf("append under a held lock: %v", err)
 	}

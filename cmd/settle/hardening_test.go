@@ -52,37 +52,6 @@ func hdVerdict(t *testing.T, dir, task string) string {
 	return path
 }
 
-// hdHoldFlock holds an exclusive flock on path, as another process would
-// (flock locks conflict between open file descriptions), until release or
-// cleanup.
-func hdHoldFlock(t *testing.T, path string) (release func()) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	release = func() { once.Do(func() { f.Close() }) }
-	t.Cleanup(release)
-	return release
-}
-
-// hdWithin fails the test unless ch yields within d: a bound on a wait
-// that must end, not a synchronisation.
-func hdWithin[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(d):
-		t.Fatalf("%s did not end within %s", what, d)
-		panic("unreachable")
-	}
-}
-
 // hdStderr copies a child's stderr into a buffer and signals waiting once
 // a line says a lock is held by another process: the child's readiness
 // signal that it is inside the lock wait.
@@ -132,7 +101,7 @@ func TestHardeningH_SignalsAndLockWaits(t *testing.T) {
 		root := t.TempDir()
 		ledger := hdLedger(t, root)
 		v := hdVerdict(t, t.TempDir(), "task-1")
-		hdHoldFlock(t, ledger)
+		testenv.HoldFlock(t, ledger)
 		cmd := exec.Command(bin, "writeback", "--batch", "B1", v)
 		cmd.Env = append(os.Environ(), "SETTLE_CONFIG=", "SETTLE_STORE=", "SETTLE_LOCK_TIMEOUT=", "SETTLE_ROOT="+root,
 			"SETTLE_COLLECTOR_KEYS="+crashKey, "SETTLE_DEFAULT_CHAT_ID=chat-0001", "SETTLE_LOG_LEVEL=info")
@@ -151,11 +120,11 @@ func TestHardeningH_SignalsAndLockWaits(t *testing.T) {
 				cmd.Process.Kill()
 			}
 		})
-		hdWithin(t, errs.waiting, 30*time.Second, "reaching the lock wait")
+		testenv.Within(t, errs.waiting, 30*time.Second, "reaching the lock wait")
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
-		err = hdWithin(t, exited, 10*time.Second, "settle writeback after SIGTERM")
+		err = testenv.Within(t, exited, 10*time.Second, "settle writeback after SIGTERM")
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 			t.Fatalf("exit after SIGTERM: %v\n%s", err, errs)
@@ -172,13 +141,13 @@ func TestHardeningH_SignalsAndLockWaits(t *testing.T) {
 		root := t.TempDir()
 		ledger := hdLedger(t, root)
 		v := hdVerdict(t, t.TempDir(), "task-1")
-		hdHoldFlock(t, ledger)
+		testenv.HoldFlock(t, ledger)
 		done := make(chan [2]any, 1)
 		go func() {
 			_, stderr, code := run(t, hdEnv(root), "writeback", "--lock-timeout", "100ms", "--batch", "B1", v)
 			done <- [2]any{stderr, code}
 		}()
-		r := hdWithin(t, done, 10*time.Second, "writeback --lock-timeout 100ms")
+		r := testenv.Within(t, done, 10*time.Second, "writeback --lock-timeout 100ms")
 		if stderr := r[0].(string); r[1].(int) != 1 || !strings.Contains(stderr, "UNAVAILABLE") || !strings.Contains(stderr, "still held") {
 			t.Fatalf("exit %v, stderr %q", r[1], stderr)
 		}
@@ -200,7 +169,7 @@ func TestHardeningH_SignalsAndLockWaits(t *testing.T) {
 			_, stderr, code := run(t, hdEnv(root), "writeback", "--batch", "B1", fifo)
 			done <- [2]any{stderr, code}
 		}()
-		r := hdWithin(t, done, 10*time.Second, "writeback of a FIFO")
+		r := testenv.Within(t, done, 10*time.Second, "writeback of a FIFO")
 		if stderr := r[0].(string); r[1].(int) != 1 || !strings.Contains(stderr, "INVALID_INPUT") || !strings.Contains(stderr, "not a regular file") {
 			t.Fatalf("exit %v, stderr %q", r[1], stderr)
 		}
@@ -208,7 +177,7 @@ func TestHardeningH_SignalsAndLockWaits(t *testing.T) {
 			_, stderr, code := run(t, hdEnv(root), "writeback", "--batch", "B1", "--expect", "@"+fifo, hdVerdict(t, root, "task-1"))
 			done <- [2]any{stderr, code}
 		}()
-		r = hdWithin(t, done, 10*time.Second, "--expect @FIFO")
+		r = testenv.Within(t, done, 10*time.Second, "--expect @FIFO")
 		if stderr := r[0].(string); r[1].(int) != 1 || !strings.Contains(stderr, "not a regular file") {
 			t.Fatalf("exit %v, stderr %q", r[1], stderr)
 		}
@@ -250,16 +219,16 @@ func TestHardeningH_SignalsAndLockWaits(t *testing.T) {
 		if err := waitReady(context.Background(), c, 30*time.Second); err != nil {
 			t.Fatalf("server not ready: %v", err)
 		}
-		hdHoldFlock(t, ledger)
+		testenv.HoldFlock(t, ledger)
 		go c.Writeback(context.Background(), writeback.WritebackRequest{Binding: storetest.Binding("task-1", "T1", "B1")})
-		hdWithin(t, errs.waiting, 30*time.Second, "the server's store reaching the lock wait")
+		testenv.Within(t, errs.waiting, 30*time.Second, "the server's store reaching the lock wait")
 		start := time.Now()
 		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		// The lock stays held and the lock timeout is the default 30s: the
 		// server must still be gone soon after its 1s shutdown timeout.
-		hdWithin(t, exited, 15*time.Second, "settle serve after SIGTERM")
+		testenv.Within(t, exited, 15*time.Second, "settle serve after SIGTERM")
 		if d := time.Since(start); d > 10*time.Second {
 			t.Fatalf("server exited %s after SIGTERM with --shutdown-timeout 1s", d)
 		}

@@ -23,6 +23,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"net/url"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -248,4 +250,36 @@ func ReadCorpus(t testing.TB, path string) [][]byte {
 		t.Fatalf("corpus %s is empty", path)
 	}
 	return lines
+}
+
+// HoldFlock takes an exclusive flock on path (created if missing) through
+// its own open file description, as another process would: flock locks
+// conflict between descriptions even within one process. It is released
+// by the returned func or at cleanup.
+func HoldFlock(t testing.TB, path string) (release func()) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	release = func() { once.Do(func() { f.Close() }) }
+	t.Cleanup(release)
+	return release
+}
+
+// Within fails the test unless ch yields within d: a bound on a wait that
+// must end, not a synchronisation.
+func Within[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		t.Fatalf("%s did not end within %s", what, d)
+		panic("unreachable")
+	}
 }
