@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	settle "github.com/settlehq/settle"
 	"time"
 )
 
@@ -123,4 +124,11 @@ type LogState struct {
 type Porter interface {
 	State(ctx context.Context) (LogState, error)
 	Import(ctx context.Context, st LogState, evs []Event) error
+}
+
+// CompactedError is the COMPACTED refusal of a resume point below a
+// retention floor: it says how to re-sync.
+func CompactedError(after, floor int64) error {
+	return settle.Errorf(settle.ECOMPACTED,
+		"events up to id %d were removed by the retention policy (resume point %d): re-sync from the ledger (records, registry) and the batch statuses, then follow the events from id %d", floor, after, floor)
 }

@@ -928,7 +928,7 @@ func (e *Events) Since(ctx context.Context, after int64, limit int) ([]event.Eve
 	floor := e.base
 	e.imu.RUnlock()
 	if after < floor {
-		return nil, compactedErr(after, floor)
+		return nil, event.CompactedError(after, floor)
 	}
 	return e.read(after, limit)
 }
@@ -944,7 +944,7 @@ func (e *Events) read(after int64, limit int) ([]event.Event, error) {
 	}
 	if after < base {
 		e.imu.RUnlock()
-		return nil, compactedErr(after, base)
+		return nil, event.CompactedError(after, base)
 	}
 	last := after + int64(limit)
 	if last > n {

@@ -155,10 +155,6 @@ func parseFloorHeader(line []byte) (int64, bool) {
 	return n, true
 }
 
-func compactedErr(after, floor int64) error {
-	return settle.Errorf(settle.ECOMPACTED,
-		"events up to id %d were removed by the retention policy (resume point %d): re-sync from the ledger (records, registry) and the batch statuses, then follow the events from id %d", floor, after, floor)
-}
 
 // Floor returns the id of the last event a compaction removed (0: none):
 // Since accepts any after >= Floor.

@@ -62,11 +62,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 			// No resume point: the client starts from what is retained.
 			after = floor
 		case after < floor:
-			_, err := s.events.Since(r.Context(), after, 1)
-			if err == nil {
-				err = settle.Errorf(settle.ECOMPACTED, "events up to id %d were removed by the retention policy; re-sync from the ledger and the batch statuses, then resume from id %d", floor, floor)
-			}
-			return err
+			return event.CompactedError(after, floor)
 		}
 	}
 	var only map[string]bool

@@ -307,8 +307,7 @@ func (s *Store) Since(ctx context.Context, after int64, limit int) ([]event.Even
 		return nil, s.fail(err, "read event floor")
 	}
 	if after < floor {
-		return nil, settle.Errorf(settle.ECOMPACTED,
-			"events up to id %d were removed by the retention policy (resume point %d): re-sync from the ledger (records, registry) and the batch statuses, then follow the events from id %d", floor, after, floor)
+		return nil, event.CompactedError(after, floor)
 	}
 	rows, err := br.Query()
 	if err != nil {
