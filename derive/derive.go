@@ -197,18 +197,7 @@ func (d *Deriver) takeHandled(wid string) bool {
 // waiting for its fsync: the record it announces is durable in the ledger
 // already, and Reconcile or Follow re-create the event if it is lost.
 func (d *Deriver) Recorded(ctx context.Context, rec *writeback.DurableRecord, principal string, post bool) error {
-	data := RecordedData{
-		WritebackID:          rec.WritebackID,
-		TaskID:               rec.TaskID,
-		TrackID:              rec.TrackID,
-		BatchID:              rec.BatchID,
-		DispatchID:           rec.DispatchID,
-		CollectorKey:         rec.CollectorKey,
-		AuthoritativeVerdict: rec.AuthoritativeVerdict,
-		CompletedAt:          rec.CompletedAt,
-		Principal:            principal,
-	}
-	raw := json.RawMessage(data.AppendJSON(make([]byte, 0, 512)))
+	raw := recordedJSON(rec, principal)
 	if p, ok := d.events.(event.Poster); ok && post && !d.sync {
 		return p.PostOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, raw)
 	}
@@ -383,4 +372,20 @@ func (d *Deriver) Scene(ctx context.Context, typ string, data SceneEventData) (b
 	}
 	_, err := d.events.Append(ctx, typ, data)
 	return err == nil, err
+}
+
+// recordedJSON is the data of a durable record's writeback.recorded event.
+func recordedJSON(rec *writeback.DurableRecord, principal string) json.RawMessage {
+	data := RecordedData{
+		WritebackID:          rec.WritebackID,
+		TaskID:               rec.TaskID,
+		TrackID:              rec.TrackID,
+		BatchID:              rec.BatchID,
+		DispatchID:           rec.DispatchID,
+		CollectorKey:         rec.CollectorKey,
+		AuthoritativeVerdict: rec.AuthoritativeVerdict,
+		CompletedAt:          rec.CompletedAt,
+		Principal:            principal,
+	}
+	return data.AppendJSON(make([]byte, 0, 512))
 }

@@ -2,7 +2,6 @@ package derive
 
 import (
 	"context"
-	"encoding/json"
 	"github.com/settlehq/settle/event"
 	"sort"
 	"strings"
@@ -290,17 +289,7 @@ func (d *Deriver) handle(ctx context.Context, recs []*writeback.DurableRecord) e
 func (d *Deriver) recordNew(ctx context.Context, recs []*writeback.DurableRecord) ([]*writeback.DurableRecord, error) {
 	var mine []*writeback.DurableRecord
 	for _, r := range recs {
-		data := RecordedData{
-			WritebackID:          r.WritebackID,
-			TaskID:               r.TaskID,
-			TrackID:              r.TrackID,
-			BatchID:              r.BatchID,
-			DispatchID:           r.DispatchID,
-			CollectorKey:         r.CollectorKey,
-			AuthoritativeVerdict: r.AuthoritativeVerdict,
-			CompletedAt:          r.CompletedAt,
-		}
-		_, appended, err := d.events.AppendOnce(ctx, RecordedKey(r.WritebackID), event.WritebackRecorded, json.RawMessage(data.AppendJSON(nil)))
+		_, appended, err := d.events.AppendOnce(ctx, RecordedKey(r.WritebackID), event.WritebackRecorded, recordedJSON(r, ""))
 		if err != nil {
 			return mine, err
 		}
