@@ -155,7 +155,6 @@ func parseFloorHeader(line []byte) (int64, bool) {
 	return n, true
 }
 
-
 // Floor returns the id of the last event a compaction removed (0: none):
 // Since accepts any after >= Floor.
 func (e *Events) Floor(ctx context.Context) (int64, error) {

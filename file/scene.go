@@ -231,8 +231,6 @@ func (d sceneDir) WriteFile(name string, data []byte) error {
 	return d.s.writeFile(filepath.Join(d.dir, name), data)
 }
 
-func (d sceneDir) Path(name string) string { return filepath.Join(d.dir, name) }
-
 // resolve validates a Ref and computes its paths. Errors: EINVALID (project
 // or batch), EINVALIDEPISODE.
 func (s *Scenes) resolve(ref scene.Ref) (sceneBatch, error) {

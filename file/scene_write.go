@@ -50,7 +50,6 @@ type noFiles struct{}
 func (noFiles) ReadFile(string) ([]byte, bool, error) { return nil, false, nil }
 func (noFiles) Exists(string) (bool, error)           { return false, nil }
 func (noFiles) WriteFile(string, []byte) error        { return nil }
-func (noFiles) Path(name string) string               { return name }
 
 // UpdateStatus is the seed's save_active_scene_status with its closures:
 // under the batch lock, (1) the active version must still be

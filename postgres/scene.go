@@ -43,8 +43,6 @@ func (f sceneFiles) WriteFile(name string, data []byte) error {
 	return f.s.writeFile(f.ctx, f.tx, f.project, name, data)
 }
 
-func (f sceneFiles) Path(name string) string { return name }
-
 // files is the batch in the engine of package scene, in transaction tx.
 func (s *Store) files(ctx context.Context, tx pgx.Tx, b scene.Batch) scene.BatchFiles {
 	return scene.BatchFiles{Batch: b, Files: sceneFiles{s: s, ctx: ctx, tx: tx, project: b.Ref.Project}}

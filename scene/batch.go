@@ -22,9 +22,6 @@ type Files interface {
 	Exists(name string) (bool, error)
 	// WriteFile creates or replaces a file atomically.
 	WriteFile(name string, data []byte) error
-	// Path is how an error message names a file: its path, or the bare
-	// name where a backend has no other.
-	Path(name string) string
 }
 
 // Batch is a validated Ref with its canonical episode token.
