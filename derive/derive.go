@@ -19,6 +19,7 @@ const (
 	recordedKeyPrefix       = "writeback.recorded:"
 	settledKeyPrefix        = "batch.settled:"
 	versionCreatedKeyPrefix = "scene.version_created:"
+	statusSavedKeyPrefix    = "scene.status_saved:"
 )
 
 // RecordedKey is the key of a durable record's writeback.recorded event.
@@ -31,6 +32,18 @@ func SettledKey(batchID string) string { return settledKeyPrefix + batchID }
 // (a candidate equal to a registered version returns that version).
 func VersionCreatedKey(d SceneEventData) string {
 	return versionCreatedKeyPrefix + d.Project + "/" + d.Episode + "/" + d.Batch + "/v" + strconv.Itoa(d.Version)
+}
+
+// StatusSavedKey makes scene.status_saved exactly-once per save: a save
+// is its version, the revision of the body it wrote and the stamp of the
+// file (scene.Loaded.Stamp), which the writer and a follower of the files
+// both see. "" when d has no stamp (a store without files): the event is
+// then appended by its writer alone, unkeyed.
+func StatusSavedKey(d SceneEventData) string {
+	if d.Stamp == "" || d.Revision == "" {
+		return ""
+	}
+	return statusSavedKeyPrefix + d.Project + "/" + d.Episode + "/" + d.Batch + "/v" + strconv.Itoa(d.Version) + "/" + d.Revision + "/" + d.Stamp
 }
 
 // RecordedData is the data of a writeback.recorded event.
@@ -106,6 +119,12 @@ type SceneEventData struct {
 	// Fingerprint is the structure fingerprint of the saved body
 	// (status_saved, version_created).
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// Revision is the revision of the body the event announces
+	// (status_saved, version_created; scene.Revision).
+	Revision string `json:"revision,omitempty"`
+	// Stamp is the saved body file's stamp (scene.Loaded.Stamp), part of
+	// a status_saved event's key and not of its data.
+	Stamp string `json:"-"`
 	// Via says which write saved a status: patch, runner or recover_stale.
 	Via string `json:"via,omitempty"`
 	// Stale counts the takes recover_stale marked.
@@ -363,11 +382,20 @@ func (d *Deriver) SettleAndAnnounce(ctx context.Context, batchID string, tracks 
 
 // Scene appends the event of a done scene write: scene.version_created
 // once per version (the returned bool says whether this call appended
-// it), the others each time.
+// it), scene.status_saved once per save when it has a stamp
+// (StatusSavedKey: the follower of the files may have derived it
+// already), the others each time.
 func (d *Deriver) Scene(ctx context.Context, typ string, data SceneEventData) (bool, error) {
 	ctx = context.WithoutCancel(ctx)
-	if typ == event.SceneVersionCreated {
-		_, appended, err := d.events.AppendOnce(ctx, VersionCreatedKey(data), typ, data)
+	key := ""
+	switch typ {
+	case event.SceneVersionCreated:
+		key = VersionCreatedKey(data)
+	case event.SceneStatusSaved:
+		key = StatusSavedKey(data)
+	}
+	if key != "" {
+		_, appended, err := d.events.AppendOnce(ctx, key, typ, data)
 		return appended, err
 	}
 	_, err := d.events.Append(ctx, typ, data)

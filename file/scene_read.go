@@ -45,7 +45,7 @@ func (s *Scenes) Load(ctx context.Context, ref scene.Ref) (scene.Loaded, error) 
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	return s.files(b).LoadActive()
+	return s.loadStamped(b, scene.BatchFiles.LoadActive)
 }
 
 // LoadVersion returns a registered version's body; without a manifest only
@@ -58,7 +58,7 @@ func (s *Scenes) LoadVersion(ctx context.Context, ref scene.Ref, version int) (s
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	return s.files(b).LoadVersion(version)
+	return s.loadStamped(b, func(bf scene.BatchFiles) (scene.Loaded, error) { return bf.LoadVersion(version) })
 }
 
 // Versions lists a batch's registered versions in manifest order. A batch

@@ -109,6 +109,8 @@ func (s *Scenes) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
 		}
 	}
 	s.log.Debug("scene status written", "batch", ref.Batch, "version", c.Version, "cold_start", w.Cold)
+	// Under the lock the body is still the one written.
+	w.Loaded.Stamp = pathStamp(b.path(w.Name))
 	return w.Loaded, nil
 }
 
@@ -164,6 +166,9 @@ func (s *Scenes) SaveRunnerIf(ctx context.Context, ref scene.Ref, c scene.Cond, 
 		return scene.Loaded{}, err
 	}
 	s.log.Debug("scene runner status written", "batch", ref.Batch, "version", c.Version, "cold_start", cold)
+	if t, err := s.files(b).Recheck(ld.Version); err == nil {
+		ld.Stamp = pathStamp(b.path(t.Name))
+	}
 	return ld, nil
 }
 

@@ -214,7 +214,7 @@ func (s *Server) handleScenePatch(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	d := sceneEvent(r, ref, l.Version)
-	d.Fingerprint, d.Via = l.Fingerprint, "patch"
+	d.Fingerprint, d.Via, d.Revision, d.Stamp = l.Fingerprint, "patch", l.Revision, l.Stamp
 	if err := s.afterSceneWrite(r.Context(), event.SceneStatusSaved, d); err != nil {
 		return err
 	}
@@ -247,7 +247,7 @@ func (s *Server) handleSceneSaveRunner(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	d := sceneEvent(r, ref, l.Version)
-	d.Fingerprint, d.Via = l.Fingerprint, "runner"
+	d.Fingerprint, d.Via, d.Revision, d.Stamp = l.Fingerprint, "runner", l.Revision, l.Stamp
 	if err := s.afterSceneWrite(r.Context(), event.SceneStatusSaved, d); err != nil {
 		return err
 	}
@@ -286,7 +286,7 @@ func (s *Server) handleSceneRecoverStale(w http.ResponseWriter, r *http.Request)
 			return err
 		}
 		d := sceneEvent(r, ref, l.Version)
-		d.Fingerprint, d.Via, d.Stale = l.Fingerprint, "recover_stale", n
+		d.Fingerprint, d.Via, d.Stale, d.Revision, d.Stamp = l.Fingerprint, "recover_stale", n, l.Revision, l.Stamp
 		if err := s.afterSceneWrite(r.Context(), event.SceneStatusSaved, d); err != nil {
 			return err
 		}
@@ -310,7 +310,7 @@ func (s *Server) handleSceneCandidate(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	d := sceneEvent(r, ref, v)
-	d.Fingerprint, d.Activated, d.Reason = scene.Fingerprint(sc), body.Activate, body.Reason
+	d.Fingerprint, d.Activated, d.Reason, d.Revision = scene.Fingerprint(sc), body.Activate, body.Reason, derive.BodyRevision(sc)
 	created, err := s.derive.Scene(r.Context(), event.SceneVersionCreated, d)
 	if err != nil {
 		return settle.Wrap(settle.EUNAVAILABLE, err, "candidate version %d was stored but its event failed", v)
@@ -402,7 +402,7 @@ func (s *Server) handleSceneInit(w http.ResponseWriter, r *http.Request) error {
 		out.Scenes = append(out.Scenes, is)
 		if !body.DryRun && ir.Created {
 			d := sceneEvent(r, scene.Ref{Project: project, Episode: episode, Batch: ir.Batch}, 1)
-			d.Fingerprint, d.Reason = is.Fingerprint, "init from plan"
+			d.Fingerprint, d.Reason, d.Revision = is.Fingerprint, "init from plan", derive.BodyRevision(ir.Scene)
 			if err := s.afterSceneWrite(r.Context(), event.SceneVersionCreated, d); err != nil {
 				return err
 			}

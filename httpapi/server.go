@@ -77,6 +77,13 @@ type Options struct {
 	FollowInterval time.Duration
 	FollowPoke     <-chan struct{}
 	NoFollow       bool
+	// SceneFollow, if set, is the scene store's files (the file store's
+	// SceneScanner): the server derives the scene events of the bodies
+	// other tools write there (derive.Deriver.FollowScenes), every
+	// FollowInterval and whenever ScenePoke delivers. NoFollow turns it
+	// off too.
+	SceneFollow derive.SceneSource
+	ScenePoke   <-chan struct{}
 
 	// Retention, when set and the event log can (event.Compactor), is
 	// applied every CompactEvery (0 = DefaultCompactEvery) while the
@@ -396,6 +403,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	rctx, stopReconcile := context.WithCancel(ctx)
 	defer stopReconcile()
 	go s.reconcileUntilDone(rctx)
+	if s.opts.SceneFollow != nil && !s.opts.NoFollow {
+		go s.derive.FollowScenes(rctx, s.opts.SceneFollow, s.opts.FollowInterval, s.opts.ScenePoke)
+	}
 	if c, ok := s.events.(event.Compactor); ok && (s.opts.Retention.MaxAge > 0 || s.opts.Retention.MaxEvents > 0) {
 		go s.compactEvery(rctx, c)
 	}

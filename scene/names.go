@@ -211,3 +211,34 @@ func ListedScenes(names []string, token string, isFile func(name string) bool) [
 
 // itoa formats an int for messages.
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// ParseBatchName reads a batch's canonical episode token and batch id from
+// the name of its flat body or manifest in a scenes directory; ok is false
+// for any other name (a version body, a lock, a temporary file) and for a
+// token or batch id that ResolveBatch would refuse.
+func ParseBatchName(name string) (token, batch string, ok bool) {
+	var prefix string
+	switch {
+	case strings.HasSuffix(name, manifestSuffix):
+		prefix = strings.TrimSuffix(name, manifestSuffix)
+	case strings.HasSuffix(name, flatSuffix) && !hasVersionSuffix(strings.TrimSuffix(name, flatSuffix)):
+		prefix = strings.TrimSuffix(name, flatSuffix)
+	default:
+		return "", "", false
+	}
+	if !strings.HasPrefix(prefix, "ep_") {
+		return "", "", false
+	}
+	i := strings.IndexByte(prefix[3:], '_')
+	if i < 0 {
+		return "", "", false
+	}
+	token, batch = prefix[:3+i], prefix[3+i+1:]
+	if CheckEpisodeToken(token) != nil || ValidateBatchID(batch) != nil {
+		return "", "", false
+	}
+	if c, err := CanonicalEpisode(token); err != nil || c != token {
+		return "", "", false
+	}
+	return token, batch, true
+}

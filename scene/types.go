@@ -108,6 +108,26 @@ type Loaded struct {
 	Version     int
 	Fingerprint string
 	Revision    string
+	// Stamp tells apart two saves that wrote the same bytes, where the
+	// store can: on the file store the body file's identity (inode,
+	// modification time, size; every save renames a new file into
+	// place), "" elsewhere. A status_saved event is keyed by the revision
+	// and the stamp, so the writer and a follower of the files that sees
+	// the same save append one event.
+	Stamp string
+}
+
+// BodyState is one stored version body as a follower of a store's files
+// sees it (the file store's SceneScanner), for writers that are not
+// settle.
+type BodyState struct {
+	Ref         Ref // Episode is the canonical token
+	Version     int
+	Revision    string
+	Stamp       string
+	Fingerprint string // the manifest entry's; the body's without manifest
+	Reason      string // the manifest entry's ("" without manifest)
+	Active      bool   // the manifest's active version (always, without one)
 }
 
 // VersionInfo is a version of a batch as listed by Versions.

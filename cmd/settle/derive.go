@@ -92,6 +92,6 @@ func (dv *deriver) scene(ctx context.Context, typ string, data derive.SceneEvent
 // statusSaved appends the scene.status_saved event of a done status write.
 func (dv *deriver) statusSaved(ctx context.Context, ref scene.Ref, l scene.Loaded, via string, stale int) error {
 	d := derive.SceneEvent(ref, l.Version, cliPrincipal)
-	d.Fingerprint, d.Via, d.Stale = l.Fingerprint, via, stale
+	d.Fingerprint, d.Via, d.Stale, d.Revision, d.Stamp = l.Fingerprint, via, stale, l.Revision, l.Stamp
 	return dv.scene(ctx, event.SceneStatusSaved, d)
 }

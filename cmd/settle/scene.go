@@ -230,7 +230,7 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		}
 		fp := scene.Fingerprint(sc)
 		d := derive.SceneEvent(ref, v, cliPrincipal)
-		d.Fingerprint, d.Activated, d.Reason = fp, *activate, *reason
+		d.Fingerprint, d.Activated, d.Reason, d.Revision = fp, *activate, *reason, derive.BodyRevision(sc)
 		if err := dv.scene(ctx, event.SceneVersionCreated, d); err != nil {
 			return m.refuse(cfg, err)
 		}
@@ -293,7 +293,7 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 				continue
 			}
 			d := derive.SceneEvent(scene.Ref{Project: *project, Episode: *episode, Batch: r.Batch}, 1, cliPrincipal)
-			d.Fingerprint, d.Reason = scene.Fingerprint(r.Scene), "init from plan"
+			d.Fingerprint, d.Reason, d.Revision = scene.Fingerprint(r.Scene), "init from plan", derive.BodyRevision(r.Scene)
 			if err := dv.scene(ctx, event.SceneVersionCreated, d); err != nil {
 				return m.refuse(cfg, err)
 			}

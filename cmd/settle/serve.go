@@ -14,6 +14,7 @@ import (
 	"time"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/derive"
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/httpapi"
@@ -129,6 +130,8 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 		IdleTimeout:     *idleTimeout,
 		ShutdownTimeout: *shutdownTimeout,
 		FollowPoke:      st.poke,
+		SceneFollow:     st.sceneFollow,
+		ScenePoke:       st.scenePoke,
 		Retention:       ret,
 		CompactEvery:    every,
 	})
@@ -179,8 +182,12 @@ type serveStores struct {
 	scenes scene.Store
 	events event.Log
 	// poke delivers when the ledger file changes (nil: polling alone).
-	poke    <-chan struct{}
-	stats   func() httpapi.LedgerStats
+	poke <-chan struct{}
+	// sceneFollow reads the scene files other tools write, and scenePoke
+	// delivers when they change (nil: none, or polling alone).
+	sceneFollow derive.SceneSource
+	scenePoke   <-chan struct{}
+	stats       func() httpapi.LedgerStats
 	health  func() error
 	closers []io.Closer
 }
@@ -249,12 +256,22 @@ func openFileStores(root, ledgerPath, eventsPath string, wcfg writeback.Config, 
 	} else {
 		closers = append(closers, w)
 	}
+	scan := sc.Scanner()
+	scenePoke, sw, err := watchDirs(sc.ProjectsDir(), log)
+	if err != nil {
+		log.Warn("no file-change notification for the scene files; other writers' saves are picked up by polling", "err", err)
+	} else {
+		closers = append(closers, sw)
+		scan.OnDir = sw.add
+	}
 	return &serveStores{
-		ledger:  led,
-		scenes:  sc,
-		events:  ev,
-		poke:    poke,
-		closers: closers,
+		ledger:      led,
+		scenes:      sc,
+		events:      ev,
+		poke:        poke,
+		sceneFollow: scan,
+		scenePoke:   scenePoke,
+		closers:     closers,
 		stats:   func() httpapi.LedgerStats { return ledgerStats(led.Stats()) },
 		health: func() error {
 			var errs []error
@@ -345,6 +362,62 @@ func watchFile(path string, log *slog.Logger) (<-chan struct{}, io.Closer, error
 		}
 	}()
 	return poke, w, nil
+}
+
+// dirWatcher is a file-change notification on a set of directories that
+// grows as the scene follower finds scenes directories.
+type dirWatcher struct {
+	w     *fsnotify.Watcher
+	log   *slog.Logger
+	added map[string]bool // touched only by the follower's goroutine
+}
+
+// add watches dir (once).
+func (d *dirWatcher) add(dir string) {
+	if d.added[dir] {
+		return
+	}
+	if err := d.w.Add(dir); err != nil {
+		d.log.Debug("watch scenes directory", "dir", dir, "err", err)
+		return
+	}
+	d.added[dir] = true
+}
+
+func (d *dirWatcher) Close() error { return d.w.Close() }
+
+// watchDirs returns a channel that delivers (coalesced) when a file in a
+// watched directory changes: first the projects directory (when it
+// exists: a new project's scenes directory is found by polling), then
+// every directory given to add.
+func watchDirs(projects string, log *slog.Logger) (<-chan struct{}, *dirWatcher, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, nil, err
+	}
+	d := &dirWatcher{w: w, log: log, added: map[string]bool{}}
+	d.add(projects)
+	poke := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case _, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				select {
+				case poke <- struct{}{}:
+				default:
+				}
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				log.Warn("scene file-change notification", "err", err)
+			}
+		}
+	}()
+	return poke, d, nil
 }
 
 // eventRetention resolves the event retention: a flag over the config.

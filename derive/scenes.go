@@ -1,0 +1,160 @@
+package derive
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/scene"
+)
+
+// SceneSource is a scene store's files as a follower reads them (the file
+// store's SceneScanner).
+type SceneSource interface {
+	// Scan returns the version bodies written since the previous Scan
+	// (every body on the first).
+	Scan(ctx context.Context) ([]scene.BodyState, error)
+}
+
+// SceneGrace is how long FollowScenes leaves a body it found changed to
+// the settle writer that may have written it, whose own event carries the
+// writer's principal and the kind of save; either way the event is keyed
+// and appended once.
+const SceneGrace = 100 * time.Millisecond
+
+// bodyKey names a version of a batch.
+type bodyKey struct {
+	project, episode, batch string
+	version                 int
+}
+
+type pendingBody struct {
+	b     scene.BodyState
+	since time.Time
+}
+
+// FollowScenes derives, until ctx ends, the scene events of the version
+// bodies that other tools write (the seed's persistence.py, a settle
+// process that died before its event): a body of a version the log has no
+// scene.version_created for gets it; a body that changed gets
+// scene.status_saved, keyed by the save (StatusSavedKey), the key settle's
+// own writers use, so a save is announced once whoever announces it, by
+// any number of followers, across restarts. The first time it sees a
+// version's body (at start), FollowScenes compares it with the revision
+// its scene.version_created announced: the same body is the version as
+// created, another one was saved since and is announced (once, keyed,
+// also when the creation event cannot tell: an event written without a
+// revision or removed by the retention policy).
+//
+// Saves that follow each other before the follower reads the body (two
+// saves within one scan, or saves while no server runs) are announced as
+// one, the last. A body is derived SceneGrace after it is found changed.
+// Follow reads the files every interval (0 = DefaultFollowInterval) and
+// at once when poke delivers; a failed step is logged and retried.
+func (d *Deriver) FollowScenes(ctx context.Context, src SceneSource, interval time.Duration, poke <-chan struct{}) error {
+	if interval <= 0 {
+		interval = DefaultFollowInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	pending := map[bodyKey]pendingBody{}
+	known := map[bodyKey]bool{}
+	failing := false
+	for {
+		now := time.Now()
+		bodies, err := src.Scan(ctx)
+		for _, b := range bodies {
+			pending[bodyKey{b.Ref.Project, b.Ref.Episode, b.Ref.Batch, b.Version}] = pendingBody{b: b, since: now}
+		}
+		var due time.Duration = -1
+		n := 0
+		for k, p := range pending {
+			if err != nil {
+				break
+			}
+			if wait := SceneGrace - time.Since(p.since); wait > 0 {
+				if due < 0 || wait < due {
+					due = wait
+				}
+				continue
+			}
+			if err = d.deriveBody(ctx, p.b, known[k]); err == nil {
+				delete(pending, k)
+				known[k] = true
+				n++
+			}
+		}
+		switch {
+		case err != nil && ctx.Err() == nil:
+			if !failing {
+				d.log.Error("following the scene files failed; retrying", "err", err)
+			}
+			failing = true
+		case err == nil:
+			if failing {
+				d.log.Info("following the scene files again")
+			}
+			failing = false
+		}
+		if n > 0 {
+			d.log.Debug("scene bodies followed", "bodies", n)
+		}
+		var soon <-chan time.Time
+		var timer *time.Timer
+		if due >= 0 {
+			timer = time.NewTimer(due)
+			soon = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		case <-poke:
+		case <-soon:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// deriveBody appends the events a body found changed lacks; known says
+// whether this follower has derived the version's body before.
+func (d *Deriver) deriveBody(ctx context.Context, b scene.BodyState, known bool) error {
+	data := SceneEventData{Project: b.Ref.Project, Episode: b.Ref.Episode, Batch: b.Ref.Batch, Version: b.Version,
+		Fingerprint: b.Fingerprint, Revision: b.Revision}
+	created := data
+	created.Reason = b.Reason
+	created.Activated = b.Active && b.Version > 1
+	ev, appended, err := d.events.AppendOnce(ctx, VersionCreatedKey(data), event.SceneVersionCreated, created)
+	if err != nil || appended {
+		return err
+	}
+	if !known {
+		var c SceneEventData
+		if len(ev.Data) > 0 && json.Unmarshal(ev.Data, &c) == nil && c.Revision == b.Revision {
+			return nil // the version as created
+		}
+	}
+	data.Stamp = b.Stamp
+	key := StatusSavedKey(data)
+	if key == "" {
+		return nil // no stamp: nothing to key the save by
+	}
+	_, _, err = d.events.AppendOnce(ctx, key, event.SceneStatusSaved, data)
+	return err
+}
+
+// BodyRevision is the revision of the body a settle writer stores for sc
+// as a new version ("" if it does not encode), for the data of its
+// scene.version_created.
+func BodyRevision(sc *scene.Scene) string {
+	body, err := scene.EncodeBody(sc)
+	if err != nil {
+		return ""
+	}
+	return scene.Revision(body)
+}

@@ -1,0 +1,253 @@
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/scene"
+)
+
+// fileStamp is a file's identity: inode, modification time and size. Every
+// scene write (settle's and the seed's) renames a new file into place, so
+// two saves of the same bytes have different stamps.
+func fileStamp(fi fs.FileInfo) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%x-%x-%x", st.Ino, fi.ModTime().UnixNano(), fi.Size())
+}
+
+// pathStamp is the stamp of path ("" when it cannot be read: the stamp
+// only keys an event, and an unkeyed one is still appended).
+func pathStamp(path string) string {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	return fileStamp(fi)
+}
+
+// readStamped reads a file and the stamp of the very file it read.
+func readStamped(path string) (data []byte, stamp string, exists bool, err error) {
+	f, err := durable.Open(path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", false, nil
+	}
+	if err != nil {
+		return nil, "", false, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, "", false, err
+	}
+	data, err = io.ReadAll(f)
+	if err != nil {
+		return nil, "", false, err
+	}
+	return data, fileStamp(fi), true, nil
+}
+
+// stampDir is a sceneDir that records the stamp of every file it reads.
+type stampDir struct {
+	sceneDir
+	stamps map[string]string
+}
+
+func (d *stampDir) ReadFile(name string) ([]byte, bool, error) {
+	data, st, ok, err := readStamped(filepath.Join(d.dir, name))
+	if err != nil {
+		return nil, false, pathErr(settle.EINTERNAL, err, "read %s", name)
+	}
+	if ok {
+		d.stamps[name] = st
+	}
+	return data, ok, nil
+}
+
+// loadStamped runs a load over the batch's files and sets the Stamp of
+// the body it read.
+func (s *Scenes) loadStamped(b sceneBatch, load func(scene.BatchFiles) (scene.Loaded, error)) (scene.Loaded, error) {
+	d := &stampDir{sceneDir: sceneDir{s: s, dir: b.dir}, stamps: map[string]string{}}
+	l, err := load(scene.BatchFiles{Batch: b.Batch, Files: d})
+	if err != nil {
+		return l, err
+	}
+	for name, st := range d.stamps {
+		if name != b.Manifest() {
+			l.Stamp = st
+		}
+	}
+	return l, nil
+}
+
+// SceneScanner finds the version bodies of a scene store that changed
+// since its previous Scan (all of them on the first): the follower of
+// scene writes made by other tools (derive.Deriver.FollowScenes). It
+// compares file stamps, so a Scan that finds nothing new reads only
+// directories and the manifests that changed. Not safe for concurrent
+// use.
+type SceneScanner struct {
+	s *Scenes
+	// OnDir, if set, is called with the projects directory and every
+	// scenes directory a Scan reads (to watch them for changes).
+	OnDir func(dir string)
+
+	seen      map[string]string // body path -> stamp at its last read
+	manifests map[string]scannedManifest
+}
+
+type scannedManifest struct {
+	stamp string
+	m     *scene.Manifest
+}
+
+// Scanner returns a SceneScanner over the store.
+func (s *Scenes) Scanner() *SceneScanner {
+	return &SceneScanner{s: s, seen: map[string]string{}, manifests: map[string]scannedManifest{}}
+}
+
+// ProjectsDir is the directory of the projects under the root.
+func (s *Scenes) ProjectsDir() string { return filepath.Join(s.root, "projects") }
+
+// Scan returns the version bodies written since the previous Scan: for a
+// batch with a manifest, its registered versions' bodies; for one
+// without, its flat body as version 1. A body that cannot be read or
+// decoded now (a manifest or body being replaced, a corrupt file) is
+// passed over and tried again by the next Scan; a project or file behind
+// a symbolic link is never read.
+func (sc *SceneScanner) Scan(ctx context.Context) ([]scene.BodyState, error) {
+	if err := sc.s.usable(ctx); err != nil {
+		return nil, err
+	}
+	projects, err := os.ReadDir(sc.s.ProjectsDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, pathErr(settle.EINTERNAL, err, "read the projects directory")
+	}
+	if sc.OnDir != nil {
+		sc.OnDir(sc.s.ProjectsDir())
+	}
+	seen := make(map[string]string, len(sc.seen))
+	manifests := make(map[string]scannedManifest, len(sc.manifests))
+	var out []scene.BodyState
+	for _, p := range projects {
+		if !p.IsDir() || scene.ValidateProject(p.Name()) != nil {
+			continue
+		}
+		dir, err := sc.s.Dir(p.Name())
+		if err != nil {
+			continue
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		if sc.OnDir != nil {
+			sc.OnDir(dir)
+		}
+		names := make(map[string]bool, len(entries))
+		for _, e := range entries {
+			names[e.Name()] = e.Type().IsRegular()
+		}
+		done := map[string]bool{}
+		for _, e := range entries {
+			token, batch, ok := scene.ParseBatchName(e.Name())
+			if !ok || done[token+"_"+batch] {
+				continue
+			}
+			done[token+"_"+batch] = true
+			b := scene.Batch{Ref: scene.Ref{Project: p.Name(), Episode: token, Batch: batch}, Token: token}
+			out = sc.scanBatch(sceneBatch{Batch: b, dir: dir}, names, seen, manifests, out)
+		}
+	}
+	sc.seen, sc.manifests = seen, manifests
+	return out, nil
+}
+
+// scanBatch appends the changed bodies of one batch to out, recording
+// what it read in seen and manifests.
+func (sc *SceneScanner) scanBatch(b sceneBatch, names map[string]bool, seen map[string]string, manifests map[string]scannedManifest, out []scene.BodyState) []scene.BodyState {
+	if !names[b.Manifest()] {
+		path := b.flat()
+		st := pathStamp(path)
+		if st == "" {
+			return out
+		}
+		if sc.seen[path] == st {
+			seen[path] = st
+			return out
+		}
+		data, st, ok, err := readStamped(path)
+		if err != nil || !ok {
+			return out
+		}
+		body, err := scene.DecodeBody(data)
+		if err != nil {
+			return out
+		}
+		seen[path] = st
+		return append(out, scene.BodyState{Ref: b.Ref, Version: 1, Revision: scene.Revision(data), Stamp: st,
+			Fingerprint: scene.Fingerprint(body), Active: true})
+	}
+	mpath := b.manifest()
+	mst := pathStamp(mpath)
+	if mst == "" {
+		return out
+	}
+	cached, ok := sc.manifests[mpath]
+	if !ok || cached.stamp != mst {
+		data, st, ok, err := readStamped(mpath)
+		if err != nil || !ok {
+			return out
+		}
+		m, err := scene.DecodeManifest(data, b.Ref.Batch)
+		if err != nil {
+			return out
+		}
+		cached = scannedManifest{stamp: st, m: m}
+	}
+	manifests[mpath] = cached
+	m := cached.m
+	for _, e := range m.Versions {
+		if scene.CheckArtifact(e.Artifact) != nil {
+			continue
+		}
+		path := b.path(e.Artifact)
+		st := pathStamp(path)
+		if st == "" {
+			continue
+		}
+		if sc.seen[path] == st {
+			seen[path] = st
+			continue
+		}
+		data, st, ok, err := readStamped(path)
+		if err != nil || !ok {
+			continue
+		}
+		fp := e.StructureFingerprint
+		if fp == "" {
+			body, err := scene.DecodeBody(data)
+			if err != nil {
+				continue
+			}
+			fp = scene.Fingerprint(body)
+		}
+		seen[path] = st
+		out = append(out, scene.BodyState{Ref: b.Ref, Version: e.Version, Revision: scene.Revision(data), Stamp: st,
+			Fingerprint: fp, Reason: e.Reason, Active: m.ActiveVersion == e.Version})
+	}
+	return out
+}
