@@ -41,11 +41,11 @@ type pendingBody struct {
 // scene.status_saved, keyed by the save (StatusSavedKey), the key settle's
 // own writers use, so a save is announced once whoever announces it, by
 // any number of followers, across restarts. The first time it sees a
-// version's body (at start), FollowScenes compares it with the revision
-// its scene.version_created announced: the same body is the version as
-// created, another one was saved since and is announced (once, keyed,
-// also when the creation event cannot tell: an event written without a
-// revision or removed by the retention policy).
+// version's body (at start), FollowScenes compares it with the version's
+// scene.version_created: a file not newer than that event, with the
+// revision it announced, is the version as created; any other was saved
+// since and is announced (once, keyed; also when the creation event was
+// removed by the retention policy).
 //
 // Saves that follow each other before the follower reads the body (two
 // saves within one scan, or saves while no server runs) are announced as
@@ -58,33 +58,10 @@ func (d *Deriver) FollowScenes(ctx context.Context, src SceneSource, interval ti
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	pending := map[bodyKey]pendingBody{}
-	known := map[bodyKey]bool{}
+	f := d.sceneFollower(src, SceneGrace)
 	failing := false
 	for {
-		now := time.Now()
-		bodies, err := src.Scan(ctx)
-		for _, b := range bodies {
-			pending[bodyKey{b.Ref.Project, b.Ref.Episode, b.Ref.Batch, b.Version}] = pendingBody{b: b, since: now}
-		}
-		var due time.Duration = -1
-		n := 0
-		for k, p := range pending {
-			if err != nil {
-				break
-			}
-			if wait := SceneGrace - time.Since(p.since); wait > 0 {
-				if due < 0 || wait < due {
-					due = wait
-				}
-				continue
-			}
-			if err = d.deriveBody(ctx, p.b, known[k]); err == nil {
-				delete(pending, k)
-				known[k] = true
-				n++
-			}
-		}
+		due, err := f.step(ctx, time.Now())
 		switch {
 		case err != nil && ctx.Err() == nil:
 			if !failing {
@@ -96,9 +73,6 @@ func (d *Deriver) FollowScenes(ctx context.Context, src SceneSource, interval ti
 				d.log.Info("following the scene files again")
 			}
 			failing = false
-		}
-		if n > 0 {
-			d.log.Debug("scene bodies followed", "bodies", n)
 		}
 		var soon <-chan time.Time
 		var timer *time.Timer
@@ -121,6 +95,52 @@ func (d *Deriver) FollowScenes(ctx context.Context, src SceneSource, interval ti
 	}
 }
 
+// sceneFollower is FollowScenes' state between steps.
+type sceneFollower struct {
+	d       *Deriver
+	src     SceneSource
+	grace   time.Duration
+	pending map[bodyKey]pendingBody // found changed, not derived yet
+	known   map[bodyKey]bool        // versions derived since the start
+}
+
+func (d *Deriver) sceneFollower(src SceneSource, grace time.Duration) *sceneFollower {
+	return &sceneFollower{d: d, src: src, grace: grace, pending: map[bodyKey]pendingBody{}, known: map[bodyKey]bool{}}
+}
+
+// step scans the files and derives the bodies found changed at least the
+// grace before now; it returns how long until the next one is due (-1:
+// none pending).
+func (f *sceneFollower) step(ctx context.Context, now time.Time) (time.Duration, error) {
+	bodies, err := f.src.Scan(ctx)
+	if err != nil {
+		return -1, err
+	}
+	for _, b := range bodies {
+		f.pending[bodyKey{b.Ref.Project, b.Ref.Episode, b.Ref.Batch, b.Version}] = pendingBody{b: b, since: now}
+	}
+	due := time.Duration(-1)
+	n := 0
+	for k, p := range f.pending {
+		if wait := f.grace - now.Sub(p.since); wait > 0 {
+			if due < 0 || wait < due {
+				due = wait
+			}
+			continue
+		}
+		if err := f.d.deriveBody(ctx, p.b, f.known[k]); err != nil {
+			return -1, err
+		}
+		delete(f.pending, k)
+		f.known[k] = true
+		n++
+	}
+	if n > 0 {
+		f.d.log.Debug("scene bodies followed", "bodies", n)
+	}
+	return due, nil
+}
+
 // deriveBody appends the events a body found changed lacks; known says
 // whether this follower has derived the version's body before.
 func (d *Deriver) deriveBody(ctx context.Context, b scene.BodyState, known bool) error {
@@ -133,11 +153,8 @@ func (d *Deriver) deriveBody(ctx context.Context, b scene.BodyState, known bool)
 	if err != nil || appended {
 		return err
 	}
-	if !known {
-		var c SceneEventData
-		if len(ev.Data) > 0 && json.Unmarshal(ev.Data, &c) == nil && c.Revision == b.Revision {
-			return nil // the version as created
-		}
+	if !known && asCreated(ev, b) {
+		return nil
 	}
 	data.Stamp = b.Stamp
 	key := StatusSavedKey(data)
@@ -146,6 +163,21 @@ func (d *Deriver) deriveBody(ctx context.Context, b scene.BodyState, known bool)
 	}
 	_, _, err = d.events.AppendOnce(ctx, key, event.SceneStatusSaved, data)
 	return err
+}
+
+// asCreated reports whether b is the body the version's creation event ev
+// announced: the file is not newer than the event and, when the event
+// says, has the revision it announced. A creation event removed by the
+// retention policy says nothing: the body is taken as saved since.
+func asCreated(ev event.Event, b scene.BodyState) bool {
+	if ev.Time.IsZero() || b.ModTime.After(ev.Time) {
+		return false
+	}
+	var c SceneEventData
+	if len(ev.Data) == 0 || json.Unmarshal(ev.Data, &c) != nil {
+		return false
+	}
+	return c.Revision == "" || c.Revision == b.Revision
 }
 
 // BodyRevision is the revision of the body a settle writer stores for sc

@@ -38,23 +38,33 @@ func pathStamp(path string) string {
 
 // readStamped reads a file and the stamp of the very file it read.
 func readStamped(path string) (data []byte, stamp string, exists bool, err error) {
+	data, fi, err := readStat(path)
+	if err != nil || fi == nil {
+		return nil, "", false, err
+	}
+	return data, fileStamp(fi), true, nil
+}
+
+// readStat reads a file and stats the very file it read (nil, nil, nil
+// when it does not exist).
+func readStat(path string) ([]byte, fs.FileInfo, error) {
 	f, err := durable.Open(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "", false, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, "", false, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, "", false, err
+		return nil, nil, err
 	}
-	data, err = io.ReadAll(f)
+	data, err := io.ReadAll(f)
 	if err != nil {
-		return nil, "", false, err
+		return nil, nil, err
 	}
-	return data, fileStamp(fi), true, nil
+	return data, fi, nil
 }
 
 // stampDir is a sceneDir that records the stamp of every file it reads.
@@ -189,17 +199,18 @@ func (sc *SceneScanner) scanBatch(b sceneBatch, names map[string]bool, seen map[
 			seen[path] = st
 			return out
 		}
-		data, st, ok, err := readStamped(path)
-		if err != nil || !ok {
+		data, fi, err := readStat(path)
+		if err != nil || fi == nil {
 			return out
 		}
 		body, err := scene.DecodeBody(data)
 		if err != nil {
 			return out
 		}
+		st = fileStamp(fi)
 		seen[path] = st
 		return append(out, scene.BodyState{Ref: b.Ref, Version: 1, Revision: scene.Revision(data), Stamp: st,
-			Fingerprint: scene.Fingerprint(body), Active: true})
+			Fingerprint: scene.Fingerprint(body), Active: true, ModTime: fi.ModTime()})
 	}
 	mpath := b.manifest()
 	mst := pathStamp(mpath)
@@ -233,10 +244,11 @@ func (sc *SceneScanner) scanBatch(b sceneBatch, names map[string]bool, seen map[
 			seen[path] = st
 			continue
 		}
-		data, st, ok, err := readStamped(path)
-		if err != nil || !ok {
+		data, fi, err := readStat(path)
+		if err != nil || fi == nil {
 			continue
 		}
+		st = fileStamp(fi)
 		fp := e.StructureFingerprint
 		if fp == "" {
 			body, err := scene.DecodeBody(data)
@@ -247,7 +259,7 @@ func (sc *SceneScanner) scanBatch(b sceneBatch, names map[string]bool, seen map[
 		}
 		seen[path] = st
 		out = append(out, scene.BodyState{Ref: b.Ref, Version: e.Version, Revision: scene.Revision(data), Stamp: st,
-			Fingerprint: fp, Reason: e.Reason, Active: m.ActiveVersion == e.Version})
+			Fingerprint: fp, Reason: e.Reason, Active: m.ActiveVersion == e.Version, ModTime: fi.ModTime()})
 	}
 	return out
 }

@@ -128,6 +128,7 @@ type BodyState struct {
 	Fingerprint string // the manifest entry's; the body's without manifest
 	Reason      string // the manifest entry's ("" without manifest)
 	Active      bool   // the manifest's active version (always, without one)
+	ModTime     time.Time
 }
 
 // VersionInfo is a version of a batch as listed by Versions.
