@@ -6,6 +6,8 @@ Run from the reference directory with REFERENCE_ROOT set:
 
 OPS.json is a JSON array of operations; OUT.json receives one result per operation,
 in order: {"ok": true, ...} or {"ok": false, "code": "<settle error code>", "message": "..."}.
+With "-" as the only argument, it prints READY, then reads one operation per line
+from standard input and prints its result as one line once the operation returned.
 Operations (every one names "project", "episode", "batch" unless noted):
 
   load                          -> version, fingerprint, scene (Scene.to_dict())
@@ -130,19 +132,26 @@ def run(op):
     raise ValueError(f"unknown op {kind!r}")
 
 
+def result(op):
+    try:
+        res = run(op)
+        res["ok"] = True
+    except Exception as exc:  # every refusal is reported, never fatal
+        res = {"ok": False, "code": classify(exc), "message": f"{type(exc).__name__}: {exc}"}
+        if classify(exc) == "INTERNAL":
+            res["trace"] = traceback.format_exc()
+    return res
+
+
 def main():
+    if sys.argv[1:] == ["-"]:
+        print("READY", flush=True)
+        for line in sys.stdin:
+            print(json.dumps(result(json.loads(line))), flush=True)
+        return
     with open(sys.argv[1], encoding="utf-8") as f:
         ops = json.load(f)
-    out = []
-    for op in ops:
-        try:
-            res = run(op)
-            res["ok"] = True
-        except Exception as exc:  # every refusal is reported, never fatal
-            res = {"ok": False, "code": classify(exc), "message": f"{type(exc).__name__}: {exc}"}
-            if classify(exc) == "INTERNAL":
-                res["trace"] = traceback.format_exc()
-        out.append(res)
+    out = [result(op) for op in ops]
     with open(sys.argv[2], "w", encoding="utf-8") as f:
         json.dump(out, f)
 

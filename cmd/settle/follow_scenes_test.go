@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/settlehq/settle/derive"
+	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/scene"
+)
+
+// seedScenes runs the seed's persistence.py and SceneVersionStore (through
+// file/testdata/scene_ref.py) as a long-lived writer of a workspace's
+// scene files, which knows nothing of settle's events.
+type seedScenes struct {
+	t     *testing.T
+	enc   *json.Encoder
+	lines *bufio.Scanner
+}
+
+func startSeedScenes(t *testing.T, root string) *seedScenes {
+	t.Helper()
+	ref := testenv.ReferenceDir(t, "recoil/pipeline/core/persistence.py")
+	script, err := filepath.Abs(filepath.Join("..", "..", "file", "testdata", "scene_ref.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testenv.Python(t), script, "-")
+	cmd.Dir = ref
+	cmd.Env = append(os.Environ(), "REFERENCE_ROOT="+root, "PYTHONDONTWRITEBYTECODE=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	s := &seedScenes{t: t, enc: json.NewEncoder(stdin), lines: bufio.NewScanner(stdout)}
+	if !s.lines.Scan() || s.lines.Text() != "READY" {
+		t.Fatalf("seed scene writer did not start: %q", s.lines.Text())
+	}
+	return s
+}
+
+// do runs one operation and returns once the seed's write returned.
+func (s *seedScenes) do(op map[string]any) {
+	s.t.Helper()
+	op["project"], op["episode"], op["batch"] = "P", "1", "B1"
+	if err := s.enc.Encode(op); err != nil {
+		s.t.Fatal(err)
+	}
+	if !s.lines.Scan() {
+		s.t.Fatalf("seed %v: no answer", op["op"])
+	}
+	var res map[string]any
+	if err := json.Unmarshal(s.lines.Bytes(), &res); err != nil || res["ok"] != true {
+		s.t.Fatalf("seed %v: %s %v", op["op"], s.lines.Text(), err)
+	}
+}
+
+func seedScene(prompt string) map[string]any {
+	return map[string]any{"scene_id": "B1", "beats": []any{map[string]any{"beat_id": "S1",
+		"beat_metadata": map[string]any{"plan_shot": map[string]any{"shot_id": "S1", "prompt": prompt}}}}}
+}
+
+func approvePatch(v bool) []any {
+	return []any{map[string]any{"op": "replace", "path": "/beats/0/approved", "value": v}}
+}
+
+// activeBody is the revision and version of B1's active body now.
+func activeBody(t *testing.T, root string) scene.Loaded {
+	t.Helper()
+	s, err := file.OpenScenes(file.SceneOptions{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l, err := s.Load(context.Background(), scene.Ref{Project: "P", Episode: "1", Batch: "B1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// sceneAnnounced waits up to limit for the next event of typ and checks
+// that it announces version v at revision rev.
+func sceneAnnounced(t *testing.T, ch <-chan event.Event, typ string, v int, rev string, limit time.Duration) derive.SceneEventData {
+	t.Helper()
+	ev, took := nextEvent(t, ch, typ, limit)
+	var d derive.SceneEventData
+	if err := json.Unmarshal(ev.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Project != "P" || d.Episode != "ep_001" || d.Batch != "B1" || d.Version != v || d.Revision != rev {
+		t.Fatalf("%s: %s, want version %d revision %s", typ, ev.Data, v, rev)
+	}
+	t.Logf("%s v%d reached the SSE stream in %v", typ, v, took)
+	return d
+}
+
+// TestFollowSeedScenes: the seed's persistence.py (Python) writes a new
+// batch, a status save and a new active version into the workspace of a
+// running server: its SSE stream shows each scene.version_created and
+// scene.status_saved within 1 s. The server is killed with SIGKILL, the
+// seed saves a status meanwhile, and the restarted server announces that
+// save; a CLI status save and another seed save follow. At the end every
+// save was announced exactly once.
+func TestFollowSeedScenes(t *testing.T) {
+	bin := settleBinary(t)
+	root := t.TempDir()
+	config := serverConfig(t, root)
+	seed := startSeedScenes(t, root)
+
+	srv := startServe(t, bin, config)
+	ch := eventStream(t, srv.client(t, "tok-operator"), 0)
+	seed.do(map[string]any{"op": "candidate", "scene": seedScene("dusk"), "reason": "re-derive"})
+	sceneAnnounced(t, ch, event.SceneVersionCreated, 1, activeBody(t, root).Revision, time.Second)
+	seed.do(map[string]any{"op": "status", "expected_version": 1, "patch": approvePatch(true)})
+	sceneAnnounced(t, ch, event.SceneStatusSaved, 1, activeBody(t, root).Revision, time.Second)
+	seed.do(map[string]any{"op": "candidate", "scene": seedScene("storm"), "reason": "re-derive", "activate": true})
+	d := sceneAnnounced(t, ch, event.SceneVersionCreated, 2, activeBody(t, root).Revision, time.Second)
+	if !d.Activated || d.Reason != "re-derive" {
+		t.Fatalf("version_created of an activated candidate: %+v", d)
+	}
+
+	// Killed; a save while no server runs; restarted.
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.done
+	seed.do(map[string]any{"op": "status", "expected_version": 2, "patch": approvePatch(true)})
+	missed := activeBody(t, root).Revision
+	last := allEvents(t, root)
+	srv = startServe(t, bin, config)
+	ch = eventStream(t, srv.client(t, "tok-operator"), last[len(last)-1].ID)
+	sceneAnnounced(t, ch, event.SceneStatusSaved, 2, missed, 10*time.Second)
+
+	// A CLI status save reaches the running server's stream once.
+	patch := filepath.Join(t.TempDir(), "patch.json")
+	if err := os.WriteFile(patch, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": false}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, map[string]string{"SETTLE_CONFIG": config}, "scene", "patch", "--json",
+		"--project", "P", "--episode", "1", "--batch", "B1", "--expected-version", "2", "--patch", patch)
+	if code != 0 {
+		t.Fatalf("settle scene patch: %s %s", out, errOut)
+	}
+	var cli struct{ Revision string }
+	if err := json.Unmarshal([]byte(out), &cli); err != nil {
+		t.Fatal(err)
+	}
+	d = sceneAnnounced(t, ch, event.SceneStatusSaved, 2, cli.Revision, time.Second)
+	t.Logf("the CLI save was announced by %q (via %q)", d.Principal, d.Via)
+
+	// The seed approves again: the bytes of the save made while the
+	// server was down, a save of its own.
+	seed.do(map[string]any{"op": "status", "expected_version": 2, "patch": approvePatch(true)})
+	sceneAnnounced(t, ch, event.SceneStatusSaved, 2, missed, time.Second)
+
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.done
+	keys := map[string]int{}
+	types := map[string]int{}
+	for _, ev := range allEvents(t, root) {
+		types[ev.Type]++
+		if ev.Key != "" {
+			keys[ev.Key]++
+		}
+	}
+	for k, n := range keys {
+		if n != 1 {
+			t.Errorf("event %s appended %d times", k, n)
+		}
+	}
+	if types[event.SceneVersionCreated] != 2 || types[event.SceneStatusSaved] != 4 {
+		t.Fatalf("events: %v", types)
+	}
+}
