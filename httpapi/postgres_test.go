@@ -92,3 +92,53 @@ func TestPostgresServersSettleExactlyOnce(t *testing.T) {
 	got := collect(t, b.client("tok-reader"), 10, len(evs)-10)
 	wantSequence(t, got, 11)
 }
+
+// TestPostgresServersSceneEventsExactlyOnce: on PostgreSQL every scene
+// write goes through a settle server (no tool writes the database behind
+// them). The same candidate posted concurrently to two servers sharing a
+// database is announced by one scene.version_created; each status save,
+// on either server, by one scene.status_saved; and a client of one server
+// reads the other's events in the same order.
+func TestPostgresServersSceneEventsExactlyOnce(t *testing.T) {
+	schema := newSchema(t)
+	a := startEnv(t, envOptions{pg: schema})
+	b := startEnv(t, envOptions{pg: schema})
+	ctx := context.Background()
+	ref := scene.Ref{Project: "P", Episode: "1", Batch: "B1"}
+	sc, err := scene.DecodeInput([]byte(`{"scene_id": "B1", "beats": [{"beat_id": "S1"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := []*httpapi.Client{a.client("tok-operator"), b.client("tok-operator")}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			if v, err := clients[i%2].WriteCandidate(ctx, ref, sc, "race", false); err != nil || v != 1 {
+				t.Errorf("candidate: version %d, %v", v, err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	const saves = 10
+	for i := range saves {
+		patch := fmt.Sprintf(`[{"op": "replace", "path": "/beats/0/max_takes", "value": %d}]`, i+4)
+		if _, err := clients[i%2].PatchStatus(ctx, ref, 1, []byte(patch)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := allEvents(t, a.events)
+	if n := countTypes(evs); n[event.SceneVersionCreated] != 1 || n[event.SceneStatusSaved] != saves {
+		t.Fatalf("scene events: %v", n)
+	}
+	got := collect(t, clients[1], 0, len(evs))
+	for i := range evs {
+		if got[i].ID != evs[i].ID || got[i].Type != evs[i].Type || string(got[i].Data) != string(evs[i].Data) {
+			t.Fatalf("event %d through server B: %+v, in the log: %+v", i, got[i], evs[i])
+		}
+	}
+}
