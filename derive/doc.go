@@ -18,7 +18,11 @@
 // crash) appends it once. Reconcile derives everything the ledger implies
 // from a full scan; Follow derives, as the ledger grows, what any writer
 // appended, including tools that write the ledger file directly (the seed's
-// Python code), which know nothing of events.
+// Python code), which know nothing of events. FollowScenes does the same
+// for the scene bodies other tools write (the file store's SceneScanner):
+// scene.version_created keyed by version, scene.status_saved keyed by the
+// save (StatusSavedKey: the body's revision and its file's stamp), the keys
+// settle's own scene writers use.
 //
 // The package holds no transport: the HTTP layer decodes, authorizes, calls
 // the store and then a Deriver, and encodes; the CLI does the same without a

@@ -1,6 +1,8 @@
 // Package file is settle's filesystem store. The ledger part (ledger*.go)
 // implements writeback.Store on the seed's append-only JSONL ledger; the
-// scene part (scene*.go) implements the scene version store.
+// scene part (scene*.go) implements the scene version store; its
+// SceneScanner finds the version bodies other tools wrote, for a server's
+// follower, by the stamp (inode, modification time, size) of each file.
 //
 // # Ledger file
 //
