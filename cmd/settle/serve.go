@@ -188,8 +188,8 @@ type serveStores struct {
 	sceneFollow derive.SceneSource
 	scenePoke   <-chan struct{}
 	stats       func() httpapi.LedgerStats
-	health  func() error
-	closers []io.Closer
+	health      func() error
+	closers     []io.Closer
 }
 
 // close closes every store once, logging and returning the first error.
@@ -272,7 +272,7 @@ func openFileStores(root, ledgerPath, eventsPath string, wcfg writeback.Config, 
 		sceneFollow: scan,
 		scenePoke:   scenePoke,
 		closers:     closers,
-		stats:   func() httpapi.LedgerStats { return ledgerStats(led.Stats()) },
+		stats:       func() httpapi.LedgerStats { return ledgerStats(led.Stats()) },
 		health: func() error {
 			var errs []error
 			if led.Stats().Poisoned {
