@@ -3,6 +3,7 @@ package file_test
 import (
 	"fmt"
 	"math/rand"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -108,6 +109,77 @@ func BenchmarkCandidateWrite(b *testing.B) {
 				sc.Beats[0].BeatMetadata.Set("prompt_directive", fmt.Sprintf("take %d", i))
 				if _, err := s.WriteCandidate(scCtx, scRef(batch), sc, "bench", true); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSceneScan times one scan of a server's scene follower over a
+// workspace of n batches (one flat body each) in which nothing changed
+// since the previous scan (the cost of every poll): "quiet" when the
+// scenes directory has not changed for a while (its modification time is
+// trusted, nothing in it is read), "recent" when it changed within the
+// last second (every file's stamp is compared); and "one-saved" when one
+// body was saved in between (it is read, hashed and reported; the
+// cpu-ms/op includes the save itself).
+func BenchmarkSceneScan(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		root := b.TempDir()
+		s := scOpen(b, root)
+		rng := rand.New(rand.NewSource(int64(n)))
+		for i := range n {
+			batch := fmt.Sprintf("B%04d", i)
+			scOK(b, s.SaveGuarded(scCtx, scRef(batch), scGen(b, rng, batch, 10)))
+		}
+		dir, err := s.Dir(scProject)
+		scOK(b, err)
+		scan := s.Scanner()
+		if got, err := scan.Scan(scCtx); err != nil || len(got) != n {
+			b.Fatalf("first scan: %d bodies, %v", len(got), err)
+		}
+		setDirTime := func(t time.Time) {
+			b.StopTimer()
+			scOK(b, os.Chtimes(dir, t, t))
+			b.StartTimer()
+		}
+		for _, tc := range []struct {
+			name  string
+			dirAt func() time.Time
+		}{
+			{"quiet", func() time.Time { return time.Now().Add(-time.Minute) }},
+			{"recent", time.Now},
+		} {
+			b.Run(fmt.Sprintf("batches=%d/unchanged-%s", n, tc.name), func(b *testing.B) {
+				setDirTime(tc.dirAt())
+				scan.Scan(scCtx)
+				cpu := scCPUTime()
+				defer func() { scReportCPU(b, cpu) }()
+				for i := 0; i < b.N; i++ {
+					if tc.name == "recent" {
+						setDirTime(time.Now())
+					}
+					if got, err := scan.Scan(scCtx); err != nil || len(got) != 0 {
+						b.Fatalf("%d bodies, %v", len(got), err)
+					}
+				}
+			})
+		}
+		b.Run(fmt.Sprintf("batches=%d/one-saved", n), func(b *testing.B) {
+			cpu := scCPUTime()
+			defer func() { scReportCPU(b, cpu) }()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				v := "true"
+				if i%2 == 1 {
+					v = "false"
+				}
+				if _, err := s.PatchStatus(scCtx, scRef("B0000"), 1, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": `+v+`}]`)); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if got, err := scan.Scan(scCtx); err != nil || len(got) != 1 {
+					b.Fatalf("%d bodies, %v", len(got), err)
 				}
 			}
 		})

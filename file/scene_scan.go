@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/internal/durable"
@@ -102,16 +103,28 @@ func (s *Scenes) loadStamped(b sceneBatch, load func(scene.BatchFiles) (scene.Lo
 
 // SceneScanner finds the version bodies of a scene store that changed
 // since its previous Scan (all of them on the first): the follower of
-// scene writes made by other tools (derive.Deriver.FollowScenes). It
-// compares file stamps, so a Scan that finds nothing new reads only
-// directories and the manifests that changed. Not safe for concurrent
-// use.
+// scene writes made by other tools (derive.Deriver.FollowScenes). Every
+// writer, settle and the seed, replaces a file by renaming a new one into
+// place, which changes the directory's modification time: a scenes
+// directory unchanged since it was last read, and quiet for a while
+// before that, is not read again (but every sceneFullScan). In a
+// directory that is read, file stamps tell the changed bodies, so a Scan
+// reads and hashes only those and the manifests that changed. Not safe
+// for concurrent use.
 type SceneScanner struct {
 	s *Scenes
 	// OnDir, if set, is called with the projects directory and every
 	// scenes directory a Scan reads (to watch them for changes).
 	OnDir func(dir string)
 
+	dirs map[string]*scannedDir
+}
+
+// scannedDir is what the last read of a scenes directory found.
+type scannedDir struct {
+	stamp     string    // the directory's, before it was read
+	mtime     time.Time // its modification time then
+	readAt    time.Time
 	seen      map[string]string // body path -> stamp at its last read
 	manifests map[string]scannedManifest
 }
@@ -121,9 +134,20 @@ type scannedManifest struct {
 	m     *scene.Manifest
 }
 
+const (
+	// sceneQuiet is how long before its last read a directory must have
+	// been left unchanged for its modification time to be trusted: the
+	// file system's clock is coarse, so a change in the same tick as the
+	// read would not move it.
+	sceneQuiet = time.Second
+	// sceneFullScan is how often a directory is read even when it looks
+	// unchanged (a tool that rewrites a file in place, without a rename).
+	sceneFullScan = 10 * time.Second
+)
+
 // Scanner returns a SceneScanner over the store.
 func (s *Scenes) Scanner() *SceneScanner {
-	return &SceneScanner{s: s, seen: map[string]string{}, manifests: map[string]scannedManifest{}}
+	return &SceneScanner{s: s, dirs: map[string]*scannedDir{}}
 }
 
 // ProjectsDir is the directory of the projects under the root.
@@ -149,8 +173,7 @@ func (sc *SceneScanner) Scan(ctx context.Context) ([]scene.BodyState, error) {
 	if sc.OnDir != nil {
 		sc.OnDir(sc.s.ProjectsDir())
 	}
-	seen := make(map[string]string, len(sc.seen))
-	manifests := make(map[string]scannedManifest, len(sc.manifests))
+	dirs := make(map[string]*scannedDir, len(sc.dirs))
 	var out []scene.BodyState
 	for _, p := range projects {
 		if !p.IsDir() || scene.ValidateProject(p.Name()) != nil {
@@ -160,6 +183,19 @@ func (sc *SceneScanner) Scan(ctx context.Context) ([]scene.BodyState, error) {
 		if err != nil {
 			continue
 		}
+		now := time.Now()
+		fi, err := os.Lstat(dir)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		prev := sc.dirs[dir]
+		if prev != nil && prev.stamp == fileStamp(fi) && prev.mtime.Before(prev.readAt.Add(-sceneQuiet)) && now.Sub(prev.readAt) < sceneFullScan {
+			dirs[dir] = prev
+			continue
+		}
+		if prev == nil {
+			prev = &scannedDir{}
+		}
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			continue
@@ -167,6 +203,8 @@ func (sc *SceneScanner) Scan(ctx context.Context) ([]scene.BodyState, error) {
 		if sc.OnDir != nil {
 			sc.OnDir(dir)
 		}
+		cur := &scannedDir{stamp: fileStamp(fi), mtime: fi.ModTime(), readAt: now,
+			seen: make(map[string]string, len(prev.seen)), manifests: make(map[string]scannedManifest, len(prev.manifests))}
 		names := make(map[string]bool, len(entries))
 		for _, e := range entries {
 			names[e.Name()] = e.Type().IsRegular()
@@ -179,24 +217,25 @@ func (sc *SceneScanner) Scan(ctx context.Context) ([]scene.BodyState, error) {
 			}
 			done[token+"_"+batch] = true
 			b := scene.Batch{Ref: scene.Ref{Project: p.Name(), Episode: token, Batch: batch}, Token: token}
-			out = sc.scanBatch(sceneBatch{Batch: b, dir: dir}, names, seen, manifests, out)
+			out = scanBatch(sceneBatch{Batch: b, dir: dir}, names, prev, cur, out)
 		}
+		dirs[dir] = cur
 	}
-	sc.seen, sc.manifests = seen, manifests
+	sc.dirs = dirs
 	return out, nil
 }
 
-// scanBatch appends the changed bodies of one batch to out, recording
-// what it read in seen and manifests.
-func (sc *SceneScanner) scanBatch(b sceneBatch, names map[string]bool, seen map[string]string, manifests map[string]scannedManifest, out []scene.BodyState) []scene.BodyState {
+// scanBatch appends the changed bodies of one batch to out: those whose
+// stamp is not the one prev read; what it reads goes into cur.
+func scanBatch(b sceneBatch, names map[string]bool, prev, cur *scannedDir, out []scene.BodyState) []scene.BodyState {
 	if !names[b.Manifest()] {
 		path := b.flat()
 		st := pathStamp(path)
 		if st == "" {
 			return out
 		}
-		if sc.seen[path] == st {
-			seen[path] = st
+		if prev.seen[path] == st {
+			cur.seen[path] = st
 			return out
 		}
 		data, fi, err := readStat(path)
@@ -208,7 +247,7 @@ func (sc *SceneScanner) scanBatch(b sceneBatch, names map[string]bool, seen map[
 			return out
 		}
 		st = fileStamp(fi)
-		seen[path] = st
+		cur.seen[path] = st
 		return append(out, scene.BodyState{Ref: b.Ref, Version: 1, Revision: scene.Revision(data), Stamp: st,
 			Fingerprint: scene.Fingerprint(body), Active: true, ModTime: fi.ModTime()})
 	}
@@ -217,7 +256,7 @@ func (sc *SceneScanner) scanBatch(b sceneBatch, names map[string]bool, seen map[
 	if mst == "" {
 		return out
 	}
-	cached, ok := sc.manifests[mpath]
+	cached, ok := prev.manifests[mpath]
 	if !ok || cached.stamp != mst {
 		data, st, ok, err := readStamped(mpath)
 		if err != nil || !ok {
@@ -229,7 +268,7 @@ func (sc *SceneScanner) scanBatch(b sceneBatch, names map[string]bool, seen map[
 		}
 		cached = scannedManifest{stamp: st, m: m}
 	}
-	manifests[mpath] = cached
+	cur.manifests[mpath] = cached
 	m := cached.m
 	for _, e := range m.Versions {
 		if scene.CheckArtifact(e.Artifact) != nil {
@@ -240,8 +279,8 @@ func (sc *SceneScanner) scanBatch(b sceneBatch, names map[string]bool, seen map[
 		if st == "" {
 			continue
 		}
-		if sc.seen[path] == st {
-			seen[path] = st
+		if prev.seen[path] == st {
+			cur.seen[path] = st
 			continue
 		}
 		data, fi, err := readStat(path)
@@ -257,7 +296,7 @@ func (sc *SceneScanner) scanBatch(b sceneBatch, names map[string]bool, seen map[
 			}
 			fp = scene.Fingerprint(body)
 		}
-		seen[path] = st
+		cur.seen[path] = st
 		out = append(out, scene.BodyState{Ref: b.Ref, Version: e.Version, Revision: scene.Revision(data), Stamp: st,
 			Fingerprint: fp, Reason: e.Reason, Active: m.ActiveVersion == e.Version, ModTime: fi.ModTime()})
 	}

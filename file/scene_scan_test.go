@@ -1,0 +1,70 @@
+package file_test
+
+import (
+	"math/rand"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/settlehq/settle/scene"
+)
+
+// TestSceneScannerFindsChanges: a scan reports every body once, then only
+// the bodies written since (a status save, a new version with its
+// manifest entry), passing over temporary files, unregistered version
+// bodies and a project reached through a symbolic link; a directory left
+// unchanged is not read again.
+func TestSceneScannerFindsChanges(t *testing.T) {
+	root := t.TempDir()
+	s := scOpen(t, root)
+	scOK(t, s.SaveGuarded(scCtx, scRef("B1"), scGen(t, rand.New(rand.NewSource(1)), "B1", 3)))
+	scOK(t, s.SaveGuarded(scCtx, scRef("B2"), scGen(t, rand.New(rand.NewSource(2)), "B2", 3)))
+	dir, err := s.Dir(scProject)
+	scOK(t, err)
+	other := t.TempDir()
+	scOK(t, os.Symlink(other, filepath.Join(root, "projects", "linked")))
+	scan := s.Scanner()
+	want := func(what string, n int) []scene.BodyState {
+		t.Helper()
+		got, err := scan.Scan(scCtx)
+		if err != nil || len(got) != n {
+			t.Fatalf("%s: %+v %v, want %d bodies", what, got, err, n)
+		}
+		return got
+	}
+	want("first scan", 2)
+	want("nothing changed", 0)
+
+	// A status save, a temporary file and an unregistered version body.
+	l, err := s.PatchStatus(scCtx, scRef("B1"), 1, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": true}]`))
+	scOK(t, err)
+	scOK(t, os.WriteFile(filepath.Join(dir, "ep_001_B2.json.tmp"), []byte("{"), 0o644))
+	scOK(t, os.WriteFile(filepath.Join(dir, "ep_001_B2.v009.json"), []byte("{"), 0o644))
+	got := want("a status save", 1)
+	if b := got[0]; b.Ref.Batch != "B1" || b.Version != 1 || b.Revision != l.Revision || b.Stamp != l.Stamp || !b.Active {
+		t.Fatalf("status save: %+v, the store wrote %+v", b, l)
+	}
+
+	// A new version: its body only (the flat v1 is unchanged).
+	v, err := s.WriteCandidate(scCtx, scRef("B2"), scGen(t, rand.New(rand.NewSource(3)), "B2", 5), "re-derive", true)
+	scOK(t, err)
+	got = want("a new version", 1)
+	if b := got[0]; b.Ref.Batch != "B2" || b.Version != v || b.Reason != "re-derive" || !b.Active {
+		t.Fatalf("new version: %+v", b)
+	}
+
+	// A directory quiet for a minute is not read, but its change is seen.
+	old := time.Now().Add(-time.Minute)
+	scOK(t, os.Chtimes(dir, old, old))
+	want("a quiet directory, read once more", 0)
+	body := filepath.Join(dir, "ep_001_B1.json")
+	data, err := os.ReadFile(body)
+	scOK(t, err)
+	scOK(t, os.WriteFile(body, append(data, ' '), 0o644)) // in place: no rename
+	scOK(t, os.Chtimes(dir, old, old))
+	want("an in-place write in a quiet directory", 0)
+	_, err = s.PatchStatus(scCtx, scRef("B1"), 1, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": false}]`))
+	scOK(t, err)
+	want("a save in it", 1)
+}
