@@ -174,6 +174,11 @@ type Deriver struct {
 	// again; the follower removes each id as it passes it.
 	hmu     sync.Mutex
 	handled map[string]struct{}
+
+	// writing counts the scene writes of this process in progress per
+	// batch (SceneWriting), whose bodies FollowScenes leaves to them.
+	wmu     sync.Mutex
+	writing map[string]int
 }
 
 // New returns a Deriver over a ledger and an event log.
@@ -185,7 +190,7 @@ func New(opts Options) (*Deriver, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Deriver{ledger: opts.Ledger, events: opts.Events, log: log, onSettled: opts.OnSettled, sync: opts.Sync, handled: map[string]struct{}{}}, nil
+	return &Deriver{ledger: opts.Ledger, events: opts.Events, log: log, onSettled: opts.OnSettled, sync: opts.Sync, handled: map[string]struct{}{}, writing: map[string]int{}}, nil
 }
 
 // maxHandled bounds the handled set when no follower drains it.

@@ -95,6 +95,41 @@ func (d *Deriver) FollowScenes(ctx context.Context, src SceneSource, interval ti
 	}
 }
 
+// SceneWriting tells FollowScenes that a settle writer of this process
+// is writing ref's batch and announces its write itself: the batch's
+// bodies are left to it until done is called (after its event). A
+// server's handlers call it so that their own event, with their answer
+// (201 for a new version), is never the follower's.
+func (d *Deriver) SceneWriting(ref scene.Ref) (done func()) {
+	k := writingKey(ref)
+	d.wmu.Lock()
+	d.writing[k]++
+	d.wmu.Unlock()
+	return func() {
+		d.wmu.Lock()
+		if d.writing[k]--; d.writing[k] <= 0 {
+			delete(d.writing, k)
+		}
+		d.wmu.Unlock()
+	}
+}
+
+func (d *Deriver) sceneBusy(ref scene.Ref) bool {
+	k := writingKey(ref)
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	return d.writing[k] > 0
+}
+
+// writingKey names a batch whatever form its episode is given in.
+func writingKey(ref scene.Ref) string {
+	ep := ref.Episode
+	if c, err := scene.CanonicalEpisode(ep); err == nil {
+		ep = c
+	}
+	return ref.Project + "/" + ep + "/" + ref.Batch
+}
+
 // sceneFollower is FollowScenes' state between steps.
 type sceneFollower struct {
 	d       *Deriver
@@ -122,7 +157,11 @@ func (f *sceneFollower) step(ctx context.Context, now time.Time) (time.Duration,
 	due := time.Duration(-1)
 	n := 0
 	for k, p := range f.pending {
-		if wait := f.grace - now.Sub(p.since); wait > 0 {
+		wait := f.grace - now.Sub(p.since)
+		if wait <= 0 && f.d.sceneBusy(p.b.Ref) {
+			wait = max(f.grace, 10*time.Millisecond)
+		}
+		if wait > 0 {
 			if due < 0 || wait < due {
 				due = wait
 			}

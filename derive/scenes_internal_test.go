@@ -252,3 +252,38 @@ func TestFollowScenesDerivesOtherWriters(t *testing.T) {
 	w.step(f)
 	w.want(n)
 }
+
+// TestFollowScenesLeavesWritesInProgress: a body of a batch that a settle
+// writer of the same process is writing (SceneWriting) is left to that
+// writer, whose event is the one appended, however late.
+func TestFollowScenesLeavesWritesInProgress(t *testing.T) {
+	w := newSceneWorld(t)
+	ctx := context.Background()
+	f := w.follower()
+	done := w.d.SceneWriting(ref)
+	v, err := w.other.WriteCandidate(ctx, ref, testScene(t, "dusk"), "re-derive", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.step(f)
+	w.step(f)
+	w.want(0)
+	d := SceneEvent(ref, v, "alice")
+	d.Revision = BodyRevision(testScene(t, "dusk"))
+	if l, err := w.other.Load(ctx, ref); err != nil || l.Revision != d.Revision {
+		t.Fatalf("BodyRevision %s, the stored body's %s (%v)", d.Revision, l.Revision, err)
+	}
+	created, err := w.d.Scene(ctx, event.SceneVersionCreated, d)
+	if err != nil || !created {
+		t.Fatalf("the writer's version_created: %v %v", created, err)
+	}
+	done()
+	w.step(f)
+	n := w.want(0, [2]string{event.SceneVersionCreated, d.Revision})
+	var got SceneEventData
+	if err := json.Unmarshal(w.sceneEvents()[0].Data, &got); err != nil || got.Principal != "alice" {
+		t.Fatalf("version_created: %+v %v", got, err)
+	}
+	w.step(f)
+	w.want(n)
+}

@@ -209,6 +209,7 @@ func (s *Server) handleScenePatch(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	ref := sceneRef(r)
+	defer s.derive.SceneWriting(ref)()
 	l, err := cw.PatchStatusIf(r.Context(), ref, c, patch)
 	if err != nil {
 		return err
@@ -242,6 +243,7 @@ func (s *Server) handleSceneSaveRunner(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	ref := sceneRef(r)
+	defer s.derive.SceneWriting(ref)()
 	l, err := cw.SaveRunnerIf(r.Context(), ref, c, sc)
 	if err != nil {
 		return err
@@ -276,6 +278,7 @@ func (s *Server) handleSceneRecoverStale(w http.ResponseWriter, r *http.Request)
 		now = t
 	}
 	ref := sceneRef(r)
+	defer s.derive.SceneWriting(ref)()
 	n, err := s.scenes.RecoverStale(r.Context(), ref, older, now)
 	if err != nil {
 		return err
@@ -305,6 +308,7 @@ func (s *Server) handleSceneCandidate(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	ref := sceneRef(r)
+	defer s.derive.SceneWriting(ref)()
 	v, err := s.scenes.WriteCandidate(r.Context(), ref, sc, body.Reason, body.Activate)
 	if err != nil {
 		return err
