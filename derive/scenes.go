@@ -49,9 +49,11 @@ type pendingBody struct {
 //
 // Saves that follow each other before the follower reads the body (two
 // saves within one scan, or saves while no server runs) are announced as
-// one, the last. A body is derived SceneGrace after it is found changed.
-// Follow reads the files every interval (0 = DefaultFollowInterval) and
-// at once when poke delivers; a failed step is logged and retried.
+// one, the last. A body is derived SceneGrace after it is found changed,
+// and not while a writer of this process holds its batch (SceneWriting).
+// FollowScenes reads the files every interval (0 =
+// DefaultFollowInterval) and at once when poke delivers; a failed step is
+// logged and retried.
 func (d *Deriver) FollowScenes(ctx context.Context, src SceneSource, interval time.Duration, poke <-chan struct{}) error {
 	if interval <= 0 {
 		interval = DefaultFollowInterval
