@@ -107,7 +107,7 @@ func projectStructural(key string, v any) any {
 // Python's str(), the index when the beat has none). A key the rebuild
 // adds is enrichment, not a mutation; shot and batch_shots are compared
 // without their builder-variant keys. Equality is Python's == on
-// json.loads values (see pyEq).
+// json.loads values (pyjson.Equal).
 func StructuralMutationsStrict(disk, rebuild *pyjson.Object) ([]string, error) {
 	diskErr := func(format string, args ...any) error {
 		return settle.Errorf(settle.ECORRUPT, "structural mutations: disk "+format, args...)
@@ -118,7 +118,7 @@ func StructuralMutationsStrict(disk, rebuild *pyjson.Object) ([]string, error) {
 	mutations := []string{}
 	ds, _ := disk.Get("scene_id")
 	rs, _ := rebuild.Get("scene_id")
-	if !pyEq(ds, rs) {
+	if !pyjson.Equal(ds, rs) {
 		mutations = append(mutations, "scene_id")
 	}
 	// In the seed's order: the disk ids, then the rebuild ids.
@@ -144,7 +144,7 @@ func StructuralMutationsStrict(disk, rebuild *pyjson.Object) ([]string, error) {
 			return nil, rebuildErr("beats[%d] is %s, not a dict", i, typeName(b))
 		}
 	}
-	if !elemEq(diskIDs, rebuildIDs) { // list != list: elements by identity-or-==
+	if !pyjson.Equal(diskIDs, rebuildIDs) { // list != list: elements by identity-or-==
 		return append(mutations, "beat_topology"), nil
 	}
 	for i := range diskBeats {
@@ -179,7 +179,7 @@ func StructuralMutationsStrict(disk, rebuild *pyjson.Object) ([]string, error) {
 			if err != nil {
 				return nil, rebuildErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(rebuildMD))
 			}
-			if !pyEq(projectStructural(key, dv), projectStructural(key, rv)) {
+			if !pyjson.Equal(projectStructural(key, dv), projectStructural(key, rv)) {
 				mutations = append(mutations, label+"."+key+":changed")
 			}
 		}

@@ -22,58 +22,6 @@ func isNaN(v any) bool {
 	return ok && math.IsNaN(f)
 }
 
-// pyEq is Python's a == b for two values decoded by json.loads. It differs
-// from pyjson.Equal in one respect: json.loads returns one NaN object for
-// every NaN literal, and CPython compares container elements (list items,
-// dict values) by identity first, so a NaN inside a list or dict equals a
-// NaN at the same place on the other side. A bare NaN compared directly
-// (a top-level ==) is still unequal to everything.
-func pyEq(a, b any) bool {
-	if isNaN(a) || isNaN(b) {
-		return false
-	}
-	return elemEq(a, b)
-}
-
-// elemEq is PyObject_RichCompareBool(a, b, Py_EQ) on json.loads values:
-// identity (the NaN singleton) first, then ==.
-func elemEq(a, b any) bool {
-	switch x := a.(type) {
-	case float64:
-		if math.IsNaN(x) {
-			return isNaN(b)
-		}
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !elemEq(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case *pyjson.Object:
-		y, ok := b.(*pyjson.Object)
-		if !ok || x.Len() != y.Len() {
-			return false
-		}
-		for _, k := range x.Keys() {
-			yv, ok := y.Get(k)
-			if !ok {
-				return false
-			}
-			xv, _ := x.Get(k)
-			if !elemEq(xv, yv) {
-				return false
-			}
-		}
-		return true
-	}
-	return pyjson.Equal(a, b)
-}
-
 // hashable reports whether v can be a dict key (not a list or dict).
 func hashable(v any) bool {
 	switch v.(type) {
@@ -84,9 +32,9 @@ func hashable(v any) bool {
 }
 
 // keyEq is dict-key equality (hash and identity-or-==) for hashable
-// json.loads values: 1, 1.0 and true are one key, the NaN singleton is one
-// key.
-func keyEq(a, b any) bool { return elemEq(a, b) }
+// json.loads values: 1, 1.0 and true are one key, and json.loads returns one
+// NaN object, which is one key by identity although NaN != NaN.
+func keyEq(a, b any) bool { return (isNaN(a) && isNaN(b)) || pyjson.Equal(a, b) }
 
 // pyContains is Python's `key in container` for a str key.
 func pyContains(container any, key string) (bool, error) {
