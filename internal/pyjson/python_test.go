@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/internal/testenv"
 )
 
 // pyOpts mirror OPTS in testdata/pyjson_driver.py.
@@ -49,20 +50,13 @@ func (o *oracle) add(kind byte, parts ...[]byte) int {
 // is missing or is not CPython 3.11, whose behaviour pyjson reproduces.
 func python3(t testing.TB) string {
 	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err == nil {
-		var out []byte
-		out, err = exec.Command(py, "-c", "import sys; print('%d.%d' % sys.version_info[:2])").Output()
-		if err == nil && strings.TrimSpace(string(out)) != "3.11" {
-			err = fmt.Errorf("python3 is %s, not 3.11", strings.TrimSpace(string(out)))
-		}
-	}
+	py := testenv.Python(t)
+	out, err := exec.Command(py, "-c", "import sys; print('%d.%d' % sys.version_info[:2])").Output()
 	if err != nil {
-		msg := "!!!!!!!! SKIPPING the differential test against CPython's json module: " + err.Error() + " !!!!!!!!"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testenv.Unavailable(t, "the differential test against CPython's json module: "+py+": "+err.Error())
+	}
+	if v := strings.TrimSpace(string(out)); v != "3.11" {
+		testenv.Unavailable(t, "the differential test against CPython's json module: python3 is "+v+", not 3.11")
 	}
 	return py
 }
