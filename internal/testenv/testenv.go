@@ -19,6 +19,7 @@ package testenv
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -29,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -281,5 +283,43 @@ func Within[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
 	case <-time.After(d):
 		t.Fatalf("%s did not end within %s", what, d)
 		panic("unreachable")
+	}
+}
+
+// SeedEnv names the variable that replays a random test: set to the seed a
+// failed run logged, every test calling Seed uses it.
+const SeedEnv = "SETTLE_TEST_SEED"
+
+// Seed returns the seed of a random test and logs it, so that a failure
+// can be replayed: SETTLE_TEST_SEED if set, a fresh random seed otherwise.
+func Seed(t testing.TB) int64 {
+	t.Helper()
+	if s := os.Getenv(SeedEnv); s != "" {
+		seed, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q is not an int64: %v", SeedEnv, s, err)
+		}
+		t.Logf("seed %d (from %s)", seed, SeedEnv)
+		return seed
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	seed := int64(binary.LittleEndian.Uint64(b[:]) >> 1)
+	t.Logf("seed %d (replay with %s=%d)", seed, SeedEnv, seed)
+	return seed
+}
+
+// Until polls cond until it holds, failing the test when timeout passes
+// first: a bounded wait for an event the test cannot be told of directly.
+func Until(t testing.TB, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for delay := time.Millisecond; !cond(); delay = min(2*delay, 50*time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the awaited condition did not hold within %s", timeout)
+		}
+		time.Sleep(delay)
 	}
 }

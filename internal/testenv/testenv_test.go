@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // fakeTB records how a helper ended: it skipped, it failed, or it returned.
@@ -95,5 +96,27 @@ func TestCorpusRoundTrip(t *testing.T) {
 	second, _ := os.ReadFile(path)
 	if string(first) != string(second) {
 		t.Fatal("the same lines gave different corpus bytes")
+	}
+}
+
+func TestSeedReplaysFromEnv(t *testing.T) {
+	t.Setenv(SeedEnv, "12345")
+	if got := Seed(t); got != 12345 {
+		t.Fatalf("Seed = %d with %s=12345", got, SeedEnv)
+	}
+	t.Setenv(SeedEnv, "x")
+	if ended := run(t, func(tb testing.TB) { Seed(tb) }); ended != "fatal" {
+		t.Fatalf("a malformed %s: Seed %s, want fatal", SeedEnv, ended)
+	}
+}
+
+func TestUntilIsBounded(t *testing.T) {
+	n := 0
+	Until(t, time.Second, func() bool { n++; return n == 3 })
+	if n != 3 {
+		t.Fatalf("cond called %d times, want 3", n)
+	}
+	if ended := run(t, func(tb testing.TB) { Until(tb, 10*time.Millisecond, func() bool { return false }) }); ended != "fatal" {
+		t.Fatalf("a condition that never holds: Until %s, want fatal", ended)
 	}
 }
