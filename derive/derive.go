@@ -20,6 +20,7 @@ const (
 	settledKeyPrefix        = "batch.settled:"
 	versionCreatedKeyPrefix = "scene.version_created:"
 	statusSavedKeyPrefix    = "scene.status_saved:"
+	activatedKeyPrefix      = "scene.activated:"
 )
 
 // RecordedKey is the key of a durable record's writeback.recorded event.
@@ -44,6 +45,18 @@ func StatusSavedKey(d SceneEventData) string {
 		return ""
 	}
 	return statusSavedKeyPrefix + d.Project + "/" + d.Episode + "/" + d.Batch + "/v" + strconv.Itoa(d.Version) + "/" + d.Revision + "/" + d.Stamp
+}
+
+// ActivatedKey makes scene.activated exactly-once per activation: its
+// version and the stamp of the manifest it wrote (the file store's
+// scene.StampedActivator), which the writer and a follower of the files
+// both see. "" when d has no stamp (a store without files): the event is
+// then appended by its writer alone, unkeyed.
+func ActivatedKey(d SceneEventData) string {
+	if d.Stamp == "" {
+		return ""
+	}
+	return activatedKeyPrefix + d.Project + "/" + d.Episode + "/" + d.Batch + "/v" + strconv.Itoa(d.Version) + "/" + d.Stamp
 }
 
 // RecordedData is the data of a writeback.recorded event.
@@ -123,7 +136,8 @@ type SceneEventData struct {
 	// (status_saved, version_created; scene.Revision).
 	Revision string `json:"revision,omitempty"`
 	// Stamp is the saved body file's stamp (scene.Loaded.Stamp), part of
-	// a status_saved event's key and not of its data.
+	// a status_saved event's key, or the written manifest's, part of an
+	// activated event's key; never of the data.
 	Stamp string `json:"-"`
 	// Via says which write saved a status: patch, runner or recover_stale.
 	Via string `json:"via,omitempty"`
@@ -387,9 +401,9 @@ func (d *Deriver) SettleAndAnnounce(ctx context.Context, batchID string, tracks 
 
 // Scene appends the event of a done scene write: scene.version_created
 // once per version (the returned bool says whether this call appended
-// it), scene.status_saved once per save when it has a stamp
-// (StatusSavedKey: the follower of the files may have derived it
-// already), the others each time.
+// it), scene.status_saved and scene.activated once per write when it
+// has a stamp (StatusSavedKey, ActivatedKey: the follower of the files
+// may have derived it already), the others each time.
 func (d *Deriver) Scene(ctx context.Context, typ string, data SceneEventData) (bool, error) {
 	ctx = context.WithoutCancel(ctx)
 	key := ""
@@ -398,6 +412,8 @@ func (d *Deriver) Scene(ctx context.Context, typ string, data SceneEventData) (b
 		key = VersionCreatedKey(data)
 	case event.SceneStatusSaved:
 		key = StatusSavedKey(data)
+	case event.SceneActivated:
+		key = ActivatedKey(data)
 	}
 	if key != "" {
 		_, appended, err := d.events.AppendOnce(ctx, key, typ, data)
@@ -405,6 +421,23 @@ func (d *Deriver) Scene(ctx context.Context, typ string, data SceneEventData) (b
 	}
 	_, err := d.events.Append(ctx, typ, data)
 	return err == nil, err
+}
+
+// StatusSaved appends the events of a done status save: when the save
+// created the batch (scene.Loaded.Created, the seed's cold start), the
+// scene.version_created of its version first, as a follower of the
+// files announces a body it finds new; then the save's
+// scene.status_saved. The server's handlers and the CLI both call it.
+func (d *Deriver) StatusSaved(ctx context.Context, data SceneEventData, created bool) error {
+	if created {
+		c := data
+		c.Via, c.Stale, c.Stamp = "", 0, ""
+		if _, err := d.Scene(ctx, event.SceneVersionCreated, c); err != nil {
+			return err
+		}
+	}
+	_, err := d.Scene(ctx, event.SceneStatusSaved, data)
+	return err
 }
 
 // recordedJSON is the data of a durable record's writeback.recorded event.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/scene"
 )
@@ -15,6 +16,16 @@ type SceneSource interface {
 	// Scan returns the version bodies written since the previous Scan
 	// (every body on the first).
 	Scan(ctx context.Context) ([]scene.BodyState, error)
+}
+
+// ManifestSource is a SceneSource that also reports the manifests its
+// last Scan read (the file store's SceneScanner): FollowScenes announces
+// the activations among them.
+type ManifestSource interface {
+	SceneSource
+	// Manifests returns the manifests the last Scan read: those written
+	// since the Scan before it (all of them on the first).
+	Manifests() []scene.ManifestState
 }
 
 // SceneGrace is how long FollowScenes leaves a body it found changed to
@@ -34,6 +45,14 @@ type pendingBody struct {
 	since time.Time
 }
 
+// batchKey names a batch (its episode canonical).
+type batchKey struct{ project, episode, batch string }
+
+type pendingManifest struct {
+	m     scene.ManifestState
+	since time.Time
+}
+
 // FollowScenes derives, until ctx ends, the scene events of the version
 // bodies that other tools write (the seed's persistence.py, a settle
 // process that died before its event): a body of a version the log has no
@@ -47,9 +66,17 @@ type pendingBody struct {
 // since and is announced (once, keyed; also when the creation event was
 // removed by the retention policy).
 //
+// With a ManifestSource, FollowScenes announces activations too: a
+// manifest written since the last read whose active version is not the
+// batch's last announced one (the last scene.activated in the log, or
+// this follower's; the first version when there is none) gets
+// scene.activated, keyed by the version and the manifest's stamp
+// (ActivatedKey), the key settle's own activations use.
+//
 // Saves that follow each other before the follower reads the body (two
 // saves within one scan, or saves while no server runs) are announced as
-// one, the last. A body is derived SceneGrace after it is found changed,
+// one, the last; so are activations, and activations that end where
+// they began are not seen. A body is derived SceneGrace after it is found changed,
 // and not while a writer of this process holds its batch (SceneWriting).
 // FollowScenes reads the files every interval (0 =
 // DefaultFollowInterval) and at once when poke delivers; a failed step is
@@ -139,10 +166,19 @@ type sceneFollower struct {
 	grace   time.Duration
 	pending map[bodyKey]pendingBody // found changed, not derived yet
 	known   map[bodyKey]bool        // versions derived since the start
+
+	manifests map[batchKey]pendingManifest // read, not compared yet
+	// announced is each batch's last announced active version, from the
+	// scene.activated events of the log (read up to cursor) and this
+	// follower's comparisons.
+	announced map[batchKey]int
+	cursor    int64
+	tailed    bool // cursor is set
 }
 
 func (d *Deriver) sceneFollower(src SceneSource, grace time.Duration) *sceneFollower {
-	return &sceneFollower{d: d, src: src, grace: grace, pending: map[bodyKey]pendingBody{}, known: map[bodyKey]bool{}}
+	return &sceneFollower{d: d, src: src, grace: grace, pending: map[bodyKey]pendingBody{}, known: map[bodyKey]bool{},
+		manifests: map[batchKey]pendingManifest{}, announced: map[batchKey]int{}}
 }
 
 // step scans the files and derives the bodies found changed at least the
@@ -155,6 +191,11 @@ func (f *sceneFollower) step(ctx context.Context, now time.Time) (time.Duration,
 	}
 	for _, b := range bodies {
 		f.pending[bodyKey{b.Ref.Project, b.Ref.Episode, b.Ref.Batch, b.Version}] = pendingBody{b: b, since: now}
+	}
+	if ms, ok := f.src.(ManifestSource); ok {
+		for _, m := range ms.Manifests() {
+			f.manifests[batchKey{m.Ref.Project, m.Ref.Episode, m.Ref.Batch}] = pendingManifest{m: m, since: now}
+		}
 	}
 	due := time.Duration(-1)
 	n := 0
@@ -179,7 +220,110 @@ func (f *sceneFollower) step(ctx context.Context, now time.Time) (time.Duration,
 	if n > 0 {
 		f.d.log.Debug("scene bodies followed", "bodies", n)
 	}
+	// After the bodies: a new version's creation is announced before
+	// its activation.
+	tailed := false
+	for k, p := range f.manifests {
+		wait := f.grace - now.Sub(p.since)
+		if wait <= 0 && f.d.sceneBusy(p.m.Ref) {
+			wait = max(f.grace, 10*time.Millisecond)
+		}
+		if wait > 0 {
+			if due < 0 || wait < due {
+				due = wait
+			}
+			continue
+		}
+		if !tailed {
+			if err := f.tail(ctx); err != nil {
+				return -1, err
+			}
+			tailed = true
+		}
+		if err := f.compare(ctx, k, p.m); err != nil {
+			return -1, err
+		}
+		delete(f.manifests, k)
+	}
 	return due, nil
+}
+
+// compare announces m's active version if it is not the batch's last
+// announced one.
+func (f *sceneFollower) compare(ctx context.Context, k batchKey, m scene.ManifestState) error {
+	last, ok := f.announced[k]
+	if !ok {
+		last = 1 // a batch's first version is active on creation
+	}
+	if m.Active <= 0 || m.Active == last {
+		return nil
+	}
+	data := SceneEventData{Project: k.project, Episode: k.episode, Batch: k.batch, Version: m.Active, Stamp: m.Stamp}
+	if _, err := f.d.Scene(ctx, event.SceneActivated, data); err != nil {
+		return err
+	}
+	f.announced[k] = m.Active
+	return nil
+}
+
+// tailPage bounds the events one read of the log returns.
+const tailPage = 5000
+
+// tail reads the events appended since the last tail (from the retention
+// floor on the first) and takes each batch's last announced activation
+// from their scene.activated events.
+func (f *sceneFollower) tail(ctx context.Context) error {
+	if !f.tailed {
+		if fl, ok := f.d.events.(event.Floorer); ok {
+			floor, err := fl.Floor(ctx)
+			if err != nil {
+				return err
+			}
+			f.cursor = floor
+		}
+		f.tailed = true
+	}
+	for {
+		evs, err := f.d.events.Since(ctx, f.cursor, tailPage)
+		if settle.ErrorCode(err) == settle.ECOMPACTED {
+			// Removed by the retention policy meanwhile: what they
+			// said is lost, the keys of what they announced are not.
+			fl, ok := f.d.events.(event.Floorer)
+			if !ok {
+				return err
+			}
+			floor, ferr := fl.Floor(ctx)
+			if ferr != nil {
+				return ferr
+			}
+			if floor <= f.cursor {
+				return err
+			}
+			f.cursor = floor
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			f.cursor = ev.ID
+			if ev.Type != event.SceneActivated {
+				continue
+			}
+			var a SceneEventData
+			if json.Unmarshal(ev.Data, &a) != nil || a.Version <= 0 {
+				continue
+			}
+			ep := a.Episode
+			if c, err := scene.CanonicalEpisode(ep); err == nil {
+				ep = c
+			}
+			f.announced[batchKey{a.Project, ep, a.Batch}] = a.Version
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+	}
 }
 
 // deriveBody appends the events a body found changed lacks; known says

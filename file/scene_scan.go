@@ -117,7 +117,8 @@ type SceneScanner struct {
 	// scenes directory a Scan reads (to watch them for changes).
 	OnDir func(dir string)
 
-	dirs map[string]*scannedDir
+	dirs      map[string]*scannedDir
+	manifests []scene.ManifestState // read by the last Scan
 }
 
 // scannedDir is what the last read of a scenes directory found.
@@ -175,6 +176,7 @@ func (sc *SceneScanner) Scan(ctx context.Context) ([]scene.BodyState, error) {
 	}
 	dirs := make(map[string]*scannedDir, len(sc.dirs))
 	var out []scene.BodyState
+	sc.manifests = sc.manifests[:0]
 	for _, p := range projects {
 		if !p.IsDir() || scene.ValidateProject(p.Name()) != nil {
 			continue
@@ -217,7 +219,11 @@ func (sc *SceneScanner) Scan(ctx context.Context) ([]scene.BodyState, error) {
 			}
 			done[token+"_"+batch] = true
 			b := scene.Batch{Ref: scene.Ref{Project: p.Name(), Episode: token, Batch: batch}, Token: token}
-			out = scanBatch(sceneBatch{Batch: b, dir: dir}, names, prev, cur, out)
+			var ms *scene.ManifestState
+			out, ms = scanBatch(sceneBatch{Batch: b, dir: dir}, names, prev, cur, out)
+			if ms != nil {
+				sc.manifests = append(sc.manifests, *ms)
+			}
 		}
 		dirs[dir] = cur
 	}
@@ -225,48 +231,59 @@ func (sc *SceneScanner) Scan(ctx context.Context) ([]scene.BodyState, error) {
 	return out, nil
 }
 
+// Manifests returns the manifests the last Scan read: those written since
+// the Scan before it (all of them on the first), with their active
+// version and stamp. The follower announces the activations among them
+// (derive.Deriver.FollowScenes).
+func (sc *SceneScanner) Manifests() []scene.ManifestState {
+	return append([]scene.ManifestState(nil), sc.manifests...)
+}
+
 // scanBatch appends the changed bodies of one batch to out: those whose
-// stamp is not the one prev read; what it reads goes into cur.
-func scanBatch(b sceneBatch, names map[string]bool, prev, cur *scannedDir, out []scene.BodyState) []scene.BodyState {
+// stamp is not the one prev read; what it reads goes into cur. It returns
+// the batch's manifest too when it read it (its stamp changed).
+func scanBatch(b sceneBatch, names map[string]bool, prev, cur *scannedDir, out []scene.BodyState) ([]scene.BodyState, *scene.ManifestState) {
 	if !names[b.Manifest()] {
 		path := b.flat()
 		st := pathStamp(path)
 		if st == "" {
-			return out
+			return out, nil
 		}
 		if prev.seen[path] == st {
 			cur.seen[path] = st
-			return out
+			return out, nil
 		}
 		data, fi, err := readStat(path)
 		if err != nil || fi == nil {
-			return out
+			return out, nil
 		}
 		body, err := scene.DecodeBody(data)
 		if err != nil {
-			return out
+			return out, nil
 		}
 		st = fileStamp(fi)
 		cur.seen[path] = st
 		return append(out, scene.BodyState{Ref: b.Ref, Version: 1, Revision: scene.Revision(data), Stamp: st,
-			Fingerprint: scene.Fingerprint(body), Active: true, ModTime: fi.ModTime()})
+			Fingerprint: scene.Fingerprint(body), Active: true, ModTime: fi.ModTime()}), nil
 	}
 	mpath := b.manifest()
 	mst := pathStamp(mpath)
 	if mst == "" {
-		return out
+		return out, nil
 	}
+	var ms *scene.ManifestState
 	cached, ok := prev.manifests[mpath]
 	if !ok || cached.stamp != mst {
 		data, st, ok, err := readStamped(mpath)
 		if err != nil || !ok {
-			return out
+			return out, nil
 		}
 		m, err := scene.DecodeManifest(data, b.Ref.Batch)
 		if err != nil {
-			return out
+			return out, nil
 		}
 		cached = scannedManifest{stamp: st, m: m}
+		ms = &scene.ManifestState{Ref: b.Ref, Active: m.ActiveVersion, Stamp: st}
 	}
 	cur.manifests[mpath] = cached
 	m := cached.m
@@ -300,5 +317,5 @@ func scanBatch(b sceneBatch, names map[string]bool, prev, cur *scannedDir, out [
 		out = append(out, scene.BodyState{Ref: b.Ref, Version: e.Version, Revision: scene.Revision(data), Stamp: st,
 			Fingerprint: fp, Reason: e.Reason, Active: m.ActiveVersion == e.Version, ModTime: fi.ModTime()})
 	}
-	return out
+	return out, ms
 }

@@ -18,35 +18,43 @@ import (
 // version is active. Errors: EIDENTITY, EINVALID (no scene), as Load,
 // EUNAVAILABLE.
 func (s *Scenes) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Scene, reason string, activate bool) (int, error) {
+	v, _, err := s.WriteCandidateStamped(ctx, ref, sc, reason, activate)
+	return v, err
+}
+
+// WriteCandidateStamped is WriteCandidate, returning the stamp of the
+// manifest after the write, read under the batch lock
+// (scene.StampedActivator).
+func (s *Scenes) WriteCandidateStamped(ctx context.Context, ref scene.Ref, sc *scene.Scene, reason string, activate bool) (int, string, error) {
 	if err := scene.CheckCandidate(ref.Batch, sc); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if err := s.writable(ctx); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	b, err := s.resolve(ref)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	body, fp, err := scene.EncodeCandidate(sc)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 
 	l, err := s.lockBatch(ctx, b)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer s.unlock(l, b)
 
 	c, err := s.files(b).WriteCandidate(body, fp, reason, activate, s.now())
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if msg, args := c.LogEvent(ref.Batch, reason); msg != "" {
 		s.log.Info(msg, args...)
 	}
-	return c.Version, nil
+	return c.Version, pathStamp(b.manifest()), nil
 }
 
 // Activate is SceneVersionStore.activate: under the batch lock the version
@@ -63,34 +71,44 @@ func (s *Scenes) Activate(ctx context.Context, ref scene.Ref, version int) error
 // VERSION_CONFLICT under the batch lock when expected > 0 and the active
 // version is not expected.
 func (s *Scenes) ActivateIf(ctx context.Context, ref scene.Ref, version, expected int) error {
+	_, err := s.ActivateStamped(ctx, ref, version, expected)
+	return err
+}
+
+// ActivateStamped is ActivateIf, returning the stamp of the manifest it
+// wrote, read under the batch lock (scene.StampedActivator).
+func (s *Scenes) ActivateStamped(ctx context.Context, ref scene.Ref, version, expected int) (string, error) {
 	if err := s.writable(ctx); err != nil {
-		return err
+		return "", err
 	}
 	b, err := s.resolve(ref)
 	if err != nil {
-		return err
+		return "", err
 	}
 	// A batch without a scene now is refused as of now, without creating
 	// its lock file.
 	exists, err := s.files(b).Exists()
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !exists {
-		return settle.Errorf(settle.ENOTFOUND, "no scene for batch %s: nothing to activate", ref.Batch)
+		return "", settle.Errorf(settle.ENOTFOUND, "no scene for batch %s: nothing to activate", ref.Batch)
 	}
 	l, err := s.lockBatch(ctx, b)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer s.unlock(l, b)
 
 	prev, err := s.files(b).ActivateIf(version, expected)
 	if err != nil {
-		return err
+		return "", err
 	}
 	s.log.Info("scene version activated", "batch", ref.Batch, "version", version, "previous", prev)
-	return nil
+	return pathStamp(b.manifest()), nil
 }
 
-var _ scene.CondActivator = (*Scenes)(nil)
+var (
+	_ scene.CondActivator    = (*Scenes)(nil)
+	_ scene.StampedActivator = (*Scenes)(nil)
+)

@@ -111,6 +111,7 @@ func (s *Scenes) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
 	s.log.Debug("scene status written", "batch", ref.Batch, "version", c.Version, "cold_start", w.Cold)
 	// Under the lock the body is still the one written.
 	w.Loaded.Stamp = pathStamp(b.path(w.Name))
+	w.Loaded.Created = w.Cold
 	return w.Loaded, nil
 }
 
@@ -169,6 +170,7 @@ func (s *Scenes) SaveRunnerIf(ctx context.Context, ref scene.Ref, c scene.Cond, 
 	if t, err := s.files(b).Recheck(ld.Version); err == nil {
 		ld.Stamp = pathStamp(b.path(t.Name))
 	}
+	ld.Created = cold
 	return ld, nil
 }
 

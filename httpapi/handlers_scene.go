@@ -142,6 +142,32 @@ func (s *Server) afterSceneWrite(ctx context.Context, typ string, d SceneEventDa
 	return nil
 }
 
+// afterStatusSave emits the events of a done status save
+// (derive.Deriver.StatusSaved); a failure is a 503 whose message says the
+// save itself was done.
+func (s *Server) afterStatusSave(ctx context.Context, d SceneEventData, created bool) error {
+	if err := s.derive.StatusSaved(context.WithoutCancel(ctx), d, created); err != nil {
+		return settle.Wrap(settle.EUNAVAILABLE, err, "the status save was done but its events failed")
+	}
+	return nil
+}
+
+// activate moves ref's active pointer to version (if the active version
+// is expected, when expected > 0) and returns the stamp of the manifest
+// written, when the store has one (scene.StampedActivator).
+func (s *Server) activate(ctx context.Context, ref scene.Ref, version, expected int) (string, error) {
+	if sa, ok := s.scenes.(scene.StampedActivator); ok {
+		return sa.ActivateStamped(ctx, ref, version, expected)
+	}
+	if ca, ok := s.scenes.(scene.CondActivator); ok {
+		return "", ca.ActivateIf(ctx, ref, version, expected)
+	}
+	if expected > 0 {
+		return "", settle.Errorf(settle.EINVALID, "this store cannot activate conditionally: send no If-Match")
+	}
+	return "", s.scenes.Activate(ctx, ref, version)
+}
+
 func (s *Server) handleSceneList(w http.ResponseWriter, r *http.Request) error {
 	names, err := s.scenes.List(r.Context(), r.PathValue("project"), r.PathValue("episode"))
 	if err != nil {
@@ -216,7 +242,7 @@ func (s *Server) handleScenePatch(w http.ResponseWriter, r *http.Request) error 
 	}
 	d := sceneEvent(r, ref, l.Version)
 	d.Fingerprint, d.Via, d.Revision, d.Stamp = l.Fingerprint, "patch", l.Revision, l.Stamp
-	if err := s.afterSceneWrite(r.Context(), event.SceneStatusSaved, d); err != nil {
+	if err := s.afterStatusSave(r.Context(), d, l.Created); err != nil {
 		return err
 	}
 	return writeLoaded(w, l, true)
@@ -250,7 +276,7 @@ func (s *Server) handleSceneSaveRunner(w http.ResponseWriter, r *http.Request) e
 	}
 	d := sceneEvent(r, ref, l.Version)
 	d.Fingerprint, d.Via, d.Revision, d.Stamp = l.Fingerprint, "runner", l.Revision, l.Stamp
-	if err := s.afterSceneWrite(r.Context(), event.SceneStatusSaved, d); err != nil {
+	if err := s.afterStatusSave(r.Context(), d, l.Created); err != nil {
 		return err
 	}
 	return writeLoaded(w, l, true)
@@ -309,7 +335,13 @@ func (s *Server) handleSceneCandidate(w http.ResponseWriter, r *http.Request) er
 	}
 	ref := sceneRef(r)
 	defer s.derive.SceneWriting(ref)()
-	v, err := s.scenes.WriteCandidate(r.Context(), ref, sc, body.Reason, body.Activate)
+	var v int
+	var stamp string
+	if sa, ok := s.scenes.(scene.StampedActivator); ok {
+		v, stamp, err = sa.WriteCandidateStamped(r.Context(), ref, sc, body.Reason, body.Activate)
+	} else {
+		v, err = s.scenes.WriteCandidate(r.Context(), ref, sc, body.Reason, body.Activate)
+	}
 	if err != nil {
 		return err
 	}
@@ -320,7 +352,9 @@ func (s *Server) handleSceneCandidate(w http.ResponseWriter, r *http.Request) er
 		return settle.Wrap(settle.EUNAVAILABLE, err, "candidate version %d was stored but its event failed", v)
 	}
 	if body.Activate {
-		if err := s.afterSceneWrite(r.Context(), event.SceneActivated, sceneEvent(r, ref, v)); err != nil {
+		a := sceneEvent(r, ref, v)
+		a.Stamp = stamp
+		if err := s.afterSceneWrite(r.Context(), event.SceneActivated, a); err != nil {
 			return err
 		}
 	}
@@ -351,18 +385,14 @@ func (s *Server) handleSceneActivate(w http.ResponseWriter, r *http.Request) err
 		}
 		expected = v
 	}
-	var err error
-	if ca, ok := s.scenes.(scene.CondActivator); ok {
-		err = ca.ActivateIf(r.Context(), ref, body.Version, expected)
-	} else if expected > 0 {
-		err = settle.Errorf(settle.EINVALID, "this store cannot activate conditionally: send no If-Match")
-	} else {
-		err = s.scenes.Activate(r.Context(), ref, body.Version)
-	}
+	defer s.derive.SceneWriting(ref)()
+	stamp, err := s.activate(r.Context(), ref, body.Version, expected)
 	if err != nil {
 		return err
 	}
-	if err := s.afterSceneWrite(r.Context(), event.SceneActivated, sceneEvent(r, ref, body.Version)); err != nil {
+	a := sceneEvent(r, ref, body.Version)
+	a.Stamp = stamp
+	if err := s.afterSceneWrite(r.Context(), event.SceneActivated, a); err != nil {
 		return err
 	}
 	// The ETag of the body now active, unless another activation came

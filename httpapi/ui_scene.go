@@ -309,11 +309,13 @@ func (u *uiState) activate(w http.ResponseWriter, r *http.Request, ss *uiSession
 	// The check above answers a stale page at once; a store that can
 	// also checks it atomically with the move, so of two operators racing
 	// from the same page one gets the 412.
-	if ca, ok := u.s.scenes.(scene.CondActivator); ok {
-		err = ca.ActivateIf(ctx, ref, version, expected)
-	} else {
-		err = u.s.scenes.Activate(ctx, ref, version)
+	cond := expected
+	if _, ok := u.s.scenes.(scene.CondActivator); !ok {
+		cond = 0 // checked above alone
 	}
+	done := u.s.derive.SceneWriting(ref)
+	defer done()
+	stamp, err := u.s.activate(ctx, ref, version, cond)
 	if settle.ErrorCode(err) == settle.EVERSIONCONFLICT {
 		if ri := info(r.Context()); ri != nil {
 			ri.err = err
@@ -324,7 +326,7 @@ func (u *uiState) activate(w http.ResponseWriter, r *http.Request, ss *uiSession
 		return u.errorPage(w, r, ss, err)
 	}
 	ev := sceneEvent(r, ref, version)
-	ev.Principal = ss.p.Name
+	ev.Principal, ev.Stamp = ss.p.Name, stamp
 	if err := u.s.afterSceneWrite(ctx, event.SceneActivated, ev); err != nil {
 		return u.errorPage(w, r, ss, err)
 	}

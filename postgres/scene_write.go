@@ -64,6 +64,7 @@ func (s *Store) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
 		return scene.Loaded{}, err
 	}
 	s.log.Debug("scene status written", "batch", ref.Batch, "version", c.Version, "cold_start", cold)
+	out.Created = cold
 	return out, nil
 }
 
@@ -120,6 +121,7 @@ func (s *Store) SaveRunnerIf(ctx context.Context, ref scene.Ref, c scene.Cond, r
 		return scene.Loaded{}, err
 	}
 	s.log.Debug("scene runner status written", "batch", ref.Batch, "version", c.Version, "cold_start", cold)
+	ld.Created = cold
 	return ld, nil
 }
 

@@ -115,6 +115,10 @@ type Loaded struct {
 	// and the stamp, so the writer and a follower of the files that sees
 	// the same save append one event.
 	Stamp string
+	// Created says the write created the batch's first body (the seed's
+	// cold start of a status write): its writer announces the version
+	// as created too.
+	Created bool
 }
 
 // BodyState is one stored version body as a follower of a store's files
@@ -129,6 +133,16 @@ type BodyState struct {
 	Reason      string // the manifest entry's ("" without manifest)
 	Active      bool   // the manifest's active version (always, without one)
 	ModTime     time.Time
+}
+
+// ManifestState is a batch's manifest as a follower of a store's files
+// sees it: the active version and the manifest file's stamp, which
+// changes with every write of the manifest (an activation, a new
+// version).
+type ManifestState struct {
+	Ref    Ref // Episode is the canonical token
+	Active int
+	Stamp  string
 }
 
 // VersionInfo is a version of a batch as listed by Versions.
@@ -206,6 +220,18 @@ type CondActivator interface {
 	// nothing, when the active version is not expected (checked under
 	// the batch lock, with the move).
 	ActivateIf(ctx context.Context, ref Ref, version, expected int) error
+}
+
+// StampedActivator is a Store whose manifest writes report the stamp of
+// the manifest they wrote (the file store: its file's identity, read
+// under the batch lock), so the scene.activated event of an activation
+// is keyed by the very write a follower of the files sees.
+type StampedActivator interface {
+	// ActivateStamped is ActivateIf, returning the manifest's stamp.
+	ActivateStamped(ctx context.Context, ref Ref, version, expected int) (stamp string, err error)
+	// WriteCandidateStamped is WriteCandidate, returning the stamp of the
+	// manifest after the write.
+	WriteCandidateStamped(ctx context.Context, ref Ref, sc *Scene, reason string, activate bool) (version int, stamp string, err error)
 }
 
 // CondWriter is implemented by stores whose status writes take a Cond.

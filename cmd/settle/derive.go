@@ -89,9 +89,25 @@ func (dv *deriver) scene(ctx context.Context, typ string, data derive.SceneEvent
 	return nil
 }
 
-// statusSaved appends the scene.status_saved event of a done status write.
+// statusSaved appends the events of a done status write
+// (derive.Deriver.StatusSaved: a cold start announces its version too).
 func (dv *deriver) statusSaved(ctx context.Context, ref scene.Ref, l scene.Loaded, via string, stale int) error {
-	d := derive.SceneEvent(ref, l.Version, cliPrincipal)
-	d.Fingerprint, d.Via, d.Stale, d.Revision, d.Stamp = l.Fingerprint, via, stale, l.Revision, l.Stamp
-	return dv.scene(ctx, event.SceneStatusSaved, d)
+	data := derive.SceneEvent(ref, l.Version, cliPrincipal)
+	data.Fingerprint, data.Via, data.Stale, data.Revision, data.Stamp = l.Fingerprint, via, stale, l.Revision, l.Stamp
+	d, err := dv.get()
+	if err == nil {
+		err = d.StatusSaved(ctx, data, l.Created)
+	}
+	if err != nil {
+		return settle.Wrap(settle.EUNAVAILABLE, err, "the status save was done but its events failed")
+	}
+	return nil
+}
+
+// activated appends the scene.activated event of a done activation,
+// keyed by the manifest's stamp as a server's and a follower's.
+func (dv *deriver) activated(ctx context.Context, ref scene.Ref, version int, stamp string) error {
+	data := derive.SceneEvent(ref, version, cliPrincipal)
+	data.Stamp = stamp
+	return dv.scene(ctx, event.SceneActivated, data)
 }

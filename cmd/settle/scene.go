@@ -224,7 +224,13 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		if err != nil {
 			return m.refuse(cfg, err)
 		}
-		v, err := store.WriteCandidate(ctx, ref, sc, *reason, *activate)
+		var v int
+		var stamp string
+		if sa, ok := store.(scene.StampedActivator); ok {
+			v, stamp, err = sa.WriteCandidateStamped(ctx, ref, sc, *reason, *activate)
+		} else {
+			v, err = store.WriteCandidate(ctx, ref, sc, *reason, *activate)
+		}
 		if err != nil {
 			return m.refuse(cfg, err)
 		}
@@ -235,7 +241,7 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 			return m.refuse(cfg, err)
 		}
 		if *activate {
-			if err := dv.scene(ctx, event.SceneActivated, derive.SceneEvent(ref, v, cliPrincipal)); err != nil {
+			if err := dv.activated(ctx, ref, v, stamp); err != nil {
 				return m.refuse(cfg, err)
 			}
 		}
@@ -245,10 +251,16 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		fmt.Fprintf(m.Stdout, "batch %s: candidate is version %d (fingerprint %s)%s\n", ref.Batch, v, fp[:12], map[bool]string{true: ", active", false: ""}[*activate])
 		return nil
 	case "activate":
-		if err := store.Activate(ctx, ref, *version); err != nil {
+		stamp := ""
+		if sa, ok := store.(scene.StampedActivator); ok {
+			stamp, err = sa.ActivateStamped(ctx, ref, *version, 0)
+		} else {
+			err = store.Activate(ctx, ref, *version)
+		}
+		if err != nil {
 			return m.refuse(cfg, err)
 		}
-		if err := dv.scene(ctx, event.SceneActivated, derive.SceneEvent(ref, *version, cliPrincipal)); err != nil {
+		if err := dv.activated(ctx, ref, *version, stamp); err != nil {
 			return m.refuse(cfg, err)
 		}
 		if cfg.JSON {
