@@ -287,3 +287,202 @@ func TestFollowScenesLeavesWritesInProgress(t *testing.T) {
 	w.step(f)
 	w.want(n)
 }
+
+// activations returns the versions of the log's scene.activated events,
+// in order, and checks that no key is there twice.
+func (w *sceneWorld) activations() []int {
+	w.t.Helper()
+	evs, err := w.events.Since(context.Background(), 0, 10000)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	var out []int
+	keys := map[string]bool{}
+	for _, e := range evs {
+		if e.Key != "" && keys[e.Key] {
+			w.t.Fatalf("event %s appended twice", e.Key)
+		}
+		keys[e.Key] = true
+		if e.Type != event.SceneActivated {
+			continue
+		}
+		var d SceneEventData
+		if err := json.Unmarshal(e.Data, &d); err != nil {
+			w.t.Fatal(err)
+		}
+		if d.Project != "P" || d.Episode != "ep_001" || d.Batch != "B1" {
+			w.t.Fatalf("scene.activated of %+v", d)
+		}
+		out = append(out, d.Version)
+	}
+	return out
+}
+
+func (w *sceneWorld) wantActivations(want ...int) {
+	w.t.Helper()
+	got := w.activations()
+	if len(got) != len(want) {
+		w.t.Fatalf("scene.activated versions %v, want %v", got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			w.t.Fatalf("scene.activated versions %v, want %v", got, want)
+		}
+	}
+}
+
+// tickManifest lets the clock move past B1's manifest, so that the next
+// manifest of the same bytes in a reused inode has another stamp.
+func (w *sceneWorld) tickManifest() {
+	w.t.Helper()
+	tick(w.t, filepath.Join(w.root, "projects", "P", "orchestration", "scenes", "ep_001_B1.versions.json"))
+}
+
+// settleActivate activates a version as a settle writer does: the
+// manifest's stamp keys its event.
+func (w *sceneWorld) settleActivate(version int) (appended bool) {
+	w.t.Helper()
+	stamp, err := w.other.ActivateStamped(context.Background(), ref, version, 0)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if stamp == "" {
+		w.t.Fatal("no manifest stamp")
+	}
+	data := SceneEvent(ref, version, "op")
+	data.Stamp = stamp
+	appended, err = w.d.Scene(context.Background(), event.SceneActivated, data)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return appended
+}
+
+// TestFollowScenesAnnouncesActivations: an activation written by a tool
+// that announces nothing gets one scene.activated; a settle writer's own
+// activation is announced once whether it or the follower comes first; a
+// manifest write that moves no pointer (a new inactive version) is no
+// activation; a restarted follower announces what was activated while
+// none ran and nothing twice; a new version activated with its creation
+// is announced after its scene.version_created.
+func TestFollowScenesAnnouncesActivations(t *testing.T) {
+	w := newSceneWorld(t)
+	ctx := context.Background()
+	f := w.follower()
+	for i, p := range []string{"dusk", "storm"} {
+		if _, err := w.other.WriteCandidate(ctx, ref, testScene(t, p), "re-derive", false); err != nil {
+			t.Fatal(err, i)
+		}
+	}
+	w.step(f)
+	w.wantActivations() // v1 is active as created
+
+	w.tickManifest()
+	if err := w.other.Activate(ctx, ref, 2); err != nil {
+		t.Fatal(err)
+	}
+	w.step(f)
+	w.step(f)
+	w.wantActivations(2)
+
+	// A settle writer first, then the follower; the follower first, then
+	// the writer.
+	w.tickManifest()
+	if !w.settleActivate(1) {
+		t.Fatal("the writer's activation was not appended by it")
+	}
+	w.step(f)
+	w.wantActivations(2, 1)
+	w.tickManifest()
+	stamp, err := w.other.ActivateStamped(ctx, ref, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.step(f)
+	data := SceneEvent(ref, 2, "op")
+	data.Stamp = stamp
+	if appended, err := w.d.Scene(ctx, event.SceneActivated, data); err != nil || appended {
+		t.Fatalf("the writer appended the activation the follower announced: %v %v", appended, err)
+	}
+	w.wantActivations(2, 1, 2)
+
+	// A settle activation and another tool's, both before the follower
+	// reads the manifest: the other's is announced too.
+	w.tickManifest()
+	w.settleActivate(1)
+	w.tickManifest()
+	if err := w.other.Activate(ctx, ref, 2); err != nil {
+		t.Fatal(err)
+	}
+	w.step(f)
+	w.wantActivations(2, 1, 2, 1, 2)
+
+	// A new inactive version rewrites the manifest: no activation.
+	if _, err := w.other.WriteCandidate(ctx, ref, testScene(t, "rain"), "re-derive", false); err != nil {
+		t.Fatal(err)
+	}
+	w.step(f)
+	w.wantActivations(2, 1, 2, 1, 2)
+
+	// Restarted: nothing again; then what was activated while none ran.
+	f = w.follower()
+	w.step(f)
+	w.wantActivations(2, 1, 2, 1, 2)
+	w.tickManifest()
+	if err := w.other.Activate(ctx, ref, 3); err != nil {
+		t.Fatal(err)
+	}
+	f = w.follower()
+	w.step(f)
+	w.step(f)
+	w.wantActivations(2, 1, 2, 1, 2, 3)
+
+	// A candidate activated with its creation: created, then activated.
+	if _, err := w.other.WriteCandidate(ctx, ref, testScene(t, "snow"), "re-derive", true); err != nil {
+		t.Fatal(err)
+	}
+	w.step(f)
+	w.wantActivations(2, 1, 2, 1, 2, 3, 4)
+	evs, err := w.events.Since(ctx, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, prev := evs[len(evs)-1], evs[len(evs)-2]
+	if last.Type != event.SceneActivated || prev.Type != event.SceneVersionCreated {
+		t.Fatalf("a candidate activated with its creation: %s then %s", prev.Type, last.Type)
+	}
+}
+
+// TestStatusSavedColdStart: a status save that creates its batch (the
+// seed's cold start) announces its version's creation, then the save;
+// the follower adds nothing. A save to an existing body announces the
+// save alone.
+func TestStatusSavedColdStart(t *testing.T) {
+	w := newSceneWorld(t)
+	ctx := context.Background()
+	l, err := w.other.PatchStatus(ctx, ref, 1, []byte(`[{"op": "add", "path": "/beats/-", "value": {"beat_id": "S1"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Created {
+		t.Fatal("a cold start is not reported as created")
+	}
+	save := func(l scene.Loaded) {
+		t.Helper()
+		data := SceneEvent(ref, l.Version, "op")
+		data.Fingerprint, data.Via, data.Revision, data.Stamp = l.Fingerprint, "patch", l.Revision, l.Stamp
+		if err := w.d.StatusSaved(ctx, data, l.Created); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save(l)
+	n := w.want(0, [2]string{event.SceneVersionCreated, l.Revision}, [2]string{event.SceneStatusSaved, l.Revision})
+	w.step(w.follower())
+	n = w.want(n)
+	l2 := w.approve(w.other, 1, true)
+	if l2.Created {
+		t.Fatal("a save to an existing body is reported as created")
+	}
+	save(l2)
+	w.want(n, [2]string{event.SceneStatusSaved, l2.Revision})
+}

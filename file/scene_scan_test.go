@@ -13,7 +13,8 @@ import (
 // TestSceneScannerFindsChanges: a scan reports every body once, then only
 // the bodies written since (a status save, a new version with its
 // manifest entry), passing over temporary files, unregistered version
-// bodies and a project reached through a symbolic link; a directory left
+// bodies and a project reached through a symbolic link; a manifest is
+// reported when written (its active version and stamp); a directory left
 // unchanged is not read again.
 func TestSceneScannerFindsChanges(t *testing.T) {
 	root := t.TempDir()
@@ -52,6 +53,22 @@ func TestSceneScannerFindsChanges(t *testing.T) {
 	got = want("a new version", 1)
 	if b := got[0]; b.Ref.Batch != "B2" || b.Version != v || b.Reason != "re-derive" || !b.Active {
 		t.Fatalf("new version: %+v", b)
+	}
+	// Its manifest is reported with the version it made active; an
+	// activation rewrites the manifest alone, reported with the stamp
+	// the writer saw.
+	if ms := scan.Manifests(); len(ms) != 1 || ms[0].Ref.Batch != "B2" || ms[0].Active != v || ms[0].Stamp == "" {
+		t.Fatalf("manifests after a new version: %+v", ms)
+	}
+	stamp, err := s.ActivateStamped(scCtx, scRef("B2"), 1, 0)
+	scOK(t, err)
+	want("an activation", 0)
+	if ms := scan.Manifests(); len(ms) != 1 || ms[0].Active != 1 || ms[0].Stamp != stamp {
+		t.Fatalf("manifests after an activation: %+v, the store wrote stamp %s", ms, stamp)
+	}
+	want("nothing changed", 0)
+	if ms := scan.Manifests(); len(ms) != 0 {
+		t.Fatalf("manifests unchanged: %+v", ms)
 	}
 
 	// A directory quiet for a minute is not read, but its change is seen.
