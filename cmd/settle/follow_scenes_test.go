@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -192,4 +193,149 @@ func TestFollowSeedScenes(t *testing.T) {
 	if types[event.SceneVersionCreated] != 2 || types[event.SceneStatusSaved] != 4 {
 		t.Fatalf("events: %v", types)
 	}
+}
+
+// activationAnnounced waits up to limit for the next scene.activated
+// event and checks that it announces version v of B1.
+func activationAnnounced(t *testing.T, ch <-chan event.Event, v int, limit time.Duration) derive.SceneEventData {
+	t.Helper()
+	ev, took := nextEvent(t, ch, event.SceneActivated, limit)
+	var d derive.SceneEventData
+	if err := json.Unmarshal(ev.Data, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Project != "P" || d.Episode != "ep_001" || d.Batch != "B1" || d.Version != v || ev.Key == "" {
+		t.Fatalf("scene.activated %s (key %q), want version %d, keyed", ev.Data, ev.Key, v)
+	}
+	t.Logf("activation of v%d reached the SSE stream in %v (principal %q)", v, took, d.Principal)
+	return d
+}
+
+// TestFollowSeedActivations: the seed's SceneVersionStore (Python)
+// activates versions and saves a status in the workspace of a running
+// server: its SSE stream shows each scene.activated and scene.status_saved
+// within 1 s. The server is killed with SIGKILL, the seed activates a
+// version meanwhile, and the restarted server announces it; a CLI
+// activation and the server's own follow. At the end every activation
+// was announced exactly once, in order.
+func TestFollowSeedActivations(t *testing.T) {
+	bin := settleBinary(t)
+	root := t.TempDir()
+	config := serverConfig(t, root)
+	seed := startSeedScenes(t, root)
+
+	srv := startServe(t, bin, config)
+	ch := eventStream(t, srv.client(t, "tok-operator"), 0)
+	seed.do(map[string]any{"op": "candidate", "scene": seedScene("dusk"), "reason": "re-derive"})
+	seed.do(map[string]any{"op": "candidate", "scene": seedScene("storm"), "reason": "re-derive"})
+	nextEvent(t, ch, event.SceneVersionCreated, time.Second)
+	nextEvent(t, ch, event.SceneVersionCreated, time.Second)
+	seed.do(map[string]any{"op": "activate", "version": 2})
+	activationAnnounced(t, ch, 2, time.Second)
+	seed.do(map[string]any{"op": "status", "expected_version": 2, "patch": approvePatch(true)})
+	sceneAnnounced(t, ch, event.SceneStatusSaved, 2, activeBody(t, root).Revision, time.Second)
+
+	// Killed mid-stream; an activation while no server runs; restarted.
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.done
+	seed.do(map[string]any{"op": "activate", "version": 1})
+	last := allEvents(t, root)
+	srv = startServe(t, bin, config)
+	ch = eventStream(t, srv.client(t, "tok-operator"), last[len(last)-1].ID)
+	activationAnnounced(t, ch, 1, 10*time.Second)
+	seed.do(map[string]any{"op": "activate", "version": 2})
+	activationAnnounced(t, ch, 2, time.Second)
+
+	// The CLI's activation and the server's own: each once, by its writer.
+	out, errOut, code := run(t, map[string]string{"SETTLE_CONFIG": config}, "scene", "activate",
+		"--project", "P", "--episode", "1", "--batch", "B1", "--version", "1")
+	if code != 0 {
+		t.Fatalf("settle scene activate: %s %s", out, errOut)
+	}
+	if d := activationAnnounced(t, ch, 1, time.Second); d.Principal != cliPrincipal {
+		t.Fatalf("the CLI's activation announced by %q", d.Principal)
+	}
+	if err := srv.client(t, "tok-operator").Activate(context.Background(), scene.Ref{Project: "P", Episode: "1", Batch: "B1"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if d := activationAnnounced(t, ch, 2, time.Second); d.Principal != "operator" {
+		t.Fatalf("the server's activation announced by %q", d.Principal)
+	}
+	// The seed's activation after them is still its own.
+	seed.do(map[string]any{"op": "activate", "version": 1})
+	activationAnnounced(t, ch, 1, time.Second)
+
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.done
+	keys := map[string]int{}
+	var versions []int
+	for _, ev := range allEvents(t, root) {
+		if ev.Key != "" {
+			keys[ev.Key]++
+		}
+		if ev.Type == event.SceneActivated {
+			var d derive.SceneEventData
+			if err := json.Unmarshal(ev.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			versions = append(versions, d.Version)
+		}
+	}
+	for k, n := range keys {
+		if n != 1 {
+			t.Errorf("event %s appended %d times", k, n)
+		}
+	}
+	if fmt.Sprint(versions) != "[2 1 2 1 2 1]" {
+		t.Fatalf("activations announced: %v, want [2 1 2 1 2 1]", versions)
+	}
+}
+
+// TestCLIColdStartAnnouncesVersion: a CLI status save that creates its
+// batch announces the version's creation, then the save, as the server
+// does; a save to the existing body announces the save alone.
+func TestCLIColdStartAnnouncesVersion(t *testing.T) {
+	root := t.TempDir()
+	config := serverConfig(t, root)
+	patch := filepath.Join(t.TempDir(), "patch.json")
+	save := func(p string) string {
+		t.Helper()
+		if err := os.WriteFile(patch, []byte(p), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := run(t, map[string]string{"SETTLE_CONFIG": config}, "scene", "patch", "--json",
+			"--project", "P", "--episode", "1", "--batch", "B1", "--expected-version", "1", "--patch", patch)
+		if code != 0 {
+			t.Fatalf("settle scene patch: %s %s", out, errOut)
+		}
+		var res struct{ Revision string }
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err)
+		}
+		return res.Revision
+	}
+	check := func(evs []event.Event, want ...string) {
+		t.Helper()
+		if len(evs) != len(want)/2 {
+			t.Fatalf("%d events, want %d: %v", len(evs), len(want)/2, evs)
+		}
+		for i, ev := range evs {
+			var d derive.SceneEventData
+			if err := json.Unmarshal(ev.Data, &d); err != nil {
+				t.Fatal(err)
+			}
+			if ev.Type != want[2*i] || d.Revision != want[2*i+1] || d.Version != 1 || d.Principal != cliPrincipal || ev.Key == "" {
+				t.Fatalf("event %d: %s %s (key %q), want %s revision %s", i, ev.Type, ev.Data, ev.Key, want[2*i], want[2*i+1])
+			}
+		}
+	}
+	rev := save(`[{"op": "add", "path": "/beats/-", "value": {"beat_id": "S1"}}]`)
+	evs := allEvents(t, root)
+	check(evs, event.SceneVersionCreated, rev, event.SceneStatusSaved, rev)
+	rev2 := save(`[{"op": "add", "path": "/beats/0/approved", "value": true}]`)
+	check(allEvents(t, root)[len(evs):], event.SceneStatusSaved, rev2)
 }
