@@ -3,8 +3,10 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/settlehq/settle/event"
@@ -97,8 +99,11 @@ func TestPostgresServersSettleExactlyOnce(t *testing.T) {
 // write goes through a settle server (no tool writes the database behind
 // them). The same candidate posted concurrently to two servers sharing a
 // database is announced by one scene.version_created; each status save,
-// on either server, by one scene.status_saved; and a client of one server
-// reads the other's events in the same order.
+// on either server, by one scene.status_saved; of the same activation
+// raced on both servers from the same page, the one that moved the
+// pointer is announced by one scene.activated, and so is each activation
+// on either server; and a client of one server reads the other's events
+// in the same order.
 func TestPostgresServersSceneEventsExactlyOnce(t *testing.T) {
 	schema := newSchema(t)
 	a := startEnv(t, envOptions{pg: schema})
@@ -131,8 +136,49 @@ func TestPostgresServersSceneEventsExactlyOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A second version, then its activation raced on both servers from
+	// the same page (If-Match "1"): one moves the pointer and announces
+	// it, the others are refused and announce nothing; then one
+	// activation on each server, each announced once.
+	sc2, err := scene.DecodeInput([]byte(`{"scene_id": "B1", "beats": [{"beat_id": "S1"}, {"beat_id": "S2"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := clients[1].WriteCandidate(ctx, ref, sc2, "re-derive", false); err != nil || v != 2 {
+		t.Fatalf("second version: %d %v", v, err)
+	}
+	envs := []*env{a, b}
+	var moved atomic.Int32
+	start = make(chan struct{})
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ans := envs[i%2].do(call{method: "POST", path: "/v1/projects/P/episodes/1/scenes/B1/activate", token: "tok-operator",
+				body: `{"version": 2}`, header: map[string]string{"If-Match": `"1"`}})
+			switch ans.status {
+			case http.StatusOK:
+				moved.Add(1)
+			case http.StatusConflict, http.StatusPreconditionFailed:
+			default:
+				t.Errorf("activation: %d %s", ans.status, ans.body)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if moved.Load() != 1 {
+		t.Fatalf("%d raced activations moved the pointer, want 1", moved.Load())
+	}
+	if err := clients[0].Activate(ctx, ref, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := clients[1].Activate(ctx, ref, 2); err != nil {
+		t.Fatal(err)
+	}
 	evs := allEvents(t, a.events)
-	if n := countTypes(evs); n[event.SceneVersionCreated] != 1 || n[event.SceneStatusSaved] != saves {
+	if n := countTypes(evs); n[event.SceneVersionCreated] != 2 || n[event.SceneStatusSaved] != saves || n[event.SceneActivated] != 3 {
 		t.Fatalf("scene events: %v", n)
 	}
 	got := collect(t, clients[1], 0, len(evs))
