@@ -21,8 +21,9 @@
 // Python code), which know nothing of events. FollowScenes does the same
 // for the scene bodies other tools write (the file store's SceneScanner):
 // scene.version_created keyed by version, scene.status_saved keyed by the
-// save (StatusSavedKey: the body's revision and its file's stamp), the keys
-// settle's own scene writers use.
+// save (StatusSavedKey: the body's revision and its file's stamp) and
+// scene.activated keyed by the activation (ActivatedKey: the version and
+// the manifest's stamp), the keys settle's own scene writers use.
 //
 // The package holds no transport: the HTTP layer decodes, authorizes, calls
 // the store and then a Deriver, and encodes; the CLI does the same without a
