@@ -29,18 +29,41 @@ type sceneFiles struct {
 	ctx     context.Context
 	tx      pgx.Tx
 	project string
+	cache   *fileCache // a status save group's files (nil: none)
 }
 
 func (f sceneFiles) ReadFile(name string) ([]byte, bool, error) {
-	return f.s.readFile(f.ctx, f.tx, f.project, name)
+	if f.cache == nil {
+		return f.s.readFile(f.ctx, f.tx, f.project, name)
+	}
+	k := fileKey{f.project, name}
+	if data, ok, known := f.cache.read(k); known {
+		return data, ok, nil
+	}
+	data, ok, err := f.s.readFile(f.ctx, f.tx, f.project, name)
+	if err == nil {
+		f.cache.known[k] = nil
+		if ok {
+			f.cache.known[k] = append([]byte{}, data...)
+		}
+	}
+	return data, ok, err
 }
 
 func (f sceneFiles) Exists(name string) (bool, error) {
-	return f.s.fileExists(f.ctx, f.tx, f.project, name)
+	if f.cache == nil {
+		return f.s.fileExists(f.ctx, f.tx, f.project, name)
+	}
+	_, ok, err := f.ReadFile(name)
+	return ok, err
 }
 
 func (f sceneFiles) WriteFile(name string, data []byte) error {
-	return f.s.writeFile(f.ctx, f.tx, f.project, name, data)
+	if f.cache == nil {
+		return f.s.writeFile(f.ctx, f.tx, f.project, name, data)
+	}
+	f.cache.write(fileKey{f.project, name}, data)
+	return nil
 }
 
 // files is the batch in the engine of package scene, in transaction tx.

@@ -21,11 +21,13 @@ import (
 // as is, nothing written.
 func (s *Store) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion int,
 	mutate func(*scene.Scene) error, postWrite func(*scene.Scene) error) (scene.Loaded, error) {
-	return s.updateStatus(ctx, ref, scene.Cond{Version: expectedVersion, AnyRevision: true}, mutate, postWrite)
+	return s.updateStatus(ctx, ref, scene.Cond{Version: expectedVersion, AnyRevision: true}, mutate, postWrite, false)
 }
 
+// updateStatus saves under c; grouped (for a mutate that never blocks)
+// lets concurrent saves share a transaction.
 func (s *Store) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
-	mutate func(*scene.Scene) error, postWrite func(*scene.Scene) error) (scene.Loaded, error) {
+	mutate func(*scene.Scene) error, postWrite func(*scene.Scene) error, grouped bool) (scene.Loaded, error) {
 	if mutate == nil {
 		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no status mutation")
 	}
@@ -38,6 +40,18 @@ func (s *Store) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
 	}
 	var out scene.Loaded
 	cold := false
+	if grouped && postWrite == nil {
+		// Concurrent saves share a transaction: one commit for many.
+		var done bool
+		out, cold, done, err = s.saveStatusGrouped(ctx, b, c, mutate)
+		if err != nil {
+			return scene.Loaded{}, err
+		}
+		if done {
+			s.log.Debug("scene status written", "batch", ref.Batch, "version", c.Version, "cold_start", cold, "grouped", true)
+			return out, nil
+		}
+	}
 	err = s.batchTx(ctx, b, "save scene status", func(bf scene.BatchFiles) error {
 		w, err := bf.UpdateStatusIf(c, func(sc *scene.Scene) error {
 			if err := mutate(sc); err != nil {
@@ -83,7 +97,7 @@ func (s *Store) PatchStatus(ctx context.Context, ref scene.Ref, expectedVersion 
 
 // PatchStatusIf implements scene.CondWriter: PatchStatus under c.
 func (s *Store) PatchStatusIf(ctx context.Context, ref scene.Ref, c scene.Cond, patch []byte) (scene.Loaded, error) {
-	return s.updateStatus(ctx, ref, c, scene.PatchMutation(patch), nil)
+	return s.updateStatus(ctx, ref, c, scene.PatchMutation(patch), nil, true)
 }
 
 // SaveRunner implements scene.Store (writer-1 save_active_scene) at the

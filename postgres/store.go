@@ -74,6 +74,7 @@ type Store struct {
 
 	lq groupQueue[*lcall] // ledger appends (ledger_group.go)
 	eq groupQueue[*ecall] // event appends (events.go)
+	sq groupQueue[*scall] // scene status saves (scene_group.go)
 }
 
 var (
@@ -137,6 +138,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.lq.commit, s.lq.depth = s.commitGroup, groupDepth
 	s.eq.commit, s.eq.depth = s.commitEvents, 1 // the head lock comes first: a second group would only wait
+	s.sq.commit, s.sq.depth = s.commitScenes, groupDepth
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err

@@ -91,6 +91,18 @@ type benchResult struct {
 	// cores / CPU per operation whatever the disk does.
 	CPUPerOpUs float64 `json:"cpu_per_op_us"`
 	CPUs       int     `json:"cpus"`
+	// Same-run ratios: operations/s over the disk's fsync rate, over the
+	// ping ceiling with as many clients (--ceiling) and over the same
+	// workload with one client (--single-client).
+	OpsPerFsync           float64 `json:"ops_per_fsync_rate,omitempty"`
+	PingOpsPerSec         float64 `json:"ping_ops_per_sec,omitempty"`
+	OpsPerPingCeiling     float64 `json:"ops_per_ping_ceiling,omitempty"`
+	SingleClientOpsPerSec float64 `json:"single_client_ops_per_sec,omitempty"`
+	OpsPerSingleClient    float64 `json:"ops_per_single_client,omitempty"`
+	// Scene status saves grouped into one transaction (PostgreSQL).
+	SceneCommits  int64   `json:"scene_commits,omitempty"`
+	SceneAvgGroup float64 `json:"scene_avg_group,omitempty"`
+	SceneMaxGroup int64   `json:"scene_max_group,omitempty"`
 }
 
 type benchConfig struct {
@@ -104,6 +116,8 @@ type benchConfig struct {
 	workload                 string
 	tracks                   int
 	cpuProfile               string
+	store                    string
+	ceiling, singleClient    bool
 }
 
 func runBench(ctx context.Context, m *Main, args []string) error {
@@ -124,6 +138,8 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.DurationVar(&bc.progress, "progress", time.Second, "progress line interval (0: none)")
 	fs.DurationVar(&bc.probe, "fsync-probe", 1500*time.Millisecond, "how long to measure the disk's fsync rate (0: skip)")
 	fs.StringVar(&bc.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --embedded: client and server) to FILE")
+	fs.BoolVar(&bc.ceiling, "ceiling", false, "after the load, measure the ping ceiling with as many clients, and report the ratio")
+	fs.BoolVar(&bc.singleClient, "single-client", false, "after the load, run the workload with one client, and report the ratio")
 	fs.StringVar(&bc.fsyncDir, "fsync-dir", "", "directory whose disk's fsync rate is measured (default: the embedded store's, else --root)")
 	if err := m.parse(fs, args); err != nil {
 		return err
@@ -145,6 +161,10 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	cfg, err := m.resolve(fs, &g)
 	if err != nil {
 		return m.refuse(&Config{JSON: g.json}, err)
+	}
+	if bc.embedded && isPostgres(cfg.Store) {
+		// The embedded server runs on a fresh schema of this database.
+		bc.store = cfg.Store
 	}
 	res, err := bench(ctx, m, cfg, bc)
 	if err != nil {
@@ -223,6 +243,10 @@ func bench(ctx context.Context, m *Main, cfg *Config, bc benchConfig) (*benchRes
 	}
 	if res.FsyncPerSec > 0 {
 		res.RequestsPerFsync = res.RequestsPerSec / res.FsyncPerSec
+		res.OpsPerFsync = res.OpsPerSec / res.FsyncPerSec
+	}
+	if err := benchReferences(ctx, m, bc, tg, res); err != nil {
+		return nil, err
 	}
 	return res, nil
 }
@@ -265,10 +289,25 @@ func startEmbedded(ctx context.Context, m *Main, bc benchConfig) (*benchTarget, 
 	log := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	met := httpapi.NewMetrics()
 	wcfg := writeback.Config{CollectorKeys: []string{key}, DefaultChatID: "chat-bench"}
-	st, err := openFileStores(dir, "", "", wcfg, 0, log, met)
+	var st *serveStores
+	var counters func() benchCounters
+	name := "embedded file store in " + dir
+	if bc.store != "" {
+		st, counters, name, err = openBenchPostgres(ctx, bc.store, bc.keep, wcfg, log, m.Stderr)
+	} else {
+		st, err = openFileStores(dir, "", "", wcfg, 0, log, met)
+	}
 	if err != nil {
 		cleanup()
 		return nil, err
+	}
+	if counters == nil {
+		led, ev := st.ledger.(*file.Ledger), st.events.(*file.Events)
+		counters = func() benchCounters {
+			ls, es := led.Stats(), ev.Stats()
+			return benchCounters{ledgerCommits: ls.Fsyncs, ledgerGroups: ls.Groups, ledgerGrouped: ls.GroupedRequests, ledgerMax: ls.MaxGroup,
+				eventCommits: es.Fsyncs, eventGroups: es.Groups, eventGrouped: es.Grouped}
+		}
 	}
 	tok := map[httpapi.Role]string{httpapi.RoleCollector: randomHex(16), httpapi.RoleOperator: randomHex(16), httpapi.RoleRunner: randomHex(16)}
 	tokens := []httpapi.Token{
@@ -322,10 +361,9 @@ func startEmbedded(ctx context.Context, m *Main, bc benchConfig) (*benchTarget, 
 		stop()
 		return nil, err
 	}
-	led := st.ledger.(*file.Ledger)
-	ev := st.events.(*file.Events)
+	before := counters()
 	return &benchTarget{
-		name:         "embedded file store in " + dir,
+		name:         name,
 		url:          url,
 		tokCollector: tok[httpapi.RoleCollector],
 		tokOp:        tok[httpapi.RoleOperator],
@@ -334,19 +372,7 @@ func startEmbedded(ctx context.Context, m *Main, bc benchConfig) (*benchTarget, 
 		collectorKey: key,
 		fsyncDir:     filepath.Join(dir, "memory", "events"),
 		stop:         stop,
-		stats: func(r *benchResult) {
-			ls := led.Stats()
-			r.LedgerFsyncs = ls.Fsyncs
-			r.LedgerMaxGroup = ls.MaxGroup
-			if ls.Groups > 0 {
-				r.LedgerAvgGroup = float64(ls.GroupedRequests) / float64(ls.Groups)
-			}
-			es := ev.Stats()
-			r.EventFsyncs = es.Fsyncs
-			if es.Groups > 0 {
-				r.EventAvgGroup = float64(es.Grouped) / float64(es.Groups)
-			}
-		},
+		stats:        func(r *benchResult) { r.setCounters(before, counters()) },
 	}, nil
 }
 
@@ -671,6 +697,7 @@ func printBench(w io.Writer, r *benchResult) {
 		fmt.Fprintf(w, "  group commit: ledger %d fsyncs (avg group %.1f, max %d), event log %d fsyncs (avg group %.1f)\n",
 			r.LedgerFsyncs, r.LedgerAvgGroup, r.LedgerMaxGroup, r.EventFsyncs, r.EventAvgGroup)
 	}
+	printBenchRatios(w, r)
 	if r.Workload == "settle" {
 		fmt.Fprintf(w, "  batches settled by their last write-back: %d of %d\n", r.BatchesSettled, r.BatchesExpected)
 	}
