@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -253,6 +254,38 @@ func TestBenchEmbedded(t *testing.T) {
 			}
 			if wl == "ping" && (r.LedgerFsyncs != 0 || r.Requests != 40) {
 				t.Fatalf("ping touched the store: %+v", r)
+			}
+		})
+	}
+}
+
+// TestBenchEmbeddedPostgres: the embedded bench on a PostgreSQL store
+// reports the group sizes and the same-run ratios.
+func TestBenchEmbeddedPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a load")
+	}
+	store := testenv.PostgresURL(t, "t_")
+	for _, wl := range []string{"writeback", "status"} {
+		t.Run(wl, func(t *testing.T) {
+			out, errOut, code := run(t, nil, "bench", "--embedded", "--store", store, "--dir", t.TempDir(), "--clients", "4", "--requests", "40",
+				"--workload", wl, "--fsync-probe", "100ms", "--progress", "0", "--single-client", "--ceiling", "--json")
+			if code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+			}
+			var r benchResult
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if !strings.Contains(r.Target, "PostgreSQL") || r.Ops != 40 || r.Errors != 0 || r.OpsPerFsync <= 0 ||
+				r.PingOpsPerSec <= 0 || r.OpsPerPingCeiling <= 0 || r.SingleClientOpsPerSec <= 0 || r.OpsPerSingleClient <= 0 {
+				t.Fatalf("result %+v", r)
+			}
+			if wl == "writeback" && (r.LedgerFsyncs == 0 || r.LedgerAvgGroup < 1 || r.EventAvgGroup < 1) {
+				t.Fatalf("no ledger group counters: %+v", r)
+			}
+			if wl == "status" && (r.SceneCommits == 0 || r.SceneAvgGroup < 1 || r.SceneMaxGroup < 1) {
+				t.Fatalf("no scene group counters: %+v", r)
 			}
 		})
 	}
