@@ -30,33 +30,16 @@ func (s *Store) Append(ctx context.Context, typ string, data any) (event.Event, 
 	return ev, err
 }
 
-// AppendOnce implements event.Log: the key is checked under the
-// event_head lock, so of concurrent callers on any servers exactly one
-// appends. Errors: EINVALID (empty key or type, data not JSON).
+// AppendOnce implements event.Log: the key is checked in the group's
+// transaction under the event_head lock, so of concurrent callers on any
+// servers exactly one appends. Errors: EINVALID (empty key or type, data not JSON).
 func (s *Store) AppendOnce(ctx context.Context, key, typ string, data any) (event.Event, bool, error) {
 	if key == "" {
 		return event.Event{}, false, settle.Errorf(settle.EINVALID, "append once: empty key")
 	}
-	if err := s.usable(ctx); err != nil {
-		return event.Event{}, false, err
-	}
-	// Fast path: the key exists.
-	ev, err := scanEvent(s.pool.QueryRow(ctx, "SELECT id, type, time, key, data FROM events WHERE key = $1", key))
-	if err == nil {
-		return ev, false, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return event.Event{}, false, s.fail(err, "read event %s", key)
-	}
-	h := event.KeyHash(key)
-	var one int
-	switch err := s.pool.QueryRow(ctx, "SELECT 1 FROM event_removed_keys WHERE hash = $1", h[:]).Scan(&one); {
-	case err == nil:
-		// The event was removed by the retention.
-		return event.Event{Type: typ, Key: key}, false, nil
-	case !errors.Is(err, pgx.ErrNoRows):
-		return event.Event{}, false, s.fail(err, "read removed event keys")
-	}
+	// No read before the group: its transaction reads the keys it
+	// names under the head lock, so a key that exists (or was removed by
+	// the retention) costs no extra round trip either way.
 	return s.appendEvent(ctx, key, typ, data)
 }
 

@@ -67,12 +67,12 @@ func (s *Store) commitGroup(group []*lcall) {
 		// then the tasks' records. A batch's statements run in order.
 		b := &pgx.Batch{}
 		b.Queue("SELECT pg_advisory_xact_lock_shared($1)", s.lockKey(appendKey))
-		for _, k := range keys {
-			b.Queue("SELECT pg_advisory_xact_lock($1)", k)
-		}
+		// One statement for the task locks, taken in the array's order.
+		b.Queue(`SELECT count(pg_advisory_xact_lock(k)) FROM
+			(SELECT k FROM unnest($1::bigint[]) WITH ORDINALITY AS u(k, i) ORDER BY i) AS o`, keys)
 		b.Queue(taskViewsSQL, dbTexts(tasks))
 		br := tx.SendBatch(ctx, b)
-		for range 1 + len(keys) {
+		for range 2 {
 			if _, err := br.Exec(); err != nil {
 				br.Close()
 				return err

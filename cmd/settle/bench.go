@@ -51,7 +51,12 @@ Workloads:
 Against a running server give --url and --token (writeback: a collector or
 operator token and --collector-key, a key the server accepts; settle and
 status: an operator token). With --embedded the command starts a server on a
-temporary file store of its own (on 127.0.0.1, in --dir) and runs there.`
+temporary file store of its own (on 127.0.0.1, in --dir) and runs there;
+with a postgres:// --store, on a PostgreSQL store in a fresh schema.
+
+--single-client and --ceiling run same-run references after the load: the
+workload with one client, and ping with as many clients; the ratios to them
+(and to the fsync rate) are printed and in --json.`
 
 // benchResult is what a run measured.
 type benchResult struct {
@@ -129,7 +134,7 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.StringVar(&bc.collectorKey, "collector-key", "", "collector key of the verdicts (writeback, settle; default: the first --collector-keys)")
 	fs.BoolVar(&bc.embedded, "embedded", false, "start an in-process server on a temporary file store")
 	fs.StringVar(&bc.dir, "dir", "", "directory for the embedded store (default: the system's temporary directory)")
-	fs.BoolVar(&bc.keep, "keep", false, "keep the embedded store's directory")
+	fs.BoolVar(&bc.keep, "keep", false, "keep the embedded store's directory (PostgreSQL: its schema)")
 	fs.IntVar(&bc.clients, "clients", 8, "concurrent clients")
 	fs.DurationVar(&bc.duration, "duration", 10*time.Second, "how long to run (unless --requests)")
 	fs.IntVar(&bc.requests, "requests", 0, "total operations to run (instead of --duration)")
