@@ -51,6 +51,39 @@ type ecall struct {
 	ev       event.Event
 	appended bool
 	err      error
+	posted   bool // no caller waits (PostOnce): a failure is logged
+}
+
+var _ event.Poster = (*Store)(nil)
+
+// PostOnce implements event.Poster: the keyed event is queued for the
+// event log's next group commit and PostOnce returns without waiting for
+// it. The queue is first in, first out with one group at a time, so an
+// event appended after PostOnce returns gets a greater id. If the group's
+// transaction fails, or the process dies first, the event is lost (a
+// failure is logged): post only events derived from a record that is
+// already durable, which a reconciliation re-creates. Close commits what
+// is queued. Errors: EINVALID (empty key or type, data not JSON or over
+// MaxEventData), EUNAVAILABLE.
+func (s *Store) PostOnce(ctx context.Context, key, typ string, data any) error {
+	if key == "" {
+		return settle.Errorf(settle.EINVALID, "post event: empty key")
+	}
+	if typ == "" {
+		return settle.Errorf(settle.EINVALID, "post event: empty type")
+	}
+	raw, err := encodeEventData(data)
+	if err != nil {
+		return err
+	}
+	if len(raw) > MaxEventData {
+		return settle.Errorf(settle.EINVALID, "event data of %d bytes exceeds %d", len(raw), MaxEventData)
+	}
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	s.eq.post(&ecall{key: key, typ: typ, data: raw, posted: true})
+	return nil
 }
 
 func (s *Store) appendEvent(ctx context.Context, key, typ string, data any) (event.Event, bool, error) {
@@ -213,6 +246,9 @@ func (s *Store) commitEvents(group []*ecall) {
 	if err != nil {
 		for _, c := range group {
 			c.ev, c.appended, c.err = event.Event{}, false, err
+			if c.posted {
+				s.log.Error("posted event lost: the reconciliation re-creates it", "key", c.key, "type", c.typ, "err", err)
+			}
 		}
 		return
 	}

@@ -67,6 +67,7 @@ type groupQueue[C any] struct {
 	items   []*qitem[C]
 	workers int
 	st      groupCounters
+	pending sync.WaitGroup // items queued or in a group: drain waits for them
 }
 
 // groupDepth is how many group transactions of one queue run at once.
@@ -76,14 +77,7 @@ const groupDepth = 2
 // context ends before a group takes it gives up with EUNAVAILABLE; once
 // taken, it is answered after its group commits.
 func (q *groupQueue[C]) submit(ctx context.Context, c C) error {
-	it := &qitem[C]{c: c, done: make(chan struct{})}
-	q.mu.Lock()
-	q.items = append(q.items, it)
-	if q.workers < max(q.depth, 1) {
-		q.workers++
-		go q.work()
-	}
-	q.mu.Unlock()
+	it := q.enqueue(c)
 	select {
 	case <-it.done:
 		return nil
@@ -96,7 +90,39 @@ func (q *groupQueue[C]) submit(ctx context.Context, c C) error {
 		}
 		q.items = slices.DeleteFunc(q.items, func(o *qitem[C]) bool { return o == it })
 		q.mu.Unlock()
+		q.pending.Done()
 		return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "request not started")
+	}
+}
+
+// post queues c without waiting for its group.
+func (q *groupQueue[C]) post(c C) { q.enqueue(c) }
+
+func (q *groupQueue[C]) enqueue(c C) *qitem[C] {
+	it := &qitem[C]{c: c, done: make(chan struct{})}
+	q.pending.Add(1)
+	q.mu.Lock()
+	q.items = append(q.items, it)
+	if q.workers < max(q.depth, 1) {
+		q.workers++
+		go q.work()
+	}
+	q.mu.Unlock()
+	return it
+}
+
+// drain waits until every queued request is answered, or d passes.
+func (q *groupQueue[C]) drain(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		q.pending.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
 
@@ -124,6 +150,7 @@ func (q *groupQueue[C]) work() {
 		q.commit(cs)
 		for _, it := range group {
 			close(it.done)
+			q.pending.Done()
 		}
 	}
 }

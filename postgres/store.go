@@ -170,14 +170,20 @@ func (s *Store) Schema() string { return s.schema }
 // Pool returns the store's connection pool (for diagnostics and tests).
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// Close stops the event listener and closes the pool. It is idempotent;
-// every operation after it returns UNAVAILABLE.
+// Close commits the posted events, stops the event listener and closes
+// the pool. It is idempotent; every operation after it returns
+// UNAVAILABLE.
 func (s *Store) Close() error {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
-	if s.closed.Swap(true) {
+	if s.closed.Load() {
 		return nil
 	}
+	// Posted events are committed while the store is still usable.
+	if !s.eq.drain(groupTimeout) {
+		s.log.Error("posted events not committed before close")
+	}
+	s.closed.Store(true)
 	close(s.done)
 	s.lmu.Lock()
 	l := s.listener
