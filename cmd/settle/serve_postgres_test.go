@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/settlehq/settle/derive"
+	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/writeback"
+)
+
+// TestPostgresCrashPostedEvents: a server on PostgreSQL posts each
+// write-back's writeback.recorded event (event.Poster) and answers before
+// the event's commit. Killed with SIGKILL under load, then restarted: every
+// acknowledged write-back is in the ledger once, and every durable record
+// has its event (a posted event lost with the process is re-created by the
+// restarted server's reconciliation), once.
+func TestPostgresCrashPostedEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the settle binary")
+	}
+	store := testenv.PostgresURL(t, "cli_")
+	cfg := map[string]any{
+		"store":           store,
+		"root":            t.TempDir(),
+		"collector_keys":  []string{crashKey},
+		"default_chat_id": "chat-0001",
+		"server": map[string]any{"tokens": []map[string]string{
+			{"token_sha256": httpapi.HashToken("tok-collector"), "principal": "collector-1", "role": "collector", "collector_key": crashKey},
+			{"token_sha256": httpapi.HashToken("tok-operator"), "principal": "operator", "role": "operator"},
+		}},
+	}
+	b, _ := json.Marshal(cfg)
+	config := filepath.Join(t.TempDir(), "settle.json")
+	if err := os.WriteFile(config, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := settleBinary(t)
+	srv := startServe(t, bin, config)
+	c := srv.client(t, "tok-collector")
+
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	enough := make(chan struct{})
+	var enoughOnce sync.Once
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				task := fmt.Sprintf("pgcrash-%02d-%05d", g, i)
+				r, err := c.PostWriteback(ctx, httpapi.WritebackBody{Verdict: crashVerdict(task), BatchID: "CRASH", TrackID: "T1"})
+				if err != nil {
+					return // the server is gone
+				}
+				if r.Status == 201 {
+					mu.Lock()
+					acked[task] = true
+					if len(acked) >= 200 {
+						enoughOnce.Do(func() { close(enough) })
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	testenv.Within(t, enough, 60*time.Second, "200 acknowledged write-backs")
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.done
+	cancel()
+	wg.Wait()
+
+	again := startServe(t, bin, config)
+	have := map[string]int{}
+	var wids []string
+	after := int64(-1)
+	for {
+		page, err := again.client(t, "tok-operator").Records(context.Background(), writeback.RecordQuery{Kind: writeback.KindDurable, After: after, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Records {
+			have[r.Durable.TaskID]++
+			wids = append(wids, r.Durable.WritebackID)
+		}
+		if page.Next < 0 {
+			break
+		}
+		after = page.Next
+	}
+	mu.Lock()
+	for task := range acked {
+		if have[task] != 1 {
+			t.Errorf("acknowledged write-back %s is in the ledger %d times", task, have[task])
+		}
+	}
+	mu.Unlock()
+
+	db, err := pgx.Connect(context.Background(), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(context.Background())
+	// The restarted server reconciles in the background: wait (bounded)
+	// until every durable record has its event.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		keys := map[string]int{}
+		rows, err := db.Query(context.Background(), "SELECT key FROM events WHERE type = 'writeback.recorded'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range ks {
+			keys[k]++
+		}
+		missing := 0
+		for _, w := range wids {
+			switch keys[derive.RecordedKey(w)] {
+			case 0:
+				missing++
+			case 1:
+			default:
+				t.Fatalf("write-back %s has %d writeback.recorded events", w, keys[derive.RecordedKey(w)])
+			}
+		}
+		if missing == 0 {
+			t.Logf("%d write-backs acknowledged before SIGKILL, %d durable, every one with its event", len(acked), len(wids))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d durable write-backs have no writeback.recorded event after the restart", missing, len(wids))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
