@@ -49,6 +49,7 @@ func (s *Store) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
 		}
 		if done {
 			s.log.Debug("scene status written", "batch", ref.Batch, "version", c.Version, "cold_start", cold, "grouped", true)
+			out.Created = cold
 			return out, nil
 		}
 	}
