@@ -79,13 +79,21 @@
 // name), so a status save's compare-and-set of the active version, its
 // structure guard and its write are atomic, and a candidate's body and
 // manifest commit together. Reads use one repeatable-read snapshot.
+// Status saves by patch are gathered into groups like ledger appends: one
+// statement tries every batch lock of the group without waiting (a save
+// whose batch another transaction holds leaves the group and waits for the
+// lock on its own, within its caller's context), the batches' files are
+// read in two queries and the bodies written in one statement, and each
+// save keeps its own version check and error: one commit for many saves.
 //
 // Events: appends are gathered into groups like ledger appends, one group
 // transaction at a time. It locks event_head, answers keys already in the
 // log (or earlier in the group) with their event, gives the others the
 // next ids, inserts, and NOTIFYs the schema's channel, so ids commit in
 // order without gaps, AppendOnce appends once across servers, and
-// Last-Event-ID resume works from any server. Each Store runs one
+// Last-Event-ID resume works from any server. PostOnce (event.Poster)
+// queues an event into the next group without waiting for it, in order
+// with the appends after it; Close commits what is queued. Each Store runs one
 // listener connection (LISTEN) that wakes its Wait callers when any
 // server appends; it also re-reads event_head every EventPoll in case a
 // notification was lost with its connection.
