@@ -73,19 +73,11 @@ func TestStatusSavesGrouped(t *testing.T) {
 	// at their write, so of n > 2*groupDepth saves, some group holds two
 	// or more: the first group committed after the release takes every
 	// save still queued.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testenv.Until(t, 30*time.Second, func() bool {
 		s.sq.mu.Lock()
-		queued := len(s.sq.items)
-		s.sq.mu.Unlock()
-		if int(s.sq.st.grouped.Load())+queued == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("saves did not queue: %d queued, %d in groups", queued, s.sq.st.grouped.Load())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer s.sq.mu.Unlock()
+		return int(s.sq.st.grouped.Load())+len(s.sq.items) == n
+	})
 	if answered.Load() != 0 {
 		t.Fatalf("%d saves answered while their writes wait", answered.Load())
 	}

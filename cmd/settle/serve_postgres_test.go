@@ -118,9 +118,7 @@ func TestPostgresCrashPostedEvents(t *testing.T) {
 	defer db.Close(context.Background())
 	// The restarted server reconciles in the background: wait (bounded)
 	// until every durable record has its event.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		keys := map[string]int{}
+	testenv.Until(t, 60*time.Second, func() bool {
 		rows, err := db.Query(context.Background(), "SELECT key FROM events WHERE type = 'writeback.recorded'")
 		if err != nil {
 			t.Fatal(err)
@@ -129,26 +127,21 @@ func TestPostgresCrashPostedEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		keys := map[string]int{}
 		for _, k := range ks {
 			keys[k]++
 		}
 		missing := 0
 		for _, w := range wids {
-			switch keys[derive.RecordedKey(w)] {
+			switch n := keys[derive.RecordedKey(w)]; n {
 			case 0:
 				missing++
 			case 1:
 			default:
-				t.Fatalf("write-back %s has %d writeback.recorded events", w, keys[derive.RecordedKey(w)])
+				t.Fatalf("write-back %s has %d writeback.recorded events", w, n)
 			}
 		}
-		if missing == 0 {
-			t.Logf("%d write-backs acknowledged before SIGKILL, %d durable, every one with its event", len(acked), len(wids))
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d durable write-backs have no writeback.recorded event after the restart", missing, len(wids))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return missing == 0
+	})
+	t.Logf("%d write-backs acknowledged before SIGKILL, %d durable, every one with its event", len(acked), len(wids))
 }
