@@ -67,7 +67,20 @@ type groupQueue[C any] struct {
 	items   []*qitem[C]
 	workers int
 	st      groupCounters
-	pending sync.WaitGroup // items queued or in a group: drain waits for them
+	// pending counts items queued or in a group; idle is closed (and
+	// replaced) when it falls to zero. A counter under mu, not a
+	// WaitGroup: posts may arrive while drain waits.
+	pending int
+	idle    chan struct{}
+}
+
+// finish counts n items answered or withdrawn; q.mu is held.
+func (q *groupQueue[C]) finish(n int) {
+	q.pending -= n
+	if q.pending == 0 && q.idle != nil {
+		close(q.idle)
+		q.idle = nil
+	}
 }
 
 // groupDepth is how many group transactions of one queue run at once.
@@ -89,8 +102,8 @@ func (q *groupQueue[C]) submit(ctx context.Context, c C) error {
 			return nil
 		}
 		q.items = slices.DeleteFunc(q.items, func(o *qitem[C]) bool { return o == it })
+		q.finish(1)
 		q.mu.Unlock()
-		q.pending.Done()
 		return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "request not started")
 	}
 }
@@ -100,8 +113,8 @@ func (q *groupQueue[C]) post(c C) { q.enqueue(c) }
 
 func (q *groupQueue[C]) enqueue(c C) *qitem[C] {
 	it := &qitem[C]{c: c, done: make(chan struct{})}
-	q.pending.Add(1)
 	q.mu.Lock()
+	q.pending++
 	q.items = append(q.items, it)
 	if q.workers < max(q.depth, 1) {
 		q.workers++
@@ -113,15 +126,22 @@ func (q *groupQueue[C]) enqueue(c C) *qitem[C] {
 
 // drain waits until every queued request is answered, or d passes.
 func (q *groupQueue[C]) drain(d time.Duration) bool {
-	done := make(chan struct{})
-	go func() {
-		q.pending.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
+	q.mu.Lock()
+	if q.pending == 0 {
+		q.mu.Unlock()
 		return true
-	case <-time.After(d):
+	}
+	if q.idle == nil {
+		q.idle = make(chan struct{})
+	}
+	idle := q.idle
+	q.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-idle:
+		return true
+	case <-t.C:
 		return false
 	}
 }
@@ -150,7 +170,9 @@ func (q *groupQueue[C]) work() {
 		q.commit(cs)
 		for _, it := range group {
 			close(it.done)
-			q.pending.Done()
 		}
+		q.mu.Lock()
+		q.finish(len(group))
+		q.mu.Unlock()
 	}
 }
