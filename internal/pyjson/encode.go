@@ -155,7 +155,9 @@ func (e *encoder) value(b []byte, v any, level int) ([]byte, error) {
 		}
 		keys := x.keys
 		base := -1
+		sorted := false
 		if e.sortKeys && !slices.IsSorted(keys) {
+			sorted = true
 			// Sort a copy on the encoder's key stack (no allocation once
 			// the stack has grown); nested objects push above it.
 			base = len(e.keys) // on error the encoder is abandoned: no cleanup
@@ -179,7 +181,11 @@ func (e *encoder) value(b []byte, v any, level int) ([]byte, error) {
 				return b, err
 			}
 			b = append(b, e.keySep...)
-			if b, err = e.value(b, x.vals[k], level+1); err != nil {
+			v := x.vals[i]
+			if sorted {
+				v, _ = x.Get(k)
+			}
+			if b, err = e.value(b, v, level+1); err != nil {
 				return b, err
 			}
 		}
