@@ -192,7 +192,29 @@ func ApplyPatch(sc *Scene, patch []byte) (*Scene, error) {
 	if err != nil {
 		return nil, err
 	}
-	var doc any = sc.ToTree()
+	res, err := applyOps(sc.ToTree(), ops, true)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// applyPatchOps is ApplyPatch of decoded operations, sharing with sc every
+// value the patch does not change (the operations copy the containers
+// along the paths they write): sc must not be changed while the result
+// is in use, nor the result while sc is.
+func applyPatchOps(sc *Scene, ops []patchOp) (*Scene, error) {
+	if sc == nil {
+		return nil, settle.Errorf(settle.EINVALID, "json patch: nil scene")
+	}
+	// The body limits are checked when the result is encoded.
+	return applyOps(sc.sharedTree(), ops, false)
+}
+
+// applyOps applies ops to doc, the tree of a scene, and decodes the
+// result; limits checks the result against the body limits first.
+func applyOps(doc any, ops []patchOp, limits bool) (*Scene, error) {
+	var err error
 	copied := 0
 	for i, op := range ops {
 		if doc, err = applyOp(doc, op, &copied); err != nil {
@@ -206,8 +228,10 @@ func ApplyPatch(sc *Scene, patch []byte) (*Scene, error) {
 	if obj.Has("schema_version") {
 		return nil, settle.Errorf(settle.EINVALID, "json patch: schema_version is not a scene field")
 	}
-	if err := checkBodyLimits(obj); err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "json patch: result")
+	if limits {
+		if err := checkBodyLimits(obj); err != nil {
+			return nil, settle.Wrap(settle.EINVALID, err, "json patch: result")
+		}
 	}
 	res, err := fromTree(obj, true)
 	if err != nil {
@@ -334,8 +358,17 @@ func pointerGet(doc any, tokens []string) (any, error) {
 
 // withParent runs fn on the container that holds the last token and
 // stores the (possibly new) container back into the document; it returns
-// the new document.
+// the new document. Every container along the path is copied (shallowly)
+// before it is changed, the parent given to fn too: an operation never
+// changes a container in place, so a tree may share its values with the
+// scene it was made from.
 func withParent(doc any, tokens []string, fn func(parent any, last string) (any, error)) (any, error) {
+	switch n := doc.(type) {
+	case *pyjson.Object:
+		doc = n.ShallowClone()
+	case []any:
+		doc = append([]any(nil), n...)
+	}
 	if len(tokens) == 1 {
 		return fn(doc, tokens[0])
 	}

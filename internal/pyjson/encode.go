@@ -86,9 +86,16 @@ func newEncoder(opt Options) *encoder {
 	return e
 }
 
+// newlineSpaces is a newline and the indentation of most lines, appended
+// in one copy.
+const newlineSpaces = "\n                                                                "
+
 func (e *encoder) newline(b []byte, level int) []byte {
-	b = append(b, '\n')
 	n := e.indent * level
+	if n < len(newlineSpaces) {
+		return append(b, newlineSpaces[:1+n]...)
+	}
+	b = append(b, '\n')
 	for n > 0 {
 		const spaces = "                                "
 		k := min(n, len(spaces))

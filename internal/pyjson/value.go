@@ -28,6 +28,9 @@ const objectIndexMin = 8
 // NewObject returns an empty object.
 func NewObject() *Object { return &Object{} }
 
+// NewObjectSize returns an empty object with room for n members.
+func NewObjectSize(n int) *Object { return newObjectCap(n) }
+
 // newObjectCap returns an empty object with room for n members.
 func newObjectCap(n int) *Object {
 	return &Object{keys: make([]string, 0, n), vals: make([]any, 0, n)}
