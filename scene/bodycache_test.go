@@ -47,7 +47,10 @@ func TestStatusBodyCache(t *testing.T) {
 		func(sc *scene.Scene) error { sc.Beats[0].Approved = !sc.Beats[0].Approved; return nil },
 		func(sc *scene.Scene) error { sc.Beats[0].BeatMetadata.Set("prompt_directive", "warm"); return nil },
 		func(sc *scene.Scene) error { sc.Beats[1].BeatMetadata.Set("note", "x"); return nil },
-		func(sc *scene.Scene) error { sc.Beats[0].Takes = append(sc.Beats[0].Takes, &scene.Take{TakeID: "c", Status: "pending"}); return nil },
+		func(sc *scene.Scene) error {
+			sc.Beats[0].Takes = append(sc.Beats[0].Takes, &scene.Take{TakeID: "c", Status: "pending"})
+			return nil
+		},
 		func(sc *scene.Scene) error { return fmt.Errorf("refused") },
 	}
 	codes := map[settle.Code]int{}
