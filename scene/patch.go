@@ -41,8 +41,9 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 	// The library decodes with encoding/json, which allows 10000 levels:
 	// the depth is checked first. Other syntax errors are left to the
 	// library, whose messages the refusals carry.
-	if _, err := settle.ParseInput(patch, "MaxPatchBytes", settle.MaxPatchBytes); settle.ErrorCode(err) == settle.EINVALID {
-		return nil, settle.Wrap(settle.EINVALID, err, "json patch")
+	doc, perr := settle.ParseInput(patch, "MaxPatchBytes", settle.MaxPatchBytes)
+	if settle.ErrorCode(perr) == settle.EINVALID {
+		return nil, settle.Wrap(settle.EINVALID, perr, "json patch")
 	}
 	trimmed := bytes.TrimLeft(patch, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '[' {
@@ -50,9 +51,8 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 	}
 	// The library answers every syntax error with "invalid state
 	// detected": settle's own parser says what and where.
-	doc, err := pyjson.Parse(patch)
-	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "json patch: not valid JSON")
+	if perr != nil {
+		return nil, settle.Wrap(settle.EINVALID, perr, "json patch: not valid JSON")
 	}
 	list, ok := doc.([]any)
 	if !ok {
@@ -67,6 +67,9 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 		if _, ok := op.(string); !ok {
 			return nil, settle.Errorf(settle.EINVALID, "json patch: operation %d has no \"op\" string", i)
 		}
+	}
+	if ops, ok := decodeParsedPatch(patch, list); ok {
+		return ops, nil
 	}
 	p, err := jsonpatch.DecodePatch(patch)
 	if errors.Is(err, jsonpatch.ErrInvalid) {
@@ -106,6 +109,49 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 		}
 	}
 	return ops, nil
+}
+
+// decodeParsedPatch is the rest of decodePatch on the parsed operations
+// of a patch that the library would take as it is: every operation with
+// its members well-formed, and no NaN or Infinity anywhere. ok is false
+// for any other patch, which the library then decodes (its refusals are
+// the messages a client sees).
+func decodeParsedPatch(patch []byte, list []any) ([]patchOp, bool) {
+	if len(list) > settle.MaxPatchOps || bytes.Contains(patch, []byte("NaN")) || bytes.Contains(patch, []byte("Infinity")) {
+		return nil, false
+	}
+	pointer := func(o *pyjson.Object, key string) ([]string, bool) {
+		s, ok := o.GetString(key)
+		if !ok {
+			return nil, false
+		}
+		p, err := splitPointer(s)
+		return p, err == nil
+	}
+	ops := make([]patchOp, len(list))
+	for i, v := range list {
+		o := v.(*pyjson.Object)
+		op := &ops[i]
+		op.kind, _ = o.GetString("op")
+		var ok bool
+		if op.path, ok = pointer(o, "path"); !ok {
+			return nil, false
+		}
+		switch op.kind {
+		case "move", "copy":
+			if op.from, ok = pointer(o, "from"); !ok {
+				return nil, false
+			}
+		case "add", "replace", "test":
+			if op.value, op.hasValue = o.Get("value"); !op.hasValue {
+				return nil, false
+			}
+		case "remove":
+		default:
+			return nil, false
+		}
+	}
+	return ops, true
 }
 
 // rawPointer reads and splits the JSON Pointer member key of an operation.
