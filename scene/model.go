@@ -238,6 +238,13 @@ func FromTree(obj *pyjson.Object) (*Scene, error) { return fromTree(obj, false) 
 // fromTree is FromTree; with own the scene takes the tree's values instead
 // of copies (for a tree nothing else holds).
 func fromTree(obj *pyjson.Object, own bool) (*Scene, error) {
+	return fromTreeReusing(obj, own, nil)
+}
+
+// fromTreeReusing is fromTree taking the beat of reuse for a beat object
+// found in it (a tree made from a scene, in which that beat's object was
+// not changed) instead of decoding it again.
+func fromTreeReusing(obj *pyjson.Object, own bool, reuse map[*pyjson.Object]*Beat) (*Scene, error) {
 	if obj == nil {
 		return nil, settle.Errorf(settle.ECORRUPT, "scene: not a JSON object")
 	}
@@ -249,8 +256,12 @@ func fromTree(obj *pyjson.Object, own bool) (*Scene, error) {
 		LockReason:    r.optString("lock_reason"),
 	}
 	for i, bv := range r.listOrEmpty("beats") {
-		path := r.at("beats") + "[" + itoa(i) + "]"
 		bo, ok := bv.(*pyjson.Object)
+		if b, reused := reuse[bo]; ok && reused {
+			sc.Beats = append(sc.Beats, b)
+			continue
+		}
+		path := r.at("beats") + "[" + itoa(i) + "]"
 		if !ok {
 			r.fail(shapeError(path, "dict", bv, true))
 			break

@@ -238,7 +238,7 @@ func ApplyPatch(sc *Scene, patch []byte) (*Scene, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := applyOps(sc.ToTree(), ops, true)
+	res, err := applyOps(sc.ToTree(), ops, true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -253,13 +253,28 @@ func applyPatchOps(sc *Scene, ops []patchOp) (*Scene, error) {
 	if sc == nil {
 		return nil, settle.Errorf(settle.EINVALID, "json patch: nil scene")
 	}
+	tree := sc.sharedTree()
+	// A beat whose object no operation copied (to change it) is the
+	// scene's beat as it was: the result takes it without decoding it.
+	var reuse map[*pyjson.Object]*Beat
+	if bv, ok := tree.Get("beats"); ok {
+		if list, ok := bv.([]any); ok && len(list) == len(sc.Beats) {
+			reuse = make(map[*pyjson.Object]*Beat, len(list))
+			for i, b := range list {
+				if bo, ok := b.(*pyjson.Object); ok {
+					reuse[bo] = sc.Beats[i]
+				}
+			}
+		}
+	}
 	// The body limits are checked when the result is encoded.
-	return applyOps(sc.sharedTree(), ops, false)
+	return applyOps(tree, ops, false, reuse)
 }
 
 // applyOps applies ops to doc, the tree of a scene, and decodes the
-// result; limits checks the result against the body limits first.
-func applyOps(doc any, ops []patchOp, limits bool) (*Scene, error) {
+// result (fromTreeReusing); limits checks the result against the body
+// limits first.
+func applyOps(doc any, ops []patchOp, limits bool, reuse map[*pyjson.Object]*Beat) (*Scene, error) {
 	var err error
 	copied := 0
 	for i, op := range ops {
@@ -279,7 +294,7 @@ func applyOps(doc any, ops []patchOp, limits bool) (*Scene, error) {
 			return nil, settle.Wrap(settle.EINVALID, err, "json patch: result")
 		}
 	}
-	res, err := fromTree(obj, true)
+	res, err := fromTreeReusing(obj, true, reuse)
 	if err != nil {
 		return nil, settle.Wrap(settle.EINVALID, err, "json patch: result is not a valid scene")
 	}
