@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
 )
 
@@ -17,9 +18,7 @@ import (
 // changed the scene a write returned, or a change of a structural value
 // is one only its spelling shows (30 and 30.0).
 func TestStatusBodyCache(t *testing.T) {
-	seed := rand.Int63()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewSource(seed))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	body := []byte(`{"schema_version": 1, "scene_id": "B1", "beats": [` +
 		`{"beat_id": "SH_000", "beat_metadata": {"modality": "t2v", "generation_config": {"steps": 30, "cfg": 6.5}}, "takes": [{"take_id": "t0", "status": "running"}]},` +
 		`{"beat_id": "SH_001", "beat_metadata": {"plan_shot": {"shot_id": "SH_001"}}, "takes": []}], "scene_metadata": {}}`)
