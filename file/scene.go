@@ -88,6 +88,11 @@ type Scenes struct {
 	now         func() time.Time
 	lockTimeout time.Duration
 
+	// bodies keeps the active bodies status writes decode and write, so
+	// that the next write of a long-running server does not decode them
+	// again (used only for the same bytes, read under the lock).
+	bodies *scene.BodyCache
+
 	mu     sync.Mutex
 	closed bool
 	poison error // non-nil: a write failed; mutations refused until reopened
@@ -120,7 +125,8 @@ func OpenScenes(opts SceneOptions) (*Scenes, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Scenes{root: root, log: log.With("store", "scenes"), now: time.Now, lockTimeout: opts.LockTimeout}, nil
+	return &Scenes{root: root, log: log.With("store", "scenes"), now: time.Now, lockTimeout: opts.LockTimeout,
+		bodies: scene.NewBodyCache(0)}, nil
 }
 
 // Close marks the store closed; every later operation returns UNAVAILABLE.
@@ -209,7 +215,7 @@ func (b sceneBatch) version(v int) string    { return b.path(b.Version(v)) }
 
 // files is the batch in the engine of package scene, over its directory.
 func (s *Scenes) files(b sceneBatch) scene.BatchFiles {
-	return scene.BatchFiles{Batch: b.Batch, Files: sceneDir{s: s, dir: b.dir}}
+	return scene.BatchFiles{Batch: b.Batch, Files: sceneDir{s: s, dir: b.dir}, Cache: s.bodies, CacheKey: b.dir}
 }
 
 // sceneDir is a project's scenes directory as scene.Files: a name is a

@@ -71,17 +71,25 @@ func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersio
 	// mutate is the caller's and may not be pure: the dry run of a batch
 	// without a scene checks the conditions with a mutation that does
 	// nothing.
-	noop := func(*scene.Scene) error { return nil }
-	return s.updateStatus(ctx, ref, scene.Cond{Version: expectedVersion, AnyRevision: true}, mutate, noop, postWrite)
-}
-
-func (s *Scenes) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
-	mutate, dryMutate func(*scene.Scene) error, postWrite func(*scene.Scene) error) (scene.Loaded, error) {
 	if mutate == nil {
 		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no status mutation")
 	}
+	noop := func(*scene.Scene) error { return nil }
+	c := scene.Cond{Version: expectedVersion, AnyRevision: true}
+	return s.updateStatus(ctx, ref, c, func(bf scene.BatchFiles, dry bool) (scene.StatusWrite, error) {
+		if dry {
+			return bf.UpdateStatusIf(c, noop)
+		}
+		return bf.UpdateStatusIf(c, mutate)
+	}, postWrite)
+}
+
+// updateStatus runs write under the batch lock (dry: the dry run of a
+// batch without a scene, see lockStatus), then postWrite.
+func (s *Scenes) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
+	write func(bf scene.BatchFiles, dry bool) (scene.StatusWrite, error), postWrite func(*scene.Scene) error) (scene.Loaded, error) {
 	b, l, err := s.lockStatus(ctx, ref, func(bf scene.BatchFiles) error {
-		_, err := bf.UpdateStatusIf(c, dryMutate)
+		_, err := write(bf, true)
 		return err
 	})
 	if err != nil {
@@ -89,7 +97,7 @@ func (s *Scenes) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
 	}
 	defer s.unlock(l, b)
 
-	w, err := s.files(b).UpdateStatusIf(c, mutate)
+	w, err := write(s.files(b), false)
 	if err != nil {
 		return scene.Loaded{}, err
 	}
@@ -127,8 +135,9 @@ func (s *Scenes) PatchStatus(ctx context.Context, ref scene.Ref, expectedVersion
 // refused on a batch without a scene (c.NoCreate, or a patch that does not
 // apply to the empty scene of a cold start) leaves no file behind.
 func (s *Scenes) PatchStatusIf(ctx context.Context, ref scene.Ref, c scene.Cond, patch []byte) (scene.Loaded, error) {
-	m := scene.PatchMutation(patch)
-	return s.updateStatus(ctx, ref, c, m, m, nil)
+	return s.updateStatus(ctx, ref, c, func(bf scene.BatchFiles, _ bool) (scene.StatusWrite, error) {
+		return bf.PatchStatusIf(c, patch)
+	}, nil)
 }
 
 // SaveRunner is the seed's writer-1 save_active_scene, at the raw JSON

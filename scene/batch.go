@@ -68,6 +68,11 @@ func (b Batch) Version(v int) string { return VersionName(b.Token, b.Ref.Batch, 
 type BatchFiles struct {
 	Batch Batch
 	Files Files
+	// Cache, if not nil, keeps the bodies status writes decode and write
+	// (a long-running process's), under CacheKey (the Files' identity,
+	// such as its directory) and the file name.
+	Cache    *BodyCache
+	CacheKey string
 }
 
 // ReasonMaterializedLegacy is the manifest reason of a flat body

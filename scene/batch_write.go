@@ -172,6 +172,79 @@ func (bf BatchFiles) UpdateStatus(expectedVersion int, mutate func(*Scene) error
 // structure guard; (3) the body is written. An error from mutate is
 // returned as is, nothing written.
 func (bf BatchFiles) UpdateStatusIf(c Cond, mutate func(*Scene) error) (StatusWrite, error) {
+	return bf.updateStatus(c, statusChange{fn: mutate})
+}
+
+// PatchStatusIf is UpdateStatusIf with PatchMutation(patch), the patch
+// decoded once and applied without copying what it does not change.
+func (bf BatchFiles) PatchStatusIf(c Cond, patch []byte) (StatusWrite, error) {
+	return bf.updateStatus(c, statusChange{patch: patch, isPatch: true})
+}
+
+// statusChange is a status write's mutation: a closure, or a JSON Patch
+// (decoded when applied, so that the write's other refusals come first,
+// as with PatchMutation).
+type statusChange struct {
+	fn      func(*Scene) error
+	patch   []byte
+	isPatch bool
+}
+
+// apply returns the changed scene. base is not changed when shared (the
+// cache's): a closure gets a copy, a patch copies only what it changes.
+func (m statusChange) apply(base *Scene, shared bool) (*Scene, error) {
+	if m.isPatch {
+		ops, err := decodePatch(m.patch)
+		if err != nil {
+			return nil, err
+		}
+		return applyPatchOps(base, ops)
+	}
+	sc := base
+	if shared {
+		sc = base.Clone()
+	}
+	if err := m.fn(sc); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// statusBody is the active body a status write starts from.
+type statusBody struct {
+	sc     *Scene
+	data   []byte
+	fp     string
+	shared bool // sc is the cache's, not to be changed
+}
+
+// loadStatusBody is LoadBody through the cache, with the body's structure
+// fingerprint.
+func (bf BatchFiles) loadStatusBody(name string) (statusBody, error) {
+	data, ok, err := bf.Files.ReadFile(name)
+	if err != nil {
+		return statusBody{}, err
+	}
+	if !ok {
+		return statusBody{}, settle.Errorf(settle.ENOTFOUND, "scene body not found: %s", name)
+	}
+	if sc, fp, ok := bf.Cache.get(bf.cacheKey(name), data); ok {
+		return statusBody{sc: sc, data: data, fp: fp, shared: true}, nil
+	}
+	sc, err := DecodeBody(data)
+	if err != nil {
+		return statusBody{}, fmt.Errorf("scene body %s: %w", name, err)
+	}
+	fp, err := FingerprintStrict(sc)
+	if err != nil {
+		return statusBody{}, err
+	}
+	return statusBody{sc: sc, data: data, fp: fp}, nil
+}
+
+func (bf BatchFiles) cacheKey(name string) string { return bf.CacheKey + "\x00" + name }
+
+func (bf BatchFiles) updateStatus(c Cond, m statusChange) (StatusWrite, error) {
 	ref := bf.Batch.Ref
 	expectedVersion := c.Version
 	if err := bf.checkExists(c); err != nil {
@@ -181,29 +254,35 @@ func (bf BatchFiles) UpdateStatusIf(c Cond, mutate func(*Scene) error) (StatusWr
 	if err != nil {
 		return StatusWrite{}, err
 	}
-	sc, prev, err := LoadBody(bf.Files, t.Name)
+	body, err := bf.loadStatusBody(t.Name)
+	var sc *Scene
 	var fp string
+	var prev []byte
 	cold := false
 	switch {
 	case err == nil:
+		prev = body.data
 		if err := bf.checkRevision(c, prev, true); err != nil {
 			return StatusWrite{}, err
 		}
 		// The seed's guard, inline (StatusGuard compares the same two
 		// fingerprints, but needs a copy of the scene from before mutate).
-		before, err := FingerprintStrict(sc)
-		if err != nil {
-			return StatusWrite{}, err
-		}
+		before := body.fp
 		if t.Manifest != nil {
-			if err := CheckRegisteredBody(ref.Batch, t.Manifest, expectedVersion, sc.SceneID, before); err != nil {
+			if err := CheckRegisteredBody(ref.Batch, t.Manifest, expectedVersion, body.sc.SceneID, before); err != nil {
 				return StatusWrite{}, err
 			}
 		}
-		if err := mutate(sc); err != nil {
+		if sc, err = m.apply(body.sc, body.shared); err != nil {
 			return StatusWrite{}, err
 		}
-		if fp, err = FingerprintStrict(sc); err != nil {
+		// A body that kept its structural values as they were keeps its
+		// fingerprint: only a change is hashed again. The unchanged body
+		// is there to compare with when it is the cache's or the patch's
+		// base (a closure changes a fresh body in place).
+		if (body.shared || m.isPatch) && sameStructure(body.sc, sc) {
+			fp = before
+		} else if fp, err = FingerprintStrict(sc); err != nil {
 			return StatusWrite{}, err
 		}
 		if fp != before {
@@ -220,21 +299,27 @@ func (bf BatchFiles) UpdateStatusIf(c Cond, mutate func(*Scene) error) (StatusWr
 			return StatusWrite{}, err
 		}
 		// Cold start: no prior structure to guard.
-		cold, prev = true, nil
+		cold = true
 		sc = &Scene{SceneID: ref.Batch, Beats: []*Beat{}, SceneMetadata: pyjson.NewObject()}
-		if err := mutate(sc); err != nil {
+		if sc, err = m.apply(sc, false); err != nil {
 			return StatusWrite{}, err
 		}
 		if fp, err = FingerprintStrict(sc); err != nil {
 			return StatusWrite{}, err
 		}
 	}
-	data, err := EncodeBody(sc)
+	data, err := encodeBody(sc, len(prev))
 	if err != nil {
 		return StatusWrite{}, settle.Wrap(settle.EINVALID, err, "encode scene of batch %s", ref.Batch)
 	}
+	key := bf.cacheKey(t.Name)
 	if err := bf.Files.WriteFile(t.Name, data); err != nil {
+		bf.Cache.drop(key)
 		return StatusWrite{}, err
+	}
+	if bf.Cache != nil {
+		// The caller gets sc; the cache keeps its own copy.
+		bf.Cache.put(key, data, sc.Clone(), fp)
 	}
 	return StatusWrite{
 		Name:   t.Name,

@@ -68,7 +68,17 @@ func EncodeBody(sc *Scene) ([]byte, error) {
 	if sc == nil {
 		return nil, settle.Errorf(settle.EINVALID, "encode scene body: nil scene")
 	}
-	return EncodeBodyTree(sc.ToTree())
+	return encodeBody(sc, 0)
+}
+
+// encodeBody is EncodeBody into a buffer of about sizeHint bytes (the
+// size of the body it replaces, 0: unknown).
+func encodeBody(sc *Scene, sizeHint int) ([]byte, error) {
+	if sc == nil {
+		return nil, settle.Errorf(settle.EINVALID, "encode scene body: nil scene")
+	}
+	// The tree is only encoded: it may share the scene's values.
+	return encodeBodyTree(sc.sharedTree(), sizeHint)
 }
 
 // EncodeBodyTree is the seed's _serialize_scene_dict for a raw scene object:
@@ -80,13 +90,17 @@ func EncodeBody(sc *Scene) ([]byte, error) {
 // and a body deeper than json.load's recursion limit is one no Python tool
 // can read back.
 func EncodeBodyTree(obj *pyjson.Object) ([]byte, error) {
+	return encodeBodyTree(obj, 0)
+}
+
+func encodeBodyTree(obj *pyjson.Object, sizeHint int) ([]byte, error) {
 	if obj == nil {
 		return nil, settle.Errorf(settle.EINVALID, "encode scene body: nil object")
 	}
 	if err := checkBodyLimits(obj); err != nil {
 		return nil, settle.Wrap(settle.EINVALID, err, "encode scene body")
 	}
-	w := pyjson.NewObject()
+	w := pyjson.NewObjectSize(obj.Len() + 1)
 	w.Set("schema_version", schemaOne)
 	for _, k := range obj.Keys() {
 		if k == "schema_version" {
@@ -95,7 +109,11 @@ func EncodeBodyTree(obj *pyjson.Object) ([]byte, error) {
 		v, _ := obj.Get(k)
 		w.Set(k, v)
 	}
-	b, err := pyjson.Encode(w, bodyOptions)
+	var buf []byte
+	if sizeHint > 0 {
+		buf = make([]byte, 0, sizeHint+sizeHint/16+512)
+	}
+	b, err := pyjson.AppendEncode(buf, w, bodyOptions)
 	if err != nil {
 		return nil, settle.Wrap(settle.EINVALID, err, "encode scene body")
 	}

@@ -12,9 +12,11 @@
 // scenes directory by bare file name: the load ladder (LoadActive: manifest,
 // then the active version's body, then the flat body), Versions, and, with
 // the backend holding the batch lock over the call, the mutations
-// (UpdateStatus, UpdateStatusIf, SaveRunner, SaveFlat, CreateFlat,
-// WriteCandidate, Activate), which write bodies before the manifest that
-// registers them.
+// (UpdateStatus, UpdateStatusIf, PatchStatusIf, SaveRunner, SaveFlat,
+// CreateFlat, WriteCandidate, Activate), which write bodies before the
+// manifest that registers them. A BatchFiles with a BodyCache keeps the
+// bodies its status writes decode and write, for the next write of the
+// same bytes.
 // RecoverStale and InitFromPlan drive a backend's own Load and UpdateStatus
 // (StatusStore, PlanStore). A backend keeps only its storage: package file
 // maps names to files written through internal/durable under a flock;

@@ -238,6 +238,13 @@ func FromTree(obj *pyjson.Object) (*Scene, error) { return fromTree(obj, false) 
 // fromTree is FromTree; with own the scene takes the tree's values instead
 // of copies (for a tree nothing else holds).
 func fromTree(obj *pyjson.Object, own bool) (*Scene, error) {
+	return fromTreeReusing(obj, own, nil)
+}
+
+// fromTreeReusing is fromTree taking the beat of reuse for a beat object
+// found in it (a tree made from a scene, in which that beat's object was
+// not changed) instead of decoding it again.
+func fromTreeReusing(obj *pyjson.Object, own bool, reuse map[*pyjson.Object]*Beat) (*Scene, error) {
 	if obj == nil {
 		return nil, settle.Errorf(settle.ECORRUPT, "scene: not a JSON object")
 	}
@@ -249,8 +256,12 @@ func fromTree(obj *pyjson.Object, own bool) (*Scene, error) {
 		LockReason:    r.optString("lock_reason"),
 	}
 	for i, bv := range r.listOrEmpty("beats") {
-		path := r.at("beats") + "[" + itoa(i) + "]"
 		bo, ok := bv.(*pyjson.Object)
+		if b, reused := reuse[bo]; ok && reused {
+			sc.Beats = append(sc.Beats, b)
+			continue
+		}
+		path := r.at("beats") + "[" + itoa(i) + "]"
 		if !ok {
 			r.fail(shapeError(path, "dict", bv, true))
 			break
@@ -325,78 +336,90 @@ func optStr(p *string) any {
 
 // putExtra appends the unknown members, skipping any named like a known
 // field (FromTree never produces one; the known field wins).
-func putExtra(o *pyjson.Object, extra []Member, known map[string]bool) {
+func putExtra(o *pyjson.Object, extra []Member, known map[string]bool, cp copier) {
 	for _, m := range extra {
 		if known[m.Key] || o.Has(m.Key) {
 			continue
 		}
-		o.Set(m.Key, pyjson.DeepCopy(m.Value))
+		o.Set(m.Key, cp(m.Value))
 	}
 }
+
+// copier copies a value into a tree: pyjson.DeepCopy, or shareValue for
+// a tree that is only read (encoded) while the scene is not changed.
+type copier func(any) any
+
+func shareValue(v any) any { return v }
 
 // ToTree is the reference Scene.to_dict: every known field in to_dict
 // order, then the unknown members in the order they were read. The tree
 // shares nothing with the scene. A nil beat_metadata or scene_metadata is
 // written as {}, a nil max_takes as 3 and a nil phantom_recovery_count as
 // 0 (the from_dict defaults).
-func (sc *Scene) ToTree() *pyjson.Object {
-	o := pyjson.NewObject()
+func (sc *Scene) ToTree() *pyjson.Object { return sc.toTree(pyjson.DeepCopy) }
+
+// sharedTree is ToTree sharing the scene's values: the tree must only be
+// read, and only while the scene is not changed.
+func (sc *Scene) sharedTree() *pyjson.Object { return sc.toTree(shareValue) }
+
+func (sc *Scene) toTree(cp copier) *pyjson.Object {
+	o := pyjson.NewObjectSize(5 + len(sc.Extra))
 	o.Set("scene_id", sc.SceneID)
 	beats := make([]any, 0, len(sc.Beats))
 	for _, b := range sc.Beats {
-		beats = append(beats, b.toTree())
+		beats = append(beats, b.toTree(cp))
 	}
 	o.Set("beats", beats)
-	o.Set("scene_metadata", objectOrNew(sc.SceneMetadata))
+	o.Set("scene_metadata", objectOrNew(sc.SceneMetadata, cp))
 	o.Set("locked", sc.Locked)
 	o.Set("lock_reason", optStr(sc.LockReason))
-	putExtra(o, sc.Extra, sceneKnown)
+	putExtra(o, sc.Extra, sceneKnown, cp)
 	return o
 }
 
-func objectOrNew(o *pyjson.Object) *pyjson.Object {
+func objectOrNew(o *pyjson.Object, cp copier) *pyjson.Object {
 	if o == nil {
 		return pyjson.NewObject()
 	}
-	return o.Clone()
+	return cp(o).(*pyjson.Object)
 }
 
-func orDefault(v any, def pyjson.Int) any {
+func orDefault(v any, def pyjson.Int, cp copier) any {
 	if v == nil {
 		return def
 	}
-	return pyjson.DeepCopy(v)
+	return cp(v)
 }
 
-func (b *Beat) toTree() *pyjson.Object {
-	o := pyjson.NewObject()
+func (b *Beat) toTree(cp copier) *pyjson.Object {
+	o := pyjson.NewObjectSize(8 + len(b.Extra))
 	o.Set("beat_id", b.BeatID)
-	o.Set("max_takes", orDefault(b.MaxTakes, pyjson.Int("3")))
-	o.Set("beat_metadata", objectOrNew(b.BeatMetadata))
+	o.Set("max_takes", orDefault(b.MaxTakes, pyjson.Int("3"), cp))
+	o.Set("beat_metadata", objectOrNew(b.BeatMetadata, cp))
 	takes := make([]any, 0, len(b.Takes))
 	for _, t := range b.Takes {
-		takes = append(takes, t.toTree())
+		takes = append(takes, t.toTree(cp))
 	}
 	o.Set("takes", takes)
 	o.Set("primary_take_id", optStr(b.PrimaryTakeID))
-	o.Set("phantom_recovery_count", orDefault(b.PhantomRecoveryCount, pyjson.Int("0")))
-	o.Set("board", pyjson.DeepCopy(b.Board))
+	o.Set("phantom_recovery_count", orDefault(b.PhantomRecoveryCount, pyjson.Int("0"), cp))
+	o.Set("board", cp(b.Board))
 	o.Set("approved", b.Approved)
-	putExtra(o, b.Extra, beatKnown)
+	putExtra(o, b.Extra, beatKnown, cp)
 	return o
 }
 
-func (t *Take) toTree() *pyjson.Object {
-	o := pyjson.NewObject()
+func (t *Take) toTree(cp copier) *pyjson.Object {
+	o := pyjson.NewObjectSize(8 + len(t.Extra))
 	o.Set("take_id", t.TakeID)
 	o.Set("status", t.Status)
 	o.Set("created_at", optStr(t.CreatedAt))
 	o.Set("started_at", optStr(t.StartedAt))
 	o.Set("finished_at", optStr(t.FinishedAt))
 	o.Set("artifact_path", optStr(t.ArtifactPath))
-	o.Set("receipt", pyjson.DeepCopy(t.Receipt))
+	o.Set("receipt", cp(t.Receipt))
 	o.Set("error", optStr(t.Error))
-	putExtra(o, t.Extra, takeKnown)
+	putExtra(o, t.Extra, takeKnown, cp)
 	return o
 }
 

@@ -41,8 +41,9 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 	// The library decodes with encoding/json, which allows 10000 levels:
 	// the depth is checked first. Other syntax errors are left to the
 	// library, whose messages the refusals carry.
-	if _, err := settle.ParseInput(patch, "MaxPatchBytes", settle.MaxPatchBytes); settle.ErrorCode(err) == settle.EINVALID {
-		return nil, settle.Wrap(settle.EINVALID, err, "json patch")
+	doc, perr := settle.ParseInput(patch, "MaxPatchBytes", settle.MaxPatchBytes)
+	if settle.ErrorCode(perr) == settle.EINVALID {
+		return nil, settle.Wrap(settle.EINVALID, perr, "json patch")
 	}
 	trimmed := bytes.TrimLeft(patch, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '[' {
@@ -50,9 +51,8 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 	}
 	// The library answers every syntax error with "invalid state
 	// detected": settle's own parser says what and where.
-	doc, err := pyjson.Parse(patch)
-	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "json patch: not valid JSON")
+	if perr != nil {
+		return nil, settle.Wrap(settle.EINVALID, perr, "json patch: not valid JSON")
 	}
 	list, ok := doc.([]any)
 	if !ok {
@@ -67,6 +67,9 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 		if _, ok := op.(string); !ok {
 			return nil, settle.Errorf(settle.EINVALID, "json patch: operation %d has no \"op\" string", i)
 		}
+	}
+	if ops, ok := decodeParsedPatch(patch, list); ok {
+		return ops, nil
 	}
 	p, err := jsonpatch.DecodePatch(patch)
 	if errors.Is(err, jsonpatch.ErrInvalid) {
@@ -106,6 +109,49 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 		}
 	}
 	return ops, nil
+}
+
+// decodeParsedPatch is the rest of decodePatch on the parsed operations
+// of a patch that the library would take as it is: every operation with
+// its members well-formed, and no NaN or Infinity anywhere. ok is false
+// for any other patch, which the library then decodes (its refusals are
+// the messages a client sees).
+func decodeParsedPatch(patch []byte, list []any) ([]patchOp, bool) {
+	if len(list) > settle.MaxPatchOps || bytes.Contains(patch, []byte("NaN")) || bytes.Contains(patch, []byte("Infinity")) {
+		return nil, false
+	}
+	pointer := func(o *pyjson.Object, key string) ([]string, bool) {
+		s, ok := o.GetString(key)
+		if !ok {
+			return nil, false
+		}
+		p, err := splitPointer(s)
+		return p, err == nil
+	}
+	ops := make([]patchOp, len(list))
+	for i, v := range list {
+		o := v.(*pyjson.Object)
+		op := &ops[i]
+		op.kind, _ = o.GetString("op")
+		var ok bool
+		if op.path, ok = pointer(o, "path"); !ok {
+			return nil, false
+		}
+		switch op.kind {
+		case "move", "copy":
+			if op.from, ok = pointer(o, "from"); !ok {
+				return nil, false
+			}
+		case "add", "replace", "test":
+			if op.value, op.hasValue = o.Get("value"); !op.hasValue {
+				return nil, false
+			}
+		case "remove":
+		default:
+			return nil, false
+		}
+	}
+	return ops, true
 }
 
 // rawPointer reads and splits the JSON Pointer member key of an operation.
@@ -192,7 +238,44 @@ func ApplyPatch(sc *Scene, patch []byte) (*Scene, error) {
 	if err != nil {
 		return nil, err
 	}
-	var doc any = sc.ToTree()
+	res, err := applyOps(sc.ToTree(), ops, true, nil)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// applyPatchOps is ApplyPatch of decoded operations, sharing with sc every
+// value the patch does not change (the operations copy the containers
+// along the paths they write): sc must not be changed while the result
+// is in use, nor the result while sc is.
+func applyPatchOps(sc *Scene, ops []patchOp) (*Scene, error) {
+	if sc == nil {
+		return nil, settle.Errorf(settle.EINVALID, "json patch: nil scene")
+	}
+	tree := sc.sharedTree()
+	// A beat whose object no operation copied (to change it) is the
+	// scene's beat as it was: the result takes it without decoding it.
+	var reuse map[*pyjson.Object]*Beat
+	if bv, ok := tree.Get("beats"); ok {
+		if list, ok := bv.([]any); ok && len(list) == len(sc.Beats) {
+			reuse = make(map[*pyjson.Object]*Beat, len(list))
+			for i, b := range list {
+				if bo, ok := b.(*pyjson.Object); ok {
+					reuse[bo] = sc.Beats[i]
+				}
+			}
+		}
+	}
+	// The body limits are checked when the result is encoded.
+	return applyOps(tree, ops, false, reuse)
+}
+
+// applyOps applies ops to doc, the tree of a scene, and decodes the
+// result (fromTreeReusing); limits checks the result against the body
+// limits first.
+func applyOps(doc any, ops []patchOp, limits bool, reuse map[*pyjson.Object]*Beat) (*Scene, error) {
+	var err error
 	copied := 0
 	for i, op := range ops {
 		if doc, err = applyOp(doc, op, &copied); err != nil {
@@ -206,10 +289,12 @@ func ApplyPatch(sc *Scene, patch []byte) (*Scene, error) {
 	if obj.Has("schema_version") {
 		return nil, settle.Errorf(settle.EINVALID, "json patch: schema_version is not a scene field")
 	}
-	if err := checkBodyLimits(obj); err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "json patch: result")
+	if limits {
+		if err := checkBodyLimits(obj); err != nil {
+			return nil, settle.Wrap(settle.EINVALID, err, "json patch: result")
+		}
 	}
-	res, err := fromTree(obj, true)
+	res, err := fromTreeReusing(obj, true, reuse)
 	if err != nil {
 		return nil, settle.Wrap(settle.EINVALID, err, "json patch: result is not a valid scene")
 	}
@@ -334,8 +419,17 @@ func pointerGet(doc any, tokens []string) (any, error) {
 
 // withParent runs fn on the container that holds the last token and
 // stores the (possibly new) container back into the document; it returns
-// the new document.
+// the new document. Every container along the path is copied (shallowly)
+// before it is changed, the parent given to fn too: an operation never
+// changes a container in place, so a tree may share its values with the
+// scene it was made from.
 func withParent(doc any, tokens []string, fn func(parent any, last string) (any, error)) (any, error) {
+	switch n := doc.(type) {
+	case *pyjson.Object:
+		doc = n.ShallowClone()
+	case []any:
+		doc = append([]any(nil), n...)
+	}
 	if len(tokens) == 1 {
 		return fn(doc, tokens[0])
 	}

@@ -74,14 +74,15 @@ func fromGo(v any, depth int) (any, error) {
 		if x == nil {
 			return nil, nil
 		}
-		o := &Object{keys: slices.Clone(x.keys), vals: make(map[string]any, len(x.vals))}
-		for k, e := range x.vals {
+		o := &Object{keys: slices.Clone(x.keys), vals: make([]any, len(x.vals))}
+		for i, e := range x.vals {
 			c, err := fromGo(e, depth+1)
 			if err != nil {
 				return nil, err
 			}
-			o.vals[k] = c
+			o.vals[i] = c
 		}
+		o.index()
 		return o, nil
 	case []any:
 		if x == nil {
@@ -105,14 +106,15 @@ func fromGo(v any, depth int) (any, error) {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
-		o := &Object{keys: keys, vals: make(map[string]any, len(x))}
-		for _, k := range keys {
+		o := &Object{keys: keys, vals: make([]any, len(keys))}
+		for i, k := range keys {
 			c, err := fromGo(x[k], depth+1)
 			if err != nil {
 				return nil, err
 			}
-			o.vals[k] = c
+			o.vals[i] = c
 		}
+		o.index()
 		return o, nil
 	case json.Marshaler:
 		b, err := x.MarshalJSON()
@@ -174,7 +176,11 @@ func fromReflect(rv reflect.Value, depth int) (any, error) {
 			vals[k] = c
 		}
 		slices.Sort(keys)
-		return &Object{keys: keys, vals: vals}, nil
+		o := newObjectCap(len(keys))
+		for _, k := range keys {
+			o.Set(k, vals[k])
+		}
+		return o, nil
 	}
 	return nil, fmt.Errorf("pyjson: from go: unsupported type %s", rv.Type())
 }

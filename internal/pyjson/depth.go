@@ -25,8 +25,7 @@ func depthExceeds(v any, left int) bool {
 		if left <= 0 {
 			return true
 		}
-		for _, k := range x.Keys() {
-			e, _ := x.Get(k)
+		for _, e := range x.vals {
 			if depthExceeds(e, left-1) {
 				return true
 			}

@@ -86,9 +86,16 @@ func newEncoder(opt Options) *encoder {
 	return e
 }
 
+// newlineSpaces is a newline and the indentation of most lines, appended
+// in one copy.
+const newlineSpaces = "\n                                                                "
+
 func (e *encoder) newline(b []byte, level int) []byte {
-	b = append(b, '\n')
 	n := e.indent * level
+	if n < len(newlineSpaces) {
+		return append(b, newlineSpaces[:1+n]...)
+	}
+	b = append(b, '\n')
 	for n > 0 {
 		const spaces = "                                "
 		k := min(n, len(spaces))
@@ -155,7 +162,9 @@ func (e *encoder) value(b []byte, v any, level int) ([]byte, error) {
 		}
 		keys := x.keys
 		base := -1
+		sorted := false
 		if e.sortKeys && !slices.IsSorted(keys) {
+			sorted = true
 			// Sort a copy on the encoder's key stack (no allocation once
 			// the stack has grown); nested objects push above it.
 			base = len(e.keys) // on error the encoder is abandoned: no cleanup
@@ -179,7 +188,11 @@ func (e *encoder) value(b []byte, v any, level int) ([]byte, error) {
 				return b, err
 			}
 			b = append(b, e.keySep...)
-			if b, err = e.value(b, x.vals[k], level+1); err != nil {
+			v := x.vals[i]
+			if sorted {
+				v, _ = x.Get(k)
+			}
+			if b, err = e.value(b, v, level+1); err != nil {
 				return b, err
 			}
 		}

@@ -527,12 +527,22 @@ func (p *parser) object(depth int) (any, error) {
 // buildObject makes an object of the members in document order: a
 // duplicated key keeps its first position and takes its last value.
 func buildObject(m []kv) *Object {
-	o := &Object{keys: make([]string, 0, len(m)), vals: make(map[string]any, len(m))}
-	for _, e := range m {
-		if _, dup := o.vals[e.k]; !dup {
-			o.keys = append(o.keys, e.k)
+	o := newObjectCap(len(m))
+	if len(m) <= objectIndexMin {
+		for _, e := range m {
+			o.Set(e.k, e.v)
 		}
-		o.vals[e.k] = e.v
+		return o
+	}
+	o.idx = make(map[string]int, len(m))
+	for _, e := range m {
+		if i, dup := o.idx[e.k]; dup {
+			o.vals[i] = e.v
+			continue
+		}
+		o.idx[e.k] = len(o.keys)
+		o.keys = append(o.keys, e.k)
+		o.vals = append(o.vals, e.v)
 	}
 	return o
 }

@@ -43,9 +43,9 @@ func Equal(a, b any) bool {
 		if !ok || x.Len() != y.Len() {
 			return false
 		}
-		for _, k := range x.Keys() {
+		for i, k := range x.Keys() {
 			yv, ok := y.Get(k)
-			if !ok || !elemEqual(x.vals[k], yv) {
+			if !ok || !elemEqual(x.vals[i], yv) {
 				return false
 			}
 		}
@@ -207,7 +207,7 @@ func appendRepr(b []byte, v any, depth int) []byte {
 			}
 			b = appendStrRepr(b, k)
 			b = append(b, ": "...)
-			b = appendRepr(b, x.vals[k], depth+1)
+			b = appendRepr(b, x.vals[i], depth+1)
 		}
 		return append(b, '}')
 	}

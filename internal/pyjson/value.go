@@ -9,13 +9,32 @@ type Int string
 
 // Object is a JSON object that keeps the first-insertion order of its keys.
 // The zero value is an empty object ready to use.
+//
+// Members are kept in two parallel slices: most objects of a scene are
+// small, and a linear search over a few keys beats hashing them, and so do
+// parsing, copying and encoding without a map. An object of more than
+// objectIndexMin members also keeps a map from key to position, built when
+// it grows past that size (never on a read, so concurrent reads of an
+// object are safe).
 type Object struct {
 	keys []string
-	vals map[string]any
+	vals []any
+	idx  map[string]int // nil until len(keys) > objectIndexMin
 }
+
+// objectIndexMin is the size up to which a lookup scans the keys.
+const objectIndexMin = 8
 
 // NewObject returns an empty object.
 func NewObject() *Object { return &Object{} }
+
+// NewObjectSize returns an empty object with room for n members.
+func NewObjectSize(n int) *Object { return newObjectCap(n) }
+
+// newObjectCap returns an empty object with room for n members.
+func newObjectCap(n int) *Object {
+	return &Object{keys: make([]string, 0, n), vals: make([]any, 0, n)}
+}
 
 // Len returns the number of members.
 func (o *Object) Len() int {
@@ -33,13 +52,42 @@ func (o *Object) Keys() []string {
 	return o.keys
 }
 
+// find returns the position of key, or -1.
+func (o *Object) find(key string) int {
+	if o.idx != nil {
+		if i, ok := o.idx[key]; ok {
+			return i
+		}
+		return -1
+	}
+	for i, k := range o.keys {
+		if k == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// index builds the key map of an object grown past objectIndexMin.
+func (o *Object) index() {
+	if o.idx != nil || len(o.keys) <= objectIndexMin {
+		return
+	}
+	o.idx = make(map[string]int, len(o.keys))
+	for i, k := range o.keys {
+		o.idx[k] = i
+	}
+}
+
 // Get returns the value of key and whether it is present.
 func (o *Object) Get(key string) (any, bool) {
-	if o == nil || o.vals == nil {
+	if o == nil {
 		return nil, false
 	}
-	v, ok := o.vals[key]
-	return v, ok
+	if i := o.find(key); i >= 0 {
+		return o.vals[i], true
+	}
+	return nil, false
 }
 
 // Has reports whether key is present.
@@ -51,30 +99,47 @@ func (o *Object) Has(key string) bool {
 // Set sets key to v. A new key is appended; an existing key keeps its
 // position (as a Python dict).
 func (o *Object) Set(key string, v any) {
-	if o.vals == nil {
-		o.vals = make(map[string]any)
+	if i := o.find(key); i >= 0 {
+		o.vals[i] = v
+		return
 	}
-	if _, ok := o.vals[key]; !ok {
-		o.keys = append(o.keys, key)
+	o.keys = append(o.keys, key)
+	o.vals = append(o.vals, v)
+	if o.idx != nil {
+		o.idx[key] = len(o.keys) - 1
+	} else {
+		o.index()
 	}
-	o.vals[key] = v
 }
 
 // Delete removes key if present.
 func (o *Object) Delete(key string) {
-	if o == nil || o.vals == nil {
+	if o == nil {
 		return
 	}
-	if _, ok := o.vals[key]; !ok {
+	i := o.find(key)
+	if i < 0 {
 		return
 	}
-	delete(o.vals, key)
-	for i, k := range o.keys {
-		if k == key {
-			o.keys = append(o.keys[:i:i], o.keys[i+1:]...)
-			break
-		}
+	// Copies, not in place: a shallow copy (ShallowClone) may share the
+	// slices' arrays.
+	o.keys = append(o.keys[:i:i], o.keys[i+1:]...)
+	o.vals = append(o.vals[:i:i], o.vals[i+1:]...)
+	o.idx = nil
+	o.index()
+}
+
+// Value returns the value at position i of Keys.
+func (o *Object) Value(i int) any { return o.vals[i] }
+
+// ShallowClone returns a copy of the object that shares its values.
+func (o *Object) ShallowClone() *Object {
+	if o == nil {
+		return nil
 	}
+	c := &Object{keys: o.keys[:len(o.keys):len(o.keys)], vals: append([]any(nil), o.vals...)}
+	c.index()
+	return c
 }
 
 // SortedKeys returns the keys sorted by code point (Python's sort_keys).
@@ -109,10 +174,13 @@ func (o *Object) Clone() *Object {
 	if o == nil {
 		return nil
 	}
-	c := &Object{keys: append([]string(nil), o.keys...), vals: make(map[string]any, len(o.vals))}
-	for k, v := range o.vals {
-		c.vals[k] = DeepCopy(v)
+	// The keys are strings: the clone may share their array (Set and
+	// Delete never write into it in place beyond its length).
+	c := &Object{keys: o.keys[:len(o.keys):len(o.keys)], vals: make([]any, len(o.vals))}
+	for i, v := range o.vals {
+		c.vals[i] = DeepCopy(v)
 	}
+	c.index()
 	return c
 }
 

@@ -1,0 +1,172 @@
+package scene
+
+import (
+	"bytes"
+	"math"
+	"sync"
+
+	"github.com/settlehq/settle/internal/pyjson"
+)
+
+// BodyCache keeps the decoded active bodies of a long-running process
+// between its status writes, so that a write does not parse and
+// fingerprint the body it wrote the time before. An entry is used only for
+// exactly the bytes it was decoded from: the writer reads the body under
+// the batch lock anyway (a body another tool replaced, in place or by
+// rename, is a miss), and comparing bytes costs far less than decoding
+// them. Safe for concurrent use.
+type BodyCache struct {
+	mu    sync.Mutex
+	m     map[string]cachedBody
+	bytes int
+	max   int
+}
+
+type cachedBody struct {
+	data []byte
+	sc   *Scene // the cache's own: never changed, never handed out
+	fp   string
+}
+
+// DefaultBodyCacheBytes bounds the bodies a BodyCache holds (their size on
+// disk; the decoded scenes take a few times more).
+const DefaultBodyCacheBytes = 16 << 20
+
+// NewBodyCache returns a cache of at most maxBytes of bodies (<= 0:
+// DefaultBodyCacheBytes). When full it is emptied: a body is cheap to
+// decode again, and a server writes few batches at a time.
+func NewBodyCache(maxBytes int) *BodyCache {
+	if maxBytes <= 0 {
+		maxBytes = DefaultBodyCacheBytes
+	}
+	return &BodyCache{m: map[string]cachedBody{}, max: maxBytes}
+}
+
+// get returns the cached scene decoded from data under key, and its
+// structure fingerprint. The scene must not be changed.
+func (c *BodyCache) get(key string, data []byte) (*Scene, string, bool) {
+	if c == nil {
+		return nil, "", false
+	}
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if !ok || !bytes.Equal(e.data, data) {
+		return nil, "", false
+	}
+	return e.sc, e.fp, true
+}
+
+// put remembers sc, which the cache then owns, as the decoding of data.
+func (c *BodyCache) put(key string, data []byte, sc *Scene, fp string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[key]; ok {
+		c.bytes -= len(old.data)
+		delete(c.m, key)
+	}
+	if len(data) > c.max {
+		return
+	}
+	if c.bytes+len(data) > c.max {
+		clear(c.m)
+		c.bytes = 0
+	}
+	c.m[key] = cachedBody{data: data, sc: sc, fp: fp}
+	c.bytes += len(data)
+}
+
+// drop forgets key.
+func (c *BodyCache) drop(key string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if old, ok := c.m[key]; ok {
+		c.bytes -= len(old.data)
+		delete(c.m, key)
+	}
+}
+
+// sameStructure reports whether b's structural projection (the one
+// Fingerprint hashes) is written exactly as a's: then their fingerprints
+// are equal without encoding either. false may still be equal
+// fingerprints (the caller computes them).
+func sameStructure(a, b *Scene) bool {
+	if a.SceneID != b.SceneID || len(a.Beats) != len(b.Beats) {
+		return false
+	}
+	for i, ab := range a.Beats {
+		bb := b.Beats[i]
+		if ab.BeatID != bb.BeatID {
+			return false
+		}
+		if ab.BeatMetadata == bb.BeatMetadata {
+			continue
+		}
+		for _, k := range StructuralBeatMetadataKeys {
+			av, aok := ab.BeatMetadata.Get(k)
+			bv, bok := bb.BeatMetadata.Get(k)
+			if aok != bok || (aok && !sameJSON(av, bv)) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sameJSON reports whether a and b are the same JSON value as
+// json.dumps(sort_keys=True) writes it: the same types, strings and number
+// literals (float bits), arrays element-wise, objects as sets of members.
+func sameJSON(a, b any) bool {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case pyjson.Int:
+		y, ok := b.(pyjson.Int)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && math.Float64bits(x) == math.Float64bits(y)
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) {
+			return false
+		}
+		for i := range x {
+			if !sameJSON(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	case *pyjson.Object:
+		y, ok := b.(*pyjson.Object)
+		if !ok || x == nil || y == nil {
+			return false
+		}
+		if x == y {
+			return true
+		}
+		if x.Len() != y.Len() {
+			return false
+		}
+		for i, k := range x.Keys() {
+			yv, ok := y.Get(k)
+			if !ok || !sameJSON(x.Value(i), yv) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
