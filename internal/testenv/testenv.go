@@ -19,9 +19,9 @@ package testenv
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/binary"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"golang.org/x/sys/unix"
