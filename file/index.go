@@ -25,9 +25,11 @@ import (
 // covers, with checksums of the ledger bytes at the checkpoint), one row per
 // record (offset, length, kind, checksum) and the key entries (64-bit key
 // hash, record number) sorted by hash, with a fan-out table of 65536
-// buckets each carrying a CRC of its entries. Lookups read one bucket and
-// the records it names; nothing is loaded whole, so memory does not grow
-// with the ledger. Each log frame carries the rows and entries of the
+// buckets, each an (entry start, CRC of its entries) pair. A lookup reads
+// one fan-out slot (with the next slot's start) and one bucket, then the
+// records it names; nothing is loaded whole, so memory does not grow with
+// the ledger. A store that looks up often (a server) keeps the fan-out
+// table in memory (512 KiB) and reads only the bucket. Each log frame carries the rows and entries of the
 // records appended since the previous checkpoint and the new checkpoint.
 // When the log holds more than mergeRows records the base is rewritten
 // with them (and the log restarted).
@@ -43,7 +45,7 @@ const (
 
 	// The magics name the format, key encoding and hash included: a
 	// change to any of them needs new magics (old files are then rebuilt).
-	idxMagic = "SETLIDX1"
+	idxMagic = "SETLIDX2"
 	logMagic = "SETLLOG1"
 
 	idxHeaderSize = 256
@@ -58,6 +60,17 @@ const (
 // rewritten; it bounds what a new process reads and decodes at open.
 // (A variable: tests merge often.)
 var mergeRows = 8192
+
+// After this many lookups an index builds a map of the records after the
+// base, and a base reads its whole fan-out table into memory. Before, a
+// lookup scans the records after the base (at most mergeRows records, a
+// few tens of microseconds) and reads its fan-out slot from the file: a
+// process that answers one write-back does not pay for building either.
+// (Variables: tests vary them.)
+var (
+	deltaMapAfter = 32
+	fanCacheAfter = 32
+)
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -173,12 +186,15 @@ type idxBase struct {
 	lid  fileID // the ledger it indexes
 	cp   ledgerCheckpoint
 	nent int64
+
+	finds int      // lookups so far
+	fan   []uint32 // the fan-out table, once cached: start, CRC per bucket, then the end
 }
 
 func (b *idxBase) rowsAt() int64 { return idxHeaderSize }
 func (b *idxBase) entAt() int64  { return idxHeaderSize + b.cp.Recs*rowSize }
 func (b *idxBase) fanAt() int64  { return b.entAt() + b.nent*entrySize }
-func (b *idxBase) size() int64   { return b.fanAt() + (fanBuckets+1)*4 + fanBuckets*4 }
+func (b *idxBase) size() int64   { return b.fanAt() + fanBuckets*8 + 4 }
 
 func (b *idxBase) close() {
 	if b != nil && b.f != nil {
@@ -234,16 +250,24 @@ func (b *idxBase) row(seq int64) (irow, error) {
 // find appends the record numbers of hash h, ascending.
 func (b *idxBase) find(h uint64, out []uint32) ([]uint32, error) {
 	bucket := int64(h >> 48)
-	var fan [8]byte
-	if _, err := b.r.ReadAt(fan[:], b.fanAt()+bucket*4); err != nil {
-		return out, fmt.Errorf("%w: fan-out: %v", errIndexCorrupt, err)
-	}
-	var crcb [4]byte
-	if _, err := b.r.ReadAt(crcb[:], b.fanAt()+(fanBuckets+1)*4+bucket*4); err != nil {
-		return out, fmt.Errorf("%w: fan-out: %v", errIndexCorrupt, err)
-	}
 	le := binary.LittleEndian
-	from, to := int64(le.Uint32(fan[:])), int64(le.Uint32(fan[4:]))
+	b.finds++
+	if b.fan == nil && b.finds > fanCacheAfter {
+		if err := b.loadFan(); err != nil {
+			return out, err
+		}
+	}
+	var from, to int64
+	var sum uint32
+	if b.fan != nil {
+		from, sum, to = int64(b.fan[2*bucket]), b.fan[2*bucket+1], int64(b.fan[2*bucket+2])
+	} else {
+		var slot [12]byte
+		if _, err := b.r.ReadAt(slot[:], b.fanAt()+bucket*8); err != nil {
+			return out, fmt.Errorf("%w: fan-out: %v", errIndexCorrupt, err)
+		}
+		from, sum, to = int64(le.Uint32(slot[:])), le.Uint32(slot[4:]), int64(le.Uint32(slot[8:]))
+	}
 	if from > to || to > b.nent {
 		return out, fmt.Errorf("%w: fan-out bucket %d", errIndexCorrupt, bucket)
 	}
@@ -251,7 +275,7 @@ func (b *idxBase) find(h uint64, out []uint32) ([]uint32, error) {
 	if _, err := b.r.ReadAt(buf, b.entAt()+from*entrySize); err != nil {
 		return out, fmt.Errorf("%w: entries: %v", errIndexCorrupt, err)
 	}
-	if crc32.Checksum(buf, castagnoli) != le.Uint32(crcb[:]) {
+	if crc32.Checksum(buf, castagnoli) != sum {
 		return out, fmt.Errorf("%w: bucket %d checksum", errIndexCorrupt, bucket)
 	}
 	// A bucket holds a few dozen entries: a linear scan is as fast as a
@@ -264,6 +288,22 @@ func (b *idxBase) find(h uint64, out []uint32) ([]uint32, error) {
 		}
 	}
 	return out, nil
+}
+
+// loadFan reads the whole fan-out table into memory. The slots are not
+// checked here: each bucket's CRC and bounds are checked at each lookup, as
+// when they are read from the file.
+func (b *idxBase) loadFan() error {
+	raw := make([]byte, fanBuckets*8+4)
+	if _, err := b.r.ReadAt(raw, b.fanAt()); err != nil {
+		return fmt.Errorf("%w: fan-out: %v", errIndexCorrupt, err)
+	}
+	fan := make([]uint32, len(raw)/4)
+	for i := range fan {
+		fan[i] = binary.LittleEndian.Uint32(raw[4*i:])
+	}
+	b.fan = fan
+	return nil
 }
 
 // readAll reads the base's rows and entries (merge, rebuild).
@@ -306,14 +346,12 @@ func buildBase(gen uint64, lid fileID, cp *ledgerCheckpoint, rows []byte, ents [
 		}
 	}
 	starts[fanBuckets] = uint32(j)
-	for _, s := range starts {
-		out = le.AppendUint32(out, s)
-	}
 	for bucket := 0; bucket < fanBuckets; bucket++ {
 		seg := out[entAt+int(starts[bucket])*entrySize : entAt+int(starts[bucket+1])*entrySize]
+		out = le.AppendUint32(out, starts[bucket])
 		out = le.AppendUint32(out, crc32.Checksum(seg, castagnoli))
 	}
-	return out
+	return le.AppendUint32(out, starts[fanBuckets])
 }
 
 // Index is the persistent, incremental index of one ledger file: a base
@@ -328,9 +366,10 @@ type Index struct {
 	b   *idxBase
 
 	// Records after the base, in ledger order.
-	rows  []irow
-	ents  []ientry            // their keys, in record order
-	delta map[uint64][]uint32 // hash → record numbers, built on the first lookup
+	rows    []irow
+	ents    []ientry            // their keys, in record order
+	delta   map[uint64][]uint32 // hash → record numbers, built after deltaMapAfter lookups
+	lookups int
 
 	// What the files on disk hold, as this index last read or wrote them.
 	logGen    uint64
@@ -404,14 +443,24 @@ func (x *Index) lookup(h uint64) ([]uint32, error) {
 			return nil, err
 		}
 	}
-	if len(x.ents) > 0 {
-		if x.delta == nil {
-			x.delta = make(map[uint64][]uint32, len(x.ents))
-			for _, e := range x.ents {
-				x.delta[e.h] = append(x.delta[e.h], e.seq)
-			}
+	if len(x.ents) == 0 {
+		return out, nil
+	}
+	x.lookups++
+	if x.delta == nil && x.lookups > deltaMapAfter {
+		x.delta = make(map[uint64][]uint32, len(x.ents))
+		for _, e := range x.ents {
+			x.delta[e.h] = append(x.delta[e.h], e.seq)
 		}
-		out = append(out, x.delta[h]...)
+	}
+	if x.delta != nil {
+		return append(out, x.delta[h]...), nil
+	}
+	// ents is in record order, so the numbers come out ascending.
+	for _, e := range x.ents {
+		if e.h == h {
+			out = append(out, e.seq)
+		}
 	}
 	return out, nil
 }
@@ -436,6 +485,9 @@ func (x *Index) bytes() int64 {
 	}
 	if x.b != nil && x.b.f == nil {
 		n += x.b.size()
+	}
+	if x.b != nil {
+		n += int64(len(x.b.fan)) * 4
 	}
 	return n
 }

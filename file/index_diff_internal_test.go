@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -353,7 +354,12 @@ func TestIndexDifferential(t *testing.T) {
 	}
 	defer func(m int) { mergeRows = m }(mergeRows)
 	mergeRows = 4 + rng.Intn(24)
-	t.Logf("mergeRows %d", mergeRows)
+	// The lookup paths: a scan of the records after the base or a map of
+	// them, a fan-out slot read from the file or from memory.
+	defer func(d, f int) { deltaMapAfter, fanCacheAfter = d, f }(deltaMapAfter, fanCacheAfter)
+	thresholds := [...]int{0, 1, 5, 1 << 30}
+	deltaMapAfter, fanCacheAfter = thresholds[rng.Intn(len(thresholds))], thresholds[rng.Intn(len(thresholds))]
+	t.Logf("mergeRows %d, deltaMapAfter %d, fanCacheAfter %d", mergeRows, deltaMapAfter, fanCacheAfter)
 
 	root := t.TempDir()
 	path := filepath.Join(root, filepath.FromSlash(writeback.DefaultLedgerRelPath))
@@ -621,4 +627,57 @@ func TestIndexOpenValidation(t *testing.T) {
 		}
 		check(t, root, path, 100)
 	})
+}
+
+// TestIndexLookupModes checks that every way of answering a lookup (the
+// records after the base scanned or mapped, the fan-out slot read from the
+// file or from memory) gives the same record numbers, for every key of
+// every record and for hashes no record has.
+func TestIndexLookupModes(t *testing.T) {
+	defer func(m, d, f int) { mergeRows, deltaMapAfter, fanCacheAfter = m, d, f }(mergeRows, deltaMapAfter, fanCacheAfter)
+	mergeRows = 64
+	root := t.TempDir()
+	path := filepath.Join(root, filepath.FromSlash(writeback.DefaultLedgerRelPath))
+	ixFill(t, root, 0, 110) // 220 records: a base and a log of some
+	s := ixFullScan(t, path)
+	want := map[uint64][]uint32{}
+	for i := range s.recs {
+		for _, k := range recordIndexKeys(&s.recs[i], s.recs[i].Raw) {
+			h := k.hash()
+			want[h] = append(want[h], uint32(i))
+		}
+	}
+	hashes := []uint64{0, 1 << 63, ^uint64(0)}
+	for h := range want {
+		hashes = append(hashes, h, h^1, h+1<<48)
+	}
+	modes := 0
+	for _, d := range []int{1 << 30, 0} {
+		for _, f := range []int{1 << 30, 0} {
+			deltaMapAfter, fanCacheAfter = d, f
+			l := ixOpen(t, root)
+			l.mu.Lock()
+			if l.ix.b == nil || l.ix.b.f == nil || len(l.ix.ents) == 0 {
+				t.Fatalf("want a base and a log: base %v, %d entries after it", l.ix.b != nil, len(l.ix.ents))
+			}
+			for _, h := range hashes {
+				got, err := l.ix.lookup(h)
+				if err != nil {
+					t.Fatalf("map after %d, fan cache after %d: lookup %x: %v", d, f, h, err)
+				}
+				if !slices.Equal(got, want[h]) {
+					t.Errorf("map after %d, fan cache after %d: lookup %x = %v, want %v", d, f, h, got, want[h])
+				}
+			}
+			if (l.ix.delta != nil) != (d == 0) || (l.ix.b.fan != nil) != (f == 0) {
+				t.Errorf("map after %d, fan cache after %d: map built %v, fan-out cached %v", d, f, l.ix.delta != nil, l.ix.b.fan != nil)
+			}
+			l.mu.Unlock()
+			l.Close()
+			modes++
+		}
+	}
+	if modes != 4 {
+		t.Fatalf("%d modes checked", modes)
+	}
 }
