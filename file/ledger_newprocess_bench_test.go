@@ -34,7 +34,11 @@ func lgSettleBinary(b *testing.B) string {
 			return
 		}
 		lgBinPath = filepath.Join(dir, "settle")
-		out, err := exec.Command("go", "build", "-o", lgBinPath, "github.com/settlehq/settle/cmd/settle").CombinedOutput()
+		// As the README builds it: without cgo, a static binary starts
+		// about 10 ms faster than one linked against the C library.
+		build := exec.Command("go", "build", "-o", lgBinPath, "github.com/settlehq/settle/cmd/settle")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		out, err := build.CombinedOutput()
 		if err != nil {
 			lgBinErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

@@ -84,7 +84,22 @@ var (
 	_ event.Log        = (*Store)(nil)
 )
 
-var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+// isIdent reports whether s is a plain lower-case SQL identifier:
+// [a-z_][a-z0-9_]{0,62}. (A loop, not a regexp: a regexp compiled at
+// package init costs every command of the binary about a millisecond.)
+func isIdent(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '_' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9' {
+			continue
+		}
+		return false
+	}
+	return true
+}
 
 // Open connects to the database, creates the schema if needed and applies
 // the embedded migrations (under a lock, so several servers may start at
@@ -98,12 +113,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	schema := opts.Schema
 	if schema == "" {
-		if sp := strings.TrimSpace(pcfg.ConnConfig.RuntimeParams["search_path"]); sp != "" && identRE.MatchString(sp) {
+		if sp := strings.TrimSpace(pcfg.ConnConfig.RuntimeParams["search_path"]); sp != "" && isIdent(sp) {
 			schema = sp
 		}
 	}
 	if schema != "" {
-		if !identRE.MatchString(schema) {
+		if !isIdent(schema) {
 			return nil, settle.Errorf(settle.EINVALID, "schema %q is not a plain lower-case identifier", schema)
 		}
 		pcfg.ConnConfig.RuntimeParams["search_path"] = schema

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -165,6 +166,7 @@ func TestVersionStampsCommit(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "settle")
 	build := exec.Command("go", "build", "-buildvcs=true", "-o", bin, "./cmd/settle")
 	build.Dir = dir
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

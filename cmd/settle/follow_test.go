@@ -289,7 +289,9 @@ func BenchmarkSeedAppendToSSE(b *testing.B) {
 	ref := testenv.ReferenceDir(b, "anu_v3/batch_settle_writeback.py")
 	py := testenv.Python(b)
 	bin := filepath.Join(b.TempDir(), "settle")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // as the README builds it
+	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
 	root := b.TempDir()

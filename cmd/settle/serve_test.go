@@ -26,7 +26,9 @@ const crashKey = "anu0000000000001"
 func settleBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "settle")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0") // the binary as the README builds it
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	return bin
