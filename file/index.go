@@ -365,9 +365,14 @@ type Index struct {
 	lid fileID // ledger the index describes
 	b   *idxBase
 
-	// Records after the base, in ledger order.
+	// Records after the base, in ledger order: first those read from the
+	// log at load, kept as the log encodes them (a load decodes nothing:
+	// rows are checked when read, entries scanned as they are), then those
+	// added since.
+	lrows   []byte // encoded rows, rowSize each
+	lents   []byte // encoded entries, entrySize each, in record order
 	rows    []irow
-	ents    []ientry            // their keys, in record order
+	ents    []ientry            // keys of rows, in record order
 	delta   map[uint64][]uint32 // hash → record numbers, built after deltaMapAfter lookups
 	lookups int
 
@@ -393,11 +398,46 @@ func (x *Index) reset() {
 
 // len is the number of records indexed.
 func (x *Index) len() int {
-	n := len(x.rows)
+	n := x.after()
 	if x.b != nil {
 		n += int(x.b.cp.Recs)
 	}
 	return n
+}
+
+// after is the number of records after the base.
+func (x *Index) after() int { return len(x.lrows)/rowSize + len(x.rows) }
+
+// materialize decodes the records read from the log into rows and ents
+// (before a merge or a new log, which rewrite them).
+func (x *Index) materialize() error {
+	if len(x.lrows) == 0 {
+		return nil
+	}
+	first := int64(0)
+	if x.b != nil {
+		first = x.b.cp.Recs
+	}
+	n := len(x.lrows) / rowSize
+	rows := make([]irow, n, n+len(x.rows))
+	for i := range rows {
+		r, ok := getRow(x.lrows[i*rowSize:], first+int64(i))
+		if !ok {
+			return fmt.Errorf("%w: row %d checksum", errIndexCorrupt, first+int64(i))
+		}
+		rows[i] = r
+	}
+	ne := len(x.lents) / entrySize
+	ents := make([]ientry, ne, ne+len(x.ents))
+	le := binary.LittleEndian
+	for i := range ents {
+		e := x.lents[i*entrySize:]
+		ents[i] = ientry{h: le.Uint64(e), seq: le.Uint32(e[8:])}
+	}
+	x.rows, x.ents = append(rows, x.rows...), append(ents, x.ents...)
+	x.savedEnts += ne
+	x.lrows, x.lents = nil, nil
+	return nil
 }
 
 // add indexes the next record, at off with length n; raw is its line.
@@ -428,6 +468,15 @@ func (x *Index) row(seq int64) (irow, error) {
 	if x.b != nil {
 		i -= x.b.cp.Recs
 	}
+	nl := int64(len(x.lrows) / rowSize)
+	if i >= 0 && i < nl {
+		r, ok := getRow(x.lrows[i*rowSize:], seq)
+		if !ok {
+			return irow{}, fmt.Errorf("%w: row %d checksum", errIndexCorrupt, seq)
+		}
+		return r, nil
+	}
+	i -= nl
 	if i < 0 || i >= int64(len(x.rows)) {
 		return irow{}, fmt.Errorf("%w: no record %d", errIndexCorrupt, seq)
 	}
@@ -443,12 +492,17 @@ func (x *Index) lookup(h uint64) ([]uint32, error) {
 			return nil, err
 		}
 	}
-	if len(x.ents) == 0 {
+	if len(x.ents) == 0 && len(x.lents) == 0 {
 		return out, nil
 	}
 	x.lookups++
+	le := binary.LittleEndian
 	if x.delta == nil && x.lookups > deltaMapAfter {
-		x.delta = make(map[uint64][]uint32, len(x.ents))
+		x.delta = make(map[uint64][]uint32, len(x.lents)/entrySize+len(x.ents))
+		for i := 0; i+entrySize <= len(x.lents); i += entrySize {
+			h := le.Uint64(x.lents[i:])
+			x.delta[h] = append(x.delta[h], le.Uint32(x.lents[i+8:]))
+		}
 		for _, e := range x.ents {
 			x.delta[e.h] = append(x.delta[e.h], e.seq)
 		}
@@ -456,7 +510,13 @@ func (x *Index) lookup(h uint64) ([]uint32, error) {
 	if x.delta != nil {
 		return append(out, x.delta[h]...), nil
 	}
-	// ents is in record order, so the numbers come out ascending.
+	// lents then ents are in record order, so the numbers come out
+	// ascending.
+	for i := 0; i+entrySize <= len(x.lents); i += entrySize {
+		if le.Uint64(x.lents[i:]) == h {
+			out = append(out, le.Uint32(x.lents[i+8:]))
+		}
+	}
 	for _, e := range x.ents {
 		if e.h == h {
 			out = append(out, e.seq)
@@ -479,9 +539,9 @@ func (x *Index) needsSave() bool {
 
 // bytes estimates the memory the index holds.
 func (x *Index) bytes() int64 {
-	n := int64(len(x.rows))*16 + int64(len(x.ents))*16
+	n := int64(len(x.rows))*16 + int64(len(x.ents))*16 + int64(len(x.lrows)+len(x.lents))
 	if x.delta != nil {
-		n += int64(len(x.ents)) * 24
+		n += int64(len(x.ents)+len(x.lents)/entrySize) * 24
 	}
 	if x.b != nil && x.b.f == nil {
 		n += x.b.size()
@@ -527,7 +587,7 @@ func (x *Index) load(f *os.File, lid fileID, size int64) (cp ledgerCheckpoint, o
 	if lcp, good := x.loadLog(); good && checkpointValid(f, &lcp, size) {
 		cp = lcp
 	} else {
-		x.rows, x.ents, x.delta = nil, nil, nil
+		x.rows, x.ents, x.lrows, x.lents, x.delta = nil, nil, nil, nil, nil
 		x.savedRecs, x.savedEnts, x.savedOff = b.cp.Recs, 0, b.cp.Off
 		x.logLen = 0
 	}
@@ -550,21 +610,51 @@ func (x *Index) loadLog() (cp ledgerCheckpoint, good bool) {
 	if err != nil || len(data) < logHeaderSize {
 		return cp, false
 	}
-	le := binary.LittleEndian
-	if string(data[:8]) != logMagic || le.Uint32(data[16:]) != crc32.Checksum(data[:16], castagnoli) ||
-		le.Uint64(data[8:]) != x.b.gen {
+	// Two passes: the first finds the good frames and sizes the rows and
+	// entries, the second copies them out, so that each is one allocation.
+	nrowsAll, nentAll := 0, 0
+	x.walkLog(data, func(_ ledgerCheckpoint, _ int64, rows, ents []byte) {
+		nrowsAll += len(rows)
+		nentAll += len(ents)
+	})
+	x.lrows, x.lents = make([]byte, 0, nrowsAll), make([]byte, 0, nentAll)
+	var pos int
+	pos, cp, good = x.walkLog(data, func(_ ledgerCheckpoint, _ int64, rows, ents []byte) {
+		x.lrows = append(x.lrows, rows...)
+		x.lents = append(x.lents, ents...)
+	})
+	if !good {
+		x.lrows, x.lents = nil, nil
 		return cp, false
 	}
 	if fi, err := os.Stat(x.logPath); err == nil {
 		x.logFID = idOf(fi)
 	}
 	x.logGen = x.b.gen
-	pos := logHeaderSize
 	x.logLen = int64(pos)
+	x.savedRecs, x.savedEnts, x.savedOff = cp.Recs, 0, cp.Off
+	return cp, true
+}
+
+// walkLog calls fn with each good frame of a log's data after the base:
+// its checkpoint, first record and encoded rows and entries. A frame is
+// good if its CRC holds, it follows the previous one and its entries name
+// its own records; the walk stops at the first that is not (a torn or
+// corrupt frame: the ledger's bytes after the last good one are read
+// instead). It returns the end of the last good frame and its checkpoint
+// (good is false when there is none, or the header is not of this base).
+func (x *Index) walkLog(data []byte, fn func(cp ledgerCheckpoint, from int64, rows, ents []byte)) (end int, cp ledgerCheckpoint, good bool) {
+	le := binary.LittleEndian
+	if string(data[:8]) != logMagic || le.Uint32(data[16:]) != crc32.Checksum(data[:16], castagnoli) ||
+		le.Uint64(data[8:]) != x.b.gen {
+		return 0, cp, false
+	}
+	pos := logHeaderSize
+	next := x.b.cp.Recs
 	for pos+8 <= len(data) {
 		n := int(le.Uint32(data[pos:]))
 		if n < cpSize+16 || pos+8+n > len(data) {
-			break // a torn frame: the ledger's bytes after the last good one are read instead
+			break
 		}
 		p := data[pos+8 : pos+8+n]
 		if crc32.Checksum(p, castagnoli) != le.Uint32(data[pos+4:]) {
@@ -575,42 +665,29 @@ func (x *Index) loadLog() (cp ledgerCheckpoint, good bool) {
 		from := int64(le.Uint64(p[cpSize:]))
 		nrows, nent := int(le.Uint32(p[cpSize+8:])), int(le.Uint32(p[cpSize+12:]))
 		body := p[cpSize+16:]
-		if from != int64(x.len()) || fcp.Recs != from+int64(nrows) || len(body) != nrows*rowSize+nent*entrySize {
+		if from != next || fcp.Recs != from+int64(nrows) || len(body) != nrows*rowSize+nent*entrySize {
 			break
 		}
-		rows := make([]irow, nrows)
+		rows, ents := body[:nrows*rowSize], body[nrows*rowSize:]
 		bad := false
-		for i := range rows {
-			r, ok := getRow(body[i*rowSize:], from+int64(i))
-			if !ok {
+		for i := 8; i < len(ents); i += entrySize {
+			if seq := int64(le.Uint32(ents[i:])); seq < from || seq >= fcp.Recs {
 				bad = true
 				break
 			}
-			rows[i] = r
 		}
 		if bad {
 			break
 		}
-		body = body[nrows*rowSize:]
-		for i := 0; i < nent; i++ {
-			e := ientry{h: le.Uint64(body[i*entrySize:]), seq: le.Uint32(body[i*entrySize+8:])}
-			if int64(e.seq) < from || int64(e.seq) >= fcp.Recs {
-				bad = true
-				break
-			}
-			x.ents = append(x.ents, e)
-		}
-		if bad {
-			x.ents = x.ents[:x.savedEnts]
-			break
-		}
-		x.rows = append(x.rows, rows...)
+		fn(fcp, from, rows, ents)
+		next = fcp.Recs
 		pos += 8 + n
-		x.logLen = int64(pos)
-		x.savedRecs, x.savedEnts, x.savedOff = fcp.Recs, len(x.ents), fcp.Off
-		cp, good = fcp, true
+		end, cp, good = pos, fcp, true
 	}
-	return cp, good
+	if !good {
+		end = logHeaderSize
+	}
+	return end, cp, good
 }
 
 // stale reports whether the files on disk changed since this index read or
@@ -647,7 +724,7 @@ func (x *Index) save(f *os.File, cp ledgerCheckpoint) error {
 	if cp.Head, cp.Tail, err = ledgerSums(f, cp.Off); err != nil {
 		return err
 	}
-	if x.b == nil || x.b.f == nil || x.b.lid != x.lid || len(x.rows) > mergeRows {
+	if x.b == nil || x.b.f == nil || x.b.lid != x.lid || x.after() > mergeRows {
 		return x.writeBase(&cp)
 	}
 	return x.appendFrame(&cp)
@@ -660,7 +737,10 @@ func (x *Index) appendFrame(cp *ledgerCheckpoint) error {
 		return err
 	}
 	defer lf.Close()
-	first := x.savedRecs - x.b.cp.Recs
+	first := x.savedRecs - x.b.cp.Recs - int64(len(x.lrows)/rowSize)
+	if first < 0 {
+		return fmt.Errorf("index log: %d records saved of %d read from it", x.savedRecs-x.b.cp.Recs, len(x.lrows)/rowSize)
+	}
 	rows := x.rows[first:]
 	ents := x.ents[x.savedEnts:]
 	n := cpSize + 16 + len(rows)*rowSize + len(ents)*entrySize
@@ -717,7 +797,11 @@ func (x *Index) openLog() (*os.File, error) {
 		}
 	}
 	// A new log: its header names the base generation, so a log left
-	// from another base is never applied to this one.
+	// from another base is never applied to this one. It is written with
+	// every record after the base, those read from the old log included.
+	if err := x.materialize(); err != nil {
+		return nil, err
+	}
 	h := make([]byte, logHeaderSize)
 	le := binary.LittleEndian
 	copy(h, logMagic)
@@ -744,6 +828,9 @@ func (x *Index) openLog() (*os.File, error) {
 // compact merges the base and the records after it into one base in memory
 // (cp: the checkpoint of everything indexed).
 func (x *Index) compact(cp *ledgerCheckpoint) ([]byte, error) {
+	if err := x.materialize(); err != nil {
+		return nil, err
+	}
 	var rows []byte
 	var ents []ientry
 	if x.b != nil {
@@ -815,7 +902,7 @@ func (x *Index) writeBase(cp *ledgerCheckpoint) error {
 	b.r, b.f, b.fid = bf, bf, idOf(fi)
 	x.b.close()
 	x.b = b
-	x.rows, x.ents, x.delta = nil, nil, nil
+	x.rows, x.ents, x.lrows, x.lents, x.delta = nil, nil, nil, nil, nil
 	x.savedRecs, x.savedEnts, x.savedOff = cp.Recs, 0, cp.Off
 	x.logLen = 0
 	crashPoint("index-log")

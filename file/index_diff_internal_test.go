@@ -657,8 +657,8 @@ func TestIndexLookupModes(t *testing.T) {
 			deltaMapAfter, fanCacheAfter = d, f
 			l := ixOpen(t, root)
 			l.mu.Lock()
-			if l.ix.b == nil || l.ix.b.f == nil || len(l.ix.ents) == 0 {
-				t.Fatalf("want a base and a log: base %v, %d entries after it", l.ix.b != nil, len(l.ix.ents))
+			if l.ix.b == nil || l.ix.b.f == nil || len(l.ix.lents) == 0 {
+				t.Fatalf("want a base and a log: base %v, %d entries read from the log", l.ix.b != nil, len(l.ix.lents)/entrySize)
 			}
 			for _, h := range hashes {
 				got, err := l.ix.lookup(h)

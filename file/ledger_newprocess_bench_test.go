@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/settlehq/settle/internal/testenv"
 )
 
 // The new-process benchmarks run the settle binary as the seed's pipelines
@@ -77,6 +79,13 @@ func lgVerdictFile(b *testing.B, root, task string) string {
 // the child shares it until exec.
 func lgRunSettle(b *testing.B, bin, root string, args ...string) (time.Duration, int64, time.Duration) {
 	b.Helper()
+	return lgRunTimed(b, root, nil, bin, args...)
+}
+
+// lgRunTimed runs a program under /usr/bin/time (see lgRunSettle), with
+// env added to the environment.
+func lgRunTimed(b *testing.B, root string, env []string, bin string, args ...string) (time.Duration, int64, time.Duration) {
+	b.Helper()
 	timeBin, err := exec.LookPath("time")
 	if _, serr := os.Stat("/usr/bin/time"); serr == nil {
 		timeBin, err = "/usr/bin/time", nil
@@ -86,12 +95,12 @@ func lgRunSettle(b *testing.B, bin, root string, args ...string) (time.Duration,
 	}
 	stats := filepath.Join(b.TempDir(), "time")
 	cmd := exec.Command(timeBin, append([]string{"-o", stats, "-f", "%M %U %S", bin}, args...)...)
-	cmd.Env = append(os.Environ(), "SETTLE_ROOT="+root, "SETTLE_COLLECTOR_KEYS="+strings.Join(lgKeys, ","))
+	cmd.Env = append(append(os.Environ(), "SETTLE_ROOT="+root, "SETTLE_COLLECTOR_KEYS="+strings.Join(lgKeys, ",")), env...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	wall := time.Since(start)
 	if err != nil {
-		b.Fatalf("settle %v: %v\n%s", args, err, out)
+		b.Fatalf("%s %v: %v\n%s", bin, args, err, out)
 	}
 	data, err := os.ReadFile(stats)
 	if err != nil {
@@ -105,9 +114,14 @@ func lgRunSettle(b *testing.B, bin, root string, args ...string) (time.Duration,
 	return wall, rss, time.Duration((user + sys) * float64(time.Second))
 }
 
+// lgRun names this run's tasks: the cached ledgers keep the tasks of
+// earlier runs, and each write-back must be of a new task.
+var lgRun = strconv.FormatInt(time.Now().UnixNano(), 36)
+
 // BenchmarkNewProcessWriteback: `settle writeback` of one new verdict as a
 // new process on a ledger of 1k, 100k and 1M records whose index is
-// current (the first, untimed, process builds it).
+// current (cached across runs, see lgCachedRoot; a first, untimed, process
+// catches up with what earlier runs appended).
 func BenchmarkNewProcessWriteback(b *testing.B) {
 	bin := lgSettleBinary(b)
 	for _, size := range lgBenchSizes {
@@ -117,15 +131,15 @@ func BenchmarkNewProcessWriteback(b *testing.B) {
 				name += "/dry-run"
 			}
 			b.Run(name, func(b *testing.B) {
-				root := lgBenchRoot(b, size.records)
-				warm := lgVerdictFile(b, root, "np-warm")
+				root := lgCachedRoot(b, size.records, false)
+				warm := lgVerdictFile(b, root, "np-warm-"+lgRun)
 				lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", warm)
 				var maxRSS, sumRSS int64
 				var cpu time.Duration
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					b.StopTimer()
-					v := lgVerdictFile(b, root, fmt.Sprintf("np-%d", i))
+					v := lgVerdictFile(b, root, fmt.Sprintf("np-%s-%d", lgRun, i))
 					args := []string{"writeback", "--batch", "np-batch", v}
 					if dry {
 						args = []string{"writeback", "--dry-run", "--batch", "np-batch", v}
@@ -141,6 +155,40 @@ func BenchmarkNewProcessWriteback(b *testing.B) {
 				b.ReportMetric(float64(maxRSS), "maxrss-KB-max")
 			})
 		}
+	}
+}
+
+// BenchmarkNewProcessSeedWriteback: the seed's own write-back of one new
+// verdict (evaluate + apply, testdata/seed_writeback.py) as a new Python
+// process, on the same cached ledgers as BenchmarkNewProcessWriteback.
+// Skipped, with a message, when the seed reference or python3 is absent.
+func BenchmarkNewProcessSeedWriteback(b *testing.B) {
+	ref := testenv.ReferenceDir(b, "anu_v3/batch_settle_writeback.py")
+	py := testenv.Python(b)
+	script, err := filepath.Abs(filepath.Join("testdata", "seed_writeback.py"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range lgBenchSizes {
+		b.Run("records="+size.name, func(b *testing.B) {
+			root := lgCachedRoot(b, size.records, false)
+			var maxRSS, sumRSS int64
+			var cpu time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				task := fmt.Sprintf("seed-%s-%d", lgRun, i)
+				v := lgVerdictFile(b, root, task)
+				b.StartTimer()
+				_, rss, c := lgRunTimed(b, root, []string{"REFERENCE_ANU_KEYS=" + strings.Join(lgKeys, ",")}, py, script, ref, root, v, "np-batch")
+				cpu += c
+				sumRSS += rss
+				maxRSS = max(maxRSS, rss)
+			}
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(sumRSS)/float64(b.N), "maxrss-KB/op")
+			b.ReportMetric(float64(maxRSS), "maxrss-KB-max")
+		})
 	}
 }
 
@@ -166,8 +214,8 @@ func BenchmarkNewProcessFloor(b *testing.B) {
 // listen.
 func BenchmarkServeRSS(b *testing.B) {
 	bin := lgSettleBinary(b)
-	root := lgBenchRoot(b, 1_000_000)
-	warm := lgVerdictFile(b, root, "serve-warm")
+	root := lgCachedRoot(b, 1_000_000, false)
+	warm := lgVerdictFile(b, root, "serve-warm-"+lgRun)
 	lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", warm)
 	var rss int64
 	b.ResetTimer()
