@@ -605,89 +605,101 @@ func checkpointValid(f *os.File, cp *ledgerCheckpoint, size int64) bool {
 
 // loadLog applies the log's frames after the base. It returns the last
 // frame's checkpoint; good is false when there is none (or no log).
+//
+// The log is read in chunks, and each frame's rows and entries are copied
+// out as they are (a load decodes nothing: rows are checked when read,
+// entries scanned as they are): a new process that answers one write-back
+// touches as little memory as it can.
 func (x *Index) loadLog() (cp ledgerCheckpoint, good bool) {
-	data, err := os.ReadFile(x.logPath)
-	if err != nil || len(data) < logHeaderSize {
+	f, err := os.Open(x.logPath)
+	if err != nil {
 		return cp, false
 	}
-	// Two passes: the first finds the good frames and sizes the rows and
-	// entries, the second copies them out, so that each is one allocation.
-	nrowsAll, nentAll := 0, 0
-	x.walkLog(data, func(_ ledgerCheckpoint, _ int64, rows, ents []byte) {
-		nrowsAll += len(rows)
-		nentAll += len(ents)
-	})
-	x.lrows, x.lents = make([]byte, 0, nrowsAll), make([]byte, 0, nentAll)
-	var pos int
-	pos, cp, good = x.walkLog(data, func(_ ledgerCheckpoint, _ int64, rows, ents []byte) {
-		x.lrows = append(x.lrows, rows...)
-		x.lents = append(x.lents, ents...)
-	})
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() < logHeaderSize {
+		return cp, false
+	}
+	size := fi.Size()
+	le := binary.LittleEndian
+	h := make([]byte, logHeaderSize)
+	if _, err := io.ReadFull(f, h); err != nil || string(h[:8]) != logMagic ||
+		le.Uint32(h[16:]) != crc32.Checksum(h[:16], castagnoli) || le.Uint64(h[8:]) != x.b.gen {
+		return cp, false
+	}
+	// A frame of two records holds 32 bytes of rows and about 84 of
+	// entries in about 260: the capacities are estimates, append grows
+	// them if needed.
+	x.lrows, x.lents = make([]byte, 0, size/6), make([]byte, 0, size*2/5)
+	buf := make([]byte, min(size, 64<<10))
+	have, bufAt := 0, int64(logHeaderSize) // bytes in buf; the file offset of buf[0]
+	next, end := x.b.cp.Recs, int64(logHeaderSize)
+	eof := false
+	for {
+		if !eof && have < len(buf) {
+			n, err := io.ReadFull(f, buf[have:])
+			have += n
+			eof = err != nil
+		}
+		i, stop := 0, false
+		for i+8 <= have {
+			n := int(le.Uint32(buf[i:]))
+			if n < cpSize+16 || bufAt+int64(i)+8+int64(n) > size {
+				stop = true // a torn frame: the ledger's bytes after the last good one are read instead
+				break
+			}
+			if i+8+n > have {
+				if 8+n > len(buf) {
+					buf = append(buf[:have], make([]byte, 8+n-have)...)
+				}
+				break
+			}
+			p := buf[i+8 : i+8+n]
+			if crc32.Checksum(p, castagnoli) != le.Uint32(buf[i+4:]) {
+				stop = true
+				break
+			}
+			var fcp ledgerCheckpoint
+			fcp.get(p)
+			from := int64(le.Uint64(p[cpSize:]))
+			nrows, nent := int(le.Uint32(p[cpSize+8:])), int(le.Uint32(p[cpSize+12:]))
+			body := p[cpSize+16:]
+			if from != next || fcp.Recs != from+int64(nrows) || len(body) != nrows*rowSize+nent*entrySize {
+				stop = true
+				break
+			}
+			rows, ents := body[:nrows*rowSize], body[nrows*rowSize:]
+			for j := 8; j < len(ents); j += entrySize {
+				if seq := int64(le.Uint32(ents[j:])); seq < from || seq >= fcp.Recs {
+					stop = true
+					break
+				}
+			}
+			if stop {
+				break
+			}
+			x.lrows = append(x.lrows, rows...)
+			x.lents = append(x.lents, ents...)
+			next = fcp.Recs
+			i += 8 + n
+			end, cp, good = bufAt+int64(i), fcp, true
+		}
+		if stop || (eof && i == 0) {
+			break
+		}
+		copy(buf, buf[i:have])
+		have -= i
+		bufAt += int64(i)
+	}
 	if !good {
 		x.lrows, x.lents = nil, nil
 		return cp, false
 	}
-	if fi, err := os.Stat(x.logPath); err == nil {
-		x.logFID = idOf(fi)
-	}
+	x.logFID = idOf(fi)
 	x.logGen = x.b.gen
-	x.logLen = int64(pos)
+	x.logLen = end
 	x.savedRecs, x.savedEnts, x.savedOff = cp.Recs, 0, cp.Off
 	return cp, true
-}
-
-// walkLog calls fn with each good frame of a log's data after the base:
-// its checkpoint, first record and encoded rows and entries. A frame is
-// good if its CRC holds, it follows the previous one and its entries name
-// its own records; the walk stops at the first that is not (a torn or
-// corrupt frame: the ledger's bytes after the last good one are read
-// instead). It returns the end of the last good frame and its checkpoint
-// (good is false when there is none, or the header is not of this base).
-func (x *Index) walkLog(data []byte, fn func(cp ledgerCheckpoint, from int64, rows, ents []byte)) (end int, cp ledgerCheckpoint, good bool) {
-	le := binary.LittleEndian
-	if string(data[:8]) != logMagic || le.Uint32(data[16:]) != crc32.Checksum(data[:16], castagnoli) ||
-		le.Uint64(data[8:]) != x.b.gen {
-		return 0, cp, false
-	}
-	pos := logHeaderSize
-	next := x.b.cp.Recs
-	for pos+8 <= len(data) {
-		n := int(le.Uint32(data[pos:]))
-		if n < cpSize+16 || pos+8+n > len(data) {
-			break
-		}
-		p := data[pos+8 : pos+8+n]
-		if crc32.Checksum(p, castagnoli) != le.Uint32(data[pos+4:]) {
-			break
-		}
-		var fcp ledgerCheckpoint
-		fcp.get(p)
-		from := int64(le.Uint64(p[cpSize:]))
-		nrows, nent := int(le.Uint32(p[cpSize+8:])), int(le.Uint32(p[cpSize+12:]))
-		body := p[cpSize+16:]
-		if from != next || fcp.Recs != from+int64(nrows) || len(body) != nrows*rowSize+nent*entrySize {
-			break
-		}
-		rows, ents := body[:nrows*rowSize], body[nrows*rowSize:]
-		bad := false
-		for i := 8; i < len(ents); i += entrySize {
-			if seq := int64(le.Uint32(ents[i:])); seq < from || seq >= fcp.Recs {
-				bad = true
-				break
-			}
-		}
-		if bad {
-			break
-		}
-		fn(fcp, from, rows, ents)
-		next = fcp.Recs
-		pos += 8 + n
-		end, cp, good = pos, fcp, true
-	}
-	if !good {
-		end = logHeaderSize
-	}
-	return end, cp, good
 }
 
 // stale reports whether the files on disk changed since this index read or

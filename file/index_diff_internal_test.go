@@ -3,6 +3,7 @@ package file
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -635,10 +636,34 @@ func TestIndexOpenValidation(t *testing.T) {
 // every record and for hashes no record has.
 func TestIndexLookupModes(t *testing.T) {
 	defer func(m, d, f int) { mergeRows, deltaMapAfter, fanCacheAfter = m, d, f }(mergeRows, deltaMapAfter, fanCacheAfter)
-	mergeRows = 64
+	mergeRows = 4096
 	root := t.TempDir()
 	path := filepath.Join(root, filepath.FromSlash(writeback.DefaultLedgerRelPath))
-	ixFill(t, root, 0, 110) // 220 records: a base and a log of some
+	ixFill(t, root, 0, 10) // the base
+	// A log read in several chunks: hundreds of small frames, then one
+	// frame larger than a chunk (a foreign append indexed at once).
+	ixFill(t, root, 10, 600)
+	rng := rand.New(rand.NewSource(1))
+	var sb bytes.Buffer
+	for i := range 2500 {
+		sb.WriteString(ixForeignLine(rng, i))
+		sb.WriteByte('\n')
+	}
+	ixAppendRaw(t, path, sb.String())
+	ixFill(t, root, 610, 2)
+	logData, err := os.ReadFile(path + logSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	largest := 0
+	for pos := logHeaderSize; pos+8 <= len(logData); {
+		n := int(binary.LittleEndian.Uint32(logData[pos:]))
+		largest = max(largest, n)
+		pos += 8 + n
+	}
+	if len(logData) < 128<<10 || largest < 64<<10 {
+		t.Fatalf("want a log of several chunks and a frame larger than one: %d bytes, largest frame %d", len(logData), largest)
+	}
 	s := ixFullScan(t, path)
 	want := map[uint64][]uint32{}
 	for i := range s.recs {
@@ -656,6 +681,9 @@ func TestIndexLookupModes(t *testing.T) {
 		for _, f := range []int{1 << 30, 0} {
 			deltaMapAfter, fanCacheAfter = d, f
 			l := ixOpen(t, root)
+			if got := l.Stats().IndexLoaded; got != int64(len(s.recs)) {
+				t.Fatalf("the index covered %d of %d records", got, len(s.recs))
+			}
 			l.mu.Lock()
 			if l.ix.b == nil || l.ix.b.f == nil || len(l.ix.lents) == 0 {
 				t.Fatalf("want a base and a log: base %v, %d entries read from the log", l.ix.b != nil, len(l.ix.lents)/entrySize)
