@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bufio"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -304,54 +305,6 @@ func (b *idxBase) loadFan() error {
 	}
 	b.fan = fan
 	return nil
-}
-
-// readAll reads the base's rows and entries (merge, rebuild).
-func (b *idxBase) readAll() ([]byte, []ientry, error) {
-	rows := make([]byte, b.cp.Recs*rowSize)
-	if _, err := b.r.ReadAt(rows, b.rowsAt()); err != nil {
-		return nil, nil, fmt.Errorf("%w: rows: %v", errIndexCorrupt, err)
-	}
-	raw := make([]byte, b.nent*entrySize)
-	if _, err := b.r.ReadAt(raw, b.entAt()); err != nil {
-		return nil, nil, fmt.Errorf("%w: entries: %v", errIndexCorrupt, err)
-	}
-	ents := make([]ientry, b.nent)
-	le := binary.LittleEndian
-	for i := range ents {
-		e := raw[i*entrySize:]
-		ents[i] = ientry{h: le.Uint64(e), seq: le.Uint32(e[8:])}
-	}
-	return rows, ents, nil
-}
-
-// buildBase encodes a base of rows (encoded) and entries (sorted).
-func buildBase(gen uint64, lid fileID, cp *ledgerCheckpoint, rows []byte, ents []ientry) []byte {
-	nent := int64(len(ents))
-	out := make([]byte, 0, idxHeaderSize+len(rows)+len(ents)*entrySize+(2*fanBuckets+1)*4)
-	out = append(out, encodeBaseHeader(gen, lid, cp, nent)...)
-	out = append(out, rows...)
-	entAt := len(out)
-	le := binary.LittleEndian
-	for _, e := range ents {
-		out = le.AppendUint64(out, e.h)
-		out = le.AppendUint32(out, e.seq)
-	}
-	starts := make([]uint32, fanBuckets+1)
-	j := 0
-	for bucket := 0; bucket < fanBuckets; bucket++ {
-		starts[bucket] = uint32(j)
-		for j < len(ents) && int(ents[j].h>>48) == bucket {
-			j++
-		}
-	}
-	starts[fanBuckets] = uint32(j)
-	for bucket := 0; bucket < fanBuckets; bucket++ {
-		seg := out[entAt+int(starts[bucket])*entrySize : entAt+int(starts[bucket+1])*entrySize]
-		out = le.AppendUint32(out, starts[bucket])
-		out = le.AppendUint32(out, crc32.Checksum(seg, castagnoli))
-	}
-	return le.AppendUint32(out, starts[fanBuckets])
 }
 
 // Index is the persistent, incremental index of one ledger file: a base
@@ -837,65 +790,160 @@ func (x *Index) openLog() (*os.File, error) {
 	return lf, nil
 }
 
-// compact merges the base and the records after it into one base in memory
-// (cp: the checkpoint of everything indexed).
-func (x *Index) compact(cp *ledgerCheckpoint) ([]byte, error) {
-	if err := x.materialize(); err != nil {
-		return nil, err
-	}
-	var rows []byte
-	var ents []ientry
+// writeBaseTo streams a new base to w: the current base merged with the
+// records after it (materialized; delta: their entries, sorted), under
+// cp. The current base is read sequentially and checked as it is copied
+// (every row's and bucket's checksum, the entries' order): a corrupt base
+// fails the merge instead of passing into the new one. Memory stays a few
+// megabytes whatever the size of the base.
+func (x *Index) writeBaseTo(w io.Writer, gen uint64, cp *ledgerCheckpoint, delta []ientry) error {
+	le := binary.LittleEndian
+	var baseRecs, baseEnt int64
 	if x.b != nil {
-		var err error
-		if rows, ents, err = x.b.readAll(); err != nil {
-			return nil, err
+		baseRecs, baseEnt = x.b.cp.Recs, x.b.nent
+	}
+	// Buffers of at most 1 MiB: small merges (tests merge every few
+	// records) allocate little.
+	bufSize := func(n int64) int { return int(min(max(n, 16), 1<<20)) }
+	bw := bufio.NewWriterSize(w, bufSize(idxHeaderSize+(baseRecs+int64(len(x.rows)))*rowSize+(baseEnt+int64(len(delta)))*entrySize))
+	bw.Write(encodeBaseHeader(gen, x.lid, cp, baseEnt+int64(len(delta))))
+	var rb [rowSize]byte
+	if x.b != nil {
+		r := bufio.NewReaderSize(io.NewSectionReader(x.b.r, x.b.rowsAt(), baseRecs*rowSize), bufSize(baseRecs*rowSize))
+		for seq := int64(0); seq < baseRecs; seq++ {
+			if _, err := io.ReadFull(r, rb[:]); err != nil {
+				return fmt.Errorf("%w: rows: %v", errIndexCorrupt, err)
+			}
+			if _, ok := getRow(rb[:], seq); !ok {
+				return fmt.Errorf("%w: row %d checksum", errIndexCorrupt, seq)
+			}
+			bw.Write(rb[:])
 		}
 	}
-	first := int64(0)
-	if x.b != nil {
-		first = x.b.cp.Recs
-	}
-	rows = slices.Grow(rows, len(x.rows)*rowSize)
-	var rb [rowSize]byte
 	for i, r := range x.rows {
-		r.put(rb[:], first+int64(i))
-		rows = append(rows, rb[:]...)
+		r.put(rb[:], baseRecs+int64(i))
+		bw.Write(rb[:])
 	}
-	delta := slices.Clone(x.ents)
-	slices.SortFunc(delta, cmpEntry)
-	if len(ents) == 0 {
-		ents = delta
-	} else {
-		// Both are sorted: merge.
-		merged := make([]ientry, 0, len(ents)+len(delta))
-		i, j := 0, 0
-		for i < len(ents) && j < len(delta) {
-			if cmpEntry(ents[i], delta[j]) <= 0 {
-				merged = append(merged, ents[i])
-				i++
-			} else {
-				merged = append(merged, delta[j])
-				j++
+
+	// The entries: the base's and delta merged in (hash, record) order,
+	// with each bucket's start and CRC computed as they are written.
+	starts := make([]uint32, fanBuckets+1)
+	sums := make([]uint32, fanBuckets)
+	cur, n := 0, uint32(0)
+	var crc uint32
+	var eb [entrySize]byte
+	emit := func(e ientry) {
+		for bucket := int(e.h >> 48); cur < bucket; {
+			sums[cur], crc = crc, 0
+			cur++
+			starts[cur] = n
+		}
+		le.PutUint64(eb[:], e.h)
+		le.PutUint32(eb[8:], e.seq)
+		crc = crc32.Update(crc, castagnoli, eb[:])
+		bw.Write(eb[:])
+		n++
+	}
+	var next func() (ientry, bool, error)
+	if x.b != nil && baseEnt > 0 {
+		if x.b.fan == nil {
+			if err := x.b.loadFan(); err != nil {
+				return err
 			}
 		}
-		merged = append(append(merged, ents[i:]...), delta[j:]...)
-		ents = merged
+		fan := x.b.fan
+		r := bufio.NewReaderSize(io.NewSectionReader(x.b.r, x.b.entAt(), baseEnt*entrySize), bufSize(baseEnt*entrySize))
+		bk, bi := 0, uint32(0) // the base bucket being read; entries read
+		var bcrc uint32
+		var prev ientry
+		// closeTo checks and closes the base buckets that end at bi.
+		closeTo := func() error {
+			for bk < fanBuckets && fan[2*bk+2] <= bi {
+				if fan[2*bk] > bi || fan[2*bk+2] != bi || fan[2*bk+1] != bcrc {
+					return fmt.Errorf("%w: bucket %d checksum", errIndexCorrupt, bk)
+				}
+				bk, bcrc = bk+1, 0
+			}
+			return nil
+		}
+		if fan[0] != 0 || int64(fan[2*fanBuckets]) != baseEnt {
+			return fmt.Errorf("%w: fan-out bounds", errIndexCorrupt)
+		}
+		next = func() (ientry, bool, error) {
+			if int64(bi) == baseEnt {
+				if err := closeTo(); err != nil {
+					return ientry{}, false, err
+				}
+				if bk != fanBuckets {
+					return ientry{}, false, fmt.Errorf("%w: fan-out bucket %d", errIndexCorrupt, bk)
+				}
+				return ientry{}, false, nil
+			}
+			if err := closeTo(); err != nil {
+				return ientry{}, false, err
+			}
+			var raw [entrySize]byte
+			if _, err := io.ReadFull(r, raw[:]); err != nil {
+				return ientry{}, false, fmt.Errorf("%w: entries: %v", errIndexCorrupt, err)
+			}
+			e := ientry{h: le.Uint64(raw[:]), seq: le.Uint32(raw[8:])}
+			if bk == fanBuckets || int(e.h>>48) != bk || (bi > 0 && cmpEntry(prev, e) > 0) || int64(e.seq) >= baseRecs {
+				return ientry{}, false, fmt.Errorf("%w: entry %d out of order", errIndexCorrupt, bi)
+			}
+			bcrc = crc32.Update(bcrc, castagnoli, raw[:])
+			prev = e
+			bi++
+			return e, true, nil
+		}
+	} else {
+		next = func() (ientry, bool, error) { return ientry{}, false, nil }
 	}
-	var g [8]byte
-	rand.Read(g[:])
-	gen := binary.LittleEndian.Uint64(g[:])
-	return buildBase(gen, x.lid, cp, rows, ents), nil
+	e, ok, err := next()
+	if err != nil {
+		return err
+	}
+	j := 0
+	for ok || j < len(delta) {
+		// Equal hashes: the base's records come first (lower numbers).
+		if ok && (j == len(delta) || cmpEntry(e, delta[j]) <= 0) {
+			emit(e)
+			if e, ok, err = next(); err != nil {
+				return err
+			}
+		} else {
+			emit(delta[j])
+			j++
+		}
+	}
+	for cur < fanBuckets-1 {
+		sums[cur], crc = crc, 0
+		cur++
+		starts[cur] = n
+	}
+	sums[fanBuckets-1] = crc
+	starts[fanBuckets] = n
+	for bucket := 0; bucket < fanBuckets; bucket++ {
+		bw.Write(le.AppendUint32(le.AppendUint32(eb[:0], starts[bucket]), sums[bucket]))
+	}
+	bw.Write(le.AppendUint32(eb[:0], n))
+	return bw.Flush()
 }
 
 // writeBase replaces the base with everything indexed and starts an empty
 // log.
 func (x *Index) writeBase(cp *ledgerCheckpoint) error {
-	data, err := x.compact(cp)
-	if err != nil {
+	if err := x.materialize(); err != nil {
 		return err
 	}
+	delta := slices.Clone(x.ents)
+	slices.SortFunc(delta, cmpEntry)
+	var g [8]byte
+	rand.Read(g[:])
+	gen := binary.LittleEndian.Uint64(g[:])
 	crashPoint("index-base")
-	if err := durable.WriteFile(x.path, data, 0o644); err != nil {
+	if err := durable.WriteFileFunc(x.path, 0o644, func(w io.Writer) error {
+		return x.writeBaseTo(w, gen, cp, delta)
+	}); err != nil {
 		return err
 	}
 	bf, err := os.Open(x.path)

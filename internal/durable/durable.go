@@ -85,6 +85,14 @@ func SyncDir(dir string) error {
 
 // writeTmp writes data to a fresh tmp file beside path and fsyncs it.
 func writeTmp(path string, data []byte, perm os.FileMode) (string, error) {
+	return writeTmpFunc(path, perm, func(w io.Writer) error {
+		_, err := writeAll(w, data)
+		return err
+	})
+}
+
+// writeTmpFunc writes a fresh tmp file beside path with write and fsyncs it.
+func writeTmpFunc(path string, perm os.FileMode, write func(w io.Writer) error) (string, error) {
 	tmp := tmpName(path)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
@@ -98,7 +106,7 @@ func writeTmp(path string, data []byte, perm os.FileMode) (string, error) {
 	if err := hit("tmp-created"); err != nil {
 		return fail(err)
 	}
-	if _, err := writeAll(f, data); err != nil {
+	if err := write(f); err != nil {
 		return fail(fmt.Errorf("write tmp: %w", err))
 	}
 	if err := hit("before-fsync"); err != nil {
@@ -121,6 +129,22 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	if err != nil {
 		return err
 	}
+	return replaceWith(tmp, path)
+}
+
+// WriteFileFunc is WriteFile for contents too large to hold in memory:
+// write streams them into the tmp file (an error from it is returned and
+// nothing is replaced).
+func WriteFileFunc(path string, perm os.FileMode, write func(w io.Writer) error) error {
+	tmp, err := writeTmpFunc(path, perm, write)
+	if err != nil {
+		return err
+	}
+	return replaceWith(tmp, path)
+}
+
+// replaceWith renames a written tmp file over path and fsyncs the directory.
+func replaceWith(tmp, path string) error {
 	if err := hit("before-rename"); err != nil {
 		os.Remove(tmp)
 		return err

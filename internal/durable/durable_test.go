@@ -3,6 +3,7 @@ package durable_test
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,5 +248,49 @@ func TestHardeningH_FlockContext(t *testing.T) {
 	}
 	if err := durable.Funlock(f); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWriteFileFunc: a streamed write replaces the file like WriteFile;
+// an error from the writer or a failpoint leaves the old file and no tmp.
+func TestWriteFileFunc(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.idx")
+	write := func(body string) func(w io.Writer) error {
+		return func(w io.Writer) error {
+			for i := range body {
+				if _, err := w.Write([]byte{body[i]}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	if err := durable.WriteFileFunc(p, 0o644, write("old")); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	if err := durable.WriteFileFunc(p, 0o644, func(w io.Writer) error { w.Write([]byte("half")); return boom }); !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want the writer's error", err)
+	}
+	for _, step := range []string{"tmp-created", "before-fsync", "before-rename"} {
+		durable.SetFailpoint(step, func() error { return boom })
+		err := durable.WriteFileFunc(p, 0o644, write("new"))
+		durable.SetFailpoint(step, nil)
+		if !errors.Is(err, boom) {
+			t.Fatalf("%s: err = %v, want the failpoint's error", step, err)
+		}
+	}
+	if got, _ := os.ReadFile(p); string(got) != "old" {
+		t.Fatalf("file = %q after failed writes, want the old content", got)
+	}
+	if names := listDir(t, dir); len(names) != 1 {
+		t.Fatalf("tmp not removed on error: %v", names)
+	}
+	if err := durable.WriteFileFunc(p, 0o644, write("new body")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "new body" {
+		t.Fatalf("file = %q, want the new body", got)
 	}
 }
