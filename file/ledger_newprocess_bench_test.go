@@ -192,6 +192,50 @@ func BenchmarkNewProcessSeedWriteback(b *testing.B) {
 	}
 }
 
+// BenchmarkNewProcessMerge: the one `settle writeback` in about 4,000
+// whose index log is full and which merges it into the base (rewriting the
+// whole base file), on a 1M-record ledger. Each op runs write-backs on the
+// cached full-log ledger until one merges and reports that one (ns/op is
+// reported as merge-wall-ns/op); the merged ledger is then removed from the cache (a next
+// op or run builds it again, untimed).
+func BenchmarkNewProcessMerge(b *testing.B) {
+	bin := lgSettleBinary(b)
+	var maxRSS int64
+	var cpu, mergeWall time.Duration
+	b.StopTimer() // ns/op is not the figure: merge-wall-ns/op is
+	for i := 0; i < b.N; i++ {
+		root := lgCachedRoot(b, 1_000_000, true)
+		logPath := lgLedgerPath(root) + ".idxlog"
+		merged := false
+		for j := 0; j < 64 && !merged; j++ {
+			before, err := os.Stat(logPath)
+			if err != nil {
+				b.Fatal(err)
+			}
+			v := lgVerdictFile(b, root, fmt.Sprintf("merge-%s-%d-%d", lgRun, i, j))
+			wall, rss, c := lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", v)
+			after, err := os.Stat(logPath)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if merged = after.Size() < before.Size(); merged {
+				mergeWall += wall
+				cpu += c
+				maxRSS = max(maxRSS, rss)
+			}
+		}
+		if !merged {
+			b.Fatal("no write-back merged the index log in 64")
+		}
+		if err := os.RemoveAll(root); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(mergeWall.Nanoseconds())/float64(b.N), "merge-wall-ns/op")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(maxRSS), "maxrss-KB-max")
+}
+
 // BenchmarkNewProcessFloor: `settle --help`, the cost of starting the
 // binary at all, for comparison.
 func BenchmarkNewProcessFloor(b *testing.B) {
