@@ -70,17 +70,21 @@
 //
 //	<ledger>.idx     base: header, one row per record (offset, length,
 //	                 kind), key entries (64-bit hash, record number)
-//	                 sorted by hash behind a 65536-bucket fan-out with a
-//	                 CRC per bucket; written by tmp + fsync + rename
+//	                 sorted by hash behind a 65536-bucket fan-out (each
+//	                 slot: the bucket's first entry and its CRC);
+//	                 written by tmp + fsync + rename
 //	<ledger>.idxlog  frames appended after the base (rows and entries of
 //	                 the records since the last checkpoint, CRC each)
 //
 // The keys are those writeback.View needs (writeback_id, binding
 // identity, registry task, conflict id, latest success of a batch and
-// track) and Records' task and batch filters. A lookup reads one bucket
-// and then the records it names from the ledger, and keeps only those
-// that really have the key: memory does not grow with the ledger and a
-// hash collision costs one read. A record not where the index says (a
+// track) and Records' task and batch filters. A lookup reads one fan-out
+// slot and one bucket (a store that has looked up more than 32 times keeps
+// the 512 KiB fan-out table in memory and reads only the bucket), scans the
+// entries of the log (a map of them after 32 lookups), and then reads the
+// records they name from the ledger, keeping only those that really have
+// the key: memory does not grow with the ledger and a hash collision costs
+// one read. A record not where the index says (a
 // corrupt bucket or row, a ledger changed behind its back) makes the
 // store drop the index, re-read the ledger and answer again.
 //
@@ -92,7 +96,10 @@
 // torn tail included) is read from the ledger as before. Every settle
 // writer adds its group's records to the log under the ledger's exclusive
 // flock after the group's fsync, and folds the log into a new base past
-// 8192 records. A crash while the index is updated leaves a torn frame
+// 8192 records (streaming the old base through a few MB of buffers, and
+// checking it as it goes). Opening reads the log in 64 KiB chunks and
+// keeps its rows and entries as they are encoded (about 60 bytes per
+// record), decoding nothing. A crash while the index is updated leaves a torn frame
 // (ignored by its CRC) or an old base (the log names the base it follows):
 // it costs a re-read of ledger bytes, never an answer. Frames are not
 // fsynced, for that reason.

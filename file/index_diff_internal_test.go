@@ -709,3 +709,47 @@ func TestIndexLookupModes(t *testing.T) {
 		t.Fatalf("%d modes checked", modes)
 	}
 }
+
+// countingReaderAt counts the reads of an index base.
+type countingReaderAt struct {
+	r io.ReaderAt
+	n int
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	c.n++
+	return c.r.ReadAt(p, off)
+}
+
+// TestIndexBaseReadsPerLookup: a lookup in the base reads the file twice
+// (fan-out slot, bucket) until the fan-out table is cached, then once.
+func TestIndexBaseReadsPerLookup(t *testing.T) {
+	defer func(m, f int) { mergeRows, fanCacheAfter = m, f }(mergeRows, fanCacheAfter)
+	mergeRows, fanCacheAfter = 16, 3
+	root := t.TempDir()
+	ixFill(t, root, 0, 20)
+	l := ixOpen(t, root)
+	defer l.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ix.b == nil || l.ix.b.cp.Recs == 0 {
+		t.Fatal("no base")
+	}
+	c := &countingReaderAt{r: l.ix.b.r}
+	l.ix.b.r = c
+	for i := range 10 {
+		before := c.n
+		if _, err := l.ix.b.find(uint64(i)<<50, nil); err != nil {
+			t.Fatal(err)
+		}
+		want := 2
+		if i == fanCacheAfter {
+			want = 2 // the fan-out table, then the bucket
+		} else if i > fanCacheAfter {
+			want = 1
+		}
+		if got := c.n - before; got != want {
+			t.Errorf("lookup %d read the base %d times, want %d", i+1, got, want)
+		}
+	}
+}
