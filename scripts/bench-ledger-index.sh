@@ -15,31 +15,47 @@
 # skipped, with a warning. The seed's write-back at 1M takes 20 s or more.
 #
 # usage: scripts/bench-ledger-index.sh [N]   (N new processes per cell, default 20)
+#        scripts/bench-ledger-index.sh --summary FILE...   (the table of earlier outputs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+summary_only=0
+if [ "${1:-}" = "--summary" ]; then
+	summary_only=1
+	shift
+	out=$(mktemp -t settle-bench-index.XXXXXX)
+	cat "$@" > "$out"
+fi
 n=${1:-20}
-out=$(mktemp -t settle-bench-index.XXXXXX)
+[ "$summary_only" = 1 ] || out=$(mktemp -t settle-bench-index.XXXXXX)
 ref=${SETTLE_REFERENCE_DIR:-../shared/reference/py}
 
-{
+[ "$summary_only" = 1 ] || {
 	echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs, $(go version | cut -d' ' -f3), $(python3 --version 2>&1 || echo 'no python3')"
 } | tee "$out"
-if [ ! -f "$ref/anu_v3/batch_settle_writeback.py" ] || ! command -v python3 >/dev/null; then
+if [ "$summary_only" = 0 ] && { [ ! -f "$ref/anu_v3/batch_settle_writeback.py" ] || ! command -v python3 >/dev/null; }; then
 	echo "WARNING: no Python seed reference at $ref (or no python3): the seed column is SKIPPED" | tee -a "$out" >&2
 fi
 
+# A failed step is reported and the others still run; the script then
+# exits with status 1.
+failed=0
 run() {
 	echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)  ($*)" | tee -a "$out"
-	"$@" 2>&1 | tee -a "$out"
+	if ! "$@" 2>&1 | tee -a "$out"; then
+		echo "FAILED: $*" | tee -a "$out" >&2
+		failed=1
+	fi
 	echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out"
 }
 
-run go test -run '^$' -bench 'BenchmarkNewProcess(Floor|Writeback)$' -benchtime "${n}x" ./file/
-run go test -run '^$' -bench 'BenchmarkNewProcessSeedWriteback$' -benchtime 1x ./file/
-run go test -run '^$' -bench 'BenchmarkOpen$/records=.*/indexed' -benchtime 200x ./file/
-run go test -run '^$' -bench 'BenchmarkServeRSS$' -benchtime 5x ./file/
-run go test -run '^$' -bench 'BenchmarkNewProcessMerge$' -benchtime 1x ./file/
-run go test -run '^$' -bench 'BenchmarkSeedAppendToSSE$' -benchtime 30x ./cmd/settle/
+if [ "$summary_only" = 0 ]; then
+	run go test -run '^$' -bench 'BenchmarkNewProcess(Floor|Writeback)$' -benchtime "${n}x" ./file/
+	run go test -run '^$' -bench 'BenchmarkNewProcessSeedWriteback$' -benchtime 1x ./file/
+	run go test -run '^$' -bench 'BenchmarkOpen$/records=.*/indexed' -benchtime 200x ./file/
+	run go test -run '^$' -bench 'BenchmarkServeRSS$' -benchtime 5x ./file/
+	run go test -run '^$' -bench 'BenchmarkNewProcessMerge$' -benchtime 1x ./file/
+	run go test -run '^$' -bench 'BenchmarkSeedAppendToSSE$' -benchtime 30x ./cmd/settle/
+fi
 
 # The summary: every benchmark line's metrics by name, then the table.
 awk '
@@ -86,3 +102,4 @@ END {
 	print "load average (1 min) before each step:" loads
 }' "$out"
 echo "(full output: $out)"
+exit $failed
