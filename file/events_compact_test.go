@@ -15,6 +15,7 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/testenv"
 )
 
 // TestEventsCompactRetention: a count policy removes the oldest events;
@@ -131,8 +132,7 @@ func TestEventsCompactByAge(t *testing.T) {
 // over; the reader, which keeps up, sees every event exactly once and in
 // order, and nothing retained is lost.
 func TestEventsCompactUnderConcurrentReaders(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := uint64(testenv.Seed(t))
 	rng := rand.New(rand.NewPCG(seed, seed))
 	dir := t.TempDir()
 	writer, reader, compactor := openEvents(t, dir), openEvents(t, dir), openEvents(t, dir)

@@ -11,6 +11,7 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/internal/testenv"
 )
 
 func TestEventsPostOnceOrderAndVisibility(t *testing.T) {
@@ -53,7 +54,8 @@ func TestEventsPostOnceOrderAndVisibility(t *testing.T) {
 		}
 		done <- e
 	}()
-	time.Sleep(50 * time.Millisecond)
+	// k2 and the append wait behind the held group.
+	testenv.Until(t, 10*time.Second, func() bool { return ev.QueuedForTest() == 2 })
 	close(release)
 	last := <-done
 	if last.ID != 3 {

@@ -16,6 +16,7 @@ import (
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/internal/testenv"
 )
 
 // openEvents opens an event log in dir and closes it at cleanup.
@@ -219,7 +220,7 @@ func TestEventsGroupCommit(t *testing.T) {
 		wg.Add(1)
 		go run()
 	}
-	time.Sleep(200 * time.Millisecond) // let them queue behind it
+	testenv.Until(t, 10*time.Second, func() bool { return ev.QueuedForTest() == n-1 })
 	close(release)
 	wg.Wait()
 	close(ids)

@@ -17,8 +17,8 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
-	"time"
 
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -35,7 +35,6 @@ const (
 	ixEnvRoot  = "SETTLE_INDEX_ROOT"
 	ixEnvTask  = "SETTLE_INDEX_TASK"
 	ixEnvMerge = "SETTLE_INDEX_MERGE"
-	ixEnvSeed  = "SETTLE_INDEX_SEED"
 	ixEnvSteps = "SETTLE_INDEX_STEPS"
 )
 
@@ -337,15 +336,7 @@ func ixLineEnds(t *testing.T, path string) []int64 {
 }
 
 func TestIndexDifferential(t *testing.T) {
-	seed := time.Now().UnixNano()
-	if s := os.Getenv(ixEnvSeed); s != "" {
-		var err error
-		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
-			t.Fatalf("%s=%q", ixEnvSeed, s)
-		}
-	}
-	t.Logf("seed %d (replay: %s=%d go test -run TestIndexDifferential ./file/)", seed, ixEnvSeed, seed)
-	rng := rand.New(rand.NewSource(seed))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	steps := 120
 	if testing.Short() {
 		steps = 40

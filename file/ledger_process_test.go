@@ -405,7 +405,7 @@ func TestLedgerCrash(t *testing.T) {
 	ref, python, haveRef := lgReferenceIfPresent(t)
 	root := t.TempDir()
 	path := lgLedgerPath(root)
-	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	acks := newAckSet()
 	failpoints := 0
 	for round := range rounds {

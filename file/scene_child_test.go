@@ -144,7 +144,8 @@ func scChildActivator() error {
 	}
 	ref := scene.Ref{Project: scProject, Episode: scEpisode, Batch: os.Getenv("SETTLE_SCENE_BATCH")}
 	stop := os.Getenv("SETTLE_SCENE_STOP")
-	rng := rand.New(rand.NewSource(int64(os.Getpid())))
+	seed, _ := strconv.ParseInt(os.Getenv("SETTLE_SCENE_SEED"), 10, 64)
+	rng := rand.New(rand.NewSource(seed))
 	created, activated := 0, 0
 	for k := 0; ; k++ {
 		if _, err := os.Stat(stop); err == nil {

@@ -102,12 +102,13 @@ func TestScenesCrashRandomKill(t *testing.T) {
 	scReferenceUpFront(t)
 	root := t.TempDir()
 	s := scOpen(t, root)
-	scOK(t, s.SaveGuarded(scCtx, scRef("CR"), scGen(t, rand.New(rand.NewSource(40)), "CR", 3)))
-	rng := rand.New(rand.NewSource(41))
+	seed := testenv.Seed(t)
+	scOK(t, s.SaveGuarded(scCtx, scRef("CR"), scGen(t, rand.New(rand.NewSource(seed)), "CR", 3)))
+	rng := rand.New(rand.NewSource(seed + 1))
 	rounds := scCrashRounds()
 	tmps := 0
 	for r := 0; r < rounds; r++ {
-		cmd := scChild(t, "crash", "SETTLE_SCENE_ROOT="+root, "SETTLE_SCENE_BATCH=CR", fmt.Sprintf("SETTLE_SCENE_SEED=%d", r))
+		cmd := scChild(t, "crash", "SETTLE_SCENE_ROOT="+root, "SETTLE_SCENE_BATCH=CR", fmt.Sprintf("SETTLE_SCENE_SEED=%d", seed+2+int64(r)))
 		stdout, err := cmd.StdoutPipe()
 		scOK(t, err)
 		var stderr strings.Builder
@@ -144,8 +145,8 @@ func TestScenesCrashAtFailpoints(t *testing.T) {
 	scReferenceUpFront(t)
 	root := t.TempDir()
 	s := scOpen(t, root)
-	scOK(t, s.SaveGuarded(scCtx, scRef("FP"), scGen(t, rand.New(rand.NewSource(42)), "FP", 3)))
-	seed := 0
+	seed := testenv.Seed(t)
+	scOK(t, s.SaveGuarded(scCtx, scRef("FP"), scGen(t, rand.New(rand.NewSource(seed)), "FP", 3)))
 	for _, step := range []string{"tmp-created", "before-fsync", "before-rename", "before-dir-fsync"} {
 		for _, op := range []string{"candidate", "activate", "patch", "runner", "update"} {
 			seed++

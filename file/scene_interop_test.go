@@ -13,6 +13,7 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
 )
 
@@ -79,7 +80,7 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 	root := t.TempDir()
 	scReferenceDir(t)
 	s := scOpen(t, root)
-	rng := rand.New(rand.NewSource(11))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 
 	plan := scene.Plan{Root: scTree(t, `{"sequences": {
 		"B1": {"shots": [{"shot_id": "S1", "prompt": "the café ✓ opens", "is_env_only": true}, {"shot_id": "S2", "duration_s": 2.5}]},
@@ -226,7 +227,7 @@ func TestScenesInteropErrorCodes(t *testing.T) {
 // operations on them of the error-code differential.
 func scErrorCodeCases(t *testing.T) (map[string]string, []map[string]any) {
 	t.Helper()
-	rng := rand.New(rand.NewSource(12))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	good := func(batch string) string { return scBodyText(t, scGenTree(rng, batch, 2)) }
 	manifest := func(batch, body string) string {
 		return `{"schema_version": 1, "batch_id": "` + batch + `", "active_version": 1, "versions": [` + body + `]}`

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/settlehq/settle/internal/testenv"
 )
 
 func scMPCount() int {
@@ -119,9 +121,11 @@ func TestScenesMultiProcessNoLostUpdate(t *testing.T) {
 func TestScenesMultiProcessActivations(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	scOK(t, s.SaveGuarded(scCtx, scRef("MA"), scGen(t, rand.New(rand.NewSource(31)), "MA", 3)))
+	seed := testenv.Seed(t)
+	scOK(t, s.SaveGuarded(scCtx, scRef("MA"), scGen(t, rand.New(rand.NewSource(seed)), "MA", 3)))
 	stop := filepath.Join(t.TempDir(), "stop")
-	act := scChild(t, "activator", "SETTLE_SCENE_ROOT="+root, "SETTLE_SCENE_BATCH=MA", "SETTLE_SCENE_STOP="+stop)
+	act := scChild(t, "activator", "SETTLE_SCENE_ROOT="+root, "SETTLE_SCENE_BATCH=MA", "SETTLE_SCENE_STOP="+stop,
+		fmt.Sprintf("SETTLE_SCENE_SEED=%d", seed+1))
 	actOut := &bytes.Buffer{}
 	act.Stdout, act.Stderr = actOut, os.Stderr
 	if err := act.Start(); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
 )
 
@@ -324,7 +325,7 @@ type scPatchRun struct {
 // runs the patches through the seed on a copy.
 func scLivePatchRun(t *testing.T, n int) scPatchRun {
 	t.Helper()
-	rng := rand.New(rand.NewSource(20260603))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	goRoot, pyRoot := t.TempDir(), t.TempDir()
 	s := scOpen(t, goRoot)
 	cases := make([]scDiffCase, n)

@@ -16,6 +16,7 @@ import (
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
 )
 
@@ -45,7 +46,7 @@ func scRestructure(t *testing.T, sc *scene.Scene, directive string) *scene.Scene
 func TestScenesLoadLadder(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	rng := rand.New(rand.NewSource(1))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	flat := scGen(t, rng, "B", 4)
 	scOK(t, s.SaveGuarded(scCtx, scRef("B"), flat))
 
@@ -97,7 +98,7 @@ var scISORe = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:
 func TestScenesWriteCandidateNewBatch(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	rng := rand.New(rand.NewSource(2))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	sc := scGen(t, rng, "B", 3)
 
 	v, err := s.WriteCandidate(scCtx, scRef("B"), sc, "first", false)
@@ -162,7 +163,7 @@ func TestScenesWriteCandidateNewBatch(t *testing.T) {
 }
 
 func TestScenesMaterializeLegacy(t *testing.T) {
-	rng := rand.New(rand.NewSource(3))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	flat := scGen(t, rng, "B", 3)
 
 	t.Run("new structure", func(t *testing.T) {
@@ -217,7 +218,7 @@ func TestScenesMaterializeLegacy(t *testing.T) {
 func TestScenesPatchStatus(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	rng := rand.New(rand.NewSource(4))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	flat := scGen(t, rng, "B", 3)
 	scOK(t, s.SaveGuarded(scCtx, scRef("B"), flat))
 
@@ -271,7 +272,7 @@ func TestScenesPatchStatus(t *testing.T) {
 func TestScenesUpdateStatusRollback(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	rng := rand.New(rand.NewSource(5))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	scOK(t, s.SaveGuarded(scCtx, scRef("B"), scGen(t, rng, "B", 2)))
 	before := scReadRaw(t, root, scToken+"_B.json")
 	hookErr := errors.New("ledger mirror failed")
@@ -312,7 +313,7 @@ func TestScenesUpdateStatusRollback(t *testing.T) {
 }
 
 func TestScenesSaveRunner(t *testing.T) {
-	rng := rand.New(rand.NewSource(6))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	t.Run("cold start writes the runner scene", func(t *testing.T) {
 		root := t.TempDir()
 		s := scOpen(t, root)
@@ -508,7 +509,7 @@ func TestScenesList(t *testing.T) {
 func TestScenesVersions(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	rng := rand.New(rand.NewSource(8))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	flat := scGen(t, rng, "B", 2)
 	scOK(t, s.SaveGuarded(scCtx, scRef("B"), flat))
 	vs, err := s.Versions(scCtx, scRef("B"))
@@ -539,7 +540,7 @@ func TestScenesWriteFailurePoisons(t *testing.T) {
 		t.Run(step, func(t *testing.T) {
 			root := t.TempDir()
 			s := scOpen(t, root)
-			rng := rand.New(rand.NewSource(9))
+			rng := rand.New(rand.NewSource(testenv.Seed(t)))
 			scOK(t, s.SaveGuarded(scCtx, scRef("B"), scGen(t, rng, "B", 2)))
 			before := scReadRaw(t, root, scToken+"_B.json")
 			durable.SetFailpoint(step, func() error { return errors.New("injected I/O error") })
@@ -573,7 +574,7 @@ func TestScenesWriteFailurePoisons(t *testing.T) {
 func TestScenesLockWaitHonoursContext(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	rng := rand.New(rand.NewSource(10))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	scOK(t, s.SaveGuarded(scCtx, scRef("B"), scGen(t, rng, "B", 1)))
 	l, err := durable.LockFile(context.Background(), scPath(root, scToken+"_B.versions.lock"), 0)
 	scOK(t, err)
@@ -610,7 +611,7 @@ func TestScenesClosed(t *testing.T) {
 func TestScenesSeedPrimitives(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	rng := rand.New(rand.NewSource(13))
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	m, err := s.LoadManifest(scCtx, scRef("B"))
 	if err != nil || m != nil {
 		t.Fatalf("LoadManifest of nothing = %v, %v", m, err)

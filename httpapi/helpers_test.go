@@ -223,17 +223,7 @@ func newSchema(t testing.TB) string {
 func (e *env) waitReady() {
 	e.t.Helper()
 	c := e.client("tok-reader")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := c.Ready(context.Background())
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("server not ready: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Until(e.t, 10*time.Second, func() bool { return c.Ready(context.Background()) == nil })
 }
 
 func (e *env) client(token string) *httpapi.Client {

@@ -15,6 +15,7 @@ import (
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -310,19 +311,11 @@ func TestSSEFollowAcrossRestart(t *testing.T) {
 	}()
 	wait := func(n int) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		testenv.Until(t, 20*time.Second, func() bool {
 			mu.Lock()
-			have := len(got)
-			mu.Unlock()
-			if have >= n {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("have %d events, want %d", have, n)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			defer mu.Unlock()
+			return len(got) >= n
+		})
 	}
 	write(e, "x", 5)
 	wait(5)

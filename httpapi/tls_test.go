@@ -19,6 +19,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -70,13 +71,7 @@ func TestTLS(t *testing.T) {
 	}
 	defer c.Close()
 	ctx := context.Background()
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Ready(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("TLS server not ready")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Until(t, 10*time.Second, func() bool { return c.Ready(ctx) == nil })
 	r, err := c.PostWriteback(ctx, writebackBody("tls-1", "T1", "TLS", keyA))
 	if err != nil || r.Decision.Classification != writeback.DurableSuccessWritten {
 		t.Fatalf("write-back over TLS: %+v %v", r, err)

@@ -15,6 +15,7 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/postgres"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/storetest"
@@ -427,20 +428,14 @@ func TestEventsListenerReconnects(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("not woken")
 	}
-	var killed int
-	for range 50 {
+	testenv.Until(t, 10*time.Second, func() bool {
+		var killed int
 		if err := b.Pool().QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
 			postgres.ListenerApplicationName(schema)).Scan(&killed); err != nil {
 			t.Fatal(err)
 		}
-		if killed > 0 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if killed == 0 {
-		t.Fatal("no listener connection found")
-	}
+		return killed > 0
+	})
 	ch := a.Wait(ctx, 1)
 	if _, err := b.Append(ctx, "y", nil); err != nil {
 		t.Fatal(err)

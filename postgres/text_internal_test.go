@@ -2,12 +2,11 @@ package postgres
 
 import (
 	"math/rand"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
+
+	"github.com/settlehq/settle/internal/testenv"
 )
 
 // TestHardeningI_DBTextEscape: dbText is injective, keeps valid UTF-8
@@ -28,12 +27,7 @@ func TestHardeningI_DBTextEscape(t *testing.T) {
 	if dbText("task-1") != "task-1" || dbText("a\x00b") != "a\x010b" || dbText("a\x010b") != "a\x01\x010b" {
 		t.Fatalf("escape: %q %q", dbText("a\x00b"), dbText("a\x010b"))
 	}
-	seed := time.Now().UnixNano()
-	if v := os.Getenv("SETTLE_TEST_SEED"); v != "" {
-		seed, _ = strconv.ParseInt(v, 10, 64)
-	}
-	t.Logf("seed %d (SETTLE_TEST_SEED replays it)", seed)
-	r := rand.New(rand.NewSource(seed))
+	r := rand.New(rand.NewSource(testenv.Seed(t)))
 	alphabet := []byte{0, 1, '0', 'x', 'f', 0xc3, 0xa9, 0xff}
 	seen := map[string]string{}
 	for range 20000 {

@@ -7,7 +7,7 @@ package writeback_test
 //
 // Environment:
 //
-//	SETTLE_DIFF_SEED   random seed (default 20250101)
+//	SETTLE_TEST_SEED   replays the random seed a run logged
 //	SETTLE_DIFF_OPS    number of operations (default 600)
 //	SETTLE_REFERENCE_DIR  the reference modules (default: see internal/testenv)
 //
@@ -825,14 +825,7 @@ func generate(g *gen, n int) []op {
 
 func diffSeed(t *testing.T) (uint64, int) {
 	t.Helper()
-	seed, n := uint64(20250101), 600
-	if s := os.Getenv("SETTLE_DIFF_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("SETTLE_DIFF_SEED: %v", err)
-		}
-		seed = v
-	}
+	seed, n := uint64(testenv.Seed(t)), 600
 	if s := os.Getenv("SETTLE_DIFF_OPS"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 1 {
@@ -1033,7 +1026,7 @@ func resolve(t *testing.T, cwd, p string) string {
 func TestDifferentialAgainstSeed(t *testing.T) {
 	refdir := referenceDir(t)
 	seed, n := diffSeed(t)
-	t.Logf("SETTLE_DIFF_SEED=%d SETTLE_DIFF_OPS=%d", seed, n)
+	t.Logf("SETTLE_DIFF_OPS=%d", n)
 	run := liveDiffRun(t, refdir, seed, n)
 	checkDiffRun(t, run, n >= 500)
 }

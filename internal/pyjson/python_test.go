@@ -145,16 +145,13 @@ func checkDoc(t *testing.T, doc []byte, ans [][]byte) {
 }
 
 func TestDifferentialRandomDocuments(t *testing.T) {
-	n, seed := 4000, uint64(1)
+	n, seed := 4000, uint64(testenv.Seed(t))
 	if testing.Short() {
 		n = 500
 	}
-	// PYJSON_DIFF_N and PYJSON_DIFF_SEED allow longer soak runs.
+	// PYJSON_DIFF_N allows longer soak runs.
 	if v, err := strconv.Atoi(os.Getenv("PYJSON_DIFF_N")); err == nil && v > 0 {
 		n = v
-	}
-	if v, err := strconv.ParseUint(os.Getenv("PYJSON_DIFF_SEED"), 10, 64); err == nil {
-		seed = v
 	}
 	g := newDocGen(seed)
 	var o oracle
