@@ -50,3 +50,67 @@ func TestHTTPStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorsIsAndAsByCode(t *testing.T) {
+	err := fmt.Errorf("load: %w", settle.Wrap(settle.NotFound, settle.Errorf(settle.InvalidInput, "bad id"), "scene B1"))
+	if !errors.Is(err, settle.NotFound) || !errors.Is(err, settle.InvalidInput) {
+		t.Errorf("errors.Is misses a code in the chain of %v", err)
+	}
+	if errors.Is(err, settle.Corrupt) || errors.Is(errors.New("NOT_FOUND"), settle.NotFound) {
+		t.Error("errors.Is matches a code that is not in the chain")
+	}
+	var c settle.Code
+	if !errors.As(err, &c) || c != settle.NotFound {
+		t.Errorf("errors.As: %q, want the first code NOT_FOUND", c)
+	}
+	var e *settle.Error
+	if !errors.As(err, &e) || e.Code != settle.NotFound || e.Message != "scene B1" {
+		t.Errorf("errors.As *Error: %+v", e)
+	}
+	if settle.ErrorCode(fmt.Errorf("x: %w", settle.VersionConflict)) != settle.VersionConflict {
+		t.Error("a bare Code in the chain is the error's code")
+	}
+}
+
+// TestErrorMessageWithoutCodes: the message shows every coded error's text
+// without its code, whatever wraps it, and exactly the text otherwise.
+func TestErrorMessageWithoutCodes(t *testing.T) {
+	coded := settle.Errorf(settle.Unavailable, "lock held")
+	for name, c := range map[string]struct {
+		err error
+		msg string
+	}{
+		"joined":        {errors.Join(coded, fmt.Errorf("roll back: %w", settle.Errorf(settle.Internal, "eio"))), "lock held\nroll back: eio"},
+		"%v, not %w":    {fmt.Errorf("serve: %v", coded), "serve: UNAVAILABLE: lock held"},
+		"cause first":   {fmt.Errorf("%w: then more", coded), "UNAVAILABLE: lock held: then more"},
+		"code in text":  {fmt.Errorf("UNAVAILABLE: lock held: %w", coded), "UNAVAILABLE: lock held: lock held"},
+		"empty message": {settle.Wrap(settle.Corrupt, errors.New("eof"), ""), "eof"},
+	} {
+		if got := settle.ErrorMessage(c.err); got != c.msg {
+			t.Errorf("%s: message = %q, want %q", name, got, c.msg)
+		}
+	}
+}
+
+// TestCodeNames: each code's Go name is its wire name in Go style, and the
+// deprecated E-names are the same values.
+func TestCodeNames(t *testing.T) {
+	for _, c := range []struct {
+		code, old settle.Code
+		wire      string
+	}{
+		{settle.NotFound, settle.ENOTFOUND, "NOT_FOUND"}, {settle.SchemaMismatch, settle.ESCHEMA, "SCHEMA_MISMATCH"},
+		{settle.Corrupt, settle.ECORRUPT, "CORRUPT"}, {settle.InvalidEpisode, settle.EINVALIDEPISODE, "INVALID_EPISODE"},
+		{settle.UnsafeArtifact, settle.EUNSAFEARTIFACT, "UNSAFE_ARTIFACT"}, {settle.ManifestIdentity, settle.EMANIFESTIDENTITY, "MANIFEST_IDENTITY"},
+		{settle.SceneLocked, settle.ESCENELOCKED, "SCENE_LOCKED"}, {settle.StructureImmutable, settle.ESTRUCTURE, "STRUCTURE_IMMUTABLE"},
+		{settle.VersionConflict, settle.EVERSIONCONFLICT, "VERSION_CONFLICT"}, {settle.IdentityMismatch, settle.EIDENTITY, "IDENTITY_MISMATCH"},
+		{settle.PathRefused, settle.EPATHREFUSED, "PATH_REFUSED"}, {settle.InvalidInput, settle.EINVALID, "INVALID_INPUT"},
+		{settle.Unauthorized, settle.EUNAUTHORIZED, "UNAUTHORIZED"}, {settle.Forbidden, settle.EFORBIDDEN, "FORBIDDEN"},
+		{settle.Unavailable, settle.EUNAVAILABLE, "UNAVAILABLE"}, {settle.Internal, settle.EINTERNAL, "INTERNAL"},
+		{settle.Compacted, settle.ECOMPACTED, "COMPACTED"},
+	} {
+		if string(c.code) != c.wire || c.old != c.code || c.code.Error() != c.wire {
+			t.Errorf("%s: code %q, old name %q", c.wire, c.code, c.old)
+		}
+	}
+}
