@@ -23,7 +23,6 @@
 //
 //   - internal/pyjson: JSON read and written exactly as CPython's json module
 //     does, for byte-compatible files and hashes.
-//   - internal/jsonw: appends JSON to byte slices as encoding/json writes it.
 //
 // Layer 2, the codes:
 //

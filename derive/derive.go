@@ -2,14 +2,12 @@ package derive
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"strconv"
 	"sync"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
-	"github.com/settlehq/settle/internal/jsonw"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/writeback"
 )
@@ -72,33 +70,6 @@ type RecordedData struct {
 	// Principal is who wrote it back ("" when derived from the ledger
 	// alone: written by another tool, or found after a crash).
 	Principal string `json:"principal,omitempty"`
-}
-
-// AppendJSON appends the data as json.Marshal writes it, without
-// reflection: it is written on every write-back.
-func (r *RecordedData) AppendJSON(dst []byte) []byte {
-	dst = append(dst, '{')
-	for _, f := range [...]struct {
-		name string
-		v    *string
-	}{
-		{"writeback_id", &r.WritebackID},
-		{"task_id", &r.TaskID},
-		{"track_id", &r.TrackID},
-		{"batch_id", &r.BatchID},
-		{"dispatch_id", &r.DispatchID},
-		{"collector_key", &r.CollectorKey},
-		{"authoritative_verdict", &r.AuthoritativeVerdict},
-		{"completed_at", &r.CompletedAt},
-	} {
-		dst = jsonw.Field(dst, f.name)
-		dst = jsonw.String(dst, *f.v)
-	}
-	if r.Principal != "" {
-		dst = jsonw.Field(dst, "principal")
-		dst = jsonw.String(dst, r.Principal)
-	}
-	return append(dst, '}')
 }
 
 // SettledData is the data of a batch.settled event.
@@ -235,11 +206,11 @@ func (d *Deriver) takeHandled(wid string) bool {
 // waiting for its fsync: the record it announces is durable in the ledger
 // already, and Reconcile or Follow re-create the event if it is lost.
 func (d *Deriver) Recorded(ctx context.Context, rec *writeback.DurableRecord, principal string, post bool) error {
-	raw := recordedJSON(rec, principal)
+	data := recordedData(rec, principal)
 	if p, ok := d.events.(event.Poster); ok && post && !d.sync {
-		return p.PostOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, raw)
+		return p.PostOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, data)
 	}
-	_, _, err := d.events.AppendOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, raw)
+	_, _, err := d.events.AppendOnce(ctx, RecordedKey(rec.WritebackID), event.WritebackRecorded, data)
 	return err
 }
 
@@ -440,9 +411,9 @@ func (d *Deriver) StatusSaved(ctx context.Context, data SceneEventData, created 
 	return err
 }
 
-// recordedJSON is the data of a durable record's writeback.recorded event.
-func recordedJSON(rec *writeback.DurableRecord, principal string) json.RawMessage {
-	data := RecordedData{
+// recordedData is the data of a durable record's writeback.recorded event.
+func recordedData(rec *writeback.DurableRecord, principal string) RecordedData {
+	return RecordedData{
 		WritebackID:          rec.WritebackID,
 		TaskID:               rec.TaskID,
 		TrackID:              rec.TrackID,
@@ -453,5 +424,4 @@ func recordedJSON(rec *writeback.DurableRecord, principal string) json.RawMessag
 		CompletedAt:          rec.CompletedAt,
 		Principal:            principal,
 	}
-	return data.AppendJSON(make([]byte, 0, 512))
 }

@@ -289,7 +289,7 @@ func (d *Deriver) handle(ctx context.Context, recs []*writeback.DurableRecord) e
 func (d *Deriver) recordNew(ctx context.Context, recs []*writeback.DurableRecord) ([]*writeback.DurableRecord, error) {
 	var mine []*writeback.DurableRecord
 	for _, r := range recs {
-		_, appended, err := d.events.AppendOnce(ctx, RecordedKey(r.WritebackID), event.WritebackRecorded, recordedJSON(r, ""))
+		_, appended, err := d.events.AppendOnce(ctx, RecordedKey(r.WritebackID), event.WritebackRecorded, recordedData(r, ""))
 		if err != nil {
 			return mine, err
 		}

@@ -146,7 +146,7 @@ func (s *Server) handleWriteback(w http.ResponseWriter, r *http.Request) error {
 				"the write-back was applied (%s) but its event or batch settlement failed; retry it: an identical write-back is an idempotent skip that completes them", d.Classification)
 		}
 	}
-	writeDecision(w, decisionStatus(d.Classification, req.DryRun), &d)
+	writeJSON(w, decisionStatus(d.Classification, req.DryRun), &d)
 	return nil
 }
 
