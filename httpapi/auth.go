@@ -13,7 +13,7 @@ import (
 // Role is what a principal may do.
 type Role string
 
-// The roles of issue 4. Every authenticated principal may read.
+// The roles of docs/server.md. Every authenticated principal may read.
 const (
 	// RoleCollector writes back verdicts whose collector key is its own.
 	RoleCollector Role = "collector"

@@ -18,8 +18,8 @@ func ConflictID(writebackID, classification string) string {
 // NewConflict returns the writeback_conflict.v1 record of a refused
 // decision d on binding b. The candidate is the decision's durable record,
 // or the binding's record under the decision's classification when the
-// decision has none (a self-chain refusal). RecordedAt is now in UTC,
-// RFC 3339 with nanoseconds.
+// decision has none (a self-chain refusal). RecordedAt is the time now in
+// UTC, RFC 3339 with nanoseconds.
 func NewConflict(d Decision, b Binding, reasons []string, now time.Time) ConflictRecord {
 	cand := d.DurableRecord.Clone()
 	if cand == nil {

@@ -3,8 +3,8 @@ package writeback
 // Presize makes an empty view's maps ready for about records ledger
 // records, so that a store reading a large ledger into it does not rehash
 // its maps again and again (a hint: a wrong guess costs memory or time,
-// never correctness). It does nothing to a view that holds records.
-// (Added for the file store's initial scan.)
+// never correctness). It does nothing to a view that holds records. The
+// file store calls it before its initial scan of the ledger.
 func (m *MemView) Presize(records int) {
 	if m.byWID != nil && (len(m.byWID) > 0 || len(m.byIdentity) > 0 || len(m.registry) > 0 ||
 		len(m.latest) > 0 || len(m.conflicts) > 0) {

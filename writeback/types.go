@@ -221,8 +221,8 @@ type Summary struct {
 // SummarySchema is the schema of the consolidated summary file.
 const SummarySchema = "batch_consolidated_summary.v1"
 
-// Batch is a batch declaration: its expected tracks (issue 4's
-// PUT /v1/batches/{batch}).
+// Batch is a batch declaration: its expected tracks, as declared with
+// PUT /v1/batches/{batch}.
 type Batch struct {
 	BatchID string      `json:"batch_id"`
 	Tracks  []TrackTask `json:"tracks"`
