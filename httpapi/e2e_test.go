@@ -19,6 +19,7 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -638,7 +639,8 @@ func TestGracefulShutdown(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Shut down once write-backs have completed, with more in flight.
+	testenv.Until(t, 20*time.Second, func() bool { return len(results) >= 32 })
 	e.cancel()
 	if err := <-e.done; err != nil {
 		t.Fatalf("Serve: %v", err)
