@@ -3,13 +3,18 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/postgres"
 	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
@@ -69,6 +74,31 @@ func collect(t *testing.T, c *httpapi.Client, after int64) <-chan event.Event {
 	return ch
 }
 
+// sseClients reads the server's settle_sse_clients gauge from /metrics.
+func sseClients(t *testing.T, s *server) int {
+	t.Helper()
+	resp, err := http.Get(s.http.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, "settle_sse_clients "); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatalf("settle_sse_clients %q", v)
+			}
+			return n
+		}
+	}
+	t.Fatal("no settle_sse_clients in /metrics")
+	return 0
+}
+
 func next(t *testing.T, ch <-chan event.Event, what string) event.Event {
 	t.Helper()
 	select {
@@ -90,7 +120,9 @@ func TestEventsAcrossServers(t *testing.T) {
 	a, b := startServer(t, schema), startServer(t, schema)
 	ca, cb := a.client(t), b.client(t)
 	streamB := collect(t, cb, 0)
-	time.Sleep(100 * time.Millisecond) // let the stream connect (it would catch up anyway)
+	// Once B's stream is connected, A's write-backs reach it by NOTIFY, not
+	// by catching up.
+	testenv.Until(t, 10*time.Second, func() bool { return sseClients(t, b) == 1 })
 
 	tracks := storetest.Tracks("bx", 2)
 	for _, tt := range tracks {
