@@ -95,13 +95,17 @@ func modulePath(t *testing.T) string {
 }
 
 // TestPackageMap: doc.go's package map names every package of the module,
-// and only those.
+// and only those, and each package has a doc.go with its package comment.
 func TestPackageMap(t *testing.T) {
 	layers := packageMap(t)
 	dirs := packageDirs(t)
 	for _, dir := range dirs {
 		if _, ok := layers[dir]; !ok {
 			t.Errorf("package %s is missing from the package map in doc.go", dir)
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, "doc.go"), nil, parser.ParseComments|parser.PackageClauseOnly)
+		if err != nil || f.Doc == nil {
+			t.Errorf("package %s has no doc.go with its package comment (%v)", dir, err)
 		}
 	}
 	for dir := range layers {
