@@ -52,6 +52,10 @@ const (
 	// MaxHTTPBodyBytes is the default request body limit of the HTTP
 	// server: room for the largest scene or plan in a request.
 	MaxHTTPBodyBytes = 8 << 20
+	// MaxBatchWritebacks is the most write-backs one batched request
+	// (WritebackMany, POST /v1/writebacks/batch) carries: one group
+	// commit holds them all, so a batch must stay a bounded unit of work.
+	MaxBatchWritebacks = 256
 )
 
 // Limit is one row of the limits table.
@@ -78,6 +82,7 @@ var Limits = []Limit{
 	{"MaxTakesPerBeat", MaxTakesPerBeat, "takes", "takes of one beat"},
 	{"MaxPlanSequences", MaxPlanSequences, "sequences", "sequences of one plan"},
 	{"MaxHTTPBodyBytes", MaxHTTPBodyBytes, "bytes", "HTTP request body (server default)"},
+	{"MaxBatchWritebacks", MaxBatchWritebacks, "write-backs", "write-backs of one batched request"},
 }
 
 // LimitError is the EINVALID refusal of an input over the named limit.

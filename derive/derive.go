@@ -250,21 +250,26 @@ func (d *Deriver) AfterWriteback(ctx context.Context, dec *writeback.Decision, c
 		d.markHandled(rec.WritebackID)
 		return so, nil
 	default:
-		data := RefusedData{
-			Classification:   dec.Classification,
-			TaskID:           dec.TaskID,
-			TrackID:          dec.TrackID,
-			BatchID:          dec.BatchID,
-			Principal:        principal,
-			ConflictRecorded: conflictRecorded,
-			Reasons:          dec.Reasons,
-		}
-		if dec.DurableRecord != nil {
-			data.WritebackID = dec.DurableRecord.WritebackID
-			data.CollectorKey = dec.DurableRecord.CollectorKey
-		}
-		return nil, d.Refused(ctx, data)
+		return nil, d.Refused(ctx, refusedOf(dec, conflictRecorded, principal))
 	}
+}
+
+// refusedOf is the writeback.refused event data of a refused decision.
+func refusedOf(dec *writeback.Decision, conflictRecorded bool, principal string) RefusedData {
+	data := RefusedData{
+		Classification:   dec.Classification,
+		TaskID:           dec.TaskID,
+		TrackID:          dec.TrackID,
+		BatchID:          dec.BatchID,
+		Principal:        principal,
+		ConflictRecorded: conflictRecorded,
+		Reasons:          dec.Reasons,
+	}
+	if dec.DurableRecord != nil {
+		data.WritebackID = dec.DurableRecord.WritebackID
+		data.CollectorKey = dec.DurableRecord.CollectorKey
+	}
+	return data
 }
 
 // Refused appends a writeback.refused event.
@@ -304,32 +309,51 @@ func (d *Deriver) settleDeclared(ctx context.Context, batchID, thisTrack string)
 // consolidated the batch: the batch evaluated on the records before it is
 // not ALL_SETTLED_CONSOLIDATE, and on the records up to it is.
 func (d *Deriver) completes(ctx context.Context, b writeback.Batch, wid string) (bool, error) {
-	latest := map[string]*writeback.DurableRecord{}
-	lookup := func(track string) *writeback.DurableRecord { return latest[track] }
+	recs, err := d.batchRecords(ctx, b.BatchID)
+	if err != nil {
+		return false, err
+	}
+	return completesIn(recs, b, wid), nil
+}
+
+// batchRecords returns the batch's durable successes in ledger order.
+func (d *Deriver) batchRecords(ctx context.Context, batchID string) ([]*writeback.DurableRecord, error) {
+	var out []*writeback.DurableRecord
 	cursor := int64(-1)
 	for {
-		page, err := d.ledger.Records(ctx, writeback.RecordQuery{Kind: writeback.KindDurable, BatchID: b.BatchID, After: cursor, Limit: 1000})
+		page, err := d.ledger.Records(ctx, writeback.RecordQuery{Kind: writeback.KindDurable, BatchID: batchID, After: cursor, Limit: 1000})
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		for _, lr := range page.Records {
 			r := lr.Durable
-			if r == nil || r.WritebackClassification != writeback.DurableSuccessWritten || r.BatchID != b.BatchID {
+			if r == nil || r.WritebackClassification != writeback.DurableSuccessWritten || r.BatchID != batchID {
 				continue
 			}
-			if r.WritebackID == wid {
-				before := writeback.Settle(b.BatchID, b.Tracks, "", lookup).Decision
-				latest[r.TrackID] = r
-				after := writeback.Settle(b.BatchID, b.Tracks, "", lookup).Decision
-				return before != writeback.AllSettledConsolidate && after == writeback.AllSettledConsolidate, nil
-			}
-			latest[r.TrackID] = r
+			out = append(out, r)
 		}
 		if page.Next < 0 || len(page.Records) == 0 {
-			return false, nil
+			return out, nil
 		}
 		cursor = page.Next
 	}
+}
+
+// completesIn reports whether wid is the record of recs (the batch's
+// durable successes in ledger order) that first consolidated the batch.
+func completesIn(recs []*writeback.DurableRecord, b writeback.Batch, wid string) bool {
+	latest := map[string]*writeback.DurableRecord{}
+	lookup := func(track string) *writeback.DurableRecord { return latest[track] }
+	for _, r := range recs {
+		if r.WritebackID == wid {
+			before := writeback.Settle(b.BatchID, b.Tracks, "", lookup).Decision
+			latest[r.TrackID] = r
+			after := writeback.Settle(b.BatchID, b.Tracks, "", lookup).Decision
+			return before != writeback.AllSettledConsolidate && after == writeback.AllSettledConsolidate
+		}
+		latest[r.TrackID] = r
+	}
+	return false
 }
 
 // SettleAndAnnounce evaluates a batch (the store writes the consolidated

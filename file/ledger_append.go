@@ -24,6 +24,9 @@ type call struct {
 	req *writeback.WritebackRequest
 	reg *writeback.RegistryRecord
 	ctx context.Context // the caller's: the group's lock wait ends when every call's is done
+	// unit holds the calls committed with this one as one unit (a
+	// WritebackMany): queued, taken and committed together, in order.
+	unit []*call
 
 	out writeback.WritebackOutcome
 	err error
@@ -86,6 +89,35 @@ func (l *Ledger) submit(ctx context.Context, c *call) error {
 	}
 }
 
+// submitUnit queues calls as one unit: they land in the same group, in
+// order, and are answered together; the first call stands for the unit in
+// the queue. Returns when every call is finished.
+func (l *Ledger) submitUnit(ctx context.Context, calls []*call) error {
+	head := calls[0]
+	head.unit = calls[1:]
+	for _, c := range head.unit {
+		c.ctx = ctx
+	}
+	return l.submit(ctx, head)
+}
+
+// flatten expands the units of a group into its calls, in order.
+func flatten(group []*call) []*call {
+	n := 0
+	for _, c := range group {
+		n += 1 + len(c.unit)
+	}
+	if n == len(group) {
+		return group
+	}
+	out := make([]*call, 0, n)
+	for _, c := range group {
+		out = append(out, c)
+		out = append(out, c.unit...)
+	}
+	return out
+}
+
 // groupContext is done when every call of the group has given up (a lone
 // cancelled caller must not fail the others' write-backs).
 func groupContext(group []*call) (context.Context, context.CancelFunc) {
@@ -128,7 +160,7 @@ func (l *Ledger) lead() {
 	}
 	l.qmu.Unlock()
 	if len(group) > 0 {
-		l.commit(group)
+		l.commit(flatten(group))
 	}
 	l.qmu.Lock()
 	for _, c := range group {

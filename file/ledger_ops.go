@@ -76,6 +76,36 @@ func (l *Ledger) Writeback(ctx context.Context, req writeback.WritebackRequest) 
 	return c.out, c.err
 }
 
+// WritebackMany implements writeback.Store: the batch's items are queued
+// as one unit, so they are evaluated in order and written by the same
+// group commit (one write, one fsync), each item's records all or none.
+func (l *Ledger) WritebackMany(ctx context.Context, reqs []writeback.WritebackRequest) ([]writeback.WritebackItem, error) {
+	items, err := writeback.CheckMany(reqs)
+	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, settle.Wrap(settle.EUNAVAILABLE, err, "writeback batch")
+	}
+	calls := make([]*call, 0, len(reqs))
+	at := make([]int, 0, len(reqs))
+	for i := range reqs {
+		if items[i].Err == nil {
+			calls = append(calls, &call{req: &reqs[i]})
+			at = append(at, i)
+		}
+	}
+	if len(calls) > 0 {
+		if err := l.submitUnit(ctx, calls); err != nil {
+			return nil, err
+		}
+	}
+	for j, c := range calls {
+		items[at[j]] = writeback.WritebackItem{Outcome: c.out, Err: c.err}
+	}
+	return items, nil
+}
+
 // apply evaluates one write-back against the group's view and stages what
 // the seed's apply_durable_success_writeback appends, plus a conflict
 // record for a refusal seen for the first time.

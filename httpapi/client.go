@@ -255,6 +255,86 @@ func (c *Client) Writeback(ctx context.Context, req writeback.WritebackRequest) 
 	return res.WritebackOutcome, err
 }
 
+// WritebackMany sends up to settle.MaxBatchWritebacks bindings in one
+// request (POST /v1/writebacks/batch), committed together by the server.
+// An item's refusal (a foreign collector key: FORBIDDEN) is its Err.
+func (c *Client) WritebackMany(ctx context.Context, reqs []writeback.WritebackRequest) ([]writeback.WritebackItem, error) {
+	if len(reqs) > settle.MaxBatchWritebacks {
+		return nil, settle.LimitError("MaxBatchWritebacks", settle.MaxBatchWritebacks, "batch of %d write-backs", len(reqs))
+	}
+	bodies := make([]WritebackBody, len(reqs))
+	for i := range reqs {
+		exp, err := encodeExpected(reqs[i].Expected)
+		if err != nil {
+			return nil, err
+		}
+		b := reqs[i].Binding
+		bodies[i] = WritebackBody{Binding: &b, Expected: exp, DryRun: reqs[i].DryRun}
+	}
+	res, err := c.PostWritebackBatch(ctx, bodies)
+	if err != nil {
+		return nil, err
+	}
+	items := make([]writeback.WritebackItem, len(res))
+	for i, r := range res {
+		switch {
+		case r.Error != nil:
+			items[i].Err = &settle.Error{Code: settle.Code(r.Error.Code), Message: r.Error.Message}
+		case r.Decision != nil:
+			items[i].Outcome = writeback.WritebackOutcome{Decision: *r.Decision, ConflictRecorded: r.ConflictRecorded}
+		default:
+			items[i].Err = settle.Errorf(settle.EINTERNAL, "write-back batch: result %d has neither decision nor error (HTTP %d)", i, r.Status)
+		}
+	}
+	return items, nil
+}
+
+// WritebackAll sends any number of bindings in batches of at most size
+// (0 or over the limit: settle.MaxBatchWritebacks), one request after the
+// other, and answers one item per binding in order. It stops at the first
+// request that fails as a whole; the items of the batches sent before it
+// are returned with the error.
+func (c *Client) WritebackAll(ctx context.Context, reqs []writeback.WritebackRequest, size int) ([]writeback.WritebackItem, error) {
+	if size <= 0 || size > settle.MaxBatchWritebacks {
+		size = settle.MaxBatchWritebacks
+	}
+	out := make([]writeback.WritebackItem, 0, len(reqs))
+	for start := 0; start < len(reqs); start += size {
+		items, err := c.WritebackMany(ctx, reqs[start:min(start+size, len(reqs))])
+		if err != nil {
+			return out, err
+		}
+		out = append(out, items...)
+	}
+	return out, nil
+}
+
+// PostWritebackBatch sends write-back bodies as is in one request (POST
+// /v1/writebacks/batch) and returns one result per body, in order.
+func (c *Client) PostWritebackBatch(ctx context.Context, bodies []WritebackBody) ([]WritebackBatchResult, error) {
+	if bodies == nil {
+		bodies = []WritebackBody{}
+	}
+	in, err := json.Marshal(WritebackBatchBody{Writebacks: bodies})
+	if err != nil {
+		return nil, settle.Wrap(settle.EINVALID, err, "encode write-back batch")
+	}
+	res, err := c.do(ctx, request{method: "POST", path: "/v1/writebacks/batch", body: in}, http.StatusOK)
+	if err != nil {
+		return nil, err
+	}
+	var out WritebackBatchResponse
+	if err := json.Unmarshal(res.body, &out); err != nil || len(out.Results) != len(bodies) {
+		return nil, settle.Errorf(settle.EINTERNAL, "write-back batch: undecodable answer or %d results for %d write-backs", len(out.Results), len(bodies))
+	}
+	for i := range out.Results {
+		if d := out.Results[i].Decision; d != nil && d.Reasons == nil {
+			d.Reasons = []string{}
+		}
+	}
+	return out.Results, nil
+}
+
 // WritebackResult is a write-back's outcome plus what the response said
 // of the record's batch.
 type WritebackResult struct {

@@ -63,6 +63,8 @@ func sampleCall(rt httpapi.RouteInfo, uniq string) call {
 	switch rt.Method + " " + rt.Path {
 	case "POST /v1/writebacks":
 		c.body = mustJSON(writebackBody("rm-"+uniq, "T1", "rm-batch", keyA))
+	case "POST /v1/writebacks/batch":
+		c.body = `{"writebacks": [` + mustJSON(writebackBody("rmb-"+uniq, "T1", "rm-batch", keyA)) + `]}`
 	case "POST /v1/registry":
 		c.body = fmt.Sprintf(`{"schema": "callback_4tuple_ledger_record.v1", "task_id": "reg-%s", "dispatch_id": "d", "dispatch_cron_id": "dc", "executor": "ex", "chat_id": "c", "normal_collector_cron_id": "ncc", "fallback_callback_cron_id": null, "role": "dispatcher", "status": "REGISTERED", "no_fallback": true, "ts_kst": "2026-01-01T00:00:00+09:00"}`, uniq)
 	case "PUT /v1/batches/{batch}":

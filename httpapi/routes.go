@@ -29,6 +29,7 @@ var routeTable = []route{
 	{method: "GET", path: "/v1/openapi.json", public: true, handle: (*Server).handleOpenAPI},
 
 	{method: "POST", path: "/v1/writebacks", roles: []Role{RoleCollector}, handle: (*Server).handleWriteback},
+	{method: "POST", path: "/v1/writebacks/batch", roles: []Role{RoleCollector}, handle: (*Server).handleWritebackBatch},
 	{method: "GET", path: "/v1/records", handle: (*Server).handleRecords},
 
 	{method: "POST", path: "/v1/registry", roles: []Role{RoleDispatcher}, handle: (*Server).handleRegistryAppend},

@@ -53,6 +53,33 @@ type WritebackBody struct {
 	DryRun bool `json:"dry_run,omitempty"`
 }
 
+// WritebackBatchBody is the body of POST /v1/writebacks/batch: up to
+// settle.MaxBatchWritebacks write-back bodies (no dry runs), committed
+// together.
+type WritebackBatchBody struct {
+	Writebacks []WritebackBody `json:"writebacks"`
+}
+
+// WritebackBatchResponse is the 200 answer of POST /v1/writebacks/batch:
+// one result per write-back, in order.
+type WritebackBatchResponse struct {
+	Results []WritebackBatchResult `json:"results"`
+}
+
+// WritebackBatchResult is one write-back's answer in a batch: the status
+// and body POST /v1/writebacks would have answered it with, the headers
+// as fields. Error is set for an item refused alone (400, 403 for a
+// foreign collector key, with the decision its refusal was recorded
+// with; 503 when its consequences failed: retry it).
+type WritebackBatchResult struct {
+	Status             int                 `json:"status"`
+	Decision           *writeback.Decision `json:"decision,omitempty"`
+	ConflictRecorded   bool                `json:"conflict_recorded"`
+	BatchDecision      string              `json:"batch_decision,omitempty"`
+	FirstConsolidation bool                `json:"first_consolidation,omitempty"`
+	Error              *APIError           `json:"error,omitempty"`
+}
+
 // ForbiddenBody is the 403 answer to a collector that wrote back a
 // verdict naming another collector key: the error, plus the decision the
 // refusal was recorded with (absent for a dry run).

@@ -45,9 +45,10 @@ func (c *groupCounters) stats() GroupStats {
 	return GroupStats{Groups: c.groups.Load(), Grouped: c.grouped.Load(), MaxGroup: c.maxGroup.Load()}
 }
 
-// qitem is one request waiting in a groupQueue.
+// qitem is one request, or one unit of requests (submitUnit), waiting
+// in a groupQueue.
 type qitem[C any] struct {
-	c     C
+	cs    []C
 	done  chan struct{} // closed when answered
 	taken bool          // guarded by the queue's mu: in a group being committed
 }
@@ -90,7 +91,14 @@ const groupDepth = 2
 // context ends before a group takes it gives up with EUNAVAILABLE; once
 // taken, it is answered after its group commits.
 func (q *groupQueue[C]) submit(ctx context.Context, c C) error {
-	it := q.enqueue(c)
+	return q.submitUnit(ctx, []C{c})
+}
+
+// submitUnit queues cs as one unit: one group commits them all, in
+// order (a unit is never split; one larger than MaxGroup is a group of
+// its own).
+func (q *groupQueue[C]) submitUnit(ctx context.Context, cs []C) error {
+	it := q.enqueue(cs)
 	select {
 	case <-it.done:
 		return nil
@@ -109,10 +117,10 @@ func (q *groupQueue[C]) submit(ctx context.Context, c C) error {
 }
 
 // post queues c without waiting for its group.
-func (q *groupQueue[C]) post(c C) { q.enqueue(c) }
+func (q *groupQueue[C]) post(c C) { q.enqueue([]C{c}) }
 
-func (q *groupQueue[C]) enqueue(c C) *qitem[C] {
-	it := &qitem[C]{c: c, done: make(chan struct{})}
+func (q *groupQueue[C]) enqueue(cs []C) *qitem[C] {
+	it := &qitem[C]{cs: cs, done: make(chan struct{})}
 	q.mu.Lock()
 	q.pending++
 	q.items = append(q.items, it)
@@ -155,16 +163,20 @@ func (q *groupQueue[C]) work() {
 			q.mu.Unlock()
 			return
 		}
-		n := min(len(q.items), MaxGroup)
+		n, size := 0, 0
+		for n < len(q.items) && (n == 0 || size+len(q.items[n].cs) <= MaxGroup) {
+			size += len(q.items[n].cs)
+			n++
+		}
 		group := slices.Clone(q.items[:n])
 		q.items = slices.Delete(q.items, 0, n)
 		for _, it := range group {
 			it.taken = true
 		}
 		q.mu.Unlock()
-		cs := make([]C, len(group))
-		for i, it := range group {
-			cs[i] = it.c
+		cs := make([]C, 0, size)
+		for _, it := range group {
+			cs = append(cs, it.cs...)
 		}
 		q.st.add(len(cs))
 		q.commit(cs)

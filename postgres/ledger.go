@@ -290,6 +290,36 @@ func (s *Store) Writeback(ctx context.Context, req writeback.WritebackRequest) (
 	return c.out, c.err
 }
 
+// WritebackMany implements writeback.Store: the batch's items are queued
+// as one unit, committed by one group transaction in order, each item's
+// records all or none.
+func (s *Store) WritebackMany(ctx context.Context, reqs []writeback.WritebackRequest) ([]writeback.WritebackItem, error) {
+	items, err := writeback.CheckMany(reqs)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.usable(ctx); err != nil {
+		return nil, err
+	}
+	calls := make([]*lcall, 0, len(reqs))
+	at := make([]int, 0, len(reqs))
+	for i := range reqs {
+		if items[i].Err == nil {
+			calls = append(calls, &lcall{req: &reqs[i]})
+			at = append(at, i)
+		}
+	}
+	if len(calls) > 0 {
+		if err := s.lq.submitUnit(ctx, calls); err != nil {
+			return nil, err
+		}
+	}
+	for j, c := range calls {
+		items[at[j]] = writeback.WritebackItem{Outcome: c.out, Err: c.err}
+	}
+	return items, nil
+}
+
 // AppendRegistry implements writeback.Store: the record is validated
 // (INVALID_INPUT with the reasons; nothing is written) and appended in the
 // next group commit, under the task's lock.

@@ -228,6 +228,7 @@ func RunLedger(t *testing.T, open func(t *testing.T, cfg writeback.Config) write
 		t.Parallel()
 		ledgerConcurrent(t, []writeback.Store{open(t, Config())})
 	})
+	RunMany(t, open)
 }
 
 // RunLedgerShared runs the cases that need several stores on one backend

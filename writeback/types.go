@@ -322,6 +322,13 @@ type WritebackOutcome struct {
 	ConflictRecorded bool
 }
 
+// WritebackItem is one answer of WritebackMany: the item's outcome, or
+// the error of that item alone.
+type WritebackItem struct {
+	Outcome WritebackOutcome
+	Err     error
+}
+
 // Store is a durable ledger: the file store, the PostgreSQL store and the
 // HTTP client implement it.
 type Store interface {
@@ -332,6 +339,17 @@ type Store interface {
 	// first time that candidate is refused; an idempotent skip writes
 	// nothing. Errors: EINVALID (malformed request), EUNAVAILABLE, EINTERNAL.
 	Writeback(ctx context.Context, req WritebackRequest) (WritebackOutcome, error)
+
+	// WritebackMany applies up to settle.MaxBatchWritebacks write-backs
+	// in one group commit, each evaluated in order exactly as Writeback
+	// would evaluate it sent alone after the ones before it (an item sees
+	// what the earlier items staged). It answers one item per request, in
+	// order; an item's own refusal (EINVALID, a dry run) is its Err and
+	// does not stop the others. Each item's records are all written or
+	// none. The error is for the whole call: more items than the limit
+	// (EINVALID, nothing evaluated), a context ended before the group
+	// started (EUNAVAILABLE).
+	WritebackMany(ctx context.Context, reqs []WritebackRequest) ([]WritebackItem, error)
 
 	// Settle evaluates the batch on its durable records (no clock) and,
 	// the first time it reaches ALL_SETTLED_CONSOLIDATE, writes the
