@@ -1,6 +1,7 @@
 package file
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -507,7 +508,53 @@ func (l *Ledger) repairTorn(size int64) error {
 	l.st.lastTorn.Store(&TornRepair{Offset: l.off, Bytes: int64(len(torn)), Sidecar: sidecar, At: l.now()})
 	l.log.Warn("ledger torn last line repaired",
 		"offset", l.off, "bytes", len(torn), "sidecar", sidecar)
-	return nil
+	return l.completeItem(torn)
+}
+
+// completeItem finishes a write-back whose append was cut inside its
+// registry mirror: a write of a group (a batch) killed part way leaves
+// the items before the cut whole, but the item being written would keep
+// its durable record without its mirror, and a retry is an idempotent
+// skip that never writes the mirror. When the torn bytes are the start of
+// the mirror the last complete line calls for, the mirror is appended
+// whole, so every item of the group has all its records. mu and the
+// exclusive flock held; off is at the last '\n'.
+func (l *Ledger) completeItem(torn []byte) error {
+	if l.off == 0 || len(torn) == 0 {
+		return nil
+	}
+	// The last complete line: a durable record is a few KiB at most.
+	n := min(l.off, 64<<10)
+	buf := make([]byte, n)
+	if _, err := l.f.ReadAt(buf, l.off-n); err != nil {
+		return settle.Wrap(settle.EINTERNAL, err, "read last ledger line")
+	}
+	buf = buf[:len(buf)-1]
+	if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
+		buf = buf[i+1:]
+	} else if n < l.off {
+		return nil
+	}
+	rec, ok := writeback.DecodeLine(buf)
+	if !ok || rec.Durable == nil {
+		return nil
+	}
+	mirror, problems := writeback.MirrorRecord(rec.Durable, l.cfg)
+	if len(problems) > 0 {
+		return nil
+	}
+	line, err := writeback.AppendLine(nil, &mirror)
+	if err != nil || len(torn) >= len(line) || !bytes.HasPrefix(line, torn) {
+		return nil
+	}
+	if err := durable.Append(l.f, line); err != nil {
+		l.poison = err
+		l.st.poisoned.Store(true)
+		return settle.Wrap(settle.EUNAVAILABLE, err, "complete the registry mirror of a torn write-back")
+	}
+	l.st.fsyncs.Add(1)
+	l.log.Warn("ledger torn registry mirror completed", "offset", l.off, "task_id", mirror.TaskID)
+	return l.catchUp()
 }
 
 // saveTorn writes the torn bytes to a sidecar that did not exist before.

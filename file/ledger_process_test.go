@@ -66,6 +66,9 @@ func TestLedgerChild(t *testing.T) {
 		lgChildMixed(l, acks, id, ops)
 	case "crash":
 		lgChildCrash(l, acks, id)
+	case "crashmany":
+		start, _ := strconv.Atoi(os.Getenv(lgEnvOps))
+		lgChildCrashMany(l, acks, start)
 	}
 	if err := l.Close(); err != nil {
 		os.Exit(2)
