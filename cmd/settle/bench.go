@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -82,6 +83,14 @@ type benchResult struct {
 	// RequestsPerFsync is the throughput in requests/s over the disk's
 	// single-record fsync rate.
 	RequestsPerFsync float64 `json:"requests_per_fsync_rate"`
+	// Batch is the write-backs per request (writeback workload; 0: one
+	// per request, POST /v1/writebacks). WritebacksPerSec counts verdicts,
+	// OpsPerSec requests; WritebacksPerFsync is the verdicts' rate over
+	// the disk's single-record fsync rate.
+	Batch              int     `json:"batch,omitempty"`
+	Writebacks         int64   `json:"writebacks,omitempty"`
+	WritebacksPerSec   float64 `json:"writebacks_per_sec,omitempty"`
+	WritebacksPerFsync float64 `json:"writebacks_per_fsync_rate,omitempty"`
 	// Embedded runs also report the stores' commit counters.
 	LedgerFsyncs    int64   `json:"ledger_fsyncs,omitempty"`
 	LedgerAvgGroup  float64 `json:"ledger_avg_group,omitempty"`
@@ -120,6 +129,7 @@ type benchConfig struct {
 	fsyncDir                 string
 	workload                 string
 	tracks                   int
+	batch                    int
 	cpuProfile               string
 	store                    string
 	ceiling, singleClient    bool
@@ -140,6 +150,7 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.IntVar(&bc.requests, "requests", 0, "total operations to run (instead of --duration)")
 	fs.StringVar(&bc.workload, "workload", "writeback", "writeback, settle, status or ping")
 	fs.IntVar(&bc.tracks, "tracks", 2, "tracks per batch (settle)")
+	fs.IntVar(&bc.batch, "batch", 0, "write-backs per request (writeback: POST /v1/writebacks/batch; 0: one per request)")
 	fs.DurationVar(&bc.progress, "progress", time.Second, "progress line interval (0: none)")
 	fs.DurationVar(&bc.probe, "fsync-probe", 1500*time.Millisecond, "how long to measure the disk's fsync rate (0: skip)")
 	fs.StringVar(&bc.cpuProfile, "cpuprofile", "", "write a CPU profile of this process (with --embedded: client and server) to FILE")
@@ -156,6 +167,9 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	case "writeback", "settle", "status", "ping":
 	default:
 		return usageErr("bench: --workload %q: want writeback, settle, status or ping", bc.workload)
+	}
+	if bc.batch < 0 || bc.batch > settle.MaxBatchWritebacks || (bc.batch > 0 && bc.workload != "writeback") {
+		return usageErr("bench: --batch %d: want 0 to %d, with --workload writeback", bc.batch, settle.MaxBatchWritebacks)
 	}
 	if bc.embedded == (bc.url != "") {
 		return usageErr("bench: give exactly one of --url or --embedded")
@@ -246,9 +260,15 @@ func bench(ctx context.Context, m *Main, cfg *Config, bc benchConfig) (*benchRes
 	if tg.stats != nil {
 		tg.stats(res)
 	}
+	if res.Workload == "writeback" {
+		res.Batch = bc.batch
+		res.Writebacks = res.Ops * int64(max(bc.batch, 1))
+		res.WritebacksPerSec = float64(res.Writebacks) / res.Seconds
+	}
 	if res.FsyncPerSec > 0 {
 		res.RequestsPerFsync = res.RequestsPerSec / res.FsyncPerSec
 		res.OpsPerFsync = res.OpsPerSec / res.FsyncPerSec
+		res.WritebacksPerFsync = res.WritebacksPerSec / res.FsyncPerSec
 	}
 	if err := benchReferences(ctx, m, bc, tg, res); err != nil {
 		return nil, err
@@ -472,6 +492,10 @@ func runLoad(ctx context.Context, m *Main, bc benchConfig, tg *benchTarget, res 
 			return 1, wantStatus(r, 200, func() string { return "GET /healthz" })
 		}
 	case "writeback":
+		if bc.batch > 0 {
+			op = batchWritebackOp(conns, scratch, wb, run, bc.batch)
+			break
+		}
 		batch, track, path := []byte("bench-"+run), []byte("T1"), []byte("/v1/writebacks")
 		op = func(ctx context.Context, c, i int) (int, error) {
 			s := &scratch[c]
@@ -670,6 +694,37 @@ func runLoad(ctx context.Context, m *Main, bc benchConfig, tg *benchTarget, res 
 	return nil
 }
 
+// batchWritebackOp is the writeback workload with n distinct verdicts per
+// request (POST /v1/writebacks/batch): one operation is one request, each
+// of its items must be written (201).
+func batchWritebackOp(conns []*benchConn, scratch []benchScratch, wb *writebackTemplate, run string, n int) benchOp {
+	batch, track, path := []byte("bench-"+run), []byte("T1"), []byte("/v1/writebacks/batch")
+	return func(ctx context.Context, c, i int) (int, error) {
+		s := &scratch[c]
+		s.body = append(s.body[:0], `{"writebacks":[`...)
+		for k := range n {
+			if k > 0 {
+				s.body = append(s.body, ',')
+			}
+			s.id = strconv.AppendInt(append(append(strconv.AppendInt(append(s.id[:0], s.prefix...), int64(i), 10), '-'), 'b'), int64(k), 10)
+			s.body = wb.append(s.body, s.id, track, batch)
+		}
+		s.body = append(s.body, "]}"...)
+		r, err := conns[c].do("POST", path, nil, s.body)
+		if err != nil {
+			return 1, err
+		}
+		if err := wantStatus(r, 200, func() string { return "write-back batch " + string(s.id) }); err != nil {
+			return 1, err
+		}
+		if got := bytes.Count(r.body, []byte(`"status":201`)); got != n {
+			body := r.body[:min(len(r.body), 300)]
+			return 1, fmt.Errorf("write-back batch %s: %d of %d items written: %s", s.id, got, n, body)
+		}
+		return 1, nil
+	}
+}
+
 func printBench(w io.Writer, r *benchResult) {
 	unit := "write-backs"
 	switch r.Workload {
@@ -680,12 +735,18 @@ func printBench(w io.Writer, r *benchResult) {
 	case "ping":
 		unit = "pings"
 	}
+	if r.Batch > 0 {
+		unit = "batches"
+	}
 	fmt.Fprintf(w, "settle bench: workload=%s clients=%d target=%s\n", r.Workload, r.Clients, r.Target)
 	fmt.Fprintf(w, "  %d %s (%d requests) in %.2f s, %d errors\n", r.Ops, unit, r.Requests, r.Seconds, r.Errors)
 	if r.FirstError != "" {
 		fmt.Fprintf(w, "  first error: %s\n", r.FirstError)
 	}
 	fmt.Fprintf(w, "  throughput: %.1f %s/s (%.1f requests/s)\n", r.OpsPerSec, unit, r.RequestsPerSec)
+	if r.Batch > 0 {
+		fmt.Fprintf(w, "  write-backs: %d in batches of %d, %.1f write-backs/s\n", r.Writebacks, r.Batch, r.WritebacksPerSec)
+	}
 	fmt.Fprintf(w, "  latency per operation: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms, mean %.2f ms\n", r.P50ms, r.P99ms, r.P999ms, r.MaxMs, r.MeanMs)
 	switch {
 	case r.CPUPerOpUs > 0 && r.Embedded:
@@ -697,6 +758,9 @@ func printBench(w io.Writer, r *benchResult) {
 	if r.FsyncPerSec > 0 {
 		fmt.Fprintf(w, "  disk fsync rate: %.0f fsync/s (single-record append+fsync in %s, p50 %.2f ms)\n", r.FsyncPerSec, r.FsyncDir, r.FsyncP50ms)
 		fmt.Fprintf(w, "  requests/s over the fsync rate: %.1fx\n", r.RequestsPerFsync)
+		if r.Batch > 0 {
+			fmt.Fprintf(w, "  write-backs/s over the fsync rate: %.1fx\n", r.WritebacksPerFsync)
+		}
 	}
 	if r.LedgerFsyncs > 0 || r.EventFsyncs > 0 {
 		fmt.Fprintf(w, "  group commit: ledger %d fsyncs (avg group %.1f, max %d), event log %d fsyncs (avg group %.1f)\n",
