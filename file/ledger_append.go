@@ -184,47 +184,53 @@ type staged struct {
 
 // stage is the View a group evaluates against: the index plus the records
 // staged earlier in the same group. The index itself is only changed after
-// the group's fsync succeeded.
+// the group's fsync succeeded. The staged records are found through maps:
+// a group of batches holds thousands, and each evaluation looks them up.
 type stage struct {
 	base      *ixView
 	next      int64 // Seq of the first staged record
 	recs      []staged
 	data      []byte
 	conflicts map[string]bool
+
+	byWID      map[string][]int // staged durable records by writeback id
+	byIdentity map[writeback.IdentityKey][]int
+	byTask     map[string][]int // staged registry records by task
 }
 
 var _ writeback.View = (*stage)(nil)
 
+func newStage(base *ixView, next int64, calls int) *stage {
+	return &stage{base: base, next: next, conflicts: map[string]bool{},
+		recs: make([]staged, 0, 2*calls), data: make([]byte, 0, 1536*calls),
+		byWID: map[string][]int{}, byIdentity: map[writeback.IdentityKey][]int{}, byTask: map[string][]int{}}
+}
+
 func (s *stage) seq(i int) int64 { return s.next + int64(i) }
 
-func (s *stage) DurableByWritebackID(id string) []writeback.Indexed {
-	out := s.base.DurableByWritebackID(id)
-	for i := range s.recs {
-		if d := s.recs[i].rec.Durable; d != nil && d.WritebackID == id {
-			out = append(slices.Clip(out), writeback.Indexed{Seq: s.seq(i), Rec: d})
-		}
+func identityOf(d *writeback.DurableRecord) writeback.IdentityKey {
+	return writeback.IdentityKey{TaskID: d.TaskID, TrackID: d.TrackID, DispatchID: d.DispatchID, CollectorKey: d.CollectorKey, BatchID: d.BatchID}
+}
+
+func (s *stage) durable(out []writeback.Indexed, at []int) []writeback.Indexed {
+	for _, i := range at {
+		out = append(slices.Clip(out), writeback.Indexed{Seq: s.seq(i), Rec: s.recs[i].rec.Durable})
 	}
 	return out
 }
 
+func (s *stage) DurableByWritebackID(id string) []writeback.Indexed {
+	return s.durable(s.base.DurableByWritebackID(id), s.byWID[id])
+}
+
 func (s *stage) DurableByIdentity(k writeback.IdentityKey) []writeback.Indexed {
-	out := s.base.DurableByIdentity(k)
-	for i := range s.recs {
-		d := s.recs[i].rec.Durable
-		if d != nil && d.TaskID == k.TaskID && d.TrackID == k.TrackID && d.DispatchID == k.DispatchID &&
-			d.CollectorKey == k.CollectorKey && d.BatchID == k.BatchID {
-			out = append(slices.Clip(out), writeback.Indexed{Seq: s.seq(i), Rec: d})
-		}
-	}
-	return out
+	return s.durable(s.base.DurableByIdentity(k), s.byIdentity[k])
 }
 
 func (s *stage) RegistryHistory(task string) []writeback.RegistryRecord {
 	out := s.base.RegistryHistory(task)
-	for i := range s.recs {
-		if r := s.recs[i].rec.Registry; r != nil && r.TaskID == task {
-			out = append(slices.Clip(out), *r)
-		}
+	for _, i := range s.byTask[task] {
+		out = append(slices.Clip(out), *s.recs[i].rec.Registry)
 	}
 	return out
 }
@@ -236,10 +242,18 @@ func (s *stage) conflictSeen(id string) bool {
 // staged stages one record whose line ("\n"-terminated) was appended to
 // s.data at off.
 func (s *stage) staged(rec writeback.LedgerRecord, off int) {
-	rec.Seq = s.seq(len(s.recs))
+	i := len(s.recs)
+	rec.Seq = s.seq(i)
 	s.recs = append(s.recs, staged{rec: rec, off: int64(off), n: uint32(len(s.data) - off - 1)})
-	if rec.Conflict != nil {
+	switch {
+	case rec.Conflict != nil:
 		s.conflicts[rec.Conflict.ConflictID] = true
+	case rec.Durable != nil:
+		s.byWID[rec.Durable.WritebackID] = append(s.byWID[rec.Durable.WritebackID], i)
+		k := identityOf(rec.Durable)
+		s.byIdentity[k] = append(s.byIdentity[k], i)
+	case rec.Registry != nil:
+		s.byTask[rec.Registry.TaskID] = append(s.byTask[rec.Registry.TaskID], i)
 	}
 }
 
@@ -247,9 +261,26 @@ func (s *stage) staged(rec writeback.LedgerRecord, off int) {
 func (s *stage) mark() (int, int) { return len(s.recs), len(s.data) }
 
 func (s *stage) rollback(nrec, ndata int) {
-	for _, r := range s.recs[nrec:] {
-		if r.rec.Conflict != nil {
-			delete(s.conflicts, r.rec.Conflict.ConflictID)
+	// The maps' lists are in staging order: the undone records are at
+	// their ends.
+	drop := func(m map[string][]int, k string) {
+		if l := m[k]; len(l) > 0 {
+			m[k] = l[:len(l)-1]
+		}
+	}
+	for i := len(s.recs) - 1; i >= nrec; i-- {
+		r := s.recs[i].rec
+		switch {
+		case r.Conflict != nil:
+			delete(s.conflicts, r.Conflict.ConflictID)
+		case r.Durable != nil:
+			drop(s.byWID, r.Durable.WritebackID)
+			k := identityOf(r.Durable)
+			if l := s.byIdentity[k]; len(l) > 0 {
+				s.byIdentity[k] = l[:len(l)-1]
+			}
+		case r.Registry != nil:
+			drop(s.byTask, r.Registry.TaskID)
 		}
 	}
 	s.recs = s.recs[:nrec]
@@ -293,8 +324,7 @@ func (l *Ledger) commit(group []*call) {
 	// registry record) of about 700 bytes each.
 	var s *stage
 	err = l.withView(func(v *ixView) {
-		s = &stage{base: v, next: int64(l.ix.len()), conflicts: map[string]bool{},
-			recs: make([]staged, 0, 2*len(group)), data: make([]byte, 0, 1536*len(group))}
+		s = newStage(v, int64(l.ix.len()), len(group))
 		for _, c := range group {
 			c.err, c.out = nil, writeback.WritebackOutcome{}
 			nrec, ndata := s.mark()

@@ -157,6 +157,7 @@ func lgChildCrash(l *file.Ledger, acks *lgAcks, id string) {
 type lgChild struct {
 	cmd   *exec.Cmd
 	ready chan struct{}
+	acked chan struct{} // closed at the first ACK
 	done  chan struct{}
 	acks  []string // complete ACK lines
 	other bytes.Buffer
@@ -171,7 +172,7 @@ func lgStartChild(t *testing.T, env ...string) *lgChild {
 
 func lgStart(t *testing.T, cmd *exec.Cmd) *lgChild {
 	t.Helper()
-	c := &lgChild{cmd: cmd, ready: make(chan struct{}), done: make(chan struct{})}
+	c := &lgChild{cmd: cmd, ready: make(chan struct{}), acked: make(chan struct{}), done: make(chan struct{})}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -185,6 +186,7 @@ func lgStart(t *testing.T, cmd *exec.Cmd) *lgChild {
 		r := bufio.NewReader(out)
 		readyOnce := sync.OnceFunc(func() { close(c.ready) })
 		defer readyOnce()
+		ackedOnce := sync.OnceFunc(func() { close(c.acked) })
 		for {
 			line, err := r.ReadString('\n')
 			if err != nil {
@@ -198,6 +200,7 @@ func lgStart(t *testing.T, cmd *exec.Cmd) *lgChild {
 				readyOnce()
 			case strings.HasPrefix(line, "ACK "):
 				c.acks = append(c.acks, strings.TrimPrefix(line, "ACK "))
+				ackedOnce()
 			}
 		}
 	}()
