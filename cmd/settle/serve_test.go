@@ -254,6 +254,20 @@ func TestBenchEmbedded(t *testing.T) {
 			}
 		})
 	}
+	t.Run("writeback-batch", func(t *testing.T) {
+		out, errOut, code := run(t, nil, "bench", "--embedded", "--dir", t.TempDir(), "--clients", "4", "--requests", "10",
+			"--batch", "8", "--fsync-probe", "100ms", "--progress", "0", "--json")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+		}
+		var r benchResult
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if r.Ops != 10 || r.Errors != 0 || r.Batch != 8 || r.Writebacks != 80 || r.WritebacksPerSec <= r.OpsPerSec || r.WritebacksPerFsync <= 0 {
+			t.Fatalf("result %+v", r)
+		}
+	})
 }
 
 // TestBenchEmbeddedPostgres: the embedded bench on a PostgreSQL store
@@ -297,6 +311,8 @@ func TestServeAndBenchUsage(t *testing.T) {
 		{"bench", "--embedded", "--url", "http://x"},
 		{"bench", "--embedded", "--workload", "nope"},
 		{"bench", "--embedded", "--clients", "0"},
+		{"bench", "--embedded", "--batch", "257"},
+		{"bench", "--embedded", "--batch", "4", "--workload", "settle"},
 	} {
 		if _, _, code := run(t, nil, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)

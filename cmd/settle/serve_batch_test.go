@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/writeback"
+)
+
+// crashBatch is batch g/i of TestCrashUnderLoadBatched: 64 distinct
+// verdicts, the same on every call.
+func crashBatch(g, i int) []httpapi.WritebackBody {
+	out := make([]httpapi.WritebackBody, 64)
+	for k := range out {
+		out[k] = httpapi.WritebackBody{Verdict: crashVerdict(fmt.Sprintf("cb-%02d-%04d-%02d", g, i, k)), BatchID: "CRASHB", TrackID: "T1"}
+	}
+	return out
+}
+
+// kindsByTask counts the records of a kind per task.
+func kindsByTask(t *testing.T, c *httpapi.Client, kind writeback.RecordKind) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	after := int64(-1)
+	for {
+		page, err := c.Records(context.Background(), writeback.RecordQuery{Kind: kind, After: after, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Records {
+			switch {
+			case r.Durable != nil:
+				out[r.Durable.TaskID]++
+			case r.Registry != nil:
+				out[r.Registry.TaskID]++
+			}
+		}
+		if page.Next < 0 {
+			return out
+		}
+		after = page.Next
+	}
+}
+
+// TestCrashUnderLoadBatched: the server is killed with SIGKILL while 16
+// clients send batches of 64 write-backs; after a restart every
+// acknowledged item is in the ledger once, each item has its durable
+// record and its registry mirror or neither, and retrying every batch
+// sent completes them (idempotent skips for the ones written).
+func TestCrashUnderLoadBatched(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the settle binary")
+	}
+	root := t.TempDir()
+	config := serverConfig(t, root)
+	bin := settleBinary(t)
+	srv := startServe(t, bin, config)
+	c := srv.client(t, "tok-collector")
+
+	const clients = 16
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	sent := make([]int, clients) // batches started per client
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	enough := make(chan struct{})
+	closeEnough := sync.OnceFunc(func() { close(enough) })
+	for g := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ctx.Err() == nil; i++ {
+				mu.Lock()
+				sent[g] = i + 1
+				mu.Unlock()
+				res, err := c.PostWritebackBatch(ctx, crashBatch(g, i))
+				if err != nil {
+					return // the server is gone
+				}
+				mu.Lock()
+				for _, r := range res {
+					if r.Status == 201 && r.Decision != nil && r.Decision.DurableRecord != nil {
+						acked[r.Decision.DurableRecord.TaskID] = true
+					}
+				}
+				if len(acked) >= 600 {
+					closeEnough()
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	select {
+	case <-enough:
+	case <-time.After(60 * time.Second):
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-srv.done
+	cancel()
+	wg.Wait()
+	if len(acked) == 0 {
+		t.Fatal("no write-back acknowledged before the kill")
+	}
+
+	again := startServe(t, bin, config)
+	op := again.client(t, "tok-operator")
+	durable, mirrors := kindsByTask(t, op, writeback.KindDurable), kindsByTask(t, op, writeback.KindRegistry)
+	for task := range acked {
+		if durable[task] != 1 {
+			t.Errorf("acknowledged write-back %s is in the ledger %d times", task, durable[task])
+		}
+	}
+	for task, n := range durable {
+		if n != 1 || mirrors[task] != 1 {
+			t.Errorf("write-back %s: %d durable records, %d mirrors after the kill", task, n, mirrors[task])
+		}
+	}
+	for task, n := range mirrors {
+		if durable[task] != 1 {
+			t.Errorf("write-back %s: %d mirrors without its durable record", task, n)
+		}
+	}
+
+	// Retry every batch sent, the one in flight at the kill included.
+	rc := again.client(t, "tok-collector")
+	skips, written, items := 0, 0, 0
+	for g := range clients {
+		for i := range sent[g] {
+			res, err := rc.PostWritebackBatch(context.Background(), crashBatch(g, i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				items++
+				switch r.Status {
+				case 200:
+					skips++
+				case 201:
+					written++
+				default:
+					b, _ := json.Marshal(r)
+					t.Fatalf("retry: %s", b)
+				}
+			}
+		}
+	}
+	durable, mirrors = kindsByTask(t, op, writeback.KindDurable), kindsByTask(t, op, writeback.KindRegistry)
+	if len(durable) != items {
+		t.Errorf("%d write-backs in the ledger after the retry, want %d", len(durable), items)
+	}
+	for task, n := range durable {
+		if n != 1 || mirrors[task] != 1 {
+			t.Errorf("write-back %s: %d durable records, %d mirrors after the retry", task, n, mirrors[task])
+		}
+	}
+	if skips < len(acked) {
+		t.Errorf("%d idempotent skips on retry, fewer than the %d acknowledged", skips, len(acked))
+	}
+	t.Logf("%d items acknowledged before SIGKILL; retry of %d items: %d skips, %d written", len(acked), items, skips, written)
+	if err := again.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-again.done
+}
