@@ -60,8 +60,8 @@ func (m *Many) After(ctx context.Context, i int) (*writeback.SettleOutcome, erro
 			return nil, err
 		}
 		so, err := m.settle(ctx, i, rec)
-		if err != nil {
-			return nil, err
+		if err != nil || so == nil {
+			return so, err
 		}
 		m.d.markHandled(rec.WritebackID)
 		return so, nil
