@@ -56,7 +56,9 @@ type GroupCommitter[R, G any] struct {
 	staging bool // the stager goroutine runs
 	syncing bool // the syncer goroutine runs
 	inRun   bool
-	run     int // groups staged in the current run
+	ending  bool // End of the last run is running: no Begin meanwhile
+	busy    bool // the stager holds taken units not yet ready or failed
+	run     int  // groups staged in the current run
 	flight  int // groups handed to the syncer, not finished
 	ready   []*cgroup[R, G]
 	runErr  error // a Sync of this run failed
@@ -152,7 +154,7 @@ func (c *GroupCommitter[R, G]) Submit(ctx context.Context, items ...R) error {
 // store's lock.
 func (c *GroupCommitter[R, G]) Drain() {
 	c.mu.Lock()
-	for c.staging {
+	for c.staging || c.syncing || c.ending {
 		c.cond.Wait()
 	}
 	c.mu.Unlock()
@@ -186,11 +188,12 @@ func (g *cgroup[R, G]) finish() {
 func (c *GroupCommitter[R, G]) stager() {
 	c.mu.Lock()
 	for {
-		if c.inRun && c.flight == 0 && (len(c.queue) == 0 || c.run >= c.maxRun || c.runErr != nil) {
-			c.mu.Unlock()
-			c.hooks.End()
-			c.mu.Lock()
-			c.inRun, c.run, c.runErr = false, 0, nil
+		if c.ending {
+			c.cond.Wait()
+			continue
+		}
+		if c.runOver() {
+			c.endRun()
 			continue
 		}
 		if len(c.queue) == 0 {
@@ -210,6 +213,7 @@ func (c *GroupCommitter[R, G]) stager() {
 		g := c.take()
 		begin := !c.inRun
 		overlap := c.flight > 0
+		c.busy = true
 		c.mu.Unlock()
 
 		var err error
@@ -235,12 +239,17 @@ func (c *GroupCommitter[R, G]) stager() {
 			err = c.runErr
 		}
 		if err != nil {
+			c.busy = false
+			if c.runOver() {
+				c.endRun()
+			}
 			c.mu.Unlock()
 			c.hooks.Fail(g.items, err)
 			g.finish()
 			c.mu.Lock()
 			continue
 		}
+		c.busy = false
 		c.run++
 		c.flight++
 		c.ready = append(c.ready, g)
@@ -250,6 +259,23 @@ func (c *GroupCommitter[R, G]) stager() {
 		}
 		c.cond.Broadcast()
 	}
+}
+
+// runOver says the run can end: nothing in flight or being staged, and
+// nothing queued, or the run is long enough, or it failed. mu held.
+func (c *GroupCommitter[R, G]) runOver() bool {
+	return c.inRun && !c.ending && !c.busy && c.flight == 0 &&
+		(len(c.queue) == 0 || c.run >= c.maxRun || c.runErr != nil)
+}
+
+// endRun calls End, releasing mu meanwhile. mu held.
+func (c *GroupCommitter[R, G]) endRun() {
+	c.inRun, c.ending = false, true
+	c.mu.Unlock()
+	c.hooks.End()
+	c.mu.Lock()
+	c.ending, c.run, c.runErr = false, 0, nil
+	c.cond.Broadcast()
 }
 
 func (c *GroupCommitter[R, G]) account(n int) {
@@ -264,7 +290,9 @@ func (c *GroupCommitter[R, G]) account(n int) {
 }
 
 // syncer syncs the ready groups, all of them with one Sync, and publishes
-// or fails them in order.
+// or fails them in order. When they were the run's last, the run ends
+// before they are answered: a caller that reads after its write finds the
+// store's lock free.
 func (c *GroupCommitter[R, G]) syncer() {
 	c.mu.Lock()
 	for len(c.ready) > 0 {
@@ -285,16 +313,24 @@ func (c *GroupCommitter[R, G]) syncer() {
 			} else {
 				c.hooks.Fail(g.items, err)
 			}
-			g.finish()
 		}
 		c.mu.Lock()
 		if err != nil && c.runErr == nil {
 			c.runErr = err
 		}
 		c.flight -= len(gs)
+		if c.runOver() {
+			c.endRun()
+		}
 		c.cond.Broadcast()
+		c.mu.Unlock()
+		for _, g := range gs {
+			g.finish()
+		}
+		c.mu.Lock()
 	}
 	c.syncing = false
+	c.cond.Broadcast()
 	c.mu.Unlock()
 }
 
