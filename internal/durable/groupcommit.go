@@ -59,7 +59,7 @@ type GroupCommitter[R, G any] struct {
 	ending  bool // End of the last run is running: no Begin meanwhile
 	busy    bool // the stager holds taken units not yet ready or failed
 	run     int  // groups staged in the current run
-	flight  int // groups handed to the syncer, not finished
+	flight  int  // groups handed to the syncer, not finished
 	ready   []*cgroup[R, G]
 	runErr  error // a Sync of this run failed
 
