@@ -82,14 +82,15 @@ type Ledger struct {
 	appending bool
 	// pending are the run's groups written but not yet indexed (their
 	// fsync is in progress); woff is where the next group is written.
-	pending   []*stage
-	woff      int64
-	unlockRun func()
-	poison    error // non-nil: a write failed; refuse until reopened
-	f         *os.File
-	fid       fileID // identity of f
-	off       int64  // end of the last complete line consumed
-	lines     int64  // complete lines consumed (records + skipped)
+	pending    []*stage
+	woff       int64
+	unlockRun  func()
+	runIndexed bool  // the run indexed a group: save the index at its end
+	poison     error // non-nil: a write failed; refuse until reopened
+	f          *os.File
+	fid        fileID // identity of f
+	off        int64  // end of the last complete line consumed
+	lines      int64  // complete lines consumed (records + skipped)
 	// ix is the persistent index; ixDistrust says its files on disk
 	// disagreed with the ledger and are not to be loaded again.
 	ix         *Index

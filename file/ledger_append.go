@@ -83,6 +83,13 @@ func (l *Ledger) beginRun(ctx context.Context) error {
 // Check) get them between runs.
 func (l *Ledger) endRun() {
 	l.mu.Lock()
+	// The index files are written once per run, not per group: they
+	// are a cache of the ledger, and a crash only makes the next
+	// process read more of the ledger.
+	if l.runIndexed && l.poison == nil && l.fid != (fileID{}) {
+		l.saveIndex()
+	}
+	l.runIndexed = false
 	l.appending = false
 	l.pending = nil
 	unlock := l.unlockRun
@@ -237,7 +244,7 @@ func (l *Ledger) publishGroup(g *lgroup) {
 	default:
 		return // indexed by an earlier catch-up
 	}
-	l.saveIndex()
+	l.runIndexed = true
 	l.publish()
 }
 
