@@ -85,8 +85,8 @@ type Ledger struct {
 	pending    []*stage
 	woff       int64
 	unlockRun  func()
-	runIndexed bool  // the run indexed a group: save the index at its end
-	poison     error // non-nil: a write failed; refuse until reopened
+	runIndexed bool           // the run indexed a group: save the index at its end
+	poison     durable.Poison // a write failed: refuse until reopened
 	f          *os.File
 	fid        fileID // identity of f
 	off        int64  // end of the last complete line consumed
@@ -239,8 +239,8 @@ func (l *Ledger) usable() error {
 	if l.closed {
 		return settle.Errorf(settle.EUNAVAILABLE, "ledger store is closed")
 	}
-	if l.poison != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, l.poison, "ledger store refuses operations after a failed write; reopen it")
+	if err := l.poison.Err(); err != nil {
+		return settle.Wrap(settle.EUNAVAILABLE, err, "ledger store refuses operations after a failed write; reopen it")
 	}
 	return nil
 }

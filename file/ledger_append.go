@@ -3,7 +3,6 @@ package file
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -86,7 +85,7 @@ func (l *Ledger) endRun() {
 	// The index files are written once per run, not per group: they
 	// are a cache of the ledger, and a crash only makes the next
 	// process read more of the ledger.
-	if l.runIndexed && l.poison == nil && l.fid != (fileID{}) {
+	if l.runIndexed && l.poison.Err() == nil && l.fid != (fileID{}) {
 		l.saveIndex()
 	}
 	l.runIndexed = false
@@ -362,21 +361,10 @@ func (s *stage) rollback(nrec, ndata int) {
 }
 
 // poisonAfter records a failed append: the bytes written after pre, if
-// any, are truncated away (best effort: the group was not acknowledged) and
-// the store refuses further operations until reopened. mu and the flock held.
+// any, are cut away (best effort: the group was not acknowledged) and the
+// store refuses further operations until reopened. mu and the flock held.
 func (l *Ledger) poisonAfter(err error, pre int64) {
-	l.poison = err
-	l.st.poisoned.Store(true)
-	var rollback error
-	if fi, serr := l.f.Stat(); serr != nil {
-		rollback = serr
-	} else if fi.Size() > pre {
-		if terr := l.f.Truncate(pre); terr != nil {
-			rollback = terr
-		} else {
-			rollback = l.f.Sync()
-		}
-	}
+	rollback := l.poison.AfterAppend(l.f, err, pre)
 	l.log.Error("ledger append failed; store refuses operations until reopened",
 		"err", err, "offset", pre, "rollback_err", rollback)
 }
@@ -466,46 +454,15 @@ func (l *Ledger) create(ctx context.Context) error {
 // <ledger>.torn-<offset>, truncates the ledger to the last '\n' and fsyncs
 // it. mu and the exclusive flock held; off is at the last '\n'.
 func (l *Ledger) repairTorn(size int64) error {
-	torn := make([]byte, size-l.off)
-	if _, err := l.f.ReadAt(torn, l.off); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "read torn ledger tail")
-	}
-	sidecar, err := l.saveTorn(torn)
+	tail, err := durable.RepairTorn(l.f, l.path, l.off, size, &l.poison)
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "save torn ledger tail")
-	}
-	if err := l.f.Truncate(l.off); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "truncate torn ledger tail")
-	}
-	if err := l.f.Sync(); err != nil {
-		l.poison = err
-		l.st.poisoned.Store(true)
-		return settle.Wrap(settle.EUNAVAILABLE, err, "fsync ledger after torn tail repair")
+		return err
 	}
 	l.st.fsyncs.Add(1)
 	l.st.tornRepairs.Add(1)
-	l.st.tornBytes.Add(int64(len(torn)))
-	l.st.lastTorn.Store(&TornRepair{Offset: l.off, Bytes: int64(len(torn)), Sidecar: sidecar, At: l.now()})
+	l.st.tornBytes.Add(tail.Bytes)
+	l.st.lastTorn.Store(&TornRepair{Offset: tail.Offset, Bytes: tail.Bytes, Sidecar: tail.Sidecar, At: l.now()})
 	l.log.Warn("ledger torn last line repaired",
-		"offset", l.off, "bytes", len(torn), "sidecar", sidecar)
+		"offset", tail.Offset, "bytes", tail.Bytes, "sidecar", tail.Sidecar)
 	return nil
-}
-
-// saveTorn writes the torn bytes to a sidecar that did not exist before.
-func (l *Ledger) saveTorn(torn []byte) (string, error) {
-	base := fmt.Sprintf("%s.torn-%d", l.path, l.off)
-	for i := 0; i < 1000; i++ {
-		name := base
-		if i > 0 {
-			name = fmt.Sprintf("%s.%d", base, i)
-		}
-		created, err := durable.CreateFile(name, torn, 0o644)
-		if err != nil {
-			return "", err
-		}
-		if created {
-			return name, nil
-		}
-	}
-	return "", fmt.Errorf("too many sidecars named %s", base)
 }

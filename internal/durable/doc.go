@@ -11,6 +11,9 @@
 //   - GroupCommitter: concurrent submissions committed in groups, one
 //     write and (at most) one fsync per group, pipelined: group N+1 is
 //     staged and written while group N is fsynced. See below.
+//   - Poison and RepairTorn: the state of an appender whose write or fsync
+//     failed (refuse until reopened; the unacknowledged bytes cut back),
+//     and the repair of a torn last line (saved to a sidecar, cut, fsync).
 //   - Lock: an exclusive flock on a file that is never renamed or deleted,
 //     and FlockContext, the one bounded, cancellable lock wait.
 //   - Open, ReadFile, CheckUnder, MkdirUnder: opens that never follow a
