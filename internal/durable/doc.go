@@ -3,6 +3,7 @@
 //
 //   - WriteFile: tmp (a name no other process can pick) + write + fsync +
 //     close + rename + fsync of the directory; the tmp is removed on error.
+//     WriteFileFunc streams the contents instead of holding them.
 //   - CreateFile: the same, but never replaces: the final name is linked,
 //     so exactly one of several racing writers creates the file.
 //   - Append: one write of whole lines + fsync, for a file whose exclusive
