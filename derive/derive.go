@@ -234,6 +234,9 @@ func (d *Deriver) AfterWriteback(ctx context.Context, dec *writeback.Decision, c
 		if err := d.Recorded(ctx, rec, principal, dec.Classification == writeback.DurableSuccessWritten); err != nil {
 			return nil, err
 		}
+		// The follower has nothing left to add: its event is appended or
+		// queued, and the batch is settled below.
+		d.markHandled(rec.WritebackID)
 		b, so, err := d.settleDeclared(ctx, rec.BatchID, rec.TrackID)
 		if err != nil || so == nil {
 			return so, err
@@ -247,7 +250,6 @@ func (d *Deriver) AfterWriteback(ctx context.Context, dec *writeback.Decision, c
 				return nil, err
 			}
 		}
-		d.markHandled(rec.WritebackID)
 		return so, nil
 	default:
 		return nil, d.Refused(ctx, refusedOf(dec, conflictRecorded, principal))

@@ -3,6 +3,7 @@ package derive
 import (
 	"context"
 	"github.com/settlehq/settle/event"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -156,7 +157,8 @@ const followBatch = 10000
 // A settle writer announces its record (writeback.recorded, keyed by the
 // writeback_id) and settles its batch itself, within milliseconds of its
 // fsync, and reports the settlement to its caller. So Follow handles a
-// record one step after it first read it: it appends the record's event if
+// record at its first step at least followGrace (100 ms) after it first
+// read it: it appends the record's event if
 // the log still lacks it, and only then, when this step appended the event
 // (the record had no settle writer, or its writer stopped in between),
 // re-evaluates its declared batch, which appends the single batch.settled
@@ -174,16 +176,32 @@ func (d *Deriver) Follow(ctx context.Context, cursor int64, interval time.Durati
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	var pending []*writeback.DurableRecord // read by the previous step
+	// Records wait followGrace after they are read: by then their
+	// writer in this process has derived them (handled), and the step
+	// passes over them without looking the log up.
+	type readRecs struct {
+		at   time.Time
+		recs []*writeback.DurableRecord
+	}
+	var pending []readRecs
 	read := cursor
 	failing := false
 	for {
-		err := d.handle(ctx, pending)
+		now := time.Now()
+		var due []*writeback.DurableRecord
+		n := 0
+		for n < len(pending) && now.Sub(pending[n].at) >= followGrace {
+			due = append(due, pending[n].recs...)
+			n++
+		}
+		err := d.handle(ctx, due)
 		if err == nil {
-			pending = pending[:0]
+			pending = pending[n:]
 			var recs []*writeback.DurableRecord
 			recs, read, err = d.readAfter(ctx, read)
-			pending = append(pending, recs...)
+			if len(recs) > 0 {
+				pending = append(pending, readRecs{at: now, recs: recs})
+			}
 		}
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -205,6 +223,11 @@ func (d *Deriver) Follow(ctx context.Context, cursor int64, interval time.Durati
 		}
 	}
 }
+
+// followGrace is how long Follow leaves a record it read before handling
+// it: well above the time from a ledger fsync to the writer's own
+// derivation.
+const followGrace = 100 * time.Millisecond
 
 // FollowStep reads the durable successes after cursor and derives their
 // consequences at once (Follow's two steps without the wait between them),
@@ -261,6 +284,8 @@ func (d *Deriver) handle(ctx context.Context, recs []*writeback.DurableRecord) e
 	if len(recs) == 0 {
 		return nil
 	}
+	// A record derived by its writer since it was read is passed over.
+	recs = slices.DeleteFunc(recs, func(r *writeback.DurableRecord) bool { return d.takeHandled(r.WritebackID) })
 	mine, err := d.recordNew(ctx, recs)
 	if err != nil {
 		return err

@@ -30,9 +30,19 @@
 // Every append takes an exclusive flock on the ledger file itself (the
 // Python registry locks the same file, so the two exclude each other),
 // catches up on what other writers appended, and writes all the lines of
-// one group commit in one write(2) followed by one fsync. A write-back
-// success and its registry COMPLETED mirror always share that write. The
-// directory is fsynced when the file is created.
+// one group commit in one write(2); an fsync follows before any of them is
+// answered. A write-back success and its registry COMPLETED mirror always
+// share that write. The directory is fsynced when the file is created.
+//
+// The group commit is durable.GroupCommitter's, pipelined: the next group
+// is evaluated (against the index plus the groups written and not yet
+// fsynced) and written while the previous one is fsynced, and one fsync
+// may cover several written groups. A run of groups holds the flock for at
+// most 64 groups and is ended before the answer of its last group, so other
+// processes get the lock between runs. If an fsync fails, the ledger is cut
+// back to before the first group it covered, that group and every group
+// written after it fail with UNAVAILABLE, and the store refuses operations
+// until reopened (durable.Poison). The index files are saved once per run.
 //
 // A torn last line (bytes after the last '\n', left by a writer that died
 // mid-write) is never glued to: before the next append, under the lock, the

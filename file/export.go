@@ -48,6 +48,10 @@ func (l *Ledger) ImportRecords(ctx context.Context, start int64, lines [][]byte)
 	if err := ctx.Err(); err != nil {
 		return settle.Wrap(settle.EUNAVAILABLE, err, "import records")
 	}
+	// commitMu: a run of group commits holds the flock on the same file,
+	// which a second flock call would not wait for.
+	l.commitMu.Lock()
+	defer l.commitMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {

@@ -67,24 +67,30 @@ type Ledger struct {
 	stopped context.Context
 	stop    context.CancelFunc
 
-	// commitMu serializes group commits with Close and Check; it is taken
-	// before mu. A commit holds it (and the ledger's flock) from staging to
-	// indexing, but releases mu during its write and fsync, so readers are
-	// not held up by an fsync in progress.
+	// commitMu serializes runs of group commits with Close and Check; it
+	// is taken before mu. A run holds it (and the ledger's flock) from
+	// beginRun to endRun, but takes mu only to stage and to index each
+	// group, so readers are not held up by an fsync in progress.
 	commitMu sync.Mutex
 
 	// mu guards everything below and the ledger file's flock.
 	mu     sync.Mutex
 	closed bool
-	// appending is true while a commit writes and fsyncs without mu: readers
-	// then answer from the index (which holds only durable records) without
-	// touching the file.
+	// appending is true while a run of group commits holds the flock:
+	// readers then answer from the index (which holds only durable
+	// records) without touching the file or its lock.
 	appending bool
-	poison    error // non-nil: a write failed; refuse until reopened
-	f         *os.File
-	fid       fileID // identity of f
-	off       int64  // end of the last complete line consumed
-	lines     int64  // complete lines consumed (records + skipped)
+	// pending are the run's groups written but not yet indexed (their
+	// fsync is in progress); woff is where the next group is written.
+	pending    []*stage
+	woff       int64
+	unlockRun  func()
+	runIndexed bool           // the run indexed a group: save the index at its end
+	poison     durable.Poison // a write failed: refuse until reopened
+	f          *os.File
+	fid        fileID // identity of f
+	off        int64  // end of the last complete line consumed
+	lines      int64  // complete lines consumed (records + skipped)
 	// ix is the persistent index; ixDistrust says its files on disk
 	// disagreed with the ledger and are not to be loaded again.
 	ix         *Index
@@ -95,10 +101,7 @@ type Ledger struct {
 	bnd    []byte
 	bndOff int64
 
-	// group commit queue
-	qmu     sync.Mutex
-	queue   []*call
-	leading bool
+	gc *durable.GroupCommitter[*call, *lgroup]
 
 	batches   batchCache    // decoded batch declarations (GetBatch)
 	batchList batchListMemo // the batches directory's listing (ListBatches)
@@ -169,6 +172,7 @@ func OpenLedgerContext(ctx context.Context, opts LedgerOptions) (*Ledger, error)
 		l.lockTimeout = durable.DefaultLockTimeout
 	}
 	l.stopped, l.stop = context.WithCancel(context.Background())
+	l.gc = l.newCommitter()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	start := time.Now()
@@ -235,8 +239,8 @@ func (l *Ledger) usable() error {
 	if l.closed {
 		return settle.Errorf(settle.EUNAVAILABLE, "ledger store is closed")
 	}
-	if l.poison != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, l.poison, "ledger store refuses operations after a failed write; reopen it")
+	if err := l.poison.Err(); err != nil {
+		return settle.Wrap(settle.EUNAVAILABLE, err, "ledger store refuses operations after a failed write; reopen it")
 	}
 	return nil
 }

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,160 +17,245 @@ import (
 	"github.com/settlehq/settle/writeback"
 )
 
-// call is one request waiting for a group commit.
+// call is one request of a group commit: exactly one of req (a
+// write-back) or reg (a registry append), and its answer.
 type call struct {
-	// input: exactly one of req (a write-back) or reg (a registry append)
 	req *writeback.WritebackRequest
 	reg *writeback.RegistryRecord
-	ctx context.Context // the caller's: the group's lock wait ends when every call's is done
-	// unit holds the calls committed with this one as one unit (a
-	// WritebackMany): queued, taken and committed together, in order.
-	unit []*call
 
 	out writeback.WritebackOutcome
 	err error
-
-	// wake is signalled once when the call is finished, and once before
-	// that if the call is promoted to leader of the next group.
-	wake     chan struct{}
-	taken    bool // guarded by qmu: in a group being committed
-	finished bool // guarded by qmu
 }
 
-// submit queues c for the next group commit and returns when it is
-// finished (its answer is in c). The first caller to find no leader leads:
-// it commits the whole queue as one group, then hands leadership to the
-// oldest waiting call, if any.
-func (l *Ledger) submit(ctx context.Context, c *call) error {
-	c.wake = make(chan struct{}, 1)
-	c.ctx = ctx
-	l.qmu.Lock()
-	l.queue = append(l.queue, c)
-	lead := !l.leading
-	if lead {
-		l.leading = true
+// submit commits calls as one unit (they land in the same group) and
+// returns when their group is durable or failed; the answers are in the
+// calls.
+func (l *Ledger) submit(ctx context.Context, calls ...*call) error {
+	return l.gc.Submit(ctx, calls...)
+}
+
+// lgroup is a group staged and written by the ledger's committer.
+type lgroup struct {
+	s   *stage
+	pre int64 // file offset of s.data
+	// reread: the file did not end where the group was written (an
+	// unlocked writer appended too), so it is indexed by reading the file.
+	reread bool
+}
+
+func (l *Ledger) newCommitter() *durable.GroupCommitter[*call, *lgroup] {
+	return durable.NewGroupCommitter(durable.GroupHooks[*call, *lgroup]{
+		Begin:   l.beginRun,
+		Stage:   l.stageGroup,
+		Sync:    l.syncGroups,
+		Publish: l.publishGroup,
+		Fail:    failCalls,
+		End:     l.endRun,
+	}, 0, 0, 0)
+}
+
+// beginRun takes commitMu and the ledger's exclusive flock for a run of
+// groups, catching up with other writers and repairing a torn tail.
+func (l *Ledger) beginRun(ctx context.Context) error {
+	l.commitMu.Lock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.usable()
+	if err == nil {
+		err = l.writable()
 	}
-	l.qmu.Unlock()
-	if lead {
-		l.lead()
+	var unlock func()
+	if err == nil {
+		unlock, err = l.lockForAppend(ctx)
 	}
-	for {
-		l.qmu.Lock()
-		fin := c.finished
-		l.qmu.Unlock()
-		if fin {
-			return nil
+	if err != nil {
+		l.commitMu.Unlock()
+		return err
+	}
+	l.unlockRun = unlock
+	l.appending = true
+	l.woff = l.off
+	l.pending = nil
+	return nil
+}
+
+// endRun releases the flock and commitMu: other processes (and Close and
+// Check) get them between runs.
+func (l *Ledger) endRun() {
+	l.mu.Lock()
+	// The index files are written once per run, not per group: they
+	// are a cache of the ledger, and a crash only makes the next
+	// process read more of the ledger.
+	if l.runIndexed && l.poison.Err() == nil && l.fid != (fileID{}) {
+		l.saveIndex()
+	}
+	l.runIndexed = false
+	l.appending = false
+	l.pending = nil
+	unlock := l.unlockRun
+	l.unlockRun = nil
+	l.mu.Unlock()
+	if unlock != nil {
+		unlock()
+	}
+	l.commitMu.Unlock()
+}
+
+func failCalls(calls []*call, err error) {
+	for _, c := range calls {
+		if c.err == nil {
+			c.err = err
+			c.out = writeback.WritebackOutcome{}
 		}
-		select {
-		case <-c.wake:
-		case <-ctx.Done():
-			l.qmu.Lock()
-			if c.taken || c.finished {
-				// Being committed: the answer comes after the fsync.
-				l.qmu.Unlock()
-				continue
+	}
+}
+
+// stageGroup evaluates a group against the index plus the groups written
+// earlier in the run and not yet published, and writes it (no fsync).
+func (l *Ledger) stageGroup(group []*call) (*lgroup, error) {
+	l.st.group(len(group))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return nil, err
+	}
+	if l.fid == (fileID{}) {
+		return nil, settle.Errorf(settle.EUNAVAILABLE, "ledger index lost during a group commit; retry")
+	}
+	next := int64(l.ix.len())
+	for _, p := range l.pending {
+		next += int64(len(p.recs))
+	}
+	var rescan func() error
+	if len(l.pending) == 0 {
+		// Nothing unindexed in the file: a rebuild may re-read it (the
+		// run holds the exclusive flock).
+		rescan = l.catchUp
+	}
+	// A write-back stages two records (its durable record and the mirror
+	// registry record) of about 700 bytes each.
+	var s *stage
+	err := l.withView(func(v *ixView) {
+		s = newStage(v, next, len(group))
+		s.pending = l.pending
+		for _, c := range group {
+			c.err, c.out = nil, writeback.WritebackOutcome{}
+			nrec, ndata := s.mark()
+			var err error
+			if c.req != nil {
+				c.out, err = l.apply(*c.req, s)
+			} else {
+				err = l.stageRegistry(*c.reg, s)
 			}
-			l.queue = slices.DeleteFunc(l.queue, func(o *call) bool { return o == c })
-			select {
-			case <-c.wake: // promoted while giving up: pass it on
-				l.handOff()
-			default:
+			if err != nil {
+				s.rollback(nrec, ndata)
+				c.err = err
 			}
-			l.qmu.Unlock()
-			return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "ledger append not started")
-		}
-		l.qmu.Lock()
-		fin = c.finished
-		l.qmu.Unlock()
-		if !fin {
-			l.lead() // promoted
-		}
-	}
-}
-
-// submitUnit queues calls as one unit: they land in the same group, in
-// order, and are answered together; the first call stands for the unit in
-// the queue. Returns when every call is finished.
-func (l *Ledger) submitUnit(ctx context.Context, calls []*call) error {
-	head := calls[0]
-	head.unit = calls[1:]
-	for _, c := range head.unit {
-		c.ctx = ctx
-	}
-	return l.submit(ctx, head)
-}
-
-// flatten expands the units of a group into its calls, in order.
-func flatten(group []*call) []*call {
-	n := 0
-	for _, c := range group {
-		n += 1 + len(c.unit)
-	}
-	if n == len(group) {
-		return group
-	}
-	out := make([]*call, 0, n)
-	for _, c := range group {
-		out = append(out, c)
-		out = append(out, c.unit...)
-	}
-	return out
-}
-
-// groupContext is done when every call of the group has given up (a lone
-// cancelled caller must not fail the others' write-backs).
-func groupContext(group []*call) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var left atomic.Int64
-	left.Store(int64(len(group)))
-	stops := make([]func() bool, 0, len(group))
-	for _, c := range group {
-		stops = append(stops, context.AfterFunc(c.ctx, func() {
-			if left.Add(-1) == 0 {
-				cancel()
+			if v.err != nil {
+				return
 			}
-		}))
-	}
-	return ctx, func() {
-		for _, stop := range stops {
-			stop()
 		}
-		cancel()
+	}, rescan)
+	if err != nil {
+		return nil, err
 	}
+	s.base = nil // the view reads through mu; a published group needs no view
+	g := &lgroup{s: s, pre: l.woff}
+	if len(s.data) == 0 {
+		return g, nil
+	}
+	if err := durable.AppendWrite(l.f, s.data); err != nil {
+		l.st.fsyncErrors.Add(1)
+		l.poisonAfter(err, g.pre)
+		return nil, settle.Wrap(settle.EUNAVAILABLE, err, "append to ledger")
+	}
+	l.woff += int64(len(s.data))
+	if fi, err := l.f.Stat(); err != nil || fi.Size() != l.woff {
+		g.reread = true
+	}
+	l.pending = append(l.pending, s)
+	return g, nil
 }
 
-// handOff promotes the oldest queued call to leader, or clears leading.
-// qmu held.
-func (l *Ledger) handOff() {
-	if len(l.queue) > 0 {
-		l.queue[0].wake <- struct{}{}
+// syncGroups fsyncs the ledger once for groups written in order. A
+// failure truncates the file to before the first of them and poisons
+// the store: every group written after it is lost too.
+func (l *Ledger) syncGroups(gs []*lgroup) error {
+	empty := true
+	for _, g := range gs {
+		empty = empty && len(g.s.data) == 0
+	}
+	if empty {
+		return nil
+	}
+	// l.f cannot change during a run: readers do not refresh while
+	// appending, and Close and Check wait for commitMu.
+	start := time.Now()
+	err := durable.AppendSync(l.f)
+	l.st.lastFsync.Store(int64(time.Since(start)))
+	l.st.fsyncs.Add(1)
+	if err == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.st.fsyncErrors.Add(1)
+	l.poisonAfter(err, gs[0].pre)
+	l.pending = nil
+	return settle.Wrap(settle.EUNAVAILABLE, err, "append to ledger")
+}
+
+// publishGroup indexes a durable group.
+func (l *Ledger) publishGroup(g *lgroup) {
+	s := g.s
+	if len(s.data) == 0 {
 		return
 	}
-	l.leading = false
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.pending) > 0 && l.pending[0] == s {
+		l.pending[0] = nil
+		l.pending = l.pending[1:]
+	}
+	end := g.pre + int64(len(s.data))
+	switch {
+	case !g.reread && l.off == g.pre:
+		for i := range s.recs {
+			r := &s.recs[i]
+			l.ix.add(g.pre+r.off, r.n, &r.rec, s.data[r.off:r.off+int64(r.n)])
+			l.st.countKind(r.rec.Kind)
+		}
+		l.lines += int64(len(s.recs))
+		l.off = end
+		if err := l.noteBoundary(); err != nil {
+			l.lostIndex("ledger unreadable after append; re-reading on next use", err)
+			return
+		}
+	case l.off < end:
+		// Another writer's bytes are in between: read the file, which
+		// indexes every group written so far.
+		l.pending = nil
+		if err := l.catchUp(); err != nil {
+			// The records are durable and acknowledged; only the index
+			// is behind. The next operation re-reads the file.
+			l.lostIndex("index catch-up after append failed; re-reading on next use", err)
+			return
+		}
+	default:
+		return // indexed by an earlier catch-up
+	}
+	l.runIndexed = true
+	l.publish()
 }
 
-// lead commits everything queued as one group.
-func (l *Ledger) lead() {
-	l.qmu.Lock()
-	group := l.queue
-	l.queue = nil
-	for _, c := range group {
-		c.taken = true
-	}
-	l.qmu.Unlock()
-	if len(group) > 0 {
-		l.commit(flatten(group))
-	}
-	l.qmu.Lock()
-	for _, c := range group {
-		c.finished = true
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
-	}
-	l.handOff()
-	l.qmu.Unlock()
+// lostIndex forgets the index after an append it could not follow; the
+// next run re-opens and re-reads the file. mu held.
+func (l *Ledger) lostIndex(msg string, err error) {
+	l.log.Error(msg, "err", err)
+	l.pending = nil
+	l.resetIndex()
+	l.fid = fileID{}
+	l.publish()
 }
 
 // staged is a record evaluated in the current group, not yet written.
@@ -188,7 +271,8 @@ type staged struct {
 // a group of batches holds thousands, and each evaluation looks them up.
 type stage struct {
 	base      *ixView
-	next      int64 // Seq of the first staged record
+	pending   []*stage // written earlier in the run, not yet indexed
+	next      int64    // Seq of the first staged record
 	recs      []staged
 	data      []byte
 	conflicts map[string]bool
@@ -212,31 +296,46 @@ func identityOf(d *writeback.DurableRecord) writeback.IdentityKey {
 	return writeback.IdentityKey{TaskID: d.TaskID, TrackID: d.TrackID, DispatchID: d.DispatchID, CollectorKey: d.CollectorKey, BatchID: d.BatchID}
 }
 
-func (s *stage) durable(out []writeback.Indexed, at []int) []writeback.Indexed {
-	for _, i := range at {
-		out = append(slices.Clip(out), writeback.Indexed{Seq: s.seq(i), Rec: s.recs[i].rec.Durable})
+// stages lists the run's pending groups and then s, in ledger order.
+func (s *stage) stages() []*stage { return append(slices.Clip(s.pending), s) }
+
+func (s *stage) durable(out []writeback.Indexed, at func(*stage) []int) []writeback.Indexed {
+	for _, g := range s.stages() {
+		for _, i := range at(g) {
+			out = append(slices.Clip(out), writeback.Indexed{Seq: g.seq(i), Rec: g.recs[i].rec.Durable})
+		}
 	}
 	return out
 }
 
 func (s *stage) DurableByWritebackID(id string) []writeback.Indexed {
-	return s.durable(s.base.DurableByWritebackID(id), s.byWID[id])
+	return s.durable(s.base.DurableByWritebackID(id), func(g *stage) []int { return g.byWID[id] })
 }
 
 func (s *stage) DurableByIdentity(k writeback.IdentityKey) []writeback.Indexed {
-	return s.durable(s.base.DurableByIdentity(k), s.byIdentity[k])
+	return s.durable(s.base.DurableByIdentity(k), func(g *stage) []int { return g.byIdentity[k] })
 }
 
 func (s *stage) RegistryHistory(task string) []writeback.RegistryRecord {
 	out := s.base.RegistryHistory(task)
-	for _, i := range s.byTask[task] {
-		out = append(slices.Clip(out), *s.recs[i].rec.Registry)
+	for _, g := range s.stages() {
+		for _, i := range g.byTask[task] {
+			out = append(slices.Clip(out), *g.recs[i].rec.Registry)
+		}
 	}
 	return out
 }
 
 func (s *stage) conflictSeen(id string) bool {
-	return s.conflicts[id] || s.base.HasConflict(id)
+	if s.conflicts[id] || s.base.HasConflict(id) {
+		return true
+	}
+	for _, p := range s.pending {
+		if p.conflicts[id] {
+			return true
+		}
+	}
+	return false
 }
 
 // staged stages one record whose line ("\n"-terminated) was appended to
@@ -287,146 +386,11 @@ func (s *stage) rollback(nrec, ndata int) {
 	s.data = s.data[:ndata]
 }
 
-// commit evaluates and writes one group: one flock, one catch-up, one
-// write, one fsync. Every call gets its answer in c.out / c.err.
-func (l *Ledger) commit(group []*call) {
-	l.st.group(len(group))
-	l.commitMu.Lock()
-	defer l.commitMu.Unlock()
-	l.mu.Lock()
-	fail := func(err error) {
-		for _, c := range group {
-			if c.err == nil {
-				c.err = err
-			}
-		}
-	}
-	err := l.usable()
-	if err == nil {
-		err = l.writable()
-	}
-	if err != nil {
-		l.mu.Unlock()
-		fail(err)
-		return
-	}
-	ctx, cancel := groupContext(group)
-	defer cancel()
-	unlock, err := l.lockForAppend(ctx)
-	if err != nil {
-		l.mu.Unlock()
-		fail(err)
-		return
-	}
-	defer unlock() // after mu is released below: the flock outlives the commit
-
-	// A write-back stages two records (its durable record and the mirror
-	// registry record) of about 700 bytes each.
-	var s *stage
-	err = l.withView(func(v *ixView) {
-		s = newStage(v, int64(l.ix.len()), len(group))
-		for _, c := range group {
-			c.err, c.out = nil, writeback.WritebackOutcome{}
-			nrec, ndata := s.mark()
-			var err error
-			if c.req != nil {
-				c.out, err = l.apply(*c.req, s)
-			} else {
-				err = l.stageRegistry(*c.reg, s)
-			}
-			if err != nil {
-				s.rollback(nrec, ndata)
-				c.err = err
-			}
-			if v.err != nil {
-				return
-			}
-		}
-	}, l.catchUp)
-	if err != nil {
-		l.mu.Unlock()
-		fail(err)
-		return
-	}
-	if len(s.data) == 0 {
-		l.mu.Unlock()
-		return
-	}
-
-	// Write and fsync without mu: readers answer from the index meanwhile.
-	// l.f cannot change: readers do not refresh while appending, and
-	// Close and Check wait for commitMu.
-	pre := l.off
-	f := l.f
-	l.appending = true
-	l.mu.Unlock()
-	start := time.Now()
-	err = durable.Append(f, s.data)
-	l.st.lastFsync.Store(int64(time.Since(start)))
-	l.st.fsyncs.Add(1)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.appending = false
-	if err != nil {
-		l.st.fsyncErrors.Add(1)
-		l.poisonAfter(err, pre)
-		werr := settle.Wrap(settle.EUNAVAILABLE, err, "append to ledger")
-		for _, c := range group {
-			if c.err == nil {
-				c.err = werr
-				c.out = writeback.WritebackOutcome{}
-			}
-		}
-		return
-	}
-
-	// Success: index the group's records. If no one else wrote (an
-	// unlocked seed writer could), they are exactly at pre.
-	fi, err := l.f.Stat()
-	if err == nil && fi.Size() == pre+int64(len(s.data)) {
-		for i := range s.recs {
-			r := &s.recs[i]
-			l.ix.add(pre+r.off, r.n, &r.rec, s.data[r.off:r.off+int64(r.n)])
-			l.st.countKind(r.rec.Kind)
-		}
-		l.lines += int64(len(s.recs))
-		l.off = pre + int64(len(s.data))
-		if err := l.noteBoundary(); err != nil {
-			l.log.Error("ledger unreadable after append; re-reading on next use", "err", err)
-			l.resetIndex()
-			l.fid = fileID{}
-			l.publish()
-			return
-		}
-	} else if err := l.catchUp(); err != nil {
-		// The records are durable and acknowledged; only the index is
-		// behind. The next operation re-reads the file from scratch.
-		l.log.Error("index catch-up after append failed; re-reading on next use", "err", err)
-		l.resetIndex()
-		l.fid = fileID{}
-		l.publish()
-		return
-	}
-	l.saveIndex()
-	l.publish()
-}
-
 // poisonAfter records a failed append: the bytes written after pre, if
-// any, are truncated away (best effort: the group was not acknowledged) and
-// the store refuses further operations until reopened. mu and the flock held.
+// any, are cut away (best effort: the group was not acknowledged) and the
+// store refuses further operations until reopened. mu and the flock held.
 func (l *Ledger) poisonAfter(err error, pre int64) {
-	l.poison = err
-	l.st.poisoned.Store(true)
-	var rollback error
-	if fi, serr := l.f.Stat(); serr != nil {
-		rollback = serr
-	} else if fi.Size() > pre {
-		if terr := l.f.Truncate(pre); terr != nil {
-			rollback = terr
-		} else {
-			rollback = l.f.Sync()
-		}
-	}
+	rollback := l.poison.AfterAppend(l.f, err, pre)
 	l.log.Error("ledger append failed; store refuses operations until reopened",
 		"err", err, "offset", pre, "rollback_err", rollback)
 }
@@ -516,29 +480,17 @@ func (l *Ledger) create(ctx context.Context) error {
 // <ledger>.torn-<offset>, truncates the ledger to the last '\n' and fsyncs
 // it. mu and the exclusive flock held; off is at the last '\n'.
 func (l *Ledger) repairTorn(size int64) error {
-	torn := make([]byte, size-l.off)
-	if _, err := l.f.ReadAt(torn, l.off); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "read torn ledger tail")
-	}
-	sidecar, err := l.saveTorn(torn)
+	tail, err := durable.RepairTorn(l.f, l.path, l.off, size, &l.poison)
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "save torn ledger tail")
-	}
-	if err := l.f.Truncate(l.off); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "truncate torn ledger tail")
-	}
-	if err := l.f.Sync(); err != nil {
-		l.poison = err
-		l.st.poisoned.Store(true)
-		return settle.Wrap(settle.EUNAVAILABLE, err, "fsync ledger after torn tail repair")
+		return err
 	}
 	l.st.fsyncs.Add(1)
 	l.st.tornRepairs.Add(1)
-	l.st.tornBytes.Add(int64(len(torn)))
-	l.st.lastTorn.Store(&TornRepair{Offset: l.off, Bytes: int64(len(torn)), Sidecar: sidecar, At: l.now()})
+	l.st.tornBytes.Add(tail.Bytes)
+	l.st.lastTorn.Store(&TornRepair{Offset: tail.Offset, Bytes: tail.Bytes, Sidecar: tail.Sidecar, At: l.now()})
 	l.log.Warn("ledger torn last line repaired",
-		"offset", l.off, "bytes", len(torn), "sidecar", sidecar)
-	return l.completeItem(torn)
+		"offset", tail.Offset, "bytes", tail.Bytes, "sidecar", tail.Sidecar)
+	return l.completeItem(tail.Torn)
 }
 
 // completeItem finishes a write-back whose append was cut inside its
@@ -578,30 +530,10 @@ func (l *Ledger) completeItem(torn []byte) error {
 		return nil
 	}
 	if err := durable.Append(l.f, line); err != nil {
-		l.poison = err
-		l.st.poisoned.Store(true)
+		l.poisonAfter(err, l.off)
 		return settle.Wrap(settle.EUNAVAILABLE, err, "complete the registry mirror of a torn write-back")
 	}
 	l.st.fsyncs.Add(1)
 	l.log.Warn("ledger torn registry mirror completed", "offset", l.off, "task_id", mirror.TaskID)
 	return l.catchUp()
-}
-
-// saveTorn writes the torn bytes to a sidecar that did not exist before.
-func (l *Ledger) saveTorn(torn []byte) (string, error) {
-	base := fmt.Sprintf("%s.torn-%d", l.path, l.off)
-	for i := 0; i < 1000; i++ {
-		name := base
-		if i > 0 {
-			name = fmt.Sprintf("%s.%d", base, i)
-		}
-		created, err := durable.CreateFile(name, torn, 0o644)
-		if err != nil {
-			return "", err
-		}
-		if created {
-			return name, nil
-		}
-	}
-	return "", fmt.Errorf("too many sidecars named %s", base)
 }

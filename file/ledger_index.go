@@ -141,14 +141,15 @@ func (v *ixView) Latest(batch, track string) *writeback.DurableRecord {
 
 // withView runs fn against the index. If the index turns out to disagree
 // with the ledger it is dropped, the ledger re-read (rescan) and fn run
-// again. mu held.
+// again; with rescan nil, or while a run of group commits holds the flock
+// (unless the run itself rescans), the disagreement is an error. mu held.
 func (l *Ledger) withView(fn func(v *ixView), rescan func() error) error {
 	v := &ixView{l: l}
 	fn(v)
 	if v.err == nil {
 		return nil
 	}
-	if !errors.Is(v.err, errIndexCorrupt) || l.appending {
+	if !errors.Is(v.err, errIndexCorrupt) || rescan == nil {
 		return settle.Wrap(settle.EINTERNAL, v.err, "ledger index")
 	}
 	l.log.Warn("ledger index disagrees with the ledger; rebuilding it", "err", v.err)

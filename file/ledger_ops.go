@@ -60,7 +60,7 @@ func (l *Ledger) Writeback(ctx context.Context, req writeback.WritebackRequest) 
 			return writeback.WritebackOutcome{}, err
 		}
 		var d writeback.Decision
-		err := l.withView(func(v *ixView) { d = writeback.Evaluate(req, l.cfg, v) }, l.rescan)
+		err := l.withView(func(v *ixView) { d = writeback.Evaluate(req, l.cfg, v) }, l.readRescan())
 		if err != nil {
 			return writeback.WritebackOutcome{}, err
 		}
@@ -96,7 +96,7 @@ func (l *Ledger) WritebackMany(ctx context.Context, reqs []writeback.WritebackRe
 		}
 	}
 	if len(calls) > 0 {
-		if err := l.submitUnit(ctx, calls); err != nil {
+		if err := l.submit(ctx, calls...); err != nil {
 			return nil, err
 		}
 	}
@@ -185,7 +185,7 @@ func (l *Ledger) RegistryHistory(ctx context.Context, taskID string) ([]writebac
 		return nil, err
 	}
 	var h []writeback.RegistryRecord
-	err := l.withView(func(v *ixView) { h = v.RegistryHistory(taskID) }, l.rescan)
+	err := l.withView(func(v *ixView) { h = v.RegistryHistory(taskID) }, l.readRescan())
 	return h, err
 }
 
@@ -197,7 +197,7 @@ func (l *Ledger) Classify(ctx context.Context, taskID string) (string, error) {
 		return "", err
 	}
 	var h []writeback.RegistryRecord
-	if err := l.withView(func(v *ixView) { h = v.RegistryHistory(taskID) }, l.rescan); err != nil {
+	if err := l.withView(func(v *ixView) { h = v.RegistryHistory(taskID) }, l.readRescan()); err != nil {
 		return "", err
 	}
 	return writeback.Classify(h), nil
@@ -240,7 +240,7 @@ func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.
 				}
 			}
 		}
-	}, l.rescan)
+	}, l.readRescan())
 	l.mu.Unlock()
 	if err != nil {
 		return writeback.SettleOutcome{}, err
@@ -496,7 +496,7 @@ func (l *Ledger) Records(ctx context.Context, q writeback.RecordQuery) (writebac
 			rec.Raw = append([]byte(nil), line...)
 			page.Records = append(page.Records, rec)
 		}
-	}, l.rescan)
+	}, l.readRescan())
 	if err != nil {
 		return writeback.RecordPage{Records: []writeback.LedgerRecord{}, Next: -1}, err
 	}
@@ -505,3 +505,13 @@ func (l *Ledger) Records(ctx context.Context, q writeback.RecordQuery) (writebac
 
 // rescan re-reads the ledger into an emptied index. mu held, no flock.
 func (l *Ledger) rescan() error { return l.refresh(context.Background(), false) }
+
+// readRescan is a reader's rescan for withView: none while a run of group
+// commits holds the flock (a shared flock taken on the same file would
+// replace the run's exclusive one). mu held.
+func (l *Ledger) readRescan() func() error {
+	if l.appending {
+		return nil
+	}
+	return l.rescan
+}

@@ -392,7 +392,7 @@ func lgReferenceIfPresent(t *testing.T) (ref, python string, ok bool) {
 	return ref, testenv.Python(t), true
 }
 
-var lgFailpointSteps = []string{"before-append", "before-fsync", "tmp-created", "before-rename", "before-dir-fsync"}
+var lgFailpointSteps = []string{"before-append", "before-fsync", "tmp-created", "before-rename", "before-dir-fsync", "group-overlap"}
 
 func TestLedgerCrash(t *testing.T) {
 	if testing.Short() {
@@ -414,6 +414,7 @@ func TestLedgerCrash(t *testing.T) {
 	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	acks := newAckSet()
 	failpoints := 0
+	reached := map[string]int{}
 	for round := range rounds {
 		if round%9 == 4 {
 			// A foreign writer died mid-line: the next append must not
@@ -450,6 +451,7 @@ func TestLedgerCrash(t *testing.T) {
 		switch {
 		case step != "" && ws.Exited() && ws.ExitStatus() == 137:
 			failpoints++
+			reached[step]++
 		case ws.Signaled():
 		default:
 			t.Fatalf("round %d (failpoint %q): child ended with %v\n%s", round, step, err, c.other.String())
@@ -470,6 +472,11 @@ func TestLedgerCrash(t *testing.T) {
 	}
 	if failpoints == 0 {
 		t.Fatal("no child stopped at a failpoint")
+	}
+	// Three goroutines write back at once: a group is staged while an
+	// earlier one is fsynced in some round.
+	if rounds >= 5*len(lgFailpointSteps) && reached["group-overlap"] == 0 {
+		t.Fatalf("no child stopped at group-overlap (stops per failpoint: %v)", reached)
 	}
 
 	// A last append repairs any torn tail; then the file is complete.

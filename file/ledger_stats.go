@@ -87,7 +87,6 @@ type counters struct {
 	grouped         atomic.Int64
 	maxGroup        atomic.Int64
 	groupSizes      [len(GroupSizeBuckets) + 1]atomic.Int64
-	poisoned        atomic.Bool
 }
 
 func (c *counters) countKind(k writeback.RecordKind) { c.records[kindCode(k)].Add(1) }
@@ -144,7 +143,7 @@ func (l *Ledger) Stats() Stats {
 		GroupedRequests: c.grouped.Load(),
 		MaxGroup:        c.maxGroup.Load(),
 		GroupSizes:      make([]int64, len(c.groupSizes)),
-		Poisoned:        c.poisoned.Load(),
+		Poisoned:        l.poison.Poisoned(),
 	}
 	for i := range c.records {
 		s.Records[kindNames[i]] = c.records[i].Load()

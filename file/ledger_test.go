@@ -8,10 +8,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -757,6 +759,90 @@ func TestFsyncFailurePoisonsStore(t *testing.T) {
 	}
 	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-0", "T1", "b")), writeback.DurableSuccessWritten, true)
 	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-ok", "T1", "b")), writeback.WritebackIdempotentSkip, false)
+}
+
+// TestFsyncFailureFailsPendingGroup: group B is written while group A is
+// being fsynced; A's fsync fails, so both fail, the file is cut back to
+// before A, and what was acknowledged before survives.
+func TestFsyncFailureFailsPendingGroup(t *testing.T) {
+	root := t.TempDir()
+	path := lgLedgerPath(root)
+	l := lgOpen(t, root)
+	lgWriteback(t, l, lgBinding("task-ok", "T1", "b"))
+	before, _ := os.ReadFile(path)
+
+	injected := errors.New("injected fsync failure")
+	inFsync, gate := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	durable.SetFailpoint("before-fsync", func() error {
+		once.Do(func() { close(inFsync); <-gate })
+		return injected
+	})
+	overlap := make(chan struct{}, 1)
+	durable.SetFailpoint("group-overlap", func() error {
+		select {
+		case overlap <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	t.Cleanup(func() {
+		durable.SetFailpoint("before-fsync", nil)
+		durable.SetFailpoint("group-overlap", nil)
+	})
+	type answer struct {
+		out writeback.WritebackOutcome
+		err error
+	}
+	wb := func(task string) chan answer {
+		ch := make(chan answer, 1)
+		go func() {
+			out, err := l.Writeback(lgCtx, lgReq(lgBinding(task, "T1", "b")))
+			ch <- answer{out, err}
+		}()
+		return ch
+	}
+	a := wb("task-a")
+	testenv.Within(t, inFsync, 10*time.Second, "group A's fsync")
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withA := fi.Size()
+	b := wb("task-b")
+	testenv.Within(t, overlap, 10*time.Second, "group B staged during A's fsync")
+	// B's write follows the failpoint.
+	testenv.Until(t, 10*time.Second, func() bool {
+		fi, err := os.Stat(path)
+		return err == nil && fi.Size() > withA
+	})
+	close(gate)
+	for name, ch := range map[string]chan answer{"A": a, "B": b} {
+		got := testenv.Within(t, ch, 10*time.Second, "write-back "+name)
+		if settle.ErrorCode(got.err) != settle.EUNAVAILABLE || !errors.Is(got.err, injected) || got.out.Decision.Appended {
+			t.Fatalf("group %s: %+v, %v; want UNAVAILABLE with the fsync error, not appended", name, got.out, got.err)
+		}
+	}
+	st := l.Stats()
+	if !st.Poisoned || st.FsyncErrors != 1 {
+		t.Fatalf("stats %+v: want poisoned after one fsync error", st)
+	}
+	_, err = l.Writeback(lgCtx, lgReq(lgBinding("task-later", "T1", "b")))
+	lgWantCode(t, err, settle.EUNAVAILABLE)
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Fatalf("ledger not cut back to before the failed groups: %d bytes, want %d", len(after), len(before))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	durable.SetFailpoint("before-fsync", nil)
+	l2 := lgOpen(t, root)
+	if k, _ := lgCheckFile(t, path); k[writeback.KindDurable] != 1 {
+		t.Fatalf("kinds %v: want the acknowledged record alone", k)
+	}
+	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-ok", "T1", "b")), writeback.WritebackIdempotentSkip, false)
+	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-a", "T1", "b")), writeback.DurableSuccessWritten, true)
+	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-b", "T1", "b")), writeback.DurableSuccessWritten, true)
 }
 
 func TestAppendFailureBeforeWrite(t *testing.T) {

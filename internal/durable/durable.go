@@ -176,12 +176,27 @@ func CreateFile(path string, data []byte, perm os.FileMode) (created bool, err e
 // A short write or an fsync error is returned: the caller must not
 // acknowledge the records and must treat the file's tail as unknown.
 func Append(f *os.File, data []byte) error {
+	if err := AppendWrite(f, data); err != nil {
+		return err
+	}
+	return AppendSync(f)
+}
+
+// AppendWrite is Append's write alone: a pipelined writer writes the next
+// group while the previous one is fsynced, and acknowledges neither before
+// an AppendSync that follows both.
+func AppendWrite(f *os.File, data []byte) error {
 	if err := hit("before-append"); err != nil {
 		return err
 	}
 	if _, err := writeAll(f, data); err != nil {
 		return fmt.Errorf("append: %w", err)
 	}
+	return nil
+}
+
+// AppendSync is Append's fsync alone; it covers every AppendWrite before it.
+func AppendSync(f *os.File) error {
 	if err := hit("before-fsync"); err != nil {
 		return err
 	}

@@ -1,0 +1,357 @@
+package durable
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	settle "github.com/settlehq/settle"
+)
+
+// GroupHooks are a store's side of a GroupCommitter. R is one submitted
+// item (usually a pointer that carries its own answer); G is a staged
+// group. The committer calls Begin, Stage and End from its stager
+// goroutine, and Sync, Publish and Fail from its syncer goroutine.
+type GroupHooks[R, G any] struct {
+	// Begin starts a run of groups: typically it takes the file's lock
+	// and catches up with other writers. ctx is done once every item of
+	// the first group has given up. An error fails that group's items
+	// and no run starts (End is not called).
+	Begin func(ctx context.Context) error
+	// Stage evaluates items against the store plus every group staged
+	// earlier in the run (which may not be durable yet) and writes them
+	// without syncing. Groups are staged one at a time, in order. An
+	// error fails the items; a hook that may have written part of the
+	// group must poison the store itself.
+	Stage func(items []R) (G, error)
+	// Sync makes the groups durable (one fsync covers all of them: they
+	// were written in order). On error the hook must poison the store
+	// and discard every group staged so far; the committer then fails
+	// these groups and every later group of the run.
+	Sync func(groups []G) error
+	// Publish indexes a durable group. Groups are published in order.
+	Publish func(g G)
+	// Fail answers items whose group failed (at Begin, Stage or Sync).
+	Fail func(items []R, err error)
+	// End ends a run: typically it releases the lock, so that other
+	// processes get it between runs. No group of the run is in flight.
+	End func()
+}
+
+// GroupCommitter commits submitted items in groups, pipelined: group N+1
+// is staged and written while group N is being fsynced, and groups are
+// published in order. A run holds the store's lock for at most MaxRun
+// groups, then releases it (End) before the next Begin.
+type GroupCommitter[R, G any] struct {
+	hooks GroupHooks[R, G]
+	// MaxItems bounds the items of one group (a unit is never split, so
+	// one unit may exceed it). MaxRun bounds the groups of one run.
+	// Depth is how many groups may be in flight (staged, not yet synced).
+	maxItems, maxRun, depth int
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []*unit[R]
+	staging bool // the stager goroutine runs
+	syncing bool // the syncer goroutine runs
+	inRun   bool
+	ending  bool // End of the last run is running: no Begin meanwhile
+	busy    bool // the stager holds taken units not yet ready or failed
+	run     int  // groups staged in the current run
+	flight  int  // groups handed to the syncer, not finished
+	ready   []*cgroup[R, G]
+	runErr  error // a Sync of this run failed
+
+	groups, items, maxGroup atomic.Int64
+}
+
+// Group commit defaults.
+const (
+	DefaultMaxItems = 256
+	DefaultMaxRun   = 64
+	DefaultDepth    = 2
+)
+
+type unit[R any] struct {
+	ctx   context.Context
+	items []R
+	done  chan struct{}
+	taken bool // guarded by the committer's mu
+}
+
+type cgroup[R, G any] struct {
+	units []*unit[R]
+	items []R
+	g     G
+}
+
+// NewGroupCommitter returns a committer with the given hooks; maxItems,
+// maxRun and depth of 0 take the defaults.
+func NewGroupCommitter[R, G any](h GroupHooks[R, G], maxItems, maxRun, depth int) *GroupCommitter[R, G] {
+	c := &GroupCommitter[R, G]{hooks: h, maxItems: maxItems, maxRun: maxRun, depth: depth}
+	if c.maxItems <= 0 {
+		c.maxItems = DefaultMaxItems
+	}
+	if c.maxRun <= 0 {
+		c.maxRun = DefaultMaxRun
+	}
+	if c.depth <= 0 {
+		c.depth = DefaultDepth
+	}
+	c.cond = sync.NewCond(&c.mu)
+	return c
+}
+
+// GroupStats are a committer's counters: groups staged, the items they
+// carried and the largest group.
+type GroupStats struct {
+	Groups   int64 `json:"groups"`
+	Items    int64 `json:"items"`
+	MaxGroup int64 `json:"max_group"`
+}
+
+// Stats returns the committer's counters.
+func (c *GroupCommitter[R, G]) Stats() GroupStats {
+	return GroupStats{Groups: c.groups.Load(), Items: c.items.Load(), MaxGroup: c.maxGroup.Load()}
+}
+
+// Submit queues items as one unit (they land in the same group) and
+// returns when that group is published or failed: the answers are in the
+// items. If ctx ends before a group takes the unit, Submit gives up with
+// UNAVAILABLE and nothing of the unit is staged; once taken, the unit is
+// answered after its group's fsync.
+func (c *GroupCommitter[R, G]) Submit(ctx context.Context, items ...R) error {
+	if len(items) == 0 {
+		return nil
+	}
+	u := &unit[R]{ctx: ctx, items: items, done: make(chan struct{})}
+	c.mu.Lock()
+	c.queue = append(c.queue, u)
+	if !c.staging {
+		c.staging = true
+		go c.stager()
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	select {
+	case <-u.done:
+		return nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		if u.taken {
+			c.mu.Unlock()
+			<-u.done
+			return nil
+		}
+		c.queue = slices.DeleteFunc(c.queue, func(o *unit[R]) bool { return o == u })
+		c.mu.Unlock()
+		return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "append not started")
+	}
+}
+
+// Drain waits until nothing is queued or in flight and no run holds the
+// store's lock.
+func (c *GroupCommitter[R, G]) Drain() {
+	c.mu.Lock()
+	for c.staging || c.syncing || c.ending {
+		c.cond.Wait()
+	}
+	c.mu.Unlock()
+}
+
+// take removes the next group's units from the queue. mu held.
+func (c *GroupCommitter[R, G]) take() *cgroup[R, G] {
+	g := &cgroup[R, G]{}
+	n := 0
+	for n < len(c.queue) {
+		u := c.queue[n]
+		if n > 0 && len(g.items)+len(u.items) > c.maxItems {
+			break
+		}
+		u.taken = true
+		g.units = append(g.units, u)
+		g.items = append(g.items, u.items...)
+		n++
+	}
+	c.queue = slices.Delete(c.queue, 0, n)
+	return g
+}
+
+func (g *cgroup[R, G]) finish() {
+	for _, u := range g.units {
+		close(u.done)
+	}
+}
+
+// stager stages groups while there is work, starting and ending runs.
+func (c *GroupCommitter[R, G]) stager() {
+	c.mu.Lock()
+	for {
+		if c.ending {
+			c.cond.Wait()
+			continue
+		}
+		if c.runOver() {
+			c.endRun()
+			continue
+		}
+		if len(c.queue) == 0 {
+			if !c.inRun {
+				c.staging = false
+				c.cond.Broadcast()
+				c.mu.Unlock()
+				return
+			}
+			c.cond.Wait()
+			continue
+		}
+		if c.inRun && (c.flight >= c.depth || c.run >= c.maxRun || c.runErr != nil) {
+			c.cond.Wait()
+			continue
+		}
+		g := c.take()
+		begin := !c.inRun
+		overlap := c.flight > 0
+		c.busy = true
+		c.mu.Unlock()
+
+		var err error
+		if begin {
+			ctx, cancel := unitsContext(g.units)
+			err = c.hooks.Begin(ctx)
+			cancel()
+			if err == nil {
+				c.mu.Lock()
+				c.inRun = true
+				c.mu.Unlock()
+			}
+		}
+		if err == nil && overlap {
+			err = hit("group-overlap")
+		}
+		if err == nil {
+			g.g, err = c.hooks.Stage(g.items)
+		}
+		c.account(len(g.items))
+		c.mu.Lock()
+		if err == nil && c.runErr != nil {
+			err = c.runErr
+		}
+		if err != nil {
+			c.busy = false
+			if c.runOver() {
+				c.endRun()
+			}
+			c.mu.Unlock()
+			c.hooks.Fail(g.items, err)
+			g.finish()
+			c.mu.Lock()
+			continue
+		}
+		c.busy = false
+		c.run++
+		c.flight++
+		c.ready = append(c.ready, g)
+		if !c.syncing {
+			c.syncing = true
+			go c.syncer()
+		}
+		c.cond.Broadcast()
+	}
+}
+
+// runOver says the run can end: nothing in flight or being staged, and
+// nothing queued, or the run is long enough, or it failed. mu held.
+func (c *GroupCommitter[R, G]) runOver() bool {
+	return c.inRun && !c.ending && !c.busy && c.flight == 0 &&
+		(len(c.queue) == 0 || c.run >= c.maxRun || c.runErr != nil)
+}
+
+// endRun calls End, releasing mu meanwhile. mu held.
+func (c *GroupCommitter[R, G]) endRun() {
+	c.inRun, c.ending = false, true
+	c.mu.Unlock()
+	c.hooks.End()
+	c.mu.Lock()
+	c.ending, c.run, c.runErr = false, 0, nil
+	c.cond.Broadcast()
+}
+
+func (c *GroupCommitter[R, G]) account(n int) {
+	c.groups.Add(1)
+	c.items.Add(int64(n))
+	for {
+		m := c.maxGroup.Load()
+		if int64(n) <= m || c.maxGroup.CompareAndSwap(m, int64(n)) {
+			return
+		}
+	}
+}
+
+// syncer syncs the ready groups, all of them with one Sync, and publishes
+// or fails them in order. When they were the run's last, the run ends
+// before they are answered: a caller that reads after its write finds the
+// store's lock free.
+func (c *GroupCommitter[R, G]) syncer() {
+	c.mu.Lock()
+	for len(c.ready) > 0 {
+		gs := c.ready
+		c.ready = nil
+		err := c.runErr
+		c.mu.Unlock()
+		if err == nil {
+			staged := make([]G, len(gs))
+			for i, g := range gs {
+				staged[i] = g.g
+			}
+			err = c.hooks.Sync(staged)
+		}
+		for _, g := range gs {
+			if err == nil {
+				c.hooks.Publish(g.g)
+			} else {
+				c.hooks.Fail(g.items, err)
+			}
+		}
+		c.mu.Lock()
+		if err != nil && c.runErr == nil {
+			c.runErr = err
+		}
+		c.flight -= len(gs)
+		if c.runOver() {
+			c.endRun()
+		}
+		c.cond.Broadcast()
+		c.mu.Unlock()
+		for _, g := range gs {
+			g.finish()
+		}
+		c.mu.Lock()
+	}
+	c.syncing = false
+	c.cond.Broadcast()
+	c.mu.Unlock()
+}
+
+// unitsContext is done when every unit's context is: one caller giving up
+// must not fail the others.
+func unitsContext[R any](units []*unit[R]) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var left atomic.Int64
+	left.Store(int64(len(units)))
+	stops := make([]func() bool, 0, len(units))
+	for _, u := range units {
+		stops = append(stops, context.AfterFunc(u.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		}))
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
+}

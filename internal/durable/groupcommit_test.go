@@ -1,0 +1,376 @@
+package durable_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/durable"
+)
+
+// gcItem is one submitted item of the fake store.
+type gcItem struct {
+	id  string
+	err error
+	pub bool
+}
+
+// gcGroup is a staged group: its items and where they start in the log.
+type gcGroup struct {
+	from  int
+	items []*gcItem
+}
+
+// gcStore is an in-memory store behind a GroupCommitter: a log written
+// by Stage, a durable prefix moved by Sync, and the published items.
+type gcStore struct {
+	t  *testing.T
+	mu sync.Mutex
+
+	locked    bool
+	poison    error
+	written   []string
+	durable   int
+	published []string
+	events    []string // begin, stage, sync, end
+	inRun     int      // groups staged in the current run
+	maxInRun  int
+
+	// syncGate, when set, is received from before each Sync returns;
+	// syncErr is returned by the next Sync.
+	syncGate chan struct{}
+	syncIn   chan struct{} // signalled when a Sync starts (if set)
+	staged   chan string   // the first item of each staged group (if set)
+	syncErr  error
+}
+
+func (s *gcStore) hooks() durable.GroupHooks[*gcItem, *gcGroup] {
+	return durable.GroupHooks[*gcItem, *gcGroup]{
+		Begin: func(ctx context.Context) error {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.poison != nil {
+				return s.poison
+			}
+			if s.locked {
+				s.t.Error("Begin while the run's lock is held")
+			}
+			s.locked = true
+			s.inRun = 0
+			s.events = append(s.events, "begin")
+			return nil
+		},
+		Stage: func(items []*gcItem) (*gcGroup, error) {
+			s.mu.Lock()
+			if s.poison != nil {
+				s.mu.Unlock()
+				return nil, s.poison
+			}
+			if !s.locked {
+				s.t.Error("Stage outside a run")
+			}
+			g := &gcGroup{from: len(s.written), items: items}
+			for _, it := range items {
+				s.written = append(s.written, it.id)
+			}
+			s.inRun++
+			s.maxInRun = max(s.maxInRun, s.inRun)
+			s.events = append(s.events, "stage")
+			ch := s.staged
+			s.mu.Unlock()
+			if ch != nil {
+				ch <- items[0].id
+			}
+			return g, nil
+		},
+		Sync: func(gs []*gcGroup) error {
+			s.mu.Lock()
+			in, gate := s.syncIn, s.syncGate
+			s.mu.Unlock()
+			if in != nil {
+				in <- struct{}{}
+			}
+			if gate != nil {
+				<-gate
+			}
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.events = append(s.events, "sync")
+			if err := s.syncErr; err != nil {
+				s.syncErr = nil
+				s.poison = err
+				s.written = s.written[:gs[0].from]
+				return err
+			}
+			s.durable = len(s.written)
+			return nil
+		},
+		Publish: func(g *gcGroup) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if g.from != len(s.published) {
+				s.t.Errorf("group at %d published after %d items", g.from, len(s.published))
+			}
+			for _, it := range g.items {
+				if len(s.published) >= s.durable {
+					s.t.Errorf("%s published before its sync", it.id)
+				}
+				s.published = append(s.published, it.id)
+				it.pub = true
+			}
+		},
+		Fail: func(items []*gcItem, err error) {
+			for _, it := range items {
+				it.err = err
+			}
+		},
+		End: func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if len(s.published) != s.durable && s.poison == nil {
+				s.t.Errorf("End with %d items durable but %d published", s.durable, len(s.published))
+			}
+			s.locked = false
+			s.events = append(s.events, "end")
+		},
+	}
+}
+
+func TestGroupCommitOrderAndUnits(t *testing.T) {
+	s := &gcStore{t: t}
+	c := durable.NewGroupCommitter(s.hooks(), 16, 4, 2)
+	const clients, per = 32, 40
+	var wg sync.WaitGroup
+	for g := range clients {
+		wg.Go(func() {
+			for i := range per {
+				// Every third submission is a unit of three items.
+				n := 1 + 2*((i%3)/2)
+				items := make([]*gcItem, n)
+				for k := range items {
+					items[k] = &gcItem{id: fmt.Sprintf("%d-%d-%d", g, i, k)}
+				}
+				if err := c.Submit(context.Background(), items...); err != nil {
+					t.Error(err)
+					return
+				}
+				for _, it := range items {
+					if it.err != nil || !it.pub {
+						t.Errorf("%s: err %v published %v", it.id, it.err, it.pub)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	want := 0
+	for i := range per {
+		want += clients * (1 + 2*((i%3)/2))
+	}
+	if len(s.published) != want || len(s.written) != want {
+		t.Fatalf("published %d, written %d, want %d", len(s.published), len(s.written), want)
+	}
+	seen := map[string]int{}
+	for i, id := range s.published {
+		if s.written[i] != id {
+			t.Fatalf("published[%d] = %s, written %s: not in order", i, id, s.written[i])
+		}
+		seen[id]++
+	}
+	// A unit's items are contiguous: submitted together, staged together.
+	for i, id := range s.published {
+		var g, n, k int
+		fmt.Sscanf(id, "%d-%d-%d", &g, &n, &k)
+		if k > 0 && s.published[i-1] != fmt.Sprintf("%d-%d-%d", g, n, k-1) {
+			t.Fatalf("unit item %s not after its predecessor (got %s)", id, s.published[i-1])
+		}
+	}
+	if len(seen) != want {
+		t.Fatalf("%d distinct items published, want %d", len(seen), want)
+	}
+	if s.maxInRun > 4 {
+		t.Fatalf("a run staged %d groups, MaxRun is 4", s.maxInRun)
+	}
+	st := c.Stats()
+	t.Logf("%d groups, %d items, largest %d", st.Groups, st.Items, st.MaxGroup)
+	if st.Items != int64(want) {
+		t.Fatalf("stats count %d items, want %d", st.Items, want)
+	}
+}
+
+// pipeline starts a store whose first Sync blocks until released, submits
+// a, waits for its Sync to start, then submits b and waits for b's Stage:
+// b is staged while a is being synced.
+func pipeline(t *testing.T, s *gcStore, c *durable.GroupCommitter[*gcItem, *gcGroup], a, b *gcItem) (gate chan struct{}, done chan error) {
+	t.Helper()
+	gate = make(chan struct{})
+	s.syncGate = gate
+	s.syncIn = make(chan struct{}, 4)
+	s.staged = make(chan string, 4)
+	done = make(chan error, 2)
+	go func() { done <- c.Submit(context.Background(), a) }()
+	if id := <-s.staged; id != a.id {
+		t.Fatalf("staged %s first", id)
+	}
+	within(t, s.syncIn)
+	go func() { done <- c.Submit(context.Background(), b) }()
+	if id := <-s.staged; id != b.id {
+		t.Fatalf("staged %s second", id)
+	}
+	return gate, done
+}
+
+func within(t *testing.T, ch chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out")
+	}
+}
+
+func TestGroupCommitOverlap(t *testing.T) {
+	reached := 0
+	durable.SetFailpoint("group-overlap", func() error { reached++; return nil })
+	defer durable.SetFailpoint("group-overlap", nil)
+	s := &gcStore{t: t}
+	c := durable.NewGroupCommitter(s.hooks(), 0, 0, 0)
+	a, b := &gcItem{id: "a"}, &gcItem{id: "b"}
+	gate, done := pipeline(t, s, c, a, b)
+	// b was staged while a's Sync was still blocked.
+	s.mu.Lock()
+	if s.durable != 0 || len(s.written) != 2 {
+		t.Errorf("b staged with %d durable, %d written; want 0, 2", s.durable, len(s.written))
+	}
+	s.mu.Unlock()
+	close(gate)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.err != nil || b.err != nil || !a.pub || !b.pub {
+		t.Fatalf("a %+v b %+v", a, b)
+	}
+	if reached != 1 {
+		t.Fatalf("group-overlap reached %d times, want 1", reached)
+	}
+}
+
+func TestGroupCommitFailedSyncFailsPendingGroup(t *testing.T) {
+	s := &gcStore{t: t}
+	c := durable.NewGroupCommitter(s.hooks(), 0, 0, 0)
+	first := &gcItem{id: "first"}
+	if err := c.Submit(context.Background(), first); err != nil || first.err != nil {
+		t.Fatal(err, first.err)
+	}
+	boom := errors.New("fsync: input/output error")
+	s.mu.Lock()
+	s.syncErr = boom
+	s.mu.Unlock()
+	a, b := &gcItem{id: "a"}, &gcItem{id: "b"}
+	gate, done := pipeline(t, s, c, a, b)
+	close(gate)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !errors.Is(a.err, boom) || !errors.Is(b.err, boom) || a.pub || b.pub {
+		t.Fatalf("a %+v, b %+v: both must fail with the fsync error", a, b)
+	}
+	// Nothing acknowledged is lost; the store is poisoned.
+	s.mu.Lock()
+	if len(s.published) != 1 || s.published[0] != "first" || len(s.written) != 1 {
+		t.Errorf("published %v, written %v", s.published, s.written)
+	}
+	s.syncGate, s.syncIn, s.staged = nil, nil, nil
+	s.mu.Unlock()
+	after := &gcItem{id: "after"}
+	if err := c.Submit(context.Background(), after); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(after.err, boom) || after.pub {
+		t.Fatalf("after a failed fsync: %+v, want the poison", after)
+	}
+}
+
+func TestGroupCommitReleasesLockBetweenRuns(t *testing.T) {
+	s := &gcStore{t: t}
+	c := durable.NewGroupCommitter(s.hooks(), 1, 2, 2)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 20 {
+				it := &gcItem{id: fmt.Sprintf("%d-%d", g, i)}
+				if err := c.Submit(context.Background(), it); err != nil || it.err != nil {
+					t.Error(err, it.err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	c.Drain()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// begin (stage|sync)* end, with at most 2 stages per run.
+	inRun, stages, runs := false, 0, 0
+	for i, e := range s.events {
+		switch e {
+		case "begin":
+			if inRun {
+				t.Fatalf("event %d: begin inside a run", i)
+			}
+			inRun, stages = true, 0
+			runs++
+		case "end":
+			if !inRun {
+				t.Fatalf("event %d: end outside a run", i)
+			}
+			inRun = false
+		case "stage":
+			if !inRun {
+				t.Fatalf("event %d: stage outside a run", i)
+			}
+			if stages++; stages > 2 {
+				t.Fatalf("event %d: third group in one run", i)
+			}
+		}
+	}
+	if inRun || runs < 160/2 {
+		t.Fatalf("%d runs for 160 one-item groups (MaxRun 2); still in a run: %v", runs, inRun)
+	}
+}
+
+func TestGroupCommitCancelledBeforeTaken(t *testing.T) {
+	s := &gcStore{t: t}
+	c := durable.NewGroupCommitter(s.hooks(), 1, 0, 1)
+	// a's Sync blocks; depth 1 keeps b queued until it returns.
+	gate := make(chan struct{})
+	s.syncGate, s.syncIn = gate, make(chan struct{}, 4)
+	a := &gcItem{id: "a"}
+	done := make(chan error, 1)
+	go func() { done <- c.Submit(context.Background(), a) }()
+	within(t, s.syncIn)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	b := &gcItem{id: "b"}
+	if err := c.Submit(ctx, b); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+		t.Fatalf("cancelled submit: %v, want UNAVAILABLE", err)
+	}
+	close(gate)
+	if err := <-done; err != nil || a.err != nil {
+		t.Fatal(err, a.err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.written) != 1 {
+		t.Fatalf("written %v: the cancelled item was staged", s.written)
+	}
+}
