@@ -1204,20 +1204,26 @@ func (e *Events) pollFile() {
 // line): the members in their order, a type and key without escapes, and
 // data that is valid JSON. Any other line is left to json.Unmarshal.
 func scanEventLine(line []byte) (id int64, key string, ok bool) {
+	id, key, _, ok = scanEventLineTime(line)
+	return id, key, ok
+}
+
+// scanEventLineTime is scanEventLine that also returns the event's time.
+func scanEventLineTime(line []byte) (id int64, key string, t time.Time, ok bool) {
 	rest, ok := bytes.CutPrefix(line, []byte(`{"id":`))
 	if !ok || len(line) > maxEventLine {
-		return 0, "", false
+		return 0, "", time.Time{}, false
 	}
 	i := 0
 	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
 		id = id*10 + int64(rest[i]-'0')
 		i++
 		if i > 18 {
-			return 0, "", false
+			return 0, "", time.Time{}, false
 		}
 	}
 	if i == 0 {
-		return 0, "", false
+		return 0, "", time.Time{}, false
 	}
 	str := func(prefix string) (string, bool) {
 		r, ok := bytes.CutPrefix(rest, []byte(prefix))
@@ -1234,24 +1240,23 @@ func scanEventLine(line []byte) (id int64, key string, ok bool) {
 	rest = rest[i:]
 	typ, ok := str(`,"type":"`)
 	if !ok || typ == "" {
-		return 0, "", false
+		return 0, "", time.Time{}, false
 	}
 	ts, ok := str(`,"time":"`)
 	if !ok {
-		return 0, "", false
+		return 0, "", time.Time{}, false
 	}
-	var t time.Time
 	if t.UnmarshalText([]byte(ts)) != nil {
-		return 0, "", false
+		return 0, "", time.Time{}, false
 	}
 	if bytes.HasPrefix(rest, []byte(`,"key":"`)) {
 		if key, ok = str(`,"key":"`); !ok {
-			return 0, "", false
+			return 0, "", time.Time{}, false
 		}
 	}
 	data, ok := bytes.CutPrefix(rest, []byte(`,"data":`))
 	if !ok || len(data) < 2 || data[len(data)-1] != '}' || !json.Valid(data[:len(data)-1]) {
-		return 0, "", false
+		return 0, "", time.Time{}, false
 	}
-	return id, key, true
+	return id, key, t, true
 }

@@ -20,11 +20,13 @@ package file
 // with no .jsonl, which nothing reads.
 //
 // The .idx lets AppendOnce ask "is this key present?" and a reader find
-// an event's line without reading the segment: a header, the sorted
-// 16-byte key hashes with their ids, and the offset of every line. A
-// fresh process reads only the first segment's header (to know the
-// floor), the directory listing and the active file; a segment's keys and
-// offsets are read the first time they are needed.
+// an event's line without reading the segment: a header, a Bloom filter
+// of the keys, the sorted 16-byte key hashes with their ids, and the
+// offset of every line. A fresh process reads only the first segment's
+// header (to know the floor), the directory listing and the active file;
+// a segment's filter, keys and offsets are read the first time they are
+// needed, and its keys only if its filter may hold the key (a new key
+// reads about 16 bits per key of each segment, not the keys).
 //
 // Compaction drops whole sealed segments, oldest first (the key hashes of
 // their events go to <log>.removed-keys first), and compacts the active
@@ -59,8 +61,26 @@ const DefaultSegmentEvents = 8192
 const segIdxMagic = "SETLIDX1"
 
 // idxHeader is the size of an .idx header: magic, first id, last id, the
-// latest event time (unix ns), the number of keys and the segment's size.
-const idxHeader = 8 + 5*8
+// latest event time (unix ns), the number of keys, the segment's size
+// and the Bloom filter's size in bytes.
+const idxHeader = 8 + 6*8
+
+// bloomBitsPerKey and bloomProbes size the key filter: about 0.2% false
+// positives.
+const (
+	bloomBitsPerKey = 16
+	bloomProbes     = 4
+)
+
+// bloomBits returns the probes of h in a filter of m bits.
+func bloomBits(h keyHash, m uint64) [bloomProbes]uint64 {
+	h1, h2 := binary.LittleEndian.Uint64(h[:8]), binary.LittleEndian.Uint64(h[8:])|1
+	var out [bloomProbes]uint64
+	for i := range out {
+		out[i] = (h1 + uint64(i)*h2) % m
+	}
+	return out
+}
 
 // idxKey is the size of one key entry: a key hash and its event's id.
 const idxKey = 16 + 8
@@ -80,6 +100,8 @@ type segment struct {
 	maxTime int64
 	nkeys   int64
 	size    int64
+	nbloom  int64
+	bloom   []byte
 	keys    []byte  // nkeys entries of idxKey bytes, sorted
 	offs    []int64 // last-first+1 line offsets
 	mem     []byte  // a whole index rebuilt from the .jsonl (no usable .idx)
@@ -129,13 +151,22 @@ func buildIdx(first int64, data []byte) []byte {
 		}
 		return int(a.id - b.id)
 	})
-	b := make([]byte, 0, idxHeader+idxKey*len(keys)+8*len(offs))
+	nbloom := (len(keys)*bloomBitsPerKey + 63) / 64 * 8
+	bloom := make([]byte, nbloom)
+	for _, k := range keys {
+		for _, bit := range bloomBits(k.h, uint64(nbloom)*8) {
+			bloom[bit/8] |= 1 << (bit % 8)
+		}
+	}
+	b := make([]byte, 0, idxHeader+nbloom+idxKey*len(keys)+8*len(offs))
 	b = append(b, segIdxMagic...)
 	b = binary.LittleEndian.AppendUint64(b, uint64(first))
 	b = binary.LittleEndian.AppendUint64(b, uint64(first+int64(len(offs))-1))
 	b = binary.LittleEndian.AppendUint64(b, uint64(maxTime))
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(keys)))
 	b = binary.LittleEndian.AppendUint64(b, uint64(len(data)))
+	b = binary.LittleEndian.AppendUint64(b, uint64(nbloom))
+	b = append(b, bloom...)
 	for _, k := range keys {
 		b = append(b, k.h[:]...)
 		b = binary.LittleEndian.AppendUint64(b, uint64(k.id))
@@ -148,6 +179,9 @@ func buildIdx(first int64, data []byte) []byte {
 
 // lineKeyTime reads a line's key and time (ok false: not an event).
 func lineKeyTime(line []byte) (string, time.Time, bool) {
+	if _, key, t, ok := scanEventLineTime(line); ok {
+		return key, t, true
+	}
 	var h struct {
 		Type string    `json:"type"`
 		Time time.Time `json:"time"`
@@ -166,10 +200,10 @@ func (s *segment) parseIdxHeader(b []byte) error {
 	}
 	u := func(i int) int64 { return int64(binary.LittleEndian.Uint64(b[8+8*i:])) }
 	first, last := u(0), u(1)
-	if last != s.last || first < 1 || first > last || last-first >= 1<<32 || u(3) < 0 || u(3) > last-first+1 || u(4) < 0 {
+	if last != s.last || first < 1 || first > last || last-first >= 1<<32 || u(3) < 0 || u(3) > last-first+1 || u(4) < 0 || u(5) < 0 || u(5) > 8*u(3)+8 || u(5)%8 != 0 {
 		return settle.Errorf(settle.ECORRUPT, "segment index %s: ids %d..%d do not match the segment", s.idxPath(), first, last)
 	}
-	s.first, s.maxTime, s.nkeys, s.size = first, u(2), u(3), u(4)
+	s.first, s.maxTime, s.nkeys, s.size, s.nbloom = first, u(2), u(3), u(4), u(5)
 	s.hdr = true
 	return nil
 }
@@ -187,7 +221,7 @@ func (s *segment) header() error {
 		if _, err = f.ReadAt(b, 0); err == nil {
 			if err = s.parseIdxHeader(b); err == nil {
 				var fi os.FileInfo
-				if fi, err = f.Stat(); err == nil && fi.Size() != idxHeader+idxKey*s.nkeys+8*(s.last-s.first+1) {
+				if fi, err = f.Stat(); err == nil && fi.Size() != idxHeader+s.nbloom+idxKey*s.nkeys+8*(s.last-s.first+1) {
 					err = settle.Errorf(settle.ECORRUPT, "segment index %s: %d bytes", s.idxPath(), fi.Size())
 				}
 			}
@@ -241,12 +275,28 @@ func (s *segment) section(off, n int64) ([]byte, error) {
 // lookup returns the id of the segment's event with the key hash.
 func (s *segment) lookup(h keyHash) (int64, bool, error) {
 	s.mu.Lock()
-	if s.keys == nil {
+	if s.keys == nil && s.bloom == nil {
 		if err := s.header(); err != nil {
 			s.mu.Unlock()
 			return 0, false, err
 		}
-		b, err := s.section(idxHeader, idxKey*s.nkeys)
+		b, err := s.section(idxHeader, s.nbloom)
+		if err != nil {
+			s.mu.Unlock()
+			return 0, false, err
+		}
+		s.bloom = b
+	}
+	if s.keys == nil && s.nbloom > 0 {
+		for _, bit := range bloomBits(h, uint64(s.nbloom)*8) {
+			if s.bloom[bit/8]&(1<<(bit%8)) == 0 {
+				s.mu.Unlock()
+				return 0, false, nil
+			}
+		}
+	}
+	if s.keys == nil {
+		b, err := s.section(idxHeader+s.nbloom, idxKey*s.nkeys)
 		if err != nil {
 			s.mu.Unlock()
 			return 0, false, err
@@ -274,11 +324,18 @@ func (s *segment) lookup(h keyHash) (int64, bool, error) {
 
 // keyHashes returns the segment's key hashes.
 func (s *segment) keyHashes() ([]keyHash, error) {
-	if _, _, err := s.lookup(keyHash{}); err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.keys == nil {
+		if err := s.header(); err != nil {
+			return nil, err
+		}
+		b, err := s.section(idxHeader+s.nbloom, idxKey*s.nkeys)
+		if err != nil {
+			return nil, err
+		}
+		s.keys = b
+	}
 	out := make([]keyHash, len(s.keys)/idxKey)
 	for i := range out {
 		copy(out[i][:], s.keys[i*idxKey:])
@@ -305,7 +362,7 @@ func (s *segment) offsets() ([]int64, int64, error) {
 			return nil, 0, err
 		}
 		n := s.last - s.first + 1
-		b, err := s.section(idxHeader+idxKey*s.nkeys, 8*n)
+		b, err := s.section(idxHeader+s.nbloom+idxKey*s.nkeys, 8*n)
 		if err != nil {
 			return nil, 0, err
 		}
