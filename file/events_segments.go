@@ -429,6 +429,11 @@ func (s *segment) read(after int64, limit int) ([]event.Event, int64, error) {
 // listSegments lists the sealed segments, reusing old's entries (their
 // loaded indexes) where unchanged, and reads the oldest one's first id.
 func (e *Events) listSegments(old []*segment) ([]*segment, error) {
+	// The directory's parent was checked when the log was opened; the
+	// directory itself must not lead elsewhere.
+	if fi, err := os.Lstat(e.segDir()); err == nil && !fi.IsDir() {
+		return nil, settle.Errorf(settle.EPATHREFUSED, "event log segments %s is not a directory (a symbolic link is refused)", e.segDir())
+	}
 	ents, err := os.ReadDir(e.segDir())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

@@ -570,3 +570,50 @@ func TestEventsSegmentsCompactUnderReaders(t *testing.T) {
 	}
 	t.Logf("floor %d, readers sent back to the floor %v times", f, compactedSeen)
 }
+
+// TestEventsSegmentsIndexLossAndSymlink: a segment whose .idx is missing or
+// damaged is indexed from its lines (nothing is lost), and a segments
+// directory that is a symbolic link is refused.
+func TestEventsSegmentsIndexLossAndSymlink(t *testing.T) {
+	dir := t.TempDir()
+	ev := openSegmented(t, dir, 4)
+	ctx := context.Background()
+	for i := 1; i <= 10; i++ {
+		if _, _, err := ev.AppendOnce(ctx, fmt.Sprintf("k%d", i), "test.keyed", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev.Close()
+	segs := eventsPath(dir) + ".segments/"
+	if err := os.Remove(segs + "00000000000000000004.idx"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(segs+"00000000000000000008.idx", []byte("SETLIDX1 damaged"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	again := openSegmented(t, dir, 4)
+	evs, err := again.Since(ctx, 0, 100)
+	if err != nil || len(evs) != 10 {
+		t.Fatalf("since 0 with lost indexes: %d events %v", len(evs), err)
+	}
+	for _, k := range []string{"k2", "k7"} {
+		if got, appended, err := again.AppendOnce(ctx, k, "test.keyed", nil); err != nil || appended || got.Key != k {
+			t.Fatalf("AppendOnce(%s) with lost indexes: %+v %v %v", k, got, appended, err)
+		}
+	}
+	again.Close()
+
+	link := t.TempDir()
+	other := t.TempDir()
+	first, err := file.OpenEvents(file.EventsOptions{Root: link, Logger: lgQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	if err := os.Symlink(other, eventsPath(link)+".segments"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := file.OpenEvents(file.EventsOptions{Root: link, Logger: lgQuiet()}); settle.ErrorCode(err) != settle.EPATHREFUSED {
+		t.Fatalf("symlinked segments directory: %v", err)
+	}
+}
