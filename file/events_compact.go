@@ -3,23 +3,26 @@ package file
 // # Retention
 //
 // Compact removes the oldest events by a retention policy (an age, a
-// count, or both). Under the exclusive flock it first adds the hashes of
-// the removed events' keys to <file>.removed-keys (sorted 16-byte prefixes
-// of sha256(key), replaced atomically), so an AppendOnce of a removed key
-// still appends nothing; then it replaces the file atomically with a file
-// that begins with a floor line and holds the retained lines byte for byte:
+// count, or both). Sealed segments go whole, oldest first, when every
+// event of one is outside the policy (events_segments.go). Once no sealed
+// segment is left, the active file is compacted event by event: under the
+// exclusive flock, Compact first adds the hashes of the removed events'
+// keys to <file>.removed-keys (sorted 16-byte prefixes of sha256(key),
+// replaced atomically), so an AppendOnce of a removed key still appends
+// nothing; then it replaces the file atomically with a file that begins
+// with a floor line and holds the retained lines byte for byte:
 //
 //	{"events_floor":1200}
 //	{"id":1201,"type":"writeback.recorded",...}
 //
 // The floor line is not an event: the line after it is event floor+1, and
-// ids keep counting from there. Every process notices the replaced file by
-// its inode (under the flock, and when it looks for new events) and
-// reopens it; a reader that was reading the old file keeps reading it.
-// Since below the floor fails with COMPACTED. A crash between the two
-// steps leaves the old file whole and a few more removed-key hashes than
-// needed, which only makes AppendOnce of a key that is still present
-// find it present.
+// ids keep counting from there (a seal writes the same floor line). Every
+// process notices the replaced file by its inode (under the flock, and
+// when it looks for new events) and reopens it; a reader that was reading
+// the old file keeps reading it. Since below the floor fails with
+// COMPACTED. A crash between the two steps leaves the old file whole and
+// a few more removed-key hashes than needed, which only makes AppendOnce
+// of a key that is still present find it present.
 
 import (
 	"bytes"
