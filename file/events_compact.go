@@ -210,6 +210,7 @@ func (e *Events) Compact(ctx context.Context, r Retention) (CompactResult, error
 		return CompactResult{}, err
 	}
 	defer funlock(locked)
+	e.cleanSegmentDir()
 	e.imu.RLock()
 	segs, first, n := e.segs, e.floorID(), e.lastID()
 	e.imu.RUnlock()

@@ -713,3 +713,31 @@ func (e *Events) dropSegments(drop []*segment) error {
 	}
 	return e.resyncSegments()
 }
+
+// cleanSegmentDir removes what a crashed seal or compaction left in the
+// segments directory: temporary files and indexes with no segment. Seals
+// and compactions run only under the exclusive flock, which the caller
+// holds, so none of these is being written. Failures are only logged.
+func (e *Events) cleanSegmentDir() {
+	ents, err := os.ReadDir(e.segDir())
+	if err != nil {
+		return
+	}
+	have := map[string]bool{}
+	for _, de := range ents {
+		have[de.Name()] = true
+	}
+	for _, de := range ents {
+		name := de.Name()
+		stem, isIdx := strings.CutSuffix(name, ".idx")
+		orphan := strings.Contains(name, durable.TmpMarker) || (isIdx && !have[stem+".jsonl"])
+		if !orphan || !de.Type().IsRegular() {
+			continue
+		}
+		if err := os.Remove(filepath.Join(e.segDir(), name)); err != nil {
+			e.log.Warn("event log: leftover segment file not removed", "file", name, "err", err)
+			continue
+		}
+		e.log.Info("event log: removed a leftover of an interrupted seal or compaction", "file", name)
+	}
+}

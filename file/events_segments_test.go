@@ -330,6 +330,18 @@ func TestEventsSegmentsFailpoints(t *testing.T) {
 						t.Fatalf("key %s of event %d appended again: %v %v", k, id, appended, err)
 					}
 				}
+				// A compaction removes what the failed step left behind.
+				if _, err := again.Compact(ctx, file.Retention{MaxEvents: 1000}); err != nil {
+					t.Fatal(err)
+				}
+				files := segmentFiles(t, dir)
+				for _, name := range files {
+					stem, _ := strings.CutSuffix(name, ".idx")
+					stem, _ = strings.CutSuffix(stem, ".jsonl")
+					if strings.Contains(name, durable.TmpMarker) || !slices.Contains(files, stem+".idx") || !slices.Contains(files, stem+".jsonl") {
+						t.Fatalf("after failing %s #%d: leftover %s in %v", step, nth, name, files)
+					}
+				}
 				n := int64(len(evs)) + floor
 				appendN(again, 5)
 				if evs, err := openSegmented(t, dir, 4).Since(ctx, n, 100); err != nil || len(evs) != 5 || evs[0].ID != n+1 {
