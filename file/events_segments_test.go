@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +18,7 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/internal/testenv"
 )
 
 // openSegmented opens the event log in dir with segments of size events.
@@ -93,13 +93,9 @@ func (m *segModel) check(t *testing.T, ev *file.Events, after int64, limit int, 
 // model: every read returns exactly the model's events with their ids,
 // a resume below the floor is COMPACTED, a key is appended once even
 // after its segment was removed, and retention keeps what it must and
-// drops whole segments. Replay with SETTLE_EVSEG_SEED=<seed>.
+// drops whole segments. Replay with SETTLE_TEST_SEED=<the logged seed>.
 func TestEventsSegmentsDifferential(t *testing.T) {
-	seed := rand.Uint64()
-	if s := os.Getenv("SETTLE_EVSEG_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	t.Logf("seed %d (replay: SETTLE_EVSEG_SEED=%d go test -run TestEventsSegmentsDifferential ./file/)", seed, seed)
+	seed := uint64(testenv.Seed(t))
 	rng := rand.New(rand.NewPCG(seed, seed^0x5eed))
 	dir := t.TempDir()
 	size := 1 + rng.IntN(9)
@@ -388,8 +384,7 @@ func TestEventsSegmentsChild(t *testing.T) {
 // SIGKILL at a random moment; after each, every acknowledged event that is
 // not below the floor is read once with its id and key.
 func TestEventsSegmentsCrash(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := uint64(testenv.Seed(t))
 	rng := rand.New(rand.NewPCG(seed, seed))
 	root := t.TempDir()
 	acked := map[int64]string{}
@@ -486,8 +481,7 @@ func TestEventsSegmentsCrash(t *testing.T) {
 // continues exactly where it left off, with no event missed or repeated,
 // unless its resume point was removed, which is COMPACTED.
 func TestEventsSegmentsCompactUnderReaders(t *testing.T) {
-	seed := rand.Uint64()
-	t.Logf("seed %d", seed)
+	seed := uint64(testenv.Seed(t))
 	dir := t.TempDir()
 	writer, compactor := openSegmented(t, dir, 8), openSegmented(t, dir, 8)
 	ctx := context.Background()
