@@ -88,8 +88,9 @@ const idxKey = 16 + 8
 // maxSegments bounds how many sealed segments a log may have.
 const maxSegments = 1 << 20
 
-// segment is one sealed segment. first and last never change; the rest is
-// read from its .idx on first use and then immutable.
+// segment is one sealed segment. first and last are set before the
+// segment is listed and never change; the rest is read from its .idx on
+// first use (under mu) and then immutable.
 type segment struct {
 	first, last int64
 	path        string // the .jsonl
@@ -97,6 +98,7 @@ type segment struct {
 
 	mu      sync.Mutex
 	hdr     bool
+	hfirst  int64 // the first id its index names
 	maxTime int64
 	nkeys   int64
 	size    int64
@@ -203,7 +205,10 @@ func (s *segment) parseIdxHeader(b []byte) error {
 	if last != s.last || first < 1 || first > last || last-first >= 1<<32 || u(3) < 0 || u(3) > last-first+1 || u(4) < 0 || u(5) < 0 || u(5) > 8*u(3)+8 || u(5)%8 != 0 {
 		return settle.Errorf(settle.ECORRUPT, "segment index %s: ids %d..%d do not match the segment", s.idxPath(), first, last)
 	}
-	s.first, s.maxTime, s.nkeys, s.size, s.nbloom = first, u(2), u(3), u(4), u(5)
+	if s.first != 0 && first != s.first {
+		return settle.Errorf(settle.ECORRUPT, "segment index %s: first id %d, the segment before it ends at %d", s.idxPath(), first, s.first-1)
+	}
+	s.hfirst, s.maxTime, s.nkeys, s.size, s.nbloom = first, u(2), u(3), u(4), u(5)
 	s.hdr = true
 	return nil
 }
@@ -221,7 +226,7 @@ func (s *segment) header() error {
 		if _, err = f.ReadAt(b, 0); err == nil {
 			if err = s.parseIdxHeader(b); err == nil {
 				var fi os.FileInfo
-				if fi, err = f.Stat(); err == nil && fi.Size() != idxHeader+s.nbloom+idxKey*s.nkeys+8*(s.last-s.first+1) {
+				if fi, err = f.Stat(); err == nil && fi.Size() != idxHeader+s.nbloom+idxKey*s.nkeys+8*(s.last-s.hfirst+1) {
 					err = settle.Errorf(settle.ECORRUPT, "segment index %s: %d bytes", s.idxPath(), fi.Size())
 				}
 			}
@@ -350,7 +355,7 @@ func (s *segment) info() (int64, int64, error) {
 	if err := s.header(); err != nil {
 		return 0, 0, err
 	}
-	return s.first, s.maxTime, nil
+	return s.hfirst, s.maxTime, nil
 }
 
 // offsets returns the offsets of the segment's lines.
@@ -361,7 +366,7 @@ func (s *segment) offsets() ([]int64, int64, error) {
 		if err := s.header(); err != nil {
 			return nil, 0, err
 		}
-		n := s.last - s.first + 1
+		n := s.last - s.hfirst + 1
 		b, err := s.section(idxHeader+s.nbloom+idxKey*s.nkeys, 8*n)
 		if err != nil {
 			return nil, 0, err
@@ -429,6 +434,17 @@ func (s *segment) read(after int64, limit int) ([]event.Event, int64, error) {
 // listSegments lists the sealed segments, reusing old's entries (their
 // loaded indexes) where unchanged, and reads the oldest one's first id.
 func (e *Events) listSegments(old []*segment) ([]*segment, error) {
+	for range 3 {
+		segs, err := e.listSegmentsOnce(old)
+		if !errors.Is(err, errSegGone) {
+			return segs, err
+		}
+		// The oldest segment was removed by a compaction meanwhile.
+	}
+	return nil, settle.Errorf(settle.EUNAVAILABLE, "event log %s: segments keep changing", e.path)
+}
+
+func (e *Events) listSegmentsOnce(old []*segment) ([]*segment, error) {
 	// The directory's parent was checked when the log was opened; the
 	// directory itself must not lead elsewhere.
 	if fi, err := os.Lstat(e.segDir()); err == nil && !fi.IsDir() {
@@ -465,13 +481,17 @@ func (e *Events) listSegments(old []*segment) ([]*segment, error) {
 		segs = append(segs, s)
 	}
 	// ReadDir sorts by name, and 20-digit names sort by id.
+	// A segment not listed before is not shared yet: its first id is set
+	// here, from its index for the oldest and from the one before
+	// otherwise.
 	for i := range segs {
 		if i == 0 {
-			if _, _, err := segs[0].info(); err != nil {
-				if errors.Is(err, errSegGone) {
-					return e.listSegments(old) // compacted meanwhile
-				}
+			first, _, err := segs[0].info()
+			if err != nil {
 				return nil, err
+			}
+			if segs[0].first == 0 {
+				segs[0].first = first
 			}
 			continue
 		}
