@@ -25,6 +25,10 @@ package file
 // any process exactly one appends. If a write or fsync fails, every call of the group fails with
 // UNAVAILABLE and the log refuses appends until it is reopened.
 //
+// The active file holds the newest events only: older ones are sealed
+// into segments and removed by a retention policy (events_segments.go,
+// events_compact.go).
+//
 // Readers never see an event before it is durable: events appended by this
 // process enter the index after their fsync, and lines appended by other
 // processes are read under a shared flock, which waits for the writer's
@@ -83,6 +87,10 @@ type EventsOptions struct {
 	// process holds it (0 = durable.DefaultLockTimeout, negative = no
 	// limit); giving up is UNAVAILABLE.
 	LockTimeout time.Duration
+	// SegmentEvents is how many events the active file holds before they
+	// are sealed into a segment (0 = DefaultSegmentEvents, negative =
+	// never seal).
+	SegmentEvents int
 }
 
 // EventStats are the event log's counters.
@@ -116,6 +124,7 @@ type Events struct {
 	stop     context.CancelFunc
 	onCommit func(time.Duration, int)
 	now      func() time.Time
+	segSize  int
 
 	// wmu serializes everything that touches the file's flock or its
 	// tail: group commits and catch-ups. It guards f, fid, poison.
@@ -143,6 +152,8 @@ type Events struct {
 	keys  map[string]int64
 	bad   map[int64]bool // ids of lines that did not decode
 	ckeys []keyHash
+	// segs are the sealed segments, oldest first, contiguous.
+	segs []*segment
 
 	// notification of new events within the process
 	nmu    sync.Mutex
@@ -224,10 +235,14 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 		lockWait: opts.LockTimeout,
 		onCommit: opts.OnCommit,
 		now:      time.Now,
+		segSize:  opts.SegmentEvents,
 		keys:     map[string]int64{},
 		bad:      map[int64]bool{},
 		notify:   make(chan struct{}),
 		closed:   make(chan struct{}),
+	}
+	if e.segSize == 0 {
+		e.segSize = DefaultSegmentEvents
 	}
 	e.idle = sync.NewCond(&e.qmu)
 	e.stopped, e.stop = context.WithCancel(context.Background())
@@ -257,6 +272,16 @@ func (e *Events) open() error {
 	e.imu.Lock()
 	e.rf = f
 	e.ckeys = ck
+	e.imu.Unlock()
+	// Listed after the active file is opened: a seal writes its segment
+	// before it replaces the active file, so no id falls between them.
+	segs, err := e.listSegments(nil)
+	if err != nil {
+		f.Close()
+		return err
+	}
+	e.imu.Lock()
+	e.segs = segs
 	e.imu.Unlock()
 	return nil
 }
@@ -332,7 +357,7 @@ func (e *Events) Close() error {
 // Stats returns a snapshot of the counters.
 func (e *Events) Stats() EventStats {
 	e.imu.RLock()
-	n, k := int64(len(e.offs)), int64(len(e.keys))+int64(len(e.ckeys))
+	n, k := e.lastID()-e.floorID(), int64(len(e.keys))+int64(len(e.ckeys))
 	e.imu.RUnlock()
 	return EventStats{
 		Events:      n,
@@ -364,16 +389,13 @@ func (e *Events) AppendOnce(ctx context.Context, key, typ string, data any) (eve
 		return event.Event{}, false, settle.Errorf(settle.EINVALID, "append once: empty key")
 	}
 	// Fast path: the key is already indexed.
-	e.imu.RLock()
-	id, ok := e.keys[key]
-	removed := !ok && e.removedKey(key)
-	e.imu.RUnlock()
-	if ok {
-		ev, err := e.get(id)
-		return ev, false, err
+	id, ok, err := e.lookupKey(key)
+	if err != nil {
+		return event.Event{}, false, err
 	}
-	if removed {
-		return event.Event{Type: typ, Key: key}, false, nil
+	if ok {
+		ev, err := e.getKeyed(id, typ, key)
+		return ev, false, err
 	}
 	return e.append(ctx, key, typ, data)
 }
@@ -561,29 +583,15 @@ func (e *Events) commit(group []*ecall) {
 		fail(settle.Wrap(settle.EUNAVAILABLE, e.poison, "event log refuses appends after a failed write; reopen it"))
 		return
 	}
-	if err := e.lockCurrent(); err != nil {
-		fail(err)
-		return
-	}
-	defer funlock(e.f)
-	if err := e.catchUp(true); err != nil {
-		fail(err)
-		return
-	}
-	fi, err := e.f.Stat()
+	locked, err := e.lockForWrite()
 	if err != nil {
-		fail(settle.Wrap(settle.EINTERNAL, err, "stat event log"))
+		fail(err)
 		return
 	}
+	defer funlock(locked)
 	e.imu.RLock()
-	pre, next := e.end, e.base+int64(len(e.offs))+1
+	pre, next := e.end, e.lastID()+1
 	e.imu.RUnlock()
-	if fi.Size() > pre {
-		if err := e.repairTorn(pre, fi.Size()); err != nil {
-			fail(err)
-			return
-		}
-	}
 
 	now := e.now().UTC()
 	data := make([]byte, 0, 512*len(group))
@@ -595,17 +603,13 @@ func (e *Events) commit(group []*ecall) {
 			continue
 		}
 		if c.key != "" {
-			e.imu.RLock()
-			id, ok := e.keys[c.key]
-			removed := !ok && e.removedKey(c.key)
-			e.imu.RUnlock()
-			if ok {
-				ev, err := e.get(id)
-				c.ev, c.err = ev, err
+			id, ok, err := e.lookupKey(c.key)
+			if err != nil {
+				c.err = err
 				continue
 			}
-			if removed {
-				c.ev = event.Event{Type: c.typ, Key: c.key}
+			if ok {
+				c.ev, c.err = e.getKeyed(id, c.typ, c.key)
 				continue
 			}
 			if first, ok := pending[c.key]; ok {
@@ -661,6 +665,67 @@ func (e *Events) commit(group []*ecall) {
 	}
 	e.imu.Unlock()
 	e.wake()
+	if err := e.maybeSeal(); err != nil {
+		// The group's events are durable in the active file; the next
+		// writer seals them (or finishes this seal).
+		e.log.Error("event log segment seal failed", "err", err)
+	}
+}
+
+// lockForWrite takes the exclusive flock on the active file, catches up,
+// repairs a torn tail and finishes an interrupted seal. It returns the
+// locked file. wmu held.
+func (e *Events) lockForWrite() (*os.File, error) {
+	for range 100 {
+		if err := e.lockCurrent(); err != nil {
+			return nil, err
+		}
+		locked := e.f
+		err := e.catchUp(true)
+		if err == nil {
+			err = e.resyncSegments()
+		}
+		var fi os.FileInfo
+		if err == nil {
+			fi, err = e.f.Stat()
+			if err != nil {
+				err = settle.Wrap(settle.EINTERNAL, err, "stat event log")
+			}
+		}
+		if err == nil {
+			e.imu.RLock()
+			end, sealed := e.end, e.sealedLast() > e.base
+			e.imu.RUnlock()
+			if fi.Size() > end {
+				err = e.repairTorn(end, fi.Size())
+			}
+			if err == nil && sealed {
+				// The active file is replaced: lock the new one.
+				if err = e.finishSeal(); err == nil {
+					funlock(locked)
+					continue
+				}
+			}
+		}
+		if err != nil {
+			funlock(locked)
+			return nil, err
+		}
+		return locked, nil
+	}
+	return nil, settle.Errorf(settle.EUNAVAILABLE, "event log %s keeps being replaced", e.path)
+}
+
+// getKeyed returns the event with id found for a key: an event a
+// compaction removed (id 0, or gone meanwhile) is only its type and key.
+func (e *Events) getKeyed(id int64, typ, key string) (event.Event, error) {
+	if id > 0 {
+		ev, err := e.get(id)
+		if settle.ErrorCode(err) != settle.ECOMPACTED {
+			return ev, err
+		}
+	}
+	return event.Event{Type: typ, Key: key}, nil
 }
 
 // encodeEventLine is json.Marshal(ev) without re-validating the data
@@ -894,7 +959,7 @@ func (e *Events) refresh() error {
 func (e *Events) count() int64 {
 	e.imu.RLock()
 	defer e.imu.RUnlock()
-	return e.base + int64(len(e.offs))
+	return e.lastID()
 }
 
 // get reads one event by id.
@@ -925,7 +990,7 @@ func (e *Events) Since(ctx context.Context, after int64, limit int) ([]event.Eve
 		return nil, err
 	}
 	e.imu.RLock()
-	floor := e.base
+	floor := e.floorID()
 	e.imu.RUnlock()
 	if after < floor {
 		return nil, event.CompactedError(after, floor)
@@ -933,8 +998,63 @@ func (e *Events) Since(ctx context.Context, after int64, limit int) ([]event.Eve
 	return e.read(after, limit)
 }
 
-// read decodes indexed events after the id, up to limit.
+// read decodes indexed events after the id, up to limit ids, from the
+// sealed segments and the active file.
 func (e *Events) read(after int64, limit int) ([]event.Event, error) {
+	var out []event.Event
+	for gone := 0; limit > 0; {
+		e.imu.RLock()
+		n, fl, sl := e.lastID(), e.floorID(), e.sealedLast()
+		var seg *segment
+		if after < sl {
+			seg = e.segmentFor(after + 1)
+		}
+		e.imu.RUnlock()
+		if after >= n {
+			break
+		}
+		if after < fl {
+			if len(out) > 0 {
+				break
+			}
+			return nil, event.CompactedError(after, fl)
+		}
+		if after >= sl {
+			evs, err := e.readActive(after, limit)
+			if err != nil {
+				return nil, err
+			}
+			return append(out, evs...), nil
+		}
+		if seg == nil {
+			return nil, settle.Errorf(settle.ECORRUPT, "event log %s: no segment holds event %d", e.path, after+1)
+		}
+		evs, covered, err := seg.read(after, limit)
+		if errors.Is(err, errSegGone) {
+			// Dropped by a compaction: the floor moved past it.
+			if gone++; gone > 3 || len(out) > 0 {
+				if len(out) > 0 {
+					break
+				}
+				return nil, settle.Errorf(settle.EUNAVAILABLE, "event log %s: segments keep changing", e.path)
+			}
+			if err := e.resyncSegments(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, evs...)
+		limit -= int(covered - after)
+		after = covered
+	}
+	return out, nil
+}
+
+// readActive decodes the active file's events after the id, up to limit.
+func (e *Events) readActive(after int64, limit int) ([]event.Event, error) {
 	e.imu.RLock()
 	base, rf := e.base, e.rf
 	n := base + int64(len(e.offs))
@@ -1084,20 +1204,26 @@ func (e *Events) pollFile() {
 // line): the members in their order, a type and key without escapes, and
 // data that is valid JSON. Any other line is left to json.Unmarshal.
 func scanEventLine(line []byte) (id int64, key string, ok bool) {
+	id, key, _, ok = scanEventLineTime(line)
+	return id, key, ok
+}
+
+// scanEventLineTime is scanEventLine that also returns the event's time.
+func scanEventLineTime(line []byte) (id int64, key string, t time.Time, ok bool) {
 	rest, ok := bytes.CutPrefix(line, []byte(`{"id":`))
 	if !ok || len(line) > maxEventLine {
-		return 0, "", false
+		return 0, "", time.Time{}, false
 	}
 	i := 0
 	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
 		id = id*10 + int64(rest[i]-'0')
 		i++
 		if i > 18 {
-			return 0, "", false
+			return 0, "", time.Time{}, false
 		}
 	}
 	if i == 0 {
-		return 0, "", false
+		return 0, "", time.Time{}, false
 	}
 	str := func(prefix string) (string, bool) {
 		r, ok := bytes.CutPrefix(rest, []byte(prefix))
@@ -1114,24 +1240,23 @@ func scanEventLine(line []byte) (id int64, key string, ok bool) {
 	rest = rest[i:]
 	typ, ok := str(`,"type":"`)
 	if !ok || typ == "" {
-		return 0, "", false
+		return 0, "", time.Time{}, false
 	}
 	ts, ok := str(`,"time":"`)
 	if !ok {
-		return 0, "", false
+		return 0, "", time.Time{}, false
 	}
-	var t time.Time
 	if t.UnmarshalText([]byte(ts)) != nil {
-		return 0, "", false
+		return 0, "", time.Time{}, false
 	}
 	if bytes.HasPrefix(rest, []byte(`,"key":"`)) {
 		if key, ok = str(`,"key":"`); !ok {
-			return 0, "", false
+			return 0, "", time.Time{}, false
 		}
 	}
 	data, ok := bytes.CutPrefix(rest, []byte(`,"data":`))
 	if !ok || len(data) < 2 || data[len(data)-1] != '}' || !json.Valid(data[:len(data)-1]) {
-		return 0, "", false
+		return 0, "", time.Time{}, false
 	}
-	return id, key, true
+	return id, key, t, true
 }

@@ -3,23 +3,26 @@ package file
 // # Retention
 //
 // Compact removes the oldest events by a retention policy (an age, a
-// count, or both). Under the exclusive flock it first adds the hashes of
-// the removed events' keys to <file>.removed-keys (sorted 16-byte prefixes
-// of sha256(key), replaced atomically), so an AppendOnce of a removed key
-// still appends nothing; then it replaces the file atomically with a file
-// that begins with a floor line and holds the retained lines byte for byte:
+// count, or both). Sealed segments go whole, oldest first, when every
+// event of one is outside the policy (events_segments.go). Once no sealed
+// segment is left, the active file is compacted event by event: under the
+// exclusive flock, Compact first adds the hashes of the removed events'
+// keys to <file>.removed-keys (sorted 16-byte prefixes of sha256(key),
+// replaced atomically), so an AppendOnce of a removed key still appends
+// nothing; then it replaces the file atomically with a file that begins
+// with a floor line and holds the retained lines byte for byte:
 //
 //	{"events_floor":1200}
 //	{"id":1201,"type":"writeback.recorded",...}
 //
 // The floor line is not an event: the line after it is event floor+1, and
-// ids keep counting from there. Every process notices the replaced file by
-// its inode (under the flock, and when it looks for new events) and
-// reopens it; a reader that was reading the old file keeps reading it.
-// Since below the floor fails with COMPACTED. A crash between the two
-// steps leaves the old file whole and a few more removed-key hashes than
-// needed, which only makes AppendOnce of a key that is still present
-// find it present.
+// ids keep counting from there (a seal writes the same floor line). Every
+// process notices the replaced file by its inode (under the flock, and
+// when it looks for new events) and reopens it; a reader that was reading
+// the old file keeps reading it. Since below the floor fails with
+// COMPACTED. A crash between the two steps leaves the old file whole and
+// a few more removed-key hashes than needed, which only makes AppendOnce
+// of a key that is still present find it present.
 
 import (
 	"bytes"
@@ -105,11 +108,20 @@ func (e *Events) reopen() error {
 	if err != nil {
 		return err
 	}
+	// Listed after the active file is opened (see open).
+	e.imu.RLock()
+	old := e.segs
+	e.imu.RUnlock()
+	segs, err := e.listSegments(old)
+	if err != nil {
+		f.Close()
+		return err
+	}
 	e.retired = append(e.retired, e.f)
 	e.f = f
 	e.ino.Store(inodeOf(fi))
 	e.imu.Lock()
-	e.rf, e.ckeys = f, ck
+	e.rf, e.ckeys, e.segs = f, ck, segs
 	e.base, e.offs, e.end = 0, nil, 0
 	e.keys, e.bad = map[string]int64{}, map[int64]bool{}
 	e.imu.Unlock()
@@ -161,9 +173,12 @@ func (e *Events) Floor(ctx context.Context) (int64, error) {
 	if err := e.refresh(); err != nil {
 		return 0, err
 	}
+	if err := e.resyncSegments(); err != nil {
+		return 0, err
+	}
 	e.imu.RLock()
 	defer e.imu.RUnlock()
-	return e.base, nil
+	return e.floorID(), nil
 }
 
 // Retention and CompactResult are event's.
@@ -190,27 +205,55 @@ func (e *Events) Compact(ctx context.Context, r Retention) (CompactResult, error
 	if e.poison != nil {
 		return CompactResult{}, settle.Wrap(settle.EUNAVAILABLE, e.poison, "event log refuses writes after a failed write; reopen it")
 	}
-	if err := e.lockCurrent(); err != nil {
-		return CompactResult{}, err
-	}
-	locked := e.f
-	defer funlock(locked)
-	if err := e.catchUp(true); err != nil {
-		return CompactResult{}, err
-	}
-	fi, err := e.f.Stat()
+	locked, err := e.lockForWrite()
 	if err != nil {
-		return CompactResult{}, settle.Wrap(settle.EINTERNAL, err, "stat event log")
+		return CompactResult{}, err
 	}
+	defer funlock(locked)
+	e.cleanSegmentDir()
 	e.imu.RLock()
-	base, end, n := e.base, e.end, e.base+int64(len(e.offs))
+	segs, first, n := e.segs, e.floorID(), e.lastID()
 	e.imu.RUnlock()
-	if fi.Size() > end {
-		if err := e.repairTorn(end, fi.Size()); err != nil {
+
+	// Whole sealed segments first, oldest first: a segment goes when
+	// every event of it goes.
+	var drop []*segment
+	for _, s := range segs {
+		_, maxTime, err := s.info()
+		if err != nil {
+			return CompactResult{}, err
+		}
+		byCount := r.MaxEvents > 0 && s.last <= n-r.MaxEvents
+		byAge := r.MaxAge > 0 && maxTime < e.now().Add(-r.MaxAge).UnixNano()
+		if !byCount && !byAge {
+			break
+		}
+		drop = append(drop, s)
+	}
+	if len(drop) > 0 {
+		if err := ctx.Err(); err != nil {
+			return CompactResult{}, settle.Wrap(settle.EUNAVAILABLE, err, "compact event log")
+		}
+		if err := e.dropSegments(drop); err != nil {
 			return CompactResult{}, err
 		}
 	}
+	if len(drop) < len(segs) {
+		floor := first
+		if len(drop) > 0 {
+			floor = drop[len(drop)-1].last
+			e.log.Info("event log compacted", "floor", floor, "removed", floor-first, "retained", n-floor, "segments_removed", len(drop))
+		}
+		return CompactResult{Floor: floor, Removed: floor - first, Retained: n - floor}, nil
+	}
 
+	// No sealed segment left: the active file is compacted event by event.
+	e.imu.RLock()
+	base, end := e.base, e.end
+	e.imu.RUnlock()
+	if len(drop) > 0 && base != drop[len(drop)-1].last {
+		return CompactResult{}, settle.Errorf(settle.ECORRUPT, "event log %s: active file begins after %d, the last segment ends at %d", e.path, base, drop[len(drop)-1].last)
+	}
 	floor := base
 	if r.MaxEvents > 0 && n-r.MaxEvents > floor {
 		floor = n - r.MaxEvents
@@ -240,7 +283,7 @@ func (e *Events) Compact(ctx context.Context, r Retention) (CompactResult, error
 		}
 	}
 	if floor <= base {
-		return CompactResult{Floor: base, Retained: n - base}, nil
+		return CompactResult{Floor: base, Removed: base - first, Retained: n - base}, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return CompactResult{}, settle.Wrap(settle.EUNAVAILABLE, err, "compact event log")
@@ -272,26 +315,11 @@ func (e *Events) Compact(ctx context.Context, r Retention) (CompactResult, error
 	if err := durable.WriteFile(e.keysPath(), kb, 0o644); err != nil {
 		return CompactResult{}, settle.Wrap(settle.EINTERNAL, err, "write removed event keys")
 	}
-	kept := make([]byte, end-cut)
-	if _, err := e.f.ReadAt(kept, cut); err != nil {
-		return CompactResult{}, settle.Wrap(settle.EINTERNAL, err, "read retained events")
-	}
-	data := make([]byte, 0, len(floorPrefix)+24+len(kept))
-	data = append(data, floorPrefix...)
-	data = strconv.AppendInt(data, floor, 10)
-	data = append(data, "}\n"...)
-	data = append(data, kept...)
-	if err := durable.WriteFile(e.path, data, 0o644); err != nil {
-		return CompactResult{}, settle.Wrap(settle.EINTERNAL, err, "replace event log")
-	}
-	if err := e.reopen(); err != nil {
+	if err := e.replaceActive(floor, cut, end); err != nil {
 		return CompactResult{}, err
 	}
-	if err := e.catchUp(false); err != nil {
-		return CompactResult{}, err
-	}
-	e.log.Info("event log compacted", "floor", floor, "removed", floor-base, "retained", n-floor)
-	return CompactResult{Floor: floor, Removed: floor - base, Retained: n - floor}, nil
+	e.log.Info("event log compacted", "floor", floor, "removed", floor-first, "retained", n-floor)
+	return CompactResult{Floor: floor, Removed: floor - first, Retained: n - floor}, nil
 }
 
 // rawEvent is what Compact needs of one line.
@@ -352,7 +380,7 @@ func (e *Events) State(ctx context.Context) (event.LogState, error) {
 	for i, k := range e.ckeys {
 		ks[i] = k
 	}
-	return event.LogState{Floor: e.base, Last: e.base + int64(len(e.offs)), RemovedKeys: ks}, nil
+	return event.LogState{Floor: e.floorID(), Last: e.lastID(), RemovedKeys: ks}, nil
 }
 
 // Import implements event.Porter: into an empty log only. An id with no
@@ -367,32 +395,24 @@ func (e *Events) Import(ctx context.Context, st event.LogState, evs []event.Even
 	if e.f == nil {
 		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
 	}
-	if err := e.lockCurrent(); err != nil {
+	locked, err := e.lockForWrite()
+	if err != nil {
 		return err
 	}
-	locked := e.f
 	defer funlock(locked)
-	if err := e.catchUp(true); err != nil {
-		return err
-	}
 	fi, err := e.f.Stat()
 	if err != nil {
 		return settle.Wrap(settle.EINTERNAL, err, "stat event log")
 	}
 	e.imu.RLock()
-	empty := fi.Size() == 0 && e.base == 0 && len(e.ckeys) == 0
-	base, last, end := e.base, e.base+int64(len(e.offs)), e.end
+	empty := fi.Size() == 0 && e.base == 0 && len(e.ckeys) == 0 && len(e.segs) == 0
+	base, last, end := e.floorID(), e.lastID(), e.end
 	sameKeys := slices.EqualFunc(e.ckeys, st.RemovedKeys, func(a keyHash, b [16]byte) bool { return a == b })
 	e.imu.RUnlock()
 	if !empty {
 		// A catch-up: the log holds a prefix of the imported one.
 		if base != st.Floor || !sameKeys || last > st.Last || (len(evs) > 0 && evs[0].ID <= last) {
 			return settle.Errorf(settle.EINVALID, "import events: the event log %s is not empty and not a prefix of the imported one", e.path)
-		}
-		if fi.Size() > end {
-			if err := e.repairTorn(end, fi.Size()); err != nil {
-				return err
-			}
 		}
 		data, err := importLines(last, st, evs)
 		if err != nil || len(data) == 0 {
@@ -402,7 +422,10 @@ func (e *Events) Import(ctx context.Context, st event.LogState, evs []event.Even
 			e.poisonAfter(err, end)
 			return settle.Wrap(settle.EUNAVAILABLE, err, "append imported events")
 		}
-		return e.catchUp(true)
+		if err := e.catchUp(true); err != nil {
+			return err
+		}
+		return e.maybeSeal()
 	}
 	var data []byte
 	if st.Floor > 0 {
@@ -432,7 +455,16 @@ func (e *Events) Import(ctx context.Context, st event.LogState, evs []event.Even
 	if err := e.reopen(); err != nil {
 		return err
 	}
-	return e.catchUp(false)
+	if err := e.catchUp(false); err != nil {
+		return err
+	}
+	// The imported file is not the one locked above.
+	relocked, err := e.lockForWrite()
+	if err != nil {
+		return err
+	}
+	defer funlock(relocked)
+	return e.maybeSeal()
 }
 
 var _ event.Porter = (*Events)(nil)

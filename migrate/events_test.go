@@ -19,11 +19,24 @@ import (
 // with every id, its retention floor and its removed keys, so a client's
 // Last-Event-ID means the same event on the new store, a resume below the
 // floor is still refused, and a removed key is still never appended; a
-// re-run after the source grew copies only the new events.
+// re-run after the source grew copies only the new events. The source is
+// one active file, or sealed segments of 4 events whose compaction drops
+// whole segments.
 func TestEventsKeepTheirIDs(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		segment  int
+		floor    int64
+		retained int64
+	}{{"one-file", 0, 15, 24}, {"segments", 4, 12, 27}} {
+		t.Run(c.name, func(t *testing.T) { testEventsKeepTheirIDs(t, c.segment, c.floor, c.retained) })
+	}
+}
+
+func testEventsKeepTheirIDs(t *testing.T, segment int, floor, retained int64) {
 	pg := pgURL(t)
 	src, back := t.TempDir(), t.TempDir()
-	ev, err := file.OpenEvents(file.EventsOptions{Root: src, Logger: quiet()})
+	ev, err := file.OpenEvents(file.EventsOptions{Root: src, Logger: quiet(), SegmentEvents: segment})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,21 +62,27 @@ func TestEventsKeepTheirIDs(t *testing.T) {
 	f.WriteString("not an event\n")
 	f.Close()
 	appendN(32, 40)
-	if res, err := ev.Compact(ctx, file.Retention{MaxEvents: 25}); err != nil || res.Floor != 15 {
+	if res, err := ev.Compact(ctx, file.Retention{MaxEvents: 25}); err != nil || res.Floor != floor {
 		t.Fatalf("compact: %+v %v", res, err)
+	}
+	if segment > 0 {
+		segs, err := os.ReadDir(filepath.Join(src, filepath.FromSlash(file.EventsRelPath)) + ".segments")
+		if err != nil || len(segs) == 0 {
+			t.Fatalf("no segments: %v", err)
+		}
 	}
 
 	r := mustRun(t, "file:"+src, pg, migrate.Options{})
-	if r.Events.Copied != 24 || r.Events.Source != 24 {
+	if r.Events.Copied != retained || r.Events.Source != retained {
 		t.Fatalf("file -> pg events: %s", counts(r.Events))
 	}
 	appendN(41, 45)
 	r = mustRun(t, "file:"+src, pg, migrate.Options{})
-	if r.Events.Copied != 5 || r.Events.Same != 24 {
+	if r.Events.Copied != 5 || r.Events.Same != retained {
 		t.Fatalf("catch-up: %s", counts(r.Events))
 	}
 	ev.Close()
-	if r := mustRun(t, pg, "file:"+back, migrate.Options{}); r.Events.Copied != 29 {
+	if r := mustRun(t, pg, "file:"+back, migrate.Options{}); r.Events.Copied != retained+5 {
 		t.Fatalf("pg -> file events: %s", counts(r.Events))
 	}
 
@@ -82,12 +101,12 @@ func TestEventsKeepTheirIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dst.Close()
-	want, err := orig.Since(ctx, 15, 1000)
+	want, err := orig.Since(ctx, floor, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for name, l := range map[string]event.Log{"postgres": s, "file copy": dst} {
-		got, err := l.Since(ctx, 15, 1000)
+		got, err := l.Since(ctx, floor, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +119,7 @@ func TestEventsKeepTheirIDs(t *testing.T) {
 				t.Fatalf("%s: event %+v, want %+v", name, g, w)
 			}
 		}
-		if _, err := l.Since(ctx, 14, 10); settle.ErrorCode(err) != settle.ECOMPACTED {
+		if _, err := l.Since(ctx, floor-1, 10); settle.ErrorCode(err) != settle.ECOMPACTED {
 			t.Fatalf("%s: resume below the floor: %v", name, err)
 		}
 		for _, key := range []string{"key3", "key30"} { // removed, retained

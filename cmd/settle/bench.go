@@ -320,7 +320,7 @@ func startEmbedded(ctx context.Context, m *Main, bc benchConfig) (*benchTarget, 
 	if bc.store != "" {
 		st, counters, name, err = openBenchPostgres(ctx, bc.store, bc.keep, wcfg, log, m.Stderr)
 	} else {
-		st, err = openFileStores(dir, "", "", wcfg, 0, log, met)
+		st, err = openFileStores(dir, "", "", wcfg, 0, 0, log, met)
 	}
 	if err != nil {
 		cleanup()

@@ -53,12 +53,16 @@ type ServerConfig struct {
 	// EventsMaxAge and EventsMaxCount are the event log's retention (see
 	// the README): events older than the age ("720h") or beyond the
 	// newest count are removed every EventsCompactEvery ("10m").
-	EventsMaxAge       string           `json:"events_max_age,omitempty"`
-	EventsMaxCount     int64            `json:"events_max_count,omitempty"`
-	EventsCompactEvery string           `json:"events_compact_every,omitempty"`
-	TLSCert            string           `json:"tls_cert"`
-	TLSKey             string           `json:"tls_key"`
-	Tokens             []TokenPrincipal `json:"tokens"`
+	EventsMaxAge       string `json:"events_max_age,omitempty"`
+	EventsMaxCount     int64  `json:"events_max_count,omitempty"`
+	EventsCompactEvery string `json:"events_compact_every,omitempty"`
+	// EventsSegmentEvents is how many events the file event log's active
+	// file holds before they are sealed into a segment (0: the default,
+	// 8192; negative: never).
+	EventsSegmentEvents int              `json:"events_segment_events,omitempty"`
+	TLSCert             string           `json:"tls_cert"`
+	TLSKey              string           `json:"tls_key"`
+	Tokens              []TokenPrincipal `json:"tokens"`
 }
 
 // TokenPrincipal maps a bearer token (stored as its sha256 hex) to a

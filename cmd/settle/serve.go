@@ -229,11 +229,11 @@ func openServeStores(ctx context.Context, cfg *Config, log *slog.Logger, met *ht
 				return nil
 			}}, nil
 	}
-	return openFileStores(cfg.Root, cfg.LedgerPath(), eventsPath, cfg.WritebackConfig(), cfg.LockWait(), log, met)
+	return openFileStores(cfg.Root, cfg.LedgerPath(), eventsPath, cfg.WritebackConfig(), cfg.LockWait(), cfg.Server.EventsSegmentEvents, log, met)
 }
 
 // openFileStores opens the file ledger, scene store and event log.
-func openFileStores(root, ledgerPath, eventsPath string, wcfg writeback.Config, lockTimeout time.Duration, log *slog.Logger, met *httpapi.Metrics) (*serveStores, error) {
+func openFileStores(root, ledgerPath, eventsPath string, wcfg writeback.Config, lockTimeout time.Duration, segmentEvents int, log *slog.Logger, met *httpapi.Metrics) (*serveStores, error) {
 	led, err := file.OpenLedger(file.LedgerOptions{Root: root, LedgerPath: ledgerPath, Config: wcfg, Logger: log, LockTimeout: lockTimeout})
 	if err != nil {
 		return nil, err
@@ -243,7 +243,7 @@ func openFileStores(root, ledgerPath, eventsPath string, wcfg writeback.Config, 
 		led.Close()
 		return nil, err
 	}
-	ev, err := file.OpenEvents(file.EventsOptions{Root: root, Path: eventsPath, Logger: log, OnCommit: met.ObserveEventCommit, LockTimeout: lockTimeout})
+	ev, err := file.OpenEvents(file.EventsOptions{Root: root, Path: eventsPath, Logger: log, OnCommit: met.ObserveEventCommit, LockTimeout: lockTimeout, SegmentEvents: segmentEvents})
 	if err != nil {
 		led.Close()
 		sc.Close()

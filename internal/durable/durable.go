@@ -141,6 +141,21 @@ func replaceWith(tmp, path string) error {
 	return SyncDir(filepath.Dir(path))
 }
 
+// Remove removes path and fsyncs its directory, so the removal survives a
+// crash once Remove returns.
+func Remove(path string) error {
+	if err := hit("before-remove"); err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	if err := hit("before-dir-fsync"); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
 // CreateFile writes path atomically and durably only if it does not exist.
 // It returns created=false, with no error, when path already exists: of
 // several writers racing on one path exactly one creates it.

@@ -16,9 +16,9 @@ var (
 
 // SetFailpoint arms a failpoint (tests only): fn runs when the named step is
 // reached; a non-nil error aborts the write there. Steps: "tmp-created",
-// "before-fsync", "before-rename", "before-dir-fsync", "before-append", and
-// "group-overlap" (a GroupCommitter stages a group while an earlier one is
-// not yet synced).
+// "before-fsync", "before-rename", "before-dir-fsync", "before-append",
+// "before-remove", and "group-overlap" (a GroupCommitter stages a group
+// while an earlier one is not yet synced).
 // fn nil disarms it. The environment variable SETTLE_FAILPOINT=<step> makes
 // a process exit(137) at that step, for crash tests of child processes.
 func SetFailpoint(step string, fn func() error) {
