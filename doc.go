@@ -21,7 +21,7 @@
 //
 // Layer 1, JSON primitives (no settle import):
 //
-//   - internal/pyjson: JSON read and written exactly as CPython's json module
+//   - pyjson: JSON read and written exactly as CPython's json module
 //     does, for byte-compatible files and hashes.
 //
 // Layer 2, the codes:

@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // AssertBatchIdentity is the seed's assert_batch_identity: a candidate

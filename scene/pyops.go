@@ -5,7 +5,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // The seed works on dicts from json.loads with Python operators. These

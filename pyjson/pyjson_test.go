@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 func mustParse(t *testing.T, s string) any {
