@@ -17,12 +17,16 @@
 // packages of lower layers (its tests excepted), so the domain core imports
 // no store, the stores import the core, and httpapi and cmd/settle sit on
 // top. TestPackageMap keeps this list complete and TestImportRule enforces
-// the rule.
+// the rule. Packages under internal/ are not part of the API: no exported
+// name of another package mentions them (TestPublicAPIWithoutInternal), so a
+// program importing settle can name every type it is given.
 //
 // Layer 1, JSON primitives (no settle import):
 //
-//   - internal/pyjson: JSON read and written exactly as CPython's json module
-//     does, for byte-compatible files and hashes.
+//   - pyjson: JSON read and written exactly as CPython's json module
+//     does, for byte-compatible files and hashes, and the Python operations
+//     (==, str(), truthiness) the seed modules apply to it; the free-form
+//     members of scenes and write-back records are its values.
 //
 // Layer 2, the codes:
 //

@@ -7,7 +7,7 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // The limits on every input settle accepts, checked before anything is

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/writeback"
 )
 

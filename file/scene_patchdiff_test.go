@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
 )
 

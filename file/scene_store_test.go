@@ -15,8 +15,8 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/durable"
-	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
 )
 

@@ -18,7 +18,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/writeback"
 )

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // The mutations of a batch, each called with the batch's lock held over

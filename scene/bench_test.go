@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
 )
 

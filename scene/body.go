@@ -2,7 +2,7 @@ package scene
 
 import (
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // schemaOne is the schema_version every body and manifest carries.

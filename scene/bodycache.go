@@ -5,7 +5,7 @@ import (
 	"math"
 	"sync"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // BodyCache keeps the decoded active bodies of a long-running process

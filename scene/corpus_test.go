@@ -26,8 +26,8 @@ import (
 	"unicode/utf8"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/pyjson"
 )
 
 const corpusRoot = "$ROOT"

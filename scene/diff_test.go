@@ -14,7 +14,7 @@ import (
 	"unicode"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
 )
 

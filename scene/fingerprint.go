@@ -7,7 +7,7 @@ import (
 	"strconv"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // StructuralBeatMetadataKeys are the seed's _STRUCTURAL_BEAT_METADATA_KEYS:

@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // AssertBatchIdentity is the seed's assert_batch_identity: a candidate
@@ -253,7 +253,7 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 			return nil, runnerErr("beats[%d] is %s, not a dict", i, typeName(b))
 		}
 		id, _ := bo.Get("beat_id")
-		if !hashable(id) {
+		if !pyjson.Hashable(id) {
 			return nil, runnerErr("beats[%d].beat_id is an unhashable %s", i, typeName(id))
 		}
 		if s, ok := id.(string); ok {
@@ -262,7 +262,7 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 		}
 		replaced := false
 		for j := range others {
-			if keyEq(others[j].id, id) {
+			if pyjson.SameKey(others[j].id, id) {
 				others[j].beat = bo
 				replaced = true
 				break
@@ -277,7 +277,7 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 			return byString[s]
 		}
 		for _, o := range others {
-			if keyEq(o.id, id) {
+			if pyjson.SameKey(o.id, id) {
 				return o.beat
 			}
 		}
@@ -295,7 +295,7 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 			return nil, diskErr("beats[%d] is %s, not a dict", i, typeName(b))
 		}
 		id, _ := db.Get("beat_id")
-		if !hashable(id) {
+		if !pyjson.Hashable(id) {
 			return nil, diskErr("beats[%d].beat_id is an unhashable %s", i, typeName(id))
 		}
 		rb := lookup(id)

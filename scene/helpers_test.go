@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // obj parses a JSON object literal.

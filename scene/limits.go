@@ -2,7 +2,7 @@ package scene
 
 import (
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // checkBodyLimits refuses (EINVALID, naming the limit) a scene object that

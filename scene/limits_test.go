@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
 )
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // manifestOptions is the reference atomic_write_json: json.dumps(m,

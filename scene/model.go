@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // Known field names in to_dict order (the reference take.py).

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
 )
 

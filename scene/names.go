@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // File name suffixes of a batch's files in the scenes directory.

@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // PlanSequence is one entry of a plan's "sequences": a sequence (batch) id

@@ -2,39 +2,20 @@ package scene
 
 import (
 	"errors"
-	"math"
 	"strings"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
-// The seed works on dicts from json.loads with Python operators. These
-// helpers reproduce the operators it uses on such values, including where
-// they raise (errPy), so that the port decides what the seed decides on
-// every input the seed accepts.
+// The seed works on dicts from json.loads with Python operators. Equality,
+// truthiness, str() and dict-key identity are pyjson's (Equal, Truthy, Str,
+// SameKey, Hashable); these helpers add the seed's lookups on a value of
+// unchecked shape, which raise where Python raises (errPy), so that the port
+// decides what the seed decides on every input the seed accepts.
 
 // errPy marks an operation on which the seed raises (TypeError,
 // AttributeError, KeyError): the callers turn it into a coded error.
 var errPy = errors.New("python operation raises")
-
-func isNaN(v any) bool {
-	f, ok := v.(float64)
-	return ok && math.IsNaN(f)
-}
-
-// hashable reports whether v can be a dict key (not a list or dict).
-func hashable(v any) bool {
-	switch v.(type) {
-	case []any, *pyjson.Object:
-		return false
-	}
-	return true
-}
-
-// keyEq is dict-key equality (hash and identity-or-==) for hashable
-// json.loads values: 1, 1.0 and true are one key, and json.loads returns one
-// NaN object, which is one key by identity although NaN != NaN.
-func keyEq(a, b any) bool { return (isNaN(a) && isNaN(b)) || pyjson.Equal(a, b) }
 
 // pyContains is Python's `key in container` for a str key.
 func pyContains(container any, key string) (bool, error) {

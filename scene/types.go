@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // Schema versions (every body and manifest carries "schema_version": 1).

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // CheckBatchID refuses a batch id that cannot name the batch's files

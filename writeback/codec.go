@@ -3,7 +3,7 @@ package writeback
 import (
 	"unicode/utf8"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // EncodeLine returns the ledger line of a record (*DurableRecord,

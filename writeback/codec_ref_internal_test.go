@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // refEncodeLine is the generic encoder EncodeLine used before AppendLine:

@@ -24,8 +24,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/writeback"
 )
 

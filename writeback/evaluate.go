@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // Evaluate is the seed's evaluate_durable_success_writeback on an already

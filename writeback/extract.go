@@ -7,7 +7,7 @@ import (
 	"unicode/utf8"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // ExtractOptions are the caller's inputs to Extract besides the verdict

@@ -3,7 +3,7 @@ package writeback
 import (
 	"strings"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // VerdictGaps names what a binding lacks for a durable-success write-back,

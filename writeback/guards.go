@@ -3,7 +3,7 @@ package writeback
 import (
 	"strings"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // VerdictRecord is one verdict considered by the authoritative verdict

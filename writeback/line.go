@@ -5,7 +5,7 @@ import (
 	"unicode/utf8"
 
 	settle "github.com/settlehq/settle"
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // This file writes ledger lines directly, without building a generic JSON

@@ -3,7 +3,7 @@ package writeback
 import (
 	"hash/maphash"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // MemView is an in-memory index of a ledger: it implements View and

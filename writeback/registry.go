@@ -3,7 +3,7 @@ package writeback
 import (
 	"strings"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // RegistryStatuses are the registry record statuses, in the reference

@@ -3,7 +3,7 @@ package writeback
 import (
 	"fmt"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // durableFields are the members of a durable_success_writeback.v1 record,

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 var fuzzSeeds = []string{

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/settlehq/settle/internal/pyjson"
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // pyOpts mirror OPTS in testdata/pyjson_driver.py.

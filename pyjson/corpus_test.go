@@ -7,7 +7,7 @@ package pyjson_test
 //
 // Regenerate it (needs python3 3.11) with
 //
-//	SETTLE_REGEN_CORPUS=1 go test -count=1 -run TestCorpusGenerate ./internal/pyjson/
+//	SETTLE_REGEN_CORPUS=1 go test -count=1 -run TestCorpusGenerate ./pyjson/
 //
 // Each line is {"doc": text, "answer": [parts]}; a byte string that is not
 // UTF-8 is stored base64 under "doc_b64" or "answer_b64".

@@ -255,14 +255,14 @@ const hexDigits = "0123456789abcdef"
 
 func appendU4(b []byte, r rune) []byte { return AppendU4(b, r) }
 
-// AppendU4 appends r (< 0x10000) as Python writes an escape: \\uXXXX with
+// AppendU4 appends r (< 0x10000) as Python writes an escape: \uXXXX with
 // lowercase hex digits.
 func AppendU4(b []byte, r rune) []byte {
 	return append(b, '\\', 'u', hexDigits[r>>12&0xF], hexDigits[r>>8&0xF], hexDigits[r>>4&0xF], hexDigits[r&0xF])
 }
 
 // AppendEscapedASCII appends the escape Python's json.dumps writes for the
-// ASCII byte c inside a string: \\" \\\\ \\n \\r \\t \\b \\f, or \\u00XX for
+// ASCII byte c inside a string: \" \\ \n \r \t \b \f, or \u00XX for
 // any other byte it escapes (control characters, and DEL or non-ASCII
 // bytes when the caller escapes those).
 func AppendEscapedASCII(b []byte, c byte) []byte {

@@ -391,8 +391,8 @@ func (p *parser) str() (string, error) {
 	}
 }
 
-// SimpleEscape returns the byte a one-letter JSON escape \\c stands for
-// (\\" \\\\ \\/ \\b \\f \\n \\r \\t), and false for any other c (\\u is not
+// SimpleEscape returns the byte a one-letter JSON escape \c stands for
+// (\" \\ \/ \b \f \n \r \t), and false for any other c (\u is not
 // one-letter).
 func SimpleEscape(c byte) (byte, bool) {
 	switch c {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 func mustParse(t *testing.T, s string) any {
@@ -367,6 +367,34 @@ func TestEqual(t *testing.T) {
 				t.Errorf("Equal(%s, %s) = %v, want %v", tt.b, tt.a, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSameKeyHashable: SameKey is Equal wrapped in a one-element list, as
+// CPython compares dict keys and list members; Hashable refuses exactly the
+// containers.
+func TestSameKeyHashable(t *testing.T) {
+	docs := []string{"NaN", "1", "1.0", "true", "false", "0", "null", `"1"`, `"a"`, "1e999",
+		"123456789012345677877719597056", "[NaN]", "[1]", "{}", `{"a":NaN}`}
+	for _, x := range docs {
+		for _, y := range docs {
+			a, b := mustParse(t, x), mustParse(t, y)
+			want := pyjson.Equal([]any{a}, []any{b})
+			if got := pyjson.SameKey(a, b); got != want {
+				t.Errorf("SameKey(%s, %s) = %v, want %v (Equal([%s], [%s]))", x, y, got, want, x, y)
+			}
+		}
+	}
+	if !pyjson.SameKey(math.NaN(), math.NaN()) || pyjson.Equal(math.NaN(), math.NaN()) {
+		t.Error("NaN: SameKey must hold and Equal must not")
+	}
+	for _, tt := range []struct {
+		doc  string
+		want bool
+	}{{"null", true}, {"NaN", true}, {"1", true}, {`"a"`, true}, {"true", true}, {"[]", false}, {"{}", false}} {
+		if got := pyjson.Hashable(mustParse(t, tt.doc)); got != tt.want {
+			t.Errorf("Hashable(%s) = %v, want %v", tt.doc, got, tt.want)
+		}
 	}
 }
 

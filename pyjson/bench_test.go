@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/settlehq/settle/internal/pyjson"
+	"github.com/settlehq/settle/pyjson"
 )
 
 // benchDoc is a ~100 KB ledger-like document.

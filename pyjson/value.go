@@ -12,10 +12,10 @@ type Int string
 //
 // Members are kept in two parallel slices: most objects of a scene are
 // small, and a linear search over a few keys beats hashing them, and so do
-// parsing, copying and encoding without a map. An object of more than
-// objectIndexMin members also keeps a map from key to position, built when
-// it grows past that size (never on a read, so concurrent reads of an
-// object are safe).
+// parsing, copying and encoding without a map. An object of more than 8
+// members also keeps a map from key to position, built when it grows past
+// that size (never on a read), so concurrent reads of an object are safe;
+// a write needs the only reference.
 type Object struct {
 	keys []string
 	vals []any

@@ -33,7 +33,7 @@ func Equal(a, b any) bool {
 			return false
 		}
 		for i := range x {
-			if !elemEqual(x[i], y[i]) {
+			if !SameKey(x[i], y[i]) {
 				return false
 			}
 		}
@@ -45,7 +45,7 @@ func Equal(a, b any) bool {
 		}
 		for i, k := range x.Keys() {
 			yv, ok := y.Get(k)
-			if !ok || !elemEqual(x.vals[i], yv) {
+			if !ok || !SameKey(x.vals[i], yv) {
 				return false
 			}
 		}
@@ -54,9 +54,13 @@ func Equal(a, b any) bool {
 	return false
 }
 
-// elemEqual is PyObject_RichCompareBool for container elements: identity
-// first, which makes the json.loads NaN singleton equal to itself.
-func elemEqual(a, b any) bool {
+// SameKey is Equal as a container compares its members (CPython's
+// PyObject_RichCompareBool: identity first): the NaN json.loads returns is
+// one object, so two NaNs are the same dict key or list element although
+// Equal(NaN, NaN) is false. A dict lookup, `in` on a list and duplicate
+// detection use it; for values that are not Hashable only the list case
+// applies.
+func SameKey(a, b any) bool {
 	if x, ok := a.(float64); ok && x != x {
 		y, ok := b.(float64)
 		return ok && y != y
@@ -128,6 +132,16 @@ func intFloatEqual(i Int, f float64) bool {
 	}
 	bf, _ := new(big.Float).SetFloat64(f).Int(nil)
 	return bi.Cmp(bf) == 0
+}
+
+// Hashable reports whether v can be a dict key in Python: every decoded
+// value but a list ([]any) or a dict (*Object).
+func Hashable(v any) bool {
+	switch v.(type) {
+	case []any, *Object:
+		return false
+	}
+	return true
 }
 
 // Truthy reports Python truthiness: None, False, 0, 0.0, "", [], {} are false.

@@ -41,10 +41,18 @@
 // shares between "NaN" literals.
 //
 // Helpers reproduce the Python operations the seed modules apply to decoded
-// values: Equal (==), Str (str()), Repr (repr()), Truthy (bool()), IsSpace,
-// Strip and Fields (str.isspace, str.strip(), str.split()). FromGo converts
-// ordinary Go values; *Object and Int implement json.Marshaler and
-// json.Unmarshaler for use inside encoding/json structs.
+// values, and settle's other packages use these and no others: Equal (==,
+// the one equality), SameKey and Hashable (dict keys and list members, where
+// the NaN json.loads shares is one object), Str (str()), Repr (repr()),
+// Truthy (bool()), IsSpace, Strip and Fields (str.isspace, str.strip(),
+// str.split()), DeepCopy (copy.deepcopy). FromGo converts ordinary Go values;
+// *Object and Int implement json.Marshaler and json.Unmarshaler for use
+// inside encoding/json structs.
+//
+// AppendFloat, AppendU4, AppendEscapedASCII and SimpleEscape are the pieces
+// of Encode and Parse that a hand-written codec needs to stay byte-identical
+// with them (settle's ledger lines are encoded and scanned that way); most
+// programs need only Parse and Encode.
 //
 // The differential tests run testdata/pyjson_driver.py under python3 (3.11)
 // and skip loudly without it (they fail under CI=true). TestCorpusDocuments
