@@ -9,6 +9,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -25,13 +26,13 @@ func TestImportRecords(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	l := lgOpen(t, root)
-	lgWriteback(t, l, lgBinding("task-1", "T1", "b")) // 2 records
-	lines := [][]byte{exLine(t, lgRegistry("task-2", writeback.StatusRegistered)), exLine(t, lgRegistry("task-2", writeback.StatusDispatched))}
+	lgWriteback(t, l, storetest.Binding("task-1", "T1", "b")) // 2 records
+	lines := [][]byte{exLine(t, storetest.Registry("task-2", writeback.StatusRegistered)), exLine(t, storetest.Registry("task-2", writeback.StatusDispatched))}
 
-	lgWantCode(t, l.ImportRecords(ctx, 0, lines), settle.EVERSIONCONFLICT)
-	lgWantCode(t, l.ImportRecords(ctx, 3, lines), settle.EVERSIONCONFLICT)
-	lgWantCode(t, l.ImportRecords(ctx, 2, [][]byte{[]byte(`{"schema": "other"}`)}), settle.EINVALID)
-	lgWantCode(t, l.ImportRecords(ctx, 2, [][]byte{append(exLine(t, lgRegistry("x", "REGISTERED")), '\n')}), settle.EINVALID)
+	storetest.WantCode(t, l.ImportRecords(ctx, 0, lines), settle.EVERSIONCONFLICT)
+	storetest.WantCode(t, l.ImportRecords(ctx, 3, lines), settle.EVERSIONCONFLICT)
+	storetest.WantCode(t, l.ImportRecords(ctx, 2, [][]byte{[]byte(`{"schema": "other"}`)}), settle.EINVALID)
+	storetest.WantCode(t, l.ImportRecords(ctx, 2, [][]byte{append(exLine(t, storetest.Registry("x", "REGISTERED")), '\n')}), settle.EINVALID)
 	if kinds, _ := lgCheckFile(t, lgLedgerPath(root)); kinds[writeback.KindRegistry] != 1 {
 		t.Fatalf("a refused import wrote: %v", kinds)
 	}
@@ -41,7 +42,7 @@ func TestImportRecords(t *testing.T) {
 	if err := l.ImportRecords(ctx, 2, lines); err != nil {
 		t.Fatal(err)
 	}
-	all := lgAll(t, l, writeback.RecordQuery{})
+	all := storetest.AllRecords(t, l, writeback.RecordQuery{})
 	if len(all) != 4 || all[3].Registry == nil || all[3].Registry.Status != writeback.StatusDispatched || string(all[3].Raw) != string(lines[1]) {
 		t.Fatalf("after import: %d records", len(all))
 	}
@@ -63,13 +64,13 @@ func TestExportDocuments(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	l := lgOpen(t, root)
-	if err := l.DeclareBatch(ctx, writeback.Batch{BatchID: "b2", Tracks: lgTracks("b2", 1)}); err != nil {
+	if err := l.DeclareBatch(ctx, writeback.Batch{BatchID: "b2", Tracks: storetest.Tracks("b2", 1)}); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.PutBatchFile(ctx, "b1", []byte("{\"batch_id\": \"b1\", \"tracks\": []}\n")); err != nil {
 		t.Fatal(err)
 	}
-	lgWantCode(t, l.PutBatchFile(ctx, "../x", []byte("{}")), settle.EINVALID)
+	storetest.WantCode(t, l.PutBatchFile(ctx, "../x", []byte("{}")), settle.EINVALID)
 	// Leftovers that are not batch files.
 	dir := filepath.Join(root, filepath.FromSlash(file.BatchesRelDir))
 	for _, n := range []string{"b3.json.tmp-1-ab", "notes.txt"} {
@@ -131,7 +132,7 @@ func TestExportSceneFiles(t *testing.T) {
 		{"p1", "ep_001_B.json.tmp-1-ab", settle.EINVALID},
 		{"../p", "x.json", settle.EINVALID},
 	} {
-		lgWantCode(t, s.PutSceneFile(ctx, tc.project, tc.name, []byte("x")), tc.code)
+		storetest.WantCode(t, s.PutSceneFile(ctx, tc.project, tc.name, []byte("x")), tc.code)
 	}
 	// Locks, temporary files, other files and directories are not scene
 	// files.

@@ -12,6 +12,7 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -122,7 +123,7 @@ func FuzzHardeningVerdict(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		root := t.TempDir()
 		l := lgOpen(t, root)
-		b, err := writeback.Extract(data, writeback.ExtractOptions{BatchID: "B1", Root: root, SourcePath: filepath.Join(root, "v.json"), Config: lgConfig()})
+		b, err := writeback.Extract(data, writeback.ExtractOptions{BatchID: "B1", Root: root, SourcePath: filepath.Join(root, "v.json"), Config: storetest.Config()})
 		if err == nil {
 			_, err = l.Writeback(lgCtx, lgReq(b))
 		}

@@ -12,6 +12,7 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -23,7 +24,7 @@ func hdNest(n int) string {
 // hdWantLimit checks that err is EINVALID naming the limit.
 func hdWantLimit(t *testing.T, err error, limit string) {
 	t.Helper()
-	scWantCode(t, err, settle.EINVALID)
+	storetest.WantCode(t, err, settle.EINVALID)
 	if !strings.Contains(err.Error(), limit) {
 		t.Fatalf("refusal does not name %s: %v", limit, err)
 	}
@@ -159,7 +160,7 @@ func TestHardeningB_PythonReadsBackAtLimits(t *testing.T) {
 // strings are MaxTextBytes long (the verdict stays a valid pass).
 func hdMaxBinding() writeback.Binding {
 	pad := func(s string, n int) string { return s + strings.Repeat("i", n-len(s)) }
-	b := lgBinding(pad("task-", settle.MaxIDBytes), pad("T", settle.MaxIDBytes), pad("B-", settle.MaxNameBytes)) // a batch id is a file name: docs/names.md
+	b := storetest.Binding(pad("task-", settle.MaxIDBytes), pad("T", settle.MaxIDBytes), pad("B-", settle.MaxNameBytes)) // a batch id is a file name: docs/names.md
 	b.DispatchID = pad("d-", settle.MaxIDBytes)
 	b.NormalCollectorCronID = pad("ncc-", settle.MaxIDBytes)
 	b.ExecutorKey = pad("exec", settle.MaxIDBytes)
@@ -178,18 +179,18 @@ func TestHardeningJ_BindingLimits(t *testing.T) {
 	l := lgOpen(t, root)
 	path := lgLedgerPath(root)
 
-	huge := lgBinding(strings.Repeat("t", 20_000_000), "T1", "B1")
+	huge := storetest.Binding(strings.Repeat("t", 20_000_000), "T1", "B1")
 	for _, dry := range []bool{false, true} {
 		_, err := l.Writeback(lgCtx, writeback.WritebackRequest{Binding: huge, DryRun: dry})
 		hdWantLimit(t, err, "MaxIDBytes")
 	}
-	long := lgBinding("task-1", "T1", "B1")
+	long := storetest.Binding("task-1", "T1", "B1")
 	long.SourceResultPath = strings.Repeat("p", settle.MaxTextBytes+1)
 	_, err := l.Writeback(lgCtx, lgReq(long))
 	hdWantLimit(t, err, "MaxTextBytes")
-	rec := lgRegistry(strings.Repeat("r", settle.MaxIDBytes+1), writeback.StatusDispatched)
+	rec := storetest.Registry(strings.Repeat("r", settle.MaxIDBytes+1), writeback.StatusDispatched)
 	err = l.AppendRegistry(lgCtx, rec)
-	scWantCode(t, err, settle.EINVALID)
+	storetest.WantCode(t, err, settle.EINVALID)
 	if !strings.Contains(err.Error(), "MaxIDBytes") {
 		t.Fatalf("registry refusal does not name MaxIDBytes: %v", err)
 	}
@@ -199,7 +200,7 @@ func TestHardeningJ_BindingLimits(t *testing.T) {
 
 	// At the limits: written, and read by the seed's readers.
 	maxB := hdMaxBinding()
-	reg := lgRegistry(maxB.TaskID, writeback.StatusDispatched)
+	reg := storetest.Registry(maxB.TaskID, writeback.StatusDispatched)
 	reg.DispatchID, reg.DispatchCronID, reg.NormalCollectorCronID, reg.ChatID = maxB.DispatchID, maxB.DispatchID, maxB.NormalCollectorCronID, maxB.ChatID
 	scOK(t, l.AppendRegistry(lgCtx, reg))
 	out := lgWriteback(t, l, maxB)
@@ -233,10 +234,10 @@ func TestHardeningL_CheckRecordSchema(t *testing.T) {
 	root := t.TempDir()
 	l := lgOpen(t, root)
 	path := lgLedgerPath(root)
-	scOK(t, l.AppendRegistry(lgCtx, lgRegistry("task-1", writeback.StatusDispatched)))
-	good := lgBinding("task-1", "T1", "B1")
+	scOK(t, l.AppendRegistry(lgCtx, storetest.Registry("task-1", writeback.StatusDispatched)))
+	good := storetest.Binding("task-1", "T1", "B1")
 	lgWriteback(t, l, good)
-	bad := lgBinding("task-1", "T1", "B1")
+	bad := storetest.Binding("task-1", "T1", "B1")
 	bad.CollectorRole = "EXECUTOR" // refused: a conflict record
 	lgWriteback(t, l, bad)
 
@@ -261,10 +262,10 @@ func TestHardeningL_CheckRecordSchema(t *testing.T) {
 		{variant(func(m map[string]any) { delete(m, "collector_key"); delete(m, "batch_id") }), "collector_key missing"},
 		{variant(func(m map[string]any) { m["writeback_id"] = strings.Repeat("0", 64) }), "does not match the record's content"},
 		{variant(func(m map[string]any) { m["track_id"] = "" }), "track_id empty"},
-		{strings.Replace(lgLine(t, lgRegistry("task-2", writeback.StatusDispatched)), `"no_fallback": true`, `"no_fallback": "yes"`, 1), "no_fallback is a string, not a boolean"},
+		{strings.Replace(lgLine(t, storetest.Registry("task-2", writeback.StatusDispatched)), `"no_fallback": true`, `"no_fallback": "yes"`, 1), "no_fallback is a string, not a boolean"},
 	}
 	var conflict string
-	for _, rec := range lgAll(t, l, writeback.RecordQuery{}) {
+	for _, rec := range storetest.AllRecords(t, l, writeback.RecordQuery{}) {
 		if rec.Kind == writeback.KindConflict {
 			conflict = string(rec.Raw)
 		}

@@ -15,6 +15,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -49,20 +50,20 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	lgAppendRaw(t, path, lgLine(t, lgRegistry("task-0", writeback.StatusRegistered)))
+	lgAppendRaw(t, path, lgLine(t, storetest.Registry("task-0", writeback.StatusRegistered)))
 
 	t.Run("timeout", func(t *testing.T) {
-		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet(), LockTimeout: 50 * time.Millisecond})
+		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: lgQuiet(), LockTimeout: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer l.Close()
 		release := testenv.HoldFlock(t, path)
-		_, err = l.Writeback(lgCtx, lgReq(lgBinding("task-1", "T1", "B1")))
+		_, err = l.Writeback(lgCtx, lgReq(storetest.Binding("task-1", "T1", "B1")))
 		if settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
 			t.Fatalf("write-back under a held lock: %v", err)
 		}
-		lgAppendRaw(t, path, lgLine(t, lgRegistry("task-2", writeback.StatusRegistered))) // new bytes: a read must lock
+		lgAppendRaw(t, path, lgLine(t, storetest.Registry("task-2", writeback.StatusRegistered))) // new bytes: a read must lock
 		if _, err := l.RegistryHistory(lgCtx, "task-2"); settle.ErrorCode(err) != settle.EUNAVAILABLE {
 			t.Fatalf("read under a held lock: %v", err)
 		}
@@ -71,7 +72,7 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 		}
 		release()
 		// The store is not poisoned: once the lock is free it works.
-		lgWantClass(t, lgWriteback(t, l, lgBinding("task-1", "T1", "B1")), writeback.DurableSuccessWritten, true)
+		lgWantClass(t, lgWriteback(t, l, storetest.Binding("task-1", "T1", "B1")), writeback.DurableSuccessWritten, true)
 		if h, err := l.RegistryHistory(lgCtx, "task-2"); err != nil || len(h) != 1 {
 			t.Fatalf("history after release: %v %v", h, err)
 		}
@@ -79,7 +80,7 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 
 	t.Run("cancel", func(t *testing.T) {
 		w, log := newLockWaitLog()
-		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: log, LockTimeout: -1})
+		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: log, LockTimeout: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +89,7 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 		ctx, cancel := context.WithCancel(lgCtx)
 		done := make(chan error, 1)
 		go func() {
-			_, err := l.Writeback(ctx, lgReq(lgBinding("task-3", "T1", "B1")))
+			_, err := l.Writeback(ctx, lgReq(storetest.Binding("task-3", "T1", "B1")))
 			done <- err
 		}()
 		testenv.Within(t, w.waiting, 10*time.Second, "reaching the lock wait")
@@ -101,14 +102,14 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 
 	t.Run("close", func(t *testing.T) {
 		w, log := newLockWaitLog()
-		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: log, LockTimeout: -1})
+		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: log, LockTimeout: -1})
 		if err != nil {
 			t.Fatal(err)
 		}
 		testenv.HoldFlock(t, path)
 		done := make(chan error, 1)
 		go func() {
-			_, err := l.Writeback(lgCtx, lgReq(lgBinding("task-4", "T1", "B1")))
+			_, err := l.Writeback(lgCtx, lgReq(storetest.Binding("task-4", "T1", "B1")))
 			done <- err
 		}()
 		testenv.Within(t, w.waiting, 10*time.Second, "reaching the lock wait")
@@ -157,17 +158,17 @@ func TestHardeningG_ReadOnlyLedger(t *testing.T) {
 	root := t.TempDir()
 	path := lgLedgerPath(root)
 	// A missing ledger: an empty one, nothing created.
-	l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet(), ReadOnly: true})
+	l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: lgQuiet(), ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p, err := l.Records(lgCtx, writeback.RecordQuery{}); err != nil || len(p.Records) != 0 {
 		t.Fatalf("records of a missing ledger: %v %v", p, err)
 	}
-	_, err = l.Writeback(lgCtx, lgReq(lgBinding("task-1", "T1", "B1")))
-	lgWantCode(t, err, settle.EUNAVAILABLE)
-	lgWantCode(t, l.AppendRegistry(lgCtx, lgRegistry("task-1", writeback.StatusRegistered)), settle.EUNAVAILABLE)
-	lgWantCode(t, l.DeclareBatch(lgCtx, writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}}), settle.EUNAVAILABLE)
+	_, err = l.Writeback(lgCtx, lgReq(storetest.Binding("task-1", "T1", "B1")))
+	storetest.WantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, l.AppendRegistry(lgCtx, storetest.Registry("task-1", writeback.StatusRegistered)), settle.EUNAVAILABLE)
+	storetest.WantCode(t, l.DeclareBatch(lgCtx, writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}}), settle.EUNAVAILABLE)
 	l.Close()
 	if ents, err := os.ReadDir(root); err != nil || len(ents) != 0 {
 		t.Fatalf("a read-only store created %v (%v)", ents, err)
@@ -175,14 +176,14 @@ func TestHardeningG_ReadOnlyLedger(t *testing.T) {
 
 	// A ledger with a success and a torn tail.
 	w := lgOpen(t, root)
-	lgWriteback(t, w, lgBinding("task-1", "T1", "B1"))
+	lgWriteback(t, w, storetest.Binding("task-1", "T1", "B1"))
 	w.Close()
 	lgAppendRaw(t, path, `{"schema": "callback_4tuple`)
 	before, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err = file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet(), ReadOnly: true})
+	l, err = file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: lgQuiet(), ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestHardeningG_ReadOnlyLedger(t *testing.T) {
 	if c, err := l.Classify(lgCtx, "task-1"); err != nil || c != writeback.ClassNormalCallbackCompleted {
 		t.Fatalf("classify: %q %v", c, err)
 	}
-	d, err := l.Writeback(lgCtx, writeback.WritebackRequest{Binding: lgBinding("task-1", "T1", "B1"), DryRun: true})
+	d, err := l.Writeback(lgCtx, writeback.WritebackRequest{Binding: storetest.Binding("task-1", "T1", "B1"), DryRun: true})
 	if err != nil || d.Decision.Classification != writeback.WritebackIdempotentSkip {
 		t.Fatalf("dry run: %+v %v", d.Decision, err)
 	}
@@ -199,9 +200,9 @@ func TestHardeningG_ReadOnlyLedger(t *testing.T) {
 	}
 	// Settling would write the summary: refused, nothing written.
 	_, err = l.Settle(lgCtx, "B1", []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}, "T1")
-	lgWantCode(t, err, settle.EUNAVAILABLE)
-	_, err = l.Writeback(lgCtx, lgReq(lgBinding("task-2", "T1", "B1")))
-	lgWantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.EUNAVAILABLE)
+	_, err = l.Writeback(lgCtx, lgReq(storetest.Binding("task-2", "T1", "B1")))
+	storetest.WantCode(t, err, settle.EUNAVAILABLE)
 	after, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

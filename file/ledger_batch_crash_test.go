@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -24,7 +25,7 @@ const lgManySize = 64
 func lgManyBatch(k int) []writeback.WritebackRequest {
 	reqs := make([]writeback.WritebackRequest, lgManySize)
 	for i := range reqs {
-		reqs[i] = lgReq(lgBinding(fmt.Sprintf("mb-%d-%d", k, i), "T1", "mb"))
+		reqs[i] = lgReq(storetest.Binding(fmt.Sprintf("mb-%d-%d", k, i), "T1", "mb"))
 	}
 	return reqs
 }

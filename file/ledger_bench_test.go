@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -41,10 +42,10 @@ func lgBenchBase(b *testing.B, records int) []byte {
 		return data
 	}
 	buf := make([]byte, 0, records*560)
-	cfg := lgConfig()
+	cfg := storetest.Config()
 	for i := 0; i < records/2; i++ {
 		task, track, batch := lgBenchTask(i)
-		rec := lgBinding(task, track, batch).Record(writeback.DurableSuccessWritten)
+		rec := storetest.Binding(task, track, batch).Record(writeback.DurableSuccessWritten)
 		line, err := writeback.EncodeLine(rec)
 		if err != nil {
 			b.Fatal(err)
@@ -92,7 +93,7 @@ func lgBenchRoot(b *testing.B, records int) string {
 
 func lgBenchOpen(b *testing.B, root string) *file.Ledger {
 	b.Helper()
-	l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet()})
+	l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: lgQuiet()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func BenchmarkWriteback(b *testing.B) {
 			i := 0
 			cpu0 := lgCPUTime()
 			for b.Loop() {
-				out, err := l.Writeback(lgCtx, lgReq(lgBinding(fmt.Sprintf("new-task-%d", i), "T1", "new-batch")))
+				out, err := l.Writeback(lgCtx, lgReq(storetest.Binding(fmt.Sprintf("new-task-%d", i), "T1", "new-batch")))
 				if err != nil || !out.Decision.Appended {
 					b.Fatalf("%+v %v", out.Decision, err)
 				}
@@ -132,7 +133,7 @@ func BenchmarkWritebackParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			i := n.Add(1)
-			out, err := l.Writeback(lgCtx, lgReq(lgBinding(fmt.Sprintf("par-task-%d", i), "T1", "par-batch")))
+			out, err := l.Writeback(lgCtx, lgReq(storetest.Binding(fmt.Sprintf("par-task-%d", i), "T1", "par-batch")))
 			if err != nil || !out.Decision.Appended {
 				b.Errorf("%+v %v", out.Decision, err)
 				return
@@ -149,7 +150,7 @@ func BenchmarkEvaluate(b *testing.B) {
 	for _, size := range lgBenchSizes {
 		b.Run("records="+size.name, func(b *testing.B) {
 			l := lgBenchOpen(b, lgBenchRoot(b, size.records))
-			req := lgReq(lgBinding("dry-task", "T1", "dry-batch"))
+			req := lgReq(storetest.Binding("dry-task", "T1", "dry-batch"))
 			req.DryRun = true
 			for b.Loop() {
 				out, err := l.Writeback(lgCtx, req)
@@ -253,7 +254,7 @@ func BenchmarkOpen(b *testing.B) {
 						os.Remove(path + ".idxlog")
 						b.StartTimer()
 					}
-					l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet()})
+					l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: lgQuiet()})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -294,7 +295,7 @@ func lgCPUTime() int64 {
 // store saves what it read only with its next write.
 func lgIndexCurrent(b *testing.B, root string) {
 	b.Helper()
-	l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet()})
+	l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: lgQuiet()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -304,7 +305,7 @@ func lgIndexCurrent(b *testing.B, root string) {
 		total += n
 	}
 	if st.IndexLoaded != total {
-		out, err := l.Writeback(lgCtx, lgReq(lgBinding("open-"+lgRun, "T1", "open-batch")))
+		out, err := l.Writeback(lgCtx, lgReq(storetest.Binding("open-"+lgRun, "T1", "open-batch")))
 		if err != nil || !out.Decision.Appended {
 			b.Fatalf("%+v %v", out.Decision, err)
 		}

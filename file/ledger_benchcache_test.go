@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/storetest"
 )
 
 // Benchmark ledgers of 1M records take tens of seconds to write and index,
@@ -61,7 +62,7 @@ func lgCachedRoot(b *testing.B, records int, fullLog bool) string {
 		b.Fatal(err)
 	}
 	// The first store indexes the ledger and saves the index.
-	l, err := file.OpenLedger(file.LedgerOptions{Root: tmp, Config: lgConfig(), Logger: lgQuiet()})
+	l, err := file.OpenLedger(file.LedgerOptions{Root: tmp, Config: storetest.Config(), Logger: lgQuiet()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func lgCachedRoot(b *testing.B, records int, fullLog bool) string {
 		// merge; each write-back appends two records and a log frame.
 		n := file.BenchMergeRows()/2 - 8
 		for i := 0; i < n; i++ {
-			out, err := l.Writeback(context.Background(), lgReq(lgBinding(fmt.Sprintf("log-task-%d", i), "T1", "log-batch")))
+			out, err := l.Writeback(context.Background(), lgReq(storetest.Binding(fmt.Sprintf("log-task-%d", i), "T1", "log-batch")))
 			if err != nil || !out.Decision.Appended {
 				b.Fatalf("%+v %v", out.Decision, err)
 			}

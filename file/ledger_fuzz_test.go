@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -15,8 +16,8 @@ import (
 // the lines DecodeLine accepts (in order, with their bytes), Check agrees,
 // and an append repairs a torn tail without gluing to it.
 func FuzzLedgerReader(f *testing.F) {
-	reg := lgLine(f, lgRegistry("task-1", writeback.StatusRegistered))
-	dur := lgLine(f, lgBinding("task-1", "T1", "b").Record(writeback.DurableSuccessWritten))
+	reg := lgLine(f, storetest.Registry("task-1", writeback.StatusRegistered))
+	dur := lgLine(f, storetest.Binding("task-1", "T1", "b").Record(writeback.DurableSuccessWritten))
 	for _, seed := range []string{
 		"",
 		"\n",
@@ -42,7 +43,7 @@ func FuzzLedgerReader(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet()})
+		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: lgQuiet()})
 		if err != nil {
 			t.Fatalf("OpenLedger: %v", err)
 		}
@@ -80,7 +81,7 @@ func FuzzLedgerReader(f *testing.F) {
 				t.Fatalf("stats records %v, want %v", st.Records, kinds)
 			}
 		}
-		recs := lgAll(t, l, writeback.RecordQuery{Limit: 3})
+		recs := storetest.AllRecords(t, l, writeback.RecordQuery{Limit: 3})
 		if len(recs) != len(wants) {
 			t.Fatalf("%d records, want %d", len(recs), len(wants))
 		}
@@ -100,7 +101,7 @@ func FuzzLedgerReader(f *testing.F) {
 
 		// An append keeps every complete line, drops a torn tail, and adds
 		// exactly its line.
-		if err := l.AppendRegistry(lgCtx, lgRegistry("fuzz-task", writeback.StatusRegistered)); err != nil {
+		if err := l.AppendRegistry(lgCtx, storetest.Registry("fuzz-task", writeback.StatusRegistered)); err != nil {
 			t.Fatal(err)
 		}
 		after, err := os.ReadFile(path)
@@ -113,7 +114,7 @@ func FuzzLedgerReader(f *testing.F) {
 		} else {
 			prefix = nil
 		}
-		if !bytes.Equal(after, append(append([]byte{}, prefix...), lgLine(t, lgRegistry("fuzz-task", writeback.StatusRegistered))...)) {
+		if !bytes.Equal(after, append(append([]byte{}, prefix...), lgLine(t, storetest.Registry("fuzz-task", writeback.StatusRegistered))...)) {
 			t.Fatalf("after append the ledger is %q", after)
 		}
 		if h, _ := l.RegistryHistory(lgCtx, "fuzz-task"); len(h) < 1 {

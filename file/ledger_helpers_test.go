@@ -12,19 +12,12 @@ import (
 	"strings"
 	"testing"
 
-	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
 var lgCtx = context.Background()
-
-// lgKeys are the configured independent collector keys of the tests.
-var lgKeys = []string{"anu0000000000001", "anu0000000000002"}
-
-func lgConfig() writeback.Config {
-	return writeback.Config{CollectorKeys: lgKeys, DefaultChatID: "6937032012"}
-}
 
 func lgQuiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -37,32 +30,12 @@ func lgLedgerPath(root string) string {
 // cleanup.
 func lgOpen(t testing.TB, root string) *file.Ledger {
 	t.Helper()
-	l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet()})
+	l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: lgQuiet()})
 	if err != nil {
 		t.Fatalf("OpenLedger(%s): %v", root, err)
 	}
 	t.Cleanup(func() { l.Close() })
 	return l
-}
-
-// lgBinding is a clean independent-ANU binding for task/track/batch.
-func lgBinding(task, track, batch string) writeback.Binding {
-	return writeback.Binding{
-		TaskID:                      task,
-		TrackID:                     track,
-		DispatchID:                  "dispatch-" + task,
-		DispatchIDSource:            "source_recorded",
-		NormalCollectorCronID:       "ncc-" + task,
-		NormalCollectorCronIDSource: "source_recorded",
-		CollectorKey:                lgKeys[0],
-		CollectorRole:               "ANU",
-		AuthoritativeVerdict:        writeback.AuthoritativePass,
-		TerminalStatus:              writeback.StatusCompleted,
-		CompletedAt:                 "2025-11-22T09:00:00+09:00",
-		SourceResultPath:            "memory/results/" + task + ".json",
-		BatchID:                     batch,
-		ExecutorKey:                 "exec000000000001",
-	}
 }
 
 func lgReq(b writeback.Binding) writeback.WritebackRequest {
@@ -84,16 +57,6 @@ func lgWantClass(t testing.TB, out writeback.WritebackOutcome, class string, app
 	if out.Decision.Classification != class || out.Decision.Appended != appended {
 		t.Fatalf("decision = %s appended=%v, want %s appended=%v (reasons %q)",
 			out.Decision.Classification, out.Decision.Appended, class, appended, out.Decision.Reasons)
-	}
-}
-
-func lgWantCode(t testing.TB, err error, code settle.Code) {
-	t.Helper()
-	if err == nil {
-		t.Fatalf("err = nil, want %s", code)
-	}
-	if got := settle.ErrorCode(err); got != code {
-		t.Fatalf("err = %v (code %s), want %s", err, got, code)
 	}
 }
 
@@ -124,47 +87,6 @@ func lgLine(t testing.TB, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// lgRegistry is a valid registry record of task.
-func lgRegistry(task, status string) writeback.RegistryRecord {
-	return writeback.RegistryRecord{
-		Schema:                writeback.RegistrySchema,
-		TaskID:                task,
-		DispatchID:            "dispatch-" + task,
-		DispatchCronID:        "dispatch-" + task,
-		Executor:              "executor exec000000000001",
-		ChatID:                "6937032012",
-		NormalCollectorCronID: "ncc-" + task,
-		Role:                  "dispatcher",
-		Status:                status,
-		NoFallback:            true,
-		TsKST:                 "2025-11-22T08:00:00+09:00",
-	}
-}
-
-// lgAll returns every record of the ledger by paging through Records.
-func lgAll(t testing.TB, l *file.Ledger, q writeback.RecordQuery) []writeback.LedgerRecord {
-	t.Helper()
-	var out []writeback.LedgerRecord
-	q.After = -1
-	for pages := 0; ; pages++ {
-		if pages > 1_000_000 {
-			t.Fatal("Records does not terminate")
-		}
-		p, err := l.Records(lgCtx, q)
-		if err != nil {
-			t.Fatalf("Records(%+v): %v", q, err)
-		}
-		out = append(out, p.Records...)
-		if p.Next < 0 {
-			return out
-		}
-		if p.Next <= q.After {
-			t.Fatalf("Records cursor went back: %d after %d", p.Next, q.After)
-		}
-		q.After = p.Next
-	}
 }
 
 // lgCheckFile verifies the ledger file: every complete line is a valid

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/storetest"
 )
 
 // The new-process benchmarks run the settle binary as the seed's pipelines
@@ -62,7 +63,7 @@ func lgVerdictFile(b *testing.B, root, task string) string {
 	data, _ := json.Marshal(map[string]any{
 		"task_id": task, "track": "T1", "authoritative_verdict": "AUTHORITATIVE_PASS", "ts_kst": "2025-11-22T09:00:00+09:00",
 		"four_tuple_record": map[string]any{
-			"collector_key": lgKeys[0], "collector_role": "ANU", "executor_key": "exec000000000001",
+			"collector_key": storetest.Keys[0], "collector_role": "ANU", "executor_key": "exec000000000001",
 			"dispatch_id": "dispatch-" + task, "normal_collector_cron_id": "ncc-" + task,
 		},
 	})
@@ -95,7 +96,7 @@ func lgRunTimed(b *testing.B, root string, env []string, bin string, args ...str
 	}
 	stats := filepath.Join(b.TempDir(), "time")
 	cmd := exec.Command(timeBin, append([]string{"-o", stats, "-f", "%M %U %S", bin}, args...)...)
-	cmd.Env = append(append(os.Environ(), "SETTLE_ROOT="+root, "SETTLE_COLLECTOR_KEYS="+strings.Join(lgKeys, ",")), env...)
+	cmd.Env = append(append(os.Environ(), "SETTLE_ROOT="+root, "SETTLE_COLLECTOR_KEYS="+strings.Join(storetest.Keys, ",")), env...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	wall := time.Since(start)
@@ -180,7 +181,7 @@ func BenchmarkNewProcessSeedWriteback(b *testing.B) {
 				task := fmt.Sprintf("seed-%s-%d", lgRun, i)
 				v := lgVerdictFile(b, root, task)
 				b.StartTimer()
-				_, rss, c := lgRunTimed(b, root, []string{"REFERENCE_ANU_KEYS=" + strings.Join(lgKeys, ",")}, py, script, ref, root, v, "np-batch")
+				_, rss, c := lgRunTimed(b, root, []string{"REFERENCE_ANU_KEYS=" + strings.Join(storetest.Keys, ",")}, py, script, ref, root, v, "np-batch")
 				cpu += c
 				sumRSS += rss
 				maxRSS = max(maxRSS, rss)
@@ -265,7 +266,7 @@ func BenchmarkServeRSS(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		cmd := exec.Command(bin, "serve", "--listen", "127.0.0.1:0")
-		cmd.Env = append(os.Environ(), "SETTLE_ROOT="+root, "SETTLE_COLLECTOR_KEYS="+strings.Join(lgKeys, ","))
+		cmd.Env = append(os.Environ(), "SETTLE_ROOT="+root, "SETTLE_COLLECTOR_KEYS="+strings.Join(storetest.Keys, ","))
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			b.Fatal(err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -53,7 +54,7 @@ func TestLedgerChild(t *testing.T) {
 	}
 	root := os.Getenv(lgEnvRoot)
 	id := os.Getenv(lgEnvID)
-	l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet()})
+	l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: lgQuiet()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)
@@ -98,18 +99,18 @@ func lgChildMixed(l *file.Ledger, acks *lgAcks, id string, ops int) {
 			for i := range ops {
 				switch i % 4 {
 				case 0:
-					lgChildWriteback(l, acks, lgBinding(fmt.Sprintf("own-%s-%d-%d", id, g, i), "T1", "mp"))
+					lgChildWriteback(l, acks, storetest.Binding(fmt.Sprintf("own-%s-%d-%d", id, g, i), "T1", "mp"))
 				case 1:
-					lgChildWriteback(l, acks, lgBinding(fmt.Sprintf("shared-%d", (i/4)%10), "T1", "mp"))
+					lgChildWriteback(l, acks, storetest.Binding(fmt.Sprintf("shared-%d", (i/4)%10), "T1", "mp"))
 				case 2:
-					b := lgBinding(fmt.Sprintf("shared-%d", (i/4+3)%10), "T1", "mp")
+					b := storetest.Binding(fmt.Sprintf("shared-%d", (i/4+3)%10), "T1", "mp")
 					if g%2 == 0 {
 						b.AuthoritativeVerdict = "PASS" // conflicts with the AUTHORITATIVE_PASS one
 					}
 					lgChildWriteback(l, acks, b)
 				case 3:
 					task := fmt.Sprintf("reg-%s-%d-%d", id, g, i)
-					if err := l.AppendRegistry(lgCtx, lgRegistry(task, writeback.StatusRegistered)); err != nil {
+					if err := l.AppendRegistry(lgCtx, storetest.Registry(task, writeback.StatusRegistered)); err != nil {
 						lgChildFail("registry", err)
 					}
 					acks.ack("reg %s", task)
@@ -129,21 +130,21 @@ func lgChildCrash(l *file.Ledger, acks *lgAcks, id string) {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				batch := fmt.Sprintf("r%s-g%d-b%d", id, g, i)
-				tracks := lgTracks(batch, 3)
+				tracks := storetest.Tracks(batch, 3)
 				if err := l.DeclareBatch(lgCtx, writeback.Batch{BatchID: batch, Tracks: tracks}); err != nil {
 					lgChildFail("declare", err)
 				}
 				for _, tt := range tracks {
-					lgChildWriteback(l, acks, lgBinding(tt.TaskID, tt.TrackID, batch))
+					lgChildWriteback(l, acks, storetest.Binding(tt.TaskID, tt.TrackID, batch))
 				}
-				lgChildWriteback(l, acks, lgBinding(fmt.Sprintf("again-%d", i%7), "T1", "again"))
+				lgChildWriteback(l, acks, storetest.Binding(fmt.Sprintf("again-%d", i%7), "T1", "again"))
 				res, err := l.Settle(lgCtx, batch, tracks, "T3")
 				if err != nil {
 					lgChildFail("settle", err)
 				}
 				acks.ack("sum %s %v", batch, res.FirstConsolidation)
 				task := fmt.Sprintf("reg-%s-%d-%d", id, g, i)
-				if err := l.AppendRegistry(lgCtx, lgRegistry(task, writeback.StatusRegistered)); err != nil {
+				if err := l.AppendRegistry(lgCtx, storetest.Registry(task, writeback.StatusRegistered)); err != nil {
 					lgChildFail("registry", err)
 				}
 				acks.ack("reg %s", task)
@@ -419,7 +420,7 @@ func TestLedgerCrash(t *testing.T) {
 		if round%9 == 4 {
 			// A foreign writer died mid-line: the next append must not
 			// glue to it.
-			line := lgLine(t, lgRegistry(fmt.Sprintf("torn-%d", round), writeback.StatusRegistered))
+			line := lgLine(t, storetest.Registry(fmt.Sprintf("torn-%d", round), writeback.StatusRegistered))
 			lgAppendRaw(t, path, line[:1+rng.Intn(len(line)-2)])
 		}
 		env := []string{lgEnvChild + "=crash", lgEnvRoot + "=" + root, lgEnvID + "=" + strconv.Itoa(round)}
@@ -458,7 +459,7 @@ func TestLedgerCrash(t *testing.T) {
 		}
 		acks.add(t, c.acks)
 		acks.verify(t, root)
-		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: lgConfig(), Logger: lgQuiet()})
+		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: lgQuiet()})
 		if err != nil {
 			t.Fatalf("round %d: reopen: %v", round, err)
 		}
@@ -481,7 +482,7 @@ func TestLedgerCrash(t *testing.T) {
 
 	// A last append repairs any torn tail; then the file is complete.
 	l := lgOpen(t, root)
-	lgWriteback(t, l, lgBinding("final", "T1", "final"))
+	lgWriteback(t, l, storetest.Binding("final", "T1", "final"))
 	kinds, wids := acks.verify(t, root)
 	st := l.Stats()
 	t.Logf("%d rounds (%d at failpoints): %d durable, %d registry records; %d acknowledged successes; torn repairs seen by the last store %d",

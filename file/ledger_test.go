@@ -14,6 +14,7 @@ import (
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -34,7 +35,7 @@ func TestOpenLedgerPathAllowlist(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			l, err := file.OpenLedger(file.LedgerOptions{Root: root, LedgerPath: tc.ledger, Config: lgConfig(), Logger: lgQuiet()})
+			l, err := file.OpenLedger(file.LedgerOptions{Root: root, LedgerPath: tc.ledger, Config: storetest.Config(), Logger: lgQuiet()})
 			if tc.code == "" {
 				if err != nil {
 					t.Fatalf("OpenLedger: %v", err)
@@ -42,7 +43,7 @@ func TestOpenLedgerPathAllowlist(t *testing.T) {
 				l.Close()
 				return
 			}
-			lgWantCode(t, err, tc.code)
+			storetest.WantCode(t, err, tc.code)
 		})
 	}
 }
@@ -50,7 +51,7 @@ func TestOpenLedgerPathAllowlist(t *testing.T) {
 func TestWritebackDecisions(t *testing.T) {
 	root := t.TempDir()
 	l := lgOpen(t, root)
-	b := lgBinding("task-1", "T1", "batch-1")
+	b := storetest.Binding("task-1", "T1", "batch-1")
 
 	out := lgWriteback(t, l, b)
 	lgWantClass(t, out, writeback.DurableSuccessWritten, true)
@@ -78,14 +79,14 @@ func TestWritebackDecisions(t *testing.T) {
 
 	t.Run("dry run writes nothing", func(t *testing.T) {
 		before, _ := os.ReadFile(lgLedgerPath(root))
-		req := lgReq(lgBinding("task-dry", "T1", "batch-1"))
+		req := lgReq(storetest.Binding("task-dry", "T1", "batch-1"))
 		req.DryRun = true
 		out, err := l.Writeback(lgCtx, req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		lgWantClass(t, out, writeback.DurableSuccessWritten, false)
-		conflict := lgBinding("task-1", "T1", "batch-1")
+		conflict := storetest.Binding("task-1", "T1", "batch-1")
 		conflict.AuthoritativeVerdict = "PASS"
 		req = lgReq(conflict)
 		req.DryRun = true
@@ -104,7 +105,7 @@ func TestWritebackDecisions(t *testing.T) {
 	})
 
 	t.Run("refusal records one conflict per candidate", func(t *testing.T) {
-		c := lgBinding("task-1", "T1", "batch-1")
+		c := storetest.Binding("task-1", "T1", "batch-1")
 		c.AuthoritativeVerdict = "PASS"
 		out := lgWriteback(t, l, c)
 		lgWantClass(t, out, writeback.WritebackBindingConflict, false)
@@ -135,7 +136,7 @@ func TestWritebackDecisions(t *testing.T) {
 	})
 
 	t.Run("self chain is refused and recorded", func(t *testing.T) {
-		s := lgBinding("task-self", "T1", "batch-1")
+		s := storetest.Binding("task-self", "T1", "batch-1")
 		s.ExecutorKey = s.CollectorKey
 		out := lgWriteback(t, l, s)
 		lgWantClass(t, out, writeback.SelfChainNoWriteback, false)
@@ -145,27 +146,14 @@ func TestWritebackDecisions(t *testing.T) {
 	})
 }
 
-func TestWritebackReasonsMatchSeedApply(t *testing.T) {
-	l := lgOpen(t, t.TempDir())
-	out := lgWriteback(t, l, lgBinding("task-r", "T1", "b"))
-	want := writeback.AppendedReason()
-	if r := out.Decision.Reasons; len(r) == 0 || r[len(r)-1] != want {
-		t.Fatalf("success reasons %q do not end with the apply reason", r)
-	}
-	out = lgWriteback(t, l, lgBinding("task-r", "T1", "b"))
-	if r := out.Decision.Reasons; r[len(r)-1] != writeback.SkipReason() {
-		t.Fatalf("skip reasons %q", r)
-	}
-}
-
 func TestTornTailRepair(t *testing.T) {
 	root := t.TempDir()
 	path := lgLedgerPath(root)
 	l := lgOpen(t, root)
-	lgWriteback(t, l, lgBinding("task-1", "T1", "b"))
+	lgWriteback(t, l, storetest.Binding("task-1", "T1", "b"))
 	fi, _ := os.Stat(path)
 	tornAt := fi.Size()
-	torn := lgLine(t, lgRegistry("task-torn", writeback.StatusRegistered))
+	torn := lgLine(t, storetest.Registry("task-torn", writeback.StatusRegistered))
 	torn = torn[:len(torn)/2] // a writer died mid-line
 	lgAppendRaw(t, path, torn)
 
@@ -186,7 +174,7 @@ func TestTornTailRepair(t *testing.T) {
 	}
 
 	// The next append repairs it first.
-	lgWriteback(t, l, lgBinding("task-2", "T1", "b"))
+	lgWriteback(t, l, storetest.Binding("task-2", "T1", "b"))
 	st := l.Stats()
 	if st.TornRepairs != 1 || st.TornBytes != int64(len(torn)) {
 		t.Fatalf("stats after repair: %+v", st)
@@ -220,14 +208,14 @@ func TestTornTailRepair(t *testing.T) {
 	t.Run("second torn tail at the same offset keeps both sidecars", func(t *testing.T) {
 		fi, _ := os.Stat(path)
 		lgAppendRaw(t, path, "{\"schema\": \"dur")
-		lgWriteback(t, l, lgBinding("task-3", "T1", "b"))
+		lgWriteback(t, l, storetest.Binding("task-3", "T1", "b"))
 		// Truncate back to the same offset and tear again.
 		lgAppendRaw(t, path, "x")
 		if err := os.Truncate(path, fi.Size()); err != nil {
 			t.Fatal(err)
 		}
 		lgAppendRaw(t, path, "{\"sch")
-		lgWriteback(t, l, lgBinding("task-4", "T1", "b"))
+		lgWriteback(t, l, storetest.Binding("task-4", "T1", "b"))
 		a, err1 := os.ReadFile(fmt.Sprintf("%s.torn-%d", path, fi.Size()))
 		b, err2 := os.ReadFile(fmt.Sprintf("%s.torn-%d.1", path, fi.Size()))
 		if err1 != nil || err2 != nil || string(a) != "{\"schema\": \"dur" || string(b) != "{\"sch" {
@@ -240,7 +228,7 @@ func TestTornTailRepair(t *testing.T) {
 func TestSkippedLines(t *testing.T) {
 	root := t.TempDir()
 	path := lgLedgerPath(root)
-	good := lgLine(t, lgRegistry("task-a", writeback.StatusRegistered))
+	good := lgLine(t, storetest.Registry("task-a", writeback.StatusRegistered))
 	lines := []string{
 		good,
 		"[1,2]\n",
@@ -258,7 +246,7 @@ func TestSkippedLines(t *testing.T) {
 	if st.Lines != int64(len(lines)) || st.Skipped != 6 || st.Records[writeback.KindRegistry] != 3 {
 		t.Fatalf("stats %+v", st)
 	}
-	recs := lgAll(t, l, writeback.RecordQuery{})
+	recs := storetest.AllRecords(t, l, writeback.RecordQuery{})
 	for i, r := range recs {
 		if r.Seq != int64(i) {
 			t.Fatalf("record %d has Seq %d", i, r.Seq)
@@ -281,7 +269,7 @@ func TestSkippedLines(t *testing.T) {
 		}
 	}
 	// An append after skipped lines keeps them and goes on.
-	if err := l.AppendRegistry(lgCtx, lgRegistry("task-c", writeback.StatusRegistered)); err != nil {
+	if err := l.AppendRegistry(lgCtx, storetest.Registry("task-c", writeback.StatusRegistered)); err != nil {
 		t.Fatal(err)
 	}
 	if h, _ := l.RegistryHistory(lgCtx, "task-c"); len(h) != 1 {
@@ -294,18 +282,18 @@ func TestRebuildWhenFileReplacedOrShrunk(t *testing.T) {
 	path := lgLedgerPath(root)
 	l := lgOpen(t, root)
 	for i := range 3 {
-		lgWriteback(t, l, lgBinding(fmt.Sprintf("task-%d", i), "T1", "b"))
+		lgWriteback(t, l, storetest.Binding(fmt.Sprintf("task-%d", i), "T1", "b"))
 	}
-	if n := len(lgAll(t, l, writeback.RecordQuery{})); n != 6 {
+	if n := len(storetest.AllRecords(t, l, writeback.RecordQuery{})); n != 6 {
 		t.Fatalf("%d records", n)
 	}
 
 	t.Run("replaced", func(t *testing.T) {
-		content := lgLine(t, lgRegistry("task-new", writeback.StatusRegistered))
+		content := lgLine(t, storetest.Registry("task-new", writeback.StatusRegistered))
 		if err := durable.WriteFile(path, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		recs := lgAll(t, l, writeback.RecordQuery{})
+		recs := storetest.AllRecords(t, l, writeback.RecordQuery{})
 		if len(recs) != 1 || recs[0].Registry.TaskID != "task-new" {
 			t.Fatalf("after replace: %+v", recs)
 		}
@@ -316,7 +304,7 @@ func TestRebuildWhenFileReplacedOrShrunk(t *testing.T) {
 			t.Fatal("no rebuild counted")
 		}
 		// Appends go to the new file.
-		lgWriteback(t, l, lgBinding("task-0", "T1", "b"))
+		lgWriteback(t, l, storetest.Binding("task-0", "T1", "b"))
 		if k, _ := lgCheckFile(t, path); k[writeback.KindDurable] != 1 || k[writeback.KindRegistry] != 2 {
 			t.Fatalf("new file kinds %v", k)
 		}
@@ -329,11 +317,11 @@ func TestRebuildWhenFileReplacedOrShrunk(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := l.Stats().Rebuilds
-		recs := lgAll(t, l, writeback.RecordQuery{})
+		recs := storetest.AllRecords(t, l, writeback.RecordQuery{})
 		if len(recs) != 1 || l.Stats().Rebuilds != before+1 {
 			t.Fatalf("after shrink: %d records, rebuilds %d", len(recs), l.Stats().Rebuilds)
 		}
-		out := lgWriteback(t, l, lgBinding("task-0", "T1", "b"))
+		out := lgWriteback(t, l, storetest.Binding("task-0", "T1", "b"))
 		lgWantClass(t, out, writeback.DurableSuccessWritten, true)
 	})
 
@@ -343,9 +331,9 @@ func TestRebuildWhenFileReplacedOrShrunk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f.WriteString(strings.Repeat(" ", len(data)-1) + "x" + "\n" + lgLine(t, lgRegistry("task-x", writeback.StatusRegistered)))
+		f.WriteString(strings.Repeat(" ", len(data)-1) + "x" + "\n" + lgLine(t, storetest.Registry("task-x", writeback.StatusRegistered)))
 		f.Close()
-		recs := lgAll(t, l, writeback.RecordQuery{})
+		recs := storetest.AllRecords(t, l, writeback.RecordQuery{})
 		if len(recs) != 1 || recs[0].Registry.TaskID != "task-x" {
 			t.Fatalf("after in-place rewrite: %+v", recs)
 		}
@@ -355,10 +343,10 @@ func TestRebuildWhenFileReplacedOrShrunk(t *testing.T) {
 		if err := os.Remove(path); err != nil {
 			t.Fatal(err)
 		}
-		if recs := lgAll(t, l, writeback.RecordQuery{}); len(recs) != 0 {
+		if recs := storetest.AllRecords(t, l, writeback.RecordQuery{}); len(recs) != 0 {
 			t.Fatalf("after remove: %d records", len(recs))
 		}
-		lgWriteback(t, l, lgBinding("task-9", "T1", "b"))
+		lgWriteback(t, l, storetest.Binding("task-9", "T1", "b"))
 		if k, _ := lgCheckFile(t, path); k[writeback.KindDurable] != 1 {
 			t.Fatalf("recreated ledger kinds %v", k)
 		}
@@ -370,13 +358,13 @@ func TestCatchUpSeesOtherWriters(t *testing.T) {
 	path := lgLedgerPath(root)
 	a := lgOpen(t, root)
 	b := lgOpen(t, root)
-	lgWriteback(t, a, lgBinding("task-1", "T1", "b"))
+	lgWriteback(t, a, storetest.Binding("task-1", "T1", "b"))
 	// b learns about a's record without reopening: an identical request
 	// is a skip, not a duplicate.
-	lgWantClass(t, lgWriteback(t, b, lgBinding("task-1", "T1", "b")), writeback.WritebackIdempotentSkip, false)
+	lgWantClass(t, lgWriteback(t, b, storetest.Binding("task-1", "T1", "b")), writeback.WritebackIdempotentSkip, false)
 
 	// A raw (Python-like) appender.
-	lgAppendRaw(t, path, lgLine(t, lgRegistry("task-py", writeback.StatusRegistered)))
+	lgAppendRaw(t, path, lgLine(t, storetest.Registry("task-py", writeback.StatusRegistered)))
 	if h, err := a.RegistryHistory(lgCtx, "task-py"); err != nil || len(h) != 1 {
 		t.Fatalf("history %v %v", h, err)
 	}
@@ -384,7 +372,7 @@ func TestCatchUpSeesOtherWriters(t *testing.T) {
 		t.Fatalf("classify %s", c)
 	}
 	// A line still being written is not consumed.
-	line := lgLine(t, lgRegistry("task-slow", writeback.StatusFailed))
+	line := lgLine(t, storetest.Registry("task-slow", writeback.StatusFailed))
 	lgAppendRaw(t, path, line[:10])
 	if h, _ := a.RegistryHistory(lgCtx, "task-slow"); len(h) != 0 {
 		t.Fatal("partial line consumed")
@@ -394,7 +382,7 @@ func TestCatchUpSeesOtherWriters(t *testing.T) {
 		t.Fatalf("classify after completion %s", c)
 	}
 	kinds, wids := lgCheckFile(t, path)
-	if kinds[writeback.KindDurable] != 1 || wids[lgBinding("task-1", "T1", "b").WritebackID()] != 1 {
+	if kinds[writeback.KindDurable] != 1 || wids[storetest.Binding("task-1", "T1", "b").WritebackID()] != 1 {
 		t.Fatalf("kinds %v", kinds)
 	}
 	for _, l := range []*file.Ledger{a, b} {
@@ -405,245 +393,50 @@ func TestCatchUpSeesOtherWriters(t *testing.T) {
 	}
 }
 
-func lgTracks(batch string, n int) []writeback.TrackTask {
-	var tt []writeback.TrackTask
-	for i := range n {
-		tt = append(tt, writeback.TrackTask{TrackID: fmt.Sprintf("T%d", i+1), TaskID: fmt.Sprintf("%s-task-%d", batch, i+1)})
-	}
-	return tt
-}
-
-func TestSettleSummaryOnce(t *testing.T) {
+// TestDeclareBatchFile: a declaration is a file of its own under the
+// batches directory (the conformance suite checks what it reads back).
+func TestDeclareBatchFile(t *testing.T) {
 	root := t.TempDir()
 	l := lgOpen(t, root)
-	tracks := lgTracks("batch-7", 3)
-	for i, tt := range tracks[:2] {
-		lgWriteback(t, l, lgBinding(tt.TaskID, tt.TrackID, "batch-7"))
-		res, err := l.Settle(lgCtx, "batch-7", tracks, tt.TrackID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Result.Decision != writeback.RecordAndDefer || res.FirstConsolidation || res.Result.ConsolidatedSummaryCandidatePath != nil {
-			t.Fatalf("after %d tracks: %+v", i+1, res)
-		}
-	}
-	if _, err := l.Summary(lgCtx, "batch-7"); settle.ErrorCode(err) != settle.ENOTFOUND {
-		t.Fatalf("Summary before consolidation: %v", err)
-	}
-	lgWriteback(t, l, lgBinding(tracks[2].TaskID, tracks[2].TrackID, "batch-7"))
-
-	// Several stores (as several processes would) race to consolidate.
-	var wg sync.WaitGroup
-	results := make([]writeback.SettleOutcome, 6)
-	errs := make([]error, 6)
-	for i := range results {
-		s := l
-		if i%2 == 1 {
-			s = lgOpen(t, root)
-		}
-		wg.Go(func() { results[i], errs[i] = s.Settle(lgCtx, "batch-7", tracks, "T3") })
-	}
-	wg.Wait()
-	first := 0
-	for i, r := range results {
-		if errs[i] != nil {
-			t.Fatal(errs[i])
-		}
-		if r.Result.Decision != writeback.AllSettledConsolidate || !r.Result.ThisCollectorIsLastSettleTrack {
-			t.Fatalf("result %+v", r.Result)
-		}
-		p := r.Result.ConsolidatedSummaryCandidatePath
-		if p == nil || *p != "memory/events/batch_summaries/batch-7.json" {
-			t.Fatalf("summary path %v", p)
-		}
-		if r.FirstConsolidation {
-			first++
-		}
-	}
-	if first != 1 {
-		t.Fatalf("%d first consolidations, want exactly 1", first)
-	}
-	sum, err := l.Summary(lgCtx, "batch-7")
-	if err != nil {
+	if err := l.DeclareBatch(lgCtx, writeback.Batch{BatchID: "b1", Tracks: storetest.Tracks("b1", 3)}); err != nil {
 		t.Fatal(err)
-	}
-	if sum.Schema != writeback.SummarySchema || sum.BatchID != "batch-7" || len(sum.Records) != 3 ||
-		sum.Result.Decision != writeback.AllSettledConsolidate || sum.Records[2].TaskID != tracks[2].TaskID {
-		t.Fatalf("summary %+v", sum)
-	}
-	again, err := l.Settle(lgCtx, "batch-7", tracks, "T1")
-	if err != nil || again.FirstConsolidation {
-		t.Fatalf("later settle: %+v %v", again, err)
-	}
-}
-
-func TestBatchNames(t *testing.T) {
-	l := lgOpen(t, t.TempDir())
-	for _, bad := range []string{"", ".", "..", "a/b", "../x", "a\x00b"} {
-		_, err := l.Settle(lgCtx, bad, lgTracks("x", 1), "")
-		lgWantCode(t, err, settle.EINVALID)
-		_, err = l.Summary(lgCtx, bad)
-		lgWantCode(t, err, settle.EINVALID)
-		_, err = l.GetBatch(lgCtx, bad)
-		lgWantCode(t, err, settle.EINVALID)
-		lgWantCode(t, l.DeclareBatch(lgCtx, writeback.Batch{BatchID: bad, Tracks: lgTracks("x", 1)}), settle.EINVALID)
-	}
-}
-
-func TestDeclareAndGetBatch(t *testing.T) {
-	root := t.TempDir()
-	l := lgOpen(t, root)
-	_, err := l.GetBatch(lgCtx, "b1")
-	lgWantCode(t, err, settle.ENOTFOUND)
-	cases := []struct {
-		name string
-		b    writeback.Batch
-		code settle.Code
-	}{
-		{"no tracks", writeback.Batch{BatchID: "b1"}, settle.EINVALID},
-		{"empty track id", writeback.Batch{BatchID: "b1", Tracks: []writeback.TrackTask{{TaskID: "t"}}}, settle.EINVALID},
-		{"duplicate track", writeback.Batch{BatchID: "b1", Tracks: []writeback.TrackTask{{TrackID: "T", TaskID: "a"}, {TrackID: "T", TaskID: "b"}}}, settle.EINVALID},
-		{"valid", writeback.Batch{BatchID: "b1", Tracks: lgTracks("b1", 3)}, ""},
-		{"replaced", writeback.Batch{BatchID: "b1", Tracks: lgTracks("b1", 2)}, ""},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			err := l.DeclareBatch(lgCtx, tc.b)
-			if tc.code != "" {
-				lgWantCode(t, err, tc.code)
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := l.GetBatch(lgCtx, "b1")
-			if err != nil || len(got.Tracks) != len(tc.b.Tracks) || got.Tracks[0] != tc.b.Tracks[0] {
-				t.Fatalf("GetBatch = %+v, %v", got, err)
-			}
-		})
 	}
 	if _, err := os.Stat(filepath.Join(root, "memory", "events", "batches", "b1.json")); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func TestAppendRegistryValidation(t *testing.T) {
+// TestAppendRegistryInvalidCreatesNoFile: a refused registry record does
+// not even create the ledger file.
+func TestAppendRegistryInvalidCreatesNoFile(t *testing.T) {
 	root := t.TempDir()
 	l := lgOpen(t, root)
-	bad := lgRegistry("task-1", "BOGUS")
+	bad := storetest.Registry("task-1", "BOGUS")
 	bad.NoFallback = false
-	err := l.AppendRegistry(lgCtx, bad)
-	lgWantCode(t, err, settle.EINVALID)
-	if !strings.Contains(err.Error(), "status") || !strings.Contains(err.Error(), "fallback") {
-		t.Fatalf("error does not list the reasons: %v", err)
-	}
+	storetest.WantCode(t, l.AppendRegistry(lgCtx, bad), settle.EINVALID)
 	if _, err := os.Stat(lgLedgerPath(root)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("an invalid record created the ledger")
 	}
-	for _, st := range []string{writeback.StatusRegistered, writeback.StatusDispatched, writeback.StatusFailed} {
-		if err := l.AppendRegistry(lgCtx, lgRegistry("task-1", st)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	h, err := l.RegistryHistory(lgCtx, "task-1")
-	if err != nil || len(h) != 3 || h[2].Status != writeback.StatusFailed {
-		t.Fatalf("history %+v %v", h, err)
-	}
-	if c, _ := l.Classify(lgCtx, "task-1"); c != writeback.ClassFailed {
-		t.Fatalf("classify %s", c)
-	}
-	if c, _ := l.Classify(lgCtx, "task-none"); c != writeback.ClassUnknown {
-		t.Fatalf("classify %s", c)
-	}
 }
 
-func TestRecordsPaging(t *testing.T) {
+// TestRecordsFollowForeignAppends: the posting lists of Records take in
+// lines another writer appended to the file.
+func TestRecordsFollowForeignAppends(t *testing.T) {
 	root := t.TempDir()
 	l := lgOpen(t, root)
-	for i := range 25 {
-		batch := fmt.Sprintf("b%d", i%3)
-		lgWriteback(t, l, lgBinding(fmt.Sprintf("task-%d", i), "T1", batch))
-		if i%5 == 0 {
-			c := lgBinding(fmt.Sprintf("task-%d", i), "T1", batch)
-			c.AuthoritativeVerdict = "PASS"
-			lgWriteback(t, l, c) // conflict record
-		}
-	}
-	if err := l.AppendRegistry(lgCtx, lgRegistry("task-3", writeback.StatusDispatched)); err != nil {
+	lgWriteback(t, l, storetest.Binding("task-3", "T1", "b1"))
+	if err := l.AppendRegistry(lgCtx, storetest.Registry("task-3", writeback.StatusDispatched)); err != nil {
 		t.Fatal(err)
 	}
-	all := lgAll(t, l, writeback.RecordQuery{Limit: 7})
-	if len(all) != 25*2+5+1 {
-		t.Fatalf("%d records", len(all))
+	before := len(storetest.AllRecords(t, l, writeback.RecordQuery{TaskID: "task-3"}))
+	if err := l.AppendRegistry(lgCtx, storetest.Registry("task-3", writeback.StatusFailed)); err != nil {
+		t.Fatal(err)
 	}
-	for i, r := range all {
-		if r.Seq != int64(i) || len(r.Raw) == 0 {
-			t.Fatalf("record %d: seq %d", i, r.Seq)
-		}
-		if dec, ok := writeback.DecodeLine(r.Raw); !ok || dec.Kind != r.Kind {
-			t.Fatalf("record %d raw does not decode", i)
-		}
+	lgAppendRaw(t, lgLedgerPath(root), lgLine(t, storetest.Registry("task-3", writeback.StatusCancelled)))
+	got := storetest.AllRecords(t, l, writeback.RecordQuery{TaskID: "task-3"})
+	if len(got) != before+2 || got[len(got)-1].Registry.Status != writeback.StatusCancelled {
+		t.Fatalf("%d records for task-3, want %d", len(got), before+2)
 	}
-	cases := []struct {
-		name string
-		q    writeback.RecordQuery
-		want func(writeback.LedgerRecord) bool
-	}{
-		{"durable", writeback.RecordQuery{Kind: writeback.KindDurable, Limit: 4}, func(r writeback.LedgerRecord) bool { return r.Kind == writeback.KindDurable }},
-		{"conflict", writeback.RecordQuery{Kind: writeback.KindConflict}, func(r writeback.LedgerRecord) bool { return r.Kind == writeback.KindConflict }},
-		{"batch", writeback.RecordQuery{BatchID: "b1", Limit: 3}, func(r writeback.LedgerRecord) bool {
-			return (r.Durable != nil && r.Durable.BatchID == "b1") || (r.Conflict != nil && r.Conflict.BatchID == "b1")
-		}},
-		{"task", writeback.RecordQuery{TaskID: "task-3", Limit: 1}, func(r writeback.LedgerRecord) bool {
-			return (r.Durable != nil && r.Durable.TaskID == "task-3") || (r.Registry != nil && r.Registry.TaskID == "task-3")
-		}},
-		{"task and batch and kind", writeback.RecordQuery{TaskID: "task-10", BatchID: "b1", Kind: writeback.KindConflict}, func(r writeback.LedgerRecord) bool {
-			return r.Conflict != nil && r.Conflict.TaskID == "task-10" && r.Conflict.BatchID == "b1"
-		}},
-		{"no match", writeback.RecordQuery{TaskID: "nope"}, func(writeback.LedgerRecord) bool { return false }},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			got := lgAll(t, l, tc.q)
-			var want []int64
-			for _, r := range all {
-				if tc.want(r) {
-					want = append(want, r.Seq)
-				}
-			}
-			if len(got) != len(want) {
-				t.Fatalf("%d records, want %d", len(got), len(want))
-			}
-			for i := range got {
-				if got[i].Seq != want[i] {
-					t.Fatalf("record %d seq %d, want %d", i, got[i].Seq, want[i])
-				}
-			}
-		})
-	}
-	t.Run("posting lists follow appends", func(t *testing.T) {
-		before := len(lgAll(t, l, writeback.RecordQuery{TaskID: "task-3"}))
-		if err := l.AppendRegistry(lgCtx, lgRegistry("task-3", writeback.StatusFailed)); err != nil {
-			t.Fatal(err)
-		}
-		lgAppendRaw(t, lgLedgerPath(root), lgLine(t, lgRegistry("task-3", writeback.StatusCancelled)))
-		got := lgAll(t, l, writeback.RecordQuery{TaskID: "task-3"})
-		if len(got) != before+2 || got[len(got)-1].Registry.Status != writeback.StatusCancelled {
-			t.Fatalf("%d records for task-3, want %d", len(got), before+2)
-		}
-	})
-	t.Run("cursor past the end", func(t *testing.T) {
-		p, err := l.Records(lgCtx, writeback.RecordQuery{After: 1000})
-		if err != nil || len(p.Records) != 0 || p.Next != -1 {
-			t.Fatalf("%+v %v", p, err)
-		}
-	})
-	t.Run("bad query", func(t *testing.T) {
-		_, err := l.Records(lgCtx, writeback.RecordQuery{Kind: "bogus", After: -1})
-		lgWantCode(t, err, settle.EINVALID)
-		_, err = l.Records(lgCtx, writeback.RecordQuery{Limit: -1, After: -1})
-		lgWantCode(t, err, settle.EINVALID)
-	})
 }
 
 func TestGroupCommit(t *testing.T) {
@@ -658,7 +451,7 @@ func TestGroupCommit(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			// Pairs of identical requests: one success, one skip.
-			outs[i], errs[i] = l.Writeback(lgCtx, lgReq(lgBinding(fmt.Sprintf("task-%d", i/2), "T1", "b")))
+			outs[i], errs[i] = l.Writeback(lgCtx, lgReq(storetest.Binding(fmt.Sprintf("task-%d", i/2), "T1", "b")))
 		})
 	}
 	close(start)
@@ -704,7 +497,7 @@ func TestFsyncFailurePoisonsStore(t *testing.T) {
 	root := t.TempDir()
 	path := lgLedgerPath(root)
 	l := lgOpen(t, root)
-	lgWriteback(t, l, lgBinding("task-ok", "T1", "b"))
+	lgWriteback(t, l, storetest.Binding("task-ok", "T1", "b"))
 	before, _ := os.ReadFile(path)
 
 	injected := errors.New("injected fsync failure")
@@ -719,7 +512,7 @@ func TestFsyncFailurePoisonsStore(t *testing.T) {
 	outs := make([]writeback.WritebackOutcome, n)
 	for i := range n {
 		wg.Go(func() {
-			outs[i], errs[i] = l.Writeback(lgCtx, lgReq(lgBinding(fmt.Sprintf("task-%d", i), "T1", "b")))
+			outs[i], errs[i] = l.Writeback(lgCtx, lgReq(storetest.Binding(fmt.Sprintf("task-%d", i), "T1", "b")))
 		})
 	}
 	for l.Stats().GroupedRequests < 1 {
@@ -740,11 +533,11 @@ func TestFsyncFailurePoisonsStore(t *testing.T) {
 	if !st.Poisoned || st.FsyncErrors != 1 {
 		t.Fatalf("stats %+v", st)
 	}
-	_, err := l.Writeback(lgCtx, lgReq(lgBinding("task-later", "T1", "b")))
-	lgWantCode(t, err, settle.EUNAVAILABLE)
-	lgWantCode(t, l.AppendRegistry(lgCtx, lgRegistry("task-later", writeback.StatusRegistered)), settle.EUNAVAILABLE)
+	_, err := l.Writeback(lgCtx, lgReq(storetest.Binding("task-later", "T1", "b")))
+	storetest.WantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, l.AppendRegistry(lgCtx, storetest.Registry("task-later", writeback.StatusRegistered)), settle.EUNAVAILABLE)
 	_, err = l.RegistryHistory(lgCtx, "task-ok")
-	lgWantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.EUNAVAILABLE)
 	after, _ := os.ReadFile(path)
 	if string(after) != string(before) {
 		t.Fatal("the failed group's bytes were not rolled back")
@@ -757,8 +550,8 @@ func TestFsyncFailurePoisonsStore(t *testing.T) {
 	if k, _ := lgCheckFile(t, path); k[writeback.KindDurable] != 1 {
 		t.Fatalf("kinds %v", k)
 	}
-	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-0", "T1", "b")), writeback.DurableSuccessWritten, true)
-	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-ok", "T1", "b")), writeback.WritebackIdempotentSkip, false)
+	lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-0", "T1", "b")), writeback.DurableSuccessWritten, true)
+	lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-ok", "T1", "b")), writeback.WritebackIdempotentSkip, false)
 }
 
 // TestFsyncFailureFailsPendingGroup: group B is written while group A is
@@ -768,7 +561,7 @@ func TestFsyncFailureFailsPendingGroup(t *testing.T) {
 	root := t.TempDir()
 	path := lgLedgerPath(root)
 	l := lgOpen(t, root)
-	lgWriteback(t, l, lgBinding("task-ok", "T1", "b"))
+	lgWriteback(t, l, storetest.Binding("task-ok", "T1", "b"))
 	before, _ := os.ReadFile(path)
 
 	injected := errors.New("injected fsync failure")
@@ -797,7 +590,7 @@ func TestFsyncFailureFailsPendingGroup(t *testing.T) {
 	wb := func(task string) chan answer {
 		ch := make(chan answer, 1)
 		go func() {
-			out, err := l.Writeback(lgCtx, lgReq(lgBinding(task, "T1", "b")))
+			out, err := l.Writeback(lgCtx, lgReq(storetest.Binding(task, "T1", "b")))
 			ch <- answer{out, err}
 		}()
 		return ch
@@ -827,8 +620,8 @@ func TestFsyncFailureFailsPendingGroup(t *testing.T) {
 	if !st.Poisoned || st.FsyncErrors != 1 {
 		t.Fatalf("stats %+v: want poisoned after one fsync error", st)
 	}
-	_, err = l.Writeback(lgCtx, lgReq(lgBinding("task-later", "T1", "b")))
-	lgWantCode(t, err, settle.EUNAVAILABLE)
+	_, err = l.Writeback(lgCtx, lgReq(storetest.Binding("task-later", "T1", "b")))
+	storetest.WantCode(t, err, settle.EUNAVAILABLE)
 	if after, _ := os.ReadFile(path); string(after) != string(before) {
 		t.Fatalf("ledger not cut back to before the failed groups: %d bytes, want %d", len(after), len(before))
 	}
@@ -840,22 +633,22 @@ func TestFsyncFailureFailsPendingGroup(t *testing.T) {
 	if k, _ := lgCheckFile(t, path); k[writeback.KindDurable] != 1 {
 		t.Fatalf("kinds %v: want the acknowledged record alone", k)
 	}
-	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-ok", "T1", "b")), writeback.WritebackIdempotentSkip, false)
-	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-a", "T1", "b")), writeback.DurableSuccessWritten, true)
-	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-b", "T1", "b")), writeback.DurableSuccessWritten, true)
+	lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-ok", "T1", "b")), writeback.WritebackIdempotentSkip, false)
+	lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-a", "T1", "b")), writeback.DurableSuccessWritten, true)
+	lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-b", "T1", "b")), writeback.DurableSuccessWritten, true)
 }
 
 func TestAppendFailureBeforeWrite(t *testing.T) {
 	root := t.TempDir()
 	l := lgOpen(t, root)
 	durable.SetFailpoint("before-append", func() error { return errors.New("injected write failure") })
-	_, err := l.Writeback(lgCtx, lgReq(lgBinding("task-1", "T1", "b")))
+	_, err := l.Writeback(lgCtx, lgReq(storetest.Binding("task-1", "T1", "b")))
 	durable.SetFailpoint("before-append", nil)
-	lgWantCode(t, err, settle.EUNAVAILABLE)
-	_, err = l.Writeback(lgCtx, lgReq(lgBinding("task-1", "T1", "b")))
-	lgWantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.EUNAVAILABLE)
+	_, err = l.Writeback(lgCtx, lgReq(storetest.Binding("task-1", "T1", "b")))
+	storetest.WantCode(t, err, settle.EUNAVAILABLE)
 	l2 := lgOpen(t, root)
-	lgWantClass(t, lgWriteback(t, l2, lgBinding("task-1", "T1", "b")), writeback.DurableSuccessWritten, true)
+	lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-1", "T1", "b")), writeback.DurableSuccessWritten, true)
 }
 
 func TestClosedStore(t *testing.T) {
@@ -863,19 +656,19 @@ func TestClosedStore(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	_, err := l.Writeback(lgCtx, lgReq(lgBinding("task-1", "T1", "b")))
-	lgWantCode(t, err, settle.EUNAVAILABLE)
+	_, err := l.Writeback(lgCtx, lgReq(storetest.Binding("task-1", "T1", "b")))
+	storetest.WantCode(t, err, settle.EUNAVAILABLE)
 	_, err = l.Records(lgCtx, writeback.RecordQuery{After: -1})
-	lgWantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.EUNAVAILABLE)
 }
 
 func TestCheckReportsDuplicates(t *testing.T) {
 	root := t.TempDir()
 	path := lgLedgerPath(root)
 	l := lgOpen(t, root)
-	lgWriteback(t, l, lgBinding("task-1", "T1", "b"))
+	lgWriteback(t, l, storetest.Binding("task-1", "T1", "b"))
 	// A foreign writer (the seed's unlocked append) duplicated a record.
-	rec := lgBinding("task-1", "T1", "b").Record(writeback.DurableSuccessWritten)
+	rec := storetest.Binding("task-1", "T1", "b").Record(writeback.DurableSuccessWritten)
 	lgAppendRaw(t, path, lgLine(t, rec))
 	rep, err := l.Check(lgCtx)
 	if err != nil {
@@ -890,14 +683,14 @@ func TestCheckReportsDuplicates(t *testing.T) {
 func TestWritebackUnencodableIsInvalid(t *testing.T) {
 	root := t.TempDir()
 	l := lgOpen(t, root)
-	b := lgBinding("task-\xff", "T1", "b")
+	b := storetest.Binding("task-\xff", "T1", "b")
 	_, err := l.Writeback(lgCtx, lgReq(b))
-	lgWantCode(t, err, settle.EINVALID)
+	storetest.WantCode(t, err, settle.EINVALID)
 	if st := l.Stats(); st.Poisoned {
 		t.Fatal("an invalid request poisoned the store")
 	}
 	// The store goes on.
-	lgWantClass(t, lgWriteback(t, l, lgBinding("task-ok", "T1", "b")), writeback.DurableSuccessWritten, true)
+	lgWantClass(t, lgWriteback(t, l, storetest.Binding("task-ok", "T1", "b")), writeback.DurableSuccessWritten, true)
 	if k, _ := lgCheckFile(t, lgLedgerPath(root)); k[writeback.KindDurable] != 1 {
 		t.Fatalf("kinds %v", k)
 	}

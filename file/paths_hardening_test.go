@@ -12,6 +12,7 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -111,13 +112,13 @@ func TestHardeningA_SymlinkedSceneDirectories(t *testing.T) {
 			s := scOpen(t, root)
 			ref := scene.Ref{Project: "evil", Episode: "1", Batch: "A"}
 			_, err := s.InitFromPlan(ctx, "evil", "1", scene.Plan{Root: scTree(t, phPlan)}, 3, false)
-			scWantCode(t, err, settle.EPATHREFUSED)
+			storetest.WantCode(t, err, settle.EPATHREFUSED)
 			_, err = s.WriteCandidate(ctx, ref, scGen(t, phRng(), "A", 2), "", true)
-			scWantCode(t, err, settle.EPATHREFUSED)
+			storetest.WantCode(t, err, settle.EPATHREFUSED)
 			_, err = s.Load(ctx, ref)
-			scWantCode(t, err, settle.EPATHREFUSED)
+			storetest.WantCode(t, err, settle.EPATHREFUSED)
 			_, err = s.List(ctx, "evil", "1")
-			scWantCode(t, err, settle.EPATHREFUSED)
+			storetest.WantCode(t, err, settle.EPATHREFUSED)
 			phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 		})
 	}
@@ -148,9 +149,9 @@ func TestHardeningA_SymlinkedSceneFiles(t *testing.T) {
 	phSymlink(t, filepath.Join(scDir(out), "body.json"), v2)
 	before := phTree(t, filepath.Dir(root))
 	_, err = s.Load(ctx, ref)
-	scWantCode(t, err, settle.EPATHREFUSED)
+	storetest.WantCode(t, err, settle.EPATHREFUSED)
 	_, err = s.LoadVersion(ctx, ref, 2)
-	scWantCode(t, err, settle.EPATHREFUSED)
+	storetest.WantCode(t, err, settle.EPATHREFUSED)
 	phSameTree(t, "after reads", before, phTree(t, filepath.Dir(root)))
 
 	// A flat body that is a link is neither listed nor loaded; a linked
@@ -167,11 +168,11 @@ func TestHardeningA_SymlinkedSceneFiles(t *testing.T) {
 		t.Fatalf("List = %v, want no linked body", names)
 	}
 	_, err = s2.Load(ctx, scRef("B"))
-	scWantCode(t, err, settle.EPATHREFUSED)
+	storetest.WantCode(t, err, settle.EPATHREFUSED)
 	_, err = s2.SaveRunner(ctx, scRef("B"), 1, "", scGen(t, phRng(), "B", 2))
-	scWantCode(t, err, settle.EPATHREFUSED)
+	storetest.WantCode(t, err, settle.EPATHREFUSED)
 	_, err = s2.SaveRunner(ctx, scRef("C"), 1, "", scGen(t, phRng(), "C", 2))
-	scWantCode(t, err, settle.EPATHREFUSED)
+	storetest.WantCode(t, err, settle.EPATHREFUSED)
 	phSameTree(t, "outside", before, phTree(t, out2))
 	if fi, err := os.Lstat(scPath(root2, scToken+"_B.json")); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 		t.Fatalf("the linked flat body was replaced: %v", err)
@@ -194,7 +195,7 @@ func TestHardeningA_RootMayBeSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := lgOpen(t, root)
-	lgWriteback(t, l, lgBinding("task-1", "T1", "B1"))
+	lgWriteback(t, l, storetest.Binding("task-1", "T1", "B1"))
 	scOK(t, l.DeclareBatch(ctx, writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}}))
 }
 
@@ -204,9 +205,9 @@ func TestHardeningA_RootMayBeSymlink(t *testing.T) {
 func TestHardeningA_SymlinkedLedger(t *testing.T) {
 	ctx := context.Background()
 	open := func(root, path string) error {
-		l, err := file.OpenLedger(file.LedgerOptions{Root: root, LedgerPath: path, Config: lgConfig(), Logger: lgQuiet()})
+		l, err := file.OpenLedger(file.LedgerOptions{Root: root, LedgerPath: path, Config: storetest.Config(), Logger: lgQuiet()})
 		if err == nil {
-			_, err = l.Writeback(ctx, lgReq(lgBinding("task-1", "T1", "B1")))
+			_, err = l.Writeback(ctx, lgReq(storetest.Binding("task-1", "T1", "B1")))
 			l.Close()
 		}
 		return err
@@ -215,14 +216,14 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 		root, out := phWorkspace(t)
 		phSymlink(t, filepath.Join(out, "passwd"), lgLedgerPath(root))
 		before := phTree(t, filepath.Dir(root))
-		lgWantCode(t, open(root, ""), settle.EPATHREFUSED)
+		storetest.WantCode(t, open(root, ""), settle.EPATHREFUSED)
 		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 	})
 	t.Run("events directory", func(t *testing.T) {
 		root, out := phWorkspace(t)
 		phSymlink(t, out, filepath.Join(root, "memory", "events"))
 		before := phTree(t, filepath.Dir(root))
-		lgWantCode(t, open(root, ""), settle.EPATHREFUSED)
+		storetest.WantCode(t, open(root, ""), settle.EPATHREFUSED)
 		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 	})
 	t.Run("configured ledger outside the root", func(t *testing.T) {
@@ -230,7 +231,7 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 		path := filepath.Join(out, "callback_4tuple_index.jsonl")
 		phSymlink(t, filepath.Join(out, "passwd"), path)
 		before := phTree(t, filepath.Dir(root))
-		lgWantCode(t, open(root, path), settle.EPATHREFUSED)
+		storetest.WantCode(t, open(root, path), settle.EPATHREFUSED)
 		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 		// A real file there is the operator's choice and is used.
 		if err := os.Remove(path); err != nil {
@@ -244,33 +245,33 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 	t.Run("replaced by a link while open", func(t *testing.T) {
 		root, out := phWorkspace(t)
 		l := lgOpen(t, root)
-		lgWriteback(t, l, lgBinding("task-1", "T1", "B1"))
+		lgWriteback(t, l, storetest.Binding("task-1", "T1", "B1"))
 		if err := os.Remove(lgLedgerPath(root)); err != nil {
 			t.Fatal(err)
 		}
 		phSymlink(t, filepath.Join(out, "passwd"), lgLedgerPath(root))
 		before := phTree(t, filepath.Dir(root))
-		_, err := l.Writeback(ctx, lgReq(lgBinding("task-2", "T2", "B1")))
-		lgWantCode(t, err, settle.EPATHREFUSED)
+		_, err := l.Writeback(ctx, lgReq(storetest.Binding("task-2", "T2", "B1")))
+		storetest.WantCode(t, err, settle.EPATHREFUSED)
 		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 	})
 	t.Run("batches and summaries", func(t *testing.T) {
 		root, out := phWorkspace(t)
 		l := lgOpen(t, root)
-		lgWriteback(t, l, lgBinding("task-1", "T1", "B1"))
+		lgWriteback(t, l, storetest.Binding("task-1", "T1", "B1"))
 		phSymlink(t, out, filepath.Join(root, filepath.FromSlash(file.BatchesRelDir)))
 		phSymlink(t, out, filepath.Join(root, filepath.FromSlash(writeback.SummariesRelDir)))
 		if err := os.WriteFile(filepath.Join(out, "B1.json"), []byte(`{"batch_id": "B1", "tracks": [{"track_id": "T1", "task_id": "task-1"}]}`), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		before := phTree(t, filepath.Dir(root))
-		lgWantCode(t, l.DeclareBatch(ctx, writeback.Batch{BatchID: "B2", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}}), settle.EPATHREFUSED)
+		storetest.WantCode(t, l.DeclareBatch(ctx, writeback.Batch{BatchID: "B2", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}}), settle.EPATHREFUSED)
 		_, err := l.GetBatch(ctx, "B1")
-		lgWantCode(t, err, settle.EPATHREFUSED)
+		storetest.WantCode(t, err, settle.EPATHREFUSED)
 		_, err = l.Settle(ctx, "B1", []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}, "")
-		lgWantCode(t, err, settle.EPATHREFUSED)
+		storetest.WantCode(t, err, settle.EPATHREFUSED)
 		_, err = l.Summary(ctx, "B1")
-		lgWantCode(t, err, settle.EPATHREFUSED)
+		storetest.WantCode(t, err, settle.EPATHREFUSED)
 		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 	})
 	t.Run("batch declaration file", func(t *testing.T) {
@@ -281,7 +282,7 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 		}
 		phSymlink(t, filepath.Join(out, "B1.json"), filepath.Join(root, filepath.FromSlash(file.BatchesRelDir), "B1.json"))
 		_, err := l.GetBatch(ctx, "B1")
-		lgWantCode(t, err, settle.EPATHREFUSED)
+		storetest.WantCode(t, err, settle.EPATHREFUSED)
 	})
 }
 
@@ -313,9 +314,9 @@ func TestHardeningF_LongNames(t *testing.T) {
 		{"batch_id", func() error { _, err := s.Load(ctx, scene.Ref{Project: "p", Episode: "1", Batch: long}); return err }()},
 		{"batch_id", func() error { _, err := l.Settle(ctx, long, nil, ""); return err }()},
 		{"batch_id", func() error { _, err := l.GetBatch(ctx, long); return err }()},
-		{"batch_id", func() error { _, err := l.Writeback(ctx, lgReq(lgBinding("t", "T1", long))); return err }()},
+		{"batch_id", func() error { _, err := l.Writeback(ctx, lgReq(storetest.Binding("t", "T1", long))); return err }()},
 	} {
-		scWantCode(t, c.err, settle.EINVALID)
+		storetest.WantCode(t, c.err, settle.EINVALID)
 		if !strings.Contains(c.err.Error(), c.field) {
 			t.Errorf("error does not name %s: %v", c.field, c.err)
 		}
@@ -383,7 +384,7 @@ func FuzzHardeningNames(f *testing.F) {
 		step("declare", func() error {
 			return l.DeclareBatch(ctx, writeback.Batch{BatchID: name, Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "t"}}})
 		}, settle.EINVALID)
-		step("writeback", func() error { _, err := l.Writeback(ctx, lgReq(lgBinding("t", "T1", name))); return err }, settle.EINVALID)
+		step("writeback", func() error { _, err := l.Writeback(ctx, lgReq(storetest.Binding("t", "T1", name))); return err }, settle.EINVALID)
 		step("settle", func() error {
 			_, err := l.Settle(ctx, name, []writeback.TrackTask{{TrackID: "T1", TaskID: "t"}}, "")
 			return err

@@ -11,6 +11,7 @@ import (
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 )
 
 // scFixture is the state a refusal case starts from.
@@ -379,7 +380,7 @@ func TestScenesRefusalCodes(t *testing.T) {
 			}
 			before := scSnapshot(t, root)
 			err := tc.op(f)
-			scWantCode(t, err, tc.code)
+			storetest.WantCode(t, err, tc.code)
 			after := scSnapshot(t, root)
 			if mkdirOK[tc.name] {
 				for k, v := range after {

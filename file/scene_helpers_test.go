@@ -337,13 +337,6 @@ func scSameSnapshot(t testing.TB, before, after map[string]string) {
 	}
 }
 
-func scWantCode(t testing.TB, err error, code settle.Code) {
-	t.Helper()
-	if got := settle.ErrorCode(err); got != code {
-		t.Fatalf("error code = %q, want %q (err: %v)", got, code, err)
-	}
-}
-
 func scOK(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {

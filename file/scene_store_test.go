@@ -18,6 +18,7 @@ import (
 	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 )
 
 func scManifest(t *testing.T, root, batch string) *scene.Manifest {
@@ -546,7 +547,7 @@ func TestScenesWriteFailurePoisons(t *testing.T) {
 			durable.SetFailpoint(step, func() error { return errors.New("injected I/O error") })
 			_, err := s.PatchStatus(scCtx, scRef("B"), 1, []byte(`[{"op": "replace", "path": "/locked", "value": true}]`))
 			durable.SetFailpoint(step, nil)
-			scWantCode(t, err, settle.EUNAVAILABLE)
+			storetest.WantCode(t, err, settle.EUNAVAILABLE)
 			after := scReadRaw(t, root, scToken+"_B.json")
 			if step != "before-dir-fsync" && after != before {
 				t.Errorf("failed write replaced the body")
@@ -558,9 +559,9 @@ func TestScenesWriteFailurePoisons(t *testing.T) {
 				}
 			}
 			_, err = s.PatchStatus(scCtx, scRef("B"), 1, []byte(`[]`))
-			scWantCode(t, err, settle.EUNAVAILABLE)
+			storetest.WantCode(t, err, settle.EUNAVAILABLE)
 			_, err = s.WriteCandidate(scCtx, scRef("C"), scGen(t, rng, "C", 1), "", true)
-			scWantCode(t, err, settle.EUNAVAILABLE)
+			storetest.WantCode(t, err, settle.EUNAVAILABLE)
 			if _, err := s.Load(scCtx, scRef("B")); err != nil {
 				t.Errorf("reads refused after a write failure: %v", err)
 			}
@@ -598,9 +599,9 @@ func TestScenesClosed(t *testing.T) {
 	s := scOpen(t, root)
 	scOK(t, s.Close())
 	_, err := s.Load(scCtx, scRef("B"))
-	scWantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.EUNAVAILABLE)
 	_, err = s.WriteCandidate(scCtx, scRef("B"), scGen(t, rand.New(rand.NewSource(1)), "B", 1), "", true)
-	scWantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.EUNAVAILABLE)
 	if _, err := file.OpenScenes(file.SceneOptions{Root: filepath.Join(root, "missing")}); settle.ErrorCode(err) != settle.EINVALID {
 		t.Errorf("OpenScenes on a missing root: %v", err)
 	}
@@ -617,12 +618,12 @@ func TestScenesSeedPrimitives(t *testing.T) {
 		t.Fatalf("LoadManifest of nothing = %v, %v", m, err)
 	}
 	_, err = s.ManifestArtifactPath(scCtx, scRef("B"), 1)
-	scWantCode(t, err, settle.ENOTFOUND)
+	storetest.WantCode(t, err, settle.ENOTFOUND)
 
 	locked := scGen(t, rng, "B", 2)
 	locked.Locked = true
 	scOK(t, s.Save(scCtx, scRef("B"), locked))
-	scWantCode(t, s.SaveGuarded(scCtx, scRef("B"), scGen(t, rng, "B", 2)), settle.ESCENELOCKED)
+	storetest.WantCode(t, s.SaveGuarded(scCtx, scRef("B"), scGen(t, rng, "B", 2)), settle.ESCENELOCKED)
 	replacement := scGen(t, rng, "B", 1)
 	scOK(t, s.Save(scCtx, scRef("B"), replacement)) // save_scene has no guard
 	p, err := s.ScenePath(scRef("B"))
@@ -633,7 +634,7 @@ func TestScenesSeedPrimitives(t *testing.T) {
 		t.Errorf("Save did not replace the flat body")
 	}
 	_, err = file.LoadSceneFile(p + ".missing")
-	scWantCode(t, err, settle.ENOTFOUND)
+	storetest.WantCode(t, err, settle.ENOTFOUND)
 
 	_, err = s.WriteCandidate(scCtx, scRef("B"), scRestructure(t, replacement, "v2"), "", false)
 	scOK(t, err)
@@ -652,5 +653,5 @@ func TestScenesSeedPrimitives(t *testing.T) {
 		t.Errorf("paths: artifact %s version %s manifest %s", ap, vp, mp)
 	}
 	_, err = s.ManifestArtifactPath(scCtx, scRef("B"), 3)
-	scWantCode(t, err, settle.ENOTFOUND)
+	storetest.WantCode(t, err, settle.ENOTFOUND)
 }
