@@ -66,7 +66,7 @@ func FuzzHardeningSceneInput(f *testing.F) {
 		before := scSnapshot(t, root)
 		sc, err := scene.DecodeInput(data)
 		if err == nil {
-			_, err = s.WriteCandidate(scCtx, scRef("B"), sc, "fuzz", true)
+			_, err = s.WriteCandidate(scCtx, storetest.Ref("B"), sc, "fuzz", true)
 		}
 		switch settle.ErrorCode(err) {
 		case "":
@@ -92,7 +92,7 @@ func FuzzHardeningPlan(f *testing.F) {
 		before := scSnapshot(t, root)
 		plan, err := scene.DecodePlan(data)
 		if err == nil {
-			_, err = s.InitFromPlan(scCtx, scProject, scEpisode, plan, 3, false)
+			_, err = s.InitFromPlan(scCtx, storetest.Project, storetest.Episode, plan, 3, false)
 		}
 		switch settle.ErrorCode(err) {
 		case "":

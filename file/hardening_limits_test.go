@@ -52,7 +52,7 @@ func hdDepth(t *testing.T, data []byte) int {
 func TestHardeningB_DeepPatchRefused(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	ref := scRef("BATCH_A")
+	ref := storetest.Ref("BATCH_A")
 	base := scScene(t, scTree(t, `{"scene_id": "BATCH_A", "beats": [{"beat_id": "S01", "takes": [{"take_id": "t1"}]}], "scene_metadata": {}}`))
 	scOK(t, s.Save(scCtx, ref, base))
 
@@ -103,13 +103,13 @@ func TestHardeningB_DeepPatchRefused(t *testing.T) {
 func TestHardeningB_PythonReadsBackAtLimits(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	ref := scRef("BATCH_A")
+	ref := storetest.Ref("BATCH_A")
 	// root (1) > scene_metadata (2) > 62 nested arrays: depth 64.
 	tree := scTree(t, `{"scene_id": "BATCH_A", "beats": [{"beat_id": "S01", "takes": [{"take_id": "t1"}]}], "scene_metadata": {"deep": `+hdNest(settle.MaxJSONDepth-2)+`}}`)
 	scOK(t, s.Save(scCtx, ref, scScene(t, tree)))
 	// Patches (each under MaxPatchBytes) fill the body to within 64 KiB of
 	// MaxSceneBytes.
-	room := settle.MaxSceneBytes - (64 << 10) - len(scReadRaw(t, root, scToken+"_BATCH_A.json"))
+	room := settle.MaxSceneBytes - (64 << 10) - len(scReadRaw(t, root, storetest.Token+"_BATCH_A.json"))
 	if _, err := s.PatchStatus(scCtx, ref, 1, []byte(`[{"op": "add", "path": "/beats/0/takes/0/receipt", "value": {}}]`)); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestHardeningB_PythonReadsBackAtLimits(t *testing.T) {
 		scOK(t, err)
 	}
 	fill := strings.Repeat("z", room-(64<<10))
-	body := []byte(scReadRaw(t, root, scToken+"_BATCH_A.json"))
+	body := []byte(scReadRaw(t, root, storetest.Token+"_BATCH_A.json"))
 	if d := hdDepth(t, body); d != settle.MaxJSONDepth {
 		t.Fatalf("body depth %d, want %d", d, settle.MaxJSONDepth)
 	}
@@ -130,9 +130,9 @@ func TestHardeningB_PythonReadsBackAtLimits(t *testing.T) {
 	}
 	// A candidate at the same limits makes a versioned batch too.
 	cand := scScene(t, scTree(t, `{"scene_id": "BATCH_B", "beats": [{"beat_id": "S01", "takes": [{"take_id": "t1", "receipt": {"fill": "`+fill+`"}}]}], "scene_metadata": {"deep": `+hdNest(settle.MaxJSONDepth-2)+`}}`))
-	v, err := s.WriteCandidate(scCtx, scRef("BATCH_B"), cand, "at the limits", true)
+	v, err := s.WriteCandidate(scCtx, storetest.Ref("BATCH_B"), cand, "at the limits", true)
 	scOK(t, err)
-	ldB, err := s.Load(scCtx, scRef("BATCH_B"))
+	ldB, err := s.Load(scCtx, storetest.Ref("BATCH_B"))
 	scOK(t, err)
 
 	res := scRunSeed(t, root, []map[string]any{

@@ -135,18 +135,18 @@ func TestHardeningH_SceneLockTimeout(t *testing.T) {
 	}
 	defer s.Close()
 	sc := scGen(t, rand.New(rand.NewSource(1)), "B", 2)
-	if _, err := s.WriteCandidate(lgCtx, scRef("B"), sc, "first", true); err != nil {
+	if _, err := s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "first", true); err != nil {
 		t.Fatal(err)
 	}
 	before := scSnapshot(t, root)
-	release := testenv.HoldFlock(t, scPath(root, scToken+"_B.versions.lock"))
-	_, err = s.WriteCandidate(lgCtx, scRef("B"), sc, "second", true)
+	release := testenv.HoldFlock(t, scPath(root, storetest.Token+"_B.versions.lock"))
+	_, err = s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "second", true)
 	if settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
 		t.Fatalf("candidate under a held batch lock: %v", err)
 	}
 	scSameSnapshot(t, before, scSnapshot(t, root))
 	release()
-	if _, err := s.WriteCandidate(lgCtx, scRef("B"), sc, "second", true); err != nil {
+	if _, err := s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "second", true); err != nil {
 		t.Fatalf("candidate after release: %v", err)
 	}
 }

@@ -130,7 +130,7 @@ func TestHardeningA_SymlinkedSceneFiles(t *testing.T) {
 	ctx := context.Background()
 	root, out := phWorkspace(t)
 	s := scOpen(t, root)
-	ref := scRef("A")
+	ref := storetest.Ref("A")
 	sc := scGen(t, phRng(), "A", 3)
 	_, err := s.SaveRunner(ctx, ref, 1, "", sc)
 	scOK(t, err)
@@ -141,8 +141,8 @@ func TestHardeningA_SymlinkedSceneFiles(t *testing.T) {
 		t.Fatalf("candidate = v%d, want v2", v)
 	}
 	// Version 2's body now points outside the root.
-	scWriteRaw(t, out, "body.json", scReadRaw(t, root, scToken+"_A.v002.json"))
-	v2 := scPath(root, scToken+"_A.v002.json")
+	scWriteRaw(t, out, "body.json", scReadRaw(t, root, storetest.Token+"_A.v002.json"))
+	v2 := scPath(root, storetest.Token+"_A.v002.json")
 	if err := os.Remove(v2); err != nil {
 		t.Fatal(err)
 	}
@@ -158,23 +158,23 @@ func TestHardeningA_SymlinkedSceneFiles(t *testing.T) {
 	// lock is not opened.
 	root2, out2 := phWorkspace(t)
 	s2 := scOpen(t, root2)
-	phSymlink(t, filepath.Join(out2, "passwd"), scPath(root2, scToken+"_B.json"))
-	phSymlink(t, filepath.Join(out2, "passwd"), scPath(root2, scToken+"_C.versions.lock"))
+	phSymlink(t, filepath.Join(out2, "passwd"), scPath(root2, storetest.Token+"_B.json"))
+	phSymlink(t, filepath.Join(out2, "passwd"), scPath(root2, storetest.Token+"_C.versions.lock"))
 	// The store may create B's own lock file; nothing outside changes.
 	before = phTree(t, out2)
-	names, err := s2.List(ctx, scProject, scEpisode)
+	names, err := s2.List(ctx, storetest.Project, storetest.Episode)
 	scOK(t, err)
 	if len(names) != 0 {
 		t.Fatalf("List = %v, want no linked body", names)
 	}
-	_, err = s2.Load(ctx, scRef("B"))
+	_, err = s2.Load(ctx, storetest.Ref("B"))
 	storetest.WantCode(t, err, settle.EPATHREFUSED)
-	_, err = s2.SaveRunner(ctx, scRef("B"), 1, "", scGen(t, phRng(), "B", 2))
+	_, err = s2.SaveRunner(ctx, storetest.Ref("B"), 1, "", scGen(t, phRng(), "B", 2))
 	storetest.WantCode(t, err, settle.EPATHREFUSED)
-	_, err = s2.SaveRunner(ctx, scRef("C"), 1, "", scGen(t, phRng(), "C", 2))
+	_, err = s2.SaveRunner(ctx, storetest.Ref("C"), 1, "", scGen(t, phRng(), "C", 2))
 	storetest.WantCode(t, err, settle.EPATHREFUSED)
 	phSameTree(t, "outside", before, phTree(t, out2))
-	if fi, err := os.Lstat(scPath(root2, scToken+"_B.json")); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+	if fi, err := os.Lstat(scPath(root2, storetest.Token+"_B.json")); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 		t.Fatalf("the linked flat body was replaced: %v", err)
 	}
 }
@@ -186,12 +186,12 @@ func TestHardeningA_RootMayBeSymlink(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "link")
 	phSymlink(t, real, root)
 	s := scOpen(t, root)
-	res, err := s.InitFromPlan(ctx, scProject, scEpisode, scene.Plan{Root: scTree(t, phPlan)}, 3, false)
+	res, err := s.InitFromPlan(ctx, storetest.Project, storetest.Episode, scene.Plan{Root: scTree(t, phPlan)}, 3, false)
 	scOK(t, err)
 	if len(res) != 1 || !res[0].Created {
 		t.Fatalf("init through a linked root: %+v", res)
 	}
-	if _, err := os.Stat(scPath(real, scToken+"_A.json")); err != nil {
+	if _, err := os.Stat(scPath(real, storetest.Token+"_A.json")); err != nil {
 		t.Fatal(err)
 	}
 	l := lgOpen(t, root)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 )
 
 var scBenchSizes = []int{10, 100, 1000}
@@ -40,7 +41,7 @@ func BenchmarkStatusSave(b *testing.B) {
 			s := scOpen(b, root)
 			sc := scGen(b, rand.New(rand.NewSource(int64(n))), "BENCH", n)
 			sc.Beats[0].Takes = append(sc.Beats[0].Takes, &scene.Take{TakeID: "bench", Status: scene.TakeRunning})
-			scOK(b, s.SaveGuarded(scCtx, scRef("BENCH"), sc))
+			scOK(b, s.SaveGuarded(scCtx, storetest.Ref("BENCH"), sc))
 			body, _ := scene.EncodeBody(sc)
 			b.SetBytes(int64(len(body)))
 			statuses := []string{scene.TakeRunning, scene.TakeSucceeded}
@@ -49,7 +50,7 @@ func BenchmarkStatusSave(b *testing.B) {
 			defer func() { scReportCPU(b, cpu) }()
 			for i := 0; i < b.N; i++ {
 				st := statuses[i%2]
-				_, err := s.UpdateStatus(scCtx, scRef("BENCH"), 1, func(sc *scene.Scene) error {
+				_, err := s.UpdateStatus(scCtx, storetest.Ref("BENCH"), 1, func(sc *scene.Scene) error {
 					t := sc.Beats[0].Takes[len(sc.Beats[0].Takes)-1]
 					t.Status = st
 					return nil
@@ -70,7 +71,7 @@ func BenchmarkStatusPatch(b *testing.B) {
 			root := b.TempDir()
 			s := scOpen(b, root)
 			sc := scGen(b, rand.New(rand.NewSource(int64(n))), "BENCH", n)
-			scOK(b, s.SaveGuarded(scCtx, scRef("BENCH"), sc))
+			scOK(b, s.SaveGuarded(scCtx, storetest.Ref("BENCH"), sc))
 			patches := [][]byte{
 				[]byte(`[{"op": "replace", "path": "/beats/0/approved", "value": true}]`),
 				[]byte(`[{"op": "replace", "path": "/beats/0/approved", "value": false}]`),
@@ -79,7 +80,7 @@ func BenchmarkStatusPatch(b *testing.B) {
 			cpu := scCPUTime()
 			defer func() { scReportCPU(b, cpu) }()
 			for i := 0; i < b.N; i++ {
-				if _, err := s.PatchStatus(scCtx, scRef("BENCH"), 1, patches[i%2]); err != nil {
+				if _, err := s.PatchStatus(scCtx, storetest.Ref("BENCH"), 1, patches[i%2]); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -107,7 +108,7 @@ func BenchmarkCandidateWrite(b *testing.B) {
 				batch := fmt.Sprintf("BENCH_%d", i/50)
 				sc.SceneID = batch
 				sc.Beats[0].BeatMetadata.Set("prompt_directive", fmt.Sprintf("take %d", i))
-				if _, err := s.WriteCandidate(scCtx, scRef(batch), sc, "bench", true); err != nil {
+				if _, err := s.WriteCandidate(scCtx, storetest.Ref(batch), sc, "bench", true); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -130,9 +131,9 @@ func BenchmarkSceneScan(b *testing.B) {
 		rng := rand.New(rand.NewSource(int64(n)))
 		for i := range n {
 			batch := fmt.Sprintf("B%04d", i)
-			scOK(b, s.SaveGuarded(scCtx, scRef(batch), scGen(b, rng, batch, 10)))
+			scOK(b, s.SaveGuarded(scCtx, storetest.Ref(batch), scGen(b, rng, batch, 10)))
 		}
-		dir, err := s.Dir(scProject)
+		dir, err := s.Dir(storetest.Project)
 		scOK(b, err)
 		scan := s.Scanner()
 		if got, err := scan.Scan(scCtx); err != nil || len(got) != n {
@@ -174,7 +175,7 @@ func BenchmarkSceneScan(b *testing.B) {
 				if i%2 == 1 {
 					v = "false"
 				}
-				if _, err := s.PatchStatus(scCtx, scRef("B0000"), 1, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": `+v+`}]`)); err != nil {
+				if _, err := s.PatchStatus(scCtx, storetest.Ref("B0000"), 1, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": `+v+`}]`)); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()

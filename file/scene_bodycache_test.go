@@ -10,6 +10,7 @@ import (
 
 	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 )
 
 // TestScenesStatusWritesShareOneStore runs status writes of several
@@ -21,7 +22,7 @@ func TestScenesStatusWritesShareOneStore(t *testing.T) {
 	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	root := t.TempDir()
 	s, other := scOpen(t, root), scOpen(t, root)
-	ref := scRef("CACHE")
+	ref := storetest.Ref("CACHE")
 	scOK(t, s.SaveGuarded(scCtx, ref, scGen(t, rng, "CACHE", 20)))
 	const writers, each = 4, 15
 	var wg sync.WaitGroup
@@ -80,7 +81,7 @@ func TestScenesStatusWritesShareOneStore(t *testing.T) {
 	if n := ld.Scene.SceneMetadata.Len(); n < want {
 		t.Errorf("%d scene_metadata keys, want at least %d", n, want)
 	}
-	dir, err := s.Dir(scProject)
+	dir, err := s.Dir(storetest.Project)
 	scOK(t, err)
 	matches, err := filepath.Glob(filepath.Join(dir, "*CACHE*.json"))
 	scOK(t, err)

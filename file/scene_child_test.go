@@ -15,6 +15,7 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 )
 
 // Child processes of the multi-process and crash tests are this test
@@ -86,7 +87,7 @@ func scChildCounter() error {
 	if err != nil {
 		return err
 	}
-	ref := scene.Ref{Project: scProject, Episode: scEpisode, Batch: os.Getenv("SETTLE_SCENE_BATCH")}
+	ref := scene.Ref{Project: storetest.Project, Episode: storetest.Episode, Batch: os.Getenv("SETTLE_SCENE_BATCH")}
 	w, n := scEnvInt("SETTLE_SCENE_WORKER", 0), scEnvInt("SETTLE_SCENE_N", 10)
 	shared := os.Getenv("SETTLE_SCENE_SHARED") == "1"
 	key := fmt.Sprintf("counter_%d", w)
@@ -142,7 +143,7 @@ func scChildActivator() error {
 	if err != nil {
 		return err
 	}
-	ref := scene.Ref{Project: scProject, Episode: scEpisode, Batch: os.Getenv("SETTLE_SCENE_BATCH")}
+	ref := scene.Ref{Project: storetest.Project, Episode: storetest.Episode, Batch: os.Getenv("SETTLE_SCENE_BATCH")}
 	stop := os.Getenv("SETTLE_SCENE_STOP")
 	seed, _ := strconv.ParseInt(os.Getenv("SETTLE_SCENE_SEED"), 10, 64)
 	rng := rand.New(rand.NewSource(seed))
@@ -188,7 +189,7 @@ func scChildCrash() error {
 	if err != nil {
 		return err
 	}
-	ref := scene.Ref{Project: scProject, Episode: scEpisode, Batch: os.Getenv("SETTLE_SCENE_BATCH")}
+	ref := scene.Ref{Project: storetest.Project, Episode: storetest.Episode, Batch: os.Getenv("SETTLE_SCENE_BATCH")}
 	seed, _ := strconv.ParseInt(os.Getenv("SETTLE_SCENE_SEED"), 10, 64)
 	rng := rand.New(rand.NewSource(seed))
 	fmt.Println("ready")

@@ -17,6 +17,7 @@ import (
 	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 )
 
 // scCheckCrashInvariants checks the scenes directory after a writer died:
@@ -69,16 +70,16 @@ func scCheckCrashInvariants(t *testing.T, root, batch string) int {
 		}
 	}
 	s := scOpen(t, root)
-	if _, err := s.Load(scCtx, scRef(batch)); err != nil {
+	if _, err := s.Load(scCtx, storetest.Ref(batch)); err != nil {
 		t.Fatalf("load after a crash: %v", err)
 	}
-	if _, err := s.Versions(scCtx, scRef(batch)); err != nil {
+	if _, err := s.Versions(scCtx, storetest.Ref(batch)); err != nil {
 		t.Fatalf("versions after a crash: %v", err)
 	}
-	names, err := s.List(scCtx, scProject, scEpisode)
+	names, err := s.List(scCtx, storetest.Project, storetest.Episode)
 	scOK(t, err)
 	for _, n := range names {
-		if strings.Contains(n, ".tmp") || n != scToken+"_"+batch+".json" {
+		if strings.Contains(n, ".tmp") || n != storetest.Token+"_"+batch+".json" {
 			t.Fatalf("List shows %s", n)
 		}
 	}
@@ -103,7 +104,7 @@ func TestScenesCrashRandomKill(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
 	seed := testenv.Seed(t)
-	scOK(t, s.SaveGuarded(scCtx, scRef("CR"), scGen(t, rand.New(rand.NewSource(seed)), "CR", 3)))
+	scOK(t, s.SaveGuarded(scCtx, storetest.Ref("CR"), scGen(t, rand.New(rand.NewSource(seed)), "CR", 3)))
 	rng := rand.New(rand.NewSource(seed + 1))
 	rounds := scCrashRounds()
 	tmps := 0
@@ -132,7 +133,7 @@ func TestScenesCrashRandomKill(t *testing.T) {
 			t.Fatalf("round %d broke an invariant", r)
 		}
 	}
-	vs, err := s.Versions(scCtx, scRef("CR"))
+	vs, err := s.Versions(scCtx, storetest.Ref("CR"))
 	scOK(t, err)
 	t.Logf("%d kills, %d versions, %d leftover tmp files", rounds, len(vs), tmps)
 	scSeedReadsAfterCrash(t, root, "CR")
@@ -146,7 +147,7 @@ func TestScenesCrashAtFailpoints(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
 	seed := testenv.Seed(t)
-	scOK(t, s.SaveGuarded(scCtx, scRef("FP"), scGen(t, rand.New(rand.NewSource(seed)), "FP", 3)))
+	scOK(t, s.SaveGuarded(scCtx, storetest.Ref("FP"), scGen(t, rand.New(rand.NewSource(seed)), "FP", 3)))
 	for _, step := range []string{"tmp-created", "before-fsync", "before-rename", "before-dir-fsync"} {
 		for _, op := range []string{"candidate", "activate", "patch", "runner", "update"} {
 			seed++
@@ -181,11 +182,11 @@ func scSeedReadsAfterCrash(t *testing.T, root, batch string) {
 		return
 	}
 	s := scOpen(t, root)
-	ld, err := s.Load(scCtx, scRef(batch))
+	ld, err := s.Load(scCtx, storetest.Ref(batch))
 	scOK(t, err)
-	res := scRunSeed(t, root, []map[string]any{scOp("load", batch), {"op": "list", "project": scProject, "episode": scEpisode}})
+	res := scRunSeed(t, root, []map[string]any{scOp("load", batch), {"op": "list", "project": storetest.Project, "episode": storetest.Episode}})
 	scCheckSeedLoad(t, res[0], ld, "seed load after crashes")
-	if got := string(res[1]["names"]); got != `["`+scToken+`_`+batch+`.json"]` {
+	if got := string(res[1]["names"]); got != `["`+storetest.Token+`_`+batch+`.json"]` {
 		t.Errorf("seed lists %s", got)
 	}
 }

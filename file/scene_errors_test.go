@@ -27,7 +27,7 @@ func (f *scFixture) tree(batch string) *pyjson.Object { return scGenTree(f.rng, 
 func (f *scFixture) flat(t *testing.T, batch string) *pyjson.Object {
 	t.Helper()
 	tree := f.tree(batch)
-	scOK(t, f.s.SaveGuarded(scCtx, scRef(batch), scScene(t, tree)))
+	scOK(t, f.s.SaveGuarded(scCtx, storetest.Ref(batch), scScene(t, tree)))
 	return tree
 }
 
@@ -38,7 +38,7 @@ func (f *scFixture) versioned(t *testing.T, batch string) {
 	tree := f.flat(t, batch)
 	sc := scScene(t, tree)
 	sc.Beats = sc.Beats[:2]
-	v, err := f.s.WriteCandidate(scCtx, scRef(batch), sc, "rederive", true)
+	v, err := f.s.WriteCandidate(scCtx, storetest.Ref(batch), sc, "rederive", true)
 	scOK(t, err)
 	if v != 2 {
 		t.Fatalf("candidate version = %d, want 2", v)
@@ -73,7 +73,7 @@ func (f *scFixture) manifest(t *testing.T, batch string, active int, entries ...
 		}
 		text += e
 	}
-	f.raw(t, scToken+"_"+batch+".versions.json", text+"]}")
+	f.raw(t, storetest.Token+"_"+batch+".versions.json", text+"]}")
 }
 
 func scEntry(v int, artifact string) string {
@@ -93,143 +93,155 @@ func TestScenesRefusalCodes(t *testing.T) {
 		code  settle.Code
 	}{
 		// NOT_FOUND
-		{"load/nothing", nil, func(f *scFixture) error { _, err := f.s.Load(scCtx, scRef("B")); return err }, settle.ENOTFOUND},
+		{"load/nothing", nil, func(f *scFixture) error { _, err := f.s.Load(scCtx, storetest.Ref("B")); return err }, settle.ENOTFOUND},
 		{"load/registered body missing", func(t *testing.T, f *scFixture) {
-			f.manifest(t, "B", 1, scEntry(1, scToken+"_B.v001.json"))
-		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, scRef("B")); return err }, settle.ENOTFOUND},
+			f.manifest(t, "B", 1, scEntry(1, storetest.Token+"_B.v001.json"))
+		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, storetest.Ref("B")); return err }, settle.ENOTFOUND},
 		{"load/active not registered", func(t *testing.T, f *scFixture) {
 			f.versioned(t, "B")
-			f.manifest(t, "B", 7, scEntry(1, scToken+"_B.json"))
-		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, scRef("B")); return err }, settle.ENOTFOUND},
+			f.manifest(t, "B", 7, scEntry(1, storetest.Token+"_B.json"))
+		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, storetest.Ref("B")); return err }, settle.ENOTFOUND},
 		{"load version/unregistered", func(t *testing.T, f *scFixture) { f.versioned(t, "B") },
-			func(f *scFixture) error { _, err := f.s.LoadVersion(scCtx, scRef("B"), 3); return err }, settle.ENOTFOUND},
+			func(f *scFixture) error { _, err := f.s.LoadVersion(scCtx, storetest.Ref("B"), 3); return err }, settle.ENOTFOUND},
 		{"load version/v2 of flat only", func(t *testing.T, f *scFixture) { f.flat(t, "B") },
-			func(f *scFixture) error { _, err := f.s.LoadVersion(scCtx, scRef("B"), 2); return err }, settle.ENOTFOUND},
-		{"versions/nothing", nil, func(f *scFixture) error { _, err := f.s.Versions(scCtx, scRef("B")); return err }, settle.ENOTFOUND},
+			func(f *scFixture) error { _, err := f.s.LoadVersion(scCtx, storetest.Ref("B"), 2); return err }, settle.ENOTFOUND},
+		{"versions/nothing", nil, func(f *scFixture) error { _, err := f.s.Versions(scCtx, storetest.Ref("B")); return err }, settle.ENOTFOUND},
 		{"activate/unregistered", func(t *testing.T, f *scFixture) { f.versioned(t, "B") },
-			func(f *scFixture) error { return f.s.Activate(scCtx, scRef("B"), 9) }, settle.ENOTFOUND},
+			func(f *scFixture) error { return f.s.Activate(scCtx, storetest.Ref("B"), 9) }, settle.ENOTFOUND},
 		{"activate/nothing at all", nil,
-			func(f *scFixture) error { return f.s.Activate(scCtx, scRef("B"), 1) }, settle.ENOTFOUND},
+			func(f *scFixture) error { return f.s.Activate(scCtx, storetest.Ref("B"), 1) }, settle.ENOTFOUND},
 		{"activate/registered body missing", func(t *testing.T, f *scFixture) {
 			f.versioned(t, "B")
-			f.manifest(t, "B", 2, scEntry(1, scToken+"_B.json"), scEntry(2, scToken+"_B.v002.json"), scEntry(3, scToken+"_B.v003.json"))
-		}, func(f *scFixture) error { return f.s.Activate(scCtx, scRef("B"), 3) }, settle.ENOTFOUND},
+			f.manifest(t, "B", 2, scEntry(1, storetest.Token+"_B.json"), scEntry(2, storetest.Token+"_B.v002.json"), scEntry(3, storetest.Token+"_B.v003.json"))
+		}, func(f *scFixture) error { return f.s.Activate(scCtx, storetest.Ref("B"), 3) }, settle.ENOTFOUND},
 		{"patch/registered body missing", func(t *testing.T, f *scFixture) {
-			f.manifest(t, "B", 1, scEntry(1, scToken+"_B.v001.json"))
-		}, func(f *scFixture) error { _, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(okPatch)); return err }, settle.ENOTFOUND},
-		{"save runner/registered body missing", func(t *testing.T, f *scFixture) {
-			f.manifest(t, "B", 1, scEntry(1, scToken+"_B.v001.json"))
+			f.manifest(t, "B", 1, scEntry(1, storetest.Token+"_B.v001.json"))
 		}, func(f *scFixture) error {
-			_, err := f.s.SaveRunner(scCtx, scRef("B"), 1, "", f.scene("B"))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(okPatch))
+			return err
+		}, settle.ENOTFOUND},
+		{"save runner/registered body missing", func(t *testing.T, f *scFixture) {
+			f.manifest(t, "B", 1, scEntry(1, storetest.Token+"_B.v001.json"))
+		}, func(f *scFixture) error {
+			_, err := f.s.SaveRunner(scCtx, storetest.Ref("B"), 1, "", f.scene("B"))
 			return err
 		}, settle.ENOTFOUND},
 		{"recover stale/nothing", nil, func(f *scFixture) error {
-			_, err := f.s.RecoverStale(scCtx, scRef("B"), 0, time.Now())
+			_, err := f.s.RecoverStale(scCtx, storetest.Ref("B"), 0, time.Now())
 			return err
 		}, settle.ENOTFOUND},
 
 		// SCHEMA_MISMATCH
 		{"load/flat schema 2", func(t *testing.T, f *scFixture) {
-			f.raw(t, scToken+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`)
-		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, scRef("B")); return err }, settle.ESCHEMA},
+			f.raw(t, storetest.Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`)
+		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, storetest.Ref("B")); return err }, settle.ESCHEMA},
 		{"load/flat without schema", func(t *testing.T, f *scFixture) {
-			f.raw(t, scToken+"_B.json", `{"scene_id": "B", "beats": []}`)
-		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, scRef("B")); return err }, settle.ESCHEMA},
+			f.raw(t, storetest.Token+"_B.json", `{"scene_id": "B", "beats": []}`)
+		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, storetest.Ref("B")); return err }, settle.ESCHEMA},
 		{"load/manifest schema 2", func(t *testing.T, f *scFixture) {
 			f.flat(t, "B")
-			f.raw(t, scToken+"_B.versions.json", `{"schema_version": 2, "batch_id": "B", "active_version": 1, "versions": []}`)
-		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, scRef("B")); return err }, settle.ESCHEMA},
+			f.raw(t, storetest.Token+"_B.versions.json", `{"schema_version": 2, "batch_id": "B", "active_version": 1, "versions": []}`)
+		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, storetest.Ref("B")); return err }, settle.ESCHEMA},
 		{"patch/flat schema 2", func(t *testing.T, f *scFixture) {
-			f.raw(t, scToken+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`)
-		}, func(f *scFixture) error { _, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(`[]`)); return err }, settle.ESCHEMA},
-		{"candidate/materializing a flat of schema 2", func(t *testing.T, f *scFixture) {
-			f.raw(t, scToken+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`)
+			f.raw(t, storetest.Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`)
 		}, func(f *scFixture) error {
-			_, err := f.s.WriteCandidate(scCtx, scRef("B"), f.scene("B"), "", false)
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[]`))
+			return err
+		}, settle.ESCHEMA},
+		{"candidate/materializing a flat of schema 2", func(t *testing.T, f *scFixture) {
+			f.raw(t, storetest.Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`)
+		}, func(f *scFixture) error {
+			_, err := f.s.WriteCandidate(scCtx, storetest.Ref("B"), f.scene("B"), "", false)
 			return err
 		}, settle.ESCHEMA},
 		{"save runner/flat schema 2", func(t *testing.T, f *scFixture) {
-			f.raw(t, scToken+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`)
+			f.raw(t, storetest.Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`)
 		}, func(f *scFixture) error {
 			rev := scene.Revision([]byte(`{"schema_version": 2, "scene_id": "B", "beats": []}`))
-			_, err := f.s.SaveRunner(scCtx, scRef("B"), 1, rev, f.scene("B"))
+			_, err := f.s.SaveRunner(scCtx, storetest.Ref("B"), 1, rev, f.scene("B"))
 			return err
 		}, settle.ESCHEMA},
 
 		// CORRUPT
 		{"load/flat not JSON", func(t *testing.T, f *scFixture) {
-			f.raw(t, scToken+"_B.json", `{"schema_version": 1, "scene_id": "B", `)
+			f.raw(t, storetest.Token+"_B.json", `{"schema_version": 1, "scene_id": "B", `)
 		},
-			func(f *scFixture) error { _, err := f.s.Load(scCtx, scRef("B")); return err }, settle.ECORRUPT},
-		{"load/flat empty file", func(t *testing.T, f *scFixture) { f.raw(t, scToken+"_B.json", ``) },
-			func(f *scFixture) error { _, err := f.s.Load(scCtx, scRef("B")); return err }, settle.ECORRUPT},
+			func(f *scFixture) error { _, err := f.s.Load(scCtx, storetest.Ref("B")); return err }, settle.ECORRUPT},
+		{"load/flat empty file", func(t *testing.T, f *scFixture) { f.raw(t, storetest.Token+"_B.json", ``) },
+			func(f *scFixture) error { _, err := f.s.Load(scCtx, storetest.Ref("B")); return err }, settle.ECORRUPT},
 		{"load/manifest not JSON", func(t *testing.T, f *scFixture) {
 			f.flat(t, "B")
-			f.raw(t, scToken+"_B.versions.json", `{"schema_version": 1,`)
-		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, scRef("B")); return err }, settle.ECORRUPT},
+			f.raw(t, storetest.Token+"_B.versions.json", `{"schema_version": 1,`)
+		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, storetest.Ref("B")); return err }, settle.ECORRUPT},
 		{"patch/manifest not JSON", func(t *testing.T, f *scFixture) {
 			f.flat(t, "B")
-			f.raw(t, scToken+"_B.versions.json", `nope`)
-		}, func(f *scFixture) error { _, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(okPatch)); return err }, settle.ECORRUPT},
+			f.raw(t, storetest.Token+"_B.versions.json", `nope`)
+		}, func(f *scFixture) error {
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(okPatch))
+			return err
+		}, settle.ECORRUPT},
 		{"activate/body not JSON", func(t *testing.T, f *scFixture) {
 			f.versioned(t, "B")
-			f.raw(t, scToken+"_B.v002.json", `{"schema_version": 1, "scene_id": "B", "beats": [`)
-		}, func(f *scFixture) error { return f.s.Activate(scCtx, scRef("B"), 2) }, settle.ECORRUPT},
+			f.raw(t, storetest.Token+"_B.v002.json", `{"schema_version": 1, "scene_id": "B", "beats": [`)
+		}, func(f *scFixture) error { return f.s.Activate(scCtx, storetest.Ref("B"), 2) }, settle.ECORRUPT},
 
 		// INVALID_EPISODE
 		{"load/episode ep_1", nil, func(f *scFixture) error {
-			_, err := f.s.Load(scCtx, scene.Ref{Project: scProject, Episode: "ep_1", Batch: "B"})
+			_, err := f.s.Load(scCtx, scene.Ref{Project: storetest.Project, Episode: "ep_1", Batch: "B"})
 			return err
 		}, settle.EINVALIDEPISODE},
 		{"load/episode -1", nil, func(f *scFixture) error {
-			_, err := f.s.Load(scCtx, scene.Ref{Project: scProject, Episode: "-1", Batch: "B"})
+			_, err := f.s.Load(scCtx, scene.Ref{Project: storetest.Project, Episode: "-1", Batch: "B"})
 			return err
 		}, settle.EINVALIDEPISODE},
 		{"candidate/episode abc", nil, func(f *scFixture) error {
-			_, err := f.s.WriteCandidate(scCtx, scene.Ref{Project: scProject, Episode: "abc", Batch: "B"}, f.scene("B"), "", true)
+			_, err := f.s.WriteCandidate(scCtx, scene.Ref{Project: storetest.Project, Episode: "abc", Batch: "B"}, f.scene("B"), "", true)
 			return err
 		}, settle.EINVALIDEPISODE},
-		{"list/episode empty", nil, func(f *scFixture) error { _, err := f.s.List(scCtx, scProject, ""); return err }, settle.EINVALIDEPISODE},
+		{"list/episode empty", nil, func(f *scFixture) error { _, err := f.s.List(scCtx, storetest.Project, ""); return err }, settle.EINVALIDEPISODE},
 		{"init/episode 1_BATCH", nil, func(f *scFixture) error {
-			_, err := f.s.InitFromPlan(scCtx, scProject, "1_BATCH", scene.Plan{Root: scPlanTree(`{"sequences": {"B": {"shots": []}}}`)}, 3, false)
+			_, err := f.s.InitFromPlan(scCtx, storetest.Project, "1_BATCH", scene.Plan{Root: scPlanTree(`{"sequences": {"B": {"shots": []}}}`)}, 3, false)
 			return err
 		}, settle.EINVALIDEPISODE},
 
 		// UNSAFE_ARTIFACT
 		{"load/artifact ../", func(t *testing.T, f *scFixture) {
 			f.flat(t, "B")
-			f.manifest(t, "B", 1, scEntry(1, "../"+scToken+"_B.json"))
-		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, scRef("B")); return err }, settle.EUNSAFEARTIFACT},
+			f.manifest(t, "B", 1, scEntry(1, "../"+storetest.Token+"_B.json"))
+		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, storetest.Ref("B")); return err }, settle.EUNSAFEARTIFACT},
 		{"load/artifact absolute", func(t *testing.T, f *scFixture) {
 			f.manifest(t, "B", 1, scEntry(1, "/etc/passwd"))
-		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, scRef("B")); return err }, settle.EUNSAFEARTIFACT},
+		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, storetest.Ref("B")); return err }, settle.EUNSAFEARTIFACT},
 		{"patch/artifact with dot dot", func(t *testing.T, f *scFixture) {
 			f.flat(t, "B")
 			f.manifest(t, "B", 1, scEntry(1, "x..json"))
-		}, func(f *scFixture) error { _, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(okPatch)); return err }, settle.EUNSAFEARTIFACT},
+		}, func(f *scFixture) error {
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(okPatch))
+			return err
+		}, settle.EUNSAFEARTIFACT},
 		{"activate/artifact empty", func(t *testing.T, f *scFixture) {
 			f.flat(t, "B")
-			f.manifest(t, "B", 1, scEntry(1, scToken+"_B.json"), scEntry(2, ""))
-		}, func(f *scFixture) error { return f.s.Activate(scCtx, scRef("B"), 2) }, settle.EUNSAFEARTIFACT},
+			f.manifest(t, "B", 1, scEntry(1, storetest.Token+"_B.json"), scEntry(2, ""))
+		}, func(f *scFixture) error { return f.s.Activate(scCtx, storetest.Ref("B"), 2) }, settle.EUNSAFEARTIFACT},
 
 		// MANIFEST_IDENTITY
 		{"load/manifest of another batch", func(t *testing.T, f *scFixture) {
 			f.flat(t, "B")
-			f.raw(t, scToken+"_B.versions.json", `{"schema_version": 1, "batch_id": "C", "active_version": 1, "versions": []}`)
-		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, scRef("B")); return err }, settle.EMANIFESTIDENTITY},
+			f.raw(t, storetest.Token+"_B.versions.json", `{"schema_version": 1, "batch_id": "C", "active_version": 1, "versions": []}`)
+		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, storetest.Ref("B")); return err }, settle.EMANIFESTIDENTITY},
 		{"load/active body of another batch", func(t *testing.T, f *scFixture) {
 			f.flat(t, "C")
-			f.manifest(t, "B", 1, scEntry(1, scToken+"_C.json"))
-		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, scRef("B")); return err }, settle.EMANIFESTIDENTITY},
+			f.manifest(t, "B", 1, scEntry(1, storetest.Token+"_C.json"))
+		}, func(f *scFixture) error { _, err := f.s.Load(scCtx, storetest.Ref("B")); return err }, settle.EMANIFESTIDENTITY},
 		{"activate/body of another batch", func(t *testing.T, f *scFixture) {
 			f.versioned(t, "B")
 			f.flat(t, "C")
-			f.manifest(t, "B", 2, scEntry(1, scToken+"_B.json"), scEntry(2, scToken+"_B.v002.json"), scEntry(3, scToken+"_C.json"))
-		}, func(f *scFixture) error { return f.s.Activate(scCtx, scRef("B"), 3) }, settle.EMANIFESTIDENTITY},
+			f.manifest(t, "B", 2, scEntry(1, storetest.Token+"_B.json"), scEntry(2, storetest.Token+"_B.v002.json"), scEntry(3, storetest.Token+"_C.json"))
+		}, func(f *scFixture) error { return f.s.Activate(scCtx, storetest.Ref("B"), 3) }, settle.EMANIFESTIDENTITY},
 		{"candidate/manifest of another batch", func(t *testing.T, f *scFixture) {
-			f.raw(t, scToken+"_B.versions.json", `{"schema_version": 1, "batch_id": "C", "active_version": 1, "versions": []}`)
+			f.raw(t, storetest.Token+"_B.versions.json", `{"schema_version": 1, "batch_id": "C", "active_version": 1, "versions": []}`)
 		}, func(f *scFixture) error {
-			_, err := f.s.WriteCandidate(scCtx, scRef("B"), f.scene("B"), "", false)
+			_, err := f.s.WriteCandidate(scCtx, storetest.Ref("B"), f.scene("B"), "", false)
 			return err
 		}, settle.EMANIFESTIDENTITY},
 
@@ -238,129 +250,129 @@ func TestScenesRefusalCodes(t *testing.T) {
 			tree := f.tree("B")
 			tree.Set("locked", true)
 			tree.Set("lock_reason", "approved cut")
-			f.raw(t, scToken+"_B.json", scBodyText(t, tree))
-		}, func(f *scFixture) error { return f.s.SaveGuarded(scCtx, scRef("B"), f.scene("B")) }, settle.ESCENELOCKED},
+			f.raw(t, storetest.Token+"_B.json", scBodyText(t, tree))
+		}, func(f *scFixture) error { return f.s.SaveGuarded(scCtx, storetest.Ref("B"), f.scene("B")) }, settle.ESCENELOCKED},
 
 		// STRUCTURE_IMMUTABLE
 		{"patch/reorder beats", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(`[{"op": "move", "from": "/beats/0", "path": "/beats/2"}]`))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[{"op": "move", "from": "/beats/0", "path": "/beats/2"}]`))
 			return err
 		}, settle.ESTRUCTURE},
 		{"patch/beat id", func(t *testing.T, f *scFixture) { f.versioned(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 2, []byte(`[{"op": "replace", "path": "/beats/1/beat_id", "value": "X"}]`))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 2, []byte(`[{"op": "replace", "path": "/beats/1/beat_id", "value": "X"}]`))
 			return err
 		}, settle.ESTRUCTURE},
 		{"patch/plan shot", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(`[{"op": "add", "path": "/beats/0/beat_metadata/plan_shot/duration_s", "value": 9}]`))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[{"op": "add", "path": "/beats/0/beat_metadata/plan_shot/duration_s", "value": 9}]`))
 			return err
 		}, settle.ESTRUCTURE},
 		{"patch/add beat", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(`[{"op": "add", "path": "/beats/-", "value": {"beat_id": "NEW"}}]`))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[{"op": "add", "path": "/beats/-", "value": {"beat_id": "NEW"}}]`))
 			return err
 		}, settle.ESTRUCTURE},
 		{"update status/remove beat", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.UpdateStatus(scCtx, scRef("B"), 1, func(sc *scene.Scene) error { sc.Beats = sc.Beats[1:]; return nil }, nil)
+			_, err := f.s.UpdateStatus(scCtx, storetest.Ref("B"), 1, func(sc *scene.Scene) error { sc.Beats = sc.Beats[1:]; return nil }, nil)
 			return err
 		}, settle.ESTRUCTURE},
 		{"save runner/beat topology", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
 			sc := f.scene("B")
 			sc.Beats = sc.Beats[:1]
-			ld, err := f.s.Load(scCtx, scRef("B"))
+			ld, err := f.s.Load(scCtx, storetest.Ref("B"))
 			if err != nil {
 				return err
 			}
-			_, err = f.s.SaveRunner(scCtx, scRef("B"), 1, ld.Revision, sc)
+			_, err = f.s.SaveRunner(scCtx, storetest.Ref("B"), 1, ld.Revision, sc)
 			return err
 		}, settle.ESTRUCTURE},
 		{"save runner/changed prompt directive", func(t *testing.T, f *scFixture) { f.versioned(t, "B") }, func(f *scFixture) error {
-			ld, err := f.s.Load(scCtx, scRef("B"))
+			ld, err := f.s.Load(scCtx, storetest.Ref("B"))
 			if err != nil {
 				return err
 			}
 			ld.Scene.Beats[0].BeatMetadata.Set("prompt_directive", "make it cold")
-			_, err = f.s.SaveRunner(scCtx, scRef("B"), 2, ld.Revision, ld.Scene)
+			_, err = f.s.SaveRunner(scCtx, storetest.Ref("B"), 2, ld.Revision, ld.Scene)
 			return err
 		}, settle.ESTRUCTURE},
 
 		// VERSION_CONFLICT
 		{"patch/expected 2 on a flat batch", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 2, []byte(okPatch))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 2, []byte(okPatch))
 			return err
 		}, settle.EVERSIONCONFLICT},
 		{"patch/expected 1 when v2 is active", func(t *testing.T, f *scFixture) { f.versioned(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(okPatch))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(okPatch))
 			return err
 		}, settle.EVERSIONCONFLICT},
 		{"patch/cold start expecting 2", nil, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 2, []byte(okPatch))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 2, []byte(okPatch))
 			return err
 		}, settle.EVERSIONCONFLICT},
 		{"save runner/expected 1 when v2 is active", func(t *testing.T, f *scFixture) { f.versioned(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.SaveRunner(scCtx, scRef("B"), 1, "", f.scene("B"))
+			_, err := f.s.SaveRunner(scCtx, storetest.Ref("B"), 1, "", f.scene("B"))
 			return err
 		}, settle.EVERSIONCONFLICT},
 
 		// IDENTITY_MISMATCH
 		{"candidate/other scene id on a new batch", nil, func(f *scFixture) error {
-			_, err := f.s.WriteCandidate(scCtx, scRef("B"), f.scene("B_RENUMBERED"), "", true)
+			_, err := f.s.WriteCandidate(scCtx, storetest.Ref("B"), f.scene("B_RENUMBERED"), "", true)
 			return err
 		}, settle.EIDENTITY},
 		{"candidate/other scene id on a versioned batch", func(t *testing.T, f *scFixture) { f.versioned(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.WriteCandidate(scCtx, scRef("B"), f.scene("C"), "", true)
+			_, err := f.s.WriteCandidate(scCtx, storetest.Ref("B"), f.scene("C"), "", true)
 			return err
 		}, settle.EIDENTITY},
 
 		// INVALID_INPUT
 		{"patch/not JSON", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(`[{"op": `))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[{"op": `))
 			return err
 		}, settle.EINVALID},
 		{"patch/not an array", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(`{"op": "remove", "path": "/locked"}`))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`{"op": "remove", "path": "/locked"}`))
 			return err
 		}, settle.EINVALID},
 		{"patch/failing test op", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(`[{"op": "replace", "path": "/locked", "value": true}, {"op": "test", "path": "/scene_id", "value": "C"}]`))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[{"op": "replace", "path": "/locked", "value": true}, {"op": "test", "path": "/scene_id", "value": "C"}]`))
 			return err
 		}, settle.EINVALID},
 		{"patch/unknown op", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(`[{"op": "merge", "path": "/locked", "value": true}]`))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[{"op": "merge", "path": "/locked", "value": true}]`))
 			return err
 		}, settle.EINVALID},
 		{"patch/missing path", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(`[{"op": "remove", "path": "/beats/0/nope"}]`))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[{"op": "remove", "path": "/beats/0/nope"}]`))
 			return err
 		}, settle.EINVALID},
 		{"patch/result is not a scene", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(`[{"op": "remove", "path": "/beats/0/takes"}, {"op": "replace", "path": "/beats/0/approved", "value": "yes"}]`))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[{"op": "remove", "path": "/beats/0/takes"}, {"op": "replace", "path": "/beats/0/approved", "value": "yes"}]`))
 			return err
 		}, settle.EINVALID},
 		{"patch/cold start with a failing patch", nil, func(f *scFixture) error {
-			_, err := f.s.PatchStatus(scCtx, scRef("B"), 1, []byte(`[{"op": "remove", "path": "/beats/0"}]`))
+			_, err := f.s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[{"op": "remove", "path": "/beats/0"}]`))
 			return err
 		}, settle.EINVALID},
 		{"load/project with a slash", nil, func(f *scFixture) error {
-			_, err := f.s.Load(scCtx, scene.Ref{Project: "../x", Episode: scEpisode, Batch: "B"})
+			_, err := f.s.Load(scCtx, scene.Ref{Project: "../x", Episode: storetest.Episode, Batch: "B"})
 			return err
 		}, settle.EINVALID},
 		{"candidate/batch with a slash", nil, func(f *scFixture) error {
-			_, err := f.s.WriteCandidate(scCtx, scene.Ref{Project: scProject, Episode: scEpisode, Batch: "a/b"}, f.scene("a/b"), "", true)
+			_, err := f.s.WriteCandidate(scCtx, scene.Ref{Project: storetest.Project, Episode: storetest.Episode, Batch: "a/b"}, f.scene("a/b"), "", true)
 			return err
 		}, settle.EINVALID},
 		{"candidate/batch naming a sidecar", nil, func(f *scFixture) error {
-			_, err := f.s.WriteCandidate(scCtx, scRef("B.v002"), f.scene("B.v002"), "", true)
+			_, err := f.s.WriteCandidate(scCtx, storetest.Ref("B.v002"), f.scene("B.v002"), "", true)
 			return err
 		}, settle.EINVALID},
 		{"init/negative max takes", nil, func(f *scFixture) error {
-			_, err := f.s.InitFromPlan(scCtx, scProject, scEpisode, scene.Plan{Root: scPlanTree(`{"sequences": {"B": {"shots": []}}}`)}, -1, false)
+			_, err := f.s.InitFromPlan(scCtx, storetest.Project, storetest.Episode, scene.Plan{Root: scPlanTree(`{"sequences": {"B": {"shots": []}}}`)}, -1, false)
 			return err
 		}, settle.EINVALID},
 		{"init/second plan sequence id with a slash", nil, func(f *scFixture) error {
-			_, err := f.s.InitFromPlan(scCtx, scProject, scEpisode, scene.Plan{Root: scPlanTree(`{"sequences": {"GOOD": {"shots": [{"shot_id": "S"}]}, "../B": {"shots": []}}}`)}, 3, false)
+			_, err := f.s.InitFromPlan(scCtx, storetest.Project, storetest.Episode, scene.Plan{Root: scPlanTree(`{"sequences": {"GOOD": {"shots": [{"shot_id": "S"}]}, "../B": {"shots": []}}}`)}, 3, false)
 			return err
 		}, settle.EINVALID},
 		{"update status/mutate error", func(t *testing.T, f *scFixture) { f.flat(t, "B") }, func(f *scFixture) error {
-			_, err := f.s.UpdateStatus(scCtx, scRef("B"), 1, func(sc *scene.Scene) error {
+			_, err := f.s.UpdateStatus(scCtx, storetest.Ref("B"), 1, func(sc *scene.Scene) error {
 				sc.Locked = true
 				return settle.Errorf(settle.EINVALID, "refused by the caller")
 			}, nil)
@@ -396,7 +408,7 @@ func TestScenesRefusalCodes(t *testing.T) {
 				}
 			}
 			// A refusal never poisons the store: it still writes.
-			if _, err := f.s.WriteCandidate(scCtx, scRef("OTHER"), scScene(t, f.tree("OTHER")), "", true); err != nil {
+			if _, err := f.s.WriteCandidate(scCtx, storetest.Ref("OTHER"), scScene(t, f.tree("OTHER")), "", true); err != nil {
 				t.Errorf("store unusable after a refusal: %v", err)
 			}
 		})

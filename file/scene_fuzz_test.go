@@ -6,6 +6,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 )
 
 // FuzzScenesLoad: whatever bytes the manifest and the flat body hold, Load
@@ -21,12 +22,12 @@ func FuzzScenesLoad(f *testing.F) {
 	f.Add([]byte(nil), []byte("\xff\xfe{}"))
 	f.Fuzz(func(t *testing.T, manifest, flat []byte) {
 		root := t.TempDir()
-		scWriteRaw(t, root, scToken+"_B.json", string(flat))
+		scWriteRaw(t, root, storetest.Token+"_B.json", string(flat))
 		if len(manifest) > 0 {
-			scWriteRaw(t, root, scToken+"_B.versions.json", string(manifest))
+			scWriteRaw(t, root, storetest.Token+"_B.versions.json", string(manifest))
 		}
 		s := scOpen(t, root)
-		ld, err := s.Load(scCtx, scRef("B"))
+		ld, err := s.Load(scCtx, storetest.Ref("B"))
 		switch settle.ErrorCode(err) {
 		case "":
 			if ld.Scene == nil || ld.Fingerprint == "" {
@@ -63,12 +64,12 @@ func FuzzScenesPatchStatus(f *testing.F) {
 		root := t.TempDir()
 		s := scOpen(t, root)
 		sc := scScene(t, tree)
-		scWriteRaw(t, root, scToken+"_B.json", body)
+		scWriteRaw(t, root, storetest.Token+"_B.json", body)
 		before := scSnapshot(t, root)
-		ld, err := s.PatchStatus(scCtx, scRef("B"), 1, patch)
+		ld, err := s.PatchStatus(scCtx, storetest.Ref("B"), 1, patch)
 		switch settle.ErrorCode(err) {
 		case "":
-			back, err := s.Load(scCtx, scRef("B"))
+			back, err := s.Load(scCtx, storetest.Ref("B"))
 			scOK(t, err)
 			if back.Fingerprint != ld.Fingerprint || ld.Fingerprint != scene.Fingerprint(sc) {
 				t.Fatalf("accepted patch changed the structure")

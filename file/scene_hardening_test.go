@@ -44,33 +44,33 @@ func TestHardeningD_RunnerSavesFromOneBase(t *testing.T) {
 func TestHardeningD_SaveRunnerNamesItsBase(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	_, err := s.SaveRunner(scCtx, scRef("B"), 1, "", scGen(t, rand.New(rand.NewSource(1)), "B", 2))
+	_, err := s.SaveRunner(scCtx, storetest.Ref("B"), 1, "", scGen(t, rand.New(rand.NewSource(1)), "B", 2))
 	scOK(t, err)
-	base, err := s.Load(scCtx, scRef("B"))
+	base, err := s.Load(scCtx, storetest.Ref("B"))
 	scOK(t, err)
-	patched, err := s.PatchStatus(scCtx, scRef("B"), 1, []byte(`[{"op": "add", "path": "/beats/0/takes/-", "value": {"take_id": "acked", "status": "succeeded"}}]`))
+	patched, err := s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[{"op": "add", "path": "/beats/0/takes/-", "value": {"take_id": "acked", "status": "succeeded"}}]`))
 	scOK(t, err)
 	if patched.Revision == base.Revision {
 		t.Fatalf("a status patch kept the revision")
 	}
-	flat := filepath.Join(scDir(root), scToken+"_B.json")
-	before := scReadRaw(t, root, scToken+"_B.json")
+	flat := filepath.Join(scDir(root), storetest.Token+"_B.json")
+	before := scReadRaw(t, root, storetest.Token+"_B.json")
 	for _, rev := range []string{base.Revision, ""} {
-		_, err := s.SaveRunner(scCtx, scRef("B"), 1, rev, base.Scene.Clone())
+		_, err := s.SaveRunner(scCtx, storetest.Ref("B"), 1, rev, base.Scene.Clone())
 		if settle.ErrorCode(err) != settle.EVERSIONCONFLICT {
 			t.Fatalf("runner save at revision %q: %v", rev, err)
 		}
 	}
-	if got := scReadRaw(t, root, scToken+"_B.json"); got != before {
+	if got := scReadRaw(t, root, storetest.Token+"_B.json"); got != before {
 		t.Fatalf("a refused runner save changed %s", flat)
 	}
 	runner := patched.Scene.Clone()
 	runner.Beats[1].Takes = append(runner.Beats[1].Takes, &scene.Take{TakeID: "mine", Status: scene.TakeRunning})
-	saved, err := s.SaveRunner(scCtx, scRef("B"), 1, patched.Revision, runner)
+	saved, err := s.SaveRunner(scCtx, storetest.Ref("B"), 1, patched.Revision, runner)
 	scOK(t, err)
-	ld, err := s.Load(scCtx, scRef("B"))
+	ld, err := s.Load(scCtx, storetest.Ref("B"))
 	scOK(t, err)
-	if saved.Revision != ld.Revision || saved.Revision != scene.Revision([]byte(scReadRaw(t, root, scToken+"_B.json"))) {
+	if saved.Revision != ld.Revision || saved.Revision != scene.Revision([]byte(scReadRaw(t, root, storetest.Token+"_B.json"))) {
 		t.Fatalf("revision returned %s, loaded %s", saved.Revision, ld.Revision)
 	}
 	var ids []string
@@ -95,30 +95,30 @@ func TestHardeningM_RefusalsLeaveNoFiles(t *testing.T) {
 		code settle.Code
 	}{
 		{"activate", func(s *file.Scenes) error {
-			return s.Activate(scCtx, scRef("NEW"), 1)
+			return s.Activate(scCtx, storetest.Ref("NEW"), 1)
 		}, settle.ENOTFOUND},
 		{"failing patch (cold start)", func(s *file.Scenes) error {
-			_, err := s.PatchStatus(scCtx, scRef("NEW"), 1, outOfRange)
+			_, err := s.PatchStatus(scCtx, storetest.Ref("NEW"), 1, outOfRange)
 			return err
 		}, settle.EINVALID},
 		{"patch expecting v2", func(s *file.Scenes) error {
-			_, err := s.PatchStatus(scCtx, scRef("NEW"), 2, []byte(`[]`))
+			_, err := s.PatchStatus(scCtx, storetest.Ref("NEW"), 2, []byte(`[]`))
 			return err
 		}, settle.EVERSIONCONFLICT},
 		{"patch without create", func(s *file.Scenes) error {
-			_, err := s.PatchStatusIf(scCtx, scRef("NEW"), scene.Cond{Version: 1, AnyRevision: true, NoCreate: true}, outOfRange)
+			_, err := s.PatchStatusIf(scCtx, storetest.Ref("NEW"), scene.Cond{Version: 1, AnyRevision: true, NoCreate: true}, outOfRange)
 			return err
 		}, settle.ENOTFOUND},
 		{"runner save of a body it never saw", func(s *file.Scenes) error {
-			_, err := s.SaveRunner(scCtx, scRef("NEW"), 1, scene.Revision([]byte("x")), scGen(t, rand.New(rand.NewSource(2)), "NEW", 1))
+			_, err := s.SaveRunner(scCtx, storetest.Ref("NEW"), 1, scene.Revision([]byte("x")), scGen(t, rand.New(rand.NewSource(2)), "NEW", 1))
 			return err
 		}, settle.EVERSIONCONFLICT},
 		{"runner save without create", func(s *file.Scenes) error {
-			_, err := s.SaveRunnerIf(scCtx, scRef("NEW"), scene.Cond{Version: 1, NoCreate: true}, scGen(t, rand.New(rand.NewSource(2)), "NEW", 1))
+			_, err := s.SaveRunnerIf(scCtx, storetest.Ref("NEW"), scene.Cond{Version: 1, NoCreate: true}, scGen(t, rand.New(rand.NewSource(2)), "NEW", 1))
 			return err
 		}, settle.ENOTFOUND},
 		{"update status expecting v3", func(s *file.Scenes) error {
-			_, err := s.UpdateStatus(scCtx, scRef("NEW"), 3, func(*scene.Scene) error { return nil }, nil)
+			_, err := s.UpdateStatus(scCtx, storetest.Ref("NEW"), 3, func(*scene.Scene) error { return nil }, nil)
 			return err
 		}, settle.EVERSIONCONFLICT},
 	}
@@ -128,7 +128,7 @@ func TestHardeningM_RefusalsLeaveNoFiles(t *testing.T) {
 				root := t.TempDir()
 				s := scOpen(t, root)
 				if withDir {
-					_, err := s.SaveRunner(scCtx, scRef("OTHER"), 1, "", scGen(t, rand.New(rand.NewSource(3)), "OTHER", 1))
+					_, err := s.SaveRunner(scCtx, storetest.Ref("OTHER"), 1, "", scGen(t, rand.New(rand.NewSource(3)), "OTHER", 1))
 					scOK(t, err)
 				}
 				before := scDirNames(t, root)

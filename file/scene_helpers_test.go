@@ -22,17 +22,8 @@ import (
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 )
-
-const (
-	scProject = "demo"
-	scEpisode = "1"
-	scToken   = "ep_001"
-)
-
-func scRef(batch string) scene.Ref {
-	return scene.Ref{Project: scProject, Episode: scEpisode, Batch: batch}
-}
 
 // scOpen opens a scene store on root and closes it at cleanup.
 func scOpen(t testing.TB, root string) *file.Scenes {
@@ -46,7 +37,7 @@ func scOpen(t testing.TB, root string) *file.Scenes {
 }
 
 func scDir(root string) string {
-	return filepath.Join(root, "projects", scProject, "orchestration", "scenes")
+	return filepath.Join(root, "projects", storetest.Project, "orchestration", "scenes")
 }
 
 func scPath(root, name string) string { return filepath.Join(scDir(root), name) }
@@ -183,7 +174,7 @@ func scGenTree(rng *rand.Rand, batch string, nBeats int) *pyjson.Object {
 	return scObj(
 		"scene_id", batch,
 		"beats", beats,
-		"scene_metadata", scObj("episode", scEpisode, "project", scProject, "created_by", "settle-test"),
+		"scene_metadata", scObj("episode", storetest.Episode, "project", storetest.Project, "created_by", "settle-test"),
 		"locked", false,
 		"lock_reason", nil,
 	)
@@ -446,7 +437,7 @@ func scCanonical(t testing.TB, raw []byte) string {
 
 // scOp is a seed op on the test batch.
 func scOp(op, batch string, kv ...any) map[string]any {
-	m := map[string]any{"op": op, "project": scProject, "episode": scEpisode, "batch": batch}
+	m := map[string]any{"op": op, "project": storetest.Project, "episode": storetest.Episode, "batch": batch}
 	for i := 0; i < len(kv); i += 2 {
 		m[kv[i].(string)] = kv[i+1]
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 )
 
 // scLoadedCanon is a Go load as the seed's driver reports it.
@@ -51,7 +52,7 @@ func scCheckBytesCompatible(t *testing.T, root string) {
 		scOK(t, err)
 		switch {
 		case strings.HasSuffix(name, ".versions.json"):
-			batch := strings.TrimSuffix(strings.TrimPrefix(name, scToken+"_"), ".versions.json")
+			batch := strings.TrimSuffix(strings.TrimPrefix(name, storetest.Token+"_"), ".versions.json")
 			m, err := scene.DecodeManifest(data, batch)
 			scOK(t, err)
 			out, err := scene.EncodeManifest(m)
@@ -85,27 +86,27 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 	plan := scene.Plan{Root: scTree(t, `{"sequences": {
 		"B1": {"shots": [{"shot_id": "S1", "prompt": "the café ✓ opens", "is_env_only": true}, {"shot_id": "S2", "duration_s": 2.5}]},
 		"B2": {"shots": [{"id": "X1"}]}}}`)}
-	_, err := s.InitFromPlan(scCtx, scProject, scEpisode, plan, 4, false)
+	_, err := s.InitFromPlan(scCtx, storetest.Project, storetest.Episode, plan, 4, false)
 	scOK(t, err)
-	_, err = s.PatchStatus(scCtx, scRef("B1"), 1, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": true},
+	_, err = s.PatchStatus(scCtx, storetest.Ref("B1"), 1, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": true},
 		{"op": "add", "path": "/beats/1/takes/-", "value": {"take_id": "t1", "status": "running", "started_at": "2026-06-03T10:00:00+00:00"}}]`))
 	scOK(t, err)
-	ld, err := s.Load(scCtx, scRef("B1"))
+	ld, err := s.Load(scCtx, storetest.Ref("B1"))
 	scOK(t, err)
-	_, err = s.WriteCandidate(scCtx, scRef("B1"), scRestructure(t, ld.Scene, "v2"), "rederive 2", false)
+	_, err = s.WriteCandidate(scCtx, storetest.Ref("B1"), scRestructure(t, ld.Scene, "v2"), "rederive 2", false)
 	scOK(t, err)
-	_, err = s.WriteCandidate(scCtx, scRef("B1"), scRestructure(t, ld.Scene, "v3"), "rederive 3", true)
+	_, err = s.WriteCandidate(scCtx, storetest.Ref("B1"), scRestructure(t, ld.Scene, "v3"), "rederive 3", true)
 	scOK(t, err)
-	_, err = s.PatchStatus(scCtx, scRef("B1"), 3, []byte(`[{"op": "replace", "path": "/beats/1/takes/0/status", "value": "succeeded"}]`))
+	_, err = s.PatchStatus(scCtx, storetest.Ref("B1"), 3, []byte(`[{"op": "replace", "path": "/beats/1/takes/0/status", "value": "succeeded"}]`))
 	scOK(t, err)
-	l2, err := s.Load(scCtx, scRef("B2"))
+	l2, err := s.Load(scCtx, storetest.Ref("B2"))
 	scOK(t, err)
 	runner := l2.Scene.Clone()
 	runner.Beats[0].Takes = []*scene.Take{{TakeID: "r1", Status: scene.TakeRunning}}
-	_, err = s.SaveRunner(scCtx, scRef("B2"), 1, l2.Revision, runner)
+	_, err = s.SaveRunner(scCtx, storetest.Ref("B2"), 1, l2.Revision, runner)
 	scOK(t, err)
 	b3 := scGen(t, rng, "B3", 5)
-	_, err = s.WriteCandidate(scCtx, scRef("B3"), b3, "first", false)
+	_, err = s.WriteCandidate(scCtx, storetest.Ref("B3"), b3, "first", false)
 	scOK(t, err)
 	scCheckBytesCompatible(t, root)
 
@@ -113,7 +114,7 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 	b4 := scGen(t, rng, "B4", 2)
 	ops := []map[string]any{
 		scOp("load", "B1"), scOp("load", "B2"), scOp("load", "B3"),
-		{"op": "list", "project": scProject, "episode": scEpisode},
+		{"op": "list", "project": storetest.Project, "episode": storetest.Episode},
 		scOp("active_path", "B1"),
 		scOp("candidate", "B1", "scene", b1v4.ToTree(), "reason", "seed", "activate", true),
 		scOp("status", "B1", "expected_version", 4, "patch", json.RawMessage(`[{"op": "replace", "path": "/beats/0/board", "value": {"status": "approved"}}]`)),
@@ -126,7 +127,7 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 		scOp("load", "B1"),
 	}
 	pre := []scene.Loaded{scMustLoad(t, s, "B1"), scMustLoad(t, s, "B2"), scMustLoad(t, s, "B3")}
-	goNames, err := s.List(scCtx, scProject, scEpisode)
+	goNames, err := s.List(scCtx, storetest.Project, storetest.Episode)
 	scOK(t, err)
 	res := scRunSeed(t, root, ops)
 
@@ -139,7 +140,7 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 	if !reflect.DeepEqual(names, goNames) {
 		t.Errorf("seed lists %v, settle %v", names, goNames)
 	}
-	if p := scSeedString(t, res[4], "path"); p != scPath(root, scToken+"_B1.v003.json") {
+	if p := scSeedString(t, res[4], "path"); p != scPath(root, storetest.Token+"_B1.v003.json") {
 		t.Errorf("seed active path %s", p)
 	}
 	if v := scSeedInt(t, res[5], "version"); v != 4 {
@@ -164,7 +165,7 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 	if ld1.Version != 2 {
 		t.Errorf("settle loads B1 v%d, want 2", ld1.Version)
 	}
-	l4, err := s.LoadVersion(scCtx, scRef("B1"), 4)
+	l4, err := s.LoadVersion(scCtx, storetest.Ref("B1"), 4)
 	scOK(t, err)
 	if l4.Fingerprint != scene.Fingerprint(b1v4) {
 		t.Errorf("seed's v4 fingerprint differs")
@@ -176,7 +177,7 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 	if v, _ := l2b.Scene.SceneMetadata.Get("seed"); v != true || l2b.Scene.Beats[0].Takes[0].TakeID != "r1" {
 		t.Errorf("seed's B2 status write not seen or runner takes lost")
 	}
-	vs, err := s.Versions(scCtx, scRef("B4"))
+	vs, err := s.Versions(scCtx, storetest.Ref("B4"))
 	scOK(t, err)
 	if len(vs) != 2 || vs[0].Reason != "materialized-legacy" || vs[0].CreatedAt != nil || !vs[1].Active {
 		t.Errorf("B4 versions after the seed's materialization: %+v", vs)
@@ -184,20 +185,20 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 	scCheckBytesCompatible(t, root)
 
 	// Settle keeps writing on the seed's files.
-	_, err = s.PatchStatus(scCtx, scRef("B1"), 2, []byte(`[{"op": "replace", "path": "/locked", "value": true}]`))
+	_, err = s.PatchStatus(scCtx, storetest.Ref("B1"), 2, []byte(`[{"op": "replace", "path": "/locked", "value": true}]`))
 	scOK(t, err)
-	v, err := s.WriteCandidate(scCtx, scRef("B4"), scRestructure(t, b4, "b4 v3"), "", false)
+	v, err := s.WriteCandidate(scCtx, storetest.Ref("B4"), scRestructure(t, b4, "b4 v3"), "", false)
 	scOK(t, err)
 	if v != 3 {
 		t.Errorf("settle candidate after the seed's = v%d, want 3", v)
 	}
-	scOK(t, s.Activate(scCtx, scRef("B4"), 1))
+	scOK(t, s.Activate(scCtx, storetest.Ref("B4"), 1))
 	scCheckBytesCompatible(t, root)
 }
 
 func scMustLoad(t *testing.T, s *file.Scenes, batch string) scene.Loaded {
 	t.Helper()
-	ld, err := s.Load(scCtx, scRef(batch))
+	ld, err := s.Load(scCtx, storetest.Ref(batch))
 	scOK(t, err)
 	return ld
 }
@@ -233,20 +234,20 @@ func scErrorCodeCases(t *testing.T) (map[string]string, []map[string]any) {
 		return `{"schema_version": 1, "batch_id": "` + batch + `", "active_version": 1, "versions": [` + body + `]}`
 	}
 	files := map[string]string{
-		scToken + "_SCHEMA.json":            `{"schema_version": 2, "scene_id": "SCHEMA", "beats": []}`,
-		scToken + "_NOSCHEMA.json":          `{"scene_id": "NOSCHEMA", "beats": []}`,
-		scToken + "_CORRUPT.json":           `{"schema_version": 1, "scene_id": "CORR`,
-		scToken + "_MCORRUPT.json":          good("MCORRUPT"),
-		scToken + "_MCORRUPT.versions.json": `{"schema_version": 1,`,
-		scToken + "_MSCHEMA.versions.json":  `{"schema_version": 3, "batch_id": "MSCHEMA", "active_version": 1, "versions": []}`,
-		scToken + "_MIDENT.versions.json":   `{"schema_version": 1, "batch_id": "OTHER", "active_version": 1, "versions": []}`,
-		scToken + "_BIDENT.versions.json":   manifest("BIDENT", scEntry(1, scToken+"_OTHERBODY.json")),
-		scToken + "_OTHERBODY.json":         good("OTHERBODY"),
-		scToken + "_UNSAFE.versions.json":   manifest("UNSAFE", scEntry(1, "../x.json")),
-		scToken + "_UNSAFE2.versions.json":  manifest("UNSAFE2", scEntry(1, "a/b.json")),
-		scToken + "_MISSING.versions.json":  manifest("MISSING", scEntry(1, scToken+"_MISSING.v001.json")),
-		scToken + "_UNREG.versions.json":    manifest("UNREG", scEntry(2, scToken+"_UNREG.json")),
-		scToken + "_UNREG.json":             good("UNREG"),
+		storetest.Token + "_SCHEMA.json":            `{"schema_version": 2, "scene_id": "SCHEMA", "beats": []}`,
+		storetest.Token + "_NOSCHEMA.json":          `{"scene_id": "NOSCHEMA", "beats": []}`,
+		storetest.Token + "_CORRUPT.json":           `{"schema_version": 1, "scene_id": "CORR`,
+		storetest.Token + "_MCORRUPT.json":          good("MCORRUPT"),
+		storetest.Token + "_MCORRUPT.versions.json": `{"schema_version": 1,`,
+		storetest.Token + "_MSCHEMA.versions.json":  `{"schema_version": 3, "batch_id": "MSCHEMA", "active_version": 1, "versions": []}`,
+		storetest.Token + "_MIDENT.versions.json":   `{"schema_version": 1, "batch_id": "OTHER", "active_version": 1, "versions": []}`,
+		storetest.Token + "_BIDENT.versions.json":   manifest("BIDENT", scEntry(1, storetest.Token+"_OTHERBODY.json")),
+		storetest.Token + "_OTHERBODY.json":         good("OTHERBODY"),
+		storetest.Token + "_UNSAFE.versions.json":   manifest("UNSAFE", scEntry(1, "../x.json")),
+		storetest.Token + "_UNSAFE2.versions.json":  manifest("UNSAFE2", scEntry(1, "a/b.json")),
+		storetest.Token + "_MISSING.versions.json":  manifest("MISSING", scEntry(1, storetest.Token+"_MISSING.v001.json")),
+		storetest.Token + "_UNREG.versions.json":    manifest("UNREG", scEntry(2, storetest.Token+"_UNREG.json")),
+		storetest.Token + "_UNREG.json":             good("UNREG"),
 	}
 	batches := []string{"SCHEMA", "NOSCHEMA", "CORRUPT", "MCORRUPT", "MSCHEMA", "MIDENT", "BIDENT", "UNSAFE", "UNSAFE2", "MISSING", "UNREG", "NOTHING"}
 	var ops []map[string]any
@@ -254,7 +255,7 @@ func scErrorCodeCases(t *testing.T) (map[string]string, []map[string]any) {
 		ops = append(ops, scOp("load", b))
 	}
 	for _, ep := range []string{"ep_1", "abc", "-1", "1_BATCH"} {
-		ops = append(ops, map[string]any{"op": "load", "project": scProject, "episode": ep, "batch": "SCHEMA"})
+		ops = append(ops, map[string]any{"op": "load", "project": storetest.Project, "episode": ep, "batch": "SCHEMA"})
 	}
 	ops = append(ops,
 		scOp("activate", "UNREG", "version", 5),
@@ -313,7 +314,7 @@ func scInitFromPlanTwice(t *testing.T, root string) {
 	s := scOpen(t, root)
 	plan := scTree(t, scInitPlanText)
 	for _, mt := range scInitMaxTakes {
-		_, err := s.InitFromPlan(scCtx, scProject, scEpisode, scene.Plan{Root: plan}, mt, false)
+		_, err := s.InitFromPlan(scCtx, storetest.Project, storetest.Episode, scene.Plan{Root: plan}, mt, false)
 		scOK(t, err)
 	}
 }
@@ -324,7 +325,7 @@ func scSeedInitFromPlanTwice(t *testing.T, root string) {
 	t.Helper()
 	var ops []map[string]any
 	for _, mt := range scInitMaxTakes {
-		ops = append(ops, map[string]any{"op": "init", "project": scProject, "episode": scEpisode, "plan": json.RawMessage(scInitPlanText), "max_takes": mt})
+		ops = append(ops, map[string]any{"op": "init", "project": storetest.Project, "episode": storetest.Episode, "plan": json.RawMessage(scInitPlanText), "max_takes": mt})
 	}
 	for i, r := range scRunSeed(t, root, ops) {
 		scSeedOK(t, r, fmt.Sprintf("init %d", i+1))

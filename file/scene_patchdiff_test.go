@@ -14,6 +14,7 @@ import (
 	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 )
 
 // scDiffCase is one scene + patch of the patch-decision differential.
@@ -336,12 +337,12 @@ func scLivePatchRun(t *testing.T, n int) scPatchRun {
 			continue
 		}
 		sc := scScene(t, c.tree)
-		scOK(t, s.SaveGuarded(scCtx, scRef(c.batch), sc))
+		scOK(t, s.SaveGuarded(scCtx, storetest.Ref(c.batch), sc))
 		if c.versioned {
 			v2 := sc.Clone()
 			v2.Beats = v2.Beats[:len(v2.Beats)-1]
 			v2.SceneMetadata.Set("version", scPyv(2))
-			if _, err := s.WriteCandidate(scCtx, scRef(c.batch), v2, "diff", true); err != nil {
+			if _, err := s.WriteCandidate(scCtx, storetest.Ref(c.batch), v2, "diff", true); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -368,7 +369,7 @@ func scCheckPatchRun(t *testing.T, run scPatchRun) {
 	byKind := map[string][2]int{}
 	accepted := 0
 	for i, c := range cases {
-		ld, err := s.PatchStatus(scCtx, scRef(c.batch), c.expected, c.patch)
+		ld, err := s.PatchStatus(scCtx, storetest.Ref(c.batch), c.expected, c.patch)
 		got, want := settle.ErrorCode(err), scSeedCode(res[i])
 		if got != want {
 			t.Errorf("case %d %s (%s, expected v%d): settle %q, seed %q\npatch %s\nsettle: %v\nseed: %s",

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 )
 
 // TestSceneScannerFindsChanges: a scan reports every body once, then only
@@ -19,9 +20,9 @@ import (
 func TestSceneScannerFindsChanges(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	scOK(t, s.SaveGuarded(scCtx, scRef("B1"), scGen(t, rand.New(rand.NewSource(1)), "B1", 3)))
-	scOK(t, s.SaveGuarded(scCtx, scRef("B2"), scGen(t, rand.New(rand.NewSource(2)), "B2", 3)))
-	dir, err := s.Dir(scProject)
+	scOK(t, s.SaveGuarded(scCtx, storetest.Ref("B1"), scGen(t, rand.New(rand.NewSource(1)), "B1", 3)))
+	scOK(t, s.SaveGuarded(scCtx, storetest.Ref("B2"), scGen(t, rand.New(rand.NewSource(2)), "B2", 3)))
+	dir, err := s.Dir(storetest.Project)
 	scOK(t, err)
 	other := t.TempDir()
 	scOK(t, os.Symlink(other, filepath.Join(root, "projects", "linked")))
@@ -38,7 +39,7 @@ func TestSceneScannerFindsChanges(t *testing.T) {
 	want("nothing changed", 0)
 
 	// A status save, a temporary file and an unregistered version body.
-	l, err := s.PatchStatus(scCtx, scRef("B1"), 1, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": true}]`))
+	l, err := s.PatchStatus(scCtx, storetest.Ref("B1"), 1, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": true}]`))
 	scOK(t, err)
 	scOK(t, os.WriteFile(filepath.Join(dir, "ep_001_B2.json.tmp"), []byte("{"), 0o644))
 	scOK(t, os.WriteFile(filepath.Join(dir, "ep_001_B2.v009.json"), []byte("{"), 0o644))
@@ -48,7 +49,7 @@ func TestSceneScannerFindsChanges(t *testing.T) {
 	}
 
 	// A new version: its body only (the flat v1 is unchanged).
-	v, err := s.WriteCandidate(scCtx, scRef("B2"), scGen(t, rand.New(rand.NewSource(3)), "B2", 5), "re-derive", true)
+	v, err := s.WriteCandidate(scCtx, storetest.Ref("B2"), scGen(t, rand.New(rand.NewSource(3)), "B2", 5), "re-derive", true)
 	scOK(t, err)
 	got = want("a new version", 1)
 	if b := got[0]; b.Ref.Batch != "B2" || b.Version != v || b.Reason != "re-derive" || !b.Active {
@@ -60,7 +61,7 @@ func TestSceneScannerFindsChanges(t *testing.T) {
 	if ms := scan.Manifests(); len(ms) != 1 || ms[0].Ref.Batch != "B2" || ms[0].Active != v || ms[0].Stamp == "" {
 		t.Fatalf("manifests after a new version: %+v", ms)
 	}
-	stamp, err := s.ActivateStamped(scCtx, scRef("B2"), 1, 0)
+	stamp, err := s.ActivateStamped(scCtx, storetest.Ref("B2"), 1, 0)
 	scOK(t, err)
 	want("an activation", 0)
 	if ms := scan.Manifests(); len(ms) != 1 || ms[0].Active != 1 || ms[0].Stamp != stamp {
@@ -81,7 +82,7 @@ func TestSceneScannerFindsChanges(t *testing.T) {
 	scOK(t, os.WriteFile(body, append(data, ' '), 0o644)) // in place: no rename
 	scOK(t, os.Chtimes(dir, old, old))
 	want("an in-place write in a quiet directory", 0)
-	_, err = s.PatchStatus(scCtx, scRef("B1"), 1, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": false}]`))
+	_, err = s.PatchStatus(scCtx, storetest.Ref("B1"), 1, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": false}]`))
 	scOK(t, err)
 	want("a save in it", 1)
 }
