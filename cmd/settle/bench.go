@@ -43,9 +43,11 @@ status: an operator token). With --embedded the command starts a server on a
 temporary file store of its own (on 127.0.0.1, in --dir) and runs there;
 with a postgres:// --store, on a PostgreSQL store in a fresh schema.
 
---single-client and --ceiling run same-run references after the load: the
-workload with one client, and ping with as many clients; the ratios to them
-(and to the fsync rate) are printed and in --json.`
+Every run measures two same-run references: the disk's fsync rate before
+the load, and the ping ceiling (ping with as many clients, for as long)
+after it; the ratios to them are printed and in --json. --no-reference
+skips both. --single-client also runs the workload with one client after
+the load, and reports the ratio to it.`
 
 // benchResult is the result settle bench prints (--json: its JSON form).
 type benchResult = loadgen.Result
@@ -80,7 +82,8 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.DurationVar(&lc.Progress, "progress", time.Second, "progress line interval (0: none)")
 	fs.DurationVar(&lc.FsyncProbe, "fsync-probe", 1500*time.Millisecond, "how long to measure the disk's fsync rate (0: skip)")
 	fs.StringVar(&lc.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (with --embedded: client and server) to FILE")
-	fs.BoolVar(&lc.Ceiling, "ceiling", false, "after the load, measure the ping ceiling with as many clients, and report the ratio")
+	fs.BoolVar(&lc.Ceiling, "ceiling", true, "after the load, measure the ping ceiling with as many clients, and report the ratio (default; see --no-reference)")
+	fs.BoolVar(&bc.noReference, "no-reference", false, "skip the same-run references: the fsync probe and the ping ceiling")
 	fs.BoolVar(&lc.SingleClient, "single-client", false, "after the load, run the workload with one client, and report the ratio")
 	fs.StringVar(&bc.fsyncDir, "fsync-dir", "", "directory whose disk's fsync rate is measured (default: the embedded store's, else --root)")
 	if err := m.parse(fs, args); err != nil {
@@ -100,6 +103,9 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	}
 	if lc.Clients < 1 || lc.Tracks < 1 || lc.Requests < 0 || (lc.Requests == 0 && lc.Duration <= 0) {
 		return usageErr("bench: --clients and --tracks must be positive, and --duration or --requests set")
+	}
+	if bc.noReference {
+		lc.FsyncProbe, lc.Ceiling = 0, false
 	}
 	cfg, err := m.resolve(fs, &g)
 	if err != nil {

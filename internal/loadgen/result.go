@@ -47,14 +47,15 @@ type Result struct {
 	BatchesSettled  int64   `json:"batches_settled,omitempty"`
 	BatchesExpected int64   `json:"batches_expected,omitempty"`
 	// CPUPerOpUs is this process's CPU time (user + system) per operation
-	// during the load, in microseconds: with --embedded it covers the
+	// during the load, in microseconds: with an embedded target it covers the
 	// clients and the server, and bounds the throughput at
 	// cores / CPU per operation whatever the disk does.
 	CPUPerOpUs float64 `json:"cpu_per_op_us"`
 	CPUs       int     `json:"cpus"`
 	// Same-run ratios: operations/s over the disk's fsync rate, over the
-	// ping ceiling with as many clients (--ceiling) and over the same
-	// workload with one client (--single-client).
+	// ping ceiling with as many clients (Config.Ceiling) and over the
+	// same workload with one client (Config.SingleClient); zero when not
+	// measured.
 	OpsPerFsync           float64 `json:"ops_per_fsync_rate,omitempty"`
 	PingOpsPerSec         float64 `json:"ping_ops_per_sec,omitempty"`
 	OpsPerPingCeiling     float64 `json:"ops_per_ping_ceiling,omitempty"`
@@ -107,6 +108,9 @@ func (r *Result) WriteText(w io.Writer) {
 	if r.LedgerFsyncs > 0 || r.EventFsyncs > 0 {
 		fmt.Fprintf(w, "  group commit: ledger %d fsyncs (avg group %.1f, max %d), event log %d fsyncs (avg group %.1f)\n",
 			r.LedgerFsyncs, r.LedgerAvgGroup, r.LedgerMaxGroup, r.EventFsyncs, r.EventAvgGroup)
+	}
+	if r.FsyncPerSec == 0 && r.PingOpsPerSec == 0 {
+		fmt.Fprintf(w, "  same-run references: none measured (fsync rate, ping ceiling)\n")
 	}
 	r.writeRatios(w)
 	if r.Workload == "settle" {
