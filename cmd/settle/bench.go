@@ -82,7 +82,7 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.DurationVar(&lc.Progress, "progress", time.Second, "progress line interval (0: none)")
 	fs.DurationVar(&lc.FsyncProbe, "fsync-probe", 1500*time.Millisecond, "how long to measure the disk's fsync rate (0: skip)")
 	fs.StringVar(&lc.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (with --embedded: client and server) to FILE")
-	fs.BoolVar(&lc.Ceiling, "ceiling", true, "after the load, measure the ping ceiling with as many clients, and report the ratio (default; see --no-reference)")
+	fs.BoolVar(&lc.Ceiling, "ceiling", true, "after the load, measure the ping ceiling with as many clients, and report the ratio (--no-reference skips it)")
 	fs.BoolVar(&bc.noReference, "no-reference", false, "skip the same-run references: the fsync probe and the ping ceiling")
 	fs.BoolVar(&lc.SingleClient, "single-client", false, "after the load, run the workload with one client, and report the ratio")
 	fs.StringVar(&bc.fsyncDir, "fsync-dir", "", "directory whose disk's fsync rate is measured (default: the embedded store's, else --root)")
