@@ -58,7 +58,12 @@
 //     store interfaces.
 //   - migrate: copies a store's data to another store.
 //
-// Layer 7, the command:
+// Layer 7, over the HTTP API:
+//
+//   - internal/loadgen: the load generator of settle bench and its
+//     same-run references.
+//
+// Layer 8, the command:
 //
 //   - cmd/settle: the command-line tool.
 //

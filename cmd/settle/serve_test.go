@@ -243,6 +243,10 @@ func TestBenchEmbedded(t *testing.T) {
 			if r.Ops != 40 || r.Errors != 0 || r.OpsPerSec <= 0 || r.P50ms <= 0 || r.P99ms < r.P50ms || r.P999ms < r.P99ms || r.FsyncPerSec <= 0 {
 				t.Fatalf("result %+v", r)
 			}
+			// The same-run references are measured by default.
+			if r.OpsPerFsync <= 0 || r.PingOpsPerSec <= 0 || r.OpsPerPingCeiling <= 0 {
+				t.Fatalf("no same-run ratios: %+v", r)
+			}
 			if wl == "settle" && (r.BatchesSettled != 40 || r.Requests != 40*3) {
 				t.Fatalf("settle result %+v", r)
 			}
@@ -268,6 +272,39 @@ func TestBenchEmbedded(t *testing.T) {
 			t.Fatalf("result %+v", r)
 		}
 	})
+}
+
+// TestBenchEmbeddedReferences: the text output prints both same-run
+// ratios by default, and --no-reference measures neither.
+func TestBenchEmbeddedReferences(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a load")
+	}
+	out, errOut, code := run(t, nil, "bench", "--embedded", "--dir", t.TempDir(), "--clients", "2", "--requests", "20",
+		"--fsync-probe", "100ms", "--progress", "0")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"operations/s over the fsync rate: ", "operations/s over the same-run ping ceiling ("} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text output lacks %q:\n%s", want, out)
+		}
+	}
+	out, errOut, code = run(t, nil, "bench", "--embedded", "--dir", t.TempDir(), "--clients", "2", "--requests", "20",
+		"--progress", "0", "--no-reference", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	var r benchResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if r.Ops != 20 || r.FsyncPerSec != 0 || r.OpsPerFsync != 0 || r.PingOpsPerSec != 0 || r.OpsPerPingCeiling != 0 {
+		t.Fatalf("--no-reference measured a reference: %+v", r)
+	}
+	if strings.Contains(errOut, "ping ceiling") || strings.Contains(errOut, "fsync rate") {
+		t.Fatalf("--no-reference ran a reference:\n%s", errOut)
+	}
 }
 
 // TestBenchEmbeddedPostgres: the embedded bench on a PostgreSQL store
