@@ -366,7 +366,21 @@ func completesIn(recs []*writeback.DurableRecord, b writeback.Batch, wid string)
 // exactly-once across concurrent writers and restarts (a crash between the
 // summary and the event is repaired by the next evaluation).
 func (d *Deriver) SettleAndAnnounce(ctx context.Context, batchID string, tracks []writeback.TrackTask, thisTrack string) (writeback.SettleOutcome, error) {
-	so, err := d.ledger.Settle(ctx, batchID, tracks, thisTrack)
+	return d.settleAnnounce(ctx, batchID, tracks, thisTrack, nil)
+}
+
+// settleAnnounce is SettleAndAnnounce on the batch's records but those in
+// without (writeback.SettlerWithout).
+func (d *Deriver) settleAnnounce(ctx context.Context, batchID string, tracks []writeback.TrackTask, thisTrack string, without map[string]bool) (writeback.SettleOutcome, error) {
+	var (
+		so  writeback.SettleOutcome
+		err error
+	)
+	if sw, ok := d.ledger.(writeback.SettlerWithout); ok && len(without) > 0 {
+		so, err = sw.SettleWithout(ctx, batchID, tracks, thisTrack, without)
+	} else {
+		so, err = d.ledger.Settle(ctx, batchID, tracks, thisTrack)
+	}
 	if err != nil {
 		return so, err
 	}

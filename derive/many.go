@@ -11,9 +11,10 @@ import (
 // by item in order, as AfterWriteback derives them for the same
 // write-backs sent one per request: the same events in the same order and
 // the same settlement answers. The batch's items were all committed
-// before the first is derived, so an item's batch is evaluated on the
-// ledger without the records of the items after it; each declared batch
-// is read once per request.
+// before the first is derived, so an item's batch is evaluated, and its
+// summary written, on the ledger without the records of the items after
+// it (writeback.SettlerWithout); each declared batch is read once per
+// request.
 type Many struct {
 	d         *Deriver
 	items     []writeback.WritebackItem
@@ -79,8 +80,13 @@ func (m *Many) settle(ctx context.Context, i int, rec *writeback.DurableRecord) 
 		return nil, err
 	}
 	latest := map[string]*writeback.DurableRecord{}
+	var later map[string]bool
 	for _, r := range mb.recs {
 		if j, ok := m.writtenBy[r.WritebackID]; ok && j > i {
+			if later == nil {
+				later = map[string]bool{}
+			}
+			later[r.WritebackID] = true
 			continue
 		}
 		latest[r.TrackID] = r
@@ -89,7 +95,10 @@ func (m *Many) settle(ctx context.Context, i int, rec *writeback.DurableRecord) 
 	if res.Decision != writeback.AllSettledConsolidate {
 		return &writeback.SettleOutcome{Result: res}, nil
 	}
-	so, err := m.d.SettleAndAnnounce(ctx, mb.b.BatchID, mb.b.Tracks, rec.TrackID)
+	// The store settles (and writes the summary of) the batch as of this
+	// item too: without the later items' records, a summary written now
+	// lists the records a single write-back would have listed.
+	so, err := m.d.settleAnnounce(ctx, mb.b.BatchID, mb.b.Tracks, rec.TrackID, later)
 	if err != nil {
 		return nil, err
 	}

@@ -110,6 +110,7 @@ type Ledger struct {
 }
 
 var _ writeback.Store = (*Ledger)(nil)
+var _ writeback.SettlerWithout = (*Ledger)(nil)
 
 type fileID struct{ dev, ino uint64 }
 

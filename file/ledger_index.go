@@ -130,9 +130,15 @@ func (v *ixView) HasConflict(id string) bool {
 
 // Latest returns the last durable success of (batch, track), or nil.
 func (v *ixView) Latest(batch, track string) *writeback.DurableRecord {
+	return v.LatestWithout(batch, track, nil)
+}
+
+// LatestWithout is Latest but for the records whose writeback id is in
+// without.
+func (v *ixView) LatestWithout(batch, track string, without map[string]bool) *writeback.DurableRecord {
 	fs := v.find(newKey(keyLatest, batch, track))
 	for i := len(fs) - 1; i >= 0; i-- {
-		if fs[i].rec.Durable != nil {
+		if d := fs[i].rec.Durable; d != nil && !without[d.WritebackID] {
 			return fs[i].rec.Durable
 		}
 	}

@@ -208,6 +208,11 @@ func (l *Ledger) Classify(ctx context.Context, taskID string) (string, error) {
 // memory/events/batch_summaries/<batch>.json unless it exists; the call
 // that created it (in any process) gets FirstConsolidation.
 func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.TrackTask, thisTrack string) (writeback.SettleOutcome, error) {
+	return l.SettleWithout(ctx, batchID, tracks, thisTrack, nil)
+}
+
+// SettleWithout implements writeback.SettlerWithout.
+func (l *Ledger) SettleWithout(ctx context.Context, batchID string, tracks []writeback.TrackTask, thisTrack string, without map[string]bool) (writeback.SettleOutcome, error) {
 	if err := writeback.CheckBatchID(batchID); err != nil {
 		return writeback.SettleOutcome{}, err
 	}
@@ -226,7 +231,7 @@ func (l *Ledger) Settle(ctx context.Context, batchID string, tracks []writeback.
 		latest := func(track string) *writeback.DurableRecord {
 			r, ok := cache[track]
 			if !ok {
-				r = v.Latest(batchID, track)
+				r = v.LatestWithout(batchID, track, without)
 				cache[track] = r
 			}
 			return r

@@ -38,38 +38,62 @@ func testSeed(t *testing.T) uint64 {
 // randomWritebacks is a stream of write-back bodies over three declared
 // batches and an undeclared one: successes, retries, changed verdicts
 // (refusals), verdicts that settle without consolidating, another
-// collector's key (403) and malformed items (400). Each track has one
-// task, so a track has at most one durable record.
+// collector's key (403) and malformed items (400). A track has up to
+// three tasks, so a track of a batch gets several durable records (the
+// latest is the one its settlement reads), and a task several
+// write-backs.
 func randomWritebacks(r *rand.Rand, n int) []httpapi.WritebackBody {
 	verdicts := []string{"AUTHORITATIVE_PASS", "AUTHORITATIVE_PASS", "AUTHORITATIVE_PASS", "AUTHORITATIVE_PASS", "AUTHORITATIVE_PASS", "PASS", "ACCEPTED", "AUTHORITATIVE_FAIL"}
 	out := make([]httpapi.WritebackBody, 0, n)
 	for range n {
 		batch := []string{"D1", "D2", "D3", "D4", "D5", "D6", "U1"}[r.IntN(7)]
 		track := fmt.Sprintf("T%d", 1+r.IntN(3))
-		task := batch + "-task-" + track
+		task := batch + "-task-" + track + []string{"", "", "-b", "-c"}[r.IntN(4)]
 		key := keyA
 		if r.IntN(20) == 0 {
 			key = keyB
 		}
-		doc := map[string]any{
-			"task_id":                  task,
-			"track":                    track,
-			"authoritative_verdict":    verdicts[r.IntN(len(verdicts))],
-			"collector_role":           "ANU",
-			"collector_key":            key,
-			"executor_key":             "exec000000000001",
-			"dispatch_id":              "dispatch-" + task,
-			"normal_collector_cron_id": "ncc-" + task,
-			"ts_kst":                   "2026-01-01T00:00:00+09:00",
-		}
-		raw, _ := json.Marshal(doc)
-		b := httpapi.WritebackBody{Verdict: raw, BatchID: batch, TrackID: track}
+		b := verdictBody(batch, track, task, verdicts[r.IntN(len(verdicts))], key)
 		if r.IntN(40) == 0 {
 			b.BatchID = "" // malformed: 400 for this item only
 		}
 		out = append(out, b)
 	}
 	return out
+}
+
+// verdictBody is the body of one write-back with this verdict.
+func verdictBody(batch, track, task, verdict, key string) httpapi.WritebackBody {
+	raw, _ := json.Marshal(map[string]any{
+		"task_id":                  task,
+		"track":                    track,
+		"authoritative_verdict":    verdict,
+		"collector_role":           "ANU",
+		"collector_key":            key,
+		"executor_key":             "exec000000000001",
+		"dispatch_id":              "dispatch-" + task,
+		"normal_collector_cron_id": "ncc-" + task,
+		"ts_kst":                   "2026-01-01T00:00:00+09:00",
+	})
+	return httpapi.WritebackBody{Verdict: raw, BatchID: batch, TrackID: track}
+}
+
+// overtakingTail is a request that surely completes its batch (D7) and
+// then writes a second record of a track (of another task) and of the
+// same task again: the case where an item's summary must not list the
+// records of the items after it.
+func overtakingTail() []httpapi.WritebackBody {
+	const ap = "AUTHORITATIVE_PASS"
+	return []httpapi.WritebackBody{
+		verdictBody("D7", "T1", "D7-task-T1", ap, keyA),
+		verdictBody("D7", "T2", "D7-task-T2", ap, keyA),
+		verdictBody("D7", "T3", "D7-task-T3", ap, keyA),
+		verdictBody("D7", "T3", "D7-task-T3-b", ap, keyA),
+		verdictBody("D7", "T3", "D7-task-T3", ap, keyA),
+		verdictBody("D7", "T1", "D7-task-T1-b", ap, keyA),
+		verdictBody("D7", "T2", "D7-task-T2-b", "AUTHORITATIVE_FAIL", keyA),
+		verdictBody("D7", "T2", "D7-task-T2-c", ap, keyA),
+	}
 }
 
 // clockFields are the only bytes two runs may differ in: the stores'
@@ -108,11 +132,12 @@ func storeFiles(t *testing.T, root string) map[string]string {
 // byte-identical ledgers, events and summaries.
 func TestWritebackBatchSameAsSingles(t *testing.T) {
 	r := rand.New(rand.NewPCG(testSeed(t), 7))
-	bodies := randomWritebacks(r, 400)
+	bodies := append(randomWritebacks(r, 400), overtakingTail()...)
+	tail := len(bodies) - len(overtakingTail())
 	ctx := context.Background()
 	single, batched := startEnv(t, envOptions{}), startEnv(t, envOptions{})
 	for _, e := range []*env{single, batched} {
-		for _, b := range []string{"D1", "D2", "D3", "D4", "D5", "D6"} {
+		for _, b := range []string{"D1", "D2", "D3", "D4", "D5", "D6", "D7"} {
 			if err := e.client("tok-dispatcher").DeclareBatch(ctx, writeback.Batch{BatchID: b, Tracks: []writeback.TrackTask{
 				{TrackID: "T1", TaskID: b + "-task-T1"}, {TrackID: "T2", TaskID: b + "-task-T2"}, {TrackID: "T3", TaskID: b + "-task-T3"}}}); err != nil {
 				t.Fatal(err)
@@ -141,11 +166,31 @@ func TestWritebackBatchSameAsSingles(t *testing.T) {
 	// In random batches (1 to 64 items).
 	bc := batched.client("tok-collector-a")
 	var got []httpapi.WritebackBatchResult
+	// overtaken counts the requests where an item completed its batch
+	// and a later item of the same request wrote another record of the
+	// same track: the summary and event must still list the first.
+	overtaken := 0
 	for start := 0; start < len(bodies); {
-		n := min(1+r.IntN(64), len(bodies)-start)
+		// The tail is one request of its own.
+		n := min(1+r.IntN(64), tail-start)
+		if start == tail {
+			n = len(bodies) - tail
+		}
 		res, err := bc.PostWritebackBatch(ctx, bodies[start:start+n])
 		if err != nil {
 			t.Fatalf("batch at %d: %v", start, err)
+		}
+		for k := range res {
+			if !res[k].FirstConsolidation {
+				continue
+			}
+			for l := k + 1; l < len(res); l++ {
+				bk, bl := bodies[start+k], bodies[start+l]
+				if res[l].Status == 201 && bl.BatchID == bk.BatchID && bl.TrackID == bk.TrackID {
+					overtaken++
+					break
+				}
+			}
 		}
 		got = append(got, res...)
 		start += n
@@ -184,6 +229,9 @@ func TestWritebackBatchSameAsSingles(t *testing.T) {
 			t.Errorf("%s only in the batched store", name)
 		}
 	}
+	if overtaken == 0 {
+		t.Error("no request had an item completing its batch before another record of the same track")
+	}
 	statuses := map[int]int{}
 	firsts := 0
 	for _, g := range got {
@@ -196,7 +244,7 @@ func TestWritebackBatchSameAsSingles(t *testing.T) {
 	for name := range a {
 		names = append(names, name)
 	}
-	t.Logf("%d write-backs (statuses %v, %d first consolidations); files compared: %v", len(bodies), statuses, firsts, names)
+	t.Logf("%d write-backs (statuses %v, %d first consolidations, %d overtaken in their request); files compared: %v", len(bodies), statuses, firsts, overtaken, names)
 }
 
 func errCode(err error) string { return string(settle.ErrorCode(err)) }

@@ -19,14 +19,26 @@ import (
 // concurrent evaluations on any number of servers exactly one gets
 // FirstConsolidation. Errors: EINVALID, EUNAVAILABLE, EINTERNAL.
 func (s *Store) Settle(ctx context.Context, batchID string, tracks []writeback.TrackTask, thisTrack string) (writeback.SettleOutcome, error) {
+	return s.SettleWithout(ctx, batchID, tracks, thisTrack, nil)
+}
+
+// SettleWithout implements writeback.SettlerWithout.
+func (s *Store) SettleWithout(ctx context.Context, batchID string, tracks []writeback.TrackTask, thisTrack string, without map[string]bool) (writeback.SettleOutcome, error) {
 	if err := writeback.CheckBatchID(batchID); err != nil {
 		return writeback.SettleOutcome{}, err
 	}
 	if err := s.usable(ctx); err != nil {
 		return writeback.SettleOutcome{}, err
 	}
+	skip := make([]string, 0, len(without))
+	for wid, ok := range without {
+		if ok {
+			skip = append(skip, dbText(wid))
+		}
+	}
 	view, err := loadView(ctx, s.pool, `SELECT seq, line FROM ledger
-		WHERE batch_id = $1 AND kind = 'durable' AND classification = 'DURABLE_SUCCESS_WRITTEN' ORDER BY seq`, dbText(batchID))
+		WHERE batch_id = $1 AND kind = 'durable' AND classification = 'DURABLE_SUCCESS_WRITTEN'
+		AND NOT (writeback_id = ANY($2::text[])) ORDER BY seq`, dbText(batchID), skip)
 	if err != nil {
 		return writeback.SettleOutcome{}, s.fail(err, "settle batch %s", batchID)
 	}
@@ -136,3 +148,5 @@ func (s *Store) getDoc(ctx context.Context, table, batchID, what string) ([]byte
 	}
 	return data, nil
 }
+
+var _ writeback.SettlerWithout = (*Store)(nil)

@@ -18,6 +18,7 @@ func RunMany(t *testing.T, open func(t *testing.T, cfg writeback.Config) writeba
 	t.Run("ManyLimit", func(t *testing.T) { t.Parallel(); manyLimit(t, open(t, Config())) })
 	t.Run("ManyItemErrors", func(t *testing.T) { t.Parallel(); manyItemErrors(t, open(t, Config())) })
 	t.Run("ManyConcurrent", func(t *testing.T) { t.Parallel(); manyConcurrent(t, open(t, Config())) })
+	t.Run("ManySettleWithout", func(t *testing.T) { t.Parallel(); manySettleWithout(t, open(t, Config()), open(t, Config())) })
 }
 
 // manyRequests is a batch exercising every decision: successes, a
@@ -216,5 +217,82 @@ func manyConcurrent(t *testing.T, s writeback.Store) {
 	k := kinds(AllRecords(t, s, writeback.RecordQuery{}))
 	if k[writeback.KindDurable] != workers/2*per || k[writeback.KindRegistry] != workers/2*per || len(k) != 2 {
 		t.Fatalf("ledger kinds %v, want %d durable records and their mirrors", k, workers/2*per)
+	}
+}
+
+// manySettleWithout: one batch of write-backs completes a declared batch
+// and then writes another record of the same track; settled without that
+// later record, the batch gives the answer and writes the summary the
+// same write-backs sent alone give when the first completes the batch.
+func manySettleWithout(t *testing.T, batched, singles writeback.Store) {
+	sw, ok := batched.(writeback.SettlerWithout)
+	if !ok {
+		// The HTTP client: its server settles a batched request on its own
+		// store (TestWritebackBatchSameAsSingles).
+		t.Skipf("%T settles on its server", batched)
+	}
+	const batch = "sw-batch"
+	tracks := Tracks(batch, 2)
+	for _, s := range []writeback.Store{batched, singles} {
+		if err := s.DeclareBatch(bg, writeback.Batch{BatchID: batch, Tracks: tracks}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs := []writeback.WritebackRequest{
+		req(Binding(batch+"-task-1", "T1", batch)),
+		req(Binding(batch+"-task-2", "T2", batch)),
+		req(Binding(batch+"-task-2b", "T2", batch)), // another record of T2
+	}
+
+	// Alone: the second completes the batch and is settled before the third.
+	wb(t, singles, reqs[0])
+	wb(t, singles, reqs[1])
+	want, err := singles.Settle(bg, batch, tracks, "T2")
+	if err != nil || !want.FirstConsolidation {
+		t.Fatalf("alone: %+v %v, want the first consolidation", want, err)
+	}
+	wb(t, singles, reqs[2])
+	wantSum, err := singles.Summary(bg, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	items, err := batched.WritebackMany(bg, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, it := range items {
+		if it.Err != nil || it.Outcome.Decision.Classification != writeback.DurableSuccessWritten {
+			t.Fatalf("item %d: %s %v", i, it.Outcome.Decision.Classification, it.Err)
+		}
+	}
+	later := map[string]bool{items[2].Outcome.Decision.DurableRecord.WritebackID: true}
+	got, err := sw.SettleWithout(bg, batch, tracks, "T2", later)
+	if err != nil || !got.FirstConsolidation {
+		t.Fatalf("batched: %+v %v, want the first consolidation", got, err)
+	}
+	gj, _ := writeback.EncodeDocument(got.Result)
+	wj, _ := writeback.EncodeDocument(want.Result)
+	if !bytes.Equal(gj, wj) {
+		t.Fatalf("settled without the later record:\n%s\nalone:\n%s", gj, wj)
+	}
+	gotSum, err := batched.Summary(bg, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotSum.WrittenAt, wantSum.WrittenAt = "", ""
+	gj, _ = writeback.EncodeDocument(gotSum)
+	wj, _ = writeback.EncodeDocument(wantSum)
+	if !bytes.Equal(gj, wj) {
+		t.Fatalf("summary:\n%s\nalone:\n%s", gj, wj)
+	}
+	if len(gotSum.Records) != 2 || gotSum.Records[1].WritebackID != items[1].Outcome.Decision.DurableRecord.WritebackID {
+		t.Fatalf("summary lists %+v, want the records of the first two items", gotSum.Records)
+	}
+
+	// Settled again with the later record, nothing is written twice.
+	again, err := sw.SettleWithout(bg, batch, tracks, "T2", nil)
+	if err != nil || again.FirstConsolidation {
+		t.Fatalf("settled again: %+v %v, want no second consolidation", again, err)
 	}
 }

@@ -377,3 +377,14 @@ type Store interface {
 
 	Close() error
 }
+
+// SettlerWithout is a Store whose Settle can leave records out: the
+// items of one WritebackMany are all committed before the first is
+// derived, so an item's batch is settled without the records of the items
+// after it, as it would be had it been sent alone. The file and
+// PostgreSQL stores implement it.
+type SettlerWithout interface {
+	// SettleWithout is Settle on the batch's durable records but those
+	// whose writeback id is in without (nil: Settle).
+	SettleWithout(ctx context.Context, batchID string, tracks []TrackTask, thisTrack string, without map[string]bool) (SettleOutcome, error)
+}
