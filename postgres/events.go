@@ -82,7 +82,7 @@ func (s *Store) PostOnce(ctx context.Context, key, typ string, data any) error {
 	if err := s.usable(ctx); err != nil {
 		return err
 	}
-	s.eq.post(&ecall{key: key, typ: typ, data: raw, posted: true})
+	s.eq.Post(&ecall{key: key, typ: typ, data: raw, posted: true})
 	return nil
 }
 
@@ -101,7 +101,7 @@ func (s *Store) appendEvent(ctx context.Context, key, typ string, data any) (eve
 		return event.Event{}, false, err
 	}
 	c := &ecall{key: key, typ: typ, data: raw}
-	if err := s.eq.submit(ctx, c); err != nil {
+	if err := s.eq.Submit(ctx, c); err != nil {
 		return event.Event{}, false, err
 	}
 	return c.ev, c.appended, c.err
@@ -109,7 +109,7 @@ func (s *Store) appendEvent(ctx context.Context, key, typ string, data any) (eve
 
 // EventGroupStats returns a snapshot of the event log's group commit
 // counters.
-func (s *Store) EventGroupStats() GroupStats { return s.eq.st.stats() }
+func (s *Store) EventGroupStats() GroupStats { return groupStats(s.eq.Stats()) }
 
 // commitEvents appends a group of events in one transaction: event_head
 // is locked (so ids commit in order, without gaps), keys already in the

@@ -284,7 +284,7 @@ func (s *Store) Writeback(ctx context.Context, req writeback.WritebackRequest) (
 		return writeback.WritebackOutcome{}, err
 	}
 	c := &lcall{req: &req}
-	if err := s.lq.submit(ctx, c); err != nil {
+	if err := s.lq.Submit(ctx, c); err != nil {
 		return writeback.WritebackOutcome{}, err
 	}
 	return c.out, c.err
@@ -310,7 +310,7 @@ func (s *Store) WritebackMany(ctx context.Context, reqs []writeback.WritebackReq
 		}
 	}
 	if len(calls) > 0 {
-		if err := s.lq.submitUnit(ctx, calls); err != nil {
+		if err := s.lq.Submit(ctx, calls...); err != nil {
 			return nil, err
 		}
 	}
@@ -331,7 +331,7 @@ func (s *Store) AppendRegistry(ctx context.Context, rec writeback.RegistryRecord
 		return err
 	}
 	c := &lcall{reg: &rec}
-	if err := s.lq.submit(ctx, c); err != nil {
+	if err := s.lq.Submit(ctx, c); err != nil {
 		return err
 	}
 	return c.err

@@ -17,7 +17,7 @@ import (
 const provisionalSeq = int64(1) << 62
 
 // GroupStats returns a snapshot of the ledger's group commit counters.
-func (s *Store) GroupStats() GroupStats { return s.lq.st.stats() }
+func (s *Store) GroupStats() GroupStats { return groupStats(s.lq.Stats()) }
 
 // lcall is one write-back or registry append waiting for a group commit.
 type lcall struct {

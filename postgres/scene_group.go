@@ -11,7 +11,7 @@ import (
 
 // SceneGroupStats returns a snapshot of the status saves' group commit
 // counters.
-func (s *Store) SceneGroupStats() GroupStats { return s.sq.st.stats() }
+func (s *Store) SceneGroupStats() GroupStats { return groupStats(s.sq.Stats()) }
 
 // scall is one status save waiting for a group commit.
 type scall struct {
@@ -46,7 +46,7 @@ type fileCache struct {
 // batch was busy: the caller saves on its own.
 func (s *Store) saveStatusGrouped(ctx context.Context, b scene.Batch, c scene.Cond, mutate func(*scene.Scene) error) (out scene.Loaded, cold, ok bool, err error) {
 	sc := &scall{b: b, c: c, mutate: mutate}
-	if err := s.sq.submit(ctx, sc); err != nil {
+	if err := s.sq.Submit(ctx, sc); err != nil {
 		return scene.Loaded{}, false, true, err
 	}
 	if sc.busy {

@@ -74,9 +74,7 @@ func TestStatusSavesGrouped(t *testing.T) {
 	// or more: the first group committed after the release takes every
 	// save still queued.
 	testenv.Until(t, 30*time.Second, func() bool {
-		s.sq.mu.Lock()
-		defer s.sq.mu.Unlock()
-		return int(s.sq.st.grouped.Load())+len(s.sq.items) == n
+		return int(s.SceneGroupStats().Grouped)+s.sq.Queued() == n
 	})
 	if answered.Load() != 0 {
 		t.Fatalf("%d saves answered while their writes wait", answered.Load())

@@ -21,6 +21,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/writeback"
 )
@@ -72,9 +73,9 @@ type Store struct {
 	lmu      sync.Mutex
 	listener *listener
 
-	lq groupQueue[*lcall] // ledger appends (ledger_group.go)
-	eq groupQueue[*ecall] // event appends (events.go)
-	sq groupQueue[*scall] // scene status saves (scene_group.go)
+	lq *durable.GroupCommitter[*lcall, struct{}] // ledger appends (ledger_group.go)
+	eq *durable.GroupCommitter[*ecall, struct{}] // event appends (events.go)
+	sq *durable.GroupCommitter[*scall, struct{}] // scene status saves (scene_group.go)
 }
 
 var (
@@ -151,9 +152,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		poll:   poll,
 		done:   make(chan struct{}),
 	}
-	s.lq.commit, s.lq.depth = s.commitGroup, groupDepth
-	s.eq.commit, s.eq.depth = s.commitEvents, 1 // the head lock comes first: a second group would only wait
-	s.sq.commit, s.sq.depth = s.commitScenes, groupDepth
+	s.lq = newGroupQueue(s.commitGroup, groupDepth)
+	s.eq = newGroupQueue(s.commitEvents, 1) // the head lock comes first: a second group would only wait
+	s.sq = newGroupQueue(s.commitScenes, groupDepth)
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -195,7 +196,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	// Posted events are committed while the store is still usable.
-	if !s.eq.drain(groupTimeout) {
+	if !s.eq.DrainTimeout(groupTimeout) {
 		s.log.Error("posted events not committed before close")
 	}
 	s.closed.Store(true)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	settle "github.com/settlehq/settle"
 )
@@ -49,6 +50,10 @@ type GroupCommitter[R, G any] struct {
 	// one unit may exceed it). MaxRun bounds the groups of one run.
 	// Depth is how many groups may be in flight (staged, not yet synced).
 	maxItems, maxRun, depth int
+	// parallel: no runs and no pipeline; up to depth workers each take a
+	// group and Stage, Sync and Publish it on their own (see
+	// NewParallelCommitter).
+	parallel bool
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -62,6 +67,7 @@ type GroupCommitter[R, G any] struct {
 	flight  int  // groups handed to the syncer, not finished
 	ready   []*cgroup[R, G]
 	runErr  error // a Sync of this run failed
+	workers int   // parallel workers running
 
 	groups, items, maxGroup atomic.Int64
 }
@@ -103,6 +109,20 @@ func NewGroupCommitter[R, G any](h GroupHooks[R, G], maxItems, maxRun, depth int
 	return c
 }
 
+// NewParallelCommitter returns a committer for a store whose groups are
+// independent transactions that need no store lock and no order between
+// them (a database serializes them itself): up to depth groups run at
+// once, each staged, synced (Sync gets that one group) and published by
+// its own worker. Begin and End are never called. While one group waits
+// for its commit the next is already being evaluated, and items arriving
+// meanwhile gather into the group after it. A group is counted in Stats
+// when it is taken, before Stage.
+func NewParallelCommitter[R, G any](h GroupHooks[R, G], maxItems, depth int) *GroupCommitter[R, G] {
+	c := NewGroupCommitter(h, maxItems, 0, depth)
+	c.parallel = true
+	return c
+}
+
 // GroupStats are a committer's counters: groups staged, the items they
 // carried and the largest group.
 type GroupStats struct {
@@ -125,15 +145,7 @@ func (c *GroupCommitter[R, G]) Submit(ctx context.Context, items ...R) error {
 	if len(items) == 0 {
 		return nil
 	}
-	u := &unit[R]{ctx: ctx, items: items, done: make(chan struct{})}
-	c.mu.Lock()
-	c.queue = append(c.queue, u)
-	if !c.staging {
-		c.staging = true
-		go c.stager()
-	}
-	c.cond.Broadcast()
-	c.mu.Unlock()
+	u := c.enqueue(ctx, items)
 	select {
 	case <-u.done:
 		return nil
@@ -150,13 +162,102 @@ func (c *GroupCommitter[R, G]) Submit(ctx context.Context, items ...R) error {
 	}
 }
 
+// Post queues items as one unit without waiting for its group: the
+// hooks alone answer them (Publish, Fail). Drain waits for posted items.
+func (c *GroupCommitter[R, G]) Post(items ...R) {
+	if len(items) > 0 {
+		c.enqueue(context.Background(), items)
+	}
+}
+
+func (c *GroupCommitter[R, G]) enqueue(ctx context.Context, items []R) *unit[R] {
+	u := &unit[R]{ctx: ctx, items: items, done: make(chan struct{})}
+	c.mu.Lock()
+	c.queue = append(c.queue, u)
+	switch {
+	case c.parallel:
+		if c.workers < c.depth {
+			c.workers++
+			go c.worker()
+		}
+	case !c.staging:
+		c.staging = true
+		go c.stager()
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	return u
+}
+
+// Queued returns how many submitted units no group has taken yet.
+func (c *GroupCommitter[R, G]) Queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)
+}
+
 // Drain waits until nothing is queued or in flight and no run holds the
 // store's lock.
 func (c *GroupCommitter[R, G]) Drain() {
 	c.mu.Lock()
-	for c.staging || c.syncing || c.ending {
+	for c.active() {
 		c.cond.Wait()
 	}
+	c.mu.Unlock()
+}
+
+// DrainTimeout is Drain bounded by d; it reports whether the committer
+// drained. On timeout a goroutine keeps waiting until it does (every
+// group's hooks are bounded, so it ends).
+func (c *GroupCommitter[R, G]) DrainTimeout(d time.Duration) bool {
+	c.mu.Lock()
+	idle := !c.active()
+	c.mu.Unlock()
+	if idle {
+		return true
+	}
+	done := make(chan struct{})
+	go func() {
+		c.Drain()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// active says something is queued, in flight or ending. mu held.
+func (c *GroupCommitter[R, G]) active() bool {
+	return c.staging || c.syncing || c.ending || c.workers > 0 || len(c.queue) > 0
+}
+
+// worker runs groups of a parallel committer until the queue is empty.
+func (c *GroupCommitter[R, G]) worker() {
+	c.mu.Lock()
+	for len(c.queue) > 0 {
+		g := c.take()
+		c.mu.Unlock()
+		c.account(len(g.items))
+		var err error
+		g.g, err = c.hooks.Stage(g.items)
+		if err == nil {
+			err = c.hooks.Sync([]G{g.g})
+		}
+		if err == nil {
+			c.hooks.Publish(g.g)
+		} else {
+			c.hooks.Fail(g.items, err)
+		}
+		g.finish()
+		c.mu.Lock()
+	}
+	c.workers--
+	c.cond.Broadcast()
 	c.mu.Unlock()
 }
 
