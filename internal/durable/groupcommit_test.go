@@ -374,3 +374,76 @@ func TestGroupCommitCancelledBeforeTaken(t *testing.T) {
 		t.Fatalf("written %v: the cancelled item was staged", s.written)
 	}
 }
+
+// The parallel form runs up to depth groups at once, each staged, synced
+// and published by its own worker; posted items are answered by the hooks
+// alone and DrainTimeout waits for them.
+func TestGroupCommitParallelPostDrain(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 16)
+	var mu sync.Mutex
+	published, synced := 0, 0
+	c := durable.NewParallelCommitter(durable.GroupHooks[*gcItem, []*gcItem]{
+		Stage: func(items []*gcItem) ([]*gcItem, error) {
+			entered <- struct{}{}
+			<-release
+			return items, nil
+		},
+		Sync: func(gs [][]*gcItem) error {
+			if len(gs) != 1 {
+				t.Errorf("parallel Sync got %d groups, want 1", len(gs))
+			}
+			mu.Lock()
+			synced++
+			mu.Unlock()
+			return nil
+		},
+		Publish: func(g []*gcItem) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, it := range g {
+				it.pub = true
+				published++
+			}
+		},
+		Fail: func(items []*gcItem, err error) { t.Errorf("fail: %v", err) },
+	}, 0, 2)
+	posted := &gcItem{id: "posted"}
+	c.Post(posted)
+	<-entered
+	var wg sync.WaitGroup
+	items := []*gcItem{{id: "a"}, {id: "b"}, {id: "c"}}
+	for _, it := range items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Submit(context.Background(), it); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// The second worker takes a group while the first waits at its
+	// Stage: two groups in flight at once.
+	<-entered
+	if c.DrainTimeout(time.Millisecond) {
+		t.Fatal("drained while groups wait at Stage")
+	}
+	close(release)
+	wg.Wait()
+	if !c.DrainTimeout(30 * time.Second) {
+		t.Fatal("not drained after release")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !posted.pub || published != 4 {
+		t.Fatalf("posted published %v, %d items published, want 4", posted.pub, published)
+	}
+	for _, it := range items {
+		if !it.pub {
+			t.Fatalf("item %s not published", it.id)
+		}
+	}
+	if st := c.Stats(); st.Items != 4 || st.Groups != int64(synced) || st.Groups < 2 {
+		t.Fatalf("stats %+v, %d syncs", st, synced)
+	}
+}
