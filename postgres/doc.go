@@ -46,7 +46,9 @@
 // # Concurrency
 //
 // Write-back: a store gathers concurrent write-backs and registry appends
-// into groups of up to MaxGroup requests; two group transactions run at
+// into groups of up to MaxGroup requests (durable.GroupCommitter in its
+// parallel form, the primitive the file store's ledger commits through);
+// two group transactions run at
 // once, so one is evaluated while the other waits for its commit, and
 // requests arriving meanwhile gather into the next. One read-committed transaction
 // per group takes a shared advisory lock on the ledger (held exclusively

@@ -41,6 +41,15 @@
 // its group's Publish or Fail, never before the fsync that covers it. The
 // items of one Submit land in the same group.
 //
+// NewParallelCommitter is the form for a database (the PostgreSQL store's
+// ledger, event and status-save groups): each group is one transaction
+// that the database serializes itself, so there is no lock, no run and no
+// order between groups. Up to Depth workers each take everything queued
+// (up to MaxItems) and Stage, Sync and Publish it alone; while one
+// transaction waits for its commit the next is evaluated. Post queues
+// items without waiting (the hooks answer them) and DrainTimeout waits,
+// bounded, until everything queued or posted is answered.
+//
 // A failed Sync fails its groups and every later group of the run: they
 // were written after the failed fsync's data, and the hook has cut the
 // file back and poisoned the store, so nothing is acknowledged that a
