@@ -113,6 +113,9 @@ func (l *Ledger) apply(req writeback.WritebackRequest, s *stage) (writeback.Writ
 	d := writeback.Evaluate(req, l.cfg, s)
 	out := writeback.WritebackOutcome{}
 	if !writeback.ShouldApply(&d) {
+		if err := l.completeMirror(&d, s); err != nil {
+			return out, err
+		}
 		writeback.MarkNotApplied(&d)
 		if d.Verdict != "PASS" {
 			cr := writeback.NewConflict(d, req.Binding, d.Reasons, l.now())
@@ -140,6 +143,29 @@ func (l *Ledger) apply(req writeback.WritebackRequest, s *stage) (writeback.Writ
 	writeback.MarkApplied(&d, problems)
 	out.Decision = d
 	return out, nil
+}
+
+// completeMirror stages the registry mirror of an idempotently skipped
+// durable success when the registry lacks it: a kill can cut a group's
+// write exactly after a durable record, leaving no torn bytes to repair,
+// and the retry would otherwise skip forever without the mirror. A
+// ledger where every durable success has its mirror gets nothing.
+func (l *Ledger) completeMirror(d *writeback.Decision, s *stage) error {
+	rec := d.DurableRecord
+	if d.Classification != writeback.WritebackIdempotentSkip || rec == nil || rec.WritebackClassification != writeback.DurableSuccessWritten {
+		return nil
+	}
+	mirror, problems := writeback.MirrorRecord(rec, l.cfg)
+	if len(problems) > 0 {
+		return nil
+	}
+	for _, r := range s.RegistryHistory(rec.TaskID) {
+		if r.Role == mirror.Role && r.DispatchID == mirror.DispatchID && r.Status == mirror.Status && r.TsKST == mirror.TsKST {
+			return nil
+		}
+	}
+	l.log.Warn("ledger registry mirror of a durable success completed", "task_id", rec.TaskID)
+	return s.addRecord(writeback.LedgerRecord{Kind: writeback.KindRegistry, Registry: &mirror}, &mirror)
 }
 
 // addRecord encodes v as the ledger line of rec straight into the group's
