@@ -125,15 +125,7 @@ func (c *GroupCommitter[R, G]) Submit(ctx context.Context, items ...R) error {
 	if len(items) == 0 {
 		return nil
 	}
-	u := &unit[R]{ctx: ctx, items: items, done: make(chan struct{})}
-	c.mu.Lock()
-	c.queue = append(c.queue, u)
-	if !c.staging {
-		c.staging = true
-		go c.stager()
-	}
-	c.cond.Broadcast()
-	c.mu.Unlock()
+	u := c.enqueue(ctx, items)
 	select {
 	case <-u.done:
 		return nil
@@ -148,6 +140,36 @@ func (c *GroupCommitter[R, G]) Submit(ctx context.Context, items ...R) error {
 		c.mu.Unlock()
 		return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "append not started")
 	}
+}
+
+// Post queues items as one unit, as Submit does, but returns at once:
+// the answers reach the items through Publish or Fail. A unit posted
+// before a Submit is in the same group or an earlier one.
+func (c *GroupCommitter[R, G]) Post(items ...R) {
+	if len(items) > 0 {
+		c.enqueue(context.Background(), items)
+	}
+}
+
+func (c *GroupCommitter[R, G]) enqueue(ctx context.Context, items []R) *unit[R] {
+	u := &unit[R]{ctx: ctx, items: items, done: make(chan struct{})}
+	c.mu.Lock()
+	c.queue = append(c.queue, u)
+	if !c.staging {
+		c.staging = true
+		go c.stager()
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	return u
+}
+
+// Queued is the number of units waiting for a group (a test waits on it
+// instead of sleeping).
+func (c *GroupCommitter[R, G]) Queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)
 }
 
 // Drain waits until nothing is queued or in flight and no run holds the
