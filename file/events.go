@@ -113,11 +113,11 @@ type EventStats struct {
 // Events is the file event.Log. It is safe for concurrent use by many
 // goroutines and by many processes sharing the file.
 type Events struct {
-	root     string // absolute workspace root: no symbolic link is followed below it
-	path     string
-	log      *slog.Logger
-	poll     time.Duration
-	lockWait time.Duration // the lock timeout
+	root   string // absolute workspace root: no symbolic link is followed below it
+	path   string
+	log    *slog.Logger
+	poll   time.Duration
+	locker durable.Locker
 	// stopped is done once Close starts: a lock wait in progress gives up
 	// instead of holding Close (and a server's shutdown) up.
 	stopped  context.Context
@@ -250,7 +250,6 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 		path:     path,
 		log:      log.With("events", path),
 		poll:     poll,
-		lockWait: opts.LockTimeout,
 		onCommit: opts.OnCommit,
 		now:      time.Now,
 		segSize:  opts.SegmentEvents,
@@ -271,6 +270,9 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 		End:     e.endRun,
 	}, 0, 0, 0)
 	e.stopped, e.stop = context.WithCancel(context.Background())
+	e.locker = durable.Locker{Timeout: opts.LockTimeout, Stopped: e.stopped, OnWait: func(_ *os.File, timeout time.Duration) {
+		e.log.Info("event log locked by another process; waiting", "timeout", timeout)
+	}}
 	if err := e.open(); err != nil {
 		e.stop()
 		return nil, err
@@ -832,7 +834,7 @@ func (e *Events) catchUp(locked bool) error {
 		if err := e.reopenIfReplaced(); err != nil {
 			return err
 		}
-		if err := durable.FlockContext(e.stopped, e.f, unix.LOCK_SH, e.lockWait); err != nil {
+		if err := e.locker.Flock(context.Background(), e.f, unix.LOCK_SH); err != nil {
 			return settle.Wrap(settle.ErrorCode(err), err, "lock event log for reading")
 		}
 		defer funlock(e.f)

@@ -135,7 +135,7 @@ func (e *Events) lockCurrent() error {
 		if err := e.reopenIfReplaced(); err != nil {
 			return err
 		}
-		if err := durable.FlockContext(e.stopped, e.f, unix.LOCK_EX, e.lockWait); err != nil {
+		if err := e.locker.Flock(context.Background(), e.f, unix.LOCK_EX); err != nil {
 			return settle.Wrap(settle.ErrorCode(err), err, "lock event log")
 		}
 		fi, err := os.Stat(e.path)
