@@ -55,11 +55,12 @@
 // without any lock; such a writer is not excluded.)
 //
 // Every wait for a flock (the ledger's, a scene batch's, the event log's)
-// goes through durable.FlockContext: it polls, so it ends with UNAVAILABLE
-// after LockTimeout (default 30s) while another process keeps the lock,
-// when the caller's context is done (a SIGTERM'd command, a client gone),
-// and, for the ledger, when Close starts; it is logged at info level when
-// the lock is found held. A group commit's wait ends early only when every
+// goes through durable.FlockContext (the ledger and the event log through
+// one durable.Locker): it polls, so it ends with UNAVAILABLE after
+// LockTimeout (default 30s) while another process keeps the lock, when the
+// caller's context is done (a SIGTERM'd command, a client gone), and, for
+// the ledger and the event log, when Close starts; the ledger and the
+// event log log it at info level when the lock is found held. A group commit's wait ends early only when every
 // caller of the group has given up, so one cancelled request does not fail
 // the others.
 //

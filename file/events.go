@@ -18,7 +18,8 @@ package file
 // <file>.torn-<offset>, then truncated and fsynced, as the ledger does),
 // and write every event of one group commit in one write(2) and one fsync.
 // Concurrent Append/AppendOnce/PostOnce calls of a process are gathered
-// into one group, committed by one committer goroutine; no Append or
+// into groups by a durable.GroupCommitter (the ledger's too), which writes
+// the next group while the last one is fsynced; no Append or
 // AppendOnce returns before its fsync (PostOnce does not wait). A keyed
 // event (AppendOnce, PostOnce) is appended only if no line with its key
 // exists, checked under the exclusive flock, so of concurrent callers in
@@ -40,7 +41,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -113,11 +113,11 @@ type EventStats struct {
 // Events is the file event.Log. It is safe for concurrent use by many
 // goroutines and by many processes sharing the file.
 type Events struct {
-	root     string // absolute workspace root: no symbolic link is followed below it
-	path     string
-	log      *slog.Logger
-	poll     time.Duration
-	lockWait time.Duration // the lock timeout
+	root   string // absolute workspace root: no symbolic link is followed below it
+	path   string
+	log    *slog.Logger
+	poll   time.Duration
+	locker durable.Locker
 	// stopped is done once Close starts: a lock wait in progress gives up
 	// instead of holding Close (and a server's shutdown) up.
 	stopped  context.Context
@@ -127,10 +127,20 @@ type Events struct {
 	segSize  int
 
 	// wmu serializes everything that touches the file's flock or its
-	// tail: group commits and catch-ups. It guards f, fid, poison.
-	wmu    sync.Mutex
-	f      *os.File
-	poison error
+	// tail: runs of group commits (Begin to End) and catch-ups. It guards
+	// f and the run's fields below.
+	wmu sync.Mutex
+	f   *os.File
+	// poison is set after a failed write or fsync; smu guards it between
+	// the committer's stager and syncer goroutines.
+	smu    sync.Mutex
+	poison durable.Poison
+	// The current run: the locked file, the next id and offset to stage
+	// and the keyed calls staged but not yet published.
+	locked  *os.File
+	wnext   int64
+	woff    int64
+	runKeys map[string]*ecall
 	// ino is the inode of f: a compaction replaces the file, which every
 	// process notices by the path's inode and reopens.
 	ino atomic.Uint64
@@ -166,16 +176,13 @@ type Events struct {
 	waiters int
 	polling bool
 
-	// group commit queue; leading: a committer (run) is running; idle is
-	// signalled (on qmu) when it stops.
-	qmu     sync.Mutex
-	queue   []*ecall
-	leading bool
-	idle    *sync.Cond
+	gc *durable.GroupCommitter[*ecall, *egroup]
+	// qmu orders PostOnce against Close: a posted call queued before
+	// Close is committed before the file is closed.
+	qmu sync.Mutex
 
 	st struct {
-		skipped, fsyncs, fsyncErrors, groups, grouped, maxGroup, torn, lastFsync, postLost atomic.Int64
-		poisoned                                                                           atomic.Bool
+		skipped, fsyncs, fsyncErrors, torn, lastFsync, postLost atomic.Int64
 	}
 }
 
@@ -194,11 +201,22 @@ type ecall struct {
 	ev       event.Event
 	appended bool
 	err      error
+	// answered: the key was in the log already; a failed group leaves
+	// the answer.
+	answered bool
 
 	// posted: no caller waits for the answer (PostOnce); barrier: nothing
 	// to append (Flush).
 	posted, barrier bool
-	done            chan struct{}
+}
+
+// egroup is a group staged and written by the committer.
+type egroup struct {
+	pre   int64 // file offset of data
+	data  []byte
+	offs  []int64 // file offsets of the lines
+	fresh []*ecall
+	dups  [][2]*ecall // a call and the earlier call of its key
 }
 
 // OpenEvents opens (creating if needed) the event log and indexes it.
@@ -232,7 +250,6 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 		path:     path,
 		log:      log.With("events", path),
 		poll:     poll,
-		lockWait: opts.LockTimeout,
 		onCommit: opts.OnCommit,
 		now:      time.Now,
 		segSize:  opts.SegmentEvents,
@@ -244,8 +261,18 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 	if e.segSize == 0 {
 		e.segSize = DefaultSegmentEvents
 	}
-	e.idle = sync.NewCond(&e.qmu)
+	e.gc = durable.NewGroupCommitter(durable.GroupHooks[*ecall, *egroup]{
+		Begin:   e.beginRun,
+		Stage:   e.stageGroup,
+		Sync:    e.syncGroups,
+		Publish: e.publishGroup,
+		Fail:    e.failCalls,
+		End:     e.endRun,
+	}, 0, 0, 0)
 	e.stopped, e.stop = context.WithCancel(context.Background())
+	e.locker = durable.Locker{Timeout: opts.LockTimeout, Stopped: e.stopped, OnWait: func(_ *os.File, timeout time.Duration) {
+		e.log.Info("event log locked by another process; waiting", "timeout", timeout)
+	}}
 	if err := e.open(); err != nil {
 		e.stop()
 		return nil, err
@@ -327,15 +354,14 @@ func (e *Events) Path() string { return e.path }
 // Close commits what is queued (posted events included), then closes the
 // file and wakes every Wait. Appends after Close fail with UNAVAILABLE.
 func (e *Events) Close() error {
+	e.qmu.Lock()
 	if !e.isShut.CompareAndSwap(false, true) {
+		e.qmu.Unlock()
 		return nil
 	}
-	e.stop()
-	e.qmu.Lock()
-	for e.leading {
-		e.idle.Wait()
-	}
 	e.qmu.Unlock()
+	e.stop()
+	e.gc.Drain()
 	close(e.closed)
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
@@ -359,18 +385,19 @@ func (e *Events) Stats() EventStats {
 	e.imu.RLock()
 	n, k := e.lastID()-e.floorID(), int64(len(e.keys))+int64(len(e.ckeys))
 	e.imu.RUnlock()
+	gs := e.gc.Stats()
 	return EventStats{
 		Events:      n,
 		Keys:        k,
 		Skipped:     e.st.skipped.Load(),
 		Fsyncs:      e.st.fsyncs.Load(),
 		FsyncErrors: e.st.fsyncErrors.Load(),
-		Groups:      e.st.groups.Load(),
-		Grouped:     e.st.grouped.Load(),
-		MaxGroup:    e.st.maxGroup.Load(),
+		Groups:      gs.Groups,
+		Grouped:     gs.Items,
+		MaxGroup:    gs.MaxGroup,
 		TornRepairs: e.st.torn.Load(),
 		LastFsync:   time.Duration(e.st.lastFsync.Load()),
-		Poisoned:    e.st.poisoned.Load(),
+		Poisoned:    e.poison.Poisoned(),
 		PostLost:    e.st.postLost.Load(),
 	}
 }
@@ -414,24 +441,20 @@ func (e *Events) append(ctx context.Context, key, typ string, data any) (event.E
 	if err := ctx.Err(); err != nil {
 		return event.Event{}, false, settle.Wrap(settle.EUNAVAILABLE, err, "append event")
 	}
-	c := &ecall{typ: typ, key: key, data: raw, done: make(chan struct{})}
-	e.submit(c)
+	c := &ecall{typ: typ, key: key, data: raw}
+	if err := e.gc.Submit(ctx, c); err != nil {
+		return event.Event{}, false, err
+	}
 	return c.ev, c.appended, c.err
 }
 
 // Flush returns when every event queued before the call (posted ones
 // included) is committed or has failed.
 func (e *Events) Flush(ctx context.Context) error {
-	c := &ecall{barrier: true, done: make(chan struct{})}
-	if err := e.enqueue(c); err != nil {
-		return err
+	if err := e.gc.Submit(ctx, &ecall{barrier: true}); err != nil {
+		return settle.Wrap(settle.EUNAVAILABLE, err, "flush event log")
 	}
-	select {
-	case <-c.done:
-		return nil
-	case <-ctx.Done():
-		return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "flush event log")
-	}
+	return nil
 }
 
 // PostOnce implements event.Poster: the keyed event is queued for the next
@@ -455,7 +478,7 @@ func (e *Events) PostOnce(ctx context.Context, key, typ string, data any) error 
 	if ok {
 		return nil
 	}
-	if e.st.poisoned.Load() {
+	if e.poison.Poisoned() {
 		return settle.Errorf(settle.EUNAVAILABLE, "event log refuses appends after a failed write; reopen it")
 	}
 	if err := ctx.Err(); err != nil {
@@ -465,7 +488,13 @@ func (e *Events) PostOnce(ctx context.Context, key, typ string, data any) error 
 	if err != nil {
 		return err
 	}
-	return e.enqueue(&ecall{typ: typ, key: key, data: raw, posted: true, done: make(chan struct{})})
+	e.qmu.Lock()
+	defer e.qmu.Unlock()
+	if e.isShut.Load() {
+		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+	}
+	e.gc.Post(&ecall{typ: typ, key: key, data: raw, posted: true})
+	return nil
 }
 
 // encodeEventData marshals data to compact JSON (a json.RawMessage or
@@ -495,180 +524,187 @@ func encodeEventData(data any) (json.RawMessage, error) {
 	return buf.Bytes(), nil
 }
 
-// submit queues c and returns when it is committed (its answer is in c).
-func (e *Events) submit(c *ecall) {
-	if err := e.enqueue(c); err != nil {
-		c.err = err
-		return
+// beginRun takes wmu and the exclusive flock for a run of groups,
+// catching up with other writers and repairing a torn tail. wmu stays
+// held until endRun: readers catch up between runs, never on a run's
+// unsynced bytes.
+func (e *Events) beginRun(ctx context.Context) error {
+	e.wmu.Lock()
+	err := func() error {
+		if e.f == nil {
+			return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+		}
+		if err := e.poisonErr(); err != nil {
+			return err
+		}
+		locked, err := e.lockForWrite()
+		if err != nil {
+			return err
+		}
+		e.locked = locked
+		return nil
+	}()
+	if err != nil {
+		e.wmu.Unlock()
+		return err
 	}
-	<-c.done
-}
-
-// enqueue adds c to the queue of the next group commit, starting the
-// committer if it is idle. A posted call is refused once the log is
-// closing (Close waits for the queue to drain, so a posted call that was
-// queued is committed before the file is closed).
-func (e *Events) enqueue(c *ecall) error {
-	e.qmu.Lock()
-	defer e.qmu.Unlock()
-	if c.posted && e.isShut.Load() {
-		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
-	}
-	e.queue = append(e.queue, c)
-	if !e.leading {
-		e.leading = true
-		go e.run()
-	}
+	e.imu.RLock()
+	e.woff, e.wnext = e.end, e.lastID()+1
+	e.imu.RUnlock()
+	e.runKeys = map[string]*ecall{}
 	return nil
 }
 
-// run is the committer: it commits everything queued as one group, again
-// and again, until the queue is empty. One runs at a time.
-func (e *Events) run() {
-	for {
-		e.qmu.Lock()
-		group := e.queue
-		e.queue = nil
-		if len(group) == 0 {
-			e.leading = false
-			e.idle.Broadcast()
-			e.qmu.Unlock()
-			return
-		}
-		e.qmu.Unlock()
-		e.commit(group)
-		var lost int
-		var lostErr error
-		for _, c := range group {
-			if c.posted && c.err != nil {
-				lost++
-				lostErr = c.err
-			}
-		}
-		if lost > 0 {
-			e.st.postLost.Add(int64(lost))
-			e.log.Error("posted events not appended; the startup reconciliation re-creates events derived from durable records",
-				"events", lost, "err", lostErr)
-		}
-		for _, c := range group {
-			close(c.done)
+// endRun seals the active file if it is full and releases the flock and
+// wmu. No group of the run is in flight.
+func (e *Events) endRun() {
+	if e.poisonErr() == nil {
+		if err := e.maybeSeal(); err != nil {
+			// The run's events are durable in the active file; the next
+			// writer seals them (or finishes this seal).
+			e.log.Error("event log segment seal failed", "err", err)
 		}
 	}
+	funlock(e.locked)
+	e.locked = nil
+	e.runKeys = nil
+	e.wmu.Unlock()
 }
 
-// commit writes one group: one flock, one catch-up, one write, one fsync.
-func (e *Events) commit(group []*ecall) {
-	e.st.groups.Add(1)
-	e.st.grouped.Add(int64(len(group)))
-	for {
-		m := e.st.maxGroup.Load()
-		if int64(len(group)) <= m || e.st.maxGroup.CompareAndSwap(m, int64(len(group))) {
-			break
-		}
+// stageGroup evaluates a group against the index plus the groups staged
+// earlier in the run and writes it (no fsync).
+func (e *Events) stageGroup(group []*ecall) (*egroup, error) {
+	if err := e.poisonErr(); err != nil {
+		return nil, err
 	}
-	fail := func(err error) {
-		for _, c := range group {
-			if c.err == nil && c.ev.ID == 0 {
-				c.err = err
-			}
-		}
-	}
-	e.wmu.Lock()
-	defer e.wmu.Unlock()
-	if e.f == nil {
-		fail(settle.Errorf(settle.EUNAVAILABLE, "event log is closed"))
-		return
-	}
-	if e.poison != nil {
-		fail(settle.Wrap(settle.EUNAVAILABLE, e.poison, "event log refuses appends after a failed write; reopen it"))
-		return
-	}
-	locked, err := e.lockForWrite()
-	if err != nil {
-		fail(err)
-		return
-	}
-	defer funlock(locked)
-	e.imu.RLock()
-	pre, next := e.end, e.lastID()+1
-	e.imu.RUnlock()
-
+	g := &egroup{pre: e.woff, data: make([]byte, 0, 512*len(group))}
 	now := e.now().UTC()
-	data := make([]byte, 0, 512*len(group))
-	lineOffs := make([]int64, 0, len(group))
-	var fresh []*ecall
-	pending := map[string]*ecall{}
+	var lost []*ecall
 	for _, c := range group {
 		if c.barrier {
 			continue
 		}
 		if c.key != "" {
+			if first, ok := e.runKeys[c.key]; ok {
+				// Same key earlier in the run: that call appends.
+				g.dups = append(g.dups, [2]*ecall{c, first})
+				continue
+			}
 			id, ok, err := e.lookupKey(c.key)
 			if err != nil {
 				c.err = err
+				lost = append(lost, c)
 				continue
 			}
 			if ok {
 				c.ev, c.err = e.getKeyed(id, c.typ, c.key)
-				continue
-			}
-			if first, ok := pending[c.key]; ok {
-				// Same key earlier in this group: that call appends.
-				defer func(c, first *ecall) { c.ev, c.err = first.ev, first.err }(c, first)
+				c.answered = true
 				continue
 			}
 		}
-		ev := event.Event{ID: next, Type: c.typ, Time: now, Key: c.key, Data: c.data}
+		ev := event.Event{ID: e.wnext + int64(len(g.fresh)), Type: c.typ, Time: now, Key: c.key, Data: c.data}
 		line := encodeEventLine(ev)
 		if len(line) > maxEventLine {
 			c.err = settle.Errorf(settle.EINVALID, "event of %d bytes exceeds the %d byte limit", len(line), maxEventLine)
+			lost = append(lost, c)
 			continue
 		}
-		c.ev = ev
-		c.appended = true
+		c.ev, c.appended = ev, true
 		if c.key != "" {
-			pending[c.key] = c
+			e.runKeys[c.key] = c
 		}
-		lineOffs = append(lineOffs, pre+int64(len(data)))
-		data = append(data, line...)
-		data = append(data, '\n')
-		fresh = append(fresh, c)
-		next++
+		g.offs = append(g.offs, g.pre+int64(len(g.data)))
+		g.data = append(append(g.data, line...), '\n')
+		g.fresh = append(g.fresh, c)
 	}
-	if len(data) == 0 {
-		return
+	e.countLost(lost, nil)
+	if len(g.data) == 0 {
+		return g, nil
+	}
+	if err := durable.AppendWrite(e.f, g.data); err != nil {
+		e.st.fsyncErrors.Add(1)
+		e.poisonAfter(err, g.pre)
+		return nil, settle.Wrap(settle.EUNAVAILABLE, err, "append to event log")
+	}
+	e.woff += int64(len(g.data))
+	e.wnext += int64(len(g.fresh))
+	return g, nil
+}
+
+// syncGroups fsyncs the file once for groups written in order. A failure
+// truncates the file to before the first of them and poisons the log.
+func (e *Events) syncGroups(gs []*egroup) error {
+	n := 0
+	for _, g := range gs {
+		n += len(g.fresh)
+	}
+	if n == 0 {
+		return nil
 	}
 	start := time.Now()
-	err = durable.Append(e.f, data)
+	err := durable.AppendSync(e.f)
 	lat := time.Since(start)
 	e.st.lastFsync.Store(int64(lat))
 	e.st.fsyncs.Add(1)
 	if err != nil {
 		e.st.fsyncErrors.Add(1)
-		e.poisonAfter(err, pre)
-		werr := settle.Wrap(settle.EUNAVAILABLE, err, "append to event log")
-		for _, c := range fresh {
-			c.ev, c.appended, c.err = event.Event{}, false, werr
-		}
-		return
+		e.poisonAfter(err, gs[0].pre)
+		return settle.Wrap(settle.EUNAVAILABLE, err, "append to event log")
 	}
 	if e.onCommit != nil {
-		e.onCommit(lat, len(fresh))
+		e.onCommit(lat, n)
+	}
+	return nil
+}
+
+// publishGroup indexes a durable group and wakes the waiters.
+func (e *Events) publishGroup(g *egroup) {
+	for _, d := range g.dups {
+		d[0].ev, d[0].err = d[1].ev, d[1].err
+	}
+	if len(g.data) == 0 {
+		return
 	}
 	e.imu.Lock()
-	e.offs = append(e.offs, lineOffs...)
-	e.end = pre + int64(len(data))
-	for _, c := range fresh {
+	e.offs = append(e.offs, g.offs...)
+	e.end = g.pre + int64(len(g.data))
+	for _, c := range g.fresh {
 		if c.key != "" {
 			e.keys[c.key] = c.ev.ID
 		}
 	}
 	e.imu.Unlock()
 	e.wake()
-	if err := e.maybeSeal(); err != nil {
-		// The group's events are durable in the active file; the next
-		// writer seals them (or finishes this seal).
-		e.log.Error("event log segment seal failed", "err", err)
+}
+
+// failCalls answers the calls of a failed group.
+func (e *Events) failCalls(calls []*ecall, err error) {
+	var lost []*ecall
+	for _, c := range calls {
+		if c.answered || c.err != nil {
+			continue
+		}
+		c.ev, c.appended, c.err = event.Event{}, false, err
+		lost = append(lost, c)
+	}
+	e.countLost(lost, err)
+}
+
+// countLost counts and logs the posted calls among failed calls.
+func (e *Events) countLost(calls []*ecall, err error) {
+	n := 0
+	for _, c := range calls {
+		if c.posted && !c.barrier {
+			n++
+			if err == nil {
+				err = c.err
+			}
+		}
+	}
+	if n > 0 {
+		e.st.postLost.Add(int64(n))
+		e.log.Error("posted events not appended; the startup reconciliation re-creates events derived from durable records",
+			"events", n, "err", err)
 	}
 }
 
@@ -754,59 +790,36 @@ func encodeEventLine(ev event.Event) []byte {
 
 // poisonAfter records a failed append: bytes written after pre are
 // truncated away when possible and appends are refused until reopened.
-// wmu and the exclusive flock held.
+// The exclusive flock held.
 func (e *Events) poisonAfter(err error, pre int64) {
-	e.poison = err
-	e.st.poisoned.Store(true)
-	var rollback error
-	if fi, serr := e.f.Stat(); serr != nil {
-		rollback = serr
-	} else if fi.Size() > pre {
-		if terr := e.f.Truncate(pre); terr != nil {
-			rollback = terr
-		} else {
-			rollback = e.f.Sync()
-		}
-	}
+	e.smu.Lock()
+	rollback := e.poison.AfterAppend(e.f, err, pre)
+	e.smu.Unlock()
 	e.log.Error("event log append failed; appends refused until reopened", "err", err, "offset", pre, "rollback_err", rollback)
+}
+
+// poisonErr is the error of a poisoned log, or nil.
+func (e *Events) poisonErr() error {
+	e.smu.Lock()
+	defer e.smu.Unlock()
+	if err := e.poison.Err(); err != nil {
+		return settle.Wrap(settle.EUNAVAILABLE, err, "event log refuses appends after a failed write; reopen it")
+	}
+	return nil
 }
 
 // repairTorn copies the bytes after the last complete line to a sidecar,
 // truncates them and fsyncs. wmu and the exclusive flock held; end is the
 // end of the last complete line.
 func (e *Events) repairTorn(end, size int64) error {
-	torn := make([]byte, size-end)
-	if _, err := e.f.ReadAt(torn, end); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "read torn event log tail")
-	}
-	var sidecar string
-	base := fmt.Sprintf("%s.torn-%d", e.path, end)
-	for i := 0; sidecar == ""; i++ {
-		if i == 1000 {
-			return settle.Errorf(settle.EINTERNAL, "too many sidecars named %s", base)
-		}
-		name := base
-		if i > 0 {
-			name = fmt.Sprintf("%s.%d", base, i)
-		}
-		created, err := durable.CreateFile(name, torn, 0o644)
-		if err != nil {
-			return settle.Wrap(settle.EINTERNAL, err, "save torn event log tail")
-		}
-		if created {
-			sidecar = name
-		}
-	}
-	if err := e.f.Truncate(end); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "truncate torn event log tail")
-	}
-	if err := e.f.Sync(); err != nil {
-		e.poison = err
-		e.st.poisoned.Store(true)
-		return settle.Wrap(settle.EUNAVAILABLE, err, "fsync event log after torn tail repair")
+	e.smu.Lock()
+	tail, err := durable.RepairTorn(e.f, e.path, end, size, &e.poison)
+	e.smu.Unlock()
+	if err != nil {
+		return err
 	}
 	e.st.torn.Add(1)
-	e.log.Warn("event log torn last line repaired", "offset", end, "bytes", len(torn), "sidecar", sidecar)
+	e.log.Warn("event log torn last line repaired", "offset", tail.Offset, "bytes", tail.Bytes, "sidecar", tail.Sidecar)
 	return nil
 }
 
@@ -821,7 +834,7 @@ func (e *Events) catchUp(locked bool) error {
 		if err := e.reopenIfReplaced(); err != nil {
 			return err
 		}
-		if err := durable.FlockContext(e.stopped, e.f, unix.LOCK_SH, e.lockWait); err != nil {
+		if err := e.locker.Flock(context.Background(), e.f, unix.LOCK_SH); err != nil {
 			return settle.Wrap(settle.ErrorCode(err), err, "lock event log for reading")
 		}
 		defer funlock(e.f)

@@ -135,7 +135,7 @@ func (e *Events) lockCurrent() error {
 		if err := e.reopenIfReplaced(); err != nil {
 			return err
 		}
-		if err := durable.FlockContext(e.stopped, e.f, unix.LOCK_EX, e.lockWait); err != nil {
+		if err := e.locker.Flock(context.Background(), e.f, unix.LOCK_EX); err != nil {
 			return settle.Wrap(settle.ErrorCode(err), err, "lock event log")
 		}
 		fi, err := os.Stat(e.path)
@@ -202,8 +202,8 @@ func (e *Events) Compact(ctx context.Context, r Retention) (CompactResult, error
 	if e.f == nil {
 		return CompactResult{}, settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
 	}
-	if e.poison != nil {
-		return CompactResult{}, settle.Wrap(settle.EUNAVAILABLE, e.poison, "event log refuses writes after a failed write; reopen it")
+	if err := e.poisonErr(); err != nil {
+		return CompactResult{}, err
 	}
 	locked, err := e.lockForWrite()
 	if err != nil {

@@ -54,8 +54,8 @@ func TestEventsPostOnceOrderAndVisibility(t *testing.T) {
 		}
 		done <- e
 	}()
-	// k2 and the append wait behind the held group.
-	testenv.Until(t, 10*time.Second, func() bool { return ev.QueuedForTest() == 2 })
+	// k2, its repeat and the append wait behind the held group.
+	testenv.Until(t, 10*time.Second, func() bool { return ev.QueuedForTest() == 3 })
 	close(release)
 	last := <-done
 	if last.ID != 3 {

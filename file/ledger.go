@@ -60,12 +60,12 @@ type Ledger struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	readOnly    bool
-	lockTimeout time.Duration
+	readOnly bool
 	// stopped is done once Close starts, so that a lock wait in progress
 	// gives up instead of holding Close (and a server's shutdown) up.
 	stopped context.Context
 	stop    context.CancelFunc
+	locker  durable.Locker
 
 	// commitMu serializes runs of group commits with Close and Check; it
 	// is taken before mu. A run holds it (and the ledger's flock) from
@@ -166,13 +166,15 @@ func OpenLedgerContext(ctx context.Context, opts LedgerOptions) (*Ledger, error)
 		now:  time.Now,
 		ix:   newIndex(path),
 
-		readOnly:    opts.ReadOnly,
-		lockTimeout: opts.LockTimeout,
-	}
-	if l.lockTimeout == 0 {
-		l.lockTimeout = durable.DefaultLockTimeout
+		readOnly: opts.ReadOnly,
 	}
 	l.stopped, l.stop = context.WithCancel(context.Background())
+	l.locker = durable.Locker{Timeout: opts.LockTimeout, Stopped: l.stopped, OnWait: func(_ *os.File, timeout time.Duration) {
+		l.log.Info("ledger locked by another process; waiting", "timeout", timeout)
+	}}
+	if l.locker.Timeout == 0 {
+		l.locker.Timeout = durable.DefaultLockTimeout
+	}
 	l.gc = l.newCommitter()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -438,14 +440,7 @@ func (l *Ledger) consume(c *chunk) {
 // (UNAVAILABLE) after the lock timeout, when ctx is done or when Close
 // starts. mu held.
 func (l *Ledger) flock(ctx context.Context, how int) error {
-	if ok, err := durable.TryFlock(l.f, how); ok || err != nil {
-		return err
-	}
-	l.log.Info("ledger locked by another process; waiting", "timeout", l.lockTimeout)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(l.stopped, cancel)()
-	return durable.FlockContext(ctx, l.f, how, l.lockTimeout)
+	return l.locker.Flock(ctx, l.f, how)
 }
 
 // funlock releases a flock. Its error is ignored: closing the file

@@ -311,6 +311,33 @@ func FlockContext(ctx context.Context, f *os.File, how int, timeout time.Duratio
 	}
 }
 
+// Locker takes a store's flocks: each wait is bounded by Timeout (as
+// FlockContext's timeout) and ends when the caller's ctx or Stopped (the
+// store's Close started) is done, and OnWait, if set, is told before a
+// wait begins (a store logs it: a long wait is another process's lock).
+type Locker struct {
+	Timeout time.Duration
+	Stopped context.Context
+	OnWait  func(f *os.File, timeout time.Duration)
+}
+
+// Flock takes a flock on f (unix.LOCK_SH or unix.LOCK_EX).
+func (k *Locker) Flock(ctx context.Context, f *os.File, how int) error {
+	if ok, err := TryFlock(f, how); ok || err != nil {
+		return err
+	}
+	if k.OnWait != nil {
+		k.OnWait(f, k.Timeout)
+	}
+	if k.Stopped != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		defer context.AfterFunc(k.Stopped, cancel)()
+	}
+	return FlockContext(ctx, f, how, k.Timeout)
+}
+
 // TryFlock takes a flock on f without waiting: false (and nil) when another
 // process holds a conflicting one.
 func TryFlock(f *os.File, how int) (bool, error) {

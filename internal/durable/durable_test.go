@@ -294,3 +294,36 @@ func TestWriteFileFunc(t *testing.T) {
 		t.Fatalf("file = %q, want the new body", got)
 	}
 }
+
+// TestLockerWaitsLogsAndStops: a Locker tells OnWait once the lock is
+// held elsewhere and gives up with UNAVAILABLE when Stopped is done.
+func TestLockerWaitsLogsAndStops(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	holder, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	if err := unix.Flock(int(holder.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stopped, stop := context.WithCancel(context.Background())
+	waiting := make(chan struct{})
+	k := durable.Locker{Timeout: -1, Stopped: stopped, OnWait: func(*os.File, time.Duration) { close(waiting) }}
+	done := make(chan error)
+	go func() { done <- k.Flock(context.Background(), f, unix.LOCK_SH) }()
+	<-waiting
+	stop()
+	if err := <-done; settle.ErrorCode(err) != settle.EUNAVAILABLE {
+		t.Fatalf("flock after stop: %v, want UNAVAILABLE", err)
+	}
+	unix.Flock(int(holder.Fd()), unix.LOCK_UN)
+	if err := k.Flock(context.Background(), f, unix.LOCK_SH); err != nil {
+		t.Fatalf("flock of a free file: %v", err)
+	}
+}

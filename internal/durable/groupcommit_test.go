@@ -447,3 +447,36 @@ func TestGroupCommitParallelPostDrain(t *testing.T) {
 		t.Fatalf("stats %+v, %d syncs", st, synced)
 	}
 }
+
+// TestGroupCommitPostOrder: Post returns before its group is durable, is
+// counted by Queued while a Sync holds the pipeline, and lands before a
+// unit submitted after it; Drain waits for it.
+func TestGroupCommitPostOrder(t *testing.T) {
+	gate := make(chan struct{})
+	s := &gcStore{t: t, syncGate: gate, syncIn: make(chan struct{}, 16)}
+	c := durable.NewGroupCommitter(s.hooks(), 16, 4, 1)
+	first := &gcItem{id: "first"}
+	c.Post(first)
+	<-s.syncIn // first is staged and held in its Sync (depth 1)
+	posted := &gcItem{id: "posted"}
+	c.Post(posted)
+	if q := c.Queued(); q != 1 {
+		t.Fatalf("queued %d, want 1", q)
+	}
+	if posted.pub || first.pub {
+		t.Fatal("a posted item is published before its Sync")
+	}
+	after := &gcItem{id: "after"}
+	done := make(chan error)
+	go func() { done <- c.Submit(context.Background(), after) }()
+	close(gate)
+	if err := <-done; err != nil || !after.pub {
+		t.Fatalf("submit after post: %v published %v", err, after.pub)
+	}
+	c.Drain()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if fmt.Sprint(s.published) != "[first posted after]" {
+		t.Fatalf("published %v, want [first posted after]", s.published)
+	}
+}
