@@ -35,9 +35,10 @@ type batchCache struct {
 // underRoot folded in: each directory below the root is lstat'ed and the
 // declaration's own lstat gives the cache key, one system call fewer than
 // underRoot followed by statOf, with no path building. It answers ok only
-// when every component exists and none is a symbolic link; otherwise the
+// when every component exists and none is a symbolic link, or when one is
+// missing (missing, as underRoot then statOf report it); otherwise the
 // caller takes the full path, which reports each case as before.
-func (l *Ledger) cachedLookup(batchID string) (path string, b writeback.Batch, hit, ok bool) {
+func (l *Ledger) cachedLookup(batchID string) (path string, b writeback.Batch, hit, missing, ok bool) {
 	c := &l.batches
 	c.dirsOnce.Do(func() {
 		d := filepath.Clean(l.root)
@@ -47,17 +48,18 @@ func (l *Ledger) cachedLookup(batchID string) (path string, b writeback.Batch, h
 		}
 	})
 	var st unix.Stat_t
-	for _, d := range c.dirs {
-		if unix.Lstat(d, &st) != nil || st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			return "", b, false, false
+	path = c.dirs[len(c.dirs)-1] + string(filepath.Separator) + batchID + ".json"
+	for _, p := range append(c.dirs[:len(c.dirs):len(c.dirs)], path) {
+		err := unix.Lstat(p, &st)
+		if err == unix.ENOENT {
+			return path, b, false, true, true
+		}
+		if err != nil || st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return "", b, false, false, false
 		}
 	}
-	path = c.dirs[len(c.dirs)-1] + string(filepath.Separator) + batchID + ".json"
-	if unix.Lstat(path, &st) != nil || st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		return "", b, false, false
-	}
 	b, hit = c.get(path, keyOf(&st))
-	return path, b, hit, true
+	return path, b, hit, false, true
 }
 
 type cachedBatch struct {

@@ -60,6 +60,17 @@ func TestBatchCacheRefusesSwappedLinks(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l.Close()
+			// No batches directory yet, then no declaration: not found.
+			want := settle.ErrorCode(writeback.ErrBatchNotFound("B1"))
+			if _, err := l.GetBatch(ctx, "B1"); settle.ErrorCode(err) != want {
+				t.Fatalf("GetBatch before any declaration: %v, want %s", err, want)
+			}
+			if err := l.DeclareBatch(ctx, writeback.Batch{BatchID: "B0", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "z"}}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.GetBatch(ctx, "B1"); settle.ErrorCode(err) != want {
+				t.Fatalf("GetBatch of an undeclared batch: %v, want %s", err, want)
+			}
 			b := writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "a"}}}
 			if err := l.DeclareBatch(ctx, b); err != nil {
 				t.Fatal(err)
@@ -75,7 +86,7 @@ func TestBatchCacheRefusesSwappedLinks(t *testing.T) {
 				t.Fatal(err)
 			}
 			l.batches.put(path, k, b, time.Now().Add(time.Hour))
-			if _, _, hit, _ := l.cachedLookup("B1"); !hit {
+			if _, _, hit, _, _ := l.cachedLookup("B1"); !hit {
 				t.Fatal("declaration not cached")
 			}
 			p := filepath.Join(root, filepath.FromSlash(rel))

@@ -336,7 +336,10 @@ func (l *Ledger) GetBatch(ctx context.Context, batchID string) (writeback.Batch,
 	if err := writeback.CheckBatchID(batchID); err != nil {
 		return b, err
 	}
-	if path, cb, hit, ok := l.cachedLookup(batchID); ok {
+	if path, cb, hit, missing, ok := l.cachedLookup(batchID); ok {
+		if missing {
+			return b, writeback.ErrBatchNotFound(batchID)
+		}
 		if hit {
 			return cb, nil
 		}
