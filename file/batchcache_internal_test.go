@@ -1,9 +1,13 @@
 package file
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -38,5 +42,65 @@ func TestBatchCacheRacyRule(t *testing.T) {
 	c.put("q", fresh, b, now.Add(2*racyMargin))
 	if _, ok := c.get("q", fresh); !ok {
 		t.Fatal("a file old enough at its read is not cached")
+	}
+}
+
+// TestBatchCacheRefusesSwappedLinks: a declaration held in the cache is
+// refused (EPATHREFUSED) once any directory on its path, or the file
+// itself, is replaced by a symbolic link to the very same file, so the
+// cache never answers for a path that now leaves the root.
+func TestBatchCacheRefusesSwappedLinks(t *testing.T) {
+	ctx := context.Background()
+	for _, rel := range []string{"memory", "memory/events", BatchesRelDir, BatchesRelDir + "/B1.json"} {
+		t.Run(rel, func(t *testing.T) {
+			base := t.TempDir()
+			root := filepath.Join(base, "root")
+			l, err := OpenLedger(LedgerOptions{Root: root, Config: writeback.Config{CollectorKeys: []string{"anu0000000000001"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			// No batches directory yet, then no declaration: not found.
+			want := settle.ErrorCode(writeback.ErrBatchNotFound("B1"))
+			if _, err := l.GetBatch(ctx, "B1"); settle.ErrorCode(err) != want {
+				t.Fatalf("GetBatch before any declaration: %v, want %s", err, want)
+			}
+			if err := l.DeclareBatch(ctx, writeback.Batch{BatchID: "B0", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "z"}}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.GetBatch(ctx, "B1"); settle.ErrorCode(err) != want {
+				t.Fatalf("GetBatch of an undeclared batch: %v, want %s", err, want)
+			}
+			b := writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "a"}}}
+			if err := l.DeclareBatch(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.GetBatch(ctx, "B1"); err != nil {
+				t.Fatal(err)
+			}
+			// Force the declaration into the cache (a fresh file is not
+			// cached within racyMargin of its change).
+			path := filepath.Join(root, filepath.FromSlash(BatchesRelDir), "B1.json")
+			k, err := statOf(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.batches.put(path, k, b, time.Now().Add(time.Hour))
+			if _, _, hit, _, _ := l.cachedLookup("B1"); !hit {
+				t.Fatal("declaration not cached")
+			}
+			p := filepath.Join(root, filepath.FromSlash(rel))
+			moved := filepath.Join(base, "moved")
+			if err := os.Rename(p, moved); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(moved, p); err != nil {
+				t.Fatal(err)
+			}
+			_, err = l.GetBatch(ctx, "B1")
+			if got := settle.ErrorCode(err); got != settle.EPATHREFUSED {
+				t.Fatalf("GetBatch through a swapped link %s: %v (code %s), want %s", rel, err, got, settle.EPATHREFUSED)
+			}
+		})
 	}
 }

@@ -362,6 +362,15 @@ func (l *Ledger) GetBatch(ctx context.Context, batchID string) (writeback.Batch,
 	if err := writeback.CheckBatchID(batchID); err != nil {
 		return b, err
 	}
+	if path, cb, hit, missing, ok := l.cachedLookup(batchID); ok {
+		if missing {
+			return b, writeback.ErrBatchNotFound(batchID)
+		}
+		if hit {
+			return cb, nil
+		}
+		return l.readBatch(batchID, path)
+	}
 	path, err := l.underRoot(BatchesRelDir + "/" + batchID + ".json")
 	if err != nil {
 		return b, err
@@ -375,6 +384,12 @@ func (l *Ledger) GetBatch(ctx context.Context, batchID string) (writeback.Batch,
 	} else if errors.Is(err, fs.ErrNotExist) {
 		return b, writeback.ErrBatchNotFound(batchID)
 	}
+	return l.readBatch(batchID, path)
+}
+
+// readBatch reads, decodes and caches the declaration at path.
+func (l *Ledger) readBatch(batchID, path string) (writeback.Batch, error) {
+	var b writeback.Batch
 	readAt := time.Now()
 	f, err := durable.Open(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
