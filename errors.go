@@ -57,45 +57,6 @@ const (
 	Compacted Code = "COMPACTED"
 )
 
-// The earlier names of the codes, kept while callers move to the names
-// above.
-const (
-	// Deprecated: use NotFound.
-	ENOTFOUND = NotFound
-	// Deprecated: use SchemaMismatch.
-	ESCHEMA = SchemaMismatch
-	// Deprecated: use Corrupt.
-	ECORRUPT = Corrupt
-	// Deprecated: use InvalidEpisode.
-	EINVALIDEPISODE = InvalidEpisode
-	// Deprecated: use UnsafeArtifact.
-	EUNSAFEARTIFACT = UnsafeArtifact
-	// Deprecated: use ManifestIdentity.
-	EMANIFESTIDENTITY = ManifestIdentity
-	// Deprecated: use SceneLocked.
-	ESCENELOCKED = SceneLocked
-	// Deprecated: use StructureImmutable.
-	ESTRUCTURE = StructureImmutable
-	// Deprecated: use VersionConflict.
-	EVERSIONCONFLICT = VersionConflict
-	// Deprecated: use IdentityMismatch.
-	EIDENTITY = IdentityMismatch
-	// Deprecated: use PathRefused.
-	EPATHREFUSED = PathRefused
-	// Deprecated: use InvalidInput.
-	EINVALID = InvalidInput
-	// Deprecated: use Unauthorized.
-	EUNAUTHORIZED = Unauthorized
-	// Deprecated: use Forbidden.
-	EFORBIDDEN = Forbidden
-	// Deprecated: use Unavailable.
-	EUNAVAILABLE = Unavailable
-	// Deprecated: use Internal.
-	EINTERNAL = Internal
-	// Deprecated: use Compacted.
-	ECOMPACTED = Compacted
-)
-
 // Error is an error with a Code. Wrap it with fmt.Errorf("...: %w", err) to
 // add context; ErrorCode still finds the code.
 type Error struct {

@@ -3,25 +3,30 @@ package settle_test
 import (
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 
 	settle "github.com/settlehq/settle"
 )
 
 func TestErrorCodeAndMessage(t *testing.T) {
-	inner := settle.Errorf(settle.EINVALID, "verdict file: not JSON")
+	inner := settle.Errorf(settle.InvalidInput, "verdict file: not JSON")
 	for name, c := range map[string]struct {
 		err  error
 		code settle.Code
 		msg  string
 	}{
-		"plain coded":       {inner, settle.EINVALID, "verdict file: not JSON"},
-		"context around it": {fmt.Errorf("bad.json: %w", inner), settle.EINVALID, "bad.json: verdict file: not JSON"},
-		"coded cause":       {settle.Wrap(settle.ENOTFOUND, inner, "load"), settle.ENOTFOUND, "load: verdict file: not JSON"},
-		"plain cause":       {settle.Wrap(settle.ECORRUPT, errors.New("eof"), "decode"), settle.ECORRUPT, "decode: eof"},
-		"uncoded error":     {errors.New("disk on fire"), settle.EINTERNAL, "disk on fire"},
-		"wrapped twice":     {fmt.Errorf("a: %w", fmt.Errorf("b: %w", inner)), settle.EINVALID, "a: b: verdict file: not JSON"},
+		"plain coded":       {inner, settle.InvalidInput, "verdict file: not JSON"},
+		"context around it": {fmt.Errorf("bad.json: %w", inner), settle.InvalidInput, "bad.json: verdict file: not JSON"},
+		"coded cause":       {settle.Wrap(settle.NotFound, inner, "load"), settle.NotFound, "load: verdict file: not JSON"},
+		"plain cause":       {settle.Wrap(settle.Corrupt, errors.New("eof"), "decode"), settle.Corrupt, "decode: eof"},
+		"uncoded error":     {errors.New("disk on fire"), settle.Internal, "disk on fire"},
+		"wrapped twice":     {fmt.Errorf("a: %w", fmt.Errorf("b: %w", inner)), settle.InvalidInput, "a: b: verdict file: not JSON"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if got := settle.ErrorCode(c.err); got != c.code {
@@ -39,11 +44,11 @@ func TestErrorCodeAndMessage(t *testing.T) {
 
 func TestHTTPStatus(t *testing.T) {
 	for code, want := range map[settle.Code]int{
-		settle.ENOTFOUND: 404, settle.ESCHEMA: 422, settle.ECORRUPT: 422, settle.EINVALIDEPISODE: 400,
-		settle.EUNSAFEARTIFACT: 422, settle.EMANIFESTIDENTITY: 422, settle.ESCENELOCKED: 423,
-		settle.ESTRUCTURE: 409, settle.EVERSIONCONFLICT: 412, settle.EIDENTITY: 409,
-		settle.EPATHREFUSED: 403, settle.EINVALID: 400, settle.EUNAUTHORIZED: 401,
-		settle.EFORBIDDEN: 403, settle.EUNAVAILABLE: http.StatusServiceUnavailable, settle.EINTERNAL: 500, settle.ECOMPACTED: http.StatusGone,
+		settle.NotFound: 404, settle.SchemaMismatch: 422, settle.Corrupt: 422, settle.InvalidEpisode: 400,
+		settle.UnsafeArtifact: 422, settle.ManifestIdentity: 422, settle.SceneLocked: 423,
+		settle.StructureImmutable: 409, settle.VersionConflict: 412, settle.IdentityMismatch: 409,
+		settle.PathRefused: 403, settle.InvalidInput: 400, settle.Unauthorized: 401,
+		settle.Forbidden: 403, settle.Unavailable: http.StatusServiceUnavailable, settle.Internal: 500, settle.Compacted: http.StatusGone,
 	} {
 		if got := settle.HTTPStatus(code); got != want {
 			t.Errorf("%s -> %d, want %d", code, got, want)
@@ -95,22 +100,40 @@ func TestErrorMessageWithoutCodes(t *testing.T) {
 // TestCodeNames: each code's Go name is its wire name in Go style, and the
 // deprecated E-names are the same values.
 func TestCodeNames(t *testing.T) {
-	for _, c := range []struct {
-		code, old settle.Code
-		wire      string
-	}{
-		{settle.NotFound, settle.ENOTFOUND, "NOT_FOUND"}, {settle.SchemaMismatch, settle.ESCHEMA, "SCHEMA_MISMATCH"},
-		{settle.Corrupt, settle.ECORRUPT, "CORRUPT"}, {settle.InvalidEpisode, settle.EINVALIDEPISODE, "INVALID_EPISODE"},
-		{settle.UnsafeArtifact, settle.EUNSAFEARTIFACT, "UNSAFE_ARTIFACT"}, {settle.ManifestIdentity, settle.EMANIFESTIDENTITY, "MANIFEST_IDENTITY"},
-		{settle.SceneLocked, settle.ESCENELOCKED, "SCENE_LOCKED"}, {settle.StructureImmutable, settle.ESTRUCTURE, "STRUCTURE_IMMUTABLE"},
-		{settle.VersionConflict, settle.EVERSIONCONFLICT, "VERSION_CONFLICT"}, {settle.IdentityMismatch, settle.EIDENTITY, "IDENTITY_MISMATCH"},
-		{settle.PathRefused, settle.EPATHREFUSED, "PATH_REFUSED"}, {settle.InvalidInput, settle.EINVALID, "INVALID_INPUT"},
-		{settle.Unauthorized, settle.EUNAUTHORIZED, "UNAUTHORIZED"}, {settle.Forbidden, settle.EFORBIDDEN, "FORBIDDEN"},
-		{settle.Unavailable, settle.EUNAVAILABLE, "UNAVAILABLE"}, {settle.Internal, settle.EINTERNAL, "INTERNAL"},
-		{settle.Compacted, settle.ECOMPACTED, "COMPACTED"},
-	} {
-		if string(c.code) != c.wire || c.old != c.code || c.code.Error() != c.wire {
-			t.Errorf("%s: code %q, old name %q", c.wire, c.code, c.old)
+	// Every Code constant is named as its code: NOT_FOUND is NotFound.
+	f, err := parser.ParseFile(token.NewFileSet(), "errors.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
 		}
+		for _, sp := range g.Specs {
+			v := sp.(*ast.ValueSpec)
+			if id, ok := v.Type.(*ast.Ident); !ok || id.Name != "Code" {
+				continue
+			}
+			wire, err := strconv.Unquote(v.Values[0].(*ast.BasicLit).Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := ""
+			for _, w := range strings.Split(wire, "_") {
+				want += w[:1] + strings.ToLower(w[1:])
+			}
+			if v.Names[0].Name != want {
+				t.Errorf("constant %s has code %s: want the name %s", v.Names[0].Name, wire, want)
+			}
+			if settle.Code(wire).Error() != wire {
+				t.Errorf("%s.Error() = %q", wire, settle.Code(wire).Error())
+			}
+			n++
+		}
+	}
+	if n != 17 {
+		t.Fatalf("%d Code constants in errors.go, want 17", n)
 	}
 }

@@ -85,33 +85,33 @@ var Limits = []Limit{
 	{"MaxBatchWritebacks", MaxBatchWritebacks, "write-backs", "write-backs of one batched request"},
 }
 
-// LimitError is the EINVALID refusal of an input over the named limit.
+// LimitError is the InvalidInput refusal of an input over the named limit.
 func LimitError(limit string, max int, format string, args ...any) error {
-	return &Error{Code: EINVALID, Message: fmt.Sprintf(format, args...) + fmt.Sprintf(" exceeds %s (%d)", limit, max)}
+	return &Error{Code: InvalidInput, Message: fmt.Sprintf(format, args...) + fmt.Sprintf(" exceeds %s (%d)", limit, max)}
 }
 
 // ReadInputFile reads an input file of at most limit bytes, named by the
 // limit's name in the refusal. It refuses anything but a regular file
 // (a device such as /dev/zero, a FIFO, a directory) before reading, and
 // reads at most limit+1 bytes, so an oversized input costs no more memory
-// than the limit. A missing file is ENOTFOUND, every other failure EINVALID.
+// than the limit. A missing file is NotFound, every other failure InvalidInput.
 func ReadInputFile(path, limitName string, limit int) ([]byte, error) {
 	// O_NONBLOCK: opening a FIFO must not wait for a writer; the mode
 	// check below then refuses it. It changes nothing for a regular file.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, Wrap(ENOTFOUND, err, "read %s", path)
+			return nil, Wrap(NotFound, err, "read %s", path)
 		}
-		return nil, Wrap(EINVALID, err, "read %s", path)
+		return nil, Wrap(InvalidInput, err, "read %s", path)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, Wrap(EINVALID, err, "read %s", path)
+		return nil, Wrap(InvalidInput, err, "read %s", path)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, Errorf(EINVALID, "read %s: not a regular file (%s)", path, fileKind(fi.Mode()))
+		return nil, Errorf(InvalidInput, "read %s: not a regular file (%s)", path, fileKind(fi.Mode()))
 	}
 	if fi.Size() > int64(limit) {
 		return nil, LimitError(limitName, limit, "%s: %d bytes", path, fi.Size())
@@ -120,11 +120,11 @@ func ReadInputFile(path, limitName string, limit int) ([]byte, error) {
 }
 
 // ReadInput reads at most limit bytes from r (standard input, a request
-// body) and refuses a longer input with EINVALID naming the limit.
+// body) and refuses a longer input with InvalidInput naming the limit.
 func ReadInput(r io.Reader, what, limitName string, limit int) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
-		return nil, Wrap(EINVALID, err, "read %s", what)
+		return nil, Wrap(InvalidInput, err, "read %s", what)
 	}
 	if len(data) > limit {
 		return nil, LimitError(limitName, limit, "%s: more than %d bytes", what, limit)
@@ -133,7 +133,7 @@ func ReadInput(r io.Reader, what, limitName string, limit int) ([]byte, error) {
 }
 
 // ParseInput parses a JSON input of at most limit bytes nested at most
-// MaxJSONDepth levels. Over a limit it returns the EINVALID refusal naming
+// MaxJSONDepth levels. Over a limit it returns the InvalidInput refusal naming
 // it; for a document json.loads refuses it returns the *pyjson.SyntaxError,
 // which the caller wraps with its own code and context.
 func ParseInput(data []byte, limitName string, limit int) (any, error) {

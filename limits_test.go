@@ -35,11 +35,11 @@ func TestHardeningJ_ReadInputFile(t *testing.T) {
 		{dir, "not a regular file (a directory)"},
 	} {
 		_, err := settle.ReadInputFile(c.path, "MaxTest", 100)
-		if settle.ErrorCode(err) != settle.EINVALID || !strings.Contains(err.Error(), c.want) {
+		if settle.ErrorCode(err) != settle.InvalidInput || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want INVALID_INPUT %q", c.path, err, c.want)
 		}
 	}
-	if _, err := settle.ReadInputFile(filepath.Join(dir, "missing"), "MaxTest", 100); settle.ErrorCode(err) != settle.ENOTFOUND {
+	if _, err := settle.ReadInputFile(filepath.Join(dir, "missing"), "MaxTest", 100); settle.ErrorCode(err) != settle.NotFound {
 		t.Errorf("missing file: %v", err)
 	}
 	// A stream (standard input) is cut at limit+1 bytes.
@@ -48,7 +48,7 @@ func TestHardeningJ_ReadInputFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := settle.ReadInput(f, "standard input", "MaxTest", 100); settle.ErrorCode(err) != settle.EINVALID || !strings.Contains(err.Error(), "MaxTest") {
+	if _, err := settle.ReadInput(f, "standard input", "MaxTest", 100); settle.ErrorCode(err) != settle.InvalidInput || !strings.Contains(err.Error(), "MaxTest") {
 		t.Errorf("endless stream: %v", err)
 	}
 }
@@ -61,15 +61,15 @@ func TestHardeningB_ParseInputDepth(t *testing.T) {
 		t.Fatalf("depth %d: %v", settle.MaxJSONDepth, err)
 	}
 	_, err := settle.ParseInput(nest(settle.MaxJSONDepth+1), "MaxTest", 1<<20)
-	if settle.ErrorCode(err) != settle.EINVALID || !strings.Contains(err.Error(), "MaxJSONDepth") {
+	if settle.ErrorCode(err) != settle.InvalidInput || !strings.Contains(err.Error(), "MaxJSONDepth") {
 		t.Fatalf("depth %d: %v", settle.MaxJSONDepth+1, err)
 	}
 	_, err = settle.ParseInput(nest(10), "MaxTest", 5)
-	if settle.ErrorCode(err) != settle.EINVALID || !strings.Contains(err.Error(), "MaxTest") {
+	if settle.ErrorCode(err) != settle.InvalidInput || !strings.Contains(err.Error(), "MaxTest") {
 		t.Fatalf("over the size limit: %v", err)
 	}
 	// A syntax error is returned uncoded, for the caller to code.
-	if _, err := settle.ParseInput([]byte("{"), "MaxTest", 10); err == nil || settle.ErrorCode(err) != settle.EINTERNAL {
+	if _, err := settle.ParseInput([]byte("{"), "MaxTest", 10); err == nil || settle.ErrorCode(err) != settle.Internal {
 		t.Fatalf("syntax error: %v", err)
 	}
 }

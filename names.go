@@ -26,21 +26,21 @@ const tmpMarker = ".tmp-"
 // directory name (a batch id, a project, a plan's sequence id), whatever
 // the store, command or route. A name must be valid UTF-8, non-empty, at
 // most MaxNameBytes bytes, not "." or "..", and hold no '/', '\\', NUL or
-// ".tmp-". field names the refused input in the error (EINVALID).
+// ".tmp-". field names the refused input in the error (InvalidInput).
 func CheckName(field, name string) error {
 	switch {
 	case name == "":
-		return Errorf(EINVALID, "%s: empty", field)
+		return Errorf(InvalidInput, "%s: empty", field)
 	case len(name) > MaxNameBytes:
-		return Errorf(EINVALID, "%s: %d bytes, longer than %d", field, len(name), MaxNameBytes)
+		return Errorf(InvalidInput, "%s: %d bytes, longer than %d", field, len(name), MaxNameBytes)
 	case !utf8.ValidString(name):
-		return Errorf(EINVALID, "%s %q: not valid UTF-8", field, name)
+		return Errorf(InvalidInput, "%s %q: not valid UTF-8", field, name)
 	case name == "." || name == "..":
-		return Errorf(EINVALID, "%s %q: not a name", field, name)
+		return Errorf(InvalidInput, "%s %q: not a name", field, name)
 	case strings.ContainsAny(name, "/\\\x00"):
-		return Errorf(EINVALID, "%s %q: contains a path separator or NUL", field, name)
+		return Errorf(InvalidInput, "%s %q: contains a path separator or NUL", field, name)
 	case strings.Contains(name, tmpMarker):
-		return Errorf(EINVALID, "%s %q: contains %q, the mark of a temporary file", field, name, tmpMarker)
+		return Errorf(InvalidInput, "%s %q: contains %q, the mark of a temporary file", field, name, tmpMarker)
 	}
 	return nil
 }

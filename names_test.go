@@ -18,7 +18,7 @@ func TestHardeningK_CheckName(t *testing.T) {
 	}
 	for _, bad := range []string{"", ".", "..", "../x", "/abs", "a/b", "a\\b", "a\x00b", "\xff", "x.tmp-1", strings.Repeat("n", settle.MaxNameBytes+1), strings.Repeat("é", 65)} {
 		err := settle.CheckName("batch_id", bad)
-		if settle.ErrorCode(err) != settle.EINVALID || !strings.HasPrefix(settle.ErrorMessage(err), "batch_id") {
+		if settle.ErrorCode(err) != settle.InvalidInput || !strings.HasPrefix(settle.ErrorMessage(err), "batch_id") {
 			t.Errorf("CheckName(%q) = %v, want INVALID_INPUT naming batch_id", bad, err)
 		}
 	}
@@ -34,7 +34,7 @@ func FuzzCheckName(f *testing.F) {
 	f.Fuzz(func(t *testing.T, name string) {
 		err := settle.CheckName("batch_id", name)
 		if err != nil {
-			if settle.ErrorCode(err) != settle.EINVALID {
+			if settle.ErrorCode(err) != settle.InvalidInput {
 				t.Fatalf("CheckName(%q) = %v", name, err)
 			}
 			return

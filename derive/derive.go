@@ -169,7 +169,7 @@ type Deriver struct {
 // New returns a Deriver over a ledger and an event log.
 func New(opts Options) (*Deriver, error) {
 	if opts.Events == nil {
-		return nil, settle.Errorf(settle.EINVALID, "derive: Events is required")
+		return nil, settle.Errorf(settle.InvalidInput, "derive: Events is required")
 	}
 	log := opts.Logger
 	if log == nil {
@@ -229,7 +229,7 @@ func (d *Deriver) AfterWriteback(ctx context.Context, dec *writeback.Decision, c
 	case writeback.DurableSuccessWritten, writeback.WritebackIdempotentSkip:
 		rec := dec.DurableRecord
 		if rec == nil {
-			return nil, settle.Errorf(settle.EINTERNAL, "%s decision without its durable record", dec.Classification)
+			return nil, settle.Errorf(settle.Internal, "%s decision without its durable record", dec.Classification)
 		}
 		if err := d.Recorded(ctx, rec, principal, dec.Classification == writeback.DurableSuccessWritten); err != nil {
 			return nil, err
@@ -293,7 +293,7 @@ func (d *Deriver) settleDeclared(ctx context.Context, batchID, thisTrack string)
 	}
 	b, err := d.ledger.GetBatch(ctx, batchID)
 	switch settle.ErrorCode(err) {
-	case settle.ENOTFOUND, settle.EINVALID:
+	case settle.NotFound, settle.InvalidInput:
 		// Not declared, or a batch id that cannot be declared.
 		return b, nil, nil
 	}

@@ -55,7 +55,7 @@ func (m *Many) After(ctx context.Context, i int) (*writeback.SettleOutcome, erro
 	case writeback.DurableSuccessWritten, writeback.WritebackIdempotentSkip:
 		rec := dec.DurableRecord
 		if rec == nil {
-			return nil, settle.Errorf(settle.EINTERNAL, "%s decision without its durable record", dec.Classification)
+			return nil, settle.Errorf(settle.Internal, "%s decision without its durable record", dec.Classification)
 		}
 		if err := m.d.Recorded(ctx, rec, m.principal, dec.Classification == writeback.DurableSuccessWritten); err != nil {
 			return nil, err
@@ -120,7 +120,7 @@ func (m *Many) batch(ctx context.Context, batchID string) (*manyBatch, error) {
 	}
 	b, err := m.d.ledger.GetBatch(ctx, batchID)
 	switch settle.ErrorCode(err) {
-	case settle.ENOTFOUND, settle.EINVALID:
+	case settle.NotFound, settle.InvalidInput:
 		m.batches[batchID] = &manyBatch{}
 		return nil, nil
 	}

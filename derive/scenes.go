@@ -285,7 +285,7 @@ func (f *sceneFollower) tail(ctx context.Context) error {
 	}
 	for {
 		evs, err := f.d.events.Since(ctx, f.cursor, tailPage)
-		if settle.ErrorCode(err) == settle.ECOMPACTED {
+		if settle.ErrorCode(err) == settle.Compacted {
 			// Removed by the retention policy meanwhile: what they
 			// said is lost, the keys of what they announced are not.
 			fl, ok := f.d.events.(event.Floorer)

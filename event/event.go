@@ -125,6 +125,6 @@ type Porter interface {
 // CompactedError is the COMPACTED refusal of a resume point below a
 // retention floor: it says how to re-sync.
 func CompactedError(after, floor int64) error {
-	return settle.Errorf(settle.ECOMPACTED,
+	return settle.Errorf(settle.Compacted,
 		"events up to id %d were removed by the retention policy (resume point %d): re-sync from the ledger (records, registry) and the batch statuses, then follow the events from id %d", floor, after, floor)
 }

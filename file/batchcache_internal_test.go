@@ -46,7 +46,7 @@ func TestBatchCacheRacyRule(t *testing.T) {
 }
 
 // TestBatchCacheRefusesSwappedLinks: a declaration held in the cache is
-// refused (EPATHREFUSED) once any directory on its path, or the file
+// refused (PathRefused) once any directory on its path, or the file
 // itself, is replaced by a symbolic link to the very same file, so the
 // cache never answers for a path that now leaves the root.
 func TestBatchCacheRefusesSwappedLinks(t *testing.T) {
@@ -98,8 +98,8 @@ func TestBatchCacheRefusesSwappedLinks(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = l.GetBatch(ctx, "B1")
-			if got := settle.ErrorCode(err); got != settle.EPATHREFUSED {
-				t.Fatalf("GetBatch through a swapped link %s: %v (code %s), want %s", rel, err, got, settle.EPATHREFUSED)
+			if got := settle.ErrorCode(err); got != settle.PathRefused {
+				t.Fatalf("GetBatch through a swapped link %s: %v (code %s), want %s", rel, err, got, settle.PathRefused)
 			}
 		})
 	}

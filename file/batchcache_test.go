@@ -39,7 +39,7 @@ func TestGetBatchSeesEveryChangeOfTheDeclaration(t *testing.T) {
 		}
 		b.Tracks[0].TaskID = "changed by the caller"
 	}
-	if _, err := l.GetBatch(ctx, "B1"); settle.ErrorCode(err) != settle.ENOTFOUND {
+	if _, err := l.GetBatch(ctx, "B1"); settle.ErrorCode(err) != settle.NotFound {
 		t.Fatalf("undeclared: %v", err)
 	}
 	if err := l.DeclareBatch(ctx, writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "a"}}}); err != nil {
@@ -68,13 +68,13 @@ func TestGetBatchSeesEveryChangeOfTheDeclaration(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.GetBatch(ctx, "B1"); settle.ErrorCode(err) != settle.ENOTFOUND {
+	if _, err := l.GetBatch(ctx, "B1"); settle.ErrorCode(err) != settle.NotFound {
 		t.Fatalf("after removal: %v", err)
 	}
 	if err := os.WriteFile(path, []byte(`{"batch_id": "B2", "tracks": []}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.GetBatch(ctx, "B1"); settle.ErrorCode(err) != settle.ECORRUPT {
+	if _, err := l.GetBatch(ctx, "B1"); settle.ErrorCode(err) != settle.Corrupt {
 		t.Fatalf("a file naming another batch: %v", err)
 	}
 }

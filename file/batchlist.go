@@ -43,7 +43,7 @@ func (l *Ledger) ListBatches(ctx context.Context) ([]writeback.BatchEntry, error
 		return []writeback.BatchEntry{}, nil
 	}
 	if err != nil {
-		return nil, settle.Wrap(settle.EINTERNAL, err, "list batches")
+		return nil, settle.Wrap(settle.Internal, err, "list batches")
 	}
 	m := &l.batchList
 	m.mu.Lock()
@@ -72,7 +72,7 @@ func readBatchDir(dir string) ([]writeback.BatchEntry, error) {
 		return []writeback.BatchEntry{}, nil
 	}
 	if err != nil {
-		return nil, settle.Wrap(settle.EINTERNAL, err, "list batches")
+		return nil, settle.Wrap(settle.Internal, err, "list batches")
 	}
 	out := make([]writeback.BatchEntry, 0, len(entries))
 	for _, e := range entries {
@@ -85,7 +85,7 @@ func readBatchDir(dir string) ([]writeback.BatchEntry, error) {
 			continue // replaced or removed meanwhile
 		}
 		if err != nil {
-			return nil, settle.Wrap(settle.EINTERNAL, err, "list batches")
+			return nil, settle.Wrap(settle.Internal, err, "list batches")
 		}
 		out = append(out, writeback.BatchEntry{BatchID: id, DeclaredAt: fi.ModTime()})
 	}

@@ -231,11 +231,11 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 	}
 	path, err := filepath.Abs(path)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "event log path")
+		return nil, settle.Wrap(settle.InvalidInput, err, "event log path")
 	}
 	absRoot, err := filepath.Abs(root)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "event log root")
+		return nil, settle.Wrap(settle.InvalidInput, err, "event log root")
 	}
 	log := opts.Logger
 	if log == nil {
@@ -317,28 +317,28 @@ func (e *Events) open() error {
 func (e *Events) openFile() (*os.File, os.FileInfo, []keyHash, error) {
 	dir := filepath.Dir(e.path)
 	if err := durable.MkdirUnder(e.root, dir, 0o755); err != nil {
-		return nil, nil, nil, pathErr(settle.EINTERNAL, err, "create event log directory")
+		return nil, nil, nil, pathErr(settle.Internal, err, "create event log directory")
 	}
 	f, err := durable.Open(e.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
 		f, err = durable.Open(e.path, os.O_RDWR|os.O_APPEND, 0)
 		if err != nil {
-			return nil, nil, nil, pathErr(settle.EINTERNAL, err, "open event log")
+			return nil, nil, nil, pathErr(settle.Internal, err, "open event log")
 		}
 	} else if err != nil {
-		return nil, nil, nil, settle.Wrap(settle.EINTERNAL, err, "create event log")
+		return nil, nil, nil, settle.Wrap(settle.Internal, err, "create event log")
 	} else if err := durable.SyncDir(dir); err != nil {
 		f.Close()
-		return nil, nil, nil, settle.Wrap(settle.EINTERNAL, err, "create event log")
+		return nil, nil, nil, settle.Wrap(settle.Internal, err, "create event log")
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, nil, nil, settle.Wrap(settle.EINTERNAL, err, "stat event log")
+		return nil, nil, nil, settle.Wrap(settle.Internal, err, "stat event log")
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, nil, nil, settle.Errorf(settle.EINVALID, "event log %s is not a regular file", e.path)
+		return nil, nil, nil, settle.Errorf(settle.InvalidInput, "event log %s is not a regular file", e.path)
 	}
 	ck, err := readKeyHashes(e.keysPath())
 	if err != nil {
@@ -375,7 +375,7 @@ func (e *Events) Close() error {
 	}
 	e.retired = nil
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "close event log")
+		return settle.Wrap(settle.Internal, err, "close event log")
 	}
 	return nil
 }
@@ -413,7 +413,7 @@ func (e *Events) Append(ctx context.Context, typ string, data any) (event.Event,
 // and whether this call appended it.
 func (e *Events) AppendOnce(ctx context.Context, key, typ string, data any) (event.Event, bool, error) {
 	if key == "" {
-		return event.Event{}, false, settle.Errorf(settle.EINVALID, "append once: empty key")
+		return event.Event{}, false, settle.Errorf(settle.InvalidInput, "append once: empty key")
 	}
 	// Fast path: the key is already indexed.
 	id, ok, err := e.lookupKey(key)
@@ -429,17 +429,17 @@ func (e *Events) AppendOnce(ctx context.Context, key, typ string, data any) (eve
 
 func (e *Events) append(ctx context.Context, key, typ string, data any) (event.Event, bool, error) {
 	if typ == "" {
-		return event.Event{}, false, settle.Errorf(settle.EINVALID, "append event: empty type")
+		return event.Event{}, false, settle.Errorf(settle.InvalidInput, "append event: empty type")
 	}
 	raw, err := encodeEventData(data)
 	if err != nil {
 		return event.Event{}, false, err
 	}
 	if e.isShut.Load() {
-		return event.Event{}, false, settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+		return event.Event{}, false, settle.Errorf(settle.Unavailable, "event log is closed")
 	}
 	if err := ctx.Err(); err != nil {
-		return event.Event{}, false, settle.Wrap(settle.EUNAVAILABLE, err, "append event")
+		return event.Event{}, false, settle.Wrap(settle.Unavailable, err, "append event")
 	}
 	c := &ecall{typ: typ, key: key, data: raw}
 	if err := e.gc.Submit(ctx, c); err != nil {
@@ -452,7 +452,7 @@ func (e *Events) append(ctx context.Context, key, typ string, data any) (event.E
 // included) is committed or has failed.
 func (e *Events) Flush(ctx context.Context) error {
 	if err := e.gc.Submit(ctx, &ecall{barrier: true}); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "flush event log")
+		return settle.Wrap(settle.Unavailable, err, "flush event log")
 	}
 	return nil
 }
@@ -467,10 +467,10 @@ func (e *Events) Flush(ctx context.Context) error {
 // which a reconciliation can re-create.
 func (e *Events) PostOnce(ctx context.Context, key, typ string, data any) error {
 	if key == "" {
-		return settle.Errorf(settle.EINVALID, "post event: empty key")
+		return settle.Errorf(settle.InvalidInput, "post event: empty key")
 	}
 	if typ == "" {
-		return settle.Errorf(settle.EINVALID, "post event: empty type")
+		return settle.Errorf(settle.InvalidInput, "post event: empty type")
 	}
 	e.imu.RLock()
 	_, ok := e.keys[key]
@@ -479,10 +479,10 @@ func (e *Events) PostOnce(ctx context.Context, key, typ string, data any) error 
 		return nil
 	}
 	if e.poison.Poisoned() {
-		return settle.Errorf(settle.EUNAVAILABLE, "event log refuses appends after a failed write; reopen it")
+		return settle.Errorf(settle.Unavailable, "event log refuses appends after a failed write; reopen it")
 	}
 	if err := ctx.Err(); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "post event")
+		return settle.Wrap(settle.Unavailable, err, "post event")
 	}
 	raw, err := encodeEventData(data)
 	if err != nil {
@@ -491,7 +491,7 @@ func (e *Events) PostOnce(ctx context.Context, key, typ string, data any) error 
 	e.qmu.Lock()
 	defer e.qmu.Unlock()
 	if e.isShut.Load() {
-		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+		return settle.Errorf(settle.Unavailable, "event log is closed")
 	}
 	e.gc.Post(&ecall{typ: typ, key: key, data: raw, posted: true})
 	return nil
@@ -510,7 +510,7 @@ func encodeEventData(data any) (json.RawMessage, error) {
 		// json.Marshal's output is compact and valid already.
 		b, err := json.Marshal(data)
 		if err != nil {
-			return nil, settle.Wrap(settle.EINVALID, err, "event data")
+			return nil, settle.Wrap(settle.InvalidInput, err, "event data")
 		}
 		return b, nil
 	}
@@ -519,7 +519,7 @@ func encodeEventData(data any) (json.RawMessage, error) {
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, b); err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "event data is not JSON")
+		return nil, settle.Wrap(settle.InvalidInput, err, "event data is not JSON")
 	}
 	return buf.Bytes(), nil
 }
@@ -532,7 +532,7 @@ func (e *Events) beginRun(ctx context.Context) error {
 	e.wmu.Lock()
 	err := func() error {
 		if e.f == nil {
-			return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+			return settle.Errorf(settle.Unavailable, "event log is closed")
 		}
 		if err := e.poisonErr(); err != nil {
 			return err
@@ -605,7 +605,7 @@ func (e *Events) stageGroup(group []*ecall) (*egroup, error) {
 		ev := event.Event{ID: e.wnext + int64(len(g.fresh)), Type: c.typ, Time: now, Key: c.key, Data: c.data}
 		line := encodeEventLine(ev)
 		if len(line) > maxEventLine {
-			c.err = settle.Errorf(settle.EINVALID, "event of %d bytes exceeds the %d byte limit", len(line), maxEventLine)
+			c.err = settle.Errorf(settle.InvalidInput, "event of %d bytes exceeds the %d byte limit", len(line), maxEventLine)
 			lost = append(lost, c)
 			continue
 		}
@@ -624,7 +624,7 @@ func (e *Events) stageGroup(group []*ecall) (*egroup, error) {
 	if err := durable.AppendWrite(e.f, g.data); err != nil {
 		e.st.fsyncErrors.Add(1)
 		e.poisonAfter(err, g.pre)
-		return nil, settle.Wrap(settle.EUNAVAILABLE, err, "append to event log")
+		return nil, settle.Wrap(settle.Unavailable, err, "append to event log")
 	}
 	e.woff += int64(len(g.data))
 	e.wnext += int64(len(g.fresh))
@@ -649,7 +649,7 @@ func (e *Events) syncGroups(gs []*egroup) error {
 	if err != nil {
 		e.st.fsyncErrors.Add(1)
 		e.poisonAfter(err, gs[0].pre)
-		return settle.Wrap(settle.EUNAVAILABLE, err, "append to event log")
+		return settle.Wrap(settle.Unavailable, err, "append to event log")
 	}
 	if e.onCommit != nil {
 		e.onCommit(lat, n)
@@ -725,7 +725,7 @@ func (e *Events) lockForWrite() (*os.File, error) {
 		if err == nil {
 			fi, err = e.f.Stat()
 			if err != nil {
-				err = settle.Wrap(settle.EINTERNAL, err, "stat event log")
+				err = settle.Wrap(settle.Internal, err, "stat event log")
 			}
 		}
 		if err == nil {
@@ -749,7 +749,7 @@ func (e *Events) lockForWrite() (*os.File, error) {
 		}
 		return locked, nil
 	}
-	return nil, settle.Errorf(settle.EUNAVAILABLE, "event log %s keeps being replaced", e.path)
+	return nil, settle.Errorf(settle.Unavailable, "event log %s keeps being replaced", e.path)
 }
 
 // getKeyed returns the event with id found for a key: an event a
@@ -757,7 +757,7 @@ func (e *Events) lockForWrite() (*os.File, error) {
 func (e *Events) getKeyed(id int64, typ, key string) (event.Event, error) {
 	if id > 0 {
 		ev, err := e.get(id)
-		if settle.ErrorCode(err) != settle.ECOMPACTED {
+		if settle.ErrorCode(err) != settle.Compacted {
 			return ev, err
 		}
 	}
@@ -803,7 +803,7 @@ func (e *Events) poisonErr() error {
 	e.smu.Lock()
 	defer e.smu.Unlock()
 	if err := e.poison.Err(); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "event log refuses appends after a failed write; reopen it")
+		return settle.Wrap(settle.Unavailable, err, "event log refuses appends after a failed write; reopen it")
 	}
 	return nil
 }
@@ -828,7 +828,7 @@ func (e *Events) repairTorn(end, size int64) error {
 // writer's unsynced bytes are never read.
 func (e *Events) catchUp(locked bool) error {
 	if e.f == nil {
-		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+		return settle.Errorf(settle.Unavailable, "event log is closed")
 	}
 	if !locked {
 		if err := e.reopenIfReplaced(); err != nil {
@@ -841,14 +841,14 @@ func (e *Events) catchUp(locked bool) error {
 	}
 	fi, err := e.f.Stat()
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "stat event log")
+		return settle.Wrap(settle.Internal, err, "stat event log")
 	}
 	e.imu.RLock()
 	end, id := e.end, e.base+int64(len(e.offs))
 	e.imu.RUnlock()
 	size := fi.Size()
 	if size < end {
-		return settle.Errorf(settle.ECORRUPT, "event log %s shrank from %d to %d bytes", e.path, end, size)
+		return settle.Errorf(settle.Corrupt, "event log %s shrank from %d to %d bytes", e.path, end, size)
 	}
 	if size == end {
 		return nil
@@ -868,7 +868,7 @@ func (e *Events) catchUp(locked bool) error {
 		}
 		m, err := e.f.ReadAt(buf[:n], pos)
 		if err != nil && int64(m) < n {
-			return settle.Wrap(settle.EINTERNAL, err, "read event log")
+			return settle.Wrap(settle.Internal, err, "read event log")
 		}
 		chunk := buf[:m]
 		pos += int64(m)
@@ -948,11 +948,11 @@ func (e *Events) indexLine(id int64, line []byte, keys map[string]int64, bad map
 // grew.
 func (e *Events) refresh() error {
 	if e.isShut.Load() {
-		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+		return settle.Errorf(settle.Unavailable, "event log is closed")
 	}
 	fi, err := os.Stat(e.path)
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "stat event log")
+		return settle.Wrap(settle.Internal, err, "stat event log")
 	}
 	e.imu.RLock()
 	end := e.end
@@ -982,7 +982,7 @@ func (e *Events) get(id int64) (event.Event, error) {
 		return event.Event{}, err
 	}
 	if len(evs) != 1 || evs[0].ID != id {
-		return event.Event{}, settle.Errorf(settle.ECORRUPT, "event %d does not decode", id)
+		return event.Event{}, settle.Errorf(settle.Corrupt, "event %d does not decode", id)
 	}
 	return evs[0], nil
 }
@@ -997,7 +997,7 @@ func (e *Events) Since(ctx context.Context, after int64, limit int) ([]event.Eve
 		after = 0
 	}
 	if e.isShut.Load() {
-		return nil, settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+		return nil, settle.Errorf(settle.Unavailable, "event log is closed")
 	}
 	if err := e.refresh(); err != nil {
 		return nil, err
@@ -1040,7 +1040,7 @@ func (e *Events) read(after int64, limit int) ([]event.Event, error) {
 			return append(out, evs...), nil
 		}
 		if seg == nil {
-			return nil, settle.Errorf(settle.ECORRUPT, "event log %s: no segment holds event %d", e.path, after+1)
+			return nil, settle.Errorf(settle.Corrupt, "event log %s: no segment holds event %d", e.path, after+1)
 		}
 		evs, covered, err := seg.read(after, limit)
 		if errors.Is(err, errSegGone) {
@@ -1049,7 +1049,7 @@ func (e *Events) read(after int64, limit int) ([]event.Event, error) {
 				if len(out) > 0 {
 					break
 				}
-				return nil, settle.Errorf(settle.EUNAVAILABLE, "event log %s: segments keep changing", e.path)
+				return nil, settle.Errorf(settle.Unavailable, "event log %s: segments keep changing", e.path)
 			}
 			if err := e.resyncSegments(); err != nil {
 				return nil, err
@@ -1101,16 +1101,16 @@ func (e *Events) readActive(after int64, limit int) ([]event.Event, error) {
 	buf := make([]byte, to-from)
 	if _, err := rf.ReadAt(buf, from); err != nil {
 		if errors.Is(err, os.ErrClosed) {
-			return nil, settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+			return nil, settle.Errorf(settle.Unavailable, "event log is closed")
 		}
-		return nil, settle.Wrap(settle.EINTERNAL, err, "read event log")
+		return nil, settle.Wrap(settle.Internal, err, "read event log")
 	}
 	out := make([]event.Event, 0, last-after)
 	id := after
 	for len(buf) > 0 {
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 {
-			return nil, settle.Errorf(settle.ECORRUPT, "event log changed under the index at event %d", id+1)
+			return nil, settle.Errorf(settle.Corrupt, "event log changed under the index at event %d", id+1)
 		}
 		line := buf[:i]
 		buf = buf[i+1:]
@@ -1120,7 +1120,7 @@ func (e *Events) readActive(after int64, limit int) ([]event.Event, error) {
 		}
 		var ev event.Event
 		if err := json.Unmarshal(line, &ev); err != nil {
-			return nil, settle.Wrap(settle.ECORRUPT, err, "event log changed under the index at event %d", id)
+			return nil, settle.Wrap(settle.Corrupt, err, "event log changed under the index at event %d", id)
 		}
 		ev.ID = id
 		out = append(out, ev)

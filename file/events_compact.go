@@ -57,10 +57,10 @@ func readKeyHashes(path string) ([]keyHash, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, pathErr(settle.EINTERNAL, err, "read removed event keys")
+		return nil, pathErr(settle.Internal, err, "read removed event keys")
 	}
 	if len(data)%16 != 0 {
-		return nil, settle.Errorf(settle.ECORRUPT, "removed event keys %s: %d bytes is not a whole number of 16-byte hashes", path, len(data))
+		return nil, settle.Errorf(settle.Corrupt, "removed event keys %s: %d bytes is not a whole number of 16-byte hashes", path, len(data))
 	}
 	out := make([]keyHash, len(data)/16)
 	for i := range out {
@@ -93,7 +93,7 @@ func (e *Events) reopenIfReplaced() error {
 		return e.reopen()
 	}
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "stat event log")
+		return settle.Wrap(settle.Internal, err, "stat event log")
 	}
 	if inodeOf(fi) == e.ino.Load() {
 		return nil
@@ -145,7 +145,7 @@ func (e *Events) lockCurrent() error {
 		// Replaced while this process waited for the lock.
 		funlock(e.f)
 	}
-	return settle.Errorf(settle.EUNAVAILABLE, "event log %s keeps being replaced", e.path)
+	return settle.Errorf(settle.Unavailable, "event log %s keeps being replaced", e.path)
 }
 
 // floorPrefix starts the first line of a compacted file.
@@ -192,15 +192,15 @@ type (
 // and compact concurrently.
 func (e *Events) Compact(ctx context.Context, r Retention) (CompactResult, error) {
 	if r.MaxAge < 0 || r.MaxEvents < 0 {
-		return CompactResult{}, settle.Errorf(settle.EINVALID, "retention: negative age or count")
+		return CompactResult{}, settle.Errorf(settle.InvalidInput, "retention: negative age or count")
 	}
 	if e.isShut.Load() {
-		return CompactResult{}, settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+		return CompactResult{}, settle.Errorf(settle.Unavailable, "event log is closed")
 	}
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	if e.f == nil {
-		return CompactResult{}, settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+		return CompactResult{}, settle.Errorf(settle.Unavailable, "event log is closed")
 	}
 	if err := e.poisonErr(); err != nil {
 		return CompactResult{}, err
@@ -232,7 +232,7 @@ func (e *Events) Compact(ctx context.Context, r Retention) (CompactResult, error
 	}
 	if len(drop) > 0 {
 		if err := ctx.Err(); err != nil {
-			return CompactResult{}, settle.Wrap(settle.EUNAVAILABLE, err, "compact event log")
+			return CompactResult{}, settle.Wrap(settle.Unavailable, err, "compact event log")
 		}
 		if err := e.dropSegments(drop); err != nil {
 			return CompactResult{}, err
@@ -252,7 +252,7 @@ func (e *Events) Compact(ctx context.Context, r Retention) (CompactResult, error
 	base, end := e.base, e.end
 	e.imu.RUnlock()
 	if len(drop) > 0 && base != drop[len(drop)-1].last {
-		return CompactResult{}, settle.Errorf(settle.ECORRUPT, "event log %s: active file begins after %d, the last segment ends at %d", e.path, base, drop[len(drop)-1].last)
+		return CompactResult{}, settle.Errorf(settle.Corrupt, "event log %s: active file begins after %d, the last segment ends at %d", e.path, base, drop[len(drop)-1].last)
 	}
 	floor := base
 	if r.MaxEvents > 0 && n-r.MaxEvents > floor {
@@ -286,7 +286,7 @@ func (e *Events) Compact(ctx context.Context, r Retention) (CompactResult, error
 		return CompactResult{Floor: base, Removed: base - first, Retained: n - base}, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return CompactResult{}, settle.Wrap(settle.EUNAVAILABLE, err, "compact event log")
+		return CompactResult{}, settle.Wrap(settle.Unavailable, err, "compact event log")
 	}
 
 	// The removed events' keys, then the file.
@@ -313,7 +313,7 @@ func (e *Events) Compact(ctx context.Context, r Retention) (CompactResult, error
 		kb = append(kb, h[:]...)
 	}
 	if err := durable.WriteFile(e.keysPath(), kb, 0o644); err != nil {
-		return CompactResult{}, settle.Wrap(settle.EINTERNAL, err, "write removed event keys")
+		return CompactResult{}, settle.Wrap(settle.Internal, err, "write removed event keys")
 	}
 	if err := e.replaceActive(floor, cut, end); err != nil {
 		return CompactResult{}, err
@@ -347,7 +347,7 @@ func (e *Events) readRaw(after int64, limit int) ([]rawEvent, error) {
 	e.imu.RUnlock()
 	buf := make([]byte, to-from)
 	if _, err := rf.ReadAt(buf, from); err != nil {
-		return nil, settle.Wrap(settle.EINTERNAL, err, "read event log")
+		return nil, settle.Wrap(settle.Internal, err, "read event log")
 	}
 	out := make([]rawEvent, 0, last-after)
 	for len(buf) > 0 {
@@ -388,12 +388,12 @@ func (e *Events) State(ctx context.Context) (event.LogState, error) {
 // that is no event, so every later id is kept.
 func (e *Events) Import(ctx context.Context, st event.LogState, evs []event.Event) error {
 	if st.Floor < 0 || st.Last < st.Floor {
-		return settle.Errorf(settle.EINVALID, "import events: floor %d, last %d", st.Floor, st.Last)
+		return settle.Errorf(settle.InvalidInput, "import events: floor %d, last %d", st.Floor, st.Last)
 	}
 	e.wmu.Lock()
 	defer e.wmu.Unlock()
 	if e.f == nil {
-		return settle.Errorf(settle.EUNAVAILABLE, "event log is closed")
+		return settle.Errorf(settle.Unavailable, "event log is closed")
 	}
 	locked, err := e.lockForWrite()
 	if err != nil {
@@ -402,7 +402,7 @@ func (e *Events) Import(ctx context.Context, st event.LogState, evs []event.Even
 	defer funlock(locked)
 	fi, err := e.f.Stat()
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "stat event log")
+		return settle.Wrap(settle.Internal, err, "stat event log")
 	}
 	e.imu.RLock()
 	empty := fi.Size() == 0 && e.base == 0 && len(e.ckeys) == 0 && len(e.segs) == 0
@@ -412,7 +412,7 @@ func (e *Events) Import(ctx context.Context, st event.LogState, evs []event.Even
 	if !empty {
 		// A catch-up: the log holds a prefix of the imported one.
 		if base != st.Floor || !sameKeys || last > st.Last || (len(evs) > 0 && evs[0].ID <= last) {
-			return settle.Errorf(settle.EINVALID, "import events: the event log %s is not empty and not a prefix of the imported one", e.path)
+			return settle.Errorf(settle.InvalidInput, "import events: the event log %s is not empty and not a prefix of the imported one", e.path)
 		}
 		data, err := importLines(last, st, evs)
 		if err != nil || len(data) == 0 {
@@ -420,7 +420,7 @@ func (e *Events) Import(ctx context.Context, st event.LogState, evs []event.Even
 		}
 		if err := durable.Append(e.f, data); err != nil {
 			e.poisonAfter(err, end)
-			return settle.Wrap(settle.EUNAVAILABLE, err, "append imported events")
+			return settle.Wrap(settle.Unavailable, err, "append imported events")
 		}
 		if err := e.catchUp(true); err != nil {
 			return err
@@ -446,11 +446,11 @@ func (e *Events) Import(ctx context.Context, st event.LogState, evs []event.Even
 			kb = append(kb, h[:]...)
 		}
 		if err := durable.WriteFile(e.keysPath(), kb, 0o644); err != nil {
-			return settle.Wrap(settle.EINTERNAL, err, "write removed event keys")
+			return settle.Wrap(settle.Internal, err, "write removed event keys")
 		}
 	}
 	if err := durable.WriteFile(e.path, data, 0o644); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "write imported event log")
+		return settle.Wrap(settle.Internal, err, "write imported event log")
 	}
 	if err := e.reopen(); err != nil {
 		return err
@@ -476,7 +476,7 @@ func importLines(last int64, st event.LogState, evs []event.Event) ([]byte, erro
 	id := last
 	for _, ev := range evs {
 		if ev.ID <= id || ev.ID > st.Last {
-			return nil, settle.Errorf(settle.EINVALID, "import events: event %d out of order or beyond %d", ev.ID, st.Last)
+			return nil, settle.Errorf(settle.InvalidInput, "import events: event %d out of order or beyond %d", ev.ID, st.Last)
 		}
 		for id++; id < ev.ID; id++ {
 			data = append(data, "{}\n"...)

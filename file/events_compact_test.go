@@ -51,7 +51,7 @@ func TestEventsCompactRetention(t *testing.T) {
 		t.Fatalf("compact: %+v", res)
 	}
 	for _, log := range []*file.Events{ev, other, openEvents(t, dir)} {
-		if _, err := log.Since(ctx, 59, 10); settle.ErrorCode(err) != settle.ECOMPACTED {
+		if _, err := log.Since(ctx, 59, 10); settle.ErrorCode(err) != settle.Compacted {
 			t.Fatalf("since 59 below the floor: %v", err)
 		}
 		after, err := log.Since(ctx, 60, 1000)

@@ -94,7 +94,7 @@ func TestEventsCloseCommitsPostedEvents(t *testing.T) {
 	if err := ev.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := ev.PostOnce(ctx, "late", event.WritebackRecorded, nil); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+	if err := ev.PostOnce(ctx, "late", event.WritebackRecorded, nil); settle.ErrorCode(err) != settle.Unavailable {
 		t.Fatalf("post after close: %v, want UNAVAILABLE", err)
 	}
 	again := openEvents(t, dir)
@@ -133,7 +133,7 @@ func TestEventsPostFailureIsCountedAndPoisons(t *testing.T) {
 	if st.PostLost != 1 || !st.Poisoned || st.Events != 0 {
 		t.Fatalf("stats after a failed posted commit: %+v", st)
 	}
-	if err := ev.PostOnce(ctx, "k2", event.WritebackRecorded, nil); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+	if err := ev.PostOnce(ctx, "k2", event.WritebackRecorded, nil); settle.ErrorCode(err) != settle.Unavailable {
 		t.Fatalf("post on a poisoned log: %v, want UNAVAILABLE", err)
 	}
 	if evs, err := ev.Since(ctx, 0, 10); err != nil || len(evs) != 0 {

@@ -198,15 +198,15 @@ func lineKeyTime(line []byte) (string, time.Time, bool) {
 // parseIdxHeader checks an .idx header against the segment.
 func (s *segment) parseIdxHeader(b []byte) error {
 	if len(b) < idxHeader || string(b[:8]) != segIdxMagic {
-		return settle.Errorf(settle.ECORRUPT, "segment index %s: bad header", s.idxPath())
+		return settle.Errorf(settle.Corrupt, "segment index %s: bad header", s.idxPath())
 	}
 	u := func(i int) int64 { return int64(binary.LittleEndian.Uint64(b[8+8*i:])) }
 	first, last := u(0), u(1)
 	if last != s.last || first < 1 || first > last || last-first >= 1<<32 || u(3) < 0 || u(3) > last-first+1 || u(4) < 0 || u(5) < 0 || u(5) > 8*u(3)+8 || u(5)%8 != 0 {
-		return settle.Errorf(settle.ECORRUPT, "segment index %s: ids %d..%d do not match the segment", s.idxPath(), first, last)
+		return settle.Errorf(settle.Corrupt, "segment index %s: ids %d..%d do not match the segment", s.idxPath(), first, last)
 	}
 	if s.first != 0 && first != s.first {
-		return settle.Errorf(settle.ECORRUPT, "segment index %s: first id %d, the segment before it ends at %d", s.idxPath(), first, s.first-1)
+		return settle.Errorf(settle.Corrupt, "segment index %s: first id %d, the segment before it ends at %d", s.idxPath(), first, s.first-1)
 	}
 	s.hfirst, s.maxTime, s.nkeys, s.size, s.nbloom = first, u(2), u(3), u(4), u(5)
 	s.hdr = true
@@ -227,7 +227,7 @@ func (s *segment) header() error {
 			if err = s.parseIdxHeader(b); err == nil {
 				var fi os.FileInfo
 				if fi, err = f.Stat(); err == nil && fi.Size() != idxHeader+s.nbloom+idxKey*s.nkeys+8*(s.last-s.hfirst+1) {
-					err = settle.Errorf(settle.ECORRUPT, "segment index %s: %d bytes", s.idxPath(), fi.Size())
+					err = settle.Errorf(settle.Corrupt, "segment index %s: %d bytes", s.idxPath(), fi.Size())
 				}
 			}
 		}
@@ -246,11 +246,11 @@ func (s *segment) rebuild(why error) error {
 		return errSegGone
 	}
 	if err != nil {
-		return pathErr(settle.EINTERNAL, err, "read event log segment")
+		return pathErr(settle.Internal, err, "read event log segment")
 	}
 	n := int64(bytes.Count(data, []byte{'\n'}))
 	if n == 0 {
-		return settle.Errorf(settle.ECORRUPT, "event log segment %s is empty", s.path)
+		return settle.Errorf(settle.Corrupt, "event log segment %s is empty", s.path)
 	}
 	s.log.Warn("event log segment index unusable; indexing the segment in memory", "segment", s.path, "err", why)
 	s.mem = buildIdx(s.last-n+1, data)
@@ -267,12 +267,12 @@ func (s *segment) section(off, n int64) ([]byte, error) {
 		return nil, errSegGone
 	}
 	if err != nil {
-		return nil, pathErr(settle.EINTERNAL, err, "open event log segment index")
+		return nil, pathErr(settle.Internal, err, "open event log segment index")
 	}
 	defer f.Close()
 	b := make([]byte, n)
 	if _, err := f.ReadAt(b, off); err != nil {
-		return nil, settle.Wrap(settle.EINTERNAL, err, "read event log segment index")
+		return nil, settle.Wrap(settle.Internal, err, "read event log segment index")
 	}
 	return b, nil
 }
@@ -394,26 +394,26 @@ func (s *segment) read(after int64, limit int) ([]event.Event, int64, error) {
 		to = offs[last-s.first+1]
 	}
 	if from < 0 || to < from || to > size {
-		return nil, after, settle.Errorf(settle.ECORRUPT, "segment index %s: bad offsets", s.idxPath())
+		return nil, after, settle.Errorf(settle.Corrupt, "segment index %s: bad offsets", s.idxPath())
 	}
 	f, err := durable.Open(s.path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, after, errSegGone
 	}
 	if err != nil {
-		return nil, after, pathErr(settle.EINTERNAL, err, "open event log segment")
+		return nil, after, pathErr(settle.Internal, err, "open event log segment")
 	}
 	defer f.Close()
 	buf := make([]byte, to-from)
 	if _, err := f.ReadAt(buf, from); err != nil {
-		return nil, after, settle.Wrap(settle.EINTERNAL, err, "read event log segment")
+		return nil, after, settle.Wrap(settle.Internal, err, "read event log segment")
 	}
 	out := make([]event.Event, 0, last-after)
 	id := after
 	for len(buf) > 0 && id < last {
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 {
-			return nil, after, settle.Errorf(settle.ECORRUPT, "event log segment %s does not match its index at event %d", s.path, id+1)
+			return nil, after, settle.Errorf(settle.Corrupt, "event log segment %s does not match its index at event %d", s.path, id+1)
 		}
 		line := buf[:i]
 		buf = buf[i+1:]
@@ -426,7 +426,7 @@ func (s *segment) read(after int64, limit int) ([]event.Event, int64, error) {
 		out = append(out, ev)
 	}
 	if id != last {
-		return nil, after, settle.Errorf(settle.ECORRUPT, "event log segment %s does not match its index at event %d", s.path, id+1)
+		return nil, after, settle.Errorf(settle.Corrupt, "event log segment %s does not match its index at event %d", s.path, id+1)
 	}
 	return out, last, nil
 }
@@ -441,21 +441,21 @@ func (e *Events) listSegments(old []*segment) ([]*segment, error) {
 		}
 		// The oldest segment was removed by a compaction meanwhile.
 	}
-	return nil, settle.Errorf(settle.EUNAVAILABLE, "event log %s: segments keep changing", e.path)
+	return nil, settle.Errorf(settle.Unavailable, "event log %s: segments keep changing", e.path)
 }
 
 func (e *Events) listSegmentsOnce(old []*segment) ([]*segment, error) {
 	// The directory's parent was checked when the log was opened; the
 	// directory itself must not lead elsewhere.
 	if fi, err := os.Lstat(e.segDir()); err == nil && !fi.IsDir() {
-		return nil, settle.Errorf(settle.EPATHREFUSED, "event log segments %s is not a directory (a symbolic link is refused)", e.segDir())
+		return nil, settle.Errorf(settle.PathRefused, "event log segments %s is not a directory (a symbolic link is refused)", e.segDir())
 	}
 	ents, err := os.ReadDir(e.segDir())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, pathErr(settle.EINTERNAL, err, "list event log segments")
+		return nil, pathErr(settle.Internal, err, "list event log segments")
 	}
 	byLast := map[int64]*segment{}
 	for _, s := range old {
@@ -472,7 +472,7 @@ func (e *Events) listSegmentsOnce(old []*segment) ([]*segment, error) {
 			continue
 		}
 		if len(segs) >= maxSegments {
-			return nil, settle.Errorf(settle.ECORRUPT, "event log %s has more than %d segments", e.path, maxSegments)
+			return nil, settle.Errorf(settle.Corrupt, "event log %s has more than %d segments", e.path, maxSegments)
 		}
 		s := byLast[last]
 		if s == nil {
@@ -498,7 +498,7 @@ func (e *Events) listSegmentsOnce(old []*segment) ([]*segment, error) {
 		if segs[i].first == 0 {
 			segs[i].first = segs[i-1].last + 1
 		} else if segs[i].first != segs[i-1].last+1 {
-			return nil, settle.Errorf(settle.ECORRUPT, "event log segment %s does not follow %s", segs[i].path, segs[i-1].path)
+			return nil, settle.Errorf(settle.Corrupt, "event log segment %s does not follow %s", segs[i].path, segs[i-1].path)
 		}
 	}
 	return segs, nil
@@ -632,7 +632,7 @@ func (e *Events) finishSeal() error {
 func (e *Events) replaceActive(floor, cut, end int64) error {
 	kept := make([]byte, end-cut)
 	if _, err := e.f.ReadAt(kept, cut); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "read retained events")
+		return settle.Wrap(settle.Internal, err, "read retained events")
 	}
 	data := make([]byte, 0, len(floorPrefix)+24+len(kept))
 	data = append(data, floorPrefix...)
@@ -640,7 +640,7 @@ func (e *Events) replaceActive(floor, cut, end int64) error {
 	data = append(data, "}\n"...)
 	data = append(data, kept...)
 	if err := durable.WriteFile(e.path, data, 0o644); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "replace event log")
+		return settle.Wrap(settle.Internal, err, "replace event log")
 	}
 	if err := e.reopen(); err != nil {
 		return err
@@ -670,11 +670,11 @@ func (e *Events) maybeSeal() error {
 	}
 	data := make([]byte, cut-offs[0])
 	if _, err := e.f.ReadAt(data, offs[0]); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "read event log to seal")
+		return settle.Wrap(settle.Internal, err, "read event log to seal")
 	}
 	dir := e.segDir()
 	if err := durable.MkdirUnder(e.root, dir, 0o755); err != nil {
-		return pathErr(settle.EINTERNAL, err, "create event log segments directory")
+		return pathErr(settle.Internal, err, "create event log segments directory")
 	}
 	for i := int64(0); i < whole; i += size {
 		from, to := offs[i]-offs[0], cut-offs[0]
@@ -684,10 +684,10 @@ func (e *Events) maybeSeal() error {
 		first, last := base+i+1, base+i+size
 		name := filepath.Join(dir, segName(last))
 		if err := durable.WriteFile(name+".idx", buildIdx(first, data[from:to]), 0o644); err != nil {
-			return settle.Wrap(settle.EINTERNAL, err, "write event log segment index")
+			return settle.Wrap(settle.Internal, err, "write event log segment index")
 		}
 		if err := durable.WriteFile(name+".jsonl", data[from:to], 0o644); err != nil {
-			return settle.Wrap(settle.EINTERNAL, err, "write event log segment")
+			return settle.Wrap(settle.Internal, err, "write event log segment")
 		}
 		e.log.Info("event log segment sealed", "segment", name+".jsonl", "first", first, "last", last)
 	}
@@ -718,17 +718,17 @@ func (e *Events) dropSegments(drop []*segment) error {
 		kb = append(kb, h[:]...)
 	}
 	if err := durable.WriteFile(e.keysPath(), kb, 0o644); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "write removed event keys")
+		return settle.Wrap(settle.Internal, err, "write removed event keys")
 	}
 	e.imu.Lock()
 	e.ckeys = ck
 	e.imu.Unlock()
 	for _, s := range drop {
 		if err := durable.Remove(s.path); err != nil {
-			return pathErr(settle.EINTERNAL, err, "remove event log segment")
+			return pathErr(settle.Internal, err, "remove event log segment")
 		}
 		if err := durable.Remove(s.idxPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return pathErr(settle.EINTERNAL, err, "remove event log segment index")
+			return pathErr(settle.Internal, err, "remove event log segment index")
 		}
 	}
 	return e.resyncSegments()

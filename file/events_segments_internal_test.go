@@ -35,7 +35,7 @@ func TestEventsSegmentsCompactByAge(t *testing.T) {
 	if err != nil || res.Floor != 4 || res.Retained != 10 {
 		t.Fatalf("compact by age: %+v %v", res, err)
 	}
-	if _, err := ev.Since(ctx, 3, 1); settle.ErrorCode(err) != settle.ECOMPACTED {
+	if _, err := ev.Since(ctx, 3, 1); settle.ErrorCode(err) != settle.Compacted {
 		t.Fatalf("since 3: %v", err)
 	}
 	res, err = ev.Compact(ctx, Retention{MaxAge: 3*time.Hour + time.Minute}) // keeps hours >= 13 (events 14..)

@@ -65,7 +65,7 @@ func (m *segModel) check(t *testing.T, ev *file.Events, after int64, limit int, 
 	ctx := context.Background()
 	got, err := ev.Since(ctx, after, limit)
 	if after < m.floor {
-		if settle.ErrorCode(err) != settle.ECOMPACTED {
+		if settle.ErrorCode(err) != settle.Compacted {
 			t.Fatalf("%s: Since(%d) below floor %d: %v", what, after, m.floor, err)
 		}
 		if !strings.Contains(err.Error(), "re-sync from the ledger") {
@@ -247,7 +247,7 @@ func TestEventsSegmentsSealAndFloor(t *testing.T) {
 	}
 	for _, log := range []*file.Events{ev, fresh, openSegmented(t, dir, 10)} {
 		_, err := log.Since(ctx, 19, 10)
-		if settle.ErrorCode(err) != settle.ECOMPACTED || !strings.Contains(err.Error(), "re-sync from the ledger") {
+		if settle.ErrorCode(err) != settle.Compacted || !strings.Contains(err.Error(), "re-sync from the ledger") {
 			t.Fatalf("since 19 below the floor: %v", err)
 		}
 		if evs, err := log.Since(ctx, 20, 100); err != nil || len(evs) != 15 || evs[0].ID != 21 {
@@ -531,7 +531,7 @@ func TestEventsSegmentsCompactUnderReaders(t *testing.T) {
 			var after int64
 			for after < total {
 				evs, err := reader.Since(ctx, after, 1+rng.IntN(50))
-				if settle.ErrorCode(err) == settle.ECOMPACTED {
+				if settle.ErrorCode(err) == settle.Compacted {
 					f, ferr := reader.Floor(ctx)
 					if ferr != nil || f <= after {
 						errs <- fmt.Errorf("reader %d: COMPACTED at %d but floor %d %v", r, after, f, ferr)
@@ -619,7 +619,7 @@ func TestEventsSegmentsIndexLossAndSymlink(t *testing.T) {
 	if err := os.Symlink(other, eventsPath(link)+".segments"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := file.OpenEvents(file.EventsOptions{Root: link, Logger: lgQuiet()}); settle.ErrorCode(err) != settle.EPATHREFUSED {
+	if _, err := file.OpenEvents(file.EventsOptions{Root: link, Logger: lgQuiet()}); settle.ErrorCode(err) != settle.PathRefused {
 		t.Fatalf("symlinked segments directory: %v", err)
 	}
 }

@@ -82,7 +82,7 @@ func TestEventsAppendSinceAndReopen(t *testing.T) {
 	if err := ev.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ev.Append(ctx, "x", nil); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+	if _, err := ev.Append(ctx, "x", nil); settle.ErrorCode(err) != settle.Unavailable {
 		t.Fatalf("append after close: %v", err)
 	}
 
@@ -124,7 +124,7 @@ func TestEventsRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.run(); settle.ErrorCode(err) != settle.EINVALID {
+			if err := tt.run(); settle.ErrorCode(err) != settle.InvalidInput {
 				t.Fatalf("err = %v, want INVALID_INPUT", err)
 			}
 		})
@@ -248,10 +248,10 @@ func TestEventsPoisonedAfterFailedFsync(t *testing.T) {
 	durable.SetFailpoint("before-fsync", func() error { return boom })
 	_, err := ev.Append(ctx, "b", nil)
 	durable.SetFailpoint("before-fsync", nil)
-	if settle.ErrorCode(err) != settle.EUNAVAILABLE || !errors.Is(err, boom) {
+	if settle.ErrorCode(err) != settle.Unavailable || !errors.Is(err, boom) {
 		t.Fatalf("append with failing fsync: %v", err)
 	}
-	if _, _, err := ev.AppendOnce(ctx, "k", "c", nil); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+	if _, _, err := ev.AppendOnce(ctx, "k", "c", nil); settle.ErrorCode(err) != settle.Unavailable {
 		t.Fatalf("append after failure: %v, want UNAVAILABLE", err)
 	}
 	if !ev.Stats().Poisoned {

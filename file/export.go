@@ -28,8 +28,8 @@ import (
 // without '\n') in one locked write and one fsync, if the ledger holds
 // exactly start records; otherwise nothing is written and the error is
 // VERSION_CONFLICT. Every line must decode as a ledger record and hold no
-// newline (INVALID_INPUT). Errors: EINVALID, EVERSIONCONFLICT,
-// EUNAVAILABLE.
+// newline (INVALID_INPUT). Errors: InvalidInput, VersionConflict,
+// Unavailable.
 func (l *Ledger) ImportRecords(ctx context.Context, start int64, lines [][]byte) error {
 	if len(lines) == 0 {
 		return nil
@@ -37,16 +37,16 @@ func (l *Ledger) ImportRecords(ctx context.Context, start int64, lines [][]byte)
 	var data []byte
 	for i, line := range lines {
 		if bytes.IndexByte(line, '\n') >= 0 {
-			return settle.Errorf(settle.EINVALID, "import line %d holds a newline", i)
+			return settle.Errorf(settle.InvalidInput, "import line %d holds a newline", i)
 		}
 		if _, ok := writeback.DecodeLine(line); !ok {
-			return settle.Errorf(settle.EINVALID, "import line %d is not a ledger record", i)
+			return settle.Errorf(settle.InvalidInput, "import line %d is not a ledger record", i)
 		}
 		data = append(data, line...)
 		data = append(data, '\n')
 	}
 	if err := ctx.Err(); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "import records")
+		return settle.Wrap(settle.Unavailable, err, "import records")
 	}
 	// commitMu: a run of group commits holds the flock on the same file,
 	// which a second flock call would not wait for.
@@ -66,13 +66,13 @@ func (l *Ledger) ImportRecords(ctx context.Context, start int64, lines [][]byte)
 	}
 	defer unlock()
 	if n := int64(l.ix.len()); n != start {
-		return settle.Errorf(settle.EVERSIONCONFLICT, "ledger holds %d records, the import starts at %d", n, start)
+		return settle.Errorf(settle.VersionConflict, "ledger holds %d records, the import starts at %d", n, start)
 	}
 	pre := l.off
 	if err := durable.Append(l.f, data); err != nil {
 		l.st.fsyncErrors.Add(1)
 		l.poisonAfter(err, pre)
-		return settle.Wrap(settle.EUNAVAILABLE, err, "import records")
+		return settle.Wrap(settle.Unavailable, err, "import records")
 	}
 	l.st.fsyncs.Add(1)
 	if err := l.catchUp(); err != nil {
@@ -95,7 +95,7 @@ func walkJSONDir(ctx context.Context, dir string, fn func(key string, data []byt
 		return nil
 	}
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "list %s", dir)
+		return settle.Wrap(settle.Internal, err, "list %s", dir)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	for _, e := range entries {
@@ -104,11 +104,11 @@ func walkJSONDir(ctx context.Context, dir string, fn func(key string, data []byt
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return settle.Wrap(settle.EUNAVAILABLE, err, "walk %s", dir)
+			return settle.Wrap(settle.Unavailable, err, "walk %s", dir)
 		}
 		data, err := durable.ReadFile(filepath.Join(dir, name))
 		if err != nil {
-			return pathErr(settle.EINTERNAL, err, "read %s", name)
+			return pathErr(settle.Internal, err, "read %s", name)
 		}
 		if err := fn(strings.TrimSuffix(name, ".json"), data); err != nil {
 			return err
@@ -140,19 +140,19 @@ func (l *Ledger) WalkBatchFiles(ctx context.Context, fn func(batchID string, dat
 }
 
 // PutBatchFile creates or replaces a batch declaration file with data.
-// Errors: EINVALID (batch id), EINTERNAL.
+// Errors: InvalidInput (batch id), Internal.
 func (l *Ledger) PutBatchFile(ctx context.Context, batchID string, data []byte) error {
 	if err := writeback.CheckBatchID(batchID); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "put batch")
+		return settle.Wrap(settle.Unavailable, err, "put batch")
 	}
 	if err := durable.MkdirUnder(l.root, l.batchesDir(), 0o755); err != nil {
-		return pathErr(settle.EINTERNAL, err, "create batches directory")
+		return pathErr(settle.Internal, err, "create batches directory")
 	}
 	if err := durable.WriteFile(filepath.Join(l.batchesDir(), batchID+".json"), data, 0o644); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "write batch %s", batchID)
+		return settle.Wrap(settle.Internal, err, "write batch %s", batchID)
 	}
 	return nil
 }
@@ -178,14 +178,14 @@ func (l *Ledger) PutSummaryFile(ctx context.Context, batchID string, data []byte
 		return false, err
 	}
 	if err := ctx.Err(); err != nil {
-		return false, settle.Wrap(settle.EUNAVAILABLE, err, "put summary")
+		return false, settle.Wrap(settle.Unavailable, err, "put summary")
 	}
 	if err := durable.MkdirUnder(l.root, l.summariesDir(), 0o755); err != nil {
-		return false, pathErr(settle.EINTERNAL, err, "create summaries directory")
+		return false, pathErr(settle.Internal, err, "create summaries directory")
 	}
 	created, err := durable.CreateFile(filepath.Join(l.summariesDir(), batchID+".json"), data, 0o644)
 	if err != nil {
-		return false, settle.Wrap(settle.EINTERNAL, err, "write summary %s", batchID)
+		return false, settle.Wrap(settle.Internal, err, "write summary %s", batchID)
 	}
 	return created, nil
 }
@@ -197,7 +197,7 @@ func checkSceneFileName(name string) error {
 		return err
 	}
 	if !strings.HasSuffix(name, ".json") || strings.Contains(name, durable.TmpMarker) {
-		return settle.Errorf(settle.EINVALID, "%q is not a scene file name", name)
+		return settle.Errorf(settle.InvalidInput, "%q is not a scene file name", name)
 	}
 	return nil
 }
@@ -212,7 +212,7 @@ func (s *Scenes) WalkSceneFiles(ctx context.Context, fn func(project, name strin
 		return nil
 	}
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "list projects")
+		return settle.Wrap(settle.Internal, err, "list projects")
 	}
 	sort.Slice(projects, func(i, j int) bool { return projects[i].Name() < projects[j].Name() })
 	for _, p := range projects {
@@ -239,10 +239,10 @@ func (s *Scenes) WalkSceneFiles(ctx context.Context, fn func(project, name strin
 }
 
 // ReadSceneFile returns a scene file's bytes; ok is false when it does not
-// exist. Errors: EINVALID (project or name), EUNSAFEARTIFACT.
+// exist. Errors: InvalidInput (project or name), UnsafeArtifact.
 func (s *Scenes) ReadSceneFile(ctx context.Context, project, name string) ([]byte, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, false, settle.Wrap(settle.EUNAVAILABLE, err, "read scene file")
+		return nil, false, settle.Wrap(settle.Unavailable, err, "read scene file")
 	}
 	if err := checkSceneFileName(name); err != nil {
 		return nil, false, err
@@ -256,17 +256,17 @@ func (s *Scenes) ReadSceneFile(ctx context.Context, project, name string) ([]byt
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, pathErr(settle.EINTERNAL, err, "read %s", name)
+		return nil, false, pathErr(settle.Internal, err, "read %s", name)
 	}
 	return data, true, nil
 }
 
 // PutSceneFile creates or replaces a scene file with data, durably (it
 // takes no batch lock: a migration writes a target no server writes).
-// Errors: EINVALID (project or name), EUNSAFEARTIFACT, EUNAVAILABLE.
+// Errors: InvalidInput (project or name), UnsafeArtifact, Unavailable.
 func (s *Scenes) PutSceneFile(ctx context.Context, project, name string, data []byte) error {
 	if err := ctx.Err(); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "put scene file")
+		return settle.Wrap(settle.Unavailable, err, "put scene file")
 	}
 	if err := checkSceneFileName(name); err != nil {
 		return err
@@ -276,10 +276,10 @@ func (s *Scenes) PutSceneFile(ctx context.Context, project, name string, data []
 		return err
 	}
 	if err := durable.MkdirUnder(s.root, dir, 0o755); err != nil {
-		return pathErr(settle.EUNAVAILABLE, err, "create scenes directory")
+		return pathErr(settle.Unavailable, err, "create scenes directory")
 	}
 	if err := durable.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "write %s", name)
+		return settle.Wrap(settle.Unavailable, err, "write %s", name)
 	}
 	return nil
 }

@@ -29,10 +29,10 @@ func TestImportRecords(t *testing.T) {
 	lgWriteback(t, l, storetest.Binding("task-1", "T1", "b")) // 2 records
 	lines := [][]byte{exLine(t, storetest.Registry("task-2", writeback.StatusRegistered)), exLine(t, storetest.Registry("task-2", writeback.StatusDispatched))}
 
-	storetest.WantCode(t, l.ImportRecords(ctx, 0, lines), settle.EVERSIONCONFLICT)
-	storetest.WantCode(t, l.ImportRecords(ctx, 3, lines), settle.EVERSIONCONFLICT)
-	storetest.WantCode(t, l.ImportRecords(ctx, 2, [][]byte{[]byte(`{"schema": "other"}`)}), settle.EINVALID)
-	storetest.WantCode(t, l.ImportRecords(ctx, 2, [][]byte{append(exLine(t, storetest.Registry("x", "REGISTERED")), '\n')}), settle.EINVALID)
+	storetest.WantCode(t, l.ImportRecords(ctx, 0, lines), settle.VersionConflict)
+	storetest.WantCode(t, l.ImportRecords(ctx, 3, lines), settle.VersionConflict)
+	storetest.WantCode(t, l.ImportRecords(ctx, 2, [][]byte{[]byte(`{"schema": "other"}`)}), settle.InvalidInput)
+	storetest.WantCode(t, l.ImportRecords(ctx, 2, [][]byte{append(exLine(t, storetest.Registry("x", "REGISTERED")), '\n')}), settle.InvalidInput)
 	if kinds, _ := lgCheckFile(t, lgLedgerPath(root)); kinds[writeback.KindRegistry] != 1 {
 		t.Fatalf("a refused import wrote: %v", kinds)
 	}
@@ -70,7 +70,7 @@ func TestExportDocuments(t *testing.T) {
 	if err := l.PutBatchFile(ctx, "b1", []byte("{\"batch_id\": \"b1\", \"tracks\": []}\n")); err != nil {
 		t.Fatal(err)
 	}
-	storetest.WantCode(t, l.PutBatchFile(ctx, "../x", []byte("{}")), settle.EINVALID)
+	storetest.WantCode(t, l.PutBatchFile(ctx, "../x", []byte("{}")), settle.InvalidInput)
 	// Leftovers that are not batch files.
 	dir := filepath.Join(root, filepath.FromSlash(file.BatchesRelDir))
 	for _, n := range []string{"b3.json.tmp-1-ab", "notes.txt"} {
@@ -126,11 +126,11 @@ func TestExportSceneFiles(t *testing.T) {
 		project, name string
 		code          settle.Code
 	}{
-		{"p1", "../x.json", settle.EUNSAFEARTIFACT},
-		{"p1", "a/b.json", settle.EUNSAFEARTIFACT},
-		{"p1", "ep_001_B.versions.lock", settle.EINVALID},
-		{"p1", "ep_001_B.json.tmp-1-ab", settle.EINVALID},
-		{"../p", "x.json", settle.EINVALID},
+		{"p1", "../x.json", settle.UnsafeArtifact},
+		{"p1", "a/b.json", settle.UnsafeArtifact},
+		{"p1", "ep_001_B.versions.lock", settle.InvalidInput},
+		{"p1", "ep_001_B.json.tmp-1-ab", settle.InvalidInput},
+		{"../p", "x.json", settle.InvalidInput},
 	} {
 		storetest.WantCode(t, s.PutSceneFile(ctx, tc.project, tc.name, []byte("x")), tc.code)
 	}

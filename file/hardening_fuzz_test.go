@@ -71,7 +71,7 @@ func FuzzHardeningSceneInput(f *testing.F) {
 		switch settle.ErrorCode(err) {
 		case "":
 			hdBodiesWithinLimits(t, root)
-		case settle.EINVALID, settle.ESCHEMA, settle.EIDENTITY:
+		case settle.InvalidInput, settle.SchemaMismatch, settle.IdentityMismatch:
 			scSameSnapshot(t, before, scSnapshot(t, root))
 		default:
 			t.Fatalf("refused without an input code: %v", err)
@@ -97,7 +97,7 @@ func FuzzHardeningPlan(f *testing.F) {
 		switch settle.ErrorCode(err) {
 		case "":
 			hdBodiesWithinLimits(t, root)
-		case settle.EINVALID:
+		case settle.InvalidInput:
 			// InitFromPlan writes sequence by sequence, as the seed does:
 			// a sequence the seed would refuse (a spec that is not an
 			// object) stops it after the earlier ones. A refusal for a
@@ -147,7 +147,7 @@ func FuzzHardeningVerdict(f *testing.F) {
 					}
 				}
 			}
-		case settle.EINVALID:
+		case settle.InvalidInput:
 			if _, serr := os.Stat(path); !os.IsNotExist(serr) {
 				t.Fatalf("a refused verdict created the ledger")
 			}

@@ -21,10 +21,10 @@ func hdNest(n int) string {
 	return strings.Repeat("[", n) + "1" + strings.Repeat("]", n)
 }
 
-// hdWantLimit checks that err is EINVALID naming the limit.
+// hdWantLimit checks that err is InvalidInput naming the limit.
 func hdWantLimit(t *testing.T, err error, limit string) {
 	t.Helper()
-	storetest.WantCode(t, err, settle.EINVALID)
+	storetest.WantCode(t, err, settle.InvalidInput)
 	if !strings.Contains(err.Error(), limit) {
 		t.Fatalf("refusal does not name %s: %v", limit, err)
 	}
@@ -47,7 +47,7 @@ func hdDepth(t *testing.T, data []byte) int {
 // TestHardeningB_DeepPatchRefused: a patch that would write a body deeper
 // than MaxJSONDepth (the 9,990-deep value, or a shallow value added
 // deep in the scene), larger than MaxSceneBytes, or a patch over
-// MaxPatchBytes or MaxPatchOps, is refused with EINVALID naming the limit,
+// MaxPatchBytes or MaxPatchOps, is refused with InvalidInput naming the limit,
 // and nothing is written.
 func TestHardeningB_DeepPatchRefused(t *testing.T) {
 	root := t.TempDir()
@@ -190,7 +190,7 @@ func TestHardeningJ_BindingLimits(t *testing.T) {
 	hdWantLimit(t, err, "MaxTextBytes")
 	rec := storetest.Registry(strings.Repeat("r", settle.MaxIDBytes+1), writeback.StatusDispatched)
 	err = l.AppendRegistry(lgCtx, rec)
-	storetest.WantCode(t, err, settle.EINVALID)
+	storetest.WantCode(t, err, settle.InvalidInput)
 	if !strings.Contains(err.Error(), "MaxIDBytes") {
 		t.Fatalf("registry refusal does not name MaxIDBytes: %v", err)
 	}

@@ -60,14 +60,14 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 		defer l.Close()
 		release := testenv.HoldFlock(t, path)
 		_, err = l.Writeback(lgCtx, lgReq(storetest.Binding("task-1", "T1", "B1")))
-		if settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
+		if settle.ErrorCode(err) != settle.Unavailable || !strings.Contains(err.Error(), "still held") {
 			t.Fatalf("write-back under a held lock: %v", err)
 		}
 		lgAppendRaw(t, path, lgLine(t, storetest.Registry("task-2", writeback.StatusRegistered))) // new bytes: a read must lock
-		if _, err := l.RegistryHistory(lgCtx, "task-2"); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+		if _, err := l.RegistryHistory(lgCtx, "task-2"); settle.ErrorCode(err) != settle.Unavailable {
 			t.Fatalf("read under a held lock: %v", err)
 		}
-		if _, err := l.Check(lgCtx); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+		if _, err := l.Check(lgCtx); settle.ErrorCode(err) != settle.Unavailable {
 			t.Fatalf("Check under a held lock: %v", err)
 		}
 		release()
@@ -95,7 +95,7 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 		testenv.Within(t, w.waiting, 10*time.Second, "reaching the lock wait")
 		cancel()
 		err = testenv.Within(t, done, 10*time.Second, "a cancelled lock wait")
-		if settle.ErrorCode(err) != settle.EUNAVAILABLE || !errors.Is(err, context.Canceled) {
+		if settle.ErrorCode(err) != settle.Unavailable || !errors.Is(err, context.Canceled) {
 			t.Fatalf("cancelled write-back: %v", err)
 		}
 	})
@@ -118,7 +118,7 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 		if err := testenv.Within(t, closed, 10*time.Second, "Close during a lock wait"); err != nil {
 			t.Fatal(err)
 		}
-		if err := testenv.Within(t, done, 10*time.Second, "the write-back"); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+		if err := testenv.Within(t, done, 10*time.Second, "the write-back"); settle.ErrorCode(err) != settle.Unavailable {
 			t.Fatalf("write-back interrupted by Close: %v", err)
 		}
 	})
@@ -141,7 +141,7 @@ func TestHardeningH_SceneLockTimeout(t *testing.T) {
 	before := scSnapshot(t, root)
 	release := testenv.HoldFlock(t, scPath(root, storetest.Token+"_B.versions.lock"))
 	_, err = s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "second", true)
-	if settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
+	if settle.ErrorCode(err) != settle.Unavailable || !strings.Contains(err.Error(), "still held") {
 		t.Fatalf("candidate under a held batch lock: %v", err)
 	}
 	scSameSnapshot(t, before, scSnapshot(t, root))
@@ -166,9 +166,9 @@ func TestHardeningG_ReadOnlyLedger(t *testing.T) {
 		t.Fatalf("records of a missing ledger: %v %v", p, err)
 	}
 	_, err = l.Writeback(lgCtx, lgReq(storetest.Binding("task-1", "T1", "B1")))
-	storetest.WantCode(t, err, settle.EUNAVAILABLE)
-	storetest.WantCode(t, l.AppendRegistry(lgCtx, storetest.Registry("task-1", writeback.StatusRegistered)), settle.EUNAVAILABLE)
-	storetest.WantCode(t, l.DeclareBatch(lgCtx, writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}}), settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.Unavailable)
+	storetest.WantCode(t, l.AppendRegistry(lgCtx, storetest.Registry("task-1", writeback.StatusRegistered)), settle.Unavailable)
+	storetest.WantCode(t, l.DeclareBatch(lgCtx, writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}}), settle.Unavailable)
 	l.Close()
 	if ents, err := os.ReadDir(root); err != nil || len(ents) != 0 {
 		t.Fatalf("a read-only store created %v (%v)", ents, err)
@@ -200,9 +200,9 @@ func TestHardeningG_ReadOnlyLedger(t *testing.T) {
 	}
 	// Settling would write the summary: refused, nothing written.
 	_, err = l.Settle(lgCtx, "B1", []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}, "T1")
-	storetest.WantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.Unavailable)
 	_, err = l.Writeback(lgCtx, lgReq(storetest.Binding("task-2", "T1", "B1")))
-	storetest.WantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.Unavailable)
 	after, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -229,7 +229,7 @@ func TestHardeningH_EventLogLockTimeout(t *testing.T) {
 	}
 	defer e.Close()
 	release := testenv.HoldFlock(t, filepath.Join(root, "memory", "events", "settle_events.jsonl"))
-	if _, err := e.Append(lgCtx, "test.event", map[string]any{"n": 1}); settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
+	if _, err := e.Append(lgCtx, "test.event", map[string]any{"n": 1}); settle.ErrorCode(err) != settle.Unavailable || !strings.Contains(err.Error(), "still held") {
 		t.Fatalf("append under a held lock: %v", err)
 	}
 	release()

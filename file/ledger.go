@@ -138,7 +138,7 @@ func OpenLedgerContext(ctx context.Context, opts LedgerOptions) (*Ledger, error)
 	}
 	root, err := filepath.Abs(root)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "ledger root")
+		return nil, settle.Wrap(settle.InvalidInput, err, "ledger root")
 	}
 	path := opts.LedgerPath
 	if path == "" {
@@ -146,13 +146,13 @@ func OpenLedgerContext(ctx context.Context, opts LedgerOptions) (*Ledger, error)
 	}
 	path, err = filepath.Abs(path)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "ledger path")
+		return nil, settle.Wrap(settle.InvalidInput, err, "ledger path")
 	}
 	if err := checkAllowlisted(root, path); err != nil {
 		return nil, err
 	}
 	if err := durable.CheckUnder(root, path); err != nil {
-		return nil, pathErr(settle.EINVALID, err, "ledger path")
+		return nil, pathErr(settle.InvalidInput, err, "ledger path")
 	}
 	log := opts.Logger
 	if log == nil {
@@ -204,7 +204,7 @@ func checkAllowlisted(root, path string) error {
 	if err == nil {
 		shown = filepath.ToSlash(rel)
 	}
-	return settle.Errorf(settle.EPATHREFUSED,
+	return settle.Errorf(settle.PathRefused,
 		"ledger %q is not the allowlisted ledger %q nor a file named %q",
 		shown, writeback.DefaultLedgerRelPath, LedgerFileName)
 }
@@ -231,7 +231,7 @@ func (l *Ledger) Close() error {
 		err := l.f.Close()
 		l.f = nil
 		if err != nil {
-			return settle.Wrap(settle.EINTERNAL, err, "close ledger")
+			return settle.Wrap(settle.Internal, err, "close ledger")
 		}
 	}
 	return nil
@@ -240,10 +240,10 @@ func (l *Ledger) Close() error {
 // usable reports why the store cannot serve ledger operations. mu held.
 func (l *Ledger) usable() error {
 	if l.closed {
-		return settle.Errorf(settle.EUNAVAILABLE, "ledger store is closed")
+		return settle.Errorf(settle.Unavailable, "ledger store is closed")
 	}
 	if err := l.poison.Err(); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "ledger store refuses operations after a failed write; reopen it")
+		return settle.Wrap(settle.Unavailable, err, "ledger store refuses operations after a failed write; reopen it")
 	}
 	return nil
 }
@@ -278,13 +278,13 @@ func (l *Ledger) refresh(ctx context.Context, locked bool) error {
 		return nil
 	}
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+		return settle.Wrap(settle.Internal, err, "stat ledger")
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return settle.Errorf(settle.EPATHREFUSED, "ledger %s is a symbolic link: settle does not append through one", l.path)
+		return settle.Errorf(settle.PathRefused, "ledger %s is a symbolic link: settle does not append through one", l.path)
 	}
 	if !fi.Mode().IsRegular() {
-		return settle.Errorf(settle.EINVALID, "ledger %s is not a regular file", l.path)
+		return settle.Errorf(settle.InvalidInput, "ledger %s is not a regular file", l.path)
 	}
 	if l.f == nil || idOf(fi) != l.fid {
 		if err := l.reopen(); err != nil {
@@ -321,12 +321,12 @@ func (l *Ledger) reopen() error {
 		f, err = durable.Open(l.path, os.O_RDONLY, 0)
 	}
 	if err != nil {
-		return pathErr(settle.EINTERNAL, err, "open ledger")
+		return pathErr(settle.Internal, err, "open ledger")
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+		return settle.Wrap(settle.Internal, err, "stat ledger")
 	}
 	if l.f != nil {
 		l.log.Warn("ledger file replaced; re-reading it")
@@ -350,7 +350,7 @@ func (l *Ledger) noteBoundary() error {
 	}
 	b := make([]byte, min(l.off, boundaryBytes))
 	if _, err := l.f.ReadAt(b, l.off-int64(len(b))); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "read ledger")
+		return settle.Wrap(settle.Internal, err, "read ledger")
 	}
 	l.bnd, l.bndOff = b, l.off
 	return nil
@@ -369,7 +369,7 @@ func (l *Ledger) checkBoundary() (reset bool, err error) {
 	}
 	b := make([]byte, len(want))
 	if _, err := l.f.ReadAt(b, l.off-int64(len(b))); err != nil && err != io.EOF {
-		return false, settle.Wrap(settle.EINTERNAL, err, "read ledger")
+		return false, settle.Wrap(settle.Internal, err, "read ledger")
 	}
 	if string(b) != string(want) || want[len(want)-1] != '\n' {
 		l.log.Warn("ledger rewritten in place; re-reading it", "offset", l.off)
@@ -385,7 +385,7 @@ func (l *Ledger) checkBoundary() (reset bool, err error) {
 func (l *Ledger) catchUp() error {
 	fi, err := l.f.Stat()
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+		return settle.Wrap(settle.Internal, err, "stat ledger")
 	}
 	size := fi.Size()
 	if size < l.off {
@@ -419,7 +419,7 @@ func (l *Ledger) catchUp() error {
 	}
 	end, err := scanRegion(l.f, l.off, size, l.consume)
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "read ledger")
+		return settle.Wrap(settle.Internal, err, "read ledger")
 	}
 	l.off = end
 	return l.noteBoundary()
@@ -450,7 +450,7 @@ func funlock(f *os.File) { _ = durable.Funlock(f) }
 // writable refuses a write on a read-only store.
 func (l *Ledger) writable() error {
 	if l.readOnly {
-		return settle.Errorf(settle.EUNAVAILABLE, "ledger store %s is opened read-only", l.path)
+		return settle.Errorf(settle.Unavailable, "ledger store %s is opened read-only", l.path)
 	}
 	return nil
 }

@@ -120,7 +120,7 @@ func (l *Ledger) stageGroup(group []*call) (*lgroup, error) {
 		return nil, err
 	}
 	if l.fid == (fileID{}) {
-		return nil, settle.Errorf(settle.EUNAVAILABLE, "ledger index lost during a group commit; retry")
+		return nil, settle.Errorf(settle.Unavailable, "ledger index lost during a group commit; retry")
 	}
 	next := int64(l.ix.len())
 	for _, p := range l.pending {
@@ -167,7 +167,7 @@ func (l *Ledger) stageGroup(group []*call) (*lgroup, error) {
 	if err := durable.AppendWrite(l.f, s.data); err != nil {
 		l.st.fsyncErrors.Add(1)
 		l.poisonAfter(err, g.pre)
-		return nil, settle.Wrap(settle.EUNAVAILABLE, err, "append to ledger")
+		return nil, settle.Wrap(settle.Unavailable, err, "append to ledger")
 	}
 	l.woff += int64(len(s.data))
 	if fi, err := l.f.Stat(); err != nil || fi.Size() != l.woff {
@@ -202,7 +202,7 @@ func (l *Ledger) syncGroups(gs []*lgroup) error {
 	l.st.fsyncErrors.Add(1)
 	l.poisonAfter(err, gs[0].pre)
 	l.pending = nil
-	return settle.Wrap(settle.EUNAVAILABLE, err, "append to ledger")
+	return settle.Wrap(settle.Unavailable, err, "append to ledger")
 }
 
 // publishGroup indexes a durable group.
@@ -402,7 +402,7 @@ func (l *Ledger) poisonAfter(err error, pre int64) {
 func (l *Ledger) lockForAppend(ctx context.Context) (func(), error) {
 	for attempt := 0; ; attempt++ {
 		if attempt == 100 {
-			return nil, settle.Errorf(settle.EINTERNAL, "ledger keeps being replaced while locking it")
+			return nil, settle.Errorf(settle.Internal, "ledger keeps being replaced while locking it")
 		}
 		if l.f == nil {
 			if err := l.create(ctx); err != nil {
@@ -419,7 +419,7 @@ func (l *Ledger) lockForAppend(ctx context.Context) (func(), error) {
 		}
 		funlock(l.f)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+			return nil, settle.Wrap(settle.Internal, err, "stat ledger")
 		}
 		if err := l.refresh(ctx, false); err != nil {
 			return nil, err
@@ -436,7 +436,7 @@ func (l *Ledger) lockForAppend(ctx context.Context) (func(), error) {
 	fi, err := l.f.Stat()
 	if err != nil {
 		unlock()
-		return nil, settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+		return nil, settle.Wrap(settle.Internal, err, "stat ledger")
 	}
 	if fi.Size() > l.off {
 		if err := l.repairTorn(fi.Size()); err != nil {
@@ -452,23 +452,23 @@ func (l *Ledger) lockForAppend(ctx context.Context) (func(), error) {
 func (l *Ledger) create(ctx context.Context) error {
 	dir := filepath.Dir(l.path)
 	if err := durable.MkdirUnder(l.root, dir, 0o755); err != nil {
-		return pathErr(settle.EINTERNAL, err, "create ledger directory")
+		return pathErr(settle.Internal, err, "create ledger directory")
 	}
 	f, err := durable.Open(l.path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644)
 	if errors.Is(err, fs.ErrExist) {
 		return l.refresh(ctx, false)
 	}
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "create ledger")
+		return settle.Wrap(settle.Internal, err, "create ledger")
 	}
 	if err := durable.SyncDir(dir); err != nil {
 		f.Close()
-		return settle.Wrap(settle.EINTERNAL, err, "create ledger")
+		return settle.Wrap(settle.Internal, err, "create ledger")
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+		return settle.Wrap(settle.Internal, err, "stat ledger")
 	}
 	l.f = f
 	l.fid = idOf(fi)
@@ -509,7 +509,7 @@ func (l *Ledger) completeItem(torn []byte) error {
 	n := min(l.off, 64<<10)
 	buf := make([]byte, n)
 	if _, err := l.f.ReadAt(buf, l.off-n); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "read last ledger line")
+		return settle.Wrap(settle.Internal, err, "read last ledger line")
 	}
 	buf = buf[:len(buf)-1]
 	if i := bytes.LastIndexByte(buf, '\n'); i >= 0 {
@@ -531,7 +531,7 @@ func (l *Ledger) completeItem(torn []byte) error {
 	}
 	if err := durable.Append(l.f, line); err != nil {
 		l.poisonAfter(err, l.off)
-		return settle.Wrap(settle.EUNAVAILABLE, err, "complete the registry mirror of a torn write-back")
+		return settle.Wrap(settle.Unavailable, err, "complete the registry mirror of a torn write-back")
 	}
 	l.st.fsyncs.Add(1)
 	l.log.Warn("ledger torn registry mirror completed", "offset", l.off, "task_id", mirror.TaskID)

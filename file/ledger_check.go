@@ -126,7 +126,7 @@ func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
 	l.publish()
 	fi, err := l.f.Stat()
 	if err != nil {
-		return r, settle.Wrap(settle.EINTERNAL, err, "stat ledger")
+		return r, settle.Wrap(settle.Internal, err, "stat ledger")
 	}
 	r.Size = fi.Size()
 
@@ -145,7 +145,7 @@ func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
 	for {
 		if seq&0xfff == 0 {
 			if err := ctx.Err(); err != nil {
-				return r, settle.Wrap(settle.EUNAVAILABLE, err, "check")
+				return r, settle.Wrap(settle.Unavailable, err, "check")
 			}
 		}
 		line, err := br.ReadSlice('\n')
@@ -165,7 +165,7 @@ func (l *Ledger) Check(ctx context.Context) (CheckReport, error) {
 			break
 		}
 		if err != nil {
-			return r, settle.Wrap(settle.EINTERNAL, err, "read ledger")
+			return r, settle.Wrap(settle.Internal, err, "read ledger")
 		}
 		r.Lines++
 		body := line[:len(line)-1]

@@ -156,7 +156,7 @@ func (l *Ledger) withView(fn func(v *ixView), rescan func() error) error {
 		return nil
 	}
 	if !errors.Is(v.err, errIndexCorrupt) || rescan == nil {
-		return settle.Wrap(settle.EINTERNAL, v.err, "ledger index")
+		return settle.Wrap(settle.Internal, v.err, "ledger index")
 	}
 	l.log.Warn("ledger index disagrees with the ledger; rebuilding it", "err", v.err)
 	l.st.rebuilds.Add(1)
@@ -167,7 +167,7 @@ func (l *Ledger) withView(fn func(v *ixView), rescan func() error) error {
 	v = &ixView{l: l}
 	fn(v)
 	if v.err != nil {
-		return settle.Wrap(settle.EINTERNAL, v.err, "ledger index after rebuild")
+		return settle.Wrap(settle.Internal, v.err, "ledger index after rebuild")
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ const (
 // readable brings the index up to date for a read. mu held.
 func (l *Ledger) readable(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "ledger")
+		return settle.Wrap(settle.Unavailable, err, "ledger")
 	}
 	if err := l.usable(); err != nil {
 		return err
@@ -67,7 +67,7 @@ func (l *Ledger) Writeback(ctx context.Context, req writeback.WritebackRequest) 
 		return writeback.WritebackOutcome{Decision: d}, nil
 	}
 	if err := ctx.Err(); err != nil {
-		return writeback.WritebackOutcome{}, settle.Wrap(settle.EUNAVAILABLE, err, "writeback")
+		return writeback.WritebackOutcome{}, settle.Wrap(settle.Unavailable, err, "writeback")
 	}
 	c := &call{req: &req}
 	if err := l.submit(ctx, c); err != nil {
@@ -85,7 +85,7 @@ func (l *Ledger) WritebackMany(ctx context.Context, reqs []writeback.WritebackRe
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, settle.Wrap(settle.EUNAVAILABLE, err, "writeback batch")
+		return nil, settle.Wrap(settle.Unavailable, err, "writeback batch")
 	}
 	calls := make([]*call, 0, len(reqs))
 	at := make([]int, 0, len(reqs))
@@ -191,10 +191,10 @@ func (l *Ledger) stageRegistry(rec writeback.RegistryRecord, s *stage) error {
 // next group commit.
 func (l *Ledger) AppendRegistry(ctx context.Context, rec writeback.RegistryRecord) error {
 	if problems := writeback.ValidateRegistry(rec); len(problems) > 0 {
-		return settle.Errorf(settle.EINVALID, "invalid registry record: %s", strings.Join(problems, "; "))
+		return settle.Errorf(settle.InvalidInput, "invalid registry record: %s", strings.Join(problems, "; "))
 	}
 	if err := ctx.Err(); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "registry append")
+		return settle.Wrap(settle.Unavailable, err, "registry append")
 	}
 	c := &call{reg: &rec}
 	if err := l.submit(ctx, c); err != nil {
@@ -300,14 +300,14 @@ func (l *Ledger) SettleWithout(ctx context.Context, batchID string, tracks []wri
 	}
 	data, err := writeback.EncodeDocument(sum)
 	if err != nil {
-		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "encode summary")
+		return writeback.SettleOutcome{}, settle.Wrap(settle.Internal, err, "encode summary")
 	}
 	if err := durable.MkdirUnder(l.root, filepath.Dir(path), 0o755); err != nil {
-		return writeback.SettleOutcome{}, pathErr(settle.EINTERNAL, err, "create summaries directory")
+		return writeback.SettleOutcome{}, pathErr(settle.Internal, err, "create summaries directory")
 	}
 	created, err := durable.CreateFile(path, data, 0o644)
 	if err != nil {
-		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "write summary")
+		return writeback.SettleOutcome{}, settle.Wrap(settle.Internal, err, "write summary")
 	}
 	return writeback.SettleOutcome{Result: res, FirstConsolidation: created}, nil
 }
@@ -323,13 +323,13 @@ func (l *Ledger) Summary(ctx context.Context, batchID string) (writeback.Summary
 		return s, err
 	}
 	if err := readJSON(path, &s, "summary"); err != nil {
-		if settle.ErrorCode(err) == settle.ENOTFOUND {
+		if settle.ErrorCode(err) == settle.NotFound {
 			return s, writeback.ErrSummaryNotFound(batchID)
 		}
 		return s, err
 	}
 	if s.BatchID != batchID {
-		return writeback.Summary{}, settle.Errorf(settle.ECORRUPT, "summary %s names batch %q", path, s.BatchID)
+		return writeback.Summary{}, settle.Errorf(settle.Corrupt, "summary %s names batch %q", path, s.BatchID)
 	}
 	return s, nil
 }
@@ -344,14 +344,14 @@ func (l *Ledger) DeclareBatch(ctx context.Context, b writeback.Batch) error {
 	}
 	data, err := writeback.EncodeDocument(b)
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "encode batch")
+		return settle.Wrap(settle.Internal, err, "encode batch")
 	}
 	dir := filepath.Join(l.root, filepath.FromSlash(BatchesRelDir))
 	if err := durable.MkdirUnder(l.root, dir, 0o755); err != nil {
-		return pathErr(settle.EINTERNAL, err, "create batches directory")
+		return pathErr(settle.Internal, err, "create batches directory")
 	}
 	if err := durable.WriteFile(filepath.Join(dir, b.BatchID+".json"), data, 0o644); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "write batch")
+		return settle.Wrap(settle.Internal, err, "write batch")
 	}
 	return nil
 }
@@ -396,34 +396,34 @@ func (l *Ledger) readBatch(batchID, path string) (writeback.Batch, error) {
 		return b, writeback.ErrBatchNotFound(batchID)
 	}
 	if err != nil {
-		return b, pathErr(settle.EINTERNAL, err, "read batch")
+		return b, pathErr(settle.Internal, err, "read batch")
 	}
 	defer f.Close()
 	k, err := fstatOf(f)
 	if err != nil {
-		return b, settle.Wrap(settle.EINTERNAL, err, "read batch")
+		return b, settle.Wrap(settle.Internal, err, "read batch")
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
-		return b, settle.Wrap(settle.EINTERNAL, err, "read batch")
+		return b, settle.Wrap(settle.Internal, err, "read batch")
 	}
 	if err := json.Unmarshal(data, &b); err != nil {
-		return writeback.Batch{}, settle.Wrap(settle.ECORRUPT, err, "decode batch %s", path)
+		return writeback.Batch{}, settle.Wrap(settle.Corrupt, err, "decode batch %s", path)
 	}
 	if b.BatchID != batchID {
-		return writeback.Batch{}, settle.Errorf(settle.ECORRUPT, "batch file %s names batch %q", path, b.BatchID)
+		return writeback.Batch{}, settle.Errorf(settle.Corrupt, "batch file %s names batch %q", path, b.BatchID)
 	}
 	l.batches.put(path, k, b, readAt)
 	return b, nil
 }
 
 // underRoot is the path of rel (slash-separated) below the root, refused
-// (EPATHREFUSED) when any existing component of it below the root is a
+// (PathRefused) when any existing component of it below the root is a
 // symbolic link.
 func (l *Ledger) underRoot(rel string) (string, error) {
 	path := filepath.Join(l.root, filepath.FromSlash(rel))
 	if err := durable.CheckUnder(l.root, path); err != nil {
-		return "", pathErr(settle.EINTERNAL, err, "%s", rel)
+		return "", pathErr(settle.Internal, err, "%s", rel)
 	}
 	return path, nil
 }
@@ -431,13 +431,13 @@ func (l *Ledger) underRoot(rel string) (string, error) {
 func readJSON(path string, v any, what string) error {
 	data, err := durable.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return settle.Errorf(settle.ENOTFOUND, "%s %s not found", what, filepath.Base(path))
+		return settle.Errorf(settle.NotFound, "%s %s not found", what, filepath.Base(path))
 	}
 	if err != nil {
-		return pathErr(settle.EINTERNAL, err, "read %s", what)
+		return pathErr(settle.Internal, err, "read %s", what)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
-		return settle.Wrap(settle.ECORRUPT, err, "decode %s %s", what, path)
+		return settle.Wrap(settle.Corrupt, err, "decode %s %s", what, path)
 	}
 	return nil
 }
@@ -450,7 +450,7 @@ func (l *Ledger) Records(ctx context.Context, q writeback.RecordQuery) (writebac
 	limit := q.Limit
 	switch {
 	case limit < 0:
-		return page, settle.Errorf(settle.EINVALID, "negative limit %d", limit)
+		return page, settle.Errorf(settle.InvalidInput, "negative limit %d", limit)
 	case limit == 0:
 		limit = DefaultRecordsLimit
 	case limit > MaxRecordsLimit:
@@ -462,7 +462,7 @@ func (l *Ledger) Records(ctx context.Context, q writeback.RecordQuery) (writebac
 	case writeback.KindDurable, writeback.KindRegistry, writeback.KindConflict:
 		wantKind = int(kindCode(q.Kind))
 	default:
-		return page, settle.Errorf(settle.EINVALID, "unknown record kind %q", q.Kind)
+		return page, settle.Errorf(settle.InvalidInput, "unknown record kind %q", q.Kind)
 	}
 	if q.After < -1 {
 		q.After = -1

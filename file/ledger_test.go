@@ -29,9 +29,9 @@ func TestOpenLedgerPathAllowlist(t *testing.T) {
 		{"default", "", ""},
 		{"default explicit", lgLedgerPath(root), ""},
 		{"isolated ledger named like the default", filepath.Join(other, "x", file.LedgerFileName), ""},
-		{"other name under root", filepath.Join(root, "memory", "events", "other.jsonl"), settle.EPATHREFUSED},
-		{"other name elsewhere", filepath.Join(other, "ledger.jsonl"), settle.EPATHREFUSED},
-		{"default name with a suffix", filepath.Join(other, file.LedgerFileName+".bak"), settle.EPATHREFUSED},
+		{"other name under root", filepath.Join(root, "memory", "events", "other.jsonl"), settle.PathRefused},
+		{"other name elsewhere", filepath.Join(other, "ledger.jsonl"), settle.PathRefused},
+		{"default name with a suffix", filepath.Join(other, file.LedgerFileName+".bak"), settle.PathRefused},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -413,7 +413,7 @@ func TestAppendRegistryInvalidCreatesNoFile(t *testing.T) {
 	l := lgOpen(t, root)
 	bad := storetest.Registry("task-1", "BOGUS")
 	bad.NoFallback = false
-	storetest.WantCode(t, l.AppendRegistry(lgCtx, bad), settle.EINVALID)
+	storetest.WantCode(t, l.AppendRegistry(lgCtx, bad), settle.InvalidInput)
 	if _, err := os.Stat(lgLedgerPath(root)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("an invalid record created the ledger")
 	}
@@ -522,7 +522,7 @@ func TestFsyncFailurePoisonsStore(t *testing.T) {
 	wg.Wait()
 	durable.SetFailpoint("before-fsync", nil)
 	for i := range n {
-		if code := settle.ErrorCode(errs[i]); code != settle.EUNAVAILABLE {
+		if code := settle.ErrorCode(errs[i]); code != settle.Unavailable {
 			t.Fatalf("request %d: err %v outcome %+v, want UNAVAILABLE", i, errs[i], outs[i])
 		}
 		if outs[i].Decision.Appended {
@@ -534,10 +534,10 @@ func TestFsyncFailurePoisonsStore(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	_, err := l.Writeback(lgCtx, lgReq(storetest.Binding("task-later", "T1", "b")))
-	storetest.WantCode(t, err, settle.EUNAVAILABLE)
-	storetest.WantCode(t, l.AppendRegistry(lgCtx, storetest.Registry("task-later", writeback.StatusRegistered)), settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.Unavailable)
+	storetest.WantCode(t, l.AppendRegistry(lgCtx, storetest.Registry("task-later", writeback.StatusRegistered)), settle.Unavailable)
 	_, err = l.RegistryHistory(lgCtx, "task-ok")
-	storetest.WantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.Unavailable)
 	after, _ := os.ReadFile(path)
 	if string(after) != string(before) {
 		t.Fatal("the failed group's bytes were not rolled back")
@@ -612,7 +612,7 @@ func TestFsyncFailureFailsPendingGroup(t *testing.T) {
 	close(gate)
 	for name, ch := range map[string]chan answer{"A": a, "B": b} {
 		got := testenv.Within(t, ch, 10*time.Second, "write-back "+name)
-		if settle.ErrorCode(got.err) != settle.EUNAVAILABLE || !errors.Is(got.err, injected) || got.out.Decision.Appended {
+		if settle.ErrorCode(got.err) != settle.Unavailable || !errors.Is(got.err, injected) || got.out.Decision.Appended {
 			t.Fatalf("group %s: %+v, %v; want UNAVAILABLE with the fsync error, not appended", name, got.out, got.err)
 		}
 	}
@@ -621,7 +621,7 @@ func TestFsyncFailureFailsPendingGroup(t *testing.T) {
 		t.Fatalf("stats %+v: want poisoned after one fsync error", st)
 	}
 	_, err = l.Writeback(lgCtx, lgReq(storetest.Binding("task-later", "T1", "b")))
-	storetest.WantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.Unavailable)
 	if after, _ := os.ReadFile(path); string(after) != string(before) {
 		t.Fatalf("ledger not cut back to before the failed groups: %d bytes, want %d", len(after), len(before))
 	}
@@ -644,9 +644,9 @@ func TestAppendFailureBeforeWrite(t *testing.T) {
 	durable.SetFailpoint("before-append", func() error { return errors.New("injected write failure") })
 	_, err := l.Writeback(lgCtx, lgReq(storetest.Binding("task-1", "T1", "b")))
 	durable.SetFailpoint("before-append", nil)
-	storetest.WantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.Unavailable)
 	_, err = l.Writeback(lgCtx, lgReq(storetest.Binding("task-1", "T1", "b")))
-	storetest.WantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.Unavailable)
 	l2 := lgOpen(t, root)
 	lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-1", "T1", "b")), writeback.DurableSuccessWritten, true)
 }
@@ -657,9 +657,9 @@ func TestClosedStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := l.Writeback(lgCtx, lgReq(storetest.Binding("task-1", "T1", "b")))
-	storetest.WantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.Unavailable)
 	_, err = l.Records(lgCtx, writeback.RecordQuery{After: -1})
-	storetest.WantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.Unavailable)
 }
 
 func TestCheckReportsDuplicates(t *testing.T) {
@@ -685,7 +685,7 @@ func TestWritebackUnencodableIsInvalid(t *testing.T) {
 	l := lgOpen(t, root)
 	b := storetest.Binding("task-\xff", "T1", "b")
 	_, err := l.Writeback(lgCtx, lgReq(b))
-	storetest.WantCode(t, err, settle.EINVALID)
+	storetest.WantCode(t, err, settle.InvalidInput)
 	if st := l.Stats(); st.Poisoned {
 		t.Fatal("an invalid request poisoned the store")
 	}

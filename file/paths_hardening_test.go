@@ -112,13 +112,13 @@ func TestHardeningA_SymlinkedSceneDirectories(t *testing.T) {
 			s := scOpen(t, root)
 			ref := scene.Ref{Project: "evil", Episode: "1", Batch: "A"}
 			_, err := s.InitFromPlan(ctx, "evil", "1", scene.Plan{Root: scTree(t, phPlan)}, 3, false)
-			storetest.WantCode(t, err, settle.EPATHREFUSED)
+			storetest.WantCode(t, err, settle.PathRefused)
 			_, err = s.WriteCandidate(ctx, ref, scGen(t, phRng(), "A", 2), "", true)
-			storetest.WantCode(t, err, settle.EPATHREFUSED)
+			storetest.WantCode(t, err, settle.PathRefused)
 			_, err = s.Load(ctx, ref)
-			storetest.WantCode(t, err, settle.EPATHREFUSED)
+			storetest.WantCode(t, err, settle.PathRefused)
 			_, err = s.List(ctx, "evil", "1")
-			storetest.WantCode(t, err, settle.EPATHREFUSED)
+			storetest.WantCode(t, err, settle.PathRefused)
 			phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 		})
 	}
@@ -149,9 +149,9 @@ func TestHardeningA_SymlinkedSceneFiles(t *testing.T) {
 	phSymlink(t, filepath.Join(scDir(out), "body.json"), v2)
 	before := phTree(t, filepath.Dir(root))
 	_, err = s.Load(ctx, ref)
-	storetest.WantCode(t, err, settle.EPATHREFUSED)
+	storetest.WantCode(t, err, settle.PathRefused)
 	_, err = s.LoadVersion(ctx, ref, 2)
-	storetest.WantCode(t, err, settle.EPATHREFUSED)
+	storetest.WantCode(t, err, settle.PathRefused)
 	phSameTree(t, "after reads", before, phTree(t, filepath.Dir(root)))
 
 	// A flat body that is a link is neither listed nor loaded; a linked
@@ -168,11 +168,11 @@ func TestHardeningA_SymlinkedSceneFiles(t *testing.T) {
 		t.Fatalf("List = %v, want no linked body", names)
 	}
 	_, err = s2.Load(ctx, storetest.Ref("B"))
-	storetest.WantCode(t, err, settle.EPATHREFUSED)
+	storetest.WantCode(t, err, settle.PathRefused)
 	_, err = s2.SaveRunner(ctx, storetest.Ref("B"), 1, "", scGen(t, phRng(), "B", 2))
-	storetest.WantCode(t, err, settle.EPATHREFUSED)
+	storetest.WantCode(t, err, settle.PathRefused)
 	_, err = s2.SaveRunner(ctx, storetest.Ref("C"), 1, "", scGen(t, phRng(), "C", 2))
-	storetest.WantCode(t, err, settle.EPATHREFUSED)
+	storetest.WantCode(t, err, settle.PathRefused)
 	phSameTree(t, "outside", before, phTree(t, out2))
 	if fi, err := os.Lstat(scPath(root2, storetest.Token+"_B.json")); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 		t.Fatalf("the linked flat body was replaced: %v", err)
@@ -216,14 +216,14 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 		root, out := phWorkspace(t)
 		phSymlink(t, filepath.Join(out, "passwd"), lgLedgerPath(root))
 		before := phTree(t, filepath.Dir(root))
-		storetest.WantCode(t, open(root, ""), settle.EPATHREFUSED)
+		storetest.WantCode(t, open(root, ""), settle.PathRefused)
 		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 	})
 	t.Run("events directory", func(t *testing.T) {
 		root, out := phWorkspace(t)
 		phSymlink(t, out, filepath.Join(root, "memory", "events"))
 		before := phTree(t, filepath.Dir(root))
-		storetest.WantCode(t, open(root, ""), settle.EPATHREFUSED)
+		storetest.WantCode(t, open(root, ""), settle.PathRefused)
 		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 	})
 	t.Run("configured ledger outside the root", func(t *testing.T) {
@@ -231,7 +231,7 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 		path := filepath.Join(out, "callback_4tuple_index.jsonl")
 		phSymlink(t, filepath.Join(out, "passwd"), path)
 		before := phTree(t, filepath.Dir(root))
-		storetest.WantCode(t, open(root, path), settle.EPATHREFUSED)
+		storetest.WantCode(t, open(root, path), settle.PathRefused)
 		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 		// A real file there is the operator's choice and is used.
 		if err := os.Remove(path); err != nil {
@@ -252,7 +252,7 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 		phSymlink(t, filepath.Join(out, "passwd"), lgLedgerPath(root))
 		before := phTree(t, filepath.Dir(root))
 		_, err := l.Writeback(ctx, lgReq(storetest.Binding("task-2", "T2", "B1")))
-		storetest.WantCode(t, err, settle.EPATHREFUSED)
+		storetest.WantCode(t, err, settle.PathRefused)
 		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 	})
 	t.Run("batches and summaries", func(t *testing.T) {
@@ -265,13 +265,13 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := phTree(t, filepath.Dir(root))
-		storetest.WantCode(t, l.DeclareBatch(ctx, writeback.Batch{BatchID: "B2", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}}), settle.EPATHREFUSED)
+		storetest.WantCode(t, l.DeclareBatch(ctx, writeback.Batch{BatchID: "B2", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}}), settle.PathRefused)
 		_, err := l.GetBatch(ctx, "B1")
-		storetest.WantCode(t, err, settle.EPATHREFUSED)
+		storetest.WantCode(t, err, settle.PathRefused)
 		_, err = l.Settle(ctx, "B1", []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}, "")
-		storetest.WantCode(t, err, settle.EPATHREFUSED)
+		storetest.WantCode(t, err, settle.PathRefused)
 		_, err = l.Summary(ctx, "B1")
-		storetest.WantCode(t, err, settle.EPATHREFUSED)
+		storetest.WantCode(t, err, settle.PathRefused)
 		phSameTree(t, "workspace and outside", before, phTree(t, filepath.Dir(root)))
 	})
 	t.Run("batch declaration file", func(t *testing.T) {
@@ -282,7 +282,7 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 		}
 		phSymlink(t, filepath.Join(out, "B1.json"), filepath.Join(root, filepath.FromSlash(file.BatchesRelDir), "B1.json"))
 		_, err := l.GetBatch(ctx, "B1")
-		storetest.WantCode(t, err, settle.EPATHREFUSED)
+		storetest.WantCode(t, err, settle.PathRefused)
 	})
 }
 
@@ -316,7 +316,7 @@ func TestHardeningF_LongNames(t *testing.T) {
 		{"batch_id", func() error { _, err := l.GetBatch(ctx, long); return err }()},
 		{"batch_id", func() error { _, err := l.Writeback(ctx, lgReq(storetest.Binding("t", "T1", long))); return err }()},
 	} {
-		storetest.WantCode(t, c.err, settle.EINVALID)
+		storetest.WantCode(t, c.err, settle.InvalidInput)
 		if !strings.Contains(c.err.Error(), c.field) {
 			t.Errorf("error does not name %s: %v", c.field, c.err)
 		}
@@ -383,21 +383,21 @@ func FuzzHardeningNames(f *testing.F) {
 		plan := scene.Plan{Root: scObj("sequences", scObj(name, scObj("shots", []any{})))}
 		step("declare", func() error {
 			return l.DeclareBatch(ctx, writeback.Batch{BatchID: name, Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "t"}}})
-		}, settle.EINVALID)
-		step("writeback", func() error { _, err := l.Writeback(ctx, lgReq(storetest.Binding("t", "T1", name))); return err }, settle.EINVALID)
+		}, settle.InvalidInput)
+		step("writeback", func() error { _, err := l.Writeback(ctx, lgReq(storetest.Binding("t", "T1", name))); return err }, settle.InvalidInput)
 		step("settle", func() error {
 			_, err := l.Settle(ctx, name, []writeback.TrackTask{{TrackID: "T1", TaskID: "t"}}, "")
 			return err
-		}, settle.EINVALID)
+		}, settle.InvalidInput)
 		step("init project", func() error {
 			_, err := s.InitFromPlan(ctx, name, "1", scene.Plan{Root: scTree(t, phPlan)}, 3, false)
 			return err
-		}, settle.EINVALID)
-		step("init sequence", func() error { _, err := s.InitFromPlan(ctx, "p", "1", plan, 3, false); return err }, settle.EINVALID)
+		}, settle.InvalidInput)
+		step("init sequence", func() error { _, err := s.InitFromPlan(ctx, "p", "1", plan, 3, false); return err }, settle.InvalidInput)
 		step("init episode", func() error {
 			_, err := s.InitFromPlan(ctx, "p", name, scene.Plan{Root: scTree(t, phPlan)}, 3, false)
 			return err
-		}, settle.EINVALID, settle.EINVALIDEPISODE)
+		}, settle.InvalidInput, settle.InvalidEpisode)
 		// Whatever was accepted stayed below the root.
 		if got := phTree(t, base); len(got) > 0 {
 			for p := range got {

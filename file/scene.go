@@ -103,7 +103,7 @@ var (
 	_ scene.CondWriter = (*Scenes)(nil)
 )
 
-// OpenScenes opens the scene store rooted at opts.Root. Errors: EINVALID
+// OpenScenes opens the scene store rooted at opts.Root. Errors: InvalidInput
 // (the root is not an existing directory).
 func OpenScenes(opts SceneOptions) (*Scenes, error) {
 	root := opts.Root
@@ -112,14 +112,14 @@ func OpenScenes(opts SceneOptions) (*Scenes, error) {
 	}
 	root, err := filepath.Abs(root)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "scene root")
+		return nil, settle.Wrap(settle.InvalidInput, err, "scene root")
 	}
 	fi, err := os.Stat(root)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "scene root %s", root)
+		return nil, settle.Wrap(settle.InvalidInput, err, "scene root %s", root)
 	}
 	if !fi.IsDir() {
-		return nil, settle.Errorf(settle.EINVALID, "scene root %s is not a directory", root)
+		return nil, settle.Errorf(settle.InvalidInput, "scene root %s is not a directory", root)
 	}
 	log := opts.Logger
 	if log == nil {
@@ -141,8 +141,8 @@ func (s *Scenes) Close() error {
 // Root returns the absolute workspace root.
 func (s *Scenes) Root() string { return s.root }
 
-// Dir returns a project's scenes directory. Errors: EINVALID (an unsafe
-// project name), EPATHREFUSED (a directory of the path below the root is
+// Dir returns a project's scenes directory. Errors: InvalidInput (an unsafe
+// project name), PathRefused (a directory of the path below the root is
 // a symbolic link).
 func (s *Scenes) Dir(project string) (string, error) {
 	if err := scene.ValidateProject(project); err != nil {
@@ -150,16 +150,16 @@ func (s *Scenes) Dir(project string) (string, error) {
 	}
 	dir := filepath.Join(s.root, filepath.FromSlash(fmt.Sprintf(ScenesRelDir, project)))
 	if err := durable.CheckUnder(s.root, dir); err != nil {
-		return "", pathErr(settle.EINTERNAL, err, "scenes directory of %s", project)
+		return "", pathErr(settle.Internal, err, "scenes directory of %s", project)
 	}
 	return dir, nil
 }
 
-// pathErr wraps an I/O error with code, or with EPATHREFUSED when
+// pathErr wraps an I/O error with code, or with PathRefused when
 // internal/durable refused a symbolic link.
 func pathErr(code settle.Code, err error, format string, args ...any) error {
 	if errors.Is(err, durable.ErrSymlink) {
-		code = settle.EPATHREFUSED
+		code = settle.PathRefused
 	}
 	return settle.Wrap(code, err, format, args...)
 }
@@ -172,7 +172,7 @@ func (s *Scenes) usable(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return settle.Errorf(settle.EUNAVAILABLE, "scene store is closed")
+		return settle.Errorf(settle.Unavailable, "scene store is closed")
 	}
 	return nil
 }
@@ -185,7 +185,7 @@ func (s *Scenes) writable(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.poison != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, s.poison, "scene store refuses writes after a failed write (reopen it)")
+		return settle.Wrap(settle.Unavailable, s.poison, "scene store refuses writes after a failed write (reopen it)")
 	}
 	return nil
 }
@@ -198,7 +198,7 @@ func (s *Scenes) failed(err error, what string) error {
 	}
 	s.mu.Unlock()
 	s.log.Error("scene write failed; refusing writes until reopened", "op", what, "err", err)
-	return settle.Wrap(settle.EUNAVAILABLE, err, "%s", what)
+	return settle.Wrap(settle.Unavailable, err, "%s", what)
 }
 
 // sceneBatch is a resolved batch with its scenes directory.
@@ -237,8 +237,8 @@ func (d sceneDir) WriteFile(name string, data []byte) error {
 	return d.s.writeFile(filepath.Join(d.dir, name), data)
 }
 
-// resolve validates a Ref and computes its paths. Errors: EINVALID (project
-// or batch), EINVALIDEPISODE.
+// resolve validates a Ref and computes its paths. Errors: InvalidInput (project
+// or batch), InvalidEpisode.
 func (s *Scenes) resolve(ref scene.Ref) (sceneBatch, error) {
 	dir, err := s.Dir(ref.Project)
 	if err != nil {
@@ -285,13 +285,13 @@ func (s *Scenes) VersionPath(ref scene.Ref, v int) (string, error) {
 func (s *Scenes) lockBatch(ctx context.Context, b sceneBatch) (*durable.Lock, error) {
 	if err := durable.MkdirUnder(s.root, b.dir, sceneDirPerm); err != nil {
 		if errors.Is(err, durable.ErrSymlink) {
-			return nil, pathErr(settle.EINTERNAL, err, "create scenes directory")
+			return nil, pathErr(settle.Internal, err, "create scenes directory")
 		}
 		return nil, s.failed(err, "create scenes directory")
 	}
 	l, err := durable.LockFile(ctx, b.lock(), s.lockTimeout)
 	if errors.Is(err, durable.ErrSymlink) {
-		return nil, pathErr(settle.EINTERNAL, err, "lock batch %s", b.Ref.Batch)
+		return nil, pathErr(settle.Internal, err, "lock batch %s", b.Ref.Batch)
 	}
 	if err != nil {
 		return nil, settle.Wrap(settle.ErrorCode(err), err, "lock batch %s", b.Ref.Batch)
@@ -306,33 +306,33 @@ func (s *Scenes) unlock(l *durable.Lock, b sceneBatch) {
 }
 
 // sceneReadFile reads a file; exists is false (and err nil) when it is
-// absent. A symbolic link is EPATHREFUSED, never followed.
+// absent. A symbolic link is PathRefused, never followed.
 func sceneReadFile(path string) (data []byte, exists bool, err error) {
 	data, err = durable.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, pathErr(settle.EINTERNAL, err, "read %s", filepath.Base(path))
+		return nil, false, pathErr(settle.Internal, err, "read %s", filepath.Base(path))
 	}
 	return data, true, nil
 }
 
 // sceneFileExists is Python's Path.exists(): true for anything that
-// stats, except that a symbolic link is EPATHREFUSED (the seed follows
+// stats, except that a symbolic link is PathRefused (the seed follows
 // it).
 func sceneFileExists(path string) (bool, error) {
 	fi, err := os.Lstat(path)
 	if err == nil {
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			return false, settle.Errorf(settle.EPATHREFUSED, "%s is a symbolic link", filepath.Base(path))
+			return false, settle.Errorf(settle.PathRefused, "%s is a symbolic link", filepath.Base(path))
 		}
 		return true, nil
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	return false, settle.Wrap(settle.EINTERNAL, err, "stat %s", filepath.Base(path))
+	return false, settle.Wrap(settle.Internal, err, "stat %s", filepath.Base(path))
 }
 
 // writeFile writes path durably; a failure poisons the store.

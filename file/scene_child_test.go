@@ -115,7 +115,7 @@ func scChildCounter() error {
 		switch {
 		case err == nil:
 			rep.Done++
-		case code == settle.EVERSIONCONFLICT, shared && code == settle.EINVALID:
+		case code == settle.VersionConflict, shared && code == settle.InvalidInput:
 			rep.Refusals[string(code)]++
 		default:
 			rep.Refusals[string(code)]++
@@ -237,7 +237,7 @@ func scChildCrash() error {
 				err = nil
 			}
 		}
-		if code := settle.ErrorCode(err); err != nil && code != settle.EVERSIONCONFLICT {
+		if code := settle.ErrorCode(err); err != nil && code != settle.VersionConflict {
 			return fmt.Errorf("%s: %w", op, err)
 		}
 	}

@@ -277,8 +277,8 @@ func TestCorpusSceneErrorCodes(t *testing.T) {
 		codes[scSeedCode(r)]++
 	}
 	t.Logf("%d operations; seed codes %v", len(ops), codes)
-	for _, c := range []settle.Code{"", settle.ESCHEMA, settle.ECORRUPT, settle.EMANIFESTIDENTITY, settle.EIDENTITY,
-		settle.EUNSAFEARTIFACT, settle.ENOTFOUND, settle.EINVALIDEPISODE} {
+	for _, c := range []settle.Code{"", settle.SchemaMismatch, settle.Corrupt, settle.ManifestIdentity, settle.IdentityMismatch,
+		settle.UnsafeArtifact, settle.NotFound, settle.InvalidEpisode} {
 		if codes[c] == 0 {
 			t.Errorf("the error-code corpus never reaches code %q", c)
 		}
@@ -338,7 +338,7 @@ func TestCorpusScenePatchCoverage(t *testing.T) {
 	}
 	sort.Strings(got)
 	t.Logf("seed codes: %s", strings.Join(got, " "))
-	for _, c := range []settle.Code{"", settle.ESTRUCTURE, settle.EVERSIONCONFLICT, settle.EINVALID} {
+	for _, c := range []settle.Code{"", settle.StructureImmutable, settle.VersionConflict, settle.InvalidInput} {
 		if codes[c] == 0 {
 			t.Errorf("the patch corpus never reaches code %q", c)
 		}

@@ -33,7 +33,7 @@ func FuzzScenesLoad(f *testing.F) {
 			if ld.Scene == nil || ld.Fingerprint == "" {
 				t.Fatalf("load without scene or fingerprint")
 			}
-		case settle.ENOTFOUND, settle.ESCHEMA, settle.ECORRUPT, settle.EUNSAFEARTIFACT, settle.EMANIFESTIDENTITY:
+		case settle.NotFound, settle.SchemaMismatch, settle.Corrupt, settle.UnsafeArtifact, settle.ManifestIdentity:
 		default:
 			t.Fatalf("load error without a load code: %v", err)
 		}
@@ -75,7 +75,7 @@ func FuzzScenesPatchStatus(f *testing.F) {
 				t.Fatalf("accepted patch changed the structure")
 			}
 			hdBodiesWithinLimits(t, root)
-		case settle.EINVALID, settle.ESTRUCTURE:
+		case settle.InvalidInput, settle.StructureImmutable:
 			scSameSnapshot(t, before, scSnapshot(t, root))
 		default:
 			t.Fatalf("patch refused without a patch code: %v", err)

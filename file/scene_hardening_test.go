@@ -57,7 +57,7 @@ func TestHardeningD_SaveRunnerNamesItsBase(t *testing.T) {
 	before := scReadRaw(t, root, storetest.Token+"_B.json")
 	for _, rev := range []string{base.Revision, ""} {
 		_, err := s.SaveRunner(scCtx, storetest.Ref("B"), 1, rev, base.Scene.Clone())
-		if settle.ErrorCode(err) != settle.EVERSIONCONFLICT {
+		if settle.ErrorCode(err) != settle.VersionConflict {
 			t.Fatalf("runner save at revision %q: %v", rev, err)
 		}
 	}
@@ -96,31 +96,31 @@ func TestHardeningM_RefusalsLeaveNoFiles(t *testing.T) {
 	}{
 		{"activate", func(s *file.Scenes) error {
 			return s.Activate(scCtx, storetest.Ref("NEW"), 1)
-		}, settle.ENOTFOUND},
+		}, settle.NotFound},
 		{"failing patch (cold start)", func(s *file.Scenes) error {
 			_, err := s.PatchStatus(scCtx, storetest.Ref("NEW"), 1, outOfRange)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		{"patch expecting v2", func(s *file.Scenes) error {
 			_, err := s.PatchStatus(scCtx, storetest.Ref("NEW"), 2, []byte(`[]`))
 			return err
-		}, settle.EVERSIONCONFLICT},
+		}, settle.VersionConflict},
 		{"patch without create", func(s *file.Scenes) error {
 			_, err := s.PatchStatusIf(scCtx, storetest.Ref("NEW"), scene.Cond{Version: 1, AnyRevision: true, NoCreate: true}, outOfRange)
 			return err
-		}, settle.ENOTFOUND},
+		}, settle.NotFound},
 		{"runner save of a body it never saw", func(s *file.Scenes) error {
 			_, err := s.SaveRunner(scCtx, storetest.Ref("NEW"), 1, scene.Revision([]byte("x")), scGen(t, rand.New(rand.NewSource(2)), "NEW", 1))
 			return err
-		}, settle.EVERSIONCONFLICT},
+		}, settle.VersionConflict},
 		{"runner save without create", func(s *file.Scenes) error {
 			_, err := s.SaveRunnerIf(scCtx, storetest.Ref("NEW"), scene.Cond{Version: 1, NoCreate: true}, scGen(t, rand.New(rand.NewSource(2)), "NEW", 1))
 			return err
-		}, settle.ENOTFOUND},
+		}, settle.NotFound},
 		{"update status expecting v3", func(s *file.Scenes) error {
 			_, err := s.UpdateStatus(scCtx, storetest.Ref("NEW"), 3, func(*scene.Scene) error { return nil }, nil)
 			return err
-		}, settle.EVERSIONCONFLICT},
+		}, settle.VersionConflict},
 	}
 	for _, withDir := range []bool{false, true} {
 		for _, tc := range refusals {

@@ -156,7 +156,7 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 	if v := scSeedInt(t, res[11], "version"); v != 2 {
 		t.Errorf("seed candidate over flat = v%d, want 2", v)
 	}
-	if c := scSeedCode(res[12]); c != settle.EVERSIONCONFLICT {
+	if c := scSeedCode(res[12]); c != settle.VersionConflict {
 		t.Errorf("seed status with a stale version: %q", c)
 	}
 	// Settle reads what the seed wrote.

@@ -10,14 +10,14 @@ import (
 )
 
 // loadManifest is the seed's load_manifest: nil when the manifest file is
-// absent. Errors: ECORRUPT, ESCHEMA, EMANIFESTIDENTITY.
+// absent. Errors: Corrupt, SchemaMismatch, ManifestIdentity.
 func (s *Scenes) loadManifest(b sceneBatch) (*scene.Manifest, error) {
 	return s.files(b).LoadManifest()
 }
 
 // artifactPath is the seed's manifest_artifact_path: the body a registered
-// version's artifact names. Errors: ENOTFOUND (not registered),
-// EUNSAFEARTIFACT.
+// version's artifact names. Errors: NotFound (not registered),
+// UnsafeArtifact.
 func (s *Scenes) artifactPath(b sceneBatch, m *scene.Manifest, v int) (string, error) {
 	name, err := b.ArtifactName(m, v)
 	if err != nil {
@@ -27,16 +27,16 @@ func (s *Scenes) artifactPath(b sceneBatch, m *scene.Manifest, v int) (string, e
 }
 
 // sceneLoadBody is the seed's load_scene; it also returns the bytes read.
-// Errors: ENOTFOUND, ECORRUPT, ESCHEMA.
+// Errors: NotFound, Corrupt, SchemaMismatch.
 func sceneLoadBody(path string) (*scene.Scene, []byte, error) {
 	return scene.LoadBody(sceneDir{dir: filepath.Dir(path)}, filepath.Base(path))
 }
 
 // Load is the seed's load_scene_active_with_version: with a manifest, the
 // active version's recorded artifact (whose scene_id must be the batch);
-// else the flat body as version 1; else ENOTFOUND. Errors: ENOTFOUND,
-// ESCHEMA, ECORRUPT, EINVALIDEPISODE, EUNSAFEARTIFACT, EMANIFESTIDENTITY,
-// EINVALID (project or batch name).
+// else the flat body as version 1; else NotFound. Errors: NotFound,
+// SchemaMismatch, Corrupt, InvalidEpisode, UnsafeArtifact, ManifestIdentity,
+// InvalidInput (project or batch name).
 func (s *Scenes) Load(ctx context.Context, ref scene.Ref) (scene.Loaded, error) {
 	if err := s.usable(ctx); err != nil {
 		return scene.Loaded{}, err
@@ -64,7 +64,7 @@ func (s *Scenes) LoadVersion(ctx context.Context, ref scene.Ref, version int) (s
 // Versions lists a batch's registered versions in manifest order. A batch
 // with only a flat body lists the version 1 a materialization would record
 // (artifact the flat name, reason "materialized-legacy", created_at null).
-// Errors: ENOTFOUND, as Load.
+// Errors: NotFound, as Load.
 func (s *Scenes) Versions(ctx context.Context, ref scene.Ref) ([]scene.VersionInfo, error) {
 	if err := s.usable(ctx); err != nil {
 		return nil, err
@@ -78,7 +78,7 @@ func (s *Scenes) Versions(ctx context.Context, ref scene.Ref) ([]scene.VersionIn
 
 // ActiveBodyPath is the seed's active_scene_body_path: the active version's
 // artifact when a manifest exists, else the flat body path (which may not
-// exist). Errors: as Load, without ENOTFOUND for a missing body.
+// exist). Errors: as Load, without NotFound for a missing body.
 func (s *Scenes) ActiveBodyPath(ctx context.Context, ref scene.Ref) (string, error) {
 	if err := s.usable(ctx); err != nil {
 		return "", err
@@ -99,8 +99,8 @@ func (s *Scenes) ActiveBodyPath(ctx context.Context, ref scene.Ref) (string, err
 
 // List is the seed's list_scenes: the sorted names of the episode's flat
 // scene files, without manifests, versioned bodies, locks and temporary
-// files. A missing directory lists nothing. Errors: EINVALIDEPISODE,
-// EINVALID (project).
+// files. A missing directory lists nothing. Errors: InvalidEpisode,
+// InvalidInput (project).
 func (s *Scenes) List(ctx context.Context, project, episode string) ([]string, error) {
 	if err := s.usable(ctx); err != nil {
 		return nil, err
@@ -121,7 +121,7 @@ func (s *Scenes) List(ctx context.Context, project, episode string) ([]string, e
 		if fi, serr := os.Stat(dir); serr == nil && !fi.IsDir() {
 			return []string{}, nil // the seed: base.is_dir() is false
 		}
-		return nil, settle.Wrap(settle.EINTERNAL, err, "list %s", dir)
+		return nil, settle.Wrap(settle.Internal, err, "list %s", dir)
 	}
 	names := make([]string, 0, len(entries))
 	for _, e := range entries {
@@ -136,8 +136,8 @@ func (s *Scenes) List(ctx context.Context, project, episode string) ([]string, e
 }
 
 // LoadManifest is the seed's load_manifest: the batch's versions manifest,
-// or nil (and no error) when it does not exist. Errors: ECORRUPT, ESCHEMA,
-// EMANIFESTIDENTITY, EINVALIDEPISODE, EINVALID.
+// or nil (and no error) when it does not exist. Errors: Corrupt, SchemaMismatch,
+// ManifestIdentity, InvalidEpisode, InvalidInput.
 func (s *Scenes) LoadManifest(ctx context.Context, ref scene.Ref) (*scene.Manifest, error) {
 	if err := s.usable(ctx); err != nil {
 		return nil, err
@@ -151,22 +151,22 @@ func (s *Scenes) LoadManifest(ctx context.Context, ref scene.Ref) (*scene.Manife
 
 // ManifestArtifactPath is the seed's manifest_artifact_path: the body file
 // a registered version's artifact names (which may not exist). Errors:
-// ENOTFOUND (no manifest, or the version is not registered),
-// EUNSAFEARTIFACT, as LoadManifest.
+// NotFound (no manifest, or the version is not registered),
+// UnsafeArtifact, as LoadManifest.
 func (s *Scenes) ManifestArtifactPath(ctx context.Context, ref scene.Ref, version int) (string, error) {
 	m, err := s.LoadManifest(ctx, ref)
 	if err != nil {
 		return "", err
 	}
 	if m == nil {
-		return "", settle.Errorf(settle.ENOTFOUND, "batch %s has no versions manifest", ref.Batch)
+		return "", settle.Errorf(settle.NotFound, "batch %s has no versions manifest", ref.Batch)
 	}
 	b, _ := s.resolve(ref)
 	return s.artifactPath(b, m, version)
 }
 
 // LoadSceneFile is the seed's load_scene on any body file. Errors:
-// ENOTFOUND, ECORRUPT, ESCHEMA.
+// NotFound, Corrupt, SchemaMismatch.
 func LoadSceneFile(path string) (*scene.Scene, error) {
 	sc, _, err := sceneLoadBody(path)
 	return sc, err

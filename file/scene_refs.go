@@ -22,7 +22,7 @@ func (s *Scenes) Refs(ctx context.Context) ([]scene.Ref, error) {
 		return []scene.Ref{}, nil
 	}
 	if err != nil {
-		return nil, settle.Wrap(settle.EINTERNAL, err, "list projects")
+		return nil, settle.Wrap(settle.Internal, err, "list projects")
 	}
 	out := []scene.Ref{}
 	for _, p := range projects {
@@ -38,7 +38,7 @@ func (s *Scenes) Refs(ctx context.Context) ([]scene.Ref, error) {
 			continue
 		}
 		if err != nil {
-			return nil, settle.Wrap(settle.EINTERNAL, err, "list %s", dir)
+			return nil, settle.Wrap(settle.Internal, err, "list %s", dir)
 		}
 		names := make([]string, 0, len(entries))
 		for _, e := range entries {

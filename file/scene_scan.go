@@ -77,7 +77,7 @@ type stampDir struct {
 func (d *stampDir) ReadFile(name string) ([]byte, bool, error) {
 	data, st, ok, err := readStamped(filepath.Join(d.dir, name))
 	if err != nil {
-		return nil, false, pathErr(settle.EINTERNAL, err, "read %s", name)
+		return nil, false, pathErr(settle.Internal, err, "read %s", name)
 	}
 	if ok {
 		d.stamps[name] = st
@@ -169,7 +169,7 @@ func (sc *SceneScanner) Scan(ctx context.Context) ([]scene.BodyState, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, pathErr(settle.EINTERNAL, err, "read the projects directory")
+		return nil, pathErr(settle.Internal, err, "read the projects directory")
 	}
 	if sc.OnDir != nil {
 		sc.OnDir(sc.s.ProjectsDir())

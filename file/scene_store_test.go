@@ -510,7 +510,7 @@ func TestScenesWriteFailurePoisons(t *testing.T) {
 			durable.SetFailpoint(step, func() error { return errors.New("injected I/O error") })
 			_, err := s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[{"op": "replace", "path": "/locked", "value": true}]`))
 			durable.SetFailpoint(step, nil)
-			storetest.WantCode(t, err, settle.EUNAVAILABLE)
+			storetest.WantCode(t, err, settle.Unavailable)
 			after := scReadRaw(t, root, storetest.Token+"_B.json")
 			if step != "before-dir-fsync" && after != before {
 				t.Errorf("failed write replaced the body")
@@ -522,9 +522,9 @@ func TestScenesWriteFailurePoisons(t *testing.T) {
 				}
 			}
 			_, err = s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[]`))
-			storetest.WantCode(t, err, settle.EUNAVAILABLE)
+			storetest.WantCode(t, err, settle.Unavailable)
 			_, err = s.WriteCandidate(scCtx, storetest.Ref("C"), scGen(t, rng, "C", 1), "", true)
-			storetest.WantCode(t, err, settle.EUNAVAILABLE)
+			storetest.WantCode(t, err, settle.Unavailable)
 			if _, err := s.Load(scCtx, storetest.Ref("B")); err != nil {
 				t.Errorf("reads refused after a write failure: %v", err)
 			}
@@ -562,10 +562,10 @@ func TestScenesClosed(t *testing.T) {
 	s := scOpen(t, root)
 	scOK(t, s.Close())
 	_, err := s.Load(scCtx, storetest.Ref("B"))
-	storetest.WantCode(t, err, settle.EUNAVAILABLE)
+	storetest.WantCode(t, err, settle.Unavailable)
 	_, err = s.WriteCandidate(scCtx, storetest.Ref("B"), scGen(t, rand.New(rand.NewSource(1)), "B", 1), "", true)
-	storetest.WantCode(t, err, settle.EUNAVAILABLE)
-	if _, err := file.OpenScenes(file.SceneOptions{Root: filepath.Join(root, "missing")}); settle.ErrorCode(err) != settle.EINVALID {
+	storetest.WantCode(t, err, settle.Unavailable)
+	if _, err := file.OpenScenes(file.SceneOptions{Root: filepath.Join(root, "missing")}); settle.ErrorCode(err) != settle.InvalidInput {
 		t.Errorf("OpenScenes on a missing root: %v", err)
 	}
 }
@@ -581,12 +581,12 @@ func TestScenesSeedPrimitives(t *testing.T) {
 		t.Fatalf("LoadManifest of nothing = %v, %v", m, err)
 	}
 	_, err = s.ManifestArtifactPath(scCtx, storetest.Ref("B"), 1)
-	storetest.WantCode(t, err, settle.ENOTFOUND)
+	storetest.WantCode(t, err, settle.NotFound)
 
 	locked := scGen(t, rng, "B", 2)
 	locked.Locked = true
 	scOK(t, s.Save(scCtx, storetest.Ref("B"), locked))
-	storetest.WantCode(t, s.SaveGuarded(scCtx, storetest.Ref("B"), scGen(t, rng, "B", 2)), settle.ESCENELOCKED)
+	storetest.WantCode(t, s.SaveGuarded(scCtx, storetest.Ref("B"), scGen(t, rng, "B", 2)), settle.SceneLocked)
 	replacement := scGen(t, rng, "B", 1)
 	scOK(t, s.Save(scCtx, storetest.Ref("B"), replacement)) // save_scene has no guard
 	p, err := s.ScenePath(storetest.Ref("B"))
@@ -597,7 +597,7 @@ func TestScenesSeedPrimitives(t *testing.T) {
 		t.Errorf("Save did not replace the flat body")
 	}
 	_, err = file.LoadSceneFile(p + ".missing")
-	storetest.WantCode(t, err, settle.ENOTFOUND)
+	storetest.WantCode(t, err, settle.NotFound)
 
 	_, err = s.WriteCandidate(scCtx, storetest.Ref("B"), scRestructure(t, replacement, "v2"), "", false)
 	scOK(t, err)
@@ -616,5 +616,5 @@ func TestScenesSeedPrimitives(t *testing.T) {
 		t.Errorf("paths: artifact %s version %s manifest %s", ap, vp, mp)
 	}
 	_, err = s.ManifestArtifactPath(scCtx, storetest.Ref("B"), 3)
-	storetest.WantCode(t, err, settle.ENOTFOUND)
+	storetest.WantCode(t, err, settle.NotFound)
 }

@@ -9,14 +9,14 @@ import (
 
 // WriteCandidate is SceneVersionStore.write_scene_candidate. The identity
 // guard runs first: a scene whose scene_id is not ref.Batch is refused with
-// EIDENTITY and nothing is written, not even the lock file. Under the batch
+// IdentityMismatch and nothing is written, not even the lock file. Under the batch
 // lock, a missing manifest over a flat body is materialized as v1 (active);
 // a candidate whose structure fingerprint equals a registered version's
 // returns that version (activating it if asked; the materialized manifest
 // is written only then); otherwise the body is written as .vNNN.json
 // (NNN = highest registered + 1), then the manifest. A new batch's first
-// version is active. Errors: EIDENTITY, EINVALID (no scene), as Load,
-// EUNAVAILABLE.
+// version is active. Errors: IdentityMismatch, InvalidInput (no scene), as Load,
+// Unavailable.
 func (s *Scenes) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Scene, reason string, activate bool) (int, error) {
 	v, _, err := s.WriteCandidateStamped(ctx, ref, sc, reason, activate)
 	return v, err
@@ -61,8 +61,8 @@ func (s *Scenes) WriteCandidateStamped(ctx context.Context, ref scene.Ref, sc *s
 // must be registered (a flat-only batch is materialized first), its body
 // present and its scene_id the batch; then the manifest's active pointer
 // moves (the manifest is written even when it already pointed there).
-// Errors: ENOTFOUND (not registered, body missing), EMANIFESTIDENTITY,
-// EUNSAFEARTIFACT, as Load, EUNAVAILABLE.
+// Errors: NotFound (not registered, body missing), ManifestIdentity,
+// UnsafeArtifact, as Load, Unavailable.
 func (s *Scenes) Activate(ctx context.Context, ref scene.Ref, version int) error {
 	return s.ActivateIf(ctx, ref, version, 0)
 }
@@ -92,7 +92,7 @@ func (s *Scenes) ActivateStamped(ctx context.Context, ref scene.Ref, version, ex
 		return "", err
 	}
 	if !exists {
-		return "", settle.Errorf(settle.ENOTFOUND, "no scene for batch %s: nothing to activate", ref.Batch)
+		return "", settle.Errorf(settle.NotFound, "no scene for batch %s: nothing to activate", ref.Batch)
 	}
 	l, err := s.lockBatch(ctx, b)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // body) creates nothing, not even the scenes directory or the lock file:
 // such a batch is first tried with dry, the write over no files, without
 // the lock, and only a write that would create the batch takes (and so
-// creates) the lock. Errors: EUNAVAILABLE, as resolve, dry's.
+// creates) the lock. Errors: Unavailable, as resolve, dry's.
 func (s *Scenes) lockStatus(ctx context.Context, ref scene.Ref, dry func(scene.BatchFiles) error) (sceneBatch, *durable.Lock, error) {
 	if err := s.writable(ctx); err != nil {
 		return sceneBatch{}, nil, err
@@ -53,11 +53,11 @@ func (noFiles) WriteFile(string, []byte) error        { return nil }
 
 // UpdateStatus is the seed's save_active_scene_status with its closures:
 // under the batch lock, (1) the active version must still be
-// expectedVersion (no manifest: it must be 1), else EVERSIONCONFLICT and
+// expectedVersion (no manifest: it must be 1), else VersionConflict and
 // nothing is written; (2) an existing active body is loaded fresh, mutate
 // changes it, and a change of its structure fingerprint is refused with
-// ESTRUCTURE, nothing written; a registered body that is missing is
-// ENOTFOUND; a batch with neither manifest nor flat body is cold-started
+// StructureImmutable, nothing written; a registered body that is missing is
+// NotFound; a batch with neither manifest nor flat body is cold-started
 // from {scene_id: batch, beats: [], scene_metadata: {}} without the
 // structure guard; (3) the body is written, then postWrite (if not nil)
 // runs before the lock is released: if it fails, the previous body bytes
@@ -72,7 +72,7 @@ func (s *Scenes) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersio
 	// without a scene checks the conditions with a mutation that does
 	// nothing.
 	if mutate == nil {
-		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no status mutation")
+		return scene.Loaded{}, settle.Errorf(settle.InvalidInput, "no status mutation")
 	}
 	noop := func(*scene.Scene) error { return nil }
 	c := scene.Cond{Version: expectedVersion, AnyRevision: true}
@@ -125,8 +125,8 @@ func (s *Scenes) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
 
 // PatchStatus applies an RFC 6902 JSON Patch to the active body's scene
 // JSON inside UpdateStatus (the seed's mutate closure). Errors:
-// EVERSIONCONFLICT, ESTRUCTURE, EINVALID (a malformed or failing patch, or
-// a result that is not a scene), ENOTFOUND, as Load, EUNAVAILABLE.
+// VersionConflict, StructureImmutable, InvalidInput (a malformed or failing patch, or
+// a result that is not a scene), NotFound, as Load, Unavailable.
 func (s *Scenes) PatchStatus(ctx context.Context, ref scene.Ref, expectedVersion int, patch []byte) (scene.Loaded, error) {
 	return s.PatchStatusIf(ctx, ref, scene.Cond{Version: expectedVersion, AnyRevision: true}, patch)
 }
@@ -143,16 +143,16 @@ func (s *Scenes) PatchStatusIf(ctx context.Context, ref scene.Ref, c scene.Cond,
 // SaveRunner is the seed's writer-1 save_active_scene, at the raw JSON
 // level: under the batch lock, the active version must still be
 // expectedVersion and the body still expectedRevision (its
-// Loaded.Revision; "": no body), else EVERSIONCONFLICT; a batch with
+// Loaded.Revision; "": no body), else VersionConflict; a batch with
 // neither manifest nor flat body gets the runner's whole scene as its flat
-// body; a registered body that is missing is ENOTFOUND; otherwise a
+// body; a registered body that is missing is NotFound; otherwise a
 // structural difference between the disk body and the runner's scene (see
-// scene.StructuralMutations) is refused with ESTRUCTURE, and the runner's
+// scene.StructuralMutations) is refused with StructureImmutable, and the runner's
 // takes, primary take, phantom recovery count and selected beat metadata
 // are overlaid on the disk body (absent structural metadata is enriched
 // only for a batch without manifest). The returned Loaded.Scene is nil if
-// the merged body does not hydrate as a Scene. Errors: EVERSIONCONFLICT,
-// ESTRUCTURE, ENOTFOUND, as Load, EUNAVAILABLE.
+// the merged body does not hydrate as a Scene. Errors: VersionConflict,
+// StructureImmutable, NotFound, as Load, Unavailable.
 func (s *Scenes) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion int, expectedRevision string, runner *scene.Scene) (scene.Loaded, error) {
 	return s.SaveRunnerIf(ctx, ref, scene.Cond{Version: expectedVersion, Revision: expectedRevision}, runner)
 }
@@ -160,7 +160,7 @@ func (s *Scenes) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion 
 // SaveRunnerIf is SaveRunner under c (scene.CondWriter).
 func (s *Scenes) SaveRunnerIf(ctx context.Context, ref scene.Ref, c scene.Cond, runner *scene.Scene) (scene.Loaded, error) {
 	if runner == nil {
-		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no runner scene")
+		return scene.Loaded{}, settle.Errorf(settle.InvalidInput, "no runner scene")
 	}
 	b, l, err := s.lockStatus(ctx, ref, func(bf scene.BatchFiles) error {
 		_, _, err := bf.SaveRunner(c, runner)
@@ -185,16 +185,16 @@ func (s *Scenes) SaveRunnerIf(ctx context.Context, ref scene.Ref, c scene.Cond, 
 
 // Save is the seed's save_scene on the batch's flat body: an atomic,
 // durable replacement, under the batch lock but without any guard (it
-// replaces a locked scene too; SaveGuarded refuses that). Errors: EINVALID,
-// EINVALIDEPISODE, EUNAVAILABLE.
+// replaces a locked scene too; SaveGuarded refuses that). Errors: InvalidInput,
+// InvalidEpisode, Unavailable.
 func (s *Scenes) Save(ctx context.Context, ref scene.Ref, sc *scene.Scene) error {
 	return s.saveFlat(ctx, ref, sc, false)
 }
 
 // SaveGuarded is the seed's save_scene_guarded on the batch's flat body,
 // under the batch lock: the scene is written unless an existing flat body
-// is locked (ESCENELOCKED, nothing written). Errors: ESCENELOCKED,
-// ECORRUPT, ESCHEMA (an unreadable existing body), EUNAVAILABLE.
+// is locked (SceneLocked, nothing written). Errors: SceneLocked,
+// Corrupt, SchemaMismatch (an unreadable existing body), Unavailable.
 func (s *Scenes) SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene) error {
 	return s.saveFlat(ctx, ref, sc, true)
 }
@@ -203,7 +203,7 @@ func (s *Scenes) SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene
 // scene.CheckNotLocked to the existing body first.
 func (s *Scenes) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, guard bool) error {
 	if sc == nil {
-		return settle.Errorf(settle.EINVALID, "no scene")
+		return settle.Errorf(settle.InvalidInput, "no scene")
 	}
 	if err := s.writable(ctx); err != nil {
 		return err
@@ -214,7 +214,7 @@ func (s *Scenes) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, g
 	}
 	data, err := scene.EncodeBody(sc)
 	if err != nil {
-		return settle.Wrap(settle.EINVALID, err, "encode scene")
+		return settle.Wrap(settle.InvalidInput, err, "encode scene")
 	}
 	l, err := s.lockBatch(ctx, b)
 	if err != nil {
@@ -228,8 +228,8 @@ func (s *Scenes) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, g
 // before now-olderThan (olderThan <= 0: scene.DefaultStaleAge) as stale,
 // through UpdateStatus at the version it loaded (retried a few times if the
 // active version moves meanwhile), and returns how many it changed; with
-// none, nothing is written. Errors: as Load, ESTRUCTURE, EVERSIONCONFLICT
-// (the version kept moving), EUNAVAILABLE.
+// none, nothing is written. Errors: as Load, StructureImmutable, VersionConflict
+// (the version kept moving), Unavailable.
 func (s *Scenes) RecoverStale(ctx context.Context, ref scene.Ref, olderThan time.Duration, now time.Time) (int, error) {
 	n, version, err := scene.RecoverStale(ctx, s, ref, olderThan, now)
 	if err == nil && n > 0 {
@@ -244,8 +244,8 @@ func (s *Scenes) RecoverStale(ctx context.Context, ref scene.Ref, olderThan time
 // the loaded version); any other gets a new flat scene whose beats are the
 // sequence's shots. The create is made under the batch lock and only if the
 // flat body is still absent. dryRun builds the same result and writes
-// nothing. Errors: EINVALID (plan, sequence id, negative maxTakes),
-// EINVALIDEPISODE, as Load, ESTRUCTURE, EVERSIONCONFLICT, EUNAVAILABLE.
+// nothing. Errors: InvalidInput (plan, sequence id, negative maxTakes),
+// InvalidEpisode, as Load, StructureImmutable, VersionConflict, Unavailable.
 func (s *Scenes) InitFromPlan(ctx context.Context, project, episode string, plan scene.Plan, maxTakes int, dryRun bool) ([]scene.InitResult, error) {
 	if err := s.usable(ctx); err != nil {
 		return nil, err
@@ -277,7 +277,7 @@ func (p planScenes) CreateFlat(ctx context.Context, ref scene.Ref, sc *scene.Sce
 	}
 	data, err := scene.EncodeBody(sc)
 	if err != nil {
-		return false, settle.Wrap(settle.EINVALID, err, "encode scene")
+		return false, settle.Wrap(settle.InvalidInput, err, "encode scene")
 	}
 	l, err := s.lockBatch(ctx, b)
 	if err != nil {

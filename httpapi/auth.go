@@ -71,23 +71,23 @@ func newAuthenticator(tokens []Token) (*authenticator, error) {
 	for _, t := range tokens {
 		sum, err := hex.DecodeString(strings.ToLower(t.TokenSHA256))
 		if err != nil || len(sum) != sha256.Size {
-			return nil, settle.Errorf(settle.EINVALID, "token for %q: token_sha256 must be 64 hex digits", t.Principal)
+			return nil, settle.Errorf(settle.InvalidInput, "token for %q: token_sha256 must be 64 hex digits", t.Principal)
 		}
 		if t.Principal == "" {
-			return nil, settle.Errorf(settle.EINVALID, "a token has no principal name")
+			return nil, settle.Errorf(settle.InvalidInput, "a token has no principal name")
 		}
 		valid := false
 		for _, r := range Roles {
 			valid = valid || r == t.Role
 		}
 		if !valid {
-			return nil, settle.Errorf(settle.EINVALID, "token for %q: unknown role %q", t.Principal, t.Role)
+			return nil, settle.Errorf(settle.InvalidInput, "token for %q: unknown role %q", t.Principal, t.Role)
 		}
 		if t.Role == RoleCollector && t.CollectorKey == "" {
-			return nil, settle.Errorf(settle.EINVALID, "collector token for %q has no collector_key", t.Principal)
+			return nil, settle.Errorf(settle.InvalidInput, "collector token for %q has no collector_key", t.Principal)
 		}
 		if seen[string(sum)] {
-			return nil, settle.Errorf(settle.EINVALID, "token for %q: the same token is configured twice", t.Principal)
+			return nil, settle.Errorf(settle.InvalidInput, "token for %q: the same token is configured twice", t.Principal)
 		}
 		seen[string(sum)] = true
 		e := authEntry{p: Principal{Name: t.Principal, Role: t.Role, CollectorKey: t.CollectorKey}}
@@ -104,11 +104,11 @@ func newAuthenticator(tokens []Token) (*authenticator, error) {
 func (a *authenticator) authenticate(r *http.Request) (Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return Principal{}, settle.Errorf(settle.EUNAUTHORIZED, "missing bearer token")
+		return Principal{}, settle.Errorf(settle.Unauthorized, "missing bearer token")
 	}
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return Principal{}, settle.Errorf(settle.EUNAUTHORIZED, "authorization must be \"Bearer <token>\"")
+		return Principal{}, settle.Errorf(settle.Unauthorized, "authorization must be \"Bearer <token>\"")
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
 	match := -1
@@ -118,7 +118,7 @@ func (a *authenticator) authenticate(r *http.Request) (Principal, error) {
 		}
 	}
 	if match < 0 {
-		return Principal{}, settle.Errorf(settle.EUNAUTHORIZED, "unknown bearer token")
+		return Principal{}, settle.Errorf(settle.Unauthorized, "unknown bearer token")
 	}
 	return a.entries[match].p, nil
 }

@@ -52,7 +52,7 @@ type ClientOptions struct {
 func NewClient(baseURL, token string, opts ClientOptions) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, settle.Errorf(settle.EINVALID, "server URL %q: want http://host:port or https://host:port", baseURL)
+		return nil, settle.Errorf(settle.InvalidInput, "server URL %q: want http://host:port or https://host:port", baseURL)
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
@@ -76,9 +76,9 @@ func (c *Client) Close() error {
 // refused here with the code the stores give such names.
 func seg(what, s string) (string, error) {
 	if s == "" || s == "." || s == ".." {
-		code := settle.EINVALID
+		code := settle.InvalidInput
 		if what == "episode" {
-			code = settle.EINVALIDEPISODE
+			code = settle.InvalidEpisode
 		}
 		return "", settle.Errorf(code, "%s %q cannot name a resource", what, s)
 	}
@@ -117,7 +117,7 @@ func (c *Client) newHTTPRequest(ctx context.Context, rq request) (*http.Request,
 	}
 	req, err := http.NewRequestWithContext(ctx, rq.method, u, body)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "build request")
+		return nil, settle.Wrap(settle.InvalidInput, err, "build request")
 	}
 	for k, vs := range rq.header {
 		for _, v := range vs {
@@ -148,12 +148,12 @@ func (c *Client) do(ctx context.Context, rq request, ok ...int) (response, error
 	}
 	res, err := c.hc.Do(req)
 	if err != nil {
-		return response{}, settle.Wrap(settle.EUNAVAILABLE, err, "%s %s", rq.method, rq.path)
+		return response{}, settle.Wrap(settle.Unavailable, err, "%s %s", rq.method, rq.path)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		return response{}, settle.Wrap(settle.EUNAVAILABLE, err, "%s %s: read response", rq.method, rq.path)
+		return response{}, settle.Wrap(settle.Unavailable, err, "%s %s: read response", rq.method, rq.path)
 	}
 	out := response{status: res.StatusCode, header: res.Header, body: b}
 	if len(ok) == 0 {
@@ -173,18 +173,18 @@ func responseError(status int, body []byte) error {
 	if err := json.Unmarshal(body, &eb); err == nil && eb.Error.Code != "" {
 		return &settle.Error{Code: settle.Code(eb.Error.Code), Message: eb.Error.Message}
 	}
-	code := settle.EINTERNAL
+	code := settle.Internal
 	switch {
 	case status == http.StatusUnauthorized:
-		code = settle.EUNAUTHORIZED
+		code = settle.Unauthorized
 	case status == http.StatusForbidden:
-		code = settle.EFORBIDDEN
+		code = settle.Forbidden
 	case status == http.StatusNotFound:
-		code = settle.ENOTFOUND
+		code = settle.NotFound
 	case status == http.StatusServiceUnavailable || status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
-		code = settle.EUNAVAILABLE
+		code = settle.Unavailable
 	case status >= 400 && status < 500:
-		code = settle.EINVALID
+		code = settle.InvalidInput
 	}
 	text := strings.TrimSpace(string(body))
 	if len(text) > 200 {
@@ -198,7 +198,7 @@ func (c *Client) doJSON(ctx context.Context, method, path string, in, out any, o
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return response{}, settle.Wrap(settle.EINVALID, err, "encode request")
+			return response{}, settle.Wrap(settle.InvalidInput, err, "encode request")
 		}
 		rq.body = b
 	}
@@ -208,7 +208,7 @@ func (c *Client) doJSON(ctx context.Context, method, path string, in, out any, o
 	}
 	if out != nil {
 		if err := json.Unmarshal(res.body, out); err != nil {
-			return res, settle.Wrap(settle.EINTERNAL, err, "%s %s: decode response", method, path)
+			return res, settle.Wrap(settle.Internal, err, "%s %s: decode response", method, path)
 		}
 	}
 	return res, nil
@@ -231,13 +231,13 @@ func encodeExpected(m map[string]any) (json.RawMessage, error) {
 	for _, k := range keys {
 		v, err := pyjson.FromGo(m[k])
 		if err != nil {
-			return nil, settle.Wrap(settle.EINVALID, err, "expected %q", k)
+			return nil, settle.Wrap(settle.InvalidInput, err, "expected %q", k)
 		}
 		obj.Set(k, v)
 	}
 	b, err := pyjson.Encode(obj, pyjson.Options{Indent: -1})
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "expected")
+		return nil, settle.Wrap(settle.InvalidInput, err, "expected")
 	}
 	return b, nil
 }
@@ -283,7 +283,7 @@ func (c *Client) WritebackMany(ctx context.Context, reqs []writeback.WritebackRe
 		case r.Decision != nil:
 			items[i].Outcome = writeback.WritebackOutcome{Decision: *r.Decision, ConflictRecorded: r.ConflictRecorded}
 		default:
-			items[i].Err = settle.Errorf(settle.EINTERNAL, "write-back batch: result %d has neither decision nor error (HTTP %d)", i, r.Status)
+			items[i].Err = settle.Errorf(settle.Internal, "write-back batch: result %d has neither decision nor error (HTTP %d)", i, r.Status)
 		}
 	}
 	return items, nil
@@ -317,7 +317,7 @@ func (c *Client) PostWritebackBatch(ctx context.Context, bodies []WritebackBody)
 	}
 	in, err := json.Marshal(WritebackBatchBody{Writebacks: bodies})
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "encode write-back batch")
+		return nil, settle.Wrap(settle.InvalidInput, err, "encode write-back batch")
 	}
 	res, err := c.do(ctx, request{method: "POST", path: "/v1/writebacks/batch", body: in}, http.StatusOK)
 	if err != nil {
@@ -325,7 +325,7 @@ func (c *Client) PostWritebackBatch(ctx context.Context, bodies []WritebackBody)
 	}
 	var out WritebackBatchResponse
 	if err := json.Unmarshal(res.body, &out); err != nil || len(out.Results) != len(bodies) {
-		return nil, settle.Errorf(settle.EINTERNAL, "write-back batch: undecodable answer or %d results for %d write-backs", len(out.Results), len(bodies))
+		return nil, settle.Errorf(settle.Internal, "write-back batch: undecodable answer or %d results for %d write-backs", len(out.Results), len(bodies))
 	}
 	for i := range out.Results {
 		if d := out.Results[i].Decision; d != nil && d.Reasons == nil {
@@ -355,7 +355,7 @@ type WritebackResult struct {
 func (c *Client) PostWriteback(ctx context.Context, body WritebackBody) (WritebackResult, error) {
 	in, err := json.Marshal(body)
 	if err != nil {
-		return WritebackResult{}, settle.Wrap(settle.EINVALID, err, "encode write-back")
+		return WritebackResult{}, settle.Wrap(settle.InvalidInput, err, "encode write-back")
 	}
 	res, err := c.do(ctx, request{method: "POST", path: "/v1/writebacks", body: in},
 		http.StatusOK, http.StatusCreated, http.StatusConflict, http.StatusForbidden)
@@ -370,7 +370,7 @@ func (c *Client) PostWriteback(ctx context.Context, body WritebackBody) (Writeba
 	}
 	out := WritebackResult{Status: res.status}
 	if err := json.Unmarshal(res.body, &out.Decision); err != nil || out.Decision.Classification == "" {
-		return out, settle.Errorf(settle.EINTERNAL, "write-back: undecodable decision (HTTP %d)", res.status)
+		return out, settle.Errorf(settle.Internal, "write-back: undecodable decision (HTTP %d)", res.status)
 	}
 	if out.Decision.Reasons == nil {
 		out.Decision.Reasons = []string{}
@@ -423,7 +423,7 @@ func (c *Client) BatchStatus(ctx context.Context, batchID, thisTrack string) (wr
 		return so, err
 	}
 	if err := json.Unmarshal(res.body, &so.Result); err != nil {
-		return so, settle.Wrap(settle.EINTERNAL, err, "decode settle result")
+		return so, settle.Wrap(settle.Internal, err, "decode settle result")
 	}
 	so.FirstConsolidation = res.header.Get(HeaderFirstConsolidation) == "true"
 	return so, nil
@@ -483,7 +483,7 @@ func (c *Client) Records(ctx context.Context, q writeback.RecordQuery) (writebac
 	}
 	var page RecordsPage
 	if err := json.Unmarshal(res.body, &page); err != nil {
-		return writeback.RecordPage{}, settle.Wrap(settle.EINTERNAL, err, "decode records")
+		return writeback.RecordPage{}, settle.Wrap(settle.Internal, err, "decode records")
 	}
 	out := writeback.RecordPage{Records: make([]writeback.LedgerRecord, 0, len(page.Records)), Next: page.Next}
 	for _, r := range page.Records {
@@ -567,11 +567,11 @@ func decodeScene(raw json.RawMessage) (*scene.Scene, error) {
 	}
 	v, err := pyjson.Parse(raw)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINTERNAL, err, "decode scene")
+		return nil, settle.Wrap(settle.Internal, err, "decode scene")
 	}
 	obj, ok := v.(*pyjson.Object)
 	if !ok {
-		return nil, settle.Errorf(settle.EINTERNAL, "decode scene: not an object")
+		return nil, settle.Errorf(settle.Internal, "decode scene: not an object")
 	}
 	return scene.FromTree(obj)
 }
@@ -579,7 +579,7 @@ func decodeScene(raw json.RawMessage) (*scene.Scene, error) {
 func (c *Client) loaded(res response) (scene.Loaded, error) {
 	var sb SceneBody
 	if err := json.Unmarshal(res.body, &sb); err != nil {
-		return scene.Loaded{}, settle.Wrap(settle.EINTERNAL, err, "decode scene document")
+		return scene.Loaded{}, settle.Wrap(settle.Internal, err, "decode scene document")
 	}
 	sc, err := decodeScene(sb.Scene)
 	if err != nil {
@@ -608,7 +608,7 @@ func (c *Client) LoadVersion(ctx context.Context, ref scene.Ref, version int) (s
 		return scene.Loaded{}, err
 	}
 	if version <= 0 {
-		return scene.Loaded{}, settle.Errorf(settle.ENOTFOUND, "version %d of batch %s is not registered", version, ref.Batch)
+		return scene.Loaded{}, settle.Errorf(settle.NotFound, "version %d of batch %s is not registered", version, ref.Batch)
 	}
 	res, err := c.do(ctx, request{method: "GET", path: sp + "/versions/" + strconv.Itoa(version)})
 	if err != nil {
@@ -705,7 +705,7 @@ func (c *Client) Activate(ctx context.Context, ref scene.Ref, version int) error
 		return err
 	}
 	if version <= 0 {
-		return settle.Errorf(settle.ENOTFOUND, "version %d of batch %s is not registered", version, ref.Batch)
+		return settle.Errorf(settle.NotFound, "version %d of batch %s is not registered", version, ref.Batch)
 	}
 	_, err = c.doJSON(ctx, "POST", sp+"/activate", ActivateBody{Version: version}, nil)
 	return err
@@ -739,11 +739,11 @@ func (c *Client) InitFromPlan(ctx context.Context, project, episode string, plan
 		return nil, err
 	}
 	if plan.Root == nil {
-		return nil, settle.Errorf(settle.EINVALID, "init: no plan")
+		return nil, settle.Errorf(settle.InvalidInput, "init: no plan")
 	}
 	pb, err := plan.Root.MarshalJSON()
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "encode plan")
+		return nil, settle.Wrap(settle.InvalidInput, err, "encode plan")
 	}
 	mt := maxTakes
 	var out InitResultBody
@@ -771,7 +771,7 @@ func (c *Client) SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene
 		return err
 	}
 	if sc == nil {
-		return settle.Errorf(settle.EINVALID, "no scene")
+		return settle.Errorf(settle.InvalidInput, "no scene")
 	}
 	tree, err := sceneJSON(sc)
 	if err != nil {
@@ -791,7 +791,7 @@ func (c *Client) Ready(ctx context.Context) error {
 		return err
 	}
 	if res.status != http.StatusOK {
-		return settle.Errorf(settle.EUNAVAILABLE, "server not ready: %s", h.Reason)
+		return settle.Errorf(settle.Unavailable, "server not ready: %s", h.Reason)
 	}
 	return nil
 }
@@ -815,7 +815,7 @@ func (c *Client) StreamEvents(ctx context.Context, after int64, types []string, 
 		if ctx.Err() != nil {
 			return nil
 		}
-		return settle.Wrap(settle.EUNAVAILABLE, err, "event stream")
+		return settle.Wrap(settle.Unavailable, err, "event stream")
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
@@ -831,7 +831,7 @@ func (c *Client) StreamEvents(ctx context.Context, after int64, types []string, 
 			if data.Len() > 0 {
 				var ev event.Event
 				if err := json.Unmarshal(data.Bytes(), &ev); err != nil {
-					return settle.Wrap(settle.EINTERNAL, err, "decode event")
+					return settle.Wrap(settle.Internal, err, "decode event")
 				}
 				data.Reset()
 				if err := fn(ev); err != nil {
@@ -859,7 +859,7 @@ func (c *Client) StreamEvents(ctx context.Context, after int64, types []string, 
 	if err == nil {
 		err = io.ErrUnexpectedEOF
 	}
-	return settle.Wrap(settle.EUNAVAILABLE, err, "event stream ended")
+	return settle.Wrap(settle.Unavailable, err, "event stream ended")
 }
 
 // FollowEvents is StreamEvents that reconnects after a failed connection
@@ -883,7 +883,7 @@ func (c *Client) FollowEvents(ctx context.Context, after int64, types []string, 
 			return nil
 		}
 		var se *settle.Error
-		if err != nil && (!errors.As(err, &se) || se.Code != settle.EUNAVAILABLE) {
+		if err != nil && (!errors.As(err, &se) || se.Code != settle.Unavailable) {
 			return err
 		}
 		select {

@@ -212,7 +212,7 @@ func TestRoleMatrix(t *testing.T) {
 					if a.status >= 300 {
 						t.Errorf("%s: allowed, got %d %s", role, a.status, a.body)
 					}
-				} else if a.status != http.StatusForbidden || a.code() != string(settle.EFORBIDDEN) {
+				} else if a.status != http.StatusForbidden || a.code() != string(settle.Forbidden) {
 					t.Errorf("%s: not allowed, got %d %s", role, a.status, a.body)
 				}
 			}
@@ -229,7 +229,7 @@ func TestRoleMatrix(t *testing.T) {
 				return
 			}
 			for what, x := range map[string]answer{"no token": a, "unknown token": b} {
-				if x.status != http.StatusUnauthorized || x.code() != string(settle.EUNAUTHORIZED) || x.header.Get("WWW-Authenticate") == "" {
+				if x.status != http.StatusUnauthorized || x.code() != string(settle.Unauthorized) || x.header.Get("WWW-Authenticate") == "" {
 					t.Errorf("%s: %d %s %v", what, x.status, x.body, x.header)
 				}
 			}
@@ -272,34 +272,34 @@ func TestErrorCodes(t *testing.T) {
 		status int
 		code   settle.Code
 	}{
-		{"not found: batch", call{method: "GET", path: "/v1/batches/nope", token: op}, 404, settle.ENOTFOUND},
-		{"not found: scene", call{method: "GET", path: scenePath("NOPE"), token: op}, 404, settle.ENOTFOUND},
-		{"not found: route", call{method: "GET", path: "/v1/nothing", token: op}, 404, settle.ENOTFOUND},
-		{"schema mismatch", call{method: "GET", path: scenePath("NOSCHEMA"), token: op}, 422, settle.ESCHEMA},
-		{"corrupt", call{method: "GET", path: scenePath("BROKEN"), token: op}, 422, settle.ECORRUPT},
-		{"invalid episode", call{method: "GET", path: "/v1/projects/demo/episodes/ep_1/scenes", token: op}, 400, settle.EINVALIDEPISODE},
-		{"unsafe artifact", call{method: "GET", path: scenePath("UNSAFE"), token: op}, 422, settle.EUNSAFEARTIFACT},
-		{"manifest identity", call{method: "GET", path: scenePath("OTHER"), token: op}, 422, settle.EMANIFESTIDENTITY},
-		{"scene locked", call{method: "PUT", path: scenePath("LOCKED") + "/flat", token: op, body: `{"scene": ` + sceneJSON("LOCKED") + `}`}, 423, settle.ESCENELOCKED},
+		{"not found: batch", call{method: "GET", path: "/v1/batches/nope", token: op}, 404, settle.NotFound},
+		{"not found: scene", call{method: "GET", path: scenePath("NOPE"), token: op}, 404, settle.NotFound},
+		{"not found: route", call{method: "GET", path: "/v1/nothing", token: op}, 404, settle.NotFound},
+		{"schema mismatch", call{method: "GET", path: scenePath("NOSCHEMA"), token: op}, 422, settle.SchemaMismatch},
+		{"corrupt", call{method: "GET", path: scenePath("BROKEN"), token: op}, 422, settle.Corrupt},
+		{"invalid episode", call{method: "GET", path: "/v1/projects/demo/episodes/ep_1/scenes", token: op}, 400, settle.InvalidEpisode},
+		{"unsafe artifact", call{method: "GET", path: scenePath("UNSAFE"), token: op}, 422, settle.UnsafeArtifact},
+		{"manifest identity", call{method: "GET", path: scenePath("OTHER"), token: op}, 422, settle.ManifestIdentity},
+		{"scene locked", call{method: "PUT", path: scenePath("LOCKED") + "/flat", token: op, body: `{"scene": ` + sceneJSON("LOCKED") + `}`}, 423, settle.SceneLocked},
 		{"structure immutable", call{method: "PATCH", path: scenePath("S"), token: op, header: map[string]string{"If-Match": `"1"`},
-			body: `[{"op": "add", "path": "/beats/-", "value": {"beat_id": "SH_002"}}]`}, 409, settle.ESTRUCTURE},
+			body: `[{"op": "add", "path": "/beats/-", "value": {"beat_id": "SH_002"}}]`}, 409, settle.StructureImmutable},
 		{"version conflict", call{method: "PATCH", path: scenePath("S"), token: op, header: map[string]string{"If-Match": `"7"`},
-			body: `[{"op": "replace", "path": "/beats/0/takes/0/status", "value": "running"}]`}, 412, settle.EVERSIONCONFLICT},
-		{"identity mismatch", call{method: "POST", path: scenePath("S") + "/versions", token: op, body: `{"scene": ` + sceneJSON("T") + `}`}, 409, settle.EIDENTITY},
-		{"invalid input: not JSON", call{method: "POST", path: "/v1/writebacks", token: op, body: `{`}, 400, settle.EINVALID},
-		{"invalid input: unknown field", call{method: "PUT", path: "/v1/batches/X", token: op, body: `{"tracks": [], "extra": 1}`}, 400, settle.EINVALID},
-		{"invalid input: trailing data", call{method: "PUT", path: "/v1/batches/X", token: op, body: `{"tracks": []} {}`}, 400, settle.EINVALID},
-		{"invalid input: empty body", call{method: "POST", path: "/v1/registry", token: op}, 400, settle.EINVALID},
-		{"invalid input: invalid registry record", call{method: "POST", path: "/v1/registry", token: op, body: `{"schema": "x"}`}, 400, settle.EINVALID},
-		{"invalid input: verdict not an object", call{method: "POST", path: "/v1/writebacks", token: op, body: `{"verdict": [1], "batch_id": "b"}`}, 400, settle.EINVALID},
-		{"invalid input: bad batch id", call{method: "PUT", path: "/v1/batches/a%2Fb", token: op, body: `{"tracks": []}`}, 400, settle.EINVALID},
-		{"invalid input: bad query", call{method: "GET", path: "/v1/records?kind=bogus", token: op}, 400, settle.EINVALID},
-		{"invalid input: If-Match not a version", call{method: "PATCH", path: scenePath("S"), token: op, header: map[string]string{"If-Match": `*`}, body: `[]`}, 400, settle.EINVALID},
-		{"precondition required", call{method: "PATCH", path: scenePath("S"), token: op, body: `[]`}, 428, settle.EINVALID},
-		{"too large", call{method: "POST", path: "/v1/writebacks", token: op, body: `{"verdict": "` + strings.Repeat("x", httpapi.DefaultMaxBodyBytes) + `"}`}, 413, settle.EINVALID},
-		{"method not allowed", call{method: "DELETE", path: "/v1/records", token: op}, 405, settle.EINVALID},
-		{"unauthorized", call{method: "GET", path: "/v1/records"}, 401, settle.EUNAUTHORIZED},
-		{"forbidden", call{method: "POST", path: "/v1/registry", token: "tok-reader", body: `{}`}, 403, settle.EFORBIDDEN},
+			body: `[{"op": "replace", "path": "/beats/0/takes/0/status", "value": "running"}]`}, 412, settle.VersionConflict},
+		{"identity mismatch", call{method: "POST", path: scenePath("S") + "/versions", token: op, body: `{"scene": ` + sceneJSON("T") + `}`}, 409, settle.IdentityMismatch},
+		{"invalid input: not JSON", call{method: "POST", path: "/v1/writebacks", token: op, body: `{`}, 400, settle.InvalidInput},
+		{"invalid input: unknown field", call{method: "PUT", path: "/v1/batches/X", token: op, body: `{"tracks": [], "extra": 1}`}, 400, settle.InvalidInput},
+		{"invalid input: trailing data", call{method: "PUT", path: "/v1/batches/X", token: op, body: `{"tracks": []} {}`}, 400, settle.InvalidInput},
+		{"invalid input: empty body", call{method: "POST", path: "/v1/registry", token: op}, 400, settle.InvalidInput},
+		{"invalid input: invalid registry record", call{method: "POST", path: "/v1/registry", token: op, body: `{"schema": "x"}`}, 400, settle.InvalidInput},
+		{"invalid input: verdict not an object", call{method: "POST", path: "/v1/writebacks", token: op, body: `{"verdict": [1], "batch_id": "b"}`}, 400, settle.InvalidInput},
+		{"invalid input: bad batch id", call{method: "PUT", path: "/v1/batches/a%2Fb", token: op, body: `{"tracks": []}`}, 400, settle.InvalidInput},
+		{"invalid input: bad query", call{method: "GET", path: "/v1/records?kind=bogus", token: op}, 400, settle.InvalidInput},
+		{"invalid input: If-Match not a version", call{method: "PATCH", path: scenePath("S"), token: op, header: map[string]string{"If-Match": `*`}, body: `[]`}, 400, settle.InvalidInput},
+		{"precondition required", call{method: "PATCH", path: scenePath("S"), token: op, body: `[]`}, 428, settle.InvalidInput},
+		{"too large", call{method: "POST", path: "/v1/writebacks", token: op, body: `{"verdict": "` + strings.Repeat("x", httpapi.DefaultMaxBodyBytes) + `"}`}, 413, settle.InvalidInput},
+		{"method not allowed", call{method: "DELETE", path: "/v1/records", token: op}, 405, settle.InvalidInput},
+		{"unauthorized", call{method: "GET", path: "/v1/records"}, 401, settle.Unauthorized},
+		{"forbidden", call{method: "POST", path: "/v1/registry", token: "tok-reader", body: `{}`}, 403, settle.Forbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -324,7 +324,7 @@ func TestErrorCodes(t *testing.T) {
 	// PATH_REFUSED is a configuration refusal (a ledger outside the
 	// allowlist): the server never opens such a ledger, so no request can
 	// meet it; its status is checked here through the same mapping.
-	if settle.HTTPStatus(settle.EPATHREFUSED) != 403 {
+	if settle.HTTPStatus(settle.PathRefused) != 403 {
 		t.Fatal("PATH_REFUSED is not 403")
 	}
 }
@@ -380,7 +380,7 @@ func TestWritebackDecisionStatuses(t *testing.T) {
 		t.Fatalf("default source path: %d %s", a.status, a.body)
 	}
 	// A batch id no declaration can have is refused, not recorded.
-	if a := post(writebackBody("task-6", "T1", "a/b", keyA)); a.status != 400 || a.code() != string(settle.EINVALID) {
+	if a := post(writebackBody("task-6", "T1", "a/b", keyA)); a.status != 400 || a.code() != string(settle.InvalidInput) {
 		t.Fatalf("undeclarable batch id: %d %s", a.status, a.body)
 	}
 	// A binding and a verdict together are refused.
@@ -406,7 +406,7 @@ func TestForgedCollectorRefused(t *testing.T) {
 	dry := forged
 	dry.DryRun = true
 	a := e.do(call{method: "POST", path: "/v1/writebacks", token: "tok-collector-a", body: mustJSON(dry)})
-	if a.status != 403 || a.code() != string(settle.EFORBIDDEN) {
+	if a.status != 403 || a.code() != string(settle.Forbidden) {
 		t.Fatalf("dry run: %d %s", a.status, a.body)
 	}
 	if recs, _ := e.ledger.Records(ctx, writeback.RecordQuery{After: -1}); len(recs.Records) != 0 {
@@ -416,7 +416,7 @@ func TestForgedCollectorRefused(t *testing.T) {
 	a = e.do(call{method: "POST", path: "/v1/writebacks", token: "tok-collector-a", body: mustJSON(forged)})
 	var fb httpapi.ForbiddenBody
 	a.json(t, &fb)
-	if a.status != 403 || fb.Error.Code != string(settle.EFORBIDDEN) || !fb.ConflictRecorded || fb.Decision == nil ||
+	if a.status != 403 || fb.Error.Code != string(settle.Forbidden) || !fb.ConflictRecorded || fb.Decision == nil ||
 		fb.Decision.Appended || a.header.Get(httpapi.HeaderConflictRecorded) != "true" {
 		t.Fatalf("forged: %d %s", a.status, a.body)
 	}
@@ -438,7 +438,7 @@ func TestForgedCollectorRefused(t *testing.T) {
 	}
 	// The Go client reports it as a FORBIDDEN error.
 	_, err = e.client("tok-collector-a").PostWriteback(ctx, forged)
-	if settle.ErrorCode(err) != settle.EFORBIDDEN {
+	if settle.ErrorCode(err) != settle.Forbidden {
 		t.Fatalf("client: %v", err)
 	}
 	// The key's own collector writes it back.
@@ -452,7 +452,7 @@ func TestForgedCollectorRefused(t *testing.T) {
 		NormalCollectorCronID: b.NormalCollectorCronID, NormalCollectorCronIDSource: b.NormalCollectorCronIDSource, CollectorKey: keyB,
 		CollectorRole: "ANU", AuthoritativeVerdict: b.AuthoritativeVerdict, TerminalStatus: b.TerminalStatus, CompletedAt: b.CompletedAt,
 		SourceResultPath: "x", BatchID: "BF", ExecutorKey: b.ExecutorKey}
-	if _, err := e.client("tok-collector-a").Writeback(ctx, writeback.WritebackRequest{Binding: bind}); settle.ErrorCode(err) != settle.EFORBIDDEN {
+	if _, err := e.client("tok-collector-a").Writeback(ctx, writeback.WritebackRequest{Binding: bind}); settle.ErrorCode(err) != settle.Forbidden {
 		t.Fatalf("forged binding: %v", err)
 	}
 }
@@ -583,7 +583,7 @@ func TestReadyzWhenTheLedgerIsPoisoned(t *testing.T) {
 	// writes until it is reopened.
 	failFsync(t)
 	a := e.do(call{method: "POST", path: "/v1/writebacks", token: "tok-operator", body: mustJSON(writebackBody("p-1", "T1", "BP", keyA))})
-	if a.status != 503 || a.code() != string(settle.EUNAVAILABLE) {
+	if a.status != 503 || a.code() != string(settle.Unavailable) {
 		t.Fatalf("write-back with a failing fsync: %d %s", a.status, a.body)
 	}
 	healFsync(t)
@@ -651,7 +651,7 @@ func TestGracefulShutdown(t *testing.T) {
 	close(stop)
 	select {
 	case err := <-streamDone:
-		if settle.ErrorCode(err) != settle.EUNAVAILABLE {
+		if settle.ErrorCode(err) != settle.Unavailable {
 			t.Fatalf("stream after shutdown: %v", err)
 		}
 	case <-time.After(10 * time.Second):

@@ -46,7 +46,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(ErrorBody{Error: APIError{Code: string(settle.EINTERNAL), Message: "encode response: " + err.Error()}})
+		b, _ = json.Marshal(ErrorBody{Error: APIError{Code: string(settle.Internal), Message: "encode response: " + err.Error()}})
 	}
 	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
@@ -78,15 +78,15 @@ func decodeJSON(r *http.Request, dst any) error {
 
 func decodeStrict(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
-		return settle.Errorf(settle.EINVALID, "empty request body: want a JSON object")
+		return settle.Errorf(settle.InvalidInput, "empty request body: want a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
-		return settle.Wrap(settle.EINVALID, err, "request body")
+		return settle.Wrap(settle.InvalidInput, err, "request body")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return settle.Errorf(settle.EINVALID, "request body: data after the JSON value")
+		return settle.Errorf(settle.InvalidInput, "request body: data after the JSON value")
 	}
 	return nil
 }
@@ -101,9 +101,9 @@ func readBody(r *http.Request) ([]byte, error) {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
 			return nil, withStatus(http.StatusRequestEntityTooLarge,
-				settle.Errorf(settle.EINVALID, "request body exceeds %d bytes", mb.Limit))
+				settle.Errorf(settle.InvalidInput, "request body exceeds %d bytes", mb.Limit))
 		}
-		return nil, settle.Wrap(settle.EINVALID, err, "read request body")
+		return nil, settle.Wrap(settle.InvalidInput, err, "read request body")
 	}
 	return b, nil
 }
@@ -111,5 +111,5 @@ func readBody(r *http.Request) ([]byte, error) {
 // errMethod is the 405 answer.
 func errMethod(method string, allow []string) error {
 	return withStatus(http.StatusMethodNotAllowed,
-		settle.Errorf(settle.EINVALID, "method %s not allowed; allowed: %v", method, allow))
+		settle.Errorf(settle.InvalidInput, "method %s not allowed; allowed: %v", method, allow))
 }

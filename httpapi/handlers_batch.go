@@ -22,7 +22,7 @@ func (s *Server) handleWritebackBatch(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	if body.Writebacks == nil {
-		return settle.Errorf(settle.EINVALID, "writebacks (an array of write-back bodies) is required")
+		return settle.Errorf(settle.InvalidInput, "writebacks (an array of write-back bodies) is required")
 	}
 	if n := len(body.Writebacks); n > settle.MaxBatchWritebacks {
 		return settle.LimitError("MaxBatchWritebacks", settle.MaxBatchWritebacks, "batch of %d write-backs", n)
@@ -37,7 +37,7 @@ func (s *Server) handleWritebackBatch(w http.ResponseWriter, r *http.Request) er
 		wb := &body.Writebacks[i]
 		req, err := s.writebackRequest(wb)
 		if err == nil && wb.DryRun {
-			err = settle.Errorf(settle.EINVALID, "a batch does not carry dry runs: send them one per request")
+			err = settle.Errorf(settle.InvalidInput, "a batch does not carry dry runs: send them one per request")
 		}
 		if err == nil && req.Binding.CollectorKey == "" {
 			err = missingCollectorKey(wb)
@@ -82,13 +82,13 @@ func (s *Server) handleWritebackBatch(w http.ResponseWriter, r *http.Request) er
 		res := WritebackBatchResult{Status: decisionStatus(d.Classification, false), Decision: &d, ConflictRecorded: it.Outcome.ConflictRecorded}
 		if msg := foreign[j]; msg != "" {
 			if writeback.ShouldApply(&d) || d.Appended {
-				results[i] = itemError(settle.Errorf(settle.EINTERNAL, "a foreign-key write-back was not refused by the evaluator (%s)", d.Classification))
+				results[i] = itemError(settle.Errorf(settle.Internal, "a foreign-key write-back was not refused by the evaluator (%s)", d.Classification))
 				continue
 			}
 			b := reqs[j].Binding
 			data := refusedData{
 				Classification:   d.Classification,
-				Code:             string(settle.EFORBIDDEN),
+				Code:             string(settle.Forbidden),
 				TaskID:           b.TaskID,
 				TrackID:          b.TrackID,
 				BatchID:          b.BatchID,
@@ -103,14 +103,14 @@ func (s *Server) handleWritebackBatch(w http.ResponseWriter, r *http.Request) er
 				continue
 			}
 			res.Status = http.StatusForbidden
-			res.Error = &APIError{Code: string(settle.EFORBIDDEN), Message: msg}
+			res.Error = &APIError{Code: string(settle.Forbidden), Message: msg}
 			results[i] = res
 			continue
 		}
 		so, err := m.After(ctx, j)
 		if err != nil {
 			s.met.postProcessFail.Inc()
-			results[i] = itemError(settle.Wrap(settle.EUNAVAILABLE, err,
+			results[i] = itemError(settle.Wrap(settle.Unavailable, err,
 				"the write-back was applied (%s) but its event or batch settlement failed; retry it: an identical write-back is an idempotent skip that completes them", d.Classification))
 			continue
 		}

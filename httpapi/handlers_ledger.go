@@ -43,7 +43,7 @@ func (s *Server) writebackRequest(body *WritebackBody) (writeback.WritebackReque
 	if len(body.Expected) > 0 {
 		v, err := settle.ParseInput(body.Expected, "MaxRecordBytes", settle.MaxRecordBytes)
 		if err != nil {
-			return req, settle.Wrap(settle.EINVALID, err, "expected")
+			return req, settle.Wrap(settle.InvalidInput, err, "expected")
 		}
 		switch o := v.(type) {
 		case nil:
@@ -53,21 +53,21 @@ func (s *Server) writebackRequest(body *WritebackBody) (writeback.WritebackReque
 				req.Expected[k], _ = o.Get(k)
 			}
 		default:
-			return req, settle.Errorf(settle.EINVALID, "expected must be a JSON object")
+			return req, settle.Errorf(settle.InvalidInput, "expected must be a JSON object")
 		}
 	}
 	if body.Binding != nil {
 		if len(body.Verdict) > 0 || body.BatchID != "" || body.TrackID != "" || body.ExecutorKey != "" || body.SourcePath != "" {
-			return req, settle.Errorf(settle.EINVALID, "a binding excludes verdict, batch_id, track_id, executor_key and source_path")
+			return req, settle.Errorf(settle.InvalidInput, "a binding excludes verdict, batch_id, track_id, executor_key and source_path")
 		}
 		req.Binding = *body.Binding
 		return req, nil
 	}
 	if len(body.Verdict) == 0 {
-		return req, settle.Errorf(settle.EINVALID, "verdict (a verdict document) or binding is required")
+		return req, settle.Errorf(settle.InvalidInput, "verdict (a verdict document) or binding is required")
 	}
 	if body.BatchID == "" {
-		return req, settle.Errorf(settle.EINVALID, "batch_id is required with a verdict")
+		return req, settle.Errorf(settle.InvalidInput, "batch_id is required with a verdict")
 	}
 	sp := body.SourcePath
 	if sp == "" {
@@ -100,9 +100,9 @@ func (s *Server) writebackRequest(body *WritebackBody) (writeback.WritebackReque
 // verdict (or binding) names no collector key.
 func missingCollectorKey(body *WritebackBody) error {
 	if body.Binding != nil {
-		return settle.Errorf(settle.EINVALID, "binding.collector_key is empty: a write-back needs the independent collector's key")
+		return settle.Errorf(settle.InvalidInput, "binding.collector_key is empty: a write-back needs the independent collector's key")
 	}
-	return settle.Errorf(settle.EINVALID, "the verdict names no collector key: set collector_key (or four_tuple_record.collector_key or collector_owner_key) to the independent collector's key")
+	return settle.Errorf(settle.InvalidInput, "the verdict names no collector key: set collector_key (or four_tuple_record.collector_key or collector_owner_key) to the independent collector's key")
 }
 
 func (s *Server) handleWriteback(w http.ResponseWriter, r *http.Request) error {
@@ -142,7 +142,7 @@ func (s *Server) handleWriteback(w http.ResponseWriter, r *http.Request) error {
 	if !req.DryRun {
 		if err := s.afterWriteback(w, r, &d, out.ConflictRecorded, p); err != nil {
 			s.met.postProcessFail.Inc()
-			return settle.Wrap(settle.EUNAVAILABLE, err,
+			return settle.Wrap(settle.Unavailable, err,
 				"the write-back was applied (%s) but its event or batch settlement failed; retry it: an identical write-back is an idempotent skip that completes them", d.Classification)
 		}
 	}
@@ -179,9 +179,9 @@ func (s *Server) refuseForeignKey(w http.ResponseWriter, r *http.Request, req wr
 	msg := "principal " + strconv.Quote(p.Name) + " writes back as collector key " + strconv.Quote(p.CollectorKey) +
 		"; this verdict names collector key " + strconv.Quote(b.CollectorKey) + " (authority comes from the token, never from the verdict's text)"
 	if ri := info(r.Context()); ri != nil {
-		ri.err = settle.Errorf(settle.EFORBIDDEN, "%s", msg)
+		ri.err = settle.Errorf(settle.Forbidden, "%s", msg)
 	}
-	body := ForbiddenBody{Error: APIError{Code: string(settle.EFORBIDDEN), Message: msg}}
+	body := ForbiddenBody{Error: APIError{Code: string(settle.Forbidden), Message: msg}}
 	if !req.DryRun {
 		exp := maps.Clone(req.Expected)
 		if exp == nil {
@@ -196,7 +196,7 @@ func (s *Server) refuseForeignKey(w http.ResponseWriter, r *http.Request, req wr
 		if writeback.ShouldApply(&d) || d.Appended {
 			// The evaluator must refuse a collector_key mismatch; if it
 			// did not, something is badly wrong: do not pretend.
-			return settle.Errorf(settle.EINTERNAL, "a foreign-key write-back was not refused by the evaluator (%s)", d.Classification)
+			return settle.Errorf(settle.Internal, "a foreign-key write-back was not refused by the evaluator (%s)", d.Classification)
 		}
 		s.met.decisions.WithLabelValues(d.Classification).Inc()
 		body.Decision = &d
@@ -206,7 +206,7 @@ func (s *Server) refuseForeignKey(w http.ResponseWriter, r *http.Request, req wr
 		}
 		data := refusedData{
 			Classification:   d.Classification,
-			Code:             string(settle.EFORBIDDEN),
+			Code:             string(settle.Forbidden),
 			TaskID:           b.TaskID,
 			TrackID:          b.TrackID,
 			BatchID:          b.BatchID,
@@ -235,26 +235,26 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) error {
 	switch rq.Kind {
 	case "", writeback.KindDurable, writeback.KindRegistry, writeback.KindConflict:
 	default:
-		return settle.Errorf(settle.EINVALID, "kind %q: want durable, registry or conflict", rq.Kind)
+		return settle.Errorf(settle.InvalidInput, "kind %q: want durable, registry or conflict", rq.Kind)
 	}
 	for k := range q {
 		switch k {
 		case "kind", "batch", "task", "after", "limit":
 		default:
-			return settle.Errorf(settle.EINVALID, "unknown query parameter %q", k)
+			return settle.Errorf(settle.InvalidInput, "unknown query parameter %q", k)
 		}
 	}
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return settle.Errorf(settle.EINVALID, "after %q: want a record sequence number (-1: from the start)", v)
+			return settle.Errorf(settle.InvalidInput, "after %q: want a record sequence number (-1: from the start)", v)
 		}
 		rq.After = n
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			return settle.Errorf(settle.EINVALID, "limit %q: want a positive integer", v)
+			return settle.Errorf(settle.InvalidInput, "limit %q: want a positive integer", v)
 		}
 		if err := writeback.CheckLimit(n); err != nil {
 			return err
@@ -315,7 +315,7 @@ func (s *Server) handleDeclareBatch(w http.ResponseWriter, r *http.Request) erro
 		return err
 	}
 	if body.BatchID != "" && body.BatchID != batch {
-		return settle.Errorf(settle.EINVALID, "batch_id %q differs from the path's %q", body.BatchID, batch)
+		return settle.Errorf(settle.InvalidInput, "batch_id %q differs from the path's %q", body.BatchID, batch)
 	}
 	b := writeback.Batch{BatchID: batch, Tracks: body.Tracks}
 	if err := s.ledger.DeclareBatch(r.Context(), b); err != nil {
@@ -349,7 +349,7 @@ func (s *Server) handleBatchStatus(w http.ResponseWriter, r *http.Request) error
 	batch := r.PathValue("batch")
 	for k := range r.URL.Query() {
 		if k != "this_track" {
-			return settle.Errorf(settle.EINVALID, "unknown query parameter %q", k)
+			return settle.Errorf(settle.InvalidInput, "unknown query parameter %q", k)
 		}
 	}
 	b, err := s.ledger.GetBatch(r.Context(), batch)

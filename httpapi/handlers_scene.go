@@ -41,12 +41,12 @@ func ifMatch(r *http.Request) (v int, revision string, full bool, err error) {
 	h := strings.TrimSpace(r.Header.Get("If-Match"))
 	if h == "" {
 		return 0, "", false, withStatus(http.StatusPreconditionRequired,
-			settle.Errorf(settle.EINVALID, "If-Match is required: send the ETag of the scene the change was prepared against"))
+			settle.Errorf(settle.InvalidInput, "If-Match is required: send the ETag of the scene the change was prepared against"))
 	}
 	if strings.HasPrefix(h, "W/") {
-		return 0, "", false, settle.Errorf(settle.EINVALID, "If-Match %s: a weak ETag never matches; send the strong ETag", h)
+		return 0, "", false, settle.Errorf(settle.InvalidInput, "If-Match %s: a weak ETag never matches; send the strong ETag", h)
 	}
-	bad := settle.Errorf(settle.EINVALID, "If-Match %s: want the ETag of a scene body, like \"3-<revision>\", or of its version, like \"3\"", h)
+	bad := settle.Errorf(settle.InvalidInput, "If-Match %s: want the ETag of a scene body, like \"3-<revision>\", or of its version, like \"3\"", h)
 	if len(h) < 2 || h[0] != '"' || h[len(h)-1] != '"' {
 		return 0, "", false, bad
 	}
@@ -80,7 +80,7 @@ func isRevision(s string) bool {
 func (s *Server) condWriter() (scene.CondWriter, error) {
 	cw, ok := s.scenes.(scene.CondWriter)
 	if !ok {
-		return nil, withStatus(http.StatusNotImplemented, settle.Errorf(settle.EINVALID, "this scene store has no conditional status writes"))
+		return nil, withStatus(http.StatusNotImplemented, settle.Errorf(settle.InvalidInput, "this scene store has no conditional status writes"))
 	}
 	return cw, nil
 }
@@ -97,7 +97,7 @@ func sceneJSON(sc *scene.Scene) (json.RawMessage, error) {
 	}
 	b, err := sc.ToTree().MarshalJSON()
 	if err != nil {
-		return nil, settle.Wrap(settle.EINTERNAL, err, "encode scene")
+		return nil, settle.Wrap(settle.Internal, err, "encode scene")
 	}
 	return b, nil
 }
@@ -105,7 +105,7 @@ func sceneJSON(sc *scene.Scene) (json.RawMessage, error) {
 // parseScene decodes a scene from a request.
 func parseScene(raw json.RawMessage) (*scene.Scene, error) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return nil, settle.Errorf(settle.EINVALID, "scene is required")
+		return nil, settle.Errorf(settle.InvalidInput, "scene is required")
 	}
 	return scene.DecodeInput(raw)
 }
@@ -137,7 +137,7 @@ func (s *Server) emitScene(ctx context.Context, typ string, d SceneEventData) er
 func (s *Server) afterSceneWrite(ctx context.Context, typ string, d SceneEventData) error {
 	ctx = context.WithoutCancel(ctx)
 	if err := s.emitScene(ctx, typ, d); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "the scene write was done but its %s event failed", typ)
+		return settle.Wrap(settle.Unavailable, err, "the scene write was done but its %s event failed", typ)
 	}
 	return nil
 }
@@ -147,7 +147,7 @@ func (s *Server) afterSceneWrite(ctx context.Context, typ string, d SceneEventDa
 // save itself was done.
 func (s *Server) afterStatusSave(ctx context.Context, d SceneEventData, created bool) error {
 	if err := s.derive.StatusSaved(context.WithoutCancel(ctx), d, created); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "the status save was done but its events failed")
+		return settle.Wrap(settle.Unavailable, err, "the status save was done but its events failed")
 	}
 	return nil
 }
@@ -163,7 +163,7 @@ func (s *Server) activate(ctx context.Context, ref scene.Ref, version, expected 
 		return "", ca.ActivateIf(ctx, ref, version, expected)
 	}
 	if expected > 0 {
-		return "", settle.Errorf(settle.EINVALID, "this store cannot activate conditionally: send no If-Match")
+		return "", settle.Errorf(settle.InvalidInput, "this store cannot activate conditionally: send no If-Match")
 	}
 	return "", s.scenes.Activate(ctx, ref, version)
 }
@@ -191,7 +191,7 @@ func (s *Server) handleSceneLoad(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) handleSceneLoadVersion(w http.ResponseWriter, r *http.Request) error {
 	v, err := strconv.Atoi(r.PathValue("version"))
 	if err != nil || v <= 0 {
-		return settle.Errorf(settle.EINVALID, "version %q: want a positive integer", r.PathValue("version"))
+		return settle.Errorf(settle.InvalidInput, "version %q: want a positive integer", r.PathValue("version"))
 	}
 	l, err := s.scenes.LoadVersion(r.Context(), sceneRef(r), v)
 	if err != nil {
@@ -228,7 +228,7 @@ func (s *Server) handleScenePatch(w http.ResponseWriter, r *http.Request) error 
 	ct := r.Header.Get("Content-Type")
 	if ct != "" && !strings.HasPrefix(ct, "application/json-patch+json") && !strings.HasPrefix(ct, "application/json") {
 		return withStatus(http.StatusUnsupportedMediaType,
-			settle.Errorf(settle.EINVALID, "content type %q: send an RFC 6902 patch as application/json-patch+json", ct))
+			settle.Errorf(settle.InvalidInput, "content type %q: send an RFC 6902 patch as application/json-patch+json", ct))
 	}
 	patch, err := readBody(r)
 	if err != nil {
@@ -291,7 +291,7 @@ func (s *Server) handleSceneRecoverStale(w http.ResponseWriter, r *http.Request)
 	if body.OlderThan != "" {
 		d, err := time.ParseDuration(body.OlderThan)
 		if err != nil || d <= 0 {
-			return settle.Errorf(settle.EINVALID, "older_than %q: want a positive duration like \"5m\"", body.OlderThan)
+			return settle.Errorf(settle.InvalidInput, "older_than %q: want a positive duration like \"5m\"", body.OlderThan)
 		}
 		older = d
 	}
@@ -299,7 +299,7 @@ func (s *Server) handleSceneRecoverStale(w http.ResponseWriter, r *http.Request)
 	if body.Now != "" {
 		t, err := time.Parse(time.RFC3339Nano, body.Now)
 		if err != nil {
-			return settle.Errorf(settle.EINVALID, "now %q: want an RFC 3339 time", body.Now)
+			return settle.Errorf(settle.InvalidInput, "now %q: want an RFC 3339 time", body.Now)
 		}
 		now = t
 	}
@@ -349,7 +349,7 @@ func (s *Server) handleSceneCandidate(w http.ResponseWriter, r *http.Request) er
 	d.Fingerprint, d.Activated, d.Reason, d.Revision = scene.Fingerprint(sc), body.Activate, body.Reason, derive.BodyRevision(sc)
 	created, err := s.derive.Scene(r.Context(), event.SceneVersionCreated, d)
 	if err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "candidate version %d was stored but its event failed", v)
+		return settle.Wrap(settle.Unavailable, err, "candidate version %d was stored but its event failed", v)
 	}
 	if body.Activate {
 		a := sceneEvent(r, ref, v)
@@ -372,7 +372,7 @@ func (s *Server) handleSceneActivate(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	if body.Version <= 0 {
-		return settle.Errorf(settle.EINVALID, "version must be a positive integer")
+		return settle.Errorf(settle.InvalidInput, "version must be a positive integer")
 	}
 	ref := sceneRef(r)
 	// An optional If-Match (the scene's ETag, or its version's) makes the
@@ -457,7 +457,7 @@ type GuardedSaver interface {
 func (s *Server) handleSceneSaveGuarded(w http.ResponseWriter, r *http.Request) error {
 	gs, ok := s.scenes.(GuardedSaver)
 	if !ok {
-		return withStatus(http.StatusNotImplemented, settle.Errorf(settle.EINVALID, "this scene store has no guarded save"))
+		return withStatus(http.StatusNotImplemented, settle.Errorf(settle.InvalidInput, "this scene store has no guarded save"))
 	}
 	var body ScenePut
 	if err := decodeJSON(r, &body); err != nil {

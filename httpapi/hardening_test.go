@@ -65,7 +65,7 @@ func TestHardeningC_RunnerCannotCreateScenes(t *testing.T) {
 				{method: "POST", path: scenePath("RUNNERMADE") + "/save-runner", body: `{"scene": ` + sceneJSON("RUNNERMADE") + `}`, header: map[string]string{"If-Match": `"1-` + rev + `"`}},
 			} {
 				c.token = "tok-runner"
-				if a := e.do(c); a.status != 404 || a.code() != string(settle.ENOTFOUND) {
+				if a := e.do(c); a.status != 404 || a.code() != string(settle.NotFound) {
 					t.Fatalf("runner %s If-Match %s: %d %s", c.method, c.header["If-Match"], a.status, a.body)
 				}
 			}
@@ -77,7 +77,7 @@ func TestHardeningC_RunnerCannotCreateScenes(t *testing.T) {
 			}
 			// The HTTP client (a runner's) gets the same answer.
 			_, err := e.client("tok-runner").SaveRunner(bg, storetest.Ref("RUNNERMADE"), 1, "", &scene.Scene{SceneID: "RUNNERMADE"})
-			if settle.ErrorCode(err) != settle.ENOTFOUND {
+			if settle.ErrorCode(err) != settle.NotFound {
 				t.Fatalf("client runner save: %v", err)
 			}
 
@@ -115,7 +115,7 @@ func TestHardeningD_RunnerSavesOverHTTP(t *testing.T) {
 				t.Fatalf("first runner: %d %s", a.status, a.body)
 			}
 			a := save("second", etag)
-			if a.status != 412 || a.code() != string(settle.EVERSIONCONFLICT) {
+			if a.status != 412 || a.code() != string(settle.VersionConflict) {
 				t.Fatalf("second runner from the same base: %d %s", a.status, a.body)
 			}
 			// The second runner reloads, keeps what it did not know, saves.
@@ -159,11 +159,11 @@ func TestHardeningM_MissingSceneIs404(t *testing.T) {
 			before := sceneFileNames(t, e)
 			a := e.do(call{method: "PATCH", path: scenePath("MISSING"), token: "tok-runner", header: map[string]string{"If-Match": `"1"`},
 				body: `[{"op": "replace", "path": "/beats/0/takes/0/status", "value": "succeeded"}]`})
-			if a.status != 404 || a.code() != string(settle.ENOTFOUND) {
+			if a.status != 404 || a.code() != string(settle.NotFound) {
 				t.Fatalf("patch of a missing scene: %d %s", a.status, a.body)
 			}
 			a = e.do(call{method: "POST", path: scenePath("MISSING") + "/activate", token: "tok-operator", body: `{"version": 1}`})
-			if a.status != 404 || a.code() != string(settle.ENOTFOUND) {
+			if a.status != 404 || a.code() != string(settle.NotFound) {
 				t.Fatalf("activate of a missing scene: %d %s", a.status, a.body)
 			}
 			// An operator's failing patch of a missing scene is refused as

@@ -30,7 +30,7 @@ func TestWritebackWithoutCollectorKey(t *testing.T) {
 		a := e.do(call{method: "POST", path: "/v1/writebacks", token: c.token, body: mustJSON(c.body)})
 		var eb httpapi.ErrorBody
 		a.json(t, &eb)
-		if a.status != 400 || eb.Error.Code != string(settle.EINVALID) || !strings.Contains(eb.Error.Message, "collector_key") {
+		if a.status != 400 || eb.Error.Code != string(settle.InvalidInput) || !strings.Contains(eb.Error.Message, "collector_key") {
 			t.Fatalf("%s: got %d %s, want 400 INVALID_INPUT naming collector_key", c.token, a.status, a.body)
 		}
 	}

@@ -37,7 +37,7 @@ func TestHardeningFK_HTTPNames(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := e.do(c.c)
-			if a.status != 400 || a.code() != string(settle.EINVALID) || !strings.Contains(string(a.body), c.field) {
+			if a.status != 400 || a.code() != string(settle.InvalidInput) || !strings.Contains(string(a.body), c.field) {
 				t.Fatalf("%d %s, want 400 INVALID_INPUT naming %s", a.status, a.body, c.field)
 			}
 		})
@@ -57,16 +57,16 @@ func TestHardeningN_HTTPSmallOnes(t *testing.T) {
 	e := startEnv(t, envOptions{})
 	op := "tok-operator"
 	for _, q := range []string{"0", "-1"} {
-		if a := e.do(call{method: "GET", path: "/v1/records?limit=" + q, token: op}); a.status != 400 || a.code() != string(settle.EINVALID) {
+		if a := e.do(call{method: "GET", path: "/v1/records?limit=" + q, token: op}); a.status != 400 || a.code() != string(settle.InvalidInput) {
 			t.Fatalf("limit=%s: %d %s", q, a.status, a.body)
 		}
 	}
-	if a := e.do(call{method: "POST", path: "/v1/projects/p/episodes/1/init", token: op, body: `{"plan": {"sequences": []}}`}); a.status != 400 || a.code() != string(settle.EINVALID) {
+	if a := e.do(call{method: "POST", path: "/v1/projects/p/episodes/1/init", token: op, body: `{"plan": {"sequences": []}}`}); a.status != 400 || a.code() != string(settle.InvalidInput) {
 		t.Fatalf("empty plan: %d %s", a.status, a.body)
 	}
 	c := e.client(op)
 	_, err := c.RecoverStale(context.Background(), scene.Ref{Project: "p", Episode: "1", Batch: "B"}, -5*time.Minute, time.Now())
-	if settle.ErrorCode(err) != settle.EINVALID {
+	if settle.ErrorCode(err) != settle.InvalidInput {
 		t.Fatalf("client RecoverStale(-5m) = %v, want INVALID_INPUT", err)
 	}
 }
@@ -88,7 +88,7 @@ func TestHardeningA_HTTPSymlinkedBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := e.do(call{method: "GET", path: scenePath("L"), token: "tok-operator"})
-	if a.status != 403 || a.code() != string(settle.EPATHREFUSED) || strings.Contains(string(a.body), "SH_001") {
+	if a.status != 403 || a.code() != string(settle.PathRefused) || strings.Contains(string(a.body), "SH_001") {
 		t.Fatalf("linked body: %d %s", a.status, a.body)
 	}
 }

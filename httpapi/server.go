@@ -127,10 +127,10 @@ type Server struct {
 // New returns a server. It does not listen: see Serve and Handler.
 func New(opts Options) (*Server, error) {
 	if opts.Ledger == nil || opts.Scenes == nil || opts.Events == nil {
-		return nil, settle.Errorf(settle.EINVALID, "httpapi: Ledger, Scenes and Events are required")
+		return nil, settle.Errorf(settle.InvalidInput, "httpapi: Ledger, Scenes and Events are required")
 	}
 	if (opts.TLSCert == "") != (opts.TLSKey == "") {
-		return nil, settle.Errorf(settle.EINVALID, "httpapi: TLS needs both a certificate and a key")
+		return nil, settle.Errorf(settle.InvalidInput, "httpapi: TLS needs both a certificate and a key")
 	}
 	auth, err := newAuthenticator(opts.Tokens)
 	if err != nil {
@@ -211,7 +211,7 @@ func (s *Server) buildMux() http.Handler {
 	}
 	s.mountUI(mux)
 	mux.Handle("/", s.wrap(route{method: "*", path: "unmatched", public: true, handle: func(_ *Server, w http.ResponseWriter, r *http.Request) error {
-		return settle.Errorf(settle.ENOTFOUND, "no route %s %s", r.Method, r.URL.Path)
+		return settle.Errorf(settle.NotFound, "no route %s %s", r.Method, r.URL.Path)
 	}}))
 	return mux
 }
@@ -322,7 +322,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				}
 				ri.logger().Error("panic in handler", "panic", fmt.Sprint(p), "route", label)
 				if sw.status == 0 {
-					writeError(sw, r, settle.Errorf(settle.EINTERNAL, "internal error"))
+					writeError(sw, r, settle.Errorf(settle.Internal, "internal error"))
 				}
 			}
 			status := sw.status
@@ -344,7 +344,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			ri.principal, ri.authed = p, true
 			if !allowed(p.Role, rt.roles) {
-				writeError(sw, r, settle.Errorf(settle.EFORBIDDEN, "principal %q (role %s) may not %s %s", p.Name, p.Role, rt.method, rt.path))
+				writeError(sw, r, settle.Errorf(settle.Forbidden, "principal %q (role %s) may not %s %s", p.Name, p.Role, rt.method, rt.path))
 				return
 			}
 		}

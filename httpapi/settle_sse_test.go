@@ -357,7 +357,7 @@ func TestSSEResumeBelowRetentionFloor(t *testing.T) {
 	}
 	reader := e.client("tok-reader")
 	err = reader.StreamEvents(ctx, 3, nil, func(event.Event) error { return errEnough })
-	if settle.ErrorCode(err) != settle.ECOMPACTED || !strings.Contains(err.Error(), "re-sync") {
+	if settle.ErrorCode(err) != settle.Compacted || !strings.Contains(err.Error(), "re-sync") {
 		t.Fatalf("resume below the floor: %v", err)
 	}
 	wantSequence(t, collect(t, reader, 6, 4), 7)

@@ -37,7 +37,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	for k := range q {
 		if k != "after" && k != "types" {
-			return settle.Errorf(settle.EINVALID, "unknown query parameter %q", k)
+			return settle.Errorf(settle.InvalidInput, "unknown query parameter %q", k)
 		}
 	}
 	var after int64
@@ -48,7 +48,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 	if idText != "" {
 		n, err := strconv.ParseInt(strings.TrimSpace(idText), 10, 64)
 		if err != nil || n < 0 {
-			return settle.Errorf(settle.EINVALID, "Last-Event-ID/after %q: want an event id", idText)
+			return settle.Errorf(settle.InvalidInput, "Last-Event-ID/after %q: want an event id", idText)
 		}
 		after = n
 	}
@@ -74,7 +74,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 				known = known || k == typ
 			}
 			if !known {
-				return settle.Errorf(settle.EINVALID, "types: unknown event type %q", typ)
+				return settle.Errorf(settle.InvalidInput, "types: unknown event type %q", typ)
 			}
 			only[typ] = true
 		}
@@ -123,7 +123,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) error {
 			}
 			line, err := json.Marshal(ev)
 			if err != nil {
-				return settle.Wrap(settle.EINTERNAL, err, "encode event %d", ev.ID)
+				return settle.Wrap(settle.Internal, err, "encode event %d", ev.ID)
 			}
 			bw.WriteString("id: ")
 			bw.WriteString(strconv.FormatInt(ev.ID, 10))

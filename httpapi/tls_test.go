@@ -83,11 +83,11 @@ func TestTLS(t *testing.T) {
 		t.Fatal("plain HTTP was served on the TLS port")
 	}
 	untrusting, _ := httpapi.NewClient(url, "tok-operator", httpapi.ClientOptions{})
-	if err := untrusting.Ready(ctx); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+	if err := untrusting.Ready(ctx); settle.ErrorCode(err) != settle.Unavailable {
 		t.Fatalf("untrusted certificate: %v", err)
 	}
 	// TLS needs both files.
-	if _, err := httpapi.New(httpapi.Options{Ledger: e.ledger, Scenes: e.scenes, Events: e.events, TLSCert: certFile}); settle.ErrorCode(err) != settle.EINVALID {
+	if _, err := httpapi.New(httpapi.Options{Ledger: e.ledger, Scenes: e.scenes, Events: e.events, TLSCert: certFile}); settle.ErrorCode(err) != settle.InvalidInput {
 		t.Fatalf("cert without key: %v", err)
 	}
 }
@@ -106,12 +106,12 @@ func TestNewRefusesBadTokens(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			o := base
 			o.Tokens = toks
-			if _, err := httpapi.New(o); settle.ErrorCode(err) != settle.EINVALID {
+			if _, err := httpapi.New(o); settle.ErrorCode(err) != settle.InvalidInput {
 				t.Fatalf("err = %v", err)
 			}
 		})
 	}
-	if _, err := httpapi.New(httpapi.Options{Ledger: e.ledger}); settle.ErrorCode(err) != settle.EINVALID {
+	if _, err := httpapi.New(httpapi.Options{Ledger: e.ledger}); settle.ErrorCode(err) != settle.InvalidInput {
 		t.Fatalf("no stores: %v", err)
 	}
 }

@@ -155,7 +155,7 @@ func (s *Server) mountUI(mux *http.ServeMux) {
 	page("GET /ui/health", (*uiState).healthPage)
 	page("GET /ui/events", (*uiState).eventStream)
 	page("GET /ui/", func(u *uiState, w http.ResponseWriter, r *http.Request, ss *uiSession) error {
-		return u.errorPage(w, r, ss, settle.Errorf(settle.ENOTFOUND, "no page %s", r.URL.Path))
+		return u.errorPage(w, r, ss, settle.Errorf(settle.NotFound, "no page %s", r.URL.Path))
 	})
 }
 
@@ -183,7 +183,7 @@ func (u *uiState) serve(w http.ResponseWriter, r *http.Request, method string, h
 			http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return nil
 		}
-		return u.errorPage(w, r, nil, settle.Errorf(settle.EUNAUTHORIZED, "not signed in"))
+		return u.errorPage(w, r, nil, settle.Errorf(settle.Unauthorized, "not signed in"))
 	}
 	if ri := info(r.Context()); ri != nil {
 		ri.principal, ri.authed = ss.p, true
@@ -193,10 +193,10 @@ func (u *uiState) serve(w http.ResponseWriter, r *http.Request, method string, h
 			return u.errorPage(w, r, ss, err)
 		}
 		if err := r.ParseForm(); err != nil {
-			return u.errorPage(w, r, ss, settle.Wrap(settle.EINVALID, err, "read form"))
+			return u.errorPage(w, r, ss, settle.Wrap(settle.InvalidInput, err, "read form"))
 		}
 		if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(ss.csrf)) != 1 {
-			return u.errorPage(w, r, ss, settle.Errorf(settle.EFORBIDDEN, "the form's CSRF token is missing or wrong: reload the page and try again"))
+			return u.errorPage(w, r, ss, settle.Errorf(settle.Forbidden, "the form's CSRF token is missing or wrong: reload the page and try again"))
 		}
 	}
 	return h(u, w, r, ss)
@@ -215,7 +215,7 @@ func checkOrigin(r *http.Request) error {
 	}
 	o, err := url.Parse(src)
 	if err != nil || o.Host != r.Host {
-		return settle.Errorf(settle.EFORBIDDEN, "cross-site request refused (origin %q)", src)
+		return settle.Errorf(settle.Forbidden, "cross-site request refused (origin %q)", src)
 	}
 	return nil
 }
@@ -319,7 +319,7 @@ type uiView struct {
 func (u *uiState) render(w http.ResponseWriter, r *http.Request, ss *uiSession, status int, page string, data any) error {
 	t := u.pages[page]
 	if t == nil {
-		return settle.Errorf(settle.EINTERNAL, "no template %q", page)
+		return settle.Errorf(settle.Internal, "no template %q", page)
 	}
 	v := uiView{Nav: page, Data: data}
 	if ss != nil {
@@ -328,7 +328,7 @@ func (u *uiState) render(w http.ResponseWriter, r *http.Request, ss *uiSession, 
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "render %s", page)
+		return settle.Wrap(settle.Internal, err, "render %s", page)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
@@ -341,7 +341,7 @@ func (u *uiState) render(w http.ResponseWriter, r *http.Request, ss *uiSession, 
 func (u *uiState) renderPart(w http.ResponseWriter, page, name string, data any) error {
 	var buf bytes.Buffer
 	if err := u.pages[page].ExecuteTemplate(&buf, name, data); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "render %s", name)
+		return settle.Wrap(settle.Internal, err, "render %s", name)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write(buf.Bytes())

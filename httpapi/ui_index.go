@@ -39,7 +39,7 @@ func (x *uiIndex) refresh(ctx context.Context, log event.Log) error {
 	x.mu.Unlock()
 	for {
 		evs, err := log.Since(ctx, after, 2000)
-		if settle.ErrorCode(err) == settle.ECOMPACTED {
+		if settle.ErrorCode(err) == settle.Compacted {
 			// The log removed events the index has not read: go on
 			// from its retention floor. A batch settled before it is
 			// then not known settled here; its row is evaluated

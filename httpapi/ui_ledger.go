@@ -145,13 +145,13 @@ func parseAge(s string) (time.Duration, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.Atoi(n)
 		if err != nil || days <= 0 {
-			return 0, settle.Errorf(settle.EINVALID, "age %q: want a duration like 10m, 1h or 7d", s)
+			return 0, settle.Errorf(settle.InvalidInput, "age %q: want a duration like 10m, 1h or 7d", s)
 		}
 		return time.Duration(days) * 24 * time.Hour, nil
 	}
 	a, err := time.ParseDuration(s)
 	if err != nil || a <= 0 {
-		return 0, settle.Errorf(settle.EINVALID, "age %q: want a duration like 10m, 1h or 7d", s)
+		return 0, settle.Errorf(settle.InvalidInput, "age %q: want a duration like 10m, 1h or 7d", s)
 	}
 	return a, nil
 }
@@ -332,7 +332,7 @@ func (u *uiState) batchPage(w http.ResponseWriter, r *http.Request, ss *uiSessio
 	switch {
 	case err == nil:
 		d.Summary = &sum
-	case settle.ErrorCode(err) != settle.ENOTFOUND:
+	case settle.ErrorCode(err) != settle.NotFound:
 		return u.errorPage(w, r, ss, err)
 	}
 	return u.render(w, r, ss, http.StatusOK, "batch", d)
@@ -440,7 +440,7 @@ func (u *uiState) taskPage(w http.ResponseWriter, r *http.Request, ss *uiSession
 		recs, _, err = u.ledgerRecords(ctx, writeback.RecordQuery{TaskID: d.Task})
 	}
 	if err != nil {
-		if settle.ErrorCode(err) == settle.EINVALID {
+		if settle.ErrorCode(err) == settle.InvalidInput {
 			d.Err = settle.ErrorMessage(err)
 			return u.render(w, r, ss, http.StatusBadRequest, "task", d)
 		}

@@ -159,7 +159,7 @@ func sceneTree(sc *scene.Scene) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&tree); err != nil {
-		return nil, settle.Wrap(settle.EINTERNAL, err, "decode scene")
+		return nil, settle.Wrap(settle.Internal, err, "decode scene")
 	}
 	return tree, nil
 }
@@ -286,12 +286,12 @@ func diffBeats(before, after []map[string]any) []uiBeatChange {
 func (u *uiState) activate(w http.ResponseWriter, r *http.Request, ss *uiSession) error {
 	ref := uiSceneRef(r)
 	if !allowed(ss.p.Role, []Role{RoleOperator}) {
-		return u.errorPage(w, r, ss, settle.Errorf(settle.EFORBIDDEN, "principal %q (role %s) may not activate scene versions", ss.p.Name, ss.p.Role))
+		return u.errorPage(w, r, ss, settle.Errorf(settle.Forbidden, "principal %q (role %s) may not activate scene versions", ss.p.Name, ss.p.Role))
 	}
 	version, err1 := strconv.Atoi(r.PostForm.Get("version"))
 	expected, err2 := strconv.Atoi(r.PostForm.Get("expected"))
 	if err1 != nil || err2 != nil || version <= 0 || expected <= 0 {
-		return u.errorPage(w, r, ss, settle.Errorf(settle.EINVALID, "version and expected must be positive integers"))
+		return u.errorPage(w, r, ss, settle.Errorf(settle.InvalidInput, "version and expected must be positive integers"))
 	}
 	ctx, cancel := uiContext(r)
 	defer cancel()
@@ -300,7 +300,7 @@ func (u *uiState) activate(w http.ResponseWriter, r *http.Request, ss *uiSession
 		return u.errorPage(w, r, ss, err)
 	}
 	if cur.Version != expected {
-		err := settle.Errorf(settle.EVERSIONCONFLICT, "the active version moved: the page showed v%d, the scene is now at v%d; nothing was activated", expected, cur.Version)
+		err := settle.Errorf(settle.VersionConflict, "the active version moved: the page showed v%d, the scene is now at v%d; nothing was activated", expected, cur.Version)
 		if ri := info(r.Context()); ri != nil {
 			ri.err = err
 		}
@@ -316,7 +316,7 @@ func (u *uiState) activate(w http.ResponseWriter, r *http.Request, ss *uiSession
 	done := u.s.derive.SceneWriting(ref)
 	defer done()
 	stamp, err := u.s.activate(ctx, ref, version, cond)
-	if settle.ErrorCode(err) == settle.EVERSIONCONFLICT {
+	if settle.ErrorCode(err) == settle.VersionConflict {
 		if ri := info(r.Context()); ri != nil {
 			ri.err = err
 		}

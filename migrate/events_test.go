@@ -119,7 +119,7 @@ func testEventsKeepTheirIDs(t *testing.T, segment int, floor, retained int64) {
 				t.Fatalf("%s: event %+v, want %+v", name, g, w)
 			}
 		}
-		if _, err := l.Since(ctx, floor-1, 10); settle.ErrorCode(err) != settle.ECOMPACTED {
+		if _, err := l.Since(ctx, floor-1, 10); settle.ErrorCode(err) != settle.Compacted {
 			t.Fatalf("%s: resume below the floor: %v", name, err)
 		}
 		for _, key := range []string{"key3", "key30"} { // removed, retained

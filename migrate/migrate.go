@@ -95,7 +95,7 @@ type OpenOptions struct {
 
 // Open opens an endpoint: "file:" (the current directory), "file:DIR",
 // "file:///abs/dir" (a workspace root), or a postgres:// or postgresql://
-// URL. Errors: EINVALID, EUNAVAILABLE, as the stores' Open.
+// URL. Errors: InvalidInput, Unavailable, as the stores' Open.
 func Open(ctx context.Context, raw string, opts OpenOptions) (*Endpoint, error) {
 	switch {
 	case strings.HasPrefix(raw, "file:"):
@@ -106,14 +106,14 @@ func Open(ctx context.Context, raw string, opts OpenOptions) (*Endpoint, error) 
 		if opts.Create {
 			abs, err := filepath.Abs(root)
 			if err != nil {
-				return nil, settle.Wrap(settle.EINVALID, err, "root %s", root)
+				return nil, settle.Wrap(settle.InvalidInput, err, "root %s", root)
 			}
 			if err := durable.MkdirAll(abs, 0o755); err != nil {
-				return nil, settle.Wrap(settle.EINVALID, err, "create root %s", root)
+				return nil, settle.Wrap(settle.InvalidInput, err, "create root %s", root)
 			}
 		}
 		if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
-			return nil, settle.Errorf(settle.EINVALID, "%s: root %s is not a directory", raw, root)
+			return nil, settle.Errorf(settle.InvalidInput, "%s: root %s is not a directory", raw, root)
 		}
 		led, err := file.OpenLedger(file.LedgerOptions{Root: root, LedgerPath: opts.LedgerPath, Logger: opts.Logger})
 		if err != nil {
@@ -138,7 +138,7 @@ func Open(ctx context.Context, raw string, opts OpenOptions) (*Endpoint, error) 
 		}
 		return &Endpoint{Name: redact(raw), Ledger: pg, Scenes: pg, Events: pg, closers: []io.Closer{pg}}, nil
 	default:
-		return nil, settle.Errorf(settle.EINVALID, "store URL %q: want file:DIR or postgres://...", redact(raw))
+		return nil, settle.Errorf(settle.InvalidInput, "store URL %q: want file:DIR or postgres://...", redact(raw))
 	}
 }
 
@@ -148,10 +148,10 @@ func fileRoot(raw string) (string, error) {
 	if strings.HasPrefix(rest, "//") {
 		u, err := url.Parse(raw)
 		if err != nil {
-			return "", settle.Wrap(settle.EINVALID, err, "file URL %q", raw)
+			return "", settle.Wrap(settle.InvalidInput, err, "file URL %q", raw)
 		}
 		if u.Host != "" && u.Host != "localhost" {
-			return "", settle.Errorf(settle.EINVALID, "file URL %q names a host", raw)
+			return "", settle.Errorf(settle.InvalidInput, "file URL %q names a host", raw)
 		}
 		rest = u.Path
 	}
@@ -255,7 +255,7 @@ func (c *conflicts) err() error {
 	if len(shown) > 10 {
 		shown = shown[:10]
 	}
-	return settle.Errorf(settle.EVERSIONCONFLICT,
+	return settle.Errorf(settle.VersionConflict,
 		"the target holds %d item(s) that differ from the source (nothing was written): %s%s",
 		len(c.items), strings.Join(shown, "; "), map[bool]string{true: "; ...", false: ""}[len(c.items) > 10])
 }
@@ -297,7 +297,7 @@ func docKinds(r *Report, ctx context.Context) []docKind {
 			put: func(e *Endpoint, k string, d []byte) error {
 				created, err := e.Ledger.PutSummaryFile(ctx, k, d)
 				if err == nil && !created {
-					return settle.Errorf(settle.EVERSIONCONFLICT, "summary %s appeared on the target during the migration", k)
+					return settle.Errorf(settle.VersionConflict, "summary %s appeared on the target during the migration", k)
 				}
 				return err
 			},
@@ -320,8 +320,8 @@ func docKinds(r *Report, ctx context.Context) []docKind {
 // Run copies from's data to to, then verifies it. It refuses, before
 // writing anything, a target whose ledger is not a prefix of the
 // source's, a summary that differs, and (without Overwrite) a batch
-// declaration or scene file that differs. Errors: EVERSIONCONFLICT (the
-// target diverged), ECORRUPT (verification failed), as the stores'.
+// declaration or scene file that differs. Errors: VersionConflict (the
+// target diverged), Corrupt (verification failed), as the stores'.
 func Run(ctx context.Context, from, to *Endpoint, opts Options) (*Report, error) {
 	start := time.Now()
 	if opts.Chunk <= 0 {
@@ -441,7 +441,7 @@ func (g *pager) next() (writeback.LedgerRecord, bool, error) {
 	r := g.buf[0]
 	g.buf = g.buf[1:]
 	if len(r.Raw) == 0 {
-		return r, false, settle.Errorf(settle.EINTERNAL, "ledger record %d comes without its line", r.Seq)
+		return r, false, settle.Errorf(settle.Internal, "ledger record %d comes without its line", r.Seq)
 	}
 	return r, true, nil
 }
@@ -482,7 +482,7 @@ func copyLedger(ctx context.Context, from, to *Endpoint, r *Report, p *progress,
 			}
 			if ok {
 				if hashOf(t.Raw) != hashOf(rec.Raw) {
-					return settle.Errorf(settle.EVERSIONCONFLICT,
+					return settle.Errorf(settle.VersionConflict,
 						"the target ledger is not a prefix of the source: record %d differs (nothing was written)", i)
 				}
 				r.Records.Same++
@@ -502,7 +502,7 @@ func copyLedger(ctx context.Context, from, to *Endpoint, r *Report, p *progress,
 		if _, more, err := tgt.next(); err != nil {
 			return fmt.Errorf("read the target ledger: %w", err)
 		} else if more {
-			return settle.Errorf(settle.EVERSIONCONFLICT,
+			return settle.Errorf(settle.VersionConflict,
 				"the target ledger holds records after the source's %d (nothing was written)", r.Records.Source)
 		}
 	}
@@ -531,17 +531,17 @@ func verify(ctx context.Context, from, to *Endpoint, r *Report, kinds []docKind,
 			return fmt.Errorf("verify: read the source ledger: %w", err)
 		}
 		if !ok {
-			return settle.Errorf(settle.ECORRUPT, "verify: the source ledger lost records after %d", i)
+			return settle.Errorf(settle.Corrupt, "verify: the source ledger lost records after %d", i)
 		}
 		t, ok, err := tgt.next()
 		if err != nil {
 			return fmt.Errorf("verify: read the target ledger: %w", err)
 		}
 		if !ok {
-			return settle.Errorf(settle.ECORRUPT, "verify: the target ledger holds %d records, want %d", i, r.Records.Source)
+			return settle.Errorf(settle.Corrupt, "verify: the target ledger holds %d records, want %d", i, r.Records.Source)
 		}
 		if hashOf(s.Raw) != hashOf(t.Raw) {
-			return settle.Errorf(settle.ECORRUPT, "verify: record %d differs between source and target", i)
+			return settle.Errorf(settle.Corrupt, "verify: record %d differs between source and target", i)
 		}
 		digest(sd, s.Raw)
 		digest(td, t.Raw)
@@ -559,7 +559,7 @@ func verify(ctx context.Context, from, to *Endpoint, r *Report, kinds []docKind,
 		r.Records.Target++
 	}
 	if r.Records.Target != r.Records.Source {
-		return settle.Errorf(settle.ECORRUPT, "verify: the target ledger holds %d records, the source %d (was the target written during the migration?)",
+		return settle.Errorf(settle.Corrupt, "verify: the target ledger holds %d records, the source %d (was the target written during the migration?)",
 			r.Records.Target, r.Records.Source)
 	}
 	r.SourceLedgerSHA256 = hex.EncodeToString(sd.Sum(nil))
@@ -582,7 +582,7 @@ func verify(ctx context.Context, from, to *Endpoint, r *Report, kinds []docKind,
 		}
 		if len(missing) > 0 {
 			sort.Strings(missing)
-			return settle.Errorf(settle.ECORRUPT, "verify: %d %s differ between source and target: %s",
+			return settle.Errorf(settle.Corrupt, "verify: %d %s differ between source and target: %s",
 				len(missing), k.plural, strings.Join(missing[:min(len(missing), 10)], ", "))
 		}
 	}
@@ -661,14 +661,14 @@ func copyEvents(ctx context.Context, from, to *Endpoint, r *Report, p *progress)
 		}
 		r.Events.Same, r.Events.Copied = int64(len(tevs)), int64(len(sevs)-len(tevs))
 	default:
-		return settle.Errorf(settle.EINVALID, "the target's event log (%d events up to id %d) is not a prefix of the source's (%d up to id %d): events are copied into an empty log, or a log holding a prefix of the source's, so that every id keeps its meaning", len(tevs), tst.Last, len(sevs), sst.Last)
+		return settle.Errorf(settle.InvalidInput, "the target's event log (%d events up to id %d) is not a prefix of the source's (%d up to id %d): events are copied into an empty log, or a log holding a prefix of the source's, so that every id keeps its meaning", len(tevs), tst.Last, len(sevs), sst.Last)
 	}
 	tst, tevs, err = readEvents(ctx, to.Events)
 	if err != nil {
 		return fmt.Errorf("read the target's events: %w", err)
 	}
 	if !sameEvents(sst, tst, sevs, tevs) {
-		return settle.Errorf(settle.EINTERNAL, "the copied event log differs from the source's")
+		return settle.Errorf(settle.Internal, "the copied event log differs from the source's")
 	}
 	r.Events.Target = int64(len(tevs))
 	p.printf(true, "events: %d on the source (ids %d..%d), %d copied, %d already there", r.Events.Source, sst.Floor+1, sst.Last, r.Events.Copied, r.Events.Same)

@@ -271,7 +271,7 @@ func TestRefusals(t *testing.T) {
 		before := files(t, dst)
 		led := ledgerOf(dst)
 		_, err := run(t, "file:"+src, "file:"+dst, migrate.Options{})
-		storetest.WantCode(t, err, settle.EVERSIONCONFLICT)
+		storetest.WantCode(t, err, settle.VersionConflict)
 		if ledgerOf(dst) != led {
 			t.Fatal("a refused migration wrote the ledger")
 		}
@@ -281,7 +281,7 @@ func TestRefusals(t *testing.T) {
 		src, dst := clone()
 		writeback1(dst, "on-target")
 		_, err := run(t, "file:"+src, "file:"+dst, migrate.Options{})
-		storetest.WantCode(t, err, settle.EVERSIONCONFLICT)
+		storetest.WantCode(t, err, settle.VersionConflict)
 	})
 	t.Run("scene file differs", func(t *testing.T) {
 		src, dst := clone()
@@ -296,7 +296,7 @@ func TestRefusals(t *testing.T) {
 		writeback1(src, "more")
 		led := ledgerOf(dst)
 		_, err = run(t, "file:"+src, "file:"+dst, migrate.Options{})
-		storetest.WantCode(t, err, settle.EVERSIONCONFLICT)
+		storetest.WantCode(t, err, settle.VersionConflict)
 		if !strings.Contains(err.Error(), "ep_001_B1_0.v002.json") || ledgerOf(dst) != led {
 			t.Fatalf("refusal %v; ledger written: %v", err, ledgerOf(dst) != led)
 		}
@@ -313,11 +313,11 @@ func TestRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := run(t, "file:"+src, "file:"+dst, migrate.Options{Overwrite: true})
-		storetest.WantCode(t, err, settle.EVERSIONCONFLICT)
+		storetest.WantCode(t, err, settle.VersionConflict)
 	})
 	t.Run("bad urls", func(t *testing.T) {
 		for _, u := range []string{"s3://bucket", "file://host/x", "file:" + filepath.Join(base, "missing")} {
-			if _, err := migrate.Open(ctx, u, migrate.OpenOptions{Logger: quiet()}); settle.ErrorCode(err) != settle.EINVALID {
+			if _, err := migrate.Open(ctx, u, migrate.OpenOptions{Logger: quiet()}); settle.ErrorCode(err) != settle.InvalidInput {
 				t.Fatalf("%s: %v", u, err)
 			}
 		}
@@ -424,7 +424,7 @@ func TestFileToPostgresAndBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = run(t, "file:"+src, pg, migrate.Options{})
-	storetest.WantCode(t, err, settle.EVERSIONCONFLICT)
+	storetest.WantCode(t, err, settle.VersionConflict)
 }
 
 // TestHardeningI_MigrateControlCharacterIDs: a file workspace whose ledger

@@ -17,7 +17,7 @@ import (
 // the decision is ALL_SETTLED_CONSOLIDATE the summary is inserted unless
 // the batch has one (INSERT ... ON CONFLICT DO NOTHING): of any number of
 // concurrent evaluations on any number of servers exactly one gets
-// FirstConsolidation. Errors: EINVALID, EUNAVAILABLE, EINTERNAL.
+// FirstConsolidation. Errors: InvalidInput, Unavailable, Internal.
 func (s *Store) Settle(ctx context.Context, batchID string, tracks []writeback.TrackTask, thisTrack string) (writeback.SettleOutcome, error) {
 	return s.SettleWithout(ctx, batchID, tracks, thisTrack, nil)
 }
@@ -64,7 +64,7 @@ func (s *Store) SettleWithout(ctx context.Context, batchID string, tracks []writ
 	}
 	data, err := writeback.EncodeDocument(sum)
 	if err != nil {
-		return writeback.SettleOutcome{}, settle.Wrap(settle.EINTERNAL, err, "encode summary")
+		return writeback.SettleOutcome{}, settle.Wrap(settle.Internal, err, "encode summary")
 	}
 	tag, err := s.pool.Exec(ctx,
 		"INSERT INTO summaries (batch_id, data) VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING", batchID, data)
@@ -74,7 +74,7 @@ func (s *Store) SettleWithout(ctx context.Context, batchID string, tracks []writ
 	return writeback.SettleOutcome{Result: res, FirstConsolidation: tag.RowsAffected() == 1}, nil
 }
 
-// Summary implements writeback.Store. Errors: ENOTFOUND, ECORRUPT.
+// Summary implements writeback.Store. Errors: NotFound, Corrupt.
 func (s *Store) Summary(ctx context.Context, batchID string) (writeback.Summary, error) {
 	var sum writeback.Summary
 	if err := writeback.CheckBatchID(batchID); err != nil {
@@ -85,23 +85,23 @@ func (s *Store) Summary(ctx context.Context, batchID string) (writeback.Summary,
 		return sum, err
 	}
 	if err := json.Unmarshal(data, &sum); err != nil {
-		return writeback.Summary{}, settle.Wrap(settle.ECORRUPT, err, "decode summary of batch %s", batchID)
+		return writeback.Summary{}, settle.Wrap(settle.Corrupt, err, "decode summary of batch %s", batchID)
 	}
 	if sum.BatchID != batchID {
-		return writeback.Summary{}, settle.Errorf(settle.ECORRUPT, "summary of batch %s names batch %q", batchID, sum.BatchID)
+		return writeback.Summary{}, settle.Errorf(settle.Corrupt, "summary of batch %s names batch %q", batchID, sum.BatchID)
 	}
 	return sum, nil
 }
 
 // DeclareBatch implements writeback.Store: the declaration replaces any
-// earlier one. Errors: EINVALID.
+// earlier one. Errors: InvalidInput.
 func (s *Store) DeclareBatch(ctx context.Context, b writeback.Batch) error {
 	if err := writeback.ValidateBatch(b); err != nil {
 		return err
 	}
 	data, err := writeback.EncodeDocument(b)
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "encode batch")
+		return settle.Wrap(settle.Internal, err, "encode batch")
 	}
 	if err := s.usable(ctx); err != nil {
 		return err
@@ -111,7 +111,7 @@ func (s *Store) DeclareBatch(ctx context.Context, b writeback.Batch) error {
 	return s.fail(err, "declare batch %s", b.BatchID)
 }
 
-// GetBatch implements writeback.Store. Errors: ENOTFOUND, ECORRUPT.
+// GetBatch implements writeback.Store. Errors: NotFound, Corrupt.
 func (s *Store) GetBatch(ctx context.Context, batchID string) (writeback.Batch, error) {
 	var b writeback.Batch
 	if err := writeback.CheckBatchID(batchID); err != nil {
@@ -122,15 +122,15 @@ func (s *Store) GetBatch(ctx context.Context, batchID string) (writeback.Batch, 
 		return b, err
 	}
 	if err := json.Unmarshal(data, &b); err != nil {
-		return writeback.Batch{}, settle.Wrap(settle.ECORRUPT, err, "decode batch %s", batchID)
+		return writeback.Batch{}, settle.Wrap(settle.Corrupt, err, "decode batch %s", batchID)
 	}
 	if b.BatchID != batchID {
-		return writeback.Batch{}, settle.Errorf(settle.ECORRUPT, "batch %s names batch %q", batchID, b.BatchID)
+		return writeback.Batch{}, settle.Errorf(settle.Corrupt, "batch %s names batch %q", batchID, b.BatchID)
 	}
 	return b, nil
 }
 
-// getDoc reads the data of a batch-keyed table's row. Errors: ENOTFOUND.
+// getDoc reads the data of a batch-keyed table's row. Errors: NotFound.
 func (s *Store) getDoc(ctx context.Context, table, batchID, what string) ([]byte, error) {
 	if err := s.usable(ctx); err != nil {
 		return nil, err

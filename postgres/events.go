@@ -23,8 +23,8 @@ const MaxEventData = 1 << 20
 // Append implements event.Log: the event gets the next id in its group's
 // transaction (event_head is locked until commit, so ids commit in order
 // and a reader never misses an event committed after one with a higher
-// id) and a NOTIFY tells every server's listener. Errors: EINVALID (empty
-// type, data not JSON or over MaxEventData), EUNAVAILABLE.
+// id) and a NOTIFY tells every server's listener. Errors: InvalidInput (empty
+// type, data not JSON or over MaxEventData), Unavailable.
 func (s *Store) Append(ctx context.Context, typ string, data any) (event.Event, error) {
 	ev, _, err := s.appendEvent(ctx, "", typ, data)
 	return ev, err
@@ -32,10 +32,10 @@ func (s *Store) Append(ctx context.Context, typ string, data any) (event.Event, 
 
 // AppendOnce implements event.Log: the key is checked in the group's
 // transaction under the event_head lock, so of concurrent callers on any
-// servers exactly one appends. Errors: EINVALID (empty key or type, data not JSON).
+// servers exactly one appends. Errors: InvalidInput (empty key or type, data not JSON).
 func (s *Store) AppendOnce(ctx context.Context, key, typ string, data any) (event.Event, bool, error) {
 	if key == "" {
-		return event.Event{}, false, settle.Errorf(settle.EINVALID, "append once: empty key")
+		return event.Event{}, false, settle.Errorf(settle.InvalidInput, "append once: empty key")
 	}
 	// No read before the group: its transaction reads the keys it
 	// names under the head lock, so a key that exists (or was removed by
@@ -63,21 +63,21 @@ var _ event.Poster = (*Store)(nil)
 // transaction fails, or the process dies first, the event is lost (a
 // failure is logged): post only events derived from a record that is
 // already durable, which a reconciliation re-creates. Close commits what
-// is queued. Errors: EINVALID (empty key or type, data not JSON or over
-// MaxEventData), EUNAVAILABLE.
+// is queued. Errors: InvalidInput (empty key or type, data not JSON or over
+// MaxEventData), Unavailable.
 func (s *Store) PostOnce(ctx context.Context, key, typ string, data any) error {
 	if key == "" {
-		return settle.Errorf(settle.EINVALID, "post event: empty key")
+		return settle.Errorf(settle.InvalidInput, "post event: empty key")
 	}
 	if typ == "" {
-		return settle.Errorf(settle.EINVALID, "post event: empty type")
+		return settle.Errorf(settle.InvalidInput, "post event: empty type")
 	}
 	raw, err := encodeEventData(data)
 	if err != nil {
 		return err
 	}
 	if len(raw) > MaxEventData {
-		return settle.Errorf(settle.EINVALID, "event data of %d bytes exceeds %d", len(raw), MaxEventData)
+		return settle.Errorf(settle.InvalidInput, "event data of %d bytes exceeds %d", len(raw), MaxEventData)
 	}
 	if err := s.usable(ctx); err != nil {
 		return err
@@ -88,14 +88,14 @@ func (s *Store) PostOnce(ctx context.Context, key, typ string, data any) error {
 
 func (s *Store) appendEvent(ctx context.Context, key, typ string, data any) (event.Event, bool, error) {
 	if typ == "" {
-		return event.Event{}, false, settle.Errorf(settle.EINVALID, "append event: empty type")
+		return event.Event{}, false, settle.Errorf(settle.InvalidInput, "append event: empty type")
 	}
 	raw, err := encodeEventData(data)
 	if err != nil {
 		return event.Event{}, false, err
 	}
 	if len(raw) > MaxEventData {
-		return event.Event{}, false, settle.Errorf(settle.EINVALID, "event data of %d bytes exceeds %d", len(raw), MaxEventData)
+		return event.Event{}, false, settle.Errorf(settle.InvalidInput, "event data of %d bytes exceeds %d", len(raw), MaxEventData)
 	}
 	if err := s.usable(ctx); err != nil {
 		return event.Event{}, false, err
@@ -275,7 +275,7 @@ func encodeEventData(data any) (json.RawMessage, error) {
 		var err error
 		b, err = json.Marshal(data)
 		if err != nil {
-			return nil, settle.Wrap(settle.EINVALID, err, "event data")
+			return nil, settle.Wrap(settle.InvalidInput, err, "event data")
 		}
 	}
 	if len(b) == 0 {
@@ -283,7 +283,7 @@ func encodeEventData(data any) (json.RawMessage, error) {
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, b); err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "event data is not JSON")
+		return nil, settle.Wrap(settle.InvalidInput, err, "event data is not JSON")
 	}
 	return buf.Bytes(), nil
 }
@@ -553,7 +553,7 @@ func (s *Store) Floor(ctx context.Context) (int64, error) {
 // their keys stay taken.
 func (s *Store) Compact(ctx context.Context, r event.Retention) (event.CompactResult, error) {
 	if r.MaxAge < 0 || r.MaxEvents < 0 {
-		return event.CompactResult{}, settle.Errorf(settle.EINVALID, "retention: negative age or count")
+		return event.CompactResult{}, settle.Errorf(settle.InvalidInput, "retention: negative age or count")
 	}
 	if err := s.usable(ctx); err != nil {
 		return event.CompactResult{}, err
@@ -634,7 +634,7 @@ func (s *Store) State(ctx context.Context) (event.LogState, error) {
 // Import implements event.Porter, in one transaction, into an empty log.
 func (s *Store) Import(ctx context.Context, st event.LogState, evs []event.Event) error {
 	if st.Floor < 0 || st.Last < st.Floor {
-		return settle.Errorf(settle.EINVALID, "import events: floor %d, last %d", st.Floor, st.Last)
+		return settle.Errorf(settle.InvalidInput, "import events: floor %d, last %d", st.Floor, st.Last)
 	}
 	if err := s.usable(ctx); err != nil {
 		return err
@@ -648,7 +648,7 @@ func (s *Store) Import(ctx context.Context, st event.LogState, evs []event.Event
 		if last != 0 || floor != 0 || removed != 0 {
 			// A catch-up: the log holds a prefix of the imported one.
 			if floor != st.Floor || removed != int64(len(st.RemovedKeys)) || last > st.Last || (len(evs) > 0 && evs[0].ID <= last) {
-				return settle.Errorf(settle.EINVALID, "import events: the event log is not empty and not a prefix of the imported one")
+				return settle.Errorf(settle.InvalidInput, "import events: the event log is not empty and not a prefix of the imported one")
 			}
 			prev = last
 		}
@@ -661,7 +661,7 @@ func (s *Store) Import(ctx context.Context, st event.LogState, evs []event.Event
 			var datas [][]byte
 			for _, ev := range chunk {
 				if ev.ID <= prev || ev.ID > st.Last {
-					return settle.Errorf(settle.EINVALID, "import events: event %d out of order or beyond %d", ev.ID, st.Last)
+					return settle.Errorf(settle.InvalidInput, "import events: event %d out of order or beyond %d", ev.ID, st.Last)
 				}
 				prev = ev.ID
 				raw, err := encodeEventData(ev.Data)

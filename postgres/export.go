@@ -20,8 +20,8 @@ import (
 // ledger holds exactly start records; otherwise nothing is written and the
 // error is VERSION_CONFLICT. It holds the ledger's append lock
 // exclusively, so no write-back evaluates while history is imported.
-// Errors: EINVALID (a line that is not a record), EVERSIONCONFLICT,
-// EUNAVAILABLE.
+// Errors: InvalidInput (a line that is not a record), VersionConflict,
+// Unavailable.
 func (s *Store) ImportRecords(ctx context.Context, start int64, lines [][]byte) error {
 	if len(lines) == 0 {
 		return nil
@@ -29,11 +29,11 @@ func (s *Store) ImportRecords(ctx context.Context, start int64, lines [][]byte) 
 	rows := make([]ledgerRow, 0, len(lines))
 	for i, line := range lines {
 		if bytes.IndexByte(line, '\n') >= 0 {
-			return settle.Errorf(settle.EINVALID, "import line %d holds a newline", i)
+			return settle.Errorf(settle.InvalidInput, "import line %d holds a newline", i)
 		}
 		rec, ok := writeback.DecodeLine(line)
 		if !ok {
-			return settle.Errorf(settle.EINVALID, "import line %d is not a ledger record", i)
+			return settle.Errorf(settle.InvalidInput, "import line %d is not a ledger record", i)
 		}
 		r, err := rowOf(&rec, append([]byte(nil), line...))
 		if err != nil {
@@ -50,7 +50,7 @@ func (s *Store) ImportRecords(ctx context.Context, start int64, lines [][]byte) 
 			return err
 		}
 		if next != start {
-			return settle.Errorf(settle.EVERSIONCONFLICT, "ledger holds %d records, the import starts at %d", next, start)
+			return settle.Errorf(settle.VersionConflict, "ledger holds %d records, the import starts at %d", next, start)
 		}
 		if err := insertRows(ctx, tx, start, rows); err != nil {
 			return err
@@ -135,7 +135,7 @@ func checkSceneFile(project, name string) error {
 		return err
 	}
 	if !strings.HasSuffix(name, ".json") || strings.Contains(name, ".tmp-") {
-		return settle.Errorf(settle.EINVALID, "%q is not a scene file name", name)
+		return settle.Errorf(settle.InvalidInput, "%q is not a scene file name", name)
 	}
 	return nil
 }

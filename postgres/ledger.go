@@ -66,7 +66,7 @@ func rowOf(rec *writeback.LedgerRecord, line []byte) (ledgerRow, error) {
 		r.conflictID = strp(c.ConflictID)
 		r.classification = strp(c.Classification)
 	default:
-		return r, settle.Errorf(settle.EINTERNAL, "ledger record without a body")
+		return r, settle.Errorf(settle.Internal, "ledger record without a body")
 	}
 	return r, nil
 }
@@ -85,7 +85,7 @@ func encodeRow(rec writeback.LedgerRecord) (ledgerRow, error) {
 	}
 	line, err := writeback.EncodeLine(v)
 	if err != nil {
-		return ledgerRow{}, settle.Wrap(settle.EINTERNAL, err, "encode ledger record")
+		return ledgerRow{}, settle.Wrap(settle.Internal, err, "encode ledger record")
 	}
 	return rowOf(&rec, line[:len(line)-1])
 }
@@ -153,7 +153,7 @@ func decodeRows(rows pgx.Rows) ([]writeback.LedgerRecord, error) {
 		}
 		rec, ok := writeback.DecodeLine(line)
 		if !ok {
-			return nil, settle.Errorf(settle.ECORRUPT, "ledger record %d does not decode", seq)
+			return nil, settle.Errorf(settle.Corrupt, "ledger record %d does not decode", seq)
 		}
 		rec.Seq = seq
 		rec.Raw = line
@@ -238,7 +238,7 @@ func readTaskViews(rows pgx.Rows) (views, map[string]error, error) {
 		rec, ok := writeback.DecodeLine(line)
 		if !ok {
 			if errs[task] == nil {
-				errs[task] = settle.Errorf(settle.ECORRUPT, "ledger record %d does not decode", seq)
+				errs[task] = settle.Errorf(settle.Corrupt, "ledger record %d does not decode", seq)
 			}
 			continue
 		}
@@ -256,8 +256,8 @@ func readTaskViews(rows pgx.Rows) (views, map[string]error, error) {
 // appends what the file store would append: a success with its registry
 // COMPLETED mirror, a refusal's conflict record unless one with its
 // conflict_id exists. No call returns before its group commits. A DryRun
-// evaluates on a snapshot and writes nothing. Errors: EINVALID (a batch id
-// writeback.CheckRequest refuses), EUNAVAILABLE, EINTERNAL, ECORRUPT.
+// evaluates on a snapshot and writes nothing. Errors: InvalidInput (a batch id
+// writeback.CheckRequest refuses), Unavailable, Internal, Corrupt.
 func (s *Store) Writeback(ctx context.Context, req writeback.WritebackRequest) (writeback.WritebackOutcome, error) {
 	if err := writeback.CheckBindingLimits(&req.Binding); err != nil {
 		return writeback.WritebackOutcome{}, err
@@ -325,7 +325,7 @@ func (s *Store) WritebackMany(ctx context.Context, reqs []writeback.WritebackReq
 // next group commit, under the task's lock.
 func (s *Store) AppendRegistry(ctx context.Context, rec writeback.RegistryRecord) error {
 	if problems := writeback.ValidateRegistry(rec); len(problems) > 0 {
-		return settle.Errorf(settle.EINVALID, "invalid registry record: %s", strings.Join(problems, "; "))
+		return settle.Errorf(settle.InvalidInput, "invalid registry record: %s", strings.Join(problems, "; "))
 	}
 	if err := s.usable(ctx); err != nil {
 		return err
@@ -373,7 +373,7 @@ func (s *Store) Records(ctx context.Context, q writeback.RecordQuery) (writeback
 	limit := q.Limit
 	switch {
 	case limit < 0:
-		return page, settle.Errorf(settle.EINVALID, "negative limit %d", limit)
+		return page, settle.Errorf(settle.InvalidInput, "negative limit %d", limit)
 	case limit == 0:
 		limit = DefaultRecordsLimit
 	case limit > MaxRecordsLimit:
@@ -382,7 +382,7 @@ func (s *Store) Records(ctx context.Context, q writeback.RecordQuery) (writeback
 	switch q.Kind {
 	case "", writeback.KindDurable, writeback.KindRegistry, writeback.KindConflict:
 	default:
-		return page, settle.Errorf(settle.EINVALID, "unknown record kind %q", q.Kind)
+		return page, settle.Errorf(settle.InvalidInput, "unknown record kind %q", q.Kind)
 	}
 	if q.After < -1 {
 		q.After = -1

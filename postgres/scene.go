@@ -18,8 +18,8 @@ import (
 // reads and writes are one transaction, so a crash leaves the old or the
 // new state, never a body without its manifest.
 
-// resolveRef validates a Ref. Errors: EINVALID (project or batch),
-// EINVALIDEPISODE.
+// resolveRef validates a Ref. Errors: InvalidInput (project or batch),
+// InvalidEpisode.
 func resolveRef(ref scene.Ref) (scene.Batch, error) { return scene.ResolveBatch(ref) }
 
 // sceneFiles is a project's scene_files rows as scene.Files, read and
@@ -124,8 +124,8 @@ func (s *Store) fileExists(ctx context.Context, q querier, project, name string)
 }
 
 // Load implements scene.Store (load_scene_active_with_version), on one
-// snapshot. Errors: ENOTFOUND, ESCHEMA, ECORRUPT, EINVALIDEPISODE,
-// EUNSAFEARTIFACT, EMANIFESTIDENTITY, EINVALID.
+// snapshot. Errors: NotFound, SchemaMismatch, Corrupt, InvalidEpisode,
+// UnsafeArtifact, ManifestIdentity, InvalidInput.
 func (s *Store) Load(ctx context.Context, ref scene.Ref) (scene.Loaded, error) {
 	b, err := resolveRef(ref)
 	if err != nil {
@@ -174,7 +174,7 @@ func (s *Store) Versions(ctx context.Context, ref scene.Ref) ([]scene.VersionInf
 }
 
 // List implements scene.Store (list_scenes): the sorted names of the
-// episode's flat scene files. Errors: EINVALIDEPISODE, EINVALID.
+// episode's flat scene files. Errors: InvalidEpisode, InvalidInput.
 func (s *Store) List(ctx context.Context, project, episode string) ([]string, error) {
 	if err := scene.ValidateProject(project); err != nil {
 		return nil, err
@@ -200,7 +200,7 @@ func (s *Store) List(ctx context.Context, project, episode string) ([]string, er
 }
 
 // WriteCandidate implements scene.Store (write_scene_candidate): the
-// identity guard first (EIDENTITY, nothing written); under the batch lock
+// identity guard first (IdentityMismatch, nothing written); under the batch lock
 // a flat-only batch is materialized as v1; a candidate whose structure
 // fingerprint equals a registered version's returns that version
 // (activating it if asked); otherwise the body is stored as .vNNN.json
@@ -239,7 +239,7 @@ func (s *Store) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Sce
 // Activate implements scene.Store: under the batch lock the version must
 // be registered (a flat-only batch is materialized first), its body
 // present and its scene_id the batch; then the manifest's pointer moves.
-// Errors: ENOTFOUND, EMANIFESTIDENTITY, EUNSAFEARTIFACT, as Load.
+// Errors: NotFound, ManifestIdentity, UnsafeArtifact, as Load.
 func (s *Store) Activate(ctx context.Context, ref scene.Ref, version int) error {
 	return s.ActivateIf(ctx, ref, version, 0)
 }

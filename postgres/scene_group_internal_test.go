@@ -85,7 +85,7 @@ func TestStatusSavesGrouped(t *testing.T) {
 	wg.Wait()
 	for i, err := range errs {
 		if i == n-1 {
-			if settle.ErrorCode(err) != settle.EVERSIONCONFLICT {
+			if settle.ErrorCode(err) != settle.VersionConflict {
 				t.Fatalf("stale save: %v, want VERSION_CONFLICT", err)
 			}
 			continue

@@ -11,10 +11,10 @@ import (
 
 // UpdateStatus is the seed's save_active_scene_status with its closures,
 // in one transaction under the batch lock: (1) the active version must
-// still be expectedVersion (EVERSIONCONFLICT, nothing written); (2) the
+// still be expectedVersion (VersionConflict, nothing written); (2) the
 // active body is loaded fresh, mutate changes it, and a change of its
-// structure fingerprint is refused (ESTRUCTURE); a registered body that is
-// missing is ENOTFOUND; a batch with neither manifest nor flat body is
+// structure fingerprint is refused (StructureImmutable); a registered body that is
+// missing is NotFound; a batch with neither manifest nor flat body is
 // cold-started from an empty scene; (3) the body is written, then
 // postWrite (if not nil) runs before the commit: if it fails, nothing is
 // committed and its error is returned. An error from mutate is returned
@@ -29,7 +29,7 @@ func (s *Store) UpdateStatus(ctx context.Context, ref scene.Ref, expectedVersion
 func (s *Store) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
 	mutate func(*scene.Scene) error, postWrite func(*scene.Scene) error, grouped bool) (scene.Loaded, error) {
 	if mutate == nil {
-		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no status mutation")
+		return scene.Loaded{}, settle.Errorf(settle.InvalidInput, "no status mutation")
 	}
 	if err := s.usable(ctx); err != nil {
 		return scene.Loaded{}, err
@@ -90,8 +90,8 @@ type userError struct{ err error }
 func (u userError) Error() string { return u.err.Error() }
 
 // PatchStatus implements scene.Store: an RFC 6902 patch applied to the
-// active body inside UpdateStatus. Errors: EVERSIONCONFLICT, ESTRUCTURE,
-// EINVALID, ENOTFOUND, as Load.
+// active body inside UpdateStatus. Errors: VersionConflict, StructureImmutable,
+// InvalidInput, NotFound, as Load.
 func (s *Store) PatchStatus(ctx context.Context, ref scene.Ref, expectedVersion int, patch []byte) (scene.Loaded, error) {
 	return s.PatchStatusIf(ctx, ref, scene.Cond{Version: expectedVersion, AnyRevision: true}, patch)
 }
@@ -104,10 +104,10 @@ func (s *Store) PatchStatusIf(ctx context.Context, ref scene.Ref, c scene.Cond, 
 // SaveRunner implements scene.Store (writer-1 save_active_scene) at the
 // raw JSON level, under the batch lock: the active version must still be
 // expectedVersion and the body still expectedRevision ("": no body), else
-// EVERSIONCONFLICT; a batch with neither manifest nor flat body gets the
+// VersionConflict; a batch with neither manifest nor flat body gets the
 // runner's whole scene as its flat body; a registered body that is
-// missing is ENOTFOUND; otherwise a structural difference is refused
-// (ESTRUCTURE) and the runner's status is overlaid on the stored body.
+// missing is NotFound; otherwise a structural difference is refused
+// (StructureImmutable) and the runner's status is overlaid on the stored body.
 // Loaded.Scene is nil if the merged body does not hydrate as a Scene.
 func (s *Store) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion int, expectedRevision string, runner *scene.Scene) (scene.Loaded, error) {
 	return s.SaveRunnerIf(ctx, ref, scene.Cond{Version: expectedVersion, Revision: expectedRevision}, runner)
@@ -116,7 +116,7 @@ func (s *Store) SaveRunner(ctx context.Context, ref scene.Ref, expectedVersion i
 // SaveRunnerIf implements scene.CondWriter: SaveRunner under c.
 func (s *Store) SaveRunnerIf(ctx context.Context, ref scene.Ref, c scene.Cond, runner *scene.Scene) (scene.Loaded, error) {
 	if runner == nil {
-		return scene.Loaded{}, settle.Errorf(settle.EINVALID, "no runner scene")
+		return scene.Loaded{}, settle.Errorf(settle.InvalidInput, "no runner scene")
 	}
 	if err := s.usable(ctx); err != nil {
 		return scene.Loaded{}, err
@@ -149,7 +149,7 @@ func (s *Store) Save(ctx context.Context, ref scene.Ref, sc *scene.Scene) error 
 
 // SaveGuarded is the seed's save_scene_guarded on the batch's flat body,
 // under the batch lock: the scene is written unless an existing flat body
-// is locked (ESCENELOCKED, nothing written).
+// is locked (SceneLocked, nothing written).
 func (s *Store) SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene) error {
 	return s.saveFlat(ctx, ref, sc, true)
 }
@@ -158,7 +158,7 @@ func (s *Store) SaveGuarded(ctx context.Context, ref scene.Ref, sc *scene.Scene)
 // scene.CheckNotLocked to the existing body first.
 func (s *Store) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, guard bool) error {
 	if sc == nil {
-		return settle.Errorf(settle.EINVALID, "no scene")
+		return settle.Errorf(settle.InvalidInput, "no scene")
 	}
 	if err := s.usable(ctx); err != nil {
 		return err
@@ -169,7 +169,7 @@ func (s *Store) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, gu
 	}
 	data, err := scene.EncodeBody(sc)
 	if err != nil {
-		return settle.Wrap(settle.EINVALID, err, "encode scene")
+		return settle.Wrap(settle.InvalidInput, err, "encode scene")
 	}
 	return s.batchTx(ctx, b, "save scene", func(bf scene.BatchFiles) error {
 		return bf.SaveFlat(data, guard)
@@ -222,7 +222,7 @@ func (p planStore) CreateFlat(ctx context.Context, ref scene.Ref, sc *scene.Scen
 	}
 	data, err := scene.EncodeBody(sc)
 	if err != nil {
-		return false, settle.Wrap(settle.EINVALID, err, "encode scene")
+		return false, settle.Wrap(settle.InvalidInput, err, "encode scene")
 	}
 	created := false
 	err = s.batchTx(ctx, b, "create scene", func(bf scene.BatchFiles) error {

@@ -32,7 +32,7 @@ type Migration struct {
 func Migrations() ([]Migration, error) {
 	entries, err := fs.ReadDir(migrationFS, "migrations")
 	if err != nil {
-		return nil, settle.Wrap(settle.EINTERNAL, err, "read embedded migrations")
+		return nil, settle.Wrap(settle.Internal, err, "read embedded migrations")
 	}
 	var out []Migration
 	for _, e := range entries {
@@ -43,11 +43,11 @@ func Migrations() ([]Migration, error) {
 		num, rest, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil || v <= 0 {
-			return nil, settle.Errorf(settle.EINTERNAL, "embedded migration %q is not NNNN_name.sql", name)
+			return nil, settle.Errorf(settle.Internal, "embedded migration %q is not NNNN_name.sql", name)
 		}
 		data, err := migrationFS.ReadFile(path.Join("migrations", name))
 		if err != nil {
-			return nil, settle.Wrap(settle.EINTERNAL, err, "read embedded migration %s", name)
+			return nil, settle.Wrap(settle.Internal, err, "read embedded migration %s", name)
 		}
 		sum := sha256.Sum256(data)
 		out = append(out, Migration{Version: v, Name: rest, SQL: string(data), Checksum: hex.EncodeToString(sum[:])})
@@ -55,7 +55,7 @@ func Migrations() ([]Migration, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Version < out[j].Version })
 	for i := range out {
 		if out[i].Version != i+1 {
-			return nil, settle.Errorf(settle.EINTERNAL, "embedded migrations are not numbered 1..n (found %d at position %d)", out[i].Version, i+1)
+			return nil, settle.Errorf(settle.Internal, "embedded migrations are not numbered 1..n (found %d at position %d)", out[i].Version, i+1)
 		}
 	}
 	return out, nil
@@ -122,14 +122,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	for v := range applied {
 		if v > len(migs) {
-			return settle.Errorf(settle.EUNAVAILABLE,
+			return settle.Errorf(settle.Unavailable,
 				"schema %s is at migration %d, newer than this binary's %d: upgrade settle", s.schema, v, len(migs))
 		}
 	}
 	for _, m := range migs {
 		if sum, ok := applied[m.Version]; ok {
 			if sum != m.Checksum {
-				return settle.Errorf(settle.ECORRUPT,
+				return settle.Errorf(settle.Corrupt,
 					"migration %d (%s) recorded with checksum %s, this binary has %s", m.Version, m.Name, sum, m.Checksum)
 			}
 			continue

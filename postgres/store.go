@@ -104,13 +104,13 @@ func isIdent(s string) bool {
 
 // Open connects to the database, creates the schema if needed and applies
 // the embedded migrations (under a lock, so several servers may start at
-// once). Errors: EINVALID (a malformed URL or schema name), EUNAVAILABLE
-// (the database cannot be reached), ECORRUPT (the schema's migrations do
-// not match this binary's), EINTERNAL.
+// once). Errors: InvalidInput (a malformed URL or schema name), Unavailable
+// (the database cannot be reached), Corrupt (the schema's migrations do
+// not match this binary's), Internal.
 func Open(ctx context.Context, opts Options) (*Store, error) {
 	pcfg, err := pgxpool.ParseConfig(opts.URL)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, errors.New(redact(err.Error())), "postgres url")
+		return nil, settle.Wrap(settle.InvalidInput, errors.New(redact(err.Error())), "postgres url")
 	}
 	schema := opts.Schema
 	if schema == "" {
@@ -120,7 +120,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	if schema != "" {
 		if !isIdent(schema) {
-			return nil, settle.Errorf(settle.EINVALID, "schema %q is not a plain lower-case identifier", schema)
+			return nil, settle.Errorf(settle.InvalidInput, "schema %q is not a plain lower-case identifier", schema)
 		}
 		pcfg.ConnConfig.RuntimeParams["search_path"] = schema
 	}
@@ -140,7 +140,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
-		return nil, settle.Wrap(settle.EUNAVAILABLE, errors.New(redact(err.Error())), "connect to postgres")
+		return nil, settle.Wrap(settle.Unavailable, errors.New(redact(err.Error())), "connect to postgres")
 	}
 	s := &Store{
 		pool:   pool,
@@ -214,10 +214,10 @@ func (s *Store) Close() error {
 // usable refuses operations on a closed store or with a done context.
 func (s *Store) usable(ctx context.Context) error {
 	if s.closed.Load() {
-		return settle.Errorf(settle.EUNAVAILABLE, "postgres store is closed")
+		return settle.Errorf(settle.Unavailable, "postgres store is closed")
 	}
 	if err := ctx.Err(); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "postgres store")
+		return settle.Wrap(settle.Unavailable, err, "postgres store")
 	}
 	return nil
 }
@@ -259,7 +259,7 @@ func (s *Store) fail(err error, format string, args ...any) error {
 // anything else.
 func classify(err error) settle.Code {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return settle.EUNAVAILABLE
+		return settle.Unavailable
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
@@ -268,22 +268,22 @@ func classify(err error) settle.Code {
 			strings.HasPrefix(pe.Code, "53"), // insufficient resources
 			strings.HasPrefix(pe.Code, "57"), // operator intervention (shutdown, cancel)
 			pe.Code == "40001", pe.Code == "40P01":
-			return settle.EUNAVAILABLE
+			return settle.Unavailable
 		}
-		return settle.EINTERNAL
+		return settle.Internal
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) {
-		return settle.EUNAVAILABLE
+		return settle.Unavailable
 	}
 	if strings.Contains(err.Error(), "closed pool") || strings.Contains(err.Error(), "conn closed") {
-		return settle.EUNAVAILABLE
+		return settle.Unavailable
 	}
 	var ce *pgconn.ConnectError
 	if errors.As(err, &ce) {
-		return settle.EUNAVAILABLE
+		return settle.Unavailable
 	}
-	return settle.EINTERNAL
+	return settle.Internal
 }
 
 // redact removes a password from a connection error message.
@@ -313,7 +313,7 @@ func (s *Store) inTx(ctx context.Context, opts pgx.TxOptions, what string, fn fu
 		return s.fail(err, "%s", what)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "%s: commit", what)
+		return settle.Wrap(settle.Unavailable, err, "%s: commit", what)
 	}
 	return nil
 }

@@ -110,7 +110,7 @@ func TestMigrationRecordChecked(t *testing.T) {
 	if _, err := s.Pool().Exec(ctx, "UPDATE schema_migrations SET checksum = 'tampered' WHERE version = 1"); err != nil {
 		t.Fatal(err)
 	}
-	storetest.WantCode(t, open(), settle.ECORRUPT)
+	storetest.WantCode(t, open(), settle.Corrupt)
 	migs, _ := postgres.Migrations()
 	if _, err := s.Pool().Exec(ctx, "UPDATE schema_migrations SET checksum = $1 WHERE version = 1", migs[0].Checksum); err != nil {
 		t.Fatal(err)
@@ -121,7 +121,7 @@ func TestMigrationRecordChecked(t *testing.T) {
 	if _, err := s.Pool().Exec(ctx, "INSERT INTO schema_migrations (version, name, checksum) VALUES (999, 'future', 'x')"); err != nil {
 		t.Fatal(err)
 	}
-	storetest.WantCode(t, open(), settle.EUNAVAILABLE)
+	storetest.WantCode(t, open(), settle.Unavailable)
 }
 
 func TestOpenOptions(t *testing.T) {
@@ -150,11 +150,11 @@ func TestOpenOptions(t *testing.T) {
 	})
 	t.Run("bad schema name", func(t *testing.T) {
 		_, err := postgres.Open(ctx, postgres.Options{URL: dsn, Schema: "Robert'); DROP TABLE x;--", Logger: quiet()})
-		storetest.WantCode(t, err, settle.EINVALID)
+		storetest.WantCode(t, err, settle.InvalidInput)
 	})
 	t.Run("bad url", func(t *testing.T) {
 		_, err := postgres.Open(ctx, postgres.Options{URL: "postgres://u:secret@host:notaport/db", Logger: quiet()})
-		storetest.WantCode(t, err, settle.EINVALID)
+		storetest.WantCode(t, err, settle.InvalidInput)
 		if strings.Contains(err.Error(), "secret") {
 			t.Fatalf("error shows the password: %v", err)
 		}
@@ -163,7 +163,7 @@ func TestOpenOptions(t *testing.T) {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		_, err := postgres.Open(cctx, postgres.Options{URL: "postgres://u:secret@127.0.0.1:1/db?connect_timeout=2", Logger: quiet()})
-		storetest.WantCode(t, err, settle.EUNAVAILABLE)
+		storetest.WantCode(t, err, settle.Unavailable)
 		if strings.Contains(err.Error(), "secret") {
 			t.Fatalf("error shows the password: %v", err)
 		}
@@ -177,11 +177,11 @@ func TestOpenOptions(t *testing.T) {
 			t.Fatalf("second close: %v", err)
 		}
 		_, err := s.Writeback(ctx, writeback.WritebackRequest{Binding: storetest.Binding("t", "T1", "b")})
-		storetest.WantCode(t, err, settle.EUNAVAILABLE)
+		storetest.WantCode(t, err, settle.Unavailable)
 		_, err = s.Load(ctx, storetest.Ref("B"))
-		storetest.WantCode(t, err, settle.EUNAVAILABLE)
+		storetest.WantCode(t, err, settle.Unavailable)
 		_, err = s.Append(ctx, "x", nil)
-		storetest.WantCode(t, err, settle.EUNAVAILABLE)
+		storetest.WantCode(t, err, settle.Unavailable)
 		select {
 		case <-s.Wait(ctx, 0):
 		case <-time.After(5 * time.Second):
@@ -193,7 +193,7 @@ func TestOpenOptions(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
 		_, err := s.Writeback(cctx, writeback.WritebackRequest{Binding: storetest.Binding("t", "T1", "b")})
-		storetest.WantCode(t, err, settle.EUNAVAILABLE)
+		storetest.WantCode(t, err, settle.Unavailable)
 	})
 }
 
@@ -505,20 +505,20 @@ func TestErrorsOfABrokenDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := s.Records(ctx, writeback.RecordQuery{After: -1})
-	storetest.WantCode(t, err, settle.ECORRUPT)
+	storetest.WantCode(t, err, settle.Corrupt)
 	_, err = s.Writeback(ctx, writeback.WritebackRequest{Binding: storetest.Binding("t", "T1", "b")})
-	storetest.WantCode(t, err, settle.ECORRUPT)
+	storetest.WantCode(t, err, settle.Corrupt)
 	// A failed transaction leaves nothing behind.
 	var n int
 	if err := s.Pool().QueryRow(ctx, "SELECT next_seq FROM ledger_head").Scan(&n); err != nil || n != 5 {
 		t.Fatalf("head %d %v", n, err)
 	}
-	if err := s.ImportRecords(ctx, 0, [][]byte{[]byte("not a record")}); settle.ErrorCode(err) != settle.EINVALID {
+	if err := s.ImportRecords(ctx, 0, [][]byte{[]byte("not a record")}); settle.ErrorCode(err) != settle.InvalidInput {
 		t.Fatalf("import of a non-record: %v", err)
 	}
 	line, _ := writeback.EncodeLine(storetest.Registry("t", writeback.StatusRegistered))
 	err = s.ImportRecords(ctx, 0, [][]byte{line[:len(line)-1]})
-	storetest.WantCode(t, err, settle.EVERSIONCONFLICT)
+	storetest.WantCode(t, err, settle.VersionConflict)
 }
 
 // TestGroupCommit: concurrent write-backs of one store share

@@ -52,7 +52,7 @@ func (e *SyntaxError) Error() string {
 // and must not start with a byte order mark. Nesting deeper than MaxDepth
 // and integer literals longer than MaxIntDigits digits are refused (Python
 // raises RecursionError and ValueError). Errors are *SyntaxError; callers
-// attach the settle error code (ECORRUPT for a file, EINVALID for a request).
+// attach the settle error code (Corrupt for a file, InvalidInput for a request).
 //
 // The decoded strings share one copy of data, which is not retained.
 func Parse(data []byte) (any, error) { return ParseDepth(data, MaxDepth) }

@@ -31,9 +31,9 @@ type Batch struct {
 }
 
 // ResolveBatch validates a Ref, in this order: the project
-// (ValidateProject, EINVALID), the episode (CanonicalEpisode,
-// EINVALIDEPISODE; CheckEpisodeToken, EINVALID), the batch id
-// (ValidateBatchID, EINVALID).
+// (ValidateProject, InvalidInput), the episode (CanonicalEpisode,
+// InvalidEpisode; CheckEpisodeToken, InvalidInput), the batch id
+// (ValidateBatchID, InvalidInput).
 func ResolveBatch(ref Ref) (Batch, error) {
 	if err := ValidateProject(ref.Project); err != nil {
 		return Batch{}, err
@@ -80,14 +80,14 @@ type BatchFiles struct {
 const ReasonMaterializedLegacy = "materialized-legacy"
 
 // LoadBody is the seed's load_scene on the file name; it also returns the
-// bytes read. Errors: ENOTFOUND, ECORRUPT, ESCHEMA, as Files.ReadFile.
+// bytes read. Errors: NotFound, Corrupt, SchemaMismatch, as Files.ReadFile.
 func LoadBody(f Files, name string) (*Scene, []byte, error) {
 	data, ok, err := f.ReadFile(name)
 	if err != nil {
 		return nil, nil, err
 	}
 	if !ok {
-		return nil, nil, settle.Errorf(settle.ENOTFOUND, "scene body not found: %s", name)
+		return nil, nil, settle.Errorf(settle.NotFound, "scene body not found: %s", name)
 	}
 	sc, err := DecodeBody(data)
 	if err != nil {
@@ -97,7 +97,7 @@ func LoadBody(f Files, name string) (*Scene, []byte, error) {
 }
 
 // LoadManifest is the seed's load_manifest: nil (and no error) when the
-// manifest does not exist. Errors: ECORRUPT, ESCHEMA, EMANIFESTIDENTITY.
+// manifest does not exist. Errors: Corrupt, SchemaMismatch, ManifestIdentity.
 func (bf BatchFiles) LoadManifest() (*Manifest, error) {
 	name := bf.Batch.Manifest()
 	data, ok, err := bf.Files.ReadFile(name)
@@ -112,8 +112,8 @@ func (bf BatchFiles) LoadManifest() (*Manifest, error) {
 }
 
 // ArtifactName is the seed's manifest_artifact_path: the body name a
-// registered version's artifact names. Errors: ENOTFOUND (not
-// registered), EUNSAFEARTIFACT.
+// registered version's artifact names. Errors: NotFound (not
+// registered), UnsafeArtifact.
 func (b Batch) ArtifactName(m *Manifest, v int) (string, error) {
 	e, err := m.Entry(v)
 	if err != nil {
@@ -126,7 +126,7 @@ func (b Batch) ArtifactName(m *Manifest, v int) (string, error) {
 }
 
 // LoadRegistered loads version v's body through the manifest and checks
-// it against its entry (CheckRegisteredBody: EMANIFESTIDENTITY, ECORRUPT).
+// it against its entry (CheckRegisteredBody: ManifestIdentity, Corrupt).
 func (bf BatchFiles) LoadRegistered(m *Manifest, v int) (Loaded, error) {
 	name, err := bf.Batch.ArtifactName(m, v)
 	if err != nil {
@@ -145,8 +145,8 @@ func (bf BatchFiles) LoadRegistered(m *Manifest, v int) (Loaded, error) {
 
 // CheckRegisteredBody decides whether version v's body, of scene_id
 // sceneID and structure fingerprint fp, is the body manifest m registers
-// for batch: its scene_id must be the batch (EMANIFESTIDENTITY) and its
-// structure the one the manifest recorded (ECORRUPT; an entry without a
+// for batch: its scene_id must be the batch (ManifestIdentity) and its
+// structure the one the manifest recorded (Corrupt; an entry without a
 // fingerprint records none). Reading (show), status writes (patch, runner
 // saves) and fsck all decide with it, so they agree on what is corrupt. The
 // seed checks only the identity, on reads only; a body whose structure was
@@ -154,7 +154,7 @@ func (bf BatchFiles) LoadRegistered(m *Manifest, v int) (Loaded, error) {
 // would otherwise carry the edit forward under the old fingerprint.
 func CheckRegisteredBody(batch string, m *Manifest, v int, sceneID, fp string) error {
 	if sceneID != batch {
-		return settle.Errorf(settle.EMANIFESTIDENTITY,
+		return settle.Errorf(settle.ManifestIdentity,
 			"scene body identity mismatch for batch %s v%d: loaded scene_id %q", batch, v, sceneID)
 	}
 	e, err := m.Entry(v)
@@ -162,7 +162,7 @@ func CheckRegisteredBody(batch string, m *Manifest, v int, sceneID, fp string) e
 		return err
 	}
 	if e.StructureFingerprint != "" && fp != e.StructureFingerprint {
-		return settle.Errorf(settle.ECORRUPT,
+		return settle.Errorf(settle.Corrupt,
 			"scene body of batch %s v%d: structure fingerprint %s differs from the manifest's %s (the body was edited)",
 			batch, v, short(fp), short(e.StructureFingerprint))
 	}
@@ -174,8 +174,8 @@ func short(fp string) string { return fp[:min(12, len(fp))] }
 
 // LoadActive is the seed's load_scene_active_with_version: with a
 // manifest, the active version's registered body (whose scene_id must be
-// the batch); else the flat body as version 1; else ENOTFOUND. Errors:
-// ENOTFOUND, ESCHEMA, ECORRUPT, EUNSAFEARTIFACT, EMANIFESTIDENTITY.
+// the batch); else the flat body as version 1; else NotFound. Errors:
+// NotFound, SchemaMismatch, Corrupt, UnsafeArtifact, ManifestIdentity.
 func (bf BatchFiles) LoadActive() (Loaded, error) {
 	m, err := bf.LoadManifest()
 	if err != nil {
@@ -186,8 +186,8 @@ func (bf BatchFiles) LoadActive() (Loaded, error) {
 	}
 	ref := bf.Batch.Ref
 	sc, data, err := LoadBody(bf.Files, bf.Batch.Flat())
-	if settle.ErrorCode(err) == settle.ENOTFOUND {
-		return Loaded{}, settle.Errorf(settle.ENOTFOUND,
+	if settle.ErrorCode(err) == settle.NotFound {
+		return Loaded{}, settle.Errorf(settle.NotFound,
 			"no scene for batch %s (episode %s): neither a versions manifest nor a flat body", ref.Batch, ref.Episode)
 	}
 	if err != nil {
@@ -207,7 +207,7 @@ func (bf BatchFiles) LoadVersion(version int) (Loaded, error) {
 		return bf.LoadRegistered(m, version)
 	}
 	if version != 1 {
-		return Loaded{}, settle.Errorf(settle.ENOTFOUND,
+		return Loaded{}, settle.Errorf(settle.NotFound,
 			"version %d of batch %s not registered (no manifest: only the flat v1 exists)", version, bf.Batch.Ref.Batch)
 	}
 	sc, data, err := LoadBody(bf.Files, bf.Batch.Flat())
@@ -236,7 +236,7 @@ func (b Batch) LegacyManifest(flat *Scene) *Manifest {
 
 // Versions lists the batch's registered versions in manifest order. A
 // batch with only a flat body lists the version 1 a materialization would
-// record (LegacyManifest). Errors: ENOTFOUND, as LoadActive.
+// record (LegacyManifest). Errors: NotFound, as LoadActive.
 func (bf BatchFiles) Versions() ([]VersionInfo, error) {
 	m, err := bf.LoadManifest()
 	if err != nil {
@@ -244,8 +244,8 @@ func (bf BatchFiles) Versions() ([]VersionInfo, error) {
 	}
 	if m == nil {
 		sc, _, err := LoadBody(bf.Files, bf.Batch.Flat())
-		if settle.ErrorCode(err) == settle.ENOTFOUND {
-			return nil, settle.Errorf(settle.ENOTFOUND, "no scene for batch %s: no manifest and no flat body", bf.Batch.Ref.Batch)
+		if settle.ErrorCode(err) == settle.NotFound {
+			return nil, settle.Errorf(settle.NotFound, "no scene for batch %s: no manifest and no flat body", bf.Batch.Ref.Batch)
 		}
 		if err != nil {
 			return nil, err
@@ -272,7 +272,7 @@ func (bf BatchFiles) ManifestOrMaterialize() (m *Manifest, hasActive bool, err e
 		return m, true, nil
 	}
 	flat, _, err := LoadBody(bf.Files, bf.Batch.Flat())
-	if settle.ErrorCode(err) == settle.ENOTFOUND {
+	if settle.ErrorCode(err) == settle.NotFound {
 		return &Manifest{
 			SchemaVersion: ManifestSchemaVersion,
 			BatchID:       bf.Batch.Ref.Batch,

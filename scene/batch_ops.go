@@ -21,7 +21,7 @@ type StatusStore interface {
 	// UpdateStatus is the seed's save_active_scene_status with its
 	// closures (BatchFiles.UpdateStatus under the batch lock; postWrite,
 	// if not nil, runs before the lock is released, and its failure
-	// undoes the write). Errors: EVERSIONCONFLICT, ESTRUCTURE, ENOTFOUND,
+	// undoes the write). Errors: VersionConflict, StructureImmutable, NotFound,
 	// mutate's or postWrite's error as is.
 	UpdateStatus(ctx context.Context, ref Ref, expectedVersion int,
 		mutate func(*Scene) error, postWrite func(*Scene) error) (Loaded, error)
@@ -39,11 +39,11 @@ const staleAttempts = 5
 // MarkStale), through st.UpdateStatus at the version it loaded (retried a
 // few times if the active version moves meanwhile), and returns how many
 // it changed and at which version; with none, nothing is written. Errors:
-// EINVALID (a negative olderThan: every running take would be "older"),
-// as Load, ESTRUCTURE, EVERSIONCONFLICT (the version kept moving).
+// InvalidInput (a negative olderThan: every running take would be "older"),
+// as Load, StructureImmutable, VersionConflict (the version kept moving).
 func RecoverStale(ctx context.Context, st StatusStore, ref Ref, olderThan time.Duration, now time.Time) (n, version int, err error) {
 	if olderThan < 0 {
-		return 0, 0, settle.Errorf(settle.EINVALID, "older_than %s: want a positive duration", olderThan)
+		return 0, 0, settle.Errorf(settle.InvalidInput, "older_than %s: want a positive duration", olderThan)
 	}
 	if olderThan == 0 {
 		olderThan = DefaultStaleAge
@@ -67,7 +67,7 @@ func RecoverStale(ctx context.Context, st StatusStore, ref Ref, olderThan time.D
 			return 0, ld.Version, nil
 		case err == nil:
 			return n, ld.Version, nil
-		case settle.ErrorCode(err) != settle.EVERSIONCONFLICT:
+		case settle.ErrorCode(err) != settle.VersionConflict:
 			return 0, 0, err
 		}
 	}
@@ -92,12 +92,12 @@ type PlanStore interface {
 // version); any other gets a new flat scene whose beats are the
 // sequence's shots (NewSceneFromPlanSequence), created only if the flat
 // body is still absent under the lock (else it is re-stamped). dryRun
-// builds the same result and writes nothing. Errors: EINVALID (plan,
+// builds the same result and writes nothing. Errors: InvalidInput (plan,
 // sequence id, project, negative maxTakes, a plan without sequences),
-// EINVALIDEPISODE, as Load, ESTRUCTURE, EVERSIONCONFLICT.
+// InvalidEpisode, as Load, StructureImmutable, VersionConflict.
 func InitFromPlan(ctx context.Context, st PlanStore, project, episode string, plan Plan, maxTakes int, dryRun bool) ([]InitResult, error) {
 	if maxTakes < 0 {
-		return nil, settle.Errorf(settle.EINVALID, "max_takes %d is negative", maxTakes)
+		return nil, settle.Errorf(settle.InvalidInput, "max_takes %d is negative", maxTakes)
 	}
 	if err := ValidateProject(project); err != nil {
 		return nil, err
@@ -116,7 +116,7 @@ func InitFromPlan(ctx context.Context, st PlanStore, project, episode string, pl
 	if len(seqs) == 0 {
 		// The seed returns an empty result; a plan that inits nothing is
 		// almost always a mistake the caller wants to hear about.
-		return nil, settle.Errorf(settle.EINVALID, "sequences: the plan has no sequences to init")
+		return nil, settle.Errorf(settle.InvalidInput, "sequences: the plan has no sequences to init")
 	}
 	// A scene over the body limits is refused before any sequence is
 	// written; other errors of a sequence surface in plan order, as the

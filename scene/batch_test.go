@@ -92,9 +92,9 @@ func TestResolveBatch(t *testing.T) {
 		ref  scene.Ref
 		code settle.Code
 	}{
-		{"bad project", scene.Ref{Project: "../x", Episode: "ep_nope", Batch: "B1"}, settle.EINVALID},
-		{"bad episode", scene.Ref{Project: "p", Episode: "ep_nope", Batch: "../B"}, settle.EINVALIDEPISODE},
-		{"bad batch", scene.Ref{Project: "p", Episode: "1", Batch: "../B"}, settle.EINVALID},
+		{"bad project", scene.Ref{Project: "../x", Episode: "ep_nope", Batch: "B1"}, settle.InvalidInput},
+		{"bad episode", scene.Ref{Project: "p", Episode: "ep_nope", Batch: "../B"}, settle.InvalidEpisode},
+		{"bad batch", scene.Ref{Project: "p", Episode: "1", Batch: "../B"}, settle.InvalidInput},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := scene.ResolveBatch(tc.ref)
@@ -111,7 +111,7 @@ func TestBatchFilesLoadLadder(t *testing.T) {
 		version int // active version LoadActive returns
 		code    settle.Code
 	}{
-		{"nothing", nil, 0, settle.ENOTFOUND},
+		{"nothing", nil, 0, settle.NotFound},
 		{"flat only", map[string][]byte{b.Flat(): mustEncode(t, batchScene(t, "B1", "s1"))}, 1, ""},
 		{"manifest and body", map[string][]byte{
 			b.Manifest():     manifestJSON(t, 2, b.Version(1), b.Version(2)),
@@ -119,13 +119,13 @@ func TestBatchFilesLoadLadder(t *testing.T) {
 			b.Flat():         []byte("not read"),
 			b.Version(1):     []byte("not read"),
 			"ep_001_B2.json": []byte("not read")}, 2, ""},
-		{"registered body missing", map[string][]byte{b.Manifest(): manifestJSON(t, 1, b.Version(1))}, 0, settle.ENOTFOUND},
+		{"registered body missing", map[string][]byte{b.Manifest(): manifestJSON(t, 1, b.Version(1))}, 0, settle.NotFound},
 		{"body of another batch", map[string][]byte{
 			b.Manifest(): manifestJSON(t, 1, b.Version(1)),
-			b.Version(1): mustEncode(t, batchScene(t, "B2", "s1"))}, 0, settle.EMANIFESTIDENTITY},
-		{"unsafe artifact", map[string][]byte{b.Manifest(): manifestJSON(t, 1, "../x.json")}, 0, settle.EUNSAFEARTIFACT},
-		{"corrupt manifest", map[string][]byte{b.Manifest(): []byte("{"), b.Flat(): mustEncode(t, batchScene(t, "B1"))}, 0, settle.ECORRUPT},
-		{"corrupt flat body", map[string][]byte{b.Flat(): []byte("[]")}, 0, settle.ECORRUPT},
+			b.Version(1): mustEncode(t, batchScene(t, "B2", "s1"))}, 0, settle.ManifestIdentity},
+		{"unsafe artifact", map[string][]byte{b.Manifest(): manifestJSON(t, 1, "../x.json")}, 0, settle.UnsafeArtifact},
+		{"corrupt manifest", map[string][]byte{b.Manifest(): []byte("{"), b.Flat(): mustEncode(t, batchScene(t, "B1"))}, 0, settle.Corrupt},
+		{"corrupt flat body", map[string][]byte{b.Flat(): []byte("[]")}, 0, settle.Corrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newMemFiles()
@@ -148,8 +148,8 @@ func TestBatchFilesLoadLadder(t *testing.T) {
 			if err != nil || again.Version != tc.version || again.Fingerprint != ld.Fingerprint {
 				t.Fatalf("LoadVersion(%d) = v%d, %v", tc.version, again.Version, err)
 			}
-			if _, err := bf.LoadVersion(9); settle.ErrorCode(err) != settle.ENOTFOUND {
-				t.Fatalf("LoadVersion(9): %v, want ENOTFOUND", err)
+			if _, err := bf.LoadVersion(9); settle.ErrorCode(err) != settle.NotFound {
+				t.Fatalf("LoadVersion(9): %v, want NotFound", err)
 			}
 			vs, err := bf.Versions()
 			if err != nil {
@@ -286,16 +286,16 @@ func TestBatchFilesActivate(t *testing.T) {
 		prev    int
 		code    settle.Code
 	}{
-		{"nothing", nil, 1, 0, settle.ENOTFOUND},
+		{"nothing", nil, 1, 0, settle.NotFound},
 		{"flat as v1", map[string][]byte{b.Flat(): mustEncode(t, batchScene(t, "B1"))}, 1, 1, ""},
 		{"registered", map[string][]byte{
 			b.Manifest(): manifestJSON(t, 1, b.Version(1), b.Version(2)),
 			b.Version(2): mustEncode(t, batchScene(t, "B1"))}, 2, 1, ""},
-		{"not registered", map[string][]byte{b.Manifest(): manifestJSON(t, 1, b.Version(1))}, 2, 0, settle.ENOTFOUND},
-		{"body missing", map[string][]byte{b.Manifest(): manifestJSON(t, 1, b.Version(1), b.Version(2))}, 2, 0, settle.ENOTFOUND},
+		{"not registered", map[string][]byte{b.Manifest(): manifestJSON(t, 1, b.Version(1))}, 2, 0, settle.NotFound},
+		{"body missing", map[string][]byte{b.Manifest(): manifestJSON(t, 1, b.Version(1), b.Version(2))}, 2, 0, settle.NotFound},
 		{"body of another batch", map[string][]byte{
 			b.Manifest(): manifestJSON(t, 1, b.Version(1), b.Version(2)),
-			b.Version(2): mustEncode(t, batchScene(t, "B2"))}, 2, 0, settle.EMANIFESTIDENTITY},
+			b.Version(2): mustEncode(t, batchScene(t, "B2"))}, 2, 0, settle.ManifestIdentity},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newMemFiles()
@@ -339,19 +339,19 @@ func TestBatchFilesUpdateStatus(t *testing.T) {
 		cold     bool
 	}{
 		{"cold start", nil, 1, setStatus, "", nil, b.Flat(), true},
-		{"cold start expects v1", nil, 2, setStatus, settle.EVERSIONCONFLICT, nil, "", false},
+		{"cold start expects v1", nil, 2, setStatus, settle.VersionConflict, nil, "", false},
 		{"flat body", map[string][]byte{b.Flat(): mustEncode(t, batchScene(t, "B1", "s1"))}, 1, setStatus, "", nil, b.Flat(), false},
 		{"active version", map[string][]byte{
 			b.Manifest(): manifestJSON(t, 2, b.Version(1), b.Version(2)),
 			b.Version(2): mustEncode(t, batchScene(t, "B1", "s1"))}, 2, setStatus, "", nil, b.Version(2), false},
 		{"version moved", map[string][]byte{
 			b.Manifest(): manifestJSON(t, 2, b.Version(1), b.Version(2)),
-			b.Version(2): mustEncode(t, batchScene(t, "B1", "s1"))}, 1, setStatus, settle.EVERSIONCONFLICT, nil, "", false},
-		{"registered body missing", map[string][]byte{b.Manifest(): manifestJSON(t, 1, b.Version(1))}, 1, setStatus, settle.ENOTFOUND, nil, "", false},
+			b.Version(2): mustEncode(t, batchScene(t, "B1", "s1"))}, 1, setStatus, settle.VersionConflict, nil, "", false},
+		{"registered body missing", map[string][]byte{b.Manifest(): manifestJSON(t, 1, b.Version(1))}, 1, setStatus, settle.NotFound, nil, "", false},
 		{"structure change", map[string][]byte{b.Flat(): mustEncode(t, batchScene(t, "B1", "s1"))}, 1, func(sc *scene.Scene) error {
 			sc.Beats = sc.Beats[:0]
 			return nil
-		}, settle.ESTRUCTURE, nil, "", false},
+		}, settle.StructureImmutable, nil, "", false},
 		{"mutate error as is", map[string][]byte{b.Flat(): mustEncode(t, batchScene(t, "B1", "s1"))}, 1, func(*scene.Scene) error {
 			return errMutate
 		}, "", errMutate, "", false},
@@ -427,7 +427,7 @@ func TestBatchFilesSaveRunner(t *testing.T) {
 		f := newMemFiles()
 		f.files[b.Flat()] = mustEncode(t, batchScene(t, "B1", "s1", "s2"))
 		_, _, err := scene.BatchFiles{Batch: b, Files: f}.SaveRunner(scene.Cond{Version: 1, Revision: rev(f, b.Flat())}, runner)
-		wantCode(t, err, settle.ESTRUCTURE)
+		wantCode(t, err, settle.StructureImmutable)
 		if len(f.writes) != 0 {
 			t.Fatalf("wrote %v", f.writes)
 		}
@@ -453,9 +453,9 @@ func TestBatchFilesSaveRunner(t *testing.T) {
 			{Version: 1, AnyRevision: true}, // a runner save always names its base
 		} {
 			_, _, err := scene.BatchFiles{Batch: b, Files: f}.SaveRunner(c, runner)
-			want := settle.EVERSIONCONFLICT
+			want := settle.VersionConflict
 			if c.AnyRevision {
-				want = settle.EINVALID
+				want = settle.InvalidInput
 			}
 			wantCode(t, err, want)
 		}
@@ -466,9 +466,9 @@ func TestBatchFilesSaveRunner(t *testing.T) {
 	t.Run("NoCreate refuses a missing batch", func(t *testing.T) {
 		f := newMemFiles()
 		_, _, err := scene.BatchFiles{Batch: b, Files: f}.SaveRunner(scene.Cond{Version: 1, NoCreate: true}, runner)
-		wantCode(t, err, settle.ENOTFOUND)
+		wantCode(t, err, settle.NotFound)
 		_, err = scene.BatchFiles{Batch: b, Files: f}.UpdateStatusIf(scene.Cond{Version: 2, AnyRevision: true, NoCreate: true}, func(*scene.Scene) error { return nil })
-		wantCode(t, err, settle.ENOTFOUND)
+		wantCode(t, err, settle.NotFound)
 		if len(f.writes) != 0 {
 			t.Fatalf("wrote %v", f.writes)
 		}
@@ -499,7 +499,7 @@ func TestBatchFilesSaveFlatAndCreateFlat(t *testing.T) {
 	if err := bf.SaveFlat(mustEncode(t, locked), true); err != nil {
 		t.Fatal(err)
 	}
-	wantCode(t, bf.SaveFlat(data, true), settle.ESCENELOCKED)
+	wantCode(t, bf.SaveFlat(data, true), settle.SceneLocked)
 	if err := bf.SaveFlat(data, false); err != nil || string(f.files[testBatch.Flat()]) != string(data) {
 		t.Fatalf("unguarded SaveFlat: %v", err)
 	}
@@ -529,7 +529,7 @@ func TestListedScenes(t *testing.T) {
 
 // memStore is a scene.PlanStore over memFiles with one batch per ref
 // (episode 1), without locks; conflicts makes the next UpdateStatus calls
-// fail with EVERSIONCONFLICT.
+// fail with VersionConflict.
 type memStore struct {
 	f         *memFiles
 	conflicts int
@@ -611,14 +611,14 @@ func TestRecoverStale(t *testing.T) {
 	t.Run("the version keeps moving", func(t *testing.T) {
 		st := &memStore{f: withRunning(t), conflicts: 100}
 		_, _, err := scene.RecoverStale(context.Background(), st, ref, 0, now)
-		wantCode(t, err, settle.EVERSIONCONFLICT)
+		wantCode(t, err, settle.VersionConflict)
 		if st.updates != 5 {
 			t.Fatalf("%d attempts, want 5", st.updates)
 		}
 	})
 	t.Run("no scene", func(t *testing.T) {
 		_, _, err := scene.RecoverStale(context.Background(), &memStore{f: newMemFiles()}, ref, 0, now)
-		wantCode(t, err, settle.ENOTFOUND)
+		wantCode(t, err, settle.NotFound)
 	})
 }
 
@@ -648,10 +648,10 @@ func TestInitFromPlan(t *testing.T) {
 		maxTakes int
 		code     settle.Code
 	}{
-		{"negative max takes", "p", "1", `{}`, -1, settle.EINVALID},
-		{"bad project", "../p", "1", `{}`, 1, settle.EINVALID},
-		{"bad episode", "p", "ep_x", `{}`, 1, settle.EINVALIDEPISODE},
-		{"bad sequence id", "p", "1", `{"sequences": {"B9": {}, "../x": {}}}`, 1, settle.EINVALID},
+		{"negative max takes", "p", "1", `{}`, -1, settle.InvalidInput},
+		{"bad project", "../p", "1", `{}`, 1, settle.InvalidInput},
+		{"bad episode", "p", "ep_x", `{}`, 1, settle.InvalidEpisode},
+		{"bad sequence id", "p", "1", `{"sequences": {"B9": {}, "../x": {}}}`, 1, settle.InvalidInput},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newMemFiles()

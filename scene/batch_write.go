@@ -16,10 +16,10 @@ import (
 // backend's: the engine writes bodies before the manifest that registers
 // them, as the seed does.
 
-// VersionConflict is the EVERSIONCONFLICT of a status write whose batch's
+// VersionConflict is the VersionConflict of a status write whose batch's
 // active version moved from expected to actual.
 func VersionConflict(batch string, expected, actual int) error {
-	return settle.Errorf(settle.EVERSIONCONFLICT,
+	return settle.Errorf(settle.VersionConflict,
 		"active version for batch %s moved from expected v%d to v%d between load and save", batch, expected, actual)
 }
 
@@ -32,7 +32,7 @@ type StatusTarget struct {
 
 // Recheck is steps (1) and (2) of save_active_scene_status: the active
 // version must still be expectedVersion (1 for a batch without manifest),
-// the compare-and-set of a status write (EVERSIONCONFLICT), and the body
+// the compare-and-set of a status write (VersionConflict), and the body
 // to write is that version's artifact or the flat body.
 func (bf BatchFiles) Recheck(expectedVersion int) (StatusTarget, error) {
 	m, err := bf.LoadManifest()
@@ -55,11 +55,11 @@ func (bf BatchFiles) Recheck(expectedVersion int) (StatusTarget, error) {
 	return StatusTarget{Name: name, Manifest: m}, nil
 }
 
-// registeredMissing is the ENOTFOUND of a registered body that is absent.
+// registeredMissing is the NotFound of a registered body that is absent.
 // It names the manifest's artifact, never the store's path (a server would
 // show its directories to the client).
 func (bf BatchFiles) registeredMissing(v int, name string) error {
-	return settle.Errorf(settle.ENOTFOUND,
+	return settle.Errorf(settle.NotFound,
 		"registered scene body missing for batch %s v%d: artifact %s", bf.Batch.Ref.Batch, v, name)
 }
 
@@ -79,14 +79,14 @@ type Cond struct {
 	Version int
 	// Revision is the revision (Loaded.Revision) of the body the change
 	// was prepared against; "" is a batch with no body yet. The write is
-	// refused with EVERSIONCONFLICT when the body is another.
+	// refused with VersionConflict when the body is another.
 	Revision string
 	// AnyRevision skips the revision check: the write merges onto the
 	// latest body of Version, as the seed's save_active_scene_status does.
 	// Only status writes may; a runner save always names its revision.
 	AnyRevision bool
 	// NoCreate refuses a write to a batch with neither manifest nor flat
-	// body (ENOTFOUND) instead of the seed's cold start.
+	// body (NotFound) instead of the seed's cold start.
 	NoCreate bool
 }
 
@@ -113,13 +113,13 @@ func (bf BatchFiles) checkExists(c Cond) error {
 	}
 	if !ok {
 		ref := bf.Batch.Ref
-		return settle.Errorf(settle.ENOTFOUND,
+		return settle.Errorf(settle.NotFound,
 			"no scene for batch %s (episode %s): this write does not create one", ref.Batch, ref.Episode)
 	}
 	return nil
 }
 
-// checkRevision refuses, with EVERSIONCONFLICT, a write prepared against
+// checkRevision refuses, with VersionConflict, a write prepared against
 // another body than the one stored (body nil: none is).
 func (bf BatchFiles) checkRevision(c Cond, body []byte, exists bool) error {
 	if c.AnyRevision {
@@ -135,13 +135,13 @@ func (bf BatchFiles) checkRevision(c Cond, body []byte, exists bool) error {
 	batch := bf.Batch.Ref.Batch
 	switch {
 	case c.Revision == "":
-		return settle.Errorf(settle.EVERSIONCONFLICT,
+		return settle.Errorf(settle.VersionConflict,
 			"batch %s v%d has a body (revision %s) but the change was prepared against none: load it and send its revision", batch, c.Version, cur)
 	case cur == "":
-		return settle.Errorf(settle.EVERSIONCONFLICT,
+		return settle.Errorf(settle.VersionConflict,
 			"batch %s v%d has no body but the change was prepared against revision %s", batch, c.Version, c.Revision)
 	}
-	return settle.Errorf(settle.EVERSIONCONFLICT,
+	return settle.Errorf(settle.VersionConflict,
 		"body of batch %s v%d moved from revision %s to %s since it was read", batch, c.Version, c.Revision, cur)
 }
 
@@ -161,13 +161,13 @@ func (bf BatchFiles) UpdateStatus(expectedVersion int, mutate func(*Scene) error
 }
 
 // UpdateStatusIf is the seed's save_active_scene_status under c: (0) with
-// c.NoCreate, a batch without a scene is ENOTFOUND; (1) the active version
-// must still be c.Version (Recheck, EVERSIONCONFLICT, nothing written),
+// c.NoCreate, a batch without a scene is NotFound; (1) the active version
+// must still be c.Version (Recheck, VersionConflict, nothing written),
 // and unless c.AnyRevision the body must still be c.Revision
-// (EVERSIONCONFLICT); (2) an existing active body is loaded fresh, mutate
+// (VersionConflict); (2) an existing active body is loaded fresh, mutate
 // changes it, and a change of its structure fingerprint is refused with
-// ESTRUCTURE, nothing written; a registered body that is missing is
-// ENOTFOUND; a batch with neither manifest nor flat body is cold-started
+// StructureImmutable, nothing written; a registered body that is missing is
+// NotFound; a batch with neither manifest nor flat body is cold-started
 // from {scene_id: batch, beats: [], scene_metadata: {}} without the
 // structure guard; (3) the body is written. An error from mutate is
 // returned as is, nothing written.
@@ -226,7 +226,7 @@ func (bf BatchFiles) loadStatusBody(name string) (statusBody, error) {
 		return statusBody{}, err
 	}
 	if !ok {
-		return statusBody{}, settle.Errorf(settle.ENOTFOUND, "scene body not found: %s", name)
+		return statusBody{}, settle.Errorf(settle.NotFound, "scene body not found: %s", name)
 	}
 	if sc, fp, ok := bf.Cache.get(bf.cacheKey(name), data); ok {
 		return statusBody{sc: sc, data: data, fp: fp, shared: true}, nil
@@ -286,11 +286,11 @@ func (bf BatchFiles) updateStatus(c Cond, m statusChange) (StatusWrite, error) {
 			return StatusWrite{}, err
 		}
 		if fp != before {
-			return StatusWrite{}, settle.Errorf(settle.ESTRUCTURE,
+			return StatusWrite{}, settle.Errorf(settle.StructureImmutable,
 				"status save for batch %s v%d would change the shot STRUCTURE of an immutable version body (structure_fingerprint changed)",
 				ref.Batch, expectedVersion)
 		}
-	case settle.ErrorCode(err) != settle.ENOTFOUND:
+	case settle.ErrorCode(err) != settle.NotFound:
 		return StatusWrite{}, err
 	case t.Manifest != nil:
 		return StatusWrite{}, bf.registeredMissing(expectedVersion, t.Name)
@@ -310,7 +310,7 @@ func (bf BatchFiles) updateStatus(c Cond, m statusChange) (StatusWrite, error) {
 	}
 	data, err := encodeBody(sc, len(prev))
 	if err != nil {
-		return StatusWrite{}, settle.Wrap(settle.EINVALID, err, "encode scene of batch %s", ref.Batch)
+		return StatusWrite{}, settle.Wrap(settle.InvalidInput, err, "encode scene of batch %s", ref.Batch)
 	}
 	key := bf.cacheKey(t.Name)
 	if err := bf.Files.WriteFile(t.Name, data); err != nil {
@@ -343,26 +343,26 @@ func PatchMutation(patch []byte) func(*Scene) error {
 }
 
 // SaveRunner is the seed's writer-1 save_active_scene, at the raw JSON
-// level, under c: with c.NoCreate a batch without a scene is ENOTFOUND;
+// level, under c: with c.NoCreate a batch without a scene is NotFound;
 // the active version must still be c.Version and the body still
-// c.Revision ("": no body), else EVERSIONCONFLICT, nothing written. The
+// c.Revision ("": no body), else VersionConflict, nothing written. The
 // seed checks only the version, which a status save does not move, so two
 // runners saving from one body both succeed and the second replaces the
 // first's takes; the revision refuses the second instead. Then a batch
 // with neither manifest nor flat body gets the runner's whole scene as its
-// flat body (cold); a registered body that is missing is ENOTFOUND;
+// flat body (cold); a registered body that is missing is NotFound;
 // otherwise a structural difference between the stored body and the
-// runner's scene (StructuralMutationsStrict) is refused with ESTRUCTURE,
+// runner's scene (StructuralMutationsStrict) is refused with StructureImmutable,
 // and the runner's status is overlaid on the stored body (Writer1Overlay;
 // absent structural metadata is enriched only for a batch without
 // manifest). The returned Loaded.Scene is nil if the merged body does not
-// hydrate as a Scene. Errors: EINVALID (c.AnyRevision), EVERSIONCONFLICT,
-// ESTRUCTURE, ENOTFOUND, as LoadActive.
+// hydrate as a Scene. Errors: InvalidInput (c.AnyRevision), VersionConflict,
+// StructureImmutable, NotFound, as LoadActive.
 func (bf BatchFiles) SaveRunner(c Cond, runner *Scene) (ld Loaded, cold bool, err error) {
 	ref := bf.Batch.Ref
 	expectedVersion := c.Version
 	if c.AnyRevision {
-		return Loaded{}, false, settle.Errorf(settle.EINVALID, "runner save for batch %s: a runner save names the revision of the body it was based on", ref.Batch)
+		return Loaded{}, false, settle.Errorf(settle.InvalidInput, "runner save for batch %s: a runner save names the revision of the body it was based on", ref.Batch)
 	}
 	if err := bf.checkExists(c); err != nil {
 		return Loaded{}, false, err
@@ -405,7 +405,7 @@ func (bf BatchFiles) SaveRunner(c Cond, runner *Scene) (ld Loaded, cold bool, er
 			return Loaded{}, false, fmt.Errorf("runner save for batch %s v%d: %w", ref.Batch, expectedVersion, err)
 		}
 		if len(muts) > 0 {
-			return Loaded{}, false, settle.Errorf(settle.ESTRUCTURE,
+			return Loaded{}, false, settle.Errorf(settle.StructureImmutable,
 				"runner save for batch %s v%d would change the shot structure: %v", ref.Batch, expectedVersion, muts)
 		}
 		merged, err = Writer1Overlay(disk, runnerRaw, t.Manifest == nil)
@@ -415,7 +415,7 @@ func (bf BatchFiles) SaveRunner(c Cond, runner *Scene) (ld Loaded, cold bool, er
 	}
 	out, err := EncodeBodyTree(merged)
 	if err != nil {
-		return Loaded{}, false, settle.Wrap(settle.EINVALID, err, "encode scene of batch %s", ref.Batch)
+		return Loaded{}, false, settle.Wrap(settle.InvalidInput, err, "encode scene of batch %s", ref.Batch)
 	}
 	if err := bf.Files.WriteFile(t.Name, out); err != nil {
 		return Loaded{}, false, err
@@ -429,13 +429,13 @@ func (bf BatchFiles) SaveRunner(c Cond, runner *Scene) (ld Loaded, cold bool, er
 
 // SaveFlat is the seed's save_scene (guard false) or save_scene_guarded
 // (guard true) on the batch's flat body: data replaces it, unless guard
-// and an existing flat body is locked (CheckNotLocked: ESCENELOCKED,
-// nothing written). Errors: ESCENELOCKED, ECORRUPT, ESCHEMA (an unreadable
+// and an existing flat body is locked (CheckNotLocked: SceneLocked,
+// nothing written). Errors: SceneLocked, Corrupt, SchemaMismatch (an unreadable
 // existing body, with guard).
 func (bf BatchFiles) SaveFlat(data []byte, guard bool) error {
 	if guard {
 		existing, _, err := LoadBody(bf.Files, bf.Batch.Flat())
-		if err != nil && settle.ErrorCode(err) != settle.ENOTFOUND {
+		if err != nil && settle.ErrorCode(err) != settle.NotFound {
 			return err
 		}
 		if err := CheckNotLocked(existing); err != nil {
@@ -449,7 +449,7 @@ func (bf BatchFiles) SaveFlat(data []byte, guard bool) error {
 func (bf BatchFiles) WriteManifest(m *Manifest) error {
 	data, err := EncodeManifest(m)
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "encode manifest of batch %s", bf.Batch.Ref.Batch)
+		return settle.Wrap(settle.Internal, err, "encode manifest of batch %s", bf.Batch.Ref.Batch)
 	}
 	return bf.Files.WriteFile(bf.Batch.Manifest(), data)
 }
@@ -462,21 +462,21 @@ type Candidate struct {
 }
 
 // CheckCandidate is write_scene_candidate's first guard, before anything
-// else: a candidate (EINVALID when nil) whose scene_id is not batch is
-// refused (AssertBatchIdentity, EIDENTITY).
+// else: a candidate (InvalidInput when nil) whose scene_id is not batch is
+// refused (AssertBatchIdentity, IdentityMismatch).
 func CheckCandidate(batch string, sc *Scene) error {
 	if sc == nil {
-		return settle.Errorf(settle.EINVALID, "no candidate scene")
+		return settle.Errorf(settle.InvalidInput, "no candidate scene")
 	}
 	return AssertBatchIdentity(batch, sc)
 }
 
-// EncodeCandidate is a candidate's body (EncodeBody; EINVALID) and strict
+// EncodeCandidate is a candidate's body (EncodeBody; InvalidInput) and strict
 // structure fingerprint (FingerprintStrict), the inputs of WriteCandidate.
 func EncodeCandidate(sc *Scene) (body []byte, fp string, err error) {
 	body, err = EncodeBody(sc)
 	if err != nil {
-		return nil, "", settle.Wrap(settle.EINVALID, err, "encode candidate scene")
+		return nil, "", settle.Wrap(settle.InvalidInput, err, "encode candidate scene")
 	}
 	fp, err = FingerprintStrict(sc)
 	if err != nil {
@@ -551,8 +551,8 @@ func (bf BatchFiles) WriteCandidate(body []byte, fp, reason string, activate boo
 // (a flat-only batch is materialized first), its body present and its
 // scene_id the batch; then the manifest's active pointer moves (the
 // manifest is written even when it already pointed there). It returns the
-// previously active version. Errors: ENOTFOUND (not registered, body
-// missing), EMANIFESTIDENTITY, EUNSAFEARTIFACT, as LoadActive.
+// previously active version. Errors: NotFound (not registered, body
+// missing), ManifestIdentity, UnsafeArtifact, as LoadActive.
 func (bf BatchFiles) Activate(version int) (prev int, err error) {
 	return bf.ActivateIf(version, 0)
 }
@@ -566,7 +566,7 @@ func (bf BatchFiles) ActivateIf(version, expected int) (prev int, err error) {
 		return 0, err
 	}
 	if expected > 0 && m.ActiveVersion != expected {
-		return 0, settle.Errorf(settle.EVERSIONCONFLICT, "active version for batch %s moved from expected v%d to v%d; nothing was activated", bf.Batch.Ref.Batch, expected, m.ActiveVersion)
+		return 0, settle.Errorf(settle.VersionConflict, "active version for batch %s moved from expected v%d to v%d; nothing was activated", bf.Batch.Ref.Batch, expected, m.ActiveVersion)
 	}
 	name, err := bf.Batch.ArtifactName(m, version)
 	if err != nil {
@@ -577,7 +577,7 @@ func (bf BatchFiles) ActivateIf(version, expected int) (prev int, err error) {
 		return 0, err
 	}
 	if sc.SceneID != bf.Batch.Ref.Batch {
-		return 0, settle.Errorf(settle.EMANIFESTIDENTITY, "body of v%d carries scene_id %q, not batch %s", version, sc.SceneID, bf.Batch.Ref.Batch)
+		return 0, settle.Errorf(settle.ManifestIdentity, "body of v%d carries scene_id %q, not batch %s", version, sc.SceneID, bf.Batch.Ref.Batch)
 	}
 	prev = m.ActiveVersion
 	m.ActiveVersion = version

@@ -93,7 +93,7 @@ func TestStatusBodyCache(t *testing.T) {
 			t.Fatalf("step %d (kind %d): bodies differ:\n%s\n%s", step, kind, plain.files[name], cached.files[name])
 		}
 	}
-	if codes[""] == 0 || codes[settle.ESTRUCTURE] == 0 {
+	if codes[""] == 0 || codes[settle.StructureImmutable] == 0 {
 		t.Fatalf("outcomes %v: want saves and structure refusals", codes)
 	}
 }

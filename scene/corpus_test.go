@@ -302,12 +302,12 @@ func TestCorpusSceneCoverage(t *testing.T) {
 	// Error codes from the bodies and tokens, by the Go side's decision.
 	for k := range stats {
 		switch {
-		case strings.Contains(k, "ESCHEMA"):
-			codes[settle.ESCHEMA]++
-		case strings.Contains(k, "ECORRUPT"):
-			codes[settle.ECORRUPT]++
+		case strings.Contains(k, "SchemaMismatch"):
+			codes[settle.SchemaMismatch]++
+		case strings.Contains(k, "Corrupt"):
+			codes[settle.Corrupt]++
 		case k == "episode both refuse":
-			codes[settle.EINVALIDEPISODE]++
+			codes[settle.InvalidEpisode]++
 		case strings.HasPrefix(k, "overlay both raise "):
 			codes[settle.Code(strings.TrimPrefix(k, "overlay both raise "))]++
 		}
@@ -318,7 +318,7 @@ func TestCorpusSceneCoverage(t *testing.T) {
 			t.Errorf("the scene corpus has no %s case", kind)
 		}
 	}
-	for _, code := range []settle.Code{"", settle.ESCHEMA, settle.ECORRUPT, settle.EMANIFESTIDENTITY, settle.EINVALIDEPISODE, settle.ESTRUCTURE} {
+	for _, code := range []settle.Code{"", settle.SchemaMismatch, settle.Corrupt, settle.ManifestIdentity, settle.InvalidEpisode, settle.StructureImmutable} {
 		if codes[code] == 0 {
 			t.Errorf("the scene corpus never reaches error code %q", code)
 		}
@@ -328,8 +328,8 @@ func TestCorpusSceneCoverage(t *testing.T) {
 			t.Errorf("the scene corpus has no case with %s", name)
 		}
 	}
-	for _, k := range []string{"save bytes equal", "decode ECORRUPT shape, seed hydrates (documented)", "overlay null metadata repaired (documented)",
-		"mutations both raise", "manifest ESCHEMA both", "manifest identity both", "manifest ECORRUPT both", "isoformat equal"} {
+	for _, k := range []string{"save bytes equal", "decode Corrupt shape, seed hydrates (documented)", "overlay null metadata repaired (documented)",
+		"mutations both raise", "manifest SchemaMismatch both", "manifest identity both", "manifest Corrupt both", "isoformat equal"} {
 		if stats[k] == 0 {
 			t.Errorf("the scene corpus never reaches %q", k)
 		}

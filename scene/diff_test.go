@@ -313,28 +313,28 @@ func sceneJobs(t *testing.T, root string, cases []sceneCase, stats map[string]in
 					t.Errorf("body %d: seed refuses (%s: %s), DecodeBody accepts\n%s", i, pyErr(res, "model"), msg, snippet(c.data))
 				case c.wellTyped:
 					t.Errorf("body %d: well-typed body refused: %v\n%s", i, err, snippet(c.data))
-				case settle.ErrorCode(err) == settle.ESCHEMA:
+				case settle.ErrorCode(err) == settle.SchemaMismatch:
 					msg, _ := res.GetString("model_msg")
 					if pyErr(res, "model") != "KeyError" || !strings.Contains(msg, "schema_version") {
-						t.Errorf("body %d: ESCHEMA but seed %s %q", i, pyErr(res, "model"), msg)
+						t.Errorf("body %d: SchemaMismatch but seed %s %q", i, pyErr(res, "model"), msg)
 					}
-					stats["decode ESCHEMA both"]++
-				case settle.ErrorCode(err) == settle.ECORRUPT:
+					stats["decode SchemaMismatch both"]++
+				case settle.ErrorCode(err) == settle.Corrupt:
 					if _, treeErr := scene.DecodeBodyTree(c.data); treeErr == nil {
 						// A model shape error: the seed may hydrate garbage.
 						if pyOK {
-							stats["decode ECORRUPT shape, seed hydrates (documented)"]++
+							stats["decode Corrupt shape, seed hydrates (documented)"]++
 						} else {
-							stats["decode ECORRUPT shape, seed raises"]++
+							stats["decode Corrupt shape, seed raises"]++
 						}
 					} else if pyOK {
-						t.Errorf("body %d: ECORRUPT (%v) but the seed loads it\n%s", i, err, snippet(c.data))
+						t.Errorf("body %d: Corrupt (%v) but the seed loads it\n%s", i, err, snippet(c.data))
 					} else {
 						switch pyErr(res, "model") {
 						case "JSONDecodeError", "UnicodeDecodeError", "ValueError", "AttributeError", "TypeError":
-							stats["decode ECORRUPT both"]++
+							stats["decode Corrupt both"]++
 						default:
-							t.Errorf("body %d: ECORRUPT (%v), seed %s", i, err, pyErr(res, "model"))
+							t.Errorf("body %d: Corrupt (%v), seed %s", i, err, pyErr(res, "model"))
 						}
 					}
 				default:
@@ -414,7 +414,7 @@ func sceneJobs(t *testing.T, root string, cases []sceneCase, stats map[string]in
 					case pyOK:
 						t.Errorf("pair %d allow=%v: overlay %v, seed succeeds\n%s", i, allow, err, desc())
 					default:
-						want := map[string][]settle.Code{"KeyError": {settle.ESTRUCTURE}, "TypeError": {settle.ECORRUPT, settle.EINVALID}, "AttributeError": {settle.ECORRUPT, settle.EINVALID}}[pyErr(res, field)]
+						want := map[string][]settle.Code{"KeyError": {settle.StructureImmutable}, "TypeError": {settle.Corrupt, settle.InvalidInput}, "AttributeError": {settle.Corrupt, settle.InvalidInput}}[pyErr(res, field)]
 						ok := false
 						for _, c := range want {
 							ok = ok || settle.ErrorCode(err) == c
@@ -451,21 +451,21 @@ func sceneJobs(t *testing.T, root string, cases []sceneCase, stats map[string]in
 						t.Errorf("manifest %d: seed %s, encode %v\n got %s\nwant %s", i, py, eerr, got, want)
 					}
 					stats["manifest bytes equal"]++
-				case settle.ESCHEMA:
+				case settle.SchemaMismatch:
 					if py != "KeyError" {
-						t.Errorf("manifest %d: ESCHEMA, seed %q", i, py)
+						t.Errorf("manifest %d: SchemaMismatch, seed %q", i, py)
 					}
-					stats["manifest ESCHEMA both"]++
-				case settle.EMANIFESTIDENTITY:
+					stats["manifest SchemaMismatch both"]++
+				case settle.ManifestIdentity:
 					if py != "ValueError" {
-						t.Errorf("manifest %d: EMANIFESTIDENTITY, seed %q", i, py)
+						t.Errorf("manifest %d: ManifestIdentity, seed %q", i, py)
 					}
 					stats["manifest identity both"]++
-				case settle.ECORRUPT:
+				case settle.Corrupt:
 					if py != "JSONDecodeError" && py != "UnicodeDecodeError" && py != "AttributeError" {
-						t.Errorf("manifest %d: ECORRUPT, seed %q", i, py)
+						t.Errorf("manifest %d: Corrupt, seed %q", i, py)
 					}
-					stats["manifest ECORRUPT both"]++
+					stats["manifest Corrupt both"]++
 				}
 			}})
 		case "ep":
@@ -480,7 +480,7 @@ func sceneJobs(t *testing.T, root string, cases []sceneCase, stats map[string]in
 					}
 					stats["episode equal"]++
 				case err != nil && !ok:
-					if settle.ErrorCode(err) != settle.EINVALIDEPISODE || pyErr(res, "ep") != "ValueError" {
+					if settle.ErrorCode(err) != settle.InvalidEpisode || pyErr(res, "ep") != "ValueError" {
 						t.Errorf("CanonicalEpisode(%q): %v, seed %s", tok, err, pyErr(res, "ep"))
 					}
 					stats["episode both refuse"]++
@@ -524,7 +524,7 @@ func checkSceneStats(t *testing.T, stats map[string]int, minModel int) {
 		t.Logf("%-55s %d", k, stats[k])
 	}
 	for _, k := range []string{"disk fingerprint equal", "model fingerprint equal", "save bytes equal", "mutations none", "mutations some",
-		"overlay equal", "manifest bytes equal", "episode equal", "episode both refuse", "decode ECORRUPT both", "decode ESCHEMA both"} {
+		"overlay equal", "manifest bytes equal", "episode equal", "episode both refuse", "decode Corrupt both", "decode SchemaMismatch both"} {
 		if stats[k] == 0 {
 			t.Errorf("no case reached %q", k)
 		}
@@ -604,16 +604,16 @@ func genManifest(g *gen, batch string) ([]byte, settle.Code) {
 	switch g.intn(12) {
 	case 0:
 		ms[0].v = pick(g, "2", `"1"`, "null", "0", "false", "NaN")
-		code = settle.ESCHEMA
+		code = settle.SchemaMismatch
 	case 1:
 		ms = ms[1:]
-		code = settle.ESCHEMA
+		code = settle.SchemaMismatch
 	case 2:
 		ms[1].v = pick(g, g.str(batch+"x"), "null", "1", g.str(strings.ToUpper(batch)+"\u0301"))
-		code = settle.EMANIFESTIDENTITY
+		code = settle.ManifestIdentity
 	case 3:
 		data := []byte(g.object(ms, true))
-		return data[:g.intn(len(data))], settle.ECORRUPT
+		return data[:g.intn(len(data))], settle.Corrupt
 	}
 	return []byte(g.ws() + g.object(ms, true) + g.ws()), code
 }

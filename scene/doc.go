@@ -47,19 +47,19 @@
 //
 // # Deliberate differences from the seed
 //
-//   - A wrong JSON type in a known model field is ECORRUPT (FromTree); the
+//   - A wrong JSON type in a known model field is Corrupt (FromTree); the
 //     seed hydrates it and crashes or writes it back later. Unknown members
 //     are kept (after the known ones), where the seed drops them.
 //   - Project and batch names are validated (ValidateProject,
 //     ValidateBatchID: settle.CheckName, see docs/names.md), including
 //     batch ids whose flat body would read as another batch's manifest or
 //     version body; an episode token longer than settle.MaxEpisodeBytes is
-//     EINVALID (CheckEpisodeToken), where the seed fails on the file name.
-//   - InitFromPlan refuses a plan without sequences (EINVALID); the seed
+//     InvalidInput (CheckEpisodeToken), where the seed fails on the file name.
+//   - InitFromPlan refuses a plan without sequences (InvalidInput); the seed
 //     returns an empty result. RecoverStale refuses a negative age.
 //   - Where the seed raises on a malformed shape (a beat that is not an
 //     object, beat_metadata that is a number, ...), the *Strict functions
-//     return ECORRUPT (disk) or EINVALID (runner) and StructuralMutations
+//     return Corrupt (disk) or InvalidInput (runner) and StructuralMutations
 //     fails closed. Writer1Overlay replaces a null disk beat_metadata that
 //     must receive a key by an object instead of raising TypeError.
 //   - A manifest's schema_version of 1.0 or true is read as 1 and written
@@ -72,12 +72,12 @@
 //     The seed checks only the active version, which a status save does
 //     not move, so two runners saving from one body both succeed and the
 //     second replaces the takes the first saved. Here the second is
-//     refused with EVERSIONCONFLICT and writes nothing; it loads the body
+//     refused with VersionConflict and writes nothing; it loads the body
 //     again and retries. Status patches keep the seed's merge onto the
 //     latest body of the expected version (concurrent patches to
 //     different takes all land), unless a Cond names a revision.
 //   - Cond.NoCreate refuses a status write or runner save to a batch
-//     without a scene (ENOTFOUND) instead of the seed's cold start: the
+//     without a scene (NotFound) instead of the seed's cold start: the
 //     HTTP server's runners may not create scenes. The library's
 //     PatchStatus and SaveRunner and the command line keep the cold
 //     start (Case A).
@@ -91,7 +91,7 @@
 //   - A registered body is checked against its manifest entry by
 //     CheckRegisteredBody on reads and on status writes alike (the seed
 //     checks the identity on reads only): an edited scene_id is
-//     EMANIFESTIDENTITY, an edited structure (the entry's
-//     structure_fingerprint no longer matches) ECORRUPT. settle fsck
+//     ManifestIdentity, an edited structure (the entry's
+//     structure_fingerprint no longer matches) Corrupt. settle fsck
 //     applies the same check.
 package scene

@@ -63,14 +63,14 @@ func structuralSha(sceneID any, beatIDs []any, metadata []any) (string, error) {
 		for _, key := range sortedStructuralKeys {
 			has, err := pyContains(md, key)
 			if err != nil {
-				return "", settle.Errorf(settle.ECORRUPT, "beats[%d].beat_metadata: %s is not a dict", i, typeName(md))
+				return "", settle.Errorf(settle.Corrupt, "beats[%d].beat_metadata: %s is not a dict", i, typeName(md))
 			}
 			if !has {
 				continue
 			}
 			v, err := pyGetItem(md, key)
 			if err != nil {
-				return "", settle.Errorf(settle.ECORRUPT, "beats[%d].beat_metadata: %s is not a dict", i, typeName(md))
+				return "", settle.Errorf(settle.Corrupt, "beats[%d].beat_metadata: %s is not a dict", i, typeName(md))
 			}
 			structural[i] = append(structural[i], kv{key, v})
 		}
@@ -124,7 +124,7 @@ func structuralSha(sceneID any, beatIDs []any, metadata []any) (string, error) {
 	b = strconv.AppendInt(b, int64(len(beatIDs)), 10)
 	b = append(b, '}')
 	if err != nil {
-		return "", settle.Wrap(settle.EINVALID, err, "structure fingerprint")
+		return "", settle.Wrap(settle.InvalidInput, err, "structure fingerprint")
 	}
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil)), nil
@@ -132,10 +132,10 @@ func structuralSha(sceneID any, beatIDs []any, metadata []any) (string, error) {
 
 // FingerprintStrict is Fingerprint with the error Fingerprint hides: a
 // scene holding a value that is not a pyjson value (never one FromTree
-// built) is EINVALID.
+// built) is InvalidInput.
 func FingerprintStrict(sc *Scene) (string, error) {
 	if sc == nil {
-		return "", settle.Errorf(settle.EINVALID, "structure fingerprint: nil scene")
+		return "", settle.Errorf(settle.InvalidInput, "structure fingerprint: nil scene")
 	}
 	ids := make([]any, len(sc.Beats))
 	mds := make([]any, len(sc.Beats))
@@ -165,26 +165,26 @@ func Fingerprint(sc *Scene) string {
 // FingerprintTreeStrict is the seed's _disk_structure_fingerprint on a raw
 // body object (with or without schema_version): scene_id and beat_id may
 // be of any type (a missing one is null), beats and beat_metadata follow
-// Python's `or` and `in`. Where the seed raises, it returns ECORRUPT:
+// Python's `or` and `in`. Where the seed raises, it returns Corrupt:
 // beats truthy but not a list, a beat that is not an object, a
 // beat_metadata that is a number, true, or a list or str containing a
 // structural key name.
 func FingerprintTreeStrict(obj *pyjson.Object) (string, error) {
 	if obj == nil {
-		return "", settle.Errorf(settle.ECORRUPT, "structure fingerprint: not a JSON object")
+		return "", settle.Errorf(settle.Corrupt, "structure fingerprint: not a JSON object")
 	}
 	sceneID, _ := obj.Get("scene_id")
 	bv, _ := obj.Get("beats")
 	beats, err := pyIterList(bv)
 	if err != nil {
-		return "", settle.Errorf(settle.ECORRUPT, "structure fingerprint: beats is %s, not a list", typeName(bv))
+		return "", settle.Errorf(settle.Corrupt, "structure fingerprint: beats is %s, not a list", typeName(bv))
 	}
 	ids := make([]any, len(beats))
 	mds := make([]any, len(beats))
 	for i, b := range beats {
 		id, _, err := pyGet(b, "beat_id")
 		if err != nil {
-			return "", settle.Errorf(settle.ECORRUPT, "structure fingerprint: beats[%d] is %s, not a dict", i, typeName(b))
+			return "", settle.Errorf(settle.Corrupt, "structure fingerprint: beats[%d] is %s, not a dict", i, typeName(b))
 		}
 		ids[i] = id
 		mds[i], _, _ = pyGet(b, "beat_metadata")

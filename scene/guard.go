@@ -10,14 +10,14 @@ import (
 
 // AssertBatchIdentity is the seed's assert_batch_identity: a candidate
 // whose scene_id is not the requested batch is a renumber, never a version
-// of it (EIDENTITY; nothing may be written).
+// of it (IdentityMismatch; nothing may be written).
 func AssertBatchIdentity(requested string, sc *Scene) error {
 	if sc == nil || sc.SceneID != requested {
 		got := "None"
 		if sc != nil {
 			got = pyjson.Repr(sc.SceneID)
 		}
-		return settle.Errorf(settle.EIDENTITY,
+		return settle.Errorf(settle.IdentityMismatch,
 			"scene identity mismatch: re-derive of requested batch %s generated scene_id %s: a renumber is a new identity, never a version",
 			pyjson.Repr(requested), got)
 	}
@@ -25,7 +25,7 @@ func AssertBatchIdentity(requested string, sc *Scene) error {
 }
 
 // StatusGuard is save_active_scene_status's structure guard: a status
-// write may change anything but the structure fingerprint (ESTRUCTURE).
+// write may change anything but the structure fingerprint (StructureImmutable).
 func StatusGuard(before, after *Scene) error {
 	fb, err := FingerprintStrict(before)
 	if err != nil {
@@ -36,7 +36,7 @@ func StatusGuard(before, after *Scene) error {
 		return err
 	}
 	if fb != fa {
-		return settle.Errorf(settle.ESTRUCTURE,
+		return settle.Errorf(settle.StructureImmutable,
 			"status save for batch %s would change the shot STRUCTURE of an immutable version body (structure_fingerprint changed)",
 			pyjson.Repr(before.SceneID))
 	}
@@ -96,7 +96,7 @@ func projectStructural(key string, v any) any {
 
 // StructuralMutationsStrict is the seed's structural_mutations on raw
 // scene objects (disk body, runner rebuild), returning in addition the
-// inputs on which the seed raises: ECORRUPT for the disk side, EINVALID
+// inputs on which the seed raises: Corrupt for the disk side, InvalidInput
 // for the rebuild side (beats truthy but not a list, a beat that is not an
 // object, a beat_metadata the seed cannot index). A nil object is an
 // empty one.
@@ -110,10 +110,10 @@ func projectStructural(key string, v any) any {
 // json.loads values (pyjson.Equal).
 func StructuralMutationsStrict(disk, rebuild *pyjson.Object) ([]string, error) {
 	diskErr := func(format string, args ...any) error {
-		return settle.Errorf(settle.ECORRUPT, "structural mutations: disk "+format, args...)
+		return settle.Errorf(settle.Corrupt, "structural mutations: disk "+format, args...)
 	}
 	rebuildErr := func(format string, args ...any) error {
-		return settle.Errorf(settle.EINVALID, "structural mutations: rebuild "+format, args...)
+		return settle.Errorf(settle.InvalidInput, "structural mutations: rebuild "+format, args...)
 	}
 	mutations := []string{}
 	ds, _ := disk.Get("scene_id")
@@ -215,9 +215,9 @@ func stableEnrichment(key string, v any) any {
 // kept; nothing of the inputs is aliased.
 //
 // Where the seed raises: a disk beat with no runner beat of its beat_id
-// (KeyError) is ESTRUCTURE (callers run StructuralMutations first, which
-// reports it as beat_topology); malformed disk shapes are ECORRUPT and
-// malformed runner shapes EINVALID (beats not a list, a beat not an
+// (KeyError) is StructureImmutable (callers run StructuralMutations first, which
+// reports it as beat_topology); malformed disk shapes are Corrupt and
+// malformed runner shapes InvalidInput (beats not a list, a beat not an
 // object, an unhashable beat_id, a beat_metadata that is not a dict where
 // one is read or written). One deliberate difference: a disk
 // beat_metadata of null that has to receive a key is replaced by an object
@@ -225,10 +225,10 @@ func stableEnrichment(key string, v any) any {
 // way).
 func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool) (*pyjson.Object, error) {
 	diskErr := func(format string, args ...any) error {
-		return settle.Errorf(settle.ECORRUPT, "writer-1 overlay: disk "+format, args...)
+		return settle.Errorf(settle.Corrupt, "writer-1 overlay: disk "+format, args...)
 	}
 	runnerErr := func(format string, args ...any) error {
-		return settle.Errorf(settle.EINVALID, "writer-1 overlay: runner "+format, args...)
+		return settle.Errorf(settle.InvalidInput, "writer-1 overlay: runner "+format, args...)
 	}
 	if disk == nil {
 		return nil, diskErr("body is not an object")
@@ -300,7 +300,7 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 		}
 		rb := lookup(id)
 		if rb == nil {
-			return nil, settle.Errorf(settle.ESTRUCTURE,
+			return nil, settle.Errorf(settle.StructureImmutable,
 				"writer-1 overlay: disk beat %s has no runner beat", pyjson.Repr(id))
 		}
 
@@ -389,7 +389,7 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 
 // CheckNotLocked is save_scene_guarded's rule: an existing scene that is
 // locked may not be replaced. existing nil (no body yet) passes.
-// Errors: ESCENELOCKED.
+// Errors: SceneLocked.
 func CheckNotLocked(existing *Scene) error {
 	if existing == nil || !existing.Locked {
 		return nil
@@ -398,5 +398,5 @@ func CheckNotLocked(existing *Scene) error {
 	if existing.LockReason != nil {
 		reason = fmt.Sprintf("%q", *existing.LockReason)
 	}
-	return settle.Errorf(settle.ESCENELOCKED, "scene %s is locked; lock_reason=%s", existing.SceneID, reason)
+	return settle.Errorf(settle.SceneLocked, "scene %s is locked; lock_reason=%s", existing.SceneID, reason)
 }

@@ -95,7 +95,7 @@ func TestStatusGuard(t *testing.T) {
 			tt.mutate(after)
 			err := scene.StatusGuard(before, after)
 			if tt.refused {
-				wantCode(t, err, settle.ESTRUCTURE)
+				wantCode(t, err, settle.StructureImmutable)
 			} else {
 				wantCode(t, err, "")
 			}
@@ -142,12 +142,12 @@ func TestFingerprintTreeSeedRaises(t *testing.T) {
 		`{"scene_id":"B","beats":[{"beat_id":"b","beat_metadata":"my plan_shot"}]}`,
 	} {
 		_, err := scene.FingerprintTreeStrict(obj(t, in))
-		wantCode(t, err, settle.ECORRUPT)
+		wantCode(t, err, settle.Corrupt)
 		if scene.FingerprintTree(obj(t, in)) != "" {
 			t.Errorf("FingerprintTree(%s) not empty", in)
 		}
 	}
-	if _, err := scene.FingerprintStrict(nil); settle.ErrorCode(err) != settle.EINVALID {
+	if _, err := scene.FingerprintStrict(nil); settle.ErrorCode(err) != settle.InvalidInput {
 		t.Fatalf("nil scene: %v", err)
 	}
 }
@@ -200,14 +200,14 @@ func TestStructuralMutationsSeedRaises(t *testing.T) {
 		name, disk, rebuild string
 		code                settle.Code
 	}{
-		{"disk beats string", `{"beats":"ab"}`, `{}`, settle.ECORRUPT},
-		{"disk beat not dict", `{"beats":[1]}`, `{"beats":5}`, settle.ECORRUPT},
-		{"rebuild beats number", `{"beats":[]}`, `{"beats":5}`, settle.EINVALID},
-		{"rebuild beat not dict", `{"beats":[]}`, `{"beats":[[]]}`, settle.EINVALID},
-		{"disk metadata number", `{"beats":[{"beat_id":"a","beat_metadata":3}]}`, `{"beats":[{"beat_id":"a"}]}`, settle.ECORRUPT},
-		{"rebuild metadata true", `{"beats":[{"beat_id":"a"}]}`, `{"beats":[{"beat_id":"a","beat_metadata":true}]}`, settle.EINVALID},
-		{"both have key, disk list", `{"beats":[{"beat_id":"a","beat_metadata":["shot"]}]}`, `{"beats":[{"beat_id":"a","beat_metadata":{"shot":1}}]}`, settle.ECORRUPT},
-		{"both have key, rebuild str", `{"beats":[{"beat_id":"a","beat_metadata":{"shot":1}}]}`, `{"beats":[{"beat_id":"a","beat_metadata":"shot"}]}`, settle.EINVALID},
+		{"disk beats string", `{"beats":"ab"}`, `{}`, settle.Corrupt},
+		{"disk beat not dict", `{"beats":[1]}`, `{"beats":5}`, settle.Corrupt},
+		{"rebuild beats number", `{"beats":[]}`, `{"beats":5}`, settle.InvalidInput},
+		{"rebuild beat not dict", `{"beats":[]}`, `{"beats":[[]]}`, settle.InvalidInput},
+		{"disk metadata number", `{"beats":[{"beat_id":"a","beat_metadata":3}]}`, `{"beats":[{"beat_id":"a"}]}`, settle.Corrupt},
+		{"rebuild metadata true", `{"beats":[{"beat_id":"a"}]}`, `{"beats":[{"beat_id":"a","beat_metadata":true}]}`, settle.InvalidInput},
+		{"both have key, disk list", `{"beats":[{"beat_id":"a","beat_metadata":["shot"]}]}`, `{"beats":[{"beat_id":"a","beat_metadata":{"shot":1}}]}`, settle.Corrupt},
+		{"both have key, rebuild str", `{"beats":[{"beat_id":"a","beat_metadata":{"shot":1}}]}`, `{"beats":[{"beat_id":"a","beat_metadata":"shot"}]}`, settle.InvalidInput},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -256,15 +256,15 @@ func TestWriter1OverlayErrors(t *testing.T) {
 		code               settle.Code
 		want               string
 	}{
-		{"disk beat missing from runner", `{"beats":[{"beat_id":"a"}]}`, `{"beats":[{"beat_id":"b"}]}`, false, settle.ESTRUCTURE, ""},
-		{"runner beats not list", `{"beats":[]}`, `{"beats":"ab"}`, false, settle.EINVALID, ""},
-		{"runner beat not dict", `{"beats":[]}`, `{"beats":[1]}`, false, settle.EINVALID, ""},
-		{"runner unhashable id", `{"beats":[]}`, `{"beats":[{"beat_id":[1]}]}`, false, settle.EINVALID, ""},
-		{"disk beats not list", `{"beats":{"a":1}}`, `{"beats":[]}`, false, settle.ECORRUPT, ""},
-		{"disk beat not dict", `{"beats":["a"]}`, `{"beats":[]}`, false, settle.ECORRUPT, ""},
-		{"disk unhashable id", `{"beats":[{"beat_id":{}}]}`, `{"beats":[]}`, false, settle.ECORRUPT, ""},
-		{"disk metadata list written", `{"beats":[{"beat_id":"a","beat_metadata":[1]}]}`, `{"beats":[{"beat_id":"a","beat_metadata":{"inputs_fingerprint":1}}]}`, false, settle.ECORRUPT, ""},
-		{"runner metadata number", `{"beats":[{"beat_id":"a"}]}`, `{"beats":[{"beat_id":"a","beat_metadata":7}]}`, false, settle.EINVALID, ""},
+		{"disk beat missing from runner", `{"beats":[{"beat_id":"a"}]}`, `{"beats":[{"beat_id":"b"}]}`, false, settle.StructureImmutable, ""},
+		{"runner beats not list", `{"beats":[]}`, `{"beats":"ab"}`, false, settle.InvalidInput, ""},
+		{"runner beat not dict", `{"beats":[]}`, `{"beats":[1]}`, false, settle.InvalidInput, ""},
+		{"runner unhashable id", `{"beats":[]}`, `{"beats":[{"beat_id":[1]}]}`, false, settle.InvalidInput, ""},
+		{"disk beats not list", `{"beats":{"a":1}}`, `{"beats":[]}`, false, settle.Corrupt, ""},
+		{"disk beat not dict", `{"beats":["a"]}`, `{"beats":[]}`, false, settle.Corrupt, ""},
+		{"disk unhashable id", `{"beats":[{"beat_id":{}}]}`, `{"beats":[]}`, false, settle.Corrupt, ""},
+		{"disk metadata list written", `{"beats":[{"beat_id":"a","beat_metadata":[1]}]}`, `{"beats":[{"beat_id":"a","beat_metadata":{"inputs_fingerprint":1}}]}`, false, settle.Corrupt, ""},
+		{"runner metadata number", `{"beats":[{"beat_id":"a"}]}`, `{"beats":[{"beat_id":"a","beat_metadata":7}]}`, false, settle.InvalidInput, ""},
 		{"null disk metadata replaced", `{"beats":[{"beat_id":"a","beat_metadata":null}]}`, `{"beats":[{"beat_id":"a","beat_metadata":{"inputs_fingerprint":1}}]}`, false, "", `{"beats":[{"beat_id":"a","beat_metadata":{"inputs_fingerprint":1},"takes":[],"primary_take_id":null,"phantom_recovery_count":0}]}`},
 		{"null disk metadata kept", `{"beats":[{"beat_id":"a","beat_metadata":null}]}`, `{"beats":[{"beat_id":"a"}]}`, false, "", `{"beats":[{"beat_id":"a","beat_metadata":null,"takes":[],"primary_take_id":null,"phantom_recovery_count":0}]}`},
 		{"int and float ids are one key", `{"beats":[{"beat_id":1}]}`, `{"beats":[{"beat_id":1.0,"primary_take_id":"x"},{"beat_id":true,"primary_take_id":"y"}]}`, false, "", `{"beats":[{"beat_id":1,"takes":[],"primary_take_id":"y","phantom_recovery_count":0,"beat_metadata":{}}]}`},
@@ -281,13 +281,13 @@ func TestWriter1OverlayErrors(t *testing.T) {
 		})
 	}
 	_, err := scene.Writer1Overlay(nil, obj(t, `{}`), false)
-	wantCode(t, err, settle.ECORRUPT)
+	wantCode(t, err, settle.Corrupt)
 }
 
 func TestAssertBatchIdentity(t *testing.T) {
 	wantCode(t, scene.AssertBatchIdentity("B", &scene.Scene{SceneID: "B"}), "")
-	wantCode(t, scene.AssertBatchIdentity("B", &scene.Scene{SceneID: "C"}), settle.EIDENTITY)
-	wantCode(t, scene.AssertBatchIdentity("B", nil), settle.EIDENTITY)
+	wantCode(t, scene.AssertBatchIdentity("B", &scene.Scene{SceneID: "C"}), settle.IdentityMismatch)
+	wantCode(t, scene.AssertBatchIdentity("B", nil), settle.IdentityMismatch)
 }
 
 func TestCanonicalShotIdentity(t *testing.T) {

@@ -14,11 +14,11 @@ func TestDecodeInput(t *testing.T) {
 	}{
 		"scene":                 {`{"scene_id": "B1", "beats": []}`, ""},
 		"with schema_version 1": {`{"schema_version": 1, "scene_id": "B1"}`, ""},
-		"other schema_version":  {`{"schema_version": 2, "scene_id": "B1"}`, settle.ESCHEMA},
-		"not JSON":              {`{"scene_id": `, settle.EINVALID},
-		"array":                 {`[1]`, settle.EINVALID},
-		"no scene_id (a plan)":  {`{"sequences": {}}`, settle.EINVALID},
-		"beats not a list":      {`{"scene_id": "B1", "beats": 3}`, settle.EINVALID},
+		"other schema_version":  {`{"schema_version": 2, "scene_id": "B1"}`, settle.SchemaMismatch},
+		"not JSON":              {`{"scene_id": `, settle.InvalidInput},
+		"array":                 {`[1]`, settle.InvalidInput},
+		"no scene_id (a plan)":  {`{"sequences": {}}`, settle.InvalidInput},
+		"beats not a list":      {`{"scene_id": "B1", "beats": 3}`, settle.InvalidInput},
 	} {
 		t.Run(name, func(t *testing.T) {
 			sc, err := scene.DecodeInput([]byte(c.in))

@@ -5,7 +5,7 @@ import (
 	"github.com/settlehq/settle/pyjson"
 )
 
-// checkBodyLimits refuses (EINVALID, naming the limit) a scene object that
+// checkBodyLimits refuses (InvalidInput, naming the limit) a scene object that
 // settle must not write: nested deeper than settle.MaxJSONDepth (the Python
 // tools could not json.load it back), or with more than settle.MaxBeats
 // beats or settle.MaxTakesPerBeat takes in a beat. The byte size is
@@ -33,15 +33,15 @@ func checkBodyLimits(obj *pyjson.Object) error {
 }
 
 // DecodePlan decodes a plan a caller supplies: a JSON object of at most
-// settle.MaxPlanBytes bytes and settle.MaxJSONDepth levels (EINVALID).
+// settle.MaxPlanBytes bytes and settle.MaxJSONDepth levels (InvalidInput).
 func DecodePlan(data []byte) (Plan, error) {
 	v, err := settle.ParseInput(data, "MaxPlanBytes", settle.MaxPlanBytes)
 	if err != nil {
-		return Plan{}, settle.Wrap(settle.EINVALID, err, "plan is not JSON")
+		return Plan{}, settle.Wrap(settle.InvalidInput, err, "plan is not JSON")
 	}
 	obj, ok := v.(*pyjson.Object)
 	if !ok {
-		return Plan{}, settle.Errorf(settle.EINVALID, "plan is not a JSON object")
+		return Plan{}, settle.Errorf(settle.InvalidInput, "plan is not a JSON object")
 	}
 	return Plan{Root: obj}, nil
 }

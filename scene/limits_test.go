@@ -23,9 +23,9 @@ func TestHardeningL_CheckRegisteredBody(t *testing.T) {
 	}{
 		{2, "B1", "fp2", "", ""},
 		{1, "B1", "anything", "", ""}, // no fingerprint recorded
-		{2, "B9", "fp2", settle.EMANIFESTIDENTITY, `loaded scene_id "B9"`},
-		{2, "B1", "other", settle.ECORRUPT, "the body was edited"},
-		{3, "B1", "fp2", settle.ENOTFOUND, "not registered"},
+		{2, "B9", "fp2", settle.ManifestIdentity, `loaded scene_id "B9"`},
+		{2, "B1", "other", settle.Corrupt, "the body was edited"},
+		{3, "B1", "fp2", settle.NotFound, "not registered"},
 	} {
 		err := scene.CheckRegisteredBody("B1", m, c.v, c.id, c.fp)
 		if settle.ErrorCode(err) != c.want || (err != nil && !strings.Contains(err.Error(), c.message)) {
@@ -55,14 +55,14 @@ func TestHardeningB_EncodeBodyLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = scene.EncodeBody(deeper)
-	if settle.ErrorCode(err) != settle.EINVALID || !strings.Contains(err.Error(), "MaxJSONDepth") {
+	if settle.ErrorCode(err) != settle.InvalidInput || !strings.Contains(err.Error(), "MaxJSONDepth") {
 		t.Fatalf("body past MaxJSONDepth: %v", err)
 	}
 	many := atLimit.Clone()
 	for i := 0; i <= settle.MaxBeats; i++ {
 		many.Beats = append(many.Beats, &scene.Beat{BeatID: "S"})
 	}
-	if _, err := scene.EncodeBody(many); settle.ErrorCode(err) != settle.EINVALID || !strings.Contains(err.Error(), "MaxBeats") {
+	if _, err := scene.EncodeBody(many); settle.ErrorCode(err) != settle.InvalidInput || !strings.Contains(err.Error(), "MaxBeats") {
 		t.Fatalf("body past MaxBeats: %v", err)
 	}
 	takes := atLimit.Clone()
@@ -71,7 +71,7 @@ func TestHardeningB_EncodeBodyLimits(t *testing.T) {
 		b.Takes = append(b.Takes, &scene.Take{TakeID: "t"})
 	}
 	takes.Beats = append(takes.Beats, b)
-	if _, err := scene.EncodeBody(takes); settle.ErrorCode(err) != settle.EINVALID || !strings.Contains(err.Error(), "MaxTakesPerBeat") {
+	if _, err := scene.EncodeBody(takes); settle.ErrorCode(err) != settle.InvalidInput || !strings.Contains(err.Error(), "MaxTakesPerBeat") {
 		t.Fatalf("body past MaxTakesPerBeat: %v", err)
 	}
 }

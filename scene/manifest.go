@@ -16,9 +16,9 @@ var manifestOptions = pyjson.Options{Indent: 2, SortKeys: true, EnsureASCII: tru
 
 // DecodeManifest is the seed's load_manifest on the manifest's bytes for
 // the requested batch. In the seed's order: invalid UTF-8 or JSON, or not
-// an object, is ECORRUPT; a schema_version that is missing or not 1 (Python
-// !=) is ESCHEMA; a batch_id other than batch is EMANIFESTIDENTITY. Then,
-// stricter than the seed, the shape is checked (ECORRUPT): active_version
+// an object, is Corrupt; a schema_version that is missing or not 1 (Python
+// !=) is SchemaMismatch; a batch_id other than batch is ManifestIdentity. Then,
+// stricter than the seed, the shape is checked (Corrupt): active_version
 // an int; versions a list of objects, each with an int version and a str
 // artifact, and a str structure_fingerprint and reason, a str or null
 // created_at when present. Unknown members are not kept.
@@ -33,12 +33,12 @@ func DecodeManifest(data []byte, batch string) (*Manifest, error) {
 		if ok {
 			got = pyjson.Repr(sv)
 		}
-		return nil, settle.Errorf(settle.ESCHEMA,
+		return nil, settle.Errorf(settle.SchemaMismatch,
 			"versions manifest schema_version mismatch: expected %d, got %s", ManifestSchemaVersion, got)
 	}
 	bv, _ := obj.Get("batch_id")
 	if bs, ok := bv.(string); !ok || bs != batch {
-		return nil, settle.Errorf(settle.EMANIFESTIDENTITY,
+		return nil, settle.Errorf(settle.ManifestIdentity,
 			"manifest identity mismatch: manifest batch_id %s != requested %s", pyjson.Repr(bv), pyjson.Repr(batch))
 	}
 	m := &Manifest{SchemaVersion: ManifestSchemaVersion, BatchID: batch, Versions: []ManifestEntry{}}
@@ -49,13 +49,13 @@ func DecodeManifest(data []byte, batch string) (*Manifest, error) {
 	vv, ok := obj.Get("versions")
 	list, isList := vv.([]any)
 	if ok && !isList {
-		return nil, settle.Errorf(settle.ECORRUPT, "manifest versions: expected list, got %s", typeName(vv))
+		return nil, settle.Errorf(settle.Corrupt, "manifest versions: expected list, got %s", typeName(vv))
 	}
 	for i, ev := range list {
 		path := "manifest versions[" + strconv.Itoa(i) + "]"
 		eo, ok := ev.(*pyjson.Object)
 		if !ok {
-			return nil, settle.Errorf(settle.ECORRUPT, "%s: expected dict, got %s", path, typeName(ev))
+			return nil, settle.Errorf(settle.Corrupt, "%s: expected dict, got %s", path, typeName(ev))
 		}
 		var e ManifestEntry
 		v, ok := eo.Get("version")
@@ -83,7 +83,7 @@ func manifestInt(path string, v any, present bool) (int, error) {
 	}
 	i, err := strconv.ParseInt(string(n), 10, 0)
 	if err != nil || i > math.MaxInt || i < math.MinInt {
-		return 0, settle.Errorf(settle.ECORRUPT, "%s: int %s out of range", path, n)
+		return 0, settle.Errorf(settle.Corrupt, "%s: int %s out of range", path, n)
 	}
 	return int(i), nil
 }
@@ -93,7 +93,7 @@ func manifestInt(path string, v any, present bool) (int, error) {
 // reference for the same manifest.
 func EncodeManifest(m *Manifest) ([]byte, error) {
 	if m == nil {
-		return nil, settle.Errorf(settle.EINVALID, "encode manifest: nil manifest")
+		return nil, settle.Errorf(settle.InvalidInput, "encode manifest: nil manifest")
 	}
 	o := pyjson.NewObject()
 	o.Set("schema_version", pyjson.Int(strconv.Itoa(m.SchemaVersion)))
@@ -112,20 +112,20 @@ func EncodeManifest(m *Manifest) ([]byte, error) {
 	o.Set("versions", versions)
 	b, err := pyjson.Encode(o, manifestOptions)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "encode manifest")
+		return nil, settle.Wrap(settle.InvalidInput, err, "encode manifest")
 	}
 	return b, nil
 }
 
 // Entry returns the first entry registered for version v (the seed's
-// _manifest_entry_for_version); ENOTFOUND when none is.
+// _manifest_entry_for_version); NotFound when none is.
 func (m *Manifest) Entry(v int) (*ManifestEntry, error) {
 	for i := range m.Versions {
 		if m.Versions[i].Version == v {
 			return &m.Versions[i], nil
 		}
 	}
-	return nil, settle.Errorf(settle.ENOTFOUND,
+	return nil, settle.Errorf(settle.NotFound,
 		"version %d not registered in manifest for batch %s", v, pyjson.Repr(m.BatchID))
 }
 

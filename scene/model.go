@@ -32,12 +32,12 @@ var (
 )
 
 // shapeError is a wrong JSON type (or a missing required member) in a known
-// field: ECORRUPT.
+// field: Corrupt.
 func shapeError(path, want string, got any, present bool) error {
 	if !present {
-		return settle.Errorf(settle.ECORRUPT, "%s: missing (required %s)", path, want)
+		return settle.Errorf(settle.Corrupt, "%s: missing (required %s)", path, want)
 	}
-	return settle.Errorf(settle.ECORRUPT, "%s: expected %s, got %s", path, want, typeName(got))
+	return settle.Errorf(settle.Corrupt, "%s: expected %s, got %s", path, want, typeName(got))
 }
 
 // typeName names a decoded value's Python type.
@@ -226,7 +226,7 @@ func (r *reader) extra(known map[string]bool) []Member {
 // empty.
 //
 // Unlike the seed, which keeps whatever it is given, a wrong JSON type in a
-// known field is ECORRUPT: scene_id, beat_id and take_id must be strings
+// known field is Corrupt: scene_id, beat_id and take_id must be strings
 // (and present: the seed's KeyError), status a string, the optional strings
 // a string or null, max_takes and phantom_recovery_count a number, locked
 // and approved a bool, board and receipt an object or null, beats and takes
@@ -246,7 +246,7 @@ func fromTree(obj *pyjson.Object, own bool) (*Scene, error) {
 // not changed) instead of decoding it again.
 func fromTreeReusing(obj *pyjson.Object, own bool, reuse map[*pyjson.Object]*Beat) (*Scene, error) {
 	if obj == nil {
-		return nil, settle.Errorf(settle.ECORRUPT, "scene: not a JSON object")
+		return nil, settle.Errorf(settle.Corrupt, "scene: not a JSON object")
 	}
 	r := &reader{obj: obj, own: own}
 	sc := &Scene{

@@ -92,11 +92,11 @@ func TestFromTreeShapeErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := scene.FromTree(obj(t, tt.in))
-			wantCode(t, err, settle.ECORRUPT)
+			wantCode(t, err, settle.Corrupt)
 		})
 	}
 	_, err := scene.FromTree(nil)
-	wantCode(t, err, settle.ECORRUPT)
+	wantCode(t, err, settle.Corrupt)
 }
 
 func TestCloneIsDeep(t *testing.T) {
@@ -126,25 +126,25 @@ func TestDecodeBody(t *testing.T) {
 		{"float schema passes", `{"schema_version":1.0,"scene_id":"B"}`, ""},
 		{"true schema passes", `{"schema_version":true,"scene_id":"B"}`, ""},
 		{"schema last", `{"scene_id":"B","schema_version":1}`, ""},
-		{"missing schema", `{"scene_id":"B"}`, settle.ESCHEMA},
-		{"null schema", `{"schema_version":null,"scene_id":"B"}`, settle.ESCHEMA},
-		{"string schema", `{"schema_version":"1","scene_id":"B"}`, settle.ESCHEMA},
-		{"schema 2", `{"schema_version":2,"scene_id":"B"}`, settle.ESCHEMA},
-		{"NaN schema", `{"schema_version":NaN,"scene_id":"B"}`, settle.ESCHEMA},
-		{"invalid json", `{"schema_version":1,`, settle.ECORRUPT},
-		{"empty", ``, settle.ECORRUPT},
-		{"array", `[1]`, settle.ECORRUPT},
-		{"bom", "\ufeff{\"schema_version\":1,\"scene_id\":\"B\"}", settle.ECORRUPT},
-		{"invalid utf8", "{\"schema_version\":1,\"scene_id\":\"\xff\"}", settle.ECORRUPT},
-		{"wrong type", `{"schema_version":1,"scene_id":7}`, settle.ECORRUPT},
-		{"schema before shape", `{"schema_version":2,"scene_id":7}`, settle.ESCHEMA},
+		{"missing schema", `{"scene_id":"B"}`, settle.SchemaMismatch},
+		{"null schema", `{"schema_version":null,"scene_id":"B"}`, settle.SchemaMismatch},
+		{"string schema", `{"schema_version":"1","scene_id":"B"}`, settle.SchemaMismatch},
+		{"schema 2", `{"schema_version":2,"scene_id":"B"}`, settle.SchemaMismatch},
+		{"NaN schema", `{"schema_version":NaN,"scene_id":"B"}`, settle.SchemaMismatch},
+		{"invalid json", `{"schema_version":1,`, settle.Corrupt},
+		{"empty", ``, settle.Corrupt},
+		{"array", `[1]`, settle.Corrupt},
+		{"bom", "\ufeff{\"schema_version\":1,\"scene_id\":\"B\"}", settle.Corrupt},
+		{"invalid utf8", "{\"schema_version\":1,\"scene_id\":\"\xff\"}", settle.Corrupt},
+		{"wrong type", `{"schema_version":1,"scene_id":7}`, settle.Corrupt},
+		{"schema before shape", `{"schema_version":2,"scene_id":7}`, settle.SchemaMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := scene.DecodeBody([]byte(tt.in))
 			wantCode(t, err, tt.code)
 			tree, err := scene.DecodeBodyTree([]byte(tt.in))
-			if tt.code == settle.ECORRUPT && tt.name == "wrong type" {
+			if tt.code == settle.Corrupt && tt.name == "wrong type" {
 				// The raw tree does not check the model's shape.
 				wantCode(t, err, "")
 				return
@@ -207,9 +207,9 @@ func TestEncodeBodyTreeSchemaFirst(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 	_, err = scene.EncodeBodyTree(nil)
-	wantCode(t, err, settle.EINVALID)
+	wantCode(t, err, settle.InvalidInput)
 	_, err = scene.EncodeBody(&scene.Scene{SceneID: "B", SceneMetadata: objWith("k", struct{}{})})
-	wantCode(t, err, settle.EINVALID)
+	wantCode(t, err, settle.InvalidInput)
 }
 
 func objWith(k string, v any) *pyjson.Object {
@@ -226,21 +226,21 @@ func TestDecodeManifest(t *testing.T) {
 	}{
 		{"ok", good, ""},
 		{"float schema", strings.Replace(good, `"schema_version": 1`, `"schema_version": 1.0`, 1), ""},
-		{"missing schema", strings.Replace(good, `"schema_version": 1,`, ``, 1), settle.ESCHEMA},
-		{"schema 2", strings.Replace(good, `"schema_version": 1`, `"schema_version": 2`, 1), settle.ESCHEMA},
-		{"other batch", strings.Replace(good, `"batch_id": "B"`, `"batch_id": "C"`, 1), settle.EMANIFESTIDENTITY},
-		{"missing batch", strings.Replace(good, `"batch_id": "B",`, ``, 1), settle.EMANIFESTIDENTITY},
-		{"schema before identity", strings.Replace(strings.Replace(good, `"batch_id": "B"`, `"batch_id": "C"`, 1), `"schema_version": 1`, `"schema_version": 3`, 1), settle.ESCHEMA},
-		{"float active", strings.Replace(good, `"active_version": 2`, `"active_version": 2.0`, 1), settle.ECORRUPT},
-		{"null active", strings.Replace(good, `"active_version": 2`, `"active_version": null`, 1), settle.ECORRUPT},
-		{"huge active", strings.Replace(good, `"active_version": 2`, `"active_version": 99999999999999999999`, 1), settle.ECORRUPT},
-		{"versions object", `{"schema_version":1,"batch_id":"B","active_version":1,"versions":{}}`, settle.ECORRUPT},
-		{"entry not object", `{"schema_version":1,"batch_id":"B","active_version":1,"versions":[1]}`, settle.ECORRUPT},
-		{"entry artifact int", `{"schema_version":1,"batch_id":"B","active_version":1,"versions":[{"version":1,"artifact":1}]}`, settle.ECORRUPT},
-		{"entry no version", `{"schema_version":1,"batch_id":"B","active_version":1,"versions":[{"artifact":"a"}]}`, settle.ECORRUPT},
-		{"entry bool version", `{"schema_version":1,"batch_id":"B","active_version":1,"versions":[{"version":true,"artifact":"a"}]}`, settle.ECORRUPT},
-		{"invalid json", `{`, settle.ECORRUPT},
-		{"not object", `[]`, settle.ECORRUPT},
+		{"missing schema", strings.Replace(good, `"schema_version": 1,`, ``, 1), settle.SchemaMismatch},
+		{"schema 2", strings.Replace(good, `"schema_version": 1`, `"schema_version": 2`, 1), settle.SchemaMismatch},
+		{"other batch", strings.Replace(good, `"batch_id": "B"`, `"batch_id": "C"`, 1), settle.ManifestIdentity},
+		{"missing batch", strings.Replace(good, `"batch_id": "B",`, ``, 1), settle.ManifestIdentity},
+		{"schema before identity", strings.Replace(strings.Replace(good, `"batch_id": "B"`, `"batch_id": "C"`, 1), `"schema_version": 1`, `"schema_version": 3`, 1), settle.SchemaMismatch},
+		{"float active", strings.Replace(good, `"active_version": 2`, `"active_version": 2.0`, 1), settle.Corrupt},
+		{"null active", strings.Replace(good, `"active_version": 2`, `"active_version": null`, 1), settle.Corrupt},
+		{"huge active", strings.Replace(good, `"active_version": 2`, `"active_version": 99999999999999999999`, 1), settle.Corrupt},
+		{"versions object", `{"schema_version":1,"batch_id":"B","active_version":1,"versions":{}}`, settle.Corrupt},
+		{"entry not object", `{"schema_version":1,"batch_id":"B","active_version":1,"versions":[1]}`, settle.Corrupt},
+		{"entry artifact int", `{"schema_version":1,"batch_id":"B","active_version":1,"versions":[{"version":1,"artifact":1}]}`, settle.Corrupt},
+		{"entry no version", `{"schema_version":1,"batch_id":"B","active_version":1,"versions":[{"artifact":"a"}]}`, settle.Corrupt},
+		{"entry bool version", `{"schema_version":1,"batch_id":"B","active_version":1,"versions":[{"version":true,"artifact":"a"}]}`, settle.Corrupt},
+		{"invalid json", `{`, settle.Corrupt},
+		{"not object", `[]`, settle.Corrupt},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -303,7 +303,7 @@ func TestManifestEncodeEntryMax(t *testing.T) {
 		t.Fatalf("Entry(3) = %v, %v", e, err)
 	}
 	_, err = m.Entry(2)
-	wantCode(t, err, settle.ENOTFOUND)
+	wantCode(t, err, settle.NotFound)
 	if m.MaxVersion() != 3 {
 		t.Fatalf("MaxVersion = %d", m.MaxVersion())
 	}
@@ -311,7 +311,7 @@ func TestManifestEncodeEntryMax(t *testing.T) {
 		t.Fatal("empty MaxVersion")
 	}
 	_, err = scene.EncodeManifest(nil)
-	wantCode(t, err, settle.EINVALID)
+	wantCode(t, err, settle.InvalidInput)
 }
 
 func TestPyISOFormat(t *testing.T) {

@@ -54,7 +54,7 @@ func isDecimal(s string) bool {
 // decimal digits passes through unchanged; a token of decimal digits only
 // is read as an int (any script's digits, as Python's int() does) and
 // written "ep_%03d" (every digit kept, however large). Anything else is
-// EINVALIDEPISODE, and so is a number of more than 4300 digits, which
+// InvalidEpisode, and so is a number of more than 4300 digits, which
 // Python 3.11's int() refuses.
 //
 // "Decimal digit" is category Nd of Python 3.11's Unicode database
@@ -66,7 +66,7 @@ func CanonicalEpisode(ep string) (string, error) {
 	}
 	if isDecimal(token) {
 		if utf8.RuneCountInString(token) > pyjson.MaxIntDigits {
-			return "", settle.Errorf(settle.EINVALIDEPISODE,
+			return "", settle.Errorf(settle.InvalidEpisode,
 				"episode token of %d digits: Python's int() refuses more than %d", utf8.RuneCountInString(token), pyjson.MaxIntDigits)
 		}
 		digits := make([]byte, 0, len(token))
@@ -86,27 +86,27 @@ func CanonicalEpisode(ep string) (string, error) {
 	if r := []rune(shown); len(r) > 80 {
 		shown = string(r[:80]) + "..."
 	}
-	return "", settle.Errorf(settle.EINVALIDEPISODE,
+	return "", settle.Errorf(settle.InvalidEpisode,
 		"non-canonical episode token %s: expected an int or 'ep_NNN'", shown)
 }
 
 // CanonicalEpisodeInt is _canonical_episode_token for an int: "ep_%03d";
-// a negative episode is EINVALIDEPISODE.
+// a negative episode is InvalidEpisode.
 func CanonicalEpisodeInt(n int) (string, error) {
 	if n < 0 {
-		return "", settle.Errorf(settle.EINVALIDEPISODE,
+		return "", settle.Errorf(settle.InvalidEpisode,
 			"negative episode %d: episodes are non-negative", n)
 	}
 	return fmt.Sprintf("ep_%03d", n), nil
 }
 
 // ValidateProject refuses a project name that is not one safe directory
-// name under settle.CheckName (EINVALID naming project). The seed builds
+// name under settle.CheckName (InvalidInput naming project). The seed builds
 // paths from the name blindly.
 func ValidateProject(p string) error { return settle.CheckName("project", p) }
 
 // ValidateBatchID refuses a batch id that cannot name a batch's files
-// safely (EINVALID naming batch_id): what settle.CheckName refuses, and ids
+// safely (InvalidInput naming batch_id): what settle.CheckName refuses, and ids
 // whose flat body name would read as another batch's sidecar: ending in
 // ".versions" (the flat body would be batch X's manifest) or in ".v" and
 // decimal digits (a version body of batch X). The seed builds such names
@@ -116,7 +116,7 @@ func ValidateBatchID(b string) error {
 		return err
 	}
 	if strings.HasSuffix(b, ".versions") || hasVersionSuffix(b) {
-		return settle.Errorf(settle.EINVALID,
+		return settle.Errorf(settle.InvalidInput,
 			"batch_id %q: would name another batch's versioning sidecar", b)
 	}
 	return nil
@@ -124,10 +124,10 @@ func ValidateBatchID(b string) error {
 
 // CheckEpisodeToken refuses a canonical episode token longer than
 // settle.MaxEpisodeBytes: the seed accepts any number of digits, but the
-// token is part of every file name of the batch (EINVALID naming episode).
+// token is part of every file name of the batch (InvalidInput naming episode).
 func CheckEpisodeToken(token string) error {
 	if len(token) > settle.MaxEpisodeBytes {
-		return settle.Errorf(settle.EINVALID, "episode: token of %d bytes, longer than %d", len(token), settle.MaxEpisodeBytes)
+		return settle.Errorf(settle.InvalidInput, "episode: token of %d bytes, longer than %d", len(token), settle.MaxEpisodeBytes)
 	}
 	return nil
 }
@@ -186,10 +186,10 @@ func IsListedScene(name, token string) bool {
 
 // CheckArtifact is manifest_artifact_path's check on a manifest entry's
 // artifact: it must be a bare basename, not empty and without '/', '\\',
-// "..", NUL, and not "." (EUNSAFEARTIFACT).
+// "..", NUL, and not "." (UnsafeArtifact).
 func CheckArtifact(artifact string) error {
 	if artifact == "" || artifact == "." || strings.ContainsAny(artifact, "/\\\x00") || strings.Contains(artifact, "..") {
-		return settle.Errorf(settle.EUNSAFEARTIFACT,
+		return settle.Errorf(settle.UnsafeArtifact,
 			"unsafe manifest artifact %s: must be a bare basename (no path separator or '..')", pyjson.Repr(artifact))
 	}
 	return nil

@@ -26,20 +26,20 @@ func TestCanonicalEpisode(t *testing.T) {
 		{"canonical with other digits kept", "ep_\u0661\u0662\u0663", "ep_\u0661\u0662\u0663", ""},
 		{"big number", "123456789012345678901234567890", "ep_123456789012345678901234567890", ""},
 		{"4300 digits", strings.Repeat("7", 4300), "ep_" + strings.Repeat("7", 4300), ""},
-		{"4301 digits", strings.Repeat("7", 4301), "", settle.EINVALIDEPISODE},
-		{"empty", "", "", settle.EINVALIDEPISODE},
-		{"spaces only", "   ", "", settle.EINVALIDEPISODE},
-		{"negative", "-1", "", settle.EINVALIDEPISODE},
-		{"plus sign", "+1", "", settle.EINVALIDEPISODE},
-		{"short canonical", "ep_01", "", settle.EINVALIDEPISODE},
-		{"upper case", "EP_001", "", settle.EINVALIDEPISODE},
-		{"batch glued", "ep_001_x", "", settle.EINVALIDEPISODE},
-		{"superscript digit", "\u00b2", "", settle.EINVALIDEPISODE},
-		{"underscore int", "1_000", "", settle.EINVALIDEPISODE},
-		{"float", "1.0", "", settle.EINVALIDEPISODE},
-		{"unicode 15 digit python lacks", "\U00011F51", "", settle.EINVALIDEPISODE},
-		{"trailing NUL", "1\x00", "", settle.EINVALIDEPISODE},
-		{"path", "../1", "", settle.EINVALIDEPISODE},
+		{"4301 digits", strings.Repeat("7", 4301), "", settle.InvalidEpisode},
+		{"empty", "", "", settle.InvalidEpisode},
+		{"spaces only", "   ", "", settle.InvalidEpisode},
+		{"negative", "-1", "", settle.InvalidEpisode},
+		{"plus sign", "+1", "", settle.InvalidEpisode},
+		{"short canonical", "ep_01", "", settle.InvalidEpisode},
+		{"upper case", "EP_001", "", settle.InvalidEpisode},
+		{"batch glued", "ep_001_x", "", settle.InvalidEpisode},
+		{"superscript digit", "\u00b2", "", settle.InvalidEpisode},
+		{"underscore int", "1_000", "", settle.InvalidEpisode},
+		{"float", "1.0", "", settle.InvalidEpisode},
+		{"unicode 15 digit python lacks", "\U00011F51", "", settle.InvalidEpisode},
+		{"trailing NUL", "1\x00", "", settle.InvalidEpisode},
+		{"path", "../1", "", settle.InvalidEpisode},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,7 +62,7 @@ func TestCanonicalEpisodeInt(t *testing.T) {
 		{"zero", 0, "ep_000", ""},
 		{"one", 1, "ep_001", ""},
 		{"wide", 12345, "ep_12345", ""},
-		{"negative", -1, "", settle.EINVALIDEPISODE},
+		{"negative", -1, "", settle.InvalidEpisode},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,13 +102,13 @@ func TestValidateNames(t *testing.T) {
 			if tt.batchOK {
 				wantCode(t, err, "")
 			} else {
-				wantCode(t, err, settle.EINVALID)
+				wantCode(t, err, settle.InvalidInput)
 			}
 			err = scene.ValidateProject(tt.in)
 			if tt.pOK {
 				wantCode(t, err, "")
 			} else {
-				wantCode(t, err, settle.EINVALID)
+				wantCode(t, err, settle.InvalidInput)
 			}
 		})
 	}
@@ -195,7 +195,7 @@ func TestCheckArtifact(t *testing.T) {
 			if tt.ok {
 				wantCode(t, err, "")
 			} else {
-				wantCode(t, err, settle.EUNSAFEARTIFACT)
+				wantCode(t, err, settle.UnsafeArtifact)
 			}
 		})
 	}

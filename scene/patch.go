@@ -32,7 +32,7 @@ type patchOp struct {
 // a known op, a string path, a value for add and replace and a string from
 // for move and copy; settle adds that test needs a value and that the
 // pointers are RFC 6901 pointers, and that the patch is within
-// settle.MaxPatchBytes, MaxJSONDepth and MaxPatchOps. EINVALID with the
+// settle.MaxPatchBytes, MaxJSONDepth and MaxPatchOps. InvalidInput with the
 // reason otherwise.
 func decodePatch(patch []byte) ([]patchOp, error) {
 	if len(patch) > settle.MaxPatchBytes {
@@ -42,30 +42,30 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 	// the depth is checked first. Other syntax errors are left to the
 	// library, whose messages the refusals carry.
 	doc, perr := settle.ParseInput(patch, "MaxPatchBytes", settle.MaxPatchBytes)
-	if settle.ErrorCode(perr) == settle.EINVALID {
-		return nil, settle.Wrap(settle.EINVALID, perr, "json patch")
+	if settle.ErrorCode(perr) == settle.InvalidInput {
+		return nil, settle.Wrap(settle.InvalidInput, perr, "json patch")
 	}
 	trimmed := bytes.TrimLeft(patch, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '[' {
-		return nil, settle.Errorf(settle.EINVALID, "json patch: not a JSON array of operations")
+		return nil, settle.Errorf(settle.InvalidInput, "json patch: not a JSON array of operations")
 	}
 	// The library answers every syntax error with "invalid state
 	// detected": settle's own parser says what and where.
 	if perr != nil {
-		return nil, settle.Wrap(settle.EINVALID, perr, "json patch: not valid JSON")
+		return nil, settle.Wrap(settle.InvalidInput, perr, "json patch: not valid JSON")
 	}
 	list, ok := doc.([]any)
 	if !ok {
-		return nil, settle.Errorf(settle.EINVALID, "json patch: not a JSON array of operations")
+		return nil, settle.Errorf(settle.InvalidInput, "json patch: not a JSON array of operations")
 	}
 	for i, v := range list {
 		o, ok := v.(*pyjson.Object)
 		if !ok {
-			return nil, settle.Errorf(settle.EINVALID, "json patch: operation %d is %s, not an object", i, typeName(v))
+			return nil, settle.Errorf(settle.InvalidInput, "json patch: operation %d is %s, not an object", i, typeName(v))
 		}
 		op, _ := o.Get("op")
 		if _, ok := op.(string); !ok {
-			return nil, settle.Errorf(settle.EINVALID, "json patch: operation %d has no \"op\" string", i)
+			return nil, settle.Errorf(settle.InvalidInput, "json patch: operation %d has no \"op\" string", i)
 		}
 	}
 	if ops, ok := decodeParsedPatch(patch, list); ok {
@@ -74,10 +74,10 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 	p, err := jsonpatch.DecodePatch(patch)
 	if errors.Is(err, jsonpatch.ErrInvalid) {
 		// pyjson took it; only Python's extensions remain (NaN, Infinity).
-		return nil, settle.Errorf(settle.EINVALID, "json patch: not standard JSON (NaN or Infinity)")
+		return nil, settle.Errorf(settle.InvalidInput, "json patch: not standard JSON (NaN or Infinity)")
 	}
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "json patch")
+		return nil, settle.Wrap(settle.InvalidInput, err, "json patch")
 	}
 	if len(p) > settle.MaxPatchOps {
 		return nil, settle.LimitError("MaxPatchOps", settle.MaxPatchOps, "json patch of %d operations", len(p))
@@ -88,22 +88,22 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 		op.kind = raw.Kind()
 		var err error
 		if op.path, err = rawPointer(raw, "path"); err != nil {
-			return nil, settle.Wrap(settle.EINVALID, err, "json patch: operation %d", i)
+			return nil, settle.Wrap(settle.InvalidInput, err, "json patch: operation %d", i)
 		}
 		switch op.kind {
 		case "move", "copy":
 			if op.from, err = rawPointer(raw, "from"); err != nil {
-				return nil, settle.Wrap(settle.EINVALID, err, "json patch: operation %d", i)
+				return nil, settle.Wrap(settle.InvalidInput, err, "json patch: operation %d", i)
 			}
 		case "add", "replace", "test":
 			rv, ok := raw["value"]
 			if !ok {
-				return nil, settle.Errorf(settle.EINVALID, "json patch: operation %d (%s) has no value", i, op.kind)
+				return nil, settle.Errorf(settle.InvalidInput, "json patch: operation %d (%s) has no value", i, op.kind)
 			}
 			op.hasValue = true
 			if rv != nil { // the library decodes null as a nil message
 				if op.value, err = pyjson.Parse(*rv); err != nil {
-					return nil, settle.Wrap(settle.EINVALID, err, "json patch: operation %d value", i)
+					return nil, settle.Wrap(settle.InvalidInput, err, "json patch: operation %d value", i)
 				}
 			}
 		}
@@ -206,7 +206,7 @@ func splitPointer(p string) ([]string, error) {
 }
 
 // ValidatePatch checks that patch is a well-formed RFC 6902 patch without
-// applying it (EINVALID).
+// applying it (InvalidInput).
 func ValidatePatch(patch []byte) error {
 	_, err := decodePatch(patch)
 	return err
@@ -217,7 +217,7 @@ func ValidatePatch(patch []byte) error {
 // changed. A malformed patch, a failing operation (a test that fails, a
 // missing path, an array index out of range or not in RFC 6901 form) or a
 // result that is not a valid scene (FromTree's rules, or a top-level
-// schema_version, which is not a scene field) is EINVALID with the reason,
+// schema_version, which is not a scene field) is InvalidInput with the reason,
 // and so is a result over the limits of a scene body (checkBodyLimits).
 //
 // The patch itself is decoded and checked by github.com/evanphx/json-patch
@@ -232,7 +232,7 @@ func ValidatePatch(patch []byte) error {
 // must match (true is not 1), numbers by value, objects as unordered sets.
 func ApplyPatch(sc *Scene, patch []byte) (*Scene, error) {
 	if sc == nil {
-		return nil, settle.Errorf(settle.EINVALID, "json patch: nil scene")
+		return nil, settle.Errorf(settle.InvalidInput, "json patch: nil scene")
 	}
 	ops, err := decodePatch(patch)
 	if err != nil {
@@ -251,7 +251,7 @@ func ApplyPatch(sc *Scene, patch []byte) (*Scene, error) {
 // is in use, nor the result while sc is.
 func applyPatchOps(sc *Scene, ops []patchOp) (*Scene, error) {
 	if sc == nil {
-		return nil, settle.Errorf(settle.EINVALID, "json patch: nil scene")
+		return nil, settle.Errorf(settle.InvalidInput, "json patch: nil scene")
 	}
 	tree := sc.sharedTree()
 	// A beat whose object no operation copied (to change it) is the
@@ -279,24 +279,24 @@ func applyOps(doc any, ops []patchOp, limits bool, reuse map[*pyjson.Object]*Bea
 	copied := 0
 	for i, op := range ops {
 		if doc, err = applyOp(doc, op, &copied); err != nil {
-			return nil, settle.Wrap(settle.EINVALID, err, "json patch: operation %d (%s)", i, op.kind)
+			return nil, settle.Wrap(settle.InvalidInput, err, "json patch: operation %d (%s)", i, op.kind)
 		}
 	}
 	obj, ok := doc.(*pyjson.Object)
 	if !ok {
-		return nil, settle.Errorf(settle.EINVALID, "json patch: result is %s, not a scene object", typeName(doc))
+		return nil, settle.Errorf(settle.InvalidInput, "json patch: result is %s, not a scene object", typeName(doc))
 	}
 	if obj.Has("schema_version") {
-		return nil, settle.Errorf(settle.EINVALID, "json patch: schema_version is not a scene field")
+		return nil, settle.Errorf(settle.InvalidInput, "json patch: schema_version is not a scene field")
 	}
 	if limits {
 		if err := checkBodyLimits(obj); err != nil {
-			return nil, settle.Wrap(settle.EINVALID, err, "json patch: result")
+			return nil, settle.Wrap(settle.InvalidInput, err, "json patch: result")
 		}
 	}
 	res, err := fromTreeReusing(obj, true, reuse)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "json patch: result is not a valid scene")
+		return nil, settle.Wrap(settle.InvalidInput, err, "json patch: result is not a valid scene")
 	}
 	return res, nil
 }

@@ -69,7 +69,7 @@ func TestApplyPatchRFC(t *testing.T) {
 				t.Fatal("ApplyPatch modified its input")
 			}
 			if !tt.ok {
-				wantCode(t, err, settle.EINVALID)
+				wantCode(t, err, settle.InvalidInput)
 				return
 			}
 			if err != nil {

@@ -93,7 +93,7 @@ func TestApplyPatchErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := scene.ApplyPatch(patchScene(t), []byte(tt.patch))
-			wantCode(t, err, settle.EINVALID)
+			wantCode(t, err, settle.InvalidInput)
 		})
 	}
 }
@@ -111,14 +111,14 @@ func TestApplyPatchNonFinite(t *testing.T) {
 	}
 	// A patch is standard JSON: NaN in a patch is refused.
 	_, err = scene.ApplyPatch(sc, []byte(`[{"op":"add","path":"/x","value":NaN}]`))
-	wantCode(t, err, settle.EINVALID)
+	wantCode(t, err, settle.InvalidInput)
 }
 
 func TestValidatePatch(t *testing.T) {
 	wantCode(t, scene.ValidatePatch([]byte(`[]`)), "")
 	wantCode(t, scene.ValidatePatch([]byte(`[{"op":"add","path":"/a","value":null},{"op":"copy","from":"/a","path":"/b"}]`)), "")
-	wantCode(t, scene.ValidatePatch([]byte(`[{"op":"add","path":"/a"}]`)), settle.EINVALID)
-	wantCode(t, scene.ValidatePatch([]byte(`{}`)), settle.EINVALID)
+	wantCode(t, scene.ValidatePatch([]byte(`[{"op":"add","path":"/a"}]`)), settle.InvalidInput)
+	wantCode(t, scene.ValidatePatch([]byte(`{}`)), settle.InvalidInput)
 }
 
 // doublingPatch copies the whole document into a new member n times: the

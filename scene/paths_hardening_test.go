@@ -26,7 +26,7 @@ func TestHardeningN_PatchParseErrors(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := scene.ApplyPatch(patchScene(t), []byte(c.patch))
-			wantCode(t, err, settle.EINVALID)
+			wantCode(t, err, settle.InvalidInput)
 			msg := settle.ErrorMessage(err)
 			if strings.Contains(msg, "invalid state detected") || !strings.Contains(msg, c.want) {
 				t.Fatalf("message %q, want it to say %q", msg, c.want)
@@ -51,7 +51,7 @@ func (s noStatusStore) Load(context.Context, scene.Ref) (scene.Loaded, error) {
 func TestHardeningN_RecoverStaleNegativeAge(t *testing.T) {
 	ref := scene.Ref{Project: "p", Episode: "1", Batch: "B"}
 	_, _, err := scene.RecoverStale(context.Background(), noStatusStore{t: t}, ref, -5*time.Minute, time.Now())
-	wantCode(t, err, settle.EINVALID)
+	wantCode(t, err, settle.InvalidInput)
 	if !strings.Contains(err.Error(), "older_than") {
 		t.Fatalf("error does not name older_than: %v", err)
 	}
@@ -72,7 +72,7 @@ func TestHardeningF_NameLimits(t *testing.T) {
 		{scene.Ref{Project: "p", Episode: "1", Batch: "x.tmp-1"}, "batch_id"},
 	} {
 		_, err := scene.ResolveBatch(c.ref)
-		wantCode(t, err, settle.EINVALID)
+		wantCode(t, err, settle.InvalidInput)
 		if !strings.HasPrefix(settle.ErrorMessage(err), c.field) {
 			t.Errorf("%+v: error does not name %s: %v", c.ref, c.field, err)
 		}

@@ -18,7 +18,7 @@ type PlanSequence struct {
 // PlanSequences returns plan["sequences"] in document order (the seed's
 // `(plan.get("sequences") or {}).items()`; a repeated key keeps its first
 // position and its last value, as a Python dict). A missing or falsy
-// sequences member gives none; any other non-object is EINVALID, and so is
+// sequences member gives none; any other non-object is InvalidInput, and so is
 // a sequence id ValidateBatchID refuses (the seed would build a path from
 // it) and a plan of more than settle.MaxPlanSequences sequences.
 func PlanSequences(plan Plan) ([]PlanSequence, error) {
@@ -28,7 +28,7 @@ func PlanSequences(plan Plan) ([]PlanSequence, error) {
 	}
 	seqs, ok := sv.(*pyjson.Object)
 	if !ok {
-		return nil, settle.Errorf(settle.EINVALID, "plan sequences: expected dict, got %s", typeName(sv))
+		return nil, settle.Errorf(settle.InvalidInput, "plan sequences: expected dict, got %s", typeName(sv))
 	}
 	if seqs.Len() > settle.MaxPlanSequences {
 		return nil, settle.LimitError("MaxPlanSequences", settle.MaxPlanSequences, "plan of %d sequences", seqs.Len())
@@ -51,7 +51,7 @@ func PlanSequences(plan Plan) ([]PlanSequence, error) {
 // seqID, "plan_shot": <the shot>}; scene_metadata {"episode": episode,
 // "project": project}, episode as given. The shots are copied.
 //
-// EINVALID where the seed raises: a spec that is not an object, shots that
+// InvalidInput where the seed raises: a spec that is not an object, shots that
 // are not a list (an empty str or object iterates as no shots, as in the
 // seed), a shot that is not an object; and a seqID ValidateBatchID refuses.
 func NewSceneFromPlanSequence(project, episode, seqID string, seqSpec any, maxTakes int) (*Scene, error) {
@@ -60,7 +60,7 @@ func NewSceneFromPlanSequence(project, episode, seqID string, seqSpec any, maxTa
 	}
 	spec, ok := seqSpec.(*pyjson.Object)
 	if !ok {
-		return nil, settle.Errorf(settle.EINVALID, "plan sequence %s: spec is %s, not a dict", pyjson.Repr(seqID), typeName(seqSpec))
+		return nil, settle.Errorf(settle.InvalidInput, "plan sequence %s: spec is %s, not a dict", pyjson.Repr(seqID), typeName(seqSpec))
 	}
 	var shots []any
 	if v, present := spec.Get("shots"); present {
@@ -69,21 +69,21 @@ func NewSceneFromPlanSequence(project, episode, seqID string, seqSpec any, maxTa
 			shots = x
 		case string:
 			if x != "" {
-				return nil, settle.Errorf(settle.EINVALID, "plan sequence %s: shots is a str, not a list", pyjson.Repr(seqID))
+				return nil, settle.Errorf(settle.InvalidInput, "plan sequence %s: shots is a str, not a list", pyjson.Repr(seqID))
 			}
 		case *pyjson.Object:
 			if x.Len() != 0 {
-				return nil, settle.Errorf(settle.EINVALID, "plan sequence %s: shots is a dict, not a list", pyjson.Repr(seqID))
+				return nil, settle.Errorf(settle.InvalidInput, "plan sequence %s: shots is a dict, not a list", pyjson.Repr(seqID))
 			}
 		default:
-			return nil, settle.Errorf(settle.EINVALID, "plan sequence %s: shots is %s, not a list", pyjson.Repr(seqID), typeName(v))
+			return nil, settle.Errorf(settle.InvalidInput, "plan sequence %s: shots is %s, not a list", pyjson.Repr(seqID), typeName(v))
 		}
 	}
 	sc := &Scene{SceneID: seqID, Beats: []*Beat{}}
 	for i, sv := range shots {
 		shot, ok := sv.(*pyjson.Object)
 		if !ok {
-			return nil, settle.Errorf(settle.EINVALID, "plan sequence %s: shots[%d] is %s, not a dict", pyjson.Repr(seqID), i, typeName(sv))
+			return nil, settle.Errorf(settle.InvalidInput, "plan sequence %s: shots[%d] is %s, not a dict", pyjson.Repr(seqID), i, typeName(sv))
 		}
 		var id any
 		if v, _ := shot.Get("shot_id"); pyjson.Truthy(v) {

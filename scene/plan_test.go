@@ -28,7 +28,7 @@ func TestPlanSequences(t *testing.T) {
 	}
 	for _, in := range []string{`{"sequences":[1]}`, `{"sequences":"s"}`, `{"sequences":{"../x":{}}}`, `{"sequences":{"x.v001":{}}}`} {
 		_, err := scene.PlanSequences(scene.Plan{Root: obj(t, in)})
-		wantCode(t, err, settle.EINVALID)
+		wantCode(t, err, settle.InvalidInput)
 	}
 }
 
@@ -63,10 +63,10 @@ func TestNewSceneFromPlanSequence(t *testing.T) {
 	}
 	for _, in := range []string{`[]`, `null`, `{"shots":null}`, `{"shots":"ab"}`, `{"shots":{"a":1}}`, `{"shots":5}`, `{"shots":[1]}`, `{"shots":[["a"]]}`} {
 		_, err := scene.NewSceneFromPlanSequence("p", "1", "S", val(t, in), 3)
-		wantCode(t, err, settle.EINVALID)
+		wantCode(t, err, settle.InvalidInput)
 	}
 	_, err = scene.NewSceneFromPlanSequence("p", "1", "a/b", val(t, `{}`), 3)
-	wantCode(t, err, settle.EINVALID)
+	wantCode(t, err, settle.InvalidInput)
 }
 
 func TestMarkStale(t *testing.T) {

@@ -163,13 +163,13 @@ type InitResult struct {
 // batch's lock.
 type Store interface {
 	// Load returns the active scene and its version (the TOCTOU-safe
-	// load_scene_active_with_version). Errors: ENOTFOUND, ESCHEMA,
-	// ECORRUPT, EINVALIDEPISODE, EUNSAFEARTIFACT, EMANIFESTIDENTITY.
+	// load_scene_active_with_version). Errors: NotFound, SchemaMismatch,
+	// Corrupt, InvalidEpisode, UnsafeArtifact, ManifestIdentity.
 	Load(ctx context.Context, ref Ref) (Loaded, error)
 	// LoadVersion returns a registered version's body. Errors: as Load.
 	LoadVersion(ctx context.Context, ref Ref, version int) (Loaded, error)
 	// Versions lists a batch's versions; a batch with only a flat body
-	// lists one implicit version 1. Errors: ENOTFOUND, as Load.
+	// lists one implicit version 1. Errors: NotFound, as Load.
 	Versions(ctx context.Context, ref Ref) ([]VersionInfo, error)
 	// List returns the flat scene file names of an episode, sorted,
 	// without the versioning sidecars (the seed's list_scenes).
@@ -179,8 +179,8 @@ type Store interface {
 	// the active version is expectedVersion, then holds it to the
 	// structure guard (the seed's save_active_scene_status). Patches merge:
 	// concurrent patches to different takes all land. A batch with no
-	// body is cold-started from an empty scene. Errors: EVERSIONCONFLICT,
-	// ESTRUCTURE, EINVALID (malformed or failing patch), ENOTFOUND.
+	// body is cold-started from an empty scene. Errors: VersionConflict,
+	// StructureImmutable, InvalidInput (malformed or failing patch), NotFound.
 	PatchStatus(ctx context.Context, ref Ref, expectedVersion int, patch []byte) (Loaded, error)
 	// SaveRunner overlays a runner's scene on the active body (the seed's
 	// writer-1 save_active_scene) if the active version is
@@ -188,15 +188,15 @@ type Store interface {
 	// was based on: expectedRevision is its Loaded.Revision, "" for a
 	// batch with no body (a cold start creates it). A runner save
 	// replaces a beat's takes, so one based on an older body would erase
-	// takes saved since; it is refused instead. Errors: EVERSIONCONFLICT
-	// (version or revision moved), ESTRUCTURE, ENOTFOUND.
+	// takes saved since; it is refused instead. Errors: VersionConflict
+	// (version or revision moved), StructureImmutable, NotFound.
 	SaveRunner(ctx context.Context, ref Ref, expectedVersion int, expectedRevision string, runner *Scene) (Loaded, error)
 	// WriteCandidate stores a candidate version (write_scene_candidate)
 	// and returns its version (an existing one when the structure is
-	// equal). Errors: EIDENTITY (nothing written).
+	// equal). Errors: IdentityMismatch (nothing written).
 	WriteCandidate(ctx context.Context, ref Ref, sc *Scene, reason string, activate bool) (int, error)
-	// Activate moves the active pointer. Errors: ENOTFOUND,
-	// EMANIFESTIDENTITY.
+	// Activate moves the active pointer. Errors: NotFound,
+	// ManifestIdentity.
 	Activate(ctx context.Context, ref Ref, version int) error
 	// RecoverStale marks takes running since before now-olderThan stale
 	// through a status write and returns how many changed.

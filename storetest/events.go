@@ -92,7 +92,7 @@ func RunEvents(t *testing.T, open func(t *testing.T) event.Log) {
 			{"oversized event", func() error { _, err := ev.Append(bg, "x", strings.Repeat("a", 2<<20)); return err }},
 		}
 		for _, tt := range tests {
-			if err := tt.run(); settle.ErrorCode(err) != settle.EINVALID {
+			if err := tt.run(); settle.ErrorCode(err) != settle.InvalidInput {
 				t.Fatalf("%s: err = %v, want INVALID_INPUT", tt.name, err)
 			}
 		}
@@ -182,7 +182,7 @@ func RunEventsShared(t *testing.T, open func(t *testing.T, n int) []event.Log) {
 			t.Fatalf("compact: %+v %v", res, err)
 		}
 		for _, l := range ls {
-			if _, err := l.Since(bg, 11, 10); settle.ErrorCode(err) != settle.ECOMPACTED {
+			if _, err := l.Since(bg, 11, 10); settle.ErrorCode(err) != settle.Compacted {
 				t.Fatalf("resume below the floor: %v", err)
 			}
 			if f, err := l.(event.Floorer).Floor(bg); err != nil || f != 12 {

@@ -137,7 +137,7 @@ func (w raceWriter) run(ref scene.Ref, base scene.Loaded, fromBase *atomic.Int32
 			}
 			return nil
 		}
-		if settle.ErrorCode(err) != settle.EVERSIONCONFLICT {
+		if settle.ErrorCode(err) != settle.VersionConflict {
 			return err
 		}
 		if ld, err = w.store.Load(bg, ref); err != nil {
@@ -166,21 +166,21 @@ func scNoCreate(f *fixture) {
 	anyStructure := `[{"op": "add", "path": "/beats/-", "value": {"beat_id": "SH_000"}}]`
 	for _, v := range []int{1, 2} {
 		_, err := cw.PatchStatusIf(bg, Ref("NEW"), scene.Cond{Version: v, AnyRevision: true, NoCreate: true}, []byte(anyStructure))
-		if settle.ErrorCode(err) != settle.ENOTFOUND {
+		if settle.ErrorCode(err) != settle.NotFound {
 			t.Fatalf("patch of a missing batch at v%d: %v", v, err)
 		}
 		_, err = cw.PatchStatusIf(bg, Ref("NEW"), scene.Cond{Version: v, AnyRevision: true, NoCreate: true},
 			[]byte(`[{"op": "replace", "path": "/beats/0/takes/0/status", "value": "running"}]`))
-		if settle.ErrorCode(err) != settle.ENOTFOUND {
+		if settle.ErrorCode(err) != settle.NotFound {
 			t.Fatalf("failing patch of a missing batch at v%d: %v", v, err)
 		}
 		_, err = cw.SaveRunnerIf(bg, Ref("NEW"), scene.Cond{Version: v, NoCreate: true}, f.scene("NEW"))
-		if settle.ErrorCode(err) != settle.ENOTFOUND {
+		if settle.ErrorCode(err) != settle.NotFound {
 			t.Fatalf("runner save of a missing batch at v%d: %v", v, err)
 		}
 	}
 	sameSnapshot(t, before, snapshot(t, s, "B", "NEW"))
-	if _, err := s.Load(bg, Ref("NEW")); settle.ErrorCode(err) != settle.ENOTFOUND {
+	if _, err := s.Load(bg, Ref("NEW")); settle.ErrorCode(err) != settle.NotFound {
 		t.Fatalf("load NEW: %v", err)
 	}
 
@@ -195,7 +195,7 @@ func scNoCreate(f *fixture) {
 	}
 	// A patch held to a body that moved is refused.
 	_, err = cw.PatchStatusIf(bg, Ref("B"), scene.Cond{Version: 1, Revision: ld.Revision}, []byte(`[]`))
-	if settle.ErrorCode(err) != settle.EVERSIONCONFLICT {
+	if settle.ErrorCode(err) != settle.VersionConflict {
 		t.Fatalf("patch at a stale revision: %v", err)
 	}
 }

@@ -479,14 +479,14 @@ func ledgerInputLimits(t *testing.T, s writeback.Store) {
 	}{{long, "MaxIDBytes"}, {path, "MaxTextBytes"}} {
 		for _, dry := range []bool{false, true} {
 			_, err := s.Writeback(bg, writeback.WritebackRequest{Binding: c.b, DryRun: dry})
-			WantCode(t, err, settle.EINVALID)
+			WantCode(t, err, settle.InvalidInput)
 			if !strings.Contains(err.Error(), c.limit) {
 				t.Fatalf("refusal does not name %s: %v", c.limit, err)
 			}
 		}
 	}
 	err := s.AppendRegistry(bg, Registry(strings.Repeat("r", settle.MaxIDBytes+1), writeback.StatusDispatched))
-	WantCode(t, err, settle.EINVALID)
+	WantCode(t, err, settle.InvalidInput)
 	if recs := AllRecords(t, s, writeback.RecordQuery{}); len(recs) != 0 {
 		t.Fatalf("refusals wrote %d records", len(recs))
 	}
@@ -810,7 +810,7 @@ func ledgerSettle(t *testing.T, s writeback.Store) {
 			t.Fatalf("after %d tracks: %+v", i+1, res)
 		}
 	}
-	if _, err := s.Summary(bg, "b7"); settle.ErrorCode(err) != settle.ENOTFOUND {
+	if _, err := s.Summary(bg, "b7"); settle.ErrorCode(err) != settle.NotFound {
 		t.Fatalf("Summary before consolidation: %v", err)
 	}
 	// A durable success of another batch does not settle the track, and a
@@ -926,18 +926,18 @@ func ledgerSummaryOnce(t *testing.T, ss []writeback.Store) {
 	}
 }
 
-// BadBatchIDs are batch ids every command and route refuses (EINVALID).
+// BadBatchIDs are batch ids every command and route refuses (InvalidInput).
 var BadBatchIDs = []string{"", ".", "..", "a/b", "../x", "/abs", "a\\b", "a\x00b", "x.tmp-1", strings.Repeat("b", 300), strings.Repeat("b", settle.MaxNameBytes+1)}
 
 func ledgerBatchNames(t *testing.T, s writeback.Store) {
 	for _, bad := range BadBatchIDs {
 		_, err := s.Settle(bg, bad, Tracks("x", 1), "")
-		WantCode(t, err, settle.EINVALID)
+		WantCode(t, err, settle.InvalidInput)
 		_, err = s.Summary(bg, bad)
-		WantCode(t, err, settle.EINVALID)
+		WantCode(t, err, settle.InvalidInput)
 		_, err = s.GetBatch(bg, bad)
-		WantCode(t, err, settle.EINVALID)
-		WantCode(t, s.DeclareBatch(bg, writeback.Batch{BatchID: bad, Tracks: Tracks("x", 1)}), settle.EINVALID)
+		WantCode(t, err, settle.InvalidInput)
+		WantCode(t, s.DeclareBatch(bg, writeback.Batch{BatchID: bad, Tracks: Tracks("x", 1)}), settle.InvalidInput)
 	}
 }
 
@@ -952,7 +952,7 @@ func ledgerWritebackBatchNames(t *testing.T, s writeback.Store) {
 			r := req(Binding(fmt.Sprintf("task-k%d", i), "T1", bad))
 			r.DryRun = dry
 			_, err := s.Writeback(bg, r)
-			WantCode(t, err, settle.EINVALID)
+			WantCode(t, err, settle.InvalidInput)
 			if err != nil && !strings.Contains(err.Error(), "batch_id") {
 				t.Fatalf("refusal of %q does not name batch_id: %v", bad, err)
 			}
@@ -975,16 +975,16 @@ func ledgerWritebackBatchNames(t *testing.T, s writeback.Store) {
 
 func ledgerBatches(t *testing.T, s writeback.Store) {
 	_, err := s.GetBatch(bg, "b1")
-	WantCode(t, err, settle.ENOTFOUND)
+	WantCode(t, err, settle.NotFound)
 	cases := []struct {
 		name string
 		b    writeback.Batch
 		code settle.Code
 	}{
-		{"no tracks", writeback.Batch{BatchID: "b1"}, settle.EINVALID},
-		{"empty track id", writeback.Batch{BatchID: "b1", Tracks: []writeback.TrackTask{{TaskID: "t"}}}, settle.EINVALID},
-		{"blank task id", writeback.Batch{BatchID: "b1", Tracks: []writeback.TrackTask{{TrackID: "T", TaskID: "  "}}}, settle.EINVALID},
-		{"duplicate track", writeback.Batch{BatchID: "b1", Tracks: []writeback.TrackTask{{TrackID: "T", TaskID: "a"}, {TrackID: "T", TaskID: "b"}}}, settle.EINVALID},
+		{"no tracks", writeback.Batch{BatchID: "b1"}, settle.InvalidInput},
+		{"empty track id", writeback.Batch{BatchID: "b1", Tracks: []writeback.TrackTask{{TaskID: "t"}}}, settle.InvalidInput},
+		{"blank task id", writeback.Batch{BatchID: "b1", Tracks: []writeback.TrackTask{{TrackID: "T", TaskID: "  "}}}, settle.InvalidInput},
+		{"duplicate track", writeback.Batch{BatchID: "b1", Tracks: []writeback.TrackTask{{TrackID: "T", TaskID: "a"}, {TrackID: "T", TaskID: "b"}}}, settle.InvalidInput},
 		{"valid", writeback.Batch{BatchID: "b1", Tracks: Tracks("b1", 3)}, ""},
 		{"replaced", writeback.Batch{BatchID: "b1", Tracks: Tracks("b1", 2)}, ""},
 	}
@@ -1007,7 +1007,7 @@ func ledgerBatches(t *testing.T, s writeback.Store) {
 			}
 		}
 	}
-	if _, err := s.GetBatch(bg, "b2"); settle.ErrorCode(err) != settle.ENOTFOUND {
+	if _, err := s.GetBatch(bg, "b2"); settle.ErrorCode(err) != settle.NotFound {
 		t.Fatalf("undeclared batch: %v", err)
 	}
 }
@@ -1016,7 +1016,7 @@ func ledgerRegistry(t *testing.T, s writeback.Store) {
 	bad := Registry("task-1", "BOGUS")
 	bad.NoFallback = false
 	err := s.AppendRegistry(bg, bad)
-	WantCode(t, err, settle.EINVALID)
+	WantCode(t, err, settle.InvalidInput)
 	if !strings.Contains(err.Error(), "status") || !strings.Contains(err.Error(), "fallback") {
 		t.Fatalf("error does not list the reasons: %v", err)
 	}
@@ -1029,7 +1029,7 @@ func ledgerRegistry(t *testing.T, s writeback.Store) {
 	for i, f := range invalid {
 		r := Registry("task-1", writeback.StatusRegistered)
 		f(&r)
-		WantCode(t, s.AppendRegistry(bg, r), settle.EINVALID)
+		WantCode(t, s.AppendRegistry(bg, r), settle.InvalidInput)
 		if len(AllRecords(t, s, writeback.RecordQuery{})) != 0 {
 			t.Fatalf("invalid record %d was written", i)
 		}
@@ -1161,9 +1161,9 @@ func ledgerRecords(t *testing.T, s writeback.Store) {
 	})
 	t.Run("bad query", func(t *testing.T) {
 		_, err := s.Records(bg, writeback.RecordQuery{Kind: "bogus", After: -1})
-		WantCode(t, err, settle.EINVALID)
+		WantCode(t, err, settle.InvalidInput)
 		_, err = s.Records(bg, writeback.RecordQuery{Limit: -1, After: -1})
-		WantCode(t, err, settle.EINVALID)
+		WantCode(t, err, settle.InvalidInput)
 	})
 }
 

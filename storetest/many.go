@@ -125,7 +125,7 @@ func manyLimit(t *testing.T, s writeback.Store) {
 		reqs[i] = req(Binding(fmt.Sprintf("lim-%d", i), "T1", "lim"))
 	}
 	_, err := s.WritebackMany(bg, reqs)
-	WantCode(t, err, settle.EINVALID)
+	WantCode(t, err, settle.InvalidInput)
 	if recs := AllRecords(t, s, writeback.RecordQuery{}); len(recs) != 0 {
 		t.Fatalf("a refused batch wrote %d records", len(recs))
 	}
@@ -159,7 +159,7 @@ func manyItemErrors(t *testing.T, s writeback.Store) {
 		t.Fatal(err)
 	}
 	for _, i := range []int{1, 2, 3} {
-		WantCode(t, items[i].Err, settle.EINVALID)
+		WantCode(t, items[i].Err, settle.InvalidInput)
 	}
 	for _, i := range []int{0, 4} {
 		if items[i].Err != nil {

@@ -16,7 +16,7 @@ func ledgerNotFoundNamesIDs(t *testing.T, s writeback.Store) {
 		"summary": func() error { _, err := s.Summary(bg, "nope"); return err },
 	} {
 		err := get()
-		if settle.ErrorCode(err) != settle.ENOTFOUND {
+		if settle.ErrorCode(err) != settle.NotFound {
 			t.Fatalf("%s of a missing batch: %v, want NOT_FOUND", what, err)
 		}
 		msg := settle.ErrorMessage(err)

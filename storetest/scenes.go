@@ -350,158 +350,158 @@ func sceneRefusals() []sceneCase {
 	versionedB := func(f *fixture) { f.versioned("B") }
 	return []sceneCase{
 		// NOT_FOUND
-		{"load/nothing", nil, load("B"), settle.ENOTFOUND},
-		{"load/registered body missing", func(f *fixture) { f.manifest("B", 1, entry(1, Token+"_B.v001.json")) }, load("B"), settle.ENOTFOUND},
+		{"load/nothing", nil, load("B"), settle.NotFound},
+		{"load/registered body missing", func(f *fixture) { f.manifest("B", 1, entry(1, Token+"_B.v001.json")) }, load("B"), settle.NotFound},
 		{"load/active not registered", func(f *fixture) {
 			f.versioned("B")
 			f.manifest("B", 7, entry(1, Token+"_B.json"))
-		}, load("B"), settle.ENOTFOUND},
+		}, load("B"), settle.NotFound},
 		{"load version/unregistered", versionedB,
-			func(f *fixture) error { _, err := f.s.LoadVersion(bg, Ref("B"), 3); return err }, settle.ENOTFOUND},
+			func(f *fixture) error { _, err := f.s.LoadVersion(bg, Ref("B"), 3); return err }, settle.NotFound},
 		{"load version/v2 of flat only", flatB,
-			func(f *fixture) error { _, err := f.s.LoadVersion(bg, Ref("B"), 2); return err }, settle.ENOTFOUND},
+			func(f *fixture) error { _, err := f.s.LoadVersion(bg, Ref("B"), 2); return err }, settle.NotFound},
 		{"load version/nothing", nil,
-			func(f *fixture) error { _, err := f.s.LoadVersion(bg, Ref("B"), 1); return err }, settle.ENOTFOUND},
-		{"versions/nothing", nil, func(f *fixture) error { _, err := f.s.Versions(bg, Ref("B")); return err }, settle.ENOTFOUND},
-		{"activate/unregistered", versionedB, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 9) }, settle.ENOTFOUND},
-		{"activate/nothing at all", nil, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 1) }, settle.ENOTFOUND},
+			func(f *fixture) error { _, err := f.s.LoadVersion(bg, Ref("B"), 1); return err }, settle.NotFound},
+		{"versions/nothing", nil, func(f *fixture) error { _, err := f.s.Versions(bg, Ref("B")); return err }, settle.NotFound},
+		{"activate/unregistered", versionedB, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 9) }, settle.NotFound},
+		{"activate/nothing at all", nil, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 1) }, settle.NotFound},
 		{"activate/registered body missing", func(f *fixture) {
 			f.versioned("B")
 			f.manifest("B", 2, entry(1, Token+"_B.json"), entry(2, Token+"_B.v002.json"), entry(3, Token+"_B.v003.json"))
-		}, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 3) }, settle.ENOTFOUND},
-		{"patch/registered body missing", func(f *fixture) { f.manifest("B", 1, entry(1, Token+"_B.v001.json")) }, patch(1, okPatch), settle.ENOTFOUND},
+		}, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 3) }, settle.NotFound},
+		{"patch/registered body missing", func(f *fixture) { f.manifest("B", 1, entry(1, Token+"_B.v001.json")) }, patch(1, okPatch), settle.NotFound},
 		{"save runner/registered body missing", func(f *fixture) { f.manifest("B", 1, entry(1, Token+"_B.v001.json")) },
-			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 1, "", f.scene("B")); return err }, settle.ENOTFOUND},
+			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 1, "", f.scene("B")); return err }, settle.NotFound},
 		{"recover stale/nothing", nil,
-			func(f *fixture) error { _, err := f.s.RecoverStale(bg, Ref("B"), 0, time.Now()); return err }, settle.ENOTFOUND},
+			func(f *fixture) error { _, err := f.s.RecoverStale(bg, Ref("B"), 0, time.Now()); return err }, settle.NotFound},
 
 		// SCHEMA_MISMATCH
-		{"load/flat schema 2", func(f *fixture) { f.raw(Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`) }, load("B"), settle.ESCHEMA},
-		{"load/flat without schema", func(f *fixture) { f.raw(Token+"_B.json", `{"scene_id": "B", "beats": []}`) }, load("B"), settle.ESCHEMA},
+		{"load/flat schema 2", func(f *fixture) { f.raw(Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`) }, load("B"), settle.SchemaMismatch},
+		{"load/flat without schema", func(f *fixture) { f.raw(Token+"_B.json", `{"scene_id": "B", "beats": []}`) }, load("B"), settle.SchemaMismatch},
 		{"load/manifest schema 2", func(f *fixture) {
 			f.flat("B")
 			f.raw(Token+"_B.versions.json", `{"schema_version": 2, "batch_id": "B", "active_version": 1, "versions": []}`)
-		}, load("B"), settle.ESCHEMA},
-		{"patch/flat schema 2", func(f *fixture) { f.raw(Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`) }, patch(1, okPatch), settle.ESCHEMA},
+		}, load("B"), settle.SchemaMismatch},
+		{"patch/flat schema 2", func(f *fixture) { f.raw(Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`) }, patch(1, okPatch), settle.SchemaMismatch},
 		{"candidate/materializing a flat of schema 2", func(f *fixture) {
 			f.raw(Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`)
 		}, func(f *fixture) error {
 			_, err := f.s.WriteCandidate(bg, Ref("B"), f.scene("B"), "", false)
 			return err
-		}, settle.ESCHEMA},
+		}, settle.SchemaMismatch},
 		{"save runner/flat schema 2", func(f *fixture) { f.raw(Token+"_B.json", `{"schema_version": 2, "scene_id": "B", "beats": []}`) },
 			func(f *fixture) error {
 				rev := scene.Revision([]byte(`{"schema_version": 2, "scene_id": "B", "beats": []}`))
 				_, err := f.s.SaveRunner(bg, Ref("B"), 1, rev, f.scene("B"))
 				return err
-			}, settle.ESCHEMA},
+			}, settle.SchemaMismatch},
 
 		// CORRUPT
-		{"load/flat not JSON", func(f *fixture) { f.raw(Token+"_B.json", `{"schema_version": 1, "scene_id": "B", `) }, load("B"), settle.ECORRUPT},
-		{"load/flat empty file", func(f *fixture) { f.raw(Token+"_B.json", ``) }, load("B"), settle.ECORRUPT},
+		{"load/flat not JSON", func(f *fixture) { f.raw(Token+"_B.json", `{"schema_version": 1, "scene_id": "B", `) }, load("B"), settle.Corrupt},
+		{"load/flat empty file", func(f *fixture) { f.raw(Token+"_B.json", ``) }, load("B"), settle.Corrupt},
 		{"load/manifest not JSON", func(f *fixture) {
 			f.flat("B")
 			f.raw(Token+"_B.versions.json", `{"schema_version": 1,`)
-		}, load("B"), settle.ECORRUPT},
+		}, load("B"), settle.Corrupt},
 		{"patch/manifest not JSON", func(f *fixture) {
 			f.flat("B")
 			f.raw(Token+"_B.versions.json", `[`)
-		}, patch(1, okPatch), settle.ECORRUPT},
+		}, patch(1, okPatch), settle.Corrupt},
 		{"activate/body not JSON", func(f *fixture) {
 			f.versioned("B")
 			f.raw(Token+"_B.v002.json", `{"schema_version": 1, "scene_id": "B", "beats": [`)
-		}, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 2) }, settle.ECORRUPT},
+		}, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 2) }, settle.Corrupt},
 
 		// INVALID_EPISODE
 		{"load/episode ep_1", nil, func(f *fixture) error {
 			_, err := f.s.Load(bg, scene.Ref{Project: Project, Episode: "ep_1", Batch: "B"})
 			return err
-		}, settle.EINVALIDEPISODE},
+		}, settle.InvalidEpisode},
 		{"load/episode -1", nil, func(f *fixture) error {
 			_, err := f.s.Load(bg, scene.Ref{Project: Project, Episode: "-1", Batch: "B"})
 			return err
-		}, settle.EINVALIDEPISODE},
+		}, settle.InvalidEpisode},
 		{"candidate/episode abc", nil, func(f *fixture) error {
 			_, err := f.s.WriteCandidate(bg, scene.Ref{Project: Project, Episode: "abc", Batch: "B"}, f.scene("B"), "", true)
 			return err
-		}, settle.EINVALIDEPISODE},
-		{"list/episode empty", nil, func(f *fixture) error { _, err := f.s.List(bg, Project, ""); return err }, settle.EINVALIDEPISODE},
+		}, settle.InvalidEpisode},
+		{"list/episode empty", nil, func(f *fixture) error { _, err := f.s.List(bg, Project, ""); return err }, settle.InvalidEpisode},
 		{"init/episode 1_BATCH", nil, func(f *fixture) error {
 			_, err := f.s.InitFromPlan(bg, Project, "1_BATCH", planOf(`{"sequences": {"B": {"shots": []}}}`), 3, false)
 			return err
-		}, settle.EINVALIDEPISODE},
+		}, settle.InvalidEpisode},
 
 		// Names too long for a file name are refused before any I/O.
 		{"HardeningF/init project of 300 bytes", nil, func(f *fixture) error {
 			_, err := f.s.InitFromPlan(bg, strings.Repeat("p", 300), Episode, planOf(`{"sequences": {"B": {"shots": []}}}`), 3, false)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		{"HardeningF/init episode of 300 digits", nil, func(f *fixture) error {
 			_, err := f.s.InitFromPlan(bg, Project, strings.Repeat("7", 300), planOf(`{"sequences": {"B": {"shots": []}}}`), 3, false)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		{"HardeningF/init sequence of 300 bytes", nil, func(f *fixture) error {
 			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {"B": {"shots": []}, "`+strings.Repeat("s", 300)+`": {"shots": []}}}`), 3, false)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		{"HardeningF/candidate batch of 300 bytes", nil, func(f *fixture) error {
 			b := strings.Repeat("b", 300)
 			_, err := f.s.WriteCandidate(bg, Ref(b), f.scene(b), "", true)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		{"HardeningF/load batch of 129 bytes", nil, func(f *fixture) error {
 			_, err := f.s.Load(bg, Ref(strings.Repeat("b", settle.MaxNameBytes+1)))
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		{"HardeningF/versions episode of 300 digits", nil, func(f *fixture) error {
 			_, err := f.s.Versions(bg, scene.Ref{Project: Project, Episode: strings.Repeat("1", 300), Batch: "B"})
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		// A plan that inits nothing is refused (the seed returns []).
 		{"HardeningN/init empty sequences list", nil, func(f *fixture) error {
 			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": []}`), 3, false)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		{"HardeningN/init empty sequences object", nil, func(f *fixture) error {
 			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {}}`), 3, false)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 
 		// UNSAFE_ARTIFACT
 		{"load/artifact ../", func(f *fixture) {
 			f.flat("B")
 			f.manifest("B", 1, entry(1, "../"+Token+"_B.json"))
-		}, load("B"), settle.EUNSAFEARTIFACT},
-		{"load/artifact absolute", func(f *fixture) { f.manifest("B", 1, entry(1, "/etc/passwd")) }, load("B"), settle.EUNSAFEARTIFACT},
+		}, load("B"), settle.UnsafeArtifact},
+		{"load/artifact absolute", func(f *fixture) { f.manifest("B", 1, entry(1, "/etc/passwd")) }, load("B"), settle.UnsafeArtifact},
 		{"patch/artifact with dot dot", func(f *fixture) {
 			f.flat("B")
 			f.manifest("B", 1, entry(1, "x..json"))
-		}, patch(1, okPatch), settle.EUNSAFEARTIFACT},
+		}, patch(1, okPatch), settle.UnsafeArtifact},
 		{"activate/artifact empty", func(f *fixture) {
 			f.flat("B")
 			f.manifest("B", 1, entry(1, Token+"_B.json"), entry(2, ""))
-		}, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 2) }, settle.EUNSAFEARTIFACT},
+		}, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 2) }, settle.UnsafeArtifact},
 
 		// MANIFEST_IDENTITY
 		{"load/manifest of another batch", func(f *fixture) {
 			f.flat("B")
 			f.raw(Token+"_B.versions.json", `{"schema_version": 1, "batch_id": "C", "active_version": 1, "versions": []}`)
-		}, load("B"), settle.EMANIFESTIDENTITY},
+		}, load("B"), settle.ManifestIdentity},
 		{"load/active body of another batch", func(f *fixture) {
 			f.flat("C")
 			f.manifest("B", 1, entry(1, Token+"_C.json"))
-		}, load("B"), settle.EMANIFESTIDENTITY},
+		}, load("B"), settle.ManifestIdentity},
 		{"activate/body of another batch", func(f *fixture) {
 			f.versioned("B")
 			f.flat("C")
 			f.manifest("B", 2, entry(1, Token+"_B.json"), entry(2, Token+"_B.v002.json"), entry(3, Token+"_C.json"))
-		}, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 3) }, settle.EMANIFESTIDENTITY},
+		}, func(f *fixture) error { return f.s.Activate(bg, Ref("B"), 3) }, settle.ManifestIdentity},
 		{"candidate/manifest of another batch", func(f *fixture) {
 			f.raw(Token+"_B.versions.json", `{"schema_version": 1, "batch_id": "C", "active_version": 1, "versions": []}`)
 		}, func(f *fixture) error {
 			_, err := f.s.WriteCandidate(bg, Ref("B"), f.scene("B"), "", false)
 			return err
-		}, settle.EMANIFESTIDENTITY},
+		}, settle.ManifestIdentity},
 
 		// SCENE_LOCKED
 		{"save guarded/locked flat", func(f *fixture) {
@@ -514,14 +514,14 @@ func sceneRefusals() []sceneCase {
 			sc.LockReason = &reason
 			_, err := f.s.SaveRunner(bg, Ref("B"), 1, "", sc)
 			ok(f.t, err)
-		}, func(f *fixture) error { return f.s.(GuardedSaver).SaveGuarded(bg, Ref("B"), f.scene("B")) }, settle.ESCENELOCKED},
+		}, func(f *fixture) error { return f.s.(GuardedSaver).SaveGuarded(bg, Ref("B"), f.scene("B")) }, settle.SceneLocked},
 
 		// STRUCTURE_IMMUTABLE
-		{"patch/reorder beats", flatB, patch(1, `[{"op": "move", "from": "/beats/0", "path": "/beats/2"}]`), settle.ESTRUCTURE},
-		{"patch/beat id", versionedB, patch(2, `[{"op": "replace", "path": "/beats/1/beat_id", "value": "X"}]`), settle.ESTRUCTURE},
-		{"patch/plan shot", flatB, patch(1, `[{"op": "add", "path": "/beats/0/beat_metadata/plan_shot/duration_s", "value": 9}]`), settle.ESTRUCTURE},
-		{"patch/add beat", flatB, patch(1, `[{"op": "add", "path": "/beats/-", "value": {"beat_id": "NEW"}}]`), settle.ESTRUCTURE},
-		{"patch/scene id", flatB, patch(1, `[{"op": "replace", "path": "/scene_id", "value": "C"}]`), settle.ESTRUCTURE},
+		{"patch/reorder beats", flatB, patch(1, `[{"op": "move", "from": "/beats/0", "path": "/beats/2"}]`), settle.StructureImmutable},
+		{"patch/beat id", versionedB, patch(2, `[{"op": "replace", "path": "/beats/1/beat_id", "value": "X"}]`), settle.StructureImmutable},
+		{"patch/plan shot", flatB, patch(1, `[{"op": "add", "path": "/beats/0/beat_metadata/plan_shot/duration_s", "value": 9}]`), settle.StructureImmutable},
+		{"patch/add beat", flatB, patch(1, `[{"op": "add", "path": "/beats/-", "value": {"beat_id": "NEW"}}]`), settle.StructureImmutable},
+		{"patch/scene id", flatB, patch(1, `[{"op": "replace", "path": "/scene_id", "value": "C"}]`), settle.StructureImmutable},
 		{"update status/remove beat", func(f *fixture) {
 			if _, isUpdater := f.s.(StatusUpdater); !isUpdater {
 				f.t.Skip("the store has no UpdateStatus")
@@ -530,13 +530,13 @@ func sceneRefusals() []sceneCase {
 		}, func(f *fixture) error {
 			_, err := f.s.(StatusUpdater).UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error { sc.Beats = sc.Beats[1:]; return nil }, nil)
 			return err
-		}, settle.ESTRUCTURE},
+		}, settle.StructureImmutable},
 		{"save runner/beat topology", flatB, func(f *fixture) error {
 			sc := f.scene("B")
 			sc.Beats = sc.Beats[:1]
 			_, err := f.s.SaveRunner(bg, Ref("B"), 1, f.revision("B"), sc)
 			return err
-		}, settle.ESTRUCTURE},
+		}, settle.StructureImmutable},
 		{"save runner/changed prompt directive", versionedB, func(f *fixture) error {
 			ld, err := f.s.Load(bg, Ref("B"))
 			if err != nil {
@@ -545,71 +545,71 @@ func sceneRefusals() []sceneCase {
 			ld.Scene.Beats[0].BeatMetadata.Set("prompt_directive", "make it cold")
 			_, err = f.s.SaveRunner(bg, Ref("B"), 2, ld.Revision, ld.Scene)
 			return err
-		}, settle.ESTRUCTURE},
+		}, settle.StructureImmutable},
 
 		// VERSION_CONFLICT
-		{"patch/expected 2 on a flat batch", flatB, patch(2, okPatch), settle.EVERSIONCONFLICT},
-		{"patch/expected 1 when v2 is active", versionedB, patch(1, okPatch), settle.EVERSIONCONFLICT},
-		{"patch/cold start expecting 2", nil, patch(2, okPatch), settle.EVERSIONCONFLICT},
+		{"patch/expected 2 on a flat batch", flatB, patch(2, okPatch), settle.VersionConflict},
+		{"patch/expected 1 when v2 is active", versionedB, patch(1, okPatch), settle.VersionConflict},
+		{"patch/cold start expecting 2", nil, patch(2, okPatch), settle.VersionConflict},
 		{"save runner/expected 1 when v2 is active", versionedB,
 			func(f *fixture) error {
 				_, err := f.s.SaveRunner(bg, Ref("B"), 1, f.revision("B"), f.scene("B"))
 				return err
-			}, settle.EVERSIONCONFLICT},
+			}, settle.VersionConflict},
 		{"save runner/cold start expecting 3", nil,
-			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 3, "", f.scene("B")); return err }, settle.EVERSIONCONFLICT},
+			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 3, "", f.scene("B")); return err }, settle.VersionConflict},
 
 		// IDENTITY_MISMATCH
 		{"candidate/other scene id on a new batch", nil, func(f *fixture) error {
 			_, err := f.s.WriteCandidate(bg, Ref("B"), f.scene("B_RENUMBERED"), "", true)
 			return err
-		}, settle.EIDENTITY},
+		}, settle.IdentityMismatch},
 		{"candidate/other scene id on a versioned batch", versionedB, func(f *fixture) error {
 			_, err := f.s.WriteCandidate(bg, Ref("B"), f.scene("C"), "", true)
 			return err
-		}, settle.EIDENTITY},
+		}, settle.IdentityMismatch},
 
 		// INVALID_INPUT
-		{"patch/not JSON", flatB, patch(1, `[{"op": `), settle.EINVALID},
-		{"patch/not an array", flatB, patch(1, `{"op": "remove", "path": "/locked"}`), settle.EINVALID},
-		{"patch/failing test op", flatB, patch(1, `[{"op": "replace", "path": "/locked", "value": true}, {"op": "test", "path": "/scene_id", "value": "C"}]`), settle.EINVALID},
-		{"patch/unknown op", flatB, patch(1, `[{"op": "merge", "path": "/locked", "value": true}]`), settle.EINVALID},
-		{"patch/missing path", flatB, patch(1, `[{"op": "remove", "path": "/beats/0/nope"}]`), settle.EINVALID},
-		{"patch/result is not a scene", flatB, patch(1, `[{"op": "remove", "path": "/beats/0/takes"}, {"op": "replace", "path": "/beats/0/approved", "value": "yes"}]`), settle.EINVALID},
-		{"patch/cold start with a failing patch", nil, patch(1, `[{"op": "remove", "path": "/beats/0"}]`), settle.EINVALID},
+		{"patch/not JSON", flatB, patch(1, `[{"op": `), settle.InvalidInput},
+		{"patch/not an array", flatB, patch(1, `{"op": "remove", "path": "/locked"}`), settle.InvalidInput},
+		{"patch/failing test op", flatB, patch(1, `[{"op": "replace", "path": "/locked", "value": true}, {"op": "test", "path": "/scene_id", "value": "C"}]`), settle.InvalidInput},
+		{"patch/unknown op", flatB, patch(1, `[{"op": "merge", "path": "/locked", "value": true}]`), settle.InvalidInput},
+		{"patch/missing path", flatB, patch(1, `[{"op": "remove", "path": "/beats/0/nope"}]`), settle.InvalidInput},
+		{"patch/result is not a scene", flatB, patch(1, `[{"op": "remove", "path": "/beats/0/takes"}, {"op": "replace", "path": "/beats/0/approved", "value": "yes"}]`), settle.InvalidInput},
+		{"patch/cold start with a failing patch", nil, patch(1, `[{"op": "remove", "path": "/beats/0"}]`), settle.InvalidInput},
 		{"load/project with a slash", nil, func(f *fixture) error {
 			_, err := f.s.Load(bg, scene.Ref{Project: "../x", Episode: Episode, Batch: "B"})
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		{"candidate/batch with a slash", nil, func(f *fixture) error {
 			_, err := f.s.WriteCandidate(bg, scene.Ref{Project: Project, Episode: Episode, Batch: "a/b"}, f.scene("a/b"), "", true)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		{"candidate/batch naming a sidecar", nil, func(f *fixture) error {
 			_, err := f.s.WriteCandidate(bg, Ref("B.v002"), f.scene("B.v002"), "", true)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		{"init/negative max takes", nil, func(f *fixture) error {
 			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {"B": {"shots": []}}}`), -1, false)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		{"init/plan sequence id with a slash", nil, func(f *fixture) error {
 			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {"../B": {"shots": []}}}`), 3, false)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 
 		// INVALID_INPUT: the limits of docs/limits.md, checked before
 		// anything is written.
-		{"patch/value past MaxJSONDepth", flatB, patch(1, `[{"op": "add", "path": "/scene_metadata/x", "value": `+nested(9990)+`}]`), settle.EINVALID},
+		{"patch/value past MaxJSONDepth", flatB, patch(1, `[{"op": "add", "path": "/scene_metadata/x", "value": `+nested(9990)+`}]`), settle.InvalidInput},
 		{"patch/result past MaxJSONDepth", flatB, patch(1, `[{"op": "add", "path": "/scene_metadata/a", "value": {"b": {"c": {"d": {}}}}}, `+
-			`{"op": "add", "path": "/scene_metadata/a/b/c/d/e", "value": `+nested(settle.MaxJSONDepth-4)+`}]`), settle.EINVALID},
-		{"patch/more than MaxPatchOps", flatB, patch(1, "["+strings.TrimSuffix(strings.Repeat(`{"op": "test", "path": "/scene_id", "value": "B"}, `, settle.MaxPatchOps+1), ", ")+"]"), settle.EINVALID},
+			`{"op": "add", "path": "/scene_metadata/a/b/c/d/e", "value": `+nested(settle.MaxJSONDepth-4)+`}]`), settle.InvalidInput},
+		{"patch/more than MaxPatchOps", flatB, patch(1, "["+strings.TrimSuffix(strings.Repeat(`{"op": "test", "path": "/scene_id", "value": "B"}, `, settle.MaxPatchOps+1), ", ")+"]"), settle.InvalidInput},
 		{"candidate/scene past MaxJSONDepth", nil, func(f *fixture) error {
 			sc := f.scene("B")
 			sc.SceneMetadata.Set("deep", Tree(`{"x": `+nested(settle.MaxJSONDepth)+`}`))
 			_, err := f.s.WriteCandidate(bg, Ref("B"), sc, "", true)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		{"candidate/more than MaxBeats beats", nil, func(f *fixture) error {
 			sc := f.scene("B")
 			for len(sc.Beats) <= settle.MaxBeats {
@@ -619,7 +619,7 @@ func sceneRefusals() []sceneCase {
 			}
 			_, err := f.s.WriteCandidate(bg, Ref("B"), sc, "", true)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 		{"init/more than MaxPlanSequences", nil, func(f *fixture) error {
 			var seqs []string
 			for i := 0; i <= settle.MaxPlanSequences; i++ {
@@ -627,20 +627,20 @@ func sceneRefusals() []sceneCase {
 			}
 			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {`+strings.Join(seqs, ", ")+`}}`), 3, false)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 
 		{"init/second sequence past MaxJSONDepth", nil, func(f *fixture) error {
 			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {"B": {"shots": [{"shot_id": "S1"}]}, `+
 				`"C": {"shots": [{"shot_id": "S1", "x": `+nested(settle.MaxJSONDepth)+`}]}}}`), 3, false)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 
 		// A registered body edited behind the manifest: show and status
 		// writes decide with scene.CheckRegisteredBody, as fsck does.
-		{"load/registered body scene_id edited", editedV2(`"scene_id": "B"`, `"scene_id": "C"`), load("B"), settle.EMANIFESTIDENTITY},
-		{"patch/registered body scene_id edited", editedV2(`"scene_id": "B"`, `"scene_id": "C"`), patch(2, okPatch), settle.EMANIFESTIDENTITY},
-		{"load/registered body structure edited", editedV2(`"beat_id": "SH_000"`, `"beat_id": "SH_900"`), load("B"), settle.ECORRUPT},
-		{"patch/registered body structure edited", editedV2(`"beat_id": "SH_000"`, `"beat_id": "SH_900"`), patch(2, okPatch), settle.ECORRUPT},
+		{"load/registered body scene_id edited", editedV2(`"scene_id": "B"`, `"scene_id": "C"`), load("B"), settle.ManifestIdentity},
+		{"patch/registered body scene_id edited", editedV2(`"scene_id": "B"`, `"scene_id": "C"`), patch(2, okPatch), settle.ManifestIdentity},
+		{"load/registered body structure edited", editedV2(`"beat_id": "SH_000"`, `"beat_id": "SH_900"`), load("B"), settle.Corrupt},
+		{"patch/registered body structure edited", editedV2(`"beat_id": "SH_000"`, `"beat_id": "SH_900"`), patch(2, okPatch), settle.Corrupt},
 		{"save runner/registered body structure edited", editedV2(`"beat_id": "SH_000"`, `"beat_id": "SH_900"`),
 			func(f *fixture) error {
 				// The runner holds the edited body's revision: the save is
@@ -648,7 +648,7 @@ func sceneRefusals() []sceneCase {
 				rev := scene.Revision([]byte(f.storedBody(Token + "_B.v002.json")))
 				_, err := f.s.SaveRunner(bg, Ref("B"), 2, rev, f.scene("B"))
 				return err
-			}, settle.ECORRUPT},
+			}, settle.Corrupt},
 		{"update status/mutate error", func(f *fixture) {
 			if _, isUpdater := f.s.(StatusUpdater); !isUpdater {
 				f.t.Skip("the store has no UpdateStatus")
@@ -657,10 +657,10 @@ func sceneRefusals() []sceneCase {
 		}, func(f *fixture) error {
 			_, err := f.s.(StatusUpdater).UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error {
 				sc.Locked = true
-				return settle.Errorf(settle.EINVALID, "refused by the caller")
+				return settle.Errorf(settle.InvalidInput, "refused by the caller")
 			}, nil)
 			return err
-		}, settle.EINVALID},
+		}, settle.InvalidInput},
 	}
 }
 
@@ -1399,7 +1399,7 @@ func scPatchRacesActivation(f *fixture) {
 				mu.Lock()
 				landed[ld.Version] = append(landed[ld.Version], key)
 				mu.Unlock()
-			case settle.EVERSIONCONFLICT:
+			case settle.VersionConflict:
 			default:
 				t.Error(err)
 			}
@@ -1474,7 +1474,7 @@ func scUpdateCounters(f *fixture) {
 				switch settle.ErrorCode(err) {
 				case "":
 					done++
-				case settle.EVERSIONCONFLICT:
+				case settle.VersionConflict:
 				default:
 					t.Error(err)
 					return
@@ -1529,7 +1529,7 @@ func scLockWaitContext(f *fixture) {
 	if err == nil {
 		t.Fatal("a patch went through while another mutation held the batch")
 	}
-	if !errors.Is(err, context.DeadlineExceeded) && settle.ErrorCode(err) != settle.EUNAVAILABLE {
+	if !errors.Is(err, context.DeadlineExceeded) && settle.ErrorCode(err) != settle.Unavailable {
 		t.Fatalf("err = %v, want the context's deadline or UNAVAILABLE", err)
 	}
 	if time.Since(start) > 5*time.Second {
@@ -1551,7 +1551,7 @@ func scActivateIfRace(f *fixture) {
 	}
 	f.versioned("B") // v1 and an active v2
 	err := ca.ActivateIf(bg, Ref("B"), 1, 1)
-	if settle.ErrorCode(err) != settle.EVERSIONCONFLICT {
+	if settle.ErrorCode(err) != settle.VersionConflict {
 		f.t.Fatalf("activation from a stale version: %v", err)
 	}
 	if ld, err := f.s.Load(bg, Ref("B")); err != nil || ld.Version != 2 {
@@ -1572,7 +1572,7 @@ func scActivateIfRace(f *fixture) {
 		switch err := <-errs; settle.ErrorCode(err) {
 		case "":
 			won++
-		case settle.EVERSIONCONFLICT:
+		case settle.VersionConflict:
 		default:
 			f.t.Fatalf("racing activation: %v", err)
 		}

@@ -11,13 +11,13 @@ import (
 // CheckBatchID refuses a batch id that cannot name the batch's files
 // (memory/events/batches/<id>.json, batch_summaries/<id>.json): the name
 // rule of settle.CheckName, so that a batch of one store is a batch of
-// every store. Errors: EINVALID naming batch_id.
+// every store. Errors: InvalidInput naming batch_id.
 func CheckBatchID(id string) error { return settle.CheckName("batch_id", id) }
 
 // CheckRequest refuses a write-back whose batch id CheckBatchID refuses:
 // its record could never be settled, since no batch of that id can be
 // declared or summarised. An empty batch id is left to Evaluate, which
-// fails it as the seed does (a missing mandatory field). Errors: EINVALID.
+// fails it as the seed does (a missing mandatory field). Errors: InvalidInput.
 func CheckRequest(req WritebackRequest) error {
 	if req.Binding.BatchID == "" {
 		return nil
@@ -27,30 +27,30 @@ func CheckRequest(req WritebackRequest) error {
 
 // CheckLimit refuses a records page size a caller gave explicitly (CLI
 // --limit, HTTP ?limit=) that is not positive: 0 would read as the
-// store's default page, not as "none" or "all". Errors: EINVALID.
+// store's default page, not as "none" or "all". Errors: InvalidInput.
 func CheckLimit(n int) error {
 	if n < 1 {
-		return settle.Errorf(settle.EINVALID, "limit %d: want a positive number of records", n)
+		return settle.Errorf(settle.InvalidInput, "limit %d: want a positive number of records", n)
 	}
 	return nil
 }
 
 // ValidateBatch checks a batch declaration: a usable batch id, at least one
-// track, non-empty track and task ids, no track twice. Errors: EINVALID.
+// track, non-empty track and task ids, no track twice. Errors: InvalidInput.
 func ValidateBatch(b Batch) error {
 	if err := CheckBatchID(b.BatchID); err != nil {
 		return err
 	}
 	if len(b.Tracks) == 0 {
-		return settle.Errorf(settle.EINVALID, "batch %q declares no tracks", b.BatchID)
+		return settle.Errorf(settle.InvalidInput, "batch %q declares no tracks", b.BatchID)
 	}
 	seen := map[string]bool{}
 	for _, t := range b.Tracks {
 		if strings.TrimSpace(t.TrackID) == "" || strings.TrimSpace(t.TaskID) == "" {
-			return settle.Errorf(settle.EINVALID, "batch %q: track and task ids must not be empty", b.BatchID)
+			return settle.Errorf(settle.InvalidInput, "batch %q: track and task ids must not be empty", b.BatchID)
 		}
 		if seen[t.TrackID] {
-			return settle.Errorf(settle.EINVALID, "batch %q: track %q declared twice", b.BatchID, t.TrackID)
+			return settle.Errorf(settle.InvalidInput, "batch %q: track %q declared twice", b.BatchID, t.TrackID)
 		}
 		seen[t.TrackID] = true
 	}

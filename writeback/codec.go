@@ -12,7 +12,7 @@ import (
 // "\n", except that U+0085, U+2028, U+2029 and lone surrogates are written
 // as \uXXXX escapes (Python reads them back as the same string) so that
 // every line is valid UTF-8 and no Python reader splits it. A string that
-// is neither UTF-8 nor WTF-8 is an EINVALID error. See AppendLine.
+// is neither UTF-8 nor WTF-8 is an InvalidInput error. See AppendLine.
 func EncodeLine(v any) ([]byte, error) {
 	// A constant capacity: when the caller only copies the line (and
 	// EncodeLine is inlined), the buffer can live on the stack.

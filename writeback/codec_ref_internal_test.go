@@ -31,15 +31,15 @@ func refEncodeLine(v any) ([]byte, error) {
 	case ConflictRecord:
 		obj = refConflictObject(&r)
 	default:
-		return nil, settle.Errorf(settle.EINTERNAL, "encode ledger line: unsupported record type %T", v)
+		return nil, settle.Errorf(settle.Internal, "encode ledger line: unsupported record type %T", v)
 	}
 	if obj == nil {
-		return nil, settle.Errorf(settle.EINTERNAL, "encode ledger line: nil record")
+		return nil, settle.Errorf(settle.Internal, "encode ledger line: nil record")
 	}
 	opts := pyjson.Options{Indent: -1, SortKeys: true, EscapeLineSeps: true}
 	b, err := pyjson.AppendEncode(make([]byte, 0, 768), obj, opts)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "encode ledger line")
+		return nil, settle.Wrap(settle.InvalidInput, err, "encode ledger line")
 	}
 	b = refEscapeSurrogates(b)
 	return append(b, '\n'), nil

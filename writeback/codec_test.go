@@ -66,10 +66,10 @@ func TestEncodeLineEscapes(t *testing.T) {
 func TestEncodeLineErrors(t *testing.T) {
 	rec := sampleDurable()
 	rec.TaskID = "bad \xff"
-	if _, err := writeback.EncodeLine(rec); settle.ErrorCode(err) != settle.EINVALID {
+	if _, err := writeback.EncodeLine(rec); settle.ErrorCode(err) != settle.InvalidInput {
 		t.Errorf("invalid UTF-8: %v", err)
 	}
-	if _, err := writeback.EncodeLine("x"); settle.ErrorCode(err) != settle.EINTERNAL {
+	if _, err := writeback.EncodeLine("x"); settle.ErrorCode(err) != settle.Internal {
 		t.Errorf("unsupported type: %v", err)
 	}
 	if _, err := writeback.EncodeLine((*writeback.DurableRecord)(nil)); err == nil {

@@ -140,7 +140,7 @@ func (m *memBackend) Writeback(req writeback.WritebackRequest) (writeback.Decisi
 
 func (m *memBackend) AppendRegistry(rec writeback.RegistryRecord) error {
 	if errs := writeback.ValidateRegistry(rec); len(errs) > 0 {
-		return settle.Errorf(settle.EINVALID, "invalid registry record: %s", strings.Join(errs, "; "))
+		return settle.Errorf(settle.InvalidInput, "invalid registry record: %s", strings.Join(errs, "; "))
 	}
 	line, err := writeback.EncodeLine(&rec)
 	if err != nil {
@@ -1176,8 +1176,8 @@ func checkDiffRun(t *testing.T, run diffRun, requireOutcomes bool) {
 					if err != nil || seedFailed {
 						if err == nil || !seedFailed {
 							fail(i, "extract: settle err=%v, seed error=%q", err, pyErr)
-						} else if settle.ErrorCode(err) != settle.EINVALID {
-							fail(i, "extract error code %s, want %s", settle.ErrorCode(err), settle.EINVALID)
+						} else if settle.ErrorCode(err) != settle.InvalidInput {
+							fail(i, "extract error code %s, want %s", settle.ErrorCode(err), settle.InvalidInput)
 						}
 						continue
 					}
@@ -1204,7 +1204,7 @@ func checkDiffRun(t *testing.T, run diffRun, requireOutcomes bool) {
 					appended, _ := r.Get("appended")
 					if (err == nil) != (appended == true) {
 						fail(i, "registry append: settle err=%v, seed appended=%v", err, appended)
-					} else if err != nil && settle.ErrorCode(err) != settle.EINVALID {
+					} else if err != nil && settle.ErrorCode(err) != settle.InvalidInput {
 						fail(i, "registry append error code %s", settle.ErrorCode(err))
 					}
 				case "settle":

@@ -13,7 +13,7 @@
 //
 // A caller reads a verdict file and resolves its path, then:
 //
-//	b, err := Extract(data, ExtractOptions{...})  // EINVALID where the seed crashes
+//	b, err := Extract(data, ExtractOptions{...})  // InvalidInput where the seed crashes
 //	d := Evaluate(WritebackRequest{Binding: b}, cfg, view)
 //	if ShouldApply(&d) {
 //		mirror, problems := MirrorRecord(d.DurableRecord, cfg)
@@ -48,7 +48,7 @@
 // The seed's defects are not copied: where it raises (a verdict that is not
 // an object, a truthy four_tuple_record or batch_coordinator_integration
 // that is not an object, a key starting with "(", invalid JSON or UTF-8),
-// Extract returns EINVALID; a binding with a string that is not valid UTF-8
+// Extract returns InvalidInput; a binding with a string that is not valid UTF-8
 // (a lone surrogate escape) is refused by Extract too, since the seed can
 // neither hash (writeback_id) nor write it.
 //

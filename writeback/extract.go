@@ -46,19 +46,19 @@ type ExtractOptions struct {
 // Where the seed would raise (invalid UTF-8 or JSON, a top level that is
 // not an object, a truthy four_tuple_record or batch_coordinator_integration
 // that is not an object, a key that starts with "("), Extract returns an
-// EINVALID error, and so does a verdict over settle.MaxVerdictBytes or
+// InvalidInput error, and so does a verdict over settle.MaxVerdictBytes or
 // MaxJSONDepth or a binding over CheckBindingLimits. It does no I/O.
 func Extract(data []byte, opt ExtractOptions) (Binding, error) {
 	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
-		return Binding{}, settle.Errorf(settle.EINVALID, "verdict file: unexpected UTF-8 byte order mark")
+		return Binding{}, settle.Errorf(settle.InvalidInput, "verdict file: unexpected UTF-8 byte order mark")
 	}
 	doc, err := settle.ParseInput(data, "MaxVerdictBytes", settle.MaxVerdictBytes)
 	if err != nil {
-		return Binding{}, settle.Wrap(settle.EINVALID, err, "verdict file")
+		return Binding{}, settle.Wrap(settle.InvalidInput, err, "verdict file")
 	}
 	top, ok := doc.(*pyjson.Object)
 	if !ok {
-		return Binding{}, settle.Errorf(settle.EINVALID, "verdict file: top level is %s, not an object", typeName(doc))
+		return Binding{}, settle.Errorf(settle.InvalidInput, "verdict file: top level is %s, not an object", typeName(doc))
 	}
 	get := func(o *pyjson.Object, k string) any {
 		v, _ := o.Get(k)
@@ -86,7 +86,7 @@ func Extract(data []byte, opt ExtractOptions) (Binding, error) {
 		get(top, "collector_key"),
 	))
 	if err != nil {
-		return Binding{}, settle.Wrap(settle.EINVALID, err, "verdict file: collector key")
+		return Binding{}, settle.Wrap(settle.InvalidInput, err, "verdict file: collector key")
 	}
 	if collectorKey == "" {
 		// The seed's configured-key fallback: only for an explicit
@@ -109,7 +109,7 @@ func Extract(data []byte, opt ExtractOptions) (Binding, error) {
 		get(top, "executor_key"),
 	))
 	if err != nil {
-		return Binding{}, settle.Wrap(settle.EINVALID, err, "verdict file: executor key")
+		return Binding{}, settle.Wrap(settle.InvalidInput, err, "verdict file: executor key")
 	}
 
 	chatID := firstStr(get(four, "chat_id"), get(top, "chat_id"), get(bci, "chat_id"))
@@ -172,7 +172,7 @@ func Extract(data []byte, opt ExtractOptions) (Binding, error) {
 		return Binding{}, err
 	}
 	if err := CheckBindingLimits(&b); err != nil {
-		return Binding{}, settle.Wrap(settle.EINVALID, err, "verdict file")
+		return Binding{}, settle.Wrap(settle.InvalidInput, err, "verdict file")
 	}
 	return b, nil
 }
@@ -191,11 +191,11 @@ func checkUTF8(b *Binding) error {
 		{"batch_id", b.BatchID}, {"executor_key", b.ExecutorKey}, {"chat_id", b.ChatID},
 	} {
 		if !utf8.ValidString(f.v) {
-			return settle.Errorf(settle.EINVALID, "verdict file: %s %s is not valid UTF-8 (a lone surrogate or an invalid byte)", f.name, pyjson.Repr(f.v))
+			return settle.Errorf(settle.InvalidInput, "verdict file: %s %s is not valid UTF-8 (a lone surrogate or an invalid byte)", f.name, pyjson.Repr(f.v))
 		}
 	}
 	if fb := b.FallbackCallbackCronID; fb != nil && !utf8.ValidString(*fb) {
-		return settle.Errorf(settle.EINVALID, "verdict file: fallback_callback_cron_id %s is not valid UTF-8 (a lone surrogate or an invalid byte)", pyjson.Repr(*fb))
+		return settle.Errorf(settle.InvalidInput, "verdict file: fallback_callback_cron_id %s is not valid UTF-8 (a lone surrogate or an invalid byte)", pyjson.Repr(*fb))
 	}
 	return nil
 }
@@ -209,7 +209,7 @@ func subObject(top *pyjson.Object, key string) (*pyjson.Object, error) {
 	}
 	o, ok := v.(*pyjson.Object)
 	if !ok {
-		return nil, settle.Errorf(settle.EINVALID, "verdict file: %s is %s, not an object", key, typeName(v))
+		return nil, settle.Errorf(settle.InvalidInput, "verdict file: %s is %s, not an object", key, typeName(v))
 	}
 	return o, nil
 }
@@ -278,7 +278,7 @@ func stripKey(raw string) (string, error) {
 	}
 	f := pyjson.Fields(firstStr(head))
 	if len(f) == 0 {
-		return "", settle.Errorf(settle.EINVALID, "key %s has nothing before its '('", pyjson.Repr(raw))
+		return "", settle.Errorf(settle.InvalidInput, "key %s has nothing before its '('", pyjson.Repr(raw))
 	}
 	return f[0], nil
 }
@@ -368,7 +368,7 @@ func relativeTo(p, root purePath) (purePath, bool) {
 // (_assert_ledger_allowlisted), with the configured root in place of the
 // seed's hard-coded one: the ledger must be <root>/DefaultLedgerRelPath or
 // a file named like it. resolved and asGiven are as for RelPath. It
-// returns an EPATHREFUSED error otherwise.
+// returns an PathRefused error otherwise.
 func LedgerPathAllowed(root, resolved, asGiven string) error {
 	rel := RelPath(root, resolved, asGiven)
 	name := DefaultLedgerRelPath[strings.LastIndexByte(DefaultLedgerRelPath, '/')+1:]
@@ -378,7 +378,7 @@ func LedgerPathAllowed(root, resolved, asGiven string) error {
 		base = pp.parts[len(pp.parts)-1]
 	}
 	if rel != DefaultLedgerRelPath && base != name {
-		return settle.Errorf(settle.EPATHREFUSED,
+		return settle.Errorf(settle.PathRefused,
 			"write-back target %s is not the allowlisted append-only ledger %s (nor a %s-named isolated ledger)",
 			pyjson.Repr(rel), pyjson.Repr(DefaultLedgerRelPath), pyjson.Repr(name))
 	}

@@ -222,8 +222,8 @@ func TestExtractRefusesWhatTheSeedCrashesOn(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := extract(t, tt.doc, tt.mod...)
-			if settle.ErrorCode(err) != settle.EINVALID {
-				t.Fatalf("err = %v, want %s", err, settle.EINVALID)
+			if settle.ErrorCode(err) != settle.InvalidInput {
+				t.Fatalf("err = %v, want %s", err, settle.InvalidInput)
 			}
 		})
 	}
@@ -299,8 +299,8 @@ func TestLedgerPathAllowed(t *testing.T) {
 			if tt.ok && err != nil {
 				t.Fatal(err)
 			}
-			if !tt.ok && settle.ErrorCode(err) != settle.EPATHREFUSED {
-				t.Fatalf("err = %v, want %s", err, settle.EPATHREFUSED)
+			if !tt.ok && settle.ErrorCode(err) != settle.PathRefused {
+				t.Fatalf("err = %v, want %s", err, settle.PathRefused)
 			}
 		})
 	}
@@ -333,7 +333,7 @@ func FuzzExtract(f *testing.F) {
 			BatchID: batch, TrackID: track, ExecutorKey: exec, Root: "/ws", SourcePath: "/ws/v.json", Config: testConfig,
 		})
 		if err != nil {
-			if settle.ErrorCode(err) != settle.EINVALID {
+			if settle.ErrorCode(err) != settle.InvalidInput {
 				t.Fatalf("error code %s: %v", settle.ErrorCode(err), err)
 			}
 			return

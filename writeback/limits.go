@@ -4,7 +4,7 @@ import (
 	settle "github.com/settlehq/settle"
 )
 
-// CheckBindingLimits refuses (EINVALID, naming the limit) a binding with
+// CheckBindingLimits refuses (InvalidInput, naming the limit) a binding with
 // an id longer than settle.MaxIDBytes or another string longer than
 // settle.MaxTextBytes. Every string of a binding is stored in its durable
 // record, again in a conflict record's candidate, and hashed into the

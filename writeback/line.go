@@ -48,16 +48,16 @@ func AppendLine(dst []byte, v any) ([]byte, error) {
 	case ConflictRecord:
 		b = appendConflict(dst, &r, &err)
 	default:
-		return dst, settle.Errorf(settle.EINTERNAL, "encode ledger line: unsupported record type %T", v)
+		return dst, settle.Errorf(settle.Internal, "encode ledger line: unsupported record type %T", v)
 	}
 	if err != nil {
-		return dst, settle.Wrap(settle.EINVALID, err, "encode ledger line")
+		return dst, settle.Wrap(settle.InvalidInput, err, "encode ledger line")
 	}
 	return append(b, '\n'), nil
 }
 
 func errNilRecord() error {
-	return settle.Errorf(settle.EINTERNAL, "encode ledger line: nil record")
+	return settle.Errorf(settle.Internal, "encode ledger line: nil record")
 }
 
 // lineSize is a capacity that holds a typical line.

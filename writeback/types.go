@@ -337,27 +337,27 @@ type Store interface {
 	// success appends the durable record and its registry COMPLETED mirror
 	// together; a refusal appends one writeback_conflict.v1 record the
 	// first time that candidate is refused; an idempotent skip writes
-	// nothing. Errors: EINVALID (malformed request), EUNAVAILABLE, EINTERNAL.
+	// nothing. Errors: InvalidInput (malformed request), Unavailable, Internal.
 	Writeback(ctx context.Context, req WritebackRequest) (WritebackOutcome, error)
 
 	// WritebackMany applies up to settle.MaxBatchWritebacks write-backs
 	// in one group commit, each evaluated in order exactly as Writeback
 	// would evaluate it sent alone after the ones before it (an item sees
 	// what the earlier items staged). It answers one item per request, in
-	// order; an item's own refusal (EINVALID, a dry run) is its Err and
+	// order; an item's own refusal (InvalidInput, a dry run) is its Err and
 	// does not stop the others. Each item's records are all written or
 	// none. The error is for the whole call: more items than the limit
-	// (EINVALID, nothing evaluated), a context ended before the group
-	// started (EUNAVAILABLE).
+	// (InvalidInput, nothing evaluated), a context ended before the group
+	// started (Unavailable).
 	WritebackMany(ctx context.Context, reqs []WritebackRequest) ([]WritebackItem, error)
 
 	// Settle evaluates the batch on its durable records (no clock) and,
 	// the first time it reaches ALL_SETTLED_CONSOLIDATE, writes the
-	// consolidated summary once. Errors: EINVALID, EINTERNAL.
+	// consolidated summary once. Errors: InvalidInput, Internal.
 	Settle(ctx context.Context, batchID string, tracks []TrackTask, thisTrack string) (SettleOutcome, error)
 
 	// AppendRegistry validates and appends a registry record.
-	// Errors: EINVALID (with the validation reasons), EUNAVAILABLE.
+	// Errors: InvalidInput (with the validation reasons), Unavailable.
 	AppendRegistry(ctx context.Context, rec RegistryRecord) error
 	// RegistryHistory returns the task's registry records in ledger order.
 	RegistryHistory(ctx context.Context, taskID string) ([]RegistryRecord, error)
@@ -368,11 +368,11 @@ type Store interface {
 	Records(ctx context.Context, q RecordQuery) (RecordPage, error)
 
 	// DeclareBatch stores (or replaces) a batch's expected tracks.
-	// Errors: EINVALID.
+	// Errors: InvalidInput.
 	DeclareBatch(ctx context.Context, b Batch) error
-	// GetBatch returns a declared batch. Errors: ENOTFOUND.
+	// GetBatch returns a declared batch. Errors: NotFound.
 	GetBatch(ctx context.Context, batchID string) (Batch, error)
-	// Summary returns a batch's consolidated summary. Errors: ENOTFOUND.
+	// Summary returns a batch's consolidated summary. Errors: NotFound.
 	Summary(ctx context.Context, batchID string) (Summary, error)
 
 	Close() error

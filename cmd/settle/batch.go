@@ -110,7 +110,7 @@ func runBatch(ctx context.Context, m *Main, args []string) error {
 			_, err = d.SettleDeclared(ctx, b.BatchID, "")
 		}
 		if err != nil {
-			return m.refuse(cfg, settle.Wrap(settle.EUNAVAILABLE, err, "batch %s was declared but its settlement failed; run batch status to complete it", b.BatchID))
+			return m.refuse(cfg, settle.Wrap(settle.Unavailable, err, "batch %s was declared but its settlement failed; run batch status to complete it", b.BatchID))
 		}
 		if cfg.JSON {
 			return m.printJSON(b)
@@ -131,8 +131,8 @@ func runBatch(ctx context.Context, m *Main, args []string) error {
 	if len(tracks) == 0 {
 		b, err := store.GetBatch(ctx, *batch)
 		if err != nil {
-			if settle.ErrorCode(err) == settle.ENOTFOUND {
-				return m.refuse(cfg, settle.Errorf(settle.EINVALID, "batch %s: no --track given and no declaration (settle batch declare)", *batch))
+			if settle.ErrorCode(err) == settle.NotFound {
+				return m.refuse(cfg, settle.Errorf(settle.InvalidInput, "batch %s: no --track given and no declaration (settle batch declare)", *batch))
 			}
 			return m.refuse(cfg, err)
 		}
@@ -151,7 +151,7 @@ func runBatch(ctx context.Context, m *Main, args []string) error {
 			_, err = d.SettleAndAnnounce(ctx, *batch, tracks, *this)
 		}
 		if err != nil {
-			return m.refuse(cfg, settle.Wrap(settle.EUNAVAILABLE, err, "batch %s consolidated (summary written) but its batch.settled event failed; a server's startup reconciliation or ledger follower appends it", *batch))
+			return m.refuse(cfg, settle.Wrap(settle.Unavailable, err, "batch %s consolidated (summary written) but its batch.settled event failed; a server's startup reconciliation or ledger follower appends it", *batch))
 		}
 	}
 	r := out.Result

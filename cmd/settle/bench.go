@@ -163,7 +163,7 @@ func remoteTarget(cfg *Config, bc benchConfig) (*loadgen.Target, func() error, e
 	}
 	if key == "" && bc.run.Workload != loadgen.Status {
 		c.Close()
-		return nil, nil, settle.Errorf(settle.EINVALID, "bench: --collector-key is required against a server (a key the server accepts)")
+		return nil, nil, settle.Errorf(settle.InvalidInput, "bench: --collector-key is required against a server (a key the server accepts)")
 	}
 	dir := bc.fsyncDir
 	if dir == "" {
@@ -177,7 +177,7 @@ func remoteTarget(cfg *Config, bc benchConfig) (*loadgen.Target, func() error, e
 func startEmbedded(ctx context.Context, m *Main, bc benchConfig) (*loadgen.Target, func() error, error) {
 	dir, err := os.MkdirTemp(bc.dir, "settle-bench-")
 	if err != nil {
-		return nil, nil, settle.Wrap(settle.EINVALID, err, "bench directory")
+		return nil, nil, settle.Wrap(settle.InvalidInput, err, "bench directory")
 	}
 	cleanup := func() {
 		if !bc.keep {
@@ -231,7 +231,7 @@ func startEmbedded(ctx context.Context, m *Main, bc benchConfig) (*loadgen.Targe
 	if err != nil {
 		st.close(log)
 		cleanup()
-		return nil, nil, settle.Wrap(settle.EUNAVAILABLE, err, "listen")
+		return nil, nil, settle.Wrap(settle.Unavailable, err, "listen")
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

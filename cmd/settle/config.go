@@ -157,12 +157,12 @@ func (m *Main) resolve(fs *flag.FlagSet, g *globalFlags) (*Config, error) {
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, settle.Wrap(settle.EINVALID, err, "read config file")
+			return nil, settle.Wrap(settle.InvalidInput, err, "read config file")
 		}
 		dec := json.NewDecoder(strings.NewReader(string(data)))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(cfg); err != nil {
-			return nil, settle.Wrap(settle.EINVALID, err, "config file %s", path)
+			return nil, settle.Wrap(settle.InvalidInput, err, "config file %s", path)
 		}
 		cfg.ConfigFile = path
 		// Relative paths in the file are relative to the file.
@@ -230,24 +230,24 @@ func (m *Main) resolve(fs *flag.FlagSet, g *globalFlags) (*Config, error) {
 // Validate checks the configuration.
 func (c *Config) Validate() error {
 	if !strings.HasPrefix(c.Store, "file:") && !strings.HasPrefix(c.Store, "postgres://") && !strings.HasPrefix(c.Store, "postgresql://") {
-		return settle.Errorf(settle.EINVALID, "store %q: want file: or postgres://...", c.Store)
+		return settle.Errorf(settle.InvalidInput, "store %q: want file: or postgres://...", c.Store)
 	}
 	if c.LockTimeout != "" {
 		if _, err := time.ParseDuration(c.LockTimeout); err != nil {
-			return settle.Errorf(settle.EINVALID, "lock timeout %q: want a duration such as 30s", c.LockTimeout)
+			return settle.Errorf(settle.InvalidInput, "lock timeout %q: want a duration such as 30s", c.LockTimeout)
 		}
 	}
 	for _, t := range c.Server.Tokens {
 		switch t.Role {
 		case "collector", "dispatcher", "runner", "operator", "reader":
 		default:
-			return settle.Errorf(settle.EINVALID, "token for %q: unknown role %q", t.Principal, t.Role)
+			return settle.Errorf(settle.InvalidInput, "token for %q: unknown role %q", t.Principal, t.Role)
 		}
 		if len(t.TokenSHA256) != 64 {
-			return settle.Errorf(settle.EINVALID, "token for %q: token_sha256 must be 64 hex digits", t.Principal)
+			return settle.Errorf(settle.InvalidInput, "token for %q: token_sha256 must be 64 hex digits", t.Principal)
 		}
 		if t.Role == "collector" && t.CollectorKey == "" {
-			return settle.Errorf(settle.EINVALID, "collector token for %q has no collector_key", t.Principal)
+			return settle.Errorf(settle.InvalidInput, "collector token for %q has no collector_key", t.Principal)
 		}
 	}
 	return nil

@@ -84,7 +84,7 @@ func (dv *deriver) scene(ctx context.Context, typ string, data derive.SceneEvent
 		_, err = d.Scene(ctx, typ, data)
 	}
 	if err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "the scene write was done but its %s event failed", typ)
+		return settle.Wrap(settle.Unavailable, err, "the scene write was done but its %s event failed", typ)
 	}
 	return nil
 }
@@ -99,7 +99,7 @@ func (dv *deriver) statusSaved(ctx context.Context, ref scene.Ref, l scene.Loade
 		err = d.StatusSaved(ctx, data, l.Created)
 	}
 	if err != nil {
-		return settle.Wrap(settle.EUNAVAILABLE, err, "the status save was done but its events failed")
+		return settle.Wrap(settle.Unavailable, err, "the status save was done but its events failed")
 	}
 	return nil
 }

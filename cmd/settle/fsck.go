@@ -61,7 +61,7 @@ func runFsck(ctx context.Context, m *Main, args []string) error {
 		return m.refuse(&Config{JSON: g.json}, err)
 	}
 	if !strings.HasPrefix(cfg.Store, "file:") {
-		return m.refuse(cfg, settle.Errorf(settle.EINVALID, "fsck checks a file store; --store is %s", cfg.Store))
+		return m.refuse(cfg, settle.Errorf(settle.InvalidInput, "fsck checks a file store; --store is %s", cfg.Store))
 	}
 	rep := FsckReport{SceneProblems: []SceneProblem{}, LeftoverTmp: []string{}}
 	if _, err := os.Stat(cfg.LedgerPath()); err == nil {
@@ -90,10 +90,10 @@ func runFsck(ctx context.Context, m *Main, args []string) error {
 				continue
 			}
 			if err := os.Remove(p); err != nil {
-				return m.refuse(cfg, settle.Wrap(settle.EINTERNAL, err, "remove %s", p))
+				return m.refuse(cfg, settle.Wrap(settle.Internal, err, "remove %s", p))
 			}
 			if err := durable.SyncDir(filepath.Dir(p)); err != nil {
-				return m.refuse(cfg, settle.Wrap(settle.EINTERNAL, err, "fsync dir"))
+				return m.refuse(cfg, settle.Wrap(settle.Internal, err, "fsync dir"))
 			}
 			rep.RemovedTmp = append(rep.RemovedTmp, p)
 		}
@@ -157,7 +157,7 @@ func checkScenes(root string, rep *FsckReport) error {
 	for _, dir := range dirs {
 		ents, err := os.ReadDir(dir)
 		if err != nil {
-			return settle.Wrap(settle.EINTERNAL, err, "read %s", dir)
+			return settle.Wrap(settle.Internal, err, "read %s", dir)
 		}
 		for _, e := range ents {
 			name := e.Name()
@@ -178,7 +178,7 @@ func checkScenes(root string, rep *FsckReport) error {
 				rep.ScenesChecked++
 				data, err := durable.ReadFile(p)
 				if err != nil {
-					add(settle.Wrap(settle.EINTERNAL, err, "read"))
+					add(settle.Wrap(settle.Internal, err, "read"))
 					continue
 				}
 				if _, err := scene.DecodeBody(data); err != nil {
@@ -208,7 +208,7 @@ func manifestBatch(name string) string {
 func checkManifest(dir, path, batch string) error {
 	data, err := durable.ReadFile(path)
 	if err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "read")
+		return settle.Wrap(settle.Internal, err, "read")
 	}
 	man, err := scene.DecodeManifest(data, batch)
 	if err != nil {
@@ -217,12 +217,12 @@ func checkManifest(dir, path, batch string) error {
 	seen := map[int]bool{}
 	for _, e := range man.Versions {
 		if seen[e.Version] {
-			return settle.Errorf(settle.ECORRUPT, "version %d is registered twice", e.Version)
+			return settle.Errorf(settle.Corrupt, "version %d is registered twice", e.Version)
 		}
 		seen[e.Version] = true
 	}
 	if _, err := man.Entry(man.ActiveVersion); err != nil {
-		return settle.Errorf(settle.ENOTFOUND, "active version %d is not registered", man.ActiveVersion)
+		return settle.Errorf(settle.NotFound, "active version %d is not registered", man.ActiveVersion)
 	}
 	for _, e := range man.Versions {
 		if err := scene.CheckArtifact(e.Artifact); err != nil {
@@ -230,7 +230,7 @@ func checkManifest(dir, path, batch string) error {
 		}
 		body, err := durable.ReadFile(filepath.Join(dir, e.Artifact))
 		if err != nil {
-			return settle.Wrap(settle.ENOTFOUND, err, "version %d body %s", e.Version, e.Artifact)
+			return settle.Wrap(settle.NotFound, err, "version %d body %s", e.Version, e.Artifact)
 		}
 		sc, err := scene.DecodeBody(body)
 		if err != nil {

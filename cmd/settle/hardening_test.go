@@ -308,7 +308,7 @@ func TestHardeningG_ReadOnlyWorkspace(t *testing.T) {
 	}
 	// A write is refused with a code that says why, not INTERNAL.
 	_, stderr, code := run(t, env, "writeback", "--batch", "B1", verdict)
-	if code != 1 || strings.Contains(stderr, string(settle.EINTERNAL)+":") {
+	if code != 1 || strings.Contains(stderr, string(settle.Internal)+":") {
 		t.Fatalf("write-back on a read-only filesystem: exit %d %q", code, stderr)
 	}
 	var rep FsckReport

@@ -44,12 +44,12 @@ func ensureRoot(cfg *Config) error {
 	case err == nil && fi.IsDir():
 		return nil
 	case err == nil:
-		return settle.Errorf(settle.EINVALID, "workspace root %s is not a directory", cfg.Root)
+		return settle.Errorf(settle.InvalidInput, "workspace root %s is not a directory", cfg.Root)
 	case !errors.Is(err, fs.ErrNotExist):
-		return settle.Wrap(settle.EINVALID, err, "workspace root")
+		return settle.Wrap(settle.InvalidInput, err, "workspace root")
 	}
 	if err := durable.MkdirAll(cfg.Root, 0o755); err != nil {
-		return settle.Wrap(settle.EINTERNAL, err, "create workspace root %s", cfg.Root)
+		return settle.Wrap(settle.Internal, err, "create workspace root %s", cfg.Root)
 	}
 	if cfg.Logger != nil {
 		cfg.Logger.Info("created the missing workspace root", "root", cfg.Root)
@@ -83,7 +83,7 @@ func openLedgerMode(ctx context.Context, cfg *Config, readOnly bool) (writeback.
 	case isPostgres(cfg.Store):
 		return openPostgres(cfg)
 	default:
-		return nil, settle.Errorf(settle.EINVALID, "store %q is not supported by this build", cfg.Store)
+		return nil, settle.Errorf(settle.InvalidInput, "store %q is not supported by this build", cfg.Store)
 	}
 }
 
@@ -98,6 +98,6 @@ func openScenes(cfg *Config) (scene.Store, error) {
 	case isPostgres(cfg.Store):
 		return openPostgres(cfg)
 	default:
-		return nil, settle.Errorf(settle.EINVALID, "store %q is not supported by this build", cfg.Store)
+		return nil, settle.Errorf(settle.InvalidInput, "store %q is not supported by this build", cfg.Store)
 	}
 }

@@ -138,11 +138,11 @@ func decodeRegistryRecord(data []byte) (writeback.RegistryRecord, error) {
 	var r writeback.RegistryRecord
 	v, err := settle.ParseInput(data, "MaxRecordBytes", settle.MaxRecordBytes)
 	if err != nil {
-		return r, settle.Wrap(settle.EINVALID, err, "record is not JSON")
+		return r, settle.Wrap(settle.InvalidInput, err, "record is not JSON")
 	}
 	obj, ok := v.(*pyjson.Object)
 	if !ok {
-		return r, settle.Errorf(settle.EINVALID, "record is not a JSON object")
+		return r, settle.Errorf(settle.InvalidInput, "record is not a JSON object")
 	}
 	str := func(k string, dst *string) error {
 		x, ok := obj.Get(k)
@@ -151,7 +151,7 @@ func decodeRegistryRecord(data []byte) (writeback.RegistryRecord, error) {
 		}
 		s, ok := x.(string)
 		if !ok {
-			return settle.Errorf(settle.EINVALID, "record field %s must be a string", k)
+			return settle.Errorf(settle.InvalidInput, "record field %s must be a string", k)
 		}
 		*dst = s
 		return nil
@@ -169,14 +169,14 @@ func decodeRegistryRecord(data []byte) (writeback.RegistryRecord, error) {
 	if x, ok := obj.Get("fallback_callback_cron_id"); ok && x != nil {
 		s, ok := x.(string)
 		if !ok {
-			return r, settle.Errorf(settle.EINVALID, "record field fallback_callback_cron_id must be a string or null")
+			return r, settle.Errorf(settle.InvalidInput, "record field fallback_callback_cron_id must be a string or null")
 		}
 		r.FallbackCallbackCronID = &s
 	}
 	if x, ok := obj.Get("no_fallback"); ok {
 		b, ok := x.(bool)
 		if !ok {
-			return r, settle.Errorf(settle.EINVALID, "record field no_fallback must be a boolean")
+			return r, settle.Errorf(settle.InvalidInput, "record field no_fallback must be a boolean")
 		}
 		r.NoFallback = b
 	}
@@ -185,7 +185,7 @@ func decodeRegistryRecord(data []byte) (writeback.RegistryRecord, error) {
 		case "schema", "task_id", "dispatch_id", "dispatch_cron_id", "executor", "chat_id",
 			"normal_collector_cron_id", "fallback_callback_cron_id", "role", "status", "no_fallback", "ts_kst":
 		default:
-			return r, settle.Errorf(settle.EINVALID, "record has an unknown field %q", k)
+			return r, settle.Errorf(settle.InvalidInput, "record has an unknown field %q", k)
 		}
 	}
 	return r, nil

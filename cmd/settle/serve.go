@@ -109,7 +109,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	root, err := filepath.Abs(cfg.Root)
 	if err != nil {
 		st.close(log)
-		return m.refuse(cfg, settle.Wrap(settle.EINVALID, err, "root"))
+		return m.refuse(cfg, settle.Wrap(settle.InvalidInput, err, "root"))
 	}
 	srv, err := httpapi.New(httpapi.Options{
 		Ledger:          st.ledger,
@@ -142,7 +142,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		st.close(log)
-		return m.refuse(cfg, settle.Wrap(settle.EUNAVAILABLE, err, "listen on %s", addr))
+		return m.refuse(cfg, settle.Wrap(settle.Unavailable, err, "listen on %s", addr))
 	}
 	scheme := "http"
 	if cert != "" {
@@ -152,7 +152,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	serr := srv.Serve(ctx, ln)
 	cerr := st.close(log)
 	if serr != nil {
-		return m.refuse(cfg, settle.Wrap(settle.EINTERNAL, serr, "serve"))
+		return m.refuse(cfg, settle.Wrap(settle.Internal, serr, "serve"))
 	}
 	if cerr != nil {
 		return m.refuse(cfg, cerr)
@@ -212,7 +212,7 @@ func (s *serveStores) close(log *slog.Logger) error {
 func openServeStores(ctx context.Context, cfg *Config, log *slog.Logger, met *httpapi.Metrics, eventsPath string) (*serveStores, error) {
 	if strings.HasPrefix(cfg.Store, "postgres://") || strings.HasPrefix(cfg.Store, "postgresql://") {
 		if eventsPath != "" {
-			return nil, settle.Errorf(settle.EINVALID, "--events is for the file store; the PostgreSQL store keeps its events in the database")
+			return nil, settle.Errorf(settle.InvalidInput, "--events is for the file store; the PostgreSQL store keeps its events in the database")
 		}
 		pg, err := postgres.Open(ctx, postgres.Options{URL: cfg.Store, Config: cfg.WritebackConfig(), Logger: log})
 		if err != nil {
@@ -430,7 +430,7 @@ func eventRetention(sc ServerConfig, fs *flag.FlagSet, maxAge time.Duration, max
 		}
 		d, err := time.ParseDuration(text)
 		if err != nil || d < 0 {
-			return 0, settle.Errorf(settle.EINVALID, "config server.%s %q: want a duration like \"720h\"", name, text)
+			return 0, settle.Errorf(settle.InvalidInput, "config server.%s %q: want a duration like \"720h\"", name, text)
 		}
 		return d, nil
 	}
@@ -455,7 +455,7 @@ func eventRetention(sc ServerConfig, fs *flag.FlagSet, maxAge time.Duration, max
 		r.MaxEvents = maxCount
 	}
 	if r.MaxAge < 0 || r.MaxEvents < 0 || every < 0 {
-		return r, 0, settle.Errorf(settle.EINVALID, "event retention: negative age, count or interval")
+		return r, 0, settle.Errorf(settle.InvalidInput, "event retention: negative age, count or interval")
 	}
 	return r, every, nil
 }

@@ -90,7 +90,7 @@ func runWriteback(ctx context.Context, m *Main, args []string) error {
 			}
 		}
 		if derr != nil {
-			m.printErr(settle.Wrap(settle.EUNAVAILABLE, derr, "%s: the write-back was applied (%s) but its event or batch settlement failed; run it again: an identical write-back is an idempotent skip that completes them", path, d.Classification), cfg.JSON)
+			m.printErr(settle.Wrap(settle.Unavailable, derr, "%s: the write-back was applied (%s) but its event or batch settlement failed; run it again: an identical write-back is an idempotent skip that completes them", path, d.Classification), cfg.JSON)
 			failed = true
 		}
 		if !d.OK() {
@@ -159,11 +159,11 @@ func parseExpect(s string) (map[string]any, error) {
 	}
 	v, err := settle.ParseInput([]byte(s), "MaxRecordBytes", settle.MaxRecordBytes)
 	if err != nil {
-		return nil, settle.Wrap(settle.EINVALID, err, "--expect must be a JSON object")
+		return nil, settle.Wrap(settle.InvalidInput, err, "--expect must be a JSON object")
 	}
 	obj, ok := v.(*pyjson.Object)
 	if !ok {
-		return nil, settle.Errorf(settle.EINVALID, "--expect must be a JSON object")
+		return nil, settle.Errorf(settle.InvalidInput, "--expect must be a JSON object")
 	}
 	m := make(map[string]any, obj.Len())
 	for _, k := range obj.Keys() {

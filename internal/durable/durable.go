@@ -296,9 +296,9 @@ func FlockContext(ctx context.Context, f *os.File, how int, timeout time.Duratio
 	for wait := lockPollMin; ; {
 		select {
 		case <-ctx.Done():
-			return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "waiting for the lock on %s", f.Name())
+			return settle.Wrap(settle.Unavailable, ctx.Err(), "waiting for the lock on %s", f.Name())
 		case <-deadline:
-			return settle.Errorf(settle.EUNAVAILABLE, "lock on %s still held by another process after %s", f.Name(), timeout)
+			return settle.Errorf(settle.Unavailable, "lock on %s still held by another process after %s", f.Name(), timeout)
 		case <-poll.C:
 		}
 		if err := flockNB(f, how); err != unix.EWOULDBLOCK {
@@ -362,7 +362,7 @@ func flockNB(f *os.File, how int) error {
 		case unix.EINTR:
 			continue
 		}
-		return settle.Wrap(settle.EINTERNAL, err, "flock %s", f.Name())
+		return settle.Wrap(settle.Internal, err, "flock %s", f.Name())
 	}
 }
 

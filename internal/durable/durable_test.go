@@ -224,10 +224,10 @@ func TestHardeningH_FlockContext(t *testing.T) {
 		t.Fatalf("TryFlock on a held lock = %v, %v", ok, err)
 	}
 	err = durable.FlockContext(context.Background(), f, unix.LOCK_EX, 20*time.Millisecond)
-	if settle.ErrorCode(err) != settle.EUNAVAILABLE || !strings.Contains(err.Error(), "still held") {
+	if settle.ErrorCode(err) != settle.Unavailable || !strings.Contains(err.Error(), "still held") {
 		t.Fatalf("timeout: %v", err)
 	}
-	if _, err := durable.LockFile(context.Background(), p, 20*time.Millisecond); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+	if _, err := durable.LockFile(context.Background(), p, 20*time.Millisecond); settle.ErrorCode(err) != settle.Unavailable {
 		t.Fatalf("LockFile timeout: %v", err)
 	}
 
@@ -235,7 +235,7 @@ func TestHardeningH_FlockContext(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- durable.FlockContext(ctx, f, unix.LOCK_SH, -1) }()
 	cancel()
-	if err := <-done; settle.ErrorCode(err) != settle.EUNAVAILABLE || !errors.Is(err, context.Canceled) {
+	if err := <-done; settle.ErrorCode(err) != settle.Unavailable || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled wait: %v", err)
 	}
 
@@ -319,7 +319,7 @@ func TestLockerWaitsLogsAndStops(t *testing.T) {
 	go func() { done <- k.Flock(context.Background(), f, unix.LOCK_SH) }()
 	<-waiting
 	stop()
-	if err := <-done; settle.ErrorCode(err) != settle.EUNAVAILABLE {
+	if err := <-done; settle.ErrorCode(err) != settle.Unavailable {
 		t.Fatalf("flock after stop: %v, want UNAVAILABLE", err)
 	}
 	unix.Flock(int(holder.Fd()), unix.LOCK_UN)

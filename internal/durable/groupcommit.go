@@ -158,7 +158,7 @@ func (c *GroupCommitter[R, G]) Submit(ctx context.Context, items ...R) error {
 		}
 		c.queue = slices.DeleteFunc(c.queue, func(o *unit[R]) bool { return o == u })
 		c.mu.Unlock()
-		return settle.Wrap(settle.EUNAVAILABLE, ctx.Err(), "append not started")
+		return settle.Wrap(settle.Unavailable, ctx.Err(), "append not started")
 	}
 }
 

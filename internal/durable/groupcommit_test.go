@@ -361,7 +361,7 @@ func TestGroupCommitCancelledBeforeTaken(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	b := &gcItem{id: "b"}
-	if err := c.Submit(ctx, b); settle.ErrorCode(err) != settle.EUNAVAILABLE {
+	if err := c.Submit(ctx, b); settle.ErrorCode(err) != settle.Unavailable {
 		t.Fatalf("cancelled submit: %v, want UNAVAILABLE", err)
 	}
 	close(gate)

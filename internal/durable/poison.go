@@ -67,13 +67,13 @@ type TornTail struct {
 func RepairTorn(f *os.File, path string, end, size int64, p *Poison) (TornTail, error) {
 	torn := make([]byte, size-end)
 	if _, err := f.ReadAt(torn, end); err != nil {
-		return TornTail{}, settle.Wrap(settle.EINTERNAL, err, "read torn tail of %s", path)
+		return TornTail{}, settle.Wrap(settle.Internal, err, "read torn tail of %s", path)
 	}
 	base := fmt.Sprintf("%s.torn-%d", path, end)
 	sidecar := ""
 	for i := 0; sidecar == ""; i++ {
 		if i == 1000 {
-			return TornTail{}, settle.Errorf(settle.EINTERNAL, "too many sidecars named %s", base)
+			return TornTail{}, settle.Errorf(settle.Internal, "too many sidecars named %s", base)
 		}
 		name := base
 		if i > 0 {
@@ -81,18 +81,18 @@ func RepairTorn(f *os.File, path string, end, size int64, p *Poison) (TornTail, 
 		}
 		created, err := CreateFile(name, torn, 0o644)
 		if err != nil {
-			return TornTail{}, settle.Wrap(settle.EINTERNAL, err, "save torn tail of %s", path)
+			return TornTail{}, settle.Wrap(settle.Internal, err, "save torn tail of %s", path)
 		}
 		if created {
 			sidecar = name
 		}
 	}
 	if err := f.Truncate(end); err != nil {
-		return TornTail{}, settle.Wrap(settle.EINTERNAL, err, "truncate torn tail of %s", path)
+		return TornTail{}, settle.Wrap(settle.Internal, err, "truncate torn tail of %s", path)
 	}
 	if err := f.Sync(); err != nil {
 		p.Set(err)
-		return TornTail{}, settle.Wrap(settle.EUNAVAILABLE, err, "fsync %s after torn tail repair", path)
+		return TornTail{}, settle.Wrap(settle.Unavailable, err, "fsync %s after torn tail repair", path)
 	}
 	return TornTail{Offset: end, Bytes: int64(len(torn)), Sidecar: sidecar, Torn: torn}, nil
 }

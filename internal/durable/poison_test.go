@@ -75,7 +75,7 @@ func TestRepairTornSavesSidecars(t *testing.T) {
 		t.Fatal("a successful repair poisoned")
 	}
 	// A file that cannot be read at the tail's offset is INTERNAL.
-	if _, err := durable.RepairTorn(f, p, 10, 12, &ps); settle.ErrorCode(err) != settle.EINTERNAL {
+	if _, err := durable.RepairTorn(f, p, 10, 12, &ps); settle.ErrorCode(err) != settle.Internal {
 		t.Fatalf("repair past the end: %v, want INTERNAL", err)
 	}
 }

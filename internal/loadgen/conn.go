@@ -75,7 +75,7 @@ func (r *benchResponse) header(i int) []byte {
 func newBenchConn(rawURL, token string, capture ...string) (*benchConn, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, settle.Errorf(settle.EINVALID, "bench: server URL %q: want http://host:port", rawURL)
+		return nil, settle.Errorf(settle.InvalidInput, "bench: server URL %q: want http://host:port", rawURL)
 	}
 	addr := u.Host
 	if u.Port() == "" {
@@ -162,7 +162,7 @@ func (b *benchConn) do(method string, path []byte, header []string, body []byte)
 }
 
 // errBadResponse is the error of a response readBenchResponse refuses.
-var errBadResponse = settle.Errorf(settle.EINTERNAL, "bench: malformed HTTP response")
+var errBadResponse = settle.Errorf(settle.Internal, "bench: malformed HTTP response")
 
 func badResponse(what string) error {
 	return fmt.Errorf("%w: %s", errBadResponse, what)

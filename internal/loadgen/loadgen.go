@@ -108,16 +108,16 @@ func (cfg *Config) log() io.Writer {
 
 func (cfg *Config) check() error {
 	if !slices.Contains(Workloads, cfg.Workload) {
-		return settle.Errorf(settle.EINVALID, "loadgen: workload %q: want one of %s", cfg.Workload, strings.Join(Workloads, ", "))
+		return settle.Errorf(settle.InvalidInput, "loadgen: workload %q: want one of %s", cfg.Workload, strings.Join(Workloads, ", "))
 	}
 	if cfg.Batch < 0 || cfg.Batch > settle.MaxBatchWritebacks || (cfg.Batch > 0 && cfg.Workload != Writeback) {
-		return settle.Errorf(settle.EINVALID, "loadgen: batch %d: want 0 to %d, with the writeback workload", cfg.Batch, settle.MaxBatchWritebacks)
+		return settle.Errorf(settle.InvalidInput, "loadgen: batch %d: want 0 to %d, with the writeback workload", cfg.Batch, settle.MaxBatchWritebacks)
 	}
 	if cfg.Clients < 1 || cfg.Tracks < 1 || cfg.Requests < 0 || (cfg.Requests == 0 && cfg.Duration <= 0) {
-		return settle.Errorf(settle.EINVALID, "loadgen: clients and tracks must be positive, and a duration or a number of requests set")
+		return settle.Errorf(settle.InvalidInput, "loadgen: clients and tracks must be positive, and a duration or a number of requests set")
 	}
 	if cfg.Target.URL == "" || (cfg.Workload == Status && cfg.Target.Setup == nil) {
-		return settle.Errorf(settle.EINVALID, "loadgen: the target needs a URL (and a set-up client for the status workload)")
+		return settle.Errorf(settle.InvalidInput, "loadgen: the target needs a URL (and a set-up client for the status workload)")
 	}
 	return nil
 }
@@ -144,11 +144,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
-			return nil, settle.Wrap(settle.EINVALID, err, "cpu profile")
+			return nil, settle.Wrap(settle.InvalidInput, err, "cpu profile")
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, settle.Wrap(settle.EINTERNAL, err, "cpu profile")
+			return nil, settle.Wrap(settle.Internal, err, "cpu profile")
 		}
 		defer pprof.StopCPUProfile()
 	}
@@ -257,12 +257,12 @@ func randomHex(n int) string {
 // one ~100-byte line and fsync, in a loop, for d.
 func fsyncRate(dir string, d time.Duration) (rate, p50ms float64, err error) {
 	if err := durable.MkdirAll(dir, 0o755); err != nil {
-		return 0, 0, settle.Wrap(settle.EINVALID, err, "fsync probe directory")
+		return 0, 0, settle.Wrap(settle.InvalidInput, err, "fsync probe directory")
 	}
 	path := filepath.Join(dir, ".settle-bench-fsync-probe-"+randomHex(6))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
 	if err != nil {
-		return 0, 0, settle.Wrap(settle.EINVALID, err, "fsync probe file")
+		return 0, 0, settle.Wrap(settle.InvalidInput, err, "fsync probe file")
 	}
 	defer os.Remove(path)
 	defer f.Close()
@@ -272,7 +272,7 @@ func fsyncRate(dir string, d time.Duration) (rate, p50ms float64, err error) {
 	for time.Since(start) < d {
 		t := time.Now()
 		if err := durable.Append(f, line); err != nil {
-			return 0, 0, settle.Wrap(settle.EINTERNAL, err, "fsync probe")
+			return 0, 0, settle.Wrap(settle.Internal, err, "fsync probe")
 		}
 		lats = append(lats, time.Since(t))
 	}

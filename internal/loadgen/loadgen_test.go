@@ -105,8 +105,8 @@ func TestRunRefusesConfig(t *testing.T) {
 		mut(&c)
 		_, err := Run(context.Background(), c)
 		var se *settle.Error
-		if !errors.As(err, &se) || se.Code != settle.EINVALID {
-			t.Errorf("%s: %v, want %s", name, err, settle.EINVALID)
+		if !errors.As(err, &se) || se.Code != settle.InvalidInput {
+			t.Errorf("%s: %v, want %s", name, err, settle.InvalidInput)
 		}
 	}
 }
