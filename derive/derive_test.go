@@ -117,3 +117,63 @@ func TestFollowStepDerivesForeignRecords(t *testing.T) {
 		t.Fatalf("events after a second pass %v", n)
 	}
 }
+
+// countingLog counts the AppendOnce calls that reach the event log.
+type countingLog struct {
+	event.Log
+	n int
+}
+
+func (c *countingLog) AppendOnce(ctx context.Context, key, typ string, data any) (event.Event, bool, error) {
+	c.n++
+	return c.Log.AppendOnce(ctx, key, typ, data)
+}
+
+// TestWritebackManyLeavesNothingToFollow: the items of a batched
+// write-back are derived by their writer, declared batch or not, so a
+// follower passing over their records looks nothing up in the event log
+// (as for write-backs sent one per request).
+func TestWritebackManyLeavesNothingToFollow(t *testing.T) {
+	led, ev, _ := open(t)
+	log := &countingLog{Log: ev}
+	d, err := derive.New(derive.Options{Ledger: led, Events: log, Sync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tracks := storetest.Tracks("M", 2)
+	if err := led.DeclareBatch(ctx, writeback.Batch{BatchID: "M", Tracks: tracks}); err != nil {
+		t.Fatal(err)
+	}
+	reqs := []writeback.WritebackRequest{
+		{Binding: storetest.Binding("undeclared-1", "T1", "U")},
+		{Binding: storetest.Binding(tracks[0].TaskID, tracks[0].TrackID, "M")},
+		{Binding: storetest.Binding("undeclared-2", "T1", "U")},
+	}
+	items, err := led.WritebackMany(ctx, reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := d.Many(items, "test")
+	for i := range items {
+		if items[i].Err != nil {
+			t.Fatalf("item %d: %v", i, items[i].Err)
+		}
+		if _, err := m.After(ctx, i); err != nil {
+			t.Fatalf("after item %d: %v", i, err)
+		}
+	}
+	if log.n != len(reqs) {
+		t.Fatalf("%d AppendOnce calls for %d items", log.n, len(reqs))
+	}
+	log.n = 0
+	if _, err := d.FollowStep(ctx, -1); err != nil {
+		t.Fatal(err)
+	}
+	if log.n != 0 {
+		t.Fatalf("the follower looked up %d records their writer had derived", log.n)
+	}
+	if n := types(t, ev); n[event.WritebackRecorded] != len(reqs) {
+		t.Fatalf("events %v", n)
+	}
+}

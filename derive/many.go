@@ -60,12 +60,10 @@ func (m *Many) After(ctx context.Context, i int) (*writeback.SettleOutcome, erro
 		if err := m.d.Recorded(ctx, rec, m.principal, dec.Classification == writeback.DurableSuccessWritten); err != nil {
 			return nil, err
 		}
-		so, err := m.settle(ctx, i, rec)
-		if err != nil || so == nil {
-			return so, err
-		}
+		// As in AfterWriteback: the event is appended or queued and the
+		// batch is settled below, so the follower has nothing to add.
 		m.d.markHandled(rec.WritebackID)
-		return so, nil
+		return m.settle(ctx, i, rec)
 	default:
 		return nil, m.d.Refused(ctx, refusedOf(dec, it.Outcome.ConflictRecorded, m.principal))
 	}
