@@ -524,6 +524,9 @@ func runLoad(ctx context.Context, cfg Config, res *Result) error {
 	if res.Ops > 0 {
 		res.CPUPerOpUs = float64(cpu.Microseconds()) / float64(res.Ops)
 	}
+	if el > 0 {
+		res.CPUBusy = cpu.Seconds() / (el.Seconds() * float64(res.CPUs))
+	}
 	res.RequestsPerSec = float64(res.Requests) / el.Seconds()
 	if len(all) > 0 {
 		pct := func(p float64) float64 {

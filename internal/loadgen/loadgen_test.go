@@ -59,6 +59,9 @@ func TestRunReferences(t *testing.T) {
 	if res.FsyncPerSec <= 0 || res.OpsPerFsync <= 0 || pings.Load() == 0 || res.PingOpsPerSec <= 0 || res.OpsPerPingCeiling <= 0 {
 		t.Fatalf("references not measured: %+v, %d pings served", res, pings.Load())
 	}
+	if res.CPUBusy <= 0 || res.CPUBusy > 1.05 {
+		t.Fatalf("CPU busy %.3f: not CPU time over wall time times CPUs", res.CPUBusy)
+	}
 	if !strings.Contains(log.String(), "ping ceiling: 3 clients") {
 		t.Fatalf("log: %s", log.String())
 	}

@@ -52,6 +52,11 @@ type Result struct {
 	// cores / CPU per operation whatever the disk does.
 	CPUPerOpUs float64 `json:"cpu_per_op_us"`
 	CPUs       int     `json:"cpus"`
+	// CPUBusy is this process's CPU time during the load over the wall
+	// time times CPUs: 1 is every core busy the whole run. With an
+	// embedded target, a figure well below 1 means the throughput is
+	// bounded by waiting (fsyncs, hand-offs), not by the CPU.
+	CPUBusy float64 `json:"cpu_busy"`
 	// Same-run ratios: operations/s over the disk's fsync rate, over the
 	// ping ceiling with as many clients (Config.Ceiling) and over the
 	// same workload with one client (Config.SingleClient); zero when not
@@ -93,8 +98,8 @@ func (r *Result) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "  latency per operation: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms, mean %.2f ms\n", r.P50ms, r.P99ms, r.P999ms, r.MaxMs, r.MeanMs)
 	switch {
 	case r.CPUPerOpUs > 0 && r.Embedded:
-		fmt.Fprintf(w, "  CPU per operation (clients and server): %.0f µs, so at most ~%.0f %s/s on %d CPUs\n",
-			r.CPUPerOpUs, float64(r.CPUs)*1e6/r.CPUPerOpUs, unit, r.CPUs)
+		fmt.Fprintf(w, "  CPU per operation (clients and server): %.0f µs, so at most ~%.0f %s/s on %d CPUs; CPUs %.0f%% busy\n",
+			r.CPUPerOpUs, float64(r.CPUs)*1e6/r.CPUPerOpUs, unit, r.CPUs, 100*r.CPUBusy)
 	case r.CPUPerOpUs > 0:
 		fmt.Fprintf(w, "  CPU per operation of the load generator: %.0f µs\n", r.CPUPerOpUs)
 	}
