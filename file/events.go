@@ -416,7 +416,7 @@ func (e *Events) AppendOnce(ctx context.Context, key, typ string, data any) (eve
 		return event.Event{}, false, settle.Errorf(settle.InvalidInput, "append once: empty key")
 	}
 	// Fast path: the key is already indexed.
-	id, ok, err := e.lookupKey(key)
+	id, ok, err := e.lookupKey(key, false)
 	if err != nil {
 		return event.Event{}, false, err
 	}
@@ -590,7 +590,9 @@ func (e *Events) stageGroup(group []*ecall) (*egroup, error) {
 				g.dups = append(g.dups, [2]*ecall{c, first})
 				continue
 			}
-			id, ok, err := e.lookupKey(c.key)
+			// The run holds the flock and listed the segments at
+			// its start (lockForWrite).
+			id, ok, err := e.lookupKey(c.key, true)
 			if err != nil {
 				c.err = err
 				lost = append(lost, c)

@@ -566,8 +566,11 @@ func (e *Events) resyncSegments() error {
 }
 
 // lookupKey says whether an event with the key exists: its id (0 if it
-// was removed by a compaction). imu not held.
-func (e *Events) lookupKey(key string) (int64, bool, error) {
+// was removed by a compaction). imu not held. locked says the caller holds
+// wmu and the exclusive flock with the segments listed since it took them
+// (a run of group commits): no compaction can drop a segment meanwhile, so
+// the check that one was dropped (a stat per new key) is skipped.
+func (e *Events) lookupKey(key string, locked bool) (int64, bool, error) {
 	e.imu.RLock()
 	id, ok := e.keys[key]
 	segs := e.segs
@@ -588,8 +591,10 @@ func (e *Events) lookupKey(key string) (int64, bool, error) {
 			return id, true, nil
 		}
 	}
-	if err := e.resyncIfGone(segs); err != nil {
-		return 0, false, err
+	if !locked {
+		if err := e.resyncIfGone(segs); err != nil {
+			return 0, false, err
+		}
 	}
 	e.imu.RLock()
 	removed := e.removedKey(key)
