@@ -250,10 +250,35 @@ func (d *Deriver) FollowStep(ctx context.Context, cursor int64) (int64, error) {
 	}
 }
 
+// durableSincer is a ledger that remembers the durable successes this
+// process appended (file.Ledger.DurableSince): the follower passes over
+// those this Deriver derived without the ledger reading them back.
+type durableSincer interface {
+	DurableSince(ctx context.Context, after int64, limit int, skip func(writebackID string) bool) ([]writeback.LedgerRecord, int64, error)
+}
+
 // readAfter returns up to followBatch durable successes after cursor that
 // this Deriver has not derived already, and the cursor after them.
 func (d *Deriver) readAfter(ctx context.Context, cursor int64) ([]*writeback.DurableRecord, int64, error) {
 	var recs []*writeback.DurableRecord
+	if ds, ok := d.ledger.(durableSincer); ok {
+		for n := 0; n < followBatch; n += 1000 {
+			page, last, err := ds.DurableSince(ctx, cursor, 1000, d.takeHandled)
+			if err != nil {
+				return recs, cursor, err
+			}
+			for _, lr := range page {
+				if r := lr.Durable; r != nil && r.WritebackClassification == writeback.DurableSuccessWritten && !d.takeHandled(r.WritebackID) {
+					recs = append(recs, r)
+				}
+			}
+			if last <= cursor {
+				break
+			}
+			cursor = last
+		}
+		return recs, cursor, nil
+	}
 	for n := 0; n < followBatch; {
 		page, err := d.ledger.Records(ctx, writeback.RecordQuery{Kind: writeback.KindDurable, After: cursor, Limit: 1000})
 		if err != nil {

@@ -100,6 +100,10 @@ type Ledger struct {
 	// rewritten behind the store's back is noticed when they change.
 	bnd    []byte
 	bndOff int64
+	// own are the durable successes this store appended and indexed, in
+	// ledger order, for a follower (DurableSince); forgotten with the
+	// index.
+	own []ownRec
 
 	gc *durable.GroupCommitter[*call, *lgroup]
 
@@ -252,6 +256,7 @@ func (l *Ledger) usable() error {
 func (l *Ledger) resetIndex() {
 	l.ix.reset()
 	l.bnd, l.bndOff = nil, 0
+	l.own = nil
 	l.off = 0
 	l.lines = 0
 	l.st.resetRecordCounts()

@@ -222,6 +222,7 @@ func (l *Ledger) publishGroup(g *lgroup) {
 	case !g.reread && l.off == g.pre:
 		for i := range s.recs {
 			r := &s.recs[i]
+			l.noteOwn(int64(l.ix.len()), r.rec.Durable)
 			l.ix.add(g.pre+r.off, r.n, &r.rec, s.data[r.off:r.off+int64(r.n)])
 			l.st.countKind(r.rec.Kind)
 		}
