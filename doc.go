@@ -27,6 +27,8 @@
 //     does, for byte-compatible files and hashes, and the Python operations
 //     (==, str(), truthiness) the seed modules apply to it; the free-form
 //     members of scenes and write-back records are its values.
+//   - internal/jsonw: json.Marshal's exact bytes for strings, booleans and
+//     integers without reflection, for the write-back answers' encoders.
 //
 // Layer 2, the codes:
 //

@@ -8,6 +8,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/internal/jsonw"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/writeback"
 )
@@ -70,6 +71,25 @@ type RecordedData struct {
 	// Principal is who wrote it back ("" when derived from the ledger
 	// alone: written by another tool, or found after a crash).
 	Principal string `json:"principal,omitempty"`
+}
+
+// AppendJSON appends the data as json.Marshal encodes it, without
+// reflection (an event log that can takes it instead of json.Marshal: one
+// writeback.recorded event per write-back).
+func (r RecordedData) AppendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	dst = jsonw.String(jsonw.Field(dst, "writeback_id"), r.WritebackID)
+	dst = jsonw.String(jsonw.Field(dst, "task_id"), r.TaskID)
+	dst = jsonw.String(jsonw.Field(dst, "track_id"), r.TrackID)
+	dst = jsonw.String(jsonw.Field(dst, "batch_id"), r.BatchID)
+	dst = jsonw.String(jsonw.Field(dst, "dispatch_id"), r.DispatchID)
+	dst = jsonw.String(jsonw.Field(dst, "collector_key"), r.CollectorKey)
+	dst = jsonw.String(jsonw.Field(dst, "authoritative_verdict"), r.AuthoritativeVerdict)
+	dst = jsonw.String(jsonw.Field(dst, "completed_at"), r.CompletedAt)
+	if r.Principal != "" {
+		dst = jsonw.String(jsonw.Field(dst, "principal"), r.Principal)
+	}
+	return append(dst, '}')
 }
 
 // SettledData is the data of a batch.settled event.

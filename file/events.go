@@ -497,11 +497,17 @@ func (e *Events) PostOnce(ctx context.Context, key, typ string, data any) error 
 	return nil
 }
 
+// jsonAppender is event data that encodes itself as json.Marshal would,
+// without reflection (derive.RecordedData).
+type jsonAppender interface{ AppendJSON(dst []byte) []byte }
+
 // encodeEventData marshals data to compact JSON (a json.RawMessage or
 // []byte is taken as JSON and compacted).
 func encodeEventData(data any) (json.RawMessage, error) {
 	var b []byte
 	switch v := data.(type) {
+	case jsonAppender:
+		return v.AppendJSON(make([]byte, 0, 384)), nil
 	case json.RawMessage:
 		b = v
 	case []byte:

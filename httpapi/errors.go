@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/writeback"
 )
 
 // statusError is an error answered with a status other than its code's
@@ -43,7 +44,18 @@ func errorMessage(err error) string {
 
 // writeJSON writes v as the JSON body with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	// The write-back answers are encoded without reflection (the same
+	// bytes: see answer_json.go).
+	switch x := v.(type) {
+	case *writeback.Decision:
+		b = x.AppendJSON(make([]byte, 0, 1536))
+	case *WritebackBatchResponse:
+		b = x.appendJSON(make([]byte, 0, 1280*len(x.Results)+16))
+	default:
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		status = http.StatusInternalServerError
 		b, _ = json.Marshal(ErrorBody{Error: APIError{Code: string(settle.Internal), Message: "encode response: " + err.Error()}})

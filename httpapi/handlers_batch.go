@@ -120,7 +120,7 @@ func (s *Server) handleWritebackBatch(w http.ResponseWriter, r *http.Request) er
 		}
 		results[i] = res
 	}
-	writeJSON(w, http.StatusOK, WritebackBatchResponse{Results: results})
+	writeJSON(w, http.StatusOK, &WritebackBatchResponse{Results: results})
 	return nil
 }
 
