@@ -2,7 +2,6 @@ package file
 
 import (
 	"encoding/binary"
-	"hash/fnv"
 
 	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/writeback"
@@ -30,22 +29,48 @@ func newKey(kind byte, fields ...string) ikey {
 	for _, f := range fields {
 		n += binary.MaxVarintLen64 + len(f)
 	}
-	k := make([]byte, 1, n)
-	k[0] = kind
-	for _, f := range fields {
-		k = binary.AppendUvarint(k, uint64(len(f)))
-		k = append(k, f...)
-	}
-	return k
+	return appendKey(make([]byte, 0, n), kind, fields...)
 }
+
+// appendKey appends the encoding of a key to dst.
+func appendKey(dst []byte, kind byte, fields ...string) []byte {
+	dst = append(dst, kind)
+	for _, f := range fields {
+		dst = binary.AppendUvarint(dst, uint64(len(f)))
+		dst = append(dst, f...)
+	}
+	return dst
+}
+
+// keyArena builds a record's keys in one buffer (a record has up to five).
+type keyArena struct {
+	buf  []byte
+	keys []ikey
+}
+
+func (a *keyArena) add(kind byte, fields ...string) {
+	start := len(a.buf)
+	a.buf = appendKey(a.buf, kind, fields...)
+	// A full slice expression: a later key never writes into this one's
+	// capacity (after a reallocation the earlier keys keep the old array).
+	a.keys = append(a.keys, ikey(a.buf[start:len(a.buf):len(a.buf)]))
+}
+
+// FNV-1a's parameters (hash/fnv's New64a, computed inline: no allocation).
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
 
 // hash is FNV-1a (stable across processes, unlike hash/maphash) with a
 // final avalanche, so that the top 16 bits that pick a bucket depend on
 // every byte.
 func (k ikey) hash() uint64 {
-	h := fnv.New64a()
-	h.Write(k)
-	x := h.Sum64()
+	x := uint64(fnvOffset64)
+	for _, c := range k {
+		x ^= uint64(c)
+		x *= fnvPrime64
+	}
 	x ^= x >> 33
 	x *= 0xff51afd7ed558ccd
 	x ^= x >> 33
@@ -58,12 +83,23 @@ func (k ikey) hash() uint64 {
 // semantics for fields that are missing or not strings (raw is the record's
 // line, read only when such a field may be involved).
 func recordIndexKeys(rec *writeback.LedgerRecord, raw []byte) []ikey {
-	keys := make([]ikey, 0, 5)
+	n := 16
+	switch {
+	case rec.Durable != nil:
+		d := rec.Durable
+		n += 2*(len(d.TaskID)+len(d.BatchID)+len(d.TrackID)) + len(d.WritebackID) + len(d.DispatchID) + len(d.CollectorKey) + 5*binary.MaxVarintLen64
+	case rec.Registry != nil:
+		n += 2*len(rec.Registry.TaskID) + 2*binary.MaxVarintLen64
+	case rec.Conflict != nil:
+		c := rec.Conflict
+		n += len(c.ConflictID) + len(c.TaskID) + len(c.BatchID) + 3*binary.MaxVarintLen64
+	}
+	a := keyArena{buf: make([]byte, 0, n), keys: make([]ikey, 0, 5)}
 	switch {
 	case rec.Durable != nil:
 		d := rec.Durable
 		if d.WritebackID != "" {
-			keys = append(keys, newKey(keyWID, d.WritebackID))
+			a.add(keyWID, d.WritebackID)
 		}
 		identityOK, batchOK, track := true, true, d.TrackID
 		if d.TaskID == "" || d.TrackID == "" || d.DispatchID == "" || d.CollectorKey == "" || d.BatchID == "" {
@@ -83,12 +119,14 @@ func recordIndexKeys(rec *writeback.LedgerRecord, raw []byte) []ikey {
 			}
 		}
 		if identityOK {
-			keys = append(keys, identityKey(d.Identity()))
+			k := d.Identity()
+			a.add(keyIdentity, k.TaskID, k.TrackID, k.DispatchID, k.CollectorKey, k.BatchID)
 		}
 		if batchOK && d.WritebackClassification == writeback.DurableSuccessWritten {
-			keys = append(keys, newKey(keyLatest, d.BatchID, track))
+			a.add(keyLatest, d.BatchID, track)
 		}
-		keys = append(keys, newKey(keyTask, d.TaskID), newKey(keyBatch, d.BatchID))
+		a.add(keyTask, d.TaskID)
+		a.add(keyBatch, d.BatchID)
 	case rec.Registry != nil:
 		r := rec.Registry
 		ok := true
@@ -98,14 +136,16 @@ func recordIndexKeys(rec *writeback.LedgerRecord, raw []byte) []ikey {
 			}
 		}
 		if ok {
-			keys = append(keys, newKey(keyRegistry, r.TaskID))
+			a.add(keyRegistry, r.TaskID)
 		}
-		keys = append(keys, newKey(keyTask, r.TaskID))
+		a.add(keyTask, r.TaskID)
 	case rec.Conflict != nil:
 		c := rec.Conflict
-		keys = append(keys, newKey(keyConflict, c.ConflictID), newKey(keyTask, c.TaskID), newKey(keyBatch, c.BatchID))
+		a.add(keyConflict, c.ConflictID)
+		a.add(keyTask, c.TaskID)
+		a.add(keyBatch, c.BatchID)
 	}
-	return keys
+	return a.keys
 }
 
 func identityKey(k writeback.IdentityKey) ikey {

@@ -3,10 +3,15 @@ package file
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -91,5 +96,44 @@ func TestIndexBaseMapped(t *testing.T) {
 	ixCompare(t, "after the base was cut", l, scan)
 	if l.Stats().Rebuilds == 0 {
 		t.Error("no index rebuild counted after the base was cut")
+	}
+}
+
+// TestKeyHashIsFNV: the inline hash is FNV-1a with the avalanche, as the
+// index files on disk were written with, and a record's keys built in one
+// buffer are the keys built one by one.
+func TestKeyHashIsFNV(t *testing.T) {
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	for range 2000 {
+		b := make([]byte, rng.Intn(80))
+		rng.Read(b)
+		h := fnv.New64a()
+		h.Write(b)
+		x := h.Sum64()
+		x ^= x >> 33
+		x *= 0xff51afd7ed558ccd
+		x ^= x >> 33
+		x *= 0xc4ceb9fe1a85ec53
+		x ^= x >> 33
+		if got := ikey(b).hash(); got != x {
+			t.Fatalf("hash of %x = %x, want %x", b, got, x)
+		}
+	}
+	for i := range 200 {
+		task := strings.Repeat("t", rng.Intn(300))
+		b := ixBinding(task, fmt.Sprintf("T%d", i), strings.Repeat("b", rng.Intn(200)))
+		d := writeback.Evaluate(writeback.WritebackRequest{Binding: b}, ixConfig(), writeback.NewMemView())
+		rec := writeback.LedgerRecord{Kind: writeback.KindDurable, Durable: d.DurableRecord}
+		want := []ikey{newKey(keyWID, d.DurableRecord.WritebackID), identityKey(d.DurableRecord.Identity()),
+			newKey(keyLatest, b.BatchID, b.TrackID), newKey(keyTask, b.TaskID), newKey(keyBatch, b.BatchID)}
+		got := recordIndexKeys(&rec, nil)
+		if len(got) != len(want) {
+			t.Fatalf("%d keys, want %d", len(got), len(want))
+		}
+		for j := range got {
+			if string(got[j]) != string(want[j]) {
+				t.Fatalf("key %d: %q, want %q", j, got[j], want[j])
+			}
+		}
 	}
 }
