@@ -141,6 +141,12 @@ type Events struct {
 	wnext   int64
 	woff    int64
 	runKeys map[string]*ecall
+	// sealMeta holds, by line offset in the active file, what a seal
+	// needs of the events this process appended to it (key hash, time),
+	// so that sealing them does not parse their lines again. Touched by
+	// runs (publish, seal) and under wmu; forgotten when the file is
+	// reopened.
+	sealMeta map[int64]evMeta
 	// ino is the inode of f: a compaction replaces the file, which every
 	// process notices by the path's inode and reopens.
 	ino atomic.Uint64
@@ -208,6 +214,15 @@ type ecall struct {
 	// posted: no caller waits for the answer (PostOnce); barrier: nothing
 	// to append (Flush).
 	posted, barrier bool
+	// h is the key's hash, once its lookup computed it.
+	h keyHash
+}
+
+// evMeta is what a seal needs of an event line (see buildIdxMeta).
+type evMeta struct {
+	h     keyHash
+	keyed bool
+	ns    int64 // the event's time, Unix nanoseconds
 }
 
 // egroup is a group staged and written by the committer.
@@ -215,6 +230,7 @@ type egroup struct {
 	pre   int64 // file offset of data
 	data  []byte
 	offs  []int64 // file offsets of the lines
+	meta  []evMeta
 	fresh []*ecall
 	dups  [][2]*ecall // a call and the earlier call of its key
 }
@@ -598,7 +614,7 @@ func (e *Events) stageGroup(group []*ecall) (*egroup, error) {
 			}
 			// The run holds the flock and listed the segments at
 			// its start (lockForWrite).
-			id, ok, err := e.lookupKey(c.key, true)
+			id, ok, err := e.lookupKeyHash(c.key, &c.h, true)
 			if err != nil {
 				c.err = err
 				lost = append(lost, c)
@@ -622,6 +638,7 @@ func (e *Events) stageGroup(group []*ecall) (*egroup, error) {
 			e.runKeys[c.key] = c
 		}
 		g.offs = append(g.offs, g.pre+int64(len(g.data)))
+		g.meta = append(g.meta, evMeta{h: c.h, keyed: c.key != "", ns: now.UnixNano()})
 		g.data = append(append(g.data, line...), '\n')
 		g.fresh = append(g.fresh, c)
 	}
@@ -672,6 +689,14 @@ func (e *Events) publishGroup(g *egroup) {
 	}
 	if len(g.data) == 0 {
 		return
+	}
+	if e.segSize > 0 {
+		if e.sealMeta == nil || len(e.sealMeta) > 4*e.segSize {
+			e.sealMeta = make(map[int64]evMeta, e.segSize)
+		}
+		for i, off := range g.offs {
+			e.sealMeta[off] = g.meta[i]
+		}
 	}
 	e.imu.Lock()
 	e.offs = append(e.offs, g.offs...)

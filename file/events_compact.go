@@ -125,6 +125,7 @@ func (e *Events) reopen() error {
 	e.base, e.offs, e.end = 0, nil, 0
 	e.keys, e.bad = map[string]int64{}, map[int64]bool{}
 	e.imu.Unlock()
+	e.sealMeta = nil
 	return nil
 }
 

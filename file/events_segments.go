@@ -120,7 +120,11 @@ var errSegGone = errors.New("segment removed")
 
 // buildIdx returns the .idx of a segment of the given lines, the first
 // being event first.
-func buildIdx(first int64, data []byte) []byte {
+func buildIdx(first int64, data []byte) []byte { return buildIdxMeta(first, data, nil) }
+
+// buildIdxMeta is buildIdx taking the key hash and time of the lines meta
+// knows (by their offset in data) instead of parsing them: the same .idx.
+func buildIdxMeta(first int64, data []byte, meta func(pos int64) (evMeta, bool)) []byte {
 	var offs []int64
 	type kid struct {
 		h  keyHash
@@ -136,7 +140,12 @@ func buildIdx(first int64, data []byte) []byte {
 		}
 		line := data[pos : pos+i]
 		offs = append(offs, int64(pos))
-		if key, t, ok := lineKeyTime(line); ok {
+		if m, ok := metaAt(meta, int64(pos)); ok {
+			if m.keyed {
+				keys = append(keys, kid{m.h, id})
+			}
+			maxTime = max(maxTime, m.ns)
+		} else if key, t, ok := lineKeyTime(line); ok {
 			if key != "" {
 				keys = append(keys, kid{hashKey(key), id})
 			}
@@ -193,6 +202,13 @@ func lineKeyTime(line []byte) (string, time.Time, bool) {
 		return "", time.Time{}, false
 	}
 	return h.Key, h.Time, true
+}
+
+func metaAt(meta func(int64) (evMeta, bool), pos int64) (evMeta, bool) {
+	if meta == nil {
+		return evMeta{}, false
+	}
+	return meta(pos)
 }
 
 // parseIdxHeader checks an .idx header against the segment.
@@ -571,6 +587,13 @@ func (e *Events) resyncSegments() error {
 // (a run of group commits): no compaction can drop a segment meanwhile, so
 // the check that one was dropped (a stat per new key) is skipped.
 func (e *Events) lookupKey(key string, locked bool) (int64, bool, error) {
+	var h keyHash
+	return e.lookupKeyHash(key, &h, locked)
+}
+
+// lookupKeyHash is lookupKey setting *h to the key's hash when it computed
+// it (the key is not among the active file's keys).
+func (e *Events) lookupKeyHash(key string, hp *keyHash, locked bool) (int64, bool, error) {
 	e.imu.RLock()
 	id, ok := e.keys[key]
 	segs := e.segs
@@ -579,6 +602,7 @@ func (e *Events) lookupKey(key string, locked bool) (int64, bool, error) {
 		return id, true, nil
 	}
 	h := hashKey(key)
+	*hp = h
 	for i := len(segs) - 1; i >= 0; i-- {
 		id, ok, err := segs[i].lookup(h)
 		if errors.Is(err, errSegGone) {
@@ -688,7 +712,12 @@ func (e *Events) maybeSeal() error {
 		}
 		first, last := base+i+1, base+i+size
 		name := filepath.Join(dir, segName(last))
-		if err := durable.WriteFile(name+".idx", buildIdx(first, data[from:to]), 0o644); err != nil {
+		at := offs[0] + from
+		meta := func(pos int64) (evMeta, bool) {
+			m, ok := e.sealMeta[at+pos]
+			return m, ok
+		}
+		if err := durable.WriteFile(name+".idx", buildIdxMeta(first, data[from:to], meta), 0o644); err != nil {
 			return settle.Wrap(settle.Internal, err, "write event log segment index")
 		}
 		if err := durable.WriteFile(name+".jsonl", data[from:to], 0o644); err != nil {
