@@ -396,11 +396,15 @@ type Index struct {
 	// log at load, kept as the log encodes them (a load decodes nothing:
 	// rows are checked when read, entries scanned as they are), then those
 	// added since.
-	lrows   []byte // encoded rows, rowSize each
-	lents   []byte // encoded entries, entrySize each, in record order
-	rows    []irow
-	ents    []ientry            // keys of rows, in record order
-	delta   map[uint64][]uint32 // hash → record numbers, built after deltaMapAfter lookups
+	lrows []byte // encoded rows, rowSize each
+	lents []byte // encoded entries, entrySize each, in record order
+	rows  []irow
+	ents  []ientry // keys of rows, in record order
+	// delta maps a hash to its first record number and more to the
+	// others, ascending (most hashes have one record: no slice each);
+	// both are built after deltaMapAfter lookups.
+	delta   map[uint64]uint32
+	more    map[uint64][]uint32
 	lookups int
 
 	// What the files on disk hold, as this index last read or wrote them.
@@ -475,7 +479,7 @@ func (x *Index) add(off int64, n uint32, rec *writeback.LedgerRecord, raw []byte
 		e := ientry{h: k.hash(), seq: seq}
 		x.ents = append(x.ents, e)
 		if x.delta != nil {
-			x.delta[e.h] = append(x.delta[e.h], seq)
+			x.deltaAdd(e.h, seq)
 		}
 	}
 }
@@ -525,17 +529,20 @@ func (x *Index) lookup(h uint64) ([]uint32, error) {
 	x.lookups++
 	le := binary.LittleEndian
 	if x.delta == nil && x.lookups > deltaMapAfter {
-		x.delta = make(map[uint64][]uint32, len(x.lents)/entrySize+len(x.ents))
+		x.delta = make(map[uint64]uint32, len(x.lents)/entrySize+len(x.ents))
+		x.more = map[uint64][]uint32{}
 		for i := 0; i+entrySize <= len(x.lents); i += entrySize {
-			h := le.Uint64(x.lents[i:])
-			x.delta[h] = append(x.delta[h], le.Uint32(x.lents[i+8:]))
+			x.deltaAdd(le.Uint64(x.lents[i:]), le.Uint32(x.lents[i+8:]))
 		}
 		for _, e := range x.ents {
-			x.delta[e.h] = append(x.delta[e.h], e.seq)
+			x.deltaAdd(e.h, e.seq)
 		}
 	}
 	if x.delta != nil {
-		return append(out, x.delta[h]...), nil
+		if first, ok := x.delta[h]; ok {
+			out = append(append(out, first), x.more[h]...)
+		}
+		return out, nil
 	}
 	// lents then ents are in record order, so the numbers come out
 	// ascending.
@@ -550,6 +557,15 @@ func (x *Index) lookup(h uint64) ([]uint32, error) {
 		}
 	}
 	return out, nil
+}
+
+// deltaAdd maps h to record seq too (records come in ascending order).
+func (x *Index) deltaAdd(h uint64, seq uint32) {
+	if _, ok := x.delta[h]; ok {
+		x.more[h] = append(x.more[h], seq)
+		return
+	}
+	x.delta[h] = seq
 }
 
 // needsSave reports whether the files on disk lack enough of what the
@@ -614,7 +630,7 @@ func (x *Index) load(f *os.File, lid fileID, size int64) (cp ledgerCheckpoint, o
 	if lcp, good := x.loadLog(); good && checkpointValid(f, &lcp, size) {
 		cp = lcp
 	} else {
-		x.rows, x.ents, x.lrows, x.lents, x.delta = nil, nil, nil, nil, nil
+		x.rows, x.ents, x.lrows, x.lents, x.delta, x.more = nil, nil, nil, nil, nil, nil
 		x.savedRecs, x.savedEnts, x.savedOff = b.cp.Recs, 0, b.cp.Off
 		x.logLen = 0
 	}
@@ -1036,7 +1052,7 @@ func (x *Index) writeBase(cp *ledgerCheckpoint) error {
 	b.r, b.f, b.fid = bf, bf, idOf(fi)
 	x.b.close()
 	x.b = b
-	x.rows, x.ents, x.lrows, x.lents, x.delta = nil, nil, nil, nil, nil
+	x.rows, x.ents, x.lrows, x.lents, x.delta, x.more = nil, nil, nil, nil, nil, nil
 	x.savedRecs, x.savedEnts, x.savedOff = cp.Recs, 0, cp.Off
 	x.logLen = 0
 	crashPoint("index-log")
