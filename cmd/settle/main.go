@@ -38,12 +38,14 @@ func cancelOnSignal(cancel context.CancelFunc) {
 
 // lazySignals are the one-shot commands that arm Main.Signals only when
 // they may block: before a wait for a lock (durable.OnLockWait) or on a
-// database store. os/signal starts an OS thread of its own (with its
-// signal mask) and a thread for the runtime to start threads from, which
-// costs a new process about a millisecond; until armed, SIGINT and
-// SIGTERM end the process at once, as they end any program that does not
-// catch them (its writes are crash-safe).
-var lazySignals = map[string]bool{"writeback": true}
+// database store (Main.resolve). os/signal starts an OS thread of its own
+// (with its signal mask) and a thread for the runtime to start threads
+// from, a cost a process per write-back pays for nothing when it never
+// waits; until armed, SIGINT and SIGTERM end the process at once, as they
+// end any program that does not catch them (every write is crash-safe).
+// The other commands run for long (serve, bench, demo, migrate, fsck) or
+// compact the event log, and arm it at start.
+var lazySignals = map[string]bool{"writeback": true, "batch": true, "registry": true, "records": true, "scene": true}
 
 // Main is the program: its streams and environment, so tests and the demo
 // can run it in-process.

@@ -41,10 +41,6 @@ func runWriteback(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return m.refuse(&Config{JSON: g.json}, err)
 	}
-	if !strings.HasPrefix(cfg.Store, "file:") {
-		// Connecting and every query may wait on the network.
-		m.armSignals()
-	}
 	expected, err := parseExpect(*expect)
 	if err != nil {
 		return m.refuse(cfg, err)
