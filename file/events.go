@@ -888,7 +888,10 @@ func (e *Events) catchUp(locked bool) error {
 	}
 	var offs []int64
 	newBase := int64(-1)
-	keys := map[string]int64{}
+	// Sized for the lines to read (an event line is ~500 bytes): the
+	// first catch-up of a new process indexes the whole active file,
+	// and growing the map is most of that cost.
+	keys := make(map[string]int64, (size-end)/512)
 	bad := map[int64]bool{}
 	buf := make([]byte, 256<<10)
 	var carry []byte
@@ -943,9 +946,13 @@ func (e *Events) catchUp(locked bool) error {
 	}
 	e.offs = append(e.offs, offs...)
 	e.end = lineAt
-	for k, v := range keys {
-		if _, ok := e.keys[k]; !ok {
-			e.keys[k] = v
+	if len(e.keys) == 0 {
+		e.keys = keys
+	} else {
+		for k, v := range keys {
+			if _, ok := e.keys[k]; !ok {
+				e.keys[k] = v
+			}
 		}
 	}
 	for k := range bad {

@@ -6,7 +6,10 @@
 # full index log), `settle serve`'s RSS after start-up at 1M, the one
 # write-back in ~4,000 that merges the index log at 1M, and the latency from
 # a foreign append (the seed's) to its event on a running server's SSE
-# stream. It ends with a summary table.
+# stream. It ends with a summary table. Wall and CPU time are the child's
+# own (exec'd directly, Start to Wait); peak RSS comes from separate,
+# untimed runs under /usr/bin/time (file/ledger_newprocess_bench_test.go
+# says why).
 #
 # Ledgers are cached across runs (SETTLE_BENCH_CACHE, default
 # $TMPDIR/settle-bench-cache): the first run builds them (a few minutes at

@@ -224,6 +224,10 @@ func (m *Main) resolve(fs *flag.FlagSet, g *globalFlags) (*Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if isPostgres(cfg.Store) {
+		// Connecting and every query may wait on the network.
+		m.armSignals()
+	}
 	return cfg, nil
 }
 

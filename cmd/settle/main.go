@@ -8,16 +8,44 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
+
+	"github.com/settlehq/settle/internal/durable"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
 	m := NewMain()
+	m.Signals = sync.OnceFunc(func() { cancelOnSignal(cancel) })
 	err := m.Run(ctx, os.Args[1:])
-	stop()
+	cancel()
 	os.Exit(ExitCode(err))
 }
+
+// cancelOnSignal cancels the command's context on the first SIGINT or
+// SIGTERM, so that the command ends cleanly: a lock wait gives up with
+// UNAVAILABLE, a server shuts down gracefully. Later signals are ignored
+// while the command ends.
+func cancelOnSignal(cancel context.CancelFunc) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ch
+		cancel()
+	}()
+}
+
+// lazySignals are the one-shot commands that arm Main.Signals only when
+// they may block: before a wait for a lock (durable.OnLockWait) or on a
+// database store (Main.resolve). os/signal starts an OS thread of its own
+// (with its signal mask) and a thread for the runtime to start threads
+// from, a cost a process per write-back pays for nothing when it never
+// waits; until armed, SIGINT and SIGTERM end the process at once, as they
+// end any program that does not catch them (every write is crash-safe).
+// The other commands run for long (serve, bench, demo, migrate, fsck) or
+// compact the event log, and arm it at start.
+var lazySignals = map[string]bool{"writeback": true, "batch": true, "registry": true, "records": true, "scene": true}
 
 // Main is the program: its streams and environment, so tests and the demo
 // can run it in-process.
@@ -26,6 +54,16 @@ type Main struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Signals, if set, makes SIGINT and SIGTERM cancel the context Run
+	// was given; it may be called many times. Nil in-process.
+	Signals func()
+}
+
+// armSignals calls m.Signals if set.
+func (m *Main) armSignals() {
+	if m.Signals != nil {
+		m.Signals()
+	}
 }
 
 // NewMain returns a Main on the process's streams and environment.
@@ -114,6 +152,13 @@ func (m *Main) run(ctx context.Context, args []string) error {
 	}
 	for _, c := range commands() {
 		if c.name == name {
+			if lazySignals[name] {
+				if m.Signals != nil {
+					durable.OnLockWait(m.Signals)
+				}
+			} else {
+				m.armSignals()
+			}
 			if subcommands[name] && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 				// "settle --json scene show ...": the subcommand stays first.
 				return c.run(ctx, m, append(append([]string{rest[0]}, pre...), rest[1:]...))

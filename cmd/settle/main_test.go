@@ -5,10 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/internal/testenv"
 )
 
 // run runs settle in-process with the given environment.
@@ -203,5 +208,54 @@ func TestGlobalFlagsBeforeSubcommand(t *testing.T) {
 	out, _, code = run(t, nil, "--json", "--root", dir, "scene", "list", "--project", "p", "--episode", "1")
 	if code != 0 || !strings.Contains(out, `"scenes":[]`) {
 		t.Fatalf("exit %d out %q", code, out)
+	}
+}
+
+// TestSignalsArmed: a one-shot command arms its signal handling only when
+// it may block (a wait for a lock: TestHardeningH_SignalsAndLockWaits
+// shows that SIGTERM then ends it cleanly); the others arm it at start.
+func TestSignalsArmed(t *testing.T) {
+	defer durable.OnLockWait(nil)
+	root := t.TempDir()
+	env := map[string]string{"SETTLE_ROOT": root, "SETTLE_COLLECTOR_KEYS": "anu0000000000001"}
+	runArmed := func(armed chan<- struct{}, args ...string) error {
+		var out, errb bytes.Buffer
+		m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] },
+			Signals: func() {
+				select {
+				case armed <- struct{}{}:
+				default:
+				}
+			}}
+		err := m.Run(context.Background(), args)
+		if err != nil {
+			err = fmt.Errorf("%v: %w\n%s", args, err, errb.String())
+		}
+		return err
+	}
+	ledger := hdLedger(t, root)
+	for _, c := range []struct {
+		args []string
+		arms bool
+	}{{[]string{"records"}, false}, {[]string{"registry", "history", "t1"}, false}, {[]string{"fsck"}, true}} {
+		armed := make(chan struct{}, 1)
+		if err := runArmed(armed, c.args...); err != nil {
+			t.Fatal(err)
+		}
+		if got := len(armed) > 0; got != c.arms {
+			t.Errorf("%v armed the signals: %v, want %v", c.args, got, c.arms)
+		}
+	}
+
+	// The ledger's lock is held by another open file description:
+	// records waits for it, arming the signals first.
+	release := testenv.HoldFlock(t, ledger)
+	armed := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() { done <- runArmed(armed, "records") }()
+	testenv.Within(t, armed, 10*time.Second, "arming the signals before the lock wait")
+	release()
+	if err := testenv.Within(t, done, 10*time.Second, "records after the lock's release"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	settle "github.com/settlehq/settle"
@@ -272,6 +273,29 @@ const (
 	lockPollMax = 10 * time.Millisecond
 )
 
+// beforeWait is OnLockWait's function.
+var beforeWait atomic.Pointer[func()]
+
+// OnLockWait sets f to be called before any flock wait of the process
+// begins (Locker.Flock, FlockContext, LockFile), possibly many times and
+// from many goroutines. The settle command installs its signal handling
+// there: a one-shot command that never waits for a lock then never starts
+// os/signal's thread, and one that waits can still be interrupted.
+func OnLockWait(f func()) {
+	if f == nil {
+		beforeWait.Store(nil)
+		return
+	}
+	beforeWait.Store(&f)
+}
+
+// lockWaitBegins calls the OnLockWait function, if any.
+func lockWaitBegins() {
+	if f := beforeWait.Load(); f != nil {
+		(*f)()
+	}
+}
+
 // FlockContext takes a flock on f (how is unix.LOCK_EX or unix.LOCK_SH),
 // waiting while another process holds a conflicting one, but at most
 // timeout (0: DefaultLockTimeout; negative: no limit) and only while ctx is
@@ -282,6 +306,7 @@ func FlockContext(ctx context.Context, f *os.File, how int, timeout time.Duratio
 	if err != unix.EWOULDBLOCK {
 		return err
 	}
+	lockWaitBegins()
 	if timeout == 0 {
 		timeout = DefaultLockTimeout
 	}
@@ -326,6 +351,7 @@ func (k *Locker) Flock(ctx context.Context, f *os.File, how int) error {
 	if ok, err := TryFlock(f, how); ok || err != nil {
 		return err
 	}
+	lockWaitBegins()
 	if k.OnWait != nil {
 		k.OnWait(f, k.Timeout)
 	}

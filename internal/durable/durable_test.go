@@ -327,3 +327,71 @@ func TestLockerWaitsLogsAndStops(t *testing.T) {
 		t.Fatalf("flock of a free file: %v", err)
 	}
 }
+
+// TestOnLockWait: the OnLockWait function runs before every wait for a
+// held flock (Locker.Flock, FlockContext, LockFile) and before the
+// Locker's OnWait, and never when the lock is free.
+func TestOnLockWait(t *testing.T) {
+	var mu sync.Mutex
+	var calls []string
+	durable.OnLockWait(func() {
+		mu.Lock()
+		calls = append(calls, "hook")
+		mu.Unlock()
+	})
+	defer durable.OnLockWait(nil)
+	got := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), calls...)
+	}
+
+	p := filepath.Join(t.TempDir(), "lock")
+	free, err := durable.LockFile(context.Background(), p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := free.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	k := durable.Locker{Timeout: -1, OnWait: func(*os.File, time.Duration) {
+		mu.Lock()
+		calls = append(calls, "onwait")
+		mu.Unlock()
+	}}
+	if err := k.Flock(context.Background(), f, unix.LOCK_SH); err != nil {
+		t.Fatal(err)
+	}
+	if err := durable.Funlock(f); err != nil {
+		t.Fatal(err)
+	}
+	if c := got(); len(c) != 0 {
+		t.Fatalf("free locks called %v", c)
+	}
+
+	holder, err := durable.LockFile(context.Background(), p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Unlock()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := k.Flock(cancelled, f, unix.LOCK_SH); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Locker.Flock on a held lock, cancelled: %v", err)
+	}
+	// Locker.Flock: the hook before OnWait, then FlockContext's own.
+	if c := strings.Join(got(), ","); c != "hook,onwait,hook" {
+		t.Fatalf("calls %s, want hook,onwait,hook", c)
+	}
+	if _, err := durable.LockFile(cancelled, p, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("LockFile on a held lock, cancelled: %v", err)
+	}
+	if c := strings.Join(got(), ","); c != "hook,onwait,hook,hook" {
+		t.Fatalf("calls %s after LockFile", c)
+	}
+}

@@ -145,6 +145,9 @@ func (c *GroupCommitter[R, G]) Submit(ctx context.Context, items ...R) error {
 	if len(items) == 0 {
 		return nil
 	}
+	if done, err := c.commitInline(ctx, items); done {
+		return err
+	}
 	u := c.enqueue(ctx, items)
 	select {
 	case <-u.done:
@@ -160,6 +163,74 @@ func (c *GroupCommitter[R, G]) Submit(ctx context.Context, items ...R) error {
 		c.mu.Unlock()
 		return settle.Wrap(settle.Unavailable, ctx.Err(), "append not started")
 	}
+}
+
+// commitInline commits items as the first group of a run in the calling
+// goroutine when the committer is idle, so that a lone caller (a
+// command-line write) starts no goroutine: it stages the group and syncs
+// it itself. Items submitted meanwhile are staged by a stager goroutine as
+// usual, while this group is synced, and synced after it by a syncer
+// goroutine. It reports false, doing nothing, when the committer is not
+// idle (or parallel).
+func (c *GroupCommitter[R, G]) commitInline(ctx context.Context, items []R) (bool, error) {
+	c.mu.Lock()
+	if c.parallel || c.active() || c.inRun || c.busy {
+		c.mu.Unlock()
+		return false, nil
+	}
+	if err := ctx.Err(); err != nil {
+		c.mu.Unlock()
+		return true, settle.Wrap(settle.Unavailable, err, "append not started")
+	}
+	u := &unit[R]{ctx: ctx, items: items, done: make(chan struct{}), taken: true}
+	g := &cgroup[R, G]{units: []*unit[R]{u}, items: items}
+	c.staging, c.busy = true, true
+	c.mu.Unlock()
+
+	err := c.hooks.Begin(ctx)
+	if err == nil {
+		c.mu.Lock()
+		c.inRun = true
+		c.mu.Unlock()
+		g.g, err = c.hooks.Stage(items)
+	}
+	c.account(len(items))
+	c.mu.Lock()
+	c.busy = false
+	if err != nil {
+		if c.runOver() {
+			c.endRun()
+		}
+		c.handOffStaging()
+		c.mu.Unlock()
+		c.hooks.Fail(items, err)
+		g.finish()
+		return true, nil
+	}
+	c.run++
+	c.flight++
+	c.syncing = true
+	c.handOffStaging()
+	c.syncBatch([]*cgroup[R, G]{g})
+	if len(c.ready) > 0 {
+		go c.syncer()
+	} else {
+		c.syncing = false
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	return true, nil
+}
+
+// handOffStaging ends an inline staging: a stager goroutine takes over
+// the units queued meanwhile, if any. mu held.
+func (c *GroupCommitter[R, G]) handOffStaging() {
+	if len(c.queue) > 0 {
+		go c.stager()
+	} else {
+		c.staging = false
+	}
+	c.cond.Broadcast()
 }
 
 // Post queues items as one unit without waiting for its group: the
@@ -399,40 +470,47 @@ func (c *GroupCommitter[R, G]) syncer() {
 	for len(c.ready) > 0 {
 		gs := c.ready
 		c.ready = nil
-		err := c.runErr
-		c.mu.Unlock()
-		if err == nil {
-			staged := make([]G, len(gs))
-			for i, g := range gs {
-				staged[i] = g.g
-			}
-			err = c.hooks.Sync(staged)
-		}
-		for _, g := range gs {
-			if err == nil {
-				c.hooks.Publish(g.g)
-			} else {
-				c.hooks.Fail(g.items, err)
-			}
-		}
-		c.mu.Lock()
-		if err != nil && c.runErr == nil {
-			c.runErr = err
-		}
-		c.flight -= len(gs)
-		if c.runOver() {
-			c.endRun()
-		}
-		c.cond.Broadcast()
-		c.mu.Unlock()
-		for _, g := range gs {
-			g.finish()
-		}
-		c.mu.Lock()
+		c.syncBatch(gs)
 	}
 	c.syncing = false
 	c.cond.Broadcast()
 	c.mu.Unlock()
+}
+
+// syncBatch syncs staged groups with one Sync and publishes or fails
+// them in order, ending the run if they were its last. mu held; it is
+// released meanwhile.
+func (c *GroupCommitter[R, G]) syncBatch(gs []*cgroup[R, G]) {
+	err := c.runErr
+	c.mu.Unlock()
+	if err == nil {
+		staged := make([]G, len(gs))
+		for i, g := range gs {
+			staged[i] = g.g
+		}
+		err = c.hooks.Sync(staged)
+	}
+	for _, g := range gs {
+		if err == nil {
+			c.hooks.Publish(g.g)
+		} else {
+			c.hooks.Fail(g.items, err)
+		}
+	}
+	c.mu.Lock()
+	if err != nil && c.runErr == nil {
+		c.runErr = err
+	}
+	c.flight -= len(gs)
+	if c.runOver() {
+		c.endRun()
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	for _, g := range gs {
+		g.finish()
+	}
+	c.mu.Lock()
 }
 
 // unitsContext is done when every unit's context is: one caller giving up

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -478,5 +480,74 @@ func TestGroupCommitPostOrder(t *testing.T) {
 	defer s.mu.Unlock()
 	if fmt.Sprint(s.published) != "[first posted after]" {
 		t.Fatalf("published %v, want [first posted after]", s.published)
+	}
+}
+
+// TestGroupCommitInline: a Submit on an idle committer runs Begin, Stage,
+// Sync, Publish and End in the calling goroutine (a one-shot command
+// starts no goroutine for its write); a Submit arriving while that group
+// is synced is still staged meanwhile, by a stager goroutine, and synced
+// after it.
+func TestGroupCommitInline(t *testing.T) {
+	s := &gcStore{t: t}
+	h := s.hooks()
+	var mu sync.Mutex
+	onCaller := map[string]bool{}
+	mark := func(hook string) {
+		buf := make([]byte, 64<<10)
+		stack := string(buf[:runtime.Stack(buf, false)])
+		mu.Lock()
+		onCaller[hook] = strings.Contains(stack, ".TestGroupCommitInline(") // the test function itself, not a closure of it
+		mu.Unlock()
+	}
+	begin, stage, syncf, publish, end := h.Begin, h.Stage, h.Sync, h.Publish, h.End
+	h.Begin = func(ctx context.Context) error { mark("begin"); return begin(ctx) }
+	h.Stage = func(items []*gcItem) (*gcGroup, error) { mark("stage"); return stage(items) }
+	h.Sync = func(gs []*gcGroup) error { mark("sync"); return syncf(gs) }
+	h.Publish = func(g *gcGroup) { mark("publish"); publish(g) }
+	h.End = func() { mark("end"); end() }
+	c := durable.NewGroupCommitter(h, 0, 0, 0)
+
+	lone := &gcItem{id: "lone"}
+	if err := c.Submit(context.Background(), lone); err != nil || lone.err != nil || !lone.pub {
+		t.Fatalf("lone submit: %v %+v", err, lone)
+	}
+	for _, hook := range []string{"begin", "stage", "sync", "publish", "end"} {
+		if !onCaller[hook] {
+			t.Errorf("%s did not run in the submitting goroutine", hook)
+		}
+	}
+	if got := fmt.Sprint(s.events); got != "[begin stage sync end]" {
+		t.Fatalf("events %s", got)
+	}
+
+	// a is committed inline; b arrives during a's Sync and is staged
+	// before a's Sync returns.
+	a, b := &gcItem{id: "a"}, &gcItem{id: "b"}
+	gate, done := pipeline(t, s, c, a, b)
+	close(gate)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.err != nil || b.err != nil || !a.pub || !b.pub {
+		t.Fatalf("a %+v b %+v", a, b)
+	}
+	c.Drain()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if got := fmt.Sprint(s.published); got != "[lone a b]" {
+		t.Fatalf("published %s", got)
+	}
+
+	// A cancelled context on an idle committer stages nothing.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.mu.Unlock()
+	err := c.Submit(ctx, &gcItem{id: "cancelled"})
+	s.mu.Lock()
+	if settle.ErrorCode(err) != settle.Unavailable || len(s.written) != 3 {
+		t.Fatalf("cancelled submit: %v, written %v", err, s.written)
 	}
 }
