@@ -18,3 +18,14 @@ func EncodeBodyReusing(prev, sc *Scene) ([]byte, int, error) {
 	})
 	return data, n, err
 }
+
+// ApplyPatchShared is the patch of a status write: applied to sc's values
+// in place of a copy, the beats no operation points into left as they
+// are.
+func ApplyPatchShared(sc *Scene, patch []byte) (*Scene, error) {
+	ops, err := decodePatch(patch)
+	if err != nil {
+		return nil, err
+	}
+	return applyPatchOps(sc, ops)
+}
