@@ -283,13 +283,19 @@ func (s *Scenes) VersionPath(ref scene.Ref, v int) (string, error) {
 // after the store's lock timeout (UNAVAILABLE). A caller that may refuse a
 // batch without a scene checks that first, so the refusal creates nothing.
 func (s *Scenes) lockBatch(ctx context.Context, b sceneBatch) (*durable.Lock, error) {
-	if err := durable.MkdirUnder(s.root, b.dir, sceneDirPerm); err != nil {
-		if errors.Is(err, durable.ErrSymlink) {
-			return nil, pathErr(settle.Internal, err, "create scenes directory")
-		}
-		return nil, s.failed(err, "create scenes directory")
-	}
+	// The directory is created only when the lock file cannot be opened
+	// for want of it: resolve has just refused a link on its path, and
+	// MkdirUnder would stat every component again on each write.
 	l, err := durable.LockFile(ctx, b.lock(), s.lockTimeout)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := durable.MkdirUnder(s.root, b.dir, sceneDirPerm); err != nil {
+			if errors.Is(err, durable.ErrSymlink) {
+				return nil, pathErr(settle.Internal, err, "create scenes directory")
+			}
+			return nil, s.failed(err, "create scenes directory")
+		}
+		l, err = durable.LockFile(ctx, b.lock(), s.lockTimeout)
+	}
 	if errors.Is(err, durable.ErrSymlink) {
 		return nil, pathErr(settle.Internal, err, "lock batch %s", b.Ref.Batch)
 	}

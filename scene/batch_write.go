@@ -215,7 +215,8 @@ type statusBody struct {
 	sc     *Scene
 	data   []byte
 	fp     string
-	shared bool // sc is the cache's, not to be changed
+	shared bool       // sc is the cache's, not to be changed
+	beats  []beatSpan // where sc's beats lie in data (nil: unknown)
 }
 
 // loadStatusBody is LoadBody through the cache, with the body's structure
@@ -228,8 +229,8 @@ func (bf BatchFiles) loadStatusBody(name string) (statusBody, error) {
 	if !ok {
 		return statusBody{}, settle.Errorf(settle.NotFound, "scene body not found: %s", name)
 	}
-	if sc, fp, ok := bf.Cache.get(bf.cacheKey(name), data); ok {
-		return statusBody{sc: sc, data: data, fp: fp, shared: true}, nil
+	if e, ok := bf.Cache.get(bf.cacheKey(name), data); ok {
+		return statusBody{sc: e.sc, data: data, fp: e.fp, shared: true, beats: e.beats}, nil
 	}
 	sc, err := DecodeBody(data)
 	if err != nil {
@@ -308,7 +309,21 @@ func (bf BatchFiles) updateStatus(c Cond, m statusChange) (StatusWrite, error) {
 			return StatusWrite{}, err
 		}
 	}
-	data, err := encodeBody(sc, len(prev))
+	// A beat written as the cached body's is copied from its bytes, not
+	// encoded again (a status write changes a take or two).
+	var same []bool
+	var reuse func(i int) []byte
+	if body.shared && body.beats != nil {
+		same = make([]bool, len(sc.Beats))
+		reuse = func(i int) []byte {
+			if i >= len(body.sc.Beats) || !sameBeat(body.sc.Beats[i], sc.Beats[i]) {
+				return nil
+			}
+			same[i] = true
+			return body.data[body.beats[i].start:body.beats[i].end]
+		}
+	}
+	data, spans, err := encodeBodyBeats(sc, len(prev), reuse)
 	if err != nil {
 		return StatusWrite{}, settle.Wrap(settle.InvalidInput, err, "encode scene of batch %s", ref.Batch)
 	}
@@ -318,8 +333,29 @@ func (bf BatchFiles) updateStatus(c Cond, m statusChange) (StatusWrite, error) {
 		return StatusWrite{}, err
 	}
 	if bf.Cache != nil {
-		// The caller gets sc; the cache keeps its own copy.
-		bf.Cache.put(key, data, sc.Clone(), fp)
+		// The caller gets a scene of its own; the cache keeps one that
+		// shares nothing with it.
+		var own *Scene
+		switch {
+		case body.shared && m.isPatch:
+			// The patched scene shares what the patch did not change
+			// with the cached one: the cache keeps it, the caller a copy.
+			own, sc = sc, sc.Clone()
+		case same != nil:
+			// The closure changed a copy: the cache keeps its own
+			// beats that are written as before, and copies the others.
+			own = sc.cloneTop()
+			for i, b := range sc.Beats {
+				if same[i] {
+					own.Beats[i] = body.sc.Beats[i]
+				} else {
+					own.Beats[i] = b.Clone()
+				}
+			}
+		default:
+			own = sc.Clone()
+		}
+		bf.Cache.put(key, data, own, fp, spans)
 	}
 	return StatusWrite{
 		Name:   t.Name,

@@ -100,6 +100,16 @@ func encodeBodyTree(obj *pyjson.Object, sizeHint int) ([]byte, error) {
 	if err := checkBodyLimits(obj); err != nil {
 		return nil, settle.Wrap(settle.InvalidInput, err, "encode scene body")
 	}
+	var buf []byte
+	if sizeHint > 0 {
+		buf = make([]byte, 0, sizeHint+sizeHint/16+512)
+	}
+	return appendBodyTree(buf, obj)
+}
+
+// appendBodyTree appends the body of obj, whose limits are checked, to
+// buf.
+func appendBodyTree(buf []byte, obj *pyjson.Object) ([]byte, error) {
 	w := pyjson.NewObjectSize(obj.Len() + 1)
 	w.Set("schema_version", schemaOne)
 	for _, k := range obj.Keys() {
@@ -108,10 +118,6 @@ func encodeBodyTree(obj *pyjson.Object, sizeHint int) ([]byte, error) {
 		}
 		v, _ := obj.Get(k)
 		w.Set(k, v)
-	}
-	var buf []byte
-	if sizeHint > 0 {
-		buf = make([]byte, 0, sizeHint+sizeHint/16+512)
 	}
 	b, err := pyjson.AppendEncode(buf, w, bodyOptions)
 	if err != nil {

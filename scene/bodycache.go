@@ -23,9 +23,10 @@ type BodyCache struct {
 }
 
 type cachedBody struct {
-	data []byte
-	sc   *Scene // the cache's own: never changed, never handed out
-	fp   string
+	data  []byte
+	sc    *Scene // the cache's own: never changed, never handed out
+	fp    string
+	beats []beatSpan // where each of sc's beats lies in data (nil: unknown)
 }
 
 // DefaultBodyCacheBytes bounds the bodies a BodyCache holds (their size on
@@ -42,23 +43,24 @@ func NewBodyCache(maxBytes int) *BodyCache {
 	return &BodyCache{m: map[string]cachedBody{}, max: maxBytes}
 }
 
-// get returns the cached scene decoded from data under key, and its
-// structure fingerprint. The scene must not be changed.
-func (c *BodyCache) get(key string, data []byte) (*Scene, string, bool) {
+// get returns the cached entry decoded from data under key. Its scene
+// must not be changed.
+func (c *BodyCache) get(key string, data []byte) (cachedBody, bool) {
 	if c == nil {
-		return nil, "", false
+		return cachedBody{}, false
 	}
 	c.mu.Lock()
 	e, ok := c.m[key]
 	c.mu.Unlock()
 	if !ok || !bytes.Equal(e.data, data) {
-		return nil, "", false
+		return cachedBody{}, false
 	}
-	return e.sc, e.fp, true
+	return e, true
 }
 
-// put remembers sc, which the cache then owns, as the decoding of data.
-func (c *BodyCache) put(key string, data []byte, sc *Scene, fp string) {
+// put remembers sc, which the cache then owns, as the decoding of data,
+// whose beats lie at beats.
+func (c *BodyCache) put(key string, data []byte, sc *Scene, fp string, beats []beatSpan) {
 	if c == nil {
 		return
 	}
@@ -75,7 +77,7 @@ func (c *BodyCache) put(key string, data []byte, sc *Scene, fp string) {
 		clear(c.m)
 		c.bytes = 0
 	}
-	c.m[key] = cachedBody{data: data, sc: sc, fp: fp}
+	c.m[key] = cachedBody{data: data, sc: sc, fp: fp, beats: beats}
 	c.bytes += len(data)
 }
 

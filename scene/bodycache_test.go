@@ -54,7 +54,7 @@ func TestStatusBodyCache(t *testing.T) {
 	}
 	codes := map[settle.Code]int{}
 	for step := 0; step < 300; step++ {
-		kind, pi, ci, restore := rng.Intn(5), rng.Intn(len(patches)), rng.Intn(len(closures)), rng.Intn(2) == 0
+		kind, pi, ci, restore := rng.Intn(6), rng.Intn(len(patches)), rng.Intn(len(closures)), rng.Intn(2) == 0
 		var errs [2]error
 		for i, bf := range bfs {
 			var w scene.StatusWrite
@@ -72,10 +72,27 @@ func TestStatusBodyCache(t *testing.T) {
 				} else {
 					f.files[name] = append(append([]byte(nil), f.files[name]...), '\n')
 				}
-			case 4:
-				// The caller changes the scene a write returned.
-				w, err = bf.UpdateStatusIf(c, func(*scene.Scene) error { return nil })
+			case 4, 5:
+				// The caller changes the scene a write returned (a
+				// closure's, or a patch's whose unchanged beats the
+				// cache's scene shares).
+				if kind == 4 {
+					w, err = bf.UpdateStatusIf(c, func(sc *scene.Scene) error {
+						if restore && len(sc.Beats) > 0 {
+							sc.Beats[0].Approved = !sc.Beats[0].Approved
+						}
+						return nil
+					})
+				} else {
+					w, err = bf.PatchStatusIf(c, []byte(patches[0]))
+				}
 				if err == nil {
+					for _, b := range w.Loaded.Scene.Beats {
+						for _, tk := range b.Takes {
+							tk.Status = "changed"
+						}
+						b.Approved = !b.Approved
+					}
 					w.Loaded.Scene.Beats[0].BeatID = "CHANGED"
 					w.Loaded.Scene.Beats[0].BeatMetadata.Set("modality", "changed")
 					w.Loaded.Scene.SceneMetadata.Set("changed", true)

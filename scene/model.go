@@ -363,12 +363,17 @@ func (sc *Scene) ToTree() *pyjson.Object { return sc.toTree(pyjson.DeepCopy) }
 func (sc *Scene) sharedTree() *pyjson.Object { return sc.toTree(shareValue) }
 
 func (sc *Scene) toTree(cp copier) *pyjson.Object {
-	o := pyjson.NewObjectSize(5 + len(sc.Extra))
-	o.Set("scene_id", sc.SceneID)
 	beats := make([]any, 0, len(sc.Beats))
 	for _, b := range sc.Beats {
 		beats = append(beats, b.toTree(cp))
 	}
+	return sc.toTreeBeats(cp, beats)
+}
+
+// toTreeBeats is toTree with beats as the tree's beats.
+func (sc *Scene) toTreeBeats(cp copier, beats []any) *pyjson.Object {
+	o := pyjson.NewObjectSize(5 + len(sc.Extra))
+	o.Set("scene_id", sc.SceneID)
 	o.Set("beats", beats)
 	o.Set("scene_metadata", objectOrNew(sc.SceneMetadata, cp))
 	o.Set("locked", sc.Locked)
@@ -447,6 +452,16 @@ func (sc *Scene) Clone() *Scene {
 	if sc == nil {
 		return nil
 	}
+	c := sc.cloneTop()
+	for i, b := range sc.Beats {
+		c.Beats[i] = b.Clone()
+	}
+	return c
+}
+
+// cloneTop is Clone but for the beats: the copy's Beats has sc's length
+// (nil if sc's is nil) and no beat yet.
+func (sc *Scene) cloneTop() *Scene {
 	c := &Scene{
 		SceneID:       sc.SceneID,
 		SceneMetadata: sc.SceneMetadata.Clone(),
@@ -456,9 +471,6 @@ func (sc *Scene) Clone() *Scene {
 	}
 	if sc.Beats != nil {
 		c.Beats = make([]*Beat, len(sc.Beats))
-		for i, b := range sc.Beats {
-			c.Beats[i] = b.Clone()
-		}
 	}
 	return c
 }

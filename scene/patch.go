@@ -253,22 +253,69 @@ func applyPatchOps(sc *Scene, ops []patchOp) (*Scene, error) {
 	if sc == nil {
 		return nil, settle.Errorf(settle.InvalidInput, "json patch: nil scene")
 	}
-	tree := sc.sharedTree()
 	// A beat whose object no operation copied (to change it) is the
 	// scene's beat as it was: the result takes it without decoding it.
-	var reuse map[*pyjson.Object]*Beat
-	if bv, ok := tree.Get("beats"); ok {
-		if list, ok := bv.([]any); ok && len(list) == len(sc.Beats) {
-			reuse = make(map[*pyjson.Object]*Beat, len(list))
-			for i, b := range list {
-				if bo, ok := b.(*pyjson.Object); ok {
-					reuse[bo] = sc.Beats[i]
-				}
-			}
+	// When every operation points inside beats it names by index, the
+	// others are never looked into: each is an empty object standing for
+	// it, not its tree.
+	touched, inside := beatsInside(ops, len(sc.Beats))
+	beats := make([]any, len(sc.Beats))
+	reuse := make(map[*pyjson.Object]*Beat, len(sc.Beats))
+	for i, b := range sc.Beats {
+		var bo *pyjson.Object
+		if inside && !touched[i] {
+			bo = pyjson.NewObject()
+		} else {
+			bo = b.toTree(shareValue)
 		}
+		beats[i] = bo
+		reuse[bo] = b
 	}
+	tree := sc.toTreeBeats(shareValue, beats)
 	// The body limits are checked when the result is encoded.
 	return applyOps(tree, ops, false, reuse)
+}
+
+// beatsInside returns the beats of a scene of n beats whose contents ops
+// read or write, with ok=true when each operation's pointers (path, and
+// from for move and copy) all lie inside a beat named by its index
+// (/beats/N/...): then no operation looks into, adds, moves or removes
+// any other beat.
+func beatsInside(ops []patchOp, n int) (map[int]bool, bool) {
+	touched := map[int]bool{}
+	for _, op := range ops {
+		ptrs := [][]string{op.path}
+		if op.kind == "move" || op.kind == "copy" {
+			ptrs = append(ptrs, op.from)
+		}
+		for _, p := range ptrs {
+			if len(p) < 3 || p[0] != "beats" {
+				return nil, false
+			}
+			i, ok := beatIndex(p[1], n)
+			if !ok {
+				return nil, false
+			}
+			touched[i] = true
+		}
+	}
+	return touched, true
+}
+
+// beatIndex is an RFC 6901 array index below n: "0" or digits without a
+// leading zero.
+func beatIndex(tok string, n int) (int, bool) {
+	if tok == "" || len(tok) > 9 || (len(tok) > 1 && tok[0] == '0') {
+		return 0, false
+	}
+	i := 0
+	for _, c := range []byte(tok) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		i = i*10 + int(c-'0')
+	}
+	return i, i < n
 }
 
 // applyOps applies ops to doc, the tree of a scene, and decodes the

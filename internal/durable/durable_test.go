@@ -395,3 +395,57 @@ func TestOnLockWait(t *testing.T) {
 		t.Fatalf("calls %s after LockFile", c)
 	}
 }
+
+// The writes and reads on raw descriptors classify their errors as the os
+// package does: callers test them with errors.Is.
+func TestRawDescriptorErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing")
+	if _, err := durable.ReadFile(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("ReadFile of a missing file: %v, want ErrNotExist", err)
+	}
+	if err := durable.WriteFile(filepath.Join(missing, "a"), []byte("x"), 0o644); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("WriteFile into a missing directory: %v, want ErrNotExist", err)
+	}
+	if err := durable.SyncDir(missing); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("SyncDir of a missing directory: %v, want ErrNotExist", err)
+	}
+	if _, err := durable.LockFile(context.Background(), filepath.Join(missing, "l"), time.Second); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("LockFile in a missing directory: %v, want ErrNotExist", err)
+	}
+	target := filepath.Join(dir, "t")
+	if err := os.WriteFile(target, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := durable.ReadFile(link); !errors.Is(err, durable.ErrSymlink) {
+		t.Fatalf("ReadFile of a link: %v, want ErrSymlink", err)
+	}
+	if _, err := durable.LockFile(context.Background(), link, time.Second); !errors.Is(err, durable.ErrSymlink) {
+		t.Fatalf("LockFile of a link: %v, want ErrSymlink", err)
+	}
+	// A file larger than one read, and an empty one, come back whole.
+	big := make([]byte, 1<<20+3)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	for _, data := range [][]byte{big, {}} {
+		p := filepath.Join(dir, "data")
+		if err := durable.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := durable.ReadFile(p)
+		if err != nil || string(got) != string(data) {
+			t.Fatalf("ReadFile: %d bytes, %v; want %d", len(got), err, len(data))
+		}
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("mode %v, %v; want 0600", fi.Mode(), err)
+		}
+	}
+	if names := listDir(t, dir); len(names) != 3 {
+		t.Fatalf("files left: %v", names)
+	}
+}
