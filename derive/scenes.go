@@ -11,7 +11,7 @@ import (
 )
 
 // SceneSource is a scene store's files as a follower reads them (the file
-// store's SceneScanner).
+// store's SceneScanner, PostgreSQL's over its rows).
 type SceneSource interface {
 	// Scan returns the version bodies written since the previous Scan
 	// (every body on the first).
@@ -19,7 +19,7 @@ type SceneSource interface {
 }
 
 // ManifestSource is a SceneSource that also reports the manifests its
-// last Scan read (the file store's SceneScanner): FollowScenes announces
+// last Scan read (both SceneScanners): FollowScenes announces
 // the activations among them.
 type ManifestSource interface {
 	SceneSource
