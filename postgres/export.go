@@ -173,7 +173,8 @@ func (s *Store) ReadSceneFile(ctx context.Context, project, name string) ([]byte
 	if err := s.usable(ctx); err != nil {
 		return nil, false, err
 	}
-	return s.readFile(ctx, s.pool, project, name)
+	data, _, ok, err := s.readFile(ctx, s.pool, project, name)
+	return data, ok, err
 }
 
 // PutSceneFile creates or replaces a scene file with data. The copy is

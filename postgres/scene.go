@@ -34,21 +34,27 @@ type sceneFiles struct {
 }
 
 // txWrites is what a transaction's scene writes returned: the stamp of
-// every file it wrote. Outside a status save group every write of a
-// transaction gets the same stamp, "<xid>.0".
+// every file it wrote (outside a status save group every write of a
+// transaction gets the same stamp, "<xid>.0"), and of every file it read
+// when read is not nil.
 type txWrites struct {
-	stamps map[string]string // file name -> stamp
+	stamps map[string]string // file name -> stamp written
+	read   map[string]string // file name -> stamp read
 }
 
 func (f sceneFiles) ReadFile(name string) ([]byte, bool, error) {
 	if f.cache == nil {
-		return f.s.readFile(f.ctx, f.tx, f.project, name)
+		data, stamp, ok, err := f.s.readFile(f.ctx, f.tx, f.project, name)
+		if ok && f.w != nil && f.w.read != nil {
+			f.w.read[name] = stamp
+		}
+		return data, ok, err
 	}
 	k := fileKey{f.project, name}
 	if data, ok, known := f.cache.read(k); known {
 		return data, ok, nil
 	}
-	data, ok, err := f.s.readFile(f.ctx, f.tx, f.project, name)
+	data, _, ok, err := f.s.readFile(f.ctx, f.tx, f.project, name)
 	if err == nil {
 		f.cache.known[k] = nil
 		if ok {
@@ -117,16 +123,17 @@ func (s *Store) batchRead(ctx context.Context, b scene.Batch, what string, fn fu
 	return s.readTx(ctx, what, func(tx pgx.Tx) error { return fn(s.files(ctx, tx, b, nil)) })
 }
 
-// readFile reads a scene file; ok is false when it does not exist.
-func (s *Store) readFile(ctx context.Context, q querier, project, name string) (data []byte, ok bool, err error) {
-	err = q.QueryRow(ctx, "SELECT data FROM scene_files WHERE project = $1 AND name = $2", project, name).Scan(&data)
+// readFile reads a scene file and its stamp; ok is false when it does
+// not exist.
+func (s *Store) readFile(ctx context.Context, q querier, project, name string) (data []byte, stamp string, ok bool, err error) {
+	err = q.QueryRow(ctx, "SELECT data, stamp FROM scene_files WHERE project = $1 AND name = $2", project, name).Scan(&data, &stamp)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
+		return nil, "", false, nil
 	}
 	if err != nil {
-		return nil, false, s.fail(err, "read %s", name)
+		return nil, "", false, s.fail(err, "read %s", name)
 	}
-	return data, true, nil
+	return data, stamp, true, nil
 }
 
 // writeFile creates or replaces a scene file and returns the stamp it
@@ -168,13 +175,7 @@ func (s *Store) Load(ctx context.Context, ref scene.Ref) (scene.Loaded, error) {
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	var ld scene.Loaded
-	err = s.batchRead(ctx, b, "load scene", func(bf scene.BatchFiles) error {
-		var err error
-		ld, err = bf.LoadActive()
-		return err
-	})
-	return ld, err
+	return s.loadStamped(ctx, b, "load scene", scene.BatchFiles.LoadActive)
 }
 
 // LoadVersion implements scene.Store: a registered version's body;
@@ -184,11 +185,25 @@ func (s *Store) LoadVersion(ctx context.Context, ref scene.Ref, version int) (sc
 	if err != nil {
 		return scene.Loaded{}, err
 	}
+	return s.loadStamped(ctx, b, "load scene version", func(bf scene.BatchFiles) (scene.Loaded, error) { return bf.LoadVersion(version) })
+}
+
+// loadStamped runs a load on one snapshot and sets the Stamp of the body
+// it read, as a status save returns it.
+func (s *Store) loadStamped(ctx context.Context, b scene.Batch, what string, load func(scene.BatchFiles) (scene.Loaded, error)) (scene.Loaded, error) {
 	var ld scene.Loaded
-	err = s.batchRead(ctx, b, "load scene version", func(bf scene.BatchFiles) error {
+	err := s.readTx(ctx, what, func(tx pgx.Tx) error {
+		w := &txWrites{read: map[string]string{}}
 		var err error
-		ld, err = bf.LoadVersion(version)
-		return err
+		if ld, err = load(s.files(ctx, tx, b, w)); err != nil {
+			return err
+		}
+		for name, st := range w.read {
+			if name != b.Manifest() {
+				ld.Stamp = st
+			}
+		}
+		return nil
 	})
 	return ld, err
 }

@@ -87,6 +87,14 @@ func TestPostgresSceneStamps(t *testing.T) {
 		t.Fatal(err)
 	}
 	fresh("runner save", l4.Stamp)
+	// A load returns the stamp of the body it read: a writer that loads
+	// after its write (recover-stale) keys its event as the follower does.
+	if ld, err := s.Load(ctx, followRef); err != nil || ld.Stamp != l4.Stamp {
+		t.Fatalf("load: stamp %q err %v, want %q", ld.Stamp, err, l4.Stamp)
+	}
+	if ld, err := s.LoadVersion(ctx, followRef, 1); err != nil || ld.Stamp != l4.Stamp {
+		t.Fatalf("load version: stamp %q err %v, want %q", ld.Stamp, err, l4.Stamp)
+	}
 
 	// Concurrent saves of one body, gathered into groups.
 	const n = 16
