@@ -104,7 +104,8 @@
 // stamps reuse the file store's keys, its follower and its tests, need no
 // table to consume and clean up, and keep the writer's event, with its
 // principal and the kind of save the store does not know, the one that
-// is normally appended. A scan reads the rows whose xid is not below the
+// is normally appended (the follower leaves a write SceneGrace to its
+// writer, which may be another server). A scan reads the rows whose xid is not below the
 // oldest transaction running at its previous scan (pg_snapshot_xmin), so
 // a transaction that took its id before another's and commits after it
 // is not skipped; rows read again are recognized by xid and stamp. Rows

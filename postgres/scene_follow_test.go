@@ -210,19 +210,21 @@ func startFollower(t *testing.T, s *postgres.Store) *follower {
 	return f
 }
 
-// settled returns once every follower has derived what it found before
-// the call: a Scan that started more than derive.SceneGrace later, and
-// the step after it (whose Scan begins when the derivations are done).
+// settled returns once every follower has derived what was committed
+// before the call: a Scan that ended more than postgres.SceneGrace (and a
+// margin) later, the step after it, which begins later still and derives
+// what is due, and the Scan of the step after that, which begins when
+// those derivations are done.
 func settled(t *testing.T, fs ...*follower) {
 	t.Helper()
 	start := time.Now()
 	deadline := time.After(30 * time.Second)
 	for _, f := range fs {
 		after := 0
-		for after < 2 {
+		for after < 3 {
 			select {
 			case <-f.scans:
-				if time.Since(start) > 2*derive.SceneGrace {
+				if time.Since(start) > postgres.SceneGrace+200*time.Millisecond {
 					after++
 				}
 			case <-deadline:
@@ -354,13 +356,34 @@ func TestPostgresSceneFollowDerivesLostEvents(t *testing.T) {
 	writerActivated(t, wd, 2, st)
 	check("after the slow writer", 3, 3)
 
+	// A writer of another server slower than derive.SceneGrace but within
+	// the scanner's grace: the event is its own, with its principal.
+	l, err = b.PatchStatus(ctx, followRef, 2, approvePatch(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed := time.Now()
+	for _, f := range []*follower{fa, fb} {
+		for time.Since(committed) < 3*derive.SceneGrace {
+			<-f.scans
+		}
+	}
+	writerStatusSaved(t, wd, l)
+	settled(t, fa, fb)
+	check("after a writer slower than derive.SceneGrace", 4, 3)
+	evs := sceneEvents(t, a)
+	var last derive.SceneEventData
+	if err := json.Unmarshal(evs[len(evs)-1].Data, &last); err != nil || last.Principal != "op" || last.Via != "patch" || last.Revision != l.Revision {
+		t.Fatalf("the slow writer's save was announced as %s (%v)", evs[len(evs)-1].Data, err)
+	}
+
 	// Restarts: new followers on new stores find everything announced.
 	fa.stop()
 	fb.stop()
 	c := openStore(t, schema, storetest.Config())
 	fc, fd := startFollower(t, c), startFollower(t, openStore(t, schema, storetest.Config()))
 	settled(t, fc, fd)
-	check("after a restart", 3, 3)
+	check("after a restart", 4, 3)
 }
 
 // TestPostgresSceneScannerNeverSkips: a row whose transaction began

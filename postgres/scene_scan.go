@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/jackc/pgx/v5"
@@ -45,6 +46,15 @@ type seenRow struct {
 func (s *Store) SceneScanner() *SceneScanner {
 	return &SceneScanner{s: s, seen: map[fileKey]seenRow{}}
 }
+
+// SceneGrace is how long a follower of the scene rows leaves a write it
+// found to its writer, which may be another server, whose event follows
+// its commit by a round trip and an event group commit
+// (derive.GraceSource).
+const SceneGrace = time.Second
+
+// Grace implements derive.GraceSource.
+func (sc *SceneScanner) Grace() time.Duration { return SceneGrace }
 
 // scanChunk bounds the rows whose bytes one query of a Scan reads (but
 // for one batch's, read together).
