@@ -450,3 +450,42 @@ func TestPostgresSceneScannerNeverSkips(t *testing.T) {
 		t.Fatalf("manifests after an activation: %+v (want B2 %s)", ms, st)
 	}
 }
+
+// TestPostgresSceneFollowLeavesUnstampedRows: rows without a stamp
+// (written before stamps, whose writers announced their events unkeyed,
+// or copied in by a migration) give a follower no save and no activation
+// to announce, at any restart; a version without its
+// scene.version_created still gets it, once.
+func TestPostgresSceneFollowLeavesUnstampedRows(t *testing.T) {
+	schema := newSchema(t)
+	s := openStore(t, schema, storetest.Config())
+	for _, prompt := range []string{"a", "b"} {
+		if _, err := s.WriteCandidate(ctx, followRef, followScene(t, "B1", prompt), "r", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.PatchStatus(ctx, followRef, 1, approvePatch(true)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ActivateStamped(ctx, followRef, 2, 1); err != nil {
+		t.Fatal(err)
+	}
+	// The rows as migration 0004 leaves the rows of an older schema.
+	if _, err := s.Pool().Exec(ctx, "UPDATE scene_files SET stamp = ''"); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		f := startFollower(t, openStore(t, schema, storetest.Config()))
+		settled(t, f)
+		f.stop()
+		if n, keys := countEvents(t, s, event.SceneVersionCreated); n != 2 || len(keys) != 2 {
+			t.Fatalf("round %d: %d version_created (%v), want one for each version", round, n, keys)
+		}
+		if n, _ := countEvents(t, s, event.SceneStatusSaved); n != 0 {
+			t.Fatalf("round %d: %d status_saved derived from unstamped rows", round, n)
+		}
+		if n, _ := countEvents(t, s, event.SceneActivated); n != 0 {
+			t.Fatalf("round %d: %d activated derived from an unstamped manifest", round, n)
+		}
+	}
+}
