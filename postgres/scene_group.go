@@ -149,7 +149,7 @@ func (s *Store) commitScenes(group []*scall) {
 			return err
 		}
 		for i, c := range group {
-			if !c.busy && c.err == nil {
+			if !c.busy && c.err == nil && xid != "" {
 				c.out.Stamp = xid + "." + strconv.Itoa(i)
 			}
 		}
