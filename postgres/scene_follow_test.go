@@ -489,3 +489,46 @@ func TestPostgresSceneFollowLeavesUnstampedRows(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPostgresSceneScan: one follower Scan of 200 batches, with
+// nothing changed since the last ("idle") and with one body saved since
+// ("one save", the save outside the timer).
+func BenchmarkPostgresSceneScan(b *testing.B) {
+	s := openStore(b, "", storetest.Config())
+	const batches = 200
+	for i := range batches {
+		batch := fmt.Sprintf("B%d", i)
+		sc, err := scene.DecodeInput([]byte(`{"scene_id": "` + batch + `", "beats": [{"beat_id": "S1"}]}`))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.WriteCandidate(ctx, storetest.Ref(batch), sc, "r", false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sc := s.SceneScanner()
+	if bodies, err := sc.Scan(ctx); err != nil || len(bodies) != batches {
+		b.Fatalf("first scan: %d bodies, %v", len(bodies), err)
+	}
+	b.Run("idle", func(b *testing.B) {
+		for b.Loop() {
+			if bodies, err := sc.Scan(ctx); err != nil || len(bodies) != 0 {
+				b.Fatalf("%d bodies, %v", len(bodies), err)
+			}
+		}
+	})
+	b.Run("one save", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			b.StopTimer()
+			i++
+			if _, err := s.PatchStatus(ctx, storetest.Ref(fmt.Sprintf("B%d", i%batches)), 1, approvePatch(i%2 == 0)); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if bodies, err := sc.Scan(ctx); err != nil || len(bodies) != 1 {
+				b.Fatalf("%d bodies, %v", len(bodies), err)
+			}
+		}
+	})
+}
