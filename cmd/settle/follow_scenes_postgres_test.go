@@ -22,7 +22,8 @@ import (
 // PostgreSQL database. A status save and an activation are committed by
 // a writer that dies before their events (the store called without the
 // event step); the servers' scene followers announce each once, keyed as
-// the writer would have keyed it.
+// the writer would have keyed it. The CLI's scene patch and activate key
+// theirs by the rows' stamps too.
 func TestPostgresServeFollowsScenes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the settle binary")
@@ -98,6 +99,49 @@ func TestPostgresServeFollowsScenes(t *testing.T) {
 	for k, n := range seen {
 		if n != 1 {
 			t.Fatalf("%s announced %d times", k, n)
+		}
+	}
+
+	// The CLI's scene commands on PostgreSQL key their events by the
+	// rows' stamps, as the followers do.
+	patch := filepath.Join(t.TempDir(), "patch.json")
+	if err := os.WriteFile(patch, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": true}]`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SETTLE_CONFIG": config}
+	out, errOut, code := run(t, env, "scene", "patch", "--json", "--project", "P", "--episode", "1", "--batch", "B1", "--expected-version", "2", "--patch", patch)
+	if code != 0 {
+		t.Fatalf("settle scene patch: %s %s", out, errOut)
+	}
+	var cli struct{ Revision string }
+	if err := json.Unmarshal([]byte(out), &cli); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := run(t, env, "scene", "activate", "--project", "P", "--episode", "1", "--batch", "B1", "--version", "1"); code != 0 {
+		t.Fatalf("settle scene activate: %s %s", out, errOut)
+	}
+	stamp := func(name string) string {
+		var st string
+		if err := pg.Pool().QueryRow(ctx, "SELECT stamp FROM scene_files WHERE project = 'P' AND name = $1", name).Scan(&st); err != nil || st == "" {
+			t.Fatalf("stamp of %s: %q %v", name, st, err)
+		}
+		return st
+	}
+	save = derive.SceneEvent(ref, 2, "")
+	save.Revision, save.Stamp = cli.Revision, stamp("ep_001_B1.v002.json")
+	act = derive.SceneEvent(ref, 1, "")
+	act.Stamp = stamp("ep_001_B1.versions.json")
+	evs, err := pg.Since(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, ev := range evs {
+		got[ev.Key]++
+	}
+	for _, k := range []string{derive.StatusSavedKey(save), derive.ActivatedKey(act)} {
+		if got[k] != 1 {
+			t.Fatalf("the CLI's event %s: %d in the log (%v)", k, got[k], got)
 		}
 	}
 }
