@@ -36,9 +36,9 @@ func VersionCreatedKey(d SceneEventData) string {
 
 // StatusSavedKey makes scene.status_saved exactly-once per save: a save
 // is its version, the revision of the body it wrote and the stamp of the
-// file (scene.Loaded.Stamp), which the writer and a follower of the files
-// both see. "" when d has no stamp (a store without files): the event is
-// then appended by its writer alone, unkeyed.
+// file or row (scene.Loaded.Stamp), which the writer and a follower of
+// the files both see. "" when d has no stamp (a store without stamps):
+// the event is then appended by its writer alone, unkeyed.
 func StatusSavedKey(d SceneEventData) string {
 	if d.Stamp == "" || d.Revision == "" {
 		return ""
@@ -47,10 +47,10 @@ func StatusSavedKey(d SceneEventData) string {
 }
 
 // ActivatedKey makes scene.activated exactly-once per activation: its
-// version and the stamp of the manifest it wrote (the file store's
-// scene.StampedActivator), which the writer and a follower of the files
-// both see. "" when d has no stamp (a store without files): the event is
-// then appended by its writer alone, unkeyed.
+// version and the stamp of the manifest it wrote (the file and
+// PostgreSQL stores' scene.StampedActivator), which the writer and a
+// follower of the files both see. "" when d has no stamp (a store without
+// stamps): the event is then appended by its writer alone, unkeyed.
 func ActivatedKey(d SceneEventData) string {
 	if d.Stamp == "" {
 		return ""

@@ -11,7 +11,7 @@ import (
 )
 
 // SceneSource is a scene store's files as a follower reads them (the file
-// store's SceneScanner).
+// store's SceneScanner, PostgreSQL's over its rows).
 type SceneSource interface {
 	// Scan returns the version bodies written since the previous Scan
 	// (every body on the first).
@@ -19,7 +19,7 @@ type SceneSource interface {
 }
 
 // ManifestSource is a SceneSource that also reports the manifests its
-// last Scan read (the file store's SceneScanner): FollowScenes announces
+// last Scan read (both SceneScanners): FollowScenes announces
 // the activations among them.
 type ManifestSource interface {
 	SceneSource
@@ -33,6 +33,15 @@ type ManifestSource interface {
 // writer's principal and the kind of save; either way the event is keyed
 // and appended once.
 const SceneGrace = 100 * time.Millisecond
+
+// GraceSource is a SceneSource whose writers may take longer than
+// SceneGrace to announce their writes (writers of other servers, whose
+// event follows their commit by a round trip and a group commit): a body
+// or manifest it reports is left to them that long.
+type GraceSource interface {
+	SceneSource
+	Grace() time.Duration
+}
 
 // bodyKey names a version of a batch.
 type bodyKey struct {
@@ -76,8 +85,9 @@ type pendingManifest struct {
 // Saves that follow each other before the follower reads the body (two
 // saves within one scan, or saves while no server runs) are announced as
 // one, the last; so are activations, and activations that end where
-// they began are not seen. A body is derived SceneGrace after it is found changed,
-// and not while a writer of this process holds its batch (SceneWriting).
+// they began are not seen. A body is derived SceneGrace (or the
+// GraceSource's grace) after it is found changed, and not while a writer
+// of this process holds its batch (SceneWriting).
 // FollowScenes reads the files every interval (0 =
 // DefaultFollowInterval) and at once when poke delivers; a failed step is
 // logged and retried.
@@ -87,7 +97,11 @@ func (d *Deriver) FollowScenes(ctx context.Context, src SceneSource, interval ti
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	f := d.sceneFollower(src, SceneGrace)
+	grace := SceneGrace
+	if g, ok := src.(GraceSource); ok {
+		grace = max(grace, g.Grace())
+	}
+	f := d.sceneFollower(src, grace)
 	failing := false
 	for {
 		due, err := f.step(ctx, time.Now())

@@ -78,8 +78,9 @@ type Options struct {
 	FollowPoke     <-chan struct{}
 	NoFollow       bool
 	// SceneFollow, if set, is the scene store's files (the file store's
-	// SceneScanner): the server derives the scene events of the bodies
-	// other tools write there (derive.Deriver.FollowScenes), every
+	// SceneScanner, PostgreSQL's over its rows): the server derives the
+	// scene events of the bodies other tools, or writers that died before
+	// their event, write there (derive.Deriver.FollowScenes), every
 	// FollowInterval and whenever ScenePoke delivers. NoFollow turns it
 	// off too.
 	SceneFollow derive.SceneSource

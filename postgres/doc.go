@@ -21,7 +21,8 @@
 //	batches            batch_id, data: the batch declaration file's bytes
 //	summaries          batch_id, data: the consolidated summary file's bytes
 //	scene_files        project, name, data: every file of a project's scenes
-//	                   directory (flat bodies, .vNNN bodies, manifests)
+//	                   directory (flat bodies, .vNNN bodies, manifests);
+//	                   xid, stamp: the last write's transaction and stamp
 //	events             id (from 1), type, time, key (unique when set), data
 //	event_head         the last event id (one row)
 //
@@ -87,6 +88,29 @@
 // lock on its own, within its caller's context), the batches' files are
 // read in two queries and the bodies written in one statement, and each
 // save keeps its own version check and error: one commit for many saves.
+//
+// Scene events: the event of a scene write is appended after its commit,
+// so a writer that dies in between would lose it. Every write of a
+// scene_files row stores a stamp, "<xid>.<n>" (the transaction's id; n
+// the save's place in a status save group, 0 outside one), and the
+// writer gets it back (scene.Loaded.Stamp, scene.StampedActivator):
+// scene.status_saved and scene.activated are keyed by it as on the file
+// store, and every server runs derive.Deriver.FollowScenes over a
+// SceneScanner of the rows, which derives the event of a write that has
+// none under the same key. A write's event is thus appended once, by its
+// writer, by the follower of any server, or by several of them. This was
+// chosen over a transactional outbox (a row of what to announce written
+// in the scene write's transaction, consumed after the commit): the
+// stamps reuse the file store's keys, its follower and its tests, need no
+// table to consume and clean up, and keep the writer's event, with its
+// principal and the kind of save the store does not know, the one that
+// is normally appended (the follower leaves a write SceneGrace to its
+// writer, which may be another server). A scan reads the rows whose xid is not below the
+// oldest transaction running at its previous scan (pg_snapshot_xmin), so
+// a transaction that took its id before another's and commits after it
+// is not skipped; rows read again are recognized by xid and stamp. Rows
+// written before stamps, or copied in by a migration, have stamp "": the
+// follower derives no save or activation from them.
 //
 // Events: appends are gathered into groups like ledger appends, one group
 // transaction at a time. It locks event_head, answers keys already in the

@@ -173,15 +173,20 @@ func (s *Store) ReadSceneFile(ctx context.Context, project, name string) ([]byte
 	if err := s.usable(ctx); err != nil {
 		return nil, false, err
 	}
-	return s.readFile(ctx, s.pool, project, name)
+	data, _, ok, err := s.readFile(ctx, s.pool, project, name)
+	return data, ok, err
 }
 
-// PutSceneFile creates or replaces a scene file with data.
+// PutSceneFile creates or replaces a scene file with data. The copy is
+// not a save: its stamp is "", so a follower of the scene files derives
+// no scene.status_saved or scene.activated from it (the events of the
+// store it comes from are copied with it).
 func (s *Store) PutSceneFile(ctx context.Context, project, name string, data []byte) error {
 	if err := checkSceneFile(project, name); err != nil {
 		return err
 	}
 	return s.writeTx(ctx, "put scene file", func(tx pgx.Tx) error {
-		return s.writeFile(ctx, tx, project, name, data)
+		_, err := s.writeFile(ctx, tx, project, name, data, -1)
+		return err
 	})
 }

@@ -30,17 +30,31 @@ type sceneFiles struct {
 	tx      pgx.Tx
 	project string
 	cache   *fileCache // a status save group's files (nil: none)
+	w       *txWrites  // the stamps written (without a cache)
+}
+
+// txWrites is what a transaction's scene writes returned: the stamp of
+// every file it wrote (outside a status save group every write of a
+// transaction gets the same stamp, "<xid>.0"), and of every file it read
+// when read is not nil.
+type txWrites struct {
+	stamps map[string]string // file name -> stamp written
+	read   map[string]string // file name -> stamp read
 }
 
 func (f sceneFiles) ReadFile(name string) ([]byte, bool, error) {
 	if f.cache == nil {
-		return f.s.readFile(f.ctx, f.tx, f.project, name)
+		data, stamp, ok, err := f.s.readFile(f.ctx, f.tx, f.project, name)
+		if ok && f.w != nil && f.w.read != nil {
+			f.w.read[name] = stamp
+		}
+		return data, ok, err
 	}
 	k := fileKey{f.project, name}
 	if data, ok, known := f.cache.read(k); known {
 		return data, ok, nil
 	}
-	data, ok, err := f.s.readFile(f.ctx, f.tx, f.project, name)
+	data, _, ok, err := f.s.readFile(f.ctx, f.tx, f.project, name)
 	if err == nil {
 		f.cache.known[k] = nil
 		if ok {
@@ -60,15 +74,20 @@ func (f sceneFiles) Exists(name string) (bool, error) {
 
 func (f sceneFiles) WriteFile(name string, data []byte) error {
 	if f.cache == nil {
-		return f.s.writeFile(f.ctx, f.tx, f.project, name, data)
+		stamp, err := f.s.writeFile(f.ctx, f.tx, f.project, name, data, 0)
+		if err == nil && f.w != nil {
+			f.w.stamps[name] = stamp
+		}
+		return err
 	}
 	f.cache.write(fileKey{f.project, name}, data)
 	return nil
 }
 
-// files is the batch in the engine of package scene, in transaction tx.
-func (s *Store) files(ctx context.Context, tx pgx.Tx, b scene.Batch) scene.BatchFiles {
-	return scene.BatchFiles{Batch: b, Files: sceneFiles{s: s, ctx: ctx, tx: tx, project: b.Ref.Project}}
+// files is the batch in the engine of package scene, in transaction tx;
+// w (nil: not needed) receives the stamps of its writes.
+func (s *Store) files(ctx context.Context, tx pgx.Tx, b scene.Batch, w *txWrites) scene.BatchFiles {
+	return scene.BatchFiles{Batch: b, Files: sceneFiles{s: s, ctx: ctx, tx: tx, project: b.Ref.Project, w: w}}
 }
 
 // lockBatch takes the batch's lock until the transaction ends.
@@ -83,37 +102,62 @@ func (s *Store) lockBatch(ctx context.Context, tx pgx.Tx, b scene.Batch) error {
 // under the batch's lock: fn's writes are committed together or not at
 // all. Errors: fn's, as writeTx.
 func (s *Store) batchTx(ctx context.Context, b scene.Batch, what string, fn func(scene.BatchFiles) error) error {
+	return s.batchTxStamped(ctx, b, what, func(bf scene.BatchFiles, _ pgx.Tx, _ *txWrites) error { return fn(bf) })
+}
+
+// batchTxStamped is batchTx whose fn also gets the transaction and the
+// stamps of the files written so far.
+func (s *Store) batchTxStamped(ctx context.Context, b scene.Batch, what string, fn func(scene.BatchFiles, pgx.Tx, *txWrites) error) error {
 	return s.writeTx(ctx, what, func(tx pgx.Tx) error {
 		if err := s.lockBatch(ctx, tx, b); err != nil {
 			return err
 		}
-		return fn(s.files(ctx, tx, b))
+		w := &txWrites{stamps: map[string]string{}}
+		return fn(s.files(ctx, tx, b, w), tx, w)
 	})
 }
 
 // batchRead runs fn over the batch's files on one snapshot, without the
 // lock. Errors: fn's, as readTx.
 func (s *Store) batchRead(ctx context.Context, b scene.Batch, what string, fn func(scene.BatchFiles) error) error {
-	return s.readTx(ctx, what, func(tx pgx.Tx) error { return fn(s.files(ctx, tx, b)) })
+	return s.readTx(ctx, what, func(tx pgx.Tx) error { return fn(s.files(ctx, tx, b, nil)) })
 }
 
-// readFile reads a scene file; ok is false when it does not exist.
-func (s *Store) readFile(ctx context.Context, q querier, project, name string) (data []byte, ok bool, err error) {
-	err = q.QueryRow(ctx, "SELECT data FROM scene_files WHERE project = $1 AND name = $2", project, name).Scan(&data)
+// readFile reads a scene file and its stamp; ok is false when it does
+// not exist.
+func (s *Store) readFile(ctx context.Context, q querier, project, name string) (data []byte, stamp string, ok bool, err error) {
+	err = q.QueryRow(ctx, "SELECT data, stamp FROM scene_files WHERE project = $1 AND name = $2", project, name).Scan(&data, &stamp)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
+		return nil, "", false, nil
 	}
 	if err != nil {
-		return nil, false, s.fail(err, "read %s", name)
+		return nil, "", false, s.fail(err, "read %s", name)
 	}
-	return data, true, nil
+	return data, stamp, true, nil
 }
 
-// writeFile creates or replaces a scene file.
-func (s *Store) writeFile(ctx context.Context, tx pgx.Tx, project, name string, data []byte) error {
-	_, err := tx.Exec(ctx, `INSERT INTO scene_files (project, name, data) VALUES ($1, $2, $3)
-		ON CONFLICT (project, name) DO UPDATE SET data = excluded.data, updated_at = now()`, project, name, data)
-	return s.fail(err, "write %s", name)
+// writeFile creates or replaces a scene file and returns the stamp it
+// wrote: "<xid>.<ord>", or "" when ord < 0 (a copy of a file whose
+// writer announced it, such as a migration's).
+func (s *Store) writeFile(ctx context.Context, tx pgx.Tx, project, name string, data []byte, ord int) (string, error) {
+	var stamp string
+	err := tx.QueryRow(ctx, `INSERT INTO scene_files (project, name, data, xid, stamp)
+		VALUES ($1, $2, $3, pg_current_xact_id()::text::bigint,
+			CASE WHEN $4::int < 0 THEN '' ELSE pg_current_xact_id()::text || '.' || $4::int END)
+		ON CONFLICT (project, name) DO UPDATE SET data = excluded.data, updated_at = now(),
+			xid = excluded.xid, stamp = excluded.stamp
+		RETURNING stamp`, project, name, data, ord).Scan(&stamp)
+	return stamp, s.fail(err, "write %s", name)
+}
+
+// rowStamp returns a scene file's stamp ("" when it does not exist).
+func (s *Store) rowStamp(ctx context.Context, q querier, project, name string) (string, error) {
+	var stamp string
+	err := q.QueryRow(ctx, "SELECT stamp FROM scene_files WHERE project = $1 AND name = $2", project, name).Scan(&stamp)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return stamp, s.fail(err, "read the stamp of %s", name)
 }
 
 // fileExists reports whether a scene file exists.
@@ -131,13 +175,7 @@ func (s *Store) Load(ctx context.Context, ref scene.Ref) (scene.Loaded, error) {
 	if err != nil {
 		return scene.Loaded{}, err
 	}
-	var ld scene.Loaded
-	err = s.batchRead(ctx, b, "load scene", func(bf scene.BatchFiles) error {
-		var err error
-		ld, err = bf.LoadActive()
-		return err
-	})
-	return ld, err
+	return s.loadStamped(ctx, b, "load scene", scene.BatchFiles.LoadActive)
 }
 
 // LoadVersion implements scene.Store: a registered version's body;
@@ -147,11 +185,25 @@ func (s *Store) LoadVersion(ctx context.Context, ref scene.Ref, version int) (sc
 	if err != nil {
 		return scene.Loaded{}, err
 	}
+	return s.loadStamped(ctx, b, "load scene version", func(bf scene.BatchFiles) (scene.Loaded, error) { return bf.LoadVersion(version) })
+}
+
+// loadStamped runs a load on one snapshot and sets the Stamp of the body
+// it read, as a status save returns it.
+func (s *Store) loadStamped(ctx context.Context, b scene.Batch, what string, load func(scene.BatchFiles) (scene.Loaded, error)) (scene.Loaded, error) {
 	var ld scene.Loaded
-	err = s.batchRead(ctx, b, "load scene version", func(bf scene.BatchFiles) error {
+	err := s.readTx(ctx, what, func(tx pgx.Tx) error {
+		w := &txWrites{read: map[string]string{}}
 		var err error
-		ld, err = bf.LoadVersion(version)
-		return err
+		if ld, err = load(s.files(ctx, tx, b, w)); err != nil {
+			return err
+		}
+		for name, st := range w.read {
+			if name != b.Manifest() {
+				ld.Stamp = st
+			}
+		}
+		return nil
 	})
 	return ld, err
 }
@@ -207,33 +259,54 @@ func (s *Store) List(ctx context.Context, project, episode string) ([]string, er
 // with its manifest entry, in one transaction. A new batch's first
 // version is active.
 func (s *Store) WriteCandidate(ctx context.Context, ref scene.Ref, sc *scene.Scene, reason string, activate bool) (int, error) {
+	v, _, err := s.WriteCandidateStamped(ctx, ref, sc, reason, activate)
+	return v, err
+}
+
+// WriteCandidateStamped implements scene.StampedActivator: WriteCandidate,
+// returning the stamp of the manifest after the write, read in its
+// transaction.
+func (s *Store) WriteCandidateStamped(ctx context.Context, ref scene.Ref, sc *scene.Scene, reason string, activate bool) (int, string, error) {
 	if err := scene.CheckCandidate(ref.Batch, sc); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if err := s.usable(ctx); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	b, err := resolveRef(ref)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	body, fp, err := scene.EncodeCandidate(sc)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	var c scene.Candidate
-	err = s.batchTx(ctx, b, "write scene candidate", func(bf scene.BatchFiles) error {
+	stamp := ""
+	err = s.batchTxStamped(ctx, b, "write scene candidate", func(bf scene.BatchFiles, tx pgx.Tx, w *txWrites) error {
 		var err error
-		c, err = bf.WriteCandidate(body, fp, reason, activate, s.now())
+		if c, err = bf.WriteCandidate(body, fp, reason, activate, s.now()); err != nil {
+			return err
+		}
+		stamp, err = s.manifestStamp(ctx, tx, b, w)
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if msg, args := c.LogEvent(ref.Batch, reason); msg != "" {
 		s.log.Info(msg, args...)
 	}
-	return c.Version, nil
+	return c.Version, stamp, nil
+}
+
+// manifestStamp is the stamp of b's manifest in tx: the one written, or
+// the stored one when the transaction did not write it.
+func (s *Store) manifestStamp(ctx context.Context, tx pgx.Tx, b scene.Batch, w *txWrites) (string, error) {
+	if st, ok := w.stamps[b.Manifest()]; ok {
+		return st, nil
+	}
+	return s.rowStamp(ctx, tx, b.Ref.Project, b.Manifest())
 }
 
 // Activate implements scene.Store: under the batch lock the version must
@@ -248,23 +321,38 @@ func (s *Store) Activate(ctx context.Context, ref scene.Ref, version int) error 
 // VERSION_CONFLICT in the batch's transaction when expected > 0 and the
 // active version is not expected.
 func (s *Store) ActivateIf(ctx context.Context, ref scene.Ref, version, expected int) error {
-	if err := s.usable(ctx); err != nil {
-		return err
-	}
-	b, err := resolveRef(ref)
-	if err != nil {
-		return err
-	}
-	prev := 0
-	err = s.batchTx(ctx, b, "activate scene version", func(bf scene.BatchFiles) error {
-		var err error
-		prev, err = bf.ActivateIf(version, expected)
-		return err
-	})
-	if err == nil {
-		s.log.Info("scene version activated", "batch", ref.Batch, "version", version, "previous", prev)
-	}
+	_, err := s.ActivateStamped(ctx, ref, version, expected)
 	return err
 }
 
-var _ scene.CondActivator = (*Store)(nil)
+// ActivateStamped implements scene.StampedActivator: ActivateIf,
+// returning the stamp of the manifest it wrote.
+func (s *Store) ActivateStamped(ctx context.Context, ref scene.Ref, version, expected int) (string, error) {
+	if err := s.usable(ctx); err != nil {
+		return "", err
+	}
+	b, err := resolveRef(ref)
+	if err != nil {
+		return "", err
+	}
+	prev := 0
+	stamp := ""
+	err = s.batchTxStamped(ctx, b, "activate scene version", func(bf scene.BatchFiles, tx pgx.Tx, w *txWrites) error {
+		var err error
+		if prev, err = bf.ActivateIf(version, expected); err != nil {
+			return err
+		}
+		stamp, err = s.manifestStamp(ctx, tx, b, w)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	s.log.Info("scene version activated", "batch", ref.Batch, "version", version, "previous", prev)
+	return stamp, nil
+}
+
+var (
+	_ scene.CondActivator    = (*Store)(nil)
+	_ scene.StampedActivator = (*Store)(nil)
+)

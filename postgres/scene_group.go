@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"slices"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -37,6 +38,11 @@ type fileKey struct{ project, name string }
 type fileCache struct {
 	known   map[fileKey][]byte // nil value: the file does not exist
 	pending []fileKey          // written, in first-write order
+	// ord is the place in the group of the save writing now; each file
+	// written is stamped "<xid>.<ord>" with its last writer's, so two
+	// saves of one body in a group have different stamps.
+	ord  int
+	ords map[fileKey]int
 }
 
 // saveStatusGrouped runs a status save (UpdateStatusIf) through the
@@ -81,7 +87,7 @@ func (s *Store) commitScenes(group []*scall) {
 		for _, c := range group {
 			c.out, c.cold, c.err, c.busy = scene.Loaded{}, false, nil, false
 		}
-		fc := &fileCache{known: map[fileKey][]byte{}}
+		fc := &fileCache{known: map[fileKey][]byte{}, ords: map[fileKey]int{}}
 		b := &pgx.Batch{}
 		b.Queue("SELECT k FROM unnest($1::bigint[]) AS k WHERE pg_try_advisory_xact_lock(k)", uniq)
 		br := tx.SendBatch(ctx, b)
@@ -123,10 +129,11 @@ func (s *Store) commitScenes(group []*scall) {
 				return err
 			}
 		}
-		for _, c := range group {
+		for i, c := range group {
 			if c.busy {
 				continue
 			}
+			fc.ord = i
 			w, err := s.cachedFiles(ctx, tx, c.b, fc).UpdateStatusIf(c.c, c.mutate)
 			if err != nil {
 				if tx.Conn().IsClosed() || tx.Conn().PgConn().TxStatus() == 'E' {
@@ -137,7 +144,16 @@ func (s *Store) commitScenes(group []*scall) {
 			}
 			c.out, c.cold = w.Loaded, w.Cold
 		}
-		return fc.flush(ctx, tx)
+		xid, err := fc.flush(ctx, tx)
+		if err != nil {
+			return err
+		}
+		for i, c := range group {
+			if !c.busy && c.err == nil && xid != "" {
+				c.out.Stamp = xid + "." + strconv.Itoa(i)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		for _, c := range group {
@@ -189,21 +205,32 @@ func (fc *fileCache) prefetch(ctx context.Context, tx pgx.Tx, want []fileKey) er
 	return rows.Err()
 }
 
-// flush writes the files the group changed, in one statement.
-func (fc *fileCache) flush(ctx context.Context, tx pgx.Tx) error {
+// flush writes the files the group changed, in one statement, and
+// returns the transaction's id ("" when nothing was written).
+func (fc *fileCache) flush(ctx context.Context, tx pgx.Tx) (string, error) {
 	if len(fc.pending) == 0 {
-		return nil
+		return "", nil
 	}
 	projects := make([]string, len(fc.pending))
 	names := make([]string, len(fc.pending))
 	datas := make([][]byte, len(fc.pending))
+	ords := make([]int32, len(fc.pending))
 	for i, k := range fc.pending {
-		projects[i], names[i], datas[i] = k.project, k.name, fc.known[k]
+		projects[i], names[i], datas[i], ords[i] = k.project, k.name, fc.known[k], int32(fc.ords[k])
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO scene_files (project, name, data)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])
-		ON CONFLICT (project, name) DO UPDATE SET data = excluded.data, updated_at = now()`, projects, names, datas)
-	return err
+	var xid int64
+	err := tx.QueryRow(ctx, `WITH w AS (
+			INSERT INTO scene_files (project, name, data, xid, stamp)
+			SELECT p, n, d, pg_current_xact_id()::text::bigint, pg_current_xact_id()::text || '.' || o
+			FROM unnest($1::text[], $2::text[], $3::bytea[], $4::int[]) AS u(p, n, d, o)
+			ON CONFLICT (project, name) DO UPDATE SET data = excluded.data, updated_at = now(),
+				xid = excluded.xid, stamp = excluded.stamp
+			RETURNING xid)
+		SELECT min(xid) FROM w`, projects, names, datas, ords).Scan(&xid)
+	if err != nil {
+		return "", err
+	}
+	return strconv.FormatInt(xid, 10), nil
 }
 
 // read returns a file the cache knows; known is false when it has not
@@ -219,4 +246,5 @@ func (fc *fileCache) write(k fileKey, data []byte) {
 		fc.pending = append(fc.pending, k)
 	}
 	fc.known[k] = append([]byte{}, data...)
+	fc.ords[k] = fc.ord
 }

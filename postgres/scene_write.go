@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/scene"
 )
@@ -53,7 +55,7 @@ func (s *Store) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
 			return out, nil
 		}
 	}
-	err = s.batchTx(ctx, b, "save scene status", func(bf scene.BatchFiles) error {
+	err = s.batchTxStamped(ctx, b, "save scene status", func(bf scene.BatchFiles, _ pgx.Tx, tw *txWrites) error {
 		w, err := bf.UpdateStatusIf(c, func(sc *scene.Scene) error {
 			if err := mutate(sc); err != nil {
 				return userError{err}
@@ -69,6 +71,7 @@ func (s *Store) updateStatus(ctx context.Context, ref scene.Ref, c scene.Cond,
 			}
 		}
 		out, cold = w.Loaded, w.Cold
+		out.Stamp = tw.stamps[w.Name]
 		return nil
 	})
 	var ue userError
@@ -127,10 +130,16 @@ func (s *Store) SaveRunnerIf(ctx context.Context, ref scene.Ref, c scene.Cond, r
 	}
 	var ld scene.Loaded
 	cold := false
-	err = s.batchTx(ctx, b, "save runner scene", func(bf scene.BatchFiles) error {
+	err = s.batchTxStamped(ctx, b, "save runner scene", func(bf scene.BatchFiles, _ pgx.Tx, w *txWrites) error {
 		var err error
-		ld, cold, err = bf.SaveRunner(c, runner)
-		return err
+		if ld, cold, err = bf.SaveRunner(c, runner); err != nil {
+			return err
+		}
+		// A runner save writes one file, its body.
+		for _, st := range w.stamps {
+			ld.Stamp = st
+		}
+		return nil
 	})
 	if err != nil {
 		return scene.Loaded{}, err

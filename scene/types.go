@@ -111,7 +111,8 @@ type Loaded struct {
 	// Stamp tells apart two saves that wrote the same bytes, where the
 	// store can: on the file store the body file's identity (inode,
 	// modification time, size; every save renames a new file into
-	// place), "" elsewhere. A status_saved event is keyed by the revision
+	// place), on PostgreSQL the stamp of the body's row (its
+	// transaction's id and the save's place in its group), "" elsewhere. A status_saved event is keyed by the revision
 	// and the stamp, so the writer and a follower of the files that sees
 	// the same save append one event.
 	Stamp string
@@ -224,7 +225,7 @@ type CondActivator interface {
 
 // StampedActivator is a Store whose manifest writes report the stamp of
 // the manifest they wrote (the file store: its file's identity, read
-// under the batch lock), so the scene.activated event of an activation
+// under the batch lock; PostgreSQL: its row's stamp), so the scene.activated event of an activation
 // is keyed by the very write a follower of the files sees.
 type StampedActivator interface {
 	// ActivateStamped is ActivateIf, returning the manifest's stamp.

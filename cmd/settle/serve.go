@@ -183,8 +183,9 @@ type serveStores struct {
 	events event.Log
 	// poke delivers when the ledger file changes (nil: polling alone).
 	poke <-chan struct{}
-	// sceneFollow reads the scene files other tools write, and scenePoke
-	// delivers when they change (nil: none, or polling alone).
+	// sceneFollow reads the scene files (rows on PostgreSQL) that other
+	// writers write, and scenePoke delivers when they change (nil: none,
+	// or polling alone).
 	sceneFollow derive.SceneSource
 	scenePoke   <-chan struct{}
 	stats       func() httpapi.LedgerStats
@@ -218,7 +219,9 @@ func openServeStores(ctx context.Context, cfg *Config, log *slog.Logger, met *ht
 		if err != nil {
 			return nil, err
 		}
-		return &serveStores{ledger: pg, scenes: pg, events: pg, closers: []io.Closer{pg},
+		// Every server follows the scene rows: the event of a write whose
+		// writer died before it is derived by one of them, once (keyed).
+		return &serveStores{ledger: pg, scenes: pg, events: pg, closers: []io.Closer{pg}, sceneFollow: pg.SceneScanner(),
 			health: func() error {
 				// /readyz: the database must answer.
 				pctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
