@@ -16,6 +16,7 @@ import (
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/storetest"
 )
 
 // TestEventsCompactRetention: a count policy removes the oldest events;
@@ -121,7 +122,7 @@ func TestEventsCompactByAge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkIDs(t, evs, 7, 8, 9)
+	storetest.CheckIDs(t, evs, 7, 8, 9)
 	if _, appended, err := ev.AppendOnce(ctx, "old3", "test.old", nil); err != nil || appended {
 		t.Fatalf("removed key appended again: %v %v", appended, err)
 	}

@@ -29,13 +29,13 @@ import (
 func scCheckCrashInvariants(t *testing.T, root, batch string) int {
 	t.Helper()
 	entries, err := os.ReadDir(scDir(root))
-	scOK(t, err)
+	storetest.OK(t, err)
 	tmps := 0
 	var manifest *scene.Manifest
 	for _, e := range entries {
 		name := e.Name()
 		data, err := os.ReadFile(filepath.Join(scDir(root), name))
-		scOK(t, err)
+		storetest.OK(t, err)
 		switch {
 		case strings.Contains(name, durable.TmpMarker):
 			tmps++
@@ -77,7 +77,7 @@ func scCheckCrashInvariants(t *testing.T, root, batch string) int {
 		t.Fatalf("versions after a crash: %v", err)
 	}
 	names, err := s.List(scCtx, storetest.Project, storetest.Episode)
-	scOK(t, err)
+	storetest.OK(t, err)
 	for _, n := range names {
 		if strings.Contains(n, ".tmp") || n != storetest.Token+"_"+batch+".json" {
 			t.Fatalf("List shows %s", n)
@@ -104,17 +104,17 @@ func TestScenesCrashRandomKill(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
 	seed := testenv.Seed(t)
-	scOK(t, s.SaveGuarded(scCtx, storetest.Ref("CR"), scGen(t, rand.New(rand.NewSource(seed)), "CR", 3)))
+	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref("CR"), scGen(t, rand.New(rand.NewSource(seed)), "CR", 3)))
 	rng := rand.New(rand.NewSource(seed + 1))
 	rounds := scCrashRounds()
 	tmps := 0
 	for r := 0; r < rounds; r++ {
 		cmd := scChild(t, "crash", "SETTLE_SCENE_ROOT="+root, "SETTLE_SCENE_BATCH=CR", fmt.Sprintf("SETTLE_SCENE_SEED=%d", seed+2+int64(r)))
 		stdout, err := cmd.StdoutPipe()
-		scOK(t, err)
+		storetest.OK(t, err)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
-		scOK(t, cmd.Start())
+		storetest.OK(t, cmd.Start())
 		line, err := bufio.NewReader(stdout).ReadString('\n')
 		if err != nil || line != "ready\n" {
 			cmd.Process.Kill()
@@ -122,7 +122,7 @@ func TestScenesCrashRandomKill(t *testing.T) {
 			t.Fatalf("round %d: child not ready (%q, %v): %s", r, line, err, stderr.String())
 		}
 		time.Sleep(time.Duration(rng.Intn(25000)) * time.Microsecond)
-		scOK(t, cmd.Process.Signal(syscall.SIGKILL))
+		storetest.OK(t, cmd.Process.Signal(syscall.SIGKILL))
 		err = cmd.Wait()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
@@ -134,7 +134,7 @@ func TestScenesCrashRandomKill(t *testing.T) {
 		}
 	}
 	vs, err := s.Versions(scCtx, storetest.Ref("CR"))
-	scOK(t, err)
+	storetest.OK(t, err)
 	t.Logf("%d kills, %d versions, %d leftover tmp files", rounds, len(vs), tmps)
 	scSeedReadsAfterCrash(t, root, "CR")
 }
@@ -147,7 +147,7 @@ func TestScenesCrashAtFailpoints(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
 	seed := testenv.Seed(t)
-	scOK(t, s.SaveGuarded(scCtx, storetest.Ref("FP"), scGen(t, rand.New(rand.NewSource(seed)), "FP", 3)))
+	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref("FP"), scGen(t, rand.New(rand.NewSource(seed)), "FP", 3)))
 	for _, step := range []string{"tmp-created", "before-fsync", "before-rename", "before-dir-fsync"} {
 		for _, op := range []string{"candidate", "activate", "patch", "runner", "update"} {
 			seed++
@@ -183,7 +183,7 @@ func scSeedReadsAfterCrash(t *testing.T, root, batch string) {
 	}
 	s := scOpen(t, root)
 	ld, err := s.Load(scCtx, storetest.Ref(batch))
-	scOK(t, err)
+	storetest.OK(t, err)
 	res := scRunSeed(t, root, []map[string]any{scOp("load", batch), {"op": "list", "project": storetest.Project, "episode": storetest.Episode}})
 	scCheckSeedLoad(t, res[0], ld, "seed load after crashes")
 	if got := string(res[1]["names"]); got != `["`+storetest.Token+`_`+batch+`.json"]` {

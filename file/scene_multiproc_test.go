@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/settlehq/settle/internal/testenv"
-
+	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/storetest"
 )
 
@@ -92,14 +92,14 @@ func TestScenesMultiProcessNoLostUpdate(t *testing.T) {
 	s := scOpen(t, root)
 	tree := scGenTree(rand.New(rand.NewSource(30)), "MP", 4)
 	md, _ := tree.GetObject("scene_metadata")
-	md.Set("shared", scPyv(0))
-	scOK(t, s.SaveGuarded(scCtx, storetest.Ref("MP"), scScene(t, tree)))
+	md.Set("shared", pyjson.Int("0"))
+	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref("MP"), storetest.Hydrate(t, tree)))
 
 	const workers = 4
 	n := scMPCount()
 	reps := scRunWorkers(t, root, "MP", workers, n, true)
 	ld, err := s.Load(scCtx, storetest.Ref("MP"))
-	scOK(t, err)
+	storetest.OK(t, err)
 	for w := 0; w < workers; w++ {
 		if got := scIntOf(t, ld.Scene.SceneMetadata, fmt.Sprintf("counter_%d", w)); got != n {
 			t.Errorf("counter_%d = %d, want %d (lost update)", w, got, n)
@@ -124,7 +124,7 @@ func TestScenesMultiProcessActivations(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
 	seed := testenv.Seed(t)
-	scOK(t, s.SaveGuarded(scCtx, storetest.Ref("MA"), scGen(t, rand.New(rand.NewSource(seed)), "MA", 3)))
+	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref("MA"), scGen(t, rand.New(rand.NewSource(seed)), "MA", 3)))
 	stop := filepath.Join(t.TempDir(), "stop")
 	act := scChild(t, "activator", "SETTLE_SCENE_ROOT="+root, "SETTLE_SCENE_BATCH=MA", "SETTLE_SCENE_STOP="+stop,
 		fmt.Sprintf("SETTLE_SCENE_SEED=%d", seed+1))
@@ -144,11 +144,11 @@ func TestScenesMultiProcessActivations(t *testing.T) {
 	}
 
 	vs, err := s.Versions(scCtx, storetest.Ref("MA"))
-	scOK(t, err)
+	storetest.OK(t, err)
 	sums := make([]int, workers)
 	for _, v := range vs {
 		ld, err := s.LoadVersion(scCtx, storetest.Ref("MA"), v.Version)
-		scOK(t, err)
+		storetest.OK(t, err)
 		for w := range sums {
 			sums[w] += scIntOf(t, ld.Scene.SceneMetadata, fmt.Sprintf("counter_%d", w))
 		}

@@ -967,7 +967,7 @@ func ledgerWritebackBatchNames(t *testing.T, s writeback.Store) {
 		t.Fatalf("write-back of a %d-byte batch id not appended: %+v", len(long), out.Decision)
 	}
 	res, err := s.Settle(bg, long, []writeback.TrackTask{{TrackID: "T1", TaskID: "task-long"}}, "")
-	ok(t, err)
+	OK(t, err)
 	if res.Result.Decision != writeback.AllSettledConsolidate {
 		t.Fatalf("settle of the longest batch id: %+v", res.Result)
 	}
