@@ -78,7 +78,7 @@ func TestHardeningB_DeepPatchRefused(t *testing.T) {
 			before := scSnapshot(t, root)
 			_, err := s.PatchStatus(scCtx, ref, 1, []byte(c.patch))
 			hdWantLimit(t, err, c.limit)
-			scSameSnapshot(t, before, scSnapshot(t, root))
+			storetest.SameSnapshot(t, before, scSnapshot(t, root))
 		})
 	}
 
@@ -92,7 +92,7 @@ func TestHardeningB_DeepPatchRefused(t *testing.T) {
 	storetest.OK(t, err)
 	_, err = s.SaveRunner(scCtx, ref, 1, ldA.Revision, deep)
 	hdWantLimit(t, err, "MaxJSONDepth")
-	scSameSnapshot(t, before, scSnapshot(t, root))
+	storetest.SameSnapshot(t, before, scSnapshot(t, root))
 	_, err = scene.DecodeInput([]byte(`{"scene_id": "B", "beats": [], "scene_metadata": {"x": ` + hdNest(9990) + `}}`))
 	hdWantLimit(t, err, "MaxJSONDepth")
 }

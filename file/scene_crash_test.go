@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -86,14 +85,13 @@ func scCheckCrashInvariants(t *testing.T, root, batch string) int {
 	return tmps
 }
 
-func scCrashRounds() int {
-	if n, err := strconv.Atoi(os.Getenv("SETTLE_CRASH_ROUNDS")); err == nil && n > 0 {
-		return n
-	}
+// scCrashRounds is SETTLE_CRASH_ROUNDS, or 200 (40 in -short).
+func scCrashRounds(t *testing.T) int {
+	t.Helper()
 	if testing.Short() {
-		return 40
+		return testenv.Count(t, "SETTLE_CRASH_ROUNDS", 40)
 	}
-	return 200
+	return testenv.Count(t, "SETTLE_CRASH_ROUNDS", 200)
 }
 
 // TestScenesCrashRandomKill SIGKILLs a child doing candidate writes,
@@ -106,7 +104,7 @@ func TestScenesCrashRandomKill(t *testing.T) {
 	seed := testenv.Seed(t)
 	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref("CR"), scGen(t, rand.New(rand.NewSource(seed)), "CR", 3)))
 	rng := rand.New(rand.NewSource(seed + 1))
-	rounds := scCrashRounds()
+	rounds := scCrashRounds(t)
 	tmps := 0
 	for r := 0; r < rounds; r++ {
 		cmd := scChild(t, "crash", "SETTLE_SCENE_ROOT="+root, "SETTLE_SCENE_BATCH=CR", fmt.Sprintf("SETTLE_SCENE_SEED=%d", seed+2+int64(r)))

@@ -401,7 +401,7 @@ func TestScenesRefusalCodes(t *testing.T) {
 					}
 				}
 			}
-			scSameSnapshot(t, before, after)
+			storetest.SameSnapshot(t, before, after)
 			if tc.code == settle.IdentityMismatch && tc.setup == nil {
 				if _, err := os.Stat(scDir(root)); !os.IsNotExist(err) {
 					t.Errorf("identity refusal created the scenes directory (lock side effect): %v", err)

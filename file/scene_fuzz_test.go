@@ -76,7 +76,7 @@ func FuzzScenesPatchStatus(f *testing.F) {
 			}
 			hdBodiesWithinLimits(t, root)
 		case settle.InvalidInput, settle.StructureImmutable:
-			scSameSnapshot(t, before, scSnapshot(t, root))
+			storetest.SameSnapshot(t, before, scSnapshot(t, root))
 		default:
 			t.Fatalf("patch refused without a patch code: %v", err)
 		}

@@ -16,14 +16,13 @@ import (
 	"github.com/settlehq/settle/storetest"
 )
 
-func scMPCount() int {
-	if n, err := strconv.Atoi(os.Getenv("SETTLE_SCENE_MP_N")); err == nil && n > 0 {
-		return n
-	}
+// scMPCount is SETTLE_SCENE_MP_N, or 25 (8 in -short).
+func scMPCount(t *testing.T) int {
+	t.Helper()
 	if testing.Short() {
-		return 8
+		return testenv.Count(t, "SETTLE_SCENE_MP_N", 8)
 	}
-	return 25
+	return testenv.Count(t, "SETTLE_SCENE_MP_N", 25)
 }
 
 // scRunWorkers starts workers counter children on batch and returns their
@@ -96,7 +95,7 @@ func TestScenesMultiProcessNoLostUpdate(t *testing.T) {
 	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref("MP"), storetest.Hydrate(t, tree)))
 
 	const workers = 4
-	n := scMPCount()
+	n := scMPCount(t)
 	reps := scRunWorkers(t, root, "MP", workers, n, true)
 	ld, err := s.Load(scCtx, storetest.Ref("MP"))
 	storetest.OK(t, err)
@@ -134,7 +133,7 @@ func TestScenesMultiProcessActivations(t *testing.T) {
 		t.Fatal(err)
 	}
 	const workers = 4
-	n := scMPCount()
+	n := scMPCount(t)
 	reps := scRunWorkers(t, root, "MA", workers, n, false)
 	if err := os.WriteFile(stop, nil, 0o644); err != nil {
 		t.Fatal(err)

@@ -179,7 +179,7 @@ func scNoCreate(f *fixture) {
 			t.Fatalf("runner save of a missing batch at v%d: %v", v, err)
 		}
 	}
-	sameSnapshot(t, before, snapshot(t, s, "B", "NEW"))
+	SameSnapshot(t, before, snapshot(t, s, "B", "NEW"))
 	if _, err := s.Load(bg, Ref("NEW")); settle.ErrorCode(err) != settle.NotFound {
 		t.Fatalf("load NEW: %v", err)
 	}

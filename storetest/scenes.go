@@ -223,6 +223,16 @@ func (f *fixture) versioned(batch string) {
 	}
 }
 
+// updater is the store's StatusUpdater; the case is skipped without one.
+func (f *fixture) updater() StatusUpdater {
+	f.t.Helper()
+	u, isUpdater := f.s.(StatusUpdater)
+	if !isUpdater {
+		f.t.Skip("the store has no UpdateStatus")
+	}
+	return u
+}
+
 func (f *fixture) files() SceneFiles {
 	f.t.Helper()
 	sf, isFiles := f.s.(SceneFiles)
@@ -277,7 +287,9 @@ func snapshot(t testing.TB, s scene.Store, batches ...string) map[string]string 
 	return out
 }
 
-func sameSnapshot(t testing.TB, before, after map[string]string) {
+// SameSnapshot fails the test, naming each path removed, changed or
+// added, unless two snapshots (path to content hash) are the same.
+func SameSnapshot(t testing.TB, before, after map[string]string) {
 	t.Helper()
 	var diffs []string
 	for k, v := range before {
@@ -529,12 +541,10 @@ func sceneRefusals() []sceneCase {
 		{"patch/add beat", flatB, patch(1, `[{"op": "add", "path": "/beats/-", "value": {"beat_id": "NEW"}}]`), settle.StructureImmutable},
 		{"patch/scene id", flatB, patch(1, `[{"op": "replace", "path": "/scene_id", "value": "C"}]`), settle.StructureImmutable},
 		{"update status/remove beat", func(f *fixture) {
-			if _, isUpdater := f.s.(StatusUpdater); !isUpdater {
-				f.t.Skip("the store has no UpdateStatus")
-			}
+			f.updater()
 			f.flat("B")
 		}, func(f *fixture) error {
-			_, err := f.s.(StatusUpdater).UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error { sc.Beats = sc.Beats[1:]; return nil }, nil)
+			_, err := f.updater().UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error { sc.Beats = sc.Beats[1:]; return nil }, nil)
 			return err
 		}, settle.StructureImmutable},
 		{"save runner/beat topology", flatB, func(f *fixture) error {
@@ -656,12 +666,10 @@ func sceneRefusals() []sceneCase {
 				return err
 			}, settle.Corrupt},
 		{"update status/mutate error", func(f *fixture) {
-			if _, isUpdater := f.s.(StatusUpdater); !isUpdater {
-				f.t.Skip("the store has no UpdateStatus")
-			}
+			f.updater()
 			f.flat("B")
 		}, func(f *fixture) error {
-			_, err := f.s.(StatusUpdater).UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error {
+			_, err := f.updater().UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error {
 				sc.Locked = true
 				return settle.Errorf(settle.InvalidInput, "refused by the caller")
 			}, nil)
@@ -686,7 +694,7 @@ func RunScenes(t *testing.T, open func(t *testing.T) scene.Store) {
 				if got := settle.ErrorCode(err); got != tc.code {
 					t.Fatalf("error code = %q, want %q (err: %v)", got, tc.code, err)
 				}
-				sameSnapshot(t, before, snapshot(t, f.s, "B", "C"))
+				SameSnapshot(t, before, snapshot(t, f.s, "B", "C"))
 			})
 		}
 	})
@@ -816,7 +824,7 @@ func scCandidateNewBatch(f *fixture) {
 	if v != 2 {
 		t.Fatalf("dedupe returned v%d, want 2", v)
 	}
-	sameSnapshot(t, before, snapshot(t, s, "B"))
+	SameSnapshot(t, before, snapshot(t, s, "B"))
 	// Dedupe with activate moves the pointer only.
 	v, err = s.WriteCandidate(bg, Ref("B"), sc2b, "again", true)
 	OK(t, err)
@@ -879,7 +887,7 @@ func scMaterializeSame(f *fixture) {
 			t.Fatalf("v%d, want 1", v)
 		}
 		// The seed writes no manifest: v1 is already the implicit active.
-		sameSnapshot(t, before, snapshot(t, s, batch))
+		SameSnapshot(t, before, snapshot(t, s, batch))
 	}
 }
 
@@ -980,10 +988,7 @@ func scPatchColdStart(f *fixture) {
 
 func scUpdateRollback(f *fixture) {
 	t, s := f.t, f.s
-	u, isUpdater := s.(StatusUpdater)
-	if !isUpdater {
-		t.Skip("the store has no UpdateStatus")
-	}
+	u := f.updater()
 	f.flat("B")
 	before := snapshot(t, s, "B", "COLD")
 	hookErr := errors.New("ledger mirror failed")
@@ -1000,7 +1005,7 @@ func scUpdateRollback(f *fixture) {
 	if !errors.Is(err, hookErr) {
 		t.Fatalf("err = %v", err)
 	}
-	sameSnapshot(t, before, snapshot(t, s, "B", "COLD"))
+	SameSnapshot(t, before, snapshot(t, s, "B", "COLD"))
 	ld, err := u.UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error {
 		sc.SceneMetadata.Set("hooked", true)
 		return nil
@@ -1143,7 +1148,7 @@ func scInitFromPlan(f *fixture) {
 	if !pyjson.Equal(res[0].Scene.Beats[0].MaxTakes, pyjson.Int("9")) {
 		t.Errorf("dry run result not re-stamped")
 	}
-	sameSnapshot(t, before, snapshot(t, s, "BATCH_001", "BATCH_002"))
+	SameSnapshot(t, before, snapshot(t, s, "BATCH_001", "BATCH_002"))
 }
 
 func scRecoverStale(f *fixture) {
@@ -1176,7 +1181,7 @@ func scRecoverStale(f *fixture) {
 	if n != 0 {
 		t.Errorf("second recovery changed %d", n)
 	}
-	sameSnapshot(t, before, snapshot(t, s, "B"))
+	SameSnapshot(t, before, snapshot(t, s, "B"))
 	n, err = s.RecoverStale(bg, Ref("B"), time.Minute, now)
 	OK(t, err)
 	if n != 1 {
@@ -1437,10 +1442,7 @@ func scPatchRacesActivation(f *fixture) {
 // once, in the version it was made against.
 func scUpdateCounters(f *fixture) {
 	t, s := f.t, f.s
-	u, isUpdater := s.(StatusUpdater)
-	if !isUpdater {
-		t.Skip("the store has no UpdateStatus")
-	}
+	u := f.updater()
 	f.versioned("B")
 	const workers, n = 4, 10
 	var wg sync.WaitGroup
@@ -1512,10 +1514,7 @@ func scUpdateCounters(f *fixture) {
 // when its context ends, and the batch is usable afterwards.
 func scLockWaitContext(f *fixture) {
 	t, s := f.t, f.s
-	u, isUpdater := s.(StatusUpdater)
-	if !isUpdater {
-		t.Skip("the store has no UpdateStatus")
-	}
+	u := f.updater()
 	f.flat("B")
 	holding, release := make(chan struct{}), make(chan struct{})
 	held := make(chan error, 1)

@@ -38,23 +38,8 @@ func startSeedScenes(t *testing.T, root string) *seedScenes {
 	cmd := exec.Command(testenv.Python(t), script, "-")
 	cmd.Dir = ref
 	cmd.Env = append(os.Environ(), "REFERENCE_ROOT="+root, "PYTHONDONTWRITEBYTECODE=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	s := &seedScenes{t: t, enc: json.NewEncoder(stdin), lines: bufio.NewScanner(stdout)}
-	if !s.lines.Scan() || s.lines.Text() != "READY" {
-		t.Fatalf("seed scene writer did not start: %q", s.lines.Text())
-	}
+	stdin, lines := startReady(t, cmd, "seed scene writer")
+	s := &seedScenes{t: t, enc: json.NewEncoder(stdin), lines: lines}
 	return s
 }
 
@@ -98,17 +83,28 @@ func activeBody(t *testing.T, root string) scene.Loaded {
 	return l
 }
 
-// sceneAnnounced waits up to limit for the next event of typ and checks
-// that it announces version v at revision rev.
-func sceneAnnounced(t *testing.T, ch <-chan event.Event, typ string, v int, rev string, limit time.Duration) derive.SceneEventData {
+// sceneEvent waits up to limit for the next event of typ and checks that
+// it is about version v of B1.
+func sceneEvent(t *testing.T, ch <-chan event.Event, typ string, v int, limit time.Duration) (event.Event, derive.SceneEventData, time.Duration) {
 	t.Helper()
 	ev, took := nextEvent(t, ch, typ, limit)
 	var d derive.SceneEventData
 	if err := json.Unmarshal(ev.Data, &d); err != nil {
 		t.Fatal(err)
 	}
-	if d.Project != "P" || d.Episode != "ep_001" || d.Batch != "B1" || d.Version != v || d.Revision != rev {
-		t.Fatalf("%s: %s, want version %d revision %s", typ, ev.Data, v, rev)
+	if d.Project != "P" || d.Episode != "ep_001" || d.Batch != "B1" || d.Version != v {
+		t.Fatalf("%s: %s, want version %d of B1", typ, ev.Data, v)
+	}
+	return ev, d, took
+}
+
+// sceneAnnounced waits up to limit for the next event of typ and checks
+// that it announces version v at revision rev.
+func sceneAnnounced(t *testing.T, ch <-chan event.Event, typ string, v int, rev string, limit time.Duration) derive.SceneEventData {
+	t.Helper()
+	ev, d, took := sceneEvent(t, ch, typ, v, limit)
+	if d.Revision != rev {
+		t.Fatalf("%s: %s, want revision %s", typ, ev.Data, rev)
 	}
 	t.Logf("%s v%d reached the SSE stream in %v", typ, v, took)
 	return d
@@ -140,10 +136,7 @@ func TestFollowSeedScenes(t *testing.T) {
 	}
 
 	// Killed; a save while no server runs; restarted.
-	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
+	srv.stop(t, syscall.SIGKILL)
 	seed.do(map[string]any{"op": "status", "expected_version": 2, "patch": approvePatch(true)})
 	missed := activeBody(t, root).Revision
 	last := allEvents(t, root)
@@ -173,39 +166,20 @@ func TestFollowSeedScenes(t *testing.T) {
 	seed.do(map[string]any{"op": "status", "expected_version": 2, "patch": approvePatch(true)})
 	sceneAnnounced(t, ch, event.SceneStatusSaved, 2, missed, time.Second)
 
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
-	keys := map[string]int{}
-	types := map[string]int{}
-	for _, ev := range allEvents(t, root) {
-		types[ev.Type]++
-		if ev.Key != "" {
-			keys[ev.Key]++
-		}
-	}
-	for k, n := range keys {
-		if n != 1 {
-			t.Errorf("event %s appended %d times", k, n)
-		}
-	}
+	srv.stop(t, syscall.SIGTERM)
+	types := eventTypes(t, allEvents(t, root))
 	if types[event.SceneVersionCreated] != 2 || types[event.SceneStatusSaved] != 4 {
 		t.Fatalf("events: %v", types)
 	}
 }
 
 // activationAnnounced waits up to limit for the next scene.activated
-// event and checks that it announces version v of B1.
+// event and checks that it announces version v of B1, keyed.
 func activationAnnounced(t *testing.T, ch <-chan event.Event, v int, limit time.Duration) derive.SceneEventData {
 	t.Helper()
-	ev, took := nextEvent(t, ch, event.SceneActivated, limit)
-	var d derive.SceneEventData
-	if err := json.Unmarshal(ev.Data, &d); err != nil {
-		t.Fatal(err)
-	}
-	if d.Project != "P" || d.Episode != "ep_001" || d.Batch != "B1" || d.Version != v || ev.Key == "" {
-		t.Fatalf("scene.activated %s (key %q), want version %d, keyed", ev.Data, ev.Key, v)
+	ev, d, took := sceneEvent(t, ch, event.SceneActivated, v, limit)
+	if ev.Key == "" {
+		t.Fatalf("scene.activated %s has no key", ev.Data)
 	}
 	t.Logf("activation of v%d reached the SSE stream in %v (principal %q)", v, took, d.Principal)
 	return d
@@ -236,10 +210,7 @@ func TestFollowSeedActivations(t *testing.T) {
 	sceneAnnounced(t, ch, event.SceneStatusSaved, 2, activeBody(t, root).Revision, time.Second)
 
 	// Killed mid-stream; an activation while no server runs; restarted.
-	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
+	srv.stop(t, syscall.SIGKILL)
 	seed.do(map[string]any{"op": "activate", "version": 1})
 	last := allEvents(t, root)
 	srv = startServe(t, bin, config)
@@ -267,27 +238,17 @@ func TestFollowSeedActivations(t *testing.T) {
 	seed.do(map[string]any{"op": "activate", "version": 1})
 	activationAnnounced(t, ch, 1, time.Second)
 
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
-	keys := map[string]int{}
+	srv.stop(t, syscall.SIGTERM)
+	evs := allEvents(t, root)
+	eventTypes(t, evs)
 	var versions []int
-	for _, ev := range allEvents(t, root) {
-		if ev.Key != "" {
-			keys[ev.Key]++
-		}
+	for _, ev := range evs {
 		if ev.Type == event.SceneActivated {
 			var d derive.SceneEventData
 			if err := json.Unmarshal(ev.Data, &d); err != nil {
 				t.Fatal(err)
 			}
 			versions = append(versions, d.Version)
-		}
-	}
-	for k, n := range keys {
-		if n != 1 {
-			t.Errorf("event %s appended %d times", k, n)
 		}
 	}
 	if fmt.Sprint(versions) != "[2 1 2 1 2 1]" {
