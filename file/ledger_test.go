@@ -345,19 +345,12 @@ func TestGroupCommit(t *testing.T) {
 	root := t.TempDir()
 	l := lgOpen(t, root)
 	const n = 64
-	var wg sync.WaitGroup
 	outs := make([]writeback.WritebackOutcome, n)
 	errs := make([]error, n)
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			// Pairs of identical requests: one success, one skip.
-			outs[i], errs[i] = l.Writeback(lgCtx, lgReq(storetest.Binding(fmt.Sprintf("task-%d", i/2), "T1", "b")))
-		})
-	}
-	close(start)
-	wg.Wait()
+	storetest.Together(n, func(i int) {
+		// Pairs of identical requests: one success, one skip.
+		outs[i], errs[i] = l.Writeback(lgCtx, lgReq(storetest.Binding(fmt.Sprintf("task-%d", i/2), "T1", "b")))
+	})
 	success := map[string]int{}
 	for i := range n {
 		if errs[i] != nil {

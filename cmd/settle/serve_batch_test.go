@@ -29,14 +29,8 @@ func crashBatch(g, i int) []httpapi.WritebackBody {
 // record and its registry mirror or neither, and retrying every batch
 // sent completes them (idempotent skips for the ones written).
 func TestCrashUnderLoadBatched(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the settle binary")
-	}
-	root := t.TempDir()
-	config := serverConfig(t, root)
-	bin := settleBinary(t)
-	srv := startServe(t, bin, config)
-	c := srv.client(t, "tok-collector")
+	config := serverConfig(t, t.TempDir())
+	bin, srv, c := crashServe(t, config)
 
 	const clients = 16
 	var mu sync.Mutex

@@ -28,9 +28,7 @@ func TestPostgresCrashPostedEvents(t *testing.T) {
 	}
 	store := testenv.PostgresURL(t, "cli_")
 	config := serverConfigWith(t, map[string]any{"store": store, "root": t.TempDir()})
-	bin := settleBinary(t)
-	srv := startServe(t, bin, config)
-	c := srv.client(t, "tok-collector")
+	bin, srv, c := crashServe(t, config)
 
 	var mu sync.Mutex
 	acked := map[string]bool{}

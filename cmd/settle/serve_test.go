@@ -163,18 +163,25 @@ func kindsByTask(t *testing.T, c *httpapi.Client, kind writeback.RecordKind) map
 	}
 }
 
+// crashServe starts a server of the built binary on config for a crash
+// test (skipped in -short) and returns the binary, the server and a
+// collector's client.
+func crashServe(t *testing.T, config string) (string, *serverProc, *httpapi.Client) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the settle binary")
+	}
+	bin := settleBinary(t)
+	srv := startServe(t, bin, config)
+	return bin, srv, srv.client(t, "tok-collector")
+}
+
 // TestCrashUnderLoad: the server is killed with SIGKILL while 64 clients
 // write back; after a restart every write-back that got a 201 is in the
 // ledger, and none twice.
 func TestCrashUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the settle binary")
-	}
-	root := t.TempDir()
-	config := serverConfig(t, root)
-	bin := settleBinary(t)
-	srv := startServe(t, bin, config)
-	c := srv.client(t, "tok-collector")
+	config := serverConfig(t, t.TempDir())
+	bin, srv, c := crashServe(t, config)
 
 	var mu sync.Mutex
 	acked := map[string]bool{}
