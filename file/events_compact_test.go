@@ -145,18 +145,7 @@ func TestEventsCompactUnderConcurrentReaders(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := 1; i <= total; i++ {
-			var err error
-			if i%3 == 0 {
-				_, _, err = writer.AppendOnce(ctx, fmt.Sprintf("c%d", i), "test.keyed", map[string]int{"i": i})
-			} else {
-				_, err = writer.Append(ctx, "test.plain", map[string]int{"i": i})
-			}
-			if err != nil {
-				werr = err
-				return
-			}
-		}
+		werr = appendMixed(ctx, writer, total, 3)
 	}()
 	compactDone := make(chan struct{})
 	var compactions int

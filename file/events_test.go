@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +33,23 @@ func openEvents(t testing.TB, dir string) *file.Events {
 }
 
 func eventsPath(dir string) string { return filepath.Join(dir, filepath.FromSlash(file.EventsRelPath)) }
+
+// appendMixed appends events 1 to total to l, every keyedEvery-th keyed
+// ("c" and its number), and returns the first error.
+func appendMixed(ctx context.Context, l event.Log, total, keyedEvery int) error {
+	for i := 1; i <= total; i++ {
+		var err error
+		if i%keyedEvery == 0 {
+			_, _, err = l.AppendOnce(ctx, fmt.Sprintf("c%d", i), "test.keyed", map[string]int{"i": i})
+		} else {
+			_, err = l.Append(ctx, "test.plain", map[string]int{"i": i})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // holdFirstAppend holds the first group of appends inside its write until
 // release is closed; entered is closed once it is held. Later appends
