@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
@@ -94,15 +95,24 @@ func scCrashRounds(t *testing.T) int {
 	return testenv.Count(t, "SETTLE_CRASH_ROUNDS", 200)
 }
 
-// TestScenesCrashRandomKill SIGKILLs a child doing candidate writes,
-// activations and status saves at random moments, and checks the
-// invariants after each kill. SETTLE_CRASH_ROUNDS raises the round count.
-func TestScenesCrashRandomKill(t *testing.T) {
+// scCrashStart checks the seed reference up front (the rounds take a
+// while), and saves a generated scene of batch, from the test's seed, on a
+// new root; it returns the root, its store and the seed.
+func scCrashStart(t *testing.T, batch string) (string, *file.Scenes, int64) {
+	t.Helper()
 	scReferenceUpFront(t)
 	root := t.TempDir()
 	s := scOpen(t, root)
 	seed := testenv.Seed(t)
-	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref("CR"), scGen(t, rand.New(rand.NewSource(seed)), "CR", 3)))
+	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref(batch), scGen(t, rand.New(rand.NewSource(seed)), batch, 3)))
+	return root, s, seed
+}
+
+// TestScenesCrashRandomKill SIGKILLs a child doing candidate writes,
+// activations and status saves at random moments, and checks the
+// invariants after each kill. SETTLE_CRASH_ROUNDS raises the round count.
+func TestScenesCrashRandomKill(t *testing.T) {
+	root, s, seed := scCrashStart(t, "CR")
 	rng := rand.New(rand.NewSource(seed + 1))
 	rounds := scCrashRounds(t)
 	tmps := 0
@@ -141,11 +151,7 @@ func TestScenesCrashRandomKill(t *testing.T) {
 // (SETTLE_FAILPOINT makes durable exit 137 there) during its first write,
 // for each kind of write, and checks the invariants after each.
 func TestScenesCrashAtFailpoints(t *testing.T) {
-	scReferenceUpFront(t)
-	root := t.TempDir()
-	s := scOpen(t, root)
-	seed := testenv.Seed(t)
-	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref("FP"), scGen(t, rand.New(rand.NewSource(seed)), "FP", 3)))
+	root, _, seed := scCrashStart(t, "FP")
 	for _, step := range []string{"tmp-created", "before-fsync", "before-rename", "before-dir-fsync"} {
 		for _, op := range []string{"candidate", "activate", "patch", "runner", "update"} {
 			seed++
