@@ -16,6 +16,7 @@ import (
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/storetest"
 )
 
 // TestEventsCompactRetention: a count policy removes the oldest events;
@@ -121,7 +122,7 @@ func TestEventsCompactByAge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkIDs(t, evs, 7, 8, 9)
+	storetest.CheckIDs(t, evs, 7, 8, 9)
 	if _, appended, err := ev.AppendOnce(ctx, "old3", "test.old", nil); err != nil || appended {
 		t.Fatalf("removed key appended again: %v %v", appended, err)
 	}
@@ -144,18 +145,7 @@ func TestEventsCompactUnderConcurrentReaders(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := 1; i <= total; i++ {
-			var err error
-			if i%3 == 0 {
-				_, _, err = writer.AppendOnce(ctx, fmt.Sprintf("c%d", i), "test.keyed", map[string]int{"i": i})
-			} else {
-				_, err = writer.Append(ctx, "test.plain", map[string]int{"i": i})
-			}
-			if err != nil {
-				werr = err
-				return
-			}
-		}
+		werr = appendMixed(ctx, writer, total, 3)
 	}()
 	compactDone := make(chan struct{})
 	var compactions int

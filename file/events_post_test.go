@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/storetest"
 )
 
 func TestEventsPostOnceOrderAndVisibility(t *testing.T) {
@@ -20,17 +20,7 @@ func TestEventsPostOnceOrderAndVisibility(t *testing.T) {
 	ev := openEvents(t, dir)
 	// Hold the first group inside its write so the posted events are
 	// queued, not yet durable, when we look.
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	var once sync.Once
-	durable.SetFailpoint("before-append", func() error {
-		once.Do(func() {
-			close(entered)
-			<-release
-		})
-		return nil
-	})
-	t.Cleanup(func() { durable.SetFailpoint("before-append", nil) })
+	entered, release := holdFirstAppend(t)
 
 	if err := ev.PostOnce(ctx, "k1", event.WritebackRecorded, map[string]int{"n": 1}); err != nil {
 		t.Fatal(err)
@@ -65,7 +55,7 @@ func TestEventsPostOnceOrderAndVisibility(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkIDs(t, evs, 1, 2, 3)
+	storetest.CheckIDs(t, evs, 1, 2, 3)
 	if evs[0].Key != "k1" || evs[1].Key != "k2" || string(evs[1].Data) != `{"n":2}` || evs[2].Type != event.BatchSettled {
 		t.Fatalf("events %+v", evs)
 	}

@@ -493,17 +493,8 @@ func TestEventsSegmentsCompactUnderReaders(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		defer close(written)
-		for i := 1; i <= total; i++ {
-			var err error
-			if i%2 == 0 {
-				_, _, err = writer.AppendOnce(ctx, fmt.Sprintf("c%d", i), "test.keyed", map[string]int{"i": i})
-			} else {
-				_, err = writer.Append(ctx, "test.plain", map[string]int{"i": i})
-			}
-			if err != nil {
-				errs <- err
-				return
-			}
+		if err := appendMixed(ctx, writer, total, 2); err != nil {
+			errs <- err
 		}
 	}()
 	wg.Add(1)

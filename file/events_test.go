@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/storetest"
 )
 
 // openEvents opens an event log in dir and closes it at cleanup.
@@ -32,52 +34,54 @@ func openEvents(t testing.TB, dir string) *file.Events {
 
 func eventsPath(dir string) string { return filepath.Join(dir, filepath.FromSlash(file.EventsRelPath)) }
 
-// checkIDs fails unless evs have exactly the ids want, in order.
-func checkIDs(t *testing.T, evs []event.Event, want ...int64) {
-	t.Helper()
-	var got []int64
-	for _, e := range evs {
-		got = append(got, e.ID)
-	}
-	if len(got) != len(want) {
-		t.Fatalf("ids %v, want %v", got, want)
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			t.Fatalf("ids %v, want %v", got, want)
+// appendMixed appends events 1 to total to l, every keyedEvery-th keyed
+// ("c" and its number), and returns the first error.
+func appendMixed(ctx context.Context, l event.Log, total, keyedEvery int) error {
+	for i := 1; i <= total; i++ {
+		var err error
+		if i%keyedEvery == 0 {
+			_, _, err = l.AppendOnce(ctx, fmt.Sprintf("c%d", i), "test.keyed", map[string]int{"i": i})
+		} else {
+			_, err = l.Append(ctx, "test.plain", map[string]int{"i": i})
+		}
+		if err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
-func TestEventsAppendSinceAndReopen(t *testing.T) {
+// holdFirstAppend holds the first group of appends inside its write until
+// release is closed; entered is closed once it is held. Later appends
+// queue behind it.
+func holdFirstAppend(t *testing.T) (entered, release chan struct{}) {
+	entered, release = make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	durable.SetFailpoint("before-append", func() error {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+		return nil
+	})
+	t.Cleanup(func() { durable.SetFailpoint("before-append", nil) })
+	return entered, release
+}
+
+// The log survives a close: events and taken keys are read back from the
+// file, the next id follows the last, and each line is one event. Append,
+// Since, paging and refusals on an open log are storetest.RunEvents cases.
+func TestEventsReopen(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	ev := openEvents(t, dir)
-	for i := 1; i <= 10; i++ {
-		e, err := ev.Append(ctx, event.WritebackRecorded, map[string]int{"n": i})
-		if err != nil {
+	for i := 1; i <= 9; i++ {
+		if _, err := ev.Append(ctx, event.WritebackRecorded, map[string]int{"n": i}); err != nil {
 			t.Fatal(err)
 		}
-		if e.ID != int64(i) {
-			t.Fatalf("append %d: id %d", i, e.ID)
-		}
 	}
-	all, err := ev.Since(ctx, 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkIDs(t, all, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
-	if string(all[3].Data) != `{"n":4}` || all[3].Type != event.WritebackRecorded || all[3].Time.IsZero() {
-		t.Fatalf("event 4 = %+v", all[3])
-	}
-	page, err := ev.Since(ctx, 5, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkIDs(t, page, 6, 7)
-	none, err := ev.Since(ctx, 10, 5)
-	if err != nil || len(none) != 0 {
-		t.Fatalf("since last: %v %v", none, err)
+	if _, ok, err := ev.AppendOnce(ctx, "batch.settled:B2", event.BatchSettled, nil); err != nil || !ok {
+		t.Fatalf("append once: %v %v", ok, err)
 	}
 	if err := ev.Close(); err != nil {
 		t.Fatal(err)
@@ -87,18 +91,20 @@ func TestEventsAppendSinceAndReopen(t *testing.T) {
 	}
 
 	again := openEvents(t, dir)
-	all2, err := again.Since(ctx, 0, 100)
+	all, err := again.Since(ctx, 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all2) != 10 || string(all2[9].Data) != `{"n":10}` {
-		t.Fatalf("after reopen: %+v", all2)
+	if len(all) != 10 || string(all[8].Data) != `{"n":9}` || all[9].Key != "batch.settled:B2" {
+		t.Fatalf("after reopen: %+v", all)
+	}
+	if e, ok, err := again.AppendOnce(ctx, "batch.settled:B2", event.BatchSettled, nil); err != nil || ok || e.ID != 10 {
+		t.Fatalf("append once after reopen: %+v %v %v", e, ok, err)
 	}
 	e, err := again.Append(ctx, event.BatchSettled, json.RawMessage(`{ "a" : 1 }`))
 	if err != nil || e.ID != 11 || string(e.Data) != `{"a":1}` {
 		t.Fatalf("append after reopen: %+v %v", e, err)
 	}
-	// Every line is one event with its id.
 	data, err := os.ReadFile(eventsPath(dir))
 	if err != nil {
 		t.Fatal(err)
@@ -109,97 +115,11 @@ func TestEventsAppendSinceAndReopen(t *testing.T) {
 	}
 }
 
-func TestEventsRefusals(t *testing.T) {
-	ctx := context.Background()
-	ev := openEvents(t, t.TempDir())
-	tests := []struct {
-		name string
-		run  func() error
-	}{
-		{"empty type", func() error { _, err := ev.Append(ctx, "", nil); return err }},
-		{"data not JSON", func() error { _, err := ev.Append(ctx, "x", json.RawMessage("{")); return err }},
-		{"unmarshalable data", func() error { _, err := ev.Append(ctx, "x", func() {}); return err }},
-		{"empty key", func() error { _, _, err := ev.AppendOnce(ctx, "", "x", nil); return err }},
-		{"oversized event", func() error { _, err := ev.Append(ctx, "x", strings.Repeat("a", 2<<20)); return err }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.run(); settle.ErrorCode(err) != settle.InvalidInput {
-				t.Fatalf("err = %v, want INVALID_INPUT", err)
-			}
-		})
-	}
-	// Nothing was written by the refusals.
-	if e, err := ev.Append(ctx, "x", nil); err != nil || e.ID != 1 {
-		t.Fatalf("first real append: %+v %v", e, err)
-	}
-}
-
-func TestEventsAppendOnceConcurrent(t *testing.T) {
-	dir := t.TempDir()
-	ctx := context.Background()
-	// Two logs on one file exclude each other through the flock, as two
-	// servers do.
-	logs := []*file.Events{openEvents(t, dir), openEvents(t, dir)}
-	const n = 40
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	appended := 0
-	ids := map[int64]bool{}
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l := logs[i%2]
-			key := "batch.settled:B" + string(rune('0'+i%4))
-			e, ok, err := l.AppendOnce(ctx, key, event.BatchSettled, map[string]int{"caller": i})
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			if e.Key != key || e.ID == 0 {
-				t.Errorf("event %+v for key %s", e, key)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if ok {
-				appended++
-			}
-			ids[e.ID] = true
-		}()
-	}
-	wg.Wait()
-	if appended != 4 || len(ids) != 4 {
-		t.Fatalf("appended %d events with %d ids, want 4 and 4", appended, len(ids))
-	}
-	// After a reopen the keys are still known.
-	fresh := openEvents(t, dir)
-	e, ok, err := fresh.AppendOnce(ctx, "batch.settled:B2", event.BatchSettled, nil)
-	if err != nil || ok || !ids[e.ID] {
-		t.Fatalf("append once after reopen: %+v %v %v", e, ok, err)
-	}
-	all, err := fresh.Since(ctx, 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkIDs(t, all, 1, 2, 3, 4)
-}
-
 func TestEventsGroupCommit(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	ev := openEvents(t, dir)
-	entered := make(chan struct{})
-	release := make(chan struct{})
-	var once sync.Once
-	durable.SetFailpoint("before-append", func() error {
-		once.Do(func() {
-			close(entered)
-			<-release
-		})
-		return nil
-	})
-	t.Cleanup(func() { durable.SetFailpoint("before-append", nil) })
+	entered, release := holdFirstAppend(t)
 
 	const n = 64
 	var wg sync.WaitGroup
@@ -262,7 +182,7 @@ func TestEventsPoisonedAfterFailedFsync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkIDs(t, all, 1)
+	storetest.CheckIDs(t, all, 1)
 	ev.Close()
 	again := openEvents(t, dir)
 	e, err := again.Append(ctx, "d", nil)
@@ -297,7 +217,7 @@ func TestEventsTornTailRepaired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkIDs(t, all, 1, 2)
+	storetest.CheckIDs(t, all, 1, 2)
 	e, err := again.Append(ctx, "b", nil)
 	if err != nil || e.ID != 3 {
 		t.Fatalf("append after torn tail: %+v %v", e, err)
@@ -337,7 +257,7 @@ not json
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkIDs(t, all, 1, 3)
+	storetest.CheckIDs(t, all, 1, 3)
 	if e, ok, err := ev.AppendOnce(ctx, "k", "c", nil); err != nil || ok || e.ID != 3 {
 		t.Fatalf("existing key: %+v %v %v", e, ok, err)
 	}
@@ -347,73 +267,6 @@ not json
 	if st := ev.Stats(); st.Skipped != 1 {
 		t.Fatalf("stats %+v", st)
 	}
-}
-
-func TestEventsWait(t *testing.T) {
-	dir := t.TempDir()
-	ctx := context.Background()
-	a := openEvents(t, dir)
-	b := openEvents(t, dir) // another "server" on the same file
-
-	t.Run("in process", func(t *testing.T) {
-		ch := a.Wait(ctx, 0)
-		select {
-		case <-ch:
-			t.Fatal("closed before any event")
-		case <-time.After(30 * time.Millisecond):
-		}
-		if _, err := a.Append(ctx, "x", nil); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-ch:
-		case <-time.After(5 * time.Second):
-			t.Fatal("not woken by an append")
-		}
-	})
-	t.Run("other log on the file", func(t *testing.T) {
-		ch := b.Wait(ctx, 1)
-		if _, err := a.Append(ctx, "y", nil); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-ch:
-		case <-time.After(5 * time.Second):
-			t.Fatal("not woken by another log's append")
-		}
-		evs, err := b.Since(ctx, 1, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkIDs(t, evs, 2)
-	})
-	t.Run("already there", func(t *testing.T) {
-		select {
-		case <-b.Wait(ctx, 0):
-		case <-time.After(5 * time.Second):
-			t.Fatal("not closed for an existing event")
-		}
-	})
-	t.Run("context ends", func(t *testing.T) {
-		cctx, cancel := context.WithCancel(ctx)
-		ch := a.Wait(cctx, 100)
-		cancel()
-		select {
-		case <-ch:
-		case <-time.After(5 * time.Second):
-			t.Fatal("not closed when the context ended")
-		}
-	})
-	t.Run("log closed", func(t *testing.T) {
-		c := openEvents(t, dir)
-		ch := c.Wait(ctx, 100)
-		c.Close()
-		select {
-		case <-ch:
-		case <-time.After(5 * time.Second):
-			t.Fatal("not closed when the log closed")
-		}
-	})
 }
 
 // FuzzEventsOpen: any file content opens, reads without error, and the

@@ -72,7 +72,7 @@ func FuzzHardeningSceneInput(f *testing.F) {
 		case "":
 			hdBodiesWithinLimits(t, root)
 		case settle.InvalidInput, settle.SchemaMismatch, settle.IdentityMismatch:
-			scSameSnapshot(t, before, scSnapshot(t, root))
+			storetest.SameSnapshot(t, before, scSnapshot(t, root))
 		default:
 			t.Fatalf("refused without an input code: %v", err)
 		}
@@ -103,7 +103,7 @@ func FuzzHardeningPlan(f *testing.F) {
 			// object) stops it after the earlier ones. A refusal for a
 			// limit writes nothing.
 			if strings.Contains(err.Error(), "exceeds Max") {
-				scSameSnapshot(t, before, scSnapshot(t, root))
+				storetest.SameSnapshot(t, before, scSnapshot(t, root))
 			}
 			hdBodiesWithinLimits(t, root)
 		default:

@@ -53,8 +53,8 @@ func TestHardeningB_DeepPatchRefused(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
 	ref := storetest.Ref("BATCH_A")
-	base := scScene(t, scTree(t, `{"scene_id": "BATCH_A", "beats": [{"beat_id": "S01", "takes": [{"take_id": "t1"}]}], "scene_metadata": {}}`))
-	scOK(t, s.Save(scCtx, ref, base))
+	base := storetest.Hydrate(t, storetest.Tree(`{"scene_id": "BATCH_A", "beats": [{"beat_id": "S01", "takes": [{"take_id": "t1"}]}], "scene_metadata": {}}`))
+	storetest.OK(t, s.Save(scCtx, ref, base))
 
 	big := strings.Repeat("x", 900<<10)
 	copies := `[{"op": "add", "path": "/scene_metadata/a", "value": "` + big + `"}`
@@ -78,21 +78,21 @@ func TestHardeningB_DeepPatchRefused(t *testing.T) {
 			before := scSnapshot(t, root)
 			_, err := s.PatchStatus(scCtx, ref, 1, []byte(c.patch))
 			hdWantLimit(t, err, c.limit)
-			scSameSnapshot(t, before, scSnapshot(t, root))
+			storetest.SameSnapshot(t, before, scSnapshot(t, root))
 		})
 	}
 
 	// A scene given whole (runner save, candidate) is held to the same
 	// limits.
-	deep := scScene(t, scTree(t, `{"scene_id": "BATCH_A", "beats": [{"beat_id": "S01", "takes": [{"take_id": "t1", "receipt": {"x": `+hdNest(80)+`}}]}], "scene_metadata": {}}`))
+	deep := storetest.Hydrate(t, storetest.Tree(`{"scene_id": "BATCH_A", "beats": [{"beat_id": "S01", "takes": [{"take_id": "t1", "receipt": {"x": `+hdNest(80)+`}}]}], "scene_metadata": {}}`))
 	before := scSnapshot(t, root)
 	_, err := s.WriteCandidate(scCtx, ref, deep, "deep", true)
 	hdWantLimit(t, err, "MaxJSONDepth")
 	ldA, err := s.Load(scCtx, ref)
-	scOK(t, err)
+	storetest.OK(t, err)
 	_, err = s.SaveRunner(scCtx, ref, 1, ldA.Revision, deep)
 	hdWantLimit(t, err, "MaxJSONDepth")
-	scSameSnapshot(t, before, scSnapshot(t, root))
+	storetest.SameSnapshot(t, before, scSnapshot(t, root))
 	_, err = scene.DecodeInput([]byte(`{"scene_id": "B", "beats": [], "scene_metadata": {"x": ` + hdNest(9990) + `}}`))
 	hdWantLimit(t, err, "MaxJSONDepth")
 }
@@ -105,8 +105,8 @@ func TestHardeningB_PythonReadsBackAtLimits(t *testing.T) {
 	s := scOpen(t, root)
 	ref := storetest.Ref("BATCH_A")
 	// root (1) > scene_metadata (2) > 62 nested arrays: depth 64.
-	tree := scTree(t, `{"scene_id": "BATCH_A", "beats": [{"beat_id": "S01", "takes": [{"take_id": "t1"}]}], "scene_metadata": {"deep": `+hdNest(settle.MaxJSONDepth-2)+`}}`)
-	scOK(t, s.Save(scCtx, ref, scScene(t, tree)))
+	tree := storetest.Tree(`{"scene_id": "BATCH_A", "beats": [{"beat_id": "S01", "takes": [{"take_id": "t1"}]}], "scene_metadata": {"deep": ` + hdNest(settle.MaxJSONDepth-2) + `}}`)
+	storetest.OK(t, s.Save(scCtx, ref, storetest.Hydrate(t, tree)))
 	// Patches (each under MaxPatchBytes) fill the body to within 64 KiB of
 	// MaxSceneBytes.
 	room := settle.MaxSceneBytes - (64 << 10) - len(scReadRaw(t, root, storetest.Token+"_BATCH_A.json"))
@@ -118,7 +118,7 @@ func TestHardeningB_PythonReadsBackAtLimits(t *testing.T) {
 		chunk := strings.Repeat("z", room/5-32)
 		var err error
 		ld, err = s.PatchStatus(scCtx, ref, 1, []byte(fmt.Sprintf(`[{"op": "add", "path": "/beats/0/takes/0/receipt/fill%d", "value": "%s"}]`, i, chunk)))
-		scOK(t, err)
+		storetest.OK(t, err)
 	}
 	fill := strings.Repeat("z", room-(64<<10))
 	body := []byte(scReadRaw(t, root, storetest.Token+"_BATCH_A.json"))
@@ -129,11 +129,11 @@ func TestHardeningB_PythonReadsBackAtLimits(t *testing.T) {
 		t.Fatalf("body of %d bytes, want close to %d", len(body), settle.MaxSceneBytes)
 	}
 	// A candidate at the same limits makes a versioned batch too.
-	cand := scScene(t, scTree(t, `{"scene_id": "BATCH_B", "beats": [{"beat_id": "S01", "takes": [{"take_id": "t1", "receipt": {"fill": "`+fill+`"}}]}], "scene_metadata": {"deep": `+hdNest(settle.MaxJSONDepth-2)+`}}`))
+	cand := storetest.Hydrate(t, storetest.Tree(`{"scene_id": "BATCH_B", "beats": [{"beat_id": "S01", "takes": [{"take_id": "t1", "receipt": {"fill": "`+fill+`"}}]}], "scene_metadata": {"deep": `+hdNest(settle.MaxJSONDepth-2)+`}}`))
 	v, err := s.WriteCandidate(scCtx, storetest.Ref("BATCH_B"), cand, "at the limits", true)
-	scOK(t, err)
+	storetest.OK(t, err)
 	ldB, err := s.Load(scCtx, storetest.Ref("BATCH_B"))
-	scOK(t, err)
+	storetest.OK(t, err)
 
 	res := scRunSeed(t, root, []map[string]any{
 		scOp("load", "BATCH_A"),
@@ -202,7 +202,7 @@ func TestHardeningJ_BindingLimits(t *testing.T) {
 	maxB := hdMaxBinding()
 	reg := storetest.Registry(maxB.TaskID, writeback.StatusDispatched)
 	reg.DispatchID, reg.DispatchCronID, reg.NormalCollectorCronID, reg.ChatID = maxB.DispatchID, maxB.DispatchID, maxB.NormalCollectorCronID, maxB.ChatID
-	scOK(t, l.AppendRegistry(lgCtx, reg))
+	storetest.OK(t, l.AppendRegistry(lgCtx, reg))
 	out := lgWriteback(t, l, maxB)
 	if !out.Decision.Appended {
 		t.Fatalf("binding at the limits not appended: %s %q", out.Decision.Classification, out.Decision.Reasons)
@@ -234,7 +234,7 @@ func TestHardeningL_CheckRecordSchema(t *testing.T) {
 	root := t.TempDir()
 	l := lgOpen(t, root)
 	path := lgLedgerPath(root)
-	scOK(t, l.AppendRegistry(lgCtx, storetest.Registry("task-1", writeback.StatusDispatched)))
+	storetest.OK(t, l.AppendRegistry(lgCtx, storetest.Registry("task-1", writeback.StatusDispatched)))
 	good := storetest.Binding("task-1", "T1", "B1")
 	lgWriteback(t, l, good)
 	bad := storetest.Binding("task-1", "T1", "B1")
@@ -285,7 +285,7 @@ func TestHardeningL_CheckRecordSchema(t *testing.T) {
 	lines = append(lines, struct{ line, want string }{string(forged) + "\n", "conflict_id"})
 
 	rep, err := l.Check(lgCtx)
-	scOK(t, err)
+	storetest.OK(t, err)
 	if !rep.OK() || len(rep.InvalidRecords) != 0 {
 		t.Fatalf("records settle wrote are flagged: %+v", rep.InvalidRecords)
 	}
@@ -293,7 +293,7 @@ func TestHardeningL_CheckRecordSchema(t *testing.T) {
 		lgAppendRaw(t, path, x.line)
 	}
 	rep, err = l.Check(lgCtx)
-	scOK(t, err)
+	storetest.OK(t, err)
 	if rep.OK() || len(rep.InvalidRecords) != len(lines) {
 		t.Fatalf("%d invalid records flagged, want %d: %+v", len(rep.InvalidRecords), len(lines), rep.InvalidRecords)
 	}
@@ -340,7 +340,7 @@ with open(sys.argv[2], "a", encoding="utf-8") as fh:
 	}
 	l := lgOpen(t, root)
 	rep, err := l.Check(lgCtx)
-	scOK(t, err)
+	storetest.OK(t, err)
 	if rep.Records[writeback.KindDurable] != 1 || rep.Records[writeback.KindRegistry] != 2 {
 		t.Fatalf("records %v, want 1 durable and 2 registry", rep.Records)
 	}

@@ -144,7 +144,7 @@ func TestHardeningH_SceneLockTimeout(t *testing.T) {
 	if settle.ErrorCode(err) != settle.Unavailable || !strings.Contains(err.Error(), "still held") {
 		t.Fatalf("candidate under a held batch lock: %v", err)
 	}
-	scSameSnapshot(t, before, scSnapshot(t, root))
+	storetest.SameSnapshot(t, before, scSnapshot(t, root))
 	release()
 	if _, err := s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "second", true); err != nil {
 		t.Fatalf("candidate after release: %v", err)

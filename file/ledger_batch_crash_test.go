@@ -8,11 +8,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
@@ -126,20 +126,8 @@ func lgManyAllOrNone(t *testing.T, path string, strict bool, cut map[string]bool
 // in the ledger or none, no acknowledged item is lost, and retrying every
 // batch completes them idempotently.
 func TestLedgerBatchCrash(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test")
-	}
-	rounds := 40
-	if s := os.Getenv("SETTLE_CRASH_ROUNDS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("SETTLE_CRASH_ROUNDS=%q", s)
-		}
-		rounds = n
-	}
-	seed := time.Now().UnixNano()
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewSource(seed))
+	rounds := lgCrashRounds(t, 40)
+	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 	root := t.TempDir()
 	path := lgLedgerPath(root)
 	acks := newAckSet()
@@ -155,21 +143,9 @@ func TestLedgerBatchCrash(t *testing.T) {
 		step := ""
 		if round%4 == 1 {
 			step = []string{"before-append", "before-fsync"}[(round/4)%2]
-			env = append(env, "SETTLE_FAILPOINT="+step)
 		}
-		c := lgStartChild(t, env...)
-		select {
-		case <-c.ready:
-		case <-time.After(30 * time.Second):
-			c.cmd.Process.Kill()
-			t.Fatalf("round %d: child not ready", round)
-		}
-		if step != "" {
-			select {
-			case <-c.done:
-			case <-time.After(5 * time.Second):
-			}
-		} else {
+		c := lgStartRound(t, round, step, env...)
+		if step == "" {
 			if round%3 == 0 {
 				// Some rounds run until a batch is answered, so that
 				// acknowledged items are checked however slow the machine.
@@ -180,15 +156,8 @@ func TestLedgerBatchCrash(t *testing.T) {
 			}
 			time.Sleep(time.Duration(5000+rng.Intn(40000)) * time.Microsecond)
 		}
-		c.cmd.Process.Signal(syscall.SIGKILL)
-		err := c.wait()
-		ws, _ := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
-		switch {
-		case step != "" && ws.Exited() && ws.ExitStatus() == 137:
+		if lgKillRound(t, c, round, step) {
 			failpoints++
-		case ws.Signaled():
-		default:
-			t.Fatalf("round %d (failpoint %q): child ended with %v\n%s", round, step, err, c.other.String())
 		}
 		var wbAcks []string
 		for _, a := range c.acks {

@@ -395,18 +395,60 @@ func lgReferenceIfPresent(t *testing.T) (ref, python string, ok bool) {
 
 var lgFailpointSteps = []string{"before-append", "before-fsync", "tmp-created", "before-rename", "before-dir-fsync", "group-overlap"}
 
-func TestLedgerCrash(t *testing.T) {
+// lgCrashRounds skips a crash test in -short, else returns its number of
+// rounds: SETTLE_CRASH_ROUNDS, or def.
+func lgCrashRounds(t *testing.T, def int) int {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("crash test")
 	}
-	rounds := 200
-	if s := os.Getenv("SETTLE_CRASH_ROUNDS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			t.Fatalf("SETTLE_CRASH_ROUNDS=%q", s)
-		}
-		rounds = n
+	return testenv.Count(t, "SETTLE_CRASH_ROUNDS", def)
+}
+
+// lgStartRound starts a crash round's child with env, and with
+// SETTLE_FAILPOINT=step when step is set, and waits until it is ready;
+// with a failpoint, also until it exits there (or 5 s, if it never
+// reaches it).
+func lgStartRound(t *testing.T, round int, step string, env ...string) *lgChild {
+	t.Helper()
+	if step != "" {
+		env = append(env, "SETTLE_FAILPOINT="+step)
 	}
+	c := lgStartChild(t, env...)
+	select {
+	case <-c.ready:
+	case <-time.After(30 * time.Second):
+		c.cmd.Process.Kill()
+		t.Fatalf("round %d: child not ready", round)
+	}
+	if step != "" {
+		select {
+		case <-c.done:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return c
+}
+
+// lgKillRound kills a round's child and reports whether it had stopped at
+// its failpoint; a child that ended any other way fails the test.
+func lgKillRound(t *testing.T, c *lgChild, round int, step string) bool {
+	t.Helper()
+	c.cmd.Process.Signal(syscall.SIGKILL)
+	err := c.wait()
+	ws, _ := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case step != "" && ws.Exited() && ws.ExitStatus() == 137:
+		return true
+	case ws.Signaled():
+		return false
+	}
+	t.Fatalf("round %d (failpoint %q): child ended with %v\n%s", round, step, err, c.other.String())
+	return false
+}
+
+func TestLedgerCrash(t *testing.T) {
+	rounds := lgCrashRounds(t, 200)
 	// The rounds take most of a minute: a required reference that is
 	// missing fails now, not after them.
 	ref, python, haveRef := lgReferenceIfPresent(t)
@@ -427,35 +469,14 @@ func TestLedgerCrash(t *testing.T) {
 		step := ""
 		if round%5 == 2 {
 			step = lgFailpointSteps[(round/5)%len(lgFailpointSteps)]
-			env = append(env, "SETTLE_FAILPOINT="+step)
 		}
-		c := lgStartChild(t, env...)
-		select {
-		case <-c.ready:
-		case <-time.After(30 * time.Second):
-			c.cmd.Process.Kill()
-			t.Fatalf("round %d: child not ready", round)
-		}
-		if step != "" {
-			// The child exits at the failpoint (or is killed if it never
-			// reaches it).
-			select {
-			case <-c.done:
-			case <-time.After(5 * time.Second):
-			}
-		} else {
+		c := lgStartRound(t, round, step, env...)
+		if step == "" {
 			time.Sleep(time.Duration(rng.Intn(25000)) * time.Microsecond)
 		}
-		c.cmd.Process.Signal(syscall.SIGKILL)
-		err := c.wait()
-		ws, _ := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
-		switch {
-		case step != "" && ws.Exited() && ws.ExitStatus() == 137:
+		if lgKillRound(t, c, round, step) {
 			failpoints++
 			reached[step]++
-		case ws.Signaled():
-		default:
-			t.Fatalf("round %d (failpoint %q): child ended with %v\n%s", round, step, err, c.other.String())
 		}
 		acks.add(t, c.acks)
 		acks.verify(t, root)

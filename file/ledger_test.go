@@ -48,104 +48,6 @@ func TestOpenLedgerPathAllowlist(t *testing.T) {
 	}
 }
 
-func TestWritebackDecisions(t *testing.T) {
-	root := t.TempDir()
-	l := lgOpen(t, root)
-	b := storetest.Binding("task-1", "T1", "batch-1")
-
-	out := lgWriteback(t, l, b)
-	lgWantClass(t, out, writeback.DurableSuccessWritten, true)
-	if out.ConflictRecorded {
-		t.Fatal("success recorded a conflict")
-	}
-	kinds, wids := lgCheckFile(t, lgLedgerPath(root))
-	if kinds[writeback.KindDurable] != 1 || kinds[writeback.KindRegistry] != 1 {
-		t.Fatalf("after a success the ledger holds %v, want 1 durable + 1 registry mirror", kinds)
-	}
-	if wids[b.WritebackID()] != 1 {
-		t.Fatalf("writeback id count %d", wids[b.WritebackID()])
-	}
-	if c, _ := l.Classify(lgCtx, "task-1"); c != writeback.ClassNormalCallbackCompleted {
-		t.Fatalf("Classify = %s after the mirror", c)
-	}
-
-	t.Run("identical request is an idempotent skip", func(t *testing.T) {
-		out := lgWriteback(t, l, b)
-		lgWantClass(t, out, writeback.WritebackIdempotentSkip, false)
-		if k, _ := lgCheckFile(t, lgLedgerPath(root)); k[writeback.KindDurable] != 1 {
-			t.Fatalf("skip appended: %v", k)
-		}
-	})
-
-	t.Run("dry run writes nothing", func(t *testing.T) {
-		before, _ := os.ReadFile(lgLedgerPath(root))
-		req := lgReq(storetest.Binding("task-dry", "T1", "batch-1"))
-		req.DryRun = true
-		out, err := l.Writeback(lgCtx, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lgWantClass(t, out, writeback.DurableSuccessWritten, false)
-		conflict := storetest.Binding("task-1", "T1", "batch-1")
-		conflict.AuthoritativeVerdict = "PASS"
-		req = lgReq(conflict)
-		req.DryRun = true
-		out, err = l.Writeback(lgCtx, req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lgWantClass(t, out, writeback.WritebackBindingConflict, false)
-		if out.ConflictRecorded {
-			t.Fatal("dry run recorded a conflict")
-		}
-		after, _ := os.ReadFile(lgLedgerPath(root))
-		if string(before) != string(after) {
-			t.Fatal("dry run changed the ledger")
-		}
-	})
-
-	t.Run("refusal records one conflict per candidate", func(t *testing.T) {
-		c := storetest.Binding("task-1", "T1", "batch-1")
-		c.AuthoritativeVerdict = "PASS"
-		out := lgWriteback(t, l, c)
-		lgWantClass(t, out, writeback.WritebackBindingConflict, false)
-		if !out.ConflictRecorded {
-			t.Fatal("first refusal did not record a conflict")
-		}
-		out = lgWriteback(t, l, c)
-		if out.ConflictRecorded {
-			t.Fatal("second identical refusal recorded another conflict")
-		}
-		k, _ := lgCheckFile(t, lgLedgerPath(root))
-		if k[writeback.KindConflict] != 1 || k[writeback.KindDurable] != 1 {
-			t.Fatalf("ledger kinds %v", k)
-		}
-		// A conflict is never read as a success.
-		res, err := l.Settle(lgCtx, "batch-1", []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}, "T1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if v := res.Result.TrackStates[0].AuthoritativeVerdict; v == nil || *v != writeback.AuthoritativePass {
-			t.Fatalf("settle sees verdict %v", v)
-		}
-		// Another store (a reopen) knows the conflict too.
-		l2 := lgOpen(t, root)
-		if out := lgWriteback(t, l2, c); out.ConflictRecorded {
-			t.Fatal("reopened store recorded the same conflict again")
-		}
-	})
-
-	t.Run("self chain is refused and recorded", func(t *testing.T) {
-		s := storetest.Binding("task-self", "T1", "batch-1")
-		s.ExecutorKey = s.CollectorKey
-		out := lgWriteback(t, l, s)
-		lgWantClass(t, out, writeback.SelfChainNoWriteback, false)
-		if !out.ConflictRecorded || out.Decision.Verdict != "FAIL" {
-			t.Fatalf("self chain: %+v", out)
-		}
-	})
-}
-
 func TestTornTailRepair(t *testing.T) {
 	root := t.TempDir()
 	path := lgLedgerPath(root)
@@ -443,19 +345,12 @@ func TestGroupCommit(t *testing.T) {
 	root := t.TempDir()
 	l := lgOpen(t, root)
 	const n = 64
-	var wg sync.WaitGroup
 	outs := make([]writeback.WritebackOutcome, n)
 	errs := make([]error, n)
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			// Pairs of identical requests: one success, one skip.
-			outs[i], errs[i] = l.Writeback(lgCtx, lgReq(storetest.Binding(fmt.Sprintf("task-%d", i/2), "T1", "b")))
-		})
-	}
-	close(start)
-	wg.Wait()
+	storetest.Together(n, func(i int) {
+		// Pairs of identical requests: one success, one skip.
+		outs[i], errs[i] = l.Writeback(lgCtx, lgReq(storetest.Binding(fmt.Sprintf("task-%d", i/2), "T1", "b")))
+	})
 	success := map[string]int{}
 	for i := range n {
 		if errs[i] != nil {

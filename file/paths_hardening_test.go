@@ -111,7 +111,7 @@ func TestHardeningA_SymlinkedSceneDirectories(t *testing.T) {
 			before := phTree(t, filepath.Dir(root))
 			s := scOpen(t, root)
 			ref := scene.Ref{Project: "evil", Episode: "1", Batch: "A"}
-			_, err := s.InitFromPlan(ctx, "evil", "1", scene.Plan{Root: scTree(t, phPlan)}, 3, false)
+			_, err := s.InitFromPlan(ctx, "evil", "1", scene.Plan{Root: storetest.Tree(phPlan)}, 3, false)
 			storetest.WantCode(t, err, settle.PathRefused)
 			_, err = s.WriteCandidate(ctx, ref, scGen(t, phRng(), "A", 2), "", true)
 			storetest.WantCode(t, err, settle.PathRefused)
@@ -133,10 +133,10 @@ func TestHardeningA_SymlinkedSceneFiles(t *testing.T) {
 	ref := storetest.Ref("A")
 	sc := scGen(t, phRng(), "A", 3)
 	_, err := s.SaveRunner(ctx, ref, 1, "", sc)
-	scOK(t, err)
+	storetest.OK(t, err)
 	sc.Beats = sc.Beats[:2]
 	v, err := s.WriteCandidate(ctx, ref, sc, "rederive", true)
-	scOK(t, err)
+	storetest.OK(t, err)
 	if v != 2 {
 		t.Fatalf("candidate = v%d, want v2", v)
 	}
@@ -163,7 +163,7 @@ func TestHardeningA_SymlinkedSceneFiles(t *testing.T) {
 	// The store may create B's own lock file; nothing outside changes.
 	before = phTree(t, out2)
 	names, err := s2.List(ctx, storetest.Project, storetest.Episode)
-	scOK(t, err)
+	storetest.OK(t, err)
 	if len(names) != 0 {
 		t.Fatalf("List = %v, want no linked body", names)
 	}
@@ -186,8 +186,8 @@ func TestHardeningA_RootMayBeSymlink(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "link")
 	phSymlink(t, real, root)
 	s := scOpen(t, root)
-	res, err := s.InitFromPlan(ctx, storetest.Project, storetest.Episode, scene.Plan{Root: scTree(t, phPlan)}, 3, false)
-	scOK(t, err)
+	res, err := s.InitFromPlan(ctx, storetest.Project, storetest.Episode, scene.Plan{Root: storetest.Tree(phPlan)}, 3, false)
+	storetest.OK(t, err)
 	if len(res) != 1 || !res[0].Created {
 		t.Fatalf("init through a linked root: %+v", res)
 	}
@@ -196,7 +196,7 @@ func TestHardeningA_RootMayBeSymlink(t *testing.T) {
 	}
 	l := lgOpen(t, root)
 	lgWriteback(t, l, storetest.Binding("task-1", "T1", "B1"))
-	scOK(t, l.DeclareBatch(ctx, writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}}))
+	storetest.OK(t, l.DeclareBatch(ctx, writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "task-1"}}}))
 }
 
 // A ledger (default or configured) that is a symbolic link is refused,
@@ -237,7 +237,7 @@ func TestHardeningA_SymlinkedLedger(t *testing.T) {
 		if err := os.Remove(path); err != nil {
 			t.Fatal(err)
 		}
-		scOK(t, open(root, path))
+		storetest.OK(t, open(root, path))
 		if data, err := os.ReadFile(path); err != nil || !strings.Contains(string(data), "task-1") {
 			t.Fatalf("configured ledger: %q %v", data, err)
 		}
@@ -300,15 +300,15 @@ func TestHardeningF_LongNames(t *testing.T) {
 		err   error
 	}{
 		{"project", func() error {
-			_, err := s.InitFromPlan(ctx, long, "1", scene.Plan{Root: scTree(t, phPlan)}, 3, false)
+			_, err := s.InitFromPlan(ctx, long, "1", scene.Plan{Root: storetest.Tree(phPlan)}, 3, false)
 			return err
 		}()},
 		{"episode", func() error {
-			_, err := s.InitFromPlan(ctx, "p", strings.Repeat("1", 300), scene.Plan{Root: scTree(t, phPlan)}, 3, false)
+			_, err := s.InitFromPlan(ctx, "p", strings.Repeat("1", 300), scene.Plan{Root: storetest.Tree(phPlan)}, 3, false)
 			return err
 		}()},
 		{"batch_id", func() error {
-			_, err := s.InitFromPlan(ctx, "p", "1", scene.Plan{Root: scTree(t, `{"sequences": {"A": {}, "`+long+`": {}}}`)}, 3, false)
+			_, err := s.InitFromPlan(ctx, "p", "1", scene.Plan{Root: storetest.Tree(`{"sequences": {"A": {}, "` + long + `": {}}}`)}, 3, false)
 			return err
 		}()},
 		{"batch_id", func() error { _, err := s.Load(ctx, scene.Ref{Project: "p", Episode: "1", Batch: long}); return err }()},
@@ -328,13 +328,13 @@ func TestHardeningF_LongNames(t *testing.T) {
 	maxEp := "ep_" + strings.Repeat("9", settle.MaxEpisodeBytes-3)
 	ref := scene.Ref{Project: maxName, Episode: maxEp, Batch: maxName}
 	_, err := s.SaveRunner(ctx, ref, 1, "", scGen(t, phRng(), maxName, 2))
-	scOK(t, err)
+	storetest.OK(t, err)
 	_, err = s.WriteCandidate(ctx, ref, scGen(t, phRng(), maxName, 2), "", true)
-	scOK(t, err)
+	storetest.OK(t, err)
 	if _, err := s.Load(ctx, ref); err != nil {
 		t.Fatal(err)
 	}
-	scOK(t, l.DeclareBatch(ctx, writeback.Batch{BatchID: maxName, Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "t"}}}))
+	storetest.OK(t, l.DeclareBatch(ctx, writeback.Batch{BatchID: maxName, Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "t"}}}))
 }
 
 // phRng is a fixed-seed source: the scenes' content does not matter here.
@@ -380,7 +380,7 @@ func FuzzHardeningNames(f *testing.F) {
 				phSameTree(t, what+" refused", before, phTree(t, base))
 			}
 		}
-		plan := scene.Plan{Root: scObj("sequences", scObj(name, scObj("shots", []any{})))}
+		plan := scene.Plan{Root: storetest.Obj("sequences", storetest.Obj(name, storetest.Obj("shots", []any{})))}
 		step("declare", func() error {
 			return l.DeclareBatch(ctx, writeback.Batch{BatchID: name, Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "t"}}})
 		}, settle.InvalidInput)
@@ -390,12 +390,12 @@ func FuzzHardeningNames(f *testing.F) {
 			return err
 		}, settle.InvalidInput)
 		step("init project", func() error {
-			_, err := s.InitFromPlan(ctx, name, "1", scene.Plan{Root: scTree(t, phPlan)}, 3, false)
+			_, err := s.InitFromPlan(ctx, name, "1", scene.Plan{Root: storetest.Tree(phPlan)}, 3, false)
 			return err
 		}, settle.InvalidInput)
 		step("init sequence", func() error { _, err := s.InitFromPlan(ctx, "p", "1", plan, 3, false); return err }, settle.InvalidInput)
 		step("init episode", func() error {
-			_, err := s.InitFromPlan(ctx, "p", name, scene.Plan{Root: scTree(t, phPlan)}, 3, false)
+			_, err := s.InitFromPlan(ctx, "p", name, scene.Plan{Root: storetest.Tree(phPlan)}, 3, false)
 			return err
 		}, settle.InvalidInput, settle.InvalidEpisode)
 		// Whatever was accepted stayed below the root.

@@ -41,7 +41,7 @@ func BenchmarkStatusSave(b *testing.B) {
 			s := scOpen(b, root)
 			sc := scGen(b, rand.New(rand.NewSource(int64(n))), "BENCH", n)
 			sc.Beats[0].Takes = append(sc.Beats[0].Takes, &scene.Take{TakeID: "bench", Status: scene.TakeRunning})
-			scOK(b, s.SaveGuarded(scCtx, storetest.Ref("BENCH"), sc))
+			storetest.OK(b, s.SaveGuarded(scCtx, storetest.Ref("BENCH"), sc))
 			body, _ := scene.EncodeBody(sc)
 			b.SetBytes(int64(len(body)))
 			statuses := []string{scene.TakeRunning, scene.TakeSucceeded}
@@ -71,7 +71,7 @@ func BenchmarkStatusPatch(b *testing.B) {
 			root := b.TempDir()
 			s := scOpen(b, root)
 			sc := scGen(b, rand.New(rand.NewSource(int64(n))), "BENCH", n)
-			scOK(b, s.SaveGuarded(scCtx, storetest.Ref("BENCH"), sc))
+			storetest.OK(b, s.SaveGuarded(scCtx, storetest.Ref("BENCH"), sc))
 			patches := [][]byte{
 				[]byte(`[{"op": "replace", "path": "/beats/0/approved", "value": true}]`),
 				[]byte(`[{"op": "replace", "path": "/beats/0/approved", "value": false}]`),
@@ -103,7 +103,7 @@ func BenchmarkCandidateWrite(b *testing.B) {
 			b.ResetTimer()
 			cpu := scCPUTime()
 			defer func() { scReportCPU(b, cpu) }()
-			sc := scScene(b, tree) // WriteCandidate keeps no reference to it
+			sc := storetest.Hydrate(b, tree) // WriteCandidate keeps no reference to it
 			for i := 0; i < b.N; i++ {
 				batch := fmt.Sprintf("BENCH_%d", i/50)
 				sc.SceneID = batch
@@ -131,17 +131,17 @@ func BenchmarkSceneScan(b *testing.B) {
 		rng := rand.New(rand.NewSource(int64(n)))
 		for i := range n {
 			batch := fmt.Sprintf("B%04d", i)
-			scOK(b, s.SaveGuarded(scCtx, storetest.Ref(batch), scGen(b, rng, batch, 10)))
+			storetest.OK(b, s.SaveGuarded(scCtx, storetest.Ref(batch), scGen(b, rng, batch, 10)))
 		}
 		dir, err := s.Dir(storetest.Project)
-		scOK(b, err)
+		storetest.OK(b, err)
 		scan := s.Scanner()
 		if got, err := scan.Scan(scCtx); err != nil || len(got) != n {
 			b.Fatalf("first scan: %d bodies, %v", len(got), err)
 		}
 		setDirTime := func(t time.Time) {
 			b.StopTimer()
-			scOK(b, os.Chtimes(dir, t, t))
+			storetest.OK(b, os.Chtimes(dir, t, t))
 			b.StartTimer()
 		}
 		for _, tc := range []struct {

@@ -23,7 +23,7 @@ func TestScenesStatusWritesShareOneStore(t *testing.T) {
 	root := t.TempDir()
 	s, other := scOpen(t, root), scOpen(t, root)
 	ref := storetest.Ref("CACHE")
-	scOK(t, s.SaveGuarded(scCtx, ref, scGen(t, rng, "CACHE", 20)))
+	storetest.OK(t, s.SaveGuarded(scCtx, ref, scGen(t, rng, "CACHE", 20)))
 	const writers, each = 4, 15
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*each+1)
@@ -55,16 +55,16 @@ func TestScenesStatusWritesShareOneStore(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		scOK(t, err)
+		storetest.OK(t, err)
 	}
 	// s has the body it wrote cached; the other store replaces it, and
 	// s's next write must start from the other's body.
 	_, err := other.PatchStatus(scCtx, ref, 1, []byte(`[{"op": "add", "path": "/scene_metadata/other2", "value": 2}]`))
-	scOK(t, err)
+	storetest.OK(t, err)
 	_, err = s.PatchStatus(scCtx, ref, 1, []byte(`[{"op": "add", "path": "/scene_metadata/last", "value": 3}]`))
-	scOK(t, err)
+	storetest.OK(t, err)
 	ld, err := scOpen(t, root).Load(scCtx, ref)
-	scOK(t, err)
+	storetest.OK(t, err)
 	want := writers*each + 3
 	for w := range writers {
 		for i := range each {
@@ -82,16 +82,16 @@ func TestScenesStatusWritesShareOneStore(t *testing.T) {
 		t.Errorf("%d scene_metadata keys, want at least %d", n, want)
 	}
 	dir, err := s.Dir(storetest.Project)
-	scOK(t, err)
+	storetest.OK(t, err)
 	matches, err := filepath.Glob(filepath.Join(dir, "*CACHE*.json"))
-	scOK(t, err)
+	storetest.OK(t, err)
 	if len(matches) != 1 {
 		t.Fatalf("bodies %v", matches)
 	}
 	disk, err := os.ReadFile(matches[0])
-	scOK(t, err)
+	storetest.OK(t, err)
 	fresh, err := scene.EncodeBody(ld.Scene)
-	scOK(t, err)
+	storetest.OK(t, err)
 	if string(disk) != string(fresh) {
 		t.Error("the body on disk is not the encoding of the scene it holds")
 	}

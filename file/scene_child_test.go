@@ -14,6 +14,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/storetest"
 )
@@ -225,7 +226,7 @@ func scChildCrash() error {
 			_, err = s.SaveRunner(scCtx, ref, ld.Version, ld.Revision, r)
 		case "update":
 			_, err = s.UpdateStatus(scCtx, ref, ld.Version, func(sc *scene.Scene) error {
-				sc.SceneMetadata.Set("updates", scPyv(k))
+				sc.SceneMetadata.Set("updates", pyjson.Int(fmt.Sprint(k)))
 				return nil
 			}, func(*scene.Scene) error {
 				if k%4 == 0 {

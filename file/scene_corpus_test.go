@@ -25,8 +25,6 @@ package file_test
 // {"files_after": ...}.
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -89,20 +87,6 @@ func scFilesFromData(files map[string]*string) map[string][]byte {
 		} else {
 			out[k] = []byte(*s)
 		}
-	}
-	return out
-}
-
-// scSnapshotOf is scSnapshot of a root holding files.
-func scSnapshotOf(files map[string][]byte) map[string]string {
-	out := make(map[string]string, len(files))
-	for k, b := range files {
-		if strings.HasSuffix(k, "/") {
-			out[k] = "dir"
-			continue
-		}
-		h := sha256.Sum256(b)
-		out[k] = hex.EncodeToString(h[:])
 	}
 	return out
 }

@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
@@ -29,13 +29,13 @@ import (
 func scCheckCrashInvariants(t *testing.T, root, batch string) int {
 	t.Helper()
 	entries, err := os.ReadDir(scDir(root))
-	scOK(t, err)
+	storetest.OK(t, err)
 	tmps := 0
 	var manifest *scene.Manifest
 	for _, e := range entries {
 		name := e.Name()
 		data, err := os.ReadFile(filepath.Join(scDir(root), name))
-		scOK(t, err)
+		storetest.OK(t, err)
 		switch {
 		case strings.Contains(name, durable.TmpMarker):
 			tmps++
@@ -77,7 +77,7 @@ func scCheckCrashInvariants(t *testing.T, root, batch string) int {
 		t.Fatalf("versions after a crash: %v", err)
 	}
 	names, err := s.List(scCtx, storetest.Project, storetest.Episode)
-	scOK(t, err)
+	storetest.OK(t, err)
 	for _, n := range names {
 		if strings.Contains(n, ".tmp") || n != storetest.Token+"_"+batch+".json" {
 			t.Fatalf("List shows %s", n)
@@ -86,35 +86,43 @@ func scCheckCrashInvariants(t *testing.T, root, batch string) int {
 	return tmps
 }
 
-func scCrashRounds() int {
-	if n, err := strconv.Atoi(os.Getenv("SETTLE_CRASH_ROUNDS")); err == nil && n > 0 {
-		return n
-	}
+// scCrashRounds is SETTLE_CRASH_ROUNDS, or 200 (40 in -short).
+func scCrashRounds(t *testing.T) int {
+	t.Helper()
 	if testing.Short() {
-		return 40
+		return testenv.Count(t, "SETTLE_CRASH_ROUNDS", 40)
 	}
-	return 200
+	return testenv.Count(t, "SETTLE_CRASH_ROUNDS", 200)
+}
+
+// scCrashStart checks the seed reference up front (the rounds take a
+// while), and saves a generated scene of batch, from the test's seed, on a
+// new root; it returns the root, its store and the seed.
+func scCrashStart(t *testing.T, batch string) (string, *file.Scenes, int64) {
+	t.Helper()
+	scReferenceUpFront(t)
+	root := t.TempDir()
+	s := scOpen(t, root)
+	seed := testenv.Seed(t)
+	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref(batch), scGen(t, rand.New(rand.NewSource(seed)), batch, 3)))
+	return root, s, seed
 }
 
 // TestScenesCrashRandomKill SIGKILLs a child doing candidate writes,
 // activations and status saves at random moments, and checks the
 // invariants after each kill. SETTLE_CRASH_ROUNDS raises the round count.
 func TestScenesCrashRandomKill(t *testing.T) {
-	scReferenceUpFront(t)
-	root := t.TempDir()
-	s := scOpen(t, root)
-	seed := testenv.Seed(t)
-	scOK(t, s.SaveGuarded(scCtx, storetest.Ref("CR"), scGen(t, rand.New(rand.NewSource(seed)), "CR", 3)))
+	root, s, seed := scCrashStart(t, "CR")
 	rng := rand.New(rand.NewSource(seed + 1))
-	rounds := scCrashRounds()
+	rounds := scCrashRounds(t)
 	tmps := 0
 	for r := 0; r < rounds; r++ {
 		cmd := scChild(t, "crash", "SETTLE_SCENE_ROOT="+root, "SETTLE_SCENE_BATCH=CR", fmt.Sprintf("SETTLE_SCENE_SEED=%d", seed+2+int64(r)))
 		stdout, err := cmd.StdoutPipe()
-		scOK(t, err)
+		storetest.OK(t, err)
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
-		scOK(t, cmd.Start())
+		storetest.OK(t, cmd.Start())
 		line, err := bufio.NewReader(stdout).ReadString('\n')
 		if err != nil || line != "ready\n" {
 			cmd.Process.Kill()
@@ -122,7 +130,7 @@ func TestScenesCrashRandomKill(t *testing.T) {
 			t.Fatalf("round %d: child not ready (%q, %v): %s", r, line, err, stderr.String())
 		}
 		time.Sleep(time.Duration(rng.Intn(25000)) * time.Microsecond)
-		scOK(t, cmd.Process.Signal(syscall.SIGKILL))
+		storetest.OK(t, cmd.Process.Signal(syscall.SIGKILL))
 		err = cmd.Wait()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
@@ -134,7 +142,7 @@ func TestScenesCrashRandomKill(t *testing.T) {
 		}
 	}
 	vs, err := s.Versions(scCtx, storetest.Ref("CR"))
-	scOK(t, err)
+	storetest.OK(t, err)
 	t.Logf("%d kills, %d versions, %d leftover tmp files", rounds, len(vs), tmps)
 	scSeedReadsAfterCrash(t, root, "CR")
 }
@@ -143,11 +151,7 @@ func TestScenesCrashRandomKill(t *testing.T) {
 // (SETTLE_FAILPOINT makes durable exit 137 there) during its first write,
 // for each kind of write, and checks the invariants after each.
 func TestScenesCrashAtFailpoints(t *testing.T) {
-	scReferenceUpFront(t)
-	root := t.TempDir()
-	s := scOpen(t, root)
-	seed := testenv.Seed(t)
-	scOK(t, s.SaveGuarded(scCtx, storetest.Ref("FP"), scGen(t, rand.New(rand.NewSource(seed)), "FP", 3)))
+	root, _, seed := scCrashStart(t, "FP")
 	for _, step := range []string{"tmp-created", "before-fsync", "before-rename", "before-dir-fsync"} {
 		for _, op := range []string{"candidate", "activate", "patch", "runner", "update"} {
 			seed++
@@ -183,7 +187,7 @@ func scSeedReadsAfterCrash(t *testing.T, root, batch string) {
 	}
 	s := scOpen(t, root)
 	ld, err := s.Load(scCtx, storetest.Ref(batch))
-	scOK(t, err)
+	storetest.OK(t, err)
 	res := scRunSeed(t, root, []map[string]any{scOp("load", batch), {"op": "list", "project": storetest.Project, "episode": storetest.Episode}})
 	scCheckSeedLoad(t, res[0], ld, "seed load after crashes")
 	if got := string(res[1]["names"]); got != `["`+storetest.Token+`_`+batch+`.json"]` {

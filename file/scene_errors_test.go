@@ -27,7 +27,7 @@ func (f *scFixture) tree(batch string) *pyjson.Object { return scGenTree(f.rng, 
 func (f *scFixture) flat(t *testing.T, batch string) *pyjson.Object {
 	t.Helper()
 	tree := f.tree(batch)
-	scOK(t, f.s.SaveGuarded(scCtx, storetest.Ref(batch), scScene(t, tree)))
+	storetest.OK(t, f.s.SaveGuarded(scCtx, storetest.Ref(batch), storetest.Hydrate(t, tree)))
 	return tree
 }
 
@@ -36,10 +36,10 @@ func (f *scFixture) flat(t *testing.T, batch string) *pyjson.Object {
 func (f *scFixture) versioned(t *testing.T, batch string) {
 	t.Helper()
 	tree := f.flat(t, batch)
-	sc := scScene(t, tree)
+	sc := storetest.Hydrate(t, tree)
 	sc.Beats = sc.Beats[:2]
 	v, err := f.s.WriteCandidate(scCtx, storetest.Ref(batch), sc, "rederive", true)
-	scOK(t, err)
+	storetest.OK(t, err)
 	if v != 2 {
 		t.Fatalf("candidate version = %d, want 2", v)
 	}
@@ -401,14 +401,14 @@ func TestScenesRefusalCodes(t *testing.T) {
 					}
 				}
 			}
-			scSameSnapshot(t, before, after)
+			storetest.SameSnapshot(t, before, after)
 			if tc.code == settle.IdentityMismatch && tc.setup == nil {
 				if _, err := os.Stat(scDir(root)); !os.IsNotExist(err) {
 					t.Errorf("identity refusal created the scenes directory (lock side effect): %v", err)
 				}
 			}
 			// A refusal never poisons the store: it still writes.
-			if _, err := f.s.WriteCandidate(scCtx, storetest.Ref("OTHER"), scScene(t, f.tree("OTHER")), "", true); err != nil {
+			if _, err := f.s.WriteCandidate(scCtx, storetest.Ref("OTHER"), storetest.Hydrate(t, f.tree("OTHER")), "", true); err != nil {
 				t.Errorf("store unusable after a refusal: %v", err)
 			}
 		})

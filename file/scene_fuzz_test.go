@@ -63,20 +63,20 @@ func FuzzScenesPatchStatus(f *testing.F) {
 	f.Fuzz(func(t *testing.T, patch []byte) {
 		root := t.TempDir()
 		s := scOpen(t, root)
-		sc := scScene(t, tree)
+		sc := storetest.Hydrate(t, tree)
 		scWriteRaw(t, root, storetest.Token+"_B.json", body)
 		before := scSnapshot(t, root)
 		ld, err := s.PatchStatus(scCtx, storetest.Ref("B"), 1, patch)
 		switch settle.ErrorCode(err) {
 		case "":
 			back, err := s.Load(scCtx, storetest.Ref("B"))
-			scOK(t, err)
+			storetest.OK(t, err)
 			if back.Fingerprint != ld.Fingerprint || ld.Fingerprint != scene.Fingerprint(sc) {
 				t.Fatalf("accepted patch changed the structure")
 			}
 			hdBodiesWithinLimits(t, root)
 		case settle.InvalidInput, settle.StructureImmutable:
-			scSameSnapshot(t, before, scSnapshot(t, root))
+			storetest.SameSnapshot(t, before, scSnapshot(t, root))
 		default:
 			t.Fatalf("patch refused without a patch code: %v", err)
 		}

@@ -20,7 +20,7 @@ func scDirNames(t *testing.T, root string) []string {
 	if os.IsNotExist(err) {
 		return nil
 	}
-	scOK(t, err)
+	storetest.OK(t, err)
 	var out []string
 	for _, e := range ents {
 		out = append(out, e.Name())
@@ -45,11 +45,11 @@ func TestHardeningD_SaveRunnerNamesItsBase(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
 	_, err := s.SaveRunner(scCtx, storetest.Ref("B"), 1, "", scGen(t, rand.New(rand.NewSource(1)), "B", 2))
-	scOK(t, err)
+	storetest.OK(t, err)
 	base, err := s.Load(scCtx, storetest.Ref("B"))
-	scOK(t, err)
+	storetest.OK(t, err)
 	patched, err := s.PatchStatus(scCtx, storetest.Ref("B"), 1, []byte(`[{"op": "add", "path": "/beats/0/takes/-", "value": {"take_id": "acked", "status": "succeeded"}}]`))
-	scOK(t, err)
+	storetest.OK(t, err)
 	if patched.Revision == base.Revision {
 		t.Fatalf("a status patch kept the revision")
 	}
@@ -67,9 +67,9 @@ func TestHardeningD_SaveRunnerNamesItsBase(t *testing.T) {
 	runner := patched.Scene.Clone()
 	runner.Beats[1].Takes = append(runner.Beats[1].Takes, &scene.Take{TakeID: "mine", Status: scene.TakeRunning})
 	saved, err := s.SaveRunner(scCtx, storetest.Ref("B"), 1, patched.Revision, runner)
-	scOK(t, err)
+	storetest.OK(t, err)
 	ld, err := s.Load(scCtx, storetest.Ref("B"))
-	scOK(t, err)
+	storetest.OK(t, err)
 	if saved.Revision != ld.Revision || saved.Revision != scene.Revision([]byte(scReadRaw(t, root, storetest.Token+"_B.json"))) {
 		t.Fatalf("revision returned %s, loaded %s", saved.Revision, ld.Revision)
 	}
@@ -129,7 +129,7 @@ func TestHardeningM_RefusalsLeaveNoFiles(t *testing.T) {
 				s := scOpen(t, root)
 				if withDir {
 					_, err := s.SaveRunner(scCtx, storetest.Ref("OTHER"), 1, "", scGen(t, rand.New(rand.NewSource(3)), "OTHER", 1))
-					scOK(t, err)
+					storetest.OK(t, err)
 				}
 				before := scDirNames(t, root)
 				if err := tc.op(s); settle.ErrorCode(err) != tc.code {

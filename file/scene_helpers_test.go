@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"github.com/settlehq/settle/internal/testenv"
 	"io"
 	"io/fs"
@@ -14,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -42,54 +40,6 @@ func scDir(root string) string {
 
 func scPath(root, name string) string { return filepath.Join(scDir(root), name) }
 
-// obj builds a pyjson object from key, value pairs (ints become pyjson.Int).
-func scObj(kv ...any) *pyjson.Object {
-	o := pyjson.NewObject()
-	for i := 0; i < len(kv); i += 2 {
-		o.Set(kv[i].(string), scPyv(kv[i+1]))
-	}
-	return o
-}
-
-func scPyv(v any) any {
-	switch x := v.(type) {
-	case int:
-		return pyjson.Int(fmt.Sprint(x))
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = scPyv(e)
-		}
-		return out
-	default:
-		return v
-	}
-}
-
-// scTree parses JSON text into an object.
-func scTree(t testing.TB, text string) *pyjson.Object {
-	t.Helper()
-	v, err := pyjson.Parse([]byte(text))
-	if err != nil {
-		t.Fatalf("parse %q: %v", text, err)
-	}
-	o, ok := v.(*pyjson.Object)
-	if !ok {
-		t.Fatalf("not an object: %q", text)
-	}
-	return o
-}
-
-// scScene hydrates a scene from a tree.
-func scScene(t testing.TB, tree *pyjson.Object) *scene.Scene {
-	t.Helper()
-	sc, err := scene.FromTree(tree)
-	if err != nil {
-		t.Fatalf("FromTree: %v", err)
-	}
-	return sc
-}
-
 func scEncode(t testing.TB, v any) string {
 	t.Helper()
 	b, err := pyjson.Encode(v, pyjson.Options{Indent: -1, SortKeys: true, EnsureASCII: true})
@@ -99,90 +49,18 @@ func scEncode(t testing.TB, v any) string {
 	return string(b)
 }
 
-// scGenTree builds a realistic scene: beats with plan shots, structural
-// and volatile metadata, takes in every status, receipts and boards.
+// scGenTree is storetest.GenTree without its unknown top-level member:
+// the seed drops unknown members where settle keeps them, and these trees
+// are compared with the seed's files.
 func scGenTree(rng *rand.Rand, batch string, nBeats int) *pyjson.Object {
-	statuses := []string{scene.TakePending, scene.TakeRunning, scene.TakeSucceeded, scene.TakeFailed, scene.TakeStale}
-	beats := make([]any, 0, nBeats)
-	for i := 0; i < nBeats; i++ {
-		id := fmt.Sprintf("SH_%03d", i)
-		shot := scObj(
-			"shot_id", id,
-			"description", fmt.Sprintf("Shot %d: the courier crosses the café ✓ plaza at dusk", i),
-			"camera", scObj("move", []string{"dolly", "pan", "static"}[rng.Intn(3)], "lens_mm", 35),
-			"duration_s", 4.5,
-			"characters", []any{"courier", fmt.Sprintf("extra_%d", rng.Intn(9))},
-		)
-		if rng.Intn(2) == 0 {
-			shot.Set("aspect_ratio", "16:9")
-			shot.Set("is_env_only", false)
-		}
-		md := scObj(
-			"scene_id", batch,
-			"plan_shot", shot,
-			"modality", "t2v",
-			"generation_config", scObj("model", "gen-3", "seed", rng.Intn(1_000_000), "steps", 30, "cfg", 6.5),
-			"prompt_directive", "keep the palette warm",
-			"inputs_fingerprint", fmt.Sprintf("%016x", rng.Uint64()),
-		)
-		nTakes := rng.Intn(4)
-		takes := make([]any, 0, nTakes)
-		for k := 0; k < nTakes; k++ {
-			st := statuses[rng.Intn(len(statuses))]
-			take := scObj(
-				"take_id", fmt.Sprintf("%s_t%d", id, k),
-				"status", st,
-				"created_at", "2026-06-03T10:00:00+00:00",
-				"started_at", nil,
-				"finished_at", nil,
-				"artifact_path", nil,
-				"receipt", nil,
-				"error", nil,
-			)
-			if st != scene.TakePending {
-				take.Set("started_at", "2026-06-03T10:01:00+00:00")
-			}
-			if st == scene.TakeSucceeded {
-				take.Set("finished_at", "2026-06-03T10:05:00+00:00")
-				take.Set("artifact_path", fmt.Sprintf("renders/%s/%s_t%d.mp4", batch, id, k))
-				take.Set("receipt", scObj("provider", "gen-3", "job_id", fmt.Sprintf("job-%d", rng.Int63()), "cost_usd", 0.42, "frames", 96))
-			}
-			if st == scene.TakeFailed {
-				take.Set("error", "provider timeout after 300s")
-			}
-			takes = append(takes, take)
-		}
-		var primary any
-		if nTakes > 0 && rng.Intn(2) == 0 {
-			primary = fmt.Sprintf("%s_t0", id)
-		}
-		var board any
-		if rng.Intn(2) == 0 {
-			board = scObj("status", "pending", "decision", nil, "artifact_path", fmt.Sprintf("boards/%s.png", id), "notes", []any{})
-		}
-		beats = append(beats, scObj(
-			"beat_id", id,
-			"max_takes", 3,
-			"beat_metadata", md,
-			"takes", takes,
-			"primary_take_id", primary,
-			"phantom_recovery_count", 0,
-			"board", board,
-			"approved", rng.Intn(4) == 0,
-		))
-	}
-	return scObj(
-		"scene_id", batch,
-		"beats", beats,
-		"scene_metadata", scObj("episode", storetest.Episode, "project", storetest.Project, "created_by", "settle-test"),
-		"locked", false,
-		"lock_reason", nil,
-	)
+	tree := storetest.GenTree(rng, batch, nBeats)
+	tree.Delete("x_unknown_field")
+	return tree
 }
 
 func scGen(t testing.TB, rng *rand.Rand, batch string, nBeats int) *scene.Scene {
 	t.Helper()
-	return scScene(t, scGenTree(rng, batch, nBeats))
+	return storetest.Hydrate(t, scGenTree(rng, batch, nBeats))
 }
 
 // scWriteRaw writes a file into the scenes directory without the store.
@@ -225,40 +103,30 @@ func scBodyTextOf(tree *pyjson.Object) string {
 }
 
 // scSnapshot maps every file under root (relative path) to a hash of its
-// mode and content. Lock files, which the seed too creates empty on any
-// locked operation, are left out; directories are listed by name.
+// content, and every directory (relative path and "/") to "dir". Lock
+// files, which the seed too creates empty on any locked operation, are
+// left out.
 func scSnapshot(t testing.TB, root string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if d.IsDir() {
-			out[rel+"/"] = "dir"
-			return nil
-		}
-		if strings.HasSuffix(p, ".versions.lock") {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
+	return scSnapshotOf(scFiles(t, root))
+}
+
+// scSnapshotOf is scSnapshot of a root holding files.
+func scSnapshotOf(files map[string][]byte) map[string]string {
+	out := make(map[string]string, len(files))
+	for k, b := range files {
+		if strings.HasSuffix(k, "/") {
+			out[k] = "dir"
+			continue
 		}
 		h := sha256.Sum256(b)
-		out[rel] = hex.EncodeToString(h[:])
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("scSnapshot: %v", err)
+		out[k] = hex.EncodeToString(h[:])
 	}
 	return out
 }
 
 // scFiles maps every file under root (relative path) to its content, and
-// every directory (relative path and "/") to nil, leaving out lock files
-// as scSnapshot does.
+// every directory (relative path and "/") to nil, leaving out lock files.
 func scFiles(t testing.TB, root string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
@@ -304,34 +172,6 @@ func scWriteFiles(t testing.TB, root string, files map[string][]byte) {
 		if err := os.WriteFile(p, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-	}
-}
-
-func scSameSnapshot(t testing.TB, before, after map[string]string) {
-	t.Helper()
-	var diffs []string
-	for k, v := range before {
-		if w, ok := after[k]; !ok {
-			diffs = append(diffs, "removed "+k)
-		} else if w != v {
-			diffs = append(diffs, "changed "+k)
-		}
-	}
-	for k := range after {
-		if _, ok := before[k]; !ok {
-			diffs = append(diffs, "added "+k)
-		}
-	}
-	sort.Strings(diffs)
-	if len(diffs) > 0 {
-		t.Errorf("refusal wrote to disk: %s", strings.Join(diffs, ", "))
-	}
-}
-
-func scOK(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatalf("unexpected error: %v", err)
 	}
 }
 

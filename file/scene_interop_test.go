@@ -45,26 +45,26 @@ func scCheckSeedLoad(t *testing.T, res map[string]json.RawMessage, ld scene.Load
 func scCheckBytesCompatible(t *testing.T, root string) {
 	t.Helper()
 	entries, err := os.ReadDir(scDir(root))
-	scOK(t, err)
+	storetest.OK(t, err)
 	for _, e := range entries {
 		name := e.Name()
 		data, err := os.ReadFile(filepath.Join(scDir(root), name))
-		scOK(t, err)
+		storetest.OK(t, err)
 		switch {
 		case strings.HasSuffix(name, ".versions.json"):
 			batch := strings.TrimSuffix(strings.TrimPrefix(name, storetest.Token+"_"), ".versions.json")
 			m, err := scene.DecodeManifest(data, batch)
-			scOK(t, err)
+			storetest.OK(t, err)
 			out, err := scene.EncodeManifest(m)
-			scOK(t, err)
+			storetest.OK(t, err)
 			if string(out) != string(data) {
 				t.Errorf("%s: manifest bytes differ from settle's encoding:\n%s\n%s", name, data, out)
 			}
 		case strings.HasSuffix(name, ".json"):
 			sc, err := scene.DecodeBody(data)
-			scOK(t, err)
+			storetest.OK(t, err)
 			out, err := scene.EncodeBody(sc)
-			scOK(t, err)
+			storetest.OK(t, err)
 			if string(out) != string(data) {
 				t.Errorf("%s: body bytes differ from settle's encoding", name)
 			}
@@ -83,34 +83,34 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 	s := scOpen(t, root)
 	rng := rand.New(rand.NewSource(testenv.Seed(t)))
 
-	plan := scene.Plan{Root: scTree(t, `{"sequences": {
+	plan := scene.Plan{Root: storetest.Tree(`{"sequences": {
 		"B1": {"shots": [{"shot_id": "S1", "prompt": "the café ✓ opens", "is_env_only": true}, {"shot_id": "S2", "duration_s": 2.5}]},
 		"B2": {"shots": [{"id": "X1"}]}}}`)}
 	_, err := s.InitFromPlan(scCtx, storetest.Project, storetest.Episode, plan, 4, false)
-	scOK(t, err)
+	storetest.OK(t, err)
 	_, err = s.PatchStatus(scCtx, storetest.Ref("B1"), 1, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": true},
 		{"op": "add", "path": "/beats/1/takes/-", "value": {"take_id": "t1", "status": "running", "started_at": "2026-06-03T10:00:00+00:00"}}]`))
-	scOK(t, err)
+	storetest.OK(t, err)
 	ld, err := s.Load(scCtx, storetest.Ref("B1"))
-	scOK(t, err)
-	_, err = s.WriteCandidate(scCtx, storetest.Ref("B1"), scRestructure(t, ld.Scene, "v2"), "rederive 2", false)
-	scOK(t, err)
-	_, err = s.WriteCandidate(scCtx, storetest.Ref("B1"), scRestructure(t, ld.Scene, "v3"), "rederive 3", true)
-	scOK(t, err)
+	storetest.OK(t, err)
+	_, err = s.WriteCandidate(scCtx, storetest.Ref("B1"), storetest.Restructure(ld.Scene, "v2"), "rederive 2", false)
+	storetest.OK(t, err)
+	_, err = s.WriteCandidate(scCtx, storetest.Ref("B1"), storetest.Restructure(ld.Scene, "v3"), "rederive 3", true)
+	storetest.OK(t, err)
 	_, err = s.PatchStatus(scCtx, storetest.Ref("B1"), 3, []byte(`[{"op": "replace", "path": "/beats/1/takes/0/status", "value": "succeeded"}]`))
-	scOK(t, err)
+	storetest.OK(t, err)
 	l2, err := s.Load(scCtx, storetest.Ref("B2"))
-	scOK(t, err)
+	storetest.OK(t, err)
 	runner := l2.Scene.Clone()
 	runner.Beats[0].Takes = []*scene.Take{{TakeID: "r1", Status: scene.TakeRunning}}
 	_, err = s.SaveRunner(scCtx, storetest.Ref("B2"), 1, l2.Revision, runner)
-	scOK(t, err)
+	storetest.OK(t, err)
 	b3 := scGen(t, rng, "B3", 5)
 	_, err = s.WriteCandidate(scCtx, storetest.Ref("B3"), b3, "first", false)
-	scOK(t, err)
+	storetest.OK(t, err)
 	scCheckBytesCompatible(t, root)
 
-	b1v4 := scRestructure(t, ld.Scene, "seed v4")
+	b1v4 := storetest.Restructure(ld.Scene, "seed v4")
 	b4 := scGen(t, rng, "B4", 2)
 	ops := []map[string]any{
 		scOp("load", "B1"), scOp("load", "B2"), scOp("load", "B3"),
@@ -122,13 +122,13 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 		scOp("candidate", "B3", "scene", b3.ToTree(), "activate", false),
 		scOp("status", "B2", "expected_version", 1, "patch", json.RawMessage(`[{"op": "add", "path": "/scene_metadata/seed", "value": true}]`)),
 		scOp("save_guarded", "B4", "scene", b4.ToTree()),
-		scOp("candidate", "B4", "scene", scRestructure(t, b4, "b4 v2").ToTree(), "reason", "r", "activate", true),
+		scOp("candidate", "B4", "scene", storetest.Restructure(b4, "b4 v2").ToTree(), "reason", "r", "activate", true),
 		scOp("status", "B1", "expected_version", 1, "patch", json.RawMessage(`[]`)),
 		scOp("load", "B1"),
 	}
 	pre := []scene.Loaded{scMustLoad(t, s, "B1"), scMustLoad(t, s, "B2"), scMustLoad(t, s, "B3")}
 	goNames, err := s.List(scCtx, storetest.Project, storetest.Episode)
-	scOK(t, err)
+	storetest.OK(t, err)
 	res := scRunSeed(t, root, ops)
 
 	// The seed reads what settle wrote.
@@ -136,7 +136,7 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 	scCheckSeedLoad(t, res[1], pre[1], "seed load B2")
 	scCheckSeedLoad(t, res[2], pre[2], "seed load B3")
 	var names []string
-	scOK(t, json.Unmarshal(res[3]["names"], &names))
+	storetest.OK(t, json.Unmarshal(res[3]["names"], &names))
 	if !reflect.DeepEqual(names, goNames) {
 		t.Errorf("seed lists %v, settle %v", names, goNames)
 	}
@@ -166,7 +166,7 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 		t.Errorf("settle loads B1 v%d, want 2", ld1.Version)
 	}
 	l4, err := s.LoadVersion(scCtx, storetest.Ref("B1"), 4)
-	scOK(t, err)
+	storetest.OK(t, err)
 	if l4.Fingerprint != scene.Fingerprint(b1v4) {
 		t.Errorf("seed's v4 fingerprint differs")
 	}
@@ -178,7 +178,7 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 		t.Errorf("seed's B2 status write not seen or runner takes lost")
 	}
 	vs, err := s.Versions(scCtx, storetest.Ref("B4"))
-	scOK(t, err)
+	storetest.OK(t, err)
 	if len(vs) != 2 || vs[0].Reason != "materialized-legacy" || vs[0].CreatedAt != nil || !vs[1].Active {
 		t.Errorf("B4 versions after the seed's materialization: %+v", vs)
 	}
@@ -186,20 +186,20 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 
 	// Settle keeps writing on the seed's files.
 	_, err = s.PatchStatus(scCtx, storetest.Ref("B1"), 2, []byte(`[{"op": "replace", "path": "/locked", "value": true}]`))
-	scOK(t, err)
-	v, err := s.WriteCandidate(scCtx, storetest.Ref("B4"), scRestructure(t, b4, "b4 v3"), "", false)
-	scOK(t, err)
+	storetest.OK(t, err)
+	v, err := s.WriteCandidate(scCtx, storetest.Ref("B4"), storetest.Restructure(b4, "b4 v3"), "", false)
+	storetest.OK(t, err)
 	if v != 3 {
 		t.Errorf("settle candidate after the seed's = v%d, want 3", v)
 	}
-	scOK(t, s.Activate(scCtx, storetest.Ref("B4"), 1))
+	storetest.OK(t, s.Activate(scCtx, storetest.Ref("B4"), 1))
 	scCheckBytesCompatible(t, root)
 }
 
 func scMustLoad(t *testing.T, s *file.Scenes, batch string) scene.Loaded {
 	t.Helper()
 	ld, err := s.Load(scCtx, storetest.Ref(batch))
-	scOK(t, err)
+	storetest.OK(t, err)
 	return ld
 }
 
@@ -286,7 +286,7 @@ func scCheckErrorCodes(t *testing.T, s *file.Scenes, ops []map[string]any, res [
 				tree = tree.Clone()
 				tree.Set("scene_id", "NEWB_GO")
 			}
-			_, err = s.WriteCandidate(scCtx, ref, scScene(t, tree), "", false)
+			_, err = s.WriteCandidate(scCtx, ref, storetest.Hydrate(t, tree), "", false)
 		}
 		got, want := settle.ErrorCode(err), scSeedCode(res[i])
 		if got != want {
@@ -312,10 +312,10 @@ var scInitMaxTakes = []int{3, 5}
 func scInitFromPlanTwice(t *testing.T, root string) {
 	t.Helper()
 	s := scOpen(t, root)
-	plan := scTree(t, scInitPlanText)
+	plan := storetest.Tree(scInitPlanText)
 	for _, mt := range scInitMaxTakes {
 		_, err := s.InitFromPlan(scCtx, storetest.Project, storetest.Episode, scene.Plan{Root: plan}, mt, false)
-		scOK(t, err)
+		storetest.OK(t, err)
 	}
 }
 

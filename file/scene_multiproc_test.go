@@ -12,18 +12,17 @@ import (
 	"testing"
 
 	"github.com/settlehq/settle/internal/testenv"
-
+	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/storetest"
 )
 
-func scMPCount() int {
-	if n, err := strconv.Atoi(os.Getenv("SETTLE_SCENE_MP_N")); err == nil && n > 0 {
-		return n
-	}
+// scMPCount is SETTLE_SCENE_MP_N, or 25 (8 in -short).
+func scMPCount(t *testing.T) int {
+	t.Helper()
 	if testing.Short() {
-		return 8
+		return testenv.Count(t, "SETTLE_SCENE_MP_N", 8)
 	}
-	return 25
+	return testenv.Count(t, "SETTLE_SCENE_MP_N", 25)
 }
 
 // scRunWorkers starts workers counter children on batch and returns their
@@ -92,14 +91,14 @@ func TestScenesMultiProcessNoLostUpdate(t *testing.T) {
 	s := scOpen(t, root)
 	tree := scGenTree(rand.New(rand.NewSource(30)), "MP", 4)
 	md, _ := tree.GetObject("scene_metadata")
-	md.Set("shared", scPyv(0))
-	scOK(t, s.SaveGuarded(scCtx, storetest.Ref("MP"), scScene(t, tree)))
+	md.Set("shared", pyjson.Int("0"))
+	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref("MP"), storetest.Hydrate(t, tree)))
 
 	const workers = 4
-	n := scMPCount()
+	n := scMPCount(t)
 	reps := scRunWorkers(t, root, "MP", workers, n, true)
 	ld, err := s.Load(scCtx, storetest.Ref("MP"))
-	scOK(t, err)
+	storetest.OK(t, err)
 	for w := 0; w < workers; w++ {
 		if got := scIntOf(t, ld.Scene.SceneMetadata, fmt.Sprintf("counter_%d", w)); got != n {
 			t.Errorf("counter_%d = %d, want %d (lost update)", w, got, n)
@@ -124,7 +123,7 @@ func TestScenesMultiProcessActivations(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
 	seed := testenv.Seed(t)
-	scOK(t, s.SaveGuarded(scCtx, storetest.Ref("MA"), scGen(t, rand.New(rand.NewSource(seed)), "MA", 3)))
+	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref("MA"), scGen(t, rand.New(rand.NewSource(seed)), "MA", 3)))
 	stop := filepath.Join(t.TempDir(), "stop")
 	act := scChild(t, "activator", "SETTLE_SCENE_ROOT="+root, "SETTLE_SCENE_BATCH=MA", "SETTLE_SCENE_STOP="+stop,
 		fmt.Sprintf("SETTLE_SCENE_SEED=%d", seed+1))
@@ -134,7 +133,7 @@ func TestScenesMultiProcessActivations(t *testing.T) {
 		t.Fatal(err)
 	}
 	const workers = 4
-	n := scMPCount()
+	n := scMPCount(t)
 	reps := scRunWorkers(t, root, "MA", workers, n, false)
 	if err := os.WriteFile(stop, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -144,11 +143,11 @@ func TestScenesMultiProcessActivations(t *testing.T) {
 	}
 
 	vs, err := s.Versions(scCtx, storetest.Ref("MA"))
-	scOK(t, err)
+	storetest.OK(t, err)
 	sums := make([]int, workers)
 	for _, v := range vs {
 		ld, err := s.LoadVersion(scCtx, storetest.Ref("MA"), v.Version)
-		scOK(t, err)
+		storetest.OK(t, err)
 		for w := range sums {
 			sums[w] += scIntOf(t, ld.Scene.SceneMetadata, fmt.Sprintf("counter_%d", w))
 		}

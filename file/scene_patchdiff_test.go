@@ -28,11 +28,7 @@ type scDiffCase struct {
 }
 
 func scOp2(op, path string, kv ...any) *pyjson.Object {
-	o := scObj("op", op, "path", path)
-	for i := 0; i < len(kv); i += 2 {
-		o.Set(kv[i].(string), scPyv(kv[i+1]))
-	}
-	return o
+	return storetest.Obj(append([]any{"op", op, "path", path}, kv...)...)
 }
 
 // scDiffTree is a generated scene whose beats also carry grouped shot
@@ -43,11 +39,11 @@ func scDiffTree(rng *rand.Rand, batch string) *pyjson.Object {
 	for i, bv := range beats.([]any) {
 		md, _ := bv.(*pyjson.Object).GetObject("beat_metadata")
 		if rng.Intn(3) == 0 {
-			md.Set("shot", scObj("shot_id", fmt.Sprintf("G%d", i), "aspect_ratio", "16:9", "is_env_only", false,
-				"raw", scObj("src", "builder-a"), "lens_mm", 50))
+			md.Set("shot", storetest.Obj("shot_id", fmt.Sprintf("G%d", i), "aspect_ratio", "16:9", "is_env_only", false,
+				"raw", storetest.Obj("src", "builder-a"), "lens_mm", 50))
 		}
 		if rng.Intn(4) == 0 {
-			md.Set("batch_shots", []any{scObj("shot_id", "a", "raw", "x"), "loose", scObj("shot_id", "b", "aspect_ratio", "4:3")})
+			md.Set("batch_shots", []any{storetest.Obj("shot_id", "a", "raw", "x"), "loose", storetest.Obj("shot_id", "b", "aspect_ratio", "4:3")})
 		}
 		if rng.Intn(5) == 0 {
 			md.Delete("modality")
@@ -120,12 +116,12 @@ func scGenOps(rng *rand.Rand, tree *pyjson.Object, batch string) (string, []any)
 			return kind, []any{scOp2("replace", fmt.Sprintf("%s/takes/%d/status", bp, k), "value", statuses[rng.Intn(5)]),
 				scOp2("replace", fmt.Sprintf("%s/takes/%d/finished_at", bp, k), "value", "2026-06-03T11:00:00+00:00")}
 		}
-		return "add_take", []any{scOp2("add", bp+"/takes/-", "value", scObj("take_id", "fresh", "status", "pending"))}
+		return "add_take", []any{scOp2("add", bp+"/takes/-", "value", storetest.Obj("take_id", "fresh", "status", "pending"))}
 	case "approve":
 		return kind, []any{scOp2("replace", bp+"/approved", "value", rng.Intn(2) == 0)}
 	case "add_take":
-		return kind, []any{scOp2("add", bp+"/takes/0", "value", scObj("take_id", "t_new", "status", "running",
-			"created_at", "2026-06-03T10:00:00+00:00", "receipt", scObj("job", "j1", "cost", 1.25)))}
+		return kind, []any{scOp2("add", bp+"/takes/0", "value", storetest.Obj("take_id", "t_new", "status", "running",
+			"created_at", "2026-06-03T10:00:00+00:00", "receipt", storetest.Obj("job", "j1", "cost", 1.25)))}
 	case "remove_take":
 		if k, ok := takeWith(); ok {
 			return kind, []any{scOp2("remove", fmt.Sprintf("%s/takes/%d", bp, k))}
@@ -134,7 +130,7 @@ func scGenOps(rng *rand.Rand, tree *pyjson.Object, batch string) (string, []any)
 	case "primary":
 		return kind, []any{scOp2("replace", bp+"/primary_take_id", "value", []any{nil, "SH_000_t0", "x"}[rng.Intn(3)])}
 	case "board_set":
-		return kind, []any{scOp2("replace", bp+"/board", "value", scObj("status", "approved", "decision", "keep", "score", 0.93))}
+		return kind, []any{scOp2("replace", bp+"/board", "value", storetest.Obj("status", "approved", "decision", "keep", "score", 0.93))}
 	case "board_null":
 		return kind, []any{scOp2("replace", bp+"/board", "value", nil)}
 	case "board_field":
@@ -142,7 +138,7 @@ func scGenOps(rng *rand.Rand, tree *pyjson.Object, batch string) (string, []any)
 	case "lock":
 		return kind, []any{scOp2("replace", "/locked", "value", true), scOp2("replace", "/lock_reason", "value", "final cut — ✓")}
 	case "scene_md":
-		vals := []any{1, 2.5, "ünïcode", nil, true, scObj("nested", []any{1, "a"}), []any{}, 1e21}
+		vals := []any{1, 2.5, "ünïcode", nil, true, storetest.Obj("nested", []any{1, "a"}), []any{}, 1e21}
 		return kind, []any{scOp2("add", fmt.Sprintf("/scene_metadata/k%d", rng.Intn(3)), "value", vals[rng.Intn(len(vals))])}
 	case "beat_md_volatile":
 		key := []string{"inputs_fingerprint", "reroll_cleared_stale", "notes"}[rng.Intn(3)]
@@ -167,14 +163,14 @@ func scGenOps(rng *rand.Rand, tree *pyjson.Object, batch string) (string, []any)
 	case "reorder":
 		return kind, []any{scOp2("move", fmt.Sprintf("/beats/%d", rng.Intn(max(nb, 1))), "from", bp)}
 	case "add_beat":
-		return kind, []any{scOp2("add", "/beats/-", "value", scObj("beat_id", "SH_NEW", "beat_metadata", scObj("scene_id", batch)))}
+		return kind, []any{scOp2("add", "/beats/-", "value", storetest.Obj("beat_id", "SH_NEW", "beat_metadata", storetest.Obj("scene_id", batch)))}
 	case "remove_beat":
 		return kind, []any{scOp2("remove", bp)}
 	case "beat_id":
 		return kind, []any{scOp2("replace", bp+"/beat_id", "value", "RENAMED")}
 	case "structural_change":
 		if k, ok := mdKey(); ok {
-			return kind, []any{scOp2("replace", bp+"/beat_metadata/"+k, "value", scObj("changed", true))}
+			return kind, []any{scOp2("replace", bp+"/beat_metadata/"+k, "value", storetest.Obj("changed", true))}
 		}
 		return kind, []any{scOp2("replace", bp+"/beat_metadata/plan_shot", "value", "x")}
 	case "structural_add":
@@ -212,8 +208,8 @@ func scGenOps(rng *rand.Rand, tree *pyjson.Object, batch string) (string, []any)
 	case "bad_pointer":
 		bad := []*pyjson.Object{
 			scOp2("remove", "/beats/99"), scOp2("replace", "/beats/01/approved", "value", true),
-			scOp2("add", "/beats/0/takes/77", "value", scObj("take_id", "x")), scOp2("replace", "locked", "value", true),
-			scObj("op", "remove"), scOp2("replace", "/scene_metadata/absent", "value", 1),
+			scOp2("add", "/beats/0/takes/77", "value", storetest.Obj("take_id", "x")), scOp2("replace", "locked", "value", true),
+			storetest.Obj("op", "remove"), scOp2("replace", "/scene_metadata/absent", "value", 1),
 			scOp2("add", "/beats/-/approved", "value", true), scOp2("move", "/beats/0/takes", "from", "/beats/0"),
 		}
 		return kind, []any{bad[rng.Intn(len(bad))]}
@@ -247,7 +243,7 @@ func scGenDiffCase(rng *rand.Rand, i int) scDiffCase {
 	}
 	target := c.tree
 	if target == nil {
-		target = scObj("scene_id", c.batch, "beats", []any{}, "scene_metadata", scObj())
+		target = storetest.Obj("scene_id", c.batch, "beats", []any{}, "scene_metadata", storetest.Obj())
 	}
 	var ops []any
 	n := 1 + rng.Intn(3)
@@ -289,7 +285,7 @@ func scCopyTree(t *testing.T, src, dst string) {
 		}
 		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
 	})
-	scOK(t, err)
+	storetest.OK(t, err)
 }
 
 // TestScenesPatchDecisionsMatchSeed is the patch-decision differential:
@@ -336,12 +332,12 @@ func scLivePatchRun(t *testing.T, n int) scPatchRun {
 		if c.tree == nil {
 			continue
 		}
-		sc := scScene(t, c.tree)
-		scOK(t, s.SaveGuarded(scCtx, storetest.Ref(c.batch), sc))
+		sc := storetest.Hydrate(t, c.tree)
+		storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref(c.batch), sc))
 		if c.versioned {
 			v2 := sc.Clone()
 			v2.Beats = v2.Beats[:len(v2.Beats)-1]
-			v2.SceneMetadata.Set("version", scPyv(2))
+			v2.SceneMetadata.Set("version", pyjson.Int("2"))
 			if _, err := s.WriteCandidate(scCtx, storetest.Ref(c.batch), v2, "diff", true); err != nil {
 				t.Fatal(err)
 			}

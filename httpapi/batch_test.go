@@ -64,18 +64,7 @@ func randomWritebacks(r *rand.Rand, n int) []httpapi.WritebackBody {
 
 // verdictBody is the body of one write-back with this verdict.
 func verdictBody(batch, track, task, verdict, key string) httpapi.WritebackBody {
-	raw, _ := json.Marshal(map[string]any{
-		"task_id":                  task,
-		"track":                    track,
-		"authoritative_verdict":    verdict,
-		"collector_role":           "ANU",
-		"collector_key":            key,
-		"executor_key":             "exec000000000001",
-		"dispatch_id":              "dispatch-" + task,
-		"normal_collector_cron_id": "ncc-" + task,
-		"ts_kst":                   "2026-01-01T00:00:00+09:00",
-	})
-	return httpapi.WritebackBody{Verdict: raw, BatchID: batch, TrackID: track}
+	return httpapi.WritebackBody{Verdict: json.RawMessage(verdictOf(task, track, verdict, key)), BatchID: batch, TrackID: track}
 }
 
 // overtakingTail is a request that surely completes its batch (D7) and

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log"
@@ -14,8 +15,8 @@ import (
 	"github.com/settlehq/settle/writeback"
 )
 
-// A server over the file stores of a temporary root; a collector writes
-// back its verdict through the client and reads the task's class.
+// A server over the file stores of a temporary root; a collector posts
+// its verdict file through the client and reads the task's class.
 func ExampleClient() {
 	root, err := os.MkdirTemp("", "settle-example")
 	if err != nil {
@@ -69,32 +70,22 @@ func ExampleClient() {
 		log.Fatal(err)
 	}
 	defer c.Close()
-	out, err := c.Writeback(ctx, writeback.WritebackRequest{Binding: writeback.Binding{
-		TaskID:                      "task-1",
-		TrackID:                     "T1",
-		BatchID:                     "batch-1",
-		DispatchID:                  "dispatch-1",
-		DispatchIDSource:            "source_recorded",
-		NormalCollectorCronID:       "ncc-1",
-		NormalCollectorCronIDSource: "source_recorded",
-		CollectorKey:                "anu0000000000001",
-		CollectorRole:               "ANU",
-		ExecutorKey:                 "exec000000000001",
-		AuthoritativeVerdict:        writeback.AuthoritativePass,
-		TerminalStatus:              writeback.StatusCompleted,
-		CompletedAt:                 "2025-11-22T09:00:00+09:00",
-		SourceResultPath:            "memory/results/task-1.json",
-	}})
+	// The collector posts its verdict file as it wrote it; the server
+	// extracts the binding.
+	verdict := json.RawMessage(`{"task_id": "task-1", "track": "T1", "authoritative_verdict": "AUTHORITATIVE_PASS",
+		"collector_role": "ANU", "collector_key": "anu0000000000001", "executor_key": "exec000000000001",
+		"dispatch_id": "dispatch-1", "normal_collector_cron_id": "ncc-1", "ts_kst": "2025-11-22T09:00:00+09:00"}`)
+	res, err := c.PostWriteback(ctx, httpapi.WritebackBody{Verdict: verdict, BatchID: "batch-1", TrackID: "T1"})
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(out.Decision.Verdict, out.Decision.Classification, out.Decision.Appended)
+	fmt.Println(res.Status, res.Decision.Verdict, res.Decision.Classification, res.Decision.Appended)
 	class, err := c.Classify(ctx, "task-1")
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(class)
 	// Output:
-	// PASS DURABLE_SUCCESS_WRITTEN true
+	// 201 PASS DURABLE_SUCCESS_WRITTEN true
 	// NORMAL_CALLBACK_COMPLETED
 }

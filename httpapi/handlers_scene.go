@@ -102,6 +102,15 @@ func sceneJSON(sc *scene.Scene) (json.RawMessage, error) {
 	return b, nil
 }
 
+// readSceneBody decodes the request's body into body and parses the scene
+// at raw, one of its members.
+func readSceneBody(r *http.Request, body any, raw *json.RawMessage) (*scene.Scene, error) {
+	if err := decodeJSON(r, body); err != nil {
+		return nil, err
+	}
+	return parseScene(*raw)
+}
+
 // parseScene decodes a scene from a request.
 func parseScene(raw json.RawMessage) (*scene.Scene, error) {
 	if len(raw) == 0 || string(raw) == "null" {
@@ -150,6 +159,24 @@ func (s *Server) afterStatusSave(ctx context.Context, d SceneEventData, created 
 		return settle.Wrap(settle.Unavailable, err, "the status save was done but its events failed")
 	}
 	return nil
+}
+
+// statusSave runs a status save of the request's scene through save,
+// announces it (via names the route) and answers with the body saved.
+func (s *Server) statusSave(w http.ResponseWriter, r *http.Request, via string,
+	save func(ctx context.Context, ref scene.Ref) (scene.Loaded, error)) error {
+	ref := sceneRef(r)
+	defer s.derive.SceneWriting(ref)()
+	l, err := save(r.Context(), ref)
+	if err != nil {
+		return err
+	}
+	d := sceneEvent(r, ref, l.Version)
+	d.Fingerprint, d.Via, d.Revision, d.Stamp = l.Fingerprint, via, l.Revision, l.Stamp
+	if err := s.afterStatusSave(r.Context(), d, l.Created); err != nil {
+		return err
+	}
+	return writeLoaded(w, l, true)
 }
 
 // activate moves ref's active pointer to version (if the active version
@@ -234,18 +261,9 @@ func (s *Server) handleScenePatch(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	ref := sceneRef(r)
-	defer s.derive.SceneWriting(ref)()
-	l, err := cw.PatchStatusIf(r.Context(), ref, c, patch)
-	if err != nil {
-		return err
-	}
-	d := sceneEvent(r, ref, l.Version)
-	d.Fingerprint, d.Via, d.Revision, d.Stamp = l.Fingerprint, "patch", l.Revision, l.Stamp
-	if err := s.afterStatusSave(r.Context(), d, l.Created); err != nil {
-		return err
-	}
-	return writeLoaded(w, l, true)
+	return s.statusSave(w, r, "patch", func(ctx context.Context, ref scene.Ref) (scene.Loaded, error) {
+		return cw.PatchStatusIf(ctx, ref, c, patch)
+	})
 }
 
 func (s *Server) handleSceneSaveRunner(w http.ResponseWriter, r *http.Request) error {
@@ -261,25 +279,13 @@ func (s *Server) handleSceneSaveRunner(w http.ResponseWriter, r *http.Request) e
 	}
 	c := scene.Cond{Version: v, Revision: rev, NoCreate: !mayCreate(r)}
 	var body ScenePut
-	if err := decodeJSON(r, &body); err != nil {
-		return err
-	}
-	sc, err := parseScene(body.Scene)
+	sc, err := readSceneBody(r, &body, &body.Scene)
 	if err != nil {
 		return err
 	}
-	ref := sceneRef(r)
-	defer s.derive.SceneWriting(ref)()
-	l, err := cw.SaveRunnerIf(r.Context(), ref, c, sc)
-	if err != nil {
-		return err
-	}
-	d := sceneEvent(r, ref, l.Version)
-	d.Fingerprint, d.Via, d.Revision, d.Stamp = l.Fingerprint, "runner", l.Revision, l.Stamp
-	if err := s.afterStatusSave(r.Context(), d, l.Created); err != nil {
-		return err
-	}
-	return writeLoaded(w, l, true)
+	return s.statusSave(w, r, "runner", func(ctx context.Context, ref scene.Ref) (scene.Loaded, error) {
+		return cw.SaveRunnerIf(ctx, ref, c, sc)
+	})
 }
 
 func (s *Server) handleSceneRecoverStale(w http.ResponseWriter, r *http.Request) error {
@@ -326,10 +332,7 @@ func (s *Server) handleSceneRecoverStale(w http.ResponseWriter, r *http.Request)
 
 func (s *Server) handleSceneCandidate(w http.ResponseWriter, r *http.Request) error {
 	var body CandidateBody
-	if err := decodeJSON(r, &body); err != nil {
-		return err
-	}
-	sc, err := parseScene(body.Scene)
+	sc, err := readSceneBody(r, &body, &body.Scene)
 	if err != nil {
 		return err
 	}
@@ -460,10 +463,7 @@ func (s *Server) handleSceneSaveGuarded(w http.ResponseWriter, r *http.Request) 
 		return withStatus(http.StatusNotImplemented, settle.Errorf(settle.InvalidInput, "this scene store has no guarded save"))
 	}
 	var body ScenePut
-	if err := decodeJSON(r, &body); err != nil {
-		return err
-	}
-	sc, err := parseScene(body.Scene)
+	sc, err := readSceneBody(r, &body, &body.Scene)
 	if err != nil {
 		return err
 	}

@@ -298,10 +298,15 @@ func (e *env) do(c call) answer {
 
 // verdict is a clean independent verdict document.
 func verdict(task, track, key string) string {
+	return verdictOf(task, track, "AUTHORITATIVE_PASS", key)
+}
+
+// verdictOf is a verdict document with this authoritative verdict.
+func verdictOf(task, track, authoritative, key string) string {
 	b, _ := json.Marshal(map[string]any{
 		"task_id":                  task,
 		"track":                    track,
-		"authoritative_verdict":    "AUTHORITATIVE_PASS",
+		"authoritative_verdict":    authoritative,
 		"collector_role":           "ANU",
 		"collector_key":            key,
 		"executor_key":             "exec000000000001",

@@ -40,7 +40,18 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
 // page GETs a dashboard path and returns its status and body.
 func (c *uiClient) page(path string) (int, string) {
 	c.t.Helper()
-	res, err := c.hc.Get(c.base + path)
+	req, err := http.NewRequest("GET", c.base+path, nil)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return c.do(req)
+}
+
+// do sends req and returns the answer's status and body, keeping the
+// page's CSRF token.
+func (c *uiClient) do(req *http.Request) (int, string) {
+	c.t.Helper()
+	res, err := c.hc.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -67,19 +78,7 @@ func (c *uiClient) post(path string, form url.Values, origin string) (int, strin
 		origin = c.base
 	}
 	req.Header.Set("Origin", origin)
-	res, err := c.hc.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if m := csrfField.FindStringSubmatch(string(b)); m != nil {
-		c.csrf = m[1]
-	}
-	return res.StatusCode, string(b)
+	return c.do(req)
 }
 
 func (c *uiClient) login(token string) {

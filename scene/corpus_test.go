@@ -229,11 +229,21 @@ func readSceneCorpus(t *testing.T, root string) ([]sceneCase, []*pyjson.Object, 
 // TestCorpusScene replays the recorded cases with the differential's own
 // checks, the seed's answers and written files taken from the corpus.
 func TestCorpusScene(t *testing.T) {
+	cases, counts, stats := replaySceneCorpus(t)
+	t.Logf("%d cases: %v", len(cases), counts)
+	checkSceneStats(t, stats, sceneCorpusMinModel)
+}
+
+// replaySceneCorpus replays the recorded cases with the differential's own
+// checks and returns them, their count by kind and the differential's
+// stats.
+func replaySceneCorpus(t *testing.T) (cases []sceneCase, counts, stats map[string]int) {
+	t.Helper()
 	root := scratchDir(t)
 	cases, answers, outputs := readSceneCorpus(t, root)
-	stats := map[string]int{}
+	stats = map[string]int{}
 	jobs := sceneJobs(t, root, cases, stats)
-	counts := map[string]int{}
+	counts = map[string]int{}
 	for k, c := range cases {
 		i := counts[c.kind]
 		counts[c.kind]++
@@ -244,8 +254,7 @@ func TestCorpusScene(t *testing.T) {
 		}
 		jobs[k].check(t, answers[k])
 	}
-	t.Logf("%d cases: %v", len(cases), counts)
-	checkSceneStats(t, stats, sceneCorpusMinModel)
+	return cases, counts, stats
 }
 
 // TestCorpusSceneCoverage: the corpus reaches every decode, manifest and
@@ -254,22 +263,10 @@ func TestCorpusScene(t *testing.T) {
 // (non-ASCII, big integers, floats, NaN and Infinity, nested takes), so
 // that a regenerated corpus cannot silently cover less.
 func TestCorpusSceneCoverage(t *testing.T) {
-	root := scratchDir(t)
-	cases, answers, outputs := readSceneCorpus(t, root)
-	stats := map[string]int{}
-	jobs := sceneJobs(t, root, cases, stats)
-	counts := map[string]int{}
+	cases, counts, stats := replaySceneCorpus(t)
 	codes := map[settle.Code]int{}
 	enc := map[string]int{}
-	for k, c := range cases {
-		i := counts[c.kind]
-		counts[c.kind]++
-		if outputs[k] != nil {
-			if err := os.WriteFile(sceneOutput(root, c.kind, i), outputs[k], 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		jobs[k].check(t, answers[k])
+	for _, c := range cases {
 		if c.kind == "manifest" {
 			codes[c.code]++
 		}

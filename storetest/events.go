@@ -13,7 +13,8 @@ import (
 	"github.com/settlehq/settle/event"
 )
 
-func checkIDs(t *testing.T, evs []event.Event, want ...int64) {
+// CheckIDs fails unless evs have exactly the ids want, in order.
+func CheckIDs(t *testing.T, evs []event.Event, want ...int64) {
 	t.Helper()
 	var got []int64
 	for _, e := range evs {
@@ -48,7 +49,7 @@ func RunEvents(t *testing.T, open func(t *testing.T) event.Log) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkIDs(t, all, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
+		CheckIDs(t, all, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 		for i, e := range all {
 			a := appended[i]
 			if e.Type != a.Type || !e.Time.Equal(a.Time) || string(e.Data) != string(a.Data) {
@@ -62,7 +63,7 @@ func RunEvents(t *testing.T, open func(t *testing.T) event.Log) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkIDs(t, page, 6, 7)
+		CheckIDs(t, page, 6, 7)
 		if none, err := ev.Since(bg, 10, 5); err != nil || len(none) != 0 {
 			t.Fatalf("since last: %v %v", none, err)
 		}
@@ -147,8 +148,8 @@ func RunEventsShared(t *testing.T, open func(t *testing.T, n int) []event.Log) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkIDs(t, a, 3, 4, 5, 6)
-		checkIDs(t, b, 3, 4, 5, 6)
+		CheckIDs(t, a, 3, 4, 5, 6)
+		CheckIDs(t, b, 3, 4, 5, 6)
 		for i := range a {
 			if string(a[i].Data) != string(b[i].Data) || a[i].Type != b[i].Type || !a[i].Time.Equal(b[i].Time) {
 				t.Fatalf("event %d differs between logs: %+v / %+v", a[i].ID, a[i], b[i])
@@ -192,7 +193,7 @@ func RunEventsShared(t *testing.T, open func(t *testing.T, n int) []event.Log) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkIDs(t, after, 13, 14, 15, 16, 17, 18, 19, 20)
+			CheckIDs(t, after, 13, 14, 15, 16, 17, 18, 19, 20)
 			for i := range after {
 				if string(after[i].Data) != string(before[i].Data) || after[i].Key != before[i].Key || !after[i].Time.Equal(before[i].Time) {
 					t.Fatalf("retained event %d changed", after[i].ID)
@@ -281,7 +282,7 @@ func appendOnceRace(t *testing.T, ls []event.Log) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkIDs(t, all, 1, 2, 3, 4)
+	CheckIDs(t, all, 1, 2, 3, 4)
 	e, err = ls[0].Append(bg, event.WritebackRecorded, nil)
 	if err != nil || e.ID != 5 {
 		t.Fatalf("append after keyed events: %+v %v", e, err)
@@ -317,7 +318,7 @@ func waitCases(t *testing.T, a, b event.Log) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkIDs(t, evs, 2)
+	CheckIDs(t, evs, 2)
 	select {
 	case <-a.Wait(bg, 0):
 	case <-time.After(10 * time.Second):

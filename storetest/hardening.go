@@ -61,10 +61,10 @@ type raceWriter struct {
 func raceRound(t *testing.T, stores []scene.Store, rng *rand.Rand, round int) {
 	batch := fmt.Sprintf("RACE_%03d", round)
 	ref := Ref(batch)
-	_, err := stores[0].SaveRunner(bg, ref, 1, "", hydrate(t, GenTree(rng, batch, 1+rng.Intn(3))))
-	ok(t, err)
+	_, err := stores[0].SaveRunner(bg, ref, 1, "", Hydrate(t, GenTree(rng, batch, 1+rng.Intn(3))))
+	OK(t, err)
 	base, err := stores[rng.Intn(len(stores))].Load(bg, ref)
-	ok(t, err)
+	OK(t, err)
 
 	var writers []raceWriter
 	for i, n := 0, 2+rng.Intn(3); i < n; i++ {
@@ -104,7 +104,7 @@ func raceRound(t *testing.T, stores []scene.Store, rng *rand.Rand, round int) {
 		t.Errorf("round %d: %d runner saves succeeded from one base body", round, n)
 	}
 	final, err := stores[0].Load(bg, ref)
-	ok(t, err)
+	OK(t, err)
 	seen := map[string]int{}
 	for _, b := range final.Scene.Beats {
 		for _, tk := range b.Takes {
@@ -179,17 +179,17 @@ func scNoCreate(f *fixture) {
 			t.Fatalf("runner save of a missing batch at v%d: %v", v, err)
 		}
 	}
-	sameSnapshot(t, before, snapshot(t, s, "B", "NEW"))
+	SameSnapshot(t, before, snapshot(t, s, "B", "NEW"))
 	if _, err := s.Load(bg, Ref("NEW")); settle.ErrorCode(err) != settle.NotFound {
 		t.Fatalf("load NEW: %v", err)
 	}
 
 	ld, err := cw.PatchStatusIf(bg, Ref("B"), scene.Cond{Version: 1, AnyRevision: true, NoCreate: true}, []byte(`[{"op": "add", "path": "/scene_metadata/k", "value": 1}]`))
-	ok(t, err)
+	OK(t, err)
 	runner := ld.Scene.Clone()
 	runner.Beats[0].Takes = append(runner.Beats[0].Takes, &scene.Take{TakeID: "mine", Status: scene.TakeRunning})
 	saved, err := cw.SaveRunnerIf(bg, Ref("B"), scene.Cond{Version: 1, Revision: ld.Revision, NoCreate: true}, runner)
-	ok(t, err)
+	OK(t, err)
 	if saved.Revision == ld.Revision || saved.Revision != f.revision("B") {
 		t.Fatalf("runner save returned revision %s (before %s, stored %s)", saved.Revision, ld.Revision, f.revision("B"))
 	}

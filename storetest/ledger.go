@@ -198,6 +198,21 @@ func checkRecord(t testing.TB, r writeback.LedgerRecord) {
 	}
 }
 
+// Together runs fn(0) to fn(n-1) in n goroutines released at once, so
+// that they contend, and returns when all have returned.
+func Together(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
 // RunLedger runs the writeback.Store conformance suite. open returns a
 // new, empty store with the configuration given.
 func RunLedger(t *testing.T, open func(t *testing.T, cfg writeback.Config) writeback.Store) {
@@ -891,18 +906,11 @@ func ledgerSummaryOnce(t *testing.T, ss []writeback.Store) {
 		wb(t, ss[i%len(ss)], req(Binding(tt.TaskID, tt.TrackID, "b-once")))
 	}
 	const n = 8
-	var wg sync.WaitGroup
 	results := make([]writeback.SettleOutcome, n)
 	errs := make([]error, n)
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			results[i], errs[i] = ss[i%len(ss)].Settle(bg, "b-once", tracks, "T3")
-		})
-	}
-	close(start)
-	wg.Wait()
+	Together(n, func(i int) {
+		results[i], errs[i] = ss[i%len(ss)].Settle(bg, "b-once", tracks, "T3")
+	})
 	first := 0
 	for i, r := range results {
 		if errs[i] != nil {
@@ -967,7 +975,7 @@ func ledgerWritebackBatchNames(t *testing.T, s writeback.Store) {
 		t.Fatalf("write-back of a %d-byte batch id not appended: %+v", len(long), out.Decision)
 	}
 	res, err := s.Settle(bg, long, []writeback.TrackTask{{TrackID: "T1", TaskID: "task-long"}}, "")
-	ok(t, err)
+	OK(t, err)
 	if res.Result.Decision != writeback.AllSettledConsolidate {
 		t.Fatalf("settle of the longest batch id: %+v", res.Result)
 	}
@@ -1169,24 +1177,17 @@ func ledgerRecords(t *testing.T, s writeback.Store) {
 
 func ledgerConcurrent(t *testing.T, ss []writeback.Store) {
 	const n = 48
-	var wg sync.WaitGroup
 	outs := make([]writeback.WritebackOutcome, n)
 	errs := make([]error, n)
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			// Per task three identical requests and one with another
-			// verdict: one success, skips, one recorded conflict.
-			b := Binding(fmt.Sprintf("task-%d", i/4), "T1", "b")
-			if i%4 == 3 {
-				b.AuthoritativeVerdict = "ACCEPTED"
-			}
-			outs[i], errs[i] = ss[i%len(ss)].Writeback(bg, req(b))
-		})
-	}
-	close(start)
-	wg.Wait()
+	Together(n, func(i int) {
+		// Per task three identical requests and one with another
+		// verdict: one success, skips, one recorded conflict.
+		b := Binding(fmt.Sprintf("task-%d", i/4), "T1", "b")
+		if i%4 == 3 {
+			b.AuthoritativeVerdict = "ACCEPTED"
+		}
+		outs[i], errs[i] = ss[i%len(ss)].Writeback(bg, req(b))
+	})
 	success := map[string]int{}
 	recorded := map[string]int{}
 	for i := range n {

@@ -55,7 +55,9 @@ const (
 // Ref is the suite's ref of batch.
 func Ref(batch string) scene.Ref { return scene.Ref{Project: Project, Episode: Episode, Batch: batch} }
 
-func obj(kv ...any) *pyjson.Object {
+// Obj builds an object from key, value pairs; an int value, also inside a
+// []any, becomes a pyjson.Int.
+func Obj(kv ...any) *pyjson.Object {
 	o := pyjson.NewObject()
 	for i := 0; i < len(kv); i += 2 {
 		o.Set(kv[i].(string), pyv(kv[i+1]))
@@ -94,21 +96,22 @@ func GenTree(rng *rand.Rand, batch string, nBeats int) *pyjson.Object {
 	beats := make([]any, 0, nBeats)
 	for i := 0; i < nBeats; i++ {
 		id := fmt.Sprintf("SH_%03d", i)
-		shot := obj(
+		shot := Obj(
 			"shot_id", id,
 			"description", fmt.Sprintf("Shot %d: the courier crosses the café ✓ plaza at dusk", i),
-			"camera", obj("move", []string{"dolly", "pan", "static"}[rng.Intn(3)], "lens_mm", 35),
+			"camera", Obj("move", []string{"dolly", "pan", "static"}[rng.Intn(3)], "lens_mm", 35),
 			"duration_s", 4.5,
 			"characters", []any{"courier", fmt.Sprintf("extra_%d", rng.Intn(9))},
 		)
 		if rng.Intn(2) == 0 {
 			shot.Set("aspect_ratio", "16:9")
+			shot.Set("is_env_only", false)
 		}
-		md := obj(
+		md := Obj(
 			"scene_id", batch,
 			"plan_shot", shot,
 			"modality", "t2v",
-			"generation_config", obj("model", "gen-3", "seed", rng.Intn(1_000_000), "steps", 30, "cfg", 6.5),
+			"generation_config", Obj("model", "gen-3", "seed", rng.Intn(1_000_000), "steps", 30, "cfg", 6.5),
 			"prompt_directive", "keep the palette warm",
 			"inputs_fingerprint", fmt.Sprintf("%016x", rng.Uint64()),
 		)
@@ -116,7 +119,7 @@ func GenTree(rng *rand.Rand, batch string, nBeats int) *pyjson.Object {
 		takes := make([]any, 0, nTakes)
 		for k := 0; k < nTakes; k++ {
 			st := statuses[rng.Intn(len(statuses))]
-			take := obj("take_id", fmt.Sprintf("%s_t%d", id, k), "status", st, "created_at", "2026-06-03T10:00:00+00:00",
+			take := Obj("take_id", fmt.Sprintf("%s_t%d", id, k), "status", st, "created_at", "2026-06-03T10:00:00+00:00",
 				"started_at", nil, "finished_at", nil, "artifact_path", nil, "receipt", nil, "error", nil)
 			if st != scene.TakePending {
 				take.Set("started_at", "2026-06-03T10:01:00+00:00")
@@ -124,7 +127,7 @@ func GenTree(rng *rand.Rand, batch string, nBeats int) *pyjson.Object {
 			if st == scene.TakeSucceeded {
 				take.Set("finished_at", "2026-06-03T10:05:00+00:00")
 				take.Set("artifact_path", fmt.Sprintf("renders/%s/%s_t%d.mp4", batch, id, k))
-				take.Set("receipt", obj("provider", "gen-3", "job_id", fmt.Sprintf("job-%d", rng.Int63()), "cost_usd", 0.42, "frames", 96))
+				take.Set("receipt", Obj("provider", "gen-3", "job_id", fmt.Sprintf("job-%d", rng.Int63()), "cost_usd", 0.42, "frames", 96))
 			}
 			if st == scene.TakeFailed {
 				take.Set("error", "provider timeout after 300s")
@@ -137,17 +140,18 @@ func GenTree(rng *rand.Rand, batch string, nBeats int) *pyjson.Object {
 		}
 		var board any
 		if rng.Intn(2) == 0 {
-			board = obj("status", "pending", "decision", nil, "artifact_path", fmt.Sprintf("boards/%s.png", id), "notes", []any{})
+			board = Obj("status", "pending", "decision", nil, "artifact_path", fmt.Sprintf("boards/%s.png", id), "notes", []any{})
 		}
-		beats = append(beats, obj("beat_id", id, "max_takes", 3, "beat_metadata", md, "takes", takes,
+		beats = append(beats, Obj("beat_id", id, "max_takes", 3, "beat_metadata", md, "takes", takes,
 			"primary_take_id", primary, "phantom_recovery_count", 0, "board", board, "approved", rng.Intn(4) == 0))
 	}
-	return obj("scene_id", batch, "beats", beats,
-		"scene_metadata", obj("episode", Episode, "project", Project, "created_by", "settle-test"),
-		"locked", false, "lock_reason", nil, "x_unknown_field", obj("kept", true))
+	return Obj("scene_id", batch, "beats", beats,
+		"scene_metadata", Obj("episode", Episode, "project", Project, "created_by", "settle-test"),
+		"locked", false, "lock_reason", nil, "x_unknown_field", Obj("kept", true))
 }
 
-func hydrate(t testing.TB, tree *pyjson.Object) *scene.Scene {
+// Hydrate is the scene of tree; a tree it cannot read fails the test.
+func Hydrate(t testing.TB, tree *pyjson.Object) *scene.Scene {
 	t.Helper()
 	sc, err := scene.FromTree(tree)
 	if err != nil {
@@ -156,7 +160,8 @@ func hydrate(t testing.TB, tree *pyjson.Object) *scene.Scene {
 	return sc
 }
 
-func ok(t testing.TB, err error) {
+// OK fails the test on a non-nil error.
+func OK(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("unexpected error: %v", err)
@@ -167,12 +172,13 @@ func ok(t testing.TB, err error) {
 func bodyText(t testing.TB, sc *scene.Scene) string {
 	t.Helper()
 	b, err := scene.EncodeBody(sc)
-	ok(t, err)
+	OK(t, err)
 	return string(b)
 }
 
-// restructure returns a copy of sc with another structure.
-func restructure(sc *scene.Scene, directive string) *scene.Scene {
+// Restructure returns a copy of sc with another structure (another
+// prompt directive on its first beat).
+func Restructure(sc *scene.Scene, directive string) *scene.Scene {
 	c := sc.Clone()
 	c.Beats[0].BeatMetadata.Set("prompt_directive", directive)
 	return c
@@ -185,14 +191,14 @@ type fixture struct {
 	rng *rand.Rand
 }
 
-func (f *fixture) scene(batch string) *scene.Scene { return hydrate(f.t, GenTree(f.rng, batch, 3)) }
+func (f *fixture) scene(batch string) *scene.Scene { return Hydrate(f.t, GenTree(f.rng, batch, 3)) }
 
 // flat gives batch a flat body: the runner's cold start.
 func (f *fixture) flat(batch string) *scene.Scene {
 	f.t.Helper()
 	sc := f.scene(batch)
 	_, err := f.s.SaveRunner(bg, Ref(batch), 1, "", sc)
-	ok(f.t, err)
+	OK(f.t, err)
 	return sc
 }
 
@@ -200,7 +206,7 @@ func (f *fixture) flat(batch string) *scene.Scene {
 func (f *fixture) revision(batch string) string {
 	f.t.Helper()
 	ld, err := f.s.Load(bg, Ref(batch))
-	ok(f.t, err)
+	OK(f.t, err)
 	return ld.Revision
 }
 
@@ -211,10 +217,20 @@ func (f *fixture) versioned(batch string) {
 	sc := f.flat(batch)
 	sc.Beats = sc.Beats[:2]
 	v, err := f.s.WriteCandidate(bg, Ref(batch), sc, "rederive", true)
-	ok(f.t, err)
+	OK(f.t, err)
 	if v != 2 {
 		f.t.Fatalf("candidate version = %d, want 2", v)
 	}
+}
+
+// updater is the store's StatusUpdater; the case is skipped without one.
+func (f *fixture) updater() StatusUpdater {
+	f.t.Helper()
+	u, isUpdater := f.s.(StatusUpdater)
+	if !isUpdater {
+		f.t.Skip("the store has no UpdateStatus")
+	}
+	return u
 }
 
 func (f *fixture) files() SceneFiles {
@@ -228,7 +244,7 @@ func (f *fixture) files() SceneFiles {
 
 func (f *fixture) raw(name, text string) {
 	f.t.Helper()
-	ok(f.t, f.files().PutSceneFile(bg, Project, name, []byte(text)))
+	OK(f.t, f.files().PutSceneFile(bg, Project, name, []byte(text)))
 }
 
 func (f *fixture) manifest(batch string, active int, entries ...string) {
@@ -248,7 +264,7 @@ func snapshot(t testing.TB, s scene.Store, batches ...string) map[string]string 
 	t.Helper()
 	out := map[string]string{}
 	if sf, isFiles := s.(SceneFiles); isFiles {
-		ok(t, sf.WalkSceneFiles(bg, func(project, name string, data []byte) error {
+		OK(t, sf.WalkSceneFiles(bg, func(project, name string, data []byte) error {
 			h := sha256.Sum256(data)
 			out[project+"/"+name] = hex.EncodeToString(h[:])
 			return nil
@@ -256,7 +272,7 @@ func snapshot(t testing.TB, s scene.Store, batches ...string) map[string]string 
 		return out
 	}
 	names, err := s.List(bg, Project, Episode)
-	ok(t, err)
+	OK(t, err)
 	out["list"] = strings.Join(names, ",")
 	for _, b := range batches {
 		vs, err := s.Versions(bg, Ref(b))
@@ -271,7 +287,9 @@ func snapshot(t testing.TB, s scene.Store, batches ...string) map[string]string 
 	return out
 }
 
-func sameSnapshot(t testing.TB, before, after map[string]string) {
+// SameSnapshot fails the test, naming each path removed, changed or
+// added, unless two snapshots (path to content hash) are the same.
+func SameSnapshot(t testing.TB, before, after map[string]string) {
 	t.Helper()
 	var diffs []string
 	for k, v := range before {
@@ -297,7 +315,7 @@ func sameSnapshot(t testing.TB, before, after map[string]string) {
 func (f *fixture) storedBody(name string) string {
 	f.t.Helper()
 	var out *string
-	ok(f.t, f.files().WalkSceneFiles(bg, func(project, n string, data []byte) error {
+	OK(f.t, f.files().WalkSceneFiles(bg, func(project, n string, data []byte) error {
 		if project == Project && n == name {
 			s := string(data)
 			out = &s
@@ -513,7 +531,7 @@ func sceneRefusals() []sceneCase {
 			reason := "approved cut"
 			sc.LockReason = &reason
 			_, err := f.s.SaveRunner(bg, Ref("B"), 1, "", sc)
-			ok(f.t, err)
+			OK(f.t, err)
 		}, func(f *fixture) error { return f.s.(GuardedSaver).SaveGuarded(bg, Ref("B"), f.scene("B")) }, settle.SceneLocked},
 
 		// STRUCTURE_IMMUTABLE
@@ -523,12 +541,10 @@ func sceneRefusals() []sceneCase {
 		{"patch/add beat", flatB, patch(1, `[{"op": "add", "path": "/beats/-", "value": {"beat_id": "NEW"}}]`), settle.StructureImmutable},
 		{"patch/scene id", flatB, patch(1, `[{"op": "replace", "path": "/scene_id", "value": "C"}]`), settle.StructureImmutable},
 		{"update status/remove beat", func(f *fixture) {
-			if _, isUpdater := f.s.(StatusUpdater); !isUpdater {
-				f.t.Skip("the store has no UpdateStatus")
-			}
+			f.updater()
 			f.flat("B")
 		}, func(f *fixture) error {
-			_, err := f.s.(StatusUpdater).UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error { sc.Beats = sc.Beats[1:]; return nil }, nil)
+			_, err := f.updater().UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error { sc.Beats = sc.Beats[1:]; return nil }, nil)
 			return err
 		}, settle.StructureImmutable},
 		{"save runner/beat topology", flatB, func(f *fixture) error {
@@ -650,12 +666,10 @@ func sceneRefusals() []sceneCase {
 				return err
 			}, settle.Corrupt},
 		{"update status/mutate error", func(f *fixture) {
-			if _, isUpdater := f.s.(StatusUpdater); !isUpdater {
-				f.t.Skip("the store has no UpdateStatus")
-			}
+			f.updater()
 			f.flat("B")
 		}, func(f *fixture) error {
-			_, err := f.s.(StatusUpdater).UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error {
+			_, err := f.updater().UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error {
 				sc.Locked = true
 				return settle.Errorf(settle.InvalidInput, "refused by the caller")
 			}, nil)
@@ -680,7 +694,7 @@ func RunScenes(t *testing.T, open func(t *testing.T) scene.Store) {
 				if got := settle.ErrorCode(err); got != tc.code {
 					t.Fatalf("error code = %q, want %q (err: %v)", got, tc.code, err)
 				}
-				sameSnapshot(t, before, snapshot(t, f.s, "B", "C"))
+				SameSnapshot(t, before, snapshot(t, f.s, "B", "C"))
 			})
 		}
 	})
@@ -726,46 +740,46 @@ func scLoadLadder(f *fixture) {
 	t, s := f.t, f.s
 	flat := f.flat("B")
 	ld, err := s.Load(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if ld.Version != 1 || ld.Fingerprint != scene.Fingerprint(flat) || ld.Scene.SceneID != "B" || bodyText(t, ld.Scene) != bodyText(t, flat) {
 		t.Fatalf("flat load = v%d %s", ld.Version, ld.Fingerprint)
 	}
 	for _, ep := range []string{"1", "001", " 1 ", "ep_001"} {
 		l2, err := s.Load(bg, scene.Ref{Project: Project, Episode: ep, Batch: "B"})
-		ok(t, err)
+		OK(t, err)
 		if l2.Fingerprint != ld.Fingerprint {
 			t.Errorf("episode %q loads another scene", ep)
 		}
 	}
-	v2 := restructure(flat, "v2")
+	v2 := Restructure(flat, "v2")
 	v, err := s.WriteCandidate(bg, Ref("B"), v2, "rederive", true)
-	ok(t, err)
+	OK(t, err)
 	if v != 2 {
 		t.Fatalf("candidate = v%d, want v2", v)
 	}
 	ld, err = s.Load(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if ld.Version != 2 || ld.Fingerprint != scene.Fingerprint(v2) {
 		t.Fatalf("versioned load = v%d, want v2", ld.Version)
 	}
-	ok(t, s.Activate(bg, Ref("B"), 1))
+	OK(t, s.Activate(bg, Ref("B"), 1))
 	ld, err = s.Load(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if ld.Version != 1 || ld.Fingerprint != scene.Fingerprint(flat) {
 		t.Fatalf("after revert load = v%d, want the flat v1", ld.Version)
 	}
 	l2, err := s.LoadVersion(bg, Ref("B"), 2)
-	ok(t, err)
+	OK(t, err)
 	if l2.Version != 2 || l2.Fingerprint != scene.Fingerprint(v2) {
 		t.Fatalf("LoadVersion(2) = v%d", l2.Version)
 	}
 	l1, err := s.LoadVersion(bg, Ref("B"), 1)
-	ok(t, err)
+	OK(t, err)
 	if l1.Version != 1 || bodyText(t, l1.Scene) != bodyText(t, flat) {
 		t.Fatalf("LoadVersion(1) = v%d", l1.Version)
 	}
 	// Activating the active version again is allowed.
-	ok(t, s.Activate(bg, Ref("B"), 1))
+	OK(t, s.Activate(bg, Ref("B"), 1))
 }
 
 var isoRe = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$`)
@@ -774,29 +788,29 @@ func scCandidateNewBatch(f *fixture) {
 	t, s := f.t, f.s
 	sc := f.scene("B")
 	v, err := s.WriteCandidate(bg, Ref("B"), sc, "first", false)
-	ok(t, err)
+	OK(t, err)
 	if v != 1 {
 		t.Fatalf("first candidate: v%d", v)
 	}
 	vs, err := s.Versions(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if len(vs) != 1 || !vs[0].Active || vs[0].Artifact != Token+"_B.v001.json" || vs[0].Reason != "first" ||
 		vs[0].CreatedAt == nil || !isoRe.MatchString(*vs[0].CreatedAt) || vs[0].StructureFingerprint != scene.Fingerprint(sc) {
 		t.Fatalf("versions after the first candidate: %+v", vs)
 	}
 	names, err := s.List(bg, Project, Episode)
-	ok(t, err)
+	OK(t, err)
 	if len(names) != 0 {
 		t.Fatalf("a versioned body is listed: %v", names)
 	}
 	ld, err := s.Load(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if ld.Version != 1 || bodyText(t, ld.Scene) != bodyText(t, sc) {
 		t.Fatalf("load after the first candidate: v%d", ld.Version)
 	}
-	sc2 := restructure(sc, "second")
+	sc2 := Restructure(sc, "second")
 	v, err = s.WriteCandidate(bg, Ref("B"), sc2, "second", false)
-	ok(t, err)
+	OK(t, err)
 	if ld, _ := s.Load(bg, Ref("B")); v != 2 || ld.Version != 1 {
 		t.Fatalf("second candidate: v%d, active v%d", v, ld.Version)
 	}
@@ -806,26 +820,26 @@ func scCandidateNewBatch(f *fixture) {
 	sc2b.Beats[1].Takes = nil
 	before := snapshot(t, s, "B")
 	v, err = s.WriteCandidate(bg, Ref("B"), sc2b, "again", false)
-	ok(t, err)
+	OK(t, err)
 	if v != 2 {
 		t.Fatalf("dedupe returned v%d, want 2", v)
 	}
-	sameSnapshot(t, before, snapshot(t, s, "B"))
+	SameSnapshot(t, before, snapshot(t, s, "B"))
 	// Dedupe with activate moves the pointer only.
 	v, err = s.WriteCandidate(bg, Ref("B"), sc2b, "again", true)
-	ok(t, err)
+	OK(t, err)
 	vs, err = s.Versions(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if v != 2 || len(vs) != 2 || !vs[1].Active || vs[0].Active {
 		t.Fatalf("dedupe+activate: v%d %+v", v, vs)
 	}
 	ld, err = s.Load(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if ld.Version != 2 || bodyText(t, ld.Scene) != bodyText(t, sc2) {
 		t.Errorf("dedupe must keep the stored body, not the candidate's")
 	}
-	v, err = s.WriteCandidate(bg, Ref("B"), restructure(sc, "third"), "third", true)
-	ok(t, err)
+	v, err = s.WriteCandidate(bg, Ref("B"), Restructure(sc, "third"), "third", true)
+	OK(t, err)
 	if ld, _ := s.Load(bg, Ref("B")); v != 3 || ld.Version != 3 {
 		t.Fatalf("third: v%d active v%d", v, ld.Version)
 	}
@@ -834,10 +848,10 @@ func scCandidateNewBatch(f *fixture) {
 func scMaterializeLegacy(f *fixture) {
 	t, s := f.t, f.s
 	flat := f.flat("B")
-	v, err := s.WriteCandidate(bg, Ref("B"), restructure(flat, "x"), "rederive", false)
-	ok(t, err)
+	v, err := s.WriteCandidate(bg, Ref("B"), Restructure(flat, "x"), "rederive", false)
+	OK(t, err)
 	vs, err := s.Versions(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if v != 2 || len(vs) != 2 || !vs[0].Active {
 		t.Fatalf("v%d %+v", v, vs)
 	}
@@ -850,12 +864,12 @@ func scMaterializeLegacy(f *fixture) {
 		t.Errorf("v2 entry %+v", vs[1])
 	}
 	ld, err := s.LoadVersion(bg, Ref("B"), 1)
-	ok(t, err)
+	OK(t, err)
 	if bodyText(t, ld.Scene) != bodyText(t, flat) {
 		t.Errorf("the flat body changed")
 	}
 	names, err := s.List(bg, Project, Episode)
-	ok(t, err)
+	OK(t, err)
 	if !reflect.DeepEqual(names, []string{Token + "_B.json"}) {
 		t.Errorf("List = %v", names)
 	}
@@ -868,27 +882,27 @@ func scMaterializeSame(f *fixture) {
 		flat := f.flat(batch)
 		before := snapshot(t, s, batch)
 		v, err := s.WriteCandidate(bg, Ref(batch), flat.Clone(), "", activate)
-		ok(t, err)
+		OK(t, err)
 		if v != 1 {
 			t.Fatalf("v%d, want 1", v)
 		}
 		// The seed writes no manifest: v1 is already the implicit active.
-		sameSnapshot(t, before, snapshot(t, s, batch))
+		SameSnapshot(t, before, snapshot(t, s, batch))
 	}
 }
 
 func scActivateMaterializes(f *fixture) {
 	t, s := f.t, f.s
 	f.flat("B")
-	ok(t, s.Activate(bg, Ref("B"), 1))
+	OK(t, s.Activate(bg, Ref("B"), 1))
 	vs, err := s.Versions(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if len(vs) != 1 || !vs[0].Active || vs[0].Reason != "materialized-legacy" {
 		t.Fatalf("%+v", vs)
 	}
 	if _, isFiles := s.(SceneFiles); isFiles {
 		m, err := scene.DecodeManifest([]byte(f.storedBody(Token+"_B.versions.json")), "B")
-		ok(t, err)
+		OK(t, err)
 		if m.ActiveVersion != 1 || len(m.Versions) != 1 {
 			t.Fatalf("stored manifest %+v", m)
 		}
@@ -900,7 +914,7 @@ func scPatchStatus(f *fixture) {
 	flat := f.flat("B")
 	ld, err := s.PatchStatus(bg, Ref("B"), 1, []byte(`[{"op": "replace", "path": "/beats/1/approved", "value": true},
 		{"op": "add", "path": "/scene_metadata/reviewed_by", "value": "ops"}]`))
-	ok(t, err)
+	OK(t, err)
 	want := flat.Clone()
 	want.Beats[1].Approved = true
 	want.SceneMetadata.Set("reviewed_by", "ops")
@@ -908,7 +922,7 @@ func scPatchStatus(f *fixture) {
 		t.Fatalf("patched = v%d %s", ld.Version, ld.Fingerprint)
 	}
 	got, err := s.Load(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if bodyText(t, got.Scene) != bodyText(t, want) {
 		t.Fatalf("stored body is not the patched scene")
 	}
@@ -917,28 +931,28 @@ func scPatchStatus(f *fixture) {
 	}
 	// An empty patch rewrites nothing visible.
 	_, err = s.PatchStatus(bg, Ref("B"), 1, []byte(`[]`))
-	ok(t, err)
+	OK(t, err)
 	// A versioned batch: the patch goes to the active body only.
-	v2 := restructure(flat, "v2")
+	v2 := Restructure(flat, "v2")
 	_, err = s.WriteCandidate(bg, Ref("B"), v2, "", true)
-	ok(t, err)
+	OK(t, err)
 	v1, err := s.LoadVersion(bg, Ref("B"), 1)
-	ok(t, err)
+	OK(t, err)
 	_, err = s.PatchStatus(bg, Ref("B"), 2, []byte(`[{"op": "replace", "path": "/locked", "value": true}, {"op": "replace", "path": "/lock_reason", "value": "cut"}]`))
-	ok(t, err)
+	OK(t, err)
 	v1after, err := s.LoadVersion(bg, Ref("B"), 1)
-	ok(t, err)
+	OK(t, err)
 	if bodyText(t, v1after.Scene) != bodyText(t, v1.Scene) {
 		t.Errorf("a v2 status write touched v1")
 	}
 	l2, err := s.Load(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if l2.Version != 2 || !l2.Scene.Locked || l2.Scene.LockReason == nil || *l2.Scene.LockReason != "cut" {
 		t.Errorf("v2 not patched: %+v", l2)
 	}
 	// A status write never changes the version list.
 	vs, err := s.Versions(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if len(vs) != 2 {
 		t.Errorf("versions %+v", vs)
 	}
@@ -947,26 +961,26 @@ func scPatchStatus(f *fixture) {
 func scPatchColdStart(f *fixture) {
 	t, s := f.t, f.s
 	ld, err := s.PatchStatus(bg, Ref("NEW"), 1, []byte(`[{"op": "add", "path": "/scene_metadata/k", "value": 1}]`))
-	ok(t, err)
-	cold := hydrate(t, Tree(`{"scene_id": "NEW", "beats": [], "scene_metadata": {"k": 1}, "locked": false, "lock_reason": null}`))
+	OK(t, err)
+	cold := Hydrate(t, Tree(`{"scene_id": "NEW", "beats": [], "scene_metadata": {"k": 1}, "locked": false, "lock_reason": null}`))
 	if ld.Version != 1 || ld.Scene.SceneID != "NEW" || bodyText(t, ld.Scene) != bodyText(t, cold) {
 		t.Errorf("cold start loaded %+v", ld)
 	}
 	got, err := s.Load(bg, Ref("NEW"))
-	ok(t, err)
+	OK(t, err)
 	if bodyText(t, got.Scene) != bodyText(t, cold) {
 		t.Errorf("cold start body %s", bodyText(t, got.Scene))
 	}
 	names, err := s.List(bg, Project, Episode)
-	ok(t, err)
+	OK(t, err)
 	if !reflect.DeepEqual(names, []string{Token + "_NEW.json"}) {
 		t.Errorf("List = %v", names)
 	}
 	// A cold start may add beats (no structure guard).
 	_, err = s.PatchStatus(bg, Ref("NEW2"), 1, []byte(`[{"op": "add", "path": "/beats/-", "value": {"beat_id": "SH_000"}}]`))
-	ok(t, err)
+	OK(t, err)
 	ld, err = s.Load(bg, Ref("NEW2"))
-	ok(t, err)
+	OK(t, err)
 	if len(ld.Scene.Beats) != 1 || ld.Scene.Beats[0].BeatID != "SH_000" {
 		t.Errorf("cold start beats %+v", ld.Scene.Beats)
 	}
@@ -974,10 +988,7 @@ func scPatchColdStart(f *fixture) {
 
 func scUpdateRollback(f *fixture) {
 	t, s := f.t, f.s
-	u, isUpdater := s.(StatusUpdater)
-	if !isUpdater {
-		t.Skip("the store has no UpdateStatus")
-	}
+	u := f.updater()
 	f.flat("B")
 	before := snapshot(t, s, "B", "COLD")
 	hookErr := errors.New("ledger mirror failed")
@@ -994,14 +1005,14 @@ func scUpdateRollback(f *fixture) {
 	if !errors.Is(err, hookErr) {
 		t.Fatalf("err = %v", err)
 	}
-	sameSnapshot(t, before, snapshot(t, s, "B", "COLD"))
+	SameSnapshot(t, before, snapshot(t, s, "B", "COLD"))
 	ld, err := u.UpdateStatus(bg, Ref("B"), 1, func(sc *scene.Scene) error {
 		sc.SceneMetadata.Set("hooked", true)
 		return nil
 	}, func(sc *scene.Scene) error { return nil })
-	ok(t, err)
+	OK(t, err)
 	got, err := s.Load(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if v, _ := got.Scene.SceneMetadata.Get("hooked"); v != true || bodyText(t, got.Scene) != bodyText(t, ld.Scene) {
 		t.Errorf("write lost")
 	}
@@ -1011,12 +1022,12 @@ func scRunnerColdStart(f *fixture) {
 	t, s := f.t, f.s
 	runner := f.scene("B")
 	ld, err := s.SaveRunner(bg, Ref("B"), 1, "", runner)
-	ok(t, err)
+	OK(t, err)
 	if ld.Version != 1 || ld.Fingerprint != scene.Fingerprint(runner) {
 		t.Fatalf("cold start = %+v", ld)
 	}
 	got, err := s.Load(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if bodyText(t, got.Scene) != bodyText(t, runner) {
 		t.Errorf("cold start body is not the runner's")
 	}
@@ -1026,15 +1037,15 @@ func scRunnerOverlay(f *fixture, versioned bool) {
 	t, s := f.t, f.s
 	disk := f.scene("B")
 	disk.Beats[0].BeatMetadata.Delete("modality")
-	disk.Beats[1].Board = obj("status", "approved")
+	disk.Beats[1].Board = Obj("status", "approved")
 	expected := 1
 	if versioned {
 		v, err := s.WriteCandidate(bg, Ref("B"), disk, "", true)
-		ok(t, err)
+		OK(t, err)
 		expected = v
 	} else {
 		_, err := s.SaveRunner(bg, Ref("B"), 1, "", disk)
-		ok(t, err)
+		OK(t, err)
 	}
 	runner := disk.Clone()
 	runner.Beats[0].BeatMetadata.Set("modality", "i2v")
@@ -1043,9 +1054,9 @@ func scRunnerOverlay(f *fixture, versioned bool) {
 	runner.Beats[2].Takes = append(runner.Beats[2].Takes, &scene.Take{TakeID: "new", Status: scene.TakeRunning})
 	runner.SceneMetadata.Set("runner_only", true)
 	saved, err := s.SaveRunner(bg, Ref("B"), expected, f.revision("B"), runner)
-	ok(t, err)
+	OK(t, err)
 	ld, err := s.Load(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if saved.Version != expected || saved.Fingerprint != ld.Fingerprint {
 		t.Errorf("SaveRunner returned %+v, stored v%d %s", saved, ld.Version, ld.Fingerprint)
 	}
@@ -1074,7 +1085,7 @@ func scInitFromPlan(f *fixture) {
 		"BATCH_001": {"shots": [{"shot_id": "S1", "prompt": "a"}, {"id": "S2"}, {"prompt": "no id"}]},
 		"BATCH_002": {"shots": []}}}`)
 	res, err := s.InitFromPlan(bg, Project, Episode, plan, 3, true)
-	ok(t, err)
+	OK(t, err)
 	if len(res) != 2 || !res[0].Created || res[0].Batch != "BATCH_001" || len(res[0].Scene.Beats) != 3 {
 		t.Fatalf("dry run result %+v", res)
 	}
@@ -1082,7 +1093,7 @@ func scInitFromPlan(f *fixture) {
 		t.Fatalf("dry run wrote: %v %v", names, err)
 	}
 	res, err = s.InitFromPlan(bg, Project, Episode, plan, 3, false)
-	ok(t, err)
+	OK(t, err)
 	if len(res) != 2 || !res[0].Created || !res[1].Created {
 		t.Fatalf("init result %+v", res)
 	}
@@ -1094,50 +1105,50 @@ func scInitFromPlan(f *fixture) {
 		t.Errorf("beat ids %v", ids)
 	}
 	names, err := s.List(bg, Project, Episode)
-	ok(t, err)
+	OK(t, err)
 	if !reflect.DeepEqual(names, []string{Token + "_BATCH_001.json", Token + "_BATCH_002.json"}) {
 		t.Errorf("List = %v", names)
 	}
 	ld, err := s.Load(bg, Ref("BATCH_001"))
-	ok(t, err)
+	OK(t, err)
 	if bodyText(t, ld.Scene) != bodyText(t, res[0].Scene) {
 		t.Errorf("stored scene differs from the result")
 	}
 	fp := scene.Fingerprint(res[0].Scene)
 	res, err = s.InitFromPlan(bg, Project, Episode, plan, 5, false)
-	ok(t, err)
+	OK(t, err)
 	if res[0].Created || res[1].Created {
 		t.Fatalf("second init created: %+v", res)
 	}
 	ld, err = s.Load(bg, Ref("BATCH_001"))
-	ok(t, err)
+	OK(t, err)
 	if ld.Fingerprint != fp || !pyjson.Equal(ld.Scene.Beats[0].MaxTakes, pyjson.Int("5")) {
 		t.Errorf("re-stamp: fp %s max_takes %v", ld.Fingerprint, ld.Scene.Beats[0].MaxTakes)
 	}
-	v2 := restructure(ld.Scene, "rederived")
+	v2 := Restructure(ld.Scene, "rederived")
 	_, err = s.WriteCandidate(bg, Ref("BATCH_001"), v2, "", true)
-	ok(t, err)
+	OK(t, err)
 	v1, err := s.LoadVersion(bg, Ref("BATCH_001"), 1)
-	ok(t, err)
+	OK(t, err)
 	_, err = s.InitFromPlan(bg, Project, Episode, plan, 7, false)
-	ok(t, err)
+	OK(t, err)
 	v1after, err := s.LoadVersion(bg, Ref("BATCH_001"), 1)
-	ok(t, err)
+	OK(t, err)
 	if bodyText(t, v1after.Scene) != bodyText(t, v1.Scene) {
 		t.Errorf("re-stamp clobbered v1")
 	}
 	ld, err = s.Load(bg, Ref("BATCH_001"))
-	ok(t, err)
+	OK(t, err)
 	if ld.Version != 2 || !pyjson.Equal(ld.Scene.Beats[1].MaxTakes, pyjson.Int("7")) {
 		t.Errorf("active v2 not re-stamped: v%d %v", ld.Version, ld.Scene.Beats[1].MaxTakes)
 	}
 	before := snapshot(t, s, "BATCH_001", "BATCH_002")
 	res, err = s.InitFromPlan(bg, Project, Episode, plan, 9, true)
-	ok(t, err)
+	OK(t, err)
 	if !pyjson.Equal(res[0].Scene.Beats[0].MaxTakes, pyjson.Int("9")) {
 		t.Errorf("dry run result not re-stamped")
 	}
-	sameSnapshot(t, before, snapshot(t, s, "BATCH_001", "BATCH_002"))
+	SameSnapshot(t, before, snapshot(t, s, "BATCH_001", "BATCH_002"))
 }
 
 func scRecoverStale(f *fixture) {
@@ -1147,16 +1158,16 @@ func scRecoverStale(f *fixture) {
 		{"take_id": "young", "status": "running", "started_at": "2026-06-03T10:08:00+00:00"},
 		{"take_id": "done", "status": "succeeded", "started_at": "2026-06-03T09:00:00+00:00"}]}],
 		"scene_metadata": {}}`)
-	_, err := s.SaveRunner(bg, Ref("B"), 1, "", hydrate(t, tree))
-	ok(t, err)
+	_, err := s.SaveRunner(bg, Ref("B"), 1, "", Hydrate(t, tree))
+	OK(t, err)
 	now := time.Date(2026, 6, 3, 10, 10, 0, 0, time.UTC)
 	n, err := s.RecoverStale(bg, Ref("B"), 0, now)
-	ok(t, err)
+	OK(t, err)
 	if n != 1 {
 		t.Fatalf("recovered %d, want 1", n)
 	}
 	ld, err := s.Load(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	var got []string
 	for _, tk := range ld.Scene.Beats[0].Takes {
 		got = append(got, tk.Status)
@@ -1166,28 +1177,28 @@ func scRecoverStale(f *fixture) {
 	}
 	before := snapshot(t, s, "B")
 	n, err = s.RecoverStale(bg, Ref("B"), 0, now)
-	ok(t, err)
+	OK(t, err)
 	if n != 0 {
 		t.Errorf("second recovery changed %d", n)
 	}
-	sameSnapshot(t, before, snapshot(t, s, "B"))
+	SameSnapshot(t, before, snapshot(t, s, "B"))
 	n, err = s.RecoverStale(bg, Ref("B"), time.Minute, now)
-	ok(t, err)
+	OK(t, err)
 	if n != 1 {
 		t.Errorf("recovery with a 1m age changed %d, want 1", n)
 	}
 	// On a versioned batch the active body is recovered.
-	sc := hydrate(t, tree)
+	sc := Hydrate(t, tree)
 	sc.Beats[0].BeatMetadata.Set("prompt_directive", "v2")
 	_, err = s.WriteCandidate(bg, Ref("B"), sc, "", true)
-	ok(t, err)
+	OK(t, err)
 	n, err = s.RecoverStale(bg, Ref("B"), 0, now)
-	ok(t, err)
+	OK(t, err)
 	if n != 1 {
 		t.Errorf("versioned recovery changed %d, want 1", n)
 	}
 	ld, err = s.Load(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if ld.Version != 2 || ld.Scene.Beats[0].Takes[0].Status != scene.TakeStale {
 		t.Errorf("active v2 not recovered: %+v", ld)
 	}
@@ -1196,7 +1207,7 @@ func scRecoverStale(f *fixture) {
 func scList(f *fixture) {
 	t, s := f.t, f.s
 	names, err := s.List(bg, Project, Episode)
-	ok(t, err)
+	OK(t, err)
 	if names == nil || len(names) != 0 {
 		t.Fatalf("an empty project lists %v", names)
 	}
@@ -1204,18 +1215,18 @@ func scList(f *fixture) {
 	f.flat("A")
 	f.versioned("C")
 	_, err = s.WriteCandidate(bg, Ref("D"), f.scene("D"), "", true)
-	ok(t, err)
+	OK(t, err)
 	_, err = s.SaveRunner(bg, scene.Ref{Project: Project, Episode: "2", Batch: "E"}, 1, "", f.scene("E"))
-	ok(t, err)
+	OK(t, err)
 	_, err = s.SaveRunner(bg, scene.Ref{Project: "other", Episode: Episode, Batch: "F"}, 1, "", f.scene("F"))
-	ok(t, err)
+	OK(t, err)
 	names, err = s.List(bg, Project, "ep_001")
-	ok(t, err)
+	OK(t, err)
 	if want := []string{Token + "_A.json", Token + "_B.json", Token + "_C.json"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("List = %v, want %v", names, want)
 	}
 	names, err = s.List(bg, Project, "2")
-	ok(t, err)
+	OK(t, err)
 	if want := []string{"ep_002_E.json"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("List(2) = %v, want %v", names, want)
 	}
@@ -1230,7 +1241,7 @@ func scListPlanted(f *fixture) {
 		f.raw(n, "{}")
 	}
 	names, err := s.List(bg, Project, Episode)
-	ok(t, err)
+	OK(t, err)
 	if want := []string{Token + "_.json", Token + "_A.json", Token + "_B.json"}; !reflect.DeepEqual(names, want) {
 		t.Errorf("List = %v, want %v", names, want)
 	}
@@ -1240,17 +1251,17 @@ func scVersions(f *fixture) {
 	t, s := f.t, f.s
 	flat := f.flat("B")
 	vs, err := s.Versions(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if len(vs) != 1 || !vs[0].Active || vs[0].Version != 1 || vs[0].Artifact != Token+"_B.json" ||
 		vs[0].StructureFingerprint != scene.Fingerprint(flat) || vs[0].CreatedAt != nil || vs[0].Reason != "materialized-legacy" {
 		t.Fatalf("flat versions %+v", vs)
 	}
-	_, err = s.WriteCandidate(bg, Ref("B"), restructure(flat, "2"), "r2", false)
-	ok(t, err)
-	_, err = s.WriteCandidate(bg, Ref("B"), restructure(flat, "3"), "r3", true)
-	ok(t, err)
+	_, err = s.WriteCandidate(bg, Ref("B"), Restructure(flat, "2"), "r2", false)
+	OK(t, err)
+	_, err = s.WriteCandidate(bg, Ref("B"), Restructure(flat, "3"), "r3", true)
+	OK(t, err)
 	vs, err = s.Versions(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	var act []bool
 	for _, v := range vs {
 		act = append(act, v.Active)
@@ -1267,7 +1278,7 @@ func scBytesRoundTrip(f *fixture) {
 	t, s := f.t, f.s
 	sc := f.scene("B")
 	_, err := s.WriteCandidate(bg, Ref("B"), sc, "", true)
-	ok(t, err)
+	OK(t, err)
 	if _, isFiles := s.(SceneFiles); !isFiles {
 		return
 	}
@@ -1277,17 +1288,17 @@ func scBytesRoundTrip(f *fixture) {
 	text := `{"schema_version": 1, "scene_id": "P", "beats": [{"beat_id": "S1", "beat_metadata": {"plan_shot": {"d": 1.50, "big": 12345678901234567890, "e": 1E+2}}}], "scene_metadata": {"\u00e9": "caf\u00e9"}}`
 	f.raw(Token+"_P.json", text)
 	ld, err := s.Load(bg, Ref("P"))
-	ok(t, err)
+	OK(t, err)
 	if got := f.storedBody(Token + "_P.json"); got != text {
 		t.Fatalf("a read changed the planted body")
 	}
 	v, err := s.WriteCandidate(bg, Ref("P"), ld.Scene, "", false)
-	ok(t, err)
+	OK(t, err)
 	if v != 1 {
 		t.Fatalf("the planted body's own structure is v%d, want the materialized v1", v)
 	}
 	vs, err := s.Versions(bg, Ref("P"))
-	ok(t, err)
+	OK(t, err)
 	if vs[0].StructureFingerprint != ld.Fingerprint {
 		t.Fatalf("fingerprint %s, loaded %s", vs[0].StructureFingerprint, ld.Fingerprint)
 	}
@@ -1298,7 +1309,7 @@ func scConcurrentPatches(f *fixture) {
 	sc := f.scene("B")
 	n := len(sc.Beats)
 	_, err := s.SaveRunner(bg, Ref("B"), 1, "", sc)
-	ok(t, err)
+	OK(t, err)
 	const per = 6
 	var wg sync.WaitGroup
 	for w := 0; w < n*per; w++ {
@@ -1311,7 +1322,7 @@ func scConcurrentPatches(f *fixture) {
 	}
 	wg.Wait()
 	ld, err := s.Load(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	for w := 0; w < n*per; w++ {
 		if v, found := ld.Scene.SceneMetadata.Get(fmt.Sprintf("w%d", w)); !found || !pyjson.Equal(v, pyjson.Int(fmt.Sprint(w))) {
 			t.Fatalf("patch %d lost", w)
@@ -1332,7 +1343,7 @@ func scConcurrentCandidates(f *fixture) {
 	versions := make([]int, 2*n)
 	for i := 0; i < 2*n; i++ {
 		wg.Go(func() {
-			v, err := s.WriteCandidate(bg, Ref("B"), restructure(base, fmt.Sprintf("d%d", i%n)), "race", false)
+			v, err := s.WriteCandidate(bg, Ref("B"), Restructure(base, fmt.Sprintf("d%d", i%n)), "race", false)
 			if err != nil {
 				t.Error(err)
 				return
@@ -1347,7 +1358,7 @@ func scConcurrentCandidates(f *fixture) {
 		}
 	}
 	vs, err := s.Versions(bg, Ref("B"))
-	ok(t, err)
+	OK(t, err)
 	if len(vs) != n {
 		t.Fatalf("%d versions registered, want %d", len(vs), n)
 	}
@@ -1358,7 +1369,7 @@ func scConcurrentCandidates(f *fixture) {
 		}
 		seen[v.StructureFingerprint] = true
 		ld, err := s.LoadVersion(bg, Ref("B"), v.Version)
-		ok(t, err)
+		OK(t, err)
 		if ld.Fingerprint != v.StructureFingerprint {
 			t.Fatalf("v%d body fingerprint %s, manifest %s", v.Version, ld.Fingerprint, v.StructureFingerprint)
 		}
@@ -1408,7 +1419,7 @@ func scPatchRacesActivation(f *fixture) {
 	wg.Wait()
 	for v := 1; v <= 2; v++ {
 		ld, err := s.LoadVersion(bg, Ref("B"), v)
-		ok(t, err)
+		OK(t, err)
 		for _, key := range landed[v] {
 			got, found := ld.Scene.SceneMetadata.Get(key)
 			if !found || !pyjson.Equal(got, pyjson.Int(fmt.Sprint(v))) {
@@ -1431,10 +1442,7 @@ func scPatchRacesActivation(f *fixture) {
 // once, in the version it was made against.
 func scUpdateCounters(f *fixture) {
 	t, s := f.t, f.s
-	u, isUpdater := s.(StatusUpdater)
-	if !isUpdater {
-		t.Skip("the store has no UpdateStatus")
-	}
+	u := f.updater()
 	f.versioned("B")
 	const workers, n = 4, 10
 	var wg sync.WaitGroup
@@ -1489,7 +1497,7 @@ func scUpdateCounters(f *fixture) {
 		total := 0
 		for v := 1; v <= 2; v++ {
 			ld, err := s.LoadVersion(bg, Ref("B"), v)
-			ok(t, err)
+			OK(t, err)
 			if x, found := ld.Scene.SceneMetadata.Get(fmt.Sprintf("counter_%d", w)); found {
 				c := 0
 				fmt.Sscan(fmt.Sprint(x), &c)
@@ -1506,10 +1514,7 @@ func scUpdateCounters(f *fixture) {
 // when its context ends, and the batch is usable afterwards.
 func scLockWaitContext(f *fixture) {
 	t, s := f.t, f.s
-	u, isUpdater := s.(StatusUpdater)
-	if !isUpdater {
-		t.Skip("the store has no UpdateStatus")
-	}
+	u := f.updater()
 	f.flat("B")
 	holding, release := make(chan struct{}), make(chan struct{})
 	held := make(chan error, 1)
@@ -1536,9 +1541,9 @@ func scLockWaitContext(f *fixture) {
 		t.Fatalf("the lock wait ignored the context")
 	}
 	close(release)
-	ok(t, <-held)
+	OK(t, <-held)
 	_, err = s.PatchStatus(bg, Ref("B"), 1, []byte(`[]`))
-	ok(t, err)
+	OK(t, err)
 }
 
 // scActivateIfRace: a conditional activation from a stale active version
@@ -1578,7 +1583,7 @@ func scActivateIfRace(f *fixture) {
 		}
 	}
 	ld, err := f.s.Load(bg, Ref("B"))
-	ok(f.t, err)
+	OK(f.t, err)
 	if won != 1 || ld.Version != 1 {
 		f.t.Fatalf("%d racers won, active v%d", won, ld.Version)
 	}

@@ -162,7 +162,7 @@ func SceneTrace(t testing.TB, s scene.Store) []string {
 	var out []string
 	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
 	rng := rand.New(rand.NewSource(42))
-	gen := func(batch string, n int) *scene.Scene { return hydrate(t, GenTree(rng, batch, n)) }
+	gen := func(batch string, n int) *scene.Scene { return Hydrate(t, GenTree(rng, batch, n)) }
 	load := func(batch string) {
 		ld, err := s.Load(bg, Ref(batch))
 		add("load %s: %s", batch, loadedLine(t, ld, err))
@@ -203,7 +203,7 @@ func SceneTrace(t testing.TB, s scene.Store) []string {
 	b := gen("B", 4)
 	v, err := s.WriteCandidate(bg, Ref("B"), b, "first", false)
 	add("candidate B: %d %s", v, errLine(err))
-	b2 := restructure(b, "two")
+	b2 := Restructure(b, "two")
 	v, err = s.WriteCandidate(bg, Ref("B"), b2, "second", false)
 	add("candidate B2: %d %s", v, errLine(err))
 	v, err = s.WriteCandidate(bg, Ref("B"), b2.Clone(), "dup", true)
@@ -227,13 +227,13 @@ func SceneTrace(t testing.TB, s scene.Store) []string {
 	add("save runner B again from the same base: %s", errLine(err))
 	sr, err = s.SaveRunner(bg, Ref("C"), 1, "", gen("C", 2))
 	add("save runner C cold: %s", loadedLine(t, sr, err))
-	v, err = s.WriteCandidate(bg, Ref("C"), restructure(gen("C", 2), "c2"), "c2", false)
+	v, err = s.WriteCandidate(bg, Ref("C"), Restructure(gen("C", 2), "c2"), "c2", false)
 	add("candidate C: %d %s", v, errLine(err))
 	versions("C")
 	running := Tree(`{"scene_id": "R", "beats": [{"beat_id": "S1", "takes": [
 		{"take_id": "old", "status": "running", "started_at": "2026-06-03T10:01:00+00:00"},
 		{"take_id": "young", "status": "running", "started_at": "2026-06-03T10:08:00+00:00"}]}], "scene_metadata": {}}`)
-	_, err = s.SaveRunner(bg, Ref("R"), 1, "", hydrate(t, running))
+	_, err = s.SaveRunner(bg, Ref("R"), 1, "", Hydrate(t, running))
 	add("save runner R: %s", errLine(err))
 	n, err := s.RecoverStale(bg, Ref("R"), 0, time.Date(2026, 6, 3, 10, 10, 0, 0, time.UTC))
 	add("recover R: %d %s", n, errLine(err))

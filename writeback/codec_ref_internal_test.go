@@ -16,23 +16,12 @@ import (
 // line-separator escapes, then the lone surrogates escaped. AppendLine must
 // write exactly its bytes and return exactly its errors.
 func refEncodeLine(v any) ([]byte, error) {
-	var obj *pyjson.Object
-	switch r := v.(type) {
-	case *DurableRecord:
-		obj = refDurableObject(r)
-	case DurableRecord:
-		obj = refDurableObject(&r)
-	case *RegistryRecord:
-		obj = refRegistryObject(r)
-	case RegistryRecord:
-		obj = refRegistryObject(&r)
-	case *ConflictRecord:
-		obj = refConflictObject(r)
-	case ConflictRecord:
-		obj = refConflictObject(&r)
+	switch v.(type) {
+	case *DurableRecord, DurableRecord, *RegistryRecord, RegistryRecord, *ConflictRecord, ConflictRecord:
 	default:
 		return nil, settle.Errorf(settle.Internal, "encode ledger line: unsupported record type %T", v)
 	}
+	obj := refObject(reflect.ValueOf(v))
 	if obj == nil {
 		return nil, settle.Errorf(settle.Internal, "encode ledger line: nil record")
 	}
@@ -71,83 +60,35 @@ func refEscapeSurrogates(b []byte) []byte {
 	return append(out, b[start:]...)
 }
 
-func refOptString(p *string) any {
-	if p == nil {
-		return nil
-	}
-	return *p
-}
-
-func refDurableObject(r *DurableRecord) *pyjson.Object {
-	if r == nil {
-		return nil
+// refObject is a record as a pyjson object: one member per field, named
+// by its json tag (the on-disk contract); nil for a nil pointer.
+func refObject(v reflect.Value) *pyjson.Object {
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return nil
+		}
+		v = v.Elem()
 	}
 	o := pyjson.NewObject()
-	o.Set("schema", r.Schema)
-	o.Set("task_id", r.TaskID)
-	o.Set("track_id", r.TrackID)
-	o.Set("dispatch_id", r.DispatchID)
-	o.Set("dispatch_id_source", r.DispatchIDSource)
-	o.Set("normal_collector_cron_id", r.NormalCollectorCronID)
-	o.Set("normal_collector_cron_id_source", r.NormalCollectorCronIDSource)
-	o.Set("collector_key", r.CollectorKey)
-	o.Set("collector_role", r.CollectorRole)
-	o.Set("authoritative_verdict", r.AuthoritativeVerdict)
-	o.Set("terminal_status", r.TerminalStatus)
-	o.Set("completed_at", r.CompletedAt)
-	o.Set("source_result_path", r.SourceResultPath)
-	o.Set("batch_id", r.BatchID)
-	o.Set("executor_key", r.ExecutorKey)
-	o.Set("chat_id", r.ChatID)
-	o.Set("fallback_callback_cron_id", refOptString(r.FallbackCallbackCronID))
-	o.Set("writeback_classification", r.WritebackClassification)
-	o.Set("writeback_id", r.WritebackID)
-	return o
-}
-
-func refRegistryObject(r *RegistryRecord) *pyjson.Object {
-	if r == nil {
-		return nil
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Tag.Get("json")
+		switch f := v.Field(i); {
+		case f.Kind() == reflect.Pointer && f.IsNil():
+			o.Set(name, nil)
+		case f.Kind() == reflect.Pointer && f.Elem().Kind() == reflect.String:
+			o.Set(name, f.Elem().String())
+		case f.Kind() == reflect.Pointer:
+			o.Set(name, refObject(f))
+		case f.Kind() == reflect.Slice:
+			items := make([]any, f.Len())
+			for j := range items {
+				items[j] = f.Index(j).String()
+			}
+			o.Set(name, items)
+		default:
+			o.Set(name, f.Interface())
+		}
 	}
-	o := pyjson.NewObject()
-	o.Set("schema", r.Schema)
-	o.Set("task_id", r.TaskID)
-	o.Set("dispatch_id", r.DispatchID)
-	o.Set("dispatch_cron_id", r.DispatchCronID)
-	o.Set("executor", r.Executor)
-	o.Set("chat_id", r.ChatID)
-	o.Set("normal_collector_cron_id", r.NormalCollectorCronID)
-	o.Set("fallback_callback_cron_id", refOptString(r.FallbackCallbackCronID))
-	o.Set("role", r.Role)
-	o.Set("status", r.Status)
-	o.Set("no_fallback", r.NoFallback)
-	o.Set("ts_kst", r.TsKST)
-	return o
-}
-
-func refConflictObject(r *ConflictRecord) *pyjson.Object {
-	if r == nil {
-		return nil
-	}
-	o := pyjson.NewObject()
-	o.Set("schema", r.Schema)
-	o.Set("conflict_id", r.ConflictID)
-	o.Set("classification", r.Classification)
-	o.Set("task_id", r.TaskID)
-	o.Set("track_id", r.TrackID)
-	o.Set("batch_id", r.BatchID)
-	o.Set("writeback_id", r.WritebackID)
-	if r.Candidate != nil {
-		o.Set("candidate", refDurableObject(r.Candidate))
-	} else {
-		o.Set("candidate", nil)
-	}
-	reasons := make([]any, len(r.Reasons))
-	for i, s := range r.Reasons {
-		reasons[i] = s
-	}
-	o.Set("reasons", reasons)
-	o.Set("recorded_at", r.RecordedAt)
 	return o
 }
 

@@ -38,23 +38,8 @@ func startSeedScenes(t *testing.T, root string) *seedScenes {
 	cmd := exec.Command(testenv.Python(t), script, "-")
 	cmd.Dir = ref
 	cmd.Env = append(os.Environ(), "REFERENCE_ROOT="+root, "PYTHONDONTWRITEBYTECODE=1")
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	s := &seedScenes{t: t, enc: json.NewEncoder(stdin), lines: bufio.NewScanner(stdout)}
-	if !s.lines.Scan() || s.lines.Text() != "READY" {
-		t.Fatalf("seed scene writer did not start: %q", s.lines.Text())
-	}
+	stdin, lines := startReady(t, cmd, "seed scene writer")
+	s := &seedScenes{t: t, enc: json.NewEncoder(stdin), lines: lines}
 	return s
 }
 
@@ -98,20 +83,50 @@ func activeBody(t *testing.T, root string) scene.Loaded {
 	return l
 }
 
-// sceneAnnounced waits up to limit for the next event of typ and checks
-// that it announces version v at revision rev.
-func sceneAnnounced(t *testing.T, ch <-chan event.Event, typ string, v int, rev string, limit time.Duration) derive.SceneEventData {
+// sceneEvent waits up to limit for the next event of typ and checks that
+// it is about version v of B1.
+func sceneEvent(t *testing.T, ch <-chan event.Event, typ string, v int, limit time.Duration) (event.Event, derive.SceneEventData, time.Duration) {
 	t.Helper()
 	ev, took := nextEvent(t, ch, typ, limit)
 	var d derive.SceneEventData
 	if err := json.Unmarshal(ev.Data, &d); err != nil {
 		t.Fatal(err)
 	}
-	if d.Project != "P" || d.Episode != "ep_001" || d.Batch != "B1" || d.Version != v || d.Revision != rev {
-		t.Fatalf("%s: %s, want version %d revision %s", typ, ev.Data, v, rev)
+	if d.Project != "P" || d.Episode != "ep_001" || d.Batch != "B1" || d.Version != v {
+		t.Fatalf("%s: %s, want version %d of B1", typ, ev.Data, v)
+	}
+	return ev, d, took
+}
+
+// sceneAnnounced waits up to limit for the next event of typ and checks
+// that it announces version v at revision rev.
+func sceneAnnounced(t *testing.T, ch <-chan event.Event, typ string, v int, rev string, limit time.Duration) derive.SceneEventData {
+	t.Helper()
+	ev, d, took := sceneEvent(t, ch, typ, v, limit)
+	if d.Revision != rev {
+		t.Fatalf("%s: %s, want revision %s", typ, ev.Data, rev)
 	}
 	t.Logf("%s v%d reached the SSE stream in %v", typ, v, took)
 	return d
+}
+
+// sceneFollow is a server on a new root, the seed's scene writer in the
+// same workspace and the server's event stream.
+type sceneFollow struct {
+	bin, root, config string
+	seed              *seedScenes
+	srv               *serverProc
+	ch                <-chan event.Event
+}
+
+func startSceneFollow(t *testing.T) *sceneFollow {
+	t.Helper()
+	f := &sceneFollow{bin: settleBinary(t), root: t.TempDir()}
+	f.config = serverConfig(t, f.root)
+	f.seed = startSeedScenes(t, f.root)
+	f.srv = startServe(t, f.bin, f.config)
+	f.ch = eventStream(t, f.srv.client(t, "tok-operator"), 0)
+	return f
 }
 
 // TestFollowSeedScenes: the seed's persistence.py (Python) writes a new
@@ -122,41 +137,32 @@ func sceneAnnounced(t *testing.T, ch <-chan event.Event, typ string, v int, rev 
 // save; a CLI status save and another seed save follow. At the end every
 // save was announced exactly once.
 func TestFollowSeedScenes(t *testing.T) {
-	bin := settleBinary(t)
-	root := t.TempDir()
-	config := serverConfig(t, root)
-	seed := startSeedScenes(t, root)
-
-	srv := startServe(t, bin, config)
-	ch := eventStream(t, srv.client(t, "tok-operator"), 0)
-	seed.do(map[string]any{"op": "candidate", "scene": seedScene("dusk"), "reason": "re-derive"})
-	sceneAnnounced(t, ch, event.SceneVersionCreated, 1, activeBody(t, root).Revision, time.Second)
-	seed.do(map[string]any{"op": "status", "expected_version": 1, "patch": approvePatch(true)})
-	sceneAnnounced(t, ch, event.SceneStatusSaved, 1, activeBody(t, root).Revision, time.Second)
-	seed.do(map[string]any{"op": "candidate", "scene": seedScene("storm"), "reason": "re-derive", "activate": true})
-	d := sceneAnnounced(t, ch, event.SceneVersionCreated, 2, activeBody(t, root).Revision, time.Second)
+	f := startSceneFollow(t)
+	f.seed.do(map[string]any{"op": "candidate", "scene": seedScene("dusk"), "reason": "re-derive"})
+	sceneAnnounced(t, f.ch, event.SceneVersionCreated, 1, activeBody(t, f.root).Revision, time.Second)
+	f.seed.do(map[string]any{"op": "status", "expected_version": 1, "patch": approvePatch(true)})
+	sceneAnnounced(t, f.ch, event.SceneStatusSaved, 1, activeBody(t, f.root).Revision, time.Second)
+	f.seed.do(map[string]any{"op": "candidate", "scene": seedScene("storm"), "reason": "re-derive", "activate": true})
+	d := sceneAnnounced(t, f.ch, event.SceneVersionCreated, 2, activeBody(t, f.root).Revision, time.Second)
 	if !d.Activated || d.Reason != "re-derive" {
 		t.Fatalf("version_created of an activated candidate: %+v", d)
 	}
 
 	// Killed; a save while no server runs; restarted.
-	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
-	seed.do(map[string]any{"op": "status", "expected_version": 2, "patch": approvePatch(true)})
-	missed := activeBody(t, root).Revision
-	last := allEvents(t, root)
-	srv = startServe(t, bin, config)
-	ch = eventStream(t, srv.client(t, "tok-operator"), last[len(last)-1].ID)
-	sceneAnnounced(t, ch, event.SceneStatusSaved, 2, missed, 10*time.Second)
+	f.srv.stop(t, syscall.SIGKILL)
+	f.seed.do(map[string]any{"op": "status", "expected_version": 2, "patch": approvePatch(true)})
+	missed := activeBody(t, f.root).Revision
+	last := allEvents(t, f.root)
+	f.srv = startServe(t, f.bin, f.config)
+	f.ch = eventStream(t, f.srv.client(t, "tok-operator"), last[len(last)-1].ID)
+	sceneAnnounced(t, f.ch, event.SceneStatusSaved, 2, missed, 10*time.Second)
 
 	// A CLI status save reaches the running server's stream once.
 	patch := filepath.Join(t.TempDir(), "patch.json")
 	if err := os.WriteFile(patch, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": false}]`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code := run(t, map[string]string{"SETTLE_CONFIG": config}, "scene", "patch", "--json",
+	out, errOut, code := run(t, map[string]string{"SETTLE_CONFIG": f.config}, "scene", "patch", "--json",
 		"--project", "P", "--episode", "1", "--batch", "B1", "--expected-version", "2", "--patch", patch)
 	if code != 0 {
 		t.Fatalf("settle scene patch: %s %s", out, errOut)
@@ -165,47 +171,28 @@ func TestFollowSeedScenes(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &cli); err != nil {
 		t.Fatal(err)
 	}
-	d = sceneAnnounced(t, ch, event.SceneStatusSaved, 2, cli.Revision, time.Second)
+	d = sceneAnnounced(t, f.ch, event.SceneStatusSaved, 2, cli.Revision, time.Second)
 	t.Logf("the CLI save was announced by %q (via %q)", d.Principal, d.Via)
 
 	// The seed approves again: the bytes of the save made while the
 	// server was down, a save of its own.
-	seed.do(map[string]any{"op": "status", "expected_version": 2, "patch": approvePatch(true)})
-	sceneAnnounced(t, ch, event.SceneStatusSaved, 2, missed, time.Second)
+	f.seed.do(map[string]any{"op": "status", "expected_version": 2, "patch": approvePatch(true)})
+	sceneAnnounced(t, f.ch, event.SceneStatusSaved, 2, missed, time.Second)
 
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
-	keys := map[string]int{}
-	types := map[string]int{}
-	for _, ev := range allEvents(t, root) {
-		types[ev.Type]++
-		if ev.Key != "" {
-			keys[ev.Key]++
-		}
-	}
-	for k, n := range keys {
-		if n != 1 {
-			t.Errorf("event %s appended %d times", k, n)
-		}
-	}
+	f.srv.stop(t, syscall.SIGTERM)
+	types := eventTypes(t, allEvents(t, f.root))
 	if types[event.SceneVersionCreated] != 2 || types[event.SceneStatusSaved] != 4 {
 		t.Fatalf("events: %v", types)
 	}
 }
 
 // activationAnnounced waits up to limit for the next scene.activated
-// event and checks that it announces version v of B1.
+// event and checks that it announces version v of B1, keyed.
 func activationAnnounced(t *testing.T, ch <-chan event.Event, v int, limit time.Duration) derive.SceneEventData {
 	t.Helper()
-	ev, took := nextEvent(t, ch, event.SceneActivated, limit)
-	var d derive.SceneEventData
-	if err := json.Unmarshal(ev.Data, &d); err != nil {
-		t.Fatal(err)
-	}
-	if d.Project != "P" || d.Episode != "ep_001" || d.Batch != "B1" || d.Version != v || ev.Key == "" {
-		t.Fatalf("scene.activated %s (key %q), want version %d, keyed", ev.Data, ev.Key, v)
+	ev, d, took := sceneEvent(t, ch, event.SceneActivated, v, limit)
+	if ev.Key == "" {
+		t.Fatalf("scene.activated %s has no key", ev.Data)
 	}
 	t.Logf("activation of v%d reached the SSE stream in %v (principal %q)", v, took, d.Principal)
 	return d
@@ -219,75 +206,56 @@ func activationAnnounced(t *testing.T, ch <-chan event.Event, v int, limit time.
 // activation and the server's own follow. At the end every activation
 // was announced exactly once, in order.
 func TestFollowSeedActivations(t *testing.T) {
-	bin := settleBinary(t)
-	root := t.TempDir()
-	config := serverConfig(t, root)
-	seed := startSeedScenes(t, root)
-
-	srv := startServe(t, bin, config)
-	ch := eventStream(t, srv.client(t, "tok-operator"), 0)
-	seed.do(map[string]any{"op": "candidate", "scene": seedScene("dusk"), "reason": "re-derive"})
-	seed.do(map[string]any{"op": "candidate", "scene": seedScene("storm"), "reason": "re-derive"})
-	nextEvent(t, ch, event.SceneVersionCreated, time.Second)
-	nextEvent(t, ch, event.SceneVersionCreated, time.Second)
-	seed.do(map[string]any{"op": "activate", "version": 2})
-	activationAnnounced(t, ch, 2, time.Second)
-	seed.do(map[string]any{"op": "status", "expected_version": 2, "patch": approvePatch(true)})
-	sceneAnnounced(t, ch, event.SceneStatusSaved, 2, activeBody(t, root).Revision, time.Second)
+	f := startSceneFollow(t)
+	f.seed.do(map[string]any{"op": "candidate", "scene": seedScene("dusk"), "reason": "re-derive"})
+	f.seed.do(map[string]any{"op": "candidate", "scene": seedScene("storm"), "reason": "re-derive"})
+	nextEvent(t, f.ch, event.SceneVersionCreated, time.Second)
+	nextEvent(t, f.ch, event.SceneVersionCreated, time.Second)
+	f.seed.do(map[string]any{"op": "activate", "version": 2})
+	activationAnnounced(t, f.ch, 2, time.Second)
+	f.seed.do(map[string]any{"op": "status", "expected_version": 2, "patch": approvePatch(true)})
+	sceneAnnounced(t, f.ch, event.SceneStatusSaved, 2, activeBody(t, f.root).Revision, time.Second)
 
 	// Killed mid-stream; an activation while no server runs; restarted.
-	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
-	seed.do(map[string]any{"op": "activate", "version": 1})
-	last := allEvents(t, root)
-	srv = startServe(t, bin, config)
-	ch = eventStream(t, srv.client(t, "tok-operator"), last[len(last)-1].ID)
-	activationAnnounced(t, ch, 1, 10*time.Second)
-	seed.do(map[string]any{"op": "activate", "version": 2})
-	activationAnnounced(t, ch, 2, time.Second)
+	f.srv.stop(t, syscall.SIGKILL)
+	f.seed.do(map[string]any{"op": "activate", "version": 1})
+	last := allEvents(t, f.root)
+	f.srv = startServe(t, f.bin, f.config)
+	f.ch = eventStream(t, f.srv.client(t, "tok-operator"), last[len(last)-1].ID)
+	activationAnnounced(t, f.ch, 1, 10*time.Second)
+	f.seed.do(map[string]any{"op": "activate", "version": 2})
+	activationAnnounced(t, f.ch, 2, time.Second)
 
 	// The CLI's activation and the server's own: each once, by its writer.
-	out, errOut, code := run(t, map[string]string{"SETTLE_CONFIG": config}, "scene", "activate",
+	out, errOut, code := run(t, map[string]string{"SETTLE_CONFIG": f.config}, "scene", "activate",
 		"--project", "P", "--episode", "1", "--batch", "B1", "--version", "1")
 	if code != 0 {
 		t.Fatalf("settle scene activate: %s %s", out, errOut)
 	}
-	if d := activationAnnounced(t, ch, 1, time.Second); d.Principal != cliPrincipal {
+	if d := activationAnnounced(t, f.ch, 1, time.Second); d.Principal != cliPrincipal {
 		t.Fatalf("the CLI's activation announced by %q", d.Principal)
 	}
-	if err := srv.client(t, "tok-operator").Activate(context.Background(), scene.Ref{Project: "P", Episode: "1", Batch: "B1"}, 2); err != nil {
+	if err := f.srv.client(t, "tok-operator").Activate(context.Background(), scene.Ref{Project: "P", Episode: "1", Batch: "B1"}, 2); err != nil {
 		t.Fatal(err)
 	}
-	if d := activationAnnounced(t, ch, 2, time.Second); d.Principal != "operator" {
+	if d := activationAnnounced(t, f.ch, 2, time.Second); d.Principal != "operator" {
 		t.Fatalf("the server's activation announced by %q", d.Principal)
 	}
 	// The seed's activation after them is still its own.
-	seed.do(map[string]any{"op": "activate", "version": 1})
-	activationAnnounced(t, ch, 1, time.Second)
+	f.seed.do(map[string]any{"op": "activate", "version": 1})
+	activationAnnounced(t, f.ch, 1, time.Second)
 
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
-	keys := map[string]int{}
+	f.srv.stop(t, syscall.SIGTERM)
+	evs := allEvents(t, f.root)
+	eventTypes(t, evs)
 	var versions []int
-	for _, ev := range allEvents(t, root) {
-		if ev.Key != "" {
-			keys[ev.Key]++
-		}
+	for _, ev := range evs {
 		if ev.Type == event.SceneActivated {
 			var d derive.SceneEventData
 			if err := json.Unmarshal(ev.Data, &d); err != nil {
 				t.Fatal(err)
 			}
 			versions = append(versions, d.Version)
-		}
-	}
-	for k, n := range keys {
-		if n != 1 {
-			t.Errorf("event %s appended %d times", k, n)
 		}
 	}
 	if fmt.Sprint(versions) != "[2 1 2 1 2 1]" {

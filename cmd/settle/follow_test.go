@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,6 +76,51 @@ func allEvents(t *testing.T, root string) []event.Event {
 	return evs
 }
 
+// startReady starts cmd with its stdin and stdout piped and waits for
+// its first line, READY. At cleanup its stdin is closed and it is waited
+// for.
+func startReady(t *testing.T, cmd *exec.Cmd, what string) (io.WriteCloser, *bufio.Scanner) {
+	t.Helper()
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	lines := bufio.NewScanner(stdout)
+	if !lines.Scan() || lines.Text() != "READY" {
+		t.Fatalf("%s did not start: %q", what, lines.Text())
+	}
+	return stdin, lines
+}
+
+// eventTypes counts evs by type and fails the test unless each key was
+// appended once.
+func eventTypes(t *testing.T, evs []event.Event) map[string]int {
+	t.Helper()
+	keys := map[string]int{}
+	types := map[string]int{}
+	for _, ev := range evs {
+		types[ev.Type]++
+		if ev.Key != "" {
+			keys[ev.Key]++
+		}
+	}
+	for k, n := range keys {
+		if n != 1 {
+			t.Errorf("event %s appended %d times", k, n)
+		}
+	}
+	return types
+}
+
 // TestFollowSeedWriter: the seed's own Python code writes durable
 // successes into the ledger of a running server (it knows nothing of
 // events); the server's SSE stream shows each writeback.recorded and the
@@ -93,23 +139,7 @@ func TestFollowSeedWriter(t *testing.T) {
 
 	cmd := exec.Command(py, filepath.Join("testdata", "seed_writeback.py"), ref, root, filepath.Join(root, filepath.FromSlash(writeback.DefaultLedgerRelPath)), crashKey)
 	cmd.Env = append(os.Environ(), "REFERENCE_ANU_KEYS="+crashKey)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() || lines.Text() != "READY" {
-		t.Fatalf("seed writer did not start: %q", lines.Text())
-	}
+	stdin, lines := startReady(t, cmd, "seed writer")
 	seedWrite := func(task, track string) {
 		t.Helper()
 		fmt.Fprintf(stdin, "%s %s SEEDB\n", task, track)
@@ -136,10 +166,7 @@ func TestFollowSeedWriter(t *testing.T) {
 
 	// Killed mid-stream, then restarted: the stream resumes where it
 	// was, and the third track settles the batch.
-	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
+	srv.stop(t, syscall.SIGKILL)
 	srv = startServe(t, bin, config)
 	last := allEvents(t, root)
 	ch = eventStream(t, srv.client(t, "tok-operator"), last[len(last)-1].ID)
@@ -148,23 +175,8 @@ func TestFollowSeedWriter(t *testing.T) {
 	ev, took := nextEvent(t, ch, event.BatchSettled, time.Second)
 	t.Logf("batch.settled %s after the last seed append's event: %v", ev.Data, took)
 
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
-	keys := map[string]int{}
-	types := map[string]int{}
-	for _, ev := range allEvents(t, root) {
-		types[ev.Type]++
-		if ev.Key != "" {
-			keys[ev.Key]++
-		}
-	}
-	for k, n := range keys {
-		if n != 1 {
-			t.Errorf("event %s appended %d times", k, n)
-		}
-	}
+	srv.stop(t, syscall.SIGTERM)
+	types := eventTypes(t, allEvents(t, root))
 	if types[event.WritebackRecorded] != 3 || types[event.BatchSettled] != 1 {
 		t.Fatalf("events: %v", types)
 	}
@@ -221,10 +233,7 @@ func TestCLISettlesLikeServer(t *testing.T) {
 			t.Fatalf("server write-back %s: %+v %v", tt.TaskID, r, err)
 		}
 	}
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
+	srv.stop(t, syscall.SIGTERM)
 
 	read := func(root, rel string) []byte {
 		t.Helper()

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -54,20 +55,6 @@ func hdSnapshot(t *testing.T, root string) map[string]string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func hdSame(t *testing.T, before, after map[string]string) {
-	t.Helper()
-	for k, v := range before {
-		if after[k] != v {
-			t.Errorf("refusal changed %s", k)
-		}
-	}
-	for k := range after {
-		if _, ok := before[k]; !ok {
-			t.Errorf("refusal added %s", k)
-		}
-	}
 }
 
 // hdInput writes an input file under root/in.
@@ -119,7 +106,7 @@ func TestHardeningB_CLIPatchRefused(t *testing.T) {
 			t.Fatalf("refusal %s %q, want INVALID_INPUT naming %s", code, msg, c.limit)
 		}
 	}
-	hdSame(t, before, hdSnapshot(t, root))
+	storetest.SameSnapshot(t, before, hdSnapshot(t, root))
 }
 
 // TestHardeningJ_CLIInputLimits: /dev/zero, a FIFO, a verdict over
@@ -164,7 +151,7 @@ func TestHardeningJ_CLIInputLimits(t *testing.T) {
 			t.Errorf("%v: refusal %s %q, want INVALID_INPUT %q", c.args[:2], code, msg, c.want)
 		}
 	}
-	hdSame(t, before, hdSnapshot(t, root))
+	storetest.SameSnapshot(t, before, hdSnapshot(t, root))
 }
 
 // hdEditBody rewrites the active body of BATCH_001 (v002) with edit.
@@ -213,7 +200,7 @@ func TestHardeningL_ShowPatchFsckAgree(t *testing.T) {
 			if code, msg := hdRefusal(t, env, append([]string{"scene", "patch", "--expected-version", "2", "--patch", patch}, hdBatch1...)...); code != c.want {
 				t.Errorf("patch: %s %q, want %s", code, msg, c.want)
 			}
-			hdSame(t, before, hdSnapshot(t, root))
+			storetest.SameSnapshot(t, before, hdSnapshot(t, root))
 			out, _, exit := run(t, env, "fsck", "--json")
 			var rep FsckReport
 			if err := json.Unmarshal([]byte(out), &rep); err != nil || exit != 1 {

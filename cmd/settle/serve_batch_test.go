@@ -23,45 +23,14 @@ func crashBatch(g, i int) []httpapi.WritebackBody {
 	return out
 }
 
-// kindsByTask counts the records of a kind per task.
-func kindsByTask(t *testing.T, c *httpapi.Client, kind writeback.RecordKind) map[string]int {
-	t.Helper()
-	out := map[string]int{}
-	after := int64(-1)
-	for {
-		page, err := c.Records(context.Background(), writeback.RecordQuery{Kind: kind, After: after, Limit: 1000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range page.Records {
-			switch {
-			case r.Durable != nil:
-				out[r.Durable.TaskID]++
-			case r.Registry != nil:
-				out[r.Registry.TaskID]++
-			}
-		}
-		if page.Next < 0 {
-			return out
-		}
-		after = page.Next
-	}
-}
-
 // TestCrashUnderLoadBatched: the server is killed with SIGKILL while 16
 // clients send batches of 64 write-backs; after a restart every
 // acknowledged item is in the ledger once, each item has its durable
 // record and its registry mirror or neither, and retrying every batch
 // sent completes them (idempotent skips for the ones written).
 func TestCrashUnderLoadBatched(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the settle binary")
-	}
-	root := t.TempDir()
-	config := serverConfig(t, root)
-	bin := settleBinary(t)
-	srv := startServe(t, bin, config)
-	c := srv.client(t, "tok-collector")
+	config := serverConfig(t, t.TempDir())
+	bin, srv, c := crashServe(t, config)
 
 	const clients = 16
 	var mu sync.Mutex
@@ -101,10 +70,7 @@ func TestCrashUnderLoadBatched(t *testing.T) {
 	case <-enough:
 	case <-time.After(60 * time.Second):
 	}
-	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
+	srv.stop(t, syscall.SIGKILL)
 	cancel()
 	wg.Wait()
 	if len(acked) == 0 {
@@ -166,8 +132,5 @@ func TestCrashUnderLoadBatched(t *testing.T) {
 		t.Errorf("%d idempotent skips on retry, fewer than the %d acknowledged", skips, len(acked))
 	}
 	t.Logf("%d items acknowledged before SIGKILL; retry of %d items: %d skips, %d written", len(acked), items, skips, written)
-	if err := again.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	<-again.done
+	again.stop(t, syscall.SIGTERM)
 }

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -30,24 +27,8 @@ func TestPostgresCrashPostedEvents(t *testing.T) {
 		t.Skip("builds and runs the settle binary")
 	}
 	store := testenv.PostgresURL(t, "cli_")
-	cfg := map[string]any{
-		"store":           store,
-		"root":            t.TempDir(),
-		"collector_keys":  []string{crashKey},
-		"default_chat_id": "chat-0001",
-		"server": map[string]any{"tokens": []map[string]string{
-			{"token_sha256": httpapi.HashToken("tok-collector"), "principal": "collector-1", "role": "collector", "collector_key": crashKey},
-			{"token_sha256": httpapi.HashToken("tok-operator"), "principal": "operator", "role": "operator"},
-		}},
-	}
-	b, _ := json.Marshal(cfg)
-	config := filepath.Join(t.TempDir(), "settle.json")
-	if err := os.WriteFile(config, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	bin := settleBinary(t)
-	srv := startServe(t, bin, config)
-	c := srv.client(t, "tok-collector")
+	config := serverConfigWith(t, map[string]any{"store": store, "root": t.TempDir()})
+	bin, srv, c := crashServe(t, config)
 
 	var mu sync.Mutex
 	acked := map[string]bool{}
@@ -78,10 +59,7 @@ func TestPostgresCrashPostedEvents(t *testing.T) {
 		}()
 	}
 	testenv.Within(t, enough, 60*time.Second, "200 acknowledged write-backs")
-	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
+	srv.stop(t, syscall.SIGKILL)
 	cancel()
 	wg.Wait()
 

@@ -35,8 +35,9 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// serveInProcess runs "settle serve" in-process on config and returns its
-// URL, its stderr and a stop function that waits for it to end.
+// serveInProcess runs "settle serve" in-process on config, waits until it
+// is ready and returns its URL, its stderr and a stop function that waits
+// for it to end.
 func serveInProcess(t *testing.T, config string) (url string, stderr *lockedBuffer, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -58,16 +59,7 @@ func serveInProcess(t *testing.T, config string) (url string, stderr *lockedBuff
 	addr, _, _ := strings.Cut(strings.TrimPrefix(line, "listening on "), " ")
 	stop = func() int { cancel(); return <-done }
 	t.Cleanup(func() { cancel() })
-	return "http://" + addr, stderr, stop
-}
-
-// TestServeCreatesMissingRoot: a config whose root does not exist yet
-// starts a server on a new root, as the CLI's commands do.
-func TestServeCreatesMissingRoot(t *testing.T) {
-	dir := t.TempDir()
-	config := filepath.Join(dir, "settle.json")
-	os.WriteFile(config, []byte(`{"root": "ws", "collector_keys": ["anu0000000000001"]}`), 0o600)
-	url, stderr, stop := serveInProcess(t, config)
+	url = "http://" + addr
 	c, err := httpapi.NewClient(url, "", httpapi.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +68,16 @@ func TestServeCreatesMissingRoot(t *testing.T) {
 	if err := waitReady(context.Background(), c, 30*time.Second); err != nil {
 		t.Fatalf("not ready: %v\n%s", err, stderr)
 	}
+	return url, stderr, stop
+}
+
+// TestServeCreatesMissingRoot: a config whose root does not exist yet
+// starts a server on a new root, as the CLI's commands do.
+func TestServeCreatesMissingRoot(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "settle.json")
+	os.WriteFile(config, []byte(`{"root": "ws", "collector_keys": ["anu0000000000001"]}`), 0o600)
+	_, stderr, stop := serveInProcess(t, config)
 	if fi, err := os.Stat(filepath.Join(dir, "ws")); err != nil || !fi.IsDir() {
 		t.Fatalf("root not created: %v", err)
 	}
@@ -104,14 +106,6 @@ func TestServeWithoutCollectorKeysWarns(t *testing.T) {
 	config := filepath.Join(dir, "settle.json")
 	os.WriteFile(config, []byte(`{"root": "."}`), 0o600)
 	url, stderr, stop := serveInProcess(t, config)
-	c, err := httpapi.NewClient(url, "", httpapi.ClientOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := waitReady(context.Background(), c, 30*time.Second); err != nil {
-		t.Fatalf("not ready: %v\n%s", err, stderr)
-	}
 	res, err := http.Get(url + "/readyz")
 	if err != nil {
 		t.Fatal(err)

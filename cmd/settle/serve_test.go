@@ -38,14 +38,23 @@ func settleBinary(t *testing.T) string {
 // operator token.
 func serverConfig(t *testing.T, root string) string {
 	t.Helper()
+	return serverConfigWith(t, map[string]any{"root": root})
+}
+
+// serverConfigWith writes serverConfig's file with set's members (root,
+// store) added.
+func serverConfigWith(t *testing.T, set map[string]any) string {
+	t.Helper()
 	cfg := map[string]any{
-		"root":            root,
 		"collector_keys":  []string{crashKey},
 		"default_chat_id": "chat-0001",
 		"server": map[string]any{"tokens": []map[string]string{
 			{"token_sha256": httpapi.HashToken("tok-collector"), "principal": "collector-1", "role": "collector", "collector_key": crashKey},
 			{"token_sha256": httpapi.HashToken("tok-operator"), "principal": "operator", "role": "operator"},
 		}},
+	}
+	for k, v := range set {
+		cfg[k] = v
 	}
 	b, _ := json.Marshal(cfg)
 	path := filepath.Join(t.TempDir(), "settle.json")
@@ -101,6 +110,15 @@ func startServe(t testing.TB, bin, config string) *serverProc {
 	return p
 }
 
+// stop sends sig to the server and waits for it to exit.
+func (p *serverProc) stop(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+}
+
 func (p *serverProc) client(t testing.TB, token string) *httpapi.Client {
 	t.Helper()
 	c, err := httpapi.NewClient(p.url, token, httpapi.ClientOptions{})
@@ -120,18 +138,23 @@ func crashVerdict(task string) json.RawMessage {
 	return b
 }
 
-// durableTasks counts the durable records of each task in the ledger.
-func durableTasks(t *testing.T, c *httpapi.Client) map[string]int {
+// kindsByTask counts the records of a kind per task.
+func kindsByTask(t *testing.T, c *httpapi.Client, kind writeback.RecordKind) map[string]int {
 	t.Helper()
 	out := map[string]int{}
 	after := int64(-1)
 	for {
-		page, err := c.Records(context.Background(), writeback.RecordQuery{Kind: writeback.KindDurable, After: after, Limit: 1000})
+		page, err := c.Records(context.Background(), writeback.RecordQuery{Kind: kind, After: after, Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range page.Records {
-			out[r.Durable.TaskID]++
+			switch {
+			case r.Durable != nil:
+				out[r.Durable.TaskID]++
+			case r.Registry != nil:
+				out[r.Registry.TaskID]++
+			}
 		}
 		if page.Next < 0 {
 			return out
@@ -140,18 +163,25 @@ func durableTasks(t *testing.T, c *httpapi.Client) map[string]int {
 	}
 }
 
+// crashServe starts a server of the built binary on config for a crash
+// test (skipped in -short) and returns the binary, the server and a
+// collector's client.
+func crashServe(t *testing.T, config string) (string, *serverProc, *httpapi.Client) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the settle binary")
+	}
+	bin := settleBinary(t)
+	srv := startServe(t, bin, config)
+	return bin, srv, srv.client(t, "tok-collector")
+}
+
 // TestCrashUnderLoad: the server is killed with SIGKILL while 64 clients
 // write back; after a restart every write-back that got a 201 is in the
 // ledger, and none twice.
 func TestCrashUnderLoad(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the settle binary")
-	}
-	root := t.TempDir()
-	config := serverConfig(t, root)
-	bin := settleBinary(t)
-	srv := startServe(t, bin, config)
-	c := srv.client(t, "tok-collector")
+	config := serverConfig(t, t.TempDir())
+	bin, srv, c := crashServe(t, config)
 
 	var mu sync.Mutex
 	acked := map[string]bool{}
@@ -184,10 +214,7 @@ func TestCrashUnderLoad(t *testing.T) {
 		defer mu.Unlock()
 		return len(acked) >= 300
 	})
-	if err := srv.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-srv.done
+	srv.stop(t, syscall.SIGKILL)
 	// Requests in flight fail or are cancelled: none is acknowledged now.
 	cancel()
 	wg.Wait()
@@ -198,7 +225,7 @@ func TestCrashUnderLoad(t *testing.T) {
 	}
 
 	again := startServe(t, bin, config)
-	have := durableTasks(t, again.client(t, "tok-operator"))
+	have := kindsByTask(t, again.client(t, "tok-operator"), writeback.KindDurable)
 	for task := range acked {
 		if have[task] != 1 {
 			t.Errorf("acknowledged write-back %s is in the ledger %d times", task, have[task])

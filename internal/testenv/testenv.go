@@ -295,6 +295,22 @@ func Seed(t testing.TB) int64 {
 	return seed
 }
 
+// Count is the positive whole number in the environment variable name,
+// or def when it is unset: how many rounds or workers a test runs. Any
+// other value fails the test.
+func Count(t testing.TB, name string, def int) int {
+	t.Helper()
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive whole number", name, s)
+	}
+	return n
+}
+
 // Until polls cond until it holds, failing the test when timeout passes
 // first: a bounded wait for an event the test cannot be told of directly.
 func Until(t testing.TB, timeout time.Duration, cond func() bool) {
