@@ -9,6 +9,7 @@ import (
 
 	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/scene"
+	"github.com/settlehq/settle/storetest"
 )
 
 // BenchmarkStatusSaveFloor times the disk work alone of a status save, on
@@ -24,14 +25,14 @@ func BenchmarkStatusSaveFloor(b *testing.B) {
 		sc := scGen(b, rand.New(rand.NewSource(int64(n))), "BENCH", n)
 		sc.Beats[0].Takes = append(sc.Beats[0].Takes, &scene.Take{TakeID: "bench", Status: scene.TakeRunning})
 		body, err := scene.EncodeBody(sc)
-		scOK(b, err)
+		storetest.OK(b, err)
 		for _, mode := range []string{"durable", "seed", "fsync"} {
 			if mode == "fsync" && n != scBenchSizes[0] {
 				continue // the same for every size
 			}
 			b.Run(fmt.Sprintf("beats=%d/%s", n, mode), func(b *testing.B) {
 				path := filepath.Join(b.TempDir(), "ep_001_BENCH.json")
-				scOK(b, os.WriteFile(path, body, 0o644))
+				storetest.OK(b, os.WriteFile(path, body, 0o644))
 				b.SetBytes(int64(len(body)))
 				b.ResetTimer()
 				cpu := scCPUTime()
@@ -39,11 +40,11 @@ func BenchmarkStatusSaveFloor(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					switch mode {
 					case "durable":
-						scOK(b, durable.WriteFile(path, body, 0o644))
+						storetest.OK(b, durable.WriteFile(path, body, 0o644))
 					case "seed":
-						scOK(b, seedSaveScene(path, body))
+						storetest.OK(b, seedSaveScene(path, body))
 					case "fsync":
-						scOK(b, rewriteSync(path, body[:min(len(body), 4096)]))
+						storetest.OK(b, rewriteSync(path, body[:min(len(body), 4096)]))
 					}
 				}
 			})
