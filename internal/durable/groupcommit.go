@@ -90,6 +90,9 @@ type cgroup[R, G any] struct {
 	units []*unit[R]
 	items []R
 	g     G
+	// err: the group failed before its Sync (at Begin or Stage) while
+	// earlier groups were in flight; it is answered after them.
+	err error
 }
 
 // NewGroupCommitter returns a committer with the given hooks; maxItems,
@@ -410,6 +413,22 @@ func (c *GroupCommitter[R, G]) stager() {
 		if err == nil && c.runErr != nil {
 			err = c.runErr
 		}
+		if err != nil && c.flight > 0 {
+			// Answers go out in order: this group fails after the
+			// groups in flight are published or failed (a Sync that
+			// poisons the store fails this Stage before its own
+			// group is answered).
+			c.busy = false
+			g.err = err
+			c.flight++
+			c.ready = append(c.ready, g)
+			if !c.syncing {
+				c.syncing = true
+				go c.syncer()
+			}
+			c.cond.Broadcast()
+			continue
+		}
 		if err != nil {
 			c.busy = false
 			if c.runOver() {
@@ -484,16 +503,23 @@ func (c *GroupCommitter[R, G]) syncBatch(gs []*cgroup[R, G]) {
 	err := c.runErr
 	c.mu.Unlock()
 	if err == nil {
-		staged := make([]G, len(gs))
-		for i, g := range gs {
-			staged[i] = g.g
+		staged := make([]G, 0, len(gs))
+		for _, g := range gs {
+			if g.err == nil {
+				staged = append(staged, g.g)
+			}
 		}
-		err = c.hooks.Sync(staged)
+		if len(staged) > 0 {
+			err = c.hooks.Sync(staged)
+		}
 	}
 	for _, g := range gs {
-		if err == nil {
+		switch {
+		case g.err != nil:
+			c.hooks.Fail(g.items, g.err)
+		case err == nil:
 			c.hooks.Publish(g.g)
-		} else {
+		default:
 			c.hooks.Fail(g.items, err)
 		}
 	}

@@ -48,6 +48,11 @@ type gcStore struct {
 	syncIn   chan struct{} // signalled when a Sync starts (if set)
 	staged   chan string   // the first item of each staged group (if set)
 	syncErr  error
+	// poisoned, when set, is signalled once a failing Sync has poisoned
+	// the store; that Sync then returns when failGate is closed.
+	poisoned chan struct{}
+	failGate chan struct{}
+	refused  chan string // the first item of each group Stage refused (if set)
 }
 
 func (s *gcStore) hooks() durable.GroupHooks[*gcItem, *gcGroup] {
@@ -69,7 +74,11 @@ func (s *gcStore) hooks() durable.GroupHooks[*gcItem, *gcGroup] {
 		Stage: func(items []*gcItem) (*gcGroup, error) {
 			s.mu.Lock()
 			if s.poison != nil {
+				ch := s.refused
 				s.mu.Unlock()
+				if ch != nil {
+					ch <- items[0].id
+				}
 				return nil, s.poison
 			}
 			if !s.locked {
@@ -106,6 +115,12 @@ func (s *gcStore) hooks() durable.GroupHooks[*gcItem, *gcGroup] {
 				s.syncErr = nil
 				s.poison = err
 				s.written = s.written[:gs[0].from]
+				if s.poisoned != nil {
+					s.mu.Unlock()
+					s.poisoned <- struct{}{}
+					<-s.failGate
+					s.mu.Lock()
+				}
 				return err
 			}
 			s.durable = len(s.written)
@@ -300,6 +315,55 @@ func TestGroupCommitFailedSyncFailsPendingGroup(t *testing.T) {
 	}
 	if !errors.Is(after.err, boom) || after.pub {
 		t.Fatalf("after a failed fsync: %+v, want the poison", after)
+	}
+}
+
+// A group whose Stage fails because an earlier group's Sync poisoned the
+// store is answered after that earlier group: a barrier submitted after a
+// post never returns before the post is answered.
+func TestGroupCommitStageFailureAnsweredInOrder(t *testing.T) {
+	s := &gcStore{t: t}
+	c := durable.NewGroupCommitter(s.hooks(), 0, 0, 0)
+	boom := errors.New("fsync: input/output error")
+	s.mu.Lock()
+	s.syncErr = boom
+	s.poisoned = make(chan struct{}, 1)
+	s.failGate = make(chan struct{})
+	s.refused = make(chan string, 1)
+	s.mu.Unlock()
+	a := &gcItem{id: "a"}
+	answered := make(chan string, 2)
+	go func() {
+		c.Submit(context.Background(), a)
+		answered <- "a"
+	}()
+	within(t, s.poisoned) // a's Sync has poisoned the store, not returned
+	b := &gcItem{id: "b"}
+	go func() {
+		c.Submit(context.Background(), b)
+		answered <- "b"
+	}()
+	// b's Stage fails on the poison while a is still in flight.
+	select {
+	case id := <-s.refused:
+		if id != "b" {
+			t.Fatalf("Stage refused %s", id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out")
+	}
+	select {
+	case who := <-answered:
+		t.Fatalf("%s answered while a's failing Sync had not returned", who)
+	default:
+	}
+	close(s.failGate)
+	first, second := <-answered, <-answered
+	if first != "a" || second != "b" {
+		t.Fatalf("answered %s then %s, want a then b", first, second)
+	}
+	if !errors.Is(a.err, boom) || !errors.Is(b.err, boom) {
+		t.Fatalf("a %+v, b %+v: both fail with the fsync error", a, b)
 	}
 }
 
