@@ -140,12 +140,41 @@ func TestEventsCompactUnderConcurrentReaders(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const total = 600
+	// The writer stays at most window events ahead of the reader, below
+	// the smallest retention (300): a reader that keeps up must never be
+	// compacted past, however the goroutines are scheduled.
+	const window = 200
+	progress := make(chan int64, 1)
+	compacted := make(chan struct{})
 	var wg sync.WaitGroup
 	var werr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		werr = appendMixed(ctx, writer, total, 3)
+		var read int64
+		for i := 1; i <= total; i += 10 {
+			for int64(i+9)-read > window {
+				select {
+				case read = <-progress:
+				case <-ctx.Done():
+					werr = ctx.Err()
+					return
+				}
+			}
+			if i > 500 {
+				// Past the largest retention (400): the rest waits
+				// for a compaction, so one runs while the reader reads.
+				select {
+				case <-compacted:
+				case <-ctx.Done():
+					werr = ctx.Err()
+					return
+				}
+			}
+			if werr = appendMixedFrom(ctx, writer, i, i+9, 3); werr != nil {
+				return
+			}
+		}
 	}()
 	compactDone := make(chan struct{})
 	var compactions int
@@ -159,6 +188,9 @@ func TestEventsCompactUnderConcurrentReaders(t *testing.T) {
 				return
 			}
 			if res.Removed > 0 {
+				if compactions == 0 {
+					close(compacted)
+				}
 				compactions++
 			}
 		}
@@ -176,6 +208,11 @@ func TestEventsCompactUnderConcurrentReaders(t *testing.T) {
 		}
 		got = append(got, evs...)
 		after = evs[len(evs)-1].ID
+		select {
+		case <-progress:
+		default:
+		}
+		progress <- after
 	}
 	wg.Wait()
 	cancel()

@@ -296,11 +296,13 @@ func (s *segment) section(off, n int64) ([]byte, error) {
 // lookup returns the id of the segment's event with the key hash.
 func (s *segment) lookup(h keyHash) (int64, bool, error) {
 	s.mu.Lock()
-	if s.keys == nil && s.bloom == nil {
+	if s.bloom == nil {
 		if err := s.header(); err != nil {
 			s.mu.Unlock()
 			return 0, false, err
 		}
+	}
+	if s.bloom == nil && s.nbloom > 0 {
 		b, err := s.section(idxHeader, s.nbloom)
 		if err != nil {
 			s.mu.Unlock()
@@ -308,7 +310,9 @@ func (s *segment) lookup(h keyHash) (int64, bool, error) {
 		}
 		s.bloom = b
 	}
-	if s.keys == nil && s.nbloom > 0 {
+	// The filter answers most misses (every fresh key is one) even once
+	// the keys are loaded: a binary search per segment costs more.
+	if s.nbloom > 0 {
 		for _, bit := range bloomBits(h, uint64(s.nbloom)*8) {
 			if s.bloom[bit/8]&(1<<(bit%8)) == 0 {
 				s.mu.Unlock()

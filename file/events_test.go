@@ -37,7 +37,12 @@ func eventsPath(dir string) string { return filepath.Join(dir, filepath.FromSlas
 // appendMixed appends events 1 to total to l, every keyedEvery-th keyed
 // ("c" and its number), and returns the first error.
 func appendMixed(ctx context.Context, l event.Log, total, keyedEvery int) error {
-	for i := 1; i <= total; i++ {
+	return appendMixedFrom(ctx, l, 1, total, keyedEvery)
+}
+
+// appendMixedFrom appends events from to last of appendMixed's sequence.
+func appendMixedFrom(ctx context.Context, l event.Log, from, last, keyedEvery int) error {
+	for i := from; i <= last; i++ {
 		var err error
 		if i%keyedEvery == 0 {
 			_, _, err = l.AppendOnce(ctx, fmt.Sprintf("c%d", i), "test.keyed", map[string]int{"i": i})
