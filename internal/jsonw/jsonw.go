@@ -1,24 +1,63 @@
 package jsonw
 
 import (
-	"encoding/json"
 	"strconv"
+	"unicode/utf8"
 )
 
-// String appends s as json.Marshal encodes it. Plain ASCII is copied as
-// is; a string with anything encoding/json escapes (control characters,
-// '"', '\\', '<', '>', '&') or any byte beyond ASCII (invalid UTF-8,
-// U+2028 and U+2029 are escaped too) goes through json.Marshal itself, so
-// every string comes out byte for byte as json.Marshal gives it.
+// String appends s as json.Marshal encodes it: '"' and '\\' escaped,
+// \b \f \n \r \t as such, other control characters and '<', '>', '&'
+// as \u00XX, invalid UTF-8 as \ufffd, U+2028 and U+2029 as \u2028 and
+// \u2029, everything else copied (TestStringsMatchMarshal checks it
+// against json.Marshal).
 func String(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s) // a string always encodes
-			return append(dst, b...)
-		}
-	}
+	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
-	dst = append(dst, s...)
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(append(dst, s[start:i]...), `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(append(dst, s[start:i]...), '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
 
