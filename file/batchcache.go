@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -29,15 +30,19 @@ type batchCache struct {
 
 	dirsOnce sync.Once
 	dirs     []string // root/memory, root/memory/events, root/memory/events/batches
+	// noOpenat2: the kernel has no openat2, or the root's own path holds
+	// a symbolic link; lookups lstat each component under the root.
+	noOpenat2 atomic.Bool
 }
 
 // cachedLookup is GetBatch's cache lookup with the symlink check of
-// underRoot folded in: each directory below the root is lstat'ed and the
-// declaration's own lstat gives the cache key, one system call fewer than
-// underRoot followed by statOf, with no path building. It answers ok only
-// when every component exists and none is a symbolic link, or when one is
-// missing (missing, as underRoot then statOf report it); otherwise the
-// caller takes the full path, which reports each case as before.
+// underRoot folded in. One openat2 walk that refuses any symbolic link
+// gives the declaration's identity, the cache key; where openat2 cannot
+// serve, each directory below the root is lstat'ed and the declaration's
+// own lstat gives the key. It answers ok only when every component exists
+// and none is a symbolic link, or when one is missing (missing, as
+// underRoot then statOf report it); otherwise the caller takes the full
+// path, which reports each case as before.
 func (l *Ledger) cachedLookup(batchID string) (path string, b writeback.Batch, hit, missing, ok bool) {
 	c := &l.batches
 	c.dirsOnce.Do(func() {
@@ -49,6 +54,23 @@ func (l *Ledger) cachedLookup(batchID string) (path string, b writeback.Batch, h
 	})
 	var st unix.Stat_t
 	path = c.dirs[len(c.dirs)-1] + string(filepath.Separator) + batchID + ".json"
+	refused := false // openat2 met a symbolic link
+	if !c.noOpenat2.Load() {
+		switch err := statNoSymlinks(path, &st); err {
+		case nil:
+			b, hit = c.get(path, keyOf(&st))
+			return path, b, hit, false, true
+		case unix.ENOENT:
+			return path, b, false, true, true
+		case unix.ELOOP:
+			// A link under the root (the walk below refuses it), or in
+			// the root's own path (then openat2 cannot serve here).
+			refused = true
+		case unix.ENOSYS, unix.EPERM, unix.EINVAL:
+			// No openat2 here: the walk below, from now on.
+			c.noOpenat2.Store(true)
+		}
+	}
 	for _, p := range append(c.dirs[:len(c.dirs):len(c.dirs)], path) {
 		err := unix.Lstat(p, &st)
 		if err == unix.ENOENT {
@@ -58,8 +80,30 @@ func (l *Ledger) cachedLookup(batchID string) (path string, b writeback.Batch, h
 			return "", b, false, false, false
 		}
 	}
+	if refused {
+		// No link under the root, yet openat2 met one: it is in the
+		// root's own path, and openat2 cannot serve this store.
+		c.noOpenat2.Store(true)
+	}
 	b, hit = c.get(path, keyOf(&st))
 	return path, b, hit, false, true
+}
+
+// statNoSymlinks stats the absolute path with one path walk in which no
+// component may be a symbolic link (openat2 with RESOLVE_NO_SYMLINKS, an
+// O_PATH descriptor and fstat): one walk instead of an lstat per
+// component. It returns the errno.
+func statNoSymlinks(path string, st *unix.Stat_t) error {
+	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_SYMLINKS,
+	})
+	if err != nil {
+		return err
+	}
+	err = unix.Fstat(fd, st)
+	unix.Close(fd)
+	return err
 }
 
 type cachedBatch struct {

@@ -101,6 +101,87 @@ func TestBatchCacheRefusesSwappedLinks(t *testing.T) {
 			if got := settle.ErrorCode(err); got != settle.PathRefused {
 				t.Fatalf("GetBatch through a swapped link %s: %v (code %s), want %s", rel, err, got, settle.PathRefused)
 			}
+			if l.batches.noOpenat2.Load() {
+				t.Fatal("a link under the root turned the one-walk lookup off")
+			}
+		})
+	}
+}
+
+// TestBatchCacheRootBehindLink: a root whose own path holds a symbolic
+// link is served (links above the root are the user's choice); the
+// lookup falls back to a walk below the root, and still hits the cache.
+func TestBatchCacheRootBehindLink(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	if err := os.Mkdir(filepath.Join(base, "real"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(base, "real"), filepath.Join(base, "link")); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(base, "link", "root")
+	l, err := OpenLedger(LedgerOptions{Root: root, Config: writeback.Config{CollectorKeys: []string{"anu0000000000001"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	b := writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "a"}}}
+	if err := l.DeclareBatch(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := l.GetBatch(ctx, "B1")
+	if err != nil || got.Tracks[0].TaskID != "a" {
+		t.Fatalf("GetBatch under a linked root: %+v %v", got, err)
+	}
+	if !l.batches.noOpenat2.Load() {
+		t.Fatal("openat2 refuses the root's link, yet stays in use")
+	}
+	path := filepath.Join(root, filepath.FromSlash(BatchesRelDir), "B1.json")
+	k, err := statOf(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.batches.put(path, k, b, time.Now().Add(time.Hour))
+	if _, _, hit, _, ok := l.cachedLookup("B1"); !ok || !hit {
+		t.Fatalf("cached declaration under a linked root: hit %v ok %v", hit, ok)
+	}
+	if _, err := l.GetBatch(ctx, "B2"); settle.ErrorCode(err) != settle.ErrorCode(writeback.ErrBatchNotFound("B2")) {
+		t.Fatalf("undeclared batch under a linked root: %v", err)
+	}
+}
+
+// BenchmarkGetBatchCached: a cached declaration's lookup, by one openat2
+// walk against an lstat of each component below the root.
+func BenchmarkGetBatchCached(b *testing.B) {
+	ctx := context.Background()
+	l, err := OpenLedger(LedgerOptions{Root: b.TempDir(), Config: writeback.Config{CollectorKeys: []string{"anu0000000000001"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	d := writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "a"}}}
+	if err := l.DeclareBatch(ctx, d); err != nil {
+		b.Fatal(err)
+	}
+	path := filepath.Join(l.root, filepath.FromSlash(BatchesRelDir), "B1.json")
+	k, err := statOf(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l.batches.put(path, k, d, time.Now().Add(time.Hour))
+	for _, walk := range []bool{false, true} {
+		name := "openat2"
+		if walk {
+			name = "lstat-walk"
+		}
+		b.Run(name, func(b *testing.B) {
+			l.batches.noOpenat2.Store(walk)
+			for b.Loop() {
+				if _, _, hit, _, _ := l.cachedLookup("B1"); !hit {
+					b.Fatal("not cached")
+				}
+			}
 		})
 	}
 }
