@@ -231,11 +231,18 @@ func (s *Scenes) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, g
 // none, nothing is written. Errors: as Load, StructureImmutable, VersionConflict
 // (the version kept moving), Unavailable.
 func (s *Scenes) RecoverStale(ctx context.Context, ref scene.Ref, olderThan time.Duration, now time.Time) (int, error) {
-	n, version, err := scene.RecoverStale(ctx, s, ref, olderThan, now)
-	if err == nil && n > 0 {
-		s.log.Info("stale takes recovered", "batch", ref.Batch, "version", version, "count", n)
-	}
+	n, _, err := s.RecoverStaleSaved(ctx, ref, olderThan, now)
 	return n, err
+}
+
+// RecoverStaleSaved implements scene.StaleSaver: RecoverStale, with what
+// its write saved.
+func (s *Scenes) RecoverStaleSaved(ctx context.Context, ref scene.Ref, olderThan time.Duration, now time.Time) (int, scene.Loaded, error) {
+	n, saved, err := scene.RecoverStale(ctx, s, ref, olderThan, now)
+	if err == nil && n > 0 {
+		s.log.Info("stale takes recovered", "batch", ref.Batch, "version", saved.Version, "count", n)
+	}
+	return n, saved, err
 }
 
 // InitFromPlan is the seed's init_scenes_from_plan (scene.InitFromPlan):

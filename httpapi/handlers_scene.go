@@ -311,15 +311,11 @@ func (s *Server) handleSceneRecoverStale(w http.ResponseWriter, r *http.Request)
 	}
 	ref := sceneRef(r)
 	defer s.derive.SceneWriting(ref)()
-	n, err := s.scenes.RecoverStale(r.Context(), ref, older, now)
+	n, l, err := scene.RecoverStaleIn(r.Context(), s.scenes, ref, older, now)
 	if err != nil {
 		return err
 	}
 	if n > 0 {
-		l, err := s.scenes.Load(r.Context(), ref)
-		if err != nil {
-			return err
-		}
 		d := sceneEvent(r, ref, l.Version)
 		d.Fingerprint, d.Via, d.Stale, d.Revision, d.Stamp = l.Fingerprint, "recover_stale", n, l.Revision, l.Stamp
 		if err := s.afterSceneWrite(r.Context(), event.SceneStatusSaved, d); err != nil {

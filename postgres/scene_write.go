@@ -191,11 +191,18 @@ func (s *Store) saveFlat(ctx context.Context, ref scene.Ref, sc *scene.Scene, gu
 // times if the active version moves meanwhile); with none, nothing is
 // written.
 func (s *Store) RecoverStale(ctx context.Context, ref scene.Ref, olderThan time.Duration, now time.Time) (int, error) {
-	n, version, err := scene.RecoverStale(ctx, s, ref, olderThan, now)
-	if err == nil && n > 0 {
-		s.log.Info("stale takes recovered", "batch", ref.Batch, "version", version, "count", n)
-	}
+	n, _, err := s.RecoverStaleSaved(ctx, ref, olderThan, now)
 	return n, err
+}
+
+// RecoverStaleSaved implements scene.StaleSaver: RecoverStale, with what
+// its write saved.
+func (s *Store) RecoverStaleSaved(ctx context.Context, ref scene.Ref, olderThan time.Duration, now time.Time) (int, scene.Loaded, error) {
+	n, saved, err := scene.RecoverStale(ctx, s, ref, olderThan, now)
+	if err == nil && n > 0 {
+		s.log.Info("stale takes recovered", "batch", ref.Batch, "version", saved.Version, "count", n)
+	}
+	return n, saved, err
 }
 
 // InitFromPlan implements scene.Store (scene.InitFromPlan): for every

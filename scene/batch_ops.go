@@ -38,12 +38,15 @@ const staleAttempts = 5
 // before now-olderThan (olderThan <= 0: DefaultStaleAge) as stale (
 // MarkStale), through st.UpdateStatus at the version it loaded (retried a
 // few times if the active version moves meanwhile), and returns how many
-// it changed and at which version; with none, nothing is written. Errors:
-// InvalidInput (a negative olderThan: every running take would be "older"),
-// as Load, StructureImmutable, VersionConflict (the version kept moving).
-func RecoverStale(ctx context.Context, st StatusStore, ref Ref, olderThan time.Duration, now time.Time) (n, version int, err error) {
+// it changed and what that write saved (its version, fingerprint,
+// revision and stamp: an event keyed by them names this write, not a
+// later one); with none, nothing is written and saved is the version
+// loaded. Errors: InvalidInput (a negative olderThan: every running take
+// would be "older"), as Load, StructureImmutable, VersionConflict (the
+// version kept moving).
+func RecoverStale(ctx context.Context, st StatusStore, ref Ref, olderThan time.Duration, now time.Time) (n int, saved Loaded, err error) {
 	if olderThan < 0 {
-		return 0, 0, settle.Errorf(settle.InvalidInput, "older_than %s: want a positive duration", olderThan)
+		return 0, Loaded{}, settle.Errorf(settle.InvalidInput, "older_than %s: want a positive duration", olderThan)
 	}
 	if olderThan == 0 {
 		olderThan = DefaultStaleAge
@@ -52,10 +55,10 @@ func RecoverStale(ctx context.Context, st StatusStore, ref Ref, olderThan time.D
 		var ld Loaded
 		ld, err = st.Load(ctx, ref)
 		if err != nil {
-			return 0, 0, err
+			return 0, Loaded{}, err
 		}
 		n = 0
-		_, err = st.UpdateStatus(ctx, ref, ld.Version, func(sc *Scene) error {
+		saved, err = st.UpdateStatus(ctx, ref, ld.Version, func(sc *Scene) error {
 			n = MarkStale(sc, olderThan, now)
 			if n == 0 {
 				return errNoStaleTakes
@@ -64,14 +67,37 @@ func RecoverStale(ctx context.Context, st StatusStore, ref Ref, olderThan time.D
 		}, nil)
 		switch {
 		case errors.Is(err, errNoStaleTakes):
-			return 0, ld.Version, nil
+			return 0, ld, nil
 		case err == nil:
-			return n, ld.Version, nil
+			return n, saved, nil
 		case settle.ErrorCode(err) != settle.VersionConflict:
-			return 0, 0, err
+			return 0, Loaded{}, err
 		}
 	}
-	return 0, 0, err
+	return 0, Loaded{}, err
+}
+
+// StaleSaver is a store whose stale recovery also returns what its write
+// saved (scene.RecoverStale's saved), so that the writer keys its event by
+// that write: a Load after it could see a concurrent save instead.
+type StaleSaver interface {
+	RecoverStaleSaved(ctx context.Context, ref Ref, olderThan time.Duration, now time.Time) (int, Loaded, error)
+}
+
+// RecoverStaleIn runs st's stale recovery and returns how many takes it
+// marked and what the write saved: from the store itself where it can tell
+// (StaleSaver), else from a Load after the write (which a concurrent save
+// may have overtaken).
+func RecoverStaleIn(ctx context.Context, st Store, ref Ref, olderThan time.Duration, now time.Time) (int, Loaded, error) {
+	if ss, ok := st.(StaleSaver); ok {
+		return ss.RecoverStaleSaved(ctx, ref, olderThan, now)
+	}
+	n, err := st.RecoverStale(ctx, ref, olderThan, now)
+	if err != nil || n == 0 {
+		return n, Loaded{}, err
+	}
+	l, err := st.Load(ctx, ref)
+	return n, l, err
 }
 
 // PlanStore is the part of a backend that InitFromPlan drives.

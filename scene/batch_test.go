@@ -597,8 +597,8 @@ func TestRecoverStale(t *testing.T) {
 	t.Run("marks and retries a conflict", func(t *testing.T) {
 		st := &memStore{f: withRunning(t), conflicts: 2}
 		n, v, err := scene.RecoverStale(context.Background(), st, ref, 0, now)
-		if err != nil || n != 1 || v != 1 || st.updates != 3 {
-			t.Fatalf("RecoverStale = %d v%d %v after %d updates", n, v, err, st.updates)
+		if err != nil || n != 1 || v.Version != 1 || st.updates != 3 {
+			t.Fatalf("RecoverStale = %d v%d %v after %d updates", n, v.Version, err, st.updates)
 		}
 	})
 	t.Run("nothing stale writes nothing", func(t *testing.T) {

@@ -1202,6 +1202,36 @@ func scRecoverStale(f *fixture) {
 	if ld.Version != 2 || ld.Scene.Beats[0].Takes[0].Status != scene.TakeStale {
 		t.Errorf("active v2 not recovered: %+v", ld)
 	}
+
+	// What the recovery saved names its own write (its event is keyed by
+	// it), not a save that follows.
+	ss, ok := s.(scene.StaleSaver)
+	if !ok {
+		return
+	}
+	v2 := func() *scene.Scene {
+		x := Hydrate(t, tree)
+		x.Beats[0].BeatMetadata.Set("prompt_directive", "v2")
+		return x
+	}
+	_, err = s.SaveRunner(bg, Ref("B"), 2, ld.Revision, v2())
+	OK(t, err)
+	n, saved, err := ss.RecoverStaleSaved(bg, Ref("B"), 0, now)
+	OK(t, err)
+	ld, err = s.Load(bg, Ref("B"))
+	OK(t, err)
+	if n != 1 || saved.Version != 2 || saved.Revision != ld.Revision || saved.Fingerprint != ld.Fingerprint || saved.Stamp != ld.Stamp {
+		t.Fatalf("RecoverStaleSaved = %d %+v; the store then holds v%d %s %s %q", n, saved, ld.Version, ld.Fingerprint, ld.Revision, ld.Stamp)
+	}
+	later := v2()
+	later.Beats[0].Takes[1].Status = scene.TakeStale
+	_, err = s.SaveRunner(bg, Ref("B"), 2, saved.Revision, later)
+	OK(t, err)
+	after, err := s.Load(bg, Ref("B"))
+	OK(t, err)
+	if after.Revision == saved.Revision {
+		t.Fatalf("a later save kept the recovery's revision %s", saved.Revision)
+	}
 }
 
 func scList(f *fixture) {

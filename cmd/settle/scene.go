@@ -269,16 +269,12 @@ func runScene(ctx context.Context, m *Main, args []string) error {
 		fmt.Fprintf(m.Stdout, "batch %s: version %d is active\n", ref.Batch, *version)
 		return nil
 	case "recover-stale":
-		n, err := store.RecoverStale(ctx, ref, *olderThan, time.Now())
+		n, l, err := scene.RecoverStaleIn(ctx, store, ref, *olderThan, time.Now())
 		if err != nil {
 			return m.refuse(cfg, err)
 		}
 		if n > 0 {
-			l, err := store.Load(ctx, ref)
-			if err == nil {
-				err = dv.statusSaved(ctx, ref, l, "recover_stale", n)
-			}
-			if err != nil {
+			if err := dv.statusSaved(ctx, ref, l, "recover_stale", n); err != nil {
 				return m.refuse(cfg, err)
 			}
 		}
