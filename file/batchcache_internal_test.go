@@ -121,15 +121,7 @@ func TestBatchCacheRootBehindLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := filepath.Join(base, "link", "root")
-	l, err := OpenLedger(LedgerOptions{Root: root, Config: writeback.Config{CollectorKeys: []string{"anu0000000000001"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	b := writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "a"}}}
-	if err := l.DeclareBatch(ctx, b); err != nil {
-		t.Fatal(err)
-	}
+	l, b := declaredB1(t, root)
 	got, err := l.GetBatch(ctx, "B1")
 	if err != nil || got.Tracks[0].TaskID != "a" {
 		t.Fatalf("GetBatch under a linked root: %+v %v", got, err)
@@ -137,12 +129,7 @@ func TestBatchCacheRootBehindLink(t *testing.T) {
 	if !l.batches.noOpenat2.Load() {
 		t.Fatal("openat2 refuses the root's link, yet stays in use")
 	}
-	path := filepath.Join(root, filepath.FromSlash(BatchesRelDir), "B1.json")
-	k, err := statOf(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.batches.put(path, k, b, time.Now().Add(time.Hour))
+	cacheB1(t, l, b)
 	if _, _, hit, _, ok := l.cachedLookup("B1"); !ok || !hit {
 		t.Fatalf("cached declaration under a linked root: hit %v ok %v", hit, ok)
 	}
@@ -154,22 +141,8 @@ func TestBatchCacheRootBehindLink(t *testing.T) {
 // BenchmarkGetBatchCached: a cached declaration's lookup, by one openat2
 // walk against an lstat of each component below the root.
 func BenchmarkGetBatchCached(b *testing.B) {
-	ctx := context.Background()
-	l, err := OpenLedger(LedgerOptions{Root: b.TempDir(), Config: writeback.Config{CollectorKeys: []string{"anu0000000000001"}}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	d := writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "a"}}}
-	if err := l.DeclareBatch(ctx, d); err != nil {
-		b.Fatal(err)
-	}
-	path := filepath.Join(l.root, filepath.FromSlash(BatchesRelDir), "B1.json")
-	k, err := statOf(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	l.batches.put(path, k, d, time.Now().Add(time.Hour))
+	l, d := declaredB1(b, b.TempDir())
+	cacheB1(b, l, d)
 	for _, walk := range []bool{false, true} {
 		name := "openat2"
 		if walk {
@@ -184,4 +157,32 @@ func BenchmarkGetBatchCached(b *testing.B) {
 			}
 		})
 	}
+}
+
+// declaredB1 opens a ledger at root (closed with the test) and declares
+// batch B1 in it.
+func declaredB1(t testing.TB, root string) (*Ledger, writeback.Batch) {
+	t.Helper()
+	l, err := OpenLedger(LedgerOptions{Root: root, Config: writeback.Config{CollectorKeys: []string{"anu0000000000001"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	b := writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "a"}}}
+	if err := l.DeclareBatch(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	return l, b
+}
+
+// cacheB1 puts B1's declaration in the cache (a fresh file is not cached
+// within racyMargin of its change).
+func cacheB1(t testing.TB, l *Ledger, b writeback.Batch) {
+	t.Helper()
+	path := filepath.Join(l.root, filepath.FromSlash(BatchesRelDir), "B1.json")
+	k, err := statOf(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.batches.put(path, k, b, time.Now().Add(time.Hour))
 }

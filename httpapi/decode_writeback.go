@@ -18,31 +18,20 @@ import (
 // name, an error) it declines and encoding/json decodes the body, so the
 // answer and every error message stay encoding/json's.
 
-// decodeWriteback decodes a POST /v1/writebacks body.
-func decodeWriteback(r *http.Request, dst *WritebackBody) error {
+// decodeScanned decodes a write-back body (scan: (*wbScanner).body) or a
+// batch of them ((*wbScanner).batch), with encoding/json where the scanner
+// declines.
+func decodeScanned[T any](r *http.Request, dst *T, scan func(*wbScanner, []byte, *T) bool) error {
 	body, err := readBody(r)
 	if err != nil {
 		return err
 	}
 	var d wbScanner
-	if d.body(body, dst) {
+	if scan(&d, body, dst) {
 		return nil
 	}
-	*dst = WritebackBody{}
-	return decodeStrict(body, dst)
-}
-
-// decodeWritebackBatch decodes a POST /v1/writebacks/batch body.
-func decodeWritebackBatch(r *http.Request, dst *WritebackBatchBody) error {
-	body, err := readBody(r)
-	if err != nil {
-		return err
-	}
-	var d wbScanner
-	if d.batch(body, dst) {
-		return nil
-	}
-	*dst = WritebackBatchBody{}
+	var zero T
+	*dst = zero
 	return decodeStrict(body, dst)
 }
 
@@ -132,26 +121,19 @@ func (d *wbScanner) object(dst *WritebackBody) bool {
 		var bit uint8
 		switch string(k) {
 		case "verdict":
-			bit = 1
-			dst.Verdict, ok = d.raw()
+			bit, ok = 1, d.rawInto(&dst.Verdict)
 		case "source_path":
-			bit = 2
-			dst.SourcePath, ok = d.plainString()
+			bit, ok = 2, d.stringInto(&dst.SourcePath)
 		case "batch_id":
-			bit = 4
-			dst.BatchID, ok = d.plainString()
+			bit, ok = 4, d.stringInto(&dst.BatchID)
 		case "track_id":
-			bit = 8
-			dst.TrackID, ok = d.plainString()
+			bit, ok = 8, d.stringInto(&dst.TrackID)
 		case "executor_key":
-			bit = 16
-			dst.ExecutorKey, ok = d.plainString()
+			bit, ok = 16, d.stringInto(&dst.ExecutorKey)
 		case "expected":
-			bit = 32
-			dst.Expected, ok = d.raw()
+			bit, ok = 32, d.rawInto(&dst.Expected)
 		case "dry_run":
-			bit = 64
-			dst.DryRun, ok = d.boolean()
+			bit, ok = 64, d.boolInto(&dst.DryRun)
 		default:
 			return false // binding, or a name encoding/json may fold
 		}
@@ -168,10 +150,11 @@ func (d *wbScanner) object(dst *WritebackBody) bool {
 	}
 }
 
-// plainString scans a string of printable ASCII without escapes.
-func (d *wbScanner) plainString() (string, bool) {
+// stringInto scans a string of printable ASCII without escapes into dst.
+func (d *wbScanner) stringInto(dst *string) bool {
 	b, ok := d.plain()
-	return string(b), ok
+	*dst = string(b)
+	return ok
 }
 
 // plain scans a string of printable ASCII without escapes and returns its
@@ -195,35 +178,38 @@ func (d *wbScanner) plain() ([]byte, bool) {
 	return nil, false
 }
 
-func (d *wbScanner) boolean() (bool, bool) {
+func (d *wbScanner) boolInto(dst *bool) bool {
 	d.ws()
 	switch {
 	case hasAt(d.b, d.i, "true"):
 		d.i += 4
-		return true, true
+		*dst = true
+		return true
 	case hasAt(d.b, d.i, "false"):
 		d.i += 5
-		return false, true
+		*dst = false
+		return true
 	}
-	return false, false
+	return false
 }
 
 func hasAt(b []byte, i int, lit string) bool {
 	return len(b)-i >= len(lit) && string(b[i:i+len(lit)]) == lit
 }
 
-// raw scans one JSON value other than null and returns its bytes. They
-// alias the body, which the handler read for this request alone.
-func (d *wbScanner) raw() (json.RawMessage, bool) {
+// rawInto scans one JSON value other than null into dst. Its bytes alias
+// the body, which the handler read for this request alone.
+func (d *wbScanner) rawInto(dst *json.RawMessage) bool {
 	d.ws()
 	if hasAt(d.b, d.i, "null") {
-		return nil, false // a RawMessage of null: encoding/json's call
+		return false // a RawMessage of null: encoding/json's call
 	}
 	start := d.i
 	if !d.value(0) {
-		return nil, false
+		return false
 	}
-	return json.RawMessage(d.b[start:d.i:d.i]), true
+	*dst = json.RawMessage(d.b[start:d.i:d.i])
+	return true
 }
 
 // value skips one JSON value, checking its grammar.
@@ -233,39 +219,29 @@ func (d *wbScanner) value(depth int) bool {
 		return false
 	}
 	switch c := d.b[d.i]; {
-	case c == '{':
+	case c == '{' || c == '[':
 		if depth >= maxFastDepth {
 			return false
 		}
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
 		d.i++
-		if d.eat('}') {
+		if d.eat(closer) {
 			return true
 		}
 		for {
-			d.ws()
-			if !d.str() || !d.eat(':') || !d.value(depth+1) {
-				return false
+			if c == '{' {
+				d.ws()
+				if !d.str() || !d.eat(':') {
+					return false
+				}
 			}
-			if d.eat('}') {
-				return true
-			}
-			if !d.eat(',') {
-				return false
-			}
-		}
-	case c == '[':
-		if depth >= maxFastDepth {
-			return false
-		}
-		d.i++
-		if d.eat(']') {
-			return true
-		}
-		for {
 			if !d.value(depth + 1) {
 				return false
 			}
-			if d.eat(']') {
+			if d.eat(closer) {
 				return true
 			}
 			if !d.eat(',') {

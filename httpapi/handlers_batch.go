@@ -18,7 +18,7 @@ import (
 // an error answer, and then nothing was written.
 func (s *Server) handleWritebackBatch(w http.ResponseWriter, r *http.Request) error {
 	var body WritebackBatchBody
-	if err := decodeWritebackBatch(r, &body); err != nil {
+	if err := decodeScanned(r, &body, (*wbScanner).batch); err != nil {
 		return err
 	}
 	if body.Writebacks == nil {

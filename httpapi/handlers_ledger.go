@@ -107,7 +107,7 @@ func missingCollectorKey(body *WritebackBody) error {
 
 func (s *Server) handleWriteback(w http.ResponseWriter, r *http.Request) error {
 	var body WritebackBody
-	if err := decodeWriteback(r, &body); err != nil {
+	if err := decodeScanned(r, &body, (*wbScanner).body); err != nil {
 		return err
 	}
 	req, err := s.writebackRequest(&body)

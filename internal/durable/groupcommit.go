@@ -413,24 +413,17 @@ func (c *GroupCommitter[R, G]) stager() {
 		if err == nil && c.runErr != nil {
 			err = c.runErr
 		}
+		c.busy = false
 		if err != nil && c.flight > 0 {
 			// Answers go out in order: this group fails after the
 			// groups in flight are published or failed (a Sync that
 			// poisons the store fails this Stage before its own
 			// group is answered).
-			c.busy = false
 			g.err = err
-			c.flight++
-			c.ready = append(c.ready, g)
-			if !c.syncing {
-				c.syncing = true
-				go c.syncer()
-			}
-			c.cond.Broadcast()
+			c.toSyncer(g)
 			continue
 		}
 		if err != nil {
-			c.busy = false
 			if c.runOver() {
 				c.endRun()
 			}
@@ -440,16 +433,21 @@ func (c *GroupCommitter[R, G]) stager() {
 			c.mu.Lock()
 			continue
 		}
-		c.busy = false
 		c.run++
-		c.flight++
-		c.ready = append(c.ready, g)
-		if !c.syncing {
-			c.syncing = true
-			go c.syncer()
-		}
-		c.cond.Broadcast()
+		c.toSyncer(g)
 	}
+}
+
+// toSyncer hands a staged (or failed) group to the syncer, starting it if
+// needed. mu held.
+func (c *GroupCommitter[R, G]) toSyncer(g *cgroup[R, G]) {
+	c.flight++
+	c.ready = append(c.ready, g)
+	if !c.syncing {
+		c.syncing = true
+		go c.syncer()
+	}
+	c.cond.Broadcast()
 }
 
 // runOver says the run can end: nothing in flight or being staged, and
