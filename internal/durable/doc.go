@@ -37,7 +37,10 @@
 // The committer runs a stager goroutine (Begin, Stage, End) and a syncer
 // goroutine (Sync, Publish, Fail). At most Depth groups (default 2) are in
 // flight: one being fsynced and the next written meanwhile. Groups are
-// published in the order they were written. A caller's Submit returns after
+// published, or failed, in the order they were taken: a group whose Stage
+// fails while earlier groups are in flight is answered after them, so a
+// barrier never returns before an earlier item's answer. A caller's Submit
+// returns after
 // its group's Publish or Fail, never before the fsync that covers it. The
 // items of one Submit land in the same group.
 //
