@@ -78,6 +78,10 @@ var (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// mergeChunk bounds the buffers a base rewrite reads and writes through.
+// (A variable: tests make it small, so that buckets straddle chunks.)
+var mergeChunk = 1 << 20
+
 // indexCrashHook is called at the steps of an index update (tests: a child
 // process exits there to simulate a crash).
 var indexCrashHook func(step string)
