@@ -1,7 +1,6 @@
 package file
 
 import (
-	"bufio"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -151,10 +150,19 @@ func (r irow) put(b []byte, seq int64) {
 	b[13], b[14], b[15] = byte(c), byte(c>>8), byte(c>>16)
 }
 
+// rowCRC is the CRC of seq (8 bytes) then b (13): one call over a copy
+// (a rewrite checks every row of the base).
 func rowCRC(b []byte, seq int64) uint32 {
-	var s [8]byte
-	binary.LittleEndian.PutUint64(s[:], uint64(seq))
-	return crc32.Update(crc32.Checksum(s[:], castagnoli), castagnoli, b)
+	var s [8 + 13]byte
+	return rowSum(s[:], b, seq)
+}
+
+// rowSum is rowCRC with a scratch buffer of 21 bytes (the one of rowCRC
+// escapes to the heap: a rewrite of the base passes one for all its rows).
+func rowSum(s, b []byte, seq int64) uint32 {
+	binary.LittleEndian.PutUint64(s, uint64(seq))
+	copy(s[8:8+13], b[:13])
+	return crc32.Checksum(s[:8+13], castagnoli)
 }
 
 func getRow(b []byte, seq int64) (irow, bool) {
@@ -890,137 +898,236 @@ func (x *Index) openLog() (*os.File, error) {
 // (every row's and bucket's checksum, the entries' order): a corrupt base
 // fails the merge instead of passing into the new one. Memory stays a few
 // megabytes whatever the size of the base.
+//
+// It works in bulk, as the rewrite runs under the ledger's lock every
+// mergeRows records and reads the whole base: rows are read a chunk at a
+// time straight into the output buffer and checked there; entries a
+// bucket at a time, whose bytes are contiguous in both bases: one CRC
+// call checks a base bucket, and a bucket that gains no entry is copied
+// with the CRC it had.
 func (x *Index) writeBaseTo(w io.Writer, gen uint64, cp *ledgerCheckpoint, delta []ientry) error {
 	le := binary.LittleEndian
 	var baseRecs, baseEnt int64
 	if x.b != nil {
 		baseRecs, baseEnt = x.b.cp.Recs, x.b.nent
 	}
-	// Buffers of at most 1 MiB: small merges (tests merge every few
+	// Buffers of at most mergeChunk: small merges (tests merge every few
 	// records) allocate little.
-	bufSize := func(n int64) int { return int(min(max(n, 16), 1<<20)) }
-	bw := bufio.NewWriterSize(w, bufSize(idxHeaderSize+(baseRecs+int64(len(x.rows)))*rowSize+(baseEnt+int64(len(delta)))*entrySize))
-	bw.Write(encodeBaseHeader(gen, x.lid, cp, baseEnt+int64(len(delta))))
-	var rb [rowSize]byte
-	if x.b != nil {
-		r := bufio.NewReaderSize(io.NewSectionReader(x.b, x.b.rowsAt(), baseRecs*rowSize), bufSize(baseRecs*rowSize))
-		for seq := int64(0); seq < baseRecs; seq++ {
-			if _, err := io.ReadFull(r, rb[:]); err != nil {
-				return fmt.Errorf("%w: rows: %v", errIndexCorrupt, err)
-			}
-			if _, ok := getRow(rb[:], seq); !ok {
+	total := idxHeaderSize + (baseRecs+int64(len(x.rows)))*rowSize + (baseEnt+int64(len(delta)))*entrySize
+	o := &mergeOut{w: w, buf: make([]byte, 0, max(min(total, int64(mergeChunk)), 2*rowSize))}
+	o.write(encodeBaseHeader(gen, x.lid, cp, baseEnt+int64(len(delta))))
+	scratch := make([]byte, 8+13)
+	for seq := int64(0); seq < baseRecs; {
+		p := o.free(rowSize)
+		p = p[:min(int64(len(p)/rowSize), baseRecs-seq)*rowSize]
+		if _, err := x.b.ReadAt(p, x.b.rowsAt()+seq*rowSize); err != nil {
+			return fmt.Errorf("%w: rows: %v", errIndexCorrupt, err)
+		}
+		for i := 0; i < len(p); i += rowSize {
+			if c := rowSum(scratch, p[i:], seq); p[i+13] != byte(c) || p[i+14] != byte(c>>8) || p[i+15] != byte(c>>16) {
 				return fmt.Errorf("%w: row %d checksum", errIndexCorrupt, seq)
 			}
-			bw.Write(rb[:])
+			seq++
 		}
+		o.buf = o.buf[:len(o.buf)+len(p)]
 	}
 	for i, r := range x.rows {
-		r.put(rb[:], baseRecs+int64(i))
-		bw.Write(rb[:])
+		p := o.free(rowSize)
+		le.PutUint64(p, uint64(r.off))
+		le.PutUint32(p[8:], r.n)
+		p[12] = r.kind
+		c := rowSum(scratch, p, baseRecs+int64(i))
+		p[13], p[14], p[15] = byte(c), byte(c>>8), byte(c>>16)
+		o.buf = o.buf[:len(o.buf)+rowSize]
 	}
 
-	// The entries: the base's and delta merged in (hash, record) order,
-	// with each bucket's start and CRC computed as they are written.
-	starts := make([]uint32, fanBuckets+1)
-	sums := make([]uint32, fanBuckets)
-	cur, n := 0, uint32(0)
-	var crc uint32
-	var eb [entrySize]byte
-	emit := func(e ientry) {
-		for bucket := int(e.h >> 48); cur < bucket; {
-			sums[cur], crc = crc, 0
-			cur++
-			starts[cur] = n
-		}
-		le.PutUint64(eb[:], e.h)
-		le.PutUint32(eb[8:], e.seq)
-		crc = crc32.Update(crc, castagnoli, eb[:])
-		bw.Write(eb[:])
-		n++
-	}
-	var next func() (ientry, bool, error)
+	// The entries, bucket by bucket: the base's and delta's merged in
+	// (hash, record) order, with each bucket's start and CRC.
+	var fan []uint32
+	var in *mergeIn
 	if x.b != nil && baseEnt > 0 {
 		if x.b.fan == nil {
 			if err := x.b.loadFan(); err != nil {
 				return err
 			}
 		}
-		fan := x.b.fan
-		r := bufio.NewReaderSize(io.NewSectionReader(x.b, x.b.entAt(), baseEnt*entrySize), bufSize(baseEnt*entrySize))
-		bk, bi := 0, uint32(0) // the base bucket being read; entries read
-		var bcrc uint32
-		var prev ientry
-		// closeTo checks and closes the base buckets that end at bi.
-		closeTo := func() error {
-			for bk < fanBuckets && fan[2*bk+2] <= bi {
-				if fan[2*bk] > bi || fan[2*bk+2] != bi || fan[2*bk+1] != bcrc {
-					return fmt.Errorf("%w: bucket %d checksum", errIndexCorrupt, bk)
-				}
-				bk, bcrc = bk+1, 0
-			}
-			return nil
-		}
+		fan = x.b.fan
 		if fan[0] != 0 || int64(fan[2*fanBuckets]) != baseEnt {
 			return fmt.Errorf("%w: fan-out bounds", errIndexCorrupt)
 		}
-		next = func() (ientry, bool, error) {
-			if int64(bi) == baseEnt {
-				if err := closeTo(); err != nil {
-					return ientry{}, false, err
-				}
-				if bk != fanBuckets {
-					return ientry{}, false, fmt.Errorf("%w: fan-out bucket %d", errIndexCorrupt, bk)
-				}
-				return ientry{}, false, nil
+		for bk := range fanBuckets {
+			if fan[2*bk+2] < fan[2*bk] {
+				return fmt.Errorf("%w: fan-out bucket %d", errIndexCorrupt, bk)
 			}
-			if err := closeTo(); err != nil {
-				return ientry{}, false, err
-			}
-			var raw [entrySize]byte
-			if _, err := io.ReadFull(r, raw[:]); err != nil {
-				return ientry{}, false, fmt.Errorf("%w: entries: %v", errIndexCorrupt, err)
-			}
-			e := ientry{h: le.Uint64(raw[:]), seq: le.Uint32(raw[8:])}
-			if bk == fanBuckets || int(e.h>>48) != bk || (bi > 0 && cmpEntry(prev, e) > 0) || int64(e.seq) >= baseRecs {
-				return ientry{}, false, fmt.Errorf("%w: entry %d out of order", errIndexCorrupt, bi)
-			}
-			bcrc = crc32.Update(bcrc, castagnoli, raw[:])
-			prev = e
-			bi++
-			return e, true, nil
 		}
-	} else {
-		next = func() (ientry, bool, error) { return ientry{}, false, nil }
+		n := max(min(baseEnt*entrySize, int64(mergeChunk)), entrySize)
+		in = &mergeIn{b: x.b, off: x.b.entAt(), left: baseEnt, buf: make([]byte, n/entrySize*entrySize)}
 	}
-	e, ok, err := next()
-	if err != nil {
-		return err
-	}
-	j := 0
-	for ok || j < len(delta) {
-		// Equal hashes: the base's records come first (lower numbers).
-		if ok && (j == len(delta) || cmpEntry(e, delta[j]) <= 0) {
-			emit(e)
-			if e, ok, err = next(); err != nil {
+	starts := make([]uint32, fanBuckets+1)
+	sums := make([]uint32, fanBuckets)
+	n, j := uint32(0), 0
+	var ph uint64 // the previous base entry: hash, record
+	var ps uint32
+	for bk := range fanBuckets {
+		starts[bk] = n
+		k := j
+		for k < len(delta) && delta[k].h>>48 == uint64(bk) {
+			k++
+		}
+		var cnt uint32 // base entries in the bucket
+		if fan != nil {
+			cnt = fan[2*bk+2] - fan[2*bk]
+		}
+		if cnt == 0 && k == j {
+			if fan != nil && fan[2*bk+1] != 0 {
+				return fmt.Errorf("%w: bucket %d checksum", errIndexCorrupt, bk)
+			}
+			continue
+		}
+		n += cnt + uint32(k-j)
+		// A bucket that gains no entry keeps its bytes and its CRC
+		// (checked equal to theirs).
+		o.startBucket(k == j)
+		var bcrc uint32
+		for left := cnt; left > 0; {
+			seg, err := in.next(left)
+			if err != nil {
 				return err
 			}
-		} else {
-			emit(delta[j])
-			j++
+			at := fan[2*bk+2] - left // the first entry of seg
+			left -= uint32(len(seg) / entrySize)
+			bcrc = crc32.Update(bcrc, castagnoli, seg)
+			for p := 0; p < len(seg); p += entrySize {
+				h, s := le.Uint64(seg[p:]), le.Uint32(seg[p+8:])
+				if h>>48 != uint64(bk) || h < ph || (h == ph && s < ps) || int64(s) >= baseRecs {
+					return fmt.Errorf("%w: entry %d out of order", errIndexCorrupt, int64(at)+int64(p/entrySize))
+				}
+				ph, ps = h, s
+			}
+			// Equal hashes: the base's records come first (lower numbers).
+			q := 0
+			for p := 0; j < k; j++ {
+				d := delta[j]
+				for p < len(seg) && cmpEntry(ientry{h: le.Uint64(seg[p:]), seq: le.Uint32(seg[p+8:])}, d) <= 0 {
+					p += entrySize
+				}
+				if p == len(seg) {
+					break
+				}
+				o.write(seg[q:p])
+				o.putEntry(d)
+				q = p
+			}
+			o.write(seg[q:])
 		}
+		for ; j < k; j++ {
+			o.putEntry(delta[j])
+		}
+		if fan != nil && bcrc != fan[2*bk+1] {
+			return fmt.Errorf("%w: bucket %d checksum", errIndexCorrupt, bk)
+		}
+		sums[bk] = o.endBucket(bcrc)
 	}
-	for cur < fanBuckets-1 {
-		sums[cur], crc = crc, 0
-		cur++
-		starts[cur] = n
-	}
-	sums[fanBuckets-1] = crc
 	starts[fanBuckets] = n
-	for bucket := 0; bucket < fanBuckets; bucket++ {
-		bw.Write(le.AppendUint32(le.AppendUint32(eb[:0], starts[bucket]), sums[bucket]))
+	for bk := range fanBuckets {
+		p := o.free(8)
+		le.PutUint32(p, starts[bk])
+		le.PutUint32(p[4:], sums[bk])
+		o.buf = o.buf[:len(o.buf)+8]
 	}
-	bw.Write(le.AppendUint32(eb[:0], n))
-	return bw.Flush()
+	o.write(le.AppendUint32(nil, n))
+	o.flush()
+	return o.err
+}
+
+// mergeIn reads a base's entries in chunks.
+type mergeIn struct {
+	b        *idxBase
+	off      int64 // of the next entry not in buf
+	left     int64 // entries not read yet
+	buf      []byte
+	pos, end int // the entries read and not taken: buf[pos:end]
+}
+
+// next returns the next at most max entries (at least one) read.
+func (r *mergeIn) next(max uint32) ([]byte, error) {
+	if r.pos == r.end {
+		if r.left == 0 {
+			return nil, fmt.Errorf("%w: entries: %v", errIndexCorrupt, io.ErrUnexpectedEOF)
+		}
+		n := min(int64(len(r.buf)), r.left*entrySize)
+		if _, err := r.b.ReadAt(r.buf[:n], r.off); err != nil {
+			return nil, fmt.Errorf("%w: entries: %v", errIndexCorrupt, err)
+		}
+		r.off += n
+		r.left -= n / entrySize
+		r.pos, r.end = 0, int(n)
+	}
+	n := min(r.end-r.pos, int(max)*entrySize)
+	p := r.buf[r.pos : r.pos+n]
+	r.pos += n
+	return p, nil
+}
+
+// mergeOut buffers a base rewrite's output, with the CRC of the current
+// bucket's bytes computed over each run written (not entry by entry).
+type mergeOut struct {
+	w    io.Writer
+	buf  []byte
+	err  error
+	crc  uint32 // of the current bucket's bytes before buf[mark:]
+	mark int
+	keep bool // outside a bucket, or the bucket's CRC is known: none computed
+}
+
+// startBucket starts a bucket; keep: its CRC is given at its end.
+func (o *mergeOut) startBucket(keep bool) {
+	o.crc, o.mark, o.keep = 0, len(o.buf), keep
+}
+
+// endBucket returns the bucket's CRC (known: the one given).
+func (o *mergeOut) endBucket(known uint32) uint32 {
+	if !o.keep {
+		known = crc32.Update(o.crc, castagnoli, o.buf[o.mark:])
+	}
+	o.keep = true
+	return known
+}
+
+func (o *mergeOut) flush() {
+	if !o.keep {
+		o.crc = crc32.Update(o.crc, castagnoli, o.buf[o.mark:])
+	}
+	if o.err == nil && len(o.buf) > 0 {
+		_, o.err = o.w.Write(o.buf)
+	}
+	o.buf, o.mark = o.buf[:0], 0
+}
+
+// free returns the buffer's free space, at least n bytes (n at most its
+// size): the caller writes there and extends buf.
+func (o *mergeOut) free(n int) []byte {
+	if cap(o.buf)-len(o.buf) < n {
+		o.flush()
+	}
+	return o.buf[len(o.buf):cap(o.buf)]
+}
+
+func (o *mergeOut) write(p []byte) {
+	for len(p) > 0 {
+		if len(o.buf) == cap(o.buf) {
+			o.flush()
+		}
+		n := copy(o.buf[len(o.buf):cap(o.buf)], p)
+		o.buf, p = o.buf[:len(o.buf)+n], p[n:]
+	}
+}
+
+func (o *mergeOut) putEntry(e ientry) {
+	p := o.free(entrySize)
+	binary.LittleEndian.PutUint64(p, e.h)
+	binary.LittleEndian.PutUint32(p[8:], e.seq)
+	o.buf = o.buf[:len(o.buf)+entrySize]
 }
 
 // writeBase replaces the base with everything indexed and starts an empty

@@ -34,67 +34,59 @@ func BenchmarkIndexBaseMerge(b *testing.B) {
 		if n >= 1_000_000 {
 			name = fmt.Sprintf("%dM", n/1_000_000)
 		}
-		var x *Index
-		var delta []ientry
-		var rows []irow
-		var ents []ientry
-		var basePath string
-		setup := func(b *testing.B) {
-			if x != nil {
-				return
-			}
+		b.Run(name, func(b *testing.B) {
 			dir := b.TempDir()
-			x, delta = ixmBuild(b, rand.New(rand.NewSource(1)), n, mergeRows, ixmShape{}, dir)
-			rows, ents = slices.Clone(x.rows), slices.Clone(x.ents)
-			basePath = x.b.f.Name()
+			x, delta := ixmBuild(b, rand.New(rand.NewSource(1)), n, mergeRows, ixmShape{}, dir)
+			rows, ents := slices.Clone(x.rows), slices.Clone(x.ents)
+			basePath := x.b.f.Name()
 			x.path, x.logPath = filepath.Join(dir, "ledger"+idxSuffix), filepath.Join(dir, "ledger"+logSuffix)
-		}
-		for _, impl := range []string{"oracle", "merge", "writeBase"} {
-			b.Run(name+"/"+impl, func(b *testing.B) {
-				setup(b)
-				b.SetBytes(x.b.size())
-				b.ReportAllocs()
-				cpu0 := ixmCPU(b)
-				b.ResetTimer()
-				for range b.N {
-					cp := ledgerCheckpoint{Off: int64(x.len()) * 300, Recs: int64(x.len())}
-					var err error
-					switch impl {
-					case "oracle":
-						err = x.writeBaseToOracle(io.Discard, 42, &cp, delta)
-					case "merge":
-						err = x.writeBaseTo(io.Discard, 42, &cp, delta)
-					case "writeBase":
-						b.StopTimer()
-						old := x.b
-						f, ferr := os.Open(basePath)
-						if ferr != nil {
-							b.Fatal(ferr)
+			for _, impl := range []string{"oracle", "merge", "writeBase"} {
+				b.Run(impl, func(b *testing.B) {
+					b.SetBytes(x.b.size())
+					b.ReportAllocs()
+					cpu0 := ixmCPU(b)
+					b.ResetTimer()
+					for range b.N {
+						cp := ledgerCheckpoint{Off: int64(x.len()) * 300, Recs: int64(x.len())}
+						var err error
+						switch impl {
+						case "oracle":
+							err = x.writeBaseToOracle(io.Discard, 42, &cp, delta)
+						case "merge":
+							err = x.writeBaseTo(io.Discard, 42, &cp, delta)
+						case "writeBase":
+							b.StopTimer()
+							old := x.b
+							f, ferr := os.Open(basePath)
+							if ferr != nil {
+								b.Fatal(ferr)
+							}
+							nb, perr := parseBase(f, old.size())
+							if perr != nil {
+								b.Fatal(perr)
+							}
+							nb.f = f
+							x.b = nb
+							x.rows, x.ents = slices.Clone(rows), slices.Clone(ents)
+							cp = ledgerCheckpoint{Off: int64(x.len()) * 300, Recs: int64(x.len())}
+							b.StartTimer()
+							err = x.writeBase(&cp)
+							b.StopTimer()
+							// writeBase replaced and closed the base read: the next
+							// rewrite starts from the same base again.
+							x.b.close()
+							x.b = old
+							b.StartTimer()
 						}
-						nb, perr := parseBase(f, old.size())
-						if perr != nil {
-							b.Fatal(perr)
+						if err != nil {
+							b.Fatal(err)
 						}
-						nb.f = f
-						x.b = nb
-						x.rows, x.ents = slices.Clone(rows), slices.Clone(ents)
-						b.StartTimer()
-						err = x.writeBase(&cp)
-						b.StopTimer()
-						// writeBase replaced and closed the base read: the next
-						// rewrite starts from the same base again.
-						x.b.close()
-						x.b = old
-						b.StartTimer()
 					}
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StopTimer()
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/base-record")
-				b.ReportMetric(float64((ixmCPU(b) - cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
-			})
-		}
+					b.StopTimer()
+					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/base-record")
+					b.ReportMetric(float64((ixmCPU(b)-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+				})
+			}
+		})
 	}
 }
