@@ -585,57 +585,8 @@ func pointerReplace(doc any, tokens []string, v any) (any, error) {
 	})
 }
 
-// rfcEqual is RFC 6902 §4.6 equality: numbers by value (an int and a float
-// of the same value are equal, NaN equals nothing), everything else only
-// within its own type (true is not 1), arrays element-wise, objects as
-// unordered sets of members.
-func rfcEqual(a, b any) bool {
-	isNum := func(v any) bool {
-		switch v.(type) {
-		case pyjson.Int, float64:
-			return true
-		}
-		return false
-	}
-	if isNum(a) && isNum(b) {
-		return pyjson.Equal(a, b)
-	}
-	switch x := a.(type) {
-	case nil:
-		return b == nil
-	case bool:
-		y, ok := b.(bool)
-		return ok && x == y
-	case string:
-		y, ok := b.(string)
-		return ok && x == y
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !rfcEqual(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case *pyjson.Object:
-		y, ok := b.(*pyjson.Object)
-		if !ok || x.Len() != y.Len() {
-			return false
-		}
-		for _, k := range x.Keys() {
-			xv, _ := x.Get(k)
-			yv, ok := y.Get(k)
-			if !ok || !rfcEqual(xv, yv) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
+// rfcEqual is RFC 6902 §4.6 equality (see jsonEqual).
+func rfcEqual(a, b any) bool { return jsonEqual(a, b, eqRFC) }
 
 // jsonSize is about the length of v's compact JSON.
 func jsonSize(v any) int {
