@@ -27,14 +27,8 @@ func DecodeManifest(data []byte, batch string) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	sv, ok := obj.Get("schema_version")
-	if !ok || !pyjson.Equal(sv, schemaOne) {
-		got := "None"
-		if ok {
-			got = pyjson.Repr(sv)
-		}
-		return nil, settle.Errorf(settle.SchemaMismatch,
-			"versions manifest schema_version mismatch: expected %d, got %s", ManifestSchemaVersion, got)
+	if err := checkSchemaVersion(obj, "versions manifest", ManifestSchemaVersion); err != nil {
+		return nil, err
 	}
 	bv, _ := obj.Get("batch_id")
 	if bs, ok := bv.(string); !ok || bs != batch {
