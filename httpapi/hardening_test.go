@@ -10,6 +10,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/storetest"
 )
@@ -30,19 +31,7 @@ func hardeningEnvs(t *testing.T) map[string]func(t *testing.T) *env {
 
 // sceneFileNames lists the server's scenes directory (file store only).
 func sceneFileNames(t *testing.T, e *env) []string {
-	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(e.root, "projects", project, "orchestration", "scenes"))
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, en := range ents {
-		out = append(out, en.Name())
-	}
-	return out
+	return testenv.DirNames(t, filepath.Join(e.root, "projects", project, "orchestration", "scenes"))
 }
 
 // TestHardeningC_RunnerCannotCreateScenes: a runner's status patch or
