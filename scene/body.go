@@ -21,7 +21,7 @@ func parseObject(what string, data []byte) (*pyjson.Object, error) {
 	}
 	obj, ok := v.(*pyjson.Object)
 	if !ok {
-		return nil, settle.Errorf(settle.Corrupt, "%s is not a JSON object (got %s)", what, typeName(v))
+		return nil, settle.Errorf(settle.Corrupt, "%s is not a JSON object (got %s)", what, pyjson.TypeName(v))
 	}
 	return obj, nil
 }

@@ -43,13 +43,13 @@ func DecodeManifest(data []byte, batch string) (*Manifest, error) {
 	vv, ok := obj.Get("versions")
 	list, isList := vv.([]any)
 	if ok && !isList {
-		return nil, settle.Errorf(settle.Corrupt, "manifest versions: expected list, got %s", typeName(vv))
+		return nil, settle.Errorf(settle.Corrupt, "manifest versions: expected list, got %s", pyjson.TypeName(vv))
 	}
 	for i, ev := range list {
 		path := "manifest versions[" + strconv.Itoa(i) + "]"
 		eo, ok := ev.(*pyjson.Object)
 		if !ok {
-			return nil, settle.Errorf(settle.Corrupt, "%s: expected dict, got %s", path, typeName(ev))
+			return nil, settle.Errorf(settle.Corrupt, "%s: expected dict, got %s", path, pyjson.TypeName(ev))
 		}
 		var e ManifestEntry
 		v, ok := eo.Get("version")

@@ -61,7 +61,7 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 	for i, v := range list {
 		o, ok := v.(*pyjson.Object)
 		if !ok {
-			return nil, settle.Errorf(settle.InvalidInput, "json patch: operation %d is %s, not an object", i, typeName(v))
+			return nil, settle.Errorf(settle.InvalidInput, "json patch: operation %d is %s, not an object", i, pyjson.TypeName(v))
 		}
 		op, _ := o.Get("op")
 		if _, ok := op.(string); !ok {
@@ -331,7 +331,7 @@ func applyOps(doc any, ops []patchOp, limits bool, reuse map[*pyjson.Object]*Bea
 	}
 	obj, ok := doc.(*pyjson.Object)
 	if !ok {
-		return nil, settle.Errorf(settle.InvalidInput, "json patch: result is %s, not a scene object", typeName(doc))
+		return nil, settle.Errorf(settle.InvalidInput, "json patch: result is %s, not a scene object", pyjson.TypeName(doc))
 	}
 	if obj.Has("schema_version") {
 		return nil, settle.Errorf(settle.InvalidInput, "json patch: schema_version is not a scene field")
@@ -458,7 +458,7 @@ func pointerGet(doc any, tokens []string) (any, error) {
 			}
 			cur = n[i]
 		default:
-			return nil, fmt.Errorf("path goes through a %s at %q", typeName(cur), tok)
+			return nil, fmt.Errorf("path goes through a %s at %q", pyjson.TypeName(cur), tok)
 		}
 	}
 	return cur, nil
@@ -505,7 +505,7 @@ func withParent(doc any, tokens []string, fn func(parent any, last string) (any,
 		n[i] = nc
 		return n, nil
 	}
-	return nil, fmt.Errorf("path goes through a %s at %q", typeName(doc), tok)
+	return nil, fmt.Errorf("path goes through a %s at %q", pyjson.TypeName(doc), tok)
 }
 
 func pointerAdd(doc any, tokens []string, v any) (any, error) {
@@ -527,7 +527,7 @@ func pointerAdd(doc any, tokens []string, v any) (any, error) {
 			out = append(out, v)
 			return append(out, n[i:]...), nil
 		}
-		return nil, fmt.Errorf("cannot add into a %s", typeName(parent))
+		return nil, fmt.Errorf("cannot add into a %s", pyjson.TypeName(parent))
 	})
 }
 
@@ -556,7 +556,7 @@ func pointerRemove(doc any, tokens []string) (any, any, error) {
 			out = append(out, n[:i]...)
 			return append(out, n[i+1:]...), nil
 		}
-		return nil, fmt.Errorf("cannot remove from a %s", typeName(parent))
+		return nil, fmt.Errorf("cannot remove from a %s", pyjson.TypeName(parent))
 	})
 	return doc, removed, err
 }
@@ -581,7 +581,7 @@ func pointerReplace(doc any, tokens []string, v any) (any, error) {
 			n[i] = v
 			return n, nil
 		}
-		return nil, fmt.Errorf("cannot replace in a %s", typeName(parent))
+		return nil, fmt.Errorf("cannot replace in a %s", pyjson.TypeName(parent))
 	})
 }
 
