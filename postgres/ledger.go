@@ -74,16 +74,7 @@ func rowOf(rec *writeback.LedgerRecord, line []byte) (ledgerRow, error) {
 // encodeRow encodes a record the store appends: its line is exactly the
 // file store's (writeback.EncodeLine).
 func encodeRow(rec writeback.LedgerRecord) (ledgerRow, error) {
-	var v any
-	switch {
-	case rec.Durable != nil:
-		v = rec.Durable
-	case rec.Registry != nil:
-		v = rec.Registry
-	case rec.Conflict != nil:
-		v = rec.Conflict
-	}
-	line, err := writeback.EncodeLine(v)
+	line, err := writeback.EncodeLine(rec.Body())
 	if err != nil {
 		return ledgerRow{}, settle.Wrap(settle.Internal, err, "encode ledger record")
 	}
