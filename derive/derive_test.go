@@ -30,6 +30,16 @@ func open(t *testing.T) (*file.Ledger, *file.Events, *derive.Deriver) {
 	return led, ev, d
 }
 
+// declare declares batch with n tracks and returns them.
+func declare(t *testing.T, led *file.Ledger, batch string, n int) []writeback.TrackTask {
+	t.Helper()
+	tracks := storetest.Tracks(batch, n)
+	if err := led.DeclareBatch(context.Background(), writeback.Batch{BatchID: batch, Tracks: tracks}); err != nil {
+		t.Fatal(err)
+	}
+	return tracks
+}
+
 func types(t *testing.T, ev event.Log) map[string]int {
 	t.Helper()
 	evs, err := ev.Since(context.Background(), 0, 1000)
@@ -49,10 +59,7 @@ func types(t *testing.T, ev event.Log) map[string]int {
 func TestFirstConsolidationNamesTheCompletingWriteback(t *testing.T) {
 	led, ev, d := open(t)
 	ctx := context.Background()
-	tracks := storetest.Tracks("B", 2)
-	if err := led.DeclareBatch(ctx, writeback.Batch{BatchID: "B", Tracks: tracks}); err != nil {
-		t.Fatal(err)
-	}
+	tracks := declare(t, led, "B", 2)
 	wb := func(i int) *writeback.SettleOutcome {
 		t.Helper()
 		out, err := led.Writeback(ctx, writeback.WritebackRequest{Binding: storetest.Binding(tracks[i].TaskID, tracks[i].TrackID, "B")})
@@ -88,10 +95,7 @@ func TestFirstConsolidationNamesTheCompletingWriteback(t *testing.T) {
 func TestFollowStepDerivesForeignRecords(t *testing.T) {
 	led, ev, d := open(t)
 	ctx := context.Background()
-	tracks := storetest.Tracks("F", 3)
-	if err := led.DeclareBatch(ctx, writeback.Batch{BatchID: "F", Tracks: tracks}); err != nil {
-		t.Fatal(err)
-	}
+	tracks := declare(t, led, "F", 3)
 	for _, tt := range tracks {
 		if _, err := led.Writeback(ctx, writeback.WritebackRequest{Binding: storetest.Binding(tt.TaskID, tt.TrackID, "F")}); err != nil {
 			t.Fatal(err)

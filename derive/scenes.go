@@ -214,14 +214,7 @@ func (f *sceneFollower) step(ctx context.Context, now time.Time) (time.Duration,
 	due := time.Duration(-1)
 	n := 0
 	for k, p := range f.pending {
-		wait := f.grace - now.Sub(p.since)
-		if wait <= 0 && f.d.sceneBusy(p.b.Ref) {
-			wait = max(f.grace, 10*time.Millisecond)
-		}
-		if wait > 0 {
-			if due < 0 || wait < due {
-				due = wait
-			}
+		if f.waiting(now, p.since, p.b.Ref, &due) {
 			continue
 		}
 		if err := f.d.deriveBody(ctx, p.b, f.known[k]); err != nil {
@@ -238,14 +231,7 @@ func (f *sceneFollower) step(ctx context.Context, now time.Time) (time.Duration,
 	// its activation.
 	tailed := false
 	for k, p := range f.manifests {
-		wait := f.grace - now.Sub(p.since)
-		if wait <= 0 && f.d.sceneBusy(p.m.Ref) {
-			wait = max(f.grace, 10*time.Millisecond)
-		}
-		if wait > 0 {
-			if due < 0 || wait < due {
-				due = wait
-			}
+		if f.waiting(now, p.since, p.m.Ref, &due) {
 			continue
 		}
 		if !tailed {
@@ -260,6 +246,23 @@ func (f *sceneFollower) step(ctx context.Context, now time.Time) (time.Duration,
 		delete(f.manifests, k)
 	}
 	return due, nil
+}
+
+// waiting reports whether an entry of ref seen changed at since still
+// waits: for the grace, and longer while its scene is busy. due becomes
+// the nearest wait (-1: none yet).
+func (f *sceneFollower) waiting(now, since time.Time, ref scene.Ref, due *time.Duration) bool {
+	wait := f.grace - now.Sub(since)
+	if wait <= 0 && f.d.sceneBusy(ref) {
+		wait = max(f.grace, 10*time.Millisecond)
+	}
+	if wait <= 0 {
+		return false
+	}
+	if *due < 0 || wait < *due {
+		*due = wait
+	}
+	return true
 }
 
 // compare announces m's active version if it is not the batch's last

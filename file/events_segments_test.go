@@ -3,7 +3,6 @@ package file_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -33,16 +32,7 @@ func openSegmented(t testing.TB, dir string, size int) *file.Events {
 }
 
 func segmentFiles(t testing.TB, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(eventsPath(dir) + ".segments")
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	return out
+	return testenv.DirNames(t, eventsPath(dir)+".segments")
 }
 
 // modelEvent is what the model keeps of one event.

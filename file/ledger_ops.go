@@ -18,10 +18,10 @@ import (
 	"github.com/settlehq/settle/writeback"
 )
 
-// Records paging limits.
+// Records paging limits (writeback's, the same in every store).
 const (
-	DefaultRecordsLimit = 100
-	MaxRecordsLimit     = 1000
+	DefaultRecordsLimit = writeback.DefaultRecordsLimit
+	MaxRecordsLimit     = writeback.MaxRecordsLimit
 )
 
 // readable brings the index up to date for a read. mu held.
@@ -47,10 +47,7 @@ func (l *Ledger) readable(ctx context.Context) error {
 // before its group's fsync. A DryRun evaluates against the index and writes
 // nothing.
 func (l *Ledger) Writeback(ctx context.Context, req writeback.WritebackRequest) (writeback.WritebackOutcome, error) {
-	if err := writeback.CheckBindingLimits(&req.Binding); err != nil {
-		return writeback.WritebackOutcome{}, err
-	}
-	if err := writeback.CheckRequest(req); err != nil {
+	if err := writeback.CheckWriteback(&req); err != nil {
 		return writeback.WritebackOutcome{}, err
 	}
 	if req.DryRun {
@@ -80,30 +77,15 @@ func (l *Ledger) Writeback(ctx context.Context, req writeback.WritebackRequest) 
 // as one unit, so they are evaluated in order and written by the same
 // group commit (one write, one fsync), each item's records all or none.
 func (l *Ledger) WritebackMany(ctx context.Context, reqs []writeback.WritebackRequest) ([]writeback.WritebackItem, error) {
-	items, err := writeback.CheckMany(reqs)
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, settle.Wrap(settle.Unavailable, err, "writeback batch")
-	}
-	calls := make([]*call, 0, len(reqs))
-	at := make([]int, 0, len(reqs))
-	for i := range reqs {
-		if items[i].Err == nil {
-			calls = append(calls, &call{req: &reqs[i]})
-			at = append(at, i)
+	ready := func() error {
+		if err := ctx.Err(); err != nil {
+			return settle.Wrap(settle.Unavailable, err, "writeback batch")
 		}
+		return nil
 	}
-	if len(calls) > 0 {
-		if err := l.submit(ctx, calls...); err != nil {
-			return nil, err
-		}
-	}
-	for j, c := range calls {
-		items[at[j]] = writeback.WritebackItem{Outcome: c.out, Err: c.err}
-	}
-	return items, nil
+	return writeback.QueueMany(reqs, ready, func(r *writeback.WritebackRequest) *call { return &call{req: r} },
+		func(cs ...*call) error { return l.submit(ctx, cs...) },
+		func(c *call) (writeback.WritebackOutcome, error) { return c.out, c.err })
 }
 
 // apply evaluates one write-back against the group's view and stages what
@@ -447,14 +429,9 @@ func readJSON(path string, v any, what string) error {
 // at most 1000). Only the matching records are read from the file.
 func (l *Ledger) Records(ctx context.Context, q writeback.RecordQuery) (writeback.RecordPage, error) {
 	page := writeback.RecordPage{Records: []writeback.LedgerRecord{}, Next: -1}
-	limit := q.Limit
-	switch {
-	case limit < 0:
-		return page, settle.Errorf(settle.InvalidInput, "negative limit %d", limit)
-	case limit == 0:
-		limit = DefaultRecordsLimit
-	case limit > MaxRecordsLimit:
-		limit = MaxRecordsLimit
+	limit, err := q.PageLimit()
+	if err != nil {
+		return page, err
 	}
 	wantKind := -1
 	switch q.Kind {
@@ -473,7 +450,7 @@ func (l *Ledger) Records(ctx context.Context, q writeback.RecordQuery) (writebac
 	if err := l.readable(ctx); err != nil {
 		return page, err
 	}
-	err := l.withView(func(v *ixView) {
+	err = l.withView(func(v *ixView) {
 		page.Records, page.Next = []writeback.LedgerRecord{}, -1
 		// Candidates: the records of a key when filtering by task or
 		// batch (the shorter list), else every Seq.

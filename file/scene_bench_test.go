@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/storetest"
 )
@@ -30,32 +31,26 @@ func scReportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(scCPUTime()-start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
 
-// BenchmarkStatusSave times the seed's save_active_scene_status port: a
-// closure status write (one take status flipped) under the batch lock,
-// with the fresh load, structure guard and durable write of the body.
-// testdata/seed_bench_scene.py times the seed on the same shape of scene.
-func BenchmarkStatusSave(b *testing.B) {
+// scBenchStatusWrites times write (iteration i) on a saved scene of n
+// beats, for each of scBenchSizes; prep changes the scene before it is
+// saved. With setBytes the saved body's size is reported.
+func scBenchStatusWrites(b *testing.B, prep func(sc *scene.Scene), setBytes bool, write func(s *file.Scenes, i int) error) {
 	for _, n := range scBenchSizes {
 		b.Run(fmt.Sprintf("beats=%d", n), func(b *testing.B) {
 			root := b.TempDir()
 			s := scOpen(b, root)
 			sc := scGen(b, rand.New(rand.NewSource(int64(n))), "BENCH", n)
-			sc.Beats[0].Takes = append(sc.Beats[0].Takes, &scene.Take{TakeID: "bench", Status: scene.TakeRunning})
+			prep(sc)
 			storetest.OK(b, s.SaveGuarded(scCtx, storetest.Ref("BENCH"), sc))
-			body, _ := scene.EncodeBody(sc)
-			b.SetBytes(int64(len(body)))
-			statuses := []string{scene.TakeRunning, scene.TakeSucceeded}
+			if setBytes {
+				body, _ := scene.EncodeBody(sc)
+				b.SetBytes(int64(len(body)))
+			}
 			b.ResetTimer()
 			cpu := scCPUTime()
 			defer func() { scReportCPU(b, cpu) }()
 			for i := 0; i < b.N; i++ {
-				st := statuses[i%2]
-				_, err := s.UpdateStatus(scCtx, storetest.Ref("BENCH"), 1, func(sc *scene.Scene) error {
-					t := sc.Beats[0].Takes[len(sc.Beats[0].Takes)-1]
-					t.Status = st
-					return nil
-				}, nil)
-				if err != nil {
+				if err := write(s, i); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -63,29 +58,36 @@ func BenchmarkStatusSave(b *testing.B) {
 	}
 }
 
+// BenchmarkStatusSave times the seed's save_active_scene_status port: a
+// closure status write (one take status flipped) under the batch lock,
+// with the fresh load, structure guard and durable write of the body.
+// testdata/seed_bench_scene.py times the seed on the same shape of scene.
+func BenchmarkStatusSave(b *testing.B) {
+	statuses := []string{scene.TakeRunning, scene.TakeSucceeded}
+	scBenchStatusWrites(b, func(sc *scene.Scene) {
+		sc.Beats[0].Takes = append(sc.Beats[0].Takes, &scene.Take{TakeID: "bench", Status: scene.TakeRunning})
+	}, true, func(s *file.Scenes, i int) error {
+		st := statuses[i%2]
+		_, err := s.UpdateStatus(scCtx, storetest.Ref("BENCH"), 1, func(sc *scene.Scene) error {
+			t := sc.Beats[0].Takes[len(sc.Beats[0].Takes)-1]
+			t.Status = st
+			return nil
+		}, nil)
+		return err
+	})
+}
+
 // BenchmarkStatusPatch is BenchmarkStatusSave through PatchStatus (an RFC
 // 6902 patch instead of a closure).
 func BenchmarkStatusPatch(b *testing.B) {
-	for _, n := range scBenchSizes {
-		b.Run(fmt.Sprintf("beats=%d", n), func(b *testing.B) {
-			root := b.TempDir()
-			s := scOpen(b, root)
-			sc := scGen(b, rand.New(rand.NewSource(int64(n))), "BENCH", n)
-			storetest.OK(b, s.SaveGuarded(scCtx, storetest.Ref("BENCH"), sc))
-			patches := [][]byte{
-				[]byte(`[{"op": "replace", "path": "/beats/0/approved", "value": true}]`),
-				[]byte(`[{"op": "replace", "path": "/beats/0/approved", "value": false}]`),
-			}
-			b.ResetTimer()
-			cpu := scCPUTime()
-			defer func() { scReportCPU(b, cpu) }()
-			for i := 0; i < b.N; i++ {
-				if _, err := s.PatchStatus(scCtx, storetest.Ref("BENCH"), 1, patches[i%2]); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+	patches := [][]byte{
+		[]byte(`[{"op": "replace", "path": "/beats/0/approved", "value": true}]`),
+		[]byte(`[{"op": "replace", "path": "/beats/0/approved", "value": false}]`),
 	}
+	scBenchStatusWrites(b, func(*scene.Scene) {}, false, func(s *file.Scenes, i int) error {
+		_, err := s.PatchStatus(scCtx, storetest.Ref("BENCH"), 1, patches[i%2])
+		return err
+	})
 }
 
 // BenchmarkCandidateWrite times write_scene_candidate: each iteration

@@ -2,31 +2,19 @@ package file_test
 
 import (
 	"math/rand"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/storetest"
 )
 
 // scDirNames lists the scenes directory (nil when it does not exist).
-func scDirNames(t *testing.T, root string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(scDir(root))
-	if os.IsNotExist(err) {
-		return nil
-	}
-	storetest.OK(t, err)
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	return out
-}
+func scDirNames(t *testing.T, root string) []string { return testenv.DirNames(t, scDir(root)) }
 
 // TestHardeningD_RunnerSavesFromOneBase races runner saves from one base
 // body through two stores on one root (two processes' worth of flocks):

@@ -247,23 +247,20 @@ func scSeedCode(res map[string]json.RawMessage) settle.Code {
 	return settle.Code(c)
 }
 
-func scSeedString(t testing.TB, res map[string]json.RawMessage, key string) string {
+// scSeedValue decodes a seed result's member key.
+func scSeedValue[T any](t testing.TB, res map[string]json.RawMessage, key string) T {
 	t.Helper()
-	var s string
-	if err := json.Unmarshal(res[key], &s); err != nil {
+	var v T
+	if err := json.Unmarshal(res[key], &v); err != nil {
 		t.Fatalf("seed result %s: %v (%s)", key, err, res[key])
 	}
-	return s
+	return v
 }
 
-func scSeedInt(t testing.TB, res map[string]json.RawMessage, key string) int {
-	t.Helper()
-	var n int
-	if err := json.Unmarshal(res[key], &n); err != nil {
-		t.Fatalf("seed result %s: %v (%s)", key, err, res[key])
-	}
-	return n
-}
+var (
+	scSeedString = scSeedValue[string]
+	scSeedInt    = scSeedValue[int]
+)
 
 // canonical re-encodes JSON text (sorted keys, ASCII) for comparison.
 func scCanonical(t testing.TB, raw []byte) string {

@@ -85,19 +85,7 @@ func (s *Server) handleWritebackBatch(w http.ResponseWriter, r *http.Request) er
 				results[i] = itemError(settle.Errorf(settle.Internal, "a foreign-key write-back was not refused by the evaluator (%s)", d.Classification))
 				continue
 			}
-			b := reqs[j].Binding
-			data := refusedData{
-				Classification:   d.Classification,
-				Code:             string(settle.Forbidden),
-				TaskID:           b.TaskID,
-				TrackID:          b.TrackID,
-				BatchID:          b.BatchID,
-				WritebackID:      b.WritebackID(),
-				CollectorKey:     b.CollectorKey,
-				Principal:        p.Name,
-				ConflictRecorded: it.Outcome.ConflictRecorded,
-				Reasons:          append([]string{msg}, d.Reasons...),
-			}
+			data := foreignRefused(&d, &reqs[j].Binding, p, it.Outcome.ConflictRecorded, msg)
 			if err := s.derive.Refused(ctx, data); err != nil {
 				results[i] = itemError(err)
 				continue

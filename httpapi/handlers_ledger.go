@@ -167,6 +167,24 @@ func (s *Server) afterWriteback(w http.ResponseWriter, r *http.Request, d *write
 	return nil
 }
 
+// foreignRefused is the writeback.refused event of a foreign-key
+// write-back refused with decision d: FORBIDDEN, msg first among the
+// reasons.
+func foreignRefused(d *writeback.Decision, b *writeback.Binding, p Principal, conflictRecorded bool, msg string) refusedData {
+	return refusedData{
+		Classification:   d.Classification,
+		Code:             string(settle.Forbidden),
+		TaskID:           b.TaskID,
+		TrackID:          b.TrackID,
+		BatchID:          b.BatchID,
+		WritebackID:      b.WritebackID(),
+		CollectorKey:     b.CollectorKey,
+		Principal:        p.Name,
+		ConflictRecorded: conflictRecorded,
+		Reasons:          append([]string{msg}, d.Reasons...),
+	}
+}
+
 // refuseForeignKey answers a collector whose verdict names another
 // collector key: 403 FORBIDDEN. Unless it is a dry run, the refusal is
 // recorded through the store as a writeback_conflict.v1 record (the
@@ -204,18 +222,7 @@ func (s *Server) refuseForeignKey(w http.ResponseWriter, r *http.Request, req wr
 		if out.ConflictRecorded {
 			w.Header().Set(HeaderConflictRecorded, "true")
 		}
-		data := refusedData{
-			Classification:   d.Classification,
-			Code:             string(settle.Forbidden),
-			TaskID:           b.TaskID,
-			TrackID:          b.TrackID,
-			BatchID:          b.BatchID,
-			WritebackID:      b.WritebackID(),
-			CollectorKey:     b.CollectorKey,
-			Principal:        p.Name,
-			ConflictRecorded: out.ConflictRecorded,
-			Reasons:          append([]string{msg}, d.Reasons...),
-		}
+		data := foreignRefused(&d, &b, p, out.ConflictRecorded, msg)
 		if err := s.derive.Refused(r.Context(), data); err != nil {
 			return err
 		}

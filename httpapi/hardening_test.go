@@ -10,39 +10,35 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/storetest"
 )
 
 var bg = context.Background()
 
-// hardeningEnvs are the servers the hardening tests run on: the file
-// store, and the PostgreSQL store when SETTLE_TEST_POSTGRES is set.
-func hardeningEnvs(t *testing.T) map[string]func(t *testing.T) *env {
+// eachHardeningEnv runs f on each server the hardening tests run on, the
+// fixture loaded: the file store, and the PostgreSQL store when
+// SETTLE_TEST_POSTGRES is set.
+func eachHardeningEnv(t *testing.T, f func(t *testing.T, e *env)) {
 	envs := map[string]func(t *testing.T) *env{
 		"file": func(t *testing.T) *env { return startEnv(t, envOptions{}) },
 	}
 	if os.Getenv("SETTLE_TEST_POSTGRES") != "" {
 		envs["postgres"] = func(t *testing.T) *env { return startEnv(t, envOptions{pg: newSchema(t)}) }
 	}
-	return envs
+	for name, start := range envs {
+		t.Run(name, func(t *testing.T) {
+			e := start(t)
+			fixture(t, e)
+			f(t, e)
+		})
+	}
 }
 
 // sceneFileNames lists the server's scenes directory (file store only).
 func sceneFileNames(t *testing.T, e *env) []string {
-	t.Helper()
-	ents, err := os.ReadDir(filepath.Join(e.root, "projects", project, "orchestration", "scenes"))
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, en := range ents {
-		out = append(out, en.Name())
-	}
-	return out
+	return testenv.DirNames(t, filepath.Join(e.root, "projects", project, "orchestration", "scenes"))
 }
 
 // TestHardeningC_RunnerCannotCreateScenes: a runner's status patch or
@@ -50,48 +46,44 @@ func sceneFileNames(t *testing.T, e *env) []string {
 // If-Match and whatever structure it carries, and creates nothing; an
 // operator's status write still creates one (the seed's cold start).
 func TestHardeningC_RunnerCannotCreateScenes(t *testing.T) {
-	for name, start := range hardeningEnvs(t) {
-		t.Run(name, func(t *testing.T) {
-			e := start(t)
-			fixture(t, e)
-			before := sceneFileNames(t, e)
-			anyStructure := `[{"op": "add", "path": "/beats/-", "value": {"beat_id": "SH_X", "takes": [{"take_id": "t", "status": "succeeded"}]}}]`
-			rev := strings.Repeat("0", 64)
-			for _, c := range []call{
-				{method: "PATCH", path: scenePath("RUNNERMADE"), body: anyStructure, header: map[string]string{"If-Match": `"1"`}},
-				{method: "PATCH", path: scenePath("RUNNERMADE"), body: anyStructure, header: map[string]string{"If-Match": `"2"`}},
-				{method: "PATCH", path: scenePath("RUNNERMADE"), body: `[]`, header: map[string]string{"If-Match": `"1-` + rev + `"`}},
-				{method: "POST", path: scenePath("RUNNERMADE") + "/save-runner", body: `{"scene": ` + sceneJSON("RUNNERMADE") + `}`, header: map[string]string{"If-Match": `"1"`}},
-				{method: "POST", path: scenePath("RUNNERMADE") + "/save-runner", body: `{"scene": ` + sceneJSON("RUNNERMADE") + `}`, header: map[string]string{"If-Match": `"1-` + rev + `"`}},
-			} {
-				c.token = "tok-runner"
-				if a := e.do(c); a.status != 404 || a.code() != string(settle.NotFound) {
-					t.Fatalf("runner %s If-Match %s: %d %s", c.method, c.header["If-Match"], a.status, a.body)
-				}
+	eachHardeningEnv(t, func(t *testing.T, e *env) {
+		before := sceneFileNames(t, e)
+		anyStructure := `[{"op": "add", "path": "/beats/-", "value": {"beat_id": "SH_X", "takes": [{"take_id": "t", "status": "succeeded"}]}}]`
+		rev := strings.Repeat("0", 64)
+		for _, c := range []call{
+			{method: "PATCH", path: scenePath("RUNNERMADE"), body: anyStructure, header: map[string]string{"If-Match": `"1"`}},
+			{method: "PATCH", path: scenePath("RUNNERMADE"), body: anyStructure, header: map[string]string{"If-Match": `"2"`}},
+			{method: "PATCH", path: scenePath("RUNNERMADE"), body: `[]`, header: map[string]string{"If-Match": `"1-` + rev + `"`}},
+			{method: "POST", path: scenePath("RUNNERMADE") + "/save-runner", body: `{"scene": ` + sceneJSON("RUNNERMADE") + `}`, header: map[string]string{"If-Match": `"1"`}},
+			{method: "POST", path: scenePath("RUNNERMADE") + "/save-runner", body: `{"scene": ` + sceneJSON("RUNNERMADE") + `}`, header: map[string]string{"If-Match": `"1-` + rev + `"`}},
+		} {
+			c.token = "tok-runner"
+			if a := e.do(c); a.status != 404 || a.code() != string(settle.NotFound) {
+				t.Fatalf("runner %s If-Match %s: %d %s", c.method, c.header["If-Match"], a.status, a.body)
 			}
-			if a := e.do(call{method: "GET", path: scenePath("RUNNERMADE"), token: "tok-reader"}); a.status != 404 {
-				t.Fatalf("GET after the refusals: %d %s", a.status, a.body)
-			}
-			if after := sceneFileNames(t, e); !slices.Equal(before, after) {
-				t.Fatalf("scenes directory %v, was %v", after, before)
-			}
-			// The HTTP client (a runner's) gets the same answer.
-			_, err := e.client("tok-runner").SaveRunner(bg, storetest.Ref("RUNNERMADE"), 1, "", &scene.Scene{SceneID: "RUNNERMADE"})
-			if settle.ErrorCode(err) != settle.NotFound {
-				t.Fatalf("client runner save: %v", err)
-			}
+		}
+		if a := e.do(call{method: "GET", path: scenePath("RUNNERMADE"), token: "tok-reader"}); a.status != 404 {
+			t.Fatalf("GET after the refusals: %d %s", a.status, a.body)
+		}
+		if after := sceneFileNames(t, e); !slices.Equal(before, after) {
+			t.Fatalf("scenes directory %v, was %v", after, before)
+		}
+		// The HTTP client (a runner's) gets the same answer.
+		_, err := e.client("tok-runner").SaveRunner(bg, storetest.Ref("RUNNERMADE"), 1, "", &scene.Scene{SceneID: "RUNNERMADE"})
+		if settle.ErrorCode(err) != settle.NotFound {
+			t.Fatalf("client runner save: %v", err)
+		}
 
-			a := e.do(call{method: "PATCH", path: scenePath("OPMADE"), token: "tok-operator", body: `[{"op": "add", "path": "/scene_metadata/k", "value": 1}]`, header: map[string]string{"If-Match": `"1"`}})
-			if a.status != 200 {
-				t.Fatalf("operator cold start: %d %s", a.status, a.body)
-			}
-			// A runner writes the status of a scene that exists.
-			a = e.do(call{method: "PATCH", path: scenePath("OPMADE"), token: "tok-runner", body: `[{"op": "add", "path": "/scene_metadata/k", "value": 2}]`, header: map[string]string{"If-Match": `"1"`}})
-			if a.status != 200 {
-				t.Fatalf("runner patch of an existing scene: %d %s", a.status, a.body)
-			}
-		})
-	}
+		a := e.do(call{method: "PATCH", path: scenePath("OPMADE"), token: "tok-operator", body: `[{"op": "add", "path": "/scene_metadata/k", "value": 1}]`, header: map[string]string{"If-Match": `"1"`}})
+		if a.status != 200 {
+			t.Fatalf("operator cold start: %d %s", a.status, a.body)
+		}
+		// A runner writes the status of a scene that exists.
+		a = e.do(call{method: "PATCH", path: scenePath("OPMADE"), token: "tok-runner", body: `[{"op": "add", "path": "/scene_metadata/k", "value": 2}]`, header: map[string]string{"If-Match": `"1"`}})
+		if a.status != 200 {
+			t.Fatalf("runner patch of an existing scene: %d %s", a.status, a.body)
+		}
+	})
 }
 
 // TestHardeningD_RunnerSavesOverHTTP: two runners' saves from one GET of
@@ -99,83 +91,75 @@ func TestHardeningC_RunnerCannotCreateScenes(t *testing.T) {
 // replacing the first's takes; after a new GET it lands and both takes
 // are kept. RunnerSaveRace then races runners through two clients.
 func TestHardeningD_RunnerSavesOverHTTP(t *testing.T) {
-	for name, start := range hardeningEnvs(t) {
-		t.Run(name, func(t *testing.T) {
-			e := start(t)
-			fixture(t, e)
-			get := e.do(call{method: "GET", path: scenePath("S"), token: "tok-reader"})
-			etag := get.header.Get("ETag")
-			withTake := func(id string) string {
-				return `{"scene": ` + strings.Replace(sceneJSON("S"), `"status": "pending"}]`, `"status": "pending"}, {"take_id": "`+id+`", "status": "running"}]`, 1) + `}`
-			}
-			save := func(id, ifMatch string) answer {
-				return e.do(call{method: "POST", path: scenePath("S") + "/save-runner", token: "tok-runner", body: withTake(id), header: map[string]string{"If-Match": ifMatch}})
-			}
-			if a := save("first", etag); a.status != 200 {
-				t.Fatalf("first runner: %d %s", a.status, a.body)
-			}
-			a := save("second", etag)
-			if a.status != 412 || a.code() != string(settle.VersionConflict) {
-				t.Fatalf("second runner from the same base: %d %s", a.status, a.body)
-			}
-			// The second runner reloads, keeps what it did not know, saves.
-			rc := e.client("tok-runner")
-			cur, err := rc.Load(bg, storetest.Ref("S"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if httpapi.BodyETag(cur.Version, cur.Revision) == etag {
-				t.Fatalf("the first save did not move the ETag")
-			}
-			cur.Scene.Beats[0].Takes = append(cur.Scene.Beats[0].Takes, &scene.Take{TakeID: "second", Status: scene.TakeRunning})
-			if _, err := rc.SaveRunner(bg, storetest.Ref("S"), cur.Version, cur.Revision, cur.Scene); err != nil {
-				t.Fatalf("second runner after reloading: %v", err)
-			}
-			ld, err := e.client("tok-reader").Load(bg, storetest.Ref("S"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ids []string
-			for _, tk := range ld.Scene.Beats[0].Takes {
-				ids = append(ids, tk.TakeID)
-			}
-			if !slices.Equal(ids, []string{"SH_001_t0", "first", "second"}) {
-				t.Fatalf("takes %v", ids)
-			}
+	eachHardeningEnv(t, func(t *testing.T, e *env) {
+		get := e.do(call{method: "GET", path: scenePath("S"), token: "tok-reader"})
+		etag := get.header.Get("ETag")
+		withTake := func(id string) string {
+			return `{"scene": ` + strings.Replace(sceneJSON("S"), `"status": "pending"}]`, `"status": "pending"}, {"take_id": "`+id+`", "status": "running"}]`, 1) + `}`
+		}
+		save := func(id, ifMatch string) answer {
+			return e.do(call{method: "POST", path: scenePath("S") + "/save-runner", token: "tok-runner", body: withTake(id), header: map[string]string{"If-Match": ifMatch}})
+		}
+		if a := save("first", etag); a.status != 200 {
+			t.Fatalf("first runner: %d %s", a.status, a.body)
+		}
+		a := save("second", etag)
+		if a.status != 412 || a.code() != string(settle.VersionConflict) {
+			t.Fatalf("second runner from the same base: %d %s", a.status, a.body)
+		}
+		// The second runner reloads, keeps what it did not know, saves.
+		rc := e.client("tok-runner")
+		cur, err := rc.Load(bg, storetest.Ref("S"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if httpapi.BodyETag(cur.Version, cur.Revision) == etag {
+			t.Fatalf("the first save did not move the ETag")
+		}
+		cur.Scene.Beats[0].Takes = append(cur.Scene.Beats[0].Takes, &scene.Take{TakeID: "second", Status: scene.TakeRunning})
+		if _, err := rc.SaveRunner(bg, storetest.Ref("S"), cur.Version, cur.Revision, cur.Scene); err != nil {
+			t.Fatalf("second runner after reloading: %v", err)
+		}
+		ld, err := e.client("tok-reader").Load(bg, storetest.Ref("S"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, tk := range ld.Scene.Beats[0].Takes {
+			ids = append(ids, tk.TakeID)
+		}
+		if !slices.Equal(ids, []string{"SH_001_t0", "first", "second"}) {
+			t.Fatalf("takes %v", ids)
+		}
 
-			storetest.RunnerSaveRace(t, []scene.Store{e.client("tok-operator"), e.client("tok-runner")}, 50)
-		})
-	}
+		storetest.RunnerSaveRace(t, []scene.Store{e.client("tok-operator"), e.client("tok-runner")}, 50)
+	})
 }
 
 // TestHardeningM_MissingSceneIs404: a runner's patch of a missing scene is
 // 404, not the 400 of a patch tried on an empty scene; activating a
 // missing scene is 404; neither leaves a file behind.
 func TestHardeningM_MissingSceneIs404(t *testing.T) {
-	for name, start := range hardeningEnvs(t) {
-		t.Run(name, func(t *testing.T) {
-			e := start(t)
-			fixture(t, e)
-			before := sceneFileNames(t, e)
-			a := e.do(call{method: "PATCH", path: scenePath("MISSING"), token: "tok-runner", header: map[string]string{"If-Match": `"1"`},
-				body: `[{"op": "replace", "path": "/beats/0/takes/0/status", "value": "succeeded"}]`})
-			if a.status != 404 || a.code() != string(settle.NotFound) {
-				t.Fatalf("patch of a missing scene: %d %s", a.status, a.body)
-			}
-			a = e.do(call{method: "POST", path: scenePath("MISSING") + "/activate", token: "tok-operator", body: `{"version": 1}`})
-			if a.status != 404 || a.code() != string(settle.NotFound) {
-				t.Fatalf("activate of a missing scene: %d %s", a.status, a.body)
-			}
-			// An operator's failing patch of a missing scene is refused as
-			// the seed refuses it, and leaves nothing either.
-			a = e.do(call{method: "PATCH", path: scenePath("MISSING"), token: "tok-operator", header: map[string]string{"If-Match": `"1"`},
-				body: `[{"op": "replace", "path": "/beats/0/takes/0/status", "value": "succeeded"}]`})
-			if a.status != 400 {
-				t.Fatalf("operator's failing patch of a missing scene: %d %s", a.status, a.body)
-			}
-			if after := sceneFileNames(t, e); !slices.Equal(before, after) {
-				t.Fatalf("scenes directory %v, was %v", after, before)
-			}
-		})
-	}
+	eachHardeningEnv(t, func(t *testing.T, e *env) {
+		before := sceneFileNames(t, e)
+		a := e.do(call{method: "PATCH", path: scenePath("MISSING"), token: "tok-runner", header: map[string]string{"If-Match": `"1"`},
+			body: `[{"op": "replace", "path": "/beats/0/takes/0/status", "value": "succeeded"}]`})
+		if a.status != 404 || a.code() != string(settle.NotFound) {
+			t.Fatalf("patch of a missing scene: %d %s", a.status, a.body)
+		}
+		a = e.do(call{method: "POST", path: scenePath("MISSING") + "/activate", token: "tok-operator", body: `{"version": 1}`})
+		if a.status != 404 || a.code() != string(settle.NotFound) {
+			t.Fatalf("activate of a missing scene: %d %s", a.status, a.body)
+		}
+		// An operator's failing patch of a missing scene is refused as
+		// the seed refuses it, and leaves nothing either.
+		a = e.do(call{method: "PATCH", path: scenePath("MISSING"), token: "tok-operator", header: map[string]string{"If-Match": `"1"`},
+			body: `[{"op": "replace", "path": "/beats/0/takes/0/status", "value": "succeeded"}]`})
+		if a.status != 400 {
+			t.Fatalf("operator's failing patch of a missing scene: %d %s", a.status, a.body)
+		}
+		if after := sceneFileNames(t, e); !slices.Equal(before, after) {
+			t.Fatalf("scenes directory %v, was %v", after, before)
+		}
+	})
 }

@@ -270,16 +270,24 @@ func TestUIActivateCSRFAndRoles(t *testing.T) {
 	}
 }
 
-func TestUISceneDiffAndGrid(t *testing.T) {
-	e := startEnv(t, envOptions{})
+// uiSceneListed seeds scene B1 and returns a client logged in with token
+// whose scene list shows it.
+func uiSceneListed(t *testing.T, e *env, token string) *uiClient {
+	t.Helper()
 	seedUIScene(t, e.scenes, "B1")
 	c := newUIClient(t, e.url)
-	c.login("tok-reader")
+	c.login(token)
 	_, body := c.page("/ui/scenes")
 	if !strings.Contains(body, `href="/ui/scenes/proj/ep_001/B1"`) {
 		t.Fatalf("scene list lacks B1:\n%s", body)
 	}
-	_, body = c.page("/ui/scenes/proj/ep_001/B1?a=1&b=2")
+	return c
+}
+
+func TestUISceneDiffAndGrid(t *testing.T) {
+	e := startEnv(t, envOptions{})
+	c := uiSceneListed(t, e, "tok-reader")
+	_, body := c.page("/ui/scenes/proj/ep_001/B1?a=1&b=2")
 	if !regexp.MustCompile(`<tr class="diff-added"><td>SH_003</td>`).MatchString(body) {
 		t.Fatalf("the diff does not show SH_003 added:\n%s", body)
 	}
@@ -355,13 +363,7 @@ func TestPostgresUILedgerPages(t *testing.T) {
 
 func TestPostgresUISceneActivate(t *testing.T) {
 	e := startEnv(t, envOptions{pg: newSchema(t)})
-	seedUIScene(t, e.scenes, "B1")
-	op := newUIClient(t, e.url)
-	op.login("tok-operator")
-	_, body := op.page("/ui/scenes")
-	if !strings.Contains(body, `href="/ui/scenes/proj/ep_001/B1"`) {
-		t.Fatalf("scene list lacks B1:\n%s", body)
-	}
+	op := uiSceneListed(t, e, "tok-operator")
 	op.page("/ui/scenes/proj/ep_001/B1")
 	st, body := op.post("/ui/scenes/proj/ep_001/B1/activate", url.Values{"csrf": {op.csrf}, "version": {"2"}, "expected": {"1"}}, "")
 	if st != http.StatusOK || !strings.Contains(body, "Version 2 is now active") {

@@ -10,10 +10,10 @@ import (
 	"github.com/settlehq/settle/writeback"
 )
 
-// Records paging limits (the file store's).
+// Records paging limits (writeback's, the same in every store).
 const (
-	DefaultRecordsLimit = 100
-	MaxRecordsLimit     = 1000
+	DefaultRecordsLimit = writeback.DefaultRecordsLimit
+	MaxRecordsLimit     = writeback.MaxRecordsLimit
 )
 
 // appendKey is the advisory lock every ledger appender holds shared and
@@ -74,16 +74,7 @@ func rowOf(rec *writeback.LedgerRecord, line []byte) (ledgerRow, error) {
 // encodeRow encodes a record the store appends: its line is exactly the
 // file store's (writeback.EncodeLine).
 func encodeRow(rec writeback.LedgerRecord) (ledgerRow, error) {
-	var v any
-	switch {
-	case rec.Durable != nil:
-		v = rec.Durable
-	case rec.Registry != nil:
-		v = rec.Registry
-	case rec.Conflict != nil:
-		v = rec.Conflict
-	}
-	line, err := writeback.EncodeLine(v)
+	line, err := writeback.EncodeLine(rec.Body())
 	if err != nil {
 		return ledgerRow{}, settle.Wrap(settle.Internal, err, "encode ledger record")
 	}
@@ -259,10 +250,7 @@ func readTaskViews(rows pgx.Rows) (views, map[string]error, error) {
 // evaluates on a snapshot and writes nothing. Errors: InvalidInput (a batch id
 // writeback.CheckRequest refuses), Unavailable, Internal, Corrupt.
 func (s *Store) Writeback(ctx context.Context, req writeback.WritebackRequest) (writeback.WritebackOutcome, error) {
-	if err := writeback.CheckBindingLimits(&req.Binding); err != nil {
-		return writeback.WritebackOutcome{}, err
-	}
-	if err := writeback.CheckRequest(req); err != nil {
+	if err := writeback.CheckWriteback(&req); err != nil {
 		return writeback.WritebackOutcome{}, err
 	}
 	if req.DryRun {
@@ -294,30 +282,10 @@ func (s *Store) Writeback(ctx context.Context, req writeback.WritebackRequest) (
 // as one unit, committed by one group transaction in order, each item's
 // records all or none.
 func (s *Store) WritebackMany(ctx context.Context, reqs []writeback.WritebackRequest) ([]writeback.WritebackItem, error) {
-	items, err := writeback.CheckMany(reqs)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.usable(ctx); err != nil {
-		return nil, err
-	}
-	calls := make([]*lcall, 0, len(reqs))
-	at := make([]int, 0, len(reqs))
-	for i := range reqs {
-		if items[i].Err == nil {
-			calls = append(calls, &lcall{req: &reqs[i]})
-			at = append(at, i)
-		}
-	}
-	if len(calls) > 0 {
-		if err := s.lq.Submit(ctx, calls...); err != nil {
-			return nil, err
-		}
-	}
-	for j, c := range calls {
-		items[at[j]] = writeback.WritebackItem{Outcome: c.out, Err: c.err}
-	}
-	return items, nil
+	return writeback.QueueMany(reqs, func() error { return s.usable(ctx) },
+		func(r *writeback.WritebackRequest) *lcall { return &lcall{req: r} },
+		func(cs ...*lcall) error { return s.lq.Submit(ctx, cs...) },
+		func(c *lcall) (writeback.WritebackOutcome, error) { return c.out, c.err })
 }
 
 // AppendRegistry implements writeback.Store: the record is validated
@@ -370,14 +338,9 @@ func (s *Store) Classify(ctx context.Context, taskID string) (string, error) {
 // match. Raw is the record's exact line.
 func (s *Store) Records(ctx context.Context, q writeback.RecordQuery) (writeback.RecordPage, error) {
 	page := writeback.RecordPage{Records: []writeback.LedgerRecord{}, Next: -1}
-	limit := q.Limit
-	switch {
-	case limit < 0:
-		return page, settle.Errorf(settle.InvalidInput, "negative limit %d", limit)
-	case limit == 0:
-		limit = DefaultRecordsLimit
-	case limit > MaxRecordsLimit:
-		limit = MaxRecordsLimit
+	limit, err := q.PageLimit()
+	if err != nil {
+		return page, err
 	}
 	switch q.Kind {
 	case "", writeback.KindDurable, writeback.KindRegistry, writeback.KindConflict:

@@ -423,11 +423,7 @@ func TestEventsListenerReconnects(t *testing.T) {
 	if _, err := b.Append(ctx, "x", nil); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-first:
-	case <-time.After(10 * time.Second):
-		t.Fatal("not woken")
-	}
+	testenv.Within(t, first, 10*time.Second, "the wake-up")
 	testenv.Until(t, 10*time.Second, func() bool {
 		var killed int
 		if err := b.Pool().QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
@@ -440,21 +436,13 @@ func TestEventsListenerReconnects(t *testing.T) {
 	if _, err := b.Append(ctx, "y", nil); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-ch:
-	case <-time.After(15 * time.Second):
-		t.Fatal("not woken after the listener connection was killed")
-	}
+	testenv.Within(t, ch, 15*time.Second, "the wake-up after the listener connection was killed")
 	// And later appends wake it through the new connection.
 	ch = a.Wait(ctx, 2)
 	if _, err := b.Append(ctx, "z", nil); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-ch:
-	case <-time.After(15 * time.Second):
-		t.Fatal("not woken after the reconnect")
-	}
+	testenv.Within(t, ch, 15*time.Second, "the wake-up after the reconnect")
 }
 
 // TestTablesHoldExactBytes: the ledger rows hold the file store's lines

@@ -219,7 +219,7 @@ func (o *Object) UnmarshalJSON(data []byte) error {
 	}
 	obj, ok := v.(*Object)
 	if !ok {
-		return fmt.Errorf("pyjson: unmarshal: expected a JSON object, got %s", typeName(v))
+		return fmt.Errorf("pyjson: unmarshal: expected a JSON object, got %s", TypeName(v))
 	}
 	*o = *obj
 	return nil
@@ -245,14 +245,15 @@ func (i *Int) UnmarshalJSON(data []byte) error {
 	}
 	n, ok := v.(Int)
 	if !ok {
-		return fmt.Errorf("pyjson: unmarshal: expected an integer, got %s", typeName(v))
+		return fmt.Errorf("pyjson: unmarshal: expected an integer, got %s", TypeName(v))
 	}
 	*i = n
 	return nil
 }
 
-// typeName names a decoded value's Python type.
-func typeName(v any) string {
+// TypeName names a decoded value's Python type ("dict", "list", "str",
+// "int", "float", "bool", "None"), as Python's type(v).__name__ does.
+func TypeName(v any) string {
 	switch v.(type) {
 	case nil:
 		return "None"

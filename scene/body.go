@@ -21,9 +21,25 @@ func parseObject(what string, data []byte) (*pyjson.Object, error) {
 	}
 	obj, ok := v.(*pyjson.Object)
 	if !ok {
-		return nil, settle.Errorf(settle.Corrupt, "%s is not a JSON object (got %s)", what, typeName(v))
+		return nil, settle.Errorf(settle.Corrupt, "%s is not a JSON object (got %s)", what, pyjson.TypeName(v))
 	}
 	return obj, nil
+}
+
+// checkSchemaVersion refuses (SchemaMismatch) a document whose
+// schema_version is missing or not equal to 1 under Python's != (so 1.0
+// and true pass, "1" does not); want is the version the message names.
+func checkSchemaVersion(obj *pyjson.Object, what string, want int) error {
+	sv, ok := obj.Get("schema_version")
+	if !ok || !pyjson.Equal(sv, schemaOne) {
+		got := "None"
+		if ok {
+			got = pyjson.Repr(sv)
+		}
+		return settle.Errorf(settle.SchemaMismatch,
+			"%s schema_version mismatch: expected %d, got %s", what, want, got)
+	}
+	return nil
 }
 
 // DecodeBodyTree is the seed's _read_scene_dict on a body's bytes: the raw
@@ -36,14 +52,8 @@ func DecodeBodyTree(data []byte) (*pyjson.Object, error) {
 	if err != nil {
 		return nil, err
 	}
-	sv, ok := obj.Get("schema_version")
-	if !ok || !pyjson.Equal(sv, schemaOne) {
-		got := "None"
-		if ok {
-			got = pyjson.Repr(sv)
-		}
-		return nil, settle.Errorf(settle.SchemaMismatch,
-			"scene body schema_version mismatch: expected %d, got %s", SceneSchemaVersion, got)
+	if err := checkSchemaVersion(obj, "scene body", SceneSchemaVersion); err != nil {
+		return nil, err
 	}
 	obj.Delete("schema_version")
 	return obj, nil

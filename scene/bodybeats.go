@@ -2,7 +2,6 @@ package scene
 
 import (
 	"bytes"
-	"math"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/pyjson"
@@ -201,54 +200,5 @@ func sameObject(a, b *pyjson.Object) bool {
 }
 
 // sameWritten reports whether a and b are written as the same bytes
-// without sort_keys: the same types, strings and number literals (float
-// bits), arrays element-wise, objects member by member in order. Any
-// other type is not the same (the caller encodes it).
-func sameWritten(a, b any) bool {
-	switch x := a.(type) {
-	case nil:
-		return b == nil
-	case bool:
-		y, ok := b.(bool)
-		return ok && x == y
-	case string:
-		y, ok := b.(string)
-		return ok && x == y
-	case pyjson.Int:
-		y, ok := b.(pyjson.Int)
-		return ok && x == y
-	case float64:
-		y, ok := b.(float64)
-		return ok && math.Float64bits(x) == math.Float64bits(y)
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !sameWritten(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case *pyjson.Object:
-		y, ok := b.(*pyjson.Object)
-		if !ok || x == nil || y == nil {
-			return false
-		}
-		if x == y {
-			return true
-		}
-		if x.Len() != y.Len() {
-			return false
-		}
-		yk := y.Keys()
-		for i, k := range x.Keys() {
-			if yk[i] != k || !sameWritten(x.Value(i), y.Value(i)) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
+// without sort_keys: objects member by member in order (see jsonEqual).
+func sameWritten(a, b any) bool { return jsonEqual(a, b, eqWritten) }

@@ -2,10 +2,7 @@ package scene
 
 import (
 	"bytes"
-	"math"
 	"sync"
-
-	"github.com/settlehq/settle/pyjson"
 )
 
 // BodyCache keeps the decoded active bodies of a long-running process
@@ -66,10 +63,7 @@ func (c *BodyCache) put(key string, data []byte, sc *Scene, fp string, beats []b
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.m[key]; ok {
-		c.bytes -= len(old.data)
-		delete(c.m, key)
-	}
+	c.forget(key)
 	if len(data) > c.max {
 		return
 	}
@@ -88,6 +82,11 @@ func (c *BodyCache) drop(key string) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.forget(key)
+}
+
+// forget removes key's entry, if any. mu held.
+func (c *BodyCache) forget(key string) {
 	if old, ok := c.m[key]; ok {
 		c.bytes -= len(old.data)
 		delete(c.m, key)
@@ -122,53 +121,6 @@ func sameStructure(a, b *Scene) bool {
 }
 
 // sameJSON reports whether a and b are the same JSON value as
-// json.dumps(sort_keys=True) writes it: the same types, strings and number
-// literals (float bits), arrays element-wise, objects as sets of members.
-func sameJSON(a, b any) bool {
-	switch x := a.(type) {
-	case nil:
-		return b == nil
-	case bool:
-		y, ok := b.(bool)
-		return ok && x == y
-	case string:
-		y, ok := b.(string)
-		return ok && x == y
-	case pyjson.Int:
-		y, ok := b.(pyjson.Int)
-		return ok && x == y
-	case float64:
-		y, ok := b.(float64)
-		return ok && math.Float64bits(x) == math.Float64bits(y)
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !sameJSON(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case *pyjson.Object:
-		y, ok := b.(*pyjson.Object)
-		if !ok || x == nil || y == nil {
-			return false
-		}
-		if x == y {
-			return true
-		}
-		if x.Len() != y.Len() {
-			return false
-		}
-		for i, k := range x.Keys() {
-			yv, ok := y.Get(k)
-			if !ok || !sameJSON(x.Value(i), yv) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
+// json.dumps(sort_keys=True) writes it: objects as sets of members (see
+// jsonEqual).
+func sameJSON(a, b any) bool { return jsonEqual(a, b, eqSorted) }

@@ -63,14 +63,14 @@ func structuralSha(sceneID any, beatIDs []any, metadata []any) (string, error) {
 		for _, key := range sortedStructuralKeys {
 			has, err := pyContains(md, key)
 			if err != nil {
-				return "", settle.Errorf(settle.Corrupt, "beats[%d].beat_metadata: %s is not a dict", i, typeName(md))
+				return "", settle.Errorf(settle.Corrupt, "beats[%d].beat_metadata: %s is not a dict", i, pyjson.TypeName(md))
 			}
 			if !has {
 				continue
 			}
 			v, err := pyGetItem(md, key)
 			if err != nil {
-				return "", settle.Errorf(settle.Corrupt, "beats[%d].beat_metadata: %s is not a dict", i, typeName(md))
+				return "", settle.Errorf(settle.Corrupt, "beats[%d].beat_metadata: %s is not a dict", i, pyjson.TypeName(md))
 			}
 			structural[i] = append(structural[i], kv{key, v})
 		}
@@ -177,14 +177,14 @@ func FingerprintTreeStrict(obj *pyjson.Object) (string, error) {
 	bv, _ := obj.Get("beats")
 	beats, err := pyIterList(bv)
 	if err != nil {
-		return "", settle.Errorf(settle.Corrupt, "structure fingerprint: beats is %s, not a list", typeName(bv))
+		return "", settle.Errorf(settle.Corrupt, "structure fingerprint: beats is %s, not a list", pyjson.TypeName(bv))
 	}
 	ids := make([]any, len(beats))
 	mds := make([]any, len(beats))
 	for i, b := range beats {
 		id, _, err := pyGet(b, "beat_id")
 		if err != nil {
-			return "", settle.Errorf(settle.Corrupt, "structure fingerprint: beats[%d] is %s, not a dict", i, typeName(b))
+			return "", settle.Errorf(settle.Corrupt, "structure fingerprint: beats[%d] is %s, not a dict", i, pyjson.TypeName(b))
 		}
 		ids[i] = id
 		mds[i], _, _ = pyGet(b, "beat_metadata")

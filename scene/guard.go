@@ -125,23 +125,23 @@ func StructuralMutationsStrict(disk, rebuild *pyjson.Object) ([]string, error) {
 	dbv, _ := disk.Get("beats")
 	diskBeats, err := pyIterList(dbv)
 	if err != nil {
-		return nil, diskErr("beats is %s, not a list", typeName(dbv))
+		return nil, diskErr("beats is %s, not a list", pyjson.TypeName(dbv))
 	}
 	diskIDs := make([]any, len(diskBeats))
 	for i, b := range diskBeats {
 		if diskIDs[i], _, err = pyGet(b, "beat_id"); err != nil {
-			return nil, diskErr("beats[%d] is %s, not a dict", i, typeName(b))
+			return nil, diskErr("beats[%d] is %s, not a dict", i, pyjson.TypeName(b))
 		}
 	}
 	rbv, _ := rebuild.Get("beats")
 	rebuildBeats, err := pyIterList(rbv)
 	if err != nil {
-		return nil, rebuildErr("beats is %s, not a list", typeName(rbv))
+		return nil, rebuildErr("beats is %s, not a list", pyjson.TypeName(rbv))
 	}
 	rebuildIDs := make([]any, len(rebuildBeats))
 	for i, b := range rebuildBeats {
 		if rebuildIDs[i], _, err = pyGet(b, "beat_id"); err != nil {
-			return nil, rebuildErr("beats[%d] is %s, not a dict", i, typeName(b))
+			return nil, rebuildErr("beats[%d] is %s, not a dict", i, pyjson.TypeName(b))
 		}
 	}
 	if !pyjson.Equal(diskIDs, rebuildIDs) { // list != list: elements by identity-or-==
@@ -158,11 +158,11 @@ func StructuralMutationsStrict(disk, rebuild *pyjson.Object) ([]string, error) {
 		for _, key := range StructuralBeatMetadataKeys {
 			diskHas, err := pyContains(diskMD, key)
 			if err != nil {
-				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(diskMD))
+				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(diskMD))
 			}
 			rebuildHas, err := pyContains(rebuildMD, key)
 			if err != nil {
-				return nil, rebuildErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(rebuildMD))
+				return nil, rebuildErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(rebuildMD))
 			}
 			switch {
 			case !diskHas:
@@ -173,11 +173,11 @@ func StructuralMutationsStrict(disk, rebuild *pyjson.Object) ([]string, error) {
 			}
 			dv, err := pyGetItem(diskMD, key)
 			if err != nil {
-				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(diskMD))
+				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(diskMD))
 			}
 			rv, err := pyGetItem(rebuildMD, key)
 			if err != nil {
-				return nil, rebuildErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(rebuildMD))
+				return nil, rebuildErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(rebuildMD))
 			}
 			if !pyjson.Equal(projectStructural(key, dv), projectStructural(key, rv)) {
 				mutations = append(mutations, label+"."+key+":changed")
@@ -239,7 +239,7 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 	rbv, _ := runner.Get("beats")
 	runnerBeats, err := pyIterList(rbv)
 	if err != nil {
-		return nil, runnerErr("beats is %s, not a list", typeName(rbv))
+		return nil, runnerErr("beats is %s, not a list", pyjson.TypeName(rbv))
 	}
 	byString := map[string]*pyjson.Object{}
 	type otherKey struct {
@@ -250,11 +250,11 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 	for i, b := range runnerBeats {
 		bo, ok := b.(*pyjson.Object)
 		if !ok {
-			return nil, runnerErr("beats[%d] is %s, not a dict", i, typeName(b))
+			return nil, runnerErr("beats[%d] is %s, not a dict", i, pyjson.TypeName(b))
 		}
 		id, _ := bo.Get("beat_id")
 		if !pyjson.Hashable(id) {
-			return nil, runnerErr("beats[%d].beat_id is an unhashable %s", i, typeName(id))
+			return nil, runnerErr("beats[%d].beat_id is an unhashable %s", i, pyjson.TypeName(id))
 		}
 		if s, ok := id.(string); ok {
 			byString[s] = bo
@@ -287,16 +287,16 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 	dbv, _ := merged.Get("beats")
 	diskBeats, err := pyIterList(dbv)
 	if err != nil {
-		return nil, diskErr("beats is %s, not a list", typeName(dbv))
+		return nil, diskErr("beats is %s, not a list", pyjson.TypeName(dbv))
 	}
 	for i, b := range diskBeats {
 		db, ok := b.(*pyjson.Object)
 		if !ok {
-			return nil, diskErr("beats[%d] is %s, not a dict", i, typeName(b))
+			return nil, diskErr("beats[%d] is %s, not a dict", i, pyjson.TypeName(b))
 		}
 		id, _ := db.Get("beat_id")
 		if !pyjson.Hashable(id) {
-			return nil, diskErr("beats[%d].beat_id is an unhashable %s", i, typeName(id))
+			return nil, diskErr("beats[%d].beat_id is an unhashable %s", i, pyjson.TypeName(id))
 		}
 		rb := lookup(id)
 		if rb == nil {
@@ -340,18 +340,18 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 		for _, key := range []string{"inputs_fingerprint", "reroll_cleared_stale"} {
 			has, err := pyContains(runnerMD, key)
 			if err != nil {
-				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(runnerMD))
+				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(runnerMD))
 			}
 			if !has {
 				continue
 			}
 			v, err := pyGetItem(runnerMD, key)
 			if err != nil {
-				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(runnerMD))
+				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(runnerMD))
 			}
 			md, ok := asMD().(*pyjson.Object)
 			if !ok {
-				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(diskMD))
+				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(diskMD))
 			}
 			md.Set(key, pyjson.DeepCopy(v))
 		}
@@ -361,25 +361,25 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 		for _, key := range StructuralBeatMetadataKeys {
 			diskHas, err := pyContains(asMD(), key)
 			if err != nil {
-				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(diskMD))
+				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(diskMD))
 			}
 			if diskHas {
 				continue
 			}
 			runnerHas, err := pyContains(runnerMD, key)
 			if err != nil {
-				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(runnerMD))
+				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(runnerMD))
 			}
 			if !runnerHas {
 				continue
 			}
 			v, err := pyGetItem(runnerMD, key)
 			if err != nil {
-				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(runnerMD))
+				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(runnerMD))
 			}
 			md, ok := diskMD.(*pyjson.Object)
 			if !ok {
-				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, typeName(diskMD))
+				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(diskMD))
 			}
 			md.Set(key, stableEnrichment(key, v))
 		}

@@ -27,14 +27,8 @@ func DecodeManifest(data []byte, batch string) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	sv, ok := obj.Get("schema_version")
-	if !ok || !pyjson.Equal(sv, schemaOne) {
-		got := "None"
-		if ok {
-			got = pyjson.Repr(sv)
-		}
-		return nil, settle.Errorf(settle.SchemaMismatch,
-			"versions manifest schema_version mismatch: expected %d, got %s", ManifestSchemaVersion, got)
+	if err := checkSchemaVersion(obj, "versions manifest", ManifestSchemaVersion); err != nil {
+		return nil, err
 	}
 	bv, _ := obj.Get("batch_id")
 	if bs, ok := bv.(string); !ok || bs != batch {
@@ -49,13 +43,13 @@ func DecodeManifest(data []byte, batch string) (*Manifest, error) {
 	vv, ok := obj.Get("versions")
 	list, isList := vv.([]any)
 	if ok && !isList {
-		return nil, settle.Errorf(settle.Corrupt, "manifest versions: expected list, got %s", typeName(vv))
+		return nil, settle.Errorf(settle.Corrupt, "manifest versions: expected list, got %s", pyjson.TypeName(vv))
 	}
 	for i, ev := range list {
 		path := "manifest versions[" + strconv.Itoa(i) + "]"
 		eo, ok := ev.(*pyjson.Object)
 		if !ok {
-			return nil, settle.Errorf(settle.Corrupt, "%s: expected dict, got %s", path, typeName(ev))
+			return nil, settle.Errorf(settle.Corrupt, "%s: expected dict, got %s", path, pyjson.TypeName(ev))
 		}
 		var e ManifestEntry
 		v, ok := eo.Get("version")

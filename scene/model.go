@@ -1,8 +1,6 @@
 package scene
 
 import (
-	"fmt"
-
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/pyjson"
 )
@@ -37,28 +35,7 @@ func shapeError(path, want string, got any, present bool) error {
 	if !present {
 		return settle.Errorf(settle.Corrupt, "%s: missing (required %s)", path, want)
 	}
-	return settle.Errorf(settle.Corrupt, "%s: expected %s, got %s", path, want, typeName(got))
-}
-
-// typeName names a decoded value's Python type.
-func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "None"
-	case bool:
-		return "bool"
-	case pyjson.Int:
-		return "int"
-	case float64:
-		return "float"
-	case string:
-		return "str"
-	case []any:
-		return "list"
-	case *pyjson.Object:
-		return "dict"
-	}
-	return fmt.Sprintf("%T", v)
+	return settle.Errorf(settle.Corrupt, "%s: expected %s, got %s", path, want, pyjson.TypeName(got))
 }
 
 // reader decodes the members of one JSON object into model fields, with the

@@ -61,7 +61,7 @@ func decodePatch(patch []byte) ([]patchOp, error) {
 	for i, v := range list {
 		o, ok := v.(*pyjson.Object)
 		if !ok {
-			return nil, settle.Errorf(settle.InvalidInput, "json patch: operation %d is %s, not an object", i, typeName(v))
+			return nil, settle.Errorf(settle.InvalidInput, "json patch: operation %d is %s, not an object", i, pyjson.TypeName(v))
 		}
 		op, _ := o.Get("op")
 		if _, ok := op.(string); !ok {
@@ -331,7 +331,7 @@ func applyOps(doc any, ops []patchOp, limits bool, reuse map[*pyjson.Object]*Bea
 	}
 	obj, ok := doc.(*pyjson.Object)
 	if !ok {
-		return nil, settle.Errorf(settle.InvalidInput, "json patch: result is %s, not a scene object", typeName(doc))
+		return nil, settle.Errorf(settle.InvalidInput, "json patch: result is %s, not a scene object", pyjson.TypeName(doc))
 	}
 	if obj.Has("schema_version") {
 		return nil, settle.Errorf(settle.InvalidInput, "json patch: schema_version is not a scene field")
@@ -458,7 +458,7 @@ func pointerGet(doc any, tokens []string) (any, error) {
 			}
 			cur = n[i]
 		default:
-			return nil, fmt.Errorf("path goes through a %s at %q", typeName(cur), tok)
+			return nil, fmt.Errorf("path goes through a %s at %q", pyjson.TypeName(cur), tok)
 		}
 	}
 	return cur, nil
@@ -505,7 +505,7 @@ func withParent(doc any, tokens []string, fn func(parent any, last string) (any,
 		n[i] = nc
 		return n, nil
 	}
-	return nil, fmt.Errorf("path goes through a %s at %q", typeName(doc), tok)
+	return nil, fmt.Errorf("path goes through a %s at %q", pyjson.TypeName(doc), tok)
 }
 
 func pointerAdd(doc any, tokens []string, v any) (any, error) {
@@ -527,7 +527,7 @@ func pointerAdd(doc any, tokens []string, v any) (any, error) {
 			out = append(out, v)
 			return append(out, n[i:]...), nil
 		}
-		return nil, fmt.Errorf("cannot add into a %s", typeName(parent))
+		return nil, fmt.Errorf("cannot add into a %s", pyjson.TypeName(parent))
 	})
 }
 
@@ -556,7 +556,7 @@ func pointerRemove(doc any, tokens []string) (any, any, error) {
 			out = append(out, n[:i]...)
 			return append(out, n[i+1:]...), nil
 		}
-		return nil, fmt.Errorf("cannot remove from a %s", typeName(parent))
+		return nil, fmt.Errorf("cannot remove from a %s", pyjson.TypeName(parent))
 	})
 	return doc, removed, err
 }
@@ -581,61 +581,12 @@ func pointerReplace(doc any, tokens []string, v any) (any, error) {
 			n[i] = v
 			return n, nil
 		}
-		return nil, fmt.Errorf("cannot replace in a %s", typeName(parent))
+		return nil, fmt.Errorf("cannot replace in a %s", pyjson.TypeName(parent))
 	})
 }
 
-// rfcEqual is RFC 6902 §4.6 equality: numbers by value (an int and a float
-// of the same value are equal, NaN equals nothing), everything else only
-// within its own type (true is not 1), arrays element-wise, objects as
-// unordered sets of members.
-func rfcEqual(a, b any) bool {
-	isNum := func(v any) bool {
-		switch v.(type) {
-		case pyjson.Int, float64:
-			return true
-		}
-		return false
-	}
-	if isNum(a) && isNum(b) {
-		return pyjson.Equal(a, b)
-	}
-	switch x := a.(type) {
-	case nil:
-		return b == nil
-	case bool:
-		y, ok := b.(bool)
-		return ok && x == y
-	case string:
-		y, ok := b.(string)
-		return ok && x == y
-	case []any:
-		y, ok := b.([]any)
-		if !ok || len(x) != len(y) {
-			return false
-		}
-		for i := range x {
-			if !rfcEqual(x[i], y[i]) {
-				return false
-			}
-		}
-		return true
-	case *pyjson.Object:
-		y, ok := b.(*pyjson.Object)
-		if !ok || x.Len() != y.Len() {
-			return false
-		}
-		for _, k := range x.Keys() {
-			xv, _ := x.Get(k)
-			yv, ok := y.Get(k)
-			if !ok || !rfcEqual(xv, yv) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
+// rfcEqual is RFC 6902 §4.6 equality (see jsonEqual).
+func rfcEqual(a, b any) bool { return jsonEqual(a, b, eqRFC) }
 
 // jsonSize is about the length of v's compact JSON.
 func jsonSize(v any) int {

@@ -28,7 +28,7 @@ func PlanSequences(plan Plan) ([]PlanSequence, error) {
 	}
 	seqs, ok := sv.(*pyjson.Object)
 	if !ok {
-		return nil, settle.Errorf(settle.InvalidInput, "plan sequences: expected dict, got %s", typeName(sv))
+		return nil, settle.Errorf(settle.InvalidInput, "plan sequences: expected dict, got %s", pyjson.TypeName(sv))
 	}
 	if seqs.Len() > settle.MaxPlanSequences {
 		return nil, settle.LimitError("MaxPlanSequences", settle.MaxPlanSequences, "plan of %d sequences", seqs.Len())
@@ -60,7 +60,7 @@ func NewSceneFromPlanSequence(project, episode, seqID string, seqSpec any, maxTa
 	}
 	spec, ok := seqSpec.(*pyjson.Object)
 	if !ok {
-		return nil, settle.Errorf(settle.InvalidInput, "plan sequence %s: spec is %s, not a dict", pyjson.Repr(seqID), typeName(seqSpec))
+		return nil, settle.Errorf(settle.InvalidInput, "plan sequence %s: spec is %s, not a dict", pyjson.Repr(seqID), pyjson.TypeName(seqSpec))
 	}
 	var shots []any
 	if v, present := spec.Get("shots"); present {
@@ -76,14 +76,14 @@ func NewSceneFromPlanSequence(project, episode, seqID string, seqSpec any, maxTa
 				return nil, settle.Errorf(settle.InvalidInput, "plan sequence %s: shots is a dict, not a list", pyjson.Repr(seqID))
 			}
 		default:
-			return nil, settle.Errorf(settle.InvalidInput, "plan sequence %s: shots is %s, not a list", pyjson.Repr(seqID), typeName(v))
+			return nil, settle.Errorf(settle.InvalidInput, "plan sequence %s: shots is %s, not a list", pyjson.Repr(seqID), pyjson.TypeName(v))
 		}
 	}
 	sc := &Scene{SceneID: seqID, Beats: []*Beat{}}
 	for i, sv := range shots {
 		shot, ok := sv.(*pyjson.Object)
 		if !ok {
-			return nil, settle.Errorf(settle.InvalidInput, "plan sequence %s: shots[%d] is %s, not a dict", pyjson.Repr(seqID), i, typeName(sv))
+			return nil, settle.Errorf(settle.InvalidInput, "plan sequence %s: shots[%d] is %s, not a dict", pyjson.Repr(seqID), i, pyjson.TypeName(sv))
 		}
 		var id any
 		if v, _ := shot.Get("shot_id"); pyjson.Truthy(v) {

@@ -11,6 +11,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/internal/testenv"
 )
 
 // CheckIDs fails unless evs have exactly the ids want, in order.
@@ -115,11 +116,7 @@ func RunEvents(t *testing.T, open func(t *testing.T) event.Log) {
 		ev := open(t)
 		ch := ev.Wait(bg, 100)
 		ev.Close()
-		select {
-		case <-ch:
-		case <-time.After(10 * time.Second):
-			t.Fatal("not closed when the log closed")
-		}
+		testenv.Within(t, ch, 10*time.Second, "closing when the log closed")
 	})
 }
 
@@ -300,20 +297,12 @@ func waitCases(t *testing.T, a, b event.Log) {
 	if _, err := b.Append(bg, "x", nil); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatal("not woken by an append")
-	}
+	testenv.Within(t, ch, 10*time.Second, "the wake-up by an append")
 	ch = a.Wait(bg, 1)
 	if _, err := b.Append(bg, "y", nil); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatal("not woken by the second append")
-	}
+	testenv.Within(t, ch, 10*time.Second, "the wake-up by the second append")
 	evs, err := a.Since(bg, 1, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -327,9 +316,5 @@ func waitCases(t *testing.T, a, b event.Log) {
 	cctx, cancel := context.WithCancel(bg)
 	ch = a.Wait(cctx, 100)
 	cancel()
-	select {
-	case <-ch:
-	case <-time.After(10 * time.Second):
-		t.Fatal("not closed when the context ended")
-	}
+	testenv.Within(t, ch, 10*time.Second, "closing when the context ended")
 }

@@ -36,14 +36,9 @@ func jsonLine(t testing.TB, v any) string {
 // conflict's recorded_at (a clock value) replaced.
 func recordLine(t testing.TB, r writeback.LedgerRecord) string {
 	t.Helper()
-	var v any
-	switch {
-	case r.Durable != nil:
-		v = r.Durable
-	case r.Registry != nil:
-		v = r.Registry
-	case r.Conflict != nil:
-		c := *r.Conflict
+	v := r.Body()
+	if conflict, ok := v.(*writeback.ConflictRecord); ok {
+		c := *conflict
 		c.RecordedAt = timePlaceholder
 		v = &c
 	}

@@ -25,6 +25,25 @@ func CheckRequest(req WritebackRequest) error {
 	return CheckBatchID(req.Binding.BatchID)
 }
 
+// Records paging limits, the same in every store.
+const (
+	DefaultRecordsLimit = 100
+	MaxRecordsLimit     = 1000
+)
+
+// PageLimit is the number of records q asks for: its Limit, 0 meaning
+// DefaultRecordsLimit, capped at MaxRecordsLimit. A negative limit is
+// refused (InvalidInput).
+func (q *RecordQuery) PageLimit() (int, error) {
+	switch {
+	case q.Limit < 0:
+		return 0, settle.Errorf(settle.InvalidInput, "negative limit %d", q.Limit)
+	case q.Limit == 0:
+		return DefaultRecordsLimit, nil
+	}
+	return min(q.Limit, MaxRecordsLimit), nil
+}
+
 // CheckLimit refuses a records page size a caller gave explicitly (CLI
 // --limit, HTTP ?limit=) that is not positive: 0 would read as the
 // store's default page, not as "none" or "all". Errors: InvalidInput.

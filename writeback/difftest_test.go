@@ -654,17 +654,7 @@ func (g *gen) registryRecord() writeback.RegistryRecord {
 	return rec
 }
 
-func registryObjectOf(rec writeback.RegistryRecord) *pyjson.Object {
-	line, err := writeback.EncodeLine(&rec)
-	if err != nil {
-		panic(err)
-	}
-	v, err := pyjson.Parse(line)
-	if err != nil {
-		panic(err)
-	}
-	return v.(*pyjson.Object)
-}
+func registryObjectOf(rec writeback.RegistryRecord) *pyjson.Object { return pyjsonObjectOf(&rec) }
 
 // rawLine is a line written directly into both ledgers.
 func (g *gen) rawLine() string {

@@ -62,16 +62,23 @@ var domainViewCache *writeback.MemView
 func domainView(b *testing.B) *writeback.MemView {
 	b.Helper()
 	if domainViewCache == nil {
-		v := writeback.NewMemView()
-		v.Presize(domainBenchRecords)
-		for i := 0; i < domainBenchRecords/2; i++ {
-			d, r := domainRecords(b, i)
-			v.Add(d)
-			v.Add(r)
-		}
-		domainViewCache = v
+		domainViewCache = newDomainView(b)
 	}
 	return domainViewCache
+}
+
+// newDomainView returns a new view of domainBenchRecords records, presized
+// for them.
+func newDomainView(b *testing.B) *writeback.MemView {
+	b.Helper()
+	v := writeback.NewMemView()
+	v.Presize(domainBenchRecords)
+	for i := 0; i < domainBenchRecords/2; i++ {
+		d, r := domainRecords(b, i)
+		v.Add(d)
+		v.Add(r)
+	}
+	return v
 }
 
 func BenchmarkDomainEncodeLine(b *testing.B) {
@@ -160,13 +167,7 @@ func BenchmarkDomainMirrorRecord(b *testing.B) {
 // BenchmarkDomainMemViewAdd adds a write-back's two records (one op) to a
 // view that starts with domainBenchRecords records.
 func BenchmarkDomainMemViewAdd(b *testing.B) {
-	v := writeback.NewMemView()
-	v.Presize(domainBenchRecords)
-	for i := 0; i < domainBenchRecords/2; i++ {
-		d, r := domainRecords(b, i)
-		v.Add(d)
-		v.Add(r)
-	}
+	v := newDomainView(b)
 	recs := make([][2]writeback.LedgerRecord, b.N)
 	for i := range recs {
 		recs[i][0], recs[i][1] = domainRecords(b, domainBenchRecords/2+i)
@@ -182,13 +183,7 @@ func BenchmarkDomainMemViewAdd(b *testing.B) {
 // BenchmarkDomainWriteback is the whole per-write-back domain work of a
 // group commit, as file.Ledger.apply and commit do it (the view grows).
 func BenchmarkDomainWriteback(b *testing.B) {
-	v := writeback.NewMemView()
-	v.Presize(domainBenchRecords)
-	for i := 0; i < domainBenchRecords/2; i++ {
-		d, r := domainRecords(b, i)
-		v.Add(d)
-		v.Add(r)
-	}
+	v := newDomainView(b)
 	reqs := make([]writeback.WritebackRequest, b.N)
 	for i := range reqs {
 		reqs[i].Binding = domainBinding(domainBenchRecords/2 + i)

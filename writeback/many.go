@@ -25,8 +25,48 @@ func checkOne(req *WritebackRequest) error {
 	if req.DryRun {
 		return settle.Errorf(settle.InvalidInput, "a batch does not carry dry runs: send them one per request")
 	}
+	return CheckWriteback(req)
+}
+
+// CheckWriteback is what a store checks on a write-back before anything
+// else: the binding's limits (CheckBindingLimits), then its batch id
+// (CheckRequest). Errors: InvalidInput.
+func CheckWriteback(req *WritebackRequest) error {
 	if err := CheckBindingLimits(&req.Binding); err != nil {
 		return err
 	}
 	return CheckRequest(*req)
+}
+
+// QueueMany answers a batch through a store's group-commit queue. After
+// CheckMany and ready (the store is usable), each item CheckMany lets
+// through becomes a call of newCall; the calls are submitted together,
+// as one unit in order, and each item is answered with its call's
+// outcome.
+func QueueMany[C any](reqs []WritebackRequest, ready func() error, newCall func(*WritebackRequest) C,
+	submit func(...C) error, outcome func(C) (WritebackOutcome, error)) ([]WritebackItem, error) {
+	items, err := CheckMany(reqs)
+	if err != nil {
+		return nil, err
+	}
+	if err := ready(); err != nil {
+		return nil, err
+	}
+	calls := make([]C, 0, len(reqs))
+	at := make([]int, 0, len(reqs))
+	for i := range reqs {
+		if items[i].Err == nil {
+			calls = append(calls, newCall(&reqs[i]))
+			at = append(at, i)
+		}
+	}
+	if len(calls) > 0 {
+		if err := submit(calls...); err != nil {
+			return nil, err
+		}
+	}
+	for j, c := range calls {
+		items[at[j]].Outcome, items[at[j]].Err = outcome(c)
+	}
+	return items, nil
 }

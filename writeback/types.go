@@ -298,6 +298,20 @@ type LedgerRecord struct {
 	Raw      []byte          `json:"-"`
 }
 
+// Body is the record's body, the one of Durable, Registry and Conflict
+// that is set (what EncodeLine writes), or nil when none is.
+func (r *LedgerRecord) Body() any {
+	switch {
+	case r.Durable != nil:
+		return r.Durable
+	case r.Registry != nil:
+		return r.Registry
+	case r.Conflict != nil:
+		return r.Conflict
+	}
+	return nil
+}
+
 // RecordPage is a page of records; Next is the cursor for the next page, or
 // -1 when there is none.
 type RecordPage struct {

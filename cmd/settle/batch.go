@@ -82,17 +82,11 @@ func runBatch(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return m.refuse(&Config{JSON: g.json}, err)
 	}
-	open := openLedger
-	if sub == "summary" {
-		open = openReadLedger
-	}
-	store, err := open(ctx, cfg)
+	store, dv, closeAll, err := openDeriving(ctx, cfg, sub == "summary")
 	if err != nil {
 		return m.refuse(cfg, err)
 	}
-	defer store.Close()
-	dv := newDeriver(cfg, store)
-	defer dv.Close()
+	defer closeAll()
 
 	switch sub {
 	case "declare":

@@ -30,6 +30,17 @@ func newDeriver(cfg *Config, ledger writeback.Store) *deriver {
 	return &deriver{cfg: cfg, ledger: ledger, store: ledger}
 }
 
+// openDeriving opens the ledger (read-only when readOnly) and its
+// deriver; closeAll closes the deriver, then the ledger.
+func openDeriving(ctx context.Context, cfg *Config, readOnly bool) (store writeback.Store, dv *deriver, closeAll func(), err error) {
+	store, err = openLedgerMode(ctx, cfg, readOnly)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dv = newDeriver(cfg, store)
+	return store, dv, func() { dv.Close(); store.Close() }, nil
+}
+
 func newSceneDeriver(cfg *Config, store scene.Store) *deriver {
 	return &deriver{cfg: cfg, store: store}
 }

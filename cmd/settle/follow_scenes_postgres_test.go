@@ -12,8 +12,6 @@ import (
 
 	"github.com/settlehq/settle/derive"
 	"github.com/settlehq/settle/event"
-	"github.com/settlehq/settle/httpapi"
-	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/postgres"
 	"github.com/settlehq/settle/scene"
 )
@@ -25,23 +23,7 @@ import (
 // the writer would have keyed it. The CLI's scene patch and activate key
 // theirs by the rows' stamps too.
 func TestPostgresServeFollowsScenes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the settle binary")
-	}
-	store := testenv.PostgresURL(t, "cli_")
-	cfg := map[string]any{
-		"store":          store,
-		"collector_keys": []string{crashKey},
-		"root":           t.TempDir(),
-		"server": map[string]any{"tokens": []map[string]string{
-			{"token_sha256": httpapi.HashToken("tok-operator"), "principal": "operator", "role": "operator"},
-		}},
-	}
-	b, _ := json.Marshal(cfg)
-	config := filepath.Join(t.TempDir(), "settle.json")
-	if err := os.WriteFile(config, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	store, config := pgServeConfig(t, map[string]any{"server": operatorOnly()})
 	bin := settleBinary(t)
 	s1 := startServe(t, bin, config)
 	startServe(t, bin, config)

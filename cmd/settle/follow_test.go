@@ -304,17 +304,7 @@ func BenchmarkSeedAppendToSSE(b *testing.B) {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
 	root := b.TempDir()
-	cfg := map[string]any{
-		"root": root, "collector_keys": []string{crashKey}, "default_chat_id": "chat-0001",
-		"server": map[string]any{"tokens": []map[string]string{
-			{"token_sha256": httpapi.HashToken("tok-operator"), "principal": "operator", "role": "operator"},
-		}},
-	}
-	raw, _ := json.Marshal(cfg)
-	config := filepath.Join(b.TempDir(), "settle.json")
-	if err := os.WriteFile(config, raw, 0o600); err != nil {
-		b.Fatal(err)
-	}
+	config := serverConfigWith(b, map[string]any{"root": root, "server": operatorOnly()})
 	srv := startServe(b, bin, config)
 	ch := eventStream(b, srv.client(b, "tok-operator"), 0)
 

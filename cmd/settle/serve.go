@@ -340,30 +340,10 @@ func watchFile(path string, log *slog.Logger) (<-chan struct{}, io.Closer, error
 		w.Close()
 		return nil, nil, err
 	}
-	poke := make(chan struct{}, 1)
 	name := filepath.Clean(path)
-	go func() {
-		for {
-			select {
-			case ev, ok := <-w.Events:
-				if !ok {
-					return
-				}
-				if filepath.Clean(ev.Name) != name || !ev.Has(fsnotify.Write|fsnotify.Create|fsnotify.Rename) {
-					continue
-				}
-				select {
-				case poke <- struct{}{}:
-				default:
-				}
-			case err, ok := <-w.Errors:
-				if !ok {
-					return
-				}
-				log.Warn("ledger file-change notification", "err", err)
-			}
-		}
-	}()
+	poke := pokeOn(w, log, "ledger", func(ev fsnotify.Event) bool {
+		return filepath.Clean(ev.Name) == name && ev.Has(fsnotify.Write|fsnotify.Create|fsnotify.Rename)
+	})
 	return poke, w, nil
 }
 
@@ -400,13 +380,24 @@ func watchDirs(projects string, log *slog.Logger) (<-chan struct{}, *dirWatcher,
 	}
 	d := &dirWatcher{w: w, log: log, added: map[string]bool{}}
 	d.add(projects)
+	poke := pokeOn(w, log, "scene", func(fsnotify.Event) bool { return true })
+	return poke, d, nil
+}
+
+// pokeOn returns a channel that delivers (coalesced) each event of w that
+// keep accepts; w's errors are logged as what's notification errors. It
+// ends when w is closed.
+func pokeOn(w *fsnotify.Watcher, log *slog.Logger, what string, keep func(fsnotify.Event) bool) <-chan struct{} {
 	poke := make(chan struct{}, 1)
 	go func() {
 		for {
 			select {
-			case _, ok := <-w.Events:
+			case ev, ok := <-w.Events:
 				if !ok {
 					return
+				}
+				if !keep(ev) {
+					continue
 				}
 				select {
 				case poke <- struct{}{}:
@@ -416,11 +407,11 @@ func watchDirs(projects string, log *slog.Logger) (<-chan struct{}, *dirWatcher,
 				if !ok {
 					return
 				}
-				log.Warn("scene file-change notification", "err", err)
+				log.Warn(what+" file-change notification", "err", err)
 			}
 		}
 	}()
-	return poke, d, nil
+	return poke
 }
 
 // eventRetention resolves the event retention: a flag over the config.

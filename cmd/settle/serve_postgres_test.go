@@ -16,6 +16,22 @@ import (
 	"github.com/settlehq/settle/writeback"
 )
 
+// pgServeConfig skips in -short mode (the test builds and runs the
+// binary) and returns a store URL on a fresh schema of the test database
+// and a server config on it (a new root), set over the defaults.
+func pgServeConfig(t *testing.T, set map[string]any) (store, config string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the settle binary")
+	}
+	store = testenv.PostgresURL(t, "cli_")
+	cfg := map[string]any{"store": store, "root": t.TempDir()}
+	for k, v := range set {
+		cfg[k] = v
+	}
+	return store, serverConfigWith(t, cfg)
+}
+
 // TestPostgresCrashPostedEvents: a server on PostgreSQL posts each
 // write-back's writeback.recorded event (event.Poster) and answers before
 // the event's commit. Killed with SIGKILL under load, then restarted: every
@@ -23,11 +39,7 @@ import (
 // has its event (a posted event lost with the process is re-created by the
 // restarted server's reconciliation), once.
 func TestPostgresCrashPostedEvents(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the settle binary")
-	}
-	store := testenv.PostgresURL(t, "cli_")
-	config := serverConfigWith(t, map[string]any{"store": store, "root": t.TempDir()})
+	store, config := pgServeConfig(t, nil)
 	bin, srv, c := crashServe(t, config)
 
 	var mu sync.Mutex

@@ -43,7 +43,7 @@ func serverConfig(t *testing.T, root string) string {
 
 // serverConfigWith writes serverConfig's file with set's members (root,
 // store) added.
-func serverConfigWith(t *testing.T, set map[string]any) string {
+func serverConfigWith(t testing.TB, set map[string]any) string {
 	t.Helper()
 	cfg := map[string]any{
 		"collector_keys":  []string{crashKey},
@@ -62,6 +62,13 @@ func serverConfigWith(t *testing.T, set map[string]any) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// operatorOnly is a server section with the operator's token alone.
+func operatorOnly() map[string]any {
+	return map[string]any{"tokens": []map[string]string{
+		{"token_sha256": httpapi.HashToken("tok-operator"), "principal": "operator", "role": "operator"},
+	}}
 }
 
 // serverProc is a "settle serve" child process.

@@ -45,17 +45,11 @@ func runWriteback(ctx context.Context, m *Main, args []string) error {
 	if err != nil {
 		return m.refuse(cfg, err)
 	}
-	open := openLedger
-	if *dryRun {
-		open = openReadLedger
-	}
-	store, err := open(ctx, cfg)
+	store, dv, closeAll, err := openDeriving(ctx, cfg, *dryRun)
 	if err != nil {
 		return m.refuse(cfg, err)
 	}
-	defer store.Close()
-	dv := newDeriver(cfg, store)
-	defer dv.Close()
+	defer closeAll()
 
 	failed := false
 	for _, path := range fs.Args() {

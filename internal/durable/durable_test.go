@@ -15,20 +15,10 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/internal/testenv"
 )
 
-func listDir(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	return names
-}
+func listDir(t *testing.T, dir string) []string { return testenv.DirNames(t, dir) }
 
 func TestWriteFileReplacesAtomically(t *testing.T) {
 	dir := t.TempDir()

@@ -243,6 +243,17 @@ func pipeline(t *testing.T, s *gcStore, c *durable.GroupCommitter[*gcItem, *gcGr
 	return gate, done
 }
 
+// release opens pipeline's gate and waits for both submissions to return.
+func release(t *testing.T, gate chan struct{}, done chan error) {
+	t.Helper()
+	close(gate)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func within(t *testing.T, ch chan struct{}) {
 	t.Helper()
 	select {
@@ -266,12 +277,7 @@ func TestGroupCommitOverlap(t *testing.T) {
 		t.Errorf("b staged with %d durable, %d written; want 0, 2", s.durable, len(s.written))
 	}
 	s.mu.Unlock()
-	close(gate)
-	for range 2 {
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}
+	release(t, gate, done)
 	if a.err != nil || b.err != nil || !a.pub || !b.pub {
 		t.Fatalf("a %+v b %+v", a, b)
 	}
@@ -293,12 +299,7 @@ func TestGroupCommitFailedSyncFailsPendingGroup(t *testing.T) {
 	s.mu.Unlock()
 	a, b := &gcItem{id: "a"}, &gcItem{id: "b"}
 	gate, done := pipeline(t, s, c, a, b)
-	close(gate)
-	for range 2 {
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}
+	release(t, gate, done)
 	if !errors.Is(a.err, boom) || !errors.Is(b.err, boom) || a.pub || b.pub {
 		t.Fatalf("a %+v, b %+v: both must fail with the fsync error", a, b)
 	}
@@ -589,12 +590,7 @@ func TestGroupCommitInline(t *testing.T) {
 	// before a's Sync returns.
 	a, b := &gcItem{id: "a"}, &gcItem{id: "b"}
 	gate, done := pipeline(t, s, c, a, b)
-	close(gate)
-	for range 2 {
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-	}
+	release(t, gate, done)
 	if a.err != nil || b.err != nil || !a.pub || !b.pub {
 		t.Fatalf("a %+v b %+v", a, b)
 	}

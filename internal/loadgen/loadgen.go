@@ -203,6 +203,19 @@ func (r *Result) setCounters(before, after Counters) {
 	r.SceneMaxGroup = after.SceneMax
 }
 
+// referenceRun runs the reference load c and returns its operations per
+// second; any failed operation fails it.
+func referenceRun(ctx context.Context, c Config, what string) (float64, error) {
+	var r Result
+	if err := runLoad(ctx, c, &r); err != nil {
+		return 0, err
+	}
+	if r.Errors > 0 {
+		return 0, fmt.Errorf("bench: %s: %d errors, first: %s", what, r.Errors, r.FirstError)
+	}
+	return r.OpsPerSec, nil
+}
+
 // references runs the same-run references cfg asks for after its load:
 // the same workload with one client and the ping ceiling with the run's
 // clients, each for as long as the load ran, and sets the ratios of res
@@ -214,34 +227,28 @@ func references(ctx context.Context, cfg Config, res *Result) error {
 	if cfg.SingleClient {
 		one := ref
 		one.Clients = 1
-		var r Result
 		fmt.Fprintf(cfg.log(), "single-client reference: workload=%s for %s\n", cfg.Workload, one.Duration.Round(time.Millisecond))
-		if err := runLoad(ctx, one, &r); err != nil {
+		ops, err := referenceRun(ctx, one, "single-client reference")
+		if err != nil {
 			return err
 		}
-		if r.Errors > 0 {
-			return fmt.Errorf("bench: single-client reference: %d errors, first: %s", r.Errors, r.FirstError)
-		}
-		res.SingleClientOpsPerSec = r.OpsPerSec
-		if r.OpsPerSec > 0 {
-			res.OpsPerSingleClient = res.OpsPerSec / r.OpsPerSec
+		res.SingleClientOpsPerSec = ops
+		if ops > 0 {
+			res.OpsPerSingleClient = res.OpsPerSec / ops
 		}
 	}
 	if cfg.Ceiling {
 		ping := ref
 		ping.Workload = Ping
 		ping.Batch = 0
-		var r Result
 		fmt.Fprintf(cfg.log(), "ping ceiling: %d clients for %s\n", ping.Clients, ping.Duration.Round(time.Millisecond))
-		if err := runLoad(ctx, ping, &r); err != nil {
+		ops, err := referenceRun(ctx, ping, "ping ceiling")
+		if err != nil {
 			return err
 		}
-		if r.Errors > 0 {
-			return fmt.Errorf("bench: ping ceiling: %d errors, first: %s", r.Errors, r.FirstError)
-		}
-		res.PingOpsPerSec = r.OpsPerSec
-		if r.OpsPerSec > 0 {
-			res.OpsPerPingCeiling = res.OpsPerSec / r.OpsPerSec
+		res.PingOpsPerSec = ops
+		if ops > 0 {
+			res.OpsPerPingCeiling = res.OpsPerSec / ops
 		}
 	}
 	return nil

@@ -238,6 +238,20 @@ func ReadCorpus(t testing.TB, path string) [][]byte {
 	return lines
 }
 
+// DirNames lists the names in dir, sorted; nil when dir does not exist.
+func DirNames(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
 // HoldFlock takes an exclusive flock on path (created if missing) through
 // its own open file description, as another process would: flock locks
 // conflict between descriptions even within one process. It is released
