@@ -413,13 +413,22 @@ func TestEventsSegmentsCrash(t *testing.T) {
 				}
 			}
 		}()
-		timer := time.AfterFunc(time.Duration(200+rng.IntN(400))*time.Millisecond, func() { cmd.Process.Signal(syscall.SIGKILL) })
+		// A random SIGKILL ends the rounds without a failpoint; a round
+		// with one runs until the child stops there (the bound is only a
+		// guard: a loaded machine must not turn it into a random kill).
+		kill := time.Duration(200+rng.IntN(400)) * time.Millisecond
+		if step != "" {
+			kill = time.Minute
+		}
+		timer := time.AfterFunc(kill, func() { cmd.Process.Signal(syscall.SIGKILL) })
 		<-done
 		cmd.Wait()
 		timer.Stop()
 		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 		if ws.Exited() && ws.ExitStatus() == 137 {
 			failpoints++
+		} else if step != "" {
+			t.Fatalf("round %d: the child did not stop at failpoint %q: %v", round, step, cmd.ProcessState)
 		}
 		if !ws.Signaled() && !(ws.Exited() && ws.ExitStatus() == 137) {
 			t.Fatalf("round %d (%q): child ended %v\n%s", round, step, cmd.ProcessState, strings.Join(lines, "\n"))
@@ -459,7 +468,7 @@ func TestEventsSegmentsCrash(t *testing.T) {
 		}
 		ev.Close()
 	}
-	if len(acked) == 0 || failpoints < 4 {
+	if len(acked) == 0 || failpoints != 8 {
 		t.Fatalf("%d acknowledged events, %d children stopped at a failpoint", len(acked), failpoints)
 	}
 	t.Logf("%d acknowledged events, %d children stopped at a failpoint, %d segment files", len(acked), failpoints, len(segmentFiles(t, root)))

@@ -210,7 +210,20 @@ func TestWritebackBatchSameAsSingles(t *testing.T) {
 	}
 	for name, data := range a {
 		if b[name] != data {
-			t.Errorf("%s differs:\nsingle  %.2000s\nbatched %.2000s", name, data, b[name])
+			al, bl := strings.Split(data, "\n"), strings.Split(b[name], "\n")
+			for i := 0; i < max(len(al), len(bl)); i++ {
+				var x, y string
+				if i < len(al) {
+					x = al[i]
+				}
+				if i < len(bl) {
+					y = bl[i]
+				}
+				if x != y {
+					t.Errorf("%s differs first at line %d of %d/%d:\nsingle  %.2000s\nbatched %.2000s", name, i+1, len(al), len(bl), x, y)
+					break
+				}
+			}
 		}
 	}
 	for name := range b {
