@@ -1,0 +1,89 @@
+package file_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/settlehq/settle/file"
+)
+
+// BenchmarkNewProcessWritebackEventLog: `settle writeback` of one new
+// verdict as a new process on the cached 1M-record ledger, with the event
+// log's active file nearly empty (50 events) or nearly full (8,000 of the
+// DefaultSegmentEvents a seal takes). The event log is filled, untimed,
+// before the first op; each op adds the write-back's own events, so runs
+// of -benchtime up to about 40x stay near the state named.
+func BenchmarkNewProcessWritebackEventLog(b *testing.B) {
+	bin := lgSettleBinary(b)
+	for _, active := range []int{50, 8000} {
+		b.Run(fmt.Sprintf("records=1M/active=%d", active), func(b *testing.B) {
+			root := lgCachedRoot(b, 1_000_000, false)
+			warm := lgVerdictFile(b, root, fmt.Sprintf("ev-warm-%s-%d", lgRun, active))
+			lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", warm)
+			lgFillActive(b, root, active)
+			// One more write-back, untimed: whatever it leaves behind
+			// for the next process (an index of the active file) is
+			// what a steady stream of write-backs finds.
+			warm = lgVerdictFile(b, root, fmt.Sprintf("ev-warm2-%s-%d", lgRun, active))
+			lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", warm)
+			var cpu time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				v := lgVerdictFile(b, root, fmt.Sprintf("ev-%s-%d-%d", lgRun, active, i))
+				b.StartTimer()
+				_, c := lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", v)
+				cpu += c
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(lgActiveEvents(b, root)), "active-events-after")
+		})
+	}
+}
+
+// lgActiveEvents counts the events in the active event log file of root.
+func lgActiveEvents(b *testing.B, root string) int {
+	b.Helper()
+	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(file.EventsRelPath)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := bytes.Count(data, []byte{'\n'})
+	if bytes.HasPrefix(data, []byte(`{"events_floor":`)) {
+		n--
+	}
+	return n
+}
+
+// lgFillActive posts events to root's event log until its active file
+// holds exactly n events (sealing a full one first if it holds more).
+func lgFillActive(b *testing.B, root string, n int) {
+	b.Helper()
+	cur := lgActiveEvents(b, root)
+	need := n - cur
+	if need < 0 {
+		need += file.DefaultSegmentEvents
+	}
+	ev, err := file.OpenEvents(file.EventsOptions{Root: root, Logger: lgQuiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range need {
+		if err := ev.PostOnce(ctx, fmt.Sprintf("fill-%s-%d-%d", lgRun, n, i), "bench.fill", map[string]any{"i": i, "pad": "settle benchmark event of a typical size, about the size of a recorded write-back's event data"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := ev.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if got := lgActiveEvents(b, root); got != n {
+		b.Fatalf("active file holds %d events, want %d", got, n)
+	}
+}
