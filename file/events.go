@@ -160,14 +160,20 @@ type Events struct {
 	// base+i+1's line; end the offset after the last indexed line; keys
 	// the keyed events of the file; ckeys the sorted hashes of the keys of
 	// removed events (an AppendOnce of one appends nothing).
-	imu   sync.RWMutex
-	rf    *os.File
-	base  int64
-	offs  []int64
-	end   int64
-	keys  map[string]int64
-	bad   map[int64]bool // ids of lines that did not decode
-	ckeys []keyHash
+	imu  sync.RWMutex
+	rf   *os.File
+	base int64
+	offs []int64
+	end  int64
+	keys map[string]int64
+	bad  map[int64]bool // ids of lines that did not decode
+	// akeys are the sorted key entries (.idx format) of the active file's
+	// lines up to its key index's end, when that index was taken
+	// (events_activeidx.go): those keys are not in keys. aidxLines is how
+	// many lines the newest key index this process read or wrote covers.
+	akeys     []byte
+	aidxLines int64
+	ckeys     []keyHash
 	// segs are the sealed segments, oldest first, contiguous.
 	segs []*segment
 
@@ -326,6 +332,7 @@ func (e *Events) open() error {
 	e.imu.Lock()
 	e.segs = segs
 	e.imu.Unlock()
+	e.loadActiveIdx(f, inodeOf(fi))
 	return nil
 }
 
@@ -399,7 +406,7 @@ func (e *Events) Close() error {
 // Stats returns a snapshot of the counters.
 func (e *Events) Stats() EventStats {
 	e.imu.RLock()
-	n, k := e.lastID()-e.floorID(), int64(len(e.keys))+int64(len(e.ckeys))
+	n, k := e.lastID()-e.floorID(), int64(len(e.keys))+int64(len(e.akeys)/idxKey)+int64(len(e.ckeys))
 	e.imu.RUnlock()
 	gs := e.gc.Stats()
 	return EventStats{
@@ -585,6 +592,8 @@ func (e *Events) endRun() {
 			// The run's events are durable in the active file; the next
 			// writer seals them (or finishes this seal).
 			e.log.Error("event log segment seal failed", "err", err)
+		} else {
+			e.maybeWriteActiveIdx()
 		}
 	}
 	funlock(e.locked)
@@ -946,6 +955,14 @@ func (e *Events) catchUp(locked bool) error {
 	}
 	e.offs = append(e.offs, offs...)
 	e.end = lineAt
+	if len(e.akeys) > 0 {
+		// A key the key index holds keeps its first id.
+		for k := range keys {
+			if _, ok := e.activeKey(hashKey(k)); ok {
+				delete(keys, k)
+			}
+		}
+	}
 	if len(e.keys) == 0 {
 		e.keys = keys
 	} else {

@@ -124,8 +124,10 @@ func (e *Events) reopen() error {
 	e.rf, e.ckeys, e.segs = f, ck, segs
 	e.base, e.offs, e.end = 0, nil, 0
 	e.keys, e.bad = map[string]int64{}, map[int64]bool{}
+	e.akeys, e.aidxLines = nil, 0
 	e.imu.Unlock()
 	e.sealMeta = nil
+	e.loadActiveIdx(f, inodeOf(fi))
 	return nil
 }
 

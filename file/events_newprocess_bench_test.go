@@ -18,33 +18,45 @@ import (
 // DefaultSegmentEvents a seal takes). The event log is filled, untimed,
 // before the first op; each op adds the write-back's own events, so runs
 // of -benchtime up to about 40x stay near the state named.
+//
+// SETTLE_BENCH_BASE_BIN names another settle binary (say, one built from
+// main) to run as well, as bin=base, for a same-run reference.
 func BenchmarkNewProcessWritebackEventLog(b *testing.B) {
-	bin := lgSettleBinary(b)
-	for _, active := range []int{50, 8000} {
-		b.Run(fmt.Sprintf("records=1M/active=%d", active), func(b *testing.B) {
-			root := lgCachedRoot(b, 1_000_000, false)
-			warm := lgVerdictFile(b, root, fmt.Sprintf("ev-warm-%s-%d", lgRun, active))
-			lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", warm)
-			lgFillActive(b, root, active)
-			// One more write-back, untimed: whatever it leaves behind
-			// for the next process (an index of the active file) is
-			// what a steady stream of write-backs finds.
-			warm = lgVerdictFile(b, root, fmt.Sprintf("ev-warm2-%s-%d", lgRun, active))
-			lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", warm)
-			var cpu time.Duration
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				b.StopTimer()
-				v := lgVerdictFile(b, root, fmt.Sprintf("ev-%s-%d-%d", lgRun, active, i))
-				b.StartTimer()
-				_, c := lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", v)
-				cpu += c
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
-			b.ReportMetric(float64(lgActiveEvents(b, root)), "active-events-after")
-		})
+	bins := []struct{ name, path string }{{"this", lgSettleBinary(b)}}
+	if p := os.Getenv("SETTLE_BENCH_BASE_BIN"); p != "" {
+		bins = append(bins, struct{ name, path string }{"base", p})
 	}
+	for _, active := range []int{50, 8000} {
+		for _, bb := range bins {
+			lgBenchEventLog(b, bb.name, bb.path, active)
+		}
+	}
+}
+
+func lgBenchEventLog(b *testing.B, name, bin string, active int) {
+	b.Run(fmt.Sprintf("records=1M/active=%d/bin=%s", active, name), func(b *testing.B) {
+		root := lgCachedRoot(b, 1_000_000, false)
+		warm := lgVerdictFile(b, root, fmt.Sprintf("ev-warm-%s-%d-%s", lgRun, active, name))
+		lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", warm)
+		lgFillActive(b, root, active)
+		// One more write-back, untimed: whatever it leaves behind
+		// for the next process (an index of the active file) is
+		// what a steady stream of write-backs finds.
+		warm = lgVerdictFile(b, root, fmt.Sprintf("ev-warm2-%s-%d-%s", lgRun, active, name))
+		lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", warm)
+		var cpu time.Duration
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			v := lgVerdictFile(b, root, fmt.Sprintf("ev-%s-%d-%s-%d", lgRun, active, name, i))
+			b.StartTimer()
+			_, c := lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", v)
+			cpu += c
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(lgActiveEvents(b, root)), "active-events-after")
+	})
 }
 
 // lgActiveEvents counts the events in the active event log file of root.
@@ -79,6 +91,12 @@ func lgFillActive(b *testing.B, root string, n int) {
 		if err := ev.PostOnce(ctx, fmt.Sprintf("fill-%s-%d-%d", lgRun, n, i), "bench.fill", map[string]any{"i": i, "pad": "settle benchmark event of a typical size, about the size of a recorded write-back's event data"}); err != nil {
 			b.Fatal(err)
 		}
+	}
+	if err := ev.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if st := ev.Stats(); st.PostLost > 0 {
+		b.Fatalf("%d fill events lost", st.PostLost)
 	}
 	if err := ev.Close(); err != nil {
 		b.Fatal(err)

@@ -126,11 +126,7 @@ func buildIdx(first int64, data []byte) []byte { return buildIdxMeta(first, data
 // knows (by their offset in data) instead of parsing them: the same .idx.
 func buildIdxMeta(first int64, data []byte, meta func(pos int64) (evMeta, bool)) []byte {
 	var offs []int64
-	type kid struct {
-		h  keyHash
-		id int64
-	}
-	var keys []kid
+	var keys []idxEntry
 	var maxTime int64
 	id := first
 	for pos := 0; pos < len(data); {
@@ -142,12 +138,12 @@ func buildIdxMeta(first int64, data []byte, meta func(pos int64) (evMeta, bool))
 		offs = append(offs, int64(pos))
 		if m, ok := metaAt(meta, int64(pos)); ok {
 			if m.keyed {
-				keys = append(keys, kid{m.h, id})
+				keys = append(keys, idxEntry{m.h, id})
 			}
 			maxTime = max(maxTime, m.ns)
 		} else if key, t, ok := lineKeyTime(line); ok {
 			if key != "" {
-				keys = append(keys, kid{hashKey(key), id})
+				keys = append(keys, idxEntry{hashKey(key), id})
 			}
 			if ns := t.UnixNano(); ns > maxTime {
 				maxTime = ns
@@ -156,36 +152,8 @@ func buildIdxMeta(first int64, data []byte, meta func(pos int64) (evMeta, bool))
 		pos += i + 1
 		id++
 	}
-	slices.SortFunc(keys, func(a, b kid) int {
-		if c := bytes.Compare(a.h[:], b.h[:]); c != 0 {
-			return c
-		}
-		return int(a.id - b.id)
-	})
-	nbloom := (len(keys)*bloomBitsPerKey + 63) / 64 * 8
-	bloom := make([]byte, nbloom)
-	for _, k := range keys {
-		for _, bit := range bloomBits(k.h, uint64(nbloom)*8) {
-			bloom[bit/8] |= 1 << (bit % 8)
-		}
-	}
-	b := make([]byte, 0, idxHeader+nbloom+idxKey*len(keys)+8*len(offs))
-	b = append(b, segIdxMagic...)
-	b = binary.LittleEndian.AppendUint64(b, uint64(first))
-	b = binary.LittleEndian.AppendUint64(b, uint64(first+int64(len(offs))-1))
-	b = binary.LittleEndian.AppendUint64(b, uint64(maxTime))
-	b = binary.LittleEndian.AppendUint64(b, uint64(len(keys)))
-	b = binary.LittleEndian.AppendUint64(b, uint64(len(data)))
-	b = binary.LittleEndian.AppendUint64(b, uint64(nbloom))
-	b = append(b, bloom...)
-	for _, k := range keys {
-		b = append(b, k.h[:]...)
-		b = binary.LittleEndian.AppendUint64(b, uint64(k.id))
-	}
-	for _, o := range offs {
-		b = binary.LittleEndian.AppendUint64(b, uint64(o))
-	}
-	return b
+	sortIdxEntries(keys)
+	return encodeIdx(first, int64(len(data)), maxTime, keys, offs, true)
 }
 
 // lineKeyTime reads a line's key and time (ok false: not an event).
@@ -330,21 +298,8 @@ func (s *segment) lookup(h keyHash) (int64, bool, error) {
 	}
 	keys := s.keys
 	s.mu.Unlock()
-	n := len(keys) / idxKey
-	lo, hi := 0, n
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if bytes.Compare(keys[m*idxKey:m*idxKey+16], h[:]) < 0 {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	i := lo
-	if i < n && bytes.Equal(keys[i*idxKey:i*idxKey+16], h[:]) {
-		return int64(binary.LittleEndian.Uint64(keys[i*idxKey+16:])), true, nil
-	}
-	return 0, false, nil
+	id, ok := searchIdxKeys(keys, h)
+	return id, ok, nil
 }
 
 // keyHashes returns the segment's key hashes.
@@ -601,12 +556,16 @@ func (e *Events) lookupKeyHash(key string, hp *keyHash, locked bool) (int64, boo
 	e.imu.RLock()
 	id, ok := e.keys[key]
 	segs := e.segs
+	var h keyHash
+	if !ok {
+		h = hashKey(key)
+		*hp = h
+		id, ok = e.activeKey(h)
+	}
 	e.imu.RUnlock()
 	if ok {
 		return id, true, nil
 	}
-	h := hashKey(key)
-	*hp = h
 	for i := len(segs) - 1; i >= 0; i-- {
 		id, ok, err := segs[i].lookup(h)
 		if errors.Is(err, errSegGone) {
