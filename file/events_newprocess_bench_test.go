@@ -73,6 +73,9 @@ func lgActiveEvents(b *testing.B, root string) int {
 	return n
 }
 
+// lgFills counts lgFillActive calls: each posts new keys.
+var lgFills int
+
 // lgFillActive posts events to root's event log until its active file
 // holds exactly n events (sealing a full one first if it holds more).
 func lgFillActive(b *testing.B, root string, n int) {
@@ -87,8 +90,9 @@ func lgFillActive(b *testing.B, root string, n int) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
+	lgFills++
 	for i := range need {
-		if err := ev.PostOnce(ctx, fmt.Sprintf("fill-%s-%d-%d", lgRun, n, i), "bench.fill", map[string]any{"i": i, "pad": "settle benchmark event of a typical size, about the size of a recorded write-back's event data"}); err != nil {
+		if err := ev.PostOnce(ctx, fmt.Sprintf("fill-%s-%d-%d", lgRun, lgFills, i), "bench.fill", map[string]any{"i": i, "pad": "settle benchmark event of a typical size, about the size of a recorded write-back's event data"}); err != nil {
 			b.Fatal(err)
 		}
 	}
