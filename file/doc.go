@@ -129,7 +129,21 @@
 //	<root>/memory/events/batches/<batch>.json          batch declaration
 //
 // Both are written through internal/durable (tmp + fsync + rename or link +
-// fsync of the directory). A batch id used as a file name follows
+// fsync of the directory).
+//
+// The event log (events.go, events_segments.go) keeps beside its active
+// file a key index of it, <events>.keyidx (events_activeidx.go): the
+// bytes of a segment .idx (header "SETLIDX1", sorted 16-byte key hashes
+// with their ids, every line's offset; no Bloom filter), the ids of lines
+// that do not decode, and a trailer "SETLAIX1" naming the file's inode,
+// the offsets of its first event line and of the checkpoint, its floor,
+// SHA-256 of its first and last 4 KiB before the checkpoint, and a CRC-32C
+// of the whole. Writers rewrite it (tmp + fsync + rename) under the log's
+// exclusive flock once 256 events were appended after the one they know,
+// from durable lines only; a process opening the log takes it only if it
+// names the file it opened and every checksum holds, and reads the lines
+// after the checkpoint from the file. A missing, stale or damaged one
+// costs a read of the whole active file, never an answer. A batch id used as a file name follows
 // settle.CheckName (INVALID_INPUT naming batch_id; docs/names.md).
 //
 // # Symbolic links

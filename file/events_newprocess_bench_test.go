@@ -36,19 +36,20 @@ func BenchmarkNewProcessWritebackEventLog(b *testing.B) {
 func lgBenchEventLog(b *testing.B, name, bin string, active int) {
 	b.Run(fmt.Sprintf("records=1M/active=%d/bin=%s", active, name), func(b *testing.B) {
 		root := lgCachedRoot(b, 1_000_000, false)
-		warm := lgVerdictFile(b, root, fmt.Sprintf("ev-warm-%s-%d-%s", lgRun, active, name))
+		warm := lgVerdictFile(b, root, fmt.Sprintf("ev-warm-%s-%d-%s-%d", lgRun, active, name, lgFills))
 		lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", warm)
 		lgFillActive(b, root, active)
 		// One more write-back, untimed: whatever it leaves behind
 		// for the next process (an index of the active file) is
 		// what a steady stream of write-backs finds.
-		warm = lgVerdictFile(b, root, fmt.Sprintf("ev-warm2-%s-%d-%s", lgRun, active, name))
+		warm = lgVerdictFile(b, root, fmt.Sprintf("ev-warm2-%s-%d-%s-%d", lgRun, active, name, lgFills))
 		lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", warm)
 		var cpu time.Duration
+		lgFills++ // new task names: a task written back before appends nothing
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
-			v := lgVerdictFile(b, root, fmt.Sprintf("ev-%s-%d-%s-%d", lgRun, active, name, i))
+			v := lgVerdictFile(b, root, fmt.Sprintf("ev-%s-%d-%s-%d-%d", lgRun, active, name, lgFills, i))
 			b.StartTimer()
 			_, c := lgRunSettle(b, bin, root, "writeback", "--batch", "np-batch", v)
 			cpu += c
@@ -107,5 +108,48 @@ func lgFillActive(b *testing.B, root string, n int) {
 	}
 	if got := lgActiveEvents(b, root); got != n {
 		b.Fatalf("active file holds %d events, want %d", got, n)
+	}
+}
+
+// BenchmarkEventsOpenActive: what a new process spends on the event log
+// for one write-back, in process: open the log, AppendOnce one new key,
+// close, with 8,000 events in the active file, with its key index
+// (keyidx=yes) and without it (keyidx=no: the index is removed before
+// each op, so the whole file is read, as before the index existed).
+func BenchmarkEventsOpenActive(b *testing.B) {
+	for _, keep := range []bool{true, false} {
+		name := "keyidx=yes"
+		if !keep {
+			name = "keyidx=no"
+		}
+		b.Run("active=8000/"+name, func(b *testing.B) {
+			root := b.TempDir()
+			ev, err := file.OpenEvents(file.EventsOptions{Root: root, Logger: lgQuiet()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ev.Close()
+			lgFillActive(b, root, 8000)
+			idx := filepath.Join(root, filepath.FromSlash(file.EventsRelPath)) + ".keyidx"
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if !keep {
+					b.StopTimer()
+					if err := os.Remove(idx); err != nil && !os.IsNotExist(err) {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				ev, err := file.OpenEvents(file.EventsOptions{Root: root, Logger: lgQuiet()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := ev.AppendOnce(ctx, fmt.Sprintf("open-%d", i), "bench.open", nil); err != nil {
+					b.Fatal(err)
+				}
+				ev.Close()
+			}
+		})
 	}
 }
