@@ -140,7 +140,9 @@ func (e *Events) loadActiveIdx(f *os.File, ino uint64) {
 	why := "unreadable"
 	if err == nil {
 		why = e.takeActiveIdx(f, ino, b)
-		if why == "" {
+		if why == "" || why == "another file" {
+			// An index of the file a seal or compaction replaced is
+			// expected until the next writer rewrites it.
 			return
 		}
 	}
