@@ -99,7 +99,7 @@ func storeFiles(t *testing.T, root string) map[string]string {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
-		if strings.HasSuffix(rel, ".idx") || strings.HasSuffix(rel, ".idxlog") || strings.HasSuffix(rel, ".lock") {
+		if strings.HasSuffix(rel, ".idx") || strings.HasSuffix(rel, ".idxlog") || strings.HasSuffix(rel, ".keyidx") || strings.HasSuffix(rel, ".lock") {
 			return nil
 		}
 		data, err := os.ReadFile(p)

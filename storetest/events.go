@@ -11,7 +11,6 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
-	"github.com/settlehq/settle/internal/testenv"
 )
 
 // CheckIDs fails unless evs have exactly the ids want, in order.
@@ -116,7 +115,7 @@ func RunEvents(t *testing.T, open func(t *testing.T) event.Log) {
 		ev := open(t)
 		ch := ev.Wait(bg, 100)
 		ev.Close()
-		testenv.Within(t, ch, 10*time.Second, "closing when the log closed")
+		within(t, ch, 10*time.Second, "closing when the log closed")
 	})
 }
 
@@ -297,12 +296,12 @@ func waitCases(t *testing.T, a, b event.Log) {
 	if _, err := b.Append(bg, "x", nil); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Within(t, ch, 10*time.Second, "the wake-up by an append")
+	within(t, ch, 10*time.Second, "the wake-up by an append")
 	ch = a.Wait(bg, 1)
 	if _, err := b.Append(bg, "y", nil); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Within(t, ch, 10*time.Second, "the wake-up by the second append")
+	within(t, ch, 10*time.Second, "the wake-up by the second append")
 	evs, err := a.Since(bg, 1, 10)
 	if err != nil {
 		t.Fatal(err)
@@ -316,5 +315,17 @@ func waitCases(t *testing.T, a, b event.Log) {
 	cctx, cancel := context.WithCancel(bg)
 	ch = a.Wait(cctx, 100)
 	cancel()
-	testenv.Within(t, ch, 10*time.Second, "closing when the context ended")
+	within(t, ch, 10*time.Second, "closing when the context ended")
+}
+
+// within receives from ch, failing t if nothing comes within d.
+func within[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(d):
+		t.Fatalf("%s did not end within %s", what, d)
+		panic("unreachable")
+	}
 }
