@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -288,57 +285,19 @@ func TestEventsActiveIdxCrash(t *testing.T) {
 	failpoints, taken := 0, 0
 	for round := range 10 {
 		step := steps[round%len(steps)]
-		cmd := exec.Command(os.Args[0], "-test.run=^TestEventsActiveIdxChild$", "-test.count=1", "-test.v=true")
-		cmd.Env = append(os.Environ(), evidxChildEnv+"="+root)
+		acks := eventsCrashRound(t, "TestEventsActiveIdxChild", evidxChildEnv+"="+root, step, round,
+			time.Duration(400+rng.IntN(800))*time.Millisecond)
 		if step != "" {
-			cmd.Env = append(cmd.Env, "SETTLE_FAILPOINT="+step)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		var lines []string
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			buf := make([]byte, 64<<10)
-			var rest string
-			for {
-				n, err := out.Read(buf)
-				rest += string(buf[:n])
-				if i := strings.LastIndexByte(rest, '\n'); i >= 0 {
-					lines = append(lines, strings.Split(rest[:i], "\n")...)
-					rest = rest[i+1:]
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-		timer := time.AfterFunc(time.Duration(400+rng.IntN(800))*time.Millisecond, func() { cmd.Process.Signal(syscall.SIGKILL) })
-		<-done
-		cmd.Wait()
-		timer.Stop()
-		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-		if ws.Exited() && ws.ExitStatus() == 137 {
 			failpoints++
 		}
-		if !ws.Signaled() && !(ws.Exited() && ws.ExitStatus() == 137) {
-			t.Fatalf("round %d (%q): child ended %v\n%s", round, step, cmd.ProcessState, strings.Join(lines, "\n"))
-		}
-		for _, l := range lines {
+		for _, l := range acks {
 			var id int64
 			var key, appended string
-			if _, err := fmt.Sscanf(l, "ACK %d %s %s", &id, &key, &appended); err == nil {
+			if _, err := fmt.Sscanf(l, "%d %s %s", &id, &key, &appended); err == nil {
 				if k, ok := acked[id]; ok && k != key {
 					t.Fatalf("round %d: event %d acknowledged as %s and %s", round, id, k, key)
 				}
 				acked[id] = key
-			} else if strings.HasPrefix(l, "ERR") {
-				t.Fatalf("round %d: child: %s", round, l)
 			}
 		}
 		ev, err := file.OpenEvents(file.EventsOptions{Root: root, SegmentEvents: -1, Logger: lgQuiet()})

@@ -383,63 +383,16 @@ func TestEventsSegmentsCrash(t *testing.T) {
 	failpoints := 0
 	for round := range 10 {
 		step := steps[round%len(steps)]
-		cmd := exec.Command(os.Args[0], "-test.run=^TestEventsSegmentsChild$", "-test.count=1", "-test.v=true")
-		cmd.Env = append(os.Environ(), evsegChildEnv+"="+root)
+		acks := eventsCrashRound(t, "TestEventsSegmentsChild", evsegChildEnv+"="+root, step, round,
+			time.Duration(200+rng.IntN(400))*time.Millisecond)
 		if step != "" {
-			cmd.Env = append(cmd.Env, "SETTLE_FAILPOINT="+step)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		var lines []string
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			buf := make([]byte, 64<<10)
-			var rest string
-			for {
-				n, err := out.Read(buf)
-				rest += string(buf[:n])
-				if i := strings.LastIndexByte(rest, '\n'); i >= 0 {
-					lines = append(lines, strings.Split(rest[:i], "\n")...)
-					rest = rest[i+1:]
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
-		// A random SIGKILL ends the rounds without a failpoint; a round
-		// with one runs until the child stops there (the bound is only a
-		// guard: a loaded machine must not turn it into a random kill).
-		kill := time.Duration(200+rng.IntN(400)) * time.Millisecond
-		if step != "" {
-			kill = time.Minute
-		}
-		timer := time.AfterFunc(kill, func() { cmd.Process.Signal(syscall.SIGKILL) })
-		<-done
-		cmd.Wait()
-		timer.Stop()
-		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-		if ws.Exited() && ws.ExitStatus() == 137 {
 			failpoints++
-		} else if step != "" {
-			t.Fatalf("round %d: the child did not stop at failpoint %q: %v", round, step, cmd.ProcessState)
 		}
-		if !ws.Signaled() && !(ws.Exited() && ws.ExitStatus() == 137) {
-			t.Fatalf("round %d (%q): child ended %v\n%s", round, step, cmd.ProcessState, strings.Join(lines, "\n"))
-		}
-		for _, l := range lines {
+		for _, l := range acks {
 			var id int64
 			var key string
-			if _, err := fmt.Sscanf(l, "ACK %d %s", &id, &key); err == nil {
+			if _, err := fmt.Sscanf(l, "%d %s", &id, &key); err == nil {
 				acked[id] = key
-			} else if strings.HasPrefix(l, "ERR") {
-				t.Fatalf("round %d: child: %s", round, l)
 			}
 		}
 		ev, err := file.OpenEvents(file.EventsOptions{Root: root, SegmentEvents: 5, Logger: lgQuiet()})
@@ -612,4 +565,30 @@ func TestEventsSegmentsIndexLossAndSymlink(t *testing.T) {
 	if _, err := file.OpenEvents(file.EventsOptions{Root: link, Logger: lgQuiet()}); settle.ErrorCode(err) != settle.PathRefused {
 		t.Fatalf("symlinked segments directory: %v", err)
 	}
+}
+
+// eventsCrashRound runs the child test childTest with env, stopped by
+// SETTLE_FAILPOINT=step when step is set, else by SIGKILL after kill. A
+// round with a failpoint runs until its child stops there (the minute is
+// only a guard: on a loaded machine a random kill must not end it first).
+// It fails t if the child ends otherwise, and returns the child's
+// acknowledgements (its ACK lines, without the prefix).
+func eventsCrashRound(t *testing.T, childTest, env, step string, round int, kill time.Duration) []string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+childTest+"$", "-test.count=1", "-test.v=true")
+	cmd.Env = append(os.Environ(), env)
+	if step != "" {
+		cmd.Env = append(cmd.Env, "SETTLE_FAILPOINT="+step)
+		kill = time.Minute
+	}
+	c := lgStart(t, cmd)
+	timer := time.AfterFunc(kill, func() { cmd.Process.Signal(syscall.SIGKILL) })
+	c.wait()
+	timer.Stop()
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	stopped := ws.Exited() && ws.ExitStatus() == 137
+	if (step != "" && !stopped) || (step == "" && !ws.Signaled()) {
+		t.Fatalf("round %d (%q): child ended %v\n%s%s", round, step, cmd.ProcessState, strings.Join(c.lines, "\n"), c.other.String())
+	}
+	return c.acks
 }

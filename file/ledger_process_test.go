@@ -162,6 +162,7 @@ type lgChild struct {
 	acked chan struct{} // closed at the first ACK
 	done  chan struct{}
 	acks  []string // complete ACK lines
+	lines []string // its other complete stdout lines
 	other bytes.Buffer
 }
 
@@ -203,6 +204,8 @@ func lgStart(t *testing.T, cmd *exec.Cmd) *lgChild {
 			case strings.HasPrefix(line, "ACK "):
 				c.acks = append(c.acks, strings.TrimPrefix(line, "ACK "))
 				ackedOnce()
+			default:
+				c.lines = append(c.lines, line)
 			}
 		}
 	}()

@@ -17,6 +17,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -209,22 +210,7 @@ func TestWritebackBatchSameAsSingles(t *testing.T) {
 		t.Fatal("no store files")
 	}
 	for name, data := range a {
-		if b[name] != data {
-			al, bl := strings.Split(data, "\n"), strings.Split(b[name], "\n")
-			for i := 0; i < max(len(al), len(bl)); i++ {
-				var x, y string
-				if i < len(al) {
-					x = al[i]
-				}
-				if i < len(bl) {
-					y = bl[i]
-				}
-				if x != y {
-					t.Errorf("%s differs first at line %d of %d/%d:\nsingle  %.2000s\nbatched %.2000s", name, i+1, len(al), len(bl), x, y)
-					break
-				}
-			}
-		}
+		storetest.CompareTraces(t, "single "+name, strings.Split(data, "\n"), "batched "+name, strings.Split(b[name], "\n"))
 	}
 	for name := range b {
 		if _, ok := a[name]; !ok {
