@@ -94,14 +94,7 @@ func encodeIdx(first, size, maxTime int64, keys []idxEntry, offs []int64, bloom 
 	return b
 }
 
-func sortIdxEntries(keys []idxEntry) {
-	slices.SortFunc(keys, func(a, b idxEntry) int {
-		if c := bytes.Compare(a.h[:], b.h[:]); c != 0 {
-			return c
-		}
-		return int(a.id - b.id)
-	})
-}
+func sortIdxEntries(keys []idxEntry) { slices.SortFunc(keys, cmpIdxEntry) }
 
 // searchIdxKeys returns the smallest id of the key hash in sorted .idx key
 // entries (the first event with the key, as a scan of the file finds it).
@@ -254,22 +247,21 @@ func (e *Events) maybeWriteActiveIdx() {
 	for i, o := range e.offs {
 		offs[i] = o - start
 	}
-	keys := make([]idxEntry, 0, len(e.akeys)/idxKey+len(e.keys))
-	for i := 0; i+idxKey <= len(e.akeys); i += idxKey {
-		var k idxEntry
-		copy(k.h[:], e.akeys[i:])
-		k.id = int64(binary.LittleEndian.Uint64(e.akeys[i+16:]))
-		keys = append(keys, k)
-	}
+	// The keys an earlier index holds are sorted already (akeys); only
+	// the keys since (keys, a few hundred) are hashed and sorted, then
+	// merged in.
+	akeys, nfresh := e.akeys, len(e.keys)
+	fresh := make([]idxEntry, 0, nfresh)
 	for k, id := range e.keys {
-		keys = append(keys, idxEntry{hashKey(k), id})
+		fresh = append(fresh, idxEntry{hashKey(k), id})
 	}
 	bad := make([]int64, 0, len(e.bad))
 	for id := range e.bad {
 		bad = append(bad, id)
 	}
 	e.imu.RUnlock()
-	sortIdxEntries(keys)
+	sortIdxEntries(fresh)
+	keys := mergeIdxEntries(akeys, fresh)
 	slices.Sort(bad)
 	head, tail, err := activeSums(e.f, end)
 	if err != nil {
@@ -294,7 +286,38 @@ func (e *Events) maybeWriteActiveIdx() {
 	}
 	e.imu.Lock()
 	e.aidxLines = n
+	if len(e.keys) == nfresh && len(e.akeys) == len(akeys) {
+		// The index now holds every key: lookups search its entries, as
+		// a process that opens it does, and the map starts again.
+		e.akeys = b[idxHeader : idxHeader+idxKey*len(keys)]
+		e.keys = map[string]int64{}
+	}
 	e.imu.Unlock()
+}
+
+// mergeIdxEntries merges sorted .idx key entries (the bytes of an index's
+// key section) with sorted entries, in sortIdxEntries' order.
+func mergeIdxEntries(sorted []byte, fresh []idxEntry) []idxEntry {
+	out := make([]idxEntry, 0, len(sorted)/idxKey+len(fresh))
+	j := 0
+	for i := 0; i+idxKey <= len(sorted); i += idxKey {
+		var k idxEntry
+		copy(k.h[:], sorted[i:])
+		k.id = int64(binary.LittleEndian.Uint64(sorted[i+16:]))
+		for j < len(fresh) && cmpIdxEntry(fresh[j], k) < 0 {
+			out = append(out, fresh[j])
+			j++
+		}
+		out = append(out, k)
+	}
+	return append(out, fresh[j:]...)
+}
+
+func cmpIdxEntry(a, b idxEntry) int {
+	if c := bytes.Compare(a.h[:], b.h[:]); c != 0 {
+		return c
+	}
+	return int(a.id - b.id)
 }
 
 // activeKey returns the id of the key hash in the active file's key index.
