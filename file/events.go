@@ -55,6 +55,7 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/internal/durable"
+	"github.com/settlehq/settle/internal/jsonw"
 )
 
 // EventsRelPath is the event log's default path relative to the root.
@@ -608,7 +609,11 @@ func (e *Events) stageGroup(group []*ecall) (*egroup, error) {
 	if err := e.poisonErr(); err != nil {
 		return nil, err
 	}
-	g := &egroup{pre: e.woff, data: make([]byte, 0, 512*len(group))}
+	size := 0
+	for _, c := range group {
+		size += eventLineSize(c.typ, c.key, c.data) + 1
+	}
+	g := &egroup{pre: e.woff, data: make([]byte, 0, size)}
 	now := e.now().UTC()
 	var lost []*ecall
 	for _, c := range group {
@@ -636,19 +641,21 @@ func (e *Events) stageGroup(group []*ecall) (*egroup, error) {
 			}
 		}
 		ev := event.Event{ID: e.wnext + int64(len(g.fresh)), Type: c.typ, Time: now, Key: c.key, Data: c.data}
-		line := encodeEventLine(ev)
-		if len(line) > maxEventLine {
-			c.err = settle.Errorf(settle.InvalidInput, "event of %d bytes exceeds the %d byte limit", len(line), maxEventLine)
+		at := len(g.data)
+		g.data = appendEventLine(g.data, ev)
+		if n := len(g.data) - at; n > maxEventLine {
+			g.data = g.data[:at]
+			c.err = settle.Errorf(settle.InvalidInput, "event of %d bytes exceeds the %d byte limit", n, maxEventLine)
 			lost = append(lost, c)
 			continue
 		}
+		g.data = append(g.data, '\n')
 		c.ev, c.appended = ev, true
 		if c.key != "" {
 			e.runKeys[c.key] = c
 		}
-		g.offs = append(g.offs, g.pre+int64(len(g.data)))
+		g.offs = append(g.offs, g.pre+int64(at))
 		g.meta = append(g.meta, evMeta{h: c.h, keyed: c.key != "", ns: now.UnixNano()})
-		g.data = append(append(g.data, line...), '\n')
 		g.fresh = append(g.fresh, c)
 	}
 	e.countLost(lost, nil)
@@ -809,25 +816,31 @@ func (e *Events) getKeyed(id int64, typ, key string) (event.Event, error) {
 // encodeEventLine is json.Marshal(ev) without re-validating the data
 // (encodeEventData made it compact, valid JSON).
 func encodeEventLine(ev event.Event) []byte {
-	quote := func(s string) []byte {
-		b, _ := json.Marshal(s) // a string always marshals
-		return b
-	}
-	b := make([]byte, 0, 96+len(ev.Type)+len(ev.Key)+len(ev.Data))
-	b = append(b, `{"id":`...)
-	b = strconv.AppendInt(b, ev.ID, 10)
-	b = append(b, `,"type":`...)
-	b = append(b, quote(ev.Type)...)
-	b = append(b, `,"time":"`...)
-	b = ev.Time.AppendFormat(b, time.RFC3339Nano)
-	b = append(b, '"')
+	return appendEventLine(make([]byte, 0, eventLineSize(ev.Type, ev.Key, ev.Data)), ev)
+}
+
+// eventLineSize is the size of an event line with no character escaped.
+func eventLineSize(typ, key string, data json.RawMessage) int {
+	return 96 + len(typ) + len(key) + len(data)
+}
+
+// appendEventLine appends encodeEventLine(ev) to dst (jsonw.String quotes
+// as json.Marshal does).
+func appendEventLine(dst []byte, ev event.Event) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = strconv.AppendInt(dst, ev.ID, 10)
+	dst = append(dst, `,"type":`...)
+	dst = jsonw.String(dst, ev.Type)
+	dst = append(dst, `,"time":"`...)
+	dst = ev.Time.AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, '"')
 	if ev.Key != "" {
-		b = append(b, `,"key":`...)
-		b = append(b, quote(ev.Key)...)
+		dst = append(dst, `,"key":`...)
+		dst = jsonw.String(dst, ev.Key)
 	}
-	b = append(b, `,"data":`...)
-	b = append(b, ev.Data...)
-	return append(b, '}')
+	dst = append(dst, `,"data":`...)
+	dst = append(dst, ev.Data...)
+	return append(dst, '}')
 }
 
 // poisonAfter records a failed append: bytes written after pre are

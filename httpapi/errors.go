@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sync"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/writeback"
@@ -47,12 +48,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	var b []byte
 	var err error
 	// The write-back answers are encoded without reflection (the same
-	// bytes: see answer_json.go).
+	// bytes: see answer_json.go), into a buffer used again once written:
+	// a batch's answer is ~100 KB.
 	switch x := v.(type) {
 	case *writeback.Decision:
 		b = x.AppendJSON(make([]byte, 0, 1536))
 	case *WritebackBatchResponse:
-		b = x.appendJSON(make([]byte, 0, 1280*len(x.Results)+16))
+		bp := answerBufs.Get().(*[]byte)
+		b = x.appendJSON((*bp)[:0])
+		defer func() {
+			if cap(b) <= maxPooledAnswer {
+				*bp = b
+				answerBufs.Put(bp)
+			}
+		}()
 	default:
 		b, err = json.Marshal(v)
 	}
@@ -65,6 +74,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
+
+// answerBufs holds the buffers batch answers are encoded into; one larger
+// than maxPooledAnswer is left to the collector.
+var answerBufs = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+const maxPooledAnswer = 1 << 20
 
 // writeError answers err as {"error": {"code", "message"}}.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {

@@ -81,6 +81,7 @@ func runBench(ctx context.Context, m *Main, args []string) error {
 	fs.IntVar(&lc.Batch, "batch", 0, "write-backs per request (writeback: POST /v1/writebacks/batch; 0: one per request)")
 	fs.DurationVar(&lc.Progress, "progress", time.Second, "progress line interval (0: none)")
 	fs.DurationVar(&lc.FsyncProbe, "fsync-probe", 1500*time.Millisecond, "how long to measure the disk's fsync rate (0: skip)")
+	fs.StringVar(&lc.MemProfile, "memprofile", "", "write an allocation profile of this process (with --embedded: client and server) to FILE")
 	fs.StringVar(&lc.CPUProfile, "cpuprofile", "", "write a CPU profile of this process (with --embedded: client and server) to FILE")
 	fs.BoolVar(&lc.Ceiling, "ceiling", true, "after the load, measure the ping ceiling with as many clients, and report the ratio (--no-reference skips it)")
 	fs.BoolVar(&bc.noReference, "no-reference", false, "skip the same-run references: the fsync probe and the ping ceiling")

@@ -97,6 +97,10 @@ type Config struct {
 	// CPUProfile, if set, is the file the CPU profile of this process
 	// during the load and the references is written to.
 	CPUProfile string
+	// MemProfile, if set, is the file the allocation profile of this
+	// process (since it started: the load dominates) is written to after
+	// the load and the references.
+	MemProfile string
 }
 
 func (cfg *Config) log() io.Writer {
@@ -151,6 +155,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			return nil, settle.Wrap(settle.Internal, err, "cpu profile")
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if cfg.MemProfile != "" {
+		f, err := os.Create(cfg.MemProfile)
+		if err != nil {
+			return nil, settle.Wrap(settle.InvalidInput, err, "memory profile")
+		}
+		defer func() {
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintf(cfg.log(), "memory profile: %v\n", err)
+			}
+			f.Close()
+		}()
 	}
 	var before Counters
 	if tg.Counters != nil {
