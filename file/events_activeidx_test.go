@@ -276,80 +276,64 @@ func TestEventsActiveIdxChild(t *testing.T) {
 // its id and key, no key is in the log twice, and every key's lookup is
 // the same with the key index as with a read of the whole file.
 func TestEventsActiveIdxCrash(t *testing.T) {
-	seed := uint64(testenv.Seed(t))
-	rng := rand.New(rand.NewPCG(seed, seed))
 	root := t.TempDir()
-	acked := map[int64]string{}
 	ctx := context.Background()
 	steps := []string{"tmp-created", "before-fsync", "before-rename", "before-dir-fsync", ""}
-	failpoints, taken := 0, 0
-	for round := range 10 {
-		step := steps[round%len(steps)]
-		acks := eventsCrashRound(t, "TestEventsActiveIdxChild", evidxChildEnv+"="+root, step, round,
-			time.Duration(400+rng.IntN(800))*time.Millisecond)
-		if step != "" {
-			failpoints++
-		}
-		for _, l := range acks {
-			var id int64
-			var key, appended string
-			if _, err := fmt.Sscanf(l, "%d %s %s", &id, &key, &appended); err == nil {
-				if k, ok := acked[id]; ok && k != key {
-					t.Fatalf("round %d: event %d acknowledged as %s and %s", round, id, k, key)
-				}
-				acked[id] = key
-			}
-		}
-		ev, err := file.OpenEvents(file.EventsOptions{Root: root, SegmentEvents: -1, Logger: lgQuiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if file.ActiveIdxTaken(ev) {
-			taken++
-		}
-		evs, err := ev.Since(ctx, 0, 1<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seen := map[string]int64{}
-		got := map[int64]string{}
-		for i, e := range evs {
-			if e.ID != int64(i)+1 {
-				t.Fatalf("round %d (%q): event %d at %d", round, step, e.ID, i)
-			}
-			if id, dup := seen[e.Key]; dup {
-				t.Fatalf("round %d (%q): key %s in events %d and %d", round, step, e.Key, id, e.ID)
-			}
-			seen[e.Key], got[e.ID] = e.ID, e.Key
-		}
-		for id, k := range acked {
-			if got[id] != k {
-				t.Fatalf("round %d (%q): acknowledged event %d %s read as %q", round, step, id, k, got[id])
-			}
-		}
-		idx, ierr := os.ReadFile(keyIdxPath(root))
-		if ierr == nil {
-			os.Remove(keyIdxPath(root))
-		}
-		scan, err := file.OpenEvents(file.EventsOptions{Root: root, SegmentEvents: -1, Logger: lgQuiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for k, id := range seen {
-			a, oka, erra := file.LookupKey(ev, k)
-			b, okb, errb := file.LookupKey(scan, k)
-			if erra != nil || errb != nil || !oka || !okb || a != id || b != id {
-				t.Fatalf("round %d (%q): key %s: indexed %d %v %v, scan %d %v %v, want %d", round, step, k, a, oka, erra, b, okb, errb, id)
-			}
-		}
-		scan.Close()
-		ev.Close()
-		if ierr == nil {
-			if err := os.WriteFile(keyIdxPath(root), idx, 0o644); err != nil {
+	taken := 0
+	acked, failpoints := eventsCrashRounds(t, "TestEventsActiveIdxChild", evidxChildEnv+"="+root, steps, 400*time.Millisecond,
+		func(round int, step string, acked map[int64]string) {
+			ev, err := file.OpenEvents(file.EventsOptions{Root: root, SegmentEvents: -1, Logger: lgQuiet()})
+			if err != nil {
 				t.Fatal(err)
 			}
-		}
-	}
+			if file.ActiveIdxTaken(ev) {
+				taken++
+			}
+			evs, err := ev.Since(ctx, 0, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]int64{}
+			got := map[int64]string{}
+			for i, e := range evs {
+				if e.ID != int64(i)+1 {
+					t.Fatalf("round %d (%q): event %d at %d", round, step, e.ID, i)
+				}
+				if id, dup := seen[e.Key]; dup {
+					t.Fatalf("round %d (%q): key %s in events %d and %d", round, step, e.Key, id, e.ID)
+				}
+				seen[e.Key], got[e.ID] = e.ID, e.Key
+			}
+			for id, k := range acked {
+				if got[id] != k {
+					t.Fatalf("round %d (%q): acknowledged event %d %s read as %q", round, step, id, k, got[id])
+				}
+			}
+			idx, ierr := os.ReadFile(keyIdxPath(root))
+			if ierr == nil {
+				os.Remove(keyIdxPath(root))
+			}
+			scan, err := file.OpenEvents(file.EventsOptions{Root: root, SegmentEvents: -1, Logger: lgQuiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, id := range seen {
+				a, oka, erra := file.LookupKey(ev, k)
+				b, okb, errb := file.LookupKey(scan, k)
+				if erra != nil || errb != nil || !oka || !okb || a != id || b != id {
+					t.Fatalf("round %d (%q): key %s: indexed %d %v %v, scan %d %v %v, want %d", round, step, k, a, oka, erra, b, okb, errb, id)
+				}
+			}
+			// The key index is put back after both closes, so that the
+			// next round opens the one the children left.
+			scan.Close()
+			ev.Close()
+			if ierr == nil {
+				if err := os.WriteFile(keyIdxPath(root), idx, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
 	if len(acked) == 0 || failpoints < 4 || taken == 0 {
 		t.Fatalf("%d acknowledged events, %d children stopped at a failpoint, %d opens took the key index", len(acked), failpoints, taken)
 	}

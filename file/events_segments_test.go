@@ -374,53 +374,37 @@ func TestEventsSegmentsChild(t *testing.T) {
 // SIGKILL at a random moment; after each, every acknowledged event that is
 // not below the floor is read once with its id and key.
 func TestEventsSegmentsCrash(t *testing.T) {
-	seed := uint64(testenv.Seed(t))
-	rng := rand.New(rand.NewPCG(seed, seed))
 	root := t.TempDir()
-	acked := map[int64]string{}
 	ctx := context.Background()
 	steps := []string{"tmp-created", "before-rename", "before-dir-fsync", "before-remove", ""}
-	failpoints := 0
-	for round := range 10 {
-		step := steps[round%len(steps)]
-		acks := eventsCrashRound(t, "TestEventsSegmentsChild", evsegChildEnv+"="+root, step, round,
-			time.Duration(200+rng.IntN(400))*time.Millisecond)
-		if step != "" {
-			failpoints++
-		}
-		for _, l := range acks {
-			var id int64
-			var key string
-			if _, err := fmt.Sscanf(l, "%d %s", &id, &key); err == nil {
-				acked[id] = key
+	acked, failpoints := eventsCrashRounds(t, "TestEventsSegmentsChild", evsegChildEnv+"="+root, steps, 200*time.Millisecond,
+		func(round int, step string, acked map[int64]string) {
+			ev, err := file.OpenEvents(file.EventsOptions{Root: root, SegmentEvents: 5, Logger: lgQuiet()})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		ev, err := file.OpenEvents(file.EventsOptions{Root: root, SegmentEvents: 5, Logger: lgQuiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		floor, err := ev.Floor(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs, err := ev.Since(ctx, floor, 1<<20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[int64]string{}
-		for i, e := range evs {
-			if e.ID != floor+int64(i)+1 {
-				t.Fatalf("round %d (%q): event %d at %d after floor %d", round, step, e.ID, i, floor)
+			defer ev.Close()
+			floor, err := ev.Floor(ctx)
+			if err != nil {
+				t.Fatal(err)
 			}
-			got[e.ID] = e.Key
-		}
-		for id, k := range acked {
-			if id > floor && got[id] != k {
-				t.Fatalf("round %d (%q): acknowledged event %d %s read as %q (floor %d)", round, step, id, k, got[id], floor)
+			evs, err := ev.Since(ctx, floor, 1<<20)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		ev.Close()
-	}
+			got := map[int64]string{}
+			for i, e := range evs {
+				if e.ID != floor+int64(i)+1 {
+					t.Fatalf("round %d (%q): event %d at %d after floor %d", round, step, e.ID, i, floor)
+				}
+				got[e.ID] = e.Key
+			}
+			for id, k := range acked {
+				if id > floor && got[id] != k {
+					t.Fatalf("round %d (%q): acknowledged event %d %s read as %q (floor %d)", round, step, id, k, got[id], floor)
+				}
+			}
+		})
 	if len(acked) == 0 || failpoints != 8 {
 		t.Fatalf("%d acknowledged events, %d children stopped at a failpoint", len(acked), failpoints)
 	}
@@ -567,28 +551,54 @@ func TestEventsSegmentsIndexLossAndSymlink(t *testing.T) {
 	}
 }
 
-// eventsCrashRound runs the child test childTest with env, stopped by
-// SETTLE_FAILPOINT=step when step is set, else by SIGKILL after kill. A
-// round with a failpoint runs until its child stops there (the minute is
-// only a guard: on a loaded machine a random kill must not end it first).
-// It fails t if the child ends otherwise, and returns the child's
-// acknowledgements (its ACK lines, without the prefix).
-func eventsCrashRound(t *testing.T, childTest, env, step string, round int, kill time.Duration) []string {
+// eventsCrashRounds runs 10 rounds of the child test childTest with env
+// (its seed logged), each stopped at the next of steps in turn. A round
+// with a failpoint (SETTLE_FAILPOINT=step) runs until its child stops
+// there (the minute is only a guard: on a loaded machine a random kill
+// must not end it first); a round with step "" is ended by SIGKILL after
+// a random time from kill to three times kill. It fails t if a child ends
+// otherwise or an event is acknowledged with two keys. After each round it
+// calls check with the round, its step and every event acknowledged so
+// far (id to key, from the children's ACK lines "id key ..."); it returns
+// those events and how many children stopped at a failpoint.
+func eventsCrashRounds(t *testing.T, childTest, env string, steps []string, kill time.Duration,
+	check func(round int, step string, acked map[int64]string)) (acked map[int64]string, failpoints int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^"+childTest+"$", "-test.count=1", "-test.v=true")
-	cmd.Env = append(os.Environ(), env)
-	if step != "" {
-		cmd.Env = append(cmd.Env, "SETTLE_FAILPOINT="+step)
-		kill = time.Minute
+	seed := uint64(testenv.Seed(t))
+	rng := rand.New(rand.NewPCG(seed, seed))
+	acked = map[int64]string{}
+	for round := range 10 {
+		step := steps[round%len(steps)]
+		cmd := exec.Command(os.Args[0], "-test.run=^"+childTest+"$", "-test.count=1", "-test.v=true")
+		cmd.Env = append(os.Environ(), env)
+		after := kill + time.Duration(rng.Int64N(int64(2*kill)))
+		if step != "" {
+			cmd.Env = append(cmd.Env, "SETTLE_FAILPOINT="+step)
+			after = time.Minute
+		}
+		c := lgStart(t, cmd)
+		timer := time.AfterFunc(after, func() { cmd.Process.Signal(syscall.SIGKILL) })
+		c.wait()
+		timer.Stop()
+		ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		stopped := ws.Exited() && ws.ExitStatus() == 137
+		if (step != "" && !stopped) || (step == "" && !ws.Signaled()) {
+			t.Fatalf("round %d (%q): child ended %v\n%s%s", round, step, cmd.ProcessState, strings.Join(c.lines, "\n"), c.other.String())
+		}
+		if step != "" {
+			failpoints++
+		}
+		for _, l := range c.acks {
+			var id int64
+			var key string
+			if _, err := fmt.Sscanf(l, "%d %s", &id, &key); err == nil {
+				if k, ok := acked[id]; ok && k != key {
+					t.Fatalf("round %d: event %d acknowledged as %s and %s", round, id, k, key)
+				}
+				acked[id] = key
+			}
+		}
+		check(round, step, acked)
 	}
-	c := lgStart(t, cmd)
-	timer := time.AfterFunc(kill, func() { cmd.Process.Signal(syscall.SIGKILL) })
-	c.wait()
-	timer.Stop()
-	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
-	stopped := ws.Exited() && ws.ExitStatus() == 137
-	if (step != "" && !stopped) || (step == "" && !ws.Signaled()) {
-		t.Fatalf("round %d (%q): child ended %v\n%s%s", round, step, cmd.ProcessState, strings.Join(c.lines, "\n"), c.other.String())
-	}
-	return c.acks
+	return acked, failpoints
 }
