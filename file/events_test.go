@@ -284,13 +284,7 @@ func FuzzEventsOpen(f *testing.F) {
 	f.Add([]byte("[1,2]\nnull\n\"s\"\n"))
 	f.Fuzz(func(t *testing.T, content []byte) {
 		dir := t.TempDir()
-		path := eventsPath(dir)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, content, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		file.AppendRawForTest(t, eventsPath(dir), string(content))
 		ev, err := file.OpenEvents(file.EventsOptions{Root: dir})
 		if err != nil {
 			t.Fatalf("open: %v", err)

@@ -38,7 +38,7 @@ func TestImportRecords(t *testing.T) {
 	}
 
 	// A torn tail left by a dead writer is repaired first, as by an append.
-	lgAppendRaw(t, lgLedgerPath(root), `{"schema": "callback_4tu`)
+	file.AppendRawForTest(t, lgLedgerPath(root), `{"schema": "callback_4tu`)
 	if err := l.ImportRecords(ctx, 2, lines); err != nil {
 		t.Fatal(err)
 	}

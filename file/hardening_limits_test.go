@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/storetest"
@@ -293,7 +294,7 @@ func TestHardeningL_CheckRecordSchema(t *testing.T) {
 		t.Fatalf("records settle wrote are flagged: %+v", rep.InvalidRecords)
 	}
 	for _, x := range lines {
-		lgAppendRaw(t, path, x.line)
+		file.AppendRawForTest(t, path, x.line)
 	}
 	rep, err = l.Check(lgCtx)
 	storetest.OK(t, err)

@@ -47,10 +47,7 @@ func newLockWaitLog() (*lockWaitLog, *slog.Logger) {
 func TestHardeningH_LedgerLockWait(t *testing.T) {
 	root := t.TempDir()
 	path := lgLedgerPath(root)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	lgAppendRaw(t, path, lgLine(t, storetest.Registry("task-0", writeback.StatusRegistered)))
+	file.AppendRawForTest(t, path, lgLine(t, storetest.Registry("task-0", writeback.StatusRegistered)))
 
 	t.Run("timeout", func(t *testing.T) {
 		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: lgQuiet(), LockTimeout: 50 * time.Millisecond})
@@ -63,7 +60,7 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 		if settle.ErrorCode(err) != settle.Unavailable || !strings.Contains(err.Error(), "still held") {
 			t.Fatalf("write-back under a held lock: %v", err)
 		}
-		lgAppendRaw(t, path, lgLine(t, storetest.Registry("task-2", writeback.StatusRegistered))) // new bytes: a read must lock
+		file.AppendRawForTest(t, path, lgLine(t, storetest.Registry("task-2", writeback.StatusRegistered))) // new bytes: a read must lock
 		if _, err := l.RegistryHistory(lgCtx, "task-2"); settle.ErrorCode(err) != settle.Unavailable {
 			t.Fatalf("read under a held lock: %v", err)
 		}
@@ -178,7 +175,7 @@ func TestHardeningG_ReadOnlyLedger(t *testing.T) {
 	w := lgOpen(t, root)
 	lgWriteback(t, w, storetest.Binding("task-1", "T1", "B1"))
 	w.Close()
-	lgAppendRaw(t, path, `{"schema": "callback_4tuple`)
+	file.AppendRawForTest(t, path, `{"schema": "callback_4tuple`)
 	before, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

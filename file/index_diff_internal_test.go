@@ -19,6 +19,7 @@ import (
 	"testing"
 
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -38,27 +39,11 @@ const (
 	ixEnvSteps = "SETTLE_INDEX_STEPS"
 )
 
-var ixKeys = []string{"anu0000000000001", "anu0000000000002"}
-
-func ixConfig() writeback.Config {
-	return writeback.Config{CollectorKeys: ixKeys, DefaultChatID: "6937032012"}
-}
-
 func ixQuiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-func ixBinding(task, track, batch string) writeback.Binding {
-	return writeback.Binding{
-		TaskID: task, TrackID: track, DispatchID: "dispatch-" + task, DispatchIDSource: "source_recorded",
-		NormalCollectorCronID: "ncc-" + task, NormalCollectorCronIDSource: "source_recorded",
-		CollectorKey: ixKeys[0], CollectorRole: "ANU", AuthoritativeVerdict: writeback.AuthoritativePass,
-		TerminalStatus: writeback.StatusCompleted, CompletedAt: "2025-11-22T09:00:00+09:00",
-		SourceResultPath: "memory/results/" + task + ".json", BatchID: batch, ExecutorKey: "exec000000000001",
-	}
-}
 
 func ixOpen(t testing.TB, root string) *Ledger {
 	t.Helper()
-	l, err := OpenLedger(LedgerOptions{Root: root, Config: ixConfig(), Logger: ixQuiet()})
+	l, err := OpenLedger(LedgerOptions{Root: root, Config: storetest.Config(), Logger: ixQuiet()})
 	if err != nil {
 		t.Fatalf("OpenLedger: %v", err)
 	}
@@ -81,13 +66,13 @@ func TestIndexChild(t *testing.T) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
 	}
-	l, err := OpenLedger(LedgerOptions{Root: os.Getenv(ixEnvRoot), Config: ixConfig(), Logger: ixQuiet()})
+	l, err := OpenLedger(LedgerOptions{Root: os.Getenv(ixEnvRoot), Config: storetest.Config(), Logger: ixQuiet()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)
 	}
 	task := os.Getenv(ixEnvTask)
-	if _, err := l.Writeback(context.Background(), writeback.WritebackRequest{Binding: ixBinding(task, "T1", "crash")}); err != nil {
+	if _, err := l.Writeback(context.Background(), writeback.WritebackRequest{Binding: storetest.Binding(task, "T1", "crash")}); err != nil {
 		fmt.Fprintln(os.Stderr, "writeback:", err)
 		os.Exit(2)
 	}
@@ -292,8 +277,8 @@ func ixForeignLine(rng *rand.Rand, i int) string {
 		// A durable record whose track_id is not a string.
 		return fmt.Sprintf(`{"schema": "durable_success_writeback.v1", "task_id": %q, "track_id": 7, "batch_id": "b%d", "writeback_classification": "DURABLE_SUCCESS_WRITTEN", "writeback_id": "foreign-%d"}`, task, rng.Intn(3), i)
 	default:
-		b := ixBinding(task, fmt.Sprintf("T%d", 1+rng.Intn(3)), fmt.Sprintf("b%d", rng.Intn(3)))
-		d := writeback.Evaluate(writeback.WritebackRequest{Binding: b}, ixConfig(), writeback.NewMemView())
+		b := storetest.Binding(task, fmt.Sprintf("T%d", 1+rng.Intn(3)), fmt.Sprintf("b%d", rng.Intn(3)))
+		d := writeback.Evaluate(writeback.WritebackRequest{Binding: b}, storetest.Config(), writeback.NewMemView())
 		if d.DurableRecord == nil {
 			return "{}"
 		}
@@ -302,21 +287,6 @@ func ixForeignLine(rng *rand.Rand, i int) string {
 			panic(err)
 		}
 		return string(bytes.TrimSuffix(line, []byte("\n")))
-	}
-}
-
-func ixAppendRaw(t *testing.T, path, data string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(data); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -367,7 +337,7 @@ func TestIndexDifferential(t *testing.T) {
 			what = "settle write-backs"
 			n := 1 + rng.Intn(4)
 			for range n {
-				b := ixBinding(fmt.Sprintf("task-%d", rng.Intn(12)), fmt.Sprintf("T%d", 1+rng.Intn(3)), fmt.Sprintf("b%d", rng.Intn(3)))
+				b := storetest.Binding(fmt.Sprintf("task-%d", rng.Intn(12)), fmt.Sprintf("T%d", 1+rng.Intn(3)), fmt.Sprintf("b%d", rng.Intn(3)))
 				if rng.Intn(4) == 0 {
 					b.AuthoritativeVerdict = "PASS" // a conflicting verdict
 				}
@@ -394,7 +364,7 @@ func TestIndexDifferential(t *testing.T) {
 				line := ixForeignLine(rng, step*10+9)
 				sb.WriteString(line[:rng.Intn(len(line)+1)])
 			}
-			ixAppendRaw(t, path, sb.String())
+			AppendRawForTest(t, path, sb.String())
 		case op < 64:
 			what = "truncation"
 			if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
@@ -417,7 +387,7 @@ func TestIndexDifferential(t *testing.T) {
 					sb.WriteString(ixForeignLine(rng, step*100+i))
 					sb.WriteByte('\n')
 				}
-				ixAppendRaw(t, path, sb.String())
+				AppendRawForTest(t, path, sb.String())
 			}
 		case op < 75:
 			what = "replacement (a shorter or longer copy renamed over it)"
@@ -494,7 +464,7 @@ func ixFill(t *testing.T, root string, from, n int) {
 	l := ixOpen(t, root)
 	defer l.Close()
 	for i := from; i < from+n; i++ {
-		b := ixBinding(fmt.Sprintf("fill-%d", i), fmt.Sprintf("T%d", 1+i%3), fmt.Sprintf("b%d", i%5))
+		b := storetest.Binding(fmt.Sprintf("fill-%d", i), fmt.Sprintf("T%d", 1+i%3), fmt.Sprintf("b%d", i%5))
 		if out, err := l.Writeback(context.Background(), writeback.WritebackRequest{Binding: b}); err != nil || !out.Decision.Appended {
 			t.Fatalf("write-back %d: %v %+v", i, err, out.Decision)
 		}
@@ -527,7 +497,7 @@ func TestIndexOpenValidation(t *testing.T) {
 	})
 	t.Run("foreign append and torn tail", func(t *testing.T) {
 		root, path := setup(t)
-		ixAppendRaw(t, path, ixForeignLine(rand.New(rand.NewSource(5)), 1)+"\nnot json\n{\"schema\": \"dura")
+		AppendRawForTest(t, path, ixForeignLine(rand.New(rand.NewSource(5)), 1)+"\nnot json\n{\"schema\": \"dura")
 		check(t, root, path, 40)
 	})
 	t.Run("rewritten in place, longer", func(t *testing.T) {
@@ -538,7 +508,7 @@ func TestIndexOpenValidation(t *testing.T) {
 		}
 		rng := rand.New(rand.NewSource(7))
 		for i := 0; ; i++ {
-			ixAppendRaw(t, path, ixForeignLine(rng, i)+"\n")
+			AppendRawForTest(t, path, ixForeignLine(rng, i)+"\n")
 			if fi, _ := os.Stat(path); fi.Size() > ends[len(ends)-1]+100 {
 				break
 			}
@@ -640,7 +610,7 @@ func TestIndexLookupModes(t *testing.T) {
 		sb.WriteString(ixForeignLine(rng, i))
 		sb.WriteByte('\n')
 	}
-	ixAppendRaw(t, path, sb.String())
+	AppendRawForTest(t, path, sb.String())
 	ixFill(t, root, 610, 2)
 	logData, err := os.ReadFile(path + logSuffix)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -121,8 +122,8 @@ func TestKeyHashIsFNV(t *testing.T) {
 	}
 	for i := range 200 {
 		task := strings.Repeat("t", rng.Intn(300))
-		b := ixBinding(task, fmt.Sprintf("T%d", i), strings.Repeat("b", rng.Intn(200)))
-		d := writeback.Evaluate(writeback.WritebackRequest{Binding: b}, ixConfig(), writeback.NewMemView())
+		b := storetest.Binding(task, fmt.Sprintf("T%d", i), strings.Repeat("b", rng.Intn(200)))
+		d := writeback.Evaluate(writeback.WritebackRequest{Binding: b}, storetest.Config(), writeback.NewMemView())
 		rec := writeback.LedgerRecord{Kind: writeback.KindDurable, Durable: d.DurableRecord}
 		want := []ikey{newKey(keyWID, d.DurableRecord.WritebackID), identityKey(d.DurableRecord.Identity()),
 			newKey(keyLatest, b.BatchID, b.TrackID), newKey(keyTask, b.TaskID), newKey(keyBatch, b.BatchID)}

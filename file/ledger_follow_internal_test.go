@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -31,7 +32,7 @@ func testDurableSince(t *testing.T, limit int) {
 
 	write := func(s *Ledger, task string) string {
 		t.Helper()
-		out, err := s.Writeback(ctx, writeback.WritebackRequest{Binding: ixBinding(task, "T1", "b1")})
+		out, err := s.Writeback(ctx, writeback.WritebackRequest{Binding: storetest.Binding(task, "T1", "b1")})
 		if err != nil || !out.Decision.Appended {
 			t.Fatalf("write-back %s: %v %+v", task, err, out.Decision)
 		}
@@ -39,17 +40,17 @@ func testDurableSince(t *testing.T, limit int) {
 	}
 	own := []string{write(l, "own-1"), write(l, "own-2")}
 	// A refusal appends a conflict record, never a durable success.
-	bad := ixBinding("own-bad", "T1", "b1")
+	bad := storetest.Binding("own-bad", "T1", "b1")
 	bad.AuthoritativeVerdict = "FAIL"
 	if _, err := l.Writeback(ctx, writeback.WritebackRequest{Binding: bad}); err != nil {
 		t.Fatal(err)
 	}
 	foreign := write(other, "foreign-1")
-	ixAppendRaw(t, path, toolLine(t, "tool-1")+"\n")
+	AppendRawForTest(t, path, toolLine(t, "tool-1")+"\n")
 	own = append(own, write(l, "own-3"), write(l, "own-4"))
 	// A batch: its items land in one group.
 	items, err := l.WritebackMany(ctx, []writeback.WritebackRequest{
-		{Binding: ixBinding("own-5", "T2", "b1")}, {Binding: ixBinding("own-6", "T2", "b2")},
+		{Binding: storetest.Binding("own-5", "T2", "b1")}, {Binding: storetest.Binding("own-6", "T2", "b2")},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +134,7 @@ func testDurableSince(t *testing.T, limit int) {
 // appends it.
 func toolLine(t *testing.T, task string) string {
 	t.Helper()
-	d := writeback.Evaluate(writeback.WritebackRequest{Binding: ixBinding(task, "T3", "b1")}, ixConfig(), writeback.NewMemView())
+	d := writeback.Evaluate(writeback.WritebackRequest{Binding: storetest.Binding(task, "T3", "b1")}, storetest.Config(), writeback.NewMemView())
 	line, err := writeback.AppendLine(nil, d.DurableRecord)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package file_test
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/settlehq/settle/file"
@@ -37,12 +36,7 @@ func FuzzLedgerReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		root := t.TempDir()
 		path := lgLedgerPath(root)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		file.AppendRawForTest(t, path, string(data))
 		l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: lgQuiet()})
 		if err != nil {
 			t.Fatalf("OpenLedger: %v", err)

@@ -60,25 +60,6 @@ func lgWantClass(t testing.TB, out writeback.WritebackOutcome, class string, app
 	}
 }
 
-// lgAppendRaw appends bytes to a file without any locking, as a foreign
-// writer would.
-func lgAppendRaw(t testing.TB, path string, data string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteString(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // lgLine is the ledger line (with "\n") of a record.
 func lgLine(t testing.TB, v any) string {
 	t.Helper()

@@ -467,7 +467,7 @@ func TestLedgerCrash(t *testing.T) {
 			// A foreign writer died mid-line: the next append must not
 			// glue to it.
 			line := lgLine(t, storetest.Registry(fmt.Sprintf("torn-%d", round), writeback.StatusRegistered))
-			lgAppendRaw(t, path, line[:1+rng.Intn(len(line)-2)])
+			file.AppendRawForTest(t, path, line[:1+rng.Intn(len(line)-2)])
 		}
 		env := []string{lgEnvChild + "=crash", lgEnvRoot + "=" + root, lgEnvID + "=" + strconv.Itoa(round)}
 		step := ""

@@ -57,7 +57,7 @@ func TestTornTailRepair(t *testing.T) {
 	tornAt := fi.Size()
 	torn := lgLine(t, storetest.Registry("task-torn", writeback.StatusRegistered))
 	torn = torn[:len(torn)/2] // a writer died mid-line
-	lgAppendRaw(t, path, torn)
+	file.AppendRawForTest(t, path, torn)
 
 	// Readers see the complete lines only.
 	l2 := lgOpen(t, root)
@@ -109,14 +109,14 @@ func TestTornTailRepair(t *testing.T) {
 
 	t.Run("second torn tail at the same offset keeps both sidecars", func(t *testing.T) {
 		fi, _ := os.Stat(path)
-		lgAppendRaw(t, path, "{\"schema\": \"dur")
+		file.AppendRawForTest(t, path, "{\"schema\": \"dur")
 		lgWriteback(t, l, storetest.Binding("task-3", "T1", "b"))
 		// Truncate back to the same offset and tear again.
-		lgAppendRaw(t, path, "x")
+		file.AppendRawForTest(t, path, "x")
 		if err := os.Truncate(path, fi.Size()); err != nil {
 			t.Fatal(err)
 		}
-		lgAppendRaw(t, path, "{\"sch")
+		file.AppendRawForTest(t, path, "{\"sch")
 		lgWriteback(t, l, storetest.Binding("task-4", "T1", "b"))
 		a, err1 := os.ReadFile(fmt.Sprintf("%s.torn-%d", path, fi.Size()))
 		b, err2 := os.ReadFile(fmt.Sprintf("%s.torn-%d.1", path, fi.Size()))
@@ -142,7 +142,7 @@ func TestSkippedLines(t *testing.T) {
 		"{\"schema\": \"callback_4tuple_ledger_record.v1\", \"task_id\": \"task-b\"}\n", // malformed but a registry record for the seed
 		good,
 	}
-	lgAppendRaw(t, path, strings.Join(lines, ""))
+	file.AppendRawForTest(t, path, strings.Join(lines, ""))
 	l := lgOpen(t, root)
 	st := l.Stats()
 	if st.Lines != int64(len(lines)) || st.Skipped != 6 || st.Records[writeback.KindRegistry] != 3 {
@@ -266,7 +266,7 @@ func TestCatchUpSeesOtherWriters(t *testing.T) {
 	lgWantClass(t, lgWriteback(t, b, storetest.Binding("task-1", "T1", "b")), writeback.WritebackIdempotentSkip, false)
 
 	// A raw (Python-like) appender.
-	lgAppendRaw(t, path, lgLine(t, storetest.Registry("task-py", writeback.StatusRegistered)))
+	file.AppendRawForTest(t, path, lgLine(t, storetest.Registry("task-py", writeback.StatusRegistered)))
 	if h, err := a.RegistryHistory(lgCtx, "task-py"); err != nil || len(h) != 1 {
 		t.Fatalf("history %v %v", h, err)
 	}
@@ -275,11 +275,11 @@ func TestCatchUpSeesOtherWriters(t *testing.T) {
 	}
 	// A line still being written is not consumed.
 	line := lgLine(t, storetest.Registry("task-slow", writeback.StatusFailed))
-	lgAppendRaw(t, path, line[:10])
+	file.AppendRawForTest(t, path, line[:10])
 	if h, _ := a.RegistryHistory(lgCtx, "task-slow"); len(h) != 0 {
 		t.Fatal("partial line consumed")
 	}
-	lgAppendRaw(t, path, line[10:])
+	file.AppendRawForTest(t, path, line[10:])
 	if c, _ := a.Classify(lgCtx, "task-slow"); c != writeback.ClassFailed {
 		t.Fatalf("classify after completion %s", c)
 	}
@@ -334,7 +334,7 @@ func TestRecordsFollowForeignAppends(t *testing.T) {
 	if err := l.AppendRegistry(lgCtx, storetest.Registry("task-3", writeback.StatusFailed)); err != nil {
 		t.Fatal(err)
 	}
-	lgAppendRaw(t, lgLedgerPath(root), lgLine(t, storetest.Registry("task-3", writeback.StatusCancelled)))
+	file.AppendRawForTest(t, lgLedgerPath(root), lgLine(t, storetest.Registry("task-3", writeback.StatusCancelled)))
 	got := storetest.AllRecords(t, l, writeback.RecordQuery{TaskID: "task-3"})
 	if len(got) != before+2 || got[len(got)-1].Registry.Status != writeback.StatusCancelled {
 		t.Fatalf("%d records for task-3, want %d", len(got), before+2)
@@ -564,7 +564,7 @@ func TestCheckReportsDuplicates(t *testing.T) {
 	lgWriteback(t, l, storetest.Binding("task-1", "T1", "b"))
 	// A foreign writer (the seed's unlocked append) duplicated a record.
 	rec := storetest.Binding("task-1", "T1", "b").Record(writeback.DurableSuccessWritten)
-	lgAppendRaw(t, path, lgLine(t, rec))
+	file.AppendRawForTest(t, path, lgLine(t, rec))
 	rep, err := l.Check(lgCtx)
 	if err != nil {
 		t.Fatal(err)
