@@ -3,16 +3,18 @@ package file_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
-	"github.com/settlehq/settle/internal/testenv"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
@@ -114,4 +116,30 @@ const lgReferenceMarker = "anu_v3/batch_settle_writeback.py"
 func lgReference(t testing.TB) (dir, python string) {
 	t.Helper()
 	return testenv.ReferenceDir(t, lgReferenceMarker), testenv.Python(t)
+}
+
+// lgSeedRead is what the seed's readers make of a ledger
+// (testdata/ledger_reader.py): the registry records, the durable lines
+// and their writeback ids, and the class of each task asked about.
+type lgSeedRead struct {
+	Registry     int               `json:"registry"`
+	Durable      int               `json:"durable"`
+	WritebackIDs []string          `json:"writeback_ids"`
+	Classify     map[string]string `json:"classify"`
+}
+
+// lgSeedReads runs the seed's readers of the reference ref with python on
+// the ledger at path, classifying tasks; any failure fails t.
+func lgSeedReads(t testing.TB, ref, python, path string, tasks ...string) lgSeedRead {
+	t.Helper()
+	args := append([]string{filepath.Join(lgRepoRoot(t), "file", "testdata", "ledger_reader.py"), ref, path}, tasks...)
+	out, err := exec.Command(python, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python reader: %v\n%s", err, out)
+	}
+	var got lgSeedRead
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("python reader output %q: %v", out, err)
+	}
+	return got
 }

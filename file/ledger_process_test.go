@@ -525,20 +525,7 @@ func TestLedgerCrash(t *testing.T) {
 		t.Run("seed reads the result", func(t *testing.T) { lgReference(t) })
 		return
 	}
-	out, err := exec.Command(python, filepath.Join(lgRepoRoot(t), "file", "testdata", "ledger_reader.py"),
-		ref, path, "final", "again-0").CombinedOutput()
-	if err != nil {
-		t.Fatalf("python reader: %v\n%s", err, out)
-	}
-	var got struct {
-		Registry     int               `json:"registry"`
-		Durable      int               `json:"durable"`
-		WritebackIDs []string          `json:"writeback_ids"`
-		Classify     map[string]string `json:"classify"`
-	}
-	if err := json.Unmarshal(out, &got); err != nil {
-		t.Fatalf("python reader output %q: %v", out, err)
-	}
+	got := lgSeedReads(t, ref, python, path, "final", "again-0")
 	if got.Registry != int(st.Records[writeback.KindRegistry]) || got.Durable != int(st.Records[writeback.KindDurable]) ||
 		got.Registry != kinds[writeback.KindRegistry] || got.Durable != kinds[writeback.KindDurable] {
 		t.Fatalf("python reads %d registry / %d durable, settle %v, file %v", got.Registry, got.Durable, st.Records, kinds)
