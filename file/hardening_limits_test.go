@@ -212,18 +212,7 @@ func TestHardeningJ_BindingLimits(t *testing.T) {
 		t.Fatalf("binding at the limits not appended: %s %q", out.Decision.Classification, out.Decision.Reasons)
 	}
 	ref, python := lgReference(t)
-	raw, err := exec.Command(python, filepath.Join(lgRepoRoot(t), "file", "testdata", "ledger_reader.py"), ref, path, maxB.TaskID).CombinedOutput()
-	if err != nil {
-		t.Fatalf("python reader: %v\n%s", err, raw)
-	}
-	var got struct {
-		Registry     int      `json:"registry"`
-		Durable      int      `json:"durable"`
-		WritebackIDs []string `json:"writeback_ids"`
-	}
-	if err := json.Unmarshal(raw, &got); err != nil {
-		t.Fatalf("python reader output %q: %v", raw, err)
-	}
+	got := lgSeedReads(t, ref, python, path, maxB.TaskID)
 	if got.Durable != 1 || got.Registry < 1 || len(got.WritebackIDs) != 1 || got.WritebackIDs[0] != maxB.WritebackID() {
 		t.Fatalf("python reads %+v, want the one durable record %s", got, maxB.WritebackID())
 	}
@@ -390,63 +379,71 @@ func hdBodiesWithinLimits(t *testing.T, root string) {
 	})
 }
 
-// FuzzHardeningSceneInput: any scene input is written as a candidate
-// within the limits or refused, writing nothing.
-func FuzzHardeningSceneInput(f *testing.F) {
+// hdFuzzSceneWrites fuzzes one scene write on a new store per input: a
+// write that succeeds leaves every body within the limits; a refusal
+// must carry one of the codes refusal accepts, leaves every body within
+// the limits too, and writes nothing when refusal says it must not.
+func hdFuzzSceneWrites(f *testing.F, seed string, write func(s *file.Scenes, data []byte) error,
+	refusal func(err error) (accepted, writesNothing bool)) {
 	for _, s := range hdFuzzSeeds() {
 		f.Add([]byte(s))
 	}
-	f.Add([]byte(scBodyTextOf(scGenTree(rand.New(rand.NewSource(52)), "B", 2))))
+	f.Add([]byte(seed))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		root := t.TempDir()
 		s := scOpen(t, root)
 		before := scSnapshot(t, root)
-		sc, err := scene.DecodeInput(data)
-		if err == nil {
-			_, err = s.WriteCandidate(scCtx, storetest.Ref("B"), sc, "fuzz", true)
+		if err := write(s, data); err != nil {
+			accepted, writesNothing := refusal(err)
+			if !accepted {
+				t.Fatalf("refused without an input code: %v", err)
+			}
+			if writesNothing {
+				storetest.SameSnapshot(t, before, scSnapshot(t, root))
+			}
 		}
-		switch settle.ErrorCode(err) {
-		case "":
-			hdBodiesWithinLimits(t, root)
-		case settle.InvalidInput, settle.SchemaMismatch, settle.IdentityMismatch:
-			storetest.SameSnapshot(t, before, scSnapshot(t, root))
-		default:
-			t.Fatalf("refused without an input code: %v", err)
-		}
+		hdBodiesWithinLimits(t, root)
 	})
+}
+
+// FuzzHardeningSceneInput: any scene input is written as a candidate
+// within the limits or refused, writing nothing.
+func FuzzHardeningSceneInput(f *testing.F) {
+	hdFuzzSceneWrites(f, scBodyTextOf(scGenTree(rand.New(rand.NewSource(52)), "B", 2)),
+		func(s *file.Scenes, data []byte) error {
+			sc, err := scene.DecodeInput(data)
+			if err == nil {
+				_, err = s.WriteCandidate(scCtx, storetest.Ref("B"), sc, "fuzz", true)
+			}
+			return err
+		},
+		func(err error) (bool, bool) {
+			switch settle.ErrorCode(err) {
+			case settle.InvalidInput, settle.SchemaMismatch, settle.IdentityMismatch:
+				return true, true
+			}
+			return false, false
+		})
 }
 
 // FuzzHardeningPlan: any plan initializes scenes within the limits or is
 // refused, writing nothing.
 func FuzzHardeningPlan(f *testing.F) {
-	for _, s := range hdFuzzSeeds() {
-		f.Add([]byte(s))
-	}
-	f.Add([]byte(`{"sequences": {"B": {"shots": [{"shot_id": "S1"}, {"id": "S2"}, {}]}}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		root := t.TempDir()
-		s := scOpen(t, root)
-		before := scSnapshot(t, root)
-		plan, err := scene.DecodePlan(data)
-		if err == nil {
-			_, err = s.InitFromPlan(scCtx, storetest.Project, storetest.Episode, plan, 3, false)
-		}
-		switch settle.ErrorCode(err) {
-		case "":
-			hdBodiesWithinLimits(t, root)
-		case settle.InvalidInput:
+	hdFuzzSceneWrites(f, `{"sequences": {"B": {"shots": [{"shot_id": "S1"}, {"id": "S2"}, {}]}}}`,
+		func(s *file.Scenes, data []byte) error {
+			plan, err := scene.DecodePlan(data)
+			if err == nil {
+				_, err = s.InitFromPlan(scCtx, storetest.Project, storetest.Episode, plan, 3, false)
+			}
+			return err
+		},
+		func(err error) (bool, bool) {
 			// InitFromPlan writes sequence by sequence, as the seed does:
 			// a sequence the seed would refuse (a spec that is not an
 			// object) stops it after the earlier ones. A refusal for a
 			// limit writes nothing.
-			if strings.Contains(err.Error(), "exceeds Max") {
-				storetest.SameSnapshot(t, before, scSnapshot(t, root))
-			}
-			hdBodiesWithinLimits(t, root)
-		default:
-			t.Fatalf("refused without an input code: %v", err)
-		}
-	})
+			return settle.ErrorCode(err) == settle.InvalidInput, strings.Contains(err.Error(), "exceeds Max")
+		})
 }
 
 // FuzzHardeningVerdict: any verdict file is written back within the limits
