@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -97,13 +95,7 @@ func TestEventsCompactByAge(t *testing.T) {
 		lines += fmt.Sprintf(`{"id":%d,"type":"test.old","time":%q,"key":"old%d","data":{}}`+"\n", i, old, i)
 	}
 	lines += "not json\n"
-	path := eventsPath(dir)
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(lines), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	file.AppendRawForTest(t, eventsPath(dir), lines)
 	ev := openEvents(t, dir)
 	ctx := context.Background()
 	for range 3 {
