@@ -388,149 +388,140 @@ func TestGroupCommit(t *testing.T) {
 	t.Logf("%d requests in %d groups, %d fsyncs, largest group %d", n, st.Groups, st.Fsyncs, st.MaxGroup)
 }
 
-func TestFsyncFailurePoisonsStore(t *testing.T) {
-	root := t.TempDir()
-	path := lgLedgerPath(root)
-	l := lgOpen(t, root)
-	lgWriteback(t, l, storetest.Binding("task-ok", "T1", "b"))
-	before, _ := os.ReadFile(path)
-
+// TestFsyncFailure: a failed fsync fails every request of its group and
+// of a group written while it ran (UNAVAILABLE, none acknowledged), cuts
+// the ledger back to before them and poisons the store, which refuses
+// every operation until reopened; what was acknowledged before survives.
+func TestFsyncFailure(t *testing.T) {
 	injected := errors.New("injected fsync failure")
-	gate := make(chan struct{})
-	durable.SetFailpoint("before-fsync", func() error {
-		<-gate // hold the first group so the rest queue up
-		return injected
-	})
-	const n = 16
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	outs := make([]writeback.WritebackOutcome, n)
-	for i := range n {
-		wg.Go(func() {
-			outs[i], errs[i] = l.Writeback(lgCtx, lgReq(storetest.Binding(fmt.Sprintf("task-%d", i), "T1", "b")))
+	type fixture struct {
+		root, path string
+		l          *file.Ledger
+		before     []byte        // the ledger's bytes before the failure
+		inFsync    chan struct{} // closed when the first fsync is reached
+		gate       chan struct{} // close to let the first fsync fail
+	}
+	// start opens a ledger holding one acknowledged success (task-ok) and
+	// makes every fsync fail with injected, the first once gate is closed.
+	start := func(t *testing.T) *fixture {
+		f := &fixture{root: t.TempDir(), inFsync: make(chan struct{}), gate: make(chan struct{})}
+		f.path = lgLedgerPath(f.root)
+		f.l = lgOpen(t, f.root)
+		lgWriteback(t, f.l, storetest.Binding("task-ok", "T1", "b"))
+		f.before, _ = os.ReadFile(f.path)
+		var once sync.Once
+		durable.SetFailpoint("before-fsync", func() error {
+			once.Do(func() { close(f.inFsync); <-f.gate })
+			return injected
 		})
+		t.Cleanup(func() { durable.SetFailpoint("before-fsync", nil) })
+		return f
 	}
-	for l.Stats().GroupedRequests < 1 {
-		// wait until the first group is being committed
-	}
-	close(gate)
-	wg.Wait()
-	durable.SetFailpoint("before-fsync", nil)
-	for i := range n {
-		if code := settle.ErrorCode(errs[i]); code != settle.Unavailable {
-			t.Fatalf("request %d: err %v outcome %+v, want UNAVAILABLE", i, errs[i], outs[i])
+	// poisoned checks the store and the file after the failure, then
+	// reopens the ledger without the failpoint: it holds the acknowledged
+	// record alone.
+	poisoned := func(t *testing.T, f *fixture) *file.Ledger {
+		t.Helper()
+		if st := f.l.Stats(); !st.Poisoned || st.FsyncErrors != 1 {
+			t.Fatalf("stats %+v: want poisoned after one fsync error", st)
 		}
-		if outs[i].Decision.Appended {
-			t.Fatalf("request %d acknowledged", i)
+		_, err := f.l.Writeback(lgCtx, lgReq(storetest.Binding("task-later", "T1", "b")))
+		storetest.WantCode(t, err, settle.Unavailable)
+		storetest.WantCode(t, f.l.AppendRegistry(lgCtx, storetest.Registry("task-later", writeback.StatusRegistered)), settle.Unavailable)
+		_, err = f.l.RegistryHistory(lgCtx, "task-ok")
+		storetest.WantCode(t, err, settle.Unavailable)
+		if after, _ := os.ReadFile(f.path); string(after) != string(f.before) {
+			t.Fatalf("ledger not cut back to before the failed groups: %d bytes, want %d", len(after), len(f.before))
 		}
-	}
-	st := l.Stats()
-	if !st.Poisoned || st.FsyncErrors != 1 {
-		t.Fatalf("stats %+v", st)
-	}
-	_, err := l.Writeback(lgCtx, lgReq(storetest.Binding("task-later", "T1", "b")))
-	storetest.WantCode(t, err, settle.Unavailable)
-	storetest.WantCode(t, l.AppendRegistry(lgCtx, storetest.Registry("task-later", writeback.StatusRegistered)), settle.Unavailable)
-	_, err = l.RegistryHistory(lgCtx, "task-ok")
-	storetest.WantCode(t, err, settle.Unavailable)
-	after, _ := os.ReadFile(path)
-	if string(after) != string(before) {
-		t.Fatal("the failed group's bytes were not rolled back")
-	}
-
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	l2 := lgOpen(t, root)
-	if k, _ := lgCheckFile(t, path); k[writeback.KindDurable] != 1 {
-		t.Fatalf("kinds %v", k)
-	}
-	lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-0", "T1", "b")), writeback.DurableSuccessWritten, true)
-	lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-ok", "T1", "b")), writeback.WritebackIdempotentSkip, false)
-}
-
-// TestFsyncFailureFailsPendingGroup: group B is written while group A is
-// being fsynced; A's fsync fails, so both fail, the file is cut back to
-// before A, and what was acknowledged before survives.
-func TestFsyncFailureFailsPendingGroup(t *testing.T) {
-	root := t.TempDir()
-	path := lgLedgerPath(root)
-	l := lgOpen(t, root)
-	lgWriteback(t, l, storetest.Binding("task-ok", "T1", "b"))
-	before, _ := os.ReadFile(path)
-
-	injected := errors.New("injected fsync failure")
-	inFsync, gate := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	durable.SetFailpoint("before-fsync", func() error {
-		once.Do(func() { close(inFsync); <-gate })
-		return injected
-	})
-	overlap := make(chan struct{}, 1)
-	durable.SetFailpoint("group-overlap", func() error {
-		select {
-		case overlap <- struct{}{}:
-		default:
+		if err := f.l.Close(); err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	t.Cleanup(func() {
 		durable.SetFailpoint("before-fsync", nil)
-		durable.SetFailpoint("group-overlap", nil)
-	})
-	type answer struct {
-		out writeback.WritebackOutcome
-		err error
-	}
-	wb := func(task string) chan answer {
-		ch := make(chan answer, 1)
-		go func() {
-			out, err := l.Writeback(lgCtx, lgReq(storetest.Binding(task, "T1", "b")))
-			ch <- answer{out, err}
-		}()
-		return ch
-	}
-	a := wb("task-a")
-	testenv.Within(t, inFsync, 10*time.Second, "group A's fsync")
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withA := fi.Size()
-	b := wb("task-b")
-	testenv.Within(t, overlap, 10*time.Second, "group B staged during A's fsync")
-	// B's write follows the failpoint.
-	testenv.Until(t, 10*time.Second, func() bool {
-		fi, err := os.Stat(path)
-		return err == nil && fi.Size() > withA
-	})
-	close(gate)
-	for name, ch := range map[string]chan answer{"A": a, "B": b} {
-		got := testenv.Within(t, ch, 10*time.Second, "write-back "+name)
-		if settle.ErrorCode(got.err) != settle.Unavailable || !errors.Is(got.err, injected) || got.out.Decision.Appended {
-			t.Fatalf("group %s: %+v, %v; want UNAVAILABLE with the fsync error, not appended", name, got.out, got.err)
+		l2 := lgOpen(t, f.root)
+		if k, _ := lgCheckFile(t, f.path); k[writeback.KindDurable] != 1 {
+			t.Fatalf("kinds %v: want the acknowledged record alone", k)
 		}
+		lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-ok", "T1", "b")), writeback.WritebackIdempotentSkip, false)
+		return l2
 	}
-	st := l.Stats()
-	if !st.Poisoned || st.FsyncErrors != 1 {
-		t.Fatalf("stats %+v: want poisoned after one fsync error", st)
-	}
-	_, err = l.Writeback(lgCtx, lgReq(storetest.Binding("task-later", "T1", "b")))
-	storetest.WantCode(t, err, settle.Unavailable)
-	if after, _ := os.ReadFile(path); string(after) != string(before) {
-		t.Fatalf("ledger not cut back to before the failed groups: %d bytes, want %d", len(after), len(before))
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	durable.SetFailpoint("before-fsync", nil)
-	l2 := lgOpen(t, root)
-	if k, _ := lgCheckFile(t, path); k[writeback.KindDurable] != 1 {
-		t.Fatalf("kinds %v: want the acknowledged record alone", k)
-	}
-	lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-ok", "T1", "b")), writeback.WritebackIdempotentSkip, false)
-	lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-a", "T1", "b")), writeback.DurableSuccessWritten, true)
-	lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-b", "T1", "b")), writeback.DurableSuccessWritten, true)
+
+	t.Run("requests queued behind the failed group", func(t *testing.T) {
+		f := start(t)
+		const n = 16
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		outs := make([]writeback.WritebackOutcome, n)
+		for i := range n {
+			wg.Go(func() {
+				outs[i], errs[i] = f.l.Writeback(lgCtx, lgReq(storetest.Binding(fmt.Sprintf("task-%d", i), "T1", "b")))
+			})
+		}
+		// The first group is held in its fsync so the rest queue up.
+		testenv.Within(t, f.inFsync, 10*time.Second, "the first group's fsync")
+		close(f.gate)
+		wg.Wait()
+		for i := range n {
+			if code := settle.ErrorCode(errs[i]); code != settle.Unavailable {
+				t.Fatalf("request %d: err %v outcome %+v, want UNAVAILABLE", i, errs[i], outs[i])
+			}
+			if outs[i].Decision.Appended {
+				t.Fatalf("request %d acknowledged", i)
+			}
+		}
+		l2 := poisoned(t, f)
+		lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-0", "T1", "b")), writeback.DurableSuccessWritten, true)
+	})
+
+	// Group B is written while group A is being fsynced; A's fsync fails,
+	// so both fail.
+	t.Run("group written during the failed fsync", func(t *testing.T) {
+		f := start(t)
+		overlap := make(chan struct{}, 1)
+		durable.SetFailpoint("group-overlap", func() error {
+			select {
+			case overlap <- struct{}{}:
+			default:
+			}
+			return nil
+		})
+		t.Cleanup(func() { durable.SetFailpoint("group-overlap", nil) })
+		type answer struct {
+			out writeback.WritebackOutcome
+			err error
+		}
+		wb := func(task string) chan answer {
+			ch := make(chan answer, 1)
+			go func() {
+				out, err := f.l.Writeback(lgCtx, lgReq(storetest.Binding(task, "T1", "b")))
+				ch <- answer{out, err}
+			}()
+			return ch
+		}
+		a := wb("task-a")
+		testenv.Within(t, f.inFsync, 10*time.Second, "group A's fsync")
+		fi, err := os.Stat(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		withA := fi.Size()
+		b := wb("task-b")
+		testenv.Within(t, overlap, 10*time.Second, "group B staged during A's fsync")
+		// B's write follows the failpoint.
+		testenv.Until(t, 10*time.Second, func() bool {
+			fi, err := os.Stat(f.path)
+			return err == nil && fi.Size() > withA
+		})
+		close(f.gate)
+		for name, ch := range map[string]chan answer{"A": a, "B": b} {
+			got := testenv.Within(t, ch, 10*time.Second, "write-back "+name)
+			if settle.ErrorCode(got.err) != settle.Unavailable || !errors.Is(got.err, injected) || got.out.Decision.Appended {
+				t.Fatalf("group %s: %+v, %v; want UNAVAILABLE with the fsync error, not appended", name, got.out, got.err)
+			}
+		}
+		l2 := poisoned(t, f)
+		lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-a", "T1", "b")), writeback.DurableSuccessWritten, true)
+		lgWantClass(t, lgWriteback(t, l2, storetest.Binding("task-b", "T1", "b")), writeback.DurableSuccessWritten, true)
+	})
 }
 
 func TestAppendFailureBeforeWrite(t *testing.T) {
