@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/settlehq/settle/internal/testenv"
 	"log/slog"
 	"math/rand"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
@@ -57,9 +57,7 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 		defer l.Close()
 		release := testenv.HoldFlock(t, path)
 		_, err = l.Writeback(lgCtx, lgReq(storetest.Binding("task-1", "T1", "B1")))
-		if settle.ErrorCode(err) != settle.Unavailable || !strings.Contains(err.Error(), "still held") {
-			t.Fatalf("write-back under a held lock: %v", err)
-		}
+		hdWantStillHeld(t, err, "write-back under a held lock")
 		file.AppendRawForTest(t, path, lgLine(t, storetest.Registry("task-2", writeback.StatusRegistered))) // new bytes: a read must lock
 		if _, err := l.RegistryHistory(lgCtx, "task-2"); settle.ErrorCode(err) != settle.Unavailable {
 			t.Fatalf("read under a held lock: %v", err)
@@ -119,33 +117,6 @@ func TestHardeningH_LedgerLockWait(t *testing.T) {
 			t.Fatalf("write-back interrupted by Close: %v", err)
 		}
 	})
-}
-
-// TestHardeningH_SceneLockTimeout: a batch lock another process holds makes
-// a scene write wait at most the lock timeout (UNAVAILABLE), writing
-// nothing.
-func TestHardeningH_SceneLockTimeout(t *testing.T) {
-	root := t.TempDir()
-	s, err := file.OpenScenes(file.SceneOptions{Root: root, Logger: lgQuiet(), LockTimeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	sc := scGen(t, rand.New(rand.NewSource(1)), "B", 2)
-	if _, err := s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "first", true); err != nil {
-		t.Fatal(err)
-	}
-	before := scSnapshot(t, root)
-	release := testenv.HoldFlock(t, scPath(root, storetest.Token+"_B.versions.lock"))
-	_, err = s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "second", true)
-	if settle.ErrorCode(err) != settle.Unavailable || !strings.Contains(err.Error(), "still held") {
-		t.Fatalf("candidate under a held batch lock: %v", err)
-	}
-	storetest.SameSnapshot(t, before, scSnapshot(t, root))
-	release()
-	if _, err := s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "second", true); err != nil {
-		t.Fatalf("candidate after release: %v", err)
-	}
 }
 
 // TestHardeningG_ReadOnlyLedger: a ledger opened ReadOnly answers reads,
@@ -215,22 +186,55 @@ func TestHardeningG_ReadOnlyLedger(t *testing.T) {
 	}
 }
 
-// TestHardeningH_EventLogLockTimeout: an event log whose flock another
-// process holds makes an append wait at most the lock timeout
-// (UNAVAILABLE), and the log works again once the lock is released.
-func TestHardeningH_EventLogLockTimeout(t *testing.T) {
-	root := t.TempDir()
-	e, err := file.OpenEvents(file.EventsOptions{Root: root, Logger: lgQuiet(), LockTimeout: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	release := testenv.HoldFlock(t, filepath.Join(root, "memory", "events", "settle_events.jsonl"))
-	if _, err := e.Append(lgCtx, "test.event", map[string]any{"n": 1}); settle.ErrorCode(err) != settle.Unavailable || !strings.Contains(err.Error(), "still held") {
-		t.Fatalf("append under a held lock: %v", err)
-	}
-	release()
-	if ev, err := e.Append(lgCtx, "test.event", map[string]any{"n": 2}); err != nil || ev.ID != 1 {
-		t.Fatalf("append after release: %+v %v", ev, err)
+// TestHardeningH_LockTimeout: a scene batch lock or the event log's flock
+// that another process holds makes a write wait at most the lock timeout
+// (UNAVAILABLE), writing nothing, and the store works again once the lock
+// is released. The ledger's is TestHardeningH_LedgerLockWait's "timeout".
+func TestHardeningH_LockTimeout(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	t.Run("scenes", func(t *testing.T) {
+		root := t.TempDir()
+		s, err := file.OpenScenes(file.SceneOptions{Root: root, Logger: lgQuiet(), LockTimeout: timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		sc := scGen(t, rand.New(rand.NewSource(1)), "B", 2)
+		if _, err := s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "first", true); err != nil {
+			t.Fatal(err)
+		}
+		before := scSnapshot(t, root)
+		release := testenv.HoldFlock(t, scPath(root, storetest.Token+"_B.versions.lock"))
+		_, err = s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "second", true)
+		hdWantStillHeld(t, err, "candidate under a held batch lock")
+		storetest.SameSnapshot(t, before, scSnapshot(t, root))
+		release()
+		if _, err := s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "second", true); err != nil {
+			t.Fatalf("candidate after release: %v", err)
+		}
+	})
+	t.Run("event log", func(t *testing.T) {
+		root := t.TempDir()
+		e, err := file.OpenEvents(file.EventsOptions{Root: root, Logger: lgQuiet(), LockTimeout: timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		release := testenv.HoldFlock(t, filepath.Join(root, "memory", "events", "settle_events.jsonl"))
+		_, err = e.Append(lgCtx, "test.event", map[string]any{"n": 1})
+		hdWantStillHeld(t, err, "append under a held lock")
+		release()
+		if ev, err := e.Append(lgCtx, "test.event", map[string]any{"n": 2}); err != nil || ev.ID != 1 {
+			t.Fatalf("append after release: %+v %v", ev, err)
+		}
+	})
+}
+
+// hdWantStillHeld fails t unless err is the UNAVAILABLE of a lock wait
+// that gave up while another process held the lock.
+func hdWantStillHeld(t *testing.T, err error, what string) {
+	t.Helper()
+	if settle.ErrorCode(err) != settle.Unavailable || !strings.Contains(err.Error(), "still held") {
+		t.Fatalf("%s: %v", what, err)
 	}
 }
