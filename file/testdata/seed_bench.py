@@ -103,22 +103,22 @@ def run(records, iters, label):
         print(f"# built {records} records ({lp.stat().st_size} bytes) in "
               f"{time.perf_counter() - t0:.1f}s", flush=True)
 
+        def evaluate(src, batch):
+            return W.evaluate_durable_success_writeback(
+                src, batch_id=batch, track_id="T1", ledger_path=lp,
+                canonical_root=tmp)
+
         sources = [verdict_file(tmp, f"dry-task-{i}") for i in range(iters)]
         t0 = time.perf_counter()
         for src in sources:
-            d = W.evaluate_durable_success_writeback(
-                src, batch_id="dry-batch", track_id="T1", ledger_path=lp,
-                canonical_root=tmp)
+            d = evaluate(src, "dry-batch")
             assert d.classification == W.DURABLE_SUCCESS_WRITTEN, d.reasons
         report(f"BenchmarkEvaluate/records={label}", iters, time.perf_counter() - t0)
 
         sources = [verdict_file(tmp, f"new-task-{i}") for i in range(iters)]
         t0 = time.perf_counter()
         for src in sources:
-            d = W.evaluate_durable_success_writeback(
-                src, batch_id="new-batch", track_id="T1", ledger_path=lp,
-                canonical_root=tmp)
-            d = W.apply_durable_success_writeback(d, ledger_path=lp, canonical_root=tmp)
+            d = W.apply_durable_success_writeback(evaluate(src, "new-batch"), ledger_path=lp, canonical_root=tmp)
             assert d.appended, d.reasons
         report(f"BenchmarkWriteback/records={label}", iters, time.perf_counter() - t0)
 
