@@ -23,12 +23,7 @@ import (
 // openSegmented opens the event log in dir with segments of size events.
 func openSegmented(t testing.TB, dir string, size int) *file.Events {
 	t.Helper()
-	ev, err := file.OpenEvents(file.EventsOptions{Root: dir, PollInterval: 10 * time.Millisecond, SegmentEvents: size, Logger: lgQuiet()})
-	if err != nil {
-		t.Fatalf("open events: %v", err)
-	}
-	t.Cleanup(func() { ev.Close() })
-	return ev
+	return openEventsWith(t, file.EventsOptions{Root: dir, PollInterval: 10 * time.Millisecond, SegmentEvents: size, Logger: lgQuiet()})
 }
 
 func segmentFiles(t testing.TB, dir string) []string {

@@ -25,7 +25,13 @@ import (
 // openEvents opens an event log in dir and closes it at cleanup.
 func openEvents(t testing.TB, dir string) *file.Events {
 	t.Helper()
-	ev, err := file.OpenEvents(file.EventsOptions{Root: dir, PollInterval: 10 * time.Millisecond})
+	return openEventsWith(t, file.EventsOptions{Root: dir, PollInterval: 10 * time.Millisecond})
+}
+
+// openEventsWith opens an event log with opts and closes it at cleanup.
+func openEventsWith(t testing.TB, opts file.EventsOptions) *file.Events {
+	t.Helper()
+	ev, err := file.OpenEvents(opts)
 	if err != nil {
 		t.Fatalf("open events: %v", err)
 	}

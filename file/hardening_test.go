@@ -194,18 +194,14 @@ func TestHardeningH_LockTimeout(t *testing.T) {
 	const timeout = 50 * time.Millisecond
 	t.Run("scenes", func(t *testing.T) {
 		root := t.TempDir()
-		s, err := file.OpenScenes(file.SceneOptions{Root: root, Logger: lgQuiet(), LockTimeout: timeout})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		s := scOpenWith(t, file.SceneOptions{Root: root, LockTimeout: timeout})
 		sc := scGen(t, rand.New(rand.NewSource(1)), "B", 2)
 		if _, err := s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "first", true); err != nil {
 			t.Fatal(err)
 		}
 		before := scSnapshot(t, root)
 		release := testenv.HoldFlock(t, scPath(root, storetest.Token+"_B.versions.lock"))
-		_, err = s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "second", true)
+		_, err := s.WriteCandidate(lgCtx, storetest.Ref("B"), sc, "second", true)
 		hdWantStillHeld(t, err, "candidate under a held batch lock")
 		storetest.SameSnapshot(t, before, scSnapshot(t, root))
 		release()
@@ -215,13 +211,9 @@ func TestHardeningH_LockTimeout(t *testing.T) {
 	})
 	t.Run("event log", func(t *testing.T) {
 		root := t.TempDir()
-		e, err := file.OpenEvents(file.EventsOptions{Root: root, Logger: lgQuiet(), LockTimeout: timeout})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer e.Close()
+		e := openEventsWith(t, file.EventsOptions{Root: root, Logger: lgQuiet(), LockTimeout: timeout})
 		release := testenv.HoldFlock(t, filepath.Join(root, "memory", "events", "settle_events.jsonl"))
-		_, err = e.Append(lgCtx, "test.event", map[string]any{"n": 1})
+		_, err := e.Append(lgCtx, "test.event", map[string]any{"n": 1})
 		hdWantStillHeld(t, err, "append under a held lock")
 		release()
 		if ev, err := e.Append(lgCtx, "test.event", map[string]any{"n": 2}); err != nil || ev.ID != 1 {

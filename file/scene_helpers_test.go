@@ -26,9 +26,19 @@ import (
 // scOpen opens a scene store on root and closes it at cleanup.
 func scOpen(t testing.TB, root string) *file.Scenes {
 	t.Helper()
-	s, err := file.OpenScenes(file.SceneOptions{Root: root, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return scOpenWith(t, file.SceneOptions{Root: root})
+}
+
+// scOpenWith opens a scene store with opts (logging nothing unless
+// opts.Logger is set) and closes it at cleanup.
+func scOpenWith(t testing.TB, opts file.SceneOptions) *file.Scenes {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s, err := file.OpenScenes(opts)
 	if err != nil {
-		t.Fatalf("OpenScenes(%s): %v", root, err)
+		t.Fatalf("OpenScenes(%s): %v", opts.Root, err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
