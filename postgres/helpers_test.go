@@ -16,13 +16,6 @@ var ctx = context.Background()
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// testDSN returns the test database URL, or skips LOUDLY (fails under
-// CI=true) when SETTLE_TEST_POSTGRES is not set.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	return testenv.PostgresDSN(t)
-}
-
 // newSchema returns a fresh schema name, dropped at cleanup.
 func newSchema(t testing.TB) string {
 	t.Helper()
@@ -36,7 +29,7 @@ func openStore(t testing.TB, schema string, cfg writeback.Config) *postgres.Stor
 	if schema == "" {
 		schema = newSchema(t)
 	}
-	s, err := postgres.Open(ctx, postgres.Options{URL: testDSN(t), Schema: schema, Config: cfg, Logger: quiet(), MaxConns: 8})
+	s, err := postgres.Open(ctx, postgres.Options{URL: testenv.PostgresDSN(t), Schema: schema, Config: cfg, Logger: quiet(), MaxConns: 8})
 	if err != nil {
 		t.Fatalf("open postgres store: %v", err)
 	}

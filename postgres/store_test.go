@@ -61,7 +61,7 @@ func TestMigrationsConcurrentOpen(t *testing.T) {
 	stores := make([]*postgres.Store, n)
 	for i := range n {
 		wg.Go(func() {
-			stores[i], errs[i] = postgres.Open(ctx, postgres.Options{URL: testDSN(t), Schema: schema, Config: storetest.Config(), Logger: quiet()})
+			stores[i], errs[i] = postgres.Open(ctx, postgres.Options{URL: testenv.PostgresDSN(t), Schema: schema, Config: storetest.Config(), Logger: quiet()})
 		})
 	}
 	wg.Wait()
@@ -101,7 +101,7 @@ func TestMigrationRecordChecked(t *testing.T) {
 	schema := newSchema(t)
 	s := openStore(t, schema, storetest.Config())
 	open := func() error {
-		s2, err := postgres.Open(ctx, postgres.Options{URL: testDSN(t), Schema: schema, Logger: quiet()})
+		s2, err := postgres.Open(ctx, postgres.Options{URL: testenv.PostgresDSN(t), Schema: schema, Logger: quiet()})
 		if err == nil {
 			s2.Close()
 		}
@@ -125,7 +125,7 @@ func TestMigrationRecordChecked(t *testing.T) {
 }
 
 func TestOpenOptions(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := testenv.PostgresDSN(t)
 	t.Run("schema from the URL's search_path", func(t *testing.T) {
 		schema := newSchema(t)
 		u, err := url.Parse(dsn)
@@ -413,7 +413,7 @@ func TestRecordsCursorNeverSkips(t *testing.T) {
 // head poll).
 func TestEventsListenerReconnects(t *testing.T) {
 	schema := newSchema(t)
-	a, err := postgres.Open(ctx, postgres.Options{URL: testDSN(t), Schema: schema, Logger: quiet(), EventPoll: 500 * time.Millisecond})
+	a, err := postgres.Open(ctx, postgres.Options{URL: testenv.PostgresDSN(t), Schema: schema, Logger: quiet(), EventPoll: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
