@@ -2,7 +2,6 @@ package derive_test
 
 import (
 	"encoding/json"
-	"math/rand"
 	"testing"
 
 	"github.com/settlehq/settle/derive"
@@ -13,7 +12,7 @@ import (
 // json.Marshal's bytes (a log encodes it with AppendJSON, a PostgreSQL log
 // with json.Marshal: both must write the same event).
 func TestRecordedDataAppendJSON(t *testing.T) {
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	pieces := []string{"a", "Z", "0", "-", "é", "😀", "\u2028", "<", ">", "&", "\"", "\\", "\n", "\x00", "\xff"}
 	s := func() string {
 		out := ""

@@ -25,21 +25,9 @@ import (
 // eventStream follows a server's SSE stream into a channel.
 func eventStream(t testing.TB, c *httpapi.Client, after int64) <-chan event.Event {
 	t.Helper()
-	ch := make(chan event.Event, 64)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		c.StreamEvents(ctx, after, nil, func(ev event.Event) error {
-			select {
-			case ch <- ev:
-			case <-ctx.Done():
-			}
-			return nil
-		})
-	}()
-	return ch
+	return testenv.Feed(t, 64, func(ctx context.Context, emit func(event.Event)) {
+		c.StreamEvents(ctx, after, nil, func(ev event.Event) error { emit(ev); return nil })
+	})
 }
 
 // nextEvent waits up to limit for the next event of typ (others are

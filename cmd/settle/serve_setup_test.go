@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,39 +9,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/internal/testenv"
 )
-
-// lockedBuffer is a bytes.Buffer safe for the server's log writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // serveInProcess runs "settle serve" in-process on config, waits until it
 // is ready and returns its URL, its stderr and a stop function that waits
 // for it to end.
-func serveInProcess(t *testing.T, config string) (url string, stderr *lockedBuffer, stop func() int) {
+func serveInProcess(t *testing.T, config string) (url string, stderr *testenv.Buffer, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	stderr = &lockedBuffer{}
+	stderr = &testenv.Buffer{}
 	m := &Main{Stdin: strings.NewReader(""), Stdout: pw, Stderr: stderr, Getenv: func(string) string { return "" }}
 	done := make(chan int, 1)
 	go func() {

@@ -8,8 +8,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"io"
+	mrand "math/rand"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sys/unix"
 )
 
 // Unavailable skips t with a loud message, or fails it under CI=true.
@@ -309,6 +310,12 @@ func Seed(t testing.TB) int64 {
 	return seed
 }
 
+// Rand returns a generator seeded by Seed, which logs the seed.
+func Rand(t testing.TB) *mrand.Rand {
+	t.Helper()
+	return mrand.New(mrand.NewSource(Seed(t)))
+}
+
 // Count is the positive whole number in the environment variable name,
 // or def when it is unset: how many rounds or workers a test runs. Any
 // other value fails the test.
@@ -336,4 +343,46 @@ func Until(t testing.TB, timeout time.Duration, cond func() bool) {
 		}
 		time.Sleep(delay)
 	}
+}
+
+// Feed runs produce in its own goroutine and returns the channel of what
+// it emits (buffered by buf). At cleanup the context produce runs with is
+// cancelled, and the cleanup waits for produce to return; emit gives up
+// once the context is done, so a full channel cannot hold produce.
+func Feed[T any](t testing.TB, buf int, produce func(ctx context.Context, emit func(T))) <-chan T {
+	t.Helper()
+	ch := make(chan T, buf)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		produce(ctx, func(v T) {
+			select {
+			case ch <- v:
+			case <-ctx.Done():
+			}
+		})
+	}()
+	return ch
+}
+
+// Buffer is a bytes.Buffer that goroutines may write and read at once,
+// such as a server's log sink.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -1,10 +1,12 @@
 package testenv
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -118,5 +120,28 @@ func TestUntilIsBounded(t *testing.T) {
 	}
 	if ended := run(t, func(tb testing.TB) { Until(tb, 10*time.Millisecond, func() bool { return false }) }); ended != "fatal" {
 		t.Fatalf("a condition that never holds: Until %s, want fatal", ended)
+	}
+}
+
+// TestFeedDeliversAndEnds: Feed delivers what produce emits in order, and
+// its cleanup returns only after produce did, even when produce was held
+// by a full channel.
+func TestFeedDeliversAndEnds(t *testing.T) {
+	var stopped atomic.Bool
+	t.Run("feed", func(t *testing.T) {
+		ch := Feed(t, 1, func(ctx context.Context, emit func(int)) {
+			for i := 0; ctx.Err() == nil; i++ {
+				emit(i)
+			}
+			stopped.Store(true)
+		})
+		for want := range 3 {
+			if got := <-ch; got != want {
+				t.Fatalf("got %d, want %d", got, want)
+			}
+		}
+	})
+	if !stopped.Load() {
+		t.Fatal("produce still runs after the cleanup")
 	}
 }
