@@ -37,4 +37,15 @@ func openStore(t testing.TB, schema string, cfg writeback.Config) *postgres.Stor
 	return s
 }
 
+// opened returns s, which its opener returned with err, failing t on the
+// error, and closes it at cleanup.
+func opened[S io.Closer](t testing.TB, s S, err error) S {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func newRand(seed int64) *mrand.Rand { return mrand.New(mrand.NewSource(seed)) }

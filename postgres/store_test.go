@@ -28,13 +28,8 @@ import (
 // bodies, versions and error codes.
 func TestSameTranscriptAsFileStore(t *testing.T) {
 	t.Run("ledger", func(t *testing.T) {
-		root := t.TempDir()
-		fl, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fl.Close()
-		want := storetest.LedgerTrace(t, fl)
+		fl, err := file.OpenLedger(file.LedgerOptions{Root: t.TempDir(), Config: storetest.Config(), Logger: quiet()})
+		want := storetest.LedgerTrace(t, opened(t, fl, err))
 		got := storetest.LedgerTrace(t, openStore(t, "", storetest.Config()))
 		storetest.CompareTraces(t, "file", want, "postgres", got)
 		if len(want) < 60 {
@@ -43,11 +38,7 @@ func TestSameTranscriptAsFileStore(t *testing.T) {
 	})
 	t.Run("scenes", func(t *testing.T) {
 		fs, err := file.OpenScenes(file.SceneOptions{Root: t.TempDir(), Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fs.Close()
-		want := storetest.SceneTrace(t, fs)
+		want := storetest.SceneTrace(t, opened(t, fs, err))
 		got := storetest.SceneTrace(t, openStore(t, "", storetest.Config()))
 		storetest.CompareTraces(t, "file", want, "postgres", got)
 	})
@@ -267,30 +258,7 @@ func TestManyServers(t *testing.T) {
 	if len(successes) != batches*tracks {
 		t.Fatalf("%d tasks written back, want %d", len(successes), batches*tracks)
 	}
-	recs := storetest.AllRecords(t, ss[0], writeback.RecordQuery{Limit: 1000})
-	wids := map[string]int{}
-	conflicts := map[string]int{}
-	for i, r := range recs {
-		if r.Seq != int64(i) {
-			t.Fatalf("record %d has seq %d", i, r.Seq)
-		}
-		if r.Durable != nil {
-			wids[r.Durable.WritebackID]++
-		}
-		if r.Conflict != nil {
-			conflicts[r.Conflict.ConflictID]++
-		}
-	}
-	for id, n := range wids {
-		if n != 1 {
-			t.Fatalf("writeback id %s recorded %d times", id, n)
-		}
-	}
-	for id, n := range conflicts {
-		if n != 1 {
-			t.Fatalf("conflict %s recorded %d times", id, n)
-		}
-	}
+	storetest.CheckRecordIDs(t, storetest.AllRecords(t, ss[0], writeback.RecordQuery{Limit: 1000}))
 	// Each batch settles only when all its tracks are in; whether a
 	// settle after the last write-back ran is a matter of scheduling, so
 	// settle once more, then count.

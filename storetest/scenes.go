@@ -223,23 +223,30 @@ func (f *fixture) versioned(batch string) {
 	}
 }
 
-// updater is the store's StatusUpdater; the case is skipped without one.
+// optional is the store as the optional interface T; the case is skipped,
+// saying what the store lacks, without it.
+func optional[T any](f *fixture, lacks string) T {
+	f.t.Helper()
+	v, has := f.s.(T)
+	if !has {
+		f.t.Skip(lacks)
+	}
+	return v
+}
+
 func (f *fixture) updater() StatusUpdater {
 	f.t.Helper()
-	u, isUpdater := f.s.(StatusUpdater)
-	if !isUpdater {
-		f.t.Skip("the store has no UpdateStatus")
-	}
-	return u
+	return optional[StatusUpdater](f, "the store has no UpdateStatus")
 }
 
 func (f *fixture) files() SceneFiles {
 	f.t.Helper()
-	sf, isFiles := f.s.(SceneFiles)
-	if !isFiles {
-		f.t.Skip("the store cannot plant scene files (no SceneFiles)")
-	}
-	return sf
+	return optional[SceneFiles](f, "the store cannot plant scene files (no SceneFiles)")
+}
+
+func (f *fixture) guarded() GuardedSaver {
+	f.t.Helper()
+	return optional[GuardedSaver](f, "the store has no SaveGuarded")
 }
 
 func (f *fixture) raw(name, text string) {
@@ -523,16 +530,14 @@ func sceneRefusals() []sceneCase {
 
 		// SCENE_LOCKED
 		{"save guarded/locked flat", func(f *fixture) {
-			if _, isGuarded := f.s.(GuardedSaver); !isGuarded {
-				f.t.Skip("the store has no SaveGuarded")
-			}
+			f.guarded()
 			sc := f.scene("B")
 			sc.Locked = true
 			reason := "approved cut"
 			sc.LockReason = &reason
 			_, err := f.s.SaveRunner(bg, Ref("B"), 1, "", sc)
 			OK(f.t, err)
-		}, func(f *fixture) error { return f.s.(GuardedSaver).SaveGuarded(bg, Ref("B"), f.scene("B")) }, settle.SceneLocked},
+		}, func(f *fixture) error { return f.guarded().SaveGuarded(bg, Ref("B"), f.scene("B")) }, settle.SceneLocked},
 
 		// STRUCTURE_IMMUTABLE
 		{"patch/reorder beats", flatB, patch(1, `[{"op": "move", "from": "/beats/0", "path": "/beats/2"}]`), settle.StructureImmutable},
