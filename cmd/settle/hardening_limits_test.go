@@ -2,10 +2,9 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
@@ -31,30 +31,9 @@ func hdDemo(t *testing.T) (string, map[string]string) {
 // under in/ and lock files.
 func hdSnapshot(t *testing.T, root string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if d.IsDir() && rel == "in" {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || strings.HasSuffix(p, ".lock") {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		h := sha256.Sum256(b)
-		out[rel] = hex.EncodeToString(h[:])
-		return nil
+	return testenv.Snapshot(t, root, func(rel string, d fs.DirEntry) bool {
+		return d.IsDir() && rel == "in" || !d.IsDir() && strings.HasSuffix(rel, ".lock")
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // hdInput writes an input file under root/in.
@@ -234,10 +213,7 @@ func TestHardeningL_FsckRecordsAndManifests(t *testing.T) {
 		t.Fatal("the demo ledger holds no durable record")
 	}
 	variant := func(edit func(m map[string]any)) string {
-		m := map[string]any{}
-		for k, v := range durable {
-			m[k] = v
-		}
+		m := maps.Clone(durable)
 		edit(m)
 		b, _ := json.Marshal(m)
 		return string(b) + "\n"

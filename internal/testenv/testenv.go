@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"io/fs"
 	mrand "math/rand"
 	"net/url"
 	"os"
@@ -249,6 +251,38 @@ func DirNames(t testing.TB, dir string) []string {
 	var out []string
 	for _, e := range ents {
 		out = append(out, e.Name())
+	}
+	return out
+}
+
+// Snapshot maps every file below root (its path relative to root) to a
+// hash of its content, so that two snapshots tell whether anything was
+// created, written or removed. skip leaves out the files it names, and
+// the whole of the directories it names.
+func Snapshot(t testing.TB, root string, skip func(rel string, d fs.DirEntry) bool) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		switch {
+		case skip != nil && skip(rel, d) && d.IsDir():
+			return filepath.SkipDir
+		case skip != nil && skip(rel, d) || d.IsDir():
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		h := sha256.Sum256(b)
+		out[rel] = hex.EncodeToString(h[:])
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,5 +144,34 @@ func TestFeedDeliversAndEnds(t *testing.T) {
 	})
 	if !stopped.Load() {
 		t.Fatal("produce still runs after the cleanup")
+	}
+}
+
+// TestSnapshotSkips: Snapshot hashes every file, leaves out the files skip
+// names and the whole of the directories it names, and changes with a
+// file's content.
+func TestSnapshotSkips(t *testing.T) {
+	root := t.TempDir()
+	for name, text := range map[string]string{"a": "1", "d/b": "2", "d/b.lock": "", "in/c": "3"} {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	skip := func(rel string, d fs.DirEntry) bool {
+		return d.IsDir() && rel == "in" || filepath.Ext(rel) == ".lock"
+	}
+	before := Snapshot(t, root, skip)
+	if len(before) != 2 || before["a"] == "" || before[filepath.Join("d", "b")] == "" {
+		t.Fatalf("snapshot %v, want a and d/b", before)
+	}
+	if err := os.WriteFile(filepath.Join(root, "a"), []byte("changed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if after := Snapshot(t, root, skip); after["a"] == before["a"] {
+		t.Fatal("a written, same hash")
 	}
 }
