@@ -255,33 +255,29 @@ func DirNames(t testing.TB, dir string) []string {
 	return out
 }
 
-// Snapshot maps every file below root (its path relative to root) to a
-// hash of its content, so that two snapshots tell whether anything was
-// created, written or removed. skip leaves out the files it names, and
-// the whole of the directories it names.
+// Snapshot maps every file below root (its slash-separated path relative
+// to root) to a hash of its content, so that two snapshots tell whether
+// anything was created, written or removed. skip leaves out the files it
+// names, and the whole of the directories it names.
 func Snapshot(t testing.TB, root string, skip func(rel string, d fs.DirEntry) bool) map[string]string {
 	t.Helper()
+	tree := os.DirFS(root)
 	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
+	walk := func(rel string, d fs.DirEntry, err error) error {
 		switch {
+		case err != nil:
+			return err
 		case skip != nil && skip(rel, d) && d.IsDir():
-			return filepath.SkipDir
+			return fs.SkipDir
 		case skip != nil && skip(rel, d) || d.IsDir():
 			return nil
 		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
+		b, err := fs.ReadFile(tree, rel)
 		h := sha256.Sum256(b)
 		out[rel] = hex.EncodeToString(h[:])
-		return nil
-	})
-	if err != nil {
+		return err
+	}
+	if err := fs.WalkDir(tree, ".", walk); err != nil {
 		t.Fatal(err)
 	}
 	return out
