@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -158,20 +159,8 @@ func TestFollowSeedScenes(t *testing.T) {
 	sceneAnnounced(t, f.ch, event.SceneStatusSaved, 2, missed, 10*time.Second)
 
 	// A CLI status save reaches the running server's stream once.
-	patch := filepath.Join(t.TempDir(), "patch.json")
-	if err := os.WriteFile(patch, []byte(`[{"op": "replace", "path": "/beats/0/approved", "value": false}]`), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, errOut, code := run(t, map[string]string{"SETTLE_CONFIG": f.config}, "scene", "patch", "--json",
-		"--project", "P", "--episode", "1", "--batch", "B1", "--expected-version", "2", "--patch", patch)
-	if code != 0 {
-		t.Fatalf("settle scene patch: %s %s", out, errOut)
-	}
-	var cli struct{ Revision string }
-	if err := json.Unmarshal([]byte(out), &cli); err != nil {
-		t.Fatal(err)
-	}
-	d = sceneAnnounced(t, f.ch, event.SceneStatusSaved, 2, cli.Revision, time.Second)
+	rev := cliPatch(t, f.config, 2, `[{"op": "replace", "path": "/beats/0/approved", "value": false}]`)
+	d = sceneAnnounced(t, f.ch, event.SceneStatusSaved, 2, rev, time.Second)
 	t.Logf("the CLI save was announced by %q (via %q)", d.Principal, d.Via)
 
 	// The seed approves again: the bytes of the save made while the
@@ -184,6 +173,26 @@ func TestFollowSeedScenes(t *testing.T) {
 	if types[event.SceneVersionCreated] != 2 || types[event.SceneStatusSaved] != 4 {
 		t.Fatalf("events: %v", types)
 	}
+}
+
+// cliPatch saves a status patch of P/1/B1 at version with "settle scene
+// patch" and returns the revision it wrote.
+func cliPatch(t *testing.T, config string, version int, patch string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "patch.json")
+	if err := os.WriteFile(file, []byte(patch), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := run(t, map[string]string{"SETTLE_CONFIG": config}, "scene", "patch", "--json",
+		"--project", "P", "--episode", "1", "--batch", "B1", "--expected-version", strconv.Itoa(version), "--patch", file)
+	if code != 0 {
+		t.Fatalf("settle scene patch: %s %s", out, errOut)
+	}
+	var res struct{ Revision string }
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	return res.Revision
 }
 
 // activationAnnounced waits up to limit for the next scene.activated
@@ -269,23 +278,6 @@ func TestFollowSeedActivations(t *testing.T) {
 func TestCLIColdStartAnnouncesVersion(t *testing.T) {
 	root := t.TempDir()
 	config := serverConfig(t, root)
-	patch := filepath.Join(t.TempDir(), "patch.json")
-	save := func(p string) string {
-		t.Helper()
-		if err := os.WriteFile(patch, []byte(p), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, errOut, code := run(t, map[string]string{"SETTLE_CONFIG": config}, "scene", "patch", "--json",
-			"--project", "P", "--episode", "1", "--batch", "B1", "--expected-version", "1", "--patch", patch)
-		if code != 0 {
-			t.Fatalf("settle scene patch: %s %s", out, errOut)
-		}
-		var res struct{ Revision string }
-		if err := json.Unmarshal([]byte(out), &res); err != nil {
-			t.Fatal(err)
-		}
-		return res.Revision
-	}
 	check := func(evs []event.Event, want ...string) {
 		t.Helper()
 		if len(evs) != len(want)/2 {
@@ -301,9 +293,9 @@ func TestCLIColdStartAnnouncesVersion(t *testing.T) {
 			}
 		}
 	}
-	rev := save(`[{"op": "add", "path": "/beats/-", "value": {"beat_id": "S1"}}]`)
+	rev := cliPatch(t, config, 1, `[{"op": "add", "path": "/beats/-", "value": {"beat_id": "S1"}}]`)
 	evs := allEvents(t, root)
 	check(evs, event.SceneVersionCreated, rev, event.SceneStatusSaved, rev)
-	rev2 := save(`[{"op": "add", "path": "/beats/0/approved", "value": true}]`)
+	rev2 := cliPatch(t, config, 1, `[{"op": "add", "path": "/beats/0/approved", "value": true}]`)
 	check(allEvents(t, root)[len(evs):], event.SceneStatusSaved, rev2)
 }

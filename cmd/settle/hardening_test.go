@@ -187,48 +187,24 @@ func TestHardeningH_SignalsAndLockWaits(t *testing.T) {
 		root := t.TempDir()
 		ledger := hdLedger(t, root)
 		config := serverConfig(t, root)
-		cmd := exec.Command(bin, "serve", "--config", config, "--listen", "127.0.0.1:0", "--log-level", "info", "--shutdown-timeout", "1s")
-		cmd.Env = append(os.Environ(), "SETTLE_ROOT=", "SETTLE_CONFIG=", "SETTLE_LOCK_TIMEOUT=")
-		stdout, err := cmd.StdoutPipe()
+		r, w, err := os.Pipe()
 		if err != nil {
 			t.Fatal(err)
 		}
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-			}
-		})
-		errs := hdWatch(stderr)
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if err != nil {
-			t.Fatalf("serve printed no address: %v", err)
-		}
-		go io.Copy(io.Discard, stdout)
-		exited := make(chan error, 1)
-		go func() { <-errs.done; exited <- cmd.Wait() }()
-		addr, _, _ := strings.Cut(strings.TrimPrefix(line, "listening on "), " ")
-		p := &serverProc{cmd: cmd, url: "http://" + addr}
+		errs := hdWatch(r)
+		p := startServeWith(t, bin, config, w, "--log-level", "info", "--shutdown-timeout", "1s")
+		w.Close() // the server holds its own copy
 		c := p.client(t, "tok-collector")
-		if err := waitReady(context.Background(), c, 30*time.Second); err != nil {
-			t.Fatalf("server not ready: %v", err)
-		}
 		testenv.HoldFlock(t, ledger)
 		go c.Writeback(context.Background(), writeback.WritebackRequest{Binding: storetest.Binding("task-1", "T1", "B1")})
 		testenv.Within(t, errs.waiting, 30*time.Second, "the server's store reaching the lock wait")
 		start := time.Now()
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
 		// The lock stays held and the lock timeout is the default 30s: the
 		// server must still be gone soon after its 1s shutdown timeout.
-		testenv.Within(t, exited, 15*time.Second, "settle serve after SIGTERM")
+		testenv.Within(t, p.done, 15*time.Second, "settle serve after SIGTERM")
 		if d := time.Since(start); d > 10*time.Second {
 			t.Fatalf("server exited %s after SIGTERM with --shutdown-timeout 1s", d)
 		}

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/settlehq/settle/httpapi"
 	"github.com/settlehq/settle/writeback"
@@ -33,49 +31,18 @@ func TestCrashUnderLoadBatched(t *testing.T) {
 	bin, srv, c := crashServe(t, config)
 
 	const clients = 16
-	var mu sync.Mutex
-	acked := map[string]bool{}
 	sent := make([]int, clients) // batches started per client
-	var wg sync.WaitGroup
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	enough := make(chan struct{})
-	closeEnough := sync.OnceFunc(func() { close(enough) })
-	for g := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ctx.Err() == nil; i++ {
-				mu.Lock()
-				sent[g] = i + 1
-				mu.Unlock()
-				res, err := c.PostWritebackBatch(ctx, crashBatch(g, i))
-				if err != nil {
-					return // the server is gone
-				}
-				mu.Lock()
-				for _, r := range res {
-					if r.Status == 201 && r.Decision != nil && r.Decision.DurableRecord != nil {
-						acked[r.Decision.DurableRecord.TaskID] = true
-					}
-				}
-				if len(acked) >= 600 {
-					closeEnough()
-				}
-				mu.Unlock()
+	acked := crashLoad(t, srv, clients, 600, func(ctx context.Context, g, i int) ([]string, error) {
+		sent[g] = i + 1
+		res, err := c.PostWritebackBatch(ctx, crashBatch(g, i))
+		var tasks []string
+		for _, r := range res {
+			if r.Status == 201 && r.Decision != nil && r.Decision.DurableRecord != nil {
+				tasks = append(tasks, r.Decision.DurableRecord.TaskID)
 			}
-		}()
-	}
-	select {
-	case <-enough:
-	case <-time.After(60 * time.Second):
-	}
-	srv.stop(t, syscall.SIGKILL)
-	cancel()
-	wg.Wait()
-	if len(acked) == 0 {
-		t.Fatal("no write-back acknowledged before the kill")
-	}
+		}
+		return tasks, err
+	})
 
 	again := startServe(t, bin, config)
 	op := again.client(t, "tok-operator")

@@ -3,16 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/settlehq/settle/derive"
-	"github.com/settlehq/settle/httpapi"
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -42,64 +40,22 @@ func TestPostgresCrashPostedEvents(t *testing.T) {
 	store, config := pgServeConfig(t, nil)
 	bin, srv, c := crashServe(t, config)
 
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	enough := make(chan struct{})
-	var enoughOnce sync.Once
-	var wg sync.WaitGroup
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	for g := range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ctx.Err() == nil; i++ {
-				task := fmt.Sprintf("pgcrash-%02d-%05d", g, i)
-				r, err := c.PostWriteback(ctx, httpapi.WritebackBody{Verdict: crashVerdict(task), BatchID: "CRASH", TrackID: "T1"})
-				if err != nil {
-					return // the server is gone
-				}
-				if r.Status == 201 {
-					mu.Lock()
-					acked[task] = true
-					if len(acked) >= 200 {
-						enoughOnce.Do(func() { close(enough) })
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	testenv.Within(t, enough, 60*time.Second, "200 acknowledged write-backs")
-	srv.stop(t, syscall.SIGKILL)
-	cancel()
-	wg.Wait()
+	acked := crashLoad(t, srv, 32, 200, func(ctx context.Context, g, i int) ([]string, error) {
+		return postCrashVerdict(ctx, c, fmt.Sprintf("pgcrash-%02d-%05d", g, i))
+	})
 
 	again := startServe(t, bin, config)
 	have := map[string]int{}
 	var wids []string
-	after := int64(-1)
-	for {
-		page, err := again.client(t, "tok-operator").Records(context.Background(), writeback.RecordQuery{Kind: writeback.KindDurable, After: after, Limit: 1000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range page.Records {
-			have[r.Durable.TaskID]++
-			wids = append(wids, r.Durable.WritebackID)
-		}
-		if page.Next < 0 {
-			break
-		}
-		after = page.Next
+	for _, r := range storetest.AllRecords(t, again.client(t, "tok-operator"), writeback.RecordQuery{Kind: writeback.KindDurable, Limit: 1000}) {
+		have[r.Durable.TaskID]++
+		wids = append(wids, r.Durable.WritebackID)
 	}
-	mu.Lock()
 	for task := range acked {
 		if have[task] != 1 {
 			t.Errorf("acknowledged write-back %s is in the ledger %d times", task, have[task])
 		}
 	}
-	mu.Unlock()
 
 	db, err := pgx.Connect(context.Background(), store)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/settlehq/settle/httpapi"
 	"github.com/settlehq/settle/internal/testenv"
+	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -80,13 +81,21 @@ type serverProc struct {
 
 func startServe(t testing.TB, bin, config string) *serverProc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--config", config, "--listen", "127.0.0.1:0", "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "SETTLE_ROOT=", "SETTLE_CONFIG=")
+	return startServeWith(t, bin, config, os.Stderr, "--log-level", "warn")
+}
+
+// startServeWith is startServe with the server's log going to stderr and
+// its flags after --config and --listen. None of the test's SETTLE_
+// variables that name a workspace or a lock wait reach the server.
+func startServeWith(t testing.TB, bin, config string, stderr *os.File, flags ...string) *serverProc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--config", config, "--listen", "127.0.0.1:0"}, flags...)...)
+	cmd.Env = append(os.Environ(), "SETTLE_ROOT=", "SETTLE_CONFIG=", "SETTLE_LOCK_TIMEOUT=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -149,25 +158,15 @@ func crashVerdict(task string) json.RawMessage {
 func kindsByTask(t *testing.T, c *httpapi.Client, kind writeback.RecordKind) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	after := int64(-1)
-	for {
-		page, err := c.Records(context.Background(), writeback.RecordQuery{Kind: kind, After: after, Limit: 1000})
-		if err != nil {
-			t.Fatal(err)
+	for _, r := range storetest.AllRecords(t, c, writeback.RecordQuery{Kind: kind, Limit: 1000}) {
+		switch {
+		case r.Durable != nil:
+			out[r.Durable.TaskID]++
+		case r.Registry != nil:
+			out[r.Registry.TaskID]++
 		}
-		for _, r := range page.Records {
-			switch {
-			case r.Durable != nil:
-				out[r.Durable.TaskID]++
-			case r.Registry != nil:
-				out[r.Registry.TaskID]++
-			}
-		}
-		if page.Next < 0 {
-			return out
-		}
-		after = page.Next
 	}
+	return out
 }
 
 // crashServe starts a server of the built binary on config for a crash
@@ -183,6 +182,62 @@ func crashServe(t *testing.T, config string) (string, *serverProc, *httpapi.Clie
 	return bin, srv, srv.client(t, "tok-collector")
 }
 
+// crashLoad runs writers goroutines, each calling post(ctx, g, i) for its
+// number g and i = 0, 1, 2, ... until stopped; post returns the tasks a
+// request got acknowledged. Once enough tasks are acknowledged (within a
+// minute) srv is killed with SIGKILL and the writers are stopped. It
+// returns the acknowledged tasks.
+func crashLoad(t *testing.T, srv *serverProc, writers, enough int, post func(ctx context.Context, g, i int) ([]string, error)) map[string]bool {
+	t.Helper()
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	reached := make(chan struct{})
+	closeReached := sync.OnceFunc(func() { close(reached) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				tasks, err := post(ctx, g, i)
+				if err != nil {
+					// The server is gone, or the request failed: try
+					// again after a pause, until stopped.
+					select {
+					case <-ctx.Done():
+					case <-time.After(5 * time.Millisecond):
+					}
+					continue
+				}
+				mu.Lock()
+				for _, task := range tasks {
+					acked[task] = true
+				}
+				if len(acked) >= enough {
+					closeReached()
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	testenv.Within(t, reached, 60*time.Second, fmt.Sprintf("%d acknowledged write-backs", enough))
+	srv.stop(t, syscall.SIGKILL)
+	// Requests in flight fail or are cancelled: none is acknowledged now.
+	cancel()
+	wg.Wait()
+	return acked
+}
+
+// postCrashVerdict posts the write-back of task through c, returning it
+// as acknowledged on a 201.
+func postCrashVerdict(ctx context.Context, c *httpapi.Client, task string) ([]string, error) {
+	r, err := c.PostWriteback(ctx, httpapi.WritebackBody{Verdict: crashVerdict(task), BatchID: "CRASH", TrackID: "T1"})
+	if err != nil || r.Status != 201 {
+		return nil, err
+	}
+	return []string{task}, nil
+}
+
 // TestCrashUnderLoad: the server is killed with SIGKILL while 64 clients
 // write back; after a restart every write-back that got a 201 is in the
 // ledger, and none twice.
@@ -190,46 +245,9 @@ func TestCrashUnderLoad(t *testing.T) {
 	config := serverConfig(t, t.TempDir())
 	bin, srv, c := crashServe(t, config)
 
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	var wg sync.WaitGroup
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	for g := range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ctx.Err() == nil; i++ {
-				task := fmt.Sprintf("crash-%02d-%05d", g, i)
-				r, err := c.PostWriteback(ctx, httpapi.WritebackBody{Verdict: crashVerdict(task), BatchID: "CRASH", TrackID: "T1"})
-				if err != nil {
-					if ctx.Err() == nil {
-						time.Sleep(5 * time.Millisecond) // the server is gone
-					}
-					continue
-				}
-				if r.Status == 201 {
-					mu.Lock()
-					acked[task] = true
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	testenv.Until(t, 60*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked) >= 300
+	acked := crashLoad(t, srv, 64, 300, func(ctx context.Context, g, i int) ([]string, error) {
+		return postCrashVerdict(ctx, c, fmt.Sprintf("crash-%02d-%05d", g, i))
 	})
-	srv.stop(t, syscall.SIGKILL)
-	// Requests in flight fail or are cancelled: none is acknowledged now.
-	cancel()
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	if len(acked) == 0 {
-		t.Fatal("no write-back acknowledged before the kill")
-	}
 
 	again := startServe(t, bin, config)
 	have := kindsByTask(t, again.client(t, "tok-operator"), writeback.KindDurable)
