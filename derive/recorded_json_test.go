@@ -14,13 +14,7 @@ import (
 func TestRecordedDataAppendJSON(t *testing.T) {
 	rng := testenv.Rand(t)
 	pieces := []string{"a", "Z", "0", "-", "é", "😀", "\u2028", "<", ">", "&", "\"", "\\", "\n", "\x00", "\xff"}
-	s := func() string {
-		out := ""
-		for range rng.Intn(6) {
-			out += pieces[rng.Intn(len(pieces))]
-		}
-		return out
-	}
+	s := func() string { return testenv.RandString(rng, pieces, 6) }
 	for range 5000 {
 		r := derive.RecordedData{WritebackID: s(), TaskID: s(), TrackID: s(), BatchID: s(), DispatchID: s(),
 			CollectorKey: s(), AuthoritativeVerdict: s(), CompletedAt: s(), Principal: s()}

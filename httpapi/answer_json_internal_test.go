@@ -13,13 +13,7 @@ import (
 func TestBatchResponseAppendJSON(t *testing.T) {
 	rng := testenv.Rand(t)
 	pieces := []string{"a", "Z", "0", "-", "é", "\u2028", "<", "&", "\"", "\\", "\n", "\xff"}
-	s := func() string {
-		out := ""
-		for range rng.Intn(6) {
-			out += pieces[rng.Intn(len(pieces))]
-		}
-		return out
-	}
+	s := func() string { return testenv.RandString(rng, pieces, 6) }
 	for range 2000 {
 		var resp WritebackBatchResponse
 		if rng.Intn(10) > 0 {

@@ -346,6 +346,16 @@ func Rand(t testing.TB) *mrand.Rand {
 	return mrand.New(mrand.NewSource(Seed(t)))
 }
 
+// RandString joins fewer than n pieces, each drawn at random from pieces:
+// strings of the characters an encoder must escape, in any order.
+func RandString(rng *mrand.Rand, pieces []string, n int) string {
+	var b []byte
+	for range rng.Intn(n) {
+		b = append(b, pieces[rng.Intn(len(pieces))]...)
+	}
+	return string(b)
+}
+
 // Count is the positive whole number in the environment variable name,
 // or def when it is unset: how many rounds or workers a test runs. Any
 // other value fails the test.
