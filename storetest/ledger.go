@@ -240,35 +240,43 @@ func Together(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// ledgerCases are the cases of RunLedger that run on one new store of
+// the suite's configuration.
+var ledgerCases = []struct {
+	name string
+	run  func(t *testing.T, s writeback.Store)
+}{
+	{"Success", ledgerSuccess},
+	{"IdempotentSkip", ledgerSkip},
+	{"DryRun", ledgerDryRun},
+	{"InputLimits", ledgerInputLimits},
+	{"ConflictRecordedOnce", ledgerConflictOnce},
+	{"BindingGuard", ledgerBindingGuard},
+	{"HardeningE_NonCompletedBinding", ledgerNonCompleted},
+	{"HardeningI_ControlCharacterIDs", ledgerControlIDs},
+	{"MirrorWithFallbackAndExpectations", ledgerMirrorFallback},
+	{"Settle", ledgerSettle},
+	{"SettleLastWriteWins", ledgerLastWriteWins},
+	{"SettleSummaryOnce", func(t *testing.T, s writeback.Store) { ledgerSummaryOnce(t, []writeback.Store{s}) }},
+	{"BatchNames", ledgerBatchNames},
+	{"HardeningK_WritebackBatchNames", ledgerWritebackBatchNames},
+	{"DeclareAndGetBatch", ledgerBatches},
+	{"NotFoundNamesIDs", ledgerNotFoundNamesIDs},
+	{"Registry", ledgerRegistry},
+	{"RecordsPaging", ledgerRecords},
+	{"ConcurrentWritebacks", func(t *testing.T, s writeback.Store) { ledgerConcurrent(t, []writeback.Store{s}) }},
+}
+
 // RunLedger runs the writeback.Store conformance suite. open returns a
 // new, empty store with the configuration given.
 func RunLedger(t *testing.T, open func(t *testing.T, cfg writeback.Config) writeback.Store) {
-	t.Run("Success", func(t *testing.T) { t.Parallel(); ledgerSuccess(t, open(t, Config())) })
-	t.Run("IdempotentSkip", func(t *testing.T) { t.Parallel(); ledgerSkip(t, open(t, Config())) })
-	t.Run("DryRun", func(t *testing.T) { t.Parallel(); ledgerDryRun(t, open(t, Config())) })
+	for _, c := range ledgerCases {
+		t.Run(c.name, func(t *testing.T) { t.Parallel(); c.run(t, open(t, Config())) })
+	}
 	t.Run("Refusals", func(t *testing.T) { t.Parallel(); ledgerRefusals(t, open) })
-	t.Run("InputLimits", func(t *testing.T) { t.Parallel(); ledgerInputLimits(t, open(t, Config())) })
-	t.Run("ConflictRecordedOnce", func(t *testing.T) { t.Parallel(); ledgerConflictOnce(t, open(t, Config())) })
-	t.Run("BindingGuard", func(t *testing.T) { t.Parallel(); ledgerBindingGuard(t, open(t, Config())) })
-	t.Run("HardeningE_NonCompletedBinding", func(t *testing.T) { t.Parallel(); ledgerNonCompleted(t, open(t, Config())) })
-	t.Run("HardeningI_ControlCharacterIDs", func(t *testing.T) { t.Parallel(); ledgerControlIDs(t, open(t, Config())) })
 	t.Run("MirrorInvalid", func(t *testing.T) {
 		t.Parallel()
 		ledgerMirrorInvalid(t, open(t, writeback.Config{CollectorKeys: Keys}))
-	})
-	t.Run("MirrorWithFallbackAndExpectations", func(t *testing.T) { t.Parallel(); ledgerMirrorFallback(t, open(t, Config())) })
-	t.Run("Settle", func(t *testing.T) { t.Parallel(); ledgerSettle(t, open(t, Config())) })
-	t.Run("SettleLastWriteWins", func(t *testing.T) { t.Parallel(); ledgerLastWriteWins(t, open(t, Config())) })
-	t.Run("SettleSummaryOnce", func(t *testing.T) { t.Parallel(); ledgerSummaryOnce(t, []writeback.Store{open(t, Config())}) })
-	t.Run("BatchNames", func(t *testing.T) { t.Parallel(); ledgerBatchNames(t, open(t, Config())) })
-	t.Run("HardeningK_WritebackBatchNames", func(t *testing.T) { t.Parallel(); ledgerWritebackBatchNames(t, open(t, Config())) })
-	t.Run("DeclareAndGetBatch", func(t *testing.T) { t.Parallel(); ledgerBatches(t, open(t, Config())) })
-	t.Run("NotFoundNamesIDs", func(t *testing.T) { t.Parallel(); ledgerNotFoundNamesIDs(t, open(t, Config())) })
-	t.Run("Registry", func(t *testing.T) { t.Parallel(); ledgerRegistry(t, open(t, Config())) })
-	t.Run("RecordsPaging", func(t *testing.T) { t.Parallel(); ledgerRecords(t, open(t, Config())) })
-	t.Run("ConcurrentWritebacks", func(t *testing.T) {
-		t.Parallel()
-		ledgerConcurrent(t, []writeback.Store{open(t, Config())})
 	})
 	RunMany(t, open)
 }
