@@ -55,7 +55,7 @@ func quietLogger() *slog.Logger {
 	if os.Getenv("SETTLE_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return slog.New(slog.DiscardHandler)
 }
 
 // sceneStore is a scene store that can plant files (the file and

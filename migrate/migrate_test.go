@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/settlehq/settle/internal/testenv"
-	"io"
 	"log/slog"
 	mrand "math/rand"
 	"os"
@@ -25,7 +24,7 @@ import (
 
 var ctx = context.Background()
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // pgURL returns a URL of a fresh schema of the test database (dropped at
 // cleanup), or skips LOUDLY (fails under CI=true) without one.

@@ -14,7 +14,7 @@ import (
 
 var ctx = context.Background()
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // newSchema returns a fresh schema name, dropped at cleanup.
 func newSchema(t testing.TB) string {
