@@ -67,7 +67,7 @@ func allEvents(t *testing.T, root string) []event.Event {
 // startReady starts cmd with its stdin and stdout piped and waits for
 // its first line, READY. At cleanup its stdin is closed and it is waited
 // for.
-func startReady(t *testing.T, cmd *exec.Cmd, what string) (io.WriteCloser, *bufio.Scanner) {
+func startReady(t testing.TB, cmd *exec.Cmd, what string) (io.WriteCloser, *bufio.Scanner) {
 	t.Helper()
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -298,16 +298,7 @@ func BenchmarkSeedAppendToSSE(b *testing.B) {
 
 	cmd := exec.Command(py, filepath.Join("testdata", "seed_writeback.py"), ref, root, filepath.Join(root, filepath.FromSlash(writeback.DefaultLedgerRelPath)), crashKey)
 	cmd.Env = append(os.Environ(), "REFERENCE_ANU_KEYS="+crashKey)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	lines := bufio.NewScanner(stdout)
-	if !lines.Scan() || lines.Text() != "READY" {
-		b.Fatalf("seed writer did not start: %q", lines.Text())
-	}
+	stdin, lines := startReady(b, cmd, "seed writer")
 	var total time.Duration
 	b.ResetTimer()
 	for i := range b.N {
