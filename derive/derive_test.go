@@ -15,18 +15,13 @@ func open(t *testing.T) (*file.Ledger, *file.Events, *derive.Deriver) {
 	t.Helper()
 	root := t.TempDir()
 	led, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	storetest.OK(t, err)
+	t.Cleanup(func() { led.Close() })
 	ev, err := file.OpenEvents(file.EventsOptions{Root: root})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ev.Close(); led.Close() })
+	storetest.OK(t, err)
+	t.Cleanup(func() { ev.Close() })
 	d, err := derive.New(derive.Options{Ledger: led, Events: ev, Sync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	storetest.OK(t, err)
 	return led, ev, d
 }
 

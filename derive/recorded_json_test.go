@@ -2,7 +2,6 @@ package derive_test
 
 import (
 	"encoding/json"
-	"math/rand"
 	"testing"
 
 	"github.com/settlehq/settle/derive"
@@ -13,15 +12,9 @@ import (
 // json.Marshal's bytes (a log encodes it with AppendJSON, a PostgreSQL log
 // with json.Marshal: both must write the same event).
 func TestRecordedDataAppendJSON(t *testing.T) {
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	pieces := []string{"a", "Z", "0", "-", "é", "😀", "\u2028", "<", ">", "&", "\"", "\\", "\n", "\x00", "\xff"}
-	s := func() string {
-		out := ""
-		for range rng.Intn(6) {
-			out += pieces[rng.Intn(len(pieces))]
-		}
-		return out
-	}
+	s := func() string { return testenv.RandString(rng, pieces, 6) }
 	for range 5000 {
 		r := derive.RecordedData{WritebackID: s(), TaskID: s(), TrackID: s(), BatchID: s(), DispatchID: s(),
 			CollectorKey: s(), AuthoritativeVerdict: s(), CompletedAt: s(), Principal: s()}

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/json"
-	"math/rand"
 	"testing"
 
 	"github.com/settlehq/settle/internal/testenv"
@@ -12,15 +11,9 @@ import (
 // TestBatchResponseAppendJSON: the batch answer's encoder gives
 // json.Marshal's bytes, every optional member present or not.
 func TestBatchResponseAppendJSON(t *testing.T) {
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	pieces := []string{"a", "Z", "0", "-", "é", "\u2028", "<", "&", "\"", "\\", "\n", "\xff"}
-	s := func() string {
-		out := ""
-		for range rng.Intn(6) {
-			out += pieces[rng.Intn(len(pieces))]
-		}
-		return out
-	}
+	s := func() string { return testenv.RandString(rng, pieces, 6) }
 	for range 2000 {
 		var resp WritebackBatchResponse
 		if rng.Intn(10) > 0 {

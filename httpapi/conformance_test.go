@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/settlehq/settle/httpapi"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
@@ -14,11 +15,38 @@ import (
 // serves: code written against writeback.Store and scene.Store can switch
 // to a remote server.
 
-func TestClientLedgerConformance(t *testing.T) {
+// server gives the options of a new server: on files under a fresh root,
+// or on a fresh PostgreSQL schema (SETTLE_TEST_POSTGRES).
+type server func(t *testing.T) envOptions
+
+func onFiles(*testing.T) envOptions { return envOptions{} }
+
+func onPostgres(t *testing.T) envOptions { return envOptions{pg: newSchema(t)} }
+
+// clientLedgerConformance runs the ledger suite on a client of a new
+// server per store.
+func clientLedgerConformance(t *testing.T, srv server) {
 	storetest.RunLedger(t, func(t *testing.T, cfg writeback.Config) writeback.Store {
-		e := startEnv(t, envOptions{cfg: &cfg})
-		return e.client("tok-operator")
+		o := srv(t)
+		o.cfg = &cfg
+		return startEnv(t, o).client("tok-operator")
 	})
+}
+
+// clientScenesConformance runs the scene suite on a client of a new
+// server per store, planting files through the server's store.
+func clientScenesConformance(t *testing.T, srv server) {
+	storetest.RunScenes(t, func(t *testing.T) scene.Store {
+		e := startEnv(t, srv(t))
+		return sceneClient{Client: e.client("tok-operator"), files: e.scenes}
+	})
+}
+
+func TestClientLedgerConformance(t *testing.T) { clientLedgerConformance(t, onFiles) }
+
+func TestPostgresClientLedgerConformance(t *testing.T) {
+	testenv.PostgresDSN(t)
+	clientLedgerConformance(t, onPostgres)
 }
 
 func TestClientLedgerConformanceShared(t *testing.T) {
@@ -53,9 +81,9 @@ func (c sceneClient) PutSceneFile(ctx context.Context, project, name string, dat
 	return c.files.PutSceneFile(ctx, project, name, data)
 }
 
-func TestClientScenesConformance(t *testing.T) {
-	storetest.RunScenes(t, func(t *testing.T) scene.Store {
-		e := startEnv(t, envOptions{})
-		return sceneClient{Client: e.client("tok-operator"), files: e.scenes}
-	})
+func TestClientScenesConformance(t *testing.T) { clientScenesConformance(t, onFiles) }
+
+func TestPostgresClientScenesConformance(t *testing.T) {
+	testenv.PostgresDSN(t)
+	clientScenesConformance(t, onPostgres)
 }

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -685,26 +683,8 @@ func TestGracefulShutdown(t *testing.T) {
 	e.closeStores()
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestRequestLog(t *testing.T) {
-	var buf syncBuffer
+	var buf testenv.Buffer
 	e := startEnv(t, envOptions{tweak: func(o *httpapi.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
 	}})

@@ -55,7 +55,7 @@ func quietLogger() *slog.Logger {
 	if os.Getenv("SETTLE_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
+	return slog.New(slog.DiscardHandler)
 }
 
 // sceneStore is a scene store that can plant files (the file and
@@ -109,7 +109,7 @@ func startEnv(t testing.TB, o envOptions) *env {
 	var stats func() httpapi.LedgerStats
 	health := func() error { return nil }
 	if o.pg != "" {
-		st, err := postgres.Open(context.Background(), postgres.Options{URL: testDSN(t), Schema: o.pg, Config: cfg, Logger: log, MaxConns: 16, EventPoll: 50 * time.Millisecond})
+		st, err := postgres.Open(context.Background(), postgres.Options{URL: testenv.PostgresDSN(t), Schema: o.pg, Config: cfg, Logger: log, MaxConns: 16, EventPoll: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,13 +205,6 @@ func (e *env) closeStores() {
 		c()
 	}
 	e.closers = nil
-}
-
-// testDSN returns the PostgreSQL test database, or skips LOUDLY (fails
-// under CI=true) when SETTLE_TEST_POSTGRES is not set.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	return testenv.PostgresDSN(t)
 }
 
 // newSchema returns a fresh PostgreSQL schema name, dropped at cleanup.

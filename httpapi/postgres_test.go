@@ -12,27 +12,11 @@ import (
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/httpapi"
 	"github.com/settlehq/settle/scene"
-	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
-// The server on the PostgreSQL store (SETTLE_TEST_POSTGRES): the client's
-// conformance, and several servers on one database.
-
-func TestPostgresClientLedgerConformance(t *testing.T) {
-	testDSN(t)
-	storetest.RunLedger(t, func(t *testing.T, cfg writeback.Config) writeback.Store {
-		return startEnv(t, envOptions{pg: newSchema(t), cfg: &cfg}).client("tok-operator")
-	})
-}
-
-func TestPostgresClientScenesConformance(t *testing.T) {
-	testDSN(t)
-	storetest.RunScenes(t, func(t *testing.T) scene.Store {
-		e := startEnv(t, envOptions{pg: newSchema(t)})
-		return sceneClient{Client: e.client("tok-operator"), files: e.scenes}
-	})
-}
+// Several servers on one PostgreSQL database (SETTLE_TEST_POSTGRES); the
+// client's conformance on PostgreSQL is in conformance_test.go.
 
 // TestPostgresServersSettleExactlyOnce: the last two tracks of 30 batches
 // land concurrently on two servers sharing one database; each batch gets

@@ -11,8 +11,6 @@ import (
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/migrate"
-	"github.com/settlehq/settle/postgres"
-	"github.com/settlehq/settle/storetest"
 )
 
 // TestEventsKeepTheirIDs: the event log goes file -> PostgreSQL -> file
@@ -36,13 +34,11 @@ func TestEventsKeepTheirIDs(t *testing.T) {
 func testEventsKeepTheirIDs(t *testing.T, segment int, floor, retained int64) {
 	pg := pgURL(t)
 	src, back := t.TempDir(), t.TempDir()
-	ev, err := file.OpenEvents(file.EventsOptions{Root: src, Logger: quiet(), SegmentEvents: segment})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := openEvents(t, src, segment)
 	appendN := func(from, to int) {
 		t.Helper()
 		for i := from; i <= to; i++ {
+			var err error
 			if i%3 == 0 {
 				_, _, err = ev.AppendOnce(ctx, fmt.Sprintf("key%d", i), event.BatchSettled, map[string]int{"i": i})
 			} else {
@@ -86,20 +82,11 @@ func testEventsKeepTheirIDs(t *testing.T, segment int, floor, retained int64) {
 		t.Fatalf("pg -> file events: %s", counts(r.Events))
 	}
 
-	s, err := postgres.Open(ctx, postgres.Options{URL: pg, Config: storetest.Config(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openPostgres(t, pg)
 	defer s.Close()
-	orig, err := file.OpenEvents(file.EventsOptions{Root: src, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	orig := openEvents(t, src, 0)
 	defer orig.Close()
-	dst, err := file.OpenEvents(file.EventsOptions{Root: back, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dst := openEvents(t, back, 0)
 	defer dst.Close()
 	want, err := orig.Since(ctx, floor, 1000)
 	if err != nil {

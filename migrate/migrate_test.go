@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/settlehq/settle/internal/testenv"
-	"io"
 	"log/slog"
 	mrand "math/rand"
 	"os"
@@ -25,13 +24,45 @@ import (
 
 var ctx = context.Background()
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // pgURL returns a URL of a fresh schema of the test database (dropped at
 // cleanup), or skips LOUDLY (fails under CI=true) without one.
 func pgURL(t *testing.T) string {
 	t.Helper()
 	return testenv.PostgresURL(t, "m_")
+}
+
+// openLedger, openScenes, openEvents and openPostgres open a store on a
+// file root or a database URL; the caller closes it.
+func openLedger(t *testing.T, root string) *file.Ledger {
+	t.Helper()
+	l, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: quiet()})
+	storetest.OK(t, err)
+	return l
+}
+
+func openScenes(t *testing.T, root string) *file.Scenes {
+	t.Helper()
+	s, err := file.OpenScenes(file.SceneOptions{Root: root, Logger: quiet()})
+	storetest.OK(t, err)
+	return s
+}
+
+// openEvents opens the event log of root, sealing segments of segment
+// events (0: the default).
+func openEvents(t *testing.T, root string, segment int) *file.Events {
+	t.Helper()
+	e, err := file.OpenEvents(file.EventsOptions{Root: root, Logger: quiet(), SegmentEvents: segment})
+	storetest.OK(t, err)
+	return e
+}
+
+func openPostgres(t *testing.T, url string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(ctx, postgres.Options{URL: url, Config: storetest.Config(), Logger: quiet()})
+	storetest.OK(t, err)
+	return s
 }
 
 func open(t *testing.T, raw string, create bool) *migrate.Endpoint {
@@ -80,10 +111,7 @@ func mustRun(t *testing.T, from, to string, opts migrate.Options) *migrate.Repor
 // body with unusual number literals.
 func populate(t *testing.T, root string, round int) {
 	t.Helper()
-	led, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	led := openLedger(t, root)
 	defer led.Close()
 	batch := fmt.Sprintf("batch-%d", round)
 	tracks := storetest.Tracks(batch, 3)
@@ -110,10 +138,7 @@ func populate(t *testing.T, root string, round int) {
 	if res, err := led.Settle(ctx, batch, tracks, "T3"); err != nil || !res.FirstConsolidation {
 		t.Fatalf("settle: %+v %v", res, err)
 	}
-	sc, err := file.OpenScenes(file.SceneOptions{Root: root, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := openScenes(t, root)
 	defer sc.Close()
 	plan := scene.Plan{Root: storetest.Tree(fmt.Sprintf(`{"sequences": {"S%d": {"shots": [{"shot_id": "a", "d": 1.50}, {"id": "b"}]}}}`, round))}
 	if _, err := sc.InitFromPlan(ctx, storetest.Project, storetest.Episode, plan, 3, false); err != nil {
@@ -255,10 +280,7 @@ func TestRefusals(t *testing.T) {
 		return string(b)
 	}
 	writeback1 := func(root, task string) {
-		led, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		led := openLedger(t, root)
 		defer led.Close()
 		if _, err := led.Writeback(ctx, writeback.WritebackRequest{Binding: storetest.Binding(task, "T1", "x")}); err != nil {
 			t.Fatal(err)
@@ -285,17 +307,14 @@ func TestRefusals(t *testing.T) {
 	})
 	t.Run("scene file differs", func(t *testing.T) {
 		src, dst := clone()
-		sc, err := file.OpenScenes(file.SceneOptions{Root: src, Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sc := openScenes(t, src)
 		if _, err := sc.PatchStatus(ctx, storetest.Ref("B1_0"), 2, []byte(`[{"op": "replace", "path": "/locked", "value": true}]`)); err != nil {
 			t.Fatal(err)
 		}
 		sc.Close()
 		writeback1(src, "more")
 		led := ledgerOf(dst)
-		_, err = run(t, "file:"+src, "file:"+dst, migrate.Options{})
+		_, err := run(t, "file:"+src, "file:"+dst, migrate.Options{})
 		storetest.WantCode(t, err, settle.VersionConflict)
 		if !strings.Contains(err.Error(), "ep_001_B1_0.v002.json") || ledgerOf(dst) != led {
 			t.Fatalf("refusal %v; ledger written: %v", err, ledgerOf(dst) != led)
@@ -359,20 +378,11 @@ func TestFileToPostgresAndBack(t *testing.T) {
 	sameFiles(t, files(t, src), files(t, back))
 
 	// The PostgreSQL store serves what the file store served.
-	s, err := postgres.Open(ctx, postgres.Options{URL: pg, Config: storetest.Config(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openPostgres(t, pg)
 	defer s.Close()
-	fl, err := file.OpenLedger(file.LedgerOptions{Root: src, Config: storetest.Config(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fl := openLedger(t, src)
 	defer fl.Close()
-	fs, err := file.OpenScenes(file.SceneOptions{Root: src, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fs := openScenes(t, src)
 	defer fs.Close()
 	tracks := storetest.Tracks("batch-1", 3)
 	for _, st := range []writeback.Store{fl, s} {
@@ -434,10 +444,7 @@ func TestHardeningI_MigrateControlCharacterIDs(t *testing.T) {
 	pg := pgURL(t)
 	src, back := t.TempDir(), t.TempDir()
 	const task, batch = "nul\x00task", "B\x01nul"
-	fl, err := file.OpenLedger(file.LedgerOptions{Root: src, Config: storetest.Config(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fl := openLedger(t, src)
 	defer fl.Close()
 	for _, b := range []writeback.Binding{storetest.Binding(task, "T\x00", batch), storetest.Binding("plain", "T1", batch)} {
 		if _, err := fl.Writeback(ctx, writeback.WritebackRequest{Binding: b}); err != nil {
@@ -470,10 +477,7 @@ func TestHardeningI_MigrateControlCharacterIDs(t *testing.T) {
 	if got, want := ledgerLines(t, back), ledgerLines(t, src); strings.Join(got, "") != strings.Join(want, "") {
 		t.Fatal("the round-tripped ledger differs")
 	}
-	s, err := postgres.Open(ctx, postgres.Options{URL: pg, Config: storetest.Config(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openPostgres(t, pg)
 	defer s.Close()
 	for _, st := range []writeback.Store{fl, s} {
 		if h, err := st.RegistryHistory(ctx, surrogate); err != nil || len(h) != 1 || h[0].TaskID != surrogate {

@@ -4,20 +4,21 @@ import (
 	"testing"
 
 	"github.com/settlehq/settle/event"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
 
 func TestLedgerConformance(t *testing.T) {
-	testDSN(t)
+	testenv.PostgresDSN(t)
 	storetest.RunLedger(t, func(t *testing.T, cfg writeback.Config) writeback.Store {
 		return openStore(t, "", cfg)
 	})
 }
 
 func TestLedgerConformanceShared(t *testing.T) {
-	testDSN(t)
+	testenv.PostgresDSN(t)
 	storetest.RunLedgerShared(t, func(t *testing.T, cfg writeback.Config, n int) []writeback.Store {
 		schema := newSchema(t)
 		var out []writeback.Store
@@ -29,12 +30,12 @@ func TestLedgerConformanceShared(t *testing.T) {
 }
 
 func TestEventsConformance(t *testing.T) {
-	testDSN(t)
+	testenv.PostgresDSN(t)
 	storetest.RunEvents(t, func(t *testing.T) event.Log { return openStore(t, "", storetest.Config()) })
 }
 
 func TestEventsConformanceShared(t *testing.T) {
-	testDSN(t)
+	testenv.PostgresDSN(t)
 	storetest.RunEventsShared(t, func(t *testing.T, n int) []event.Log {
 		schema := newSchema(t)
 		var out []event.Log
@@ -46,6 +47,6 @@ func TestEventsConformanceShared(t *testing.T) {
 }
 
 func TestScenesConformance(t *testing.T) {
-	testDSN(t)
+	testenv.PostgresDSN(t)
 	storetest.RunScenes(t, func(t *testing.T) scene.Store { return openStore(t, "", storetest.Config()) })
 }

@@ -14,14 +14,7 @@ import (
 
 var ctx = context.Background()
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// testDSN returns the test database URL, or skips LOUDLY (fails under
-// CI=true) when SETTLE_TEST_POSTGRES is not set.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	return testenv.PostgresDSN(t)
-}
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // newSchema returns a fresh schema name, dropped at cleanup.
 func newSchema(t testing.TB) string {
@@ -36,9 +29,20 @@ func openStore(t testing.TB, schema string, cfg writeback.Config) *postgres.Stor
 	if schema == "" {
 		schema = newSchema(t)
 	}
-	s, err := postgres.Open(ctx, postgres.Options{URL: testDSN(t), Schema: schema, Config: cfg, Logger: quiet(), MaxConns: 8})
+	s, err := postgres.Open(ctx, postgres.Options{URL: testenv.PostgresDSN(t), Schema: schema, Config: cfg, Logger: quiet(), MaxConns: 8})
 	if err != nil {
 		t.Fatalf("open postgres store: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// opened returns s, which its opener returned with err, failing t on the
+// error, and closes it at cleanup.
+func opened[S io.Closer](t testing.TB, s S, err error) S {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s

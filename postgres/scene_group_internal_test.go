@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -24,7 +23,7 @@ func TestStatusSavesGrouped(t *testing.T) {
 	ctx := context.Background()
 	dsn := testenv.PostgresDSN(t)
 	schema := testenv.PostgresSchema(t, "t_")
-	s, err := Open(ctx, Options{URL: dsn, Schema: schema, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxConns: 8})
+	s, err := Open(ctx, Options{URL: dsn, Schema: schema, Logger: slog.New(slog.DiscardHandler), MaxConns: 8})
 	if err != nil {
 		t.Fatal(err)
 	}

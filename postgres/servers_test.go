@@ -57,21 +57,9 @@ func (s *server) client(t *testing.T) *httpapi.Client {
 // event on the returned channel until the test ends.
 func collect(t *testing.T, c *httpapi.Client, after int64) <-chan event.Event {
 	t.Helper()
-	ch := make(chan event.Event, 256)
-	sctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	t.Cleanup(func() { cancel(); <-done })
-	go func() {
-		defer close(done)
-		_ = c.FollowEvents(sctx, after, nil, func(ev event.Event) error {
-			select {
-			case ch <- ev:
-			case <-sctx.Done():
-			}
-			return nil
-		})
-	}()
-	return ch
+	return testenv.Feed(t, 256, func(ctx context.Context, emit func(event.Event)) {
+		_ = c.FollowEvents(ctx, after, nil, func(ev event.Event) error { emit(ev); return nil })
+	})
 }
 
 // sseClients reads the server's settle_sse_clients gauge from /metrics.

@@ -28,13 +28,8 @@ import (
 // bodies, versions and error codes.
 func TestSameTranscriptAsFileStore(t *testing.T) {
 	t.Run("ledger", func(t *testing.T) {
-		root := t.TempDir()
-		fl, err := file.OpenLedger(file.LedgerOptions{Root: root, Config: storetest.Config(), Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fl.Close()
-		want := storetest.LedgerTrace(t, fl)
+		fl, err := file.OpenLedger(file.LedgerOptions{Root: t.TempDir(), Config: storetest.Config(), Logger: quiet()})
+		want := storetest.LedgerTrace(t, opened(t, fl, err))
 		got := storetest.LedgerTrace(t, openStore(t, "", storetest.Config()))
 		storetest.CompareTraces(t, "file", want, "postgres", got)
 		if len(want) < 60 {
@@ -43,11 +38,7 @@ func TestSameTranscriptAsFileStore(t *testing.T) {
 	})
 	t.Run("scenes", func(t *testing.T) {
 		fs, err := file.OpenScenes(file.SceneOptions{Root: t.TempDir(), Logger: quiet()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer fs.Close()
-		want := storetest.SceneTrace(t, fs)
+		want := storetest.SceneTrace(t, opened(t, fs, err))
 		got := storetest.SceneTrace(t, openStore(t, "", storetest.Config()))
 		storetest.CompareTraces(t, "file", want, "postgres", got)
 	})
@@ -61,7 +52,7 @@ func TestMigrationsConcurrentOpen(t *testing.T) {
 	stores := make([]*postgres.Store, n)
 	for i := range n {
 		wg.Go(func() {
-			stores[i], errs[i] = postgres.Open(ctx, postgres.Options{URL: testDSN(t), Schema: schema, Config: storetest.Config(), Logger: quiet()})
+			stores[i], errs[i] = postgres.Open(ctx, postgres.Options{URL: testenv.PostgresDSN(t), Schema: schema, Config: storetest.Config(), Logger: quiet()})
 		})
 	}
 	wg.Wait()
@@ -101,7 +92,7 @@ func TestMigrationRecordChecked(t *testing.T) {
 	schema := newSchema(t)
 	s := openStore(t, schema, storetest.Config())
 	open := func() error {
-		s2, err := postgres.Open(ctx, postgres.Options{URL: testDSN(t), Schema: schema, Logger: quiet()})
+		s2, err := postgres.Open(ctx, postgres.Options{URL: testenv.PostgresDSN(t), Schema: schema, Logger: quiet()})
 		if err == nil {
 			s2.Close()
 		}
@@ -125,7 +116,7 @@ func TestMigrationRecordChecked(t *testing.T) {
 }
 
 func TestOpenOptions(t *testing.T) {
-	dsn := testDSN(t)
+	dsn := testenv.PostgresDSN(t)
 	t.Run("schema from the URL's search_path", func(t *testing.T) {
 		schema := newSchema(t)
 		u, err := url.Parse(dsn)
@@ -267,30 +258,7 @@ func TestManyServers(t *testing.T) {
 	if len(successes) != batches*tracks {
 		t.Fatalf("%d tasks written back, want %d", len(successes), batches*tracks)
 	}
-	recs := storetest.AllRecords(t, ss[0], writeback.RecordQuery{Limit: 1000})
-	wids := map[string]int{}
-	conflicts := map[string]int{}
-	for i, r := range recs {
-		if r.Seq != int64(i) {
-			t.Fatalf("record %d has seq %d", i, r.Seq)
-		}
-		if r.Durable != nil {
-			wids[r.Durable.WritebackID]++
-		}
-		if r.Conflict != nil {
-			conflicts[r.Conflict.ConflictID]++
-		}
-	}
-	for id, n := range wids {
-		if n != 1 {
-			t.Fatalf("writeback id %s recorded %d times", id, n)
-		}
-	}
-	for id, n := range conflicts {
-		if n != 1 {
-			t.Fatalf("conflict %s recorded %d times", id, n)
-		}
-	}
+	storetest.CheckRecordIDs(t, storetest.AllRecords(t, ss[0], writeback.RecordQuery{Limit: 1000}))
 	// Each batch settles only when all its tracks are in; whether a
 	// settle after the last write-back ran is a matter of scheduling, so
 	// settle once more, then count.
@@ -413,7 +381,7 @@ func TestRecordsCursorNeverSkips(t *testing.T) {
 // head poll).
 func TestEventsListenerReconnects(t *testing.T) {
 	schema := newSchema(t)
-	a, err := postgres.Open(ctx, postgres.Options{URL: testDSN(t), Schema: schema, Logger: quiet(), EventPoll: 500 * time.Millisecond})
+	a, err := postgres.Open(ctx, postgres.Options{URL: testenv.PostgresDSN(t), Schema: schema, Logger: quiet(), EventPoll: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"math/rand"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -27,7 +26,7 @@ func TestHardeningI_DBTextEscape(t *testing.T) {
 	if dbText("task-1") != "task-1" || dbText("a\x00b") != "a\x010b" || dbText("a\x010b") != "a\x01\x010b" {
 		t.Fatalf("escape: %q %q", dbText("a\x00b"), dbText("a\x010b"))
 	}
-	r := rand.New(rand.NewSource(testenv.Seed(t)))
+	r := testenv.Rand(t)
 	alphabet := []byte{0, 1, '0', 'x', 'f', 0xc3, 0xa9, 0xff}
 	seen := map[string]string{}
 	for range 20000 {

@@ -1,7 +1,6 @@
 package storetest_test
 
 import (
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -13,7 +12,7 @@ import (
 	"github.com/settlehq/settle/writeback"
 )
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func openFileLedger(t *testing.T, root string, cfg writeback.Config) *file.Ledger {
 	t.Helper()

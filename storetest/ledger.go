@@ -140,6 +140,33 @@ func AllRecords(t testing.TB, s writeback.Store, q writeback.RecordQuery) []writ
 	}
 }
 
+// CheckRecordIDs fails t unless recs are numbered 0, 1, 2, ... in order
+// and hold each write-back id and each conflict id once; it returns how
+// many write-back ids there are.
+func CheckRecordIDs(t testing.TB, recs []writeback.LedgerRecord) (writebacks int) {
+	t.Helper()
+	wids := map[string]bool{}
+	conflicts := map[string]bool{}
+	for i, r := range recs {
+		if r.Seq != int64(i) {
+			t.Fatalf("record %d has seq %d", i, r.Seq)
+		}
+		if r.Durable != nil {
+			if wids[r.Durable.WritebackID] {
+				t.Fatalf("writeback id %s recorded twice", r.Durable.WritebackID)
+			}
+			wids[r.Durable.WritebackID] = true
+		}
+		if r.Conflict != nil {
+			if conflicts[r.Conflict.ConflictID] {
+				t.Fatalf("conflict %s recorded twice", r.Conflict.ConflictID)
+			}
+			conflicts[r.Conflict.ConflictID] = true
+		}
+	}
+	return len(wids)
+}
+
 func kinds(recs []writeback.LedgerRecord) map[writeback.RecordKind]int {
 	k := map[writeback.RecordKind]int{}
 	for _, r := range recs {
@@ -213,35 +240,43 @@ func Together(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+// ledgerCases are the cases of RunLedger that run on one new store of
+// the suite's configuration.
+var ledgerCases = []struct {
+	name string
+	run  func(t *testing.T, s writeback.Store)
+}{
+	{"Success", ledgerSuccess},
+	{"IdempotentSkip", ledgerSkip},
+	{"DryRun", ledgerDryRun},
+	{"InputLimits", ledgerInputLimits},
+	{"ConflictRecordedOnce", ledgerConflictOnce},
+	{"BindingGuard", ledgerBindingGuard},
+	{"HardeningE_NonCompletedBinding", ledgerNonCompleted},
+	{"HardeningI_ControlCharacterIDs", ledgerControlIDs},
+	{"MirrorWithFallbackAndExpectations", ledgerMirrorFallback},
+	{"Settle", ledgerSettle},
+	{"SettleLastWriteWins", ledgerLastWriteWins},
+	{"SettleSummaryOnce", func(t *testing.T, s writeback.Store) { ledgerSummaryOnce(t, []writeback.Store{s}) }},
+	{"BatchNames", ledgerBatchNames},
+	{"HardeningK_WritebackBatchNames", ledgerWritebackBatchNames},
+	{"DeclareAndGetBatch", ledgerBatches},
+	{"NotFoundNamesIDs", ledgerNotFoundNamesIDs},
+	{"Registry", ledgerRegistry},
+	{"RecordsPaging", ledgerRecords},
+	{"ConcurrentWritebacks", func(t *testing.T, s writeback.Store) { ledgerConcurrent(t, []writeback.Store{s}) }},
+}
+
 // RunLedger runs the writeback.Store conformance suite. open returns a
 // new, empty store with the configuration given.
 func RunLedger(t *testing.T, open func(t *testing.T, cfg writeback.Config) writeback.Store) {
-	t.Run("Success", func(t *testing.T) { t.Parallel(); ledgerSuccess(t, open(t, Config())) })
-	t.Run("IdempotentSkip", func(t *testing.T) { t.Parallel(); ledgerSkip(t, open(t, Config())) })
-	t.Run("DryRun", func(t *testing.T) { t.Parallel(); ledgerDryRun(t, open(t, Config())) })
+	for _, c := range ledgerCases {
+		t.Run(c.name, func(t *testing.T) { t.Parallel(); c.run(t, open(t, Config())) })
+	}
 	t.Run("Refusals", func(t *testing.T) { t.Parallel(); ledgerRefusals(t, open) })
-	t.Run("InputLimits", func(t *testing.T) { t.Parallel(); ledgerInputLimits(t, open(t, Config())) })
-	t.Run("ConflictRecordedOnce", func(t *testing.T) { t.Parallel(); ledgerConflictOnce(t, open(t, Config())) })
-	t.Run("BindingGuard", func(t *testing.T) { t.Parallel(); ledgerBindingGuard(t, open(t, Config())) })
-	t.Run("HardeningE_NonCompletedBinding", func(t *testing.T) { t.Parallel(); ledgerNonCompleted(t, open(t, Config())) })
-	t.Run("HardeningI_ControlCharacterIDs", func(t *testing.T) { t.Parallel(); ledgerControlIDs(t, open(t, Config())) })
 	t.Run("MirrorInvalid", func(t *testing.T) {
 		t.Parallel()
 		ledgerMirrorInvalid(t, open(t, writeback.Config{CollectorKeys: Keys}))
-	})
-	t.Run("MirrorWithFallbackAndExpectations", func(t *testing.T) { t.Parallel(); ledgerMirrorFallback(t, open(t, Config())) })
-	t.Run("Settle", func(t *testing.T) { t.Parallel(); ledgerSettle(t, open(t, Config())) })
-	t.Run("SettleLastWriteWins", func(t *testing.T) { t.Parallel(); ledgerLastWriteWins(t, open(t, Config())) })
-	t.Run("SettleSummaryOnce", func(t *testing.T) { t.Parallel(); ledgerSummaryOnce(t, []writeback.Store{open(t, Config())}) })
-	t.Run("BatchNames", func(t *testing.T) { t.Parallel(); ledgerBatchNames(t, open(t, Config())) })
-	t.Run("HardeningK_WritebackBatchNames", func(t *testing.T) { t.Parallel(); ledgerWritebackBatchNames(t, open(t, Config())) })
-	t.Run("DeclareAndGetBatch", func(t *testing.T) { t.Parallel(); ledgerBatches(t, open(t, Config())) })
-	t.Run("NotFoundNamesIDs", func(t *testing.T) { t.Parallel(); ledgerNotFoundNamesIDs(t, open(t, Config())) })
-	t.Run("Registry", func(t *testing.T) { t.Parallel(); ledgerRegistry(t, open(t, Config())) })
-	t.Run("RecordsPaging", func(t *testing.T) { t.Parallel(); ledgerRecords(t, open(t, Config())) })
-	t.Run("ConcurrentWritebacks", func(t *testing.T) {
-		t.Parallel()
-		ledgerConcurrent(t, []writeback.Store{open(t, Config())})
 	})
 	RunMany(t, open)
 }
@@ -440,6 +475,16 @@ func refusals() []refusal {
 			return r
 		}
 	}
+	// registered dispatches task in the registry, as edit changes it.
+	registered := func(task string, edit func(r *writeback.RegistryRecord)) func(t *testing.T, s writeback.Store) {
+		return func(t *testing.T, s writeback.Store) {
+			r := Registry(task, writeback.StatusDispatched)
+			edit(&r)
+			if err := s.AppendRegistry(bg, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	return []refusal{
 		{name: "self chain executor key", request: mod("t-self", func(b *writeback.Binding) { b.ExecutorKey = b.CollectorKey }),
 			class: writeback.SelfChainNoWriteback, recorded: true},
@@ -459,23 +504,9 @@ func refusals() []refusal {
 			class: writeback.WritebackBindingConflict, recorded: true},
 		{name: "missing mandatory field", request: mod("t-missing", func(b *writeback.Binding) { b.SourceResultPath = "" }),
 			class: writeback.WritebackBindingConflict, recorded: true},
-		{name: "registry binds another dispatch",
-			setup: func(t *testing.T, s writeback.Store) {
-				r := Registry("t-reg", writeback.StatusDispatched)
-				r.DispatchID = "dispatch-other"
-				if err := s.AppendRegistry(bg, r); err != nil {
-					t.Fatal(err)
-				}
-			},
+		{name: "registry binds another dispatch", setup: registered("t-reg", func(r *writeback.RegistryRecord) { r.DispatchID = "dispatch-other" }),
 			request: mod("t-reg", func(*writeback.Binding) {}), class: writeback.WritebackBindingConflict, recorded: true},
-		{name: "registry binds another chat",
-			setup: func(t *testing.T, s writeback.Store) {
-				r := Registry("t-chat", writeback.StatusDispatched)
-				r.ChatID = "111"
-				if err := s.AppendRegistry(bg, r); err != nil {
-					t.Fatal(err)
-				}
-			},
+		{name: "registry binds another chat", setup: registered("t-chat", func(r *writeback.RegistryRecord) { r.ChatID = "111" }),
 			request: mod("t-chat", func(*writeback.Binding) {}), class: writeback.WritebackBindingConflict, recorded: true},
 	}
 }
@@ -1222,22 +1253,8 @@ func ledgerConcurrent(t *testing.T, ss []writeback.Store) {
 	}
 	for _, s := range ss {
 		recs := AllRecords(t, s, writeback.RecordQuery{})
-		wids := map[string]int{}
-		for i, r := range recs {
-			if r.Seq != int64(i) {
-				t.Fatalf("record %d has seq %d", i, r.Seq)
-			}
-			if r.Durable != nil {
-				wids[r.Durable.WritebackID]++
-			}
-		}
-		if len(wids) != n/4 {
-			t.Fatalf("%d writeback ids in the ledger, want %d", len(wids), n/4)
-		}
-		for id, c := range wids {
-			if c != 1 {
-				t.Fatalf("writeback id %s present %d times", id, c)
-			}
+		if wids := CheckRecordIDs(t, recs); wids != n/4 {
+			t.Fatalf("%d writeback ids in the ledger, want %d", wids, n/4)
 		}
 		if k := kinds(recs); k[writeback.KindDurable] != n/4 || k[writeback.KindRegistry] != n/4 || k[writeback.KindConflict] != n/4 {
 			t.Fatalf("ledger kinds %v", k)

@@ -223,23 +223,30 @@ func (f *fixture) versioned(batch string) {
 	}
 }
 
-// updater is the store's StatusUpdater; the case is skipped without one.
+// optional is the store as the optional interface T; the case is skipped,
+// saying what the store lacks, without it.
+func optional[T any](f *fixture, lacks string) T {
+	f.t.Helper()
+	v, has := f.s.(T)
+	if !has {
+		f.t.Skip(lacks)
+	}
+	return v
+}
+
 func (f *fixture) updater() StatusUpdater {
 	f.t.Helper()
-	u, isUpdater := f.s.(StatusUpdater)
-	if !isUpdater {
-		f.t.Skip("the store has no UpdateStatus")
-	}
-	return u
+	return optional[StatusUpdater](f, "the store has no UpdateStatus")
 }
 
 func (f *fixture) files() SceneFiles {
 	f.t.Helper()
-	sf, isFiles := f.s.(SceneFiles)
-	if !isFiles {
-		f.t.Skip("the store cannot plant scene files (no SceneFiles)")
-	}
-	return sf
+	return optional[SceneFiles](f, "the store cannot plant scene files (no SceneFiles)")
+}
+
+func (f *fixture) guarded() GuardedSaver {
+	f.t.Helper()
+	return optional[GuardedSaver](f, "the store has no SaveGuarded")
 }
 
 func (f *fixture) raw(name, text string) {
@@ -364,6 +371,10 @@ func sceneRefusals() []sceneCase {
 	patch := func(v int, p string) func(f *fixture) error {
 		return func(f *fixture) error { _, err := f.s.PatchStatus(bg, Ref("B"), v, []byte(p)); return err }
 	}
+	// candidate writes and activates a candidate of scene id at ref.
+	candidate := func(ref scene.Ref, id string) func(f *fixture) error {
+		return func(f *fixture) error { _, err := f.s.WriteCandidate(bg, ref, f.scene(id), "", true); return err }
+	}
 	flatB := func(f *fixture) { f.flat("B") }
 	versionedB := func(f *fixture) { f.versioned("B") }
 	return []sceneCase{
@@ -439,10 +450,7 @@ func sceneRefusals() []sceneCase {
 			_, err := f.s.Load(bg, scene.Ref{Project: Project, Episode: "-1", Batch: "B"})
 			return err
 		}, settle.InvalidEpisode},
-		{"candidate/episode abc", nil, func(f *fixture) error {
-			_, err := f.s.WriteCandidate(bg, scene.Ref{Project: Project, Episode: "abc", Batch: "B"}, f.scene("B"), "", true)
-			return err
-		}, settle.InvalidEpisode},
+		{"candidate/episode abc", nil, candidate(scene.Ref{Project: Project, Episode: "abc", Batch: "B"}, "B"), settle.InvalidEpisode},
 		{"list/episode empty", nil, func(f *fixture) error { _, err := f.s.List(bg, Project, ""); return err }, settle.InvalidEpisode},
 		{"init/episode 1_BATCH", nil, func(f *fixture) error {
 			_, err := f.s.InitFromPlan(bg, Project, "1_BATCH", planOf(`{"sequences": {"B": {"shots": []}}}`), 3, false)
@@ -523,16 +531,14 @@ func sceneRefusals() []sceneCase {
 
 		// SCENE_LOCKED
 		{"save guarded/locked flat", func(f *fixture) {
-			if _, isGuarded := f.s.(GuardedSaver); !isGuarded {
-				f.t.Skip("the store has no SaveGuarded")
-			}
+			f.guarded()
 			sc := f.scene("B")
 			sc.Locked = true
 			reason := "approved cut"
 			sc.LockReason = &reason
 			_, err := f.s.SaveRunner(bg, Ref("B"), 1, "", sc)
 			OK(f.t, err)
-		}, func(f *fixture) error { return f.s.(GuardedSaver).SaveGuarded(bg, Ref("B"), f.scene("B")) }, settle.SceneLocked},
+		}, func(f *fixture) error { return f.guarded().SaveGuarded(bg, Ref("B"), f.scene("B")) }, settle.SceneLocked},
 
 		// STRUCTURE_IMMUTABLE
 		{"patch/reorder beats", flatB, patch(1, `[{"op": "move", "from": "/beats/0", "path": "/beats/2"}]`), settle.StructureImmutable},
@@ -576,14 +582,8 @@ func sceneRefusals() []sceneCase {
 			func(f *fixture) error { _, err := f.s.SaveRunner(bg, Ref("B"), 3, "", f.scene("B")); return err }, settle.VersionConflict},
 
 		// IDENTITY_MISMATCH
-		{"candidate/other scene id on a new batch", nil, func(f *fixture) error {
-			_, err := f.s.WriteCandidate(bg, Ref("B"), f.scene("B_RENUMBERED"), "", true)
-			return err
-		}, settle.IdentityMismatch},
-		{"candidate/other scene id on a versioned batch", versionedB, func(f *fixture) error {
-			_, err := f.s.WriteCandidate(bg, Ref("B"), f.scene("C"), "", true)
-			return err
-		}, settle.IdentityMismatch},
+		{"candidate/other scene id on a new batch", nil, candidate(Ref("B"), "B_RENUMBERED"), settle.IdentityMismatch},
+		{"candidate/other scene id on a versioned batch", versionedB, candidate(Ref("B"), "C"), settle.IdentityMismatch},
 
 		// INVALID_INPUT
 		{"patch/not JSON", flatB, patch(1, `[{"op": `), settle.InvalidInput},
@@ -597,14 +597,8 @@ func sceneRefusals() []sceneCase {
 			_, err := f.s.Load(bg, scene.Ref{Project: "../x", Episode: Episode, Batch: "B"})
 			return err
 		}, settle.InvalidInput},
-		{"candidate/batch with a slash", nil, func(f *fixture) error {
-			_, err := f.s.WriteCandidate(bg, scene.Ref{Project: Project, Episode: Episode, Batch: "a/b"}, f.scene("a/b"), "", true)
-			return err
-		}, settle.InvalidInput},
-		{"candidate/batch naming a sidecar", nil, func(f *fixture) error {
-			_, err := f.s.WriteCandidate(bg, Ref("B.v002"), f.scene("B.v002"), "", true)
-			return err
-		}, settle.InvalidInput},
+		{"candidate/batch with a slash", nil, candidate(scene.Ref{Project: Project, Episode: Episode, Batch: "a/b"}, "a/b"), settle.InvalidInput},
+		{"candidate/batch naming a sidecar", nil, candidate(Ref("B.v002"), "B.v002"), settle.InvalidInput},
 		{"init/negative max takes", nil, func(f *fixture) error {
 			_, err := f.s.InitFromPlan(bg, Project, Episode, planOf(`{"sequences": {"B": {"shots": []}}}`), -1, false)
 			return err

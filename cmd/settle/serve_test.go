@@ -4,20 +4,18 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/settlehq/settle/httpapi"
 	"github.com/settlehq/settle/internal/testenv"
-	"github.com/settlehq/settle/writeback"
 )
 
 const crashKey = "anu0000000000001"
@@ -64,6 +62,22 @@ func serverConfigWith(t testing.TB, set map[string]any) string {
 	return path
 }
 
+// pgServeConfig skips in -short mode (the test builds and runs the
+// binary) and returns a store URL on a fresh schema of the test database
+// and a server config on it (a new root), set over the defaults.
+func pgServeConfig(t *testing.T, set map[string]any) (store, config string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the settle binary")
+	}
+	store = testenv.PostgresURL(t, "cli_")
+	cfg := map[string]any{"store": store, "root": t.TempDir()}
+	for k, v := range set {
+		cfg[k] = v
+	}
+	return store, serverConfigWith(t, cfg)
+}
+
 // operatorOnly is a server section with the operator's token alone.
 func operatorOnly() map[string]any {
 	return map[string]any{"tokens": []map[string]string{
@@ -80,13 +94,21 @@ type serverProc struct {
 
 func startServe(t testing.TB, bin, config string) *serverProc {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--config", config, "--listen", "127.0.0.1:0", "--log-level", "warn")
-	cmd.Env = append(os.Environ(), "SETTLE_ROOT=", "SETTLE_CONFIG=")
+	return startServeWith(t, bin, config, os.Stderr, "--log-level", "warn")
+}
+
+// startServeWith is startServe with the server's log going to stderr and
+// its flags after --config and --listen. None of the test's SETTLE_
+// variables that name a workspace or a lock wait reach the server.
+func startServeWith(t testing.TB, bin, config string, stderr *os.File, flags ...string) *serverProc {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--config", config, "--listen", "127.0.0.1:0"}, flags...)...)
+	cmd.Env = append(os.Environ(), "SETTLE_ROOT=", "SETTLE_CONFIG=", "SETTLE_LOCK_TIMEOUT=")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -136,126 +158,92 @@ func (p *serverProc) client(t testing.TB, token string) *httpapi.Client {
 	return c
 }
 
-func crashVerdict(task string) json.RawMessage {
-	b, _ := json.Marshal(map[string]any{
-		"task_id": task, "track": "T1", "authoritative_verdict": "AUTHORITATIVE_PASS", "collector_role": "ANU",
-		"collector_key": crashKey, "executor_key": "exec000000000001", "dispatch_id": "dispatch-" + task,
-		"normal_collector_cron_id": "ncc", "ts_kst": "2026-01-01T00:00:00+09:00",
-	})
-	return b
-}
-
-// kindsByTask counts the records of a kind per task.
-func kindsByTask(t *testing.T, c *httpapi.Client, kind writeback.RecordKind) map[string]int {
+// serveInProcess runs "settle serve" in-process on config, waits until it
+// is ready and returns its URL, its stderr and a stop function that waits
+// for it to end.
+func serveInProcess(t *testing.T, config string) (url string, stderr *testenv.Buffer, stop func() int) {
 	t.Helper()
-	out := map[string]int{}
-	after := int64(-1)
-	for {
-		page, err := c.Records(context.Background(), writeback.RecordQuery{Kind: kind, After: after, Limit: 1000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range page.Records {
-			switch {
-			case r.Durable != nil:
-				out[r.Durable.TaskID]++
-			case r.Registry != nil:
-				out[r.Registry.TaskID]++
-			}
-		}
-		if page.Next < 0 {
-			return out
-		}
-		after = page.Next
-	}
-}
-
-// crashServe starts a server of the built binary on config for a crash
-// test (skipped in -short) and returns the binary, the server and a
-// collector's client.
-func crashServe(t *testing.T, config string) (string, *serverProc, *httpapi.Client) {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the settle binary")
-	}
-	bin := settleBinary(t)
-	srv := startServe(t, bin, config)
-	return bin, srv, srv.client(t, "tok-collector")
-}
-
-// TestCrashUnderLoad: the server is killed with SIGKILL while 64 clients
-// write back; after a restart every write-back that got a 201 is in the
-// ledger, and none twice.
-func TestCrashUnderLoad(t *testing.T) {
-	config := serverConfig(t, t.TempDir())
-	bin, srv, c := crashServe(t, config)
-
-	var mu sync.Mutex
-	acked := map[string]bool{}
-	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	for g := range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ctx.Err() == nil; i++ {
-				task := fmt.Sprintf("crash-%02d-%05d", g, i)
-				r, err := c.PostWriteback(ctx, httpapi.WritebackBody{Verdict: crashVerdict(task), BatchID: "CRASH", TrackID: "T1"})
-				if err != nil {
-					if ctx.Err() == nil {
-						time.Sleep(5 * time.Millisecond) // the server is gone
-					}
-					continue
-				}
-				if r.Status == 201 {
-					mu.Lock()
-					acked[task] = true
-					mu.Unlock()
-				}
-			}
-		}()
+	pr, pw := io.Pipe()
+	stderr = &testenv.Buffer{}
+	m := &Main{Stdin: strings.NewReader(""), Stdout: pw, Stderr: stderr, Getenv: func(string) string { return "" }}
+	done := make(chan int, 1)
+	go func() {
+		err := m.Run(ctx, []string{"serve", "--config", config, "--listen", "127.0.0.1:0"})
+		pw.Close()
+		done <- ExitCode(err)
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		cancel()
+		t.Fatalf("serve printed no address (exit %d): %s", <-done, stderr)
 	}
-	testenv.Until(t, 60*time.Second, func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(acked) >= 300
-	})
-	srv.stop(t, syscall.SIGKILL)
-	// Requests in flight fail or are cancelled: none is acknowledged now.
-	cancel()
-	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
-	if len(acked) == 0 {
-		t.Fatal("no write-back acknowledged before the kill")
-	}
-
-	again := startServe(t, bin, config)
-	have := kindsByTask(t, again.client(t, "tok-operator"), writeback.KindDurable)
-	for task := range acked {
-		if have[task] != 1 {
-			t.Errorf("acknowledged write-back %s is in the ledger %d times", task, have[task])
-		}
-	}
-	for task, n := range have {
-		if n != 1 {
-			t.Errorf("write-back %s is in the ledger %d times", task, n)
-		}
-	}
-	t.Logf("%d write-backs acknowledged before SIGKILL, %d in the ledger after restart", len(acked), len(have))
-
-	// SIGTERM: a graceful shutdown, exit status 0.
-	if err := again.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	go io.Copy(io.Discard, pr)
+	addr, _, _ := strings.Cut(strings.TrimPrefix(line, "listening on "), " ")
+	stop = func() int { cancel(); return <-done }
+	t.Cleanup(func() { cancel() })
+	url = "http://" + addr
+	c, err := httpapi.NewClient(url, "", httpapi.ClientOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-again.done:
-		if err != nil {
-			t.Fatalf("serve after SIGTERM: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop after SIGTERM")
+	defer c.Close()
+	if err := waitReady(context.Background(), c, 30*time.Second); err != nil {
+		t.Fatalf("not ready: %v\n%s", err, stderr)
+	}
+	return url, stderr, stop
+}
+
+// TestServeCreatesMissingRoot: a config whose root does not exist yet
+// starts a server on a new root, as the CLI's commands do.
+func TestServeCreatesMissingRoot(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "settle.json")
+	os.WriteFile(config, []byte(`{"root": "ws", "collector_keys": ["anu0000000000001"]}`), 0o600)
+	_, stderr, stop := serveInProcess(t, config)
+	if fi, err := os.Stat(filepath.Join(dir, "ws")); err != nil || !fi.IsDir() {
+		t.Fatalf("root not created: %v", err)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exit %d: %s", code, stderr)
+	}
+	// A CLI command on a missing root creates it the same way.
+	root := filepath.Join(dir, "other")
+	if _, errs, code := run(t, nil, "--root", root, "scene", "list", "--project", "p", "--episode", "1"); code != 0 {
+		t.Fatalf("scene list on a missing root: exit %d %s", code, errs)
+	}
+	if _, err := os.Stat(root); err != nil {
+		t.Fatalf("CLI did not create the root: %v", err)
+	}
+	// A root that is a file is refused.
+	os.WriteFile(filepath.Join(dir, "file"), nil, 0o600)
+	if _, errs, code := run(t, nil, "--root", filepath.Join(dir, "file"), "scene", "list", "--project", "p", "--episode", "1"); code != 1 || !strings.Contains(errs, "not a directory") {
+		t.Fatalf("root that is a file: exit %d %s", code, errs)
+	}
+}
+
+// TestServeWithoutCollectorKeysWarns: a server with no collector keys
+// starts, logs a warning, and /readyz says why write-backs will be refused.
+func TestServeWithoutCollectorKeysWarns(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "settle.json")
+	os.WriteFile(config, []byte(`{"root": "."}`), 0o600)
+	url, stderr, stop := serveInProcess(t, config)
+	res, err := http.Get(url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h httpapi.Health
+	err = json.NewDecoder(res.Body).Decode(&h)
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || len(h.Warnings) != 1 || !strings.Contains(h.Warnings[0], "no collector keys") {
+		t.Fatalf("/readyz: %d %+v %v", res.StatusCode, h, err)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("serve exit %d", code)
+	}
+	if !strings.Contains(stderr.String(), "level=WARN") || !strings.Contains(stderr.String(), "no collector keys are configured") {
+		t.Fatalf("no warning logged:\n%s", stderr)
 	}
 }
 

@@ -33,7 +33,7 @@ func randomString(rng *rand.Rand) string {
 
 // TestStringsMatchMarshal: every encoder gives json.Marshal's bytes.
 func TestStringsMatchMarshal(t *testing.T) {
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	check := func(got []byte, v any) {
 		t.Helper()
 		want, err := json.Marshal(v)

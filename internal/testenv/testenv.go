@@ -5,11 +5,13 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"io"
+	"io/fs"
+	mrand "math/rand"
 	"net/url"
 	"os"
 	"os/exec"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sys/unix"
 )
 
 // Unavailable skips t with a loud message, or fails it under CI=true.
@@ -252,6 +255,34 @@ func DirNames(t testing.TB, dir string) []string {
 	return out
 }
 
+// Snapshot maps every file below root (its slash-separated path relative
+// to root) to a hash of its content, so that two snapshots tell whether
+// anything was created, written or removed. skip leaves out the files it
+// names, and the whole of the directories it names.
+func Snapshot(t testing.TB, root string, skip func(rel string, d fs.DirEntry) bool) map[string]string {
+	t.Helper()
+	tree := os.DirFS(root)
+	out := map[string]string{}
+	walk := func(rel string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case skip != nil && skip(rel, d) && d.IsDir():
+			return fs.SkipDir
+		case skip != nil && skip(rel, d) || d.IsDir():
+			return nil
+		}
+		b, err := fs.ReadFile(tree, rel)
+		h := sha256.Sum256(b)
+		out[rel] = hex.EncodeToString(h[:])
+		return err
+	}
+	if err := fs.WalkDir(tree, ".", walk); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // HoldFlock takes an exclusive flock on path (created if missing) through
 // its own open file description, as another process would: flock locks
 // conflict between descriptions even within one process. It is released
@@ -309,6 +340,22 @@ func Seed(t testing.TB) int64 {
 	return seed
 }
 
+// Rand returns a generator seeded by Seed, which logs the seed.
+func Rand(t testing.TB) *mrand.Rand {
+	t.Helper()
+	return mrand.New(mrand.NewSource(Seed(t)))
+}
+
+// RandString joins fewer than n pieces, each drawn at random from pieces:
+// strings of the characters an encoder must escape, in any order.
+func RandString(rng *mrand.Rand, pieces []string, n int) string {
+	var b []byte
+	for range rng.Intn(n) {
+		b = append(b, pieces[rng.Intn(len(pieces))]...)
+	}
+	return string(b)
+}
+
 // Count is the positive whole number in the environment variable name,
 // or def when it is unset: how many rounds or workers a test runs. Any
 // other value fails the test.
@@ -336,4 +383,46 @@ func Until(t testing.TB, timeout time.Duration, cond func() bool) {
 		}
 		time.Sleep(delay)
 	}
+}
+
+// Feed runs produce in its own goroutine and returns the channel of what
+// it emits (buffered by buf). At cleanup the context produce runs with is
+// cancelled, and the cleanup waits for produce to return; emit gives up
+// once the context is done, so a full channel cannot hold produce.
+func Feed[T any](t testing.TB, buf int, produce func(ctx context.Context, emit func(T))) <-chan T {
+	t.Helper()
+	ch := make(chan T, buf)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		produce(ctx, func(v T) {
+			select {
+			case ch <- v:
+			case <-ctx.Done():
+			}
+		})
+	}()
+	return ch
+}
+
+// Buffer is a bytes.Buffer that goroutines may write and read at once,
+// such as a server's log sink.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -1,10 +1,13 @@
 package testenv
 
 import (
+	"context"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -118,5 +121,57 @@ func TestUntilIsBounded(t *testing.T) {
 	}
 	if ended := run(t, func(tb testing.TB) { Until(tb, 10*time.Millisecond, func() bool { return false }) }); ended != "fatal" {
 		t.Fatalf("a condition that never holds: Until %s, want fatal", ended)
+	}
+}
+
+// TestFeedDeliversAndEnds: Feed delivers what produce emits in order, and
+// its cleanup returns only after produce did, even when produce was held
+// by a full channel.
+func TestFeedDeliversAndEnds(t *testing.T) {
+	var stopped atomic.Bool
+	t.Run("feed", func(t *testing.T) {
+		ch := Feed(t, 1, func(ctx context.Context, emit func(int)) {
+			for i := 0; ctx.Err() == nil; i++ {
+				emit(i)
+			}
+			stopped.Store(true)
+		})
+		for want := range 3 {
+			if got := <-ch; got != want {
+				t.Fatalf("got %d, want %d", got, want)
+			}
+		}
+	})
+	if !stopped.Load() {
+		t.Fatal("produce still runs after the cleanup")
+	}
+}
+
+// TestSnapshotSkips: Snapshot hashes every file, leaves out the files skip
+// names and the whole of the directories it names, and changes with a
+// file's content.
+func TestSnapshotSkips(t *testing.T) {
+	root := t.TempDir()
+	for name, text := range map[string]string{"a": "1", "d/b": "2", "d/b.lock": "", "in/c": "3"} {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	skip := func(rel string, d fs.DirEntry) bool {
+		return d.IsDir() && rel == "in" || filepath.Ext(rel) == ".lock"
+	}
+	before := Snapshot(t, root, skip)
+	if len(before) != 2 || before["a"] == "" || before["d/b"] == "" {
+		t.Fatalf("snapshot %v, want a and d/b", before)
+	}
+	if err := os.WriteFile(filepath.Join(root, "a"), []byte("changed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if after := Snapshot(t, root, skip); after["a"] == before["a"] {
+		t.Fatal("a written, same hash")
 	}
 }
