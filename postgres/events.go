@@ -349,14 +349,7 @@ func (s *Store) Since(ctx context.Context, after int64, limit int) ([]event.Even
 
 // LastEventID returns the id of the last committed event (0 for none).
 func (s *Store) LastEventID(ctx context.Context) (int64, error) {
-	if err := s.usable(ctx); err != nil {
-		return 0, err
-	}
-	var last int64
-	if err := s.pool.QueryRow(ctx, "SELECT last_id FROM event_head WHERE id = 1").Scan(&last); err != nil {
-		return 0, s.fail(err, "read event head")
-	}
-	return last, nil
+	return queryValue[int64](ctx, s, "SELECT last_id FROM event_head WHERE id = 1", "read event head")
 }
 
 // Wait implements event.Log: the channel is closed when an event with
@@ -537,14 +530,7 @@ func (l *listener) listen(ctx context.Context) error {
 // Floor implements event.Floorer: the id of the last event a compaction
 // removed (0: none).
 func (s *Store) Floor(ctx context.Context) (int64, error) {
-	if err := s.usable(ctx); err != nil {
-		return 0, err
-	}
-	var floor int64
-	if err := s.pool.QueryRow(ctx, "SELECT floor FROM event_head WHERE id = 1").Scan(&floor); err != nil {
-		return 0, s.fail(err, "read event floor")
-	}
-	return floor, nil
+	return queryValue[int64](ctx, s, "SELECT floor FROM event_head WHERE id = 1", "read event floor")
 }
 
 // Compact implements event.Compactor, in one transaction under the event

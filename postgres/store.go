@@ -254,6 +254,20 @@ func (s *Store) fail(err error, format string, args ...any) error {
 	return settle.Wrap(classify(err), err, "%s", msg)
 }
 
+// queryValue reads the one value of a one-row query on an open store;
+// what says what failed.
+func queryValue[T any](ctx context.Context, s *Store, sql, what string) (T, error) {
+	var v T
+	if err := s.usable(ctx); err != nil {
+		return v, err
+	}
+	if err := s.pool.QueryRow(ctx, sql).Scan(&v); err != nil {
+		var zero T
+		return zero, s.fail(err, "%s", what)
+	}
+	return v, nil
+}
+
 // classify gives the code of a database error: UNAVAILABLE for a done
 // context, a lost connection, or a server that refuses work; INTERNAL for
 // anything else.
