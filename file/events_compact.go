@@ -493,7 +493,7 @@ func importLines(last int64, st event.LogState, evs []event.Event) ([]byte, erro
 		for id++; id < ev.ID; id++ {
 			data = append(data, "{}\n"...)
 		}
-		raw, err := encodeEventData(ev.Data)
+		raw, err := event.EncodeData(ev.Data)
 		if err != nil {
 			return nil, err
 		}

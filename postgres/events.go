@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,7 +71,7 @@ func (s *Store) PostOnce(ctx context.Context, key, typ string, data any) error {
 	if typ == "" {
 		return settle.Errorf(settle.InvalidInput, "post event: empty type")
 	}
-	raw, err := encodeEventData(data)
+	raw, err := event.EncodeData(data)
 	if err != nil {
 		return err
 	}
@@ -90,7 +89,7 @@ func (s *Store) appendEvent(ctx context.Context, key, typ string, data any) (eve
 	if typ == "" {
 		return event.Event{}, false, settle.Errorf(settle.InvalidInput, "append event: empty type")
 	}
-	raw, err := encodeEventData(data)
+	raw, err := event.EncodeData(data)
 	if err != nil {
 		return event.Event{}, false, err
 	}
@@ -260,32 +259,6 @@ func (s *Store) commitEvents(group []*ecall) {
 			l.seen(last)
 		}
 	}
-}
-
-// encodeEventData marshals data to compact JSON (a json.RawMessage or
-// []byte is taken as JSON and compacted), as the file event log does.
-func encodeEventData(data any) (json.RawMessage, error) {
-	var b []byte
-	switch v := data.(type) {
-	case json.RawMessage:
-		b = v
-	case []byte:
-		b = v
-	default:
-		var err error
-		b, err = json.Marshal(data)
-		if err != nil {
-			return nil, settle.Wrap(settle.InvalidInput, err, "event data")
-		}
-	}
-	if len(b) == 0 {
-		b = []byte("null")
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		return nil, settle.Wrap(settle.InvalidInput, err, "event data is not JSON")
-	}
-	return buf.Bytes(), nil
 }
 
 func scanEvent(row pgx.Row) (event.Event, error) {
@@ -650,7 +623,7 @@ func (s *Store) Import(ctx context.Context, st event.LogState, evs []event.Event
 					return settle.Errorf(settle.InvalidInput, "import events: event %d out of order or beyond %d", ev.ID, st.Last)
 				}
 				prev = ev.ID
-				raw, err := encodeEventData(ev.Data)
+				raw, err := event.EncodeData(ev.Data)
 				if err != nil {
 					return err
 				}
