@@ -106,6 +106,31 @@ func (s *Store) appendEvent(ctx context.Context, key, typ string, data any) (eve
 	return c.ev, c.appended, c.err
 }
 
+// insertEvents writes the events of an eventRows.
+const insertEvents = `INSERT INTO events (id, type, time, key, data)
+	SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::bytea[])`
+
+// eventRows are events as the column arrays of insertEvents.
+type eventRows struct {
+	ids   []int64
+	types []string
+	keys  []*string
+	times []time.Time
+	datas [][]byte
+}
+
+// add appends one event; an empty *key is stored as NULL.
+func (r *eventRows) add(id int64, typ string, key *string, t time.Time, data []byte) {
+	if *key == "" {
+		key = nil
+	}
+	r.ids, r.types, r.keys = append(r.ids, id), append(r.types, typ), append(r.keys, key)
+	r.times, r.datas = append(r.times, t), append(r.datas, data)
+}
+
+// args are insertEvents' arguments.
+func (r *eventRows) args() []any { return []any{r.ids, r.types, r.times, r.keys, r.datas} }
+
 // EventGroupStats returns a snapshot of the event log's group commit
 // counters.
 func (s *Store) EventGroupStats() GroupStats { return groupStats(s.eq.Stats()) }
@@ -200,11 +225,7 @@ func (s *Store) commitEvents(group []*ecall) {
 			return err
 		}
 		now := s.now().UTC().Truncate(time.Microsecond)
-		var ids []int64
-		var types []string
-		var dkeys []*string
-		var times []time.Time
-		var datas [][]byte
+		var rows eventRows
 		for _, c := range group {
 			if c.key != "" {
 				if ev, ok := byKey[c.key]; ok {
@@ -218,22 +239,18 @@ func (s *Store) commitEvents(group []*ecall) {
 			last++
 			c.ev = event.Event{ID: last, Type: c.typ, Time: now, Key: c.key, Data: c.data}
 			c.appended = true
-			var k *string
 			if c.key != "" {
-				k = &c.key
 				byKey[c.key] = c.ev
 			}
-			ids, types, dkeys, times, datas = append(ids, last), append(types, c.typ), append(dkeys, k), append(times, now), append(datas, []byte(c.data))
+			rows.add(last, c.typ, &c.key, now, c.data)
 		}
-		if len(ids) == 0 {
+		if len(rows.ids) == 0 {
 			return nil
 		}
 		// One round trip: insert, move the head, notify (delivered at
 		// commit).
 		b = &pgx.Batch{}
-		b.Queue(`INSERT INTO events (id, type, time, key, data)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::bytea[])`,
-			ids, types, times, dkeys, datas)
+		b.Queue(insertEvents, rows.args()...)
 		b.Queue("UPDATE event_head SET last_id = $1 WHERE id = 1", last)
 		b.Queue("SELECT pg_notify($1, $2)", s.channel(), strconv.FormatInt(last, 10))
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -613,11 +630,7 @@ func (s *Store) Import(ctx context.Context, st event.LogState, evs []event.Event
 		}
 		for start := 0; start < len(evs); start += 1000 {
 			chunk := evs[start:min(start+1000, len(evs))]
-			var ids []int64
-			var types []string
-			var keys []*string
-			var times []time.Time
-			var datas [][]byte
+			var rows eventRows
 			for _, ev := range chunk {
 				if ev.ID <= prev || ev.ID > st.Last {
 					return settle.Errorf(settle.InvalidInput, "import events: event %d out of order or beyond %d", ev.ID, st.Last)
@@ -627,15 +640,9 @@ func (s *Store) Import(ctx context.Context, st event.LogState, evs []event.Event
 				if err != nil {
 					return err
 				}
-				var k *string
-				if ev.Key != "" {
-					k = &ev.Key
-				}
-				ids, types, keys, times, datas = append(ids, ev.ID), append(types, ev.Type), append(keys, k), append(times, ev.Time.UTC().Truncate(time.Microsecond)), append(datas, []byte(raw))
+				rows.add(ev.ID, ev.Type, &ev.Key, ev.Time.UTC().Truncate(time.Microsecond), raw)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO events (id, type, time, key, data)
-				SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::bytea[])`,
-				ids, types, times, keys, datas); err != nil {
+			if _, err := tx.Exec(ctx, insertEvents, rows.args()...); err != nil {
 				return err
 			}
 		}
