@@ -219,17 +219,22 @@ func (r *Result) setCounters(before, after Counters) {
 	r.SceneMaxGroup = after.SceneMax
 }
 
-// referenceRun runs the reference load c and returns its operations per
-// second; any failed operation fails it.
-func referenceRun(ctx context.Context, c Config, what string) (float64, error) {
+// referenceRun runs the reference load c and sets *ops to its operations
+// per second and *ratio to opsPerSec over them (unset when it did none);
+// any failed operation fails it.
+func referenceRun(ctx context.Context, c Config, what string, opsPerSec float64, ops, ratio *float64) error {
 	var r Result
 	if err := runLoad(ctx, c, &r); err != nil {
-		return 0, err
+		return err
 	}
 	if r.Errors > 0 {
-		return 0, fmt.Errorf("bench: %s: %d errors, first: %s", what, r.Errors, r.FirstError)
+		return fmt.Errorf("bench: %s: %d errors, first: %s", what, r.Errors, r.FirstError)
 	}
-	return r.OpsPerSec, nil
+	*ops = r.OpsPerSec
+	if r.OpsPerSec > 0 {
+		*ratio = opsPerSec / r.OpsPerSec
+	}
+	return nil
 }
 
 // references runs the same-run references cfg asks for after its load:
@@ -244,13 +249,8 @@ func references(ctx context.Context, cfg Config, res *Result) error {
 		one := ref
 		one.Clients = 1
 		fmt.Fprintf(cfg.log(), "single-client reference: workload=%s for %s\n", cfg.Workload, one.Duration.Round(time.Millisecond))
-		ops, err := referenceRun(ctx, one, "single-client reference")
-		if err != nil {
+		if err := referenceRun(ctx, one, "single-client reference", res.OpsPerSec, &res.SingleClientOpsPerSec, &res.OpsPerSingleClient); err != nil {
 			return err
-		}
-		res.SingleClientOpsPerSec = ops
-		if ops > 0 {
-			res.OpsPerSingleClient = res.OpsPerSec / ops
 		}
 	}
 	if cfg.Ceiling {
@@ -258,13 +258,8 @@ func references(ctx context.Context, cfg Config, res *Result) error {
 		ping.Workload = Ping
 		ping.Batch = 0
 		fmt.Fprintf(cfg.log(), "ping ceiling: %d clients for %s\n", ping.Clients, ping.Duration.Round(time.Millisecond))
-		ops, err := referenceRun(ctx, ping, "ping ceiling")
-		if err != nil {
+		if err := referenceRun(ctx, ping, "ping ceiling", res.OpsPerSec, &res.PingOpsPerSec, &res.OpsPerPingCeiling); err != nil {
 			return err
-		}
-		res.PingOpsPerSec = ops
-		if ops > 0 {
-			res.OpsPerPingCeiling = res.OpsPerSec / ops
 		}
 	}
 	return nil
