@@ -589,22 +589,12 @@ func (s *Store) State(ctx context.Context) (event.LogState, error) {
 	if err := s.pool.QueryRow(ctx, "SELECT floor, last_id FROM event_head WHERE id = 1").Scan(&st.Floor, &st.Last); err != nil {
 		return st, s.fail(err, "read event head")
 	}
-	rows, err := s.pool.Query(ctx, "SELECT hash FROM event_removed_keys ORDER BY hash")
-	if err != nil {
-		return st, s.fail(err, "read removed event keys")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h []byte
-		if err := rows.Scan(&h); err != nil {
-			return st, s.fail(err, "read removed event keys")
-		}
+	var h []byte
+	err := s.eachRow(ctx, "read removed event keys", "SELECT hash FROM event_removed_keys ORDER BY hash", []any{&h}, func() error {
 		st.RemovedKeys = append(st.RemovedKeys, [16]byte(h))
-	}
-	if err := rows.Err(); err != nil {
-		return st, s.fail(err, "read removed event keys")
-	}
-	return st, nil
+		return nil
+	})
+	return st, err
 }
 
 // Import implements event.Porter, in one transaction, into an empty log.

@@ -254,6 +254,30 @@ func (s *Store) fail(err error, format string, args ...any) error {
 	return settle.Wrap(classify(err), err, "%s", msg)
 }
 
+// eachRow runs a query on an open store and, for each row, scans it into
+// dst and calls fn (a []byte in dst gets a new slice each row, which fn
+// may keep). A failed query or scan is s.fail(err, what); fn's error is
+// returned as is.
+func (s *Store) eachRow(ctx context.Context, what, sql string, dst []any, fn func() error) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	rows, err := s.pool.Query(ctx, sql)
+	if err != nil {
+		return s.fail(err, "%s", what)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(dst...); err != nil {
+			return s.fail(err, "%s", what)
+		}
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+	return s.fail(rows.Err(), "%s", what)
+}
+
 // queryValue reads the one value of a one-row query on an open store;
 // what says what failed.
 func queryValue[T any](ctx context.Context, s *Store, sql, what string) (T, error) {
