@@ -265,7 +265,8 @@ func references(ctx context.Context, cfg Config, res *Result) error {
 	return nil
 }
 
-func randomHex(n int) string {
+// RandomHex is n random bytes in hex, for names a run makes unique.
+func RandomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
@@ -277,7 +278,7 @@ func fsyncRate(dir string, d time.Duration) (rate, p50ms float64, err error) {
 	if err := durable.MkdirAll(dir, 0o755); err != nil {
 		return 0, 0, settle.Wrap(settle.InvalidInput, err, "fsync probe directory")
 	}
-	path := filepath.Join(dir, ".settle-bench-fsync-probe-"+randomHex(6))
+	path := filepath.Join(dir, ".settle-bench-fsync-probe-"+RandomHex(6))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, 0, settle.Wrap(settle.InvalidInput, err, "fsync probe file")
@@ -334,7 +335,7 @@ type benchScratch struct {
 
 func runLoad(ctx context.Context, cfg Config, res *Result) error {
 	tg := &cfg.Target
-	run := randomHex(4)
+	run := RandomHex(4)
 	var settledBatches atomic.Int64
 	conns := make([]*benchConn, cfg.Clients)
 	scratch := make([]benchScratch, cfg.Clients)
