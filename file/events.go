@@ -1189,19 +1189,7 @@ func (e *Events) Wait(ctx context.Context, after int64) <-chan struct{} {
 		defer close(ch)
 		e.addWaiter()
 		defer e.removeWaiter()
-		for {
-			n := e.notifier()
-			if e.count() > after {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-e.closed:
-				return
-			case <-n:
-			}
-		}
+		event.WaitUntil(ctx, e.closed, e.notifier, func() bool { return e.count() > after })
 	}()
 	return ch
 }

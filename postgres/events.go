@@ -356,19 +356,7 @@ func (s *Store) Wait(ctx context.Context, after int64) <-chan struct{} {
 	}
 	go func() {
 		defer close(ch)
-		for {
-			n := l.notifier()
-			if l.latest.Load() > after {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.done:
-				return
-			case <-n:
-			}
-		}
+		event.WaitUntil(ctx, s.done, l.notifier, func() bool { return l.latest.Load() > after })
 	}()
 	return ch
 }
