@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -55,16 +54,9 @@ func (s *Store) SettleWithout(ctx context.Context, batchID string, tracks []writ
 	}
 	rel := writeback.SummaryRelPath(batchID)
 	res.ConsolidatedSummaryCandidatePath = &rel
-	sum := writeback.Summary{
-		Schema:    writeback.SummarySchema,
-		BatchID:   batchID,
-		Result:    res,
-		Records:   recs,
-		WrittenAt: s.now().UTC().Format(time.RFC3339Nano),
-	}
-	data, err := writeback.EncodeDocument(sum)
+	data, err := writeback.EncodeSummary(batchID, res, recs, s.now())
 	if err != nil {
-		return writeback.SettleOutcome{}, settle.Wrap(settle.Internal, err, "encode summary")
+		return writeback.SettleOutcome{}, err
 	}
 	tag, err := s.pool.Exec(ctx,
 		"INSERT INTO summaries (batch_id, data) VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING", batchID, data)
