@@ -2,13 +2,14 @@ package derive
 
 import (
 	"context"
-	"github.com/settlehq/settle/event"
+	"log/slog"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -185,7 +186,7 @@ func (d *Deriver) Follow(ctx context.Context, cursor int64, interval time.Durati
 	}
 	var pending []readRecs
 	read := cursor
-	failing := false
+	st := followState{log: d.log, what: "the ledger"}
 	for {
 		now := time.Now()
 		var due []*writeback.DurableRecord
@@ -203,24 +204,37 @@ func (d *Deriver) Follow(ctx context.Context, cursor int64, interval time.Durati
 				pending = append(pending, readRecs{at: now, recs: recs})
 			}
 		}
-		switch {
-		case err != nil && ctx.Err() == nil:
-			if !failing {
-				d.log.Error("following the ledger failed; retrying", "err", err)
-			}
-			failing = true
-		case err == nil:
-			if failing {
-				d.log.Info("following the ledger again")
-			}
-			failing = false
-		}
+		st.step(ctx, err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
 		case <-poke:
 		}
+	}
+}
+
+// followState logs a follower's failures once per outage: the first
+// failed step, then the first step that succeeds again.
+type followState struct {
+	log     *slog.Logger
+	what    string // what is followed
+	failing bool
+}
+
+// step notes a step's outcome (a failure after ctx ended is no outage).
+func (f *followState) step(ctx context.Context, err error) {
+	switch {
+	case err != nil && ctx.Err() == nil:
+		if !f.failing {
+			f.log.Error("following "+f.what+" failed; retrying", "err", err)
+		}
+		f.failing = true
+	case err == nil:
+		if f.failing {
+			f.log.Info("following " + f.what + " again")
+		}
+		f.failing = false
 	}
 }
 

@@ -102,21 +102,10 @@ func (d *Deriver) FollowScenes(ctx context.Context, src SceneSource, interval ti
 		grace = max(grace, g.Grace())
 	}
 	f := d.sceneFollower(src, grace)
-	failing := false
+	st := followState{log: d.log, what: "the scene files"}
 	for {
 		due, err := f.step(ctx, time.Now())
-		switch {
-		case err != nil && ctx.Err() == nil:
-			if !failing {
-				d.log.Error("following the scene files failed; retrying", "err", err)
-			}
-			failing = true
-		case err == nil:
-			if failing {
-				d.log.Info("following the scene files again")
-			}
-			failing = false
-		}
+		st.step(ctx, err)
 		var soon <-chan time.Time
 		var timer *time.Timer
 		if due >= 0 {

@@ -455,7 +455,7 @@ func (e *Events) append(ctx context.Context, key, typ string, data any) (event.E
 	if typ == "" {
 		return event.Event{}, false, settle.Errorf(settle.InvalidInput, "append event: empty type")
 	}
-	raw, err := encodeEventData(data)
+	raw, err := event.EncodeData(data)
 	if err != nil {
 		return event.Event{}, false, err
 	}
@@ -508,7 +508,7 @@ func (e *Events) PostOnce(ctx context.Context, key, typ string, data any) error 
 	if err := ctx.Err(); err != nil {
 		return settle.Wrap(settle.Unavailable, err, "post event")
 	}
-	raw, err := encodeEventData(data)
+	raw, err := event.EncodeData(data)
 	if err != nil {
 		return err
 	}
@@ -519,39 +519,6 @@ func (e *Events) PostOnce(ctx context.Context, key, typ string, data any) error 
 	}
 	e.gc.Post(&ecall{typ: typ, key: key, data: raw, posted: true})
 	return nil
-}
-
-// jsonAppender is event data that encodes itself as json.Marshal would,
-// without reflection (derive.RecordedData).
-type jsonAppender interface{ AppendJSON(dst []byte) []byte }
-
-// encodeEventData marshals data to compact JSON (a json.RawMessage or
-// []byte is taken as JSON and compacted).
-func encodeEventData(data any) (json.RawMessage, error) {
-	var b []byte
-	switch v := data.(type) {
-	case jsonAppender:
-		return v.AppendJSON(make([]byte, 0, 384)), nil
-	case json.RawMessage:
-		b = v
-	case []byte:
-		b = v
-	default:
-		// json.Marshal's output is compact and valid already.
-		b, err := json.Marshal(data)
-		if err != nil {
-			return nil, settle.Wrap(settle.InvalidInput, err, "event data")
-		}
-		return b, nil
-	}
-	if len(b) == 0 {
-		b = []byte("null")
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		return nil, settle.Wrap(settle.InvalidInput, err, "event data is not JSON")
-	}
-	return buf.Bytes(), nil
 }
 
 // beginRun takes wmu and the exclusive flock for a run of groups,
@@ -1222,19 +1189,7 @@ func (e *Events) Wait(ctx context.Context, after int64) <-chan struct{} {
 		defer close(ch)
 		e.addWaiter()
 		defer e.removeWaiter()
-		for {
-			n := e.notifier()
-			if e.count() > after {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-e.closed:
-				return
-			case <-n:
-			}
-		}
+		event.WaitUntil(ctx, e.closed, e.notifier, func() bool { return e.count() > after })
 	}()
 	return ch
 }

@@ -69,6 +69,21 @@ func readKeyHashes(path string) ([]keyHash, error) {
 	return out, nil
 }
 
+// writeKeyHashes sorts ck, drops repeats and writes it as the removed-keys
+// file; it returns the keys as written.
+func (e *Events) writeKeyHashes(ck []keyHash) ([]keyHash, error) {
+	slices.SortFunc(ck, func(a, b keyHash) int { return bytes.Compare(a[:], b[:]) })
+	ck = slices.Compact(ck)
+	kb := make([]byte, 0, 16*len(ck))
+	for _, h := range ck {
+		kb = append(kb, h[:]...)
+	}
+	if err := durable.WriteFile(e.keysPath(), kb, 0o644); err != nil {
+		return nil, settle.Wrap(settle.Internal, err, "write removed event keys")
+	}
+	return ck, nil
+}
+
 // removedKey reports whether key belonged to a removed event. imu held.
 func (e *Events) removedKey(key string) bool {
 	if len(e.ckeys) == 0 {
@@ -309,14 +324,8 @@ func (e *Events) Compact(ctx context.Context, r Retention) (CompactResult, error
 			ck = append(ck, hashKey(ev.key))
 		}
 	}
-	slices.SortFunc(ck, func(a, b keyHash) int { return bytes.Compare(a[:], b[:]) })
-	ck = slices.Compact(ck)
-	kb := make([]byte, 0, 16*len(ck))
-	for _, h := range ck {
-		kb = append(kb, h[:]...)
-	}
-	if err := durable.WriteFile(e.keysPath(), kb, 0o644); err != nil {
-		return CompactResult{}, settle.Wrap(settle.Internal, err, "write removed event keys")
+	if _, err := e.writeKeyHashes(ck); err != nil {
+		return CompactResult{}, err
 	}
 	if err := e.replaceActive(floor, cut, end); err != nil {
 		return CompactResult{}, err
@@ -484,7 +493,7 @@ func importLines(last int64, st event.LogState, evs []event.Event) ([]byte, erro
 		for id++; id < ev.ID; id++ {
 			data = append(data, "{}\n"...)
 		}
-		raw, err := encodeEventData(ev.Data)
+		raw, err := event.EncodeData(ev.Data)
 		if err != nil {
 			return nil, err
 		}

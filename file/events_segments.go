@@ -708,14 +708,9 @@ func (e *Events) dropSegments(drop []*segment) error {
 		}
 		ck = append(ck, ks...)
 	}
-	slices.SortFunc(ck, func(a, b keyHash) int { return bytes.Compare(a[:], b[:]) })
-	ck = slices.Compact(ck)
-	kb := make([]byte, 0, 16*len(ck))
-	for _, h := range ck {
-		kb = append(kb, h[:]...)
-	}
-	if err := durable.WriteFile(e.keysPath(), kb, 0o644); err != nil {
-		return settle.Wrap(settle.Internal, err, "write removed event keys")
+	ck, err := e.writeKeyHashes(ck)
+	if err != nil {
+		return err
 	}
 	e.imu.Lock()
 	e.ckeys = ck

@@ -136,13 +136,9 @@ func OpenLedger(opts LedgerOptions) (*Ledger, error) {
 // OpenLedgerContext is OpenLedger giving up (UNAVAILABLE) when ctx is done
 // while it waits for the ledger's lock to read it.
 func OpenLedgerContext(ctx context.Context, opts LedgerOptions) (*Ledger, error) {
-	root := opts.Root
-	if root == "" {
-		root = "."
-	}
-	root, err := filepath.Abs(root)
+	root, err := absRoot(opts.Root, "ledger root")
 	if err != nil {
-		return nil, settle.Wrap(settle.InvalidInput, err, "ledger root")
+		return nil, err
 	}
 	path := opts.LedgerPath
 	if path == "" {

@@ -273,16 +273,9 @@ func (l *Ledger) SettleWithout(ctx context.Context, batchID string, tracks []wri
 	if err := l.writable(); err != nil {
 		return writeback.SettleOutcome{}, settle.Wrap(settle.ErrorCode(err), err, "write the consolidated summary of %s", batchID)
 	}
-	sum := writeback.Summary{
-		Schema:    writeback.SummarySchema,
-		BatchID:   batchID,
-		Result:    res,
-		Records:   recs,
-		WrittenAt: l.now().UTC().Format(time.RFC3339Nano),
-	}
-	data, err := writeback.EncodeDocument(sum)
+	data, err := writeback.EncodeSummary(batchID, res, recs, l.now())
 	if err != nil {
-		return writeback.SettleOutcome{}, settle.Wrap(settle.Internal, err, "encode summary")
+		return writeback.SettleOutcome{}, err
 	}
 	if err := durable.MkdirUnder(l.root, filepath.Dir(path), 0o755); err != nil {
 		return writeback.SettleOutcome{}, pathErr(settle.Internal, err, "create summaries directory")

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/writeback"
 )
 
@@ -105,12 +106,7 @@ func (c *counters) resetRecordCounts() {
 func (c *counters) group(n int) {
 	c.groups.Add(1)
 	c.grouped.Add(int64(n))
-	for {
-		m := c.maxGroup.Load()
-		if int64(n) <= m || c.maxGroup.CompareAndSwap(m, int64(n)) {
-			break
-		}
-	}
+	durable.StoreMax(&c.maxGroup, int64(n))
 	i := 0
 	for i < len(GroupSizeBuckets) && n > GroupSizeBuckets[i] {
 		i++

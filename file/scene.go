@@ -106,13 +106,9 @@ var (
 // OpenScenes opens the scene store rooted at opts.Root. Errors: InvalidInput
 // (the root is not an existing directory).
 func OpenScenes(opts SceneOptions) (*Scenes, error) {
-	root := opts.Root
-	if root == "" {
-		root = "."
-	}
-	root, err := filepath.Abs(root)
+	root, err := absRoot(opts.Root, "scene root")
 	if err != nil {
-		return nil, settle.Wrap(settle.InvalidInput, err, "scene root")
+		return nil, err
 	}
 	fi, err := os.Stat(root)
 	if err != nil {
@@ -153,6 +149,19 @@ func (s *Scenes) Dir(project string) (string, error) {
 		return "", pathErr(settle.Internal, err, "scenes directory of %s", project)
 	}
 	return dir, nil
+}
+
+// absRoot is a store's workspace root as an absolute path ("": the current
+// directory); what names the root in the error.
+func absRoot(root, what string) (string, error) {
+	if root == "" {
+		root = "."
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", settle.Wrap(settle.InvalidInput, err, "%s", what)
+	}
+	return abs, nil
 }
 
 // pathErr wraps an I/O error with code, or with PathRefused when

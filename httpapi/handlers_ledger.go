@@ -158,12 +158,7 @@ func (s *Server) afterWriteback(w http.ResponseWriter, r *http.Request, d *write
 	if err != nil {
 		return err
 	}
-	if so != nil {
-		w.Header().Set(HeaderBatchDecision, so.Result.Decision)
-		if so.FirstConsolidation {
-			w.Header().Set(HeaderFirstConsolidation, "true")
-		}
-	}
+	settleHeaders(w, so)
 	return nil
 }
 
@@ -333,12 +328,7 @@ func (s *Server) handleDeclareBatch(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if so != nil {
-		w.Header().Set(HeaderBatchDecision, so.Result.Decision)
-		if so.FirstConsolidation {
-			w.Header().Set(HeaderFirstConsolidation, "true")
-		}
-	}
+	settleHeaders(w, so)
 	writeJSON(w, http.StatusOK, b)
 	return nil
 }
@@ -394,11 +384,20 @@ func (s *Server) handleSettle(w http.ResponseWriter, r *http.Request) error {
 }
 
 func writeSettle(w http.ResponseWriter, so writeback.SettleOutcome) {
+	settleHeaders(w, &so)
+	writeJSON(w, http.StatusOK, so.Result)
+}
+
+// settleHeaders reports a batch's settle outcome (none: nil) in an
+// answer's headers.
+func settleHeaders(w http.ResponseWriter, so *writeback.SettleOutcome) {
+	if so == nil {
+		return
+	}
 	w.Header().Set(HeaderBatchDecision, so.Result.Decision)
 	if so.FirstConsolidation {
 		w.Header().Set(HeaderFirstConsolidation, "true")
 	}
-	writeJSON(w, http.StatusOK, so.Result)
 }
 
 func (s *Server) handleSummary(w http.ResponseWriter, r *http.Request) error {

@@ -75,14 +75,20 @@ func isRevision(s string) bool {
 	return true
 }
 
-// condWriter is the store's scene.CondWriter (the file and PostgreSQL
-// stores); without it status writes are 501.
-func (s *Server) condWriter() (scene.CondWriter, error) {
+// statusWriter is the store's scene.CondWriter (the file and PostgreSQL
+// stores; without it status writes are 501) and the condition of r's
+// status write: what If-Match names (ifMatch; full for a body ETag) and
+// whether the caller may create the scene (mayCreate).
+func (s *Server) statusWriter(r *http.Request) (cw scene.CondWriter, c scene.Cond, full bool, err error) {
+	v, rev, full, err := ifMatch(r)
+	if err != nil {
+		return nil, scene.Cond{}, false, err
+	}
 	cw, ok := s.scenes.(scene.CondWriter)
 	if !ok {
-		return nil, withStatus(http.StatusNotImplemented, settle.Errorf(settle.InvalidInput, "this scene store has no conditional status writes"))
+		return nil, scene.Cond{}, false, withStatus(http.StatusNotImplemented, settle.Errorf(settle.InvalidInput, "this scene store has no conditional status writes"))
 	}
-	return cw, nil
+	return cw, scene.Cond{Version: v, Revision: rev, NoCreate: !mayCreate(r)}, full, nil
 }
 
 // mayCreate reports whether the caller's status writes may create a
@@ -241,17 +247,13 @@ func (s *Server) handleSceneVersions(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *Server) handleScenePatch(w http.ResponseWriter, r *http.Request) error {
-	v, rev, full, err := ifMatch(r)
-	if err != nil {
-		return err
-	}
-	cw, err := s.condWriter()
+	cw, c, full, err := s.statusWriter(r)
 	if err != nil {
 		return err
 	}
 	// A version tag lets the patch merge onto the latest body; a body
 	// ETag holds it to that body.
-	c := scene.Cond{Version: v, Revision: rev, AnyRevision: !full, NoCreate: !mayCreate(r)}
+	c.AnyRevision = !full
 	ct := r.Header.Get("Content-Type")
 	if ct != "" && !strings.HasPrefix(ct, "application/json-patch+json") && !strings.HasPrefix(ct, "application/json") {
 		return withStatus(http.StatusUnsupportedMediaType,
@@ -269,15 +271,10 @@ func (s *Server) handleScenePatch(w http.ResponseWriter, r *http.Request) error 
 func (s *Server) handleSceneSaveRunner(w http.ResponseWriter, r *http.Request) error {
 	// A runner save replaces a beat's takes: it is held to the body it was
 	// based on, and a version tag alone names no body (a cold start).
-	v, rev, _, err := ifMatch(r)
+	cw, c, _, err := s.statusWriter(r)
 	if err != nil {
 		return err
 	}
-	cw, err := s.condWriter()
-	if err != nil {
-		return err
-	}
-	c := scene.Cond{Version: v, Revision: rev, NoCreate: !mayCreate(r)}
 	var body ScenePut
 	sc, err := readSceneBody(r, &body, &body.Scene)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -55,16 +54,9 @@ func (s *Store) SettleWithout(ctx context.Context, batchID string, tracks []writ
 	}
 	rel := writeback.SummaryRelPath(batchID)
 	res.ConsolidatedSummaryCandidatePath = &rel
-	sum := writeback.Summary{
-		Schema:    writeback.SummarySchema,
-		BatchID:   batchID,
-		Result:    res,
-		Records:   recs,
-		WrittenAt: s.now().UTC().Format(time.RFC3339Nano),
-	}
-	data, err := writeback.EncodeDocument(sum)
+	data, err := writeback.EncodeSummary(batchID, res, recs, s.now())
 	if err != nil {
-		return writeback.SettleOutcome{}, settle.Wrap(settle.Internal, err, "encode summary")
+		return writeback.SettleOutcome{}, err
 	}
 	tag, err := s.pool.Exec(ctx,
 		"INSERT INTO summaries (batch_id, data) VALUES ($1, $2) ON CONFLICT (batch_id) DO NOTHING", batchID, data)
@@ -76,21 +68,7 @@ func (s *Store) SettleWithout(ctx context.Context, batchID string, tracks []writ
 
 // Summary implements writeback.Store. Errors: NotFound, Corrupt.
 func (s *Store) Summary(ctx context.Context, batchID string) (writeback.Summary, error) {
-	var sum writeback.Summary
-	if err := writeback.CheckBatchID(batchID); err != nil {
-		return sum, err
-	}
-	data, err := s.getDoc(ctx, "summaries", batchID, "summary")
-	if err != nil {
-		return sum, err
-	}
-	if err := json.Unmarshal(data, &sum); err != nil {
-		return writeback.Summary{}, settle.Wrap(settle.Corrupt, err, "decode summary of batch %s", batchID)
-	}
-	if sum.BatchID != batchID {
-		return writeback.Summary{}, settle.Errorf(settle.Corrupt, "summary of batch %s names batch %q", batchID, sum.BatchID)
-	}
-	return sum, nil
+	return getDoc(ctx, s, summaryDocs, batchID, func(sum *writeback.Summary) string { return sum.BatchID })
 }
 
 // DeclareBatch implements writeback.Store: the declaration replaces any
@@ -113,40 +91,49 @@ func (s *Store) DeclareBatch(ctx context.Context, b writeback.Batch) error {
 
 // GetBatch implements writeback.Store. Errors: NotFound, Corrupt.
 func (s *Store) GetBatch(ctx context.Context, batchID string) (writeback.Batch, error) {
-	var b writeback.Batch
-	if err := writeback.CheckBatchID(batchID); err != nil {
-		return b, err
-	}
-	data, err := s.getDoc(ctx, "batches", batchID, "batch")
-	if err != nil {
-		return b, err
-	}
-	if err := json.Unmarshal(data, &b); err != nil {
-		return writeback.Batch{}, settle.Wrap(settle.Corrupt, err, "decode batch %s", batchID)
-	}
-	if b.BatchID != batchID {
-		return writeback.Batch{}, settle.Errorf(settle.Corrupt, "batch %s names batch %q", batchID, b.BatchID)
-	}
-	return b, nil
+	return getDoc(ctx, s, batchDocs, batchID, func(b *writeback.Batch) string { return b.BatchID })
 }
 
-// getDoc reads the data of a batch-keyed table's row. Errors: NotFound.
-func (s *Store) getDoc(ctx context.Context, table, batchID, what string) ([]byte, error) {
+// docTable is a table of JSON documents keyed by batch id.
+type docTable struct {
+	name     string // the table
+	what     string // a document, in read errors
+	of       string // the document of a batch, in decode errors
+	notFound func(batchID string) error
+}
+
+var (
+	summaryDocs = docTable{"summaries", "summary", "summary of batch", writeback.ErrSummaryNotFound}
+	batchDocs   = docTable{"batches", "batch", "batch", writeback.ErrBatchNotFound}
+)
+
+// getDoc reads and decodes the document of batchID in t, which must name
+// that batch (batchOf). Errors: InvalidInput (batch id), NotFound, Corrupt.
+func getDoc[T any](ctx context.Context, s *Store, t docTable, batchID string, batchOf func(*T) string) (T, error) {
+	var doc T
+	if err := writeback.CheckBatchID(batchID); err != nil {
+		return doc, err
+	}
 	if err := s.usable(ctx); err != nil {
-		return nil, err
+		return doc, err
 	}
 	var data []byte
-	err := s.pool.QueryRow(ctx, "SELECT data FROM "+table+" WHERE batch_id = $1", batchID).Scan(&data)
+	err := s.pool.QueryRow(ctx, "SELECT data FROM "+t.name+" WHERE batch_id = $1", batchID).Scan(&data)
 	if errors.Is(err, pgx.ErrNoRows) {
-		if table == "summaries" {
-			return nil, writeback.ErrSummaryNotFound(batchID)
-		}
-		return nil, writeback.ErrBatchNotFound(batchID)
+		return doc, t.notFound(batchID)
 	}
 	if err != nil {
-		return nil, s.fail(err, "read %s %s", what, batchID)
+		return doc, s.fail(err, "read %s %s", t.what, batchID)
 	}
-	return data, nil
+	if err := json.Unmarshal(data, &doc); err != nil {
+		var zero T
+		return zero, settle.Wrap(settle.Corrupt, err, "decode %s %s", t.of, batchID)
+	}
+	if got := batchOf(&doc); got != batchID {
+		var zero T
+		return zero, settle.Errorf(settle.Corrupt, "%s %s names batch %q", t.of, batchID, got)
+	}
+	return doc, nil
 }
 
 var _ writeback.SettlerWithout = (*Store)(nil)

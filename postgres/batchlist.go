@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"time"
 
 	"github.com/settlehq/settle/writeback"
 )
@@ -10,26 +9,14 @@ import (
 // ListBatches implements writeback.BatchLister: every declared batch with
 // the time its declaration was last written.
 func (s *Store) ListBatches(ctx context.Context) ([]writeback.BatchEntry, error) {
-	if err := s.usable(ctx); err != nil {
-		return nil, err
-	}
-	rows, err := s.pool.Query(ctx, "SELECT batch_id, updated_at FROM batches")
-	if err != nil {
-		return nil, s.fail(err, "list batches")
-	}
-	defer rows.Close()
 	out := []writeback.BatchEntry{}
-	for rows.Next() {
-		var e writeback.BatchEntry
-		var at time.Time
-		if err := rows.Scan(&e.BatchID, &at); err != nil {
-			return nil, s.fail(err, "list batches")
-		}
-		e.DeclaredAt = at
+	var e writeback.BatchEntry
+	err := s.eachRow(ctx, "list batches", "SELECT batch_id, updated_at FROM batches", []any{&e.BatchID, &e.DeclaredAt}, func() error {
 		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(err, "list batches")
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,7 +71,7 @@ func (s *Store) PostOnce(ctx context.Context, key, typ string, data any) error {
 	if typ == "" {
 		return settle.Errorf(settle.InvalidInput, "post event: empty type")
 	}
-	raw, err := encodeEventData(data)
+	raw, err := event.EncodeData(data)
 	if err != nil {
 		return err
 	}
@@ -90,7 +89,7 @@ func (s *Store) appendEvent(ctx context.Context, key, typ string, data any) (eve
 	if typ == "" {
 		return event.Event{}, false, settle.Errorf(settle.InvalidInput, "append event: empty type")
 	}
-	raw, err := encodeEventData(data)
+	raw, err := event.EncodeData(data)
 	if err != nil {
 		return event.Event{}, false, err
 	}
@@ -106,6 +105,31 @@ func (s *Store) appendEvent(ctx context.Context, key, typ string, data any) (eve
 	}
 	return c.ev, c.appended, c.err
 }
+
+// insertEvents writes the events of an eventRows.
+const insertEvents = `INSERT INTO events (id, type, time, key, data)
+	SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::bytea[])`
+
+// eventRows are events as the column arrays of insertEvents.
+type eventRows struct {
+	ids   []int64
+	types []string
+	keys  []*string
+	times []time.Time
+	datas [][]byte
+}
+
+// add appends one event; an empty *key is stored as NULL.
+func (r *eventRows) add(id int64, typ string, key *string, t time.Time, data []byte) {
+	if *key == "" {
+		key = nil
+	}
+	r.ids, r.types, r.keys = append(r.ids, id), append(r.types, typ), append(r.keys, key)
+	r.times, r.datas = append(r.times, t), append(r.datas, data)
+}
+
+// args are insertEvents' arguments.
+func (r *eventRows) args() []any { return []any{r.ids, r.types, r.times, r.keys, r.datas} }
 
 // EventGroupStats returns a snapshot of the event log's group commit
 // counters.
@@ -201,11 +225,7 @@ func (s *Store) commitEvents(group []*ecall) {
 			return err
 		}
 		now := s.now().UTC().Truncate(time.Microsecond)
-		var ids []int64
-		var types []string
-		var dkeys []*string
-		var times []time.Time
-		var datas [][]byte
+		var rows eventRows
 		for _, c := range group {
 			if c.key != "" {
 				if ev, ok := byKey[c.key]; ok {
@@ -219,22 +239,18 @@ func (s *Store) commitEvents(group []*ecall) {
 			last++
 			c.ev = event.Event{ID: last, Type: c.typ, Time: now, Key: c.key, Data: c.data}
 			c.appended = true
-			var k *string
 			if c.key != "" {
-				k = &c.key
 				byKey[c.key] = c.ev
 			}
-			ids, types, dkeys, times, datas = append(ids, last), append(types, c.typ), append(dkeys, k), append(times, now), append(datas, []byte(c.data))
+			rows.add(last, c.typ, &c.key, now, c.data)
 		}
-		if len(ids) == 0 {
+		if len(rows.ids) == 0 {
 			return nil
 		}
 		// One round trip: insert, move the head, notify (delivered at
 		// commit).
 		b = &pgx.Batch{}
-		b.Queue(`INSERT INTO events (id, type, time, key, data)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::bytea[])`,
-			ids, types, times, dkeys, datas)
+		b.Queue(insertEvents, rows.args()...)
 		b.Queue("UPDATE event_head SET last_id = $1 WHERE id = 1", last)
 		b.Queue("SELECT pg_notify($1, $2)", s.channel(), strconv.FormatInt(last, 10))
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -260,32 +276,6 @@ func (s *Store) commitEvents(group []*ecall) {
 			l.seen(last)
 		}
 	}
-}
-
-// encodeEventData marshals data to compact JSON (a json.RawMessage or
-// []byte is taken as JSON and compacted), as the file event log does.
-func encodeEventData(data any) (json.RawMessage, error) {
-	var b []byte
-	switch v := data.(type) {
-	case json.RawMessage:
-		b = v
-	case []byte:
-		b = v
-	default:
-		var err error
-		b, err = json.Marshal(data)
-		if err != nil {
-			return nil, settle.Wrap(settle.InvalidInput, err, "event data")
-		}
-	}
-	if len(b) == 0 {
-		b = []byte("null")
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, b); err != nil {
-		return nil, settle.Wrap(settle.InvalidInput, err, "event data is not JSON")
-	}
-	return buf.Bytes(), nil
 }
 
 func scanEvent(row pgx.Row) (event.Event, error) {
@@ -349,14 +339,7 @@ func (s *Store) Since(ctx context.Context, after int64, limit int) ([]event.Even
 
 // LastEventID returns the id of the last committed event (0 for none).
 func (s *Store) LastEventID(ctx context.Context) (int64, error) {
-	if err := s.usable(ctx); err != nil {
-		return 0, err
-	}
-	var last int64
-	if err := s.pool.QueryRow(ctx, "SELECT last_id FROM event_head WHERE id = 1").Scan(&last); err != nil {
-		return 0, s.fail(err, "read event head")
-	}
-	return last, nil
+	return queryValue[int64](ctx, s, "SELECT last_id FROM event_head WHERE id = 1", "read event head")
 }
 
 // Wait implements event.Log: the channel is closed when an event with
@@ -373,19 +356,7 @@ func (s *Store) Wait(ctx context.Context, after int64) <-chan struct{} {
 	}
 	go func() {
 		defer close(ch)
-		for {
-			n := l.notifier()
-			if l.latest.Load() > after {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.done:
-				return
-			case <-n:
-			}
-		}
+		event.WaitUntil(ctx, s.done, l.notifier, func() bool { return l.latest.Load() > after })
 	}()
 	return ch
 }
@@ -537,14 +508,7 @@ func (l *listener) listen(ctx context.Context) error {
 // Floor implements event.Floorer: the id of the last event a compaction
 // removed (0: none).
 func (s *Store) Floor(ctx context.Context) (int64, error) {
-	if err := s.usable(ctx); err != nil {
-		return 0, err
-	}
-	var floor int64
-	if err := s.pool.QueryRow(ctx, "SELECT floor FROM event_head WHERE id = 1").Scan(&floor); err != nil {
-		return 0, s.fail(err, "read event floor")
-	}
-	return floor, nil
+	return queryValue[int64](ctx, s, "SELECT floor FROM event_head WHERE id = 1", "read event floor")
 }
 
 // Compact implements event.Compactor, in one transaction under the event
@@ -613,22 +577,12 @@ func (s *Store) State(ctx context.Context) (event.LogState, error) {
 	if err := s.pool.QueryRow(ctx, "SELECT floor, last_id FROM event_head WHERE id = 1").Scan(&st.Floor, &st.Last); err != nil {
 		return st, s.fail(err, "read event head")
 	}
-	rows, err := s.pool.Query(ctx, "SELECT hash FROM event_removed_keys ORDER BY hash")
-	if err != nil {
-		return st, s.fail(err, "read removed event keys")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var h []byte
-		if err := rows.Scan(&h); err != nil {
-			return st, s.fail(err, "read removed event keys")
-		}
+	var h []byte
+	err := s.eachRow(ctx, "read removed event keys", "SELECT hash FROM event_removed_keys ORDER BY hash", []any{&h}, func() error {
 		st.RemovedKeys = append(st.RemovedKeys, [16]byte(h))
-	}
-	if err := rows.Err(); err != nil {
-		return st, s.fail(err, "read removed event keys")
-	}
-	return st, nil
+		return nil
+	})
+	return st, err
 }
 
 // Import implements event.Porter, in one transaction, into an empty log.
@@ -654,29 +608,19 @@ func (s *Store) Import(ctx context.Context, st event.LogState, evs []event.Event
 		}
 		for start := 0; start < len(evs); start += 1000 {
 			chunk := evs[start:min(start+1000, len(evs))]
-			var ids []int64
-			var types []string
-			var keys []*string
-			var times []time.Time
-			var datas [][]byte
+			var rows eventRows
 			for _, ev := range chunk {
 				if ev.ID <= prev || ev.ID > st.Last {
 					return settle.Errorf(settle.InvalidInput, "import events: event %d out of order or beyond %d", ev.ID, st.Last)
 				}
 				prev = ev.ID
-				raw, err := encodeEventData(ev.Data)
+				raw, err := event.EncodeData(ev.Data)
 				if err != nil {
 					return err
 				}
-				var k *string
-				if ev.Key != "" {
-					k = &ev.Key
-				}
-				ids, types, keys, times, datas = append(ids, ev.ID), append(types, ev.Type), append(keys, k), append(times, ev.Time.UTC().Truncate(time.Microsecond)), append(datas, []byte(raw))
+				rows.add(ev.ID, ev.Type, &ev.Key, ev.Time.UTC().Truncate(time.Microsecond), raw)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO events (id, type, time, key, data)
-				SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::bytea[])`,
-				ids, types, times, keys, datas); err != nil {
+			if _, err := tx.Exec(ctx, insertEvents, rows.args()...); err != nil {
 				return err
 			}
 		}

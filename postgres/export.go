@@ -63,25 +63,11 @@ func (s *Store) ImportRecords(ctx context.Context, start int64, lines [][]byte) 
 // walkDocs calls fn for every row of a batch-keyed table in batch id
 // (byte) order.
 func (s *Store) walkDocs(ctx context.Context, table string, fn func(batchID string, data []byte) error) error {
-	if err := s.usable(ctx); err != nil {
-		return err
-	}
-	rows, err := s.pool.Query(ctx, "SELECT batch_id, data FROM "+table+` ORDER BY batch_id COLLATE "C"`)
-	if err != nil {
-		return s.fail(err, "read %s", table)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var data []byte
-		if err := rows.Scan(&id, &data); err != nil {
-			return s.fail(err, "read %s", table)
-		}
-		if err := fn(id, data); err != nil {
-			return err
-		}
-	}
-	return s.fail(rows.Err(), "read %s", table)
+	var id string
+	var data []byte
+	return s.eachRow(ctx, "read "+table, "SELECT batch_id, data FROM "+table+` ORDER BY batch_id COLLATE "C"`, []any{&id, &data}, func() error {
+		return fn(id, data)
+	})
 }
 
 // WalkBatchFiles calls fn with every batch declaration's batch id and
@@ -143,25 +129,11 @@ func checkSceneFile(project, name string) error {
 // WalkSceneFiles calls fn with every scene file and its exact bytes, in
 // project then name (byte) order.
 func (s *Store) WalkSceneFiles(ctx context.Context, fn func(project, name string, data []byte) error) error {
-	if err := s.usable(ctx); err != nil {
-		return err
-	}
-	rows, err := s.pool.Query(ctx, `SELECT project, name, data FROM scene_files ORDER BY project COLLATE "C", name COLLATE "C"`)
-	if err != nil {
-		return s.fail(err, "read scene files")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var project, name string
-		var data []byte
-		if err := rows.Scan(&project, &name, &data); err != nil {
-			return s.fail(err, "read scene files")
-		}
-		if err := fn(project, name, data); err != nil {
-			return err
-		}
-	}
-	return s.fail(rows.Err(), "read scene files")
+	var project, name string
+	var data []byte
+	return s.eachRow(ctx, "read scene files", `SELECT project, name, data FROM scene_files ORDER BY project COLLATE "C", name COLLATE "C"`, []any{&project, &name, &data}, func() error {
+		return fn(project, name, data)
+	})
 }
 
 // ReadSceneFile returns a scene file's bytes; ok is false when it does not

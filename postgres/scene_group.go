@@ -185,24 +185,12 @@ func (fc *fileCache) prefetch(ctx context.Context, tx pgx.Tx, want []fileKey) er
 	if len(names) == 0 {
 		return nil
 	}
-	rows, err := tx.Query(ctx, `SELECT f.project, f.name, f.data FROM scene_files f
-		JOIN unnest($1::text[], $2::text[]) AS w(project, name) ON f.project = w.project AND f.name = w.name`, projects, names)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k fileKey
-		var data []byte
-		if err := rows.Scan(&k.project, &k.name, &data); err != nil {
-			return err
-		}
+	return queryFiles(ctx, tx, projects, names, false, func(k fileKey, data []byte, _ string) {
 		if data == nil {
 			data = []byte{}
 		}
 		fc.known[k] = data
-	}
-	return rows.Err()
+	})
 }
 
 // flush writes the files the group changed, in one statement, and

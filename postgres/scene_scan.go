@@ -201,19 +201,40 @@ func readFiles(ctx context.Context, tx pgx.Tx, want []fileKey, files map[fileKey
 	for i, k := range want {
 		projects[i], names[i] = k.project, k.name
 	}
-	rows, err := tx.Query(ctx, `SELECT f.project, f.name, f.data, f.stamp FROM scene_files f
-		JOIN unnest($1::text[], $2::text[]) AS w(project, name) ON f.project = w.project AND f.name = w.name`, projects, names)
+	return queryFiles(ctx, tx, projects, names, true, func(k fileKey, data []byte, stamp string) {
+		files[k] = storedFile{data: data, stamp: stamp}
+	})
+}
+
+// The queries of queryFiles: the files of the keys ($1[i], $2[i]), their
+// stamps ("" in filesSQL) after their bytes.
+const (
+	filesJoin = ` FROM scene_files f
+		JOIN unnest($1::text[], $2::text[]) AS w(project, name) ON f.project = w.project AND f.name = w.name`
+	filesSQL        = `SELECT f.project, f.name, f.data, ''` + filesJoin
+	filesStampedSQL = `SELECT f.project, f.name, f.data, f.stamp` + filesJoin
+)
+
+// queryFiles reads the scene files (projects[i], names[i]) that exist, in
+// one query, and calls found for each; stamp is "" unless withStamp.
+func queryFiles(ctx context.Context, tx pgx.Tx, projects, names []string, withStamp bool, found func(k fileKey, data []byte, stamp string)) error {
+	sql := filesSQL
+	if withStamp {
+		sql = filesStampedSQL
+	}
+	rows, err := tx.Query(ctx, sql, projects, names)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var k fileKey
-		var f storedFile
-		if err := rows.Scan(&k.project, &k.name, &f.data, &f.stamp); err != nil {
+		var data []byte
+		var st string
+		if err := rows.Scan(&k.project, &k.name, &data, &st); err != nil {
 			return err
 		}
-		files[k] = f
+		found(k, data, st)
 	}
 	return rows.Err()
 }

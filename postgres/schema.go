@@ -152,14 +152,7 @@ func (s *Store) migrate(ctx context.Context) error {
 
 // SchemaVersion returns the highest applied migration.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
-	if err := s.usable(ctx); err != nil {
-		return 0, err
-	}
-	var v int
-	if err := s.pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&v); err != nil {
-		return 0, s.fail(err, "read schema version")
-	}
-	return v, nil
+	return queryValue[int](ctx, s, "SELECT coalesce(max(version), 0) FROM schema_migrations", "read schema version")
 }
 
 func (m Migration) String() string { return fmt.Sprintf("%04d_%s", m.Version, m.Name) }

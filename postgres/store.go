@@ -254,6 +254,44 @@ func (s *Store) fail(err error, format string, args ...any) error {
 	return settle.Wrap(classify(err), err, "%s", msg)
 }
 
+// eachRow runs a query on an open store and, for each row, scans it into
+// dst and calls fn (a []byte in dst gets a new slice each row, which fn
+// may keep). A failed query or scan is s.fail(err, what); fn's error is
+// returned as is.
+func (s *Store) eachRow(ctx context.Context, what, sql string, dst []any, fn func() error) error {
+	if err := s.usable(ctx); err != nil {
+		return err
+	}
+	rows, err := s.pool.Query(ctx, sql)
+	if err != nil {
+		return s.fail(err, "%s", what)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := rows.Scan(dst...); err != nil {
+			return s.fail(err, "%s", what)
+		}
+		if err := fn(); err != nil {
+			return err
+		}
+	}
+	return s.fail(rows.Err(), "%s", what)
+}
+
+// queryValue reads the one value of a one-row query on an open store;
+// what says what failed.
+func queryValue[T any](ctx context.Context, s *Store, sql, what string) (T, error) {
+	var v T
+	if err := s.usable(ctx); err != nil {
+		return v, err
+	}
+	if err := s.pool.QueryRow(ctx, sql).Scan(&v); err != nil {
+		var zero T
+		return zero, s.fail(err, "%s", what)
+	}
+	return v, nil
+}
+
 // classify gives the code of a database error: UNAVAILABLE for a done
 // context, a lost connection, or a server that refuses work; INTERNAL for
 // anything else.

@@ -3,6 +3,7 @@ package writeback
 import (
 	"encoding/json"
 	"strings"
+	"time"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/pyjson"
@@ -80,6 +81,23 @@ func ValidateBatch(b Batch) error {
 // summary file's path under the workspace root.
 func SummaryRelPath(batchID string) string {
 	return SummariesRelDir + "/" + batchID + ".json"
+}
+
+// EncodeSummary is the consolidated summary document (EncodeDocument) of a
+// batch that settled with res, holding its tracks' durable records and
+// written at writtenAt. Errors: Internal.
+func EncodeSummary(batchID string, res SettleResult, recs []DurableRecord, writtenAt time.Time) ([]byte, error) {
+	data, err := EncodeDocument(Summary{
+		Schema:    SummarySchema,
+		BatchID:   batchID,
+		Result:    res,
+		Records:   recs,
+		WrittenAt: writtenAt.UTC().Format(time.RFC3339Nano),
+	})
+	if err != nil {
+		return nil, settle.Wrap(settle.Internal, err, "encode summary")
+	}
+	return data, nil
 }
 
 // EncodeDocument encodes a batch declaration or a consolidated summary as

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -212,7 +210,7 @@ func startEmbedded(ctx context.Context, m *Main, bc benchConfig) (*loadgen.Targe
 				EventCommits: es.Fsyncs, EventGroups: es.Groups, EventGrouped: es.Grouped}
 		}
 	}
-	tok := map[httpapi.Role]string{httpapi.RoleCollector: randomHex(16), httpapi.RoleOperator: randomHex(16), httpapi.RoleRunner: randomHex(16)}
+	tok := map[httpapi.Role]string{httpapi.RoleCollector: loadgen.RandomHex(16), httpapi.RoleOperator: loadgen.RandomHex(16), httpapi.RoleRunner: loadgen.RandomHex(16)}
 	tokens := []httpapi.Token{
 		{TokenSHA256: httpapi.HashToken(tok[httpapi.RoleCollector]), Principal: "bench-collector", Role: httpapi.RoleCollector, CollectorKey: key},
 		{TokenSHA256: httpapi.HashToken(tok[httpapi.RoleOperator]), Principal: "bench-operator", Role: httpapi.RoleOperator},
@@ -276,10 +274,4 @@ func startEmbedded(ctx context.Context, m *Main, bc benchConfig) (*loadgen.Targe
 		FsyncDir:       filepath.Join(dir, "memory", "events"),
 		Counters:       counters,
 	}, stop, nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

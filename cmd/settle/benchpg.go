@@ -15,7 +15,7 @@ import (
 // openBenchPostgres opens the embedded bench's PostgreSQL store in a
 // fresh schema of the database at url, dropped when closed unless keep.
 func openBenchPostgres(ctx context.Context, url string, keep bool, wcfg writeback.Config, log *slog.Logger, stderr io.Writer) (*serveStores, func() loadgen.Counters, string, error) {
-	schema := "settle_bench_" + randomHex(6)
+	schema := "settle_bench_" + loadgen.RandomHex(6)
 	pg, err := postgres.Open(ctx, postgres.Options{URL: url, Schema: schema, Config: wcfg, Logger: log})
 	if err != nil {
 		return nil, nil, "", err

@@ -470,9 +470,15 @@ func (c *GroupCommitter[R, G]) endRun() {
 func (c *GroupCommitter[R, G]) account(n int) {
 	c.groups.Add(1)
 	c.items.Add(int64(n))
+	StoreMax(&c.maxGroup, int64(n))
+}
+
+// StoreMax raises a to n unless it holds n or more already, without a
+// lock (a group size maximum).
+func StoreMax(a *atomic.Int64, n int64) {
 	for {
-		m := c.maxGroup.Load()
-		if int64(n) <= m || c.maxGroup.CompareAndSwap(m, int64(n)) {
+		m := a.Load()
+		if n <= m || a.CompareAndSwap(m, n) {
 			return
 		}
 	}

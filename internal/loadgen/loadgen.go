@@ -219,17 +219,22 @@ func (r *Result) setCounters(before, after Counters) {
 	r.SceneMaxGroup = after.SceneMax
 }
 
-// referenceRun runs the reference load c and returns its operations per
-// second; any failed operation fails it.
-func referenceRun(ctx context.Context, c Config, what string) (float64, error) {
+// referenceRun runs the reference load c and sets *ops to its operations
+// per second and *ratio to opsPerSec over them (unset when it did none);
+// any failed operation fails it.
+func referenceRun(ctx context.Context, c Config, what string, opsPerSec float64, ops, ratio *float64) error {
 	var r Result
 	if err := runLoad(ctx, c, &r); err != nil {
-		return 0, err
+		return err
 	}
 	if r.Errors > 0 {
-		return 0, fmt.Errorf("bench: %s: %d errors, first: %s", what, r.Errors, r.FirstError)
+		return fmt.Errorf("bench: %s: %d errors, first: %s", what, r.Errors, r.FirstError)
 	}
-	return r.OpsPerSec, nil
+	*ops = r.OpsPerSec
+	if r.OpsPerSec > 0 {
+		*ratio = opsPerSec / r.OpsPerSec
+	}
+	return nil
 }
 
 // references runs the same-run references cfg asks for after its load:
@@ -244,13 +249,8 @@ func references(ctx context.Context, cfg Config, res *Result) error {
 		one := ref
 		one.Clients = 1
 		fmt.Fprintf(cfg.log(), "single-client reference: workload=%s for %s\n", cfg.Workload, one.Duration.Round(time.Millisecond))
-		ops, err := referenceRun(ctx, one, "single-client reference")
-		if err != nil {
+		if err := referenceRun(ctx, one, "single-client reference", res.OpsPerSec, &res.SingleClientOpsPerSec, &res.OpsPerSingleClient); err != nil {
 			return err
-		}
-		res.SingleClientOpsPerSec = ops
-		if ops > 0 {
-			res.OpsPerSingleClient = res.OpsPerSec / ops
 		}
 	}
 	if cfg.Ceiling {
@@ -258,19 +258,15 @@ func references(ctx context.Context, cfg Config, res *Result) error {
 		ping.Workload = Ping
 		ping.Batch = 0
 		fmt.Fprintf(cfg.log(), "ping ceiling: %d clients for %s\n", ping.Clients, ping.Duration.Round(time.Millisecond))
-		ops, err := referenceRun(ctx, ping, "ping ceiling")
-		if err != nil {
+		if err := referenceRun(ctx, ping, "ping ceiling", res.OpsPerSec, &res.PingOpsPerSec, &res.OpsPerPingCeiling); err != nil {
 			return err
-		}
-		res.PingOpsPerSec = ops
-		if ops > 0 {
-			res.OpsPerPingCeiling = res.OpsPerSec / ops
 		}
 	}
 	return nil
 }
 
-func randomHex(n int) string {
+// RandomHex is n random bytes in hex, for names a run makes unique.
+func RandomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
@@ -282,7 +278,7 @@ func fsyncRate(dir string, d time.Duration) (rate, p50ms float64, err error) {
 	if err := durable.MkdirAll(dir, 0o755); err != nil {
 		return 0, 0, settle.Wrap(settle.InvalidInput, err, "fsync probe directory")
 	}
-	path := filepath.Join(dir, ".settle-bench-fsync-probe-"+randomHex(6))
+	path := filepath.Join(dir, ".settle-bench-fsync-probe-"+RandomHex(6))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
 	if err != nil {
 		return 0, 0, settle.Wrap(settle.InvalidInput, err, "fsync probe file")
@@ -339,7 +335,7 @@ type benchScratch struct {
 
 func runLoad(ctx context.Context, cfg Config, res *Result) error {
 	tg := &cfg.Target
-	run := randomHex(4)
+	run := RandomHex(4)
 	var settledBatches atomic.Int64
 	conns := make([]*benchConn, cfg.Clients)
 	scratch := make([]benchScratch, cfg.Clients)
