@@ -22,7 +22,7 @@ Example:
 
 func runEvents(ctx context.Context, m *Main, args []string) error {
 	if len(args) == 0 || args[0] != "compact" {
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h" || args[0] == "-help") {
 			fmt.Fprintf(m.Stdout, "Usage: settle events compact --max-age D --max-count N\n\n%s\n", eventsAbout)
 			return errHelp
 		}

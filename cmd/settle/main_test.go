@@ -28,8 +28,12 @@ func run(t *testing.T, env map[string]string, args ...string) (stdout, stderr st
 func TestHelpOnEveryCommand(t *testing.T) {
 	cases := [][]string{{"--help"}, {"help"}}
 	for _, c := range commands() {
-		cases = append(cases, []string{c.name, "--help"})
+		// Every spelling the flag package takes for help.
+		for _, h := range []string{"--help", "-help", "-h"} {
+			cases = append(cases, []string{c.name, h})
+		}
 	}
+	cases = append(cases, []string{"events", "compact", "--help"})
 	for _, sub := range []string{"status", "declare", "summary"} {
 		cases = append(cases, []string{"batch", sub, "--help"})
 	}
