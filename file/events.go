@@ -141,7 +141,7 @@ type Events struct {
 	locked  *os.File
 	wnext   int64
 	woff    int64
-	runKeys map[string]*ecall
+	runKeys map[string]*eventOp
 	// sealMeta holds, by line offset in the active file, what a seal
 	// needs of the events this process appended to it (key hash, time),
 	// so that sealing them does not parse their lines again. Touched by
@@ -189,7 +189,7 @@ type Events struct {
 	waiters int
 	polling bool
 
-	gc *durable.GroupCommitter[*ecall, *egroup]
+	gc *durable.GroupCommitter[*eventOp, *eventGroup]
 	// qmu orders PostOnce against Close: a posted call queued before
 	// Close is committed before the file is closed.
 	qmu sync.Mutex
@@ -204,9 +204,9 @@ var (
 	_ event.Poster = (*Events)(nil)
 )
 
-// ecall is one Append, AppendOnce, PostOnce or Flush in the group commit
+// eventOp is one Append, AppendOnce, PostOnce or Flush in the group commit
 // queue.
-type ecall struct {
+type eventOp struct {
 	typ  string
 	key  string
 	data json.RawMessage
@@ -232,14 +232,14 @@ type evMeta struct {
 	ns    int64 // the event's time, Unix nanoseconds
 }
 
-// egroup is a group staged and written by the committer.
-type egroup struct {
+// eventGroup is a group staged and written by the committer.
+type eventGroup struct {
 	pre   int64 // file offset of data
 	data  []byte
 	offs  []int64 // file offsets of the lines
 	meta  []evMeta
-	fresh []*ecall
-	dups  [][2]*ecall // a call and the earlier call of its key
+	fresh []*eventOp
+	dups  [][2]*eventOp // a call and the earlier call of its key
 }
 
 // OpenEvents opens (creating if needed) the event log and indexes it.
@@ -284,7 +284,7 @@ func OpenEvents(opts EventsOptions) (*Events, error) {
 	if e.segSize == 0 {
 		e.segSize = DefaultSegmentEvents
 	}
-	e.gc = durable.NewGroupCommitter(durable.GroupHooks[*ecall, *egroup]{
+	e.gc = durable.NewGroupCommitter(durable.GroupHooks[*eventOp, *eventGroup]{
 		Begin:   e.beginRun,
 		Stage:   e.stageGroup,
 		Sync:    e.syncGroups,
@@ -465,7 +465,7 @@ func (e *Events) append(ctx context.Context, key, typ string, data any) (event.E
 	if err := ctx.Err(); err != nil {
 		return event.Event{}, false, settle.Wrap(settle.Unavailable, err, "append event")
 	}
-	c := &ecall{typ: typ, key: key, data: raw}
+	c := &eventOp{typ: typ, key: key, data: raw}
 	if err := e.gc.Submit(ctx, c); err != nil {
 		return event.Event{}, false, err
 	}
@@ -475,7 +475,7 @@ func (e *Events) append(ctx context.Context, key, typ string, data any) (event.E
 // Flush returns when every event queued before the call (posted ones
 // included) is committed or has failed.
 func (e *Events) Flush(ctx context.Context) error {
-	if err := e.gc.Submit(ctx, &ecall{barrier: true}); err != nil {
+	if err := e.gc.Submit(ctx, &eventOp{barrier: true}); err != nil {
 		return settle.Wrap(settle.Unavailable, err, "flush event log")
 	}
 	return nil
@@ -517,7 +517,7 @@ func (e *Events) PostOnce(ctx context.Context, key, typ string, data any) error 
 	if e.isShut.Load() {
 		return settle.Errorf(settle.Unavailable, "event log is closed")
 	}
-	e.gc.Post(&ecall{typ: typ, key: key, data: raw, posted: true})
+	e.gc.Post(&eventOp{typ: typ, key: key, data: raw, posted: true})
 	return nil
 }
 
@@ -548,7 +548,7 @@ func (e *Events) beginRun(ctx context.Context) error {
 	e.imu.RLock()
 	e.woff, e.wnext = e.end, e.lastID()+1
 	e.imu.RUnlock()
-	e.runKeys = map[string]*ecall{}
+	e.runKeys = map[string]*eventOp{}
 	return nil
 }
 
@@ -572,7 +572,7 @@ func (e *Events) endRun() {
 
 // stageGroup evaluates a group against the index plus the groups staged
 // earlier in the run and writes it (no fsync).
-func (e *Events) stageGroup(group []*ecall) (*egroup, error) {
+func (e *Events) stageGroup(group []*eventOp) (*eventGroup, error) {
 	if err := e.poisonErr(); err != nil {
 		return nil, err
 	}
@@ -580,9 +580,9 @@ func (e *Events) stageGroup(group []*ecall) (*egroup, error) {
 	for _, c := range group {
 		size += eventLineSize(c.typ, c.key, c.data) + 1
 	}
-	g := &egroup{pre: e.woff, data: make([]byte, 0, size)}
+	g := &eventGroup{pre: e.woff, data: make([]byte, 0, size)}
 	now := e.now().UTC()
-	var lost []*ecall
+	var lost []*eventOp
 	for _, c := range group {
 		if c.barrier {
 			continue
@@ -590,7 +590,7 @@ func (e *Events) stageGroup(group []*ecall) (*egroup, error) {
 		if c.key != "" {
 			if first, ok := e.runKeys[c.key]; ok {
 				// Same key earlier in the run: that call appends.
-				g.dups = append(g.dups, [2]*ecall{c, first})
+				g.dups = append(g.dups, [2]*eventOp{c, first})
 				continue
 			}
 			// The run holds the flock and listed the segments at
@@ -641,7 +641,7 @@ func (e *Events) stageGroup(group []*ecall) (*egroup, error) {
 
 // syncGroups fsyncs the file once for groups written in order. A failure
 // truncates the file to before the first of them and poisons the log.
-func (e *Events) syncGroups(gs []*egroup) error {
+func (e *Events) syncGroups(gs []*eventGroup) error {
 	n := 0
 	for _, g := range gs {
 		n += len(g.fresh)
@@ -666,7 +666,7 @@ func (e *Events) syncGroups(gs []*egroup) error {
 }
 
 // publishGroup indexes a durable group and wakes the waiters.
-func (e *Events) publishGroup(g *egroup) {
+func (e *Events) publishGroup(g *eventGroup) {
 	for _, d := range g.dups {
 		d[0].ev, d[0].err = d[1].ev, d[1].err
 	}
@@ -694,8 +694,8 @@ func (e *Events) publishGroup(g *egroup) {
 }
 
 // failCalls answers the calls of a failed group.
-func (e *Events) failCalls(calls []*ecall, err error) {
-	var lost []*ecall
+func (e *Events) failCalls(calls []*eventOp, err error) {
+	var lost []*eventOp
 	for _, c := range calls {
 		if c.answered || c.err != nil {
 			continue
@@ -707,7 +707,7 @@ func (e *Events) failCalls(calls []*ecall, err error) {
 }
 
 // countLost counts and logs the posted calls among failed calls.
-func (e *Events) countLost(calls []*ecall, err error) {
+func (e *Events) countLost(calls []*eventOp, err error) {
 	n := 0
 	for _, c := range calls {
 		if c.posted && !c.barrier {

@@ -105,7 +105,7 @@ type Ledger struct {
 	// index.
 	own []ownRec
 
-	gc *durable.GroupCommitter[*call, *lgroup]
+	gc *durable.GroupCommitter[*ledgerOp, *ledgerGroup]
 
 	batches   batchCache    // decoded batch declarations (GetBatch)
 	batchList batchListMemo // the batches directory's listing (ListBatches)

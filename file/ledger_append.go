@@ -17,9 +17,9 @@ import (
 	"github.com/settlehq/settle/writeback"
 )
 
-// call is one request of a group commit: exactly one of req (a
+// ledgerOp is one request of a group commit: exactly one of req (a
 // write-back) or reg (a registry append), and its answer.
-type call struct {
+type ledgerOp struct {
 	req *writeback.WritebackRequest
 	reg *writeback.RegistryRecord
 
@@ -30,12 +30,12 @@ type call struct {
 // submit commits calls as one unit (they land in the same group) and
 // returns when their group is durable or failed; the answers are in the
 // calls.
-func (l *Ledger) submit(ctx context.Context, calls ...*call) error {
+func (l *Ledger) submit(ctx context.Context, calls ...*ledgerOp) error {
 	return l.gc.Submit(ctx, calls...)
 }
 
-// lgroup is a group staged and written by the ledger's committer.
-type lgroup struct {
+// ledgerGroup is a group staged and written by the ledger's committer.
+type ledgerGroup struct {
 	s   *stage
 	pre int64 // file offset of s.data
 	// reread: the file did not end where the group was written (an
@@ -43,8 +43,8 @@ type lgroup struct {
 	reread bool
 }
 
-func (l *Ledger) newCommitter() *durable.GroupCommitter[*call, *lgroup] {
-	return durable.NewGroupCommitter(durable.GroupHooks[*call, *lgroup]{
+func (l *Ledger) newCommitter() *durable.GroupCommitter[*ledgerOp, *ledgerGroup] {
+	return durable.NewGroupCommitter(durable.GroupHooks[*ledgerOp, *ledgerGroup]{
 		Begin:   l.beginRun,
 		Stage:   l.stageGroup,
 		Sync:    l.syncGroups,
@@ -101,7 +101,7 @@ func (l *Ledger) endRun() {
 	l.commitMu.Unlock()
 }
 
-func failCalls(calls []*call, err error) {
+func failCalls(calls []*ledgerOp, err error) {
 	for _, c := range calls {
 		if c.err == nil {
 			c.err = err
@@ -112,7 +112,7 @@ func failCalls(calls []*call, err error) {
 
 // stageGroup evaluates a group against the index plus the groups written
 // earlier in the run and not yet published, and writes it (no fsync).
-func (l *Ledger) stageGroup(group []*call) (*lgroup, error) {
+func (l *Ledger) stageGroup(group []*ledgerOp) (*ledgerGroup, error) {
 	l.st.group(len(group))
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -160,7 +160,7 @@ func (l *Ledger) stageGroup(group []*call) (*lgroup, error) {
 		return nil, err
 	}
 	s.base = nil // the view reads through mu; a published group needs no view
-	g := &lgroup{s: s, pre: l.woff}
+	g := &ledgerGroup{s: s, pre: l.woff}
 	if len(s.data) == 0 {
 		return g, nil
 	}
@@ -180,7 +180,7 @@ func (l *Ledger) stageGroup(group []*call) (*lgroup, error) {
 // syncGroups fsyncs the ledger once for groups written in order. A
 // failure truncates the file to before the first of them and poisons
 // the store: every group written after it is lost too.
-func (l *Ledger) syncGroups(gs []*lgroup) error {
+func (l *Ledger) syncGroups(gs []*ledgerGroup) error {
 	empty := true
 	for _, g := range gs {
 		empty = empty && len(g.s.data) == 0
@@ -206,7 +206,7 @@ func (l *Ledger) syncGroups(gs []*lgroup) error {
 }
 
 // publishGroup indexes a durable group.
-func (l *Ledger) publishGroup(g *lgroup) {
+func (l *Ledger) publishGroup(g *ledgerGroup) {
 	s := g.s
 	if len(s.data) == 0 {
 		return

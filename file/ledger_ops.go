@@ -66,7 +66,7 @@ func (l *Ledger) Writeback(ctx context.Context, req writeback.WritebackRequest) 
 	if err := ctx.Err(); err != nil {
 		return writeback.WritebackOutcome{}, settle.Wrap(settle.Unavailable, err, "writeback")
 	}
-	c := &call{req: &req}
+	c := &ledgerOp{req: &req}
 	if err := l.submit(ctx, c); err != nil {
 		return writeback.WritebackOutcome{}, err
 	}
@@ -83,9 +83,9 @@ func (l *Ledger) WritebackMany(ctx context.Context, reqs []writeback.WritebackRe
 		}
 		return nil
 	}
-	return writeback.QueueMany(reqs, ready, func(r *writeback.WritebackRequest) *call { return &call{req: r} },
-		func(cs ...*call) error { return l.submit(ctx, cs...) },
-		func(c *call) (writeback.WritebackOutcome, error) { return c.out, c.err })
+	return writeback.QueueMany(reqs, ready, func(r *writeback.WritebackRequest) *ledgerOp { return &ledgerOp{req: r} },
+		func(cs ...*ledgerOp) error { return l.submit(ctx, cs...) },
+		func(c *ledgerOp) (writeback.WritebackOutcome, error) { return c.out, c.err })
 }
 
 // apply evaluates one write-back against the group's view and stages what
@@ -178,7 +178,7 @@ func (l *Ledger) AppendRegistry(ctx context.Context, rec writeback.RegistryRecor
 	if err := ctx.Err(); err != nil {
 		return settle.Wrap(settle.Unavailable, err, "registry append")
 	}
-	c := &call{reg: &rec}
+	c := &ledgerOp{reg: &rec}
 	if err := l.submit(ctx, c); err != nil {
 		return err
 	}
