@@ -138,17 +138,10 @@ func TestSealMetaSameIndex(t *testing.T) {
 // TestEventLineIsMarshal: an event line is json.Marshal of the event, for
 // types and keys holding every character encoding/json escapes.
 func TestEventLineIsMarshal(t *testing.T) {
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	pieces := []string{"a", "Z", ".", ":", "é", "日本", "😀", "\u2028", "<", ">", "&", "\"", "\\", "\n", "\t", "\b", "\f", "\x00", "\x1f", "\x7f", "\xff", "\xc3"}
-	str := func() string {
-		var b strings.Builder
-		for range rng.Intn(8) {
-			b.WriteString(pieces[rng.Intn(len(pieces))])
-		}
-		return b.String()
-	}
 	for i := range 5000 {
-		ev := event.Event{ID: rng.Int63n(1 << 40), Type: str(), Key: str(),
+		ev := event.Event{ID: rng.Int63n(1 << 40), Type: testenv.RandString(rng, pieces, 8), Key: testenv.RandString(rng, pieces, 8),
 			Time: time.Unix(rng.Int63n(1<<32), rng.Int63n(1e9)).UTC(), Data: json.RawMessage(`{"i":` + strconv.Itoa(i) + `}`)}
 		want, err := json.Marshal(ev)
 		if err != nil {
@@ -158,4 +151,26 @@ func TestEventLineIsMarshal(t *testing.T) {
 			t.Fatalf("%#v:\ngot  %s\nwant %s", ev, got, want)
 		}
 	}
+}
+
+// BenchmarkEventLine: one keyed event line (a writeback.recorded's shape)
+// appended into a group's buffer, against json.Marshal of the event, the
+// bytes it must equal.
+func BenchmarkEventLine(b *testing.B) {
+	ev := event.Event{ID: 123456, Type: "writeback.recorded", Key: "writeback.recorded:wb-2f6c1e0a9b7d4c3e",
+		Time: time.Date(2026, 12, 6, 1, 2, 3, 456789000, time.UTC),
+		Data: json.RawMessage(`{"writeback_id":"wb-2f6c1e0a9b7d4c3e","task_id":"task-000123","track_id":"T1","batch_id":"batch-7","verdict":"PASS","classification":"DURABLE_SUCCESS_WRITTEN","seq":4242}`)}
+	b.Run("append", func(b *testing.B) {
+		buf := make([]byte, 0, 4096)
+		for b.Loop() {
+			buf = appendEventLine(buf[:0], ev)
+		}
+	})
+	b.Run("json.Marshal", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := json.Marshal(ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
