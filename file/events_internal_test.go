@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -101,7 +102,62 @@ func TestSealMetaSameIndex(t *testing.T) {
 		}
 		used++
 	}
-	dir := a.segDir()
+	if segs := checkSegmentIdx(t, a.segDir()); segs < 5 {
+		t.Fatalf("%d segments sealed of %d events, want at least 5", segs, used)
+	}
+}
+
+// TestSealConcurrentGroups: groups of concurrent appends straddle the
+// segment boundary, so every seal leaves lines in the active file that
+// the next seal takes: each .idx is the one its lines give, and the log
+// reads back every event once, in order, with its own key.
+func TestSealConcurrentGroups(t *testing.T) {
+	ctx := context.Background()
+	e, err := OpenEvents(EventsOptions{Root: t.TempDir(), SegmentEvents: 7, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	const writers, each = 16, 40
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if _, _, err := e.AppendOnce(ctx, fmt.Sprintf("k-%d-%d", w, i), "t.once", map[string]int{"w": w, "i": i}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if segs := checkSegmentIdx(t, e.segDir()); segs < writers*each/7-1 {
+		t.Fatalf("%d segments sealed of %d events", segs, writers*each)
+	}
+	evs, err := e.Since(ctx, 0, 2*writers*each)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for i, ev := range evs {
+		var d struct{ W, I int }
+		if err := json.Unmarshal(ev.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		if ev.ID != int64(i+1) || seen[ev.Key] || ev.Key != fmt.Sprintf("k-%d-%d", d.W, d.I) {
+			t.Fatalf("event %d: id %d, key %q (seen %v), data %s", i, ev.ID, ev.Key, seen[ev.Key], ev.Data)
+		}
+		seen[ev.Key] = true
+	}
+	if len(evs) != writers*each {
+		t.Fatalf("%d events read back, want %d", len(evs), writers*each)
+	}
+}
+
+// checkSegmentIdx checks that every sealed segment in dir has the .idx
+// its lines give, and returns how many there are.
+func checkSegmentIdx(t *testing.T, dir string) int {
+	t.Helper()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -130,9 +186,7 @@ func TestSealMetaSameIndex(t *testing.T) {
 		}
 		segs++
 	}
-	if segs < 5 {
-		t.Fatalf("%d segments sealed of %d events, want at least 5", segs, used)
-	}
+	return segs
 }
 
 // TestEventLineIsMarshal: an event line is json.Marshal of the event, for

@@ -38,6 +38,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -154,6 +155,24 @@ func buildIdxMeta(first int64, data []byte, meta func(pos int64) (evMeta, bool))
 	}
 	sortIdxEntries(keys)
 	return encodeIdx(first, int64(len(data)), maxTime, keys, offs, true)
+}
+
+// buildIdxOffsets is buildIdxMeta of the lines starting at the file
+// offsets offs (size bytes in all), every one of which meta describes: the
+// same .idx, without their bytes.
+func buildIdxOffsets(first, size int64, offs []int64, meta []evMeta) []byte {
+	rel := make([]int64, len(offs))
+	var keys []idxEntry
+	var maxTime int64
+	for i, o := range offs {
+		rel[i] = o - offs[0]
+		if meta[i].keyed {
+			keys = append(keys, idxEntry{meta[i].h, first + int64(i)})
+		}
+		maxTime = max(maxTime, meta[i].ns)
+	}
+	sortIdxEntries(keys)
+	return encodeIdx(first, size, maxTime, keys, rel, true)
 }
 
 // lineKeyTime reads a line's key and time (ok false: not an event).
@@ -630,6 +649,18 @@ func (e *Events) replaceActive(floor, cut, end int64) error {
 	data = append(data, floorPrefix...)
 	data = strconv.AppendInt(data, floor, 10)
 	data = append(data, "}\n"...)
+	// What a seal needs of the retained lines this process wrote, at
+	// their offsets in the new file.
+	shift := int64(len(data)) - cut
+	keep := make(map[int64]evMeta)
+	e.imu.RLock()
+	at, _ := slices.BinarySearch(e.offs, cut)
+	for _, o := range e.offs[at:] {
+		if m, ok := e.sealMeta[o]; ok {
+			keep[o+shift] = m
+		}
+	}
+	e.imu.RUnlock()
 	data = append(data, kept...)
 	if err := durable.WriteFile(e.path, data, 0o644); err != nil {
 		return settle.Wrap(settle.Internal, err, "replace event log")
@@ -637,6 +668,7 @@ func (e *Events) replaceActive(floor, cut, end int64) error {
 	if err := e.reopen(); err != nil {
 		return err
 	}
+	e.sealMeta = keep
 	return e.catchUp(false)
 }
 
@@ -660,9 +692,26 @@ func (e *Events) maybeSeal() error {
 	if whole < int64(len(offs)) {
 		cut = offs[whole]
 	}
-	data := make([]byte, cut-offs[0])
-	if _, err := e.f.ReadAt(data, offs[0]); err != nil {
-		return settle.Wrap(settle.Internal, err, "read event log to seal")
+	// The seal runs between group commits, which wait for it: when this
+	// process wrote every line of the range (sealMeta holds each line's
+	// key hash and time), the .idx is built from that and the offsets;
+	// otherwise the lines are read and those it did not write parsed. The
+	// segment is copied file to file by the kernel.
+	metas := make([]evMeta, whole)
+	for i := range metas {
+		m, ok := e.sealMeta[offs[i]]
+		if !ok {
+			metas = nil
+			break
+		}
+		metas[i] = m
+	}
+	var data []byte
+	if metas == nil {
+		data = make([]byte, cut-offs[0])
+		if _, err := e.f.ReadAt(data, offs[0]); err != nil {
+			return settle.Wrap(settle.Internal, err, "read event log to seal")
+		}
 	}
 	dir := e.segDir()
 	if err := durable.MkdirUnder(e.root, dir, 0o755); err != nil {
@@ -676,14 +725,19 @@ func (e *Events) maybeSeal() error {
 		first, last := base+i+1, base+i+size
 		name := filepath.Join(dir, segName(last))
 		at := offs[0] + from
-		meta := func(pos int64) (evMeta, bool) {
-			m, ok := e.sealMeta[at+pos]
-			return m, ok
+		var idx []byte
+		if metas != nil {
+			idx = buildIdxOffsets(first, to-from, offs[i:i+size], metas[i:i+size])
+		} else {
+			idx = buildIdxMeta(first, data[from:to], func(pos int64) (evMeta, bool) {
+				m, ok := e.sealMeta[at+pos]
+				return m, ok
+			})
 		}
-		if err := durable.WriteFile(name+".idx", buildIdxMeta(first, data[from:to], meta), 0o644); err != nil {
+		if err := durable.WriteFile(name+".idx", idx, 0o644); err != nil {
 			return settle.Wrap(settle.Internal, err, "write event log segment index")
 		}
-		if err := durable.WriteFile(name+".jsonl", data[from:to], 0o644); err != nil {
+		if err := durable.WriteFileFunc(name+".jsonl", 0o644, func(w io.Writer) error { return durable.CopyRange(w, e.f, at, to-from) }); err != nil {
 			return settle.Wrap(settle.Internal, err, "write event log segment")
 		}
 		e.log.Info("event log segment sealed", "segment", name+".jsonl", "first", first, "last", last)

@@ -215,6 +215,36 @@ func replaceWith(tmp, path string) error {
 	return SyncDir(filepath.Dir(path))
 }
 
+// CopyRange writes n bytes of src from offset off to w. When w is a file
+// the kernel copies them (copy_file_range: no pass through this process's
+// memory; src's file offset is not moved); where it cannot (another file
+// system, an old kernel), the rest is read and written here.
+func CopyRange(w io.Writer, src *os.File, off, n int64) error {
+	if dst, ok := w.(*os.File); ok {
+		for n > 0 {
+			c, err := unix.CopyFileRange(int(src.Fd()), &off, int(dst.Fd()), nil, int(min(n, 1<<30)), 0)
+			if err != nil {
+				if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
+					break
+				}
+				return &os.PathError{Op: "copy_file_range", Path: dst.Name(), Err: err}
+			}
+			if c == 0 {
+				return fmt.Errorf("copy %s: %w", src.Name(), io.ErrUnexpectedEOF)
+			}
+			n -= int64(c)
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+	c, err := io.Copy(w, io.NewSectionReader(src, off, n))
+	if err == nil && c < n {
+		err = fmt.Errorf("copy %s: %w", src.Name(), io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
 // Remove removes path and fsyncs its directory, so the removal survives a
 // crash once Remove returns.
 func Remove(path string) error {

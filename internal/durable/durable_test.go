@@ -439,3 +439,57 @@ func TestRawDescriptorErrors(t *testing.T) {
 		t.Fatalf("files left: %v", names)
 	}
 }
+
+// TestCopyRange: a range of a file reaches a file (in the kernel, through
+// WriteFileFunc as a seal uses it) and any other writer (read and written)
+// byte for byte; the source's offset does not move; a range past the end
+// is an error.
+func TestCopyRange(t *testing.T) {
+	rng := testenv.Rand(t)
+	dir := t.TempDir()
+	src := make([]byte, 3<<20+rng.Intn(1<<16))
+	for i := range src {
+		src[i] = byte(rng.Intn(256))
+	}
+	sp := filepath.Join(dir, "src")
+	if err := os.WriteFile(sp, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(7, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		off := rng.Int63n(int64(len(src)))
+		n := rng.Int63n(int64(len(src)) - off + 1)
+		want := src[off : off+n]
+		dst := filepath.Join(dir, "dst")
+		if err := durable.WriteFileFunc(dst, 0o644, func(w io.Writer) error { return durable.CopyRange(w, f, off, n) }); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(dst); err != nil || string(got) != string(want) {
+			t.Fatalf("file copy of [%d,+%d): %d bytes, err %v", off, n, len(got), err)
+		}
+		var buf strings.Builder
+		if err := durable.CopyRange(&buf, f, off, n); err != nil || buf.String() != string(want) {
+			t.Fatalf("writer copy of [%d,+%d): %d bytes, err %v", off, n, buf.Len(), err)
+		}
+	}
+	if pos, _ := f.Seek(0, io.SeekCurrent); pos != 7 {
+		t.Fatalf("source offset moved to %d", pos)
+	}
+	out, err := os.Create(filepath.Join(dir, "past"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	for _, w := range []io.Writer{io.Discard, out} {
+		if err := durable.CopyRange(w, f, int64(len(src))-10, 20); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("%T: a range past the end: %v", w, err)
+		}
+	}
+}
