@@ -134,25 +134,14 @@ func (e *encoder) value(b []byte, v any, level int) ([]byte, error) {
 			return b, errTooDeep
 		}
 		b = append(b, '[')
-		if e.indent >= 0 {
-			b = e.newline(b, level+1)
-		}
 		var err error
 		for i, el := range x {
-			if i > 0 {
-				b = append(b, e.itemSep...)
-				if e.indent >= 0 {
-					b = e.newline(b, level+1)
-				}
-			}
+			b = e.itemStart(b, i, level+1)
 			if b, err = e.value(b, el, level+1); err != nil {
 				return b, err
 			}
 		}
-		if e.indent >= 0 {
-			b = e.newline(b, level)
-		}
-		return append(b, ']'), nil
+		return e.end(b, ']', level), nil
 	case *Object:
 		if x.Len() == 0 {
 			return append(b, "{}"...), nil
@@ -173,17 +162,9 @@ func (e *encoder) value(b []byte, v any, level int) ([]byte, error) {
 			slices.Sort(keys) // UTF-8 / WTF-8 byte order is code point order
 		}
 		b = append(b, '{')
-		if e.indent >= 0 {
-			b = e.newline(b, level+1)
-		}
 		var err error
 		for i, k := range keys {
-			if i > 0 {
-				b = append(b, e.itemSep...)
-				if e.indent >= 0 {
-					b = e.newline(b, level+1)
-				}
-			}
+			b = e.itemStart(b, i, level+1)
 			if b, err = e.str(b, k); err != nil {
 				return b, err
 			}
@@ -200,13 +181,32 @@ func (e *encoder) value(b []byte, v any, level int) ([]byte, error) {
 			clear(e.keys[base:])
 			e.keys = e.keys[:base]
 		}
-		if e.indent >= 0 {
-			b = e.newline(b, level)
-		}
-		return append(b, '}'), nil
+		return e.end(b, '}', level), nil
 	default:
 		return b, fmt.Errorf("pyjson: encode: unsupported type %T (convert with FromGo)", v)
 	}
+}
+
+// itemStart appends what precedes item i of a list or object whose items
+// are at level: the item separator but before the first, and with an
+// indent a new line.
+func (e *encoder) itemStart(b []byte, i, level int) []byte {
+	if i > 0 {
+		b = append(b, e.itemSep...)
+	}
+	if e.indent >= 0 {
+		b = e.newline(b, level)
+	}
+	return b
+}
+
+// end appends the closing bracket of a list or object at level, with an
+// indent on a line of its own.
+func (e *encoder) end(b []byte, bracket byte, level int) []byte {
+	if e.indent >= 0 {
+		b = e.newline(b, level)
+	}
+	return append(b, bracket)
 }
 
 var errTooDeep = errors.New("pyjson: encode: nesting deeper than MaxDepth (or a cycle)")
