@@ -261,26 +261,26 @@ func AppendU4(b []byte, r rune) []byte {
 	return append(b, '\\', 'u', hexDigits[r>>12&0xF], hexDigits[r>>8&0xF], hexDigits[r>>4&0xF], hexDigits[r&0xF])
 }
 
+// escapeLetter[c] is the letter of the one-letter escape json.dumps writes
+// for c (0 for none); unescapeLetter[l] is the byte the escape \l stands
+// for (0 for none): the decoder also reads \/, which no encoder writes.
+var escapeLetter, unescapeLetter [256]byte
+
+func init() {
+	for _, p := range []string{`""`, `\\`, "\nn", "\rr", "\tt", "\bb", "\ff"} {
+		escapeLetter[p[0]] = p[1]
+		unescapeLetter[p[1]] = p[0]
+	}
+	unescapeLetter['/'] = '/'
+}
+
 // AppendEscapedASCII appends the escape Python's json.dumps writes for the
 // ASCII byte c inside a string: \" \\ \n \r \t \b \f, or \u00XX for
 // any other byte it escapes (control characters, and DEL or non-ASCII
 // bytes when the caller escapes those).
 func AppendEscapedASCII(b []byte, c byte) []byte {
-	switch c {
-	case '"':
-		return append(b, '\\', '"')
-	case '\\':
-		return append(b, '\\', '\\')
-	case '\n':
-		return append(b, '\\', 'n')
-	case '\r':
-		return append(b, '\\', 'r')
-	case '\t':
-		return append(b, '\\', 't')
-	case '\b':
-		return append(b, '\\', 'b')
-	case '\f':
-		return append(b, '\\', 'f')
+	if l := escapeLetter[c]; l != 0 {
+		return append(b, '\\', l)
 	}
 	return AppendU4(b, rune(c))
 }

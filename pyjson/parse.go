@@ -395,21 +395,8 @@ func (p *parser) str() (string, error) {
 // (\" \\ \/ \b \f \n \r \t), and false for any other c (\u is not
 // one-letter).
 func SimpleEscape(c byte) (byte, bool) {
-	switch c {
-	case '"', '\\', '/':
-		return c, true
-	case 'b':
-		return '\b', true
-	case 'f':
-		return '\f', true
-	case 'n':
-		return '\n', true
-	case 'r':
-		return '\r', true
-	case 't':
-		return '\t', true
-	}
-	return 0, false
+	e := unescapeLetter[c]
+	return e, e != 0
 }
 
 func hex4(d []byte, i int) (rune, bool) {
