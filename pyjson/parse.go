@@ -445,23 +445,35 @@ func (p *parser) array(depth int) (any, error) {
 			return nil, err
 		}
 		p.vals = append(p.vals, v)
-		p.skipWS()
-		if p.pos < len(d) {
-			if d[p.pos] == ']' {
-				p.pos++
-				arr := append([]any(nil), p.vals[base:]...)
-				clear(p.vals[base:])
-				p.vals = p.vals[:base]
-				return arr, nil
+		if more, err := p.next(']'); !more {
+			if err != nil {
+				return nil, err
 			}
-			if d[p.pos] == ',' {
-				p.pos++
-				p.skipWS()
-				continue
-			}
+			arr := append([]any(nil), p.vals[base:]...)
+			clear(p.vals[base:])
+			p.vals = p.vals[:base]
+			return arr, nil
 		}
-		return nil, p.errAt(p.pos, "Expecting ',' delimiter")
 	}
+}
+
+// next reads what follows an item of a list or object: more is true after
+// a ',' (and the space after it), false after the closing bracket end and
+// with an error for anything else.
+func (p *parser) next(end byte) (more bool, err error) {
+	p.skipWS()
+	if p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+			p.skipWS()
+			return true, nil
+		case end:
+			p.pos++
+			return false, nil
+		}
+	}
+	return false, p.errAt(p.pos, "Expecting ',' delimiter")
 }
 
 func (p *parser) object(depth int) (any, error) {
@@ -492,22 +504,15 @@ func (p *parser) object(depth int) (any, error) {
 			return nil, err
 		}
 		p.kvs = append(p.kvs, kv{k, v})
-		p.skipWS()
-		if p.pos < len(d) {
-			if d[p.pos] == '}' {
-				p.pos++
-				o := buildObject(p.kvs[base:])
-				clear(p.kvs[base:])
-				p.kvs = p.kvs[:base]
-				return o, nil
+		if more, err := p.next('}'); !more {
+			if err != nil {
+				return nil, err
 			}
-			if d[p.pos] == ',' {
-				p.pos++
-				p.skipWS()
-				continue
-			}
+			o := buildObject(p.kvs[base:])
+			clear(p.kvs[base:])
+			p.kvs = p.kvs[:base]
+			return o, nil
 		}
-		return nil, p.errAt(p.pos, "Expecting ',' delimiter")
 	}
 }
 
