@@ -347,13 +347,22 @@ func (e *encoder) str(b []byte, s string) ([]byte, error) {
 // is in [-4, 16) (with ".0" for an integral value), otherwise d.ddde±XX;
 // NaN, Infinity and -Infinity for the non-finite values.
 func AppendFloat(b []byte, f float64) []byte {
+	return appendFloatOr(b, f, &jsonNonFinite)
+}
+
+// jsonNonFinite and reprNonFinite are the words json.dumps and repr()
+// write for NaN, Infinity and -Infinity.
+var jsonNonFinite, reprNonFinite = [3]string{"NaN", "Infinity", "-Infinity"}, [3]string{"nan", "inf", "-inf"}
+
+// appendFloatOr appends repr(f), or for a non-finite f its word in words.
+func appendFloatOr(b []byte, f float64, words *[3]string) []byte {
 	switch {
 	case math.IsNaN(f):
-		return append(b, "NaN"...)
+		return append(b, words[0]...)
 	case math.IsInf(f, 1):
-		return append(b, "Infinity"...)
+		return append(b, words[1]...)
 	case math.IsInf(f, -1):
-		return append(b, "-Infinity"...)
+		return append(b, words[2]...)
 	}
 	return appendFloatRepr(b, f)
 }
