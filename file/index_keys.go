@@ -101,23 +101,7 @@ func recordIndexKeys(rec *writeback.LedgerRecord, raw []byte) []ikey {
 		if d.WritebackID != "" {
 			a.add(keyWID, d.WritebackID)
 		}
-		identityOK, batchOK, track := true, true, d.TrackID
-		if d.TaskID == "" || d.TrackID == "" || d.DispatchID == "" || d.CollectorKey == "" || d.BatchID == "" {
-			// The seed compares raw values: a field read as "" may be
-			// missing or not a string, which no lookup matches.
-			if o := rawObject(raw); o != nil {
-				for _, f := range [...]string{"task_id", "track_id", "dispatch_id", "collector_key", "batch_id"} {
-					if _, isStr := o.GetString(f); !isStr {
-						identityOK = false
-					}
-				}
-				if _, isStr := o.GetString("batch_id"); !isStr {
-					batchOK = false
-				}
-				v, _ := o.Get("track_id")
-				track = pyjson.Str(v)
-			}
-		}
+		identityOK, batchOK, track := writeback.DurableKeys(d, raw)
 		if identityOK {
 			k := d.Identity()
 			a.add(keyIdentity, k.TaskID, k.TrackID, k.DispatchID, k.CollectorKey, k.BatchID)

@@ -34,30 +34,6 @@ func fromGo(v any, depth int) (any, error) {
 			return nil, fmt.Errorf("pyjson: from go: invalid Int %q", truncate(string(x)))
 		}
 		return x, nil
-	case float32:
-		return float64(x), nil
-	case int:
-		return Int(strconv.FormatInt(int64(x), 10)), nil
-	case int8:
-		return Int(strconv.FormatInt(int64(x), 10)), nil
-	case int16:
-		return Int(strconv.FormatInt(int64(x), 10)), nil
-	case int32:
-		return Int(strconv.FormatInt(int64(x), 10)), nil
-	case int64:
-		return Int(strconv.FormatInt(x, 10)), nil
-	case uint:
-		return Int(strconv.FormatUint(uint64(x), 10)), nil
-	case uint8:
-		return Int(strconv.FormatUint(uint64(x), 10)), nil
-	case uint16:
-		return Int(strconv.FormatUint(uint64(x), 10)), nil
-	case uint32:
-		return Int(strconv.FormatUint(uint64(x), 10)), nil
-	case uint64:
-		return Int(strconv.FormatUint(x, 10)), nil
-	case uintptr:
-		return Int(strconv.FormatUint(uint64(x), 10)), nil
 	case json.Number:
 		if x != "NaN" && x != "Infinity" && x != "-Infinity" {
 			n, err := Parse([]byte(x))
@@ -74,13 +50,9 @@ func fromGo(v any, depth int) (any, error) {
 		if x == nil {
 			return nil, nil
 		}
-		o := &Object{keys: slices.Clone(x.keys), vals: make([]any, len(x.vals))}
-		for i, e := range x.vals {
-			c, err := fromGo(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			o.vals[i] = c
+		o := &Object{keys: slices.Clone(x.keys), vals: slices.Clone(x.vals)}
+		if err := fromGoEach(o.vals, depth); err != nil {
+			return nil, err
 		}
 		o.index()
 		return o, nil
@@ -88,34 +60,16 @@ func fromGo(v any, depth int) (any, error) {
 		if x == nil {
 			return nil, nil
 		}
-		a := make([]any, len(x))
-		for i, e := range x {
-			c, err := fromGo(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			a[i] = c
+		a := slices.Clone(x)
+		if err := fromGoEach(a, depth); err != nil {
+			return nil, err
 		}
 		return a, nil
 	case map[string]any:
 		if x == nil {
 			return nil, nil
 		}
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		o := &Object{keys: keys, vals: make([]any, len(keys))}
-		for i, k := range keys {
-			c, err := fromGo(x[k], depth+1)
-			if err != nil {
-				return nil, err
-			}
-			o.vals[i] = c
-		}
-		o.index()
-		return o, nil
+		return fromMap(x, depth)
 	case json.Marshaler:
 		b, err := x.MarshalJSON()
 		if err != nil {
@@ -123,6 +77,7 @@ func fromGo(v any, depth int) (any, error) {
 		}
 		return Parse(b)
 	}
+	// Integers, float32 and the named types convert by their kind.
 	return fromReflect(reflect.ValueOf(v), depth)
 }
 
@@ -149,11 +104,10 @@ func fromReflect(rv reflect.Value, depth int) (any, error) {
 		}
 		a := make([]any, rv.Len())
 		for i := range a {
-			c, err := fromGo(rv.Index(i).Interface(), depth+1)
-			if err != nil {
-				return nil, err
-			}
-			a[i] = c
+			a[i] = rv.Index(i).Interface()
+		}
+		if err := fromGoEach(a, depth); err != nil {
+			return nil, err
 		}
 		return a, nil
 	case reflect.Map:
@@ -163,26 +117,43 @@ func fromReflect(rv reflect.Value, depth int) (any, error) {
 		if rv.IsNil() {
 			return nil, nil
 		}
-		keys := make([]string, 0, rv.Len())
-		vals := make(map[string]any, rv.Len())
-		it := rv.MapRange()
-		for it.Next() {
-			k := it.Key().String()
-			c, err := fromGo(it.Value().Interface(), depth+1)
-			if err != nil {
-				return nil, err
-			}
-			keys = append(keys, k)
-			vals[k] = c
+		m := make(map[string]any, rv.Len())
+		for it := rv.MapRange(); it.Next(); {
+			m[it.Key().String()] = it.Value().Interface()
 		}
-		slices.Sort(keys)
-		o := newObjectCap(len(keys))
-		for _, k := range keys {
-			o.Set(k, vals[k])
-		}
-		return o, nil
+		return fromMap(m, depth)
 	}
 	return nil, fmt.Errorf("pyjson: from go: unsupported type %s", rv.Type())
+}
+
+// fromGoEach converts each of vals in place.
+func fromGoEach(vals []any, depth int) error {
+	for i, e := range vals {
+		c, err := fromGo(e, depth+1)
+		if err != nil {
+			return err
+		}
+		vals[i] = c
+	}
+	return nil
+}
+
+// fromMap converts a map into an object of its members sorted by key.
+func fromMap(m map[string]any, depth int) (any, error) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	o := &Object{keys: keys, vals: make([]any, len(keys))}
+	for i, k := range keys {
+		o.vals[i] = m[k]
+	}
+	if err := fromGoEach(o.vals, depth); err != nil {
+		return nil, err
+	}
+	o.index()
+	return o, nil
 }
 
 // marshalJSON encodes v as standard JSON for encoding/json: compact, raw
@@ -210,19 +181,11 @@ func (o *Object) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON implements json.Unmarshaler with Parse semantics; the
 // document must be an object. JSON null leaves o unchanged.
 func (o *Object) UnmarshalJSON(data []byte) error {
-	v, err := Parse(data)
-	if err != nil {
-		return err
+	obj, ok, err := unmarshalAs[*Object](data, "a JSON object")
+	if ok {
+		*o = *obj
 	}
-	if v == nil {
-		return nil
-	}
-	obj, ok := v.(*Object)
-	if !ok {
-		return fmt.Errorf("pyjson: unmarshal: expected a JSON object, got %s", TypeName(v))
-	}
-	*o = *obj
-	return nil
+	return err
 }
 
 // MarshalJSON implements json.Marshaler: the integer literal itself.
@@ -236,19 +199,25 @@ func (i Int) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON implements json.Unmarshaler: the document must be an
 // integer literal. JSON null leaves i unchanged.
 func (i *Int) UnmarshalJSON(data []byte) error {
+	n, ok, err := unmarshalAs[Int](data, "an integer")
+	if ok {
+		*i = n
+	}
+	return err
+}
+
+// unmarshalAs parses data for an UnmarshalJSON: ok is false for JSON null
+// (which leaves the target unchanged) and on error; what names T in the
+// error for another value.
+func unmarshalAs[T any](data []byte, what string) (x T, ok bool, err error) {
 	v, err := Parse(data)
-	if err != nil {
-		return err
+	if err != nil || v == nil {
+		return x, false, err
 	}
-	if v == nil {
-		return nil
+	if x, ok = v.(T); !ok {
+		return x, false, fmt.Errorf("pyjson: unmarshal: expected %s, got %s", what, TypeName(v))
 	}
-	n, ok := v.(Int)
-	if !ok {
-		return fmt.Errorf("pyjson: unmarshal: expected an integer, got %s", TypeName(v))
-	}
-	*i = n
-	return nil
+	return x, true, nil
 }
 
 // TypeName names a decoded value's Python type ("dict", "list", "str",

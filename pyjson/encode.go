@@ -134,25 +134,14 @@ func (e *encoder) value(b []byte, v any, level int) ([]byte, error) {
 			return b, errTooDeep
 		}
 		b = append(b, '[')
-		if e.indent >= 0 {
-			b = e.newline(b, level+1)
-		}
 		var err error
 		for i, el := range x {
-			if i > 0 {
-				b = append(b, e.itemSep...)
-				if e.indent >= 0 {
-					b = e.newline(b, level+1)
-				}
-			}
+			b = e.itemStart(b, i, level+1)
 			if b, err = e.value(b, el, level+1); err != nil {
 				return b, err
 			}
 		}
-		if e.indent >= 0 {
-			b = e.newline(b, level)
-		}
-		return append(b, ']'), nil
+		return e.end(b, ']', level), nil
 	case *Object:
 		if x.Len() == 0 {
 			return append(b, "{}"...), nil
@@ -173,17 +162,9 @@ func (e *encoder) value(b []byte, v any, level int) ([]byte, error) {
 			slices.Sort(keys) // UTF-8 / WTF-8 byte order is code point order
 		}
 		b = append(b, '{')
-		if e.indent >= 0 {
-			b = e.newline(b, level+1)
-		}
 		var err error
 		for i, k := range keys {
-			if i > 0 {
-				b = append(b, e.itemSep...)
-				if e.indent >= 0 {
-					b = e.newline(b, level+1)
-				}
-			}
+			b = e.itemStart(b, i, level+1)
 			if b, err = e.str(b, k); err != nil {
 				return b, err
 			}
@@ -200,13 +181,32 @@ func (e *encoder) value(b []byte, v any, level int) ([]byte, error) {
 			clear(e.keys[base:])
 			e.keys = e.keys[:base]
 		}
-		if e.indent >= 0 {
-			b = e.newline(b, level)
-		}
-		return append(b, '}'), nil
+		return e.end(b, '}', level), nil
 	default:
 		return b, fmt.Errorf("pyjson: encode: unsupported type %T (convert with FromGo)", v)
 	}
+}
+
+// itemStart appends what precedes item i of a list or object whose items
+// are at level: the item separator but before the first, and with an
+// indent a new line.
+func (e *encoder) itemStart(b []byte, i, level int) []byte {
+	if i > 0 {
+		b = append(b, e.itemSep...)
+	}
+	if e.indent >= 0 {
+		b = e.newline(b, level)
+	}
+	return b
+}
+
+// end appends the closing bracket of a list or object at level, with an
+// indent on a line of its own.
+func (e *encoder) end(b []byte, bracket byte, level int) []byte {
+	if e.indent >= 0 {
+		b = e.newline(b, level)
+	}
+	return append(b, bracket)
 }
 
 var errTooDeep = errors.New("pyjson: encode: nesting deeper than MaxDepth (or a cycle)")
@@ -261,26 +261,26 @@ func AppendU4(b []byte, r rune) []byte {
 	return append(b, '\\', 'u', hexDigits[r>>12&0xF], hexDigits[r>>8&0xF], hexDigits[r>>4&0xF], hexDigits[r&0xF])
 }
 
+// escapeLetter[c] is the letter of the one-letter escape json.dumps writes
+// for c (0 for none); unescapeLetter[l] is the byte the escape \l stands
+// for (0 for none): the decoder also reads \/, which no encoder writes.
+var escapeLetter, unescapeLetter [256]byte
+
+func init() {
+	for _, p := range []string{`""`, `\\`, "\nn", "\rr", "\tt", "\bb", "\ff"} {
+		escapeLetter[p[0]] = p[1]
+		unescapeLetter[p[1]] = p[0]
+	}
+	unescapeLetter['/'] = '/'
+}
+
 // AppendEscapedASCII appends the escape Python's json.dumps writes for the
 // ASCII byte c inside a string: \" \\ \n \r \t \b \f, or \u00XX for
 // any other byte it escapes (control characters, and DEL or non-ASCII
 // bytes when the caller escapes those).
 func AppendEscapedASCII(b []byte, c byte) []byte {
-	switch c {
-	case '"':
-		return append(b, '\\', '"')
-	case '\\':
-		return append(b, '\\', '\\')
-	case '\n':
-		return append(b, '\\', 'n')
-	case '\r':
-		return append(b, '\\', 'r')
-	case '\t':
-		return append(b, '\\', 't')
-	case '\b':
-		return append(b, '\\', 'b')
-	case '\f':
-		return append(b, '\\', 'f')
+	if l := escapeLetter[c]; l != 0 {
+		return append(b, '\\', l)
 	}
 	return AppendU4(b, rune(c))
 }
@@ -347,13 +347,22 @@ func (e *encoder) str(b []byte, s string) ([]byte, error) {
 // is in [-4, 16) (with ".0" for an integral value), otherwise d.ddde±XX;
 // NaN, Infinity and -Infinity for the non-finite values.
 func AppendFloat(b []byte, f float64) []byte {
+	return appendFloatOr(b, f, &jsonNonFinite)
+}
+
+// jsonNonFinite and reprNonFinite are the words json.dumps and repr()
+// write for NaN, Infinity and -Infinity.
+var jsonNonFinite, reprNonFinite = [3]string{"NaN", "Infinity", "-Infinity"}, [3]string{"nan", "inf", "-inf"}
+
+// appendFloatOr appends repr(f), or for a non-finite f its word in words.
+func appendFloatOr(b []byte, f float64, words *[3]string) []byte {
 	switch {
 	case math.IsNaN(f):
-		return append(b, "NaN"...)
+		return append(b, words[0]...)
 	case math.IsInf(f, 1):
-		return append(b, "Infinity"...)
+		return append(b, words[1]...)
 	case math.IsInf(f, -1):
-		return append(b, "-Infinity"...)
+		return append(b, words[2]...)
 	}
 	return appendFloatRepr(b, f)
 }

@@ -175,6 +175,17 @@ func (p *parser) hasLit(lit string) bool {
 	return len(d) >= len(lit) && string(d[:len(lit)]) == lit
 }
 
+// words are the values spelled as a word, by their first byte: JSON's
+// three and the two CPython's parse_constant accepts (-Infinity starts
+// like a number).
+var words = [256]struct {
+	text string
+	val  any
+}{
+	'n': {"null", nil}, 't': {"true", true}, 'f': {"false", false},
+	'N': {"NaN", math.NaN()}, 'I': {"Infinity", math.Inf(1)},
+}
+
 // value parses the value at p.pos (whitespace already skipped).
 func (p *parser) value(depth int) (any, error) {
 	d := p.data
@@ -194,30 +205,10 @@ func (p *parser) value(depth int) (any, error) {
 			return nil, p.errAt(p.pos, depthMsgPrefix+" while decoding a JSON array")
 		}
 		return p.array(depth + 1)
-	case 'n':
-		if p.hasLit("null") {
-			p.pos += 4
-			return nil, nil
-		}
-	case 't':
-		if p.hasLit("true") {
-			p.pos += 4
-			return true, nil
-		}
-	case 'f':
-		if p.hasLit("false") {
-			p.pos += 5
-			return false, nil
-		}
-	case 'N':
-		if p.hasLit("NaN") {
-			p.pos += 3
-			return math.NaN(), nil
-		}
-	case 'I':
-		if p.hasLit("Infinity") {
-			p.pos += 8
-			return math.Inf(1), nil
+	case 'n', 't', 'f', 'N', 'I':
+		if w := &words[c]; p.hasLit(w.text) {
+			p.pos += len(w.text)
+			return w.val, nil
 		}
 	case '-':
 		if p.hasLit("-Infinity") {
@@ -395,21 +386,8 @@ func (p *parser) str() (string, error) {
 // (\" \\ \/ \b \f \n \r \t), and false for any other c (\u is not
 // one-letter).
 func SimpleEscape(c byte) (byte, bool) {
-	switch c {
-	case '"', '\\', '/':
-		return c, true
-	case 'b':
-		return '\b', true
-	case 'f':
-		return '\f', true
-	case 'n':
-		return '\n', true
-	case 'r':
-		return '\r', true
-	case 't':
-		return '\t', true
-	}
-	return 0, false
+	e := unescapeLetter[c]
+	return e, e != 0
 }
 
 func hex4(d []byte, i int) (rune, bool) {
@@ -443,12 +421,20 @@ func appendWTF8(b []byte, r rune) []byte {
 	return utf8.AppendRune(b, r)
 }
 
-func (p *parser) array(depth int) (any, error) {
-	p.pos++ // '['
+// open consumes the opening bracket at p.pos and the space after it, and
+// reports an empty list or object (consuming its closing bracket end).
+func (p *parser) open(end byte) (empty bool) {
+	p.pos++
 	p.skipWS()
-	d := p.data
-	if p.pos < len(d) && d[p.pos] == ']' {
+	if p.pos < len(p.data) && p.data[p.pos] == end {
 		p.pos++
+		return true
+	}
+	return false
+}
+
+func (p *parser) array(depth int) (any, error) {
+	if p.open(']') {
 		return []any{}, nil
 	}
 	base := len(p.vals) // on error the parser is abandoned: no cleanup
@@ -458,34 +444,43 @@ func (p *parser) array(depth int) (any, error) {
 			return nil, err
 		}
 		p.vals = append(p.vals, v)
-		p.skipWS()
-		if p.pos < len(d) {
-			if d[p.pos] == ']' {
-				p.pos++
-				arr := append([]any(nil), p.vals[base:]...)
-				clear(p.vals[base:])
-				p.vals = p.vals[:base]
-				return arr, nil
+		if more, err := p.next(']'); !more {
+			if err != nil {
+				return nil, err
 			}
-			if d[p.pos] == ',' {
-				p.pos++
-				p.skipWS()
-				continue
-			}
+			arr := append([]any(nil), p.vals[base:]...)
+			clear(p.vals[base:])
+			p.vals = p.vals[:base]
+			return arr, nil
 		}
-		return nil, p.errAt(p.pos, "Expecting ',' delimiter")
 	}
 }
 
-func (p *parser) object(depth int) (any, error) {
-	p.pos++ // '{'
+// next reads what follows an item of a list or object: more is true after
+// a ',' (and the space after it), false after the closing bracket end and
+// with an error for anything else.
+func (p *parser) next(end byte) (more bool, err error) {
 	p.skipWS()
-	d := p.data
-	if p.pos < len(d) && d[p.pos] == '}' {
-		p.pos++
+	if p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+			p.skipWS()
+			return true, nil
+		case end:
+			p.pos++
+			return false, nil
+		}
+	}
+	return false, p.errAt(p.pos, "Expecting ',' delimiter")
+}
+
+func (p *parser) object(depth int) (any, error) {
+	if p.open('}') {
 		return &Object{}, nil
 	}
 	base := len(p.kvs) // on error the parser is abandoned: no cleanup
+	d := p.data
 	for {
 		if p.pos >= len(d) || d[p.pos] != '"' {
 			return nil, p.errAt(p.pos, "Expecting property name enclosed in double quotes")
@@ -505,22 +500,15 @@ func (p *parser) object(depth int) (any, error) {
 			return nil, err
 		}
 		p.kvs = append(p.kvs, kv{k, v})
-		p.skipWS()
-		if p.pos < len(d) {
-			if d[p.pos] == '}' {
-				p.pos++
-				o := buildObject(p.kvs[base:])
-				clear(p.kvs[base:])
-				p.kvs = p.kvs[:base]
-				return o, nil
+		if more, err := p.next('}'); !more {
+			if err != nil {
+				return nil, err
 			}
-			if d[p.pos] == ',' {
-				p.pos++
-				p.skipWS()
-				continue
-			}
+			o := buildObject(p.kvs[base:])
+			clear(p.kvs[base:])
+			p.kvs = p.kvs[:base]
+			return o, nil
 		}
-		return nil, p.errAt(p.pos, "Expecting ',' delimiter")
 	}
 }
 

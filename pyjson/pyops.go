@@ -193,15 +193,7 @@ func appendRepr(b []byte, v any, depth int) []byte {
 	case Int:
 		return append(b, x...)
 	case float64:
-		switch {
-		case math.IsNaN(x):
-			return append(b, "nan"...)
-		case math.IsInf(x, 1):
-			return append(b, "inf"...)
-		case math.IsInf(x, -1):
-			return append(b, "-inf"...)
-		}
-		return appendFloatRepr(b, x)
+		return appendFloatOr(b, x, &reprNonFinite)
 	case string:
 		return appendStrRepr(b, x)
 	case []any:

@@ -122,27 +122,13 @@ func StructuralMutationsStrict(disk, rebuild *pyjson.Object) ([]string, error) {
 		mutations = append(mutations, "scene_id")
 	}
 	// In the seed's order: the disk ids, then the rebuild ids.
-	dbv, _ := disk.Get("beats")
-	diskBeats, err := pyIterList(dbv)
+	diskBeats, diskIDs, err := beatIDs(disk, diskErr)
 	if err != nil {
-		return nil, diskErr("beats is %s, not a list", pyjson.TypeName(dbv))
+		return nil, err
 	}
-	diskIDs := make([]any, len(diskBeats))
-	for i, b := range diskBeats {
-		if diskIDs[i], _, err = pyGet(b, "beat_id"); err != nil {
-			return nil, diskErr("beats[%d] is %s, not a dict", i, pyjson.TypeName(b))
-		}
-	}
-	rbv, _ := rebuild.Get("beats")
-	rebuildBeats, err := pyIterList(rbv)
+	rebuildBeats, rebuildIDs, err := beatIDs(rebuild, rebuildErr)
 	if err != nil {
-		return nil, rebuildErr("beats is %s, not a list", pyjson.TypeName(rbv))
-	}
-	rebuildIDs := make([]any, len(rebuildBeats))
-	for i, b := range rebuildBeats {
-		if rebuildIDs[i], _, err = pyGet(b, "beat_id"); err != nil {
-			return nil, rebuildErr("beats[%d] is %s, not a dict", i, pyjson.TypeName(b))
-		}
+		return nil, err
 	}
 	if !pyjson.Equal(diskIDs, rebuildIDs) { // list != list: elements by identity-or-==
 		return append(mutations, "beat_topology"), nil
@@ -158,11 +144,11 @@ func StructuralMutationsStrict(disk, rebuild *pyjson.Object) ([]string, error) {
 		for _, key := range StructuralBeatMetadataKeys {
 			diskHas, err := pyContains(diskMD, key)
 			if err != nil {
-				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(diskMD))
+				return nil, mdNotDict(diskErr, i, diskMD)
 			}
 			rebuildHas, err := pyContains(rebuildMD, key)
 			if err != nil {
-				return nil, rebuildErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(rebuildMD))
+				return nil, mdNotDict(rebuildErr, i, rebuildMD)
 			}
 			switch {
 			case !diskHas:
@@ -173,11 +159,11 @@ func StructuralMutationsStrict(disk, rebuild *pyjson.Object) ([]string, error) {
 			}
 			dv, err := pyGetItem(diskMD, key)
 			if err != nil {
-				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(diskMD))
+				return nil, mdNotDict(diskErr, i, diskMD)
 			}
 			rv, err := pyGetItem(rebuildMD, key)
 			if err != nil {
-				return nil, rebuildErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(rebuildMD))
+				return nil, mdNotDict(rebuildErr, i, rebuildMD)
 			}
 			if !pyjson.Equal(projectStructural(key, dv), projectStructural(key, rv)) {
 				mutations = append(mutations, label+"."+key+":changed")
@@ -185,6 +171,55 @@ func StructuralMutationsStrict(disk, rebuild *pyjson.Object) ([]string, error) {
 		}
 	}
 	return mutations, nil
+}
+
+// errorf makes the error of one side (disk or rebuild/runner) of a check
+// where the seed raises.
+type errorf func(format string, args ...any) error
+
+// sceneBeats is the seed's `for b in (scene.get("beats") or [])`.
+func sceneBeats(scene *pyjson.Object, sideErr errorf) ([]any, error) {
+	bv, _ := scene.Get("beats")
+	beats, err := pyIterList(bv)
+	if err != nil {
+		return nil, sideErr("beats is %s, not a list", pyjson.TypeName(bv))
+	}
+	return beats, nil
+}
+
+// keyedBeat is beats[i] used as a dict and its beat_id as a dict key.
+func keyedBeat(b any, i int, sideErr errorf) (*pyjson.Object, any, error) {
+	bo, ok := b.(*pyjson.Object)
+	if !ok {
+		return nil, nil, sideErr("beats[%d] is %s, not a dict", i, pyjson.TypeName(b))
+	}
+	id, _ := bo.Get("beat_id")
+	if !pyjson.Hashable(id) {
+		return nil, nil, sideErr("beats[%d].beat_id is an unhashable %s", i, pyjson.TypeName(id))
+	}
+	return bo, id, nil
+}
+
+// mdNotDict is the error for beats[i].beat_metadata md where the seed
+// uses it as a dict and it is not one.
+func mdNotDict(sideErr errorf, i int, md any) error {
+	return sideErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(md))
+}
+
+// beatIDs lists the beats of a scene object and their beat_ids (the
+// seed's `(scene.get("beats") or [])` and b.get("beat_id")); sideErr makes
+// the error where the seed raises.
+func beatIDs(scene *pyjson.Object, sideErr errorf) (beats, ids []any, err error) {
+	if beats, err = sceneBeats(scene, sideErr); err != nil {
+		return nil, nil, err
+	}
+	ids = make([]any, len(beats))
+	for i, b := range beats {
+		if ids[i], _, err = pyGet(b, "beat_id"); err != nil {
+			return nil, nil, sideErr("beats[%d] is %s, not a dict", i, pyjson.TypeName(b))
+		}
+	}
+	return beats, ids, nil
 }
 
 // StructuralMutations is the seed's structural_mutations (see
@@ -197,11 +232,6 @@ func StructuralMutations(disk, rebuild *pyjson.Object) []string {
 		return []string{"malformed: " + settle.ErrorMessage(err)}
 	}
 	return m
-}
-
-// stableEnrichment is the seed's _stable_structural_enrichment_value.
-func stableEnrichment(key string, v any) any {
-	return pyjson.DeepCopy(projectStructural(key, v))
 }
 
 // Writer1Overlay is the seed's _writer1_overlay_scene_dict: a copy of the
@@ -236,10 +266,9 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 	merged := disk.Clone()
 
 	// runner_by_beat_id: later beats win; string ids through a map.
-	rbv, _ := runner.Get("beats")
-	runnerBeats, err := pyIterList(rbv)
+	runnerBeats, err := sceneBeats(runner, runnerErr)
 	if err != nil {
-		return nil, runnerErr("beats is %s, not a list", pyjson.TypeName(rbv))
+		return nil, err
 	}
 	byString := map[string]*pyjson.Object{}
 	type otherKey struct {
@@ -248,13 +277,9 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 	}
 	var others []otherKey
 	for i, b := range runnerBeats {
-		bo, ok := b.(*pyjson.Object)
-		if !ok {
-			return nil, runnerErr("beats[%d] is %s, not a dict", i, pyjson.TypeName(b))
-		}
-		id, _ := bo.Get("beat_id")
-		if !pyjson.Hashable(id) {
-			return nil, runnerErr("beats[%d].beat_id is an unhashable %s", i, pyjson.TypeName(id))
+		bo, id, err := keyedBeat(b, i, runnerErr)
+		if err != nil {
+			return nil, err
 		}
 		if s, ok := id.(string); ok {
 			byString[s] = bo
@@ -284,19 +309,14 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 		return nil
 	}
 
-	dbv, _ := merged.Get("beats")
-	diskBeats, err := pyIterList(dbv)
+	diskBeats, err := sceneBeats(merged, diskErr)
 	if err != nil {
-		return nil, diskErr("beats is %s, not a list", pyjson.TypeName(dbv))
+		return nil, err
 	}
 	for i, b := range diskBeats {
-		db, ok := b.(*pyjson.Object)
-		if !ok {
-			return nil, diskErr("beats[%d] is %s, not a dict", i, pyjson.TypeName(b))
-		}
-		id, _ := db.Get("beat_id")
-		if !pyjson.Hashable(id) {
-			return nil, diskErr("beats[%d].beat_id is an unhashable %s", i, pyjson.TypeName(id))
+		db, id, err := keyedBeat(b, i, diskErr)
+		if err != nil {
+			return nil, err
 		}
 		rb := lookup(id)
 		if rb == nil {
@@ -337,23 +357,31 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 		}
 		rmv, _ := rb.Get("beat_metadata")
 		runnerMD := orEmpty(rmv)
-		for _, key := range []string{"inputs_fingerprint", "reroll_cleared_stale"} {
-			has, err := pyContains(runnerMD, key)
+		// copyKey copies the runner beat_metadata's key, if it has it, into
+		// the disk's: as it is, or as a structural enrichment (the seed's
+		// _stable_structural_enrichment_value).
+		copyKey := func(key string, enrichment bool) error {
+			v, has, err := pyLookup(runnerMD, key)
 			if err != nil {
-				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(runnerMD))
+				return mdNotDict(runnerErr, i, runnerMD)
 			}
 			if !has {
-				continue
-			}
-			v, err := pyGetItem(runnerMD, key)
-			if err != nil {
-				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(runnerMD))
+				return nil
 			}
 			md, ok := asMD().(*pyjson.Object)
 			if !ok {
-				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(diskMD))
+				return mdNotDict(diskErr, i, diskMD)
+			}
+			if enrichment {
+				v = projectStructural(key, v)
 			}
 			md.Set(key, pyjson.DeepCopy(v))
+			return nil
+		}
+		for _, key := range []string{"inputs_fingerprint", "reroll_cleared_stale"} {
+			if err := copyKey(key, false); err != nil {
+				return nil, err
+			}
 		}
 		if !allowStructuralEnrichment {
 			continue
@@ -361,27 +389,14 @@ func Writer1Overlay(disk, runner *pyjson.Object, allowStructuralEnrichment bool)
 		for _, key := range StructuralBeatMetadataKeys {
 			diskHas, err := pyContains(asMD(), key)
 			if err != nil {
-				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(diskMD))
+				return nil, mdNotDict(diskErr, i, diskMD)
 			}
 			if diskHas {
 				continue
 			}
-			runnerHas, err := pyContains(runnerMD, key)
-			if err != nil {
-				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(runnerMD))
+			if err := copyKey(key, true); err != nil {
+				return nil, err
 			}
-			if !runnerHas {
-				continue
-			}
-			v, err := pyGetItem(runnerMD, key)
-			if err != nil {
-				return nil, runnerErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(runnerMD))
-			}
-			md, ok := diskMD.(*pyjson.Object)
-			if !ok {
-				return nil, diskErr("beats[%d].beat_metadata is %s, not a dict", i, pyjson.TypeName(diskMD))
-			}
-			md.Set(key, stableEnrichment(key, v))
 		}
 	}
 	return merged, nil

@@ -80,15 +80,7 @@ func (r *reader) requiredString(key string) string {
 
 // stringDefault is d.get(key, def) that must be a str.
 func (r *reader) stringDefault(key, def string) string {
-	v, ok := r.obj.Get(key)
-	if !ok {
-		return def
-	}
-	s, isStr := v.(string)
-	if !isStr {
-		r.fail(shapeError(r.at(key), "str", v, true))
-	}
-	return s
+	return getDefault(r, key, def, "str")
 }
 
 // optString is d.get(key) that must be a str or None.
@@ -107,15 +99,20 @@ func (r *reader) optString(key string) *string {
 
 // boolDefault is d.get(key, def) that must be a bool.
 func (r *reader) boolDefault(key string, def bool) bool {
+	return getDefault(r, key, def, "bool")
+}
+
+// getDefault is d.get(key, def) that must be a T (Python's type name).
+func getDefault[T string | bool](r *reader, key string, def T, typeName string) T {
 	v, ok := r.obj.Get(key)
 	if !ok {
 		return def
 	}
-	b, isBool := v.(bool)
-	if !isBool {
-		r.fail(shapeError(r.at(key), "bool", v, true))
+	x, isT := v.(T)
+	if !isT {
+		r.fail(shapeError(r.at(key), typeName, v, true))
 	}
-	return b
+	return x
 }
 
 // numberDefault is d.get(key, def) that must be an int or a float.
@@ -177,6 +174,31 @@ func (r *reader) listOrEmpty(key string) []any {
 	return l
 }
 
+// elemPath is the path of the list at key's element i.
+func (r *reader) elemPath(key string, i int) string {
+	return r.at(key) + "[" + itoa(i) + "]"
+}
+
+// objectList reads d.get(key) or [], a list of dicts, with read(dict,
+// index) until the first failure.
+func objectList[T any](r *reader, key string, read func(o *pyjson.Object, i int) (T, error)) []T {
+	var out []T
+	for i, v := range r.listOrEmpty(key) {
+		o, ok := v.(*pyjson.Object)
+		if !ok {
+			r.fail(shapeError(r.elemPath(key, i), "dict", v, true))
+			break
+		}
+		x, err := read(o, i)
+		if err != nil {
+			r.fail(err)
+			break
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
 // extra returns the members whose keys are not known, in order, copied.
 func (r *reader) extra(known map[string]bool) []Member {
 	var out []Member
@@ -232,24 +254,12 @@ func fromTreeReusing(obj *pyjson.Object, own bool, reuse map[*pyjson.Object]*Bea
 		Locked:        r.boolDefault("locked", false),
 		LockReason:    r.optString("lock_reason"),
 	}
-	for i, bv := range r.listOrEmpty("beats") {
-		bo, ok := bv.(*pyjson.Object)
-		if b, reused := reuse[bo]; ok && reused {
-			sc.Beats = append(sc.Beats, b)
-			continue
+	sc.Beats = objectList(r, "beats", func(bo *pyjson.Object, i int) (*Beat, error) {
+		if b, reused := reuse[bo]; reused {
+			return b, nil
 		}
-		path := r.at("beats") + "[" + itoa(i) + "]"
-		if !ok {
-			r.fail(shapeError(path, "dict", bv, true))
-			break
-		}
-		b, err := beatFromTree(bo, path, own)
-		if err != nil {
-			r.fail(err)
-			break
-		}
-		sc.Beats = append(sc.Beats, b)
-	}
+		return beatFromTree(bo, r.elemPath("beats", i), own)
+	})
 	// schema_version belongs to the body wrapper, not to the scene: a tree
 	// read with it (a whole body) does not carry it along.
 	sc.Extra = r.extra(sceneWrapperKnown)
@@ -270,20 +280,9 @@ func beatFromTree(obj *pyjson.Object, path string, own bool) (*Beat, error) {
 		Board:                r.optObject("board"),
 		Approved:             r.boolDefault("approved", false),
 	}
-	for i, tv := range r.listOrEmpty("takes") {
-		tpath := r.at("takes") + "[" + itoa(i) + "]"
-		to, ok := tv.(*pyjson.Object)
-		if !ok {
-			r.fail(shapeError(tpath, "dict", tv, true))
-			break
-		}
-		t, err := takeFromTree(to, tpath, own)
-		if err != nil {
-			r.fail(err)
-			break
-		}
-		b.Takes = append(b.Takes, t)
-	}
+	b.Takes = objectList(r, "takes", func(to *pyjson.Object, i int) (*Take, error) {
+		return takeFromTree(to, r.elemPath("takes", i), own)
+	})
 	b.Extra = r.extra(beatKnown)
 	return b, r.err
 }

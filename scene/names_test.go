@@ -8,11 +8,28 @@ import (
 	"github.com/settlehq/settle/scene"
 )
 
+// episodeCase is a canonical episode name wanted of in, or an error code.
+type episodeCase[In any] struct {
+	name string
+	in   In
+	want string
+	code settle.Code
+}
+
+func checkEpisodes[In any](t *testing.T, canonical func(In) (string, error), tests []episodeCase[In]) {
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := canonical(tt.in)
+			wantCode(t, err, tt.code)
+			if got != tt.want {
+				t.Fatalf("canonical(%#v) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestCanonicalEpisode(t *testing.T) {
-	tests := []struct {
-		name, in, want string
-		code           settle.Code
-	}{
+	checkEpisodes(t, scene.CanonicalEpisode, []episodeCase[string]{
 		{"int string", "1", "ep_001", ""},
 		{"zero", "0", "ep_000", ""},
 		{"leading zeros", "0007", "ep_007", ""},
@@ -40,39 +57,16 @@ func TestCanonicalEpisode(t *testing.T) {
 		{"unicode 15 digit python lacks", "\U00011F51", "", settle.InvalidEpisode},
 		{"trailing NUL", "1\x00", "", settle.InvalidEpisode},
 		{"path", "../1", "", settle.InvalidEpisode},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := scene.CanonicalEpisode(tt.in)
-			wantCode(t, err, tt.code)
-			if got != tt.want {
-				t.Fatalf("CanonicalEpisode(%q) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestCanonicalEpisodeInt(t *testing.T) {
-	tests := []struct {
-		name string
-		in   int
-		want string
-		code settle.Code
-	}{
+	checkEpisodes(t, scene.CanonicalEpisodeInt, []episodeCase[int]{
 		{"zero", 0, "ep_000", ""},
 		{"one", 1, "ep_001", ""},
 		{"wide", 12345, "ep_12345", ""},
 		{"negative", -1, "", settle.InvalidEpisode},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := scene.CanonicalEpisodeInt(tt.in)
-			wantCode(t, err, tt.code)
-			if got != tt.want {
-				t.Fatalf("got %q, want %q", got, tt.want)
-			}
-		})
-	}
+	})
 }
 
 func TestValidateNames(t *testing.T) {
@@ -98,37 +92,23 @@ func TestValidateNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := scene.ValidateBatchID(tt.in)
-			if tt.batchOK {
-				wantCode(t, err, "")
-			} else {
-				wantCode(t, err, settle.InvalidInput)
-			}
-			err = scene.ValidateProject(tt.in)
-			if tt.pOK {
-				wantCode(t, err, "")
-			} else {
-				wantCode(t, err, settle.InvalidInput)
-			}
+			wantCode(t, scene.ValidateBatchID(tt.in), codeUnless(tt.batchOK, settle.InvalidInput))
+			wantCode(t, scene.ValidateProject(tt.in), codeUnless(tt.pOK, settle.InvalidInput))
 		})
 	}
 }
 
 func TestFileNames(t *testing.T) {
-	if got := scene.FlatName("ep_001", "B"); got != "ep_001_B.json" {
-		t.Errorf("FlatName = %q", got)
-	}
-	if got := scene.VersionName("ep_001", "B", 7); got != "ep_001_B.v007.json" {
-		t.Errorf("VersionName = %q", got)
-	}
-	if got := scene.VersionName("ep_001", "B", 1234); got != "ep_001_B.v1234.json" {
-		t.Errorf("VersionName wide = %q", got)
-	}
-	if got := scene.ManifestName("ep_001", "B"); got != "ep_001_B.versions.json" {
-		t.Errorf("ManifestName = %q", got)
-	}
-	if got := scene.LockName("ep_001", "B"); got != "ep_001_B.versions.lock" {
-		t.Errorf("LockName = %q", got)
+	for _, tt := range []struct{ name, got, want string }{
+		{"FlatName", scene.FlatName("ep_001", "B"), "ep_001_B.json"},
+		{"VersionName", scene.VersionName("ep_001", "B", 7), "ep_001_B.v007.json"},
+		{"VersionName wide", scene.VersionName("ep_001", "B", 1234), "ep_001_B.v1234.json"},
+		{"ManifestName", scene.ManifestName("ep_001", "B"), "ep_001_B.versions.json"},
+		{"LockName", scene.LockName("ep_001", "B"), "ep_001_B.versions.lock"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s = %q, want %q", tt.name, tt.got, tt.want)
+		}
 	}
 }
 
@@ -191,12 +171,15 @@ func TestCheckArtifact(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := scene.CheckArtifact(tt.in)
-			if tt.ok {
-				wantCode(t, err, "")
-			} else {
-				wantCode(t, err, settle.UnsafeArtifact)
-			}
+			wantCode(t, scene.CheckArtifact(tt.in), codeUnless(tt.ok, settle.UnsafeArtifact))
 		})
 	}
+}
+
+// codeUnless is the error code wanted of a check: none when ok.
+func codeUnless(ok bool, code settle.Code) settle.Code {
+	if ok {
+		return ""
+	}
+	return code
 }

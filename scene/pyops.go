@@ -45,6 +45,15 @@ func pyGetItem(container any, key string) (any, error) {
 	return nil, errPy // KeyError, or TypeError for a list or str index
 }
 
+// pyLookup is `key in container` and, when it is, container[key].
+func pyLookup(container any, key string) (v any, has bool, err error) {
+	if has, err = pyContains(container, key); err != nil || !has {
+		return nil, false, err
+	}
+	v, err = pyGetItem(container, key)
+	return v, true, err
+}
+
 // pyGet is Python's d.get(key) on a value that must be a dict.
 func pyGet(d any, key string) (any, bool, error) {
 	o, ok := d.(*pyjson.Object)

@@ -96,45 +96,54 @@ func (r *DurableRecord) Clone() *DurableRecord {
 // field returns the named string field of the record ("" for an unknown
 // name): the seed reads records as dicts.
 func (r *DurableRecord) field(name string) string {
-	switch name {
-	case "schema":
-		return r.Schema
-	case "task_id":
-		return r.TaskID
-	case "track_id":
-		return r.TrackID
-	case "dispatch_id":
-		return r.DispatchID
-	case "dispatch_id_source":
-		return r.DispatchIDSource
-	case "normal_collector_cron_id":
-		return r.NormalCollectorCronID
-	case "normal_collector_cron_id_source":
-		return r.NormalCollectorCronIDSource
-	case "collector_key":
-		return r.CollectorKey
-	case "collector_role":
-		return r.CollectorRole
-	case "authoritative_verdict":
-		return r.AuthoritativeVerdict
-	case "terminal_status":
-		return r.TerminalStatus
-	case "completed_at":
-		return r.CompletedAt
-	case "source_result_path":
-		return r.SourceResultPath
-	case "batch_id":
-		return r.BatchID
-	case "executor_key":
-		return r.ExecutorKey
-	case "chat_id":
-		return r.ChatID
-	case "writeback_classification":
-		return r.WritebackClassification
-	case "writeback_id":
-		return r.WritebackID
+	if f := r.strField(name); f != nil {
+		return *f
 	}
 	return ""
+}
+
+// strField returns the string field of the record that the ledger key
+// names (nil for fallback_callback_cron_id, a *string, and unknown keys).
+func (r *DurableRecord) strField(key string) *string {
+	switch key {
+	case "schema":
+		return &r.Schema
+	case "task_id":
+		return &r.TaskID
+	case "track_id":
+		return &r.TrackID
+	case "dispatch_id":
+		return &r.DispatchID
+	case "dispatch_id_source":
+		return &r.DispatchIDSource
+	case "normal_collector_cron_id":
+		return &r.NormalCollectorCronID
+	case "normal_collector_cron_id_source":
+		return &r.NormalCollectorCronIDSource
+	case "collector_key":
+		return &r.CollectorKey
+	case "collector_role":
+		return &r.CollectorRole
+	case "authoritative_verdict":
+		return &r.AuthoritativeVerdict
+	case "terminal_status":
+		return &r.TerminalStatus
+	case "completed_at":
+		return &r.CompletedAt
+	case "source_result_path":
+		return &r.SourceResultPath
+	case "batch_id":
+		return &r.BatchID
+	case "executor_key":
+		return &r.ExecutorKey
+	case "chat_id":
+		return &r.ChatID
+	case "writeback_classification":
+		return &r.WritebackClassification
+	case "writeback_id":
+		return &r.WritebackID
+	}
+	return nil
 }
 
 // field returns the named identity field of the binding.

@@ -308,45 +308,10 @@ func durableFromPairs(pairs []kv) *DurableRecord {
 	r := &DurableRecord{}
 	for i := range pairs {
 		p := &pairs[i]
-		switch p.key {
-		case "schema":
-			r.Schema = p.str()
-		case "task_id":
-			r.TaskID = p.str()
-		case "track_id":
-			r.TrackID = p.str()
-		case "dispatch_id":
-			r.DispatchID = p.str()
-		case "dispatch_id_source":
-			r.DispatchIDSource = p.str()
-		case "normal_collector_cron_id":
-			r.NormalCollectorCronID = p.str()
-		case "normal_collector_cron_id_source":
-			r.NormalCollectorCronIDSource = p.str()
-		case "collector_key":
-			r.CollectorKey = p.str()
-		case "collector_role":
-			r.CollectorRole = p.str()
-		case "authoritative_verdict":
-			r.AuthoritativeVerdict = p.str()
-		case "terminal_status":
-			r.TerminalStatus = p.str()
-		case "completed_at":
-			r.CompletedAt = p.str()
-		case "source_result_path":
-			r.SourceResultPath = p.str()
-		case "batch_id":
-			r.BatchID = p.str()
-		case "executor_key":
-			r.ExecutorKey = p.str()
-		case "chat_id":
-			r.ChatID = p.str()
-		case "fallback_callback_cron_id":
+		if f := r.strField(p.key); f != nil {
+			*f = p.str()
+		} else if p.key == "fallback_callback_cron_id" {
 			r.FallbackCallbackCronID = optStrPtr(p)
-		case "writeback_classification":
-			r.WritebackClassification = p.str()
-		case "writeback_id":
-			r.WritebackID = p.str()
 		}
 	}
 	return r

@@ -146,24 +146,22 @@ func randStrings(r *rand.Rand, p any) {
 	}
 }
 
+// randRec is a T of random fields, by pointer or by value.
+func randRec[T any](r *rand.Rand, byValue bool) any {
+	p := new(T)
+	randStrings(r, p)
+	if byValue {
+		return *p
+	}
+	return p
+}
+
 func randRecord(r *rand.Rand) any {
-	switch r.IntN(7) {
-	case 0, 1:
-		d := &DurableRecord{}
-		randStrings(r, d)
-		return d
-	case 2:
-		d := DurableRecord{}
-		randStrings(r, &d)
-		return d
-	case 3, 4:
-		g := &RegistryRecord{}
-		randStrings(r, g)
-		return g
-	case 5:
-		g := RegistryRecord{}
-		randStrings(r, &g)
-		return g
+	switch n := r.IntN(7); n {
+	case 0, 1, 2:
+		return randRec[DurableRecord](r, n == 2)
+	case 3, 4, 5:
+		return randRec[RegistryRecord](r, n == 5)
 	}
 	c := &ConflictRecord{}
 	randStrings(r, c)

@@ -204,6 +204,15 @@ type gen struct {
 
 func (g *gen) chance(p float64) bool { return g.r.Float64() < p }
 
+// setEither sets key to v in a with probability p, else in b.
+func (g *gen) setEither(p float64, a, b *pyjson.Object, key string, v any) {
+	if g.chance(p) {
+		a.Set(key, v)
+	} else {
+		b.Set(key, v)
+	}
+}
+
 func pick[T any](g *gen, xs ...T) T { return xs[g.r.IntN(len(xs))] }
 
 var (
@@ -313,11 +322,7 @@ func (g *gen) verdict() *pyjson.Object {
 	}
 	if g.chance(0.7) {
 		role := pick[any](g, "ANU", "ANU", "ANU", " ANU ", "EXECUTOR", "anu", "", nil)
-		if g.chance(0.2) {
-			four.Set("collector_role", role)
-		} else {
-			o.Set("collector_role", role)
-		}
+		g.setEither(0.2, four, o, "collector_role", role)
 	}
 	switch g.r.IntN(10) {
 	case 0, 1:
@@ -333,11 +338,7 @@ func (g *gen) verdict() *pyjson.Object {
 	}
 	if g.chance(0.5) {
 		ek := pick(g, "exec000000000001", "exec000000000001", key1, key2, "exec000000000002 (self)", "", "(x) exec")
-		if g.chance(0.3) {
-			four.Set("executor_key", ek)
-		} else {
-			o.Set("executor_key", ek)
-		}
+		g.setEither(0.3, four, o, "executor_key", ek)
 	}
 	if g.chance(0.6) {
 		chat := pick[any](g, seedChatID, seedChatID, seedChatID, "chat-other", " "+seedChatID, "", nil)
@@ -364,19 +365,11 @@ func (g *gen) verdict() *pyjson.Object {
 	}
 	if g.chance(0.4) {
 		n := pick[any](g, "ncc-a", "ncc-a", "ncc-b", "", nil)
-		if g.chance(0.5) {
-			four.Set("normal_collector_cron_id", n)
-		} else {
-			o.Set("normal_collector_cron_id", n)
-		}
+		g.setEither(0.5, four, o, "normal_collector_cron_id", n)
 	}
 	if g.chance(0.3) {
 		fb := pick[any](g, "fb-1", "fb-2", "", nil, "  ")
-		if g.chance(0.5) {
-			four.Set("fallback_callback_cron_id", fb)
-		} else {
-			o.Set("fallback_callback_cron_id", fb)
-		}
+		g.setEither(0.5, four, o, "fallback_callback_cron_id", fb)
 	}
 	if g.chance(0.85) {
 		ts := pick[any](g, "2025-01-01T00:00:00+09:00", "2025-01-02T03:04:05+09:00", " 2025-01-03 ", "", nil)

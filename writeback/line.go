@@ -23,27 +23,22 @@ import (
 // with its "\n") to dst and returns the extended slice. On error it returns
 // dst unchanged; the errors are EncodeLine's.
 func AppendLine(dst []byte, v any) ([]byte, error) {
+	switch v { // a nil pointer of any of the record types
+	case (*DurableRecord)(nil), (*RegistryRecord)(nil), (*ConflictRecord)(nil):
+		return dst, settle.Errorf(settle.Internal, "encode ledger line: nil record")
+	}
 	var b []byte
 	var err error
 	switch r := v.(type) {
 	case *DurableRecord:
-		if r == nil {
-			return dst, errNilRecord()
-		}
 		b = appendDurable(dst, r, &err)
 	case DurableRecord:
 		b = appendDurable(dst, &r, &err)
 	case *RegistryRecord:
-		if r == nil {
-			return dst, errNilRecord()
-		}
 		b = appendRegistry(dst, r, &err)
 	case RegistryRecord:
 		b = appendRegistry(dst, &r, &err)
 	case *ConflictRecord:
-		if r == nil {
-			return dst, errNilRecord()
-		}
 		b = appendConflict(dst, r, &err)
 	case ConflictRecord:
 		b = appendConflict(dst, &r, &err)
@@ -54,10 +49,6 @@ func AppendLine(dst []byte, v any) ([]byte, error) {
 		return dst, settle.Wrap(settle.InvalidInput, err, "encode ledger line")
 	}
 	return append(b, '\n'), nil
-}
-
-func errNilRecord() error {
-	return settle.Errorf(settle.Internal, "encode ledger line: nil record")
 }
 
 // lineSize is a capacity that holds a typical line.

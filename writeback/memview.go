@@ -230,25 +230,7 @@ func (m *MemView) addDurable(seq int64, d *DurableRecord, raw []byte) {
 		m.byWID[h] = m.byWID[h].add(ix)
 	}
 	key := d.Identity()
-	identityOK := true
-	track := d.TrackID
-	batchOK := true
-	if key.TaskID == "" || key.TrackID == "" || key.DispatchID == "" || key.CollectorKey == "" || key.BatchID == "" {
-		// A field read as "": find out whether it really is "" (the seed
-		// compares raw values) or is missing or not a string.
-		if o := rawObject(raw); o != nil {
-			for _, f := range [...]string{"task_id", "track_id", "dispatch_id", "collector_key", "batch_id"} {
-				if _, isStr := o.GetString(f); !isStr {
-					identityOK = false
-				}
-			}
-			if _, isStr := o.GetString("batch_id"); !isStr {
-				batchOK = false
-			}
-			v, _ := o.Get("track_id") // str(d.get("track_id")): "None" when missing
-			track = pyjson.Str(v)
-		}
-	}
+	identityOK, batchOK, track := DurableKeys(d, raw)
 	if identityOK {
 		h := m.identityHash(&key)
 		m.byIdentity[h] = m.byIdentity[h].add(ix)
@@ -312,6 +294,30 @@ func (m *MemView) addRegistry(r *RegistryRecord, raw []byte) {
 		*l.more = append(*l.more, r)
 	}
 	m.registry[h] = l
+}
+
+// DurableKeys is how the view keys a durable record decoded from raw (nil
+// for one built in memory). The seed compares raw values, so a field read
+// as "" may be missing or not a string, which no lookup matches:
+// identityOK is false when an identity field is, batchOK when batch_id is.
+// track is the seed's str(d.get("track_id")) ("None" when missing).
+// Indexes that derive the same keys as the view use it.
+func DurableKeys(d *DurableRecord, raw []byte) (identityOK, batchOK bool, track string) {
+	identityOK, batchOK, track = true, true, d.TrackID
+	if d.TaskID != "" && d.TrackID != "" && d.DispatchID != "" && d.CollectorKey != "" && d.BatchID != "" {
+		return
+	}
+	if o := rawObject(raw); o != nil { // rare: parse the line again
+		for _, f := range [...]string{"task_id", "track_id", "dispatch_id", "collector_key", "batch_id"} {
+			if _, isStr := o.GetString(f); !isStr {
+				identityOK = false
+			}
+		}
+		_, batchOK = o.GetString("batch_id")
+		v, _ := o.Get("track_id")
+		track = pyjson.Str(v)
+	}
+	return
 }
 
 // RawObject parses a record's raw line as the view does when a field read

@@ -83,6 +83,19 @@ func fieldTypes(out []string, obj *pyjson.Object, prefix string, names []string,
 	return out
 }
 
+// memberAs is obj's member key as a T, or the problem ("missing", or
+// what it is instead of kind).
+func memberAs[T any](obj *pyjson.Object, key, kind string) (x T, problem string) {
+	v, ok := obj.Get(key)
+	if !ok {
+		return x, key + " missing"
+	}
+	if x, ok = v.(T); !ok {
+		return x, fmt.Sprintf("%s is %s, not %s", key, typeName(v), kind)
+	}
+	return x, ""
+}
+
 var fallbackNullable = map[string]bool{"fallback_callback_cron_id": true}
 
 // checkDurable checks a durable record, or with a prefix a conflict's
@@ -130,24 +143,15 @@ func checkRegistry(obj *pyjson.Object) []string {
 
 func checkConflict(obj *pyjson.Object) []string {
 	out := fieldTypes(nil, obj, "", conflictStringFields, nil, nil)
-	cand, ok := obj.Get("candidate")
-	candObj, isObj := cand.(*pyjson.Object)
-	switch {
-	case !ok:
-		out = append(out, "candidate missing")
-	case !isObj:
-		out = append(out, fmt.Sprintf("candidate is %s, not an object", typeName(cand)))
-	default:
-		out = append(out, checkDurable(candObj, "candidate.")...)
+	cand, problem := memberAs[*pyjson.Object](obj, "candidate", "an object")
+	if problem != "" {
+		out = append(out, problem)
+	} else {
+		out = append(out, checkDurable(cand, "candidate.")...)
 	}
-	reasons, ok := obj.Get("reasons")
-	list, isList := reasons.([]any)
-	switch {
-	case !ok:
-		out = append(out, "reasons missing")
-	case !isList:
-		out = append(out, fmt.Sprintf("reasons is %s, not a list", typeName(reasons)))
-	default:
+	if list, problem := memberAs[[]any](obj, "reasons", "a list"); problem != "" {
+		out = append(out, problem)
+	} else {
 		for i, r := range list {
 			if _, ok := r.(string); !ok {
 				out = append(out, fmt.Sprintf("reasons[%d] is %s, not a string", i, typeName(r)))
@@ -163,7 +167,7 @@ func checkConflict(obj *pyjson.Object) []string {
 	if want := ConflictID(wid, cls); cid != want {
 		out = append(out, fmt.Sprintf("conflict_id %s does not match writeback_id and classification (%s)", pyjson.Repr(cid), want))
 	}
-	if cw, _ := candObj.GetString("writeback_id"); cw != wid {
+	if cw, _ := cand.GetString("writeback_id"); cw != wid {
 		out = append(out, fmt.Sprintf("candidate.writeback_id %s is not the record's writeback_id %s", pyjson.Repr(cw), pyjson.Repr(wid)))
 	}
 	return out
