@@ -24,7 +24,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/settlehq/settle/internal/testenv"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -36,6 +35,7 @@ import (
 	"time"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/writeback"
 )
