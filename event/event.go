@@ -4,8 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
-	settle "github.com/settlehq/settle"
 	"time"
+
+	settle "github.com/settlehq/settle"
 )
 
 // Event types.

@@ -3,12 +3,12 @@ package file
 import (
 	"errors"
 	"fmt"
-	"github.com/settlehq/settle/internal/durable"
 	"os"
 
 	"golang.org/x/sys/unix"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/writeback"
 )
 

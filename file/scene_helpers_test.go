@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/settlehq/settle/internal/testenv"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/storetest"

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/settlehq/settle/derive"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/derive"
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/scene"
 	"github.com/settlehq/settle/writeback"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	settle "github.com/settlehq/settle"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/httpapi"

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/settlehq/settle/event"
 	"hash"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/file"
 	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/postgres"

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/settlehq/settle/internal/testenv"
 	"log/slog"
 	mrand "math/rand"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/migrate"
 	"github.com/settlehq/settle/postgres"
 	"github.com/settlehq/settle/scene"

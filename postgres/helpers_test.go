@@ -2,12 +2,12 @@ package postgres_test
 
 import (
 	"context"
-	"github.com/settlehq/settle/internal/testenv"
 	"io"
 	"log/slog"
 	mrand "math/rand"
 	"testing"
 
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/postgres"
 	"github.com/settlehq/settle/writeback"
 )

@@ -3,12 +3,12 @@ package scene_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"github.com/settlehq/settle/internal/testenv"
 
 	"github.com/settlehq/settle/scene"
 	"testing"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/pyjson"
 )
 

@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"github.com/settlehq/settle/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )

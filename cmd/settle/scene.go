@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/settlehq/settle/derive"
-	"github.com/settlehq/settle/event"
 	"time"
 
 	settle "github.com/settlehq/settle"
+	"github.com/settlehq/settle/derive"
+	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/pyjson"
 	"github.com/settlehq/settle/scene"
 )

@@ -5,13 +5,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/fsnotify/fsnotify"
 	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/derive"
