@@ -174,10 +174,11 @@ func FingerprintTreeStrict(obj *pyjson.Object) (string, error) {
 		return "", settle.Errorf(settle.Corrupt, "structure fingerprint: not a JSON object")
 	}
 	sceneID, _ := obj.Get("scene_id")
-	bv, _ := obj.Get("beats")
-	beats, err := pyIterList(bv)
+	beats, err := sceneBeats(obj, func(format string, args ...any) error {
+		return settle.Errorf(settle.Corrupt, "structure fingerprint: "+format, args...)
+	})
 	if err != nil {
-		return "", settle.Errorf(settle.Corrupt, "structure fingerprint: beats is %s, not a list", pyjson.TypeName(bv))
+		return "", err
 	}
 	ids := make([]any, len(beats))
 	mds := make([]any, len(beats))
