@@ -187,11 +187,6 @@ func scWriteFiles(t testing.TB, root string, files map[string][]byte) {
 
 // ---- the Python reference ----
 
-func scRepoRoot(t testing.TB) string {
-	t.Helper()
-	return testenv.RepoRoot(t)
-}
-
 // scReferenceMarker is the seed module the scene tests run.
 const scReferenceMarker = "recoil/pipeline/core/persistence.py"
 

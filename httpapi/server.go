@@ -250,14 +250,6 @@ func principalOf(r *http.Request) Principal {
 	return Principal{}
 }
 
-// loggerOf returns the request's logger (with its request id).
-func (s *Server) loggerOf(r *http.Request) *slog.Logger {
-	if ri := info(r.Context()); ri != nil {
-		return ri.logger()
-	}
-	return s.log
-}
-
 // requestID accepts a client's X-Request-ID of 1-64 safe characters, else
 // makes one.
 func requestID(r *http.Request) string {

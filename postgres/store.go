@@ -372,9 +372,3 @@ func xlock(ctx context.Context, tx pgx.Tx, key int64) error {
 	_, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", key)
 	return err
 }
-
-// slock takes a transaction-scoped shared advisory lock.
-func slock(ctx context.Context, tx pgx.Tx, key int64) error {
-	_, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock_shared($1)", key)
-	return err
-}

@@ -100,16 +100,6 @@ func invalidUTF8Offset(b []byte) int {
 	return len(b)
 }
 
-func countNL(b []byte) int {
-	n := 0
-	for _, c := range b {
-		if c == '\n' {
-			n++
-		}
-	}
-	return n
-}
-
 // newSyntaxError computes Python's line/column/char position of byte off.
 func newSyntaxError(data []byte, off int, msg string) *SyntaxError {
 	if off > len(data) {

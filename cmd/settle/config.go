@@ -100,7 +100,6 @@ func (c *Config) LedgerPath() string {
 type globalFlags struct {
 	root, ledger, keys, chat, store, config, lockTimeout string
 	json                                                 bool
-	set                                                  map[string]bool
 }
 
 const globalFlagsHelp = `  --root DIR             workspace root (SETTLE_ROOT; default: current directory)
