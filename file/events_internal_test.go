@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,7 +62,7 @@ func TestEventsSegmentsCompactByAge(t *testing.T) {
 // gives, with events of another process on the same log in between, keyed
 // and unkeyed, appended, posted and flushed.
 func TestSealMetaSameIndex(t *testing.T) {
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	ctx := context.Background()
 	root := t.TempDir()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

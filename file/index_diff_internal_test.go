@@ -306,7 +306,7 @@ func ixLineEnds(t *testing.T, path string) []int64 {
 }
 
 func TestIndexDifferential(t *testing.T) {
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	steps := 120
 	if testing.Short() {
 		steps = 40

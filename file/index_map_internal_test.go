@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,7 +103,7 @@ func TestIndexBaseMapped(t *testing.T) {
 // index files on disk were written with, and a record's keys built in one
 // buffer are the keys built one by one.
 func TestKeyHashIsFNV(t *testing.T) {
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	for range 2000 {
 		b := make([]byte, rng.Intn(80))
 		rng.Read(b)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -458,7 +457,7 @@ func TestLedgerCrash(t *testing.T) {
 	ref, python, haveRef := lgReferenceIfPresent(t)
 	root := t.TempDir()
 	path := lgLedgerPath(root)
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	acks := newAckSet()
 	failpoints := 0
 	reached := map[string]int{}
@@ -653,7 +652,7 @@ func lgManyAllOrNone(t *testing.T, path string, strict bool, cut map[string]bool
 // batch completes them idempotently.
 func TestLedgerBatchCrash(t *testing.T) {
 	rounds := lgCrashRounds(t, 40)
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	root := t.TempDir()
 	path := lgLedgerPath(root)
 	acks := newAckSet()

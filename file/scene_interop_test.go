@@ -3,7 +3,6 @@ package file_test
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -81,7 +80,7 @@ func TestScenesInteropGoWritesSeedReads(t *testing.T) {
 	root := t.TempDir()
 	scReferenceDir(t)
 	s := scOpen(t, root)
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 
 	plan := scene.Plan{Root: storetest.Tree(`{"sequences": {
 		"B1": {"shots": [{"shot_id": "S1", "prompt": "the café ✓ opens", "is_env_only": true}, {"shot_id": "S2", "duration_s": 2.5}]},
@@ -228,7 +227,7 @@ func TestScenesInteropErrorCodes(t *testing.T) {
 // operations on them of the error-code differential.
 func scErrorCodeCases(t *testing.T) (map[string]string, []map[string]any) {
 	t.Helper()
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	good := func(batch string) string { return scBodyText(t, scGenTree(rng, batch, 2)) }
 	manifest := func(batch, body string) string {
 		return `{"schema_version": 1, "batch_id": "` + batch + `", "active_version": 1, "versions": [` + body + `]}`

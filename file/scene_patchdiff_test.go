@@ -322,7 +322,7 @@ type scPatchRun struct {
 // runs the patches through the seed on a copy.
 func scLivePatchRun(t *testing.T, n int) scPatchRun {
 	t.Helper()
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	goRoot, pyRoot := t.TempDir(), t.TempDir()
 	s := scOpen(t, goRoot)
 	cases := make([]scDiffCase, n)

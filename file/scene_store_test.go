@@ -55,7 +55,7 @@ func TestScenesActiveBodyPath(t *testing.T) {
 func TestScenesCandidateFiles(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	sc := scGen(t, rand.New(rand.NewSource(testenv.Seed(t))), "B", 3)
+	sc := scGen(t, testenv.Rand(t), "B", 3)
 	v, err := s.WriteCandidate(scCtx, storetest.Ref("B"), sc, "first", false)
 	storetest.OK(t, err)
 	if v != 1 || !scExists(root, storetest.Token+"_B.v001.json") || scExists(root, storetest.Token+"_B.json") {
@@ -79,7 +79,7 @@ func TestScenesCandidateFiles(t *testing.T) {
 func TestScenesPostWriteSeesTheBody(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref("B"), scGen(t, rng, "B", 2)))
 	before := scReadRaw(t, root, storetest.Token+"_B.json")
 	hookErr := errors.New("ledger mirror failed")
@@ -148,7 +148,7 @@ func TestScenesWriteFailurePoisons(t *testing.T) {
 		t.Run(step, func(t *testing.T) {
 			root := t.TempDir()
 			s := scOpen(t, root)
-			rng := rand.New(rand.NewSource(testenv.Seed(t)))
+			rng := testenv.Rand(t)
 			storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref("B"), scGen(t, rng, "B", 2)))
 			before := scReadRaw(t, root, storetest.Token+"_B.json")
 			durable.SetFailpoint(step, func() error { return errors.New("injected I/O error") })
@@ -182,7 +182,7 @@ func TestScenesWriteFailurePoisons(t *testing.T) {
 func TestScenesLockWaitHonoursContext(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	storetest.OK(t, s.SaveGuarded(scCtx, storetest.Ref("B"), scGen(t, rng, "B", 1)))
 	l, err := durable.LockFile(context.Background(), scPath(root, storetest.Token+"_B.versions.lock"), 0)
 	storetest.OK(t, err)
@@ -219,7 +219,7 @@ func TestScenesClosed(t *testing.T) {
 func TestScenesSeedPrimitives(t *testing.T) {
 	root := t.TempDir()
 	s := scOpen(t, root)
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	m, err := s.LoadManifest(scCtx, storetest.Ref("B"))
 	if err != nil || m != nil {
 		t.Fatalf("LoadManifest of nothing = %v, %v", m, err)
@@ -269,7 +269,7 @@ func TestScenesSeedPrimitives(t *testing.T) {
 // a save by another store between: no update may be lost, and the body on
 // disk must be the one a fresh store writes for the same scene.
 func TestScenesStatusWritesShareOneStore(t *testing.T) {
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	root := t.TempDir()
 	s, other := scOpen(t, root), scOpen(t, root)
 	ref := storetest.Ref("CACHE")

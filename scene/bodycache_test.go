@@ -3,7 +3,6 @@ package scene_test
 import (
 	"bytes"
 	"fmt"
-	"math/rand"
 	"testing"
 
 	settle "github.com/settlehq/settle"
@@ -18,7 +17,7 @@ import (
 // changed the scene a write returned, or a change of a structural value
 // is one only its spelling shows (30 and 30.0).
 func TestStatusBodyCache(t *testing.T) {
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	body := []byte(`{"schema_version": 1, "scene_id": "B1", "beats": [` +
 		`{"beat_id": "SH_000", "beat_metadata": {"modality": "t2v", "generation_config": {"steps": 30, "cfg": 6.5}}, "takes": [{"take_id": "t0", "status": "running"}]},` +
 		`{"beat_id": "SH_001", "beat_metadata": {"plan_shot": {"shot_id": "SH_001"}}, "takes": []}], "scene_metadata": {}}`)

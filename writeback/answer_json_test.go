@@ -53,7 +53,7 @@ func randomDecision(rng *rand.Rand) *writeback.Decision {
 // TestDecisionAppendJSON: a decision's and a durable record's AppendJSON
 // give json.Marshal's bytes.
 func TestDecisionAppendJSON(t *testing.T) {
-	rng := rand.New(rand.NewSource(testenv.Seed(t)))
+	rng := testenv.Rand(t)
 	for range 5000 {
 		d := randomDecision(rng)
 		want, err := json.Marshal(d)
