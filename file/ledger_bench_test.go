@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/settlehq/settle/file"
+	"github.com/settlehq/settle/internal/durable"
 	"github.com/settlehq/settle/storetest"
 	"github.com/settlehq/settle/writeback"
 )
@@ -73,19 +74,9 @@ func lgBenchRoot(b *testing.B, records int) string {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		b.Fatal(err)
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		b.Fatal(err)
-	}
 	// Flushed before timing: the first fsync of a timed append must not
 	// write back the whole copy.
-	if _, err := f.Write(data); err != nil {
-		b.Fatal(err)
-	}
-	if err := f.Sync(); err != nil {
-		b.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := durable.WriteFile(path, data, 0o644); err != nil {
 		b.Fatal(err)
 	}
 	return root
