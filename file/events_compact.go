@@ -498,7 +498,7 @@ func importLines(last int64, st event.LogState, evs []event.Event) ([]byte, erro
 			return nil, err
 		}
 		ev.Data = raw
-		data = append(data, encodeEventLine(ev)...)
+		data = appendEventLine(data, ev)
 		data = append(data, '\n')
 	}
 	for ; id < st.Last; id++ {

@@ -44,7 +44,7 @@ func benchEventLog(b *testing.B, root string, n, size int) {
 	for id := int64(1); id <= int64(n); id++ {
 		ev := event.Event{ID: id, Type: "batch.settled", Time: t0.Add(time.Duration(id) * time.Millisecond),
 			Key: "batch.settled:B" + strconv.FormatInt(id, 10), Data: []byte(`{"batch":"B` + strconv.FormatInt(id, 10) + `","status":"settled"}`)}
-		chunk = append(append(chunk, encodeEventLine(ev)...), '\n')
+		chunk = append(appendEventLine(chunk, ev), '\n')
 		if size > 0 && id%int64(size) == 0 {
 			flush(id, false)
 		}
