@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,12 +96,15 @@ type Config struct {
 	// as long.
 	SingleClient bool
 	// CPUProfile, if set, is the file the CPU profile of this process
-	// during the load and the references is written to.
+	// during the load (not the references) is written to.
 	CPUProfile string
 	// MemProfile, if set, is the file the allocation profile of this
 	// process (since it started: the load dominates) is written to after
-	// the load and the references.
+	// the load.
 	MemProfile string
+	// Trace, if set, is the file the execution trace of the load (not
+	// of the references) is written to (runtime/trace; go tool trace).
+	Trace string
 }
 
 func (cfg *Config) log() io.Writer {
@@ -145,34 +149,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.FsyncPerSec, res.FsyncP50ms = rate, p50
 		fmt.Fprintf(cfg.log(), "disk fsync rate in %s: %.0f fsync/s (single-record append+fsync, p50 %.2f ms)\n", tg.FsyncDir, rate, p50)
 	}
-	if cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile)
-		if err != nil {
-			return nil, settle.Wrap(settle.InvalidInput, err, "cpu profile")
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, settle.Wrap(settle.Internal, err, "cpu profile")
-		}
-		defer pprof.StopCPUProfile()
-	}
-	if cfg.MemProfile != "" {
-		f, err := os.Create(cfg.MemProfile)
-		if err != nil {
-			return nil, settle.Wrap(settle.InvalidInput, err, "memory profile")
-		}
-		defer func() {
-			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-				fmt.Fprintf(cfg.log(), "memory profile: %v\n", err)
-			}
-			f.Close()
-		}()
+	stopProfiles, err := startProfiles(cfg)
+	if err != nil {
+		return nil, err
 	}
 	var before Counters
 	if tg.Counters != nil {
 		before = tg.Counters()
 	}
-	if err := runLoad(ctx, cfg, res); err != nil {
+	err = runLoad(ctx, cfg, res)
+	stopProfiles()
+	if err != nil {
 		return nil, err
 	}
 	if tg.Counters != nil {
@@ -192,6 +179,68 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// startProfiles starts the profiles cfg asks for; the returned function
+// stops them and writes them. They cover the load alone, not the
+// references measured after it.
+func startProfiles(cfg Config) (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	create := func(path, what string) (*os.File, error) {
+		f, err := os.Create(path)
+		if err != nil {
+			stop()
+			return nil, settle.Wrap(settle.InvalidInput, err, "%s", what)
+		}
+		return f, nil
+	}
+	closeFile := func(f *os.File, what string) {
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(cfg.log(), "%s: %v\n", what, err)
+		}
+	}
+	if cfg.CPUProfile != "" {
+		f, err := create(cfg.CPUProfile, "cpu profile")
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			stop()
+			return nil, settle.Wrap(settle.Internal, err, "cpu profile")
+		}
+		stops = append(stops, func() { pprof.StopCPUProfile(); closeFile(f, "cpu profile") })
+	}
+	if cfg.Trace != "" {
+		f, err := create(cfg.Trace, "execution trace")
+		if err != nil {
+			return nil, err
+		}
+		if err := trace.Start(f); err != nil {
+			f.Close()
+			stop()
+			return nil, settle.Wrap(settle.Internal, err, "execution trace")
+		}
+		stops = append(stops, func() { trace.Stop(); closeFile(f, "execution trace") })
+	}
+	if cfg.MemProfile != "" {
+		f, err := create(cfg.MemProfile, "memory profile")
+		if err != nil {
+			return nil, err
+		}
+		stops = append(stops, func() {
+			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+				fmt.Fprintf(cfg.log(), "memory profile: %v\n", err)
+			}
+			closeFile(f, "memory profile")
+		})
+	}
+	return stop, nil
 }
 
 // Counters are a store's commit counters.
