@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -418,6 +419,12 @@ type Index struct {
 	delta   map[uint64]uint32
 	more    map[uint64][]uint32
 	lookups int
+	// While a background merge runs, prevDelta and prevMore map the
+	// records it merges and delta and more those indexed since; its
+	// install drops the older pair instead of rebuilding a map of the
+	// records it leaves after the new base.
+	prevDelta map[uint64]uint32
+	prevMore  map[uint64][]uint32
 
 	// What the files on disk hold, as this index last read or wrote them.
 	logGen    uint64
@@ -426,6 +433,13 @@ type Index struct {
 	savedRecs int64 // records covered by base + log on disk
 	savedEnts int   // entries of ents covered by the log on disk
 	savedOff  int64
+
+	// merge is the background base rewrite running or ended, not yet
+	// installed (index_merge.go); merges counts those installed and
+	// mergeTook is how long the last one ran.
+	merge     *baseMerge
+	merges    int64
+	mergeTook time.Duration
 }
 
 // NewIndex returns an empty index for the ledger at path.
@@ -435,6 +449,7 @@ func newIndex(ledgerPath string) *Index {
 
 // reset forgets everything (the ledger was replaced or rewritten).
 func (x *Index) reset() {
+	x.abandonMerge(false)
 	x.b.close()
 	*x = Index{path: x.path, logPath: x.logPath}
 }
@@ -551,6 +566,10 @@ func (x *Index) lookup(h uint64) ([]uint32, error) {
 		}
 	}
 	if x.delta != nil {
+		// The older generation's records come first (lower numbers).
+		if first, ok := x.prevDelta[h]; ok {
+			out = append(append(out, first), x.prevMore[h]...)
+		}
 		if first, ok := x.delta[h]; ok {
 			out = append(append(out, first), x.more[h]...)
 		}
@@ -569,6 +588,12 @@ func (x *Index) lookup(h uint64) ([]uint32, error) {
 		}
 	}
 	return out, nil
+}
+
+// dropDelta forgets the maps of the records after the base; lookups
+// build them again.
+func (x *Index) dropDelta() {
+	x.delta, x.more, x.prevDelta, x.prevMore = nil, nil, nil, nil
 }
 
 // deltaAdd maps h to record seq too (records come in ascending order).
@@ -642,7 +667,8 @@ func (x *Index) load(f *os.File, lid fileID, size int64) (cp ledgerCheckpoint, o
 	if lcp, good := x.loadLog(); good && checkpointValid(f, &lcp, size) {
 		cp = lcp
 	} else {
-		x.rows, x.ents, x.lrows, x.lents, x.delta, x.more = nil, nil, nil, nil, nil, nil
+		x.rows, x.ents, x.lrows, x.lents = nil, nil, nil, nil
+		x.dropDelta()
 		x.savedRecs, x.savedEnts, x.savedOff = b.cp.Recs, 0, b.cp.Off
 		x.logLen = 0
 	}
@@ -778,7 +804,9 @@ func (x *Index) stale() bool {
 
 // save writes what the index holds beyond the files on disk: a log frame,
 // or a new base when the log would grow past mergeRows records or the base
-// on disk is not this index's. cp is the checkpoint of everything indexed.
+// on disk is not this index's. A busy index merges the new base in the
+// background and installs it at a later save (index_merge.go); its log
+// grows past mergeRows meanwhile. cp is the checkpoint of everything indexed.
 // The caller holds the ledger's exclusive flock.
 func (x *Index) save(f *os.File, cp ledgerCheckpoint) error {
 	if int64(x.len()) != cp.Recs {
@@ -791,8 +819,18 @@ func (x *Index) save(f *os.File, cp ledgerCheckpoint) error {
 	if cp.Head, cp.Tail, err = ledgerSums(f, cp.Off); err != nil {
 		return err
 	}
-	if x.b == nil || x.b.f == nil || x.b.lid != x.lid || x.after() > mergeRows {
+	if x.b == nil || x.b.f == nil || x.b.lid != x.lid {
 		return x.writeBase(&cp)
+	}
+	if m := x.mergeDone(); m != nil {
+		if done, err := x.installMerge(m, &cp); done || err != nil {
+			return err
+		}
+	}
+	if x.after() > mergeRows && x.merge == nil {
+		if !x.background() || x.startMerge(&cp) != nil {
+			return x.writeBase(&cp)
+		}
 	}
 	return x.appendFrame(&cp)
 }
@@ -869,12 +907,7 @@ func (x *Index) openLog() (*os.File, error) {
 	if err := x.materialize(); err != nil {
 		return nil, err
 	}
-	h := make([]byte, logHeaderSize)
-	le := binary.LittleEndian
-	copy(h, logMagic)
-	le.PutUint64(h[8:], x.b.gen)
-	le.PutUint32(h[16:], crc32.Checksum(h[:16], castagnoli))
-	if err := durable.WriteFile(x.logPath, h, 0o644); err != nil {
+	if err := durable.WriteFile(x.logPath, logHeader(x.b.gen), 0o644); err != nil {
 		return nil, err
 	}
 	lf, err := os.OpenFile(x.logPath, os.O_RDWR|os.O_APPEND, 0)
@@ -892,6 +925,16 @@ func (x *Index) openLog() (*os.File, error) {
 	return lf, nil
 }
 
+// logHeader is the header of a log of the base of generation gen.
+func logHeader(gen uint64) []byte {
+	h := make([]byte, logHeaderSize)
+	le := binary.LittleEndian
+	copy(h, logMagic)
+	le.PutUint64(h[8:], gen)
+	le.PutUint32(h[16:], crc32.Checksum(h[:16], castagnoli))
+	return h
+}
+
 // writeBaseTo streams a new base to w: the current base merged with the
 // records after it (materialized; delta: their entries, sorted), under
 // cp. The current base is read sequentially and checked as it is copied
@@ -906,21 +949,29 @@ func (x *Index) openLog() (*os.File, error) {
 // call checks a base bucket, and a bucket that gains no entry is copied
 // with the CRC it had.
 func (x *Index) writeBaseTo(w io.Writer, gen uint64, cp *ledgerCheckpoint, delta []ientry) error {
+	return mergeBase(w, x.b, x.lid, x.rows, gen, cp, delta)
+}
+
+// mergeBase is writeBaseTo from explicit parts: the base src (nil: none),
+// the ledger lid and the records after the base (rows; delta: their
+// entries, sorted). It reads src and nothing of an Index, so a background
+// merge runs it on its own copy of the base.
+func mergeBase(w io.Writer, src *idxBase, lid fileID, rows []irow, gen uint64, cp *ledgerCheckpoint, delta []ientry) error {
 	le := binary.LittleEndian
 	var baseRecs, baseEnt int64
-	if x.b != nil {
-		baseRecs, baseEnt = x.b.cp.Recs, x.b.nent
+	if src != nil {
+		baseRecs, baseEnt = src.cp.Recs, src.nent
 	}
 	// Buffers of at most mergeChunk: small merges (tests merge every few
 	// records) allocate little.
-	total := idxHeaderSize + (baseRecs+int64(len(x.rows)))*rowSize + (baseEnt+int64(len(delta)))*entrySize
+	total := idxHeaderSize + (baseRecs+int64(len(rows)))*rowSize + (baseEnt+int64(len(delta)))*entrySize
 	o := &mergeOut{w: w, buf: make([]byte, 0, max(min(total, int64(mergeChunk)), 2*rowSize))}
-	o.write(encodeBaseHeader(gen, x.lid, cp, baseEnt+int64(len(delta))))
+	o.write(encodeBaseHeader(gen, lid, cp, baseEnt+int64(len(delta))))
 	scratch := make([]byte, 8+13)
 	for seq := int64(0); seq < baseRecs; {
 		p := o.free(rowSize)
 		p = p[:min(int64(len(p)/rowSize), baseRecs-seq)*rowSize]
-		if _, err := x.b.ReadAt(p, x.b.rowsAt()+seq*rowSize); err != nil {
+		if _, err := src.ReadAt(p, src.rowsAt()+seq*rowSize); err != nil {
 			return fmt.Errorf("%w: rows: %v", errIndexCorrupt, err)
 		}
 		for i := 0; i < len(p); i += rowSize {
@@ -931,7 +982,7 @@ func (x *Index) writeBaseTo(w io.Writer, gen uint64, cp *ledgerCheckpoint, delta
 		}
 		o.buf = o.buf[:len(o.buf)+len(p)]
 	}
-	for i, r := range x.rows {
+	for i, r := range rows {
 		p := o.free(rowSize)
 		le.PutUint64(p, uint64(r.off))
 		le.PutUint32(p[8:], r.n)
@@ -945,13 +996,13 @@ func (x *Index) writeBaseTo(w io.Writer, gen uint64, cp *ledgerCheckpoint, delta
 	// (hash, record) order, with each bucket's start and CRC.
 	var fan []uint32
 	var in *mergeIn
-	if x.b != nil && baseEnt > 0 {
-		if x.b.fan == nil {
-			if err := x.b.loadFan(); err != nil {
+	if src != nil && baseEnt > 0 {
+		if src.fan == nil {
+			if err := src.loadFan(); err != nil {
 				return err
 			}
 		}
-		fan = x.b.fan
+		fan = src.fan
 		if fan[0] != 0 || int64(fan[2*fanBuckets]) != baseEnt {
 			return fmt.Errorf("%w: fan-out bounds", errIndexCorrupt)
 		}
@@ -961,7 +1012,7 @@ func (x *Index) writeBaseTo(w io.Writer, gen uint64, cp *ledgerCheckpoint, delta
 			}
 		}
 		n := max(min(baseEnt*entrySize, int64(mergeChunk)), entrySize)
-		in = &mergeIn{b: x.b, off: x.b.entAt(), left: baseEnt, buf: make([]byte, n/entrySize*entrySize)}
+		in = &mergeIn{b: src, off: src.entAt(), left: baseEnt, buf: make([]byte, n/entrySize*entrySize)}
 	}
 	starts := make([]uint32, fanBuckets+1)
 	sums := make([]uint32, fanBuckets)
@@ -1133,6 +1184,7 @@ func (o *mergeOut) putEntry(e ientry) {
 // writeBase replaces the base with everything indexed and starts an empty
 // log.
 func (x *Index) writeBase(cp *ledgerCheckpoint) error {
+	x.abandonMerge(false)
 	if err := x.materialize(); err != nil {
 		return err
 	}
@@ -1147,23 +1199,14 @@ func (x *Index) writeBase(cp *ledgerCheckpoint) error {
 	}); err != nil {
 		return err
 	}
-	bf, err := os.Open(x.path)
+	b, err := openBase(x.path)
 	if err != nil {
 		return err
 	}
-	fi, err := bf.Stat()
-	var b *idxBase
-	if err == nil {
-		b, err = parseBase(bf, fi.Size())
-	}
-	if err != nil {
-		bf.Close()
-		return err
-	}
-	b.r, b.f, b.fid = bf, bf, idOf(fi)
 	x.b.close()
 	x.b = b
-	x.rows, x.ents, x.lrows, x.lents, x.delta, x.more = nil, nil, nil, nil, nil, nil
+	x.rows, x.ents, x.lrows, x.lents = nil, nil, nil, nil
+	x.dropDelta()
 	x.savedRecs, x.savedEnts, x.savedOff = cp.Recs, 0, cp.Off
 	x.logLen = 0
 	crashPoint("index-log")

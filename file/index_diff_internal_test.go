@@ -37,6 +37,7 @@ const (
 	ixEnvTask  = "SETTLE_INDEX_TASK"
 	ixEnvMerge = "SETTLE_INDEX_MERGE"
 	ixEnvSteps = "SETTLE_INDEX_STEPS"
+	ixEnvBg    = "SETTLE_INDEX_BACKGROUND" // the child merges in the background
 )
 
 func ixQuiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -66,15 +67,28 @@ func TestIndexChild(t *testing.T) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
 	}
+	background := os.Getenv(ixEnvBg) != ""
+	if background {
+		backgroundMergeAfter = 0
+	}
 	l, err := OpenLedger(LedgerOptions{Root: os.Getenv(ixEnvRoot), Config: storetest.Config(), Logger: ixQuiet()})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "open:", err)
 		os.Exit(2)
 	}
 	task := os.Getenv(ixEnvTask)
-	if _, err := l.Writeback(context.Background(), writeback.WritebackRequest{Binding: storetest.Binding(task, "T1", "crash")}); err != nil {
-		fmt.Fprintln(os.Stderr, "writeback:", err)
-		os.Exit(2)
+	for i := range 2 {
+		if _, err := l.Writeback(context.Background(), writeback.WritebackRequest{Binding: storetest.Binding(fmt.Sprint(task, "-", i), "T1", "crash")}); err != nil {
+			fmt.Fprintln(os.Stderr, "writeback:", err)
+			os.Exit(2)
+		}
+		// In the background, the first write-back's save may start a
+		// merge: it dies at "index-merge" once its files are written,
+		// or the second write-back's save installs it and dies at
+		// "index-base" or "index-log".
+		if !background || !ixWaitMerge(l) {
+			break
+		}
 	}
 	os.Exit(0)
 }
@@ -321,7 +335,9 @@ func TestIndexDifferential(t *testing.T) {
 	defer func(d, f int) { deltaMapAfter, fanCacheAfter = d, f }(deltaMapAfter, fanCacheAfter)
 	thresholds := [...]int{0, 1, 5, 1 << 30}
 	deltaMapAfter, fanCacheAfter = thresholds[rng.Intn(len(thresholds))], thresholds[rng.Intn(len(thresholds))]
-	t.Logf("mergeRows %d, deltaMapAfter %d, fanCacheAfter %d", mergeRows, deltaMapAfter, fanCacheAfter)
+	defer func(b int) { backgroundMergeAfter = b }(backgroundMergeAfter)
+	backgroundMergeAfter = [...]int{-1, 0, 3}[rng.Intn(3)]
+	t.Logf("mergeRows %d, deltaMapAfter %d, fanCacheAfter %d, backgroundMergeAfter %d", mergeRows, deltaMapAfter, fanCacheAfter, backgroundMergeAfter)
 
 	root := t.TempDir()
 	path := filepath.Join(root, filepath.FromSlash(writeback.DefaultLedgerRelPath))
@@ -329,12 +345,16 @@ func TestIndexDifferential(t *testing.T) {
 	kept := ixOpen(t, root)
 	defer func() { kept.Close() }()
 	loaded := 0
+	var merges int64
 	for step := range steps {
 		op := rng.Intn(100)
 		var what string
 		switch {
 		case op < 35:
 			what = "settle write-backs"
+			if rng.Intn(3) == 0 && ixWaitMerge(kept) {
+				what += " after a background merge ended"
+			}
 			n := 1 + rng.Intn(4)
 			for range n {
 				b := storetest.Binding(fmt.Sprintf("task-%d", rng.Intn(12)), fmt.Sprintf("T%d", 1+rng.Intn(3)), fmt.Sprintf("b%d", rng.Intn(3)))
@@ -423,12 +443,16 @@ func TestIndexDifferential(t *testing.T) {
 				}
 			}
 		case op < 92:
-			steps := [...]string{"index-frame", "index-base", "index-log"}
+			steps := [...]string{"index-frame", "index-base", "index-log", "index-merge"}
 			crash := steps[rng.Intn(len(steps))]
 			what = "child SIGKILLed at " + crash
 			cmd := exec.Command(os.Args[0], "-test.run=^TestIndexChild$", "-test.count=1")
 			cmd.Env = append(os.Environ(), ixEnvChild+"="+crash, ixEnvRoot+"="+root,
 				ixEnvTask+"="+fmt.Sprintf("child-%d", step), ixEnvMerge+"="+strconv.Itoa(mergeRows))
+			if crash == "index-merge" || rng.Intn(2) == 0 {
+				what += ", merging in the background"
+				cmd.Env = append(cmd.Env, ixEnvBg+"=1")
+			}
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError
 			if errors.As(err, &ee) {
@@ -440,6 +464,7 @@ func TestIndexDifferential(t *testing.T) {
 			}
 		default:
 			what = "store reopened"
+			merges += kept.Stats().IndexMerges
 			kept.Close()
 			kept = ixOpen(t, root)
 		}
@@ -455,7 +480,11 @@ func TestIndexDifferential(t *testing.T) {
 	if loaded == 0 {
 		t.Errorf("no fresh store loaded the persistent index in %d steps", steps)
 	}
-	t.Logf("%d of %d fresh stores loaded the persistent index", loaded, steps)
+	merges += kept.Stats().IndexMerges
+	t.Logf("%d of %d fresh stores loaded the persistent index; the kept stores installed %d background merges", loaded, steps, merges)
+	if backgroundMergeAfter < 0 && merges > 0 {
+		t.Errorf("%d background merges with background merging off", merges)
+	}
 }
 
 // ixFill writes n distinct write-backs through a store and closes it.

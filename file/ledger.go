@@ -226,6 +226,7 @@ func (l *Ledger) Close() error {
 		return nil
 	}
 	l.closed = true
+	l.ix.abandonMerge(true)
 	l.ix.reset()
 	if l.f != nil {
 		err := l.f.Close()

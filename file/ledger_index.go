@@ -244,7 +244,13 @@ func (l *Ledger) saveIndex() {
 	}
 	// The index is reset whenever fid changes: what it holds is of this file.
 	l.ix.lid = l.fid
-	if err := l.ix.save(l.f, l.checkpoint()); err != nil {
+	merges := l.ix.merges
+	err := l.ix.save(l.f, l.checkpoint())
+	if l.ix.merges > merges {
+		l.st.indexMerges.Add(1)
+		l.st.lastIndexMerge.Store(int64(l.ix.mergeTook))
+	}
+	if err != nil {
 		l.ixFailedAt = l.ix.len()
 		l.st.indexSaveErrors.Add(1)
 		l.log.Warn("ledger index not saved; it is rebuilt from the ledger later", "err", err)

@@ -39,6 +39,11 @@ type Stats struct {
 	IndexLoaded     int64 `json:"index_loaded"`
 	IndexSaves      int64 `json:"index_saves"`
 	IndexSaveErrors int64 `json:"index_save_errors"`
+	// IndexMerges counts base rewrites made in the background and
+	// installed; LastIndexMerge is how long the last one ran (off the
+	// lock: its install under the lock is a rename and a log frame).
+	IndexMerges    int64         `json:"index_merges"`
+	LastIndexMerge time.Duration `json:"last_index_merge_ns"`
 	// OpenDuration is how long the initial read took.
 	OpenDuration time.Duration `json:"open_duration_ns"`
 	// Fsyncs counts appends (one write + one fsync each); FsyncErrors the
@@ -80,6 +85,8 @@ type counters struct {
 	indexLoaded     atomic.Int64
 	indexSaves      atomic.Int64
 	indexSaveErrors atomic.Int64
+	indexMerges     atomic.Int64
+	lastIndexMerge  atomic.Int64
 	openNanos       atomic.Int64
 	fsyncs          atomic.Int64
 	fsyncErrors     atomic.Int64
@@ -131,6 +138,8 @@ func (l *Ledger) Stats() Stats {
 		IndexLoaded:     c.indexLoaded.Load(),
 		IndexSaves:      c.indexSaves.Load(),
 		IndexSaveErrors: c.indexSaveErrors.Load(),
+		IndexMerges:     c.indexMerges.Load(),
+		LastIndexMerge:  time.Duration(c.lastIndexMerge.Load()),
 		OpenDuration:    time.Duration(c.openNanos.Load()),
 		Fsyncs:          c.fsyncs.Load(),
 		FsyncErrors:     c.fsyncErrors.Load(),

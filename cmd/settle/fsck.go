@@ -6,9 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
-	"syscall"
 
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/file"
@@ -85,7 +83,7 @@ func runFsck(ctx context.Context, m *Main, args []string) error {
 			fmt.Fprintf(m.Stdout, "  removed leftover temporary file: %s\n", p)
 		}
 		for _, p := range rep.LeftoverTmp {
-			if !tmpWriterGone(p) {
+			if !durable.TmpWriterGone(p) {
 				kept = append(kept, p)
 				continue
 			}
@@ -241,24 +239,4 @@ func checkManifest(dir, path, batch string) error {
 		}
 	}
 	return nil
-}
-
-// tmpWriterGone reports whether the process that wrote a durable tmp file
-// ("<name>.tmp-<pid>-<rand>") no longer exists. A name without a pid (the
-// seed's "<name>.tmp") counts as gone.
-func tmpWriterGone(p string) bool {
-	i := strings.LastIndex(p, durable.TmpMarker)
-	if i < 0 {
-		return true
-	}
-	rest := p[i+len(durable.TmpMarker):]
-	pidText, _, ok := strings.Cut(rest, "-")
-	if !ok {
-		return true
-	}
-	pid, err := strconv.Atoi(pidText)
-	if err != nil || pid <= 0 {
-		return true
-	}
-	return syscall.Kill(pid, 0) == syscall.ESRCH
 }

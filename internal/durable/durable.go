@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -194,6 +195,93 @@ func WriteFileFunc(path string, perm os.FileMode, write func(w io.Writer) error)
 		return err
 	}
 	return replaceWith(tmp, path)
+}
+
+// WriteTmpFunc is the first half of WriteFileFunc: it streams a fresh tmp
+// file beside path with write, fsyncs it and returns its name, without
+// renaming it. ReplaceWith completes it. A store that builds a large file
+// off its lock writes it here and renames it once it holds the lock.
+func WriteTmpFunc(path string, perm os.FileMode, write func(w io.Writer) error) (string, error) {
+	return writeTmpFunc(path, perm, write)
+}
+
+// ReplaceWith renames tmp (written by WriteTmpFunc) over path and fsyncs
+// the directory: the second half of WriteFileFunc. A failed rename
+// removes tmp.
+func ReplaceWith(tmp, path string) error { return replaceWith(tmp, path) }
+
+// ReplaceBoth renames tmp1 over path1, then tmp2 over path2, then fsyncs
+// their directory once (they must share it): two files replaced for the
+// price of one directory fsync, for a pair whose readers check that the
+// two belong together (a crash may keep either rename without the
+// other). A failed rename removes the tmp files not renamed.
+func ReplaceBoth(tmp1, path1, tmp2, path2 string) error {
+	if filepath.Dir(path1) != filepath.Dir(path2) {
+		os.Remove(tmp1)
+		os.Remove(tmp2)
+		return fmt.Errorf("replace: %s and %s are in different directories", path1, path2)
+	}
+	if err := hit("before-rename"); err != nil {
+		os.Remove(tmp1)
+		os.Remove(tmp2)
+		return err
+	}
+	if err := unix.Rename(tmp1, path1); err != nil {
+		os.Remove(tmp1)
+		os.Remove(tmp2)
+		return fmt.Errorf("rename: %w", &os.LinkError{Op: "rename", Old: tmp1, New: path1, Err: err})
+	}
+	return replaceWith(tmp2, path2)
+}
+
+// TmpWriterGone reports whether the process that wrote a tmp file
+// ("<name>.tmp-<pid>-<rand>") no longer exists. A name without a pid (the
+// seed's "<name>.tmp") counts as gone.
+func TmpWriterGone(p string) bool {
+	i := strings.LastIndex(p, TmpMarker)
+	if i < 0 {
+		return true
+	}
+	pidText, _, ok := strings.Cut(p[i+len(TmpMarker):], "-")
+	if !ok {
+		return true
+	}
+	pid, err := strconv.Atoi(pidText)
+	if err != nil || pid <= 0 {
+		return true
+	}
+	return unix.Kill(pid, 0) == unix.ESRCH
+}
+
+// SweepTmp removes the tmp files of path ("<path>.tmp-<pid>-<rand>") left
+// by processes that no longer exist (a crash between WriteTmpFunc and
+// ReplaceWith), and reports how many it removed. A tmp file of a live
+// process, this one included, is kept.
+func SweepTmp(path string) (int, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		name := e.Name()
+		rest, ok := strings.CutPrefix(name, base+TmpMarker)
+		if !ok || !e.Type().IsRegular() || strings.Contains(rest, "/") {
+			continue
+		}
+		if pid, _, _ := strings.Cut(rest, "-"); pid == strconv.Itoa(os.Getpid()) || !TmpWriterGone(name) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // replaceWith renames a written tmp file over path and fsyncs the directory.

@@ -3,8 +3,10 @@ package durable_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -491,5 +493,113 @@ func TestCopyRange(t *testing.T) {
 		if err := durable.CopyRange(w, f, int64(len(src))-10, 20); !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("%T: a range past the end: %v", w, err)
 		}
+	}
+}
+
+// TestWriteTmpThenReplaceBoth: two files written off a lock as tmp files
+// and renamed later, both with one directory fsync; a failed rename leaves
+// no tmp file.
+func TestWriteTmpThenReplaceBoth(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.idx"), filepath.Join(dir, "a.idxlog")
+	write := func(path, body string) string {
+		tmp, err := durable.WriteTmpFunc(path, 0o644, func(w io.Writer) error {
+			_, err := io.WriteString(w, body)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(tmp, durable.TmpMarker) || filepath.Dir(tmp) != filepath.Dir(path) {
+			t.Fatalf("tmp %s: not a tmp name beside %s", tmp, path)
+		}
+		return tmp
+	}
+	ta, tb := write(a, "base"), write(b, "log")
+	if got := listDir(t, dir); len(got) != 2 {
+		t.Fatalf("before the renames: %v", got)
+	}
+	if err := durable.ReplaceBoth(ta, a, tb, b); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{a: "base", b: "log"} {
+		if got, err := os.ReadFile(p); err != nil || string(got) != want {
+			t.Errorf("%s = %q, %v; want %q", p, got, err, want)
+		}
+	}
+	if got := listDir(t, dir); len(got) != 2 {
+		t.Errorf("after the renames: %v", got)
+	}
+	// The second rename fails (its target is a non-empty directory):
+	// the first stays done, the second tmp is removed.
+	ta, tb = write(a, "base 2"), write(filepath.Join(dir, "d"), "x")
+	if err := os.MkdirAll(filepath.Join(dir, "d", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := durable.ReplaceBoth(ta, a, tb, filepath.Join(dir, "d")); err == nil {
+		t.Fatal("rename over a non-empty directory succeeded")
+	}
+	if got, _ := os.ReadFile(a); string(got) != "base 2" {
+		t.Errorf("first file = %q after the second rename failed", got)
+	}
+	for _, n := range listDir(t, dir) {
+		if strings.Contains(n, durable.TmpMarker) {
+			t.Errorf("tmp file left: %s", n)
+		}
+	}
+	// Different directories are refused before anything is renamed.
+	if err := os.Mkdir(filepath.Join(dir, "other"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ta, tb = write(a, "base 3"), write(filepath.Join(dir, "other", "x"), "x")
+	if err := durable.ReplaceBoth(ta, a, tb, filepath.Join(dir, "other", "x")); err == nil {
+		t.Fatal("ReplaceBoth across directories succeeded")
+	}
+	if got, _ := os.ReadFile(a); string(got) != "base 2" {
+		t.Errorf("first file = %q after a refused pair", got)
+	}
+}
+
+// TestSweepTmp removes the tmp files of a path whose writer is gone, and
+// keeps those of a live process and of other paths.
+func TestSweepTmp(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "ledger.idx")
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	name := func(base string, pid int) string {
+		return fmt.Sprintf("%s%s%d-00aa11bb22cc", base, durable.TmpMarker, pid)
+	}
+	files := map[string]bool{ // name: removed
+		name("ledger.idx", dead.Process.Pid):    true,
+		"ledger.idx" + durable.TmpMarker + "x":  true, // no pid: the writer cannot be alive
+		name("ledger.idx", os.Getpid()):         false,
+		name("ledger.idx", os.Getppid()):        false,
+		name("ledger.idxlog", dead.Process.Pid): false, // another path's
+		name("other.idx", dead.Process.Pid):     false,
+		"ledger.idx":                            false,
+	}
+	for n := range files {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := durable.SweepTmp(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("SweepTmp removed %d files, want 2", n)
+	}
+	for f, removed := range files {
+		_, err := os.Stat(filepath.Join(dir, f))
+		if gone := os.IsNotExist(err); gone != removed {
+			t.Errorf("%s: removed %v, want %v", f, gone, removed)
+		}
+	}
+	if !durable.TmpWriterGone(name("x", dead.Process.Pid)) || durable.TmpWriterGone(name("x", os.Getpid())) {
+		t.Error("TmpWriterGone: wrong answer for a dead or a live pid")
 	}
 }
