@@ -108,7 +108,15 @@
 // writer adds its group's records to the log under the ledger's exclusive
 // flock after the group's fsync, and folds the log into a new base past
 // 8192 records (streaming the old base through a few MB of buffers, and
-// checking it as it goes). Opening reads the log in 64 KiB chunks and
+// checking it as it goes). A busy store (past 256 lookups: a server)
+// folds in the background (index_merge.go): a goroutine merges a snapshot
+// into tmp files (<ledger>.idx.tmp-<pid>-<random> and the new log's
+// header) off the lock while the runs keep appending frames, and a later
+// save renames both in, with one directory fsync, if the base on disk is
+// still the one merged; the lock is held for the renames and one frame,
+// not for the rewrite (2 ms against 170 ms at 1M records in
+// BenchmarkIndexMergePause). The tmp files of a process that died before
+// its install are removed by the next merge. Opening reads the log in 64 KiB chunks and
 // keeps its rows and entries as they are encoded (about 60 bytes per
 // record), decoding nothing. A crash while the index is updated leaves a torn frame
 // (ignored by its CRC) or an old base (the log names the base it follows):
