@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -20,11 +22,13 @@ every scene directory under <root>/projects/*/orchestration/scenes (each
 body and manifest decodes with schema_version 1, each manifest's active
 pointer names a registered version whose body exists and carries the batch's
 scene_id, each version is registered once, each registered body's
-structure matches its recorded fingerprint, leftover temporary files).
+structure matches its recorded fingerprint), and leftover temporary files
+(in the scene directories and beside the ledger).
 Every ledger record is checked against its schema: field types, mandatory
 fields, and a writeback_id (conflict_id) that matches the record's content. Exit 0 when clean, 1 otherwise.
-Leftover temporary files (from a writer killed mid-write) are never read as
-scenes; --remove-tmp deletes those whose writer process is gone.`
+Leftover temporary files (from a writer killed mid-write, or an index
+rewrite whose process died before renaming it in) are never read;
+--remove-tmp deletes those whose writer process is gone.`
 
 // SceneProblem is one finding of the scene check.
 type SceneProblem struct {
@@ -74,6 +78,11 @@ func runFsck(ctx context.Context, m *Main, args []string) error {
 		}
 		rep.Ledger = &lr
 	}
+	tmps, err := ledgerTmpFiles(cfg.LedgerPath())
+	if err != nil {
+		return m.refuse(cfg, settle.Wrap(settle.Internal, err, "list the ledger's directory"))
+	}
+	rep.LeftoverTmp = append(rep.LeftoverTmp, tmps...)
 	if err := checkScenes(cfg.Root, &rep); err != nil {
 		return m.refuse(cfg, err)
 	}
@@ -133,7 +142,7 @@ func runFsck(ctx context.Context, m *Main, args []string) error {
 			fmt.Fprintf(m.Stdout, "  removed leftover temporary file: %s\n", p)
 		}
 		for _, p := range rep.LeftoverTmp {
-			fmt.Fprintf(m.Stdout, "  leftover temporary file (never read as a scene): %s\n", p)
+			fmt.Fprintf(m.Stdout, "  leftover temporary file (never read): %s\n", p)
 		}
 		if rep.OK {
 			fmt.Fprintln(m.Stdout, "ok")
@@ -143,6 +152,27 @@ func runFsck(ctx context.Context, m *Main, args []string) error {
 		return errFail()
 	}
 	return nil
+}
+
+// ledgerTmpFiles lists the tmp files beside the ledger: those of its
+// index (a base merged in the background by a process that died before
+// renaming it in) and of the ledger itself.
+func ledgerTmpFiles(ledger string) ([]string, error) {
+	dir, base := filepath.Split(ledger)
+	ents, err := os.ReadDir(filepath.Clean(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, base) && strings.Contains(n[len(base):], durable.TmpMarker) && e.Type().IsRegular() {
+			out = append(out, filepath.Join(dir, n))
+		}
+	}
+	return out, nil
 }
 
 // checkScenes walks every project's scene directory.

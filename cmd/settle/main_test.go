@@ -174,14 +174,22 @@ func TestFsck(t *testing.T) {
 	}
 	scenes := filepath.Join(dir, "projects/demo-film/orchestration/scenes")
 	// A leftover tmp of a dead writer is reported, then removed.
+	// So is the index base of a background merge whose process died.
 	tmp := filepath.Join(scenes, "ep_001_BATCH_001.json.tmp-999999999-abcdef")
 	os.WriteFile(tmp, []byte("{half"), 0o644)
+	ixTmp := filepath.Join(dir, "memory/events/callback_4tuple_index.jsonl.idx.tmp-999999999-abcdef")
+	os.WriteFile(ixTmp, []byte("base"), 0o644)
+	if out, _, _ := run(t, env, "fsck"); !strings.Contains(out, "leftover temporary file (never read): "+ixTmp) {
+		t.Fatalf("fsck does not report the index's tmp file:\n%s", out)
+	}
 	out, _, code = run(t, env, "fsck", "--remove-tmp")
 	if code != 0 || !strings.Contains(out, "removed leftover temporary file") {
 		t.Fatalf("fsck --remove-tmp: exit %d\n%s", code, out)
 	}
-	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
-		t.Fatal("tmp file not removed")
+	for _, p := range []string{tmp, ixTmp} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Fatalf("tmp file %s not removed", p)
+		}
 	}
 	// A corrupt body and a manifest naming a missing body are problems.
 	os.WriteFile(filepath.Join(scenes, "ep_001_BATCH_002.json"), []byte("{not json"), 0o644)
