@@ -311,13 +311,8 @@ func (d *Deriver) settleDeclared(ctx context.Context, batchID, thisTrack string)
 	if batchID == "" {
 		return writeback.Batch{}, nil, nil
 	}
-	b, err := d.ledger.GetBatch(ctx, batchID)
-	switch settle.ErrorCode(err) {
-	case settle.NotFound, settle.InvalidInput:
-		// Not declared, or a batch id that cannot be declared.
-		return b, nil, nil
-	}
-	if err != nil {
+	b, declared, err := d.findBatch(ctx, batchID)
+	if err != nil || !declared {
 		return b, nil, err
 	}
 	so, err := d.SettleAndAnnounce(ctx, batchID, b.Tracks, thisTrack)
@@ -325,6 +320,21 @@ func (d *Deriver) settleDeclared(ctx context.Context, batchID, thisTrack string)
 		return b, nil, err
 	}
 	return b, &so, nil
+}
+
+// findBatch returns a declared batch; declared is false when the batch is
+// not declared or its id cannot be declared (GetBatch's NotFound and
+// InvalidInput).
+func (d *Deriver) findBatch(ctx context.Context, batchID string) (writeback.Batch, bool, error) {
+	if f, ok := d.ledger.(writeback.BatchFinder); ok {
+		return f.FindBatch(ctx, batchID)
+	}
+	b, err := d.ledger.GetBatch(ctx, batchID)
+	switch settle.ErrorCode(err) {
+	case settle.NotFound, settle.InvalidInput:
+		return b, false, nil
+	}
+	return b, err == nil, err
 }
 
 // completes reports whether the durable record wid is the one that first

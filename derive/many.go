@@ -116,14 +116,13 @@ func (m *Many) batch(ctx context.Context, batchID string) (*manyBatch, error) {
 		}
 		return mb, nil
 	}
-	b, err := m.d.ledger.GetBatch(ctx, batchID)
-	switch settle.ErrorCode(err) {
-	case settle.NotFound, settle.InvalidInput:
-		m.batches[batchID] = &manyBatch{}
-		return nil, nil
-	}
+	b, declared, err := m.d.findBatch(ctx, batchID)
 	if err != nil {
 		return nil, err
+	}
+	if !declared {
+		m.batches[batchID] = &manyBatch{}
+		return nil, nil
 	}
 	recs, err := m.d.batchRecords(ctx, batchID)
 	if err != nil {

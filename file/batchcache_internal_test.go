@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -62,13 +63,13 @@ func TestBatchCacheRefusesSwappedLinks(t *testing.T) {
 			defer l.Close()
 			// No batches directory yet, then no declaration: not found.
 			want := settle.ErrorCode(writeback.ErrBatchNotFound("B1"))
-			if _, err := l.GetBatch(ctx, "B1"); settle.ErrorCode(err) != want {
+			if _, err := getBatch(t, l, "B1"); settle.ErrorCode(err) != want {
 				t.Fatalf("GetBatch before any declaration: %v, want %s", err, want)
 			}
 			if err := l.DeclareBatch(ctx, writeback.Batch{BatchID: "B0", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "z"}}}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := l.GetBatch(ctx, "B1"); settle.ErrorCode(err) != want {
+			if _, err := getBatch(t, l, "B1"); settle.ErrorCode(err) != want {
 				t.Fatalf("GetBatch of an undeclared batch: %v, want %s", err, want)
 			}
 			b := writeback.Batch{BatchID: "B1", Tracks: []writeback.TrackTask{{TrackID: "T1", TaskID: "a"}}}
@@ -97,7 +98,7 @@ func TestBatchCacheRefusesSwappedLinks(t *testing.T) {
 			if err := os.Symlink(moved, p); err != nil {
 				t.Fatal(err)
 			}
-			_, err = l.GetBatch(ctx, "B1")
+			_, err = getBatch(t, l, "B1")
 			if got := settle.ErrorCode(err); got != settle.PathRefused {
 				t.Fatalf("GetBatch through a swapped link %s: %v (code %s), want %s", rel, err, got, settle.PathRefused)
 			}
@@ -112,7 +113,6 @@ func TestBatchCacheRefusesSwappedLinks(t *testing.T) {
 // link is served (links above the root are the user's choice); the
 // lookup falls back to a walk below the root, and still hits the cache.
 func TestBatchCacheRootBehindLink(t *testing.T) {
-	ctx := context.Background()
 	base := t.TempDir()
 	if err := os.Mkdir(filepath.Join(base, "real"), 0o755); err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func TestBatchCacheRootBehindLink(t *testing.T) {
 	}
 	root := filepath.Join(base, "link", "root")
 	l, b := declaredB1(t, root)
-	got, err := l.GetBatch(ctx, "B1")
+	got, err := getBatch(t, l, "B1")
 	if err != nil || got.Tracks[0].TaskID != "a" {
 		t.Fatalf("GetBatch under a linked root: %+v %v", got, err)
 	}
@@ -133,9 +133,69 @@ func TestBatchCacheRootBehindLink(t *testing.T) {
 	if _, _, hit, _, ok := l.cachedLookup("B1"); !ok || !hit {
 		t.Fatalf("cached declaration under a linked root: hit %v ok %v", hit, ok)
 	}
-	if _, err := l.GetBatch(ctx, "B2"); settle.ErrorCode(err) != settle.ErrorCode(writeback.ErrBatchNotFound("B2")) {
+	if _, err := getBatch(t, l, "B2"); settle.ErrorCode(err) != settle.ErrorCode(writeback.ErrBatchNotFound("B2")) {
 		t.Fatalf("undeclared batch under a linked root: %v", err)
 	}
+}
+
+// TestFindBatchIsGetBatch: FindBatch answers as GetBatch does, with an
+// undeclared batch and an id that cannot be declared as not found
+// instead of their errors, through every state of a declaration.
+func TestFindBatchIsGetBatch(t *testing.T) {
+	ctx := context.Background()
+	l, b := declaredB1(t, t.TempDir())
+	path := filepath.Join(l.root, filepath.FromSlash(BatchesRelDir), "B1.json")
+	for _, id := range []string{"B1", "B2", "", "../B1", "B1/x", ".hidden", "B 1"} {
+		_, _ = getBatch(t, l, id)
+	}
+	cacheB1(t, l, b)
+	_, _ = getBatch(t, l, "B1")
+	for _, body := range []string{`{"batch_id": "B9", "tracks": []}`, `{"batch_id":`, `[]`} {
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := getBatch(t, l, "B1"); err == nil {
+			t.Fatalf("declaration %s read without an error", body)
+		}
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := getBatch(t, l, "B1"); settle.ErrorCode(err) != settle.NotFound {
+		t.Fatalf("removed declaration: %v", err)
+	}
+	if err := l.DeclareBatch(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := getBatch(t, l, "B1"); err != nil || got.BatchID != "B1" {
+		t.Fatalf("declared again: %+v %v", got, err)
+	}
+}
+
+// getBatch is l.GetBatch(id), checked against l.FindBatch(id): the same
+// batch when it is found, not found (and no error) where GetBatch says
+// NotFound or InvalidInput, and the same error otherwise.
+func getBatch(t testing.TB, l *Ledger, id string) (writeback.Batch, error) {
+	t.Helper()
+	ctx := context.Background()
+	b, err := l.GetBatch(ctx, id)
+	fb, found, ferr := l.FindBatch(ctx, id)
+	code := settle.ErrorCode(err)
+	switch {
+	case err == nil:
+		if !found || ferr != nil || !reflect.DeepEqual(fb, b) {
+			t.Fatalf("batch %q: GetBatch %+v, FindBatch %+v found %v err %v", id, b, fb, found, ferr)
+		}
+	case code == settle.NotFound || code == settle.InvalidInput:
+		if found || ferr != nil || !reflect.DeepEqual(fb, writeback.Batch{}) {
+			t.Fatalf("batch %q: GetBatch %v, FindBatch %+v found %v err %v", id, err, fb, found, ferr)
+		}
+	default:
+		if found || ferr == nil || ferr.Error() != err.Error() {
+			t.Fatalf("batch %q: GetBatch %v, FindBatch found %v err %v", id, err, found, ferr)
+		}
+	}
+	return b, err
 }
 
 // BenchmarkGetBatchCached: a cached declaration's lookup, by one openat2

@@ -115,6 +115,7 @@ type Ledger struct {
 
 var _ writeback.Store = (*Ledger)(nil)
 var _ writeback.SettlerWithout = (*Ledger)(nil)
+var _ writeback.BatchFinder = (*Ledger)(nil)
 
 type fileID struct{ dev, ino uint64 }
 

@@ -333,63 +333,90 @@ func (l *Ledger) DeclareBatch(ctx context.Context, b writeback.Batch) error {
 
 // GetBatch implements writeback.Store.
 func (l *Ledger) GetBatch(ctx context.Context, batchID string) (writeback.Batch, error) {
-	var b writeback.Batch
 	if err := writeback.CheckBatchID(batchID); err != nil {
-		return b, err
+		return writeback.Batch{}, err
 	}
+	b, found, err := l.lookupBatch(batchID)
+	if err == nil && !found {
+		err = writeback.ErrBatchNotFound(batchID)
+	}
+	return b, err
+}
+
+// FindBatch implements writeback.BatchFinder: GetBatch without the
+// NotFound error a write-back's undeclared batch would make.
+func (l *Ledger) FindBatch(ctx context.Context, batchID string) (writeback.Batch, bool, error) {
+	if writeback.CheckBatchID(batchID) != nil {
+		return writeback.Batch{}, false, nil
+	}
+	b, found, err := l.lookupBatch(batchID)
+	if err != nil {
+		switch settle.ErrorCode(err) {
+		case settle.NotFound, settle.InvalidInput:
+			return writeback.Batch{}, false, nil
+		}
+		return writeback.Batch{}, false, err
+	}
+	return b, found, nil
+}
+
+// lookupBatch is GetBatch of a valid batch id, with found false instead
+// of NotFound.
+func (l *Ledger) lookupBatch(batchID string) (b writeback.Batch, found bool, err error) {
 	if path, cb, hit, missing, ok := l.cachedLookup(batchID); ok {
 		if missing {
-			return b, writeback.ErrBatchNotFound(batchID)
+			return b, false, nil
 		}
 		if hit {
-			return cb, nil
+			return cb, true, nil
 		}
 		return l.readBatch(batchID, path)
 	}
 	path, err := l.underRoot(BatchesRelDir + "/" + batchID + ".json")
 	if err != nil {
-		return b, err
+		return b, false, err
 	}
 	// The declaration is re-read only when its file changed (the server
 	// looks a record's batch up on every write-back).
 	if k, err := statOf(path); err == nil {
 		if b, ok := l.batches.get(path, k); ok {
-			return b, nil
+			return b, true, nil
 		}
 	} else if errors.Is(err, fs.ErrNotExist) {
-		return b, writeback.ErrBatchNotFound(batchID)
+		return b, false, nil
 	}
 	return l.readBatch(batchID, path)
 }
 
-// readBatch reads, decodes and caches the declaration at path.
-func (l *Ledger) readBatch(batchID, path string) (writeback.Batch, error) {
+// readBatch reads, decodes and caches the declaration at path (found
+// false when it is gone).
+func (l *Ledger) readBatch(batchID, path string) (writeback.Batch, bool, error) {
 	var b writeback.Batch
 	readAt := time.Now()
 	f, err := durable.Open(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return b, writeback.ErrBatchNotFound(batchID)
+		return b, false, nil
 	}
 	if err != nil {
-		return b, pathErr(settle.Internal, err, "read batch")
+		return b, false, pathErr(settle.Internal, err, "read batch")
 	}
 	defer f.Close()
 	k, err := fstatOf(f)
 	if err != nil {
-		return b, settle.Wrap(settle.Internal, err, "read batch")
+		return b, false, settle.Wrap(settle.Internal, err, "read batch")
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
-		return b, settle.Wrap(settle.Internal, err, "read batch")
+		return b, false, settle.Wrap(settle.Internal, err, "read batch")
 	}
 	if err := json.Unmarshal(data, &b); err != nil {
-		return writeback.Batch{}, settle.Wrap(settle.Corrupt, err, "decode batch %s", path)
+		return writeback.Batch{}, false, settle.Wrap(settle.Corrupt, err, "decode batch %s", path)
 	}
 	if b.BatchID != batchID {
-		return writeback.Batch{}, settle.Errorf(settle.Corrupt, "batch file %s names batch %q", path, b.BatchID)
+		return writeback.Batch{}, false, settle.Errorf(settle.Corrupt, "batch file %s names batch %q", path, b.BatchID)
 	}
 	l.batches.put(path, k, b, readAt)
-	return b, nil
+	return b, true, nil
 }
 
 // underRoot is the path of rel (slash-separated) below the root, refused

@@ -392,6 +392,17 @@ type Store interface {
 	Close() error
 }
 
+// BatchFinder is a Store that answers a batch that is not declared
+// without making an error: the server looks up the declared batch of
+// every write-back, and most write-backs name a batch nobody declared.
+// The file store implements it.
+type BatchFinder interface {
+	// FindBatch is GetBatch, except that where GetBatch fails with
+	// NotFound or InvalidInput (a batch id that cannot be declared) it
+	// returns (Batch{}, false, nil).
+	FindBatch(ctx context.Context, batchID string) (Batch, bool, error)
+}
+
 // SettlerWithout is a Store whose Settle can leave records out: the
 // items of one WritebackMany are all committed before the first is
 // derived, so an item's batch is settled without the records of the items
