@@ -78,7 +78,7 @@ func (s *Server) handleWritebackBatch(w http.ResponseWriter, r *http.Request) er
 			continue
 		}
 		d := it.Outcome.Decision
-		s.met.decisions.WithLabelValues(d.Classification).Inc()
+		s.met.decision(d.Classification)
 		res := WritebackBatchResult{Status: decisionStatus(d.Classification, false), Decision: &d, ConflictRecorded: it.Outcome.ConflictRecorded}
 		if msg := foreign[j]; msg != "" {
 			if writeback.ShouldApply(&d) || d.Appended {

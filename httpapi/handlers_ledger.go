@@ -135,7 +135,7 @@ func (s *Server) handleWriteback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d := out.Decision
-	s.met.decisions.WithLabelValues(d.Classification).Inc()
+	s.met.decision(d.Classification)
 	if out.ConflictRecorded {
 		w.Header().Set(HeaderConflictRecorded, "true")
 	}
@@ -211,7 +211,7 @@ func (s *Server) refuseForeignKey(w http.ResponseWriter, r *http.Request, req wr
 			// did not, something is badly wrong: do not pretend.
 			return settle.Errorf(settle.Internal, "a foreign-key write-back was not refused by the evaluator (%s)", d.Classification)
 		}
-		s.met.decisions.WithLabelValues(d.Classification).Inc()
+		s.met.decision(d.Classification)
 		body.Decision = &d
 		body.ConflictRecorded = out.ConflictRecorded
 		if out.ConflictRecorded {

@@ -53,6 +53,13 @@ type Metrics struct {
 	mu          sync.Mutex
 	ledgerStats func() LedgerStats
 
+	// The children of the vectors above, by their labels, made on first
+	// use as WithLabelValues makes them: a request then costs a map
+	// lookup instead of hashing its labels and formatting its status.
+	requestsBy  childCache[requestLabels, prometheus.Counter]
+	latencyBy   childCache[[2]string, prometheus.Observer]
+	decisionsBy childCache[string, prometheus.Counter]
+
 	scrape http.Handler
 }
 
@@ -122,8 +129,49 @@ func (m *Metrics) observeRequest(route, method string, status int, d time.Durati
 	default:
 		method = "OTHER" // a client's method must not mint label values
 	}
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+	m.requestsBy.get(requestLabels{route, method, status}, func() prometheus.Counter {
+		return m.requests.WithLabelValues(route, method, strconv.Itoa(status))
+	}).Inc()
+	m.latencyBy.get([2]string{route, method}, func() prometheus.Observer {
+		return m.latency.WithLabelValues(route, method)
+	}).Observe(d.Seconds())
+}
+
+// decision counts a write-back decision of classification cls.
+func (m *Metrics) decision(cls string) {
+	m.decisionsBy.get(cls, func() prometheus.Counter { return m.decisions.WithLabelValues(cls) }).Inc()
+}
+
+type requestLabels struct {
+	route, method string
+	status        int
+}
+
+// childCache holds the children of a metric vector by their labels.
+type childCache[K comparable, V any] struct {
+	mu sync.RWMutex
+	m  map[K]V
+}
+
+// get returns the child of k, made by mk on its first use.
+func (c *childCache[K, V]) get(k K, mk func() V) V {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	if ok {
+		return v
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.m[k]; ok {
+		return v
+	}
+	if c.m == nil {
+		c.m = map[K]V{}
+	}
+	v = mk()
+	c.m[k] = v
+	return v
 }
 
 func (m *Metrics) setLedgerStats(f func() LedgerStats) {
