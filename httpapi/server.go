@@ -250,10 +250,19 @@ func principalOf(r *http.Request) Principal {
 	return Principal{}
 }
 
+// requestIDKey is HeaderRequestID as Header.Get and Header.Set spell it
+// in the map: indexing with it spares their canonicalization, which
+// allocates a key not in canonical form, twice per request.
+var requestIDKey = http.CanonicalHeaderKey(HeaderRequestID)
+
 // requestID accepts a client's X-Request-ID of 1-64 safe characters, else
 // makes one.
 func requestID(r *http.Request) string {
-	if id := r.Header.Get(HeaderRequestID); len(id) > 0 && len(id) <= 64 {
+	var id string
+	if v := r.Header[requestIDKey]; len(v) > 0 {
+		id = v[0]
+	}
+	if len(id) > 0 && len(id) <= 64 {
 		ok := true
 		for _, c := range id {
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
@@ -303,7 +312,7 @@ func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ri := &reqInfo{id: requestID(r), base: s.log}
-		w.Header().Set(HeaderRequestID, ri.id)
+		w.Header()[requestIDKey] = []string{ri.id}
 		sw := &statusWriter{ResponseWriter: w}
 		r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, ri))
 		s.met.inFlight.Inc()
