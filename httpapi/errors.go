@@ -52,16 +52,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	// a batch's answer is ~100 KB.
 	switch x := v.(type) {
 	case *writeback.Decision:
-		b = x.AppendJSON(make([]byte, 0, 1536))
+		bp := decisionBufs.Get().(*[]byte)
+		b = x.AppendJSON((*bp)[:0])
+		defer repool(&decisionBufs, bp, &b, maxPooledDecision)
 	case *WritebackBatchResponse:
 		bp := answerBufs.Get().(*[]byte)
 		b = x.appendJSON((*bp)[:0])
-		defer func() {
-			if cap(b) <= maxPooledAnswer {
-				*bp = b
-				answerBufs.Put(bp)
-			}
-		}()
+		defer repool(&answerBufs, bp, &b, maxPooledAnswer)
 	default:
 		b, err = json.Marshal(v)
 	}
@@ -74,6 +71,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
+
+// repool returns bp to pool holding *b, the buffer it became, unless
+// that grew beyond limit.
+func repool(pool *sync.Pool, bp *[]byte, b *[]byte, limit int) {
+	if cap(*b) <= limit {
+		*bp = *b
+		pool.Put(bp)
+	}
+}
+
+// decisionBufs holds the buffers single write-back answers (~1.5 KB) are
+// encoded into: net/http copies what the handler writes, so a buffer is
+// free again once written, and one per request was a tenth of the bytes a
+// write-back allocates. One larger than maxPooledDecision is left to the
+// collector.
+var decisionBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const maxPooledDecision = 16 << 10
 
 // answerBufs holds the buffers batch answers are encoded into; one larger
 // than maxPooledAnswer is left to the collector.
