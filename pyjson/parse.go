@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -72,7 +73,9 @@ func ParseDepth(data []byte, maxDepth int) (any, error) {
 	}
 	// One copy of the input: strings without escapes and integer literals
 	// are substrings of it (no allocation each).
-	p := parser{data: data, src: string(data), maxDepth: maxDepth}
+	sc := scratchPool.Get().(*scratch)
+	p := parser{data: data, src: string(data), maxDepth: maxDepth, buf: sc.buf, vals: sc.vals, kvs: sc.kvs}
+	defer sc.put(&p)
 	p.skipWS()
 	v, err := p.value(0)
 	if err != nil {
@@ -83,6 +86,33 @@ func ParseDepth(data []byte, maxDepth int) (any, error) {
 		return nil, p.errAt(p.pos, "Extra data")
 	}
 	return v, nil
+}
+
+// scratch is a parser's stacks and string buffer, kept between parses: a
+// verdict's members grew the object stack from nothing on every parse
+// (five allocations for a ten-member object).
+type scratch struct {
+	buf  []byte
+	vals []any
+	kvs  []kv
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// maxScratch bounds the stack entries kept (a huge document's stacks
+// are left to the collector).
+const maxScratch = 1024
+
+// put takes the parser's stacks back, emptied (a failed parse leaves its
+// entries on them), and returns sc to the pool.
+func (sc *scratch) put(p *parser) {
+	clear(p.vals)
+	clear(p.kvs)
+	if cap(p.vals) > maxScratch || cap(p.kvs) > maxScratch || cap(p.buf) > 64*maxScratch {
+		return
+	}
+	sc.buf, sc.vals, sc.kvs = p.buf[:0], p.vals[:0], p.kvs[:0]
+	scratchPool.Put(sc)
 }
 
 func invalidUTF8Offset(b []byte) int {

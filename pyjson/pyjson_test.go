@@ -151,6 +151,33 @@ func TestParseDuplicateKeysLastWinsFirstPosition(t *testing.T) {
 	}
 }
 
+// TestParseAfterFailedParses: parses share their stacks, and a parse
+// that fails midway leaves entries on them; the documents parsed after
+// such failures decode as they did before.
+func TestParseAfterFailedParses(t *testing.T) {
+	docs := []string{
+		`{"a": [1, {"b": "x\u00e9", "c": [true, null, {"d": {}}]}, []], "e": {"f": "g", "h": [1.5, -2]}, "a": 3}`,
+		`[[[[{"k": "v"}]]], {"k": ["\n", "w"]}, "s"]`,
+		`{"k1": 1, "k2": 2, "k3": 3, "k4": 4, "k5": 5, "k6": 6, "k7": 7, "k8": 8, "k9": 9, "k10": {"x": [10, 11]}}`,
+	}
+	want := make([]string, len(docs))
+	for i, d := range docs {
+		want[i] = mustEncode(t, mustParse(t, d), pyjson.Options{})
+	}
+	for i, d := range docs {
+		for cut := 1; cut < len(d); cut++ {
+			if _, err := pyjson.Parse([]byte(d[:cut])); err == nil {
+				continue // a prefix that is a document itself
+			}
+			for j, e := range docs {
+				if got := mustEncode(t, mustParse(t, e), pyjson.Options{}); got != want[j] {
+					t.Fatalf("document %d after a failed parse of %q (document %d): %s, want %s", j, d[:cut], i, got, want[j])
+				}
+			}
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name string
