@@ -177,6 +177,8 @@ type Events struct {
 	ckeys     []keyHash
 	// segs are the sealed segments, oldest first, contiguous.
 	segs []*segment
+	// segNames is the last listing of the segments directory.
+	segNames segDirMemo
 
 	// notification of new events within the process
 	nmu    sync.Mutex

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // TestEventsSegmentsCompactByAge: an age policy drops the sealed segments
@@ -226,4 +228,108 @@ func BenchmarkEventLine(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestSegmentListingMemo: a group commit takes the segments from the
+// memoized listing while the directory is unchanged, and sees every seal
+// and compaction, its own or another process's, as the directory
+// changes.
+func TestSegmentListingMemo(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	open := func() *Events {
+		e, err := OpenEvents(EventsOptions{Root: root, SegmentEvents: 4, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		return e
+	}
+	a, b := open(), open()
+	appendN := func(e *Events, n int) {
+		t.Helper()
+		for range n {
+			if _, err := e.Append(ctx, "t.plain", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// memoize lists a's segments directory as if it had been listed long
+	// after its last change, so the listing is memoized.
+	memoize := func() {
+		t.Helper()
+		var st unix.Stat_t
+		if err := unix.Lstat(a.segDir(), &st); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.segNames.read(a.segDir(), keyOf(&st), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if !a.segNames.valid {
+			t.Fatal("listing not memoized")
+		}
+	}
+	// same checks that a's segments are those of a fresh listing.
+	same := func(what string) {
+		t.Helper()
+		if err := a.refresh(); err != nil {
+			t.Fatal(err)
+		}
+		a.wmu.Lock()
+		err := a.resyncSegments()
+		a.wmu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := readSegNames(a.segDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.imu.RLock()
+		var got []string
+		for _, s := range a.segs {
+			got = append(got, filepath.Base(s.path))
+		}
+		a.imu.RUnlock()
+		var want []string
+		for _, n := range names {
+			if strings.HasSuffix(n, ".jsonl") {
+				want = append(want, n)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("%s: segments %v, the directory holds %v", what, got, want)
+		}
+	}
+	appendN(a, 13) // segments 1-4, 5-8, 9-12
+	memoize()
+	same("memoized")
+	// The memo is what a listing of the unchanged directory returns.
+	a.segNames.mu.Lock()
+	full := a.segNames.names
+	a.segNames.names = slices.DeleteFunc(slices.Clone(full), func(n string) bool { return strings.HasPrefix(n, "00000000000000000012") })
+	a.segNames.mu.Unlock()
+	a.imu.RLock()
+	old := a.segs
+	a.imu.RUnlock()
+	segs, err := a.listSegments(old)
+	if err != nil || len(segs) != 2 {
+		t.Fatalf("listing of the unchanged directory: %d segments, %v; want the memo's 2", len(segs), err)
+	}
+	a.segNames.mu.Lock()
+	a.segNames.names = full
+	a.segNames.mu.Unlock()
+	appendN(b, 4) // another process seals 13-16
+	same("after another process's seal")
+	memoize()
+	appendN(a, 4) // this process seals 17-20
+	same("after a seal")
+	memoize()
+	if _, err := b.Compact(ctx, Retention{MaxEvents: 6}); err != nil {
+		t.Fatal(err)
+	}
+	same("after another process's compaction")
+	memoize()
+	appendN(a, 1)
+	same("after an append")
 }

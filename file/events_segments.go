@@ -52,6 +52,7 @@ import (
 	settle "github.com/settlehq/settle"
 	"github.com/settlehq/settle/event"
 	"github.com/settlehq/settle/internal/durable"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultSegmentEvents is how many events the active file holds before
@@ -441,10 +442,24 @@ func (e *Events) listSegments(old []*segment) ([]*segment, error) {
 func (e *Events) listSegmentsOnce(old []*segment) ([]*segment, error) {
 	// The directory's parent was checked when the log was opened; the
 	// directory itself must not lead elsewhere.
-	if fi, err := os.Lstat(e.segDir()); err == nil && !fi.IsDir() {
-		return nil, settle.Errorf(settle.PathRefused, "event log segments %s is not a directory (a symbolic link is refused)", e.segDir())
+	dir := e.segDir()
+	var st unix.Stat_t
+	err := unix.Lstat(dir, &st)
+	if err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, settle.Errorf(settle.PathRefused, "event log segments %s is not a directory (a symbolic link is refused)", dir)
 	}
-	ents, err := os.ReadDir(e.segDir())
+	if err == unix.ENOENT {
+		// No segments yet (a log below DefaultSegmentEvents events): the
+		// listing would find the same, with one more system call per
+		// group commit.
+		return nil, nil
+	}
+	var names []string
+	if err == nil {
+		names, err = e.segNames.list(dir, keyOf(&st))
+	} else {
+		names, err = readSegNames(dir)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -456,9 +471,9 @@ func (e *Events) listSegmentsOnce(old []*segment) ([]*segment, error) {
 		byLast[s.last] = s
 	}
 	var segs []*segment
-	for _, de := range ents {
-		name, ok := strings.CutSuffix(de.Name(), ".jsonl")
-		if !ok || len(name) != 20 || !de.Type().IsRegular() {
+	for _, fname := range names {
+		name, ok := strings.CutSuffix(fname, ".jsonl")
+		if !ok || len(name) != 20 {
 			continue
 		}
 		last, err := strconv.ParseInt(name, 10, 64)
@@ -470,7 +485,7 @@ func (e *Events) listSegmentsOnce(old []*segment) ([]*segment, error) {
 		}
 		s := byLast[last]
 		if s == nil {
-			s = &segment{last: last, path: filepath.Join(e.segDir(), de.Name()), log: e.log}
+			s = &segment{last: last, path: filepath.Join(dir, fname), log: e.log}
 		}
 		segs = append(segs, s)
 	}
@@ -496,6 +511,63 @@ func (e *Events) listSegmentsOnce(old []*segment) ([]*segment, error) {
 		}
 	}
 	return segs, nil
+}
+
+// segDirMemo keeps the names of the regular files in the segments
+// directory with the directory's stat, as batchListMemo keeps the batches
+// directory's: a seal or a compaction renames or removes a file there,
+// which changes the directory's times, so an unchanged stat means an
+// unchanged listing, and a group commit does not read the directory
+// again (four system calls) when it takes the flock. A directory changed
+// less than racyMargin before it was listed is not memoized.
+type segDirMemo struct {
+	mu    sync.Mutex
+	key   statKey
+	names []string
+	valid bool
+}
+
+// list returns the names of the regular files in dir, whose lstat key is
+// key, in name order.
+func (m *segDirMemo) list(dir string, key statKey) ([]string, error) {
+	m.mu.Lock()
+	if m.valid && m.key == key {
+		names := m.names
+		m.mu.Unlock()
+		return names, nil
+	}
+	m.mu.Unlock()
+	return m.read(dir, key, time.Now())
+}
+
+// read lists dir, whose lstat key is key, at listedAt, and memoizes the
+// names if the directory had not changed for racyMargin.
+func (m *segDirMemo) read(dir string, key statKey, listedAt time.Time) ([]string, error) {
+	names, err := readSegNames(dir)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.valid = key.settledBefore(listedAt)
+	m.key, m.names = key, names
+	m.mu.Unlock()
+	return names, nil
+}
+
+// readSegNames returns the names of the regular files in dir, in name
+// order (the memoized slice is shared: callers do not change it).
+func readSegNames(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(ents))
+	for _, de := range ents {
+		if de.Type().IsRegular() {
+			names = append(names, de.Name())
+		}
+	}
+	return names, nil
 }
 
 // sealedLast is the last id in a sealed segment (0: none). imu held.
