@@ -37,6 +37,10 @@ func decisionStatus(cls string, dryRun bool) int {
 // writebackRequest turns a body into a store request: the binding as
 // given, or extracted from the verdict document as the CLI extracts a
 // verdict file.
+// apiVerdictSource starts the source path of a verdict sent without one:
+// its sha256 follows.
+const apiVerdictSource = "api:verdict-sha256:"
+
 func (s *Server) writebackRequest(body *WritebackBody) (writeback.WritebackRequest, error) {
 	var req writeback.WritebackRequest
 	req.DryRun = body.DryRun
@@ -72,7 +76,9 @@ func (s *Server) writebackRequest(body *WritebackBody) (writeback.WritebackReque
 	sp := body.SourcePath
 	if sp == "" {
 		sum := sha256.Sum256(body.Verdict)
-		sp = "api:verdict-sha256:" + hex.EncodeToString(sum[:])
+		var b [len(apiVerdictSource) + 2*sha256.Size]byte
+		hex.Encode(b[copy(b[:], apiVerdictSource):], sum[:])
+		sp = string(b[:])
 	}
 	resolved := sp
 	if filepath.IsAbs(sp) {

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -46,6 +48,24 @@ func TestWriteJSONDecisionBuffers(t *testing.T) {
 		}
 		if got := w.Body.String(); got != string(want)+"\n" || w.Code != http.StatusCreated {
 			t.Fatalf("answer %d: %d %s\nwant %s", i, w.Code, got, want)
+		}
+	}
+}
+
+// TestVerdictSourcePath: a verdict sent without a source path is recorded
+// with "api:verdict-sha256:" and its hex sha256, under any root.
+func TestVerdictSourcePath(t *testing.T) {
+	verdict := json.RawMessage(`{"task_id": "t1", "collector_key": "anu0000000000001", "authoritative_verdict": "AUTHORITATIVE_PASS"}`)
+	sum := sha256.Sum256(verdict)
+	want := "api:verdict-sha256:" + hex.EncodeToString(sum[:])
+	for _, root := range []string{"/ws", "ws", "", "/"} {
+		s := &Server{root: root}
+		req, err := s.writebackRequest(&WritebackBody{Verdict: verdict, BatchID: "B1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := req.Binding.SourceResultPath; got != want {
+			t.Fatalf("root %q: source_result_path %q, want %q", root, got, want)
 		}
 	}
 }

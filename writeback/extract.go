@@ -329,13 +329,23 @@ func (pp purePath) String() string {
 // PythonPath returns str(PurePosixPath(p)): repeated and trailing slashes
 // and "." components removed (but not ".."), "" as ".", and a leading "//"
 // kept as POSIX allows.
-func PythonPath(p string) string { return parsePurePath(p).String() }
+func PythonPath(p string) string {
+	if p != "" && p != "." && strings.IndexByte(p, '/') < 0 {
+		return p // one component: nothing to remove
+	}
+	return parsePurePath(p).String()
+}
 
 // RelPath is the seed's _relpath for a source path: resolved (absolute,
 // symlinks resolved) relative to root computed lexically as Python's
 // PurePath.relative_to, or, when it is not under root (or root is
 // relative), str(Path(asGiven)).
 func RelPath(root, resolved, asGiven string) string {
+	if strings.HasPrefix(root, "/") && !strings.HasPrefix(resolved, "/") {
+		// A relative path is never under an absolute root (the server's
+		// "api:verdict-sha256:…" source of every verdict it is sent).
+		return PythonPath(asGiven)
+	}
 	r := parsePurePath(root)
 	p := parsePurePath(resolved)
 	if rel, ok := relativeTo(p, r); ok {
