@@ -59,8 +59,8 @@ func (l *Ledger) cachedLookup(batchID string) (path string, b writeback.Batch, h
 	path = c.dirs[len(c.dirs)-1] + string(filepath.Separator) + batchID + ".json"
 	refused := false // openat2 met a symbolic link
 	if !c.noOpenat2.Load() {
-		switch err := statNoSymlinks(path, &st); err {
-		case nil:
+		switch errno := statNoSymlinks(path, &st); errno {
+		case 0:
 			b, hit = c.get(path, keyOf(&st))
 			return path, b, hit, false, true
 		case unix.ENOENT:
@@ -95,18 +95,30 @@ func (l *Ledger) cachedLookup(batchID string) (path string, b writeback.Batch, h
 // statNoSymlinks stats the absolute path with one path walk in which no
 // component may be a symbolic link (openat2 with RESOLVE_NO_SYMLINKS, an
 // O_PATH descriptor and fstat): one walk instead of an lstat per
-// component. It returns the errno.
-func statNoSymlinks(path string, st *unix.Stat_t) error {
+// component. It returns the errno (0: none), compared by value (not as
+// error interfaces, which is slower, on every write-back's lookup).
+func statNoSymlinks(path string, st *unix.Stat_t) unix.Errno {
 	fd, err := unix.Openat2(unix.AT_FDCWD, path, &unix.OpenHow{
 		Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_NO_SYMLINKS,
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		err = unix.Fstat(fd, st)
+		unix.Close(fd)
 	}
-	err = unix.Fstat(fd, st)
-	unix.Close(fd)
-	return err
+	return errnoOf(err)
+}
+
+// errnoOf is the errno of a system call's error: 0 for nil, EIO for an
+// error that is not an errno (x/sys/unix returns only errnos).
+func errnoOf(err error) unix.Errno {
+	if err == nil {
+		return 0
+	}
+	if e, ok := err.(unix.Errno); ok {
+		return e
+	}
+	return unix.EIO
 }
 
 type cachedBatch struct {
