@@ -138,7 +138,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	if r.Body == nil {
 		return nil, nil
 	}
-	b, err := io.ReadAll(r.Body)
+	b, err := readAllSized(r.Body, r.ContentLength)
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
@@ -148,6 +148,33 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, settle.Wrap(settle.InvalidInput, err, "read request body")
 	}
 	return b, nil
+}
+
+// maxPresize bounds the buffer readAllSized takes from a declared length
+// before any byte is read (a batch of 64 verdicts is ~35 KB).
+const maxPresize = 64 << 10
+
+// readAllSized is io.ReadAll starting with room for the declared length
+// size (-1: unknown) and the read that sees EOF, so a body is read into
+// one allocation instead of io.ReadAll's 512 bytes grown by copies.
+func readAllSized(rd io.Reader, size int64) ([]byte, error) {
+	if size < 0 || size > maxPresize {
+		return io.ReadAll(rd)
+	}
+	b := make([]byte, 0, size+1)
+	for {
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // errMethod is the 405 answer.

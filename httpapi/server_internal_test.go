@@ -1,14 +1,17 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/settlehq/settle/internal/testenv"
 	"github.com/settlehq/settle/writeback"
@@ -66,6 +69,29 @@ func TestVerdictSourcePath(t *testing.T) {
 		}
 		if got := req.Binding.SourceResultPath; got != want {
 			t.Fatalf("root %q: source_result_path %q, want %q", root, got, want)
+		}
+	}
+}
+
+// TestReadAllSized: a body read with room for its declared length is what
+// io.ReadAll reads, whatever the declaration says and however the reader
+// splits it, errors included.
+func TestReadAllSized(t *testing.T) {
+	rng := testenv.Rand(t)
+	for range 3000 {
+		data := []byte(strings.Repeat("x", rng.Intn(3*maxPresize/2)))
+		size := int64(len(data)) + int64(rng.Intn(5)) - 2
+		if rng.Intn(4) == 0 {
+			size = -1
+		}
+		limit := int64(rng.Intn(2 * maxPresize))
+		body := func() io.Reader {
+			return http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(iotest.HalfReader(bytes.NewReader(data))), limit)
+		}
+		want, werr := io.ReadAll(body())
+		got, gerr := readAllSized(body(), size)
+		if !bytes.Equal(got, want) || (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
+			t.Fatalf("%d bytes declared %d, limit %d: read %d bytes, %v; io.ReadAll %d, %v", len(data), size, limit, len(got), gerr, len(want), werr)
 		}
 	}
 }
