@@ -83,9 +83,9 @@ func repool(pool *sync.Pool, bp *[]byte, b *[]byte, limit int) {
 
 // decisionBufs holds the buffers single write-back answers (~1.5 KB) are
 // encoded into: net/http copies what the handler writes, so a buffer is
-// free again once written, and one per request was a tenth of the bytes a
-// write-back allocates. One larger than maxPooledDecision is left to the
-// collector.
+// free again once written (one per request would be a tenth of the bytes
+// a write-back allocates). One larger than maxPooledDecision is left to
+// the collector.
 var decisionBufs = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 const maxPooledDecision = 16 << 10

@@ -88,9 +88,9 @@ func ParseDepth(data []byte, maxDepth int) (any, error) {
 	return v, nil
 }
 
-// scratch is a parser's stacks and string buffer, kept between parses: a
-// verdict's members grew the object stack from nothing on every parse
-// (five allocations for a ten-member object).
+// scratch is a parser's stacks and string buffer, kept between parses so
+// that the members of each document do not grow the object stack from
+// nothing (five allocations for a ten-member object).
 type scratch struct {
 	buf  []byte
 	vals []any
