@@ -149,6 +149,7 @@ func bench(ctx context.Context, m *Main, cfg *Config, bc benchConfig) (*loadgen.
 	lc := bc.run
 	lc.Target = *tg
 	lc.Log = m.Stderr
+	lc.CPUs = cpus
 	return loadgen.Run(ctx, lc)
 }
 
@@ -175,6 +176,7 @@ func remoteTarget(cfg *Config, bc benchConfig) (*loadgen.Target, func() error, e
 
 // startEmbedded starts a server on a temporary file store.
 func startEmbedded(ctx context.Context, m *Main, bc benchConfig) (*loadgen.Target, func() error, error) {
+	serverProcs()
 	dir, err := os.MkdirTemp(bc.dir, "settle-bench-")
 	if err != nil {
 		return nil, nil, settle.Wrap(settle.InvalidInput, err, "bench directory")

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -376,5 +378,23 @@ func TestServeAndBenchUsage(t *testing.T) {
 		if _, _, code := run(t, nil, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
+	}
+}
+
+// TestServerProcs: a server runs one Go processor more than it has CPUs,
+// unless GOMAXPROCS is set in the environment.
+func TestServerProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	t.Setenv("GOMAXPROCS", "")
+	os.Unsetenv("GOMAXPROCS")
+	serverProcs()
+	if got := runtime.GOMAXPROCS(0); got != cpus+1 {
+		t.Errorf("GOMAXPROCS unset: %d processors, want %d", got, cpus+1)
+	}
+	runtime.GOMAXPROCS(cpus)
+	t.Setenv("GOMAXPROCS", strconv.Itoa(cpus))
+	serverProcs()
+	if got := runtime.GOMAXPROCS(0); got != cpus {
+		t.Errorf("GOMAXPROCS=%d set: %d processors", cpus, got)
 	}
 }

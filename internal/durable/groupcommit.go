@@ -535,15 +535,12 @@ func (c *GroupCommitter[R, G]) syncBatch(gs []*cgroup[R, G]) {
 	if c.runOver() {
 		c.endRun()
 	}
+	c.cond.Broadcast()
 	c.mu.Unlock()
 	for _, g := range gs {
 		g.finish()
 	}
 	c.mu.Lock()
-	// The stager is woken after the callers: the goroutine readied last
-	// runs next on this processor, and the stager is the one every queued
-	// caller waits for.
-	c.cond.Broadcast()
 }
 
 // unitsContext is done when every unit's context is: one caller giving up

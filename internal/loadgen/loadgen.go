@@ -102,6 +102,9 @@ type Config struct {
 	// process (since it started: the load dominates) is written to after
 	// the load.
 	MemProfile string
+	// CPUs is how many CPUs the process may use, for CPU busy (0: its
+	// GOMAXPROCS; a server may run more processors than CPUs).
+	CPUs int
 	// Trace, if set, is the file the execution trace of the load (not
 	// of the references) is written to (runtime/trace; go tool trace).
 	Trace string
@@ -588,7 +591,10 @@ func runLoad(ctx context.Context, cfg Config, res *Result) error {
 		res.FirstError = v
 	}
 	res.OpsPerSec = float64(res.Ops) / el.Seconds()
-	res.CPUs = runtime.GOMAXPROCS(0)
+	res.CPUs = cfg.CPUs
+	if res.CPUs <= 0 {
+		res.CPUs = runtime.GOMAXPROCS(0)
+	}
 	if res.Ops > 0 {
 		res.CPUPerOpUs = float64(cpu.Microseconds()) / float64(res.Ops)
 	}
