@@ -51,6 +51,38 @@ func ixTmpFiles(t *testing.T, path string) []string {
 	return tmps
 }
 
+// ixStartMerge writes back through l until its index runs a background
+// merge.
+func ixStartMerge(t *testing.T, l *Ledger, prefix string) {
+	t.Helper()
+	for i := 0; i < 400 && !ixMergeRunning(l); i++ {
+		ixWriteback(t, l, fmt.Sprintf("%s-%d", prefix, i))
+	}
+	if !ixMergeRunning(l) {
+		t.Fatal("400 write-backs started no background merge")
+	}
+}
+
+// ixCloseAndReopen checks the lookups of l, closes it, checks that no tmp
+// file is left, and checks a store opened afresh, which must load the
+// index l's merges left.
+func ixCloseAndReopen(t *testing.T, l *Ledger, who, root, path string) {
+	t.Helper()
+	ixCompare(t, who, l, ixFullScan(t, path))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if tmps := ixTmpFiles(t, path); len(tmps) > 0 {
+		t.Errorf("tmp files left after Close: %v", tmps)
+	}
+	fresh := ixOpen(t, root)
+	defer fresh.Close()
+	if fresh.Stats().IndexLoaded == 0 {
+		t.Error("a fresh store did not load the index files left")
+	}
+	ixCompare(t, "fresh store", fresh, ixFullScan(t, path))
+}
+
 func ixWriteback(t *testing.T, l *Ledger, task string) {
 	t.Helper()
 	out, err := l.Writeback(context.Background(), writeback.WritebackRequest{Binding: storetest.Binding(task, "T1", "bg")})
@@ -59,11 +91,17 @@ func ixWriteback(t *testing.T, l *Ledger, task string) {
 	}
 }
 
-// setMergeKnobs sets the merge thresholds for one test.
-func setMergeKnobs(t *testing.T, rows, background, deltaMap int) {
+// ixMergeStore sets the merge thresholds for one test and opens a store on
+// a fresh root; the store is closed at the test's end.
+func ixMergeStore(t *testing.T, rows, background, deltaMap int) (l *Ledger, root, path string) {
 	m, b, d := mergeRows, backgroundMergeAfter, deltaMapAfter
 	t.Cleanup(func() { mergeRows, backgroundMergeAfter, deltaMapAfter = m, b, d })
 	mergeRows, backgroundMergeAfter, deltaMapAfter = rows, background, deltaMap
+	root = t.TempDir()
+	path = filepath.Join(root, filepath.FromSlash(writeback.DefaultLedgerRelPath))
+	l = ixOpen(t, root)
+	t.Cleanup(func() { l.Close() })
+	return l, root, path
 }
 
 // TestIndexBackgroundMerge: a busy store rewrites its base in the
@@ -73,11 +111,7 @@ func setMergeKnobs(t *testing.T, rows, background, deltaMap int) {
 func TestIndexBackgroundMerge(t *testing.T) {
 	for _, deltaMap := range []int{0, 1 << 30} {
 		t.Run(fmt.Sprintf("deltaMapAfter=%d", deltaMap), func(t *testing.T) {
-			setMergeKnobs(t, 16, 0, deltaMap)
-			root := t.TempDir()
-			path := filepath.Join(root, filepath.FromSlash(writeback.DefaultLedgerRelPath))
-			l := ixOpen(t, root)
-			defer func() { l.Close() }()
+			l, root, path := ixMergeStore(t, 16, 0, deltaMap)
 			started := 0
 			for i := range 200 {
 				ixWriteback(t, l, fmt.Sprintf("task-%d", i))
@@ -91,19 +125,7 @@ func TestIndexBackgroundMerge(t *testing.T) {
 				t.Fatalf("no background merge installed: %d installed, %d waited for", st.IndexMerges, started)
 			}
 			t.Logf("%d background merges installed (last %v), %d index saves", st.IndexMerges, st.LastIndexMerge, st.IndexSaves)
-			ixCompare(t, "kept store", l, ixFullScan(t, path))
-			if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
-			if tmps := ixTmpFiles(t, path); len(tmps) > 0 {
-				t.Errorf("tmp files left after Close: %v", tmps)
-			}
-			fresh := ixOpen(t, root)
-			defer fresh.Close()
-			if fresh.Stats().IndexLoaded == 0 {
-				t.Error("a fresh store did not load the index the background merges left")
-			}
-			ixCompare(t, "fresh store", fresh, ixFullScan(t, path))
+			ixCloseAndReopen(t, l, "kept store", root, path)
 		})
 	}
 }
@@ -112,18 +134,8 @@ func TestIndexBackgroundMerge(t *testing.T) {
 // meanwhile is dropped, with its tmp files, and the store goes on from the
 // other writer's files.
 func TestIndexMergeAbandoned(t *testing.T) {
-	setMergeKnobs(t, 16, 40, 0)
-	root := t.TempDir()
-	path := filepath.Join(root, filepath.FromSlash(writeback.DefaultLedgerRelPath))
-	busy := ixOpen(t, root)
-	defer busy.Close()
-	i := 0
-	for ; i < 400 && !ixMergeRunning(busy); i++ {
-		ixWriteback(t, busy, fmt.Sprintf("busy-%d", i))
-	}
-	if !ixMergeRunning(busy) {
-		t.Fatal("the busy store started no background merge")
-	}
+	busy, root, path := ixMergeStore(t, 16, 40, 0)
+	ixStartMerge(t, busy, "busy")
 	busy.mu.Lock()
 	m := busy.ix.merge
 	busy.mu.Unlock()
@@ -148,25 +160,14 @@ func TestIndexMergeAbandoned(t *testing.T) {
 	if got := busy.Stats().IndexMerges; got != 0 {
 		t.Errorf("%d merges installed over another writer's base", got)
 	}
-	ixCompare(t, "busy store", busy, ixFullScan(t, path))
-	busy.Close()
-	if tmps := ixTmpFiles(t, path); len(tmps) > 0 {
-		t.Errorf("tmp files left: %v", tmps)
-	}
-	fresh := ixOpen(t, root)
-	defer fresh.Close()
-	ixCompare(t, "fresh store", fresh, ixFullScan(t, path))
+	ixCloseAndReopen(t, busy, "busy store", root, path)
 }
 
 // TestIndexMergeSweepsDeadTmp: a merge removes the tmp files of merges
 // whose process died before installing them, and keeps those of a live
 // process.
 func TestIndexMergeSweepsDeadTmp(t *testing.T) {
-	setMergeKnobs(t, 16, 0, 0)
-	root := t.TempDir()
-	path := filepath.Join(root, filepath.FromSlash(writeback.DefaultLedgerRelPath))
-	l := ixOpen(t, root)
-	defer l.Close()
+	l, _, path := ixMergeStore(t, 16, 0, 0)
 	ixWriteback(t, l, "first")
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
@@ -183,12 +184,8 @@ func TestIndexMergeSweepsDeadTmp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := 0; i < 400 && !ixMergeRunning(l); i++ {
-		ixWriteback(t, l, fmt.Sprintf("task-%d", i))
-	}
-	if !ixWaitMerge(l) {
-		t.Fatal("no background merge started")
-	}
+	ixStartMerge(t, l, "task")
+	ixWaitMerge(l)
 	for _, p := range orphans {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s (pid %d, gone) not removed: %v", filepath.Base(p), deadPid, err)
