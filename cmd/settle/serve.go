@@ -40,9 +40,15 @@ The server runs until SIGTERM or SIGINT, then stops accepting connections,
 finishes the requests in flight and closes the stores. It prints
 "listening on ADDR" on standard output once it accepts connections.`
 
-// cpus is the runtime's GOMAXPROCS at start: the CPUs this process may
-// use (the machine's, or its container's limit).
-var cpus = runtime.GOMAXPROCS(0)
+// cpus is the CPUs this process may use: the runtime's GOMAXPROCS at start
+// (the machine's, or its container's limit), or the CPUs it may run on
+// when GOMAXPROCS is set in the environment.
+var cpus = func() int {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return runtime.NumCPU()
+	}
+	return runtime.GOMAXPROCS(0)
+}()
 
 // serverProcs gives a server one Go processor more than it has CPUs,
 // unless GOMAXPROCS is set. A processor whose thread blocks in fsync keeps
