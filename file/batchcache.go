@@ -204,18 +204,42 @@ func cloneBatch(b writeback.Batch) writeback.Batch {
 	return b
 }
 
-// batchListMemo keeps the last listing of the batches directory with the
-// directory's stat: a declaration (a rename into the directory) changes
-// the directory's mtime and ctime, so an unchanged stat means an
-// unchanged listing, and the board of 10,000 batches does not stat every
-// declaration per request. A directory changed less than racyMargin
-// before it was listed is not memoized (a change in the same timestamp
-// tick would keep its stat).
-type batchListMemo struct {
-	mu      sync.Mutex
-	key     statKey
-	entries []writeback.BatchEntry
-	valid   bool
+// statMemo keeps what was last read from a directory with the
+// directory's stat: a file renamed into it, renamed away or removed
+// changes the directory's mtime and ctime, so an unchanged stat means an
+// unchanged directory. A directory changed less than racyMargin before it
+// was read is not memoized (a change in the same timestamp tick would keep
+// its stat). The batches listing (the board of 10,000 batches does not
+// stat every declaration per request) and the event log's segments
+// listing (a group commit does not read the directory again) use it.
+type statMemo[T any] struct {
+	mu    sync.Mutex
+	key   statKey
+	val   T
+	valid bool
+}
+
+// get returns the value memoized for the directory's stat key, or reads
+// it, memoizing it if the directory had not changed for racyMargin at now()
+// (taken before the read). The value returned is shared with the memo:
+// callers do not change it.
+func (m *statMemo[T]) get(key statKey, now func() time.Time, read func() (T, error)) (T, error) {
+	m.mu.Lock()
+	if m.valid && m.key == key {
+		v := m.val
+		m.mu.Unlock()
+		return v, nil
+	}
+	m.mu.Unlock()
+	readAt := now()
+	v, err := read()
+	if err != nil {
+		return v, err
+	}
+	m.mu.Lock()
+	m.key, m.val, m.valid = key, v, key.settledBefore(readAt)
+	m.mu.Unlock()
+	return v, nil
 }
 
 // ListBatches implements writeback.BatchLister: the declarations under
@@ -234,25 +258,11 @@ func (l *Ledger) ListBatches(ctx context.Context) ([]writeback.BatchEntry, error
 	if err != nil {
 		return nil, settle.Wrap(settle.Internal, err, "list batches")
 	}
-	m := &l.batchList
-	m.mu.Lock()
-	if m.valid && m.key == key {
-		out := slices.Clone(m.entries)
-		m.mu.Unlock()
-		return out, nil
-	}
-	m.mu.Unlock()
-	listedAt := l.now()
-	out, err := readBatchDir(dir)
+	out, err := l.batchList.get(key, l.now, func() ([]writeback.BatchEntry, error) { return readBatchDir(dir) })
 	if err != nil {
 		return nil, err
 	}
-	if key.settledBefore(listedAt) {
-		m.mu.Lock()
-		m.key, m.entries, m.valid = key, slices.Clone(out), true
-		m.mu.Unlock()
-	}
-	return out, nil
+	return slices.Clone(out), nil
 }
 
 func readBatchDir(dir string) ([]writeback.BatchEntry, error) {

@@ -81,7 +81,7 @@ func TestListBatchesMemo(t *testing.T) {
 	}
 	// A directory changed just now is listed but not memoized.
 	l.now = time.Now
-	l.batchList = batchListMemo{}
+	l.batchList = statMemo[[]writeback.BatchEntry]{}
 	decl("C")
 	if ids := listedIDs(t, l); !slices.Equal(ids, []string{"A", "B", "C"}) || l.batchList.valid {
 		t.Fatalf("fresh directory: %v memoized=%v", ids, l.batchList.valid)

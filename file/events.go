@@ -178,7 +178,7 @@ type Events struct {
 	// segs are the sealed segments, oldest first, contiguous.
 	segs []*segment
 	// segNames is the last listing of the segments directory.
-	segNames segDirMemo
+	segNames statMemo[[]string]
 
 	// notification of new events within the process
 	nmu    sync.Mutex

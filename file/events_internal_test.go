@@ -262,7 +262,8 @@ func TestSegmentListingMemo(t *testing.T) {
 		if err := unix.Lstat(a.segDir(), &st); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := a.segNames.read(a.segDir(), keyOf(&st), time.Now().Add(time.Hour)); err != nil {
+		later := func() time.Time { return time.Now().Add(time.Hour) }
+		if _, err := a.segNames.get(keyOf(&st), later, func() ([]string, error) { return readSegNames(a.segDir()) }); err != nil {
 			t.Fatal(err)
 		}
 		if !a.segNames.valid {
@@ -306,8 +307,8 @@ func TestSegmentListingMemo(t *testing.T) {
 	same("memoized")
 	// The memo is what a listing of the unchanged directory returns.
 	a.segNames.mu.Lock()
-	full := a.segNames.names
-	a.segNames.names = slices.DeleteFunc(slices.Clone(full), func(n string) bool { return strings.HasPrefix(n, "00000000000000000012") })
+	full := a.segNames.val
+	a.segNames.val = slices.DeleteFunc(slices.Clone(full), func(n string) bool { return strings.HasPrefix(n, "00000000000000000012") })
 	a.segNames.mu.Unlock()
 	a.imu.RLock()
 	old := a.segs
@@ -317,7 +318,7 @@ func TestSegmentListingMemo(t *testing.T) {
 		t.Fatalf("listing of the unchanged directory: %d segments, %v; want the memo's 2", len(segs), err)
 	}
 	a.segNames.mu.Lock()
-	a.segNames.names = full
+	a.segNames.val = full
 	a.segNames.mu.Unlock()
 	appendN(b, 4) // another process seals 13-16
 	same("after another process's seal")

@@ -456,7 +456,7 @@ func (e *Events) listSegmentsOnce(old []*segment) ([]*segment, error) {
 	}
 	var names []string
 	if err == nil {
-		names, err = e.segNames.list(dir, keyOf(&st))
+		names, err = e.segNames.get(keyOf(&st), time.Now, func() ([]string, error) { return readSegNames(dir) })
 	} else {
 		names, err = readSegNames(dir)
 	}
@@ -513,49 +513,8 @@ func (e *Events) listSegmentsOnce(old []*segment) ([]*segment, error) {
 	return segs, nil
 }
 
-// segDirMemo keeps the names of the regular files in the segments
-// directory with the directory's stat, as batchListMemo keeps the batches
-// directory's: a seal or a compaction renames or removes a file there,
-// which changes the directory's times, so an unchanged stat means an
-// unchanged listing, and a group commit does not read the directory
-// again (four system calls) when it takes the flock. A directory changed
-// less than racyMargin before it was listed is not memoized.
-type segDirMemo struct {
-	mu    sync.Mutex
-	key   statKey
-	names []string
-	valid bool
-}
-
-// list returns the names of the regular files in dir, whose lstat key is
-// key, in name order.
-func (m *segDirMemo) list(dir string, key statKey) ([]string, error) {
-	m.mu.Lock()
-	if m.valid && m.key == key {
-		names := m.names
-		m.mu.Unlock()
-		return names, nil
-	}
-	m.mu.Unlock()
-	return m.read(dir, key, time.Now())
-}
-
-// read lists dir, whose lstat key is key, at listedAt, and memoizes the
-// names if the directory had not changed for racyMargin.
-func (m *segDirMemo) read(dir string, key statKey, listedAt time.Time) ([]string, error) {
-	names, err := readSegNames(dir)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	m.valid = key.settledBefore(listedAt)
-	m.key, m.names = key, names
-	m.mu.Unlock()
-	return names, nil
-}
-
 // readSegNames returns the names of the regular files in dir, in name
-// order (the memoized slice is shared: callers do not change it).
+// order.
 func readSegNames(dir string) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {

@@ -107,8 +107,8 @@ type Ledger struct {
 
 	gc *durable.GroupCommitter[*ledgerOp, *ledgerGroup]
 
-	batches   batchCache    // decoded batch declarations (GetBatch)
-	batchList batchListMemo // the batches directory's listing (ListBatches)
+	batches   batchCache                       // decoded batch declarations (GetBatch)
+	batchList statMemo[[]writeback.BatchEntry] // the batches directory's listing (ListBatches)
 
 	st counters
 }
