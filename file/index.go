@@ -925,6 +925,14 @@ func (x *Index) openLog() (*os.File, error) {
 	return lf, nil
 }
 
+// newBaseGen returns a random generation for a new base: the log it
+// starts names it, so a log is never applied to another base.
+func newBaseGen() uint64 {
+	var g [8]byte
+	rand.Read(g[:])
+	return binary.LittleEndian.Uint64(g[:])
+}
+
 // logHeader is the header of a log of the base of generation gen.
 func logHeader(gen uint64) []byte {
 	h := make([]byte, logHeaderSize)
@@ -1190,9 +1198,7 @@ func (x *Index) writeBase(cp *ledgerCheckpoint) error {
 	}
 	delta := slices.Clone(x.ents)
 	slices.SortFunc(delta, cmpEntry)
-	var g [8]byte
-	rand.Read(g[:])
-	gen := binary.LittleEndian.Uint64(g[:])
+	gen := newBaseGen()
 	crashPoint("index-base")
 	if err := durable.WriteFileFunc(x.path, 0o644, func(w io.Writer) error {
 		return x.writeBaseTo(w, gen, cp, delta)

@@ -1,8 +1,6 @@
 package file
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -56,7 +54,6 @@ type baseMerge struct {
 	mu        sync.Mutex
 	tmp       string // the merged base, written and fsynced; "" once renamed or removed
 	logTmp    string // the new log: its header alone, naming the new base
-	newGen    uint64
 	err       error
 	took      time.Duration
 	abandoned bool
@@ -90,10 +87,8 @@ func (x *Index) startMerge(cp *ledgerCheckpoint) error {
 		return err
 	}
 	// Tmp files of merges whose process died before installing them.
-	for _, p := range []string{x.path, x.logPath} {
-		if _, err := durable.SweepTmp(p); err != nil {
-			return err
-		}
+	if _, err := durable.SweepTmp(x.path, x.logPath); err != nil {
+		return err
 	}
 	src, err := openBase(x.path)
 	if err != nil {
@@ -103,8 +98,6 @@ func (x *Index) startMerge(cp *ledgerCheckpoint) error {
 		src.close()
 		return fmt.Errorf("index base changed on disk")
 	}
-	var g [8]byte
-	rand.Read(g[:])
 	m := &baseMerge{src: x.b.fid, gen: x.b.gen, lid: x.lid, cp: *cp, ents: len(x.ents), done: make(chan struct{})}
 	x.merge = m
 	if x.delta != nil && x.prevDelta == nil {
@@ -112,7 +105,7 @@ func (x *Index) startMerge(cp *ledgerCheckpoint) error {
 		x.delta, x.more = make(map[uint64]uint32), map[uint64][]uint32{}
 		m.split = true
 	}
-	go m.run(x.path, x.logPath, src, slices.Clone(x.rows), slices.Clone(x.ents), binary.LittleEndian.Uint64(g[:]))
+	go m.run(x.path, x.logPath, src, slices.Clone(x.rows), slices.Clone(x.ents), newBaseGen())
 	return nil
 }
 
@@ -141,7 +134,7 @@ func (m *baseMerge) run(path, logPath string, src *idxBase, rows []irow, delta [
 		crashPoint("index-merge")
 	}
 	m.mu.Lock()
-	m.tmp, m.logTmp, m.newGen, m.err, m.took = tmp, logTmp, gen, err, time.Since(start)
+	m.tmp, m.logTmp, m.err, m.took = tmp, logTmp, err, time.Since(start)
 	if m.abandoned {
 		m.removeTmp()
 	}

@@ -156,23 +156,14 @@ func runFsck(ctx context.Context, m *Main, args []string) error {
 
 // ledgerTmpFiles lists the tmp files beside the ledger: those of its
 // index (a base merged in the background by a process that died before
-// renaming it in) and of the ledger itself.
+// renaming it in), of its torn-tail sidecars and of the ledger itself.
 func ledgerTmpFiles(ledger string) ([]string, error) {
-	dir, base := filepath.Split(ledger)
-	ents, err := os.ReadDir(filepath.Clean(dir))
+	base := filepath.Base(ledger)
+	tmps, err := durable.TmpFiles(filepath.Dir(ledger), func(name string) bool { return strings.HasPrefix(name, base) })
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, e := range ents {
-		if n := e.Name(); strings.HasPrefix(n, base) && strings.Contains(n[len(base):], durable.TmpMarker) && e.Type().IsRegular() {
-			out = append(out, filepath.Join(dir, n))
-		}
-	}
-	return out, nil
+	return tmps, err
 }
 
 // checkScenes walks every project's scene directory.

@@ -112,7 +112,7 @@ func writeRaw(fd int, data []byte) error {
 }
 
 // writeTmp writes data to a fresh tmp file beside path and fsyncs it.
-// It is writeTmpFunc on a raw descriptor: os.OpenFile would also try (and
+// It is WriteTmpFunc on a raw descriptor: os.OpenFile would also try (and
 // fail) to register the file with the poller, five system calls more per
 // write, a tenth of a small scene save.
 func writeTmp(path string, data []byte, perm os.FileMode) (string, error) {
@@ -145,8 +145,11 @@ func writeTmp(path string, data []byte, perm os.FileMode) (string, error) {
 	return tmp, nil
 }
 
-// writeTmpFunc writes a fresh tmp file beside path with write and fsyncs it.
-func writeTmpFunc(path string, perm os.FileMode, write func(w io.Writer) error) (string, error) {
+// WriteTmpFunc writes a fresh tmp file beside path with write, fsyncs it
+// and returns its name, without renaming it: the first half of
+// WriteFileFunc. A store that builds a large file off its lock writes it
+// here and renames it in (ReplaceBoth) once it holds the lock.
+func WriteTmpFunc(path string, perm os.FileMode, write func(w io.Writer) error) (string, error) {
 	tmp := tmpName(path)
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
@@ -190,25 +193,12 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // write streams them into the tmp file (an error from it is returned and
 // nothing is replaced).
 func WriteFileFunc(path string, perm os.FileMode, write func(w io.Writer) error) error {
-	tmp, err := writeTmpFunc(path, perm, write)
+	tmp, err := WriteTmpFunc(path, perm, write)
 	if err != nil {
 		return err
 	}
 	return replaceWith(tmp, path)
 }
-
-// WriteTmpFunc is the first half of WriteFileFunc: it streams a fresh tmp
-// file beside path with write, fsyncs it and returns its name, without
-// renaming it. ReplaceWith completes it. A store that builds a large file
-// off its lock writes it here and renames it once it holds the lock.
-func WriteTmpFunc(path string, perm os.FileMode, write func(w io.Writer) error) (string, error) {
-	return writeTmpFunc(path, perm, write)
-}
-
-// ReplaceWith renames tmp (written by WriteTmpFunc) over path and fsyncs
-// the directory: the second half of WriteFileFunc. A failed rename
-// removes tmp.
-func ReplaceWith(tmp, path string) error { return replaceWith(tmp, path) }
 
 // ReplaceBoth renames tmp1 over path1, then tmp2 over path2, then fsyncs
 // their directory once (they must share it): two files replaced for the
@@ -253,30 +243,49 @@ func TmpWriterGone(p string) bool {
 	return unix.Kill(pid, 0) == unix.ESRCH
 }
 
-// SweepTmp removes the tmp files of path ("<path>.tmp-<pid>-<rand>") left
-// by processes that no longer exist (a crash between WriteTmpFunc and
-// ReplaceWith), and reports how many it removed. A tmp file of a live
-// process, this one included, is kept.
-func SweepTmp(path string) (int, error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
+// TmpFiles lists the regular files in dir named "<owner>.tmp-<pid>-<rand>"
+// (tmp files of the file owner) for which owner(name) holds.
+func TmpFiles(dir string, owner func(name string) bool) ([]string, error) {
 	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		name := e.Name()
+		if i := strings.LastIndex(name, TmpMarker); i >= 0 && e.Type().IsRegular() && owner(name[:i]) {
+			out = append(out, filepath.Join(dir, name))
+		}
+	}
+	return out, nil
+}
+
+// SweepTmp removes the tmp files of paths (all in one directory) left by
+// processes that no longer exist (a crash between WriteTmpFunc and the
+// rename), reading the directory once, and reports how many it removed.
+// A tmp file of a live process, this one included, is kept.
+func SweepTmp(paths ...string) (int, error) {
+	if len(paths) == 0 {
+		return 0, nil
+	}
+	dir := filepath.Dir(paths[0])
+	owners := map[string]bool{}
+	for _, p := range paths {
+		if filepath.Dir(p) != dir {
+			return 0, fmt.Errorf("sweep tmp: %s and %s are in different directories", paths[0], p)
+		}
+		owners[filepath.Base(p)] = true
+	}
+	tmps, err := TmpFiles(dir, func(name string) bool { return owners[name] })
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, e := range ents {
-		name := e.Name()
-		rest, ok := strings.CutPrefix(name, base+TmpMarker)
-		if !ok || !e.Type().IsRegular() || strings.Contains(rest, "/") {
+	for _, p := range tmps {
+		if !TmpWriterGone(p) {
 			continue
 		}
-		if pid, _, _ := strings.Cut(rest, "-"); pid == strconv.Itoa(os.Getpid()) || !TmpWriterGone(name) {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return n, err
 		}
 		n++
