@@ -194,54 +194,41 @@ func startProfiles(cfg Config) (stop func(), err error) {
 			stops[i]()
 		}
 	}
-	create := func(path, what string) (*os.File, error) {
+	// profile creates path and starts what into it; end writes it out.
+	profile := func(path, what string, start func(io.Writer) error, end func(io.Writer) error) error {
+		if path == "" {
+			return nil
+		}
 		f, err := os.Create(path)
 		if err != nil {
 			stop()
-			return nil, settle.Wrap(settle.InvalidInput, err, "%s", what)
+			return settle.Wrap(settle.InvalidInput, err, "%s", what)
 		}
-		return f, nil
-	}
-	closeFile := func(f *os.File, what string) {
-		if err := f.Close(); err != nil {
-			fmt.Fprintf(cfg.log(), "%s: %v\n", what, err)
-		}
-	}
-	if cfg.CPUProfile != "" {
-		f, err := create(cfg.CPUProfile, "cpu profile")
-		if err != nil {
-			return nil, err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if err := start(f); err != nil {
 			f.Close()
 			stop()
-			return nil, settle.Wrap(settle.Internal, err, "cpu profile")
-		}
-		stops = append(stops, func() { pprof.StopCPUProfile(); closeFile(f, "cpu profile") })
-	}
-	if cfg.Trace != "" {
-		f, err := create(cfg.Trace, "execution trace")
-		if err != nil {
-			return nil, err
-		}
-		if err := trace.Start(f); err != nil {
-			f.Close()
-			stop()
-			return nil, settle.Wrap(settle.Internal, err, "execution trace")
-		}
-		stops = append(stops, func() { trace.Stop(); closeFile(f, "execution trace") })
-	}
-	if cfg.MemProfile != "" {
-		f, err := create(cfg.MemProfile, "memory profile")
-		if err != nil {
-			return nil, err
+			return settle.Wrap(settle.Internal, err, "%s", what)
 		}
 		stops = append(stops, func() {
-			if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-				fmt.Fprintf(cfg.log(), "memory profile: %v\n", err)
+			err := end(f)
+			if cerr := f.Close(); err == nil {
+				err = cerr
 			}
-			closeFile(f, "memory profile")
+			if err != nil {
+				fmt.Fprintf(cfg.log(), "%s: %v\n", what, err)
+			}
 		})
+		return nil
+	}
+	none := func(io.Writer) error { return nil }
+	if err := profile(cfg.CPUProfile, "cpu profile", pprof.StartCPUProfile, func(io.Writer) error { pprof.StopCPUProfile(); return nil }); err != nil {
+		return nil, err
+	}
+	if err := profile(cfg.Trace, "execution trace", trace.Start, func(io.Writer) error { trace.Stop(); return nil }); err != nil {
+		return nil, err
+	}
+	if err := profile(cfg.MemProfile, "memory profile", none, func(w io.Writer) error { return pprof.Lookup("allocs").WriteTo(w, 0) }); err != nil {
+		return nil, err
 	}
 	return stop, nil
 }
